@@ -1,0 +1,88 @@
+/* JSON-RPC 2.0 message model: parse and validate incoming messages (single or
+ * batch), and build outgoing ones. No I/O. */
+#ifndef CRUCIBLE_PROTOCOL_JSONRPC_H
+#define CRUCIBLE_PROTOCOL_JSONRPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+/* JSON-RPC 2.0 and LSP error codes. */
+enum {
+  RPC_PARSE_ERROR = -32700,
+  RPC_INVALID_REQUEST = -32600,
+  RPC_METHOD_NOT_FOUND = -32601,
+  RPC_INVALID_PARAMS = -32602,
+  RPC_INTERNAL_ERROR = -32603,
+  RPC_SERVER_NOT_INITIALIZED = -32002,
+  RPC_UNKNOWN_ERROR_CODE = -32001,
+  RPC_REQUEST_FAILED = -32803,
+  RPC_SERVER_CANCELLED = -32802,
+  RPC_CONTENT_MODIFIED = -32801,
+  RPC_REQUEST_CANCELLED = -32800,
+};
+
+typedef struct rpc_limits {
+  int max_depth;         /* nesting of arrays/objects; default 64 */
+  size_t max_string;     /* bytes of one JSON string; default 32 MiB */
+  size_t max_batch;      /* elements of one batch; default 1024 */
+} rpc_limits;
+
+#define RPC_LIMITS_DEFAULT ((rpc_limits){.max_depth = 64, .max_string = (size_t)32 << 20, .max_batch = 1024})
+
+typedef enum rpc_kind {
+  RPC_KIND_REQUEST,       /* method + id */
+  RPC_KIND_NOTIFICATION,  /* method, no id */
+  RPC_KIND_RESPONSE,      /* id + exactly one of result / error */
+  RPC_KIND_INVALID,       /* answer with err_code/err_message, id (or null) */
+} rpc_kind;
+
+/* One message of a parsed body. All pointers are borrowed from the owning
+ * rpc_batch's tree and die with it. */
+typedef struct rpc_msg {
+  rpc_kind kind;
+  const cJSON *id;        /* number or string; NULL when absent or unusable (reply with null) */
+  const char *method;     /* requests and notifications */
+  const cJSON *params;    /* object or array; NULL when absent */
+  const cJSON *result;    /* responses */
+  const cJSON *error;     /* responses: the error object */
+  int err_code;           /* RPC_KIND_INVALID: the code to answer with */
+  const char *err_message;/* RPC_KIND_INVALID: static text */
+} rpc_msg;
+
+typedef struct rpc_batch {
+  cJSON *root;            /* owned */
+  bool is_batch;          /* the body was a JSON array */
+  size_t count;
+  rpc_msg *msgs;          /* owned, count entries */
+  /* Set when the whole body is rejected (rpc_batch_parse returned non-zero):
+   * the single error to answer with id null. */
+  int err_code;
+  char err_message[160];
+} rpc_batch;
+
+/* Parses and validates one message body. Returns 0 when the body is a JSON
+ * object or a non-empty array (each element then gets its own rpc_msg, valid
+ * or RPC_KIND_INVALID), or the error code to answer with id null:
+ * RPC_PARSE_ERROR for invalid JSON, invalid UTF-8 (with the byte offset in
+ * err_message), nesting deeper than max_depth or a string longer than
+ * max_string; RPC_INVALID_REQUEST for `[]`, a batch above max_batch, or a body
+ * that is neither an object nor an array. The pre-scan that enforces UTF-8,
+ * depth and string size runs before cJSON parses anything. Always call
+ * rpc_batch_free, whatever the result. */
+int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_limits *lim);
+void rpc_batch_free(rpc_batch *self);
+
+/* Builders. Each returns a new tree the caller owns (cJSON_Delete), or NULL
+ * on out-of-memory. `id` is copied (NULL becomes JSON null); `result`,
+ * `params` and `data` are taken over (they may be NULL: result then becomes
+ * JSON null, params and data are omitted). */
+cJSON *rpc_make_result(const cJSON *id, cJSON *result);
+cJSON *rpc_make_error(const cJSON *id, int code, const char *message, cJSON *data);
+cJSON *rpc_make_notification(const char *method, cJSON *params);
+cJSON *rpc_make_request(const cJSON *id, const char *method, cJSON *params);
+
+/* The standard message for a code ("Parse error", "Method not found", ...). */
+const char *rpc_error_text(int code);
+
+#endif

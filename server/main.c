@@ -1,0 +1,51 @@
+/* The crucible command: dispatches to the subcommands in server/cli/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "crucible_config.h"
+
+static const char usage[] =
+    "usage: crucible <command> [options]\n"
+    "\n"
+    "Ask an LLM for code, check it with tree-sitter, run it in a sandbox.\n"
+    "\n"
+    "commands:\n"
+    "  serve [--listen unix:PATH|tcp:127.0.0.1:PORT] [--allow-remote]\n"
+    "        [--log FILE] [--log-level LEVEL]\n"
+    "                         speak JSON-RPC 2.0 / LSP (stdio by default)\n"
+    "  run FILE|- [--language L] [--timeout MS] [--memory MB] [--json]\n"
+    "                         run a program in the sandbox\n"
+    "  check FILE...          syntax and import checks, compiler-style output\n"
+    "  ask \"QUESTION\" [--max-iterations N] [--json]\n"
+    "                         generate, check, run and repair code with an LLM\n"
+    "  doctor [--json]        what works on this machine\n"
+    "\n"
+    "  crucible --version | --help\n";
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("crucible %s\n", CRUCIBLE_VERSION);
+    return 0;
+  }
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+  } cmds[] = {
+      {"serve", cli_serve}, {"doctor", cli_doctor}, {"run", cli_run},
+      {"check", cli_check}, {"ask", cli_ask},
+  };
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "crucible: unknown command '%s' (try 'crucible --help')\n", cmd);
+  return 2;
+}
