@@ -67,22 +67,51 @@ typedef struct rpc_batch {
  * RPC_PARSE_ERROR for invalid JSON, invalid UTF-8 (with the byte offset in
  * err_message), nesting deeper than max_depth or a string longer than
  * max_string; RPC_INVALID_REQUEST for `[]`, a batch above max_batch, or a body
- * that is neither an object nor an array. The pre-scan that enforces UTF-8,
- * depth and string size runs before cJSON parses anything. Always call
- * rpc_batch_free, whatever the result. */
+ * that is neither an object nor an array; RPC_INTERNAL_ERROR when out of
+ * memory. The pre-scan that enforces UTF-8, depth and string size runs before
+ * cJSON parses anything. Always call rpc_batch_free, whatever the result.
+ *
+ * lim may be NULL (RPC_LIMITS_DEFAULT); a zero field takes its default.
+ * max_depth above cJSON's own CJSON_NESTING_LIMIT (1000) is capped by cJSON.
+ * Byte offsets in messages count from 0 at the body's first byte.
+ *
+ * Decisions beyond the letter of JSON-RPC 2.0, each giving RPC_KIND_INVALID
+ * with RPC_INVALID_REQUEST unless said otherwise:
+ * - an id must be a string or an integral number within +-2^53 (exact in a
+ *   double, printed back unchanged); fractional, larger or non-finite ids are
+ *   rejected and answered with id null. 1.0 counts as the integer 1.
+ * - `"id": null` with a method is rejected (LSP ids are integer | string; a
+ *   null id cannot be told apart from the id of our own error replies).
+ * - `"params": null` counts as absent params (several LSP clients send it for
+ *   shutdown/exit); any other non-structured params is rejected.
+ * - a member named twice among jsonrpc/id/method/params/result/error is
+ *   rejected (parsers disagree on which copy wins).
+ * - "\u0000" inside a string is a parse error: cJSON's C strings would
+ *   silently cut the string there. Raw control characters in strings and
+ *   unpaired surrogate escapes are parse errors too.
+ * - a response (no method, has result or error) needs an id; a null id is
+ *   allowed only with error. error must be an object with an integral number
+ *   "code" and a string "message".
+ * - a method starting with "rpc." is a valid request here; the dispatcher
+ *   answers it with RPC_METHOD_NOT_FOUND.
+ * - the batch size is counted by the pre-scan, so a batch above max_batch is
+ *   refused before cJSON builds it (even if it is also malformed). */
 int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_limits *lim);
+/* Frees the tree and the messages; self may be parsed into again. */
 void rpc_batch_free(rpc_batch *self);
 
 /* Builders. Each returns a new tree the caller owns (cJSON_Delete), or NULL
  * on out-of-memory. `id` is copied (NULL becomes JSON null); `result`,
- * `params` and `data` are taken over (they may be NULL: result then becomes
- * JSON null, params and data are omitted). */
+ * `params` and `data` are taken over, also when NULL is returned (they may be
+ * NULL: result then becomes JSON null, params and data are omitted). A NULL
+ * message in rpc_make_error means rpc_error_text(code). */
 cJSON *rpc_make_result(const cJSON *id, cJSON *result);
 cJSON *rpc_make_error(const cJSON *id, int code, const char *message, cJSON *data);
 cJSON *rpc_make_notification(const char *method, cJSON *params);
 cJSON *rpc_make_request(const cJSON *id, const char *method, cJSON *params);
 
-/* The standard message for a code ("Parse error", "Method not found", ...). */
+/* The standard message for a code ("Parse error", "Method not found", ...);
+ * "Server error" for other codes in -32099..-32000, else "Unknown error". */
 const char *rpc_error_text(int code);
 
 #endif

@@ -1,5 +1,5 @@
 /* UTF-8 validation and conversions between byte offsets and LSP positions
- * (UTF-16 code units or UTF-8 bytes). No I/O. */
+ * (UTF-16 code units, UTF-8 bytes or UTF-32 code points). No I/O. */
 #ifndef CRUCIBLE_PROTOCOL_UTF8_H
 #define CRUCIBLE_PROTOCOL_UTF8_H
 
@@ -9,16 +9,30 @@
 
 typedef enum lsp_encoding { LSP_ENC_UTF16 = 0, LSP_ENC_UTF8 = 1, LSP_ENC_UTF32 = 2 } lsp_encoding;
 
+/* Decodes one strict UTF-8 sequence at s[0..len) (len > 0). Returns its
+ * length (1..4) and stores the code point in *cp, or returns 0 when s[0] does
+ * not start a valid, complete sequence: overlong forms, surrogates
+ * (U+D800..U+DFFF), code points above U+10FFFF, stray continuation bytes and
+ * sequences cut short by len or by a non-continuation byte are all invalid. */
+size_t utf8_decode(const char *s, size_t len, uint32_t *cp);
+
 /* Returns true if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
- * On false, *bad_offset (if not NULL) is the offset of the first bad byte. */
+ * On false, *bad_offset (if not NULL) is the offset of the first byte of the
+ * first invalid sequence (for a truncated sequence: where it starts). */
 bool utf8_valid(const char *s, size_t len, size_t *bad_offset);
 
 /* Column of byte offset `byte_col` within one line (line points at the
- * line's first byte, line_len bytes, no newline), in the given encoding. */
+ * line's first byte, line_len bytes, no newline), in the given encoding.
+ * byte_col is clamped to line_len; an offset inside a multi-byte character
+ * counts as the start of that character. A byte that is not valid UTF-8
+ * counts as one character of one unit (as the U+FFFD an editor shows in its
+ * place). The result saturates at UINT32_MAX. */
 uint32_t utf8_col_to_lsp(const char *line, size_t line_len, size_t byte_col, lsp_encoding enc);
 
 /* Inverse: the byte offset within the line of an LSP column; clamps to the
- * line's length and never splits a UTF-8 sequence. */
+ * line's length and never splits a UTF-8 sequence (a UTF-16 column pointing
+ * between the two halves of a surrogate pair gives the start of that
+ * character). */
 size_t utf8_col_from_lsp(const char *line, size_t line_len, uint32_t lsp_col, lsp_encoding enc);
 
 #endif

@@ -1,0 +1,137 @@
+/* Strict UTF-8 decoding and LSP column conversions (UTF-16, UTF-8, UTF-32). */
+#include "utf8.h"
+
+#include <string.h>
+
+size_t utf8_decode(const char *s, size_t len, uint32_t *cp)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  unsigned char c = p[0];
+  size_t need;
+  uint32_t v;
+  /* The bounds of the second byte encode the overlong, surrogate and
+   * > U+10FFFF rules at once (Unicode, table 3-7 "well-formed UTF-8"). */
+  unsigned char lo = 0x80, hi = 0xBF;
+
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  if (c < 0xC2)
+    return 0; /* continuation byte, or overlong 2-byte lead C0/C1 */
+  if (c < 0xE0) {
+    need = 1;
+    v = c & 0x1F;
+  } else if (c < 0xF0) {
+    need = 2;
+    v = c & 0x0F;
+    if (c == 0xE0)
+      lo = 0xA0;
+    else if (c == 0xED)
+      hi = 0x9F;
+  } else if (c < 0xF5) {
+    need = 3;
+    v = c & 0x07;
+    if (c == 0xF0)
+      lo = 0x90;
+    else if (c == 0xF4)
+      hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (len < need + 1)
+    return 0;
+  if (p[1] < lo || p[1] > hi)
+    return 0;
+  v = (v << 6) | (p[1] & 0x3F);
+  for (size_t i = 2; i <= need; i++) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    v = (v << 6) | (p[i] & 0x3F);
+  }
+  *cp = v;
+  return need + 1;
+}
+
+bool utf8_valid(const char *s, size_t len, size_t *bad_offset)
+{
+  size_t i = 0;
+  while (i < len) {
+    /* ASCII fast path, eight bytes at a time; most protocol traffic is ASCII. */
+    while (i + 8 <= len) {
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if (w & 0x8080808080808080ull)
+        break;
+      i += 8;
+    }
+    if (i >= len)
+      break;
+    if ((unsigned char)s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    uint32_t cp;
+    size_t n = utf8_decode(s + i, len - i, &cp);
+    if (n == 0) {
+      if (bad_offset)
+        *bad_offset = i;
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+/* Length in bytes and width in units of the character at line[pos]; an
+ * invalid byte is a one-byte, one-unit character. */
+static size_t char_at(const char *line, size_t line_len, size_t pos, lsp_encoding enc, uint32_t *units)
+{
+  uint32_t cp;
+  size_t n = utf8_decode(line + pos, line_len - pos, &cp);
+  if (n == 0) {
+    *units = 1;
+    return 1;
+  }
+  switch (enc) {
+  case LSP_ENC_UTF8: *units = (uint32_t)n; break;
+  case LSP_ENC_UTF32: *units = 1; break;
+  case LSP_ENC_UTF16:
+  default: *units = cp >= 0x10000 ? 2 : 1; break;
+  }
+  return n;
+}
+
+uint32_t utf8_col_to_lsp(const char *line, size_t line_len, size_t byte_col, lsp_encoding enc)
+{
+  uint64_t col = 0;
+  size_t pos = 0;
+  if (byte_col > line_len)
+    byte_col = line_len;
+  while (pos < byte_col) {
+    uint32_t units;
+    size_t n = char_at(line, line_len, pos, enc, &units);
+    if (pos + n > byte_col)
+      break; /* byte_col is inside this character: round down to its start */
+    pos += n;
+    col += units;
+    if (col >= UINT32_MAX)
+      return UINT32_MAX;
+  }
+  return (uint32_t)col;
+}
+
+size_t utf8_col_from_lsp(const char *line, size_t line_len, uint32_t lsp_col, lsp_encoding enc)
+{
+  uint64_t col = 0;
+  size_t pos = 0;
+  while (pos < line_len) {
+    uint32_t units;
+    size_t n = char_at(line, line_len, pos, enc, &units);
+    if (col + units > lsp_col)
+      break;
+    col += units;
+    pos += n;
+  }
+  return pos;
+}
