@@ -1,11 +1,77 @@
-/* `crucible serve`: not built yet. */
+/* `crucible serve`: the JSON-RPC/LSP server on stdio or a listening socket. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "log.h"
+#include "server.h"
+
+static const char serve_usage[] =
+    "usage: crucible serve [--listen unix:PATH|tcp:127.0.0.1:PORT] [--allow-remote]\n"
+    "                      [--log FILE] [--log-level error|warn|info|debug] [--max-message BYTES]\n";
 
 int cli_serve(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "crucible: 'serve' is not available in this build yet\n");
-  return 2;
+  const char *listen = NULL, *log_path = NULL;
+  log_level level = LOG_WARN;
+  bool allow_remote = false;
+  size_t max_body = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--listen") && v) {
+      listen = v;
+      i++;
+    } else if (!strcmp(a, "--log") && v) {
+      log_path = v;
+      i++;
+    } else if (!strcmp(a, "--log-level") && v) {
+      level = log_level_parse(v);
+      if (!level) {
+        fprintf(stderr, "crucible serve: unknown log level '%s'\n%s", v, serve_usage);
+        return 2;
+      }
+      i++;
+    } else if (!strcmp(a, "--max-message") && v) {
+      max_body = strtoull(v, NULL, 10);
+      i++;
+    } else if (!strcmp(a, "--allow-remote")) {
+      allow_remote = true;
+    } else if (!strcmp(a, "--stdio")) {
+      /* the default; accepted because editors pass it */
+    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(serve_usage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "crucible serve: unexpected argument '%s'\n%s", a, serve_usage);
+      return 2;
+    }
+  }
+  int err = log_open(log_path, level);
+  if (err) {
+    fprintf(stderr, "crucible serve: cannot open log file %s: %s\n", log_path, strerror(-err));
+    return 2;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  lsp_server srv;
+  lsp_server_init(&srv, &loop);
+  srv.max_body = max_body;
+  int rc = 0;
+  if (listen) {
+    char msg[512];
+    err = lsp_server_listen(&srv, listen, allow_remote, msg, sizeof msg);
+    if (err) {
+      fprintf(stderr, "crucible serve: %s\n", msg);
+      lsp_server_stop(&srv, 2);
+    }
+  } else {
+    err = lsp_server_serve_stdio(&srv);
+    if (err) lsp_server_stop(&srv, 2);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  rc = lsp_server_close(&srv);
+  if (uv_loop_close(&loop) != 0) log_error("event loop closed with handles still open");
+  log_close();
+  return rc;
 }

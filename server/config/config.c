@@ -1,0 +1,396 @@
+/* Crucible's settings: a table-driven schema with typed, bounded fields. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+typedef enum field_type { F_STR, F_INT, F_NUM, F_BOOL, F_ENUM, F_STRLIST } field_type;
+
+enum {
+  F_USER_ONLY = 1 << 0,    /* a client (workspace) may not set it */
+  F_TIGHTEN_ONLY = 1 << 1, /* a client may lower it, not raise it */
+  F_FALSE_ONLY = 1 << 2,   /* may only be false */
+};
+
+typedef struct field {
+  const char *group, *key;
+  field_type type;
+  size_t offset, size;
+  double min, max;
+  const char *const *choices;
+  unsigned flags;
+} field;
+
+static const char *const so_choices[] = {"auto", "json_schema", "json_object", "text", NULL};
+static const char *const ic_choices[] = {"static", "run", "both", NULL};
+static const char *const be_choices[] = {"bwrap", NULL};
+static const char *const mode_choices[] = {"search", "all", NULL};
+
+#define OFF(g, m) offsetof(cfg, g.m), sizeof(((cfg *)0)->g.m)
+static const field fields[] = {
+    {"llm", "baseUrl", F_STR, OFF(llm, base_url), 0, 0, NULL, F_USER_ONLY},
+    {"llm", "model", F_STR, OFF(llm, model), 0, 0, NULL, 0},
+    {"llm", "apiKeyEnv", F_STR, OFF(llm, api_key_env), 0, 0, NULL, F_USER_ONLY},
+    {"llm", "temperature", F_NUM, OFF(llm, temperature), 0, 2, NULL, 0},
+    {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, 0},
+    {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, 0},
+    {"llm", "structuredOutput", F_ENUM, OFF(llm, structured_output), 0, 0, so_choices, 0},
+    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, 20, NULL, 0},
+    {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0},
+    {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0},
+    {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, 0},
+    {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY},
+    {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY},
+    {"sandbox", "cpuSeconds", F_INT, OFF(sandbox, cpu_seconds), 1, 3600, NULL, F_TIGHTEN_ONLY},
+    {"sandbox", "pids", F_INT, OFF(sandbox, pids), 4, 4096, NULL, F_TIGHTEN_ONLY},
+    {"sandbox", "outputBytes", F_INT, OFF(sandbox, output_bytes), 1024, 1 << 30, NULL, F_TIGHTEN_ONLY},
+    {"sandbox", "diskMb", F_INT, OFF(sandbox, disk_mb), 1, 65536, NULL, F_TIGHTEN_ONLY},
+    {"sandbox", "concurrency", F_INT, OFF(sandbox, concurrency), 1, 256, NULL, F_TIGHTEN_ONLY},
+    {"sandbox", "network", F_BOOL, OFF(sandbox, network), 0, 0, NULL, F_FALSE_ONLY},
+    {"sandbox", "interpreters.python", F_STR, OFF(sandbox, python), 0, 0, NULL, F_USER_ONLY},
+    {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, javascript), 0, 0, NULL, F_USER_ONLY},
+    {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, bash), 0, 0, NULL, F_USER_ONLY},
+    {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0},
+    {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0},
+    {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, 0},
+    {"docs", "maxPages", F_INT, OFF(docs, max_pages), 1, 100000, NULL, 0},
+    {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, 0},
+};
+#undef OFF
+
+static void set_str(char *dst, size_t cap, const char *s) {
+  snprintf(dst, cap, "%s", s);
+}
+
+static void apply_env(cfg *self) {
+  const char *v = getenv("OPENAI_BASE_URL");
+  if (v && *v) set_str(self->llm.base_url, sizeof self->llm.base_url, v);
+  v = getenv("CRUCIBLE_MODEL");
+  if (v && *v) set_str(self->llm.model, sizeof self->llm.model, v);
+}
+
+void cfg_init(cfg *self) {
+  memset(self, 0, sizeof *self);
+  set_str(self->llm.base_url, sizeof self->llm.base_url, "https://api.openai.com/v1");
+  set_str(self->llm.model, sizeof self->llm.model, "gpt-4o-mini");
+  set_str(self->llm.api_key_env, sizeof self->llm.api_key_env, "OPENAI_API_KEY");
+  self->llm.temperature = 0;
+  self->llm.timeout_ms = 120000;
+  self->llm.max_retries = 2;
+  set_str(self->llm.structured_output, sizeof self->llm.structured_output, "auto");
+  self->agent.max_iterations = 3;
+  self->agent.reflect = true;
+  set_str(self->agent.import_check, sizeof self->agent.import_check, "static");
+  set_str(self->sandbox.backend, sizeof self->sandbox.backend, "bwrap");
+  self->sandbox.timeout_ms = 10000;
+  self->sandbox.memory_mb = 512;
+  self->sandbox.cpu_seconds = 10;
+  self->sandbox.pids = 64;
+  self->sandbox.output_bytes = 1 << 20;
+  self->sandbox.disk_mb = 64;
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  self->sandbox.concurrency = n > 0 ? (int)(n * 2) : 4;
+  self->sandbox.network = false;
+  set_str(self->sandbox.python, sizeof self->sandbox.python, "/usr/bin/python3");
+  set_str(self->sandbox.javascript, sizeof self->sandbox.javascript, "/usr/bin/node");
+  set_str(self->sandbox.bash, sizeof self->sandbox.bash, "/bin/bash");
+  set_str(self->docs.mode, sizeof self->docs.mode, "search");
+  self->docs.max_depth = 20;
+  self->docs.max_pages = 500;
+  self->docs.budget_tokens = 6000;
+  apply_env(self);
+}
+
+static void free_sources(cfg_docs *d) {
+  for (int i = 0; i < d->n_sources; i++) free(d->sources[i]);
+  d->n_sources = 0;
+}
+
+void cfg_close(cfg *self) {
+  free_sources(&self->docs);
+}
+
+void cfg_copy(cfg *dst, const cfg *src) {
+  *dst = *src;
+  for (int i = 0; i < src->docs.n_sources; i++) dst->docs.sources[i] = xstrdup(src->docs.sources[i]);
+}
+
+static const char *type_name(const cJSON *v) {
+  if (cJSON_IsString(v)) return "a string";
+  if (cJSON_IsNumber(v)) return "a number";
+  if (cJSON_IsBool(v)) return "a boolean";
+  if (cJSON_IsNull(v)) return "null";
+  if (cJSON_IsArray(v)) return "an array";
+  if (cJSON_IsObject(v)) return "an object";
+  return "an invalid value";
+}
+
+static const field *find_field(const char *group, const char *key) {
+  for (size_t i = 0; i < ARRAY_LEN(fields); i++)
+    if (!strcmp(fields[i].group, group) && !strcmp(fields[i].key, key)) return &fields[i];
+  return NULL;
+}
+
+static bool has_subkeys(const char *group, const char *prefix) {
+  size_t n = strlen(prefix);
+  for (size_t i = 0; i < ARRAY_LEN(fields); i++)
+    if (!strcmp(fields[i].group, group) && !strncmp(fields[i].key, prefix, n) && fields[i].key[n] == '.')
+      return true;
+  return false;
+}
+
+/* Applies one value; returns 1 on error, 0 otherwise. */
+static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src, const cfg *base,
+                       dbuf *msgs) {
+  char *p = (char *)self + f->offset;
+  const char *bp = base ? (const char *)base + f->offset : NULL;
+  const char *g = f->group, *k = f->key;
+  if (src == CFG_SOURCE_CLIENT && (f->flags & F_USER_ONLY)) {
+    dbuf_addf(msgs,
+              "error: %s.%s can only be set in the user config file (%s) or the environment, "
+              "not by the editor or a workspace\n",
+              g, k, "$XDG_CONFIG_HOME/crucible/config.json");
+    return 1;
+  }
+  switch (f->type) {
+  case F_STR:
+  case F_ENUM: {
+    if (!cJSON_IsString(v)) goto wrong_type;
+    const char *s = v->valuestring;
+    if (f->type == F_ENUM) {
+      bool ok = false;
+      for (const char *const *c = f->choices; *c; c++) ok |= !strcmp(*c, s);
+      if (!ok) {
+        dbuf_addf(msgs, "error: %s.%s: '%s' is not one of", g, k, s);
+        for (const char *const *c = f->choices; *c; c++) dbuf_addf(msgs, " '%s'", *c);
+        dbuf_adds(msgs, "\n");
+        return 1;
+      }
+    }
+    if (strlen(s) >= f->size) {
+      dbuf_addf(msgs, "error: %s.%s: value longer than %zu bytes\n", g, k, f->size - 1);
+      return 1;
+    }
+    set_str(p, f->size, s);
+    return 0;
+  }
+  case F_INT:
+  case F_NUM: {
+    if (!cJSON_IsNumber(v)) goto wrong_type;
+    double d = v->valuedouble;
+    if (f->type == F_INT && (d != floor(d))) {
+      dbuf_addf(msgs, "error: %s.%s: expected an integer, got %g\n", g, k, d);
+      return 1;
+    }
+    if (d < f->min || d > f->max) {
+      dbuf_addf(msgs, "error: %s.%s: %g is out of range [%g, %g]\n", g, k, d, f->min, f->max);
+      return 1;
+    }
+    if (src == CFG_SOURCE_CLIENT && (f->flags & F_TIGHTEN_ONLY) && bp) {
+      int cur = *(const int *)bp;
+      if (d > cur) {
+        dbuf_addf(msgs,
+                  "error: %s.%s: a workspace may lower this limit (user setting %d), not raise "
+                  "it to %g; set it in the user config file instead\n",
+                  g, k, cur, d);
+        return 1;
+      }
+    }
+    if (f->type == F_INT)
+      *(int *)p = (int)d;
+    else
+      *(double *)p = d;
+    return 0;
+  }
+  case F_BOOL:
+    if (!cJSON_IsBool(v)) goto wrong_type;
+    if ((f->flags & F_FALSE_ONLY) && cJSON_IsTrue(v)) {
+      dbuf_addf(msgs, "error: %s.%s: sandboxed code never gets network access; only false is accepted\n",
+                g, k);
+      return 1;
+    }
+    *(bool *)p = cJSON_IsTrue(v);
+    return 0;
+  case F_STRLIST: {
+    if (!cJSON_IsArray(v)) goto wrong_type;
+    const cJSON *it;
+    int n = 0;
+    cJSON_ArrayForEach(it, v) {
+      if (!cJSON_IsString(it)) {
+        dbuf_addf(msgs, "error: %s.%s[%d]: expected a string, got %s\n", g, k, n, type_name(it));
+        return 1;
+      }
+      n++;
+    }
+    if (n > CFG_MAX_DOC_SOURCES) {
+      dbuf_addf(msgs, "error: %s.%s: at most %d entries\n", g, k, CFG_MAX_DOC_SOURCES);
+      return 1;
+    }
+    cfg_docs *d = &self->docs;
+    free_sources(d);
+    cJSON_ArrayForEach(it, v) d->sources[d->n_sources++] = xstrdup(it->valuestring);
+    return 0;
+  }
+  }
+  return 0;
+wrong_type: {
+  static const char *const want[] = {"a string", "an integer", "a number", "a boolean", "a string",
+                                     "an array of strings"};
+  dbuf_addf(msgs, "error: %s.%s: expected %s, got %s\n", g, k, want[f->type], type_name(v));
+  return 1;
+}
+}
+
+static int apply_object(cfg *self, const char *group, const char *prefix, const cJSON *obj,
+                        cfg_source src, const cfg *base, dbuf *msgs) {
+  int errors = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, obj) {
+    char key[128];
+    snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", it->string);
+    const field *f = find_field(group, key);
+    if (f) {
+      errors += apply_field(self, f, it, src, base, msgs);
+    } else if (has_subkeys(group, key)) {
+      if (!cJSON_IsObject(it)) {
+        dbuf_addf(msgs, "error: %s.%s: expected an object, got %s\n", group, key, type_name(it));
+        errors++;
+      } else {
+        errors += apply_object(self, group, key, it, src, base, msgs);
+      }
+    } else {
+      dbuf_addf(msgs, "warning: unknown setting '%s.%s' ignored\n", group, key);
+    }
+  }
+  return errors;
+}
+
+int cfg_apply(cfg *self, const cJSON *json, cfg_source src, const cfg *base, dbuf *msgs) {
+  static const char *const groups[] = {"llm", "agent", "sandbox", "docs"};
+  if (!json || cJSON_IsNull(json)) return 0;
+  if (!cJSON_IsObject(json)) {
+    dbuf_addf(msgs, "error: settings: expected an object, got %s\n", type_name(json));
+    return 1;
+  }
+  int errors = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, json) {
+    bool known = false;
+    for (size_t i = 0; i < ARRAY_LEN(groups); i++) {
+      if (strcmp(it->string, groups[i])) continue;
+      known = true;
+      if (!cJSON_IsObject(it)) {
+        dbuf_addf(msgs, "error: %s: expected an object, got %s\n", groups[i], type_name(it));
+        errors++;
+      } else {
+        errors += apply_object(self, groups[i], "", it, src, base, msgs);
+      }
+    }
+    if (!known) dbuf_addf(msgs, "warning: unknown setting '%s' ignored\n", it->string);
+  }
+  return errors;
+}
+
+const char *cfg_user_path(char *buf, size_t cap) {
+  const char *xdg = getenv("XDG_CONFIG_HOME");
+  if (xdg && *xdg)
+    snprintf(buf, cap, "%s/crucible/config.json", xdg);
+  else
+    snprintf(buf, cap, "%s/.config/crucible/config.json", getenv("HOME") ? getenv("HOME") : "/");
+  return buf;
+}
+
+int cfg_load_user(cfg *self, dbuf *msgs) {
+  char path[4096];
+  cfg_user_path(path, sizeof path);
+  FILE *f = fopen(path, "re");
+  if (!f) {
+    if (errno == ENOENT || errno == ENOTDIR) return 0;
+    dbuf_addf(msgs, "error: cannot read %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  dbuf text;
+  dbuf_init(&text, 4 << 20);
+  char chunk[8192];
+  size_t n;
+  int err = 0;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (dbuf_add(&text, chunk, n)) {
+      dbuf_addf(msgs, "error: %s is larger than 4 MiB\n", path);
+      err = -1;
+      goto out;
+    }
+  }
+  const char *end = NULL;
+  cJSON *json = cJSON_ParseWithLengthOpts(text.data ? text.data : "", text.len, &end, 0);
+  if (!json) {
+    size_t off = end && text.data ? (size_t)(end - text.data) : 0;
+    dbuf_addf(msgs, "error: %s is not valid JSON (near byte %zu)\n", path, off);
+    err = -1;
+    goto out;
+  }
+  dbuf sub;
+  dbuf_init(&sub, 0);
+  cfg_apply(self, json, CFG_SOURCE_USER, NULL, &sub);
+  /* Prefix each message with the file it came from. */
+  for (char *line = sub.data, *nl; line && *line; line = nl + 1) {
+    nl = strchr(line, '\n');
+    if (!nl) break;
+    dbuf_addf(msgs, "%.*s (in %s)\n", (int)(nl - line), line, path);
+  }
+  dbuf_close(&sub);
+  cJSON_Delete(json);
+  apply_env(self);
+out:
+  fclose(f);
+  dbuf_close(&text);
+  return err;
+}
+
+cJSON *cfg_to_json(const cfg *self) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON *llm = cJSON_AddObjectToObject(root, "llm");
+  cJSON_AddStringToObject(llm, "baseUrl", self->llm.base_url);
+  cJSON_AddStringToObject(llm, "model", self->llm.model);
+  cJSON_AddStringToObject(llm, "apiKeyEnv", self->llm.api_key_env);
+  const char *key = getenv(self->llm.api_key_env);
+  cJSON_AddBoolToObject(llm, "apiKeySet", key && *key);
+  cJSON_AddNumberToObject(llm, "temperature", self->llm.temperature);
+  cJSON_AddNumberToObject(llm, "timeoutMs", self->llm.timeout_ms);
+  cJSON_AddNumberToObject(llm, "maxRetries", self->llm.max_retries);
+  cJSON_AddStringToObject(llm, "structuredOutput", self->llm.structured_output);
+  cJSON *ag = cJSON_AddObjectToObject(root, "agent");
+  cJSON_AddNumberToObject(ag, "maxIterations", self->agent.max_iterations);
+  cJSON_AddBoolToObject(ag, "reflect", self->agent.reflect);
+  cJSON_AddStringToObject(ag, "importCheck", self->agent.import_check);
+  cJSON *sb = cJSON_AddObjectToObject(root, "sandbox");
+  cJSON_AddStringToObject(sb, "backend", self->sandbox.backend);
+  cJSON_AddNumberToObject(sb, "timeoutMs", self->sandbox.timeout_ms);
+  cJSON_AddNumberToObject(sb, "memoryMb", self->sandbox.memory_mb);
+  cJSON_AddNumberToObject(sb, "cpuSeconds", self->sandbox.cpu_seconds);
+  cJSON_AddNumberToObject(sb, "pids", self->sandbox.pids);
+  cJSON_AddNumberToObject(sb, "outputBytes", self->sandbox.output_bytes);
+  cJSON_AddNumberToObject(sb, "diskMb", self->sandbox.disk_mb);
+  cJSON_AddNumberToObject(sb, "concurrency", self->sandbox.concurrency);
+  cJSON_AddBoolToObject(sb, "network", self->sandbox.network);
+  cJSON *in = cJSON_AddObjectToObject(sb, "interpreters");
+  cJSON_AddStringToObject(in, "python", self->sandbox.python);
+  cJSON_AddStringToObject(in, "javascript", self->sandbox.javascript);
+  cJSON_AddStringToObject(in, "bash", self->sandbox.bash);
+  cJSON *dc = cJSON_AddObjectToObject(root, "docs");
+  cJSON *src = cJSON_AddArrayToObject(dc, "sources");
+  for (int i = 0; i < self->docs.n_sources; i++)
+    cJSON_AddItemToArray(src, cJSON_CreateString(self->docs.sources[i]));
+  cJSON_AddStringToObject(dc, "mode", self->docs.mode);
+  cJSON_AddNumberToObject(dc, "maxDepth", self->docs.max_depth);
+  cJSON_AddNumberToObject(dc, "maxPages", self->docs.max_pages);
+  cJSON_AddNumberToObject(dc, "budgetTokens", self->docs.budget_tokens);
+  return root;
+}

@@ -1,0 +1,95 @@
+/* Crucible's settings: one schema (llm, agent, sandbox, docs), filled from
+ * defaults, the environment, the user's config file and then the client
+ * (initializationOptions, workspace/didChangeConfiguration). */
+#ifndef CRUCIBLE_CONFIG_H
+#define CRUCIBLE_CONFIG_H
+
+#include <stdbool.h>
+#include <cjson/cJSON.h>
+
+#include "dbuf.h"
+
+#define CFG_STR 512
+#define CFG_MAX_DOC_SOURCES 32
+
+typedef enum cfg_source {
+  CFG_SOURCE_USER,    /* the user's own config file: may set anything */
+  CFG_SOURCE_CLIENT,  /* initializationOptions / didChangeConfiguration: may
+                         tighten the sandbox, may not redirect the LLM */
+} cfg_source;
+
+typedef struct cfg_llm {
+  char base_url[CFG_STR];
+  char model[CFG_STR];
+  char api_key_env[128];
+  double temperature;
+  int timeout_ms;
+  int max_retries;
+  char structured_output[16]; /* auto | json_schema | json_object | text */
+} cfg_llm;
+
+typedef struct cfg_agent {
+  int max_iterations;
+  bool reflect;
+  char import_check[8];       /* static | run | both */
+} cfg_agent;
+
+typedef struct cfg_sandbox {
+  char backend[16];           /* bwrap */
+  int timeout_ms;
+  int memory_mb;
+  int cpu_seconds;
+  int pids;
+  int output_bytes;
+  int disk_mb;
+  int concurrency;
+  bool network;               /* always false: no backend grants network */
+  char python[256];
+  char javascript[256];
+  char bash[256];
+} cfg_sandbox;
+
+typedef struct cfg_docs {
+  char *sources[CFG_MAX_DOC_SOURCES]; /* owned */
+  int n_sources;
+  char mode[8];               /* search | all */
+  int max_depth;
+  int max_pages;
+  int budget_tokens;
+} cfg_docs;
+
+typedef struct cfg {
+  cfg_llm llm;
+  cfg_agent agent;
+  cfg_sandbox sandbox;
+  cfg_docs docs;
+} cfg;
+
+/* Defaults, then OPENAI_BASE_URL / CRUCIBLE_MODEL from the environment. */
+void cfg_init(cfg *self);
+void cfg_close(cfg *self);
+/* Deep copy (dst must not hold owned data: cfg_close it first). */
+void cfg_copy(cfg *dst, const cfg *src);
+
+/* Applies a settings object ({llm:{...}, agent:{...}, ...}). Wrong types and
+ * out-of-range values are rejected (the old value stays) with a message that
+ * names the key; unknown keys are warned about; client-sourced values that
+ * would loosen the sandbox (relative to `base`, the user-level settings) or
+ * redirect the LLM are refused. Messages go to `msgs` one per line, each
+ * starting with "error: " or "warning: ". Returns the number of errors. */
+int cfg_apply(cfg *self, const cJSON *json, cfg_source src, const cfg *base, dbuf *msgs);
+
+/* Loads $XDG_CONFIG_HOME/crucible/config.json (or ~/.config/...). A missing
+ * file is fine (returns 0); unreadable or invalid JSON returns -1 with a
+ * message in msgs. The environment's OPENAI_BASE_URL and CRUCIBLE_MODEL win
+ * over the file. */
+int cfg_load_user(cfg *self, dbuf *msgs);
+
+/* The settings as JSON (the API key itself never appears: only the name of
+ * its variable and whether it is set). */
+cJSON *cfg_to_json(const cfg *self);
+
+/* The path of the user config file into buf; returns buf. */
+const char *cfg_user_path(char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,158 @@
+/* LSP lifecycle and server-wide methods: initialize, initialized, shutdown,
+ * settings changes, executeCommand routing, crucible/doctor. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crucible_config.h"
+#include "log.h"
+#include "methods.h"
+
+static const char *const commands[] = {"crucible.ask", "crucible.run", "crucible.check", "crucible.cancel"};
+
+static lsp_encoding pick_encoding(const cJSON *params) {
+  const cJSON *caps = cJSON_GetObjectItemCaseSensitive(params, "capabilities");
+  const cJSON *gen = cJSON_GetObjectItemCaseSensitive(caps, "general");
+  const cJSON *encs = cJSON_GetObjectItemCaseSensitive(gen, "positionEncodings");
+  const cJSON *e;
+  cJSON_ArrayForEach(e, encs) {
+    if (cJSON_IsString(e) && !strcmp(e->valuestring, "utf-8")) return LSP_ENC_UTF8;
+  }
+  return LSP_ENC_UTF16;
+}
+
+static cJSON *capabilities(lsp_encoding enc) {
+  cJSON *caps = cJSON_CreateObject();
+  cJSON_AddStringToObject(caps, "positionEncoding", enc == LSP_ENC_UTF8 ? "utf-8" : "utf-16");
+  cJSON *sync = cJSON_AddObjectToObject(caps, "textDocumentSync");
+  cJSON_AddBoolToObject(sync, "openClose", 1);
+  cJSON_AddNumberToObject(sync, "change", 2); /* incremental */
+  cJSON *exec = cJSON_AddObjectToObject(caps, "executeCommandProvider");
+  cJSON *cmds = cJSON_AddArrayToObject(exec, "commands");
+  for (size_t i = 0; i < ARRAY_LEN(commands); i++) cJSON_AddItemToArray(cmds, cJSON_CreateString(commands[i]));
+  cJSON *ca = cJSON_AddObjectToObject(caps, "codeActionProvider");
+  cJSON *kinds = cJSON_AddArrayToObject(ca, "codeActionKinds");
+  cJSON_AddItemToArray(kinds, cJSON_CreateString("quickfix"));
+  cJSON_AddItemToArray(kinds, cJSON_CreateString("source"));
+  cJSON *ws = cJSON_AddObjectToObject(caps, "workspace");
+  cJSON *wf = cJSON_AddObjectToObject(ws, "workspaceFolders");
+  cJSON_AddBoolToObject(wf, "supported", 0);
+  cJSON *exp = cJSON_AddObjectToObject(caps, "experimental");
+  cJSON *cr = cJSON_AddObjectToObject(exp, "crucible");
+  cJSON *reqs = cJSON_AddArrayToObject(cr, "requests");
+  for (size_t i = 0; i < lsp_n_methods; i++)
+    if (!strncmp(lsp_methods[i].name, "crucible/", 9))
+      cJSON_AddItemToArray(reqs, cJSON_CreateString(lsp_methods[i].name));
+  return caps;
+}
+
+void lsp_initialize(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  if (c->ses.state != RPC_STATE_UNINIT) {
+    rpc_call_error(call, RPC_INVALID_REQUEST, "initialize may only be sent once per session");
+    return;
+  }
+  if (params && !cJSON_IsObject(params)) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "initialize: params must be an object");
+    return;
+  }
+  c->enc = pick_encoding(params);
+  const cJSON *trace = cJSON_GetObjectItemCaseSensitive(params, "trace");
+  c->trace = cJSON_IsString(trace) && strcmp(trace->valuestring, "off") != 0;
+  const cJSON *opts = cJSON_GetObjectItemCaseSensitive(params, "initializationOptions");
+  if (opts && !cJSON_IsNull(opts)) {
+    /* Options may be given bare or under a "crucible" section. */
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(opts, "crucible");
+    c->init_options = cJSON_Duplicate(sec ? sec : opts, 1);
+  }
+  c->ses.state = RPC_STATE_INITIALIZING;
+  lsp_client_update_settings(c);
+
+  cJSON *result = cJSON_CreateObject();
+  cJSON_AddItemToObject(result, "capabilities", capabilities(c->enc));
+  cJSON *info = cJSON_AddObjectToObject(result, "serverInfo");
+  cJSON_AddStringToObject(info, "name", "crucible");
+  cJSON_AddStringToObject(info, "version", CRUCIBLE_VERSION);
+  rpc_call_reply(call, result);
+}
+
+void lsp_initialized(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  if (c->ses.state == RPC_STATE_INITIALIZING) c->ses.state = RPC_STATE_RUNNING;
+}
+
+void lsp_shutdown(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  c->ses.state = RPC_STATE_SHUTDOWN;
+  c->ses.got_shutdown = true;
+  /* Work still in flight is cancelled; its requests get -32800. */
+  for (rpc_call *o = c->ses.calls, *next; o; o = next) {
+    next = o->next;
+    if (o != call && !o->cancelled && o->cancel) {
+      o->cancelled = true;
+      o->cancel(o);
+    }
+  }
+  rpc_call_reply(call, NULL);
+}
+
+void lsp_did_change_configuration(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *settings = cJSON_GetObjectItemCaseSensitive(params, "settings");
+  if (!settings || cJSON_IsNull(settings)) return;
+  const cJSON *sec = cJSON_GetObjectItemCaseSensitive(settings, "crucible");
+  cJSON_Delete(c->changed_settings);
+  c->changed_settings = cJSON_Duplicate(sec ? sec : settings, 1);
+  lsp_client_update_settings(c);
+}
+
+void lsp_set_trace(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, "value");
+  if (cJSON_IsString(v)) c->trace = strcmp(v->valuestring, "off") != 0;
+}
+
+void lsp_execute_command(rpc_call *call, const cJSON *params) {
+  const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(params, "command");
+  if (!cJSON_IsString(cmd)) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "workspace/executeCommand: 'command' must be a string");
+    return;
+  }
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+  const cJSON *arg0 = cJSON_IsArray(args) ? cJSON_GetArrayItem(args, 0) : NULL;
+  const char *target = NULL;
+  if (!strcmp(cmd->valuestring, "crucible.ask")) target = "crucible/ask";
+  else if (!strcmp(cmd->valuestring, "crucible.run")) target = "crucible/run";
+  else if (!strcmp(cmd->valuestring, "crucible.check")) target = "crucible/check";
+  else if (!strcmp(cmd->valuestring, "crucible.cancel")) target = "crucible/cancel";
+  if (!target) {
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown command '%.100s'; known: crucible.ask, crucible.run, "
+                    "crucible.check, crucible.cancel", cmd->valuestring);
+    return;
+  }
+  for (size_t i = 0; i < lsp_n_methods; i++) {
+    if (strcmp(lsp_methods[i].name, target)) continue;
+    /* The call now stands for the target request: swap its params for
+     * arguments[0] (the handler sees the same shape either way). */
+    cJSON *p = arg0 ? cJSON_Duplicate(arg0, 1) : cJSON_CreateObject();
+    cJSON_Delete(call->params);
+    call->params = p;
+    lsp_methods[i].fn(call, p);
+    return;
+  }
+  rpc_call_errorf(call, RPC_REQUEST_FAILED, "command %s is not available in this build", cmd->valuestring);
+}
+
+cJSON *lsp_doctor_report(const cfg *settings) {
+  cJSON *r = cJSON_CreateObject();
+  cJSON *srv = cJSON_AddObjectToObject(r, "server");
+  cJSON_AddStringToObject(srv, "name", "crucible");
+  cJSON_AddStringToObject(srv, "version", CRUCIBLE_VERSION);
+  char path[4096];
+  cJSON_AddStringToObject(srv, "configFile", cfg_user_path(path, sizeof path));
+  cJSON_AddItemToObject(r, "settings", cfg_to_json(settings));
+  return r;
+}
+
+void lsp_doctor(rpc_call *call, const cJSON *params) {
+  rpc_call_reply(call, lsp_doctor_report(&lsp_client_of(call)->cfg));
+}

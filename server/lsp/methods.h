@@ -1,0 +1,22 @@
+/* The method table and the handlers each feature file provides. */
+#ifndef CRUCIBLE_LSP_METHODS_H
+#define CRUCIBLE_LSP_METHODS_H
+
+#include "server.h"
+
+extern const rpc_method lsp_methods[];
+extern const size_t lsp_n_methods;
+
+/* lifecycle.c */
+void lsp_initialize(rpc_call *call, const cJSON *params);
+void lsp_initialized(rpc_call *call, const cJSON *params);
+void lsp_shutdown(rpc_call *call, const cJSON *params);
+void lsp_did_change_configuration(rpc_call *call, const cJSON *params);
+void lsp_execute_command(rpc_call *call, const cJSON *params);
+void lsp_doctor(rpc_call *call, const cJSON *params);
+void lsp_set_trace(rpc_call *call, const cJSON *params);
+
+/* The JSON report behind `crucible doctor` and crucible/doctor. */
+cJSON *lsp_doctor_report(const cfg *settings);
+
+#endif

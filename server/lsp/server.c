@@ -1,0 +1,270 @@
+/* The Crucible server: the loop's listeners, sessions and signals. */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "methods.h"
+
+static void client_end(rpc_session *ses, int exit_code);
+static void client_closed(rpc_session *ses);
+
+static const rpc_session_ops client_ops = {.on_end = client_end, .on_closed = client_closed};
+
+static lsp_client *client_new(lsp_server *srv) {
+  lsp_client *c = xcalloc(1, sizeof *c);
+  c->srv = srv;
+  cfg_copy(&c->cfg, &srv->base);
+  c->enc = LSP_ENC_UTF16;
+  return c;
+}
+
+static void client_link(lsp_server *srv, lsp_client *c) {
+  c->next = srv->clients;
+  if (srv->clients) srv->clients->prev = c;
+  srv->clients = c;
+  srv->n_clients++;
+}
+
+static void client_closed(rpc_session *ses) {
+  lsp_client *c = container_of(ses, lsp_client, ses);
+  lsp_server *srv = c->srv;
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (srv->clients == c)
+    srv->clients = c->next;
+  if (c->next) c->next->prev = c->prev;
+  srv->n_clients--;
+  cfg_close(&c->cfg);
+  cJSON_Delete(c->init_options);
+  cJSON_Delete(c->changed_settings);
+  free(c);
+}
+
+static void client_end(rpc_session *ses, int exit_code) {
+  lsp_client *c = container_of(ses, lsp_client, ses);
+  if (c->stdio)
+    lsp_server_stop(c->srv, exit_code);
+  else
+    rpc_session_close(ses);
+}
+
+static void log_to_clients(void *ud, log_level level, const char *msg) {
+  lsp_server *srv = ud;
+  static const int types[] = {4, 1, 2, 3, 4};
+  for (lsp_client *c = srv->clients; c; c = c->next)
+    if (c->trace && !c->ses.closing) rpc_session_log(&c->ses, types[level], msg);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  lsp_server *srv = h->data;
+  log_info("caught signal %d: stopping", signum);
+  lsp_server_stop(srv, 128 + signum);
+}
+
+int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
+  memset(self, 0, sizeof *self);
+  self->loop = loop;
+  self->max_body = 0;
+  cfg_init(&self->base);
+  dbuf msgs;
+  dbuf_init(&msgs, 0);
+  cfg_load_user(&self->base, &msgs);
+  for (char *line = msgs.data, *nl; line && *line; line = nl + 1) {
+    nl = strchr(line, '\n');
+    if (!nl) break;
+    *nl = '\0';
+    log_msg(!strncmp(line, "error", 5) ? LOG_ERROR : LOG_WARN, "%s", line);
+  }
+  dbuf_close(&msgs);
+  signal(SIGPIPE, SIG_IGN);
+  uv_signal_init(loop, &self->sig_int);
+  uv_signal_init(loop, &self->sig_term);
+  self->sig_int.data = self->sig_term.data = self;
+  uv_signal_start(&self->sig_int, on_signal, SIGINT);
+  uv_signal_start(&self->sig_term, on_signal, SIGTERM);
+  uv_unref((uv_handle_t *)&self->sig_int);
+  uv_unref((uv_handle_t *)&self->sig_term);
+  log_set_sink(log_to_clients, self);
+  return 0;
+}
+
+int lsp_server_serve_stdio(lsp_server *self) {
+  lsp_client *c = client_new(self);
+  c->stdio = true;
+  c->ses.data = c;
+  int err = rpc_session_init_fds(&c->ses, self->loop, 0, 1, lsp_methods, lsp_n_methods, &client_ops,
+                                 self->max_body);
+  if (err) {
+    log_error("cannot use stdin/stdout: %s", uv_strerror(err));
+    cfg_close(&c->cfg);
+    free(c);
+    return err;
+  }
+  client_link(self, c);
+  err = rpc_session_start(&c->ses);
+  if (err) {
+    log_error("cannot read stdin: %s", uv_strerror(err));
+    rpc_session_close(&c->ses);
+  }
+  return err;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  lsp_server *self = server->data;
+  if (status < 0) {
+    log_error("accept failed: %s", uv_strerror(status));
+    return;
+  }
+  lsp_client *c = client_new(self);
+  c->ses.data = c;
+  client_link(self, c);
+  int err = rpc_session_init_accept(&c->ses, self->loop, server, self->listen_tcp, lsp_methods,
+                                    lsp_n_methods, &client_ops, self->max_body);
+  if (!err) err = rpc_session_start(&c->ses);
+  if (err) {
+    log_error("cannot serve a new client: %s", uv_strerror(err));
+    rpc_session_close(&c->ses);
+    return;
+  }
+  log_info("client connected (%d active)", self->n_clients);
+}
+
+int lsp_server_listen(lsp_server *self, const char *spec, bool allow_remote, char *errbuf, size_t errlen) {
+  int err;
+  if (!strncmp(spec, "unix:", 5)) {
+    const char *path = spec + 5;
+    if (!*path) {
+      snprintf(errbuf, errlen, "--listen unix:PATH needs a path");
+      return -EINVAL;
+    }
+    err = uv_pipe_init(self->loop, &self->listener.pipe, 0);
+    if (err) goto uv_fail;
+    self->listening = true;
+    self->listener.handle.data = self;
+    /* A stale socket file from a dead server would make bind fail; remove it
+     * only if nothing answers on it. */
+    unlink(path);
+    err = uv_pipe_bind(&self->listener.pipe, path);
+    if (err) goto uv_fail;
+    self->unix_path = xstrdup(path);
+    chmod(path, 0600);
+  } else if (!strncmp(spec, "tcp:", 4)) {
+    const char *hp = spec + 4;
+    const char *colon = strrchr(hp, ':');
+    if (!colon) {
+      snprintf(errbuf, errlen, "--listen tcp:HOST:PORT needs a port, e.g. tcp:127.0.0.1:7000");
+      return -EINVAL;
+    }
+    char host[256];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
+    int port = atoi(colon + 1);
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)) {
+      snprintf(errbuf, errlen, "--listen: '%s' is not an IP address", host);
+      return -EINVAL;
+    }
+    bool loopback = !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+    if (!loopback && !allow_remote) {
+      snprintf(errbuf, errlen,
+               "refusing to listen on %s: the protocol has no authentication, so only loopback "
+               "addresses are allowed (pass --allow-remote to override)",
+               host);
+      return -EPERM;
+    }
+    err = uv_tcp_init(self->loop, &self->listener.tcp);
+    if (err) goto uv_fail;
+    self->listening = true;
+    self->listen_tcp = true;
+    self->listener.handle.data = self;
+    err = uv_tcp_bind(&self->listener.tcp, (struct sockaddr *)&addr, 0);
+    if (err) goto uv_fail;
+  } else {
+    snprintf(errbuf, errlen, "--listen wants unix:PATH or tcp:HOST:PORT, not '%s'", spec);
+    return -EINVAL;
+  }
+  err = uv_listen(&self->listener.stream, 64, on_connection);
+  if (err) goto uv_fail;
+  if (self->listen_tcp) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[64] = "";
+    uv_tcp_getsockname(&self->listener.tcp, (struct sockaddr *)&ss, &len);
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    } else {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    fprintf(stderr, "crucible: listening on tcp:%s:%d\n", ip, port);
+  } else {
+    fprintf(stderr, "crucible: listening on unix:%s\n", self->unix_path);
+  }
+  return 0;
+uv_fail:
+  snprintf(errbuf, errlen, "cannot listen on %s: %s", spec, uv_strerror(err));
+  return err;
+}
+
+static void listener_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+void lsp_server_stop(lsp_server *self, int exit_code) {
+  if (self->stopping) return;
+  self->stopping = true;
+  self->exit_code = exit_code;
+  log_set_sink(NULL, NULL);
+  if (self->listening) {
+    self->listening = false;
+    uv_close(&self->listener.handle, listener_closed);
+    if (self->unix_path) unlink(self->unix_path);
+  }
+  uv_signal_stop(&self->sig_int);
+  uv_signal_stop(&self->sig_term);
+  for (lsp_client *c = self->clients, *next; c; c = next) {
+    next = c->next;
+    rpc_session_close(&c->ses);
+  }
+}
+
+int lsp_server_close(lsp_server *self) {
+  if (!uv_is_closing((uv_handle_t *)&self->sig_int)) uv_close((uv_handle_t *)&self->sig_int, NULL);
+  if (!uv_is_closing((uv_handle_t *)&self->sig_term)) uv_close((uv_handle_t *)&self->sig_term, NULL);
+  uv_run(self->loop, UV_RUN_DEFAULT);
+  free(self->unix_path);
+  cfg_close(&self->base);
+  return self->exit_code;
+}
+
+void lsp_client_update_settings(lsp_client *self) {
+  lsp_server *srv = self->srv;
+  cfg next;
+  cfg_copy(&next, &srv->base);
+  dbuf msgs;
+  dbuf_init(&msgs, 0);
+  cfg_apply(&next, self->init_options, CFG_SOURCE_CLIENT, &srv->base, &msgs);
+  cfg_apply(&next, self->changed_settings, CFG_SOURCE_CLIENT, &srv->base, &msgs);
+  cfg_close(&self->cfg);
+  self->cfg = next;
+  for (char *line = msgs.data, *nl; line && *line; line = nl + 1) {
+    nl = strchr(line, '\n');
+    if (!nl) break;
+    *nl = '\0';
+    bool is_err = !strncmp(line, "error", 5);
+    log_msg(is_err ? LOG_ERROR : LOG_WARN, "settings: %s", line);
+    char text[1200];
+    snprintf(text, sizeof text, "crucible settings: %s", line);
+    if (!self->trace) rpc_session_log(&self->ses, is_err ? 1 : 2, text);
+  }
+  dbuf_close(&msgs);
+}
