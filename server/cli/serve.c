@@ -71,7 +71,12 @@ int cli_serve(int argc, char **argv) {
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   rc = lsp_server_close(&srv);
-  if (uv_loop_close(&loop) != 0) log_error("event loop closed with handles still open");
+  if (uv_loop_close(&loop) != 0) {
+    /* A handle left open is a bug: make it visible to tests. */
+    log_error("internal error: the event loop still has open handles at exit");
+    uv_print_all_handles(&loop, stderr);
+    rc = 70;
+  }
   log_close();
   return rc;
 }

@@ -9,5 +9,6 @@ const rpc_method lsp_methods[] = {
     {"workspace/didChangeConfiguration", lsp_did_change_configuration, 0},
     {"workspace/executeCommand", lsp_execute_command, 0},
     {"crucible/doctor", lsp_doctor, 0},
+    {"crucible/ping", lsp_ping, 0},
 };
 const size_t lsp_n_methods = sizeof lsp_methods / sizeof lsp_methods[0];

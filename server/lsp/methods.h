@@ -15,6 +15,7 @@ void lsp_did_change_configuration(rpc_call *call, const cJSON *params);
 void lsp_execute_command(rpc_call *call, const cJSON *params);
 void lsp_doctor(rpc_call *call, const cJSON *params);
 void lsp_set_trace(rpc_call *call, const cJSON *params);
+void lsp_ping(rpc_call *call, const cJSON *params);
 
 /* The JSON report behind `crucible doctor` and crucible/doctor. */
 cJSON *lsp_doctor_report(const cfg *settings);

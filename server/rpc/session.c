@@ -285,7 +285,8 @@ static void conn_eof(rpc_conn *conn, const char *reason) {
   if (reason) log_info("client connection ended: %s", reason);
   if (!self->ended) {
     self->ended = true;
-    if (self->ops.on_end) self->ops.on_end(self, 0);
+    /* Plain EOF is a clean end; a broken stream or framing is not. */
+    if (self->ops.on_end) self->ops.on_end(self, reason ? 1 : 0);
   }
 }
 
