@@ -41,7 +41,11 @@ static int deliver(void *ud, const char *body, size_t len) {
 }
 
 static void feed(rpc_conn *self, const char *data, size_t len) {
+  /* Handlers may close the connection while we deliver; the close finishes
+   * after the feed returns, so the reader is never freed under itself. */
+  self->dispatching++;
   int rc = rpc_reader_feed(&self->reader, data, len, deliver, self);
+  self->dispatching--;
   if (rc < 0) {
     log_error("closing connection: framing error: %s", rpc_reader_error(&self->reader));
     rpc_conn_stop(self);
@@ -65,7 +69,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     report_eof(self, nread == UV_EOF ? NULL : uv_strerror((int)nread));
   }
   free(buf->base);
+  maybe_finish_close(self);
 }
+
+static void maybe_finish_close(rpc_conn *self);
 
 static void file_read_cb(uv_fs_t *req) {
   rpc_conn *self = container_of(req, rpc_conn, file_read);
@@ -267,7 +274,7 @@ int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
 }
 
 static void maybe_finish_close(rpc_conn *self) {
-  if (!self->closing) return;
+  if (!self->closing || self->dispatching) return;
   if (self->write_pending || self->file_read_busy) return;
   if (self->in_open) {
     self->in_open = false;

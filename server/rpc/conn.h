@@ -46,6 +46,7 @@ struct rpc_conn {
   size_t write_pending;       /* bytes handed to uv_write and not yet done */
   size_t write_max_pending;   /* a client that stops reading is dropped past this */
   int handles_open;
+  int dispatching;
 };
 
 /* Sets up a connection over two fds (stdin/stdout); each may be a pipe,
