@@ -1,0 +1,215 @@
+/* The live document model: text + tree + language, LSP incremental changes
+ * applied with ts_tree_edit and an incremental reparse, and conversions between
+ * LSP positions (UTF-16 by default, UTF-8 or UTF-32 when negotiated) and bytes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "internal.h"
+
+/* Length of the UTF-8 sequence starting with byte c; 1 for stray bytes so a
+ * malformed line still advances (each bad byte then counts as one unit). */
+static size_t seq_len(unsigned char c) {
+  if (c < 0x80) return 1;
+  if (c >= 0xF0 && c < 0xF8) return 4;
+  if (c >= 0xE0) return c < 0xF0 ? 3 : 1;
+  if (c >= 0xC0) return 2;
+  return 1;
+}
+
+static uint32_t seq_units(size_t n, lsp_encoding enc) {
+  if (enc == LSP_ENC_UTF8) return (uint32_t)n;
+  if (enc == LSP_ENC_UTF32) return 1;
+  return n == 4 ? 2 : 1; /* astral characters are a surrogate pair in UTF-16 */
+}
+
+uint32_t chk_col_to_lsp(const char *line, size_t len, size_t byte_col, lsp_encoding enc) {
+  if (byte_col > len) byte_col = len;
+  if (enc == LSP_ENC_UTF8) return (uint32_t)byte_col;
+  uint32_t col = 0;
+  size_t i = 0;
+  while (i < byte_col) {
+    size_t n = seq_len((unsigned char)line[i]);
+    if (i + n > len) n = len - i;
+    col += seq_units(n, enc);
+    i += n;
+  }
+  return col;
+}
+
+size_t chk_col_from_lsp(const char *line, size_t len, uint32_t col, lsp_encoding enc) {
+  if (enc == LSP_ENC_UTF8) {
+    size_t b = col < len ? col : len;
+    /* never split a sequence: back up to its first byte */
+    while (b > 0 && b < len && ((unsigned char)line[b] & 0xC0) == 0x80) b--;
+    return b;
+  }
+  uint32_t units = 0;
+  size_t i = 0;
+  while (i < len) {
+    size_t n = seq_len((unsigned char)line[i]);
+    if (i + n > len) n = len - i;
+    uint32_t u = seq_units(n, enc);
+    if (units + u > col) break; /* col points inside this character: stay before it */
+    units += u;
+    i += n;
+  }
+  return i;
+}
+
+static void index_lines(chk_doc *self) {
+  uint32_t n = 1;
+  for (const char *p = self->text, *end = self->text + self->len;
+       (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+    n++;
+  if (n > self->nlines || !self->line_starts) {
+    free(self->line_starts);
+    self->line_starts = xmalloc(n * sizeof *self->line_starts);
+  }
+  self->nlines = n;
+  uint32_t k = 0;
+  self->line_starts[k++] = 0;
+  for (const char *p = self->text, *end = self->text + self->len;
+       (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+    self->line_starts[k++] = (uint32_t)(p - self->text + 1);
+}
+
+/* Byte length of line `row` without its newline. */
+static size_t line_len(const chk_doc *self, uint32_t row) {
+  size_t start = self->line_starts[row];
+  size_t end = row + 1 < self->nlines ? self->line_starts[row + 1] - 1 : self->len;
+  return end - start;
+}
+
+size_t chk_doc_offset(const chk_doc *self, uint32_t line, uint32_t character, lsp_encoding enc) {
+  if (line >= self->nlines) return self->len;
+  size_t start = self->line_starts[line];
+  return start + chk_col_from_lsp(self->text + start, line_len(self, line), character, enc);
+}
+
+uint32_t chk_doc_point_to_lsp(const chk_doc *self, TSPoint p, lsp_encoding enc) {
+  if (p.row >= self->nlines) return p.column;
+  size_t start = self->line_starts[p.row];
+  return chk_col_to_lsp(self->text + start, line_len(self, p.row), p.column, enc);
+}
+
+static TSPoint point_of(const chk_doc *self, size_t off) {
+  /* binary search for the last line start <= off */
+  uint32_t lo = 0, hi = self->nlines;
+  while (hi - lo > 1) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (self->line_starts[mid] <= off) lo = mid;
+    else hi = mid;
+  }
+  return (TSPoint){lo, (uint32_t)(off - self->line_starts[lo])};
+}
+
+static void set_text(chk_doc *self, const char *text, size_t len) {
+  if (len + 1 > self->cap) {
+    self->cap = len + 1 + len / 4;
+    free(self->text);
+    self->text = xmalloc(self->cap);
+  }
+  memcpy(self->text, text, len);
+  self->text[len] = '\0';
+  self->len = len;
+  index_lines(self);
+}
+
+chk_doc *chk_doc_new(chk_context *ctx, chk_language lang, const char *text, size_t len) {
+  if (!ctx || lang < 0 || lang >= CHK_LANG_COUNT || len > UINT32_MAX - 1) return NULL;
+  chk_doc *self = xcalloc(1, sizeof *self);
+  self->ctx = ctx;
+  self->lang = lang;
+  set_text(self, text ? text : "", text ? len : 0);
+  self->tree = chk_context_parse(ctx, lang, NULL, self->text, self->len);
+  return self;
+}
+
+void chk_doc_free(chk_doc *self) {
+  if (!self) return;
+  if (self->tree) ts_tree_delete(self->tree);
+  free(self->text);
+  free(self->line_starts);
+  free(self);
+}
+
+const char *chk_doc_text(const chk_doc *self, size_t *len) {
+  if (len) *len = self->len;
+  return self->text;
+}
+
+chk_language chk_doc_language(const chk_doc *self) { return self->lang; }
+const TSTree *chk_doc_tree(const chk_doc *self) { return self->tree; }
+
+int chk_doc_change(chk_doc *self, bool has_range, uint32_t start_line, uint32_t start_char,
+                   uint32_t end_line, uint32_t end_char, const char *text, size_t len,
+                   lsp_encoding enc) {
+  if (!text) len = 0;
+  if (!has_range) {
+    if (len > UINT32_MAX - 1) return -E2BIG;
+    set_text(self, text, len);
+    TSTree *t = chk_context_parse(self->ctx, self->lang, NULL, self->text, self->len);
+    ts_tree_delete(self->tree);
+    self->tree = t;
+    return 0;
+  }
+  size_t a = chk_doc_offset(self, start_line, start_char, enc);
+  size_t b = chk_doc_offset(self, end_line, end_char, enc);
+  if (b < a) { size_t t = a; a = b; b = t; }
+  if (self->len - (b - a) + len > UINT32_MAX - 1) return -E2BIG;
+  TSInputEdit edit = {
+    .start_byte = (uint32_t)a,
+    .old_end_byte = (uint32_t)b,
+    .new_end_byte = (uint32_t)(a + len),
+    .start_point = point_of(self, a),
+    .old_end_point = point_of(self, b),
+  };
+  /* new end point: start point advanced over the inserted text */
+  TSPoint ne = edit.start_point;
+  for (size_t i = 0; i < len; i++) {
+    if (text[i] == '\n') { ne.row++; ne.column = 0; }
+    else ne.column++;
+  }
+  edit.new_end_point = ne;
+
+  size_t newlen = self->len - (b - a) + len;
+  if (newlen + 1 > self->cap) {
+    self->cap = newlen + 1 + newlen / 4;
+    self->text = xrealloc(self->text, self->cap);
+  }
+  memmove(self->text + a + len, self->text + b, self->len - b + 1); /* includes the NUL */
+  memcpy(self->text + a, text, len);
+  self->len = newlen;
+  index_lines(self);
+
+  ts_tree_edit(self->tree, &edit);
+  TSTree *t = chk_context_parse(self->ctx, self->lang, self->tree, self->text, self->len);
+  ts_tree_delete(self->tree);
+  self->tree = t;
+  return 0;
+}
+
+static int json_pos(const cJSON *pos, uint32_t *line, uint32_t *ch) {
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(pos, "line");
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(pos, "character");
+  if (!cJSON_IsNumber(l) || !cJSON_IsNumber(c) || l->valuedouble < 0 || c->valuedouble < 0)
+    return -EINVAL;
+  *line = l->valuedouble > UINT32_MAX ? UINT32_MAX : (uint32_t)l->valuedouble;
+  *ch = c->valuedouble > UINT32_MAX ? UINT32_MAX : (uint32_t)c->valuedouble;
+  return 0;
+}
+
+int chk_doc_change_json(chk_doc *self, const cJSON *change, lsp_encoding enc) {
+  const cJSON *text = cJSON_GetObjectItemCaseSensitive(change, "text");
+  if (!cJSON_IsString(text)) return -EINVAL;
+  const cJSON *range = cJSON_GetObjectItemCaseSensitive(change, "range");
+  const char *s = text->valuestring;
+  if (!range || cJSON_IsNull(range)) return chk_doc_change(self, false, 0, 0, 0, 0, s, strlen(s), enc);
+  uint32_t sl, sc, el, ec;
+  if (json_pos(cJSON_GetObjectItemCaseSensitive(range, "start"), &sl, &sc) ||
+      json_pos(cJSON_GetObjectItemCaseSensitive(range, "end"), &el, &ec))
+    return -EINVAL;
+  return chk_doc_change(self, true, sl, sc, el, ec, s, strlen(s), enc);
+}

@@ -1,0 +1,308 @@
+/* Import extraction with the embedded imports.scm queries, and resolution of
+ * each import against the sandbox's module index (ok, missing, relative,
+ * denied; optional when guarded by an ImportError handler). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "internal.h"
+
+/* Bash builtins and keywords: never looked up on PATH. */
+static const char *const bash_builtins[] = {
+    ".", ":", "[", "[[", "alias", "bg", "bind", "break", "builtin", "caller", "case", "cd",
+    "command", "compgen", "complete", "compopt", "continue", "declare", "dirs", "disown", "do",
+    "done", "echo", "elif", "else", "enable", "esac", "eval", "exec", "exit", "export", "false",
+    "fc", "fg", "fi", "for", "function", "getopts", "hash", "help", "history", "if", "in", "jobs",
+    "kill", "let", "local", "logout", "mapfile", "popd", "printf", "pushd", "pwd", "read",
+    "readarray", "readonly", "return", "select", "set", "shift", "shopt", "source", "suspend",
+    "test", "then", "time", "times", "trap", "true", "type", "typeset", "ulimit", "umask",
+    "unalias", "unset", "until", "wait", "while",
+};
+
+char *chk_node_text(TSNode n, const char *src) {
+  uint32_t a = ts_node_start_byte(n), b = ts_node_end_byte(n);
+  return xstrndup(src + a, b - a);
+}
+
+static bool is_bash_builtin(const char *s) {
+  for (size_t i = 0; i < ARRAY_LEN(bash_builtins); i++)
+    if (!strcmp(bash_builtins[i], s)) return true;
+  return false;
+}
+
+/* Drops whitespace (dotted names may be written "a . b"). */
+static void squeeze(char *s) {
+  char *w = s;
+  for (char *r = s; *r; r++)
+    if (!isspace((unsigned char)*r)) *w++ = *r;
+  *w = '\0';
+}
+
+/* The literal text of a Python string node, or NULL when it is not a plain
+ * literal (f-strings, interpolation, implicit concatenation). */
+static char *python_string_literal(TSNode str, const char *src) {
+  if (strcmp(ts_node_type(str), "string")) return NULL;
+  uint32_t c = ts_node_child_count(str);
+  char *out = NULL;
+  for (uint32_t i = 0; i < c; i++) {
+    TSNode k = ts_node_child(str, i);
+    const char *t = ts_node_type(k);
+    if (!strcmp(t, "string_start")) {
+      for (uint32_t b = ts_node_start_byte(k); b < ts_node_end_byte(k); b++)
+        if (src[b] == 'f' || src[b] == 'F') return NULL;
+    } else if (!strcmp(t, "string_content")) {
+      if (out || ts_node_named_child_count(k) > 0) { free(out); return NULL; }
+      out = chk_node_text(k, src);
+    } else if (strcmp(t, "string_end")) {
+      free(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+/* The text between the quotes of a JavaScript string node. */
+static char *js_string_literal(TSNode str, const char *src) {
+  uint32_t a = ts_node_start_byte(str), b = ts_node_end_byte(str);
+  if (b - a < 2 || ts_node_has_error(str)) return NULL;
+  return xstrndup(src + a + 1, b - a - 2);
+}
+
+/* Bash: a sourced file argument without its quotes. */
+static char *bash_word_literal(TSNode n, const char *src) {
+  char *s = chk_node_text(n, src);
+  size_t len = strlen(s);
+  if (len >= 2 && (s[0] == '"' || s[0] == '\'') && s[len - 1] == s[0]) {
+    memmove(s, s + 1, len - 2);
+    s[len - 2] = '\0';
+  }
+  return s;
+}
+
+/* True when an except clause catches ImportError (or ModuleNotFoundError, or
+ * everything). */
+static bool py_except_catches_import(TSNode clause, const char *src) {
+  uint32_t c = ts_node_named_child_count(clause);
+  if (c == 0) return true;
+  TSNode first = ts_node_named_child(clause, 0);
+  if (!strcmp(ts_node_type(first), "block")) return true; /* bare except: */
+  char *t = chk_node_text(first, src);
+  bool hit = strstr(t, "ImportError") || strstr(t, "ModuleNotFoundError") ||
+             strstr(t, "BaseException") || !strcmp(t, "Exception");
+  free(t);
+  return hit;
+}
+
+/* Optional: inside the body of a try whose handler catches import failures. */
+static bool import_is_optional(chk_language lang, TSNode n, const char *src) {
+  for (TSNode child = n, p = ts_node_parent(n); !ts_node_is_null(p);
+       child = p, p = ts_node_parent(p)) {
+    if (strcmp(ts_node_type(p), "try_statement")) continue;
+    TSNode body = ts_node_child_by_field_name(p, "body", 4);
+    if (!ts_node_eq(body, child)) continue;
+    if (lang == CHK_LANG_JAVASCRIPT) {
+      if (!ts_node_is_null(ts_node_child_by_field_name(p, "handler", 7))) return true;
+      continue;
+    }
+    uint32_t c = ts_node_named_child_count(p);
+    for (uint32_t i = 0; i < c; i++) {
+      TSNode k = ts_node_named_child(p, i);
+      if (!strcmp(ts_node_type(k), "except_clause") && py_except_catches_import(k, src))
+        return true;
+    }
+  }
+  return false;
+}
+
+/* The name the module index knows: python "a.b.c" -> "a"; javascript
+ * "@s/p/x" -> "@s/p", "p/x" -> "p", "node:fs" -> "fs". Caller frees. */
+static char *index_name(chk_language lang, const char *module) {
+  if (lang == CHK_LANG_PYTHON) return xstrndup(module, strcspn(module, "."));
+  if (lang == CHK_LANG_JAVASCRIPT) {
+    if (!strncmp(module, "node:", 5)) return xstrdup(module + 5);
+    const char *slash = strchr(module, '/');
+    if (module[0] == '@' && slash) slash = strchr(slash + 1, '/');
+    return slash ? xstrndup(module, (size_t)(slash - module)) : xstrdup(module);
+  }
+  const char *base = strrchr(module, '/');
+  return xstrdup(base ? base + 1 : module);
+}
+
+static bool is_denied(const chk_options *opts, const char *name) {
+  if (!opts || !opts->deny) return false;
+  for (const char *const *d = opts->deny; *d; d++)
+    if (!strcmp(*d, name)) return true;
+  return false;
+}
+
+/* "Python 3.11", "Node.js 20", "bash 5.2". */
+static char *runtime_label(const chk_modset *ms) {
+  const char *v = chk_modset_version(ms);
+  size_t major = strcspn(v, ".");
+  size_t minor = v[major] == '.' ? major + 1 + strcspn(v + major + 1, ".(") : major;
+  switch (chk_modset_language(ms)) {
+  case CHK_LANG_PYTHON: return xasprintf("Python %.*s", (int)minor, v);
+  case CHK_LANG_JAVASCRIPT: return xasprintf("Node.js %.*s", (int)major, v);
+  default: return xasprintf("bash %.*s", (int)minor, v);
+  }
+}
+
+typedef struct raw_import {
+  TSNode node;
+  char *module;
+  bool relative; /* known relative from the syntax */
+  bool command;  /* bash: a command name rather than a sourced file */
+} raw_import;
+
+static void add_import(chk_report *out, TSNode n, char *module, chk_status st, bool optional) {
+  if (out->nimports % 16 == 0)
+    out->imports = xrealloc(out->imports, (out->nimports + 16) * sizeof *out->imports);
+  out->imports[out->nimports++] = (chk_import){
+      .module = module,
+      .start = ts_node_start_point(n),
+      .end = ts_node_end_point(n),
+      .status = st,
+      .optional = optional,
+  };
+}
+
+static void resolve(const chk_doc *doc, const chk_options *opts, raw_import *ri, chk_report *out) {
+  chk_language lang = doc->lang;
+  const chk_modset *ms = opts ? opts->modset : NULL;
+  if (ms && chk_modset_language(ms) != lang) ms = NULL;
+  bool optional = lang != CHK_LANG_BASH && import_is_optional(lang, ri->node, doc->text);
+  const char *m = ri->module;
+  const char *noun = lang == CHK_LANG_BASH && ri->command ? "command" : "module";
+  chk_status st;
+  char *name = index_name(lang, m);
+  bool relative = ri->relative;
+  if (lang == CHK_LANG_PYTHON) relative |= m[0] == '.';
+  else if (lang == CHK_LANG_JAVASCRIPT) relative |= m[0] == '.' || m[0] == '/';
+  else if (ri->command) relative |= m[0] != '/' && strchr(m, '/') != NULL;
+  else relative |= m[0] != '/';
+  if (lang == CHK_LANG_BASH && !ri->command && !relative) {
+    /* an absolute sourced file: cannot be checked statically (docs/checks.md) */
+    st = CHK_STATUS_OK;
+  } else if (relative) {
+    st = CHK_STATUS_RELATIVE;
+  } else if (is_denied(opts, name)) {
+    st = CHK_STATUS_DENIED;
+  } else if (!ms) {
+    st = CHK_STATUS_UNKNOWN;
+  } else {
+    st = chk_modset_has(ms, name) ? CHK_STATUS_OK : CHK_STATUS_MISSING;
+    if (st == CHK_STATUS_MISSING && lang == CHK_LANG_JAVASCRIPT && !strncmp(m, "node:", 5) &&
+        chk_modset_has(ms, m))
+      st = CHK_STATUS_OK;
+  }
+
+  TSPoint a = ts_node_start_point(ri->node), b = ts_node_end_point(ri->node);
+  char *msg = NULL;
+  chk_severity sev = CHK_SEV_ERROR;
+  const char *code = NULL;
+  if (st == CHK_STATUS_MISSING) {
+    char *rt = runtime_label(ms);
+    const char *sug = chk_modset_suggest(ms, name);
+    char *hint = sug ? xasprintf("; did you mean '%s'?", sug) : xstrdup("");
+    if (lang == CHK_LANG_BASH)
+      msg = xasprintf("command '%s' is not found on the sandbox's PATH (%s)%s", m,
+                      *chk_modset_path(ms) ? chk_modset_path(ms) : "/usr/bin:/bin", hint);
+    else if (optional)
+      msg = xasprintf("optional module '%s' is not installed in the sandbox's %s; its "
+                      "ImportError handler will run%s", name, rt, hint);
+    else
+      msg = xasprintf("module '%s' is not installed in the sandbox's %s%s", name, rt, hint);
+    free(rt);
+    free(hint);
+    code = optional ? "optional-module-missing" : "missing-module";
+    sev = optional ? CHK_SEV_INFO : CHK_SEV_ERROR;
+  } else if (st == CHK_STATUS_RELATIVE) {
+    msg = lang == CHK_LANG_BASH
+              ? xasprintf("'%s' refers to a file next to the script; a single-file run has none", m)
+              : xasprintf("relative import '%s' cannot be resolved in a single-file run", m);
+    code = "relative-import";
+    sev = optional ? CHK_SEV_INFO : CHK_SEV_WARNING;
+  } else if (st == CHK_STATUS_DENIED) {
+    msg = xasprintf("%s '%s' is not allowed in the sandbox (deny-list)", noun, name);
+    code = "denied-module";
+    sev = optional ? CHK_SEV_WARNING : CHK_SEV_ERROR;
+  }
+  if (msg) chk_report_add_diag(out, a, b, sev, code, msg);
+  free(name);
+  add_import(out, ri->node, ri->module, st, optional);
+  ri->module = NULL; /* taken over by the report */
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void chk_imports(chk_context *ctx, const chk_doc *doc, const chk_options *opts, chk_report *out) {
+  const chk_query *q = chk_imports_query(doc->lang);
+  if (!q) return;
+  const char *src = doc->text;
+  raw_import *raw = NULL;
+  size_t nraw = 0, capraw = 0;
+  char **funcs = NULL;
+  size_t nfuncs = 0;
+
+  ts_query_cursor_exec(ctx->cursor, q->query, ts_tree_root_node(doc->tree));
+  TSQueryMatch m;
+  while (ts_query_cursor_next_match(ctx->cursor, &m)) {
+    if (!chk_query_match_ok(q, &m, src)) continue;
+    for (uint16_t i = 0; i < m.capture_count; i++) {
+      uint32_t len;
+      const char *cap = ts_query_capture_name_for_id(q->query, m.captures[i].index, &len);
+      TSNode n = m.captures[i].node;
+      if (cap[0] == '_') continue;
+      raw_import ri = {.node = n};
+      if (!strcmp(cap, "definition.function")) {
+        funcs = xrealloc(funcs, (nfuncs + 1) * sizeof *funcs);
+        funcs[nfuncs++] = chk_node_text(n, src);
+        continue;
+      } else if (!strcmp(cap, "import.module")) {
+        ri.module = chk_node_text(n, src);
+        squeeze(ri.module);
+      } else if (!strcmp(cap, "import.relative")) {
+        ri.module = chk_node_text(n, src);
+        squeeze(ri.module);
+        ri.relative = true;
+      } else if (!strcmp(cap, "import.string")) {
+        ri.module = doc->lang == CHK_LANG_PYTHON ? python_string_literal(n, src)
+                                                 : js_string_literal(n, src);
+      } else if (!strcmp(cap, "import.command")) {
+        ri.module = chk_node_text(n, src);
+        ri.command = true;
+      } else if (!strcmp(cap, "import.source")) {
+        ri.module = bash_word_literal(n, src);
+      }
+      if (!ri.module || !ri.module[0] || ts_node_has_error(n) || ts_node_is_missing(n)) {
+        free(ri.module);
+        continue;
+      }
+      if (nraw == capraw) {
+        capraw = capraw ? capraw * 2 : 16;
+        raw = xrealloc(raw, capraw * sizeof *raw);
+      }
+      raw[nraw++] = ri;
+    }
+  }
+  if (nfuncs) qsort(funcs, nfuncs, sizeof *funcs, cmp_str);
+  for (size_t i = 0; i < nraw; i++) {
+    raw_import *ri = &raw[i];
+    if (ri->command) {
+      const char *key = ri->module;
+      /* builtins, the script's own functions and words with expansions are not lookups */
+      if (is_bash_builtin(key) || strpbrk(key, "$`\"'\\*?=") ||
+          (nfuncs && bsearch(&key, funcs, nfuncs, sizeof *funcs, cmp_str))) {
+        free(ri->module);
+        continue;
+      }
+    }
+    resolve(doc, opts, ri, out);
+  }
+  for (size_t i = 0; i < nfuncs; i++) free(funcs[i]);
+  free(funcs);
+  free(raw);
+}

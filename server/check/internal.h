@@ -1,0 +1,78 @@
+/* Shared internals of the check module: loaded languages, compiled queries,
+ * the per-thread context, and the document's line index. */
+#ifndef CRUCIBLE_CHECK_INTERNAL_H
+#define CRUCIBLE_CHECK_INTERNAL_H
+
+#include "check.h"
+
+/* A compiled query plus the predicates of each of its patterns. */
+typedef struct chk_pred_step {
+  bool is_capture;
+  uint32_t id; /* capture index or string id */
+} chk_pred_step;
+
+typedef struct chk_predicate {
+  enum { CHK_PRED_EQ, CHK_PRED_NOT_EQ, CHK_PRED_ANY_OF } kind;
+  uint32_t capture;     /* first argument */
+  chk_pred_step *args;  /* remaining arguments */
+  uint32_t nargs;
+} chk_predicate;
+
+typedef struct chk_query {
+  const char *path;
+  TSQuery *query;
+  chk_predicate **preds;  /* per pattern */
+  uint32_t *npreds;       /* per pattern */
+  uint32_t npatterns;
+} chk_query;
+
+/* The process-wide state chk_init builds; read-only afterwards. */
+const TSLanguage *chk_ts_language(chk_language lang);
+const chk_query *chk_imports_query(chk_language lang);
+
+/* True when the match satisfies its pattern's predicates (text from src). */
+bool chk_query_match_ok(const chk_query *q, const TSQueryMatch *m, const char *src);
+
+struct chk_context {
+  TSParser *parser[CHK_LANG_COUNT];
+  TSQueryCursor *cursor;
+};
+
+/* Parses text with the context's parser for lang (old may be NULL). */
+TSTree *chk_context_parse(chk_context *self, chk_language lang, const TSTree *old,
+                          const char *text, size_t len);
+
+struct chk_doc {
+  chk_context *ctx;
+  chk_language lang;
+  char *text;
+  size_t len;
+  size_t cap;
+  TSTree *tree;
+  uint32_t *line_starts; /* byte offset of each line's first byte */
+  uint32_t nlines;
+};
+
+/* Byte offset of an LSP position (clamped). */
+size_t chk_doc_offset(const chk_doc *self, uint32_t line, uint32_t character, lsp_encoding enc);
+
+/* Column conversions within one line (no newline in line[0..len)). */
+uint32_t chk_col_to_lsp(const char *line, size_t len, size_t byte_col, lsp_encoding enc);
+size_t chk_col_from_lsp(const char *line, size_t len, uint32_t col, lsp_encoding enc);
+
+/* Adds a diagnostic; message is taken over. */
+void chk_report_add_diag(chk_report *r, TSPoint start, TSPoint end, chk_severity sev,
+                         const char *code, char *message);
+
+/* The PATH the bash probe saw ("" when unknown). */
+const char *chk_modset_path(const chk_modset *self);
+
+/* Text of a node as a new string. */
+char *chk_node_text(TSNode n, const char *src);
+
+/* Parts of chk_doctor_report: grammars, queries, cached module indexes. */
+cJSON *chk_doctor_grammars(void);
+cJSON *chk_doctor_queries(void);
+cJSON *chk_doctor_modsets(void);
+
+#endif

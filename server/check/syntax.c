@@ -1,0 +1,220 @@
+/* Syntax diagnostics: every ERROR and MISSING node of the tree becomes a
+ * diagnostic a person can act on; nested errors (cascades) are folded into the
+ * outermost one. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "internal.h"
+
+/* After this many syntax diagnostics the rest is noise from the same cause. */
+#define MAX_SYNTAX_DIAGS 50
+/* Longest token text quoted in a message. */
+#define MAX_QUOTE 24
+
+typedef struct pair {
+  const char *open, *close;
+} pair;
+
+static const pair pairs[] = {
+    {"(", ")"}, {"[", "]"}, {"{", "}"}, {"${", "}"}, {"$(", ")"}, {"((", "))"}, {"[[", "]]"},
+    {"if", "fi"}, {"do", "done"}, {"case", "esac"},
+};
+
+static const pair *pair_by_close(const char *t) {
+  for (size_t i = 0; i < ARRAY_LEN(pairs); i++)
+    if (!strcmp(pairs[i].close, t)) return &pairs[i];
+  return NULL;
+}
+
+static const pair *pair_by_open(const char *t) {
+  for (size_t i = 0; i < ARRAY_LEN(pairs); i++)
+    if (!strcmp(pairs[i].open, t)) return &pairs[i];
+  return NULL;
+}
+
+/* Quotable text of a leaf: its first line, shortened. */
+static char *quote_leaf(TSNode n, const char *src) {
+  uint32_t a = ts_node_start_byte(n), b = ts_node_end_byte(n);
+  size_t len = b - a;
+  const char *nl = memchr(src + a, '\n', len);
+  if (nl) len = (size_t)(nl - (src + a));
+  if (len > MAX_QUOTE) return xasprintf("%.*s...", MAX_QUOTE, src + a);
+  return xstrndup(src + a, len);
+}
+
+/* Leaves (tokens) of a subtree in order, skipping zero-width ones. */
+typedef struct leaves {
+  TSNode *v;
+  size_t n, cap;
+} leaves;
+
+static void collect_leaves(TSNode n, leaves *out, size_t limit) {
+  if (out->n >= limit) return;
+  uint32_t c = ts_node_child_count(n);
+  if (c == 0 || !strcmp(ts_node_type(n), "string_content")) {
+    if (ts_node_end_byte(n) == ts_node_start_byte(n)) return;
+    if (out->n == out->cap) {
+      out->cap = out->cap ? out->cap * 2 : 16;
+      out->v = xrealloc(out->v, out->cap * sizeof *out->v);
+    }
+    out->v[out->n++] = n;
+    return;
+  }
+  for (uint32_t i = 0; i < c; i++) collect_leaves(ts_node_child(n, i), out, limit);
+}
+
+static bool is_string_start(const char *t) {
+  return !strcmp(t, "string_start") || !strcmp(t, "\"") || !strcmp(t, "'") || !strcmp(t, "`");
+}
+
+static const char *const py_compound[] = {"if", "elif", "else", "while", "for", "def", "class",
+                                          "try", "except", "finally", "with", "async"};
+
+/* Builds the message for an ERROR node. */
+static char *error_message(const chk_doc *doc, TSNode err) {
+  const char *src = doc->text;
+  leaves lv = {0};
+  collect_leaves(err, &lv, 4096);
+  char *msg = NULL;
+  if (lv.n == 0) {
+    msg = xstrdup(ts_node_start_byte(err) >= doc->len ? "unexpected end of file" : "syntax error");
+    goto done;
+  }
+  /* 1. an opening bracket left unclosed inside the error */
+  {
+    size_t depth = 0;
+    TSNode *stack = xmalloc(lv.n * sizeof *stack);
+    for (size_t i = 0; i < lv.n; i++) {
+      if (ts_node_is_named(lv.v[i])) continue;
+      const char *t = ts_node_type(lv.v[i]);
+      const pair *p;
+      if ((p = pair_by_open(t)) && strchr("([{$", p->open[0])) {
+        stack[depth++] = lv.v[i];
+      } else if ((p = pair_by_close(t)) && strchr(")]}", p->close[0]) && depth > 0) {
+        depth--;
+      }
+    }
+    if (depth > 0) {
+      TSNode open = stack[depth - 1];
+      const pair *p = pair_by_open(ts_node_type(open));
+      TSPoint at = ts_node_start_point(open);
+      msg = xasprintf("expected '%s' to close '%s' at line %u", p->close, p->open, at.row + 1);
+    }
+    free(stack);
+    if (msg) goto done;
+  }
+  /* 2. a string that never ends */
+  {
+    const char *t = ts_node_type(lv.v[0]);
+    if (is_string_start(t)) {
+      bool closed = false;
+      for (size_t i = 1; i < lv.n && !closed; i++) {
+        const char *u = ts_node_type(lv.v[i]);
+        closed = !strcmp(u, "string_end") || !strcmp(u, t);
+      }
+      if (!closed) {
+        msg = xstrdup("unterminated string literal");
+        goto done;
+      }
+    }
+  }
+  /* 3. python: a compound statement whose header lacks its ':' */
+  if (doc->lang == CHK_LANG_PYTHON && !ts_node_is_named(lv.v[0])) {
+    const char *t = ts_node_type(lv.v[0]);
+    bool compound = false;
+    for (size_t i = 0; i < ARRAY_LEN(py_compound); i++) compound |= !strcmp(py_compound[i], t);
+    bool colon = false;
+    for (size_t i = 0; i < lv.n && !colon; i++) colon = !strcmp(ts_node_type(lv.v[i]), ":");
+    if (compound && !colon) {
+      msg = xasprintf("missing ':' after the '%s' statement's header", t);
+      goto done;
+    }
+  }
+  /* 4. otherwise: the first token that did not fit */
+  {
+    char *q = quote_leaf(lv.v[0], src);
+    msg = xasprintf("unexpected '%s'", q);
+    free(q);
+  }
+done:
+  free(lv.v);
+  return msg;
+}
+
+/* Builds the message for a MISSING node: names the construct it would close. */
+static char *missing_message(const chk_doc *doc, TSNode n) {
+  const char *t = ts_node_type(n);
+  bool named = ts_node_is_named(n);
+  const pair *p = named ? NULL : pair_by_close(t);
+  if (p) {
+    /* find the opener among the preceding siblings: the nearest unmatched one */
+    for (TSNode s = ts_node_prev_sibling(n); !ts_node_is_null(s); s = ts_node_prev_sibling(s)) {
+      if (ts_node_is_named(s)) continue;
+      const pair *q = pair_by_open(ts_node_type(s));
+      if (q && !strcmp(q->close, t)) {
+        return xasprintf("missing '%s' to close '%s' at line %u", t, q->open,
+                         ts_node_start_point(s).row + 1);
+      }
+    }
+  }
+  (void)doc;
+  if (named) return xasprintf("missing %s", t);
+  return xasprintf("missing '%s'", t);
+}
+
+/* tree-sitter's builtin error symbol (ts_builtin_sym_error); 0.20 has no ts_node_is_error. */
+static bool node_is_error(TSNode n) { return ts_node_symbol(n) == (TSSymbol)-1; }
+
+static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report *out) {
+  bool any = false;
+  uint32_t c = ts_node_named_child_count(root);
+  uint32_t prev_end_row = UINT32_MAX;
+  for (uint32_t i = 0; i < c; i++) {
+    TSNode s = ts_node_named_child(root, i);
+    TSPoint a = ts_node_start_point(s);
+    bool first_on_line = prev_end_row == UINT32_MAX || prev_end_row != a.row;
+    prev_end_row = ts_node_end_point(s).row;
+    if (a.column == 0 || !first_on_line || !strcmp(ts_node_type(s), "comment") ||
+        !strcmp(ts_node_type(s), "ERROR"))
+      continue;
+    /* a backslash continuation on the line before makes the indent legal */
+    uint32_t ls = doc->line_starts[a.row];
+    if (a.row > 0 && ls >= 2 && doc->text[ls - 2] == '\\') continue;
+    TSPoint e = {a.row, a.column};
+    chk_report_add_diag(out, (TSPoint){a.row, 0}, e, CHK_SEV_ERROR, "syntax",
+                        xstrdup("unexpected indent"));
+    any = true;
+  }
+  return any;
+}
+
+void chk_syntax(const chk_doc *doc, chk_report *out) {
+  TSNode root = ts_tree_root_node(doc->tree);
+  size_t before = out->ndiags;
+  if (doc->lang == CHK_LANG_PYTHON) python_unexpected_indent(doc, root, out);
+  if (!ts_node_has_error(root)) return;
+  TSTreeCursor cur = ts_tree_cursor_new(root);
+  uint32_t last_row = UINT32_MAX;
+  for (;;) {
+    TSNode n = ts_tree_cursor_current_node(&cur);
+    bool descend = ts_node_has_error(n);
+    if (node_is_error(n) || ts_node_is_missing(n)) {
+      descend = false; /* errors inside an error are its cascade */
+      TSPoint a = ts_node_start_point(n);
+      /* two errors starting on the same line: the second is almost always a
+       * consequence of the first */
+      if (a.row != last_row && out->ndiags - before < MAX_SYNTAX_DIAGS) {
+        char *msg = ts_node_is_missing(n) ? missing_message(doc, n) : error_message(doc, n);
+        chk_report_add_diag(out, a, ts_node_end_point(n), CHK_SEV_ERROR, "syntax", msg);
+        last_row = a.row;
+      }
+    }
+    if (descend && ts_tree_cursor_goto_first_child(&cur)) continue;
+    while (!ts_tree_cursor_goto_next_sibling(&cur)) {
+      if (!ts_tree_cursor_goto_parent(&cur)) goto end;
+    }
+  }
+end:
+  ts_tree_cursor_delete(&cur);
+}
