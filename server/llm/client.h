@@ -1,0 +1,113 @@
+/* An OpenAI-compatible chat-completions client: streaming, structured output
+ * with fallbacks, retries, timeouts and cancellation. */
+#ifndef CRUCIBLE_LLM_CLIENT_H
+#define CRUCIBLE_LLM_CLIENT_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "openai.h"
+#include "solution.h"
+
+#define LLM_DEFAULT_BASE_URL "https://api.openai.com/v1"
+#define LLM_DEFAULT_MODEL "gpt-4o-mini"
+
+typedef struct llm_config {
+  char *base_url;          /* owned; e.g. "http://localhost:11434/v1" (no trailing /chat/completions) */
+  char *model;             /* owned */
+  char *api_key;           /* owned; "" sends no Authorization header. Never logged. */
+  char *user_agent;        /* owned; NULL = "crucible/VERSION" */
+  double temperature;      /* < 0 = leave to the endpoint */
+  long timeout_ms;         /* longest wait for the first byte and between bytes (default 120000) */
+  long connect_timeout_ms; /* 0 = min(10000, timeout_ms) */
+  long first_byte_timeout_ms; /* 0 = timeout_ms */
+  long idle_timeout_ms;    /* 0 = timeout_ms */
+  int max_retries;         /* retries of transient failures (default 2) */
+  long backoff_base_ms;    /* first backoff step (default 500) */
+  long backoff_max_ms;     /* longest backoff, and longest retry-after honoured (default 30000) */
+  llm_mode structured_output; /* default AUTO */
+  size_t max_answer_bytes; /* cap on one answer (default 4 MiB) */
+} llm_config;
+
+/* Defaults, with NULL strings. */
+void llm_config_init(llm_config *self);
+/* Fills the strings: each argument that is non-NULL and non-empty wins; else
+ * the environment (OPENAI_BASE_URL, CRUCIBLE_MODEL, and the key from the
+ * variable named `api_key_env`, default OPENAI_API_KEY); else the defaults
+ * above (no key). Replaces strings already set. Returns 0. */
+int llm_config_resolve(llm_config *self, const char *base_url, const char *model, const char *api_key_env);
+void llm_config_close(llm_config *self);
+
+typedef struct llm_client llm_client;
+typedef struct llm_chat llm_chat;
+
+typedef enum llm_status { LLM_OK = 0, LLM_ERROR, LLM_CANCELLED } llm_status;
+
+typedef struct llm_result {
+  llm_status status;
+  const char *error;      /* NULL when OK; never contains the API key */
+  long http_status;       /* last HTTP status, 0 when none */
+  const char *text;       /* the whole answer ("" when none): tool-call arguments or content */
+  llm_mode mode;          /* the mode the answer was asked in (AUTO for unstructured chats) */
+  bool tool_call;         /* the answer came as a code_solution tool call */
+  const char *finish_reason; /* NULL when the endpoint gave none */
+  long prompt_tokens;     /* -1 when the endpoint reported no usage */
+  long completion_tokens;
+  int attempts;           /* HTTP requests made, fallbacks and retries included */
+} llm_result;
+
+/* Text as it streams (content deltas, or tool-call argument fragments). */
+typedef void (*llm_token_fn)(void *ud, const char *text, size_t len);
+/* A transient failure; the next attempt starts after delay_ms. Called before
+ * any token was emitted: no partial answer is ever retried. */
+typedef void (*llm_retry_fn)(void *ud, int retry, long delay_ms, long http_status, const char *reason);
+/* The endpoint refused structured-output `from`; the request goes again as `to`. */
+typedef void (*llm_fallback_fn)(void *ud, llm_mode from, llm_mode to, const char *reason);
+/* Exactly once per chat, from the loop. `res` and the chat are freed when it returns. */
+typedef void (*llm_done_fn)(void *ud, const llm_result *res);
+
+typedef struct llm_chat_opts {
+  const llm_message *messages; /* copied into the request body at start */
+  size_t n_messages;
+  bool structured;             /* ask for the code_solution answer; false = free text (reflections) */
+  llm_token_fn on_token;
+  llm_retry_fn on_retry;
+  llm_fallback_fn on_fallback;
+  llm_done_fn on_done;         /* required */
+  void *ud;
+} llm_chat_opts;
+
+/* A client on `loop` with a copy of `cfg`. Returns 0 or a negative errno. */
+int llm_client_new(uv_loop_t *loop, const llm_config *cfg, llm_client **out);
+/* Cancels every chat and ping (their callbacks run before this returns, with
+ * LLM_CANCELLED) and frees the client; handles close on the loop. NULL is a
+ * no-op. */
+void llm_client_free(llm_client *self);
+
+/* The structured-output mode known to work for base_url + model, or AUTO when
+ * unknown. set() records one (AUTO forgets it); the lead may persist these. */
+llm_mode llm_client_mode_get(const llm_client *self, const char *base_url, const char *model);
+void llm_client_mode_set(llm_client *self, const char *base_url, const char *model, llm_mode mode);
+
+/* Starts a streamed chat completion. Returns 0 and *out (may be NULL; valid
+ * until on_done returns), or a negative errno and nothing is called back. */
+int llm_chat_start(llm_client *self, const llm_chat_opts *opts, llm_chat **out);
+/* Aborts the chat now (the HTTP transfer is dropped); on_done follows from
+ * the loop with LLM_CANCELLED. Must not be called after on_done. */
+void llm_chat_cancel(llm_chat *chat);
+
+typedef struct llm_ping_result {
+  bool ok;               /* GET {base}/models answered 200 with a model list */
+  long http_status;
+  const char *error;     /* NULL when ok */
+  int models;            /* models listed, -1 when unknown */
+  bool model_listed;     /* the configured model is among them */
+  double ms;
+} llm_ping_result;
+typedef void (*llm_ping_fn)(void *ud, const llm_ping_result *res);
+/* Asks GET {base_url}/models, for `crucible doctor`. The callback runs once,
+ * from the loop. Returns 0 or a negative errno (no callback). */
+int llm_ping(llm_client *self, llm_ping_fn cb, void *ud);
+
+#endif
