@@ -342,6 +342,20 @@ void rpc_batch_free(rpc_batch *self)
   self->count = 0;
 }
 
+/* Copies an id for a reply. cJSON prints numbers of 16 or more digits with
+ * 15 significant digits when that compares equal within DBL_EPSILON, which
+ * would answer id 9007199254740992 with 9.00719925474099e+15: such integral
+ * ids are copied as raw text printed in full instead. */
+static cJSON *id_copy(const cJSON *id)
+{
+  if (cJSON_IsNumber(id) && fabs(id->valuedouble) >= 1e15 && number_is_id(id)) {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.0f", id->valuedouble);
+    return cJSON_CreateRaw(buf);
+  }
+  return cJSON_Duplicate(id, 1);
+}
+
 static cJSON *envelope(const cJSON *id, bool with_id)
 {
   cJSON *o = cJSON_CreateObject();
@@ -350,7 +364,7 @@ static cJSON *envelope(const cJSON *id, bool with_id)
   if (!cJSON_AddStringToObject(o, "jsonrpc", "2.0"))
     goto fail;
   if (with_id) {
-    cJSON *idc = id && !cJSON_IsNull(id) ? cJSON_Duplicate(id, 1) : cJSON_CreateNull();
+    cJSON *idc = id && !cJSON_IsNull(id) ? id_copy(id) : cJSON_CreateNull();
     if (idc == NULL || !cJSON_AddItemToObject(o, "id", idc)) {
       cJSON_Delete(idc);
       goto fail;

@@ -101,9 +101,11 @@ int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_lim
 void rpc_batch_free(rpc_batch *self);
 
 /* Builders. Each returns a new tree the caller owns (cJSON_Delete), or NULL
- * on out-of-memory. `id` is copied (NULL becomes JSON null); `result`,
- * `params` and `data` are taken over, also when NULL is returned (they may be
- * NULL: result then becomes JSON null, params and data are omitted). A NULL
+ * on out-of-memory. `id` is copied (NULL becomes JSON null; an integer id of
+ * 16 or more digits becomes a cJSON raw item, so it prints digit for digit);
+ * `result`, `params` and `data` are taken over, also when NULL is returned
+ * (they may be NULL: result then becomes JSON null, params and data are
+ * omitted). A NULL
  * message in rpc_make_error means rpc_error_text(code). */
 cJSON *rpc_make_result(const cJSON *id, cJSON *result);
 cJSON *rpc_make_error(const cJSON *id, int code, const char *message, cJSON *data);
