@@ -20,6 +20,8 @@ void rpc_reader_init(rpc_reader *self, size_t max_body)
 {
   memset(self, 0, sizeof(*self));
   self->max_body = max_body ? max_body : RPC_FRAME_DEFAULT_MAX_BODY;
+  if (self->max_body > (size_t)(INT64_MAX / 10))
+    self->max_body = (size_t)(INT64_MAX / 10);
   self->state = ST_HEADER;
   self->content_length = -1;
 }
@@ -97,8 +99,9 @@ static int content_length_parse(rpc_reader *self, const char *v, size_t n)
                   "invalid Content-Length \"%s\": expected a decimal byte count (digits only)",
                   excerpt(ex, v, n));
     value = value * 10 + (uint64_t)(v[i] - '0');
-    /* Checked per digit, so the value never overflows and the limit is
-     * enforced before anything is allocated for the body. */
+    /* Checked per digit, so the value never overflows (the limit is below
+     * INT64_MAX / 10, see rpc_reader_init) and is enforced before anything
+     * is allocated for the body. */
     if (value > self->max_body)
       return fail(self, RPC_FRAME_ETOOBIG, "Content-Length %s exceeds the limit of %zu bytes; send smaller messages",
                   excerpt(ex, v, n), self->max_body);

@@ -37,7 +37,8 @@ typedef struct rpc_reader {
   char error[160];
 } rpc_reader;
 
-/* Prepares a reader. max_body of 0 means RPC_FRAME_DEFAULT_MAX_BODY. */
+/* Prepares a reader. max_body of 0 means RPC_FRAME_DEFAULT_MAX_BODY; it is
+ * capped at INT64_MAX / 10. */
 void rpc_reader_init(rpc_reader *self, size_t max_body);
 /* Frees the reader's buffers; the struct may be init'ed again. */
 void rpc_reader_close(rpc_reader *self);

@@ -300,37 +300,48 @@ int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_lim
     return reject(self, RPC_PARSE_ERROR, "Parse error: invalid JSON at byte %zu", off);
   }
   for (const char *p = end; p < body + len; p++)
-    if (!is_ws(*p))
-      return reject(self, RPC_PARSE_ERROR, "Parse error: unexpected data after the JSON value at byte %zu",
-                    (size_t)(p - body));
+    if (!is_ws(*p)) {
+      err = reject(self, RPC_PARSE_ERROR, "Parse error: unexpected data after the JSON value at byte %zu",
+                   (size_t)(p - body));
+      goto fail;
+    }
 
-  if (cJSON_IsObject(self->root)) {
-    self->msgs = calloc(1, sizeof(*self->msgs));
-    if (self->msgs == NULL)
-      return reject(self, RPC_INTERNAL_ERROR, "Internal error: out of memory");
-    self->count = 1;
-    return msg_classify(self->root, &self->msgs[0]);
+  size_t n = 1;
+  if (cJSON_IsArray(self->root)) {
+    self->is_batch = true;
+    n = 0;
+    for (const cJSON *c = self->root->child; c != NULL; c = c->next)
+      n++;
+    if (n == 0) {
+      err = reject(self, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
+      goto fail;
+    }
+    if (n > l.max_batch) { /* the pre-scan counted already; this guards its arithmetic */
+      err = reject(self, RPC_INVALID_REQUEST, "Invalid Request: batch of %zu messages is above the limit of %zu", n,
+                   l.max_batch);
+      goto fail;
+    }
+  } else if (!cJSON_IsObject(self->root)) {
+    err = reject(self, RPC_INVALID_REQUEST, "Invalid Request: a message must be a JSON object or an array of them");
+    goto fail;
   }
-  if (!cJSON_IsArray(self->root))
-    return reject(self, RPC_INVALID_REQUEST, "Invalid Request: a message must be a JSON object or an array of them");
-
-  self->is_batch = true;
-  size_t n = 0;
-  for (const cJSON *c = self->root->child; c != NULL; c = c->next)
-    n++;
-  if (n == 0)
-    return reject(self, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
-  if (n > l.max_batch) /* the pre-scan counted already; this guards its arithmetic */
-    return reject(self, RPC_INVALID_REQUEST, "Invalid Request: batch of %zu messages is above the limit of %zu", n,
-                  l.max_batch);
   self->msgs = calloc(n, sizeof(*self->msgs));
-  if (self->msgs == NULL)
-    return reject(self, RPC_INTERNAL_ERROR, "Internal error: out of memory");
+  if (self->msgs == NULL) {
+    err = reject(self, RPC_INTERNAL_ERROR, "Internal error: out of memory");
+    goto fail;
+  }
   self->count = n;
+  if (!self->is_batch)
+    return msg_classify(self->root, &self->msgs[0]);
   size_t k = 0;
   for (const cJSON *c = self->root->child; c != NULL; c = c->next)
     msg_classify(c, &self->msgs[k++]);
   return 0;
+
+fail:
+  /* A rejected body keeps only its error: no tree, no messages. */
+  rpc_batch_free(self);
+  return err;
 }
 
 void rpc_batch_free(rpc_batch *self)

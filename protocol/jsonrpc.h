@@ -69,7 +69,9 @@ typedef struct rpc_batch {
  * max_string; RPC_INVALID_REQUEST for `[]`, a batch above max_batch, or a body
  * that is neither an object nor an array; RPC_INTERNAL_ERROR when out of
  * memory. The pre-scan that enforces UTF-8, depth and string size runs before
- * cJSON parses anything. Always call rpc_batch_free, whatever the result.
+ * cJSON parses anything. On a non-zero return only err_code and err_message
+ * are set (no tree, no messages). Always call rpc_batch_free, whatever the
+ * result.
  *
  * lim may be NULL (RPC_LIMITS_DEFAULT); a zero field takes its default.
  * max_depth above cJSON's own CJSON_NESTING_LIMIT (1000) is capped by cJSON.

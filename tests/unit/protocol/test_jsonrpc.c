@@ -40,6 +40,8 @@ static void rejected(const char *s, size_t len, const rpc_limits *lim, int code,
     fail_msg("%.60s: rc %d, want %d (%s)", s, rc, code, b.err_message);
   assert_int_equal(b.err_code, code);
   assert_int_equal(b.count, 0);
+  assert_null(b.root);
+  assert_null(b.msgs);
   if (strstr(b.err_message, needle) == NULL)
     fail_msg("%.60s: message \"%s\" lacks \"%s\"", s, b.err_message, needle);
   rpc_batch_free(&b);
