@@ -63,6 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # keep test output clean
         pass
 
+    def setup(self):
+        super().setup()
+        # small SSE writes would otherwise meet the client's delayed ACK (~40 ms each)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     @property
     def fake(self):
         return self.server.fake
