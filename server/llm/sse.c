@@ -11,7 +11,8 @@
 void sse_parser_init(sse_parser *self, size_t max_event, sse_event_fn cb, void *ud) {
   memset(self, 0, sizeof *self);
   self->max_event = max_event ? max_event : DEFAULT_MAX_EVENT;
-  dbuf_init(&self->line, self->max_event);
+  /* A line holds a field name and ": " besides the value: leave room for them. */
+  dbuf_init(&self->line, self->max_event + 64);
   /* +1: each data line adds a "\n" that dispatch strips from the last one. */
   dbuf_init(&self->data, self->max_event + 1);
   dbuf_init(&self->type, self->max_event);
