@@ -1,0 +1,166 @@
+/* The bubblewrap command line for one run: namespaces, the read-only system,
+ * the scratch tmpfs, the cleared environment, and the fds bwrap reads. */
+#include "bwrap.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+const char *const sbx_bwrap_etc_default[] = {
+    "/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/ssl/certs",
+    "/etc/ca-certificates", "/etc/mime.types", "/etc/nsswitch.conf", "/etc/python3",
+    "/etc/python3.9", "/etc/python3.10", "/etc/python3.11", "/etc/python3.12", "/etc/python3.13",
+    NULL,
+};
+
+const char *const sbx_bwrap_env[] = {
+    "PATH", "/usr/local/bin:/usr/bin:/bin",
+    "HOME", SBX_SCRATCH,
+    "USER", "sandbox",
+    "LOGNAME", "sandbox",
+    "SHELL", "/bin/sh",
+    "LANG", "C.UTF-8",
+    "LC_ALL", "C.UTF-8",
+    "TMPDIR", "/tmp",
+    "PYTHONDONTWRITEBYTECODE", "1",
+    "PYTHONUNBUFFERED", "1",
+    "PYTHONNOUSERSITE", "1",
+    "MPLBACKEND", "Agg",
+    "NO_COLOR", "1",
+    NULL,
+};
+
+typedef struct argv_b {
+  char **v;
+  int n, cap;
+} argv_b;
+
+static void push(argv_b *b, const char *s) {
+  if (b->n + 2 > b->cap) {
+    b->cap = b->cap ? b->cap * 2 : 64;
+    b->v = xrealloc(b->v, sizeof *b->v * (size_t)b->cap);
+  }
+  b->v[b->n++] = xstrdup(s);
+  b->v[b->n] = NULL;
+}
+
+/* Pushes opt, the number v, and (when dest) dest. */
+static void push_num(argv_b *b, const char *opt, long long v, const char *dest) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%lld", v);
+  push(b, opt);
+  push(b, buf);
+  if (dest) push(b, dest);
+}
+
+static void push2(argv_b *b, const char *a, const char *c) {
+  push(b, a);
+  push(b, c);
+}
+
+static void push3(argv_b *b, const char *a, const char *c, const char *d) {
+  push(b, a);
+  push(b, c);
+  push(b, d);
+}
+
+char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
+  argv_b b = {0};
+  long long tmpfs_bytes = (long long)s->limits->disk_mb << 20;
+  push(&b, s->bwrap);
+  /* Namespaces: every one, so no network (not even the host's loopback),
+   * no host processes, no host IPC or abstract unix sockets. */
+  push(&b, "--unshare-user");
+  push(&b, "--unshare-ipc");
+  push(&b, "--unshare-pid");
+  push(&b, "--unshare-net");
+  push(&b, "--unshare-uts");
+  push(&b, "--unshare-cgroup-try");
+  push(&b, "--die-with-parent");
+  push(&b, "--new-session");
+  push2(&b, "--cap-drop", "ALL");
+  push_num(&b, "--uid", SBX_UID, NULL);
+  push_num(&b, "--gid", SBX_GID, NULL);
+  push2(&b, "--hostname", s->hostname);
+  push(&b, "--clearenv");
+  for (int i = 0; sbx_bwrap_env[i]; i += 2)
+    push3(&b, "--setenv", sbx_bwrap_env[i], sbx_bwrap_env[i + 1]);
+  /* The read-only system. */
+  push3(&b, "--ro-bind", "/usr", "/usr");
+  for (int i = 0; i < s->nroots; i++) {
+    if (s->roots[i].target) push3(&b, "--symlink", s->roots[i].target, s->roots[i].path);
+    else push3(&b, "--ro-bind", s->roots[i].path, s->roots[i].path);
+  }
+  for (const char *const *e = s->etc ? s->etc : sbx_bwrap_etc_default; *e; e++)
+    push3(&b, "--ro-bind-try", *e, *e);
+  push_num(&b, "--ro-bind-data", s->fd_passwd, "/etc/passwd");
+  push_num(&b, "--ro-bind-data", s->fd_group, "/etc/group");
+  push_num(&b, "--ro-bind-data", s->fd_hosts, "/etc/hosts");
+  /* Private /proc (this pid namespace only) and a minimal /dev, read-only
+   * but for a size-capped /dev/shm. Every writable mount is a size-capped
+   * tmpfs: nothing of the host is writable. */
+  push2(&b, "--proc", "/proc");
+  push2(&b, "--dev", "/dev");
+  push_num(&b, "--size", tmpfs_bytes, NULL);
+  push2(&b, "--perms", "1777");
+  push2(&b, "--tmpfs", "/dev/shm");
+  push2(&b, "--remount-ro", "/dev");
+  push_num(&b, "--size", tmpfs_bytes, NULL);
+  push2(&b, "--perms", "1777");
+  push2(&b, "--tmpfs", "/tmp");
+  push_num(&b, "--size", tmpfs_bytes, NULL);
+  push2(&b, "--tmpfs", SBX_SCRATCH);
+  char script[64];
+  snprintf(script, sizeof script, SBX_SCRATCH "/%s", sbx_lang_script(s->lang));
+  push_num(&b, "--file", s->fd_code, script);
+  push2(&b, "--chdir", SBX_SCRATCH);
+  push_num(&b, "--seccomp", s->fd_seccomp, NULL);
+  push_num(&b, "--json-status-fd", s->fd_status, NULL);
+  push_num(&b, "--block-fd", s->fd_block, NULL);
+  push(&b, "--");
+  push(&b, s->interp);
+  push(&b, sbx_lang_script(s->lang));
+  return b.v;
+}
+
+void sbx_argv_free(char **argv) {
+  for (char **p = argv; p && *p; p++) free(*p);
+  free(argv);
+}
+
+int sbx_roots_probe(sbx_root_entry **out) {
+  static const char *const names[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+  sbx_root_entry *v = xcalloc(ARRAY_LEN(names), sizeof *v);
+  int n = 0;
+  for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+    struct stat st;
+    if (lstat(names[i], &st) < 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char buf[PATH_MAX];
+      ssize_t k = readlink(names[i], buf, sizeof buf - 1);
+      if (k <= 0) continue;
+      buf[k] = '\0';
+      v[n].path = xstrdup(names[i]);
+      v[n++].target = xstrdup(buf);
+    } else if (S_ISDIR(st.st_mode)) {
+      v[n].path = xstrdup(names[i]);
+      v[n++].target = NULL;
+    }
+  }
+  *out = v;
+  return n;
+}
+
+void sbx_roots_free(sbx_root_entry *roots, int n) {
+  for (int i = 0; roots && i < n; i++) {
+    free(roots[i].path);
+    free(roots[i].target);
+  }
+  free(roots);
+}

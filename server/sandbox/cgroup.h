@@ -1,0 +1,83 @@
+/* One cgroup per run: finding a usable hierarchy (v2 delegated subtree or
+ * the v1 memory + pids hierarchies), creating, joining, reading, emptying
+ * and removing the run's cgroup, and sweeping ones left by dead servers. */
+#ifndef CRUCIBLE_SANDBOX_CGROUP_H
+#define CRUCIBLE_SANDBOX_CGROUP_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "sandbox.h"
+
+typedef enum sbx_cg_version { SBX_CG_NONE, SBX_CG_V1, SBX_CG_V2 } sbx_cg_version;
+
+enum { SBX_CG_MEM, SBX_CG_PIDS, SBX_CG_CPU, SBX_CG_N };
+
+/* Where run cgroups are created: one parent directory per controller (v1:
+ * the memory, pids and, optional, cpuacct hierarchies; v2: the same
+ * directory three times). */
+typedef struct sbx_cgroups {
+  sbx_cg_version version;
+  char *base[SBX_CG_N]; /* NULL: controller not available (only CPU may be) */
+  char *server_leaf;    /* v2: the leaf we moved the server into, or NULL */
+} sbx_cgroups;
+
+/* One run's cgroup directories (NULL entries: not created). */
+typedef struct sbx_cg {
+  char *dir[SBX_CG_N];
+} sbx_cg;
+
+typedef struct sbx_cg_stats {
+  long long oom_kills;  /* -1 unknown */
+  long long peak_bytes; /* -1 unknown */
+  long long cpu_ns;     /* -1 unknown */
+  long long pids_max;   /* times fork failed on pids.max; -1 unknown */
+} sbx_cg_stats;
+
+/* ---- pure helpers (unit-tested) ---- */
+
+/* From /proc/self/cgroup text, the path of the hierarchy holding controller
+ * (v1), or of the unified hierarchy ("0::/path") when controller is NULL.
+ * Returns a new string or NULL. */
+char *sbx_cg_self_path(const char *proc_cgroup, const char *controller);
+/* From /proc/self/mountinfo text, the mount point of the v1 hierarchy with
+ * controller in its super options, or of cgroup2 when controller is NULL;
+ * *root receives the mount's root within the hierarchy. Returns 0 (two new
+ * strings) or -ENOENT. */
+int sbx_cg_find_mount(const char *mountinfo, const char *controller, char **mnt, char **root);
+/* The directory of a hierarchy path as seen through a mount: mnt + (path
+ * relative to root). Returns a new string, or NULL when path is outside root. */
+char *sbx_cg_join(const char *mnt, const char *root, const char *path);
+/* "crucible-<owner>-<seq>". New string. */
+char *sbx_cg_run_name(pid_t owner, unsigned long long seq);
+/* Parses a name made by sbx_cg_run_name (or "crucible-<owner>-srv"): returns
+ * 0 and *owner, or -EINVAL for anything else. */
+int sbx_cg_name_owner(const char *name, pid_t *owner);
+/* Reads "key N" from a flat-keyed file's text; -1 when absent. */
+long long sbx_cg_keyed(const char *text, const char *key);
+
+/* ---- runtime ---- */
+
+/* Finds a usable hierarchy. Returns 0 and *out (sbx_cgroups_free), or
+ * -ENOENT/-EACCES with *why (caller frees) saying what is missing and how
+ * to get it. */
+int sbx_cgroups_probe(sbx_cgroups **out, char **why);
+void sbx_cgroups_free(sbx_cgroups *self);
+/* Creates name in every hierarchy and writes the memory and pids limits.
+ * Returns 0 or a negative errno (nothing left behind). */
+int sbx_cg_create(const sbx_cgroups *self, const char *name, const sbx_limits *limits, sbx_cg *out);
+/* Moves pid into the run's cgroups. Returns 0 or a negative errno. */
+int sbx_cg_attach(const sbx_cg *cg, pid_t pid);
+void sbx_cg_read_stats(const sbx_cgroups *self, const sbx_cg *cg, sbx_cg_stats *st);
+/* Sends sig to every process in the run's cgroups; returns how many. */
+int sbx_cg_kill(const sbx_cg *cg, int sig);
+/* Removes the directories; those still busy stay in cg. Returns 0 when all
+ * are gone, else -EBUSY (retry later). */
+int sbx_cg_remove(sbx_cg *cg);
+/* Frees the path strings (not the directories). */
+void sbx_cg_free(sbx_cg *cg);
+/* Kills the processes in and removes every crucible-<pid>-* cgroup whose
+ * owner pid is dead. Returns how many were removed. */
+int sbx_cgroups_sweep(const sbx_cgroups *self);
+
+#endif

@@ -1,0 +1,91 @@
+/* RunResult: names of outcomes/limits/isolation modes and the JSON form. */
+#include <signal.h>
+#include <string.h>
+
+#include "sandbox.h"
+
+const char *sbx_outcome_name(sbx_outcome o) {
+  static const char *names[] = {"ok", "error", "timeout", "oom", "cancelled", "rejected"};
+  return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "error";
+}
+
+const char *sbx_isolation_name(sbx_isolation iso) {
+  switch (iso) {
+  case SBX_ISO_CGROUP_V2: return "cgroup-v2";
+  case SBX_ISO_CGROUP_V1: return "cgroup-v1";
+  case SBX_ISO_RLIMIT: return "rlimit";
+  default: return "none";
+  }
+}
+
+const char *sbx_limit_name(unsigned kind) {
+  switch (kind) {
+  case SBX_LIMIT_WALL: return "wall";
+  case SBX_LIMIT_CPU: return "cpu";
+  case SBX_LIMIT_MEMORY: return "memory";
+  case SBX_LIMIT_PIDS: return "pids";
+  case SBX_LIMIT_OUTPUT: return "output";
+  case SBX_LIMIT_DISK: return "disk";
+  default: return NULL;
+  }
+}
+
+/* cJSON strings are NUL-terminated: output holding NUL bytes is cut at the
+ * first one, and invalid UTF-8 is passed through as bytes (cJSON does not
+ * validate); the protocol layer owns UTF-8 repair. */
+static cJSON *bytes(const char *s, size_t n) {
+  (void)n;
+  return cJSON_CreateString(s ? s : "");
+}
+
+static cJSON *num_or_null(long long v) {
+  return v < 0 ? cJSON_CreateNull() : cJSON_CreateNumber((double)v);
+}
+
+cJSON *sbx_result_to_json(const sbx_result *self) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "outcome", sbx_outcome_name(self->outcome));
+  cJSON_AddItemToObject(o, "exitCode", self->exit_code < 0 ? cJSON_CreateNull()
+                                                           : cJSON_CreateNumber(self->exit_code));
+  if (self->signal > 0) {
+    const char *abbrev = sigabbrev_np(self->signal);
+    char name[32];
+    if (abbrev) {
+      strcpy(name, "SIG");
+      strncat(name, abbrev, sizeof name - 4);
+      cJSON_AddStringToObject(o, "signal", name);
+    } else {
+      cJSON_AddNumberToObject(o, "signal", self->signal);
+    }
+  } else {
+    cJSON_AddNullToObject(o, "signal");
+  }
+  cJSON_AddItemToObject(o, "stdout", bytes(self->out, self->out_len));
+  cJSON_AddItemToObject(o, "stderr", bytes(self->err, self->err_len));
+  cJSON_AddBoolToObject(o, "truncated", self->truncated);
+  cJSON_AddNumberToObject(o, "durationMs", (double)self->duration_ms);
+  cJSON_AddItemToObject(o, "cpuMs", num_or_null(self->cpu_ms));
+  cJSON_AddItemToObject(o, "maxRssKb", num_or_null(self->max_rss_kb));
+  cJSON *diags = cJSON_AddArrayToObject(o, "diagnostics");
+  for (int i = 0; i < self->ndiags; i++) {
+    const sbx_diag *d = &self->diags[i];
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "line", d->line);
+    if (d->column >= 0) cJSON_AddNumberToObject(j, "column", d->column);
+    cJSON_AddStringToObject(j, "message", d->message);
+    cJSON_AddStringToObject(j, "severity", "error");
+    cJSON_AddStringToObject(j, "source", "crucible-run");
+    cJSON_AddItemToArray(diags, j);
+  }
+  const char *lim = sbx_limit_name(self->limit);
+  if (lim) cJSON_AddStringToObject(o, "limit", lim);
+  else cJSON_AddNullToObject(o, "limit");
+  cJSON *hit = cJSON_AddArrayToObject(o, "limitsHit");
+  for (unsigned bit = 1; bit <= SBX_LIMIT_DISK; bit <<= 1)
+    if (self->limits_hit & bit) cJSON_AddItemToArray(hit, cJSON_CreateString(sbx_limit_name(bit)));
+  cJSON_AddItemToObject(o, "limits", sbx_limits_to_json(&self->limits));
+  cJSON_AddStringToObject(o, "isolation", sbx_isolation_name(self->isolation));
+  cJSON_AddStringToObject(o, "language", sbx_lang_name(self->lang));
+  if (self->error) cJSON_AddStringToObject(o, "error", self->error);
+  return o;
+}

@@ -1,0 +1,878 @@
+/* The run scheduler: spawns bwrap with uv_spawn, joins the sandbox to its
+ * cgroup and applies rlimits while bwrap waits on --block-fd, streams the
+ * output, enforces the limits, and reports one result per run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "bwrap.h"
+#include "cgroup.h"
+#include "common.h"
+#include "dbuf.h"
+#include "log.h"
+#include "procs.h"
+#include "sandbox.h"
+#include "seccomp_filter.h"
+#include "traceback.h"
+
+/* Time between SIGTERM and SIGKILL when the wall time is up. */
+#define GRACE_MS 300
+/* How long output may keep arriving after bwrap exited (a grandchild
+ * holding the pipe dies with the pid namespace; this only bounds it). */
+#define DRAIN_MS 1000
+/* Output beyond this multiple of outputBytes (both streams) kills the run. */
+#define HARD_OUTPUT_FACTOR 4
+#define MAX_DIAGS 16
+/* Runner-wide data fed to every sandbox. */
+#define SBX_PASSWD "sandbox:x:1000:1000:sandbox:" "/sandbox" ":/bin/sh\n" \
+                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+#define SBX_GROUP "sandbox:x:1000:\nnogroup:x:65534:\n"
+#define SBX_HOSTS "127.0.0.1 localhost\n::1 localhost\n"
+
+enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_FINISHED };
+enum timer_phase { T_NONE, T_DEFER, T_WALL, T_GRACE, T_DRAIN };
+
+struct sbx_cg_grave {
+  sbx_cg cg;
+  unsigned long long since;
+  struct sbx_cg_grave *next;
+};
+
+/* Shared by every run: the seccomp program, found once. */
+static char *g_bpf;
+static size_t g_bpf_len;
+static int g_bpf_err = 1; /* 1: not built yet */
+
+struct sbx_run {
+  sbx_runner *runner;
+  sbx_run *next, *prev;
+  sbx_callbacks cb;
+  void *ud;
+  enum run_state state;
+  sbx_lang lang;
+  sbx_limits limits;
+  int line_offset;
+  char *code, *stdin_data;
+  size_t code_len, stdin_len;
+  char *name;
+
+  uv_process_t proc;
+  uv_pipe_t out, err, status;
+  uv_timer_t timer;
+  enum timer_phase phase;
+  int open_handles;
+  bool proc_open, out_open, err_open, status_open;
+  int block_wfd;
+  int statfs_fd[3];
+  pid_t pid, child;
+
+  sbx_cg cg;
+  bool in_cgroup;
+  sbx_isolation iso;
+
+  dbuf obuf, ebuf;
+  unsigned long long total_out;
+  bool truncated;
+  char status_buf[1024];
+  size_t status_len;
+  bool exec_seen;  /* bwrap reported "exit-code": the program was exec'd */
+  bool exited;
+  long long exit_status;
+  int term_signal;
+  unsigned killed_for; /* SBX_LIMIT_WALL / SBX_LIMIT_OUTPUT when we killed it */
+  bool cancelled, kill_pending;
+  unsigned long long t0, t1;
+  long long cpu_ms_rusage;
+  char *error;
+};
+
+static void run_finish(sbx_run *run);
+static void run_kill(sbx_run *run);
+static void pump(sbx_runner *self);
+static void maybe_closed(sbx_runner *self);
+
+/* ---- lists ---- */
+
+static void list_push(sbx_run **head, sbx_run **tail, sbx_run *r) {
+  r->next = NULL;
+  r->prev = tail ? *tail : NULL;
+  if (tail) {
+    if (*tail) (*tail)->next = r;
+    else *head = r;
+    *tail = r;
+  } else {
+    r->next = *head;
+    if (*head) (*head)->prev = r;
+    *head = r;
+  }
+}
+
+static void list_del(sbx_run **head, sbx_run **tail, sbx_run *r) {
+  if (r->prev) r->prev->next = r->next;
+  else *head = r->next;
+  if (r->next) r->next->prev = r->prev;
+  else if (tail) *tail = r->prev;
+  r->next = r->prev = NULL;
+}
+
+/* ---- setup ---- */
+
+static char *find_exe(const char *const *cands) {
+  for (; *cands; cands++)
+    if (access(*cands, X_OK) == 0) return xstrdup(*cands);
+  return NULL;
+}
+
+static char *find_in_path(const char *name) {
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+  char *copy = xstrdup(path), *save = NULL;
+  for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+    char *p = xasprintf("%s/%s", dir, name);
+    if (access(p, X_OK) == 0) {
+      free(copy);
+      return p;
+    }
+    free(p);
+  }
+  free(copy);
+  return NULL;
+}
+
+static void build_bpf(void) {
+  if (g_bpf_err != 1) return;
+  scmp_filter_ctx ctx;
+  g_bpf_err = sbx_seccomp_build(&ctx);
+  if (!g_bpf_err) {
+    g_bpf_err = sbx_seccomp_export(ctx, &g_bpf, &g_bpf_len);
+    seccomp_release(ctx);
+  }
+}
+
+static void reaper_cb(uv_timer_t *t);
+
+int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config) {
+  memset(self, 0, sizeof *self);
+  self->loop = loop;
+  if (config) self->cfg = *config;
+  if (self->cfg.max_concurrent <= 0) self->cfg.max_concurrent = 4;
+  if (self->cfg.max_queued <= 0) self->cfg.max_queued = 256;
+  sbx_limits def, max;
+  sbx_limits_default(&def);
+  sbx_limits_max(&max);
+  sbx_limits_fill(&self->cfg.max, &max);
+  sbx_limits_fill(&self->cfg.defaults, &def);
+  self->cfg.bwrap = NULL;
+  memset(self->cfg.interpreters, 0, sizeof self->cfg.interpreters);
+
+  if (config && config->bwrap) self->bwrap = access(config->bwrap, X_OK) == 0 ? xstrdup(config->bwrap) : NULL;
+  else self->bwrap = find_in_path("bwrap");
+  static const char *const py[] = {"/usr/local/bin/python3", "/usr/bin/python3", NULL};
+  static const char *const js[] = {"/usr/local/bin/node", "/usr/bin/node", "/usr/bin/nodejs", NULL};
+  static const char *const sh[] = {"/usr/bin/bash", "/bin/bash", NULL};
+  const char *const *cands[SBX_LANG_COUNT] = {py, js, sh};
+  for (int l = 0; l < SBX_LANG_COUNT; l++) {
+    const char *want = config ? config->interpreters[l] : NULL;
+    if (want) {
+      /* Only /usr is visible inside the sandbox. */
+      if (!strncmp(want, "/usr/", 5) && access(want, X_OK) == 0) self->interp[l] = xstrdup(want);
+    } else {
+      self->interp[l] = find_exe(cands[l]);
+    }
+  }
+  build_bpf();
+  if (!self->bwrap)
+    self->setup_error = xstrdup("bubblewrap (bwrap) is not installed or not executable: install "
+                                "the 'bubblewrap' package (e.g. apt install bubblewrap)");
+  else if (g_bpf_err)
+    self->setup_error = xasprintf("cannot build the seccomp filter (%s): libseccomp and a kernel "
+                                  "with CONFIG_SECCOMP_FILTER are required",
+                                  strerror(-g_bpf_err));
+
+  if (!self->cfg.no_cgroup) {
+    char *why = NULL;
+    sbx_cgroups *cg = NULL;
+    if (sbx_cgroups_probe(&cg, &why) == 0) {
+      self->cg = cg;
+      int n = sbx_cgroups_sweep(cg);
+      if (n) log_info("sandbox: removed %d stale cgroup(s) of dead crucible processes", n);
+    } else {
+      self->cg_note = xasprintf("no usable cgroup, limits enforced with rlimits only: %s", why);
+      free(why);
+    }
+  } else {
+    self->cg_note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
+  }
+  int n = sbx_procs_sweep();
+  if (n) log_info("sandbox: killed %d stray sandbox(es) of dead crucible processes", n);
+  uv_timer_init(loop, &self->reaper);
+  return 0;
+}
+
+const char *sbx_runner_problem(const sbx_runner *self) {
+  return self->setup_error ? self->setup_error : self->cg_note;
+}
+
+sbx_isolation sbx_runner_isolation(const sbx_runner *self) {
+  if (!self->cg) return SBX_ISO_RLIMIT;
+  return self->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+}
+
+/* ---- cgroup graves: removal off the critical path ---- */
+
+static void bury(sbx_runner *self, sbx_cg *cg) {
+  if (!cg->dir[0] && !cg->dir[1] && !cg->dir[2]) return;
+  sbx_cg_kill(cg, SIGKILL);
+  if (sbx_cg_remove(cg) == 0) return;
+  struct sbx_cg_grave *g = xcalloc(1, sizeof *g);
+  g->cg = *cg;
+  memset(cg, 0, sizeof *cg);
+  g->since = now_ms();
+  g->next = self->graves;
+  self->graves = g;
+  if (!uv_is_active((uv_handle_t *)&self->reaper)) uv_timer_start(&self->reaper, reaper_cb, 20, 50);
+}
+
+static void reaper_cb(uv_timer_t *t) {
+  sbx_runner *self = container_of(t, sbx_runner, reaper);
+  unsigned long long now = now_ms();
+  for (struct sbx_cg_grave **pg = &self->graves; *pg;) {
+    struct sbx_cg_grave *g = *pg;
+    sbx_cg_kill(&g->cg, SIGKILL);
+    /* Give up after a minute: a task stuck in the kernel; the next
+     * startup sweep removes it (its name holds our pid). */
+    if (sbx_cg_remove(&g->cg) == 0 || now - g->since > 60000) {
+      if (g->cg.dir[0] || g->cg.dir[1] || g->cg.dir[2])
+        log_warn("sandbox: cgroup %s still busy, left for the next sweep",
+                 g->cg.dir[0] ? g->cg.dir[0] : g->cg.dir[1] ? g->cg.dir[1] : g->cg.dir[2]);
+      *pg = g->next;
+      sbx_cg_free(&g->cg);
+      free(g);
+    } else {
+      pg = &g->next;
+    }
+  }
+  if (!self->graves) {
+    uv_timer_stop(&self->reaper);
+    maybe_closed(self);
+  }
+}
+
+/* ---- spawning ---- */
+
+static int memfd_with(const char *name, const void *data, size_t len) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return -errno;
+  const char *p = data;
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? -errno : -EIO;
+      close(fd);
+      return err;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  sbx_run *run = h->data;
+  if (--run->open_handles > 0) return;
+  sbx_runner *self = run->runner;
+  bury(self, &run->cg);
+  sbx_cg_free(&run->cg);
+  dbuf_close(&run->obuf);
+  dbuf_close(&run->ebuf);
+  free(run->code);
+  free(run->stdin_data);
+  free(run->name);
+  free(run->error);
+  free(run);
+  self->pending_handles--;
+  maybe_closed(self);
+}
+
+static void close_handle(sbx_run *run, uv_handle_t *h, bool *open) {
+  if (!*open) return;
+  *open = false;
+  uv_close(h, on_handle_closed);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char slab[65536];
+  (void)h;
+  (void)suggested;
+  /* Reads are consumed synchronously in the read callback, so one static
+   * buffer serves every pipe. */
+  *buf = uv_buf_init(slab, sizeof slab);
+}
+
+static void maybe_finish(sbx_run *run) {
+  if (run->state != RUN_RUNNING) return;
+  if (!run->exited) return;
+  if (run->out_open || run->err_open || run->status_open) return;
+  run_finish(run);
+}
+
+static void on_output(sbx_run *run, int stream, const char *data, size_t n) {
+  dbuf *b = stream == 1 ? &run->obuf : &run->ebuf;
+  size_t kept = dbuf_add_head(b, data, n);
+  if (kept < n) run->truncated = true;
+  if (kept && run->cb.on_output) run->cb.on_output(run->ud, stream, data, kept);
+  run->total_out += n;
+  unsigned long long hard = (unsigned long long)run->limits.output_bytes * HARD_OUTPUT_FACTOR;
+  if (run->total_out > hard && !run->killed_for && !run->cancelled) {
+    run->killed_for = SBX_LIMIT_OUTPUT;
+    run_kill(run);
+  }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  sbx_run *run = s->data;
+  uv_pipe_t *p = (uv_pipe_t *)s;
+  if (n > 0) {
+    on_output(run, p == &run->out ? 1 : 2, buf->base, (size_t)n);
+    return;
+  }
+  if (n == 0) return;
+  close_handle(run, (uv_handle_t *)s, p == &run->out ? &run->out_open : &run->err_open);
+  maybe_finish(run);
+}
+
+/* Lets bwrap's child continue past --block-fd once it sits in its cgroup
+ * with its rlimits: nothing it forks can escape them. */
+static void release_child(sbx_run *run) {
+  pid_t c = run->child;
+  int err = 0;
+  if (run->in_cgroup && (err = sbx_cg_attach(&run->cg, c))) {
+    run->error = xasprintf("could not move the sandbox into its cgroup (%s)", strerror(-err));
+    run_kill(run);
+    return;
+  }
+  struct rlimit rl;
+  rl = (struct rlimit){(rlim_t)run->limits.cpu_seconds, (rlim_t)run->limits.cpu_seconds + 1};
+  if (!err && prlimit(c, RLIMIT_CPU, &rl, NULL) < 0) err = -errno;
+  rl = (struct rlimit){(rlim_t)run->limits.disk_mb << 20, (rlim_t)run->limits.disk_mb << 20};
+  if (!err && prlimit(c, RLIMIT_FSIZE, &rl, NULL) < 0) err = -errno;
+  rl = (struct rlimit){0, 0};
+  if (!err && prlimit(c, RLIMIT_CORE, &rl, NULL) < 0) err = -errno;
+  rl = (struct rlimit){1024, 1024};
+  if (!err && prlimit(c, RLIMIT_NOFILE, &rl, NULL) < 0) err = -errno;
+  if (!run->in_cgroup) {
+    /* RLIMIT_DATA, not RLIMIT_AS: node reserves gigabytes of address space
+     * it never touches. RLIMIT_NPROC counts the sandbox user's processes in
+     * its own user namespace; it does not bind when the host uid is root. */
+    rl = (struct rlimit){(rlim_t)run->limits.memory_mb << 20, (rlim_t)run->limits.memory_mb << 20};
+    if (!err && prlimit(c, RLIMIT_DATA, &rl, NULL) < 0) err = -errno;
+    rl = (struct rlimit){(rlim_t)run->limits.pids, (rlim_t)run->limits.pids};
+    if (!err && prlimit(c, RLIMIT_NPROC, &rl, NULL) < 0) err = -errno;
+  }
+  if (err) {
+    run->error = xasprintf("could not apply rlimits to the sandbox (%s)", strerror(-err));
+    run_kill(run);
+    return;
+  }
+  /* Hold the writable mounts to tell afterwards whether the disk cap was hit. */
+  static const char *const mounts[3] = {SBX_SCRATCH, "tmp", "dev/shm"};
+  for (int i = 0; i < 3; i++) {
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%ld/root/%s", (long)c,
+             mounts[i][0] == '/' ? mounts[i] + 1 : mounts[i]);
+    run->statfs_fd[i] = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  }
+  ssize_t w;
+  do w = write(run->block_wfd, "x", 1);
+  while (w < 0 && errno == EINTR);
+  close(run->block_wfd);
+  run->block_wfd = -1;
+}
+
+static void status_line(sbx_run *run, const char *line) {
+  const char *p;
+  if ((p = strstr(line, "\"child-pid\":")) && !run->child) {
+    run->child = (pid_t)strtol(p + 12, NULL, 10);
+    if (run->child <= 0) return;
+    if (run->cancelled || run->kill_pending) run_kill(run);
+    else release_child(run);
+  } else if (strstr(line, "\"exit-code\":")) {
+    run->exec_seen = true;
+  }
+}
+
+static void status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  sbx_run *run = s->data;
+  if (n > 0) {
+    for (ssize_t i = 0; i < n; i++) {
+      char c = buf->base[i];
+      if (c == '\n') {
+        run->status_buf[run->status_len] = '\0';
+        status_line(run, run->status_buf);
+        run->status_len = 0;
+      } else if (run->status_len + 1 < sizeof run->status_buf) {
+        run->status_buf[run->status_len++] = c;
+      }
+    }
+    return;
+  }
+  if (n == 0) return;
+  if (run->status_len) {
+    run->status_buf[run->status_len] = '\0';
+    status_line(run, run->status_buf);
+    run->status_len = 0;
+  }
+  close_handle(run, (uv_handle_t *)s, &run->status_open);
+  maybe_finish(run);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void exit_cb(uv_process_t *p, int64_t status, int sig) {
+  sbx_run *run = container_of(p, sbx_run, proc);
+  run->exited = true;
+  run->exit_status = status;
+  run->term_signal = sig;
+  run->t1 = now_ms();
+  /* CPU time without a cgroup: what the children reaped since the last exit
+   * used (exact for one run at a time). */
+  static long long last_us = 0;
+  struct rusage ru;
+  getrusage(RUSAGE_CHILDREN, &ru);
+  long long us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                 (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+  run->cpu_ms_rusage = (us - last_us) / 1000;
+  last_us = us;
+  /* The sandbox's init gets SIGKILL from --die-with-parent when bwrap
+   * exits. A child still blocked on --block-fd would run on once the
+   * block pipe closes: kill it first (blocked, it cannot have exited). */
+  if (run->in_cgroup) sbx_cg_kill(&run->cg, SIGKILL);
+  if (run->block_wfd >= 0) {
+    if (run->child > 0) kill(run->child, SIGKILL);
+    close(run->block_wfd);
+    run->block_wfd = -1;
+  }
+  close_handle(run, (uv_handle_t *)p, &run->proc_open);
+  if (run->out_open || run->err_open || run->status_open) {
+    run->phase = T_DRAIN;
+    uv_timer_start(&run->timer, timer_cb, DRAIN_MS, 0);
+  }
+  maybe_finish(run);
+}
+
+static void run_kill(sbx_run *run) {
+  if (run->state != RUN_RUNNING || run->exited) return;
+  if (!run->child) {
+    /* bwrap has not reported its child yet: killing bwrap now could strand
+     * the child, blocked for good. Kill as soon as the pid arrives. */
+    run->kill_pending = true;
+    return;
+  }
+  kill(run->child, SIGKILL); /* pid namespace init: takes every process with it */
+  if (run->in_cgroup) sbx_cg_kill(&run->cg, SIGKILL);
+  uv_process_kill(&run->proc, SIGKILL);
+}
+
+static void timer_cb(uv_timer_t *t) {
+  sbx_run *run = container_of(t, sbx_run, timer);
+  switch (run->phase) {
+  case T_DEFER:
+    run->phase = T_NONE;
+    run_finish(run);
+    break;
+  case T_WALL:
+    if (run->exited || run->killed_for || run->cancelled) break;
+    run->killed_for = SBX_LIMIT_WALL;
+    if (run->child > 0) sbx_procs_signal_tree(run->child, SIGTERM);
+    run->phase = T_GRACE;
+    uv_timer_start(&run->timer, timer_cb, GRACE_MS, 0);
+    break;
+  case T_GRACE:
+    run_kill(run);
+    break;
+  case T_DRAIN:
+    close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
+    close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
+    close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
+    maybe_finish(run);
+    break;
+  default: break;
+  }
+}
+
+/* Spawns bwrap for run. Returns 0 or a negative errno with run->error set. */
+static int run_spawn(sbx_run *run) {
+  sbx_runner *self = run->runner;
+  int err = 0;
+  int fd_code = -1, fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1;
+  int st[2] = {-1, -1}, blk[2] = {-1, -1};
+  char **argv = NULL;
+  sbx_root_entry *roots = NULL;
+  int nroots = 0;
+  if (!self->interp[run->lang]) {
+    run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
+                           sbx_lang_name(run->lang),
+                           run->lang == SBX_LANG_PYTHON ? "python3"
+                           : run->lang == SBX_LANG_JAVASCRIPT ? "nodejs" : "bash");
+    return -ENOENT;
+  }
+  if ((fd_code = memfd_with("crucible-code", run->code, run->code_len)) < 0 ||
+      (fd_bpf = memfd_with("crucible-seccomp", g_bpf, g_bpf_len)) < 0 ||
+      (fd_in = memfd_with("crucible-stdin", run->stdin_data ? run->stdin_data : "", run->stdin_len)) < 0 ||
+      (fd_pw = memfd_with("crucible-passwd", SBX_PASSWD, strlen(SBX_PASSWD))) < 0 ||
+      (fd_gr = memfd_with("crucible-group", SBX_GROUP, strlen(SBX_GROUP))) < 0 ||
+      (fd_hosts = memfd_with("crucible-hosts", SBX_HOSTS, strlen(SBX_HOSTS))) < 0) {
+    err = -ENOMEM;
+    run->error = xstrdup("cannot create the sandbox's input files (memfd_create failed)");
+    goto out;
+  }
+  if (pipe2(st, O_CLOEXEC) < 0 || pipe2(blk, O_CLOEXEC) < 0) {
+    err = -errno;
+    run->error = xasprintf("pipe2: %s", strerror(errno));
+    goto out;
+  }
+  /* Child fd numbers: 0-2 stdio, then the fds bwrap reads. */
+  enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_N };
+  uv_stdio_container_t stdio[C_N];
+  stdio[0] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_in};
+  stdio[1] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                    .data.stream = (uv_stream_t *)&run->out};
+  stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                    .data.stream = (uv_stream_t *)&run->err};
+  stdio[C_BPF] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_bpf};
+  stdio[C_CODE] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_code};
+  stdio[C_STATUS] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = st[1]};
+  stdio[C_BLOCK] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = blk[0]};
+  stdio[C_PW] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_pw};
+  stdio[C_GR] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_gr};
+  stdio[C_HOSTS] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_hosts};
+
+  nroots = sbx_roots_probe(&roots);
+  sbx_bwrap_spec spec = {
+      .bwrap = self->bwrap, .interp = self->interp[run->lang], .lang = run->lang,
+      .limits = &run->limits, .hostname = run->name, .roots = roots, .nroots = nroots,
+      .etc = NULL, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
+      .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
+  };
+  argv = sbx_bwrap_argv(&spec);
+  /* bwrap's own environment is cleared too (--clearenv covers the program). */
+  char *env[] = {"PATH=/usr/bin:/bin", NULL};
+  uv_process_options_t opt = {
+      .exit_cb = exit_cb, .file = argv[0], .args = argv, .env = env,
+      .stdio_count = C_N, .stdio = stdio,
+  };
+  uv_pipe_init(self->loop, &run->out, 0);
+  uv_pipe_init(self->loop, &run->err, 0);
+  uv_pipe_init(self->loop, &run->status, 0);
+  run->out.data = run->err.data = run->status.data = run;
+  run->out_open = run->err_open = run->status_open = true;
+  run->open_handles += 3;
+  /* libuv does not close descriptors in the child: anything without
+   * FD_CLOEXEC (an fd the server inherited, a library's socket) would reach
+   * bwrap, and bwrap passes unknown fds on to the program. */
+  sbx_fds_cloexec();
+  run->t0 = now_ms();
+  err = uv_spawn(self->loop, &run->proc, &opt);
+  /* The process handle is initialised even when the spawn fails. */
+  run->proc_open = true;
+  run->open_handles++;
+  run->proc.data = run;
+  if (err) {
+    run->error = xasprintf("cannot start %s: %s", self->bwrap, uv_strerror(err));
+    close_handle(run, (uv_handle_t *)&run->proc, &run->proc_open);
+    goto out;
+  }
+  run->pid = run->proc.pid;
+  run->block_wfd = blk[1];
+  blk[1] = -1;
+  if ((err = uv_pipe_open(&run->status, st[0])) == 0) st[0] = -1;
+  uv_read_start((uv_stream_t *)&run->out, alloc_cb, read_cb);
+  uv_read_start((uv_stream_t *)&run->err, alloc_cb, read_cb);
+  uv_read_start((uv_stream_t *)&run->status, alloc_cb, status_cb);
+  /* The cgroup is made while bwrap sets up its namespaces; the child joins
+   * it before it may fork (see release_child). */
+  run->iso = SBX_ISO_RLIMIT;
+  if (self->cg) {
+    int e = sbx_cg_create(self->cg, run->name, &run->limits, &run->cg);
+    if (!e) {
+      run->in_cgroup = true;
+      run->iso = self->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+    } else {
+      log_warn("sandbox: cannot create cgroup %s (%s); this run uses rlimits only", run->name,
+               strerror(-e));
+    }
+  }
+  run->phase = T_WALL;
+  uv_timer_start(&run->timer, timer_cb, (uint64_t)run->limits.timeout_ms, 0);
+  err = 0;
+out:
+  if (err) {
+    /* The pipes were initialised but never used. */
+    close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
+    close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
+    close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
+  }
+  int fds[] = {fd_code, fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, st[0], st[1], blk[0], blk[1]};
+  for (size_t i = 0; i < ARRAY_LEN(fds); i++)
+    if (fds[i] >= 0) close(fds[i]);
+  sbx_argv_free(argv);
+  sbx_roots_free(roots, nroots);
+  return err;
+}
+
+/* ---- finishing ---- */
+
+static const char *userns_hint(const char *err) {
+  if (strstr(err, "namespace") || strstr(err, "uid map") || strstr(err, "Operation not permitted") ||
+      strstr(err, "Permission denied"))
+    return " Hint: the kernel refused an unprivileged user namespace. On Ubuntu 23.10+ either "
+           "install bubblewrap's AppArmor profile or set `sysctl "
+           "kernel.apparmor_restrict_unprivileged_userns=0`; on older Debian set `sysctl "
+           "kernel.unprivileged_userns_clone=1`; make sure `sysctl user.max_user_namespaces` is "
+           "not 0.";
+  return "";
+}
+
+static bool disk_full(sbx_run *run) {
+  bool full = false;
+  for (int i = 0; i < 3; i++) {
+    if (run->statfs_fd[i] < 0) continue;
+    struct statfs sf;
+    if (fstatfs(run->statfs_fd[i], &sf) == 0 && sf.f_blocks > 0 && sf.f_bavail == 0) full = true;
+    close(run->statfs_fd[i]);
+    run->statfs_fd[i] = -1;
+  }
+  return full;
+}
+
+static void run_finish(sbx_run *run) {
+  sbx_runner *self = run->runner;
+  if (run->state == RUN_FINISHED) return;
+  bool was_running = run->state == RUN_RUNNING;
+  if (was_running) {
+    list_del(&self->live, NULL, run);
+    self->nlive--;
+  }
+  run->state = RUN_FINISHED;
+  uv_timer_stop(&run->timer);
+
+  sbx_result r = {0};
+  r.lang = run->lang;
+  r.limits = run->limits;
+  r.exit_code = -1;
+  r.cpu_ms = -1;
+  r.max_rss_kb = -1;
+  r.isolation = was_running ? run->iso : SBX_ISO_NONE;
+  r.duration_ms = was_running && run->t1 >= run->t0 ? (long long)(run->t1 - run->t0) : 0;
+
+  if (was_running) {
+    sbx_cg_stats cs = {-1, -1, -1, -1};
+    if (run->in_cgroup) sbx_cg_read_stats(self->cg, &run->cg, &cs);
+    r.cpu_ms = cs.cpu_ns >= 0 ? cs.cpu_ns / 1000000 : run->cpu_ms_rusage;
+    r.max_rss_kb = cs.peak_bytes >= 0 ? cs.peak_bytes / 1024 : -1;
+    if (disk_full(run)) r.limits_hit |= SBX_LIMIT_DISK;
+    if (cs.pids_max > 0) r.limits_hit |= SBX_LIMIT_PIDS;
+    if (cs.oom_kills > 0) r.limits_hit |= SBX_LIMIT_MEMORY;
+    if (run->killed_for) r.limits_hit |= run->killed_for;
+
+    int code = (int)run->exit_status, sig = run->term_signal;
+    if (!sig && code > 128 && code <= 128 + 64) sig = code - 128, code = -1;
+    if (run->term_signal) code = -1;
+    r.exit_code = code;
+    r.signal = sig;
+    if (sig == SIGXCPU) r.limits_hit |= SBX_LIMIT_CPU;
+    if (sig == SIGKILL && !run->killed_for && !run->cancelled && !(r.limits_hit & SBX_LIMIT_MEMORY) &&
+        r.cpu_ms >= run->limits.cpu_seconds * 1000 - 50)
+      r.limits_hit |= SBX_LIMIT_CPU;
+    if (sig == SIGXFSZ) r.limits_hit |= SBX_LIMIT_DISK;
+    if (!run->in_cgroup && code != 0 && run->ebuf.data &&
+        (strstr(run->ebuf.data, "MemoryError") || strstr(run->ebuf.data, "heap out of memory") ||
+         strstr(run->ebuf.data, "Cannot allocate memory")))
+      r.limits_hit |= SBX_LIMIT_MEMORY;
+
+    if (run->cancelled) {
+      r.outcome = SBX_CANCELLED;
+    } else if (!run->exec_seen && !run->killed_for && !run->error) {
+      /* bwrap never exec'd the program: the sandbox itself failed. */
+      const char *e = run->ebuf.data ? run->ebuf.data : "";
+      run->error = xasprintf("the sandbox could not start (bwrap exit %d): %.*s%s", (int)run->exit_status,
+                             (int)strcspn(e, "\n"), e, userns_hint(e));
+      r.outcome = SBX_ERROR;
+    } else if (run->error) {
+      r.outcome = SBX_ERROR;
+    } else if (r.limits_hit & SBX_LIMIT_MEMORY && code != 0) {
+      r.outcome = SBX_OOM, r.limit = SBX_LIMIT_MEMORY;
+    } else if (run->killed_for == SBX_LIMIT_WALL) {
+      r.outcome = SBX_TIMEOUT, r.limit = SBX_LIMIT_WALL;
+    } else if (r.limits_hit & SBX_LIMIT_CPU && code != 0) {
+      r.outcome = SBX_TIMEOUT, r.limit = SBX_LIMIT_CPU;
+    } else if (run->killed_for == SBX_LIMIT_OUTPUT) {
+      r.outcome = SBX_ERROR, r.limit = SBX_LIMIT_OUTPUT;
+    } else if (code == 0 && !sig) {
+      r.outcome = SBX_OK;
+    } else {
+      r.outcome = SBX_ERROR;
+      if (r.limits_hit & SBX_LIMIT_DISK) r.limit = SBX_LIMIT_DISK;
+      else if (r.limits_hit & SBX_LIMIT_PIDS) r.limit = SBX_LIMIT_PIDS;
+    }
+  } else {
+    r.outcome = run->cancelled ? SBX_CANCELLED : SBX_ERROR;
+  }
+  if (run->truncated) r.truncated = true;
+  r.error = run->error;
+  r.out = run->obuf.data ? run->obuf.data : "";
+  r.out_len = run->obuf.len;
+  r.err = run->ebuf.data ? run->ebuf.data : "";
+  r.err_len = run->ebuf.len;
+  sbx_diag diags[MAX_DIAGS];
+  int nd = 0;
+  if (was_running && run->exec_seen && r.outcome != SBX_OK)
+    nd = sbx_traceback_parse(run->lang, r.err, r.err_len, sbx_lang_script(run->lang),
+                             run->line_offset, diags, MAX_DIAGS);
+  r.diags = diags;
+  r.ndiags = nd;
+  if (run->cb.on_done) run->cb.on_done(run->ud, &r);
+  sbx_diags_free(diags, nd);
+  /* Close what is left; the run is freed when the last handle is closed. */
+  for (int i = 0; i < 3; i++)
+    if (run->statfs_fd[i] >= 0) close(run->statfs_fd[i]), run->statfs_fd[i] = -1;
+  close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
+  close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
+  close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
+  close_handle(run, (uv_handle_t *)&run->proc, &run->proc_open);
+  bool t = true;
+  close_handle(run, (uv_handle_t *)&run->timer, &t);
+  pump(self);
+}
+
+/* Finishes a run that never spawned, from the loop (never re-entrantly). */
+static void run_defer_finish(sbx_run *run) {
+  run->phase = T_DEFER;
+  uv_timer_start(&run->timer, timer_cb, 0, 0);
+}
+
+static void pump(sbx_runner *self) {
+  while (!self->closing && self->queue_head && self->nlive < self->cfg.max_concurrent) {
+    sbx_run *run = self->queue_head;
+    list_del(&self->queue_head, &self->queue_tail, run);
+    self->nqueued--;
+    run->state = RUN_RUNNING;
+    list_push(&self->live, NULL, run);
+    self->nlive++;
+    if (run_spawn(run)) {
+      /* Never ran: finish as "not started". */
+      list_del(&self->live, NULL, run);
+      self->nlive--;
+      run->state = RUN_QUEUED;
+      run_defer_finish(run);
+    }
+  }
+}
+
+int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks *cb, void *ud,
+                  sbx_run **out) {
+  if (out) *out = NULL;
+  if (self->closing) return -ESHUTDOWN;
+  sbx_lang lang;
+  if (sbx_lang_parse(req->language ? req->language : "python", &lang)) return -EINVAL;
+  sbx_limits lim = req->limits;
+  const sbx_limits *mx = &self->cfg.max;
+  if (lim.timeout_ms > mx->timeout_ms || lim.memory_mb > mx->memory_mb ||
+      lim.cpu_seconds > mx->cpu_seconds || lim.pids > mx->pids ||
+      lim.output_bytes > mx->output_bytes || lim.disk_mb > mx->disk_mb)
+    return -EINVAL;
+  sbx_limits_fill(&lim, &self->cfg.defaults);
+  if (self->nqueued >= self->cfg.max_queued) return -EAGAIN;
+  sbx_run *run = xcalloc(1, sizeof *run);
+  run->runner = self;
+  run->cb = *cb;
+  run->ud = ud;
+  run->lang = lang;
+  run->limits = lim;
+  run->line_offset = req->line_offset;
+  run->code = xmalloc(req->code_len + 1);
+  if (req->code_len) memcpy(run->code, req->code, req->code_len);
+  run->code[req->code_len] = '\0';
+  run->code_len = req->code_len;
+  if (req->stdin_data && req->stdin_len) {
+    run->stdin_data = xmalloc(req->stdin_len);
+    memcpy(run->stdin_data, req->stdin_data, req->stdin_len);
+    run->stdin_len = req->stdin_len;
+  }
+  run->name = sbx_cg_run_name(getpid(), ++self->seq);
+  run->block_wfd = -1;
+  run->statfs_fd[0] = run->statfs_fd[1] = run->statfs_fd[2] = -1;
+  dbuf_init(&run->obuf, (size_t)lim.output_bytes);
+  dbuf_init(&run->ebuf, (size_t)lim.output_bytes);
+  uv_timer_init(self->loop, &run->timer);
+  run->timer.data = run;
+  run->open_handles = 1;
+  run->state = RUN_QUEUED;
+  self->pending_handles++;
+  if (out) *out = run;
+  if (self->setup_error) {
+    run->error = xstrdup(self->setup_error);
+    run_defer_finish(run);
+    return 0;
+  }
+  list_push(&self->queue_head, &self->queue_tail, run);
+  self->nqueued++;
+  pump(self);
+  return 0;
+}
+
+void sbx_run_cancel(sbx_run *run) {
+  if (!run || run->state == RUN_FINISHED || run->cancelled) return;
+  run->cancelled = true;
+  if (run->state == RUN_QUEUED) {
+    sbx_runner *self = run->runner;
+    if (run->phase != T_DEFER) {
+      list_del(&self->queue_head, &self->queue_tail, run);
+      self->nqueued--;
+      run_defer_finish(run);
+    }
+    return;
+  }
+  run_kill(run);
+}
+
+/* ---- closing ---- */
+
+static void reaper_closed(uv_handle_t *h) {
+  sbx_runner *self = container_of((uv_timer_t *)h, sbx_runner, reaper);
+  sbx_cgroups_free(self->cg);
+  self->cg = NULL;
+  free(self->bwrap);
+  for (int l = 0; l < SBX_LANG_COUNT; l++) free(self->interp[l]);
+  free(self->setup_error);
+  free(self->cg_note);
+  self->closing = 3;
+  if (self->close_cb) self->close_cb(self);
+}
+
+static void maybe_closed(sbx_runner *self) {
+  if (self->closing != 1) return;
+  if (self->pending_handles || self->graves) return;
+  self->closing = 2;
+  uv_close((uv_handle_t *)&self->reaper, reaper_closed);
+}
+
+void sbx_runner_close(sbx_runner *self, void (*cb)(sbx_runner *)) {
+  if (self->closing) return;
+  self->closing = 1;
+  self->close_cb = cb;
+  while (self->queue_head) sbx_run_cancel(self->queue_head);
+  for (sbx_run *r = self->live; r; r = r->next) sbx_run_cancel(r);
+  /* Runs whose cgroups are still busy are retried by the reaper timer. */
+  maybe_closed(self);
+}

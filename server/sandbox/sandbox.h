@@ -1,0 +1,212 @@
+/* The sandbox backend: runs untrusted programs under bubblewrap + seccomp +
+ * a per-run cgroup (or rlimits), asynchronously on a libuv loop. */
+#ifndef CRUCIBLE_SANDBOX_H
+#define CRUCIBLE_SANDBOX_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+/* ---- limits ------------------------------------------------------------ */
+
+/* Every field is a positive number; 0 in a request means "the runner's
+ * default". */
+typedef struct sbx_limits {
+  long timeout_ms;   /* wall time: SIGTERM, then SIGKILL after a grace */
+  long memory_mb;    /* cgroup memory limit (RLIMIT_DATA without cgroup) */
+  long cpu_seconds;  /* RLIMIT_CPU per process: SIGXCPU, SIGKILL one second later */
+  long pids;         /* cgroup pids.max (RLIMIT_NPROC without cgroup) */
+  long output_bytes; /* per stream: the head is kept, the rest dropped; 4x in total kills */
+  long disk_mb;      /* size of each writable tmpfs (scratch, /tmp, /dev/shm) and RLIMIT_FSIZE */
+} sbx_limits;
+
+/* Fills the built-in defaults (10 s, 512 MiB, 10 s CPU, 64 pids, 1 MiB, 64 MiB). */
+void sbx_limits_default(sbx_limits *self);
+/* The built-in ceilings a request may never exceed. */
+void sbx_limits_max(sbx_limits *self);
+/* Replaces zero fields of self with base's. */
+void sbx_limits_fill(sbx_limits *self, const sbx_limits *base);
+/* Reads {timeoutMs, memoryMb, cpuSeconds, pids, outputBytes, diskMb} from obj
+ * (NULL or missing keys leave fields unchanged). Returns 0, or -EINVAL with
+ * *err (caller frees) naming the bad key when a value is not a positive
+ * integer or exceeds max (NULL: no ceiling). */
+int sbx_limits_from_json(sbx_limits *self, const cJSON *obj, const sbx_limits *max, char **err);
+cJSON *sbx_limits_to_json(const sbx_limits *self);
+
+/* ---- languages --------------------------------------------------------- */
+
+typedef enum sbx_lang { SBX_LANG_PYTHON, SBX_LANG_JAVASCRIPT, SBX_LANG_BASH, SBX_LANG_COUNT } sbx_lang;
+
+/* Accepts "python"/"py"/"python3", "javascript"/"js"/"node", "bash"/"sh".
+ * Returns 0 or -EINVAL. */
+int sbx_lang_parse(const char *name, sbx_lang *out);
+/* The canonical name ("python", "javascript", "bash"). */
+const char *sbx_lang_name(sbx_lang lang);
+/* The language for a file name's extension (.py .js .mjs .cjs .sh .bash);
+ * returns 0 or -ENOENT. */
+int sbx_lang_from_path(const char *path, sbx_lang *out);
+/* The script's file name inside the sandbox's scratch dir ("main.py", ...). */
+const char *sbx_lang_script(sbx_lang lang);
+
+/* ---- results ----------------------------------------------------------- */
+
+typedef enum sbx_outcome {
+  SBX_OK,        /* exit status 0 */
+  SBX_ERROR,     /* non-zero exit, a signal, the output cap, or the sandbox failed to start */
+  SBX_TIMEOUT,   /* wall time or CPU time */
+  SBX_OOM,       /* memory limit */
+  SBX_CANCELLED, /* sbx_run_cancel or the runner closing */
+  SBX_REJECTED,  /* never ran (bad request) */
+} sbx_outcome;
+
+/* Which limit ended the run (or was hit); bit flags for limits_hit. */
+typedef enum sbx_limit_kind {
+  SBX_LIMIT_NONE = 0,
+  SBX_LIMIT_WALL = 1 << 0,
+  SBX_LIMIT_CPU = 1 << 1,
+  SBX_LIMIT_MEMORY = 1 << 2,
+  SBX_LIMIT_PIDS = 1 << 3,
+  SBX_LIMIT_OUTPUT = 1 << 4,
+  SBX_LIMIT_DISK = 1 << 5,
+} sbx_limit_kind;
+
+/* How the resource limits are enforced for a run. */
+typedef enum sbx_isolation {
+  SBX_ISO_NONE,      /* nothing ran */
+  SBX_ISO_CGROUP_V2, /* memory + pids in a cgroup v2 child, rlimits for CPU/files */
+  SBX_ISO_CGROUP_V1, /* memory + pids v1 hierarchies, rlimits for CPU/files */
+  SBX_ISO_RLIMIT,    /* rlimits only: RLIMIT_DATA for memory, RLIMIT_NPROC for processes */
+} sbx_isolation;
+
+/* A runtime error mapped onto the user's code. */
+typedef struct sbx_diag {
+  int line;      /* 0-based, line offset applied */
+  int column;    /* 0-based, -1 when unknown */
+  char *message; /* owned */
+} sbx_diag;
+
+typedef struct sbx_result {
+  sbx_outcome outcome;
+  int exit_code;          /* the program's exit status; -1 when it died of a signal or never ran */
+  int signal;             /* the signal that ended it, 0 if none */
+  const char *out;        /* stdout head, NUL-terminated, out_len bytes (may hold NULs) */
+  size_t out_len;
+  const char *err;        /* stderr head */
+  size_t err_len;
+  bool truncated;         /* some output was dropped */
+  long long duration_ms;  /* spawn to exit */
+  long long cpu_ms;       /* user+system of the whole sandbox; -1 unknown */
+  long long max_rss_kb;   /* peak memory of the sandbox's cgroup; -1 unknown (rlimit mode) */
+  unsigned limit;         /* the sbx_limit_kind that ended the run, or SBX_LIMIT_NONE */
+  unsigned limits_hit;    /* every limit seen reached, bit flags */
+  sbx_isolation isolation;
+  sbx_lang lang;
+  sbx_limits limits;      /* the limits applied */
+  const char *error;      /* set when the sandbox itself could not run: what to install/change */
+  const sbx_diag *diags;  /* parsed from stderr (see traceback.h) */
+  int ndiags;
+} sbx_result;
+
+const char *sbx_outcome_name(sbx_outcome o);
+const char *sbx_isolation_name(sbx_isolation iso);
+/* The name of one limit bit ("wall", "cpu", "memory", "pids", "output", "disk"), NULL for none. */
+const char *sbx_limit_name(unsigned kind);
+
+/* The brief's RunResult object: outcome, exitCode, signal, stdout, stderr,
+ * truncated, durationMs, cpuMs, maxRssKb, diagnostics, plus limit,
+ * limitsHit, limits, isolation and error. Caller owns the returned tree. */
+cJSON *sbx_result_to_json(const sbx_result *self);
+
+/* ---- runner ------------------------------------------------------------ */
+
+typedef struct sbx_config {
+  int max_concurrent;   /* runs at once; the rest queue (default 4) */
+  int max_queued;       /* queued runs beyond which sbx_run_start returns -EAGAIN (default 256) */
+  sbx_limits defaults;  /* zero fields: built-in defaults */
+  sbx_limits max;       /* ceilings; zero fields: built-in ceilings */
+  const char *bwrap;    /* path of bwrap; NULL: searched in PATH */
+  const char *interpreters[SBX_LANG_COUNT]; /* absolute paths under /usr; NULL: searched */
+  bool no_cgroup;       /* force rlimit-only mode (tests, or a host whose cgroups misbehave) */
+} sbx_config;
+
+typedef struct sbx_run sbx_run;
+typedef struct sbx_runner sbx_runner;
+
+typedef struct sbx_callbacks {
+  /* Output as it arrives (only the kept head: at most output_bytes per
+   * stream). stream is 1 (stdout) or 2 (stderr). May be NULL. */
+  void (*on_output)(void *ud, int stream, const char *bytes, size_t len);
+  /* Called exactly once per started run, never from inside sbx_run_start or
+   * sbx_run_cancel. The result and everything it points to are valid only
+   * during the call; the run handle is invalid after it returns. */
+  void (*on_done)(void *ud, const sbx_result *result);
+} sbx_callbacks;
+
+typedef struct sbx_request {
+  const char *language;   /* "python" | "javascript" | "bash" (NULL: python) */
+  const char *code;       /* the program text (borrowed; copied at start) */
+  size_t code_len;
+  const char *stdin_data; /* optional bytes fed to the program's stdin */
+  size_t stdin_len;
+  sbx_limits limits;      /* zero fields: the runner's defaults */
+  int line_offset;        /* added to diagnostic lines (code was a selection starting there) */
+} sbx_request;
+
+struct sbx_runner {
+  /* All private. */
+  uv_loop_t *loop;
+  sbx_config cfg;
+  char *bwrap;
+  char *interp[SBX_LANG_COUNT];
+  char *setup_error;      /* why no run can start (bwrap missing, ...) */
+  struct sbx_cgroups *cg; /* NULL when cgroups are unusable */
+  char *cg_note;          /* why cgroups are not used, for results and doctor */
+  unsigned long long seq;
+  sbx_run *live;          /* running (spawned) runs */
+  sbx_run *queue_head, *queue_tail;
+  int nlive, nqueued;
+  struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
+  uv_timer_t reaper;      /* retries cgroup removal */
+  int closing;
+  void (*close_cb)(sbx_runner *);
+  int pending_handles;    /* runs allocated and not yet freed */
+};
+
+/* Binds a runner to loop, probes bwrap, interpreters and cgroups, and sweeps
+ * stale cgroups and sandboxes left by crucible processes that died. config
+ * may be NULL. Returns 0, or a negative errno when the runner cannot even be
+ * set up; a missing bwrap is NOT an error here: runs then finish with
+ * outcome "error" and result->error saying what to install. */
+int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config);
+/* Kills every live run (their on_done reports "cancelled"), drops the queue
+ * (same), removes every cgroup, closes the runner's handles, then calls cb
+ * (may be NULL) from the loop. Keep running the loop until cb. */
+void sbx_runner_close(sbx_runner *self, void (*cb)(sbx_runner *));
+/* A human-readable note when runs cannot start or run with reduced
+ * enforcement; NULL when everything is available. Borrowed. */
+const char *sbx_runner_problem(const sbx_runner *self);
+/* The isolation mode runs get. */
+sbx_isolation sbx_runner_isolation(const sbx_runner *self);
+
+/* Starts (or queues) a run. On 0, *out (may be NULL) receives the handle
+ * and cb->on_done will be called exactly once. Returns -EINVAL (bad
+ * language or limits above the ceilings: nothing is called), -EAGAIN (queue
+ * full), -ESHUTDOWN (runner closing). */
+int sbx_run_start(sbx_runner *runner, const sbx_request *req, const sbx_callbacks *cb, void *ud,
+                  sbx_run **out);
+/* Kills the sandbox at once (or drops the queued run); on_done follows with
+ * outcome "cancelled". No-op once on_done has been called... which also
+ * invalidates the handle, so callers drop it in on_done. */
+void sbx_run_cancel(sbx_run *run);
+
+/* ---- doctor ------------------------------------------------------------ */
+
+/* What works on this machine: bwrap path and version, whether user
+ * namespaces work (a trivial sandbox is actually run), seccomp, cgroup
+ * version and controllers usable and how, which limits are enforced and
+ * how, interpreters with versions, and hints. Runs a few short processes
+ * synchronously (about 100 ms). Caller owns the tree. */
+cJSON *sbx_doctor_report(void);
+
+#endif
