@@ -125,7 +125,25 @@ static int query_load_predicates(chk_query *q, char **errmsg) {
   return 0;
 }
 
-static void query_close(chk_query *q) {
+int chk_query_compile(chk_query *q, const TSLanguage *lang, const char *path, const char *text,
+                      char **errmsg) {
+  memset(q, 0, sizeof *q);
+  q->path = path;
+  uint32_t off = 0;
+  TSQueryError qe = TSQueryErrorNone;
+  q->query = ts_query_new(lang, text, (uint32_t)strlen(text), &off, &qe);
+  if (!q->query) {
+    unsigned line, col;
+    offset_to_linecol(text, off, &line, &col);
+    *errmsg = xasprintf("%s:%u:%u: %s in query", path, line, col, query_error_name(qe));
+    return -EINVAL;
+  }
+  int err = query_load_predicates(q, errmsg);
+  if (err) chk_query_close(q);
+  return err;
+}
+
+void chk_query_close(chk_query *q) {
   for (uint32_t p = 0; p < q->npatterns; p++) {
     for (uint32_t k = 0; k < q->npreds[p]; k++) free(q->preds[p][k].args);
     free(q->preds[p]);
@@ -208,22 +226,10 @@ static void init_once(void) {
       err = -EINVAL;
       break;
     }
-    chk_query *q = &G.imports[l];
-    q->path = src->path;
-    uint32_t off = 0;
-    TSQueryError qe = TSQueryErrorNone;
-    q->query = ts_query_new(ts, src->text, (uint32_t)strlen(src->text), &off, &qe);
-    if (!q->query) {
-      unsigned line, col;
-      offset_to_linecol(src->text, off, &line, &col);
-      msg = xasprintf("%s:%u:%u: %s in query", src->path, line, col, query_error_name(qe));
-      err = -EINVAL;
-      break;
-    }
-    err = query_load_predicates(q, &msg);
+    err = chk_query_compile(&G.imports[l], ts, src->path, src->text, &msg);
   }
   if (err) {
-    for (int l = 0; l < CHK_LANG_COUNT; l++) query_close(&G.imports[l]);
+    for (int l = 0; l < CHK_LANG_COUNT; l++) chk_query_close(&G.imports[l]);
   }
   G.err = err;
   G.errmsg = msg;
@@ -237,7 +243,7 @@ int chk_init(char **errmsg) {
 }
 
 void chk_shutdown(void) {
-  for (int l = 0; l < CHK_LANG_COUNT; l++) query_close(&G.imports[l]);
+  for (int l = 0; l < CHK_LANG_COUNT; l++) chk_query_close(&G.imports[l]);
   free(G.errmsg);
   G.errmsg = NULL;
   G.loaded = false;

@@ -26,6 +26,12 @@ typedef struct chk_query {
   uint32_t npatterns;
 } chk_query;
 
+/* Compiles a query and reads its predicates. Returns 0, or -EINVAL with
+ * *errmsg "PATH:LINE:COL: what" (caller frees). */
+int chk_query_compile(chk_query *q, const TSLanguage *lang, const char *path, const char *text,
+                      char **errmsg);
+void chk_query_close(chk_query *q);
+
 /* The process-wide state chk_init builds; read-only afterwards. */
 const TSLanguage *chk_ts_language(chk_language lang);
 const chk_query *chk_imports_query(chk_language lang);

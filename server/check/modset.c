@@ -153,26 +153,32 @@ bool chk_modset_has(const chk_modset *self, const char *name) {
   return self && bsearch(&name, self->names, self->n, sizeof *self->names, cmp_str) != NULL;
 }
 
-/* Levenshtein distance with an early exit once every cell of a row exceeds max. */
+/* Edit distance counting a swap of two neighbours as one edit (optimal string
+ * alignment: "gerp" is one edit from "grep"), with an early exit once a whole
+ * row exceeds max. rows holds 3 * (lb + 1) entries. */
 static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb, size_t max,
-                            size_t *row) {
-  for (size_t j = 0; j <= lb; j++) row[j] = j;
+                            size_t *rows) {
+  size_t *pp = rows, *prev = rows + lb + 1, *cur = rows + 2 * (lb + 1);
+  for (size_t j = 0; j <= lb; j++) prev[j] = j;
   for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0], best = i;
-    row[0] = i;
+    cur[0] = i;
+    size_t best = i;
     for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      size_t v = diag + cost;
-      if (up + 1 < v) v = up + 1;
-      if (row[j - 1] + 1 < v) v = row[j - 1] + 1;
-      row[j] = v;
-      diag = up;
+      size_t v = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      if (prev[j] + 1 < v) v = prev[j] + 1;
+      if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+        v = pp[j - 2] + 1;
+      cur[j] = v;
       if (v < best) best = v;
     }
     if (best > max) return max + 1;
+    size_t *t = pp;
+    pp = prev;
+    prev = cur;
+    cur = t;
   }
-  return row[lb];
+  return prev[lb];
 }
 
 const char *chk_modset_suggest(const chk_modset *self, const char *name) {
@@ -181,14 +187,14 @@ const char *chk_modset_suggest(const chk_modset *self, const char *name) {
   if (ln < 3 || ln > 64) return NULL;
   size_t max = ln / 3 > 0 ? ln / 3 : 1;
   if (max > 3) max = 3;
-  size_t row[72];
+  size_t rows[3 * 72];
   const char *best = NULL;
   size_t bestd = max + 1;
   for (size_t i = 0; i < self->n; i++) {
     const char *c = self->names[i];
     size_t lc = strlen(c);
     if (lc > 64 || (lc > ln ? lc - ln : ln - lc) > max || c[0] == '_') continue;
-    size_t d = edit_distance(name, ln, c, lc, bestd - 1 < max ? bestd - 1 : max, row);
+    size_t d = edit_distance(name, ln, c, lc, bestd - 1 < max ? bestd - 1 : max, rows);
     if (d < bestd && d > 0) {
       bestd = d;
       best = c;

@@ -143,20 +143,29 @@ done:
 }
 
 /* Builds the message for a MISSING node: names the construct it would close. */
-static char *missing_message(const chk_doc *doc, TSNode n) {
+static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
   const char *t = ts_node_type(n);
   bool named = ts_node_is_named(n);
   const pair *p = named ? NULL : pair_by_close(t);
   if (p) {
-    /* find the opener among the preceding siblings: the nearest unmatched one */
-    for (TSNode s = ts_node_prev_sibling(n); !ts_node_is_null(s); s = ts_node_prev_sibling(s)) {
-      if (ts_node_is_named(s)) continue;
-      const pair *q = pair_by_open(ts_node_type(s));
+    /* the opener is the nearest preceding sibling token that pairs with t;
+     * the walk passes the parent in: ts_node_parent/prev_sibling of a
+     * zero-width MISSING node are unreliable in tree-sitter 0.20 */
+    uint32_t c = ts_node_child_count(parent);
+    TSNode open = {0};
+    bool found = false;
+    for (uint32_t i = 0; i < c; i++) {
+      TSNode s = ts_node_child(parent, i);
+      if (ts_node_eq(s, n)) break;
+      const pair *q = ts_node_is_named(s) ? NULL : pair_by_open(ts_node_type(s));
       if (q && !strcmp(q->close, t)) {
-        return xasprintf("missing '%s' to close '%s' at line %u", t, q->open,
-                         ts_node_start_point(s).row + 1);
+        open = s;
+        found = true;
       }
     }
+    if (found)
+      return xasprintf("missing '%s' to close '%s' at line %u", t, ts_node_type(open),
+                       ts_node_start_point(open).row + 1);
   }
   (void)doc;
   if (named) return xasprintf("missing %s", t);
@@ -195,6 +204,9 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
   if (doc->lang == CHK_LANG_PYTHON) python_unexpected_indent(doc, root, out);
   if (!ts_node_has_error(root)) return;
   TSTreeCursor cur = ts_tree_cursor_new(root);
+  /* parents of the cursor's node; the cursor API has no parent accessor */
+  TSNode *parents = NULL;
+  size_t depth = 0, cap = 0;
   uint32_t last_row = UINT32_MAX;
   for (;;) {
     TSNode n = ts_tree_cursor_current_node(&cur);
@@ -205,16 +217,26 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
       /* two errors starting on the same line: the second is almost always a
        * consequence of the first */
       if (a.row != last_row && out->ndiags - before < MAX_SYNTAX_DIAGS) {
-        char *msg = ts_node_is_missing(n) ? missing_message(doc, n) : error_message(doc, n);
+        char *msg = ts_node_is_missing(n) && depth > 0 ? missing_message(doc, parents[depth - 1], n)
+                                                       : error_message(doc, n);
         chk_report_add_diag(out, a, ts_node_end_point(n), CHK_SEV_ERROR, "syntax", msg);
         last_row = a.row;
       }
     }
-    if (descend && ts_tree_cursor_goto_first_child(&cur)) continue;
+    if (descend && ts_tree_cursor_goto_first_child(&cur)) {
+      if (depth == cap) {
+        cap = cap ? cap * 2 : 64;
+        parents = xrealloc(parents, cap * sizeof *parents);
+      }
+      parents[depth++] = n;
+      continue;
+    }
     while (!ts_tree_cursor_goto_next_sibling(&cur)) {
       if (!ts_tree_cursor_goto_parent(&cur)) goto end;
+      depth--;
     }
   }
 end:
+  free(parents);
   ts_tree_cursor_delete(&cur);
 }
