@@ -1,7 +1,9 @@
 /* Strict UTF-8 decoding and LSP column conversions (UTF-16, UTF-8, UTF-32). */
 #include "utf8.h"
 
+#include <stdlib.h>
 #include <string.h>
+
 
 size_t utf8_decode(const char *s, size_t len, uint32_t *cp)
 {
@@ -134,4 +136,40 @@ size_t utf8_col_from_lsp(const char *line, size_t line_len, uint32_t lsp_col, ls
     pos += n;
   }
   return pos;
+}
+
+char *utf8_repair(const char *s, size_t len, size_t *out_len) {
+  /* Each bad byte becomes 3 bytes at most. */
+  char *out = malloc(len * 3 + 1);
+  if (!out) return NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = s[i] ? utf8_decode(s + i, len - i, &cp) : 0;
+    if (n) {
+      memcpy(out + o, s + i, n);
+      o += n;
+      i += n;
+    } else {
+      memcpy(out + o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+    }
+  }
+  out[o] = '\0';
+  if (out_len) *out_len = o;
+  return out;
+}
+
+size_t utf8_whole_prefix(const char *s, size_t len) {
+  /* Look back at most 3 bytes for the start of a multi-byte sequence. */
+  size_t back = len < 3 ? len : 3;
+  for (size_t k = 1; k <= back; k++) {
+    unsigned char c = (unsigned char)s[len - k];
+    if ((c & 0xC0) == 0x80) continue; /* continuation byte: keep looking */
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (need > k && c >= 0xC2 && c <= 0xF4) return len - k; /* incomplete: cut before it */
+    return len;
+  }
+  return len;
 }

@@ -35,4 +35,15 @@ uint32_t utf8_col_to_lsp(const char *line, size_t line_len, size_t byte_col, lsp
  * character). */
 size_t utf8_col_from_lsp(const char *line, size_t line_len, uint32_t lsp_col, lsp_encoding enc);
 
+/* Copies s[0..len) with every invalid UTF-8 sequence and every NUL byte
+ * replaced by U+FFFD, so the result can go into a JSON string. Returns a new
+ * NUL-terminated string (malloc; NULL on out-of-memory) and its length in
+ * *out_len (may be NULL). */
+char *utf8_repair(const char *s, size_t len, size_t *out_len);
+
+/* The length of the longest prefix of s[0..len) that does not end inside a
+ * UTF-8 sequence that more bytes could still complete: a stream cut at that
+ * point keeps its characters whole (carry the rest to the next chunk). */
+size_t utf8_whole_prefix(const char *s, size_t len);
+
 #endif

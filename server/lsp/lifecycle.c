@@ -161,3 +161,7 @@ void lsp_doctor(rpc_call *call, const cJSON *params) {
 void lsp_ping(rpc_call *call, const cJSON *params) {
   rpc_call_reply(call, cJSON_CreateObject());
 }
+
+/* Notifications we accept and have nothing to do for. */
+void lsp_ignore(rpc_call *call, const cJSON *params) {
+}

@@ -16,8 +16,22 @@ void lsp_execute_command(rpc_call *call, const cJSON *params);
 void lsp_doctor(rpc_call *call, const cJSON *params);
 void lsp_set_trace(rpc_call *call, const cJSON *params);
 void lsp_ping(rpc_call *call, const cJSON *params);
+void lsp_ignore(rpc_call *call, const cJSON *params);
+
+/* run.c, ask.c, documents.c */
+void lsp_run(rpc_call *call, const cJSON *params);
+void lsp_ask(rpc_call *call, const cJSON *params);
+void lsp_cancel_task(rpc_call *call, const cJSON *params);
+void lsp_progress_cancel(rpc_call *call, const cJSON *params);
+void lsp_history(rpc_call *call, const cJSON *params);
+void lsp_transcript(rpc_call *call, const cJSON *params);
 
 /* The JSON report behind `crucible doctor` and crucible/doctor. */
 cJSON *lsp_doctor_report(const cfg *settings);
+/* Engines: set up at server start, closed at its end. */
+void lsp_engines_init(lsp_server *srv);
+void lsp_engines_close(lsp_server *srv);
+/* Frees what is left once the loop has run dry. */
+void lsp_engines_free(lsp_server *srv);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "documents.h"
 #include "methods.h"
 
 static void client_end(rpc_session *ses, int exit_code);
@@ -41,6 +42,7 @@ static void client_closed(rpc_session *ses) {
     srv->clients = c->next;
   if (c->next) c->next->prev = c->prev;
   srv->n_clients--;
+  lsp_docs_close_all(c);
   cfg_close(&c->cfg);
   cJSON_Delete(c->init_options);
   cJSON_Delete(c->changed_settings);
@@ -92,6 +94,7 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   uv_unref((uv_handle_t *)&self->sig_int);
   uv_unref((uv_handle_t *)&self->sig_term);
   log_set_sink(log_to_clients, self);
+  lsp_engines_init(self);
   return 0;
 }
 
@@ -235,6 +238,9 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
     next = c->next;
     rpc_session_close(&c->ses);
   }
+  /* Sessions have cancelled their work; now stop what is left (queued and
+   * running sandboxes, module probes) and remove every cgroup. */
+  lsp_engines_close(self);
 }
 
 int lsp_server_close(lsp_server *self) {
@@ -242,6 +248,7 @@ int lsp_server_close(lsp_server *self) {
   if (!uv_is_closing((uv_handle_t *)&self->sig_term)) uv_close((uv_handle_t *)&self->sig_term, NULL);
   uv_run(self->loop, UV_RUN_DEFAULT);
   free(self->unix_path);
+  lsp_engines_free(self);
   cfg_close(&self->base);
   return self->exit_code;
 }

@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "loop.h"
 #include "session.h"
 #include "utf8.h"
 
@@ -24,6 +25,7 @@ struct lsp_client {
   lsp_encoding enc;
   bool trace;              /* forward logs as window/logMessage */
   bool stdio;
+  struct lsp_doc *docs;    /* open documents */
   lsp_client *prev, *next;
 };
 
@@ -33,6 +35,14 @@ struct lsp_server {
   size_t max_body;
   lsp_client *clients;
   int n_clients;
+  /* engines shared by every session */
+  sbx_runner runner;
+  bool runner_open;
+  chk_context *chk;
+  agent_modindex modindex;
+  bool index_wanted[CHK_LANG_COUNT];
+  store *store;
+  agent_engine engine;
   /* private */
   uv_signal_t sig_int, sig_term;
   union {

@@ -79,6 +79,8 @@ static void call_unlink(rpc_call *call) {
 }
 
 static void call_free(rpc_call *call) {
+  free(call->label);
+  cJSON_Delete(call->progress_token);
   cJSON_Delete(call->id);
   cJSON_Delete(call->params);
   free(call->method);
@@ -141,6 +143,34 @@ static void cancel_call(rpc_call *call) {
   call->cancelled = true;
   /* The cancel callback may answer (and so free) the call. */
   if (call->cancel) call->cancel(call);
+}
+
+void rpc_call_cancel(rpc_call *call) {
+  cancel_call(call);
+}
+
+int rpc_session_cancel_label(rpc_session *self, const char *label) {
+  int n = 0;
+  for (rpc_call *c = self->calls, *next; c; c = next) {
+    next = c->next;
+    if (c->label && !strcmp(c->label, label) && !c->cancelled) {
+      cancel_call(c);
+      n++;
+    }
+  }
+  return n;
+}
+
+int rpc_session_cancel_token(rpc_session *self, const cJSON *token) {
+  int n = 0;
+  for (rpc_call *c = self->calls, *next; c; c = next) {
+    next = c->next;
+    if (ids_equal(c->progress_token, token) && !c->cancelled) {
+      cancel_call(c);
+      n++;
+    }
+  }
+  return n;
 }
 
 static void handle_cancel_request(rpc_session *self, const cJSON *params) {

@@ -50,6 +50,8 @@ struct rpc_call {
   char *method;           /* owned */
   cJSON *params;          /* owned; NULL when absent */
   void *data;             /* the handler's */
+  char *label;            /* owned; a name the handler gives the work (crucible task), may be NULL */
+  cJSON *progress_token;  /* owned; the client's workDoneToken, may be NULL */
   rpc_cancel_fn cancel;
   bool cancelled;
   /* private */
@@ -123,6 +125,12 @@ void rpc_call_errorf(rpc_call *call, int code, const char *fmt, ...) __attribute
 void rpc_call_cancelled(rpc_call *call);
 /* Registers what to do when the request is cancelled. */
 static inline void rpc_call_set_cancel(rpc_call *call, rpc_cancel_fn fn) { call->cancel = fn; }
+/* Cancels a request in flight as $/cancelRequest would. */
+void rpc_call_cancel(rpc_call *call);
+/* Cancels every request in flight whose label (or progress token) matches;
+ * returns how many. */
+int rpc_session_cancel_label(rpc_session *self, const char *label);
+int rpc_session_cancel_token(rpc_session *self, const cJSON *token);
 /* True when the session behind the call is still open. */
 bool rpc_call_alive(const rpc_call *call);
 

@@ -1,0 +1,67 @@
+/* The ask loop: a per-task state machine on the uv loop that retrieves
+ * context, generates code with the LLM, checks it, runs it in the sandbox,
+ * and on failure reflects and tries again, up to a limit. */
+#ifndef CRUCIBLE_AGENT_LOOP_H
+#define CRUCIBLE_AGENT_LOOP_H
+
+#include <stdbool.h>
+#include <uv.h>
+#include <cjson/cJSON.h>
+
+#include "check.h"
+#include "client.h"
+#include "modindex.h"
+#include "sandbox.h"
+#include "store.h"
+
+typedef enum agent_import_check {
+  AGENT_IMPORTS_STATIC = 0, /* resolve imports against the module index */
+  AGENT_IMPORTS_RUN,        /* run the imports alone in the sandbox first */
+  AGENT_IMPORTS_BOTH,
+} agent_import_check;
+
+/* The engines a task uses; owned by the server, shared by every task. */
+typedef struct agent_engine {
+  uv_loop_t *loop;
+  sbx_runner *runner;
+  chk_context *chk;
+  agent_modindex *modindex;
+  store *store;               /* may be NULL: no transcripts */
+} agent_engine;
+
+typedef struct agent_params {
+  const char *task;           /* the label notifications carry */
+  const char *question;
+  const char *language;       /* python | javascript | bash */
+  const char *context_text;   /* an editor selection, may be NULL */
+  const char *context_uri;
+  const char *docs_context;   /* documentation text for the prompt, may be NULL */
+  int max_iterations;
+  bool reflect;
+  agent_import_check import_check;
+  sbx_limits limits;
+  const llm_config *llm;      /* copied */
+} agent_params;
+
+/* What a task reports while it works; every callback gets the sink's ud.
+ * Strings are borrowed for the call. */
+typedef struct agent_sink {
+  void (*phase)(void *ud, int iteration, const char *phase, const char *detail);
+  void (*token)(void *ud, int iteration, const char *text, size_t len);
+  void (*reflection)(void *ud, int iteration, const char *text, size_t len);
+  void (*output)(void *ud, int iteration, int stream, const char *text, size_t len);
+  void (*attempt)(void *ud, const cJSON *attempt);
+  /* Once, at the end: the AskResult (taken). The task is gone after it. */
+  void (*done)(void *ud, cJSON *result);
+} agent_sink;
+
+typedef struct agent_task agent_task;
+
+/* Starts a task. Returns 0 and *out, or a negative errno (nothing called). */
+int agent_task_start(agent_engine *engine, const agent_params *params, const agent_sink *sink, void *ud,
+                     agent_task **out);
+/* Aborts the HTTP transfer or kills the sandbox; done follows from the loop
+ * with outcome "cancelled". No-op after done. */
+void agent_task_cancel(agent_task *task);
+
+#endif

@@ -1,0 +1,48 @@
+/* The words of an ask task: the system prompt, the question with its context,
+ * and the feedback that tells the model why an attempt failed. Pure functions. */
+#ifndef CRUCIBLE_AGENT_PROMPT_H
+#define CRUCIBLE_AGENT_PROMPT_H
+
+#include <stddef.h>
+
+#include "check.h"
+#include "client.h"
+#include "sandbox.h"
+
+/* A growing list of chat messages that owns its strings. */
+typedef struct agent_conv {
+  llm_message *msgs;
+  size_t n, cap;
+} agent_conv;
+
+void agent_conv_init(agent_conv *self);
+void agent_conv_close(agent_conv *self);
+/* Appends a message; content is copied. */
+void agent_conv_add(agent_conv *self, const char *role, const char *content);
+/* Appends a message, taking ownership of content (malloc'd). */
+void agent_conv_take(agent_conv *self, const char *role, char *content);
+
+/* The system prompt for a language, with documentation context (may be NULL). */
+char *agent_system_prompt(const char *language, const char *docs);
+/* The user's question with an optional editor selection (text, uri, first line). */
+char *agent_question_prompt(const char *question, const char *context_text, const char *context_uri);
+
+/* Why the checks rejected the program: each error diagnostic with its line
+ * number (1-based, in the joined program) and the offending source line.
+ * At most `budget` bytes. */
+char *agent_check_feedback(const chk_report *report, const char *program, size_t budget);
+/* Why a run failed: the outcome, the limit that ended it, the exit code or
+ * signal, and the tail of stderr (and stdout) trimmed to `budget` bytes,
+ * keeping the end. stage is "import test" or "code execution". */
+char *agent_run_feedback(const sbx_result *res, const char *stage, size_t budget);
+
+/* The ask to reflect on the failure before trying again. */
+const char *agent_reflect_prompt(void);
+/* The ask to answer again in the structured form. */
+const char *agent_retry_prompt(void);
+
+/* Keeps the last `budget` bytes of text (starting at a line boundary when
+ * one is near), prefixed with a note of how much was cut. New string. */
+char *agent_tail(const char *text, size_t len, size_t budget);
+
+#endif

@@ -1,0 +1,247 @@
+/* crucible/ask: the ask loop behind the protocol: notifications for every
+ * phase, token, output, reflection and attempt, then the AskResult. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "documents.h"
+#include "jobs.h"
+#include "log.h"
+#include "methods.h"
+
+typedef struct ask_job {
+  rpc_call *call;
+  lsp_client *client;
+  agent_task *task;
+  char *uri;            /* the context's document, for runtime diagnostics */
+  int first_line;
+  lsp_output out;
+  int out_iteration;
+} ask_job;
+
+static rpc_session *ses_of(ask_job *j) {
+  return rpc_call_alive(j->call) ? &j->client->ses : NULL;
+}
+
+static cJSON *base(ask_job *j, int iteration) {
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "task", j->call->label);
+  cJSON_AddNumberToObject(p, "iteration", iteration);
+  return p;
+}
+
+static void on_phase(void *ud, int iteration, const char *phase, const char *detail) {
+  ask_job *j = ud;
+  rpc_session *ses = ses_of(j);
+  if (!ses) return;
+  cJSON *p = base(j, iteration);
+  cJSON_AddStringToObject(p, "phase", phase);
+  if (detail) cJSON_AddStringToObject(p, "detail", detail);
+  rpc_session_notify(ses, "crucible/phase", p);
+  if (j->call->progress_token && strcmp(phase, "finished")) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s%s%s (attempt %d)", phase, detail ? ": " : "", detail ? detail : "", iteration);
+    rpc_progress_report(ses, j->call->progress_token, msg, -1);
+  }
+}
+
+static void send_text(ask_job *j, const char *method, int iteration, const char *text, size_t len) {
+  rpc_session *ses = ses_of(j);
+  if (!ses || !len) return;
+  char *t = utf8_repair(text, len, NULL);
+  cJSON *p = base(j, iteration);
+  cJSON_AddStringToObject(p, "text", t ? t : "");
+  free(t);
+  rpc_session_notify(ses, method, p);
+}
+
+static void on_token(void *ud, int iteration, const char *text, size_t len) {
+  send_text(ud, "crucible/token", iteration, text, len);
+}
+
+static void on_reflection(void *ud, int iteration, const char *text, size_t len) {
+  send_text(ud, "crucible/reflection", iteration, text, len);
+}
+
+static void on_output(void *ud, int iteration, int stream, const char *text, size_t len) {
+  ask_job *j = ud;
+  rpc_session *ses = ses_of(j);
+  if (!ses) return;
+  if (iteration != j->out_iteration) {
+    lsp_output_flush(&j->out, ses, j->call->label, j->out_iteration);
+    j->out_iteration = iteration;
+  }
+  lsp_output_send(&j->out, ses, j->call->label, iteration, stream, text, len);
+}
+
+static void on_attempt(void *ud, const cJSON *attempt) {
+  ask_job *j = ud;
+  rpc_session *ses = ses_of(j);
+  if (!ses) return;
+  lsp_output_flush(&j->out, ses, j->call->label, j->out_iteration);
+  rpc_session_notify(ses, "crucible/attempt", cJSON_Duplicate(attempt, 1));
+}
+
+static void on_done(void *ud, cJSON *result) {
+  ask_job *j = ud;
+  rpc_call *call = j->call;
+  rpc_session *ses = ses_of(j);
+  const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(result, "outcome");
+  if (ses) {
+    lsp_output_flush(&j->out, ses, call->label, j->out_iteration);
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(result, "run");
+    if (j->uri && cJSON_IsObject(run)) lsp_publish_run_diagnostics(j->client, j->uri, run);
+    if (call->progress_token)
+      rpc_progress_end(ses, call->progress_token, cJSON_IsString(outcome) ? outcome->valuestring : NULL);
+  }
+  free(j->uri);
+  free(j);
+  call->data = NULL;
+  if (call->cancelled || (cJSON_IsString(outcome) && !strcmp(outcome->valuestring, "cancelled"))) {
+    cJSON_Delete(result);
+    rpc_call_cancelled(call);
+  } else {
+    rpc_call_reply(call, result);
+  }
+}
+
+static void job_cancel(rpc_call *call) {
+  ask_job *j = call->data;
+  if (j && j->task) agent_task_cancel(j->task);
+}
+
+static const char *str(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void lsp_ask(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  lsp_server *srv = c->srv;
+  const char *question = str(params, "question");
+  if (!question || !*question) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask needs a non-empty 'question' string");
+    return;
+  }
+  const char *language = str(params, "language");
+  if (!language) language = "python";
+  sbx_lang sl;
+  if (sbx_lang_parse(language, &sl)) {
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
+    return;
+  }
+  int max_iter = c->cfg.agent.max_iterations;
+  const cJSON *mi = cJSON_GetObjectItemCaseSensitive(params, "maxIterations");
+  if (mi) {
+    if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > 20 || mi->valuedouble != (int)mi->valuedouble) {
+      rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to 20");
+      return;
+    }
+    max_iter = mi->valueint;
+  }
+  /* The context: explicit text, or a range of an open document. */
+  const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(params, "context");
+  const char *ctx_uri = str(ctx, "uri");
+  char *ctx_text = str(ctx, "text") ? xstrdup(str(ctx, "text")) : NULL;
+  int first_line = 0;
+  if (!ctx_text && ctx_uri) {
+    lsp_doc *d = lsp_doc_find(c, ctx_uri);
+    if (d) ctx_text = lsp_doc_range_text(d, cJSON_GetObjectItemCaseSensitive(ctx, "range"), c->enc, &first_line);
+  }
+  call->label = lsp_task_label(call, params);
+  const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
+  if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
+
+  llm_config lc;
+  llm_config_init(&lc);
+  llm_config_resolve(&lc, c->cfg.llm.base_url, c->cfg.llm.model, c->cfg.llm.api_key_env);
+  lc.temperature = c->cfg.llm.temperature;
+  lc.timeout_ms = c->cfg.llm.timeout_ms;
+  lc.max_retries = c->cfg.llm.max_retries;
+  llm_mode_parse(c->cfg.llm.structured_output, &lc.structured_output);
+
+  agent_params p = {0};
+  p.task = call->label;
+  p.question = question;
+  p.language = sbx_lang_name(sl);
+  p.context_text = ctx_text;
+  p.context_uri = ctx_uri;
+  p.max_iterations = max_iter;
+  p.reflect = c->cfg.agent.reflect;
+  p.import_check = !strcmp(c->cfg.agent.import_check, "run")    ? AGENT_IMPORTS_RUN
+                   : !strcmp(c->cfg.agent.import_check, "both") ? AGENT_IMPORTS_BOTH
+                                                                : AGENT_IMPORTS_STATIC;
+  lsp_sandbox_limits(&c->cfg, &p.limits);
+  p.llm = &lc;
+
+  ask_job *j = xcalloc(1, sizeof *j);
+  j->call = call;
+  j->client = c;
+  j->uri = ctx_uri ? xstrdup(ctx_uri) : NULL;
+  j->first_line = first_line;
+  j->out_iteration = 1;
+  call->data = j;
+  rpc_call_set_cancel(call, job_cancel);
+  if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", question);
+  agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
+                     .attempt = on_attempt, .done = on_done};
+  int err = agent_task_start(&srv->engine, &p, &sink, j, &j->task);
+  llm_config_close(&lc);
+  free(ctx_text);
+  if (err) {
+    call->data = NULL;
+    free(j->uri);
+    free(j);
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "cannot start the task: %s", strerror(-err));
+  }
+}
+
+void lsp_cancel_task(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const char *task = str(params, "task");
+  if (!task) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/cancel needs a 'task' string");
+    return;
+  }
+  int n = rpc_session_cancel_label(&c->ses, task);
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddNumberToObject(r, "cancelled", n);
+  rpc_call_reply(call, r);
+}
+
+void lsp_progress_cancel(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "token");
+  if (tok) rpc_session_cancel_token(&c->ses, tok);
+}
+
+void lsp_history(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(params, "limit");
+  int n = cJSON_IsNumber(limit) ? limit->valueint : 20;
+  if (n < 1 || n > 1000) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/history: limit must be from 1 to 1000");
+    return;
+  }
+  if (!c->srv->store) {
+    rpc_call_error(call, RPC_REQUEST_FAILED, "the transcript database is not available (see the server log)");
+    return;
+  }
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddItemToObject(r, "tasks", store_history(c->srv->store, n));
+  rpc_call_reply(call, r);
+}
+
+void lsp_transcript(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const char *task = str(params, "task");
+  if (!task) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/transcript needs a 'task' string");
+    return;
+  }
+  cJSON *t = c->srv->store ? store_transcript(c->srv->store, task) : NULL;
+  if (!t) {
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "no task '%.200s' in the transcript database", task);
+    return;
+  }
+  rpc_call_reply(call, t);
+}

@@ -1,0 +1,382 @@
+/* Open documents of one client: sync, live diagnostics, range text. */
+#include "documents.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "methods.h"
+
+#define DEBOUNCE_MS 120
+
+static chk_language language_of(const char *language_id) {
+  if (!language_id) return CHK_LANG_NONE;
+  if (!strcmp(language_id, "shellscript") || !strcmp(language_id, "sh")) return CHK_LANG_BASH;
+  return chk_language_parse(language_id);
+}
+
+lsp_doc *lsp_doc_find(lsp_client *client, const char *uri) {
+  for (lsp_doc *d = client->docs; d; d = d->next)
+    if (!strcmp(d->uri, uri)) return d;
+  return NULL;
+}
+
+static void index_ready(void *ud, const chk_modset *set, const char *error) {
+  lsp_server *srv = ud;
+  (void)error;
+  for (int i = 0; i < CHK_LANG_COUNT; i++) {
+    if (srv->index_wanted[i] && agent_modindex_peek(&srv->modindex, (chk_language)i)) {
+      srv->index_wanted[i] = false;
+      lsp_docs_recheck_language(srv, (chk_language)i);
+    }
+  }
+  (void)set;
+}
+
+/* The module index for lang if known; otherwise starts learning it (open
+ * documents are rechecked when it arrives) and returns NULL. */
+static const chk_modset *modset_for(lsp_server *srv, chk_language lang) {
+  const chk_modset *set = agent_modindex_peek(&srv->modindex, lang);
+  if (!set && !srv->index_wanted[lang] && !srv->stopping) {
+    srv->index_wanted[lang] = true;
+    agent_modindex_get(&srv->modindex, lang, index_ready, srv);
+  }
+  return set;
+}
+
+static cJSON *merged_diagnostics(lsp_doc *d, const cJSON *check_diags) {
+  cJSON *all = check_diags ? cJSON_Duplicate(check_diags, 1) : cJSON_CreateArray();
+  const cJSON *it;
+  cJSON_ArrayForEach(it, d->run_diags) cJSON_AddItemToArray(all, cJSON_Duplicate(it, 1));
+  return all;
+}
+
+static void publish(lsp_doc *d) {
+  lsp_client *c = d->client;
+  if (!c || c->ses.closing) return;
+  lsp_server *srv = c->srv;
+  chk_report rep;
+  memset(&rep, 0, sizeof rep);
+  chk_options opts = {.modset = modset_for(srv, d->lang), .deny = NULL};
+  chk_doc_check(srv->chk, d->doc, &opts, &rep);
+  cJSON *res = chk_report_json(&rep, d->doc, c->enc);
+  chk_report_close(&rep);
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "uri", d->uri);
+  cJSON_AddNumberToObject(p, "version", d->version);
+  cJSON_AddItemToObject(p, "diagnostics",
+                        merged_diagnostics(d, cJSON_GetObjectItemCaseSensitive(res, "diagnostics")));
+  cJSON_Delete(res);
+  rpc_session_notify(&c->ses, "textDocument/publishDiagnostics", p);
+}
+
+static void debounce_cb(uv_timer_t *t) {
+  publish(container_of(t, lsp_doc, debounce));
+}
+
+static void schedule_publish(lsp_doc *d) {
+  uv_timer_start(&d->debounce, debounce_cb, DEBOUNCE_MS, 0);
+}
+
+void lsp_docs_recheck_language(lsp_server *srv, chk_language lang) {
+  for (lsp_client *c = srv->clients; c; c = c->next)
+    for (lsp_doc *d = c->docs; d; d = d->next)
+      if (d->lang == lang) schedule_publish(d);
+}
+
+static void doc_closed(uv_handle_t *h) {
+  lsp_doc *d = container_of((uv_timer_t *)h, lsp_doc, debounce);
+  chk_doc_free(d->doc);
+  cJSON_Delete(d->run_diags);
+  free(d->uri);
+  free(d->language);
+  free(d);
+}
+
+static void doc_close(lsp_doc *d) {
+  d->client = NULL;
+  uv_timer_stop(&d->debounce);
+  uv_close((uv_handle_t *)&d->debounce, doc_closed);
+}
+
+void lsp_docs_close_all(lsp_client *client) {
+  while (client->docs) {
+    lsp_doc *d = client->docs;
+    client->docs = d->next;
+    doc_close(d);
+  }
+}
+
+static const char *text_param(const cJSON *params, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void lsp_did_open(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
+  const char *uri = text_param(td, "uri");
+  const char *text = text_param(td, "text");
+  const cJSON *ver = cJSON_GetObjectItemCaseSensitive(td, "version");
+  if (!uri || !text) {
+    log_warn("textDocument/didOpen without uri or text: ignored");
+    return;
+  }
+  chk_language lang = language_of(text_param(td, "languageId"));
+  if (lang == CHK_LANG_NONE) lang = chk_language_from_path(uri);
+  if (lang == CHK_LANG_NONE) return; /* not a language we check or run */
+  lsp_doc *d = lsp_doc_find(c, uri);
+  if (d) {
+    chk_doc_free(d->doc);
+  } else {
+    d = xcalloc(1, sizeof *d);
+    d->client = c;
+    d->uri = xstrdup(uri);
+    uv_timer_init(c->srv->loop, &d->debounce);
+    d->next = c->docs;
+    c->docs = d;
+  }
+  free(d->language);
+  d->lang = lang;
+  d->language = xstrdup(chk_language_name(lang));
+  d->version = cJSON_IsNumber(ver) ? ver->valueint : 0;
+  d->doc = chk_doc_new(c->srv->chk, lang, text, strlen(text));
+  schedule_publish(d);
+}
+
+void lsp_did_change(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
+  const char *uri = text_param(td, "uri");
+  lsp_doc *d = uri ? lsp_doc_find(c, uri) : NULL;
+  if (!d) return;
+  const cJSON *ver = cJSON_GetObjectItemCaseSensitive(td, "version");
+  if (cJSON_IsNumber(ver)) d->version = ver->valueint;
+  const cJSON *changes = cJSON_GetObjectItemCaseSensitive(params, "contentChanges");
+  const cJSON *ch;
+  cJSON_ArrayForEach(ch, changes) {
+    if (chk_doc_change_json(d->doc, ch, c->enc) != 0) log_warn("%s: ignoring a malformed content change", uri);
+  }
+  /* Old runtime errors point at lines that may have moved: drop them. */
+  cJSON_Delete(d->run_diags);
+  d->run_diags = NULL;
+  schedule_publish(d);
+}
+
+void lsp_did_close(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
+  const char *uri = text_param(td, "uri");
+  if (!uri) return;
+  for (lsp_doc **pp = &c->docs; *pp; pp = &(*pp)->next) {
+    if (strcmp((*pp)->uri, uri)) continue;
+    lsp_doc *d = *pp;
+    *pp = d->next;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "uri", uri);
+    cJSON_AddArrayToObject(p, "diagnostics");
+    rpc_session_notify(&c->ses, "textDocument/publishDiagnostics", p);
+    doc_close(d);
+    return;
+  }
+}
+
+void lsp_doc_set_run_diagnostics(lsp_doc *self, cJSON *diags) {
+  cJSON_Delete(self->run_diags);
+  self->run_diags = diags;
+  if (self->client) publish(self);
+}
+
+/* Byte offset of (line, character) in text, clamped as LSP says. */
+static size_t offset_of(const char *text, size_t len, long line, long character, lsp_encoding enc) {
+  size_t off = 0;
+  for (long l = 0; l < line; l++) {
+    const char *nl = memchr(text + off, '\n', len - off);
+    if (!nl) return len;
+    off = (size_t)(nl - text) + 1;
+  }
+  const char *nl = memchr(text + off, '\n', len - off);
+  size_t line_len = nl ? (size_t)(nl - (text + off)) : len - off;
+  if (line_len && text[off + line_len - 1] == '\r') line_len--;
+  if (character < 0) character = 0;
+  return off + utf8_col_from_lsp(text + off, line_len, (uint32_t)character, enc);
+}
+
+static bool position_of(const cJSON *pos, long *line, long *ch) {
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(pos, "line");
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(pos, "character");
+  if (!cJSON_IsNumber(l) || !cJSON_IsNumber(c) || l->valuedouble < 0 || c->valuedouble < 0) return false;
+  *line = (long)l->valuedouble;
+  *ch = (long)c->valuedouble;
+  return true;
+}
+
+char *lsp_doc_range_text(const lsp_doc *self, const cJSON *range, lsp_encoding enc, int *first_line) {
+  size_t len;
+  const char *text = chk_doc_text(self->doc, &len);
+  *first_line = 0;
+  if (!range) return xstrndup(text, len);
+  long sl, sc, el, ec;
+  if (!position_of(cJSON_GetObjectItemCaseSensitive(range, "start"), &sl, &sc) ||
+      !position_of(cJSON_GetObjectItemCaseSensitive(range, "end"), &el, &ec))
+    return NULL;
+  size_t a = offset_of(text, len, sl, sc, enc), b = offset_of(text, len, el, ec, enc);
+  if (b < a) return NULL;
+  *first_line = (int)sl;
+  /* A selection that starts mid-line runs from the start of its first line's
+   * text only; keep what was selected. */
+  return xstrndup(text + a, b - a);
+}
+
+typedef struct check_job {
+  rpc_call *call;
+  chk_language lang;
+  char *code;   /* NULL: check the open document call->label names */
+  char *uri;
+  bool waiting;
+} check_job;
+
+static void check_reply(check_job *j, const chk_modset *set) {
+  rpc_call *call = j->call;
+  lsp_client *c = lsp_client_of(call);
+  chk_options opts = {.modset = set, .deny = NULL};
+  cJSON *res = NULL;
+  lsp_doc *d = j->code ? NULL : lsp_doc_find(c, j->uri);
+  if (d) {
+    chk_report rep;
+    memset(&rep, 0, sizeof rep);
+    chk_doc_check(c->srv->chk, d->doc, &opts, &rep);
+    res = chk_report_json(&rep, d->doc, c->enc);
+    chk_report_close(&rep);
+  } else if (j->code) {
+    res = chk_check_json(c->srv->chk, j->lang, j->code, strlen(j->code), &opts, c->enc);
+  }
+  call->data = NULL;
+  free(j->code);
+  free(j->uri);
+  free(j);
+  if (!res) {
+    rpc_call_error(call, RPC_REQUEST_FAILED, "the document was closed before it could be checked");
+    return;
+  }
+  cJSON_AddBoolToObject(res, "moduleIndex", set != NULL);
+  rpc_call_reply(call, res);
+}
+
+static void check_index_ready(void *ud, const chk_modset *set, const char *error) {
+  check_job *j = ud;
+  j->waiting = false;
+  if (!set && error) log_warn("imports are not resolved: %s", error);
+  check_reply(j, set);
+}
+
+static void check_cancel(rpc_call *call) {
+  check_job *j = call->data;
+  if (!j || !j->waiting) return;
+  agent_modindex_unwait(&lsp_client_of(call)->srv->modindex, j->lang, check_index_ready, j);
+  call->data = NULL;
+  free(j->code);
+  free(j->uri);
+  free(j);
+  rpc_call_cancelled(call);
+}
+
+void lsp_check(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const char *code = text_param(params, "code");
+  const char *uri = text_param(params, "uri");
+  const char *language = text_param(params, "language");
+  if (!code && !uri) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/check needs 'code' or the 'uri' of an open document");
+    return;
+  }
+  chk_language lang = CHK_LANG_PYTHON;
+  if (!code) {
+    lsp_doc *d = lsp_doc_find(c, uri);
+    if (!d) {
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "%.300s is not open: send textDocument/didOpen first, or pass 'code'",
+                      uri);
+      return;
+    }
+    lang = d->lang;
+  }
+  if (language) {
+    lang = chk_language_parse(language);
+    if (lang == CHK_LANG_NONE) {
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
+      return;
+    }
+  }
+  if (!c->srv->chk) {
+    rpc_call_error(call, RPC_REQUEST_FAILED, "checks are unavailable: the grammars failed to load (see crucible doctor)");
+    return;
+  }
+  check_job *j = xcalloc(1, sizeof *j);
+  j->call = call;
+  j->lang = lang;
+  j->code = code ? xstrdup(code) : NULL;
+  j->uri = uri ? xstrdup(uri) : NULL;
+  call->data = j;
+  const chk_modset *set = agent_modindex_peek(&c->srv->modindex, lang);
+  if (set) {
+    check_reply(j, set);
+    return;
+  }
+  /* The first check of a language waits for its module index (learned once
+   * in the sandbox, then cached on disk), so statuses are real, not unknown. */
+  j->waiting = true;
+  rpc_call_set_cancel(call, check_cancel);
+  agent_modindex_get(&c->srv->modindex, lang, check_index_ready, j);
+}
+
+void lsp_code_action(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
+  const char *uri = text_param(td, "uri");
+  const cJSON *range = cJSON_GetObjectItemCaseSensitive(params, "range");
+  cJSON *actions = cJSON_CreateArray();
+  lsp_doc *d = uri ? lsp_doc_find(c, uri) : NULL;
+  if (d && range) {
+    /* Run the selection (or the whole file when nothing is selected). */
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(range, "start");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(range, "end");
+    bool empty = cJSON_Compare(s, e, 1);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "title", empty ? "Crucible: run this file in the sandbox" : "Crucible: run the selection in the sandbox");
+    cJSON_AddStringToObject(a, "kind", "source");
+    cJSON *cmd = cJSON_AddObjectToObject(a, "command");
+    cJSON_AddStringToObject(cmd, "title", "Run in sandbox");
+    cJSON_AddStringToObject(cmd, "command", "crucible.run");
+    cJSON *args = cJSON_AddArrayToObject(cmd, "arguments");
+    cJSON *arg = cJSON_CreateObject();
+    cJSON_AddStringToObject(arg, "uri", uri);
+    if (!empty) cJSON_AddItemToObject(arg, "range", cJSON_Duplicate(range, 1));
+    cJSON_AddStringToObject(arg, "language", d->language);
+    cJSON_AddItemToArray(args, arg);
+    cJSON_AddItemToArray(actions, a);
+    /* When the last run failed, offer to have Crucible fix it. */
+    if (cJSON_GetArraySize(d->run_diags) > 0) {
+      const cJSON *first = cJSON_GetArrayItem(d->run_diags, 0);
+      const cJSON *msg = cJSON_GetObjectItemCaseSensitive(first, "message");
+      cJSON *f = cJSON_CreateObject();
+      cJSON_AddStringToObject(f, "title", "Crucible: fix this error");
+      cJSON_AddStringToObject(f, "kind", "quickfix");
+      cJSON *fc = cJSON_AddObjectToObject(f, "command");
+      cJSON_AddStringToObject(fc, "title", "Ask Crucible to fix it");
+      cJSON_AddStringToObject(fc, "command", "crucible.ask");
+      cJSON *fargs = cJSON_AddArrayToObject(fc, "arguments");
+      cJSON *fa = cJSON_CreateObject();
+      char *q = xasprintf("This code fails with: %s\nFix it so that it runs correctly.",
+                          cJSON_IsString(msg) ? msg->valuestring : "an error");
+      cJSON_AddStringToObject(fa, "question", q);
+      free(q);
+      cJSON_AddStringToObject(fa, "language", d->language);
+      cJSON *ctx = cJSON_AddObjectToObject(fa, "context");
+      cJSON_AddStringToObject(ctx, "uri", uri);
+      if (!empty) cJSON_AddItemToObject(ctx, "range", cJSON_Duplicate(range, 1));
+      cJSON_AddItemToArray(fargs, fa);
+      cJSON_AddItemToArray(actions, f);
+    }
+  }
+  rpc_call_reply(call, actions);
+}

@@ -1,0 +1,66 @@
+/* The engines every session shares: the sandbox runner, the tree-sitter
+ * checker, the module index and the transcript store. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "jobs.h"
+#include "methods.h"
+
+void lsp_engines_init(lsp_server *srv) {
+  const cfg_sandbox *sb = &srv->base.sandbox;
+  sbx_config sc;
+  memset(&sc, 0, sizeof sc);
+  sc.max_concurrent = sb->concurrency;
+  sc.interpreters[SBX_LANG_PYTHON] = sb->python;
+  sc.interpreters[SBX_LANG_JAVASCRIPT] = sb->javascript;
+  sc.interpreters[SBX_LANG_BASH] = sb->bash;
+  /* The user's settings are the ceilings a client may not raise. */
+  lsp_sandbox_limits_of(sb, &sc.defaults);
+  sc.max = sc.defaults;
+  int err = sbx_runner_init(&srv->runner, srv->loop, &sc);
+  if (err) log_error("the sandbox cannot be set up: %s", strerror(-err));
+  srv->runner_open = err == 0;
+  const char *problem = srv->runner_open ? sbx_runner_problem(&srv->runner) : NULL;
+  if (problem) log_warn("sandbox: %s", problem);
+
+  char *msg = NULL;
+  srv->chk = chk_context_new(&msg);
+  if (!srv->chk) {
+    /* Queries are built into the binary: a failure here is a build bug. */
+    log_error("checks unavailable: %s", msg ? msg : "unknown error");
+    free(msg);
+  }
+  const char *interp[CHK_LANG_COUNT] = {sb->python, sb->javascript, sb->bash};
+  agent_modindex_init(&srv->modindex, &srv->runner, interp);
+
+  char err_text[512];
+  srv->store = store_open(NULL, err_text, sizeof err_text);
+  if (!srv->store) log_warn("transcripts are off: %s", err_text);
+
+  srv->engine.loop = srv->loop;
+  srv->engine.runner = &srv->runner;
+  srv->engine.chk = srv->chk;
+  srv->engine.modindex = &srv->modindex;
+  srv->engine.store = srv->store;
+}
+
+static void runner_closed(sbx_runner *runner) {
+  (void)runner;
+}
+
+void lsp_engines_close(lsp_server *srv) {
+  agent_modindex_close(&srv->modindex);
+  if (srv->runner_open) {
+    srv->runner_open = false;
+    sbx_runner_close(&srv->runner, runner_closed);
+  }
+}
+
+void lsp_engines_free(lsp_server *srv) {
+  chk_context_free(srv->chk);
+  srv->chk = NULL;
+  chk_shutdown();
+  store_free(srv->store);
+  srv->store = NULL;
+}

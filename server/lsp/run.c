@@ -1,0 +1,135 @@
+/* crucible/run: run code (or a selection of an open document) in the
+ * sandbox, streaming its output, answering with a RunResult. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "documents.h"
+#include "jobs.h"
+#include "log.h"
+#include "methods.h"
+
+typedef struct run_job {
+  rpc_call *call;
+  lsp_client *client;
+  sbx_run *run;
+  char *uri;
+  lsp_output out;
+} run_job;
+
+static void job_output(void *ud, int stream, const char *bytes, size_t len) {
+  run_job *j = ud;
+  if (!rpc_call_alive(j->call)) return;
+  lsp_output_send(&j->out, &j->client->ses, j->call->label, 0, stream, bytes, len);
+}
+
+static void job_done(void *ud, const sbx_result *res) {
+  run_job *j = ud;
+  rpc_call *call = j->call;
+  bool alive = rpc_call_alive(call);
+  if (alive) lsp_output_flush(&j->out, &j->client->ses, call->label, 0);
+  cJSON *r = sbx_result_to_json(res);
+  cJSON_AddStringToObject(r, "task", call->label);
+  if (alive && j->uri && res->outcome != SBX_CANCELLED) lsp_publish_run_diagnostics(j->client, j->uri, r);
+  free(j->uri);
+  free(j);
+  call->data = NULL;
+  if (call->cancelled) {
+    cJSON_Delete(r);
+    rpc_call_cancelled(call);
+  } else {
+    rpc_call_reply(call, r);
+  }
+}
+
+static void job_cancel(rpc_call *call) {
+  run_job *j = call->data;
+  if (j && j->run) sbx_run_cancel(j->run); /* job_done answers */
+}
+
+void lsp_run(rpc_call *call, const cJSON *params) {
+  lsp_client *c = lsp_client_of(call);
+  lsp_server *srv = c->srv;
+  if (params && !cJSON_IsObject(params)) {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/run: params must be an object");
+    return;
+  }
+  const cJSON *code = cJSON_GetObjectItemCaseSensitive(params, "code");
+  const cJSON *uri = cJSON_GetObjectItemCaseSensitive(params, "uri");
+  const cJSON *range = cJSON_GetObjectItemCaseSensitive(params, "range");
+  const cJSON *language = cJSON_GetObjectItemCaseSensitive(params, "language");
+  const cJSON *stdin_v = cJSON_GetObjectItemCaseSensitive(params, "stdin");
+  const cJSON *limits_v = cJSON_GetObjectItemCaseSensitive(params, "limits");
+  if ((code && !cJSON_IsString(code)) || (uri && !cJSON_IsString(uri)) ||
+      (language && !cJSON_IsString(language)) || (stdin_v && !cJSON_IsString(stdin_v)) ||
+      (limits_v && !cJSON_IsObject(limits_v))) {
+    rpc_call_error(call, RPC_INVALID_PARAMS,
+                   "crucible/run: code, uri, language and stdin must be strings, limits an object");
+    return;
+  }
+  char *text = NULL;
+  int first_line = 0;
+  const char *lang = cJSON_IsString(language) ? language->valuestring : NULL;
+  if (cJSON_IsString(code)) {
+    text = xstrdup(code->valuestring);
+  } else if (cJSON_IsString(uri)) {
+    lsp_doc *d = lsp_doc_find(c, uri->valuestring);
+    if (!d) {
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "%.300s is not open: send textDocument/didOpen first, or pass 'code'",
+                      uri->valuestring);
+      return;
+    }
+    text = lsp_doc_range_text(d, cJSON_IsObject(range) ? range : NULL, c->enc, &first_line);
+    if (!text) {
+      rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/run: 'range' is not a valid LSP Range");
+      return;
+    }
+    if (!lang) lang = d->language;
+  } else {
+    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/run needs 'code', or 'uri' (+ 'range') of an open document");
+    return;
+  }
+  sbx_lang sl;
+  if (sbx_lang_parse(lang ? lang : "python", &sl)) {
+    free(text);
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", lang);
+    return;
+  }
+  sbx_limits defaults, limits;
+  lsp_sandbox_limits(&c->cfg, &defaults);
+  limits = defaults;
+  if (limits_v) {
+    char *err = NULL;
+    if (sbx_limits_from_json(&limits, limits_v, &defaults, &err)) {
+      free(text);
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "crucible/run: %s", err ? err : "invalid limits");
+      free(err);
+      return;
+    }
+  }
+  call->label = lsp_task_label(call, params);
+  run_job *j = xcalloc(1, sizeof *j);
+  j->call = call;
+  j->client = c;
+  j->uri = cJSON_IsString(uri) ? xstrdup(uri->valuestring) : NULL;
+  sbx_request req = {0};
+  req.language = sbx_lang_name(sl);
+  req.code = text;
+  req.code_len = strlen(text);
+  req.stdin_data = cJSON_IsString(stdin_v) ? stdin_v->valuestring : NULL;
+  req.stdin_len = req.stdin_data ? strlen(req.stdin_data) : 0;
+  req.limits = limits;
+  req.line_offset = first_line;
+  sbx_callbacks cbs = {.on_output = job_output, .on_done = job_done};
+  call->data = j;
+  rpc_call_set_cancel(call, job_cancel);
+  int err = sbx_run_start(&srv->runner, &req, &cbs, j, &j->run);
+  free(text);
+  if (err) {
+    call->data = NULL;
+    free(j->uri);
+    free(j);
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "cannot start the sandbox: %s",
+                    err == -EAGAIN ? "too many runs queued, try again later" : strerror(-err));
+  }
+}
