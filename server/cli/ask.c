@@ -1,11 +1,257 @@
-/* `crucible ask`: not built yet. */
+/* `crucible ask`: the ask loop in-process — progress on stderr, the answer
+ * (description, code, and what running it printed) on stdout.
+ *
+ * Exit status: 0 passed, 1 failed after the last attempt, 3 the task could
+ * not run (LLM endpoint, sandbox), 130 cancelled, 2 usage. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "common.h"
+#include "jobs.h"
+#include "log.h"
+#include "methods.h"
+#include "server.h"
+
+typedef struct ask_cli {
+  lsp_server srv;
+  agent_task *task;
+  bool json, quiet, tty;
+  int status;
+  uv_signal_t sigint;
+  int last_iteration;
+  const char *last_phase;
+} ask_cli;
+
+static const char usage[] =
+    "usage: crucible ask \"QUESTION\" [--language python|javascript|bash] [--max-iterations N]\n"
+    "                    [--context FILE] [--no-reflect] [--json] [--quiet]\n"
+    "exit status: 0 the code passed; 1 it still failed after the last attempt;\n"
+    "             3 the task could not run (LLM endpoint, sandbox); 130 cancelled\n";
+
+static void err_text(ask_cli *a, const char *s, size_t n) {
+  if (a->quiet) return;
+  fwrite(s, 1, n, stderr);
+  fflush(stderr);
+}
+
+static void on_phase(void *ud, int iteration, const char *phase, const char *detail) {
+  ask_cli *a = ud;
+  if (a->quiet) return;
+  fprintf(stderr, "%s--- %s%s%s", a->last_phase && !strcmp(a->last_phase, "generating") ? "\n" : "", phase,
+          detail ? ": " : "", detail ? detail : "");
+  fprintf(stderr, " ---\n");
+  a->last_phase = phase;
+  a->last_iteration = iteration;
+}
+
+static void on_token(void *ud, int iteration, const char *text, size_t len) {
+  err_text(ud, text, len);
+}
+
+static void on_reflection(void *ud, int iteration, const char *text, size_t len) {
+  err_text(ud, text, len);
+}
+
+static void on_output(void *ud, int iteration, int stream, const char *text, size_t len) {
+  ask_cli *a = ud;
+  if (a->quiet) return;
+  /* Program output goes to stderr too: stdout holds only the final answer. */
+  fwrite(text, 1, len, stderr);
+}
+
+static void on_attempt(void *ud, const cJSON *attempt) {
+  ask_cli *a = ud;
+  if (a->quiet) return;
+  const cJSON *passed = cJSON_GetObjectItemCaseSensitive(attempt, "passed");
+  const cJSON *stage = cJSON_GetObjectItemCaseSensitive(attempt, "failedStage");
+  const cJSON *err = cJSON_GetObjectItemCaseSensitive(attempt, "error");
+  const cJSON *it = cJSON_GetObjectItemCaseSensitive(attempt, "iteration");
+  if (cJSON_IsTrue(passed)) {
+    fprintf(stderr, "\n--- attempt %d passed ---\n", it ? it->valueint : 0);
+  } else {
+    fprintf(stderr, "\n--- attempt %d failed at %s ---\n%s\n", it ? it->valueint : 0,
+            cJSON_IsString(stage) ? stage->valuestring : "?", cJSON_IsString(err) ? err->valuestring : "");
+  }
+  a->last_phase = NULL;
+}
+
+static void print_answer(const cJSON *r) {
+  const cJSON *sol = cJSON_GetObjectItemCaseSensitive(r, "solution");
+  const cJSON *run = cJSON_GetObjectItemCaseSensitive(r, "run");
+  const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(r, "outcome");
+  const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
+  if (cJSON_IsObject(sol)) {
+    const char *prefix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "prefix"));
+    const char *imports = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "imports"));
+    const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "code"));
+    if (prefix && *prefix) printf("%s\n\n", prefix);
+    printf("```\n");
+    if (imports && *imports) printf("%s%s", imports, imports[strlen(imports) - 1] == '\n' ? "" : "\n");
+    if (code) printf("%s%s", code, *code && code[strlen(code) - 1] == '\n' ? "" : "\n");
+    printf("```\n");
+  }
+  if (cJSON_IsObject(run)) {
+    const char *ro = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "outcome"));
+    const char *out = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "stdout"));
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(run, "exitCode");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(run, "durationMs");
+    printf("\nRan in the sandbox: %s", ro ? ro : "?");
+    if (cJSON_IsNumber(code)) printf(", exit %d", code->valueint);
+    if (cJSON_IsNumber(ms)) printf(", %d ms", ms->valueint);
+    printf("\n");
+    if (out && *out) printf("%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
+  }
+  const cJSON *iters = cJSON_GetObjectItemCaseSensitive(r, "iterations");
+  printf("\nOutcome: %s after %d attempt%s\n", cJSON_GetStringValue(outcome) ? outcome->valuestring : "?",
+         iters ? iters->valueint : 0, iters && iters->valueint == 1 ? "" : "s");
+  if (cJSON_IsString(err)) printf("Error: %s\n", err->valuestring);
+}
+
+static void on_done(void *ud, cJSON *r) {
+  ask_cli *a = ud;
+  a->task = NULL;
+  const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "outcome"));
+  a->status = !outcome ? 3
+              : !strcmp(outcome, "passed")    ? 0
+              : !strcmp(outcome, "failed")    ? 1
+              : !strcmp(outcome, "cancelled") ? 130
+                                              : 3;
+  if (a->json) {
+    char *s = cJSON_Print(r);
+    puts(s);
+    cJSON_free(s);
+  } else {
+    if (!a->quiet) fputc('\n', stderr);
+    print_answer(r);
+  }
+  fflush(stdout);
+  cJSON_Delete(r);
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  lsp_server_stop(&a->srv, a->status);
+}
+
+static void on_sigint(uv_signal_t *h, int signum) {
+  ask_cli *a = container_of(h, ask_cli, sigint);
+  if (a->task) {
+    fprintf(stderr, "\ncrucible: cancelling...\n");
+    agent_task_cancel(a->task);
+  }
+}
+
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "re");
+  if (!f) return NULL;
+  dbuf b;
+  dbuf_init(&b, 16 << 20);
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    if (dbuf_add(&b, chunk, n)) break;
+  fclose(f);
+  return dbuf_take(&b);
+}
 
 int cli_ask(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "crucible: 'ask' is not available in this build yet\n");
-  return 2;
+  const char *question = NULL, *language = "python", *context = NULL;
+  int max_iter = 0;
+  bool json = false, quiet = false, no_reflect = false;
+  for (int i = 1; i < argc; i++) {
+    const char *x = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(x, "--json")) json = true;
+    else if (!strcmp(x, "--quiet") || !strcmp(x, "-q")) quiet = true;
+    else if (!strcmp(x, "--no-reflect")) no_reflect = true;
+    else if (!strcmp(x, "--language") && v) language = argv[++i];
+    else if (!strcmp(x, "--context") && v) context = argv[++i];
+    else if (!strcmp(x, "--max-iterations") && v) {
+      max_iter = atoi(argv[++i]);
+      if (max_iter < 1 || max_iter > 20) {
+        fprintf(stderr, "crucible ask: --max-iterations must be from 1 to 20\n");
+        return 2;
+      }
+    } else if (!strcmp(x, "--help") || !strcmp(x, "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (x[0] == '-' && x[1]) {
+      fprintf(stderr, "crucible ask: unknown option '%s'\n%s", x, usage);
+      return 2;
+    } else if (!question) {
+      question = x;
+    } else {
+      fprintf(stderr, "crucible ask: one question at a time (quote it)\n%s", usage);
+      return 2;
+    }
+  }
+  if (!question || !*question) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  sbx_lang sl;
+  if (sbx_lang_parse(language, &sl)) {
+    fprintf(stderr, "crucible ask: unknown language '%s' (python, javascript or bash)\n", language);
+    return 2;
+  }
+  char *ctx_text = NULL;
+  if (context && !(ctx_text = read_file(context))) {
+    fprintf(stderr, "crucible ask: cannot read %s\n", context);
+    return 2;
+  }
+  log_open(NULL, LOG_WARN);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ask_cli *a = xcalloc(1, sizeof *a);
+  a->json = json;
+  a->quiet = quiet;
+  a->status = 3;
+  lsp_server_init(&a->srv, &loop);
+  const cfg *c = &a->srv.base;
+
+  llm_config lc;
+  llm_config_init(&lc);
+  llm_config_resolve(&lc, c->llm.base_url, c->llm.model, c->llm.api_key_env);
+  lc.temperature = c->llm.temperature;
+  lc.timeout_ms = c->llm.timeout_ms;
+  lc.max_retries = c->llm.max_retries;
+  llm_mode_parse(c->llm.structured_output, &lc.structured_output);
+  if (!quiet && !*lc.api_key && strstr(lc.base_url, "api.openai.com"))
+    fprintf(stderr, "crucible: no API key: set %s (or llm.apiKeyEnv), or point OPENAI_BASE_URL at a local "
+                    "server such as Ollama (http://localhost:11434/v1)\n", c->llm.api_key_env);
+
+  agent_params p = {0};
+  p.task = "cli";
+  p.question = question;
+  p.language = sbx_lang_name(sl);
+  p.context_text = ctx_text;
+  p.context_uri = context;
+  p.max_iterations = max_iter ? max_iter : c->agent.max_iterations;
+  p.reflect = c->agent.reflect && !no_reflect;
+  p.import_check = !strcmp(c->agent.import_check, "run")    ? AGENT_IMPORTS_RUN
+                   : !strcmp(c->agent.import_check, "both") ? AGENT_IMPORTS_BOTH
+                                                            : AGENT_IMPORTS_STATIC;
+  lsp_sandbox_limits(c, &p.limits);
+  p.llm = &lc;
+  agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
+                     .attempt = on_attempt, .done = on_done};
+  uv_signal_init(&loop, &a->sigint);
+  uv_signal_start(&a->sigint, on_sigint, SIGINT);
+  int err = agent_task_start(&a->srv.engine, &p, &sink, a, &a->task);
+  llm_config_close(&lc);
+  free(ctx_text);
+  if (err) {
+    fprintf(stderr, "crucible ask: cannot start: %s\n", strerror(-err));
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    lsp_server_stop(&a->srv, 3);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  lsp_server_close(&a->srv);
+  int status = a->status;
+  if (uv_loop_close(&loop) != 0) {
+    log_error("internal error: the event loop still has open handles at exit");
+    status = 70;
+  }
+  free(a);
+  return status;
 }

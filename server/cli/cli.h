@@ -8,5 +8,7 @@ int cli_doctor(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_ask(int argc, char **argv);
+int cli_history(int argc, char **argv);
+int cli_show(int argc, char **argv);
 
 #endif
