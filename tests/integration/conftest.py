@@ -40,6 +40,7 @@ class Client:
         e.setdefault("XDG_CONFIG_HOME", "/nonexistent-crucible-test")
         if env:
             e.update(env)
+        self.env_state = e.get("XDG_STATE_HOME", "")
         self.proc = subprocess.Popen([crucible_bin(), *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=e, cwd=cwd)

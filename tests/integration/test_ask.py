@@ -1,0 +1,342 @@
+"""The ask loop end to end: the real server, the real sandbox, and a fake
+OpenAI-compatible endpoint on 127.0.0.1 that records what it was sent."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
+from conftest import Client, crucible_bin  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
+
+KEY = "sk-test-secret-key-0123456789"
+
+
+def sol(imports, code, prefix="p"):
+    return {"content": json.dumps({"prefix": prefix, "imports": imports, "code": code})}
+
+
+@pytest.fixture
+def fake():
+    f = FakeOpenAI().start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture
+def env(tmp_path, fake):
+    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": KEY, "CRUCIBLE_MODEL": "fake-model"}
+
+
+@pytest.fixture
+def srv(env):
+    c = Client(env=env)
+    c.initialize()
+    yield c
+    c.kill()
+    assert not c.garbage
+
+
+def ask(c, params, timeout=60):
+    notes = []
+    r = c.call("crucible/ask", params, timeout=timeout, notifications=notes)
+    return r, notes
+
+
+def of(notes, method):
+    return [n["params"] for n in notes if n.get("method") == method]
+
+
+def chat_user_text(req):
+    return "\n".join(m["content"] for m in req["body"]["messages"] if m["role"] == "user")
+
+
+def test_pass_on_first_attempt(srv, fake):
+    fake.script([sol("import math", "print(math.factorial(5))")])
+    r, notes = ask(srv, {"question": "print 5!", "task": "fact"})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["iterations"] == 1
+    assert res["task"] == "fact"
+    assert res["solution"]["imports"] == "import math"
+    assert res["run"]["outcome"] == "ok" and res["run"]["stdout"] == "120\n"
+    assert len(res["attempts"]) == 1 and res["attempts"][0]["passed"] is True
+    assert res["usage"]["promptTokens"] > 0 and res["usage"]["completionTokens"] > 0
+    phases = [p["phase"] for p in of(notes, "crucible/phase")]
+    assert phases[0] == "retrieving" and phases[-1] == "finished"
+    assert phases.index("generating") < phases.index("checking") < phases.index("running")
+    tokens = "".join(p["text"] for p in of(notes, "crucible/token"))
+    assert "factorial" in tokens
+    assert "".join(o["text"] for o in of(notes, "crucible/output") if o["stream"] == "stdout") == "120\n"
+    assert all(n["params"]["task"] == "fact" for n in notes if n.get("method", "").startswith("crucible/"))
+    # the request asked for structured output and streamed
+    body = fake.chat_requests()[0]["body"]
+    assert body["stream"] is True and body["response_format"]["type"] == "json_schema"
+    assert fake.chat_requests()[0]["headers"]["authorization"] == "Bearer " + KEY
+
+
+def test_missing_import_caught_statically_then_fixed(srv, fake):
+    fake.script([
+        sol("import numpy_does_not_exist", "print('ran anyway')"),
+        {"content": "That module is not installed; use the standard library."},
+        sol("import statistics", "print(statistics.mean([1, 2, 3]))"),
+    ])
+    r, notes = ask(srv, {"question": "mean of 1,2,3"})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["iterations"] == 2
+    first = res["attempts"][0]
+    assert first["run"]["outcome"] == "rejected"          # never ran
+    assert first["failedStage"] == "check"
+    assert "numpy_does_not_exist" in first["error"]
+    outputs = "".join(o["text"] for o in of(notes, "crucible/output"))
+    assert "ran anyway" not in outputs
+    # the model was told which import, on which line, and reflected
+    reqs = fake.chat_requests()
+    assert len(reqs) == 3
+    assert "numpy_does_not_exist" in chat_user_text(reqs[1]) and "line 1" in chat_user_text(reqs[1])
+    assert "response_format" not in reqs[1]["body"]       # the reflection is free text
+    assert "".join(p["text"] for p in of(notes, "crucible/reflection")).startswith("That module")
+    assert "Here are reflections on the error" in json.dumps(reqs[2]["body"]["messages"])
+
+
+def test_runtime_error_traceback_reaches_model(srv, fake):
+    fake.script([
+        sol("", "data = {'a': 1}\nprint(data['b'])"),
+        {"content": "KeyError: use .get"},
+        sol("", "data = {'a': 1}\nprint(data.get('b', 0))"),
+    ])
+    r, notes = ask(srv, {"question": "print b or 0"})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["iterations"] == 2
+    assert res["attempts"][0]["run"]["outcome"] == "error"
+    fed_back = chat_user_text(fake.chat_requests()[1])
+    assert "KeyError" in fed_back and "Traceback" in fed_back and "exit code 1" in fed_back
+    assert res["run"]["stdout"] == "0\n"
+
+
+def test_exhaustion_at_max_iterations(srv, fake):
+    fake.script([sol("", "raise SystemExit(3)"), {"content": "reflection"}, sol("", "raise SystemExit(3)")])
+    r, notes = ask(srv, {"question": "fail", "maxIterations": 2})
+    res = r["result"]
+    assert res["outcome"] == "failed" and res["iterations"] == 2
+    assert len(res["attempts"]) == 2 and not any(a["passed"] for a in res["attempts"])
+    assert res["run"]["exitCode"] == 3
+    # 2 generations + 1 reflection between them
+    assert len(fake.chat_requests()) == 3
+
+
+def test_no_reflect_setting_skips_reflection(env, fake):
+    c = Client(env=env)
+    try:
+        c.initialize({"initializationOptions": {"agent": {"reflect": False}}})
+        fake.script([sol("", "raise SystemExit(1)"), sol("", "print('ok')")])
+        r, notes = ask(c, {"question": "q"})
+        assert r["result"]["outcome"] == "passed"
+        assert len(fake.chat_requests()) == 2
+        assert not of(notes, "crucible/reflection")
+    finally:
+        c.kill()
+
+
+def test_cancel_during_generation(srv, fake):
+    fake.script([{"hang": True}])
+    rid = srv.request("crucible/ask", {"question": "q", "task": "c1"})
+    deadline = time.time() + 10
+    while not fake.chat_requests() and time.time() < deadline:
+        time.sleep(0.02)
+    t0 = time.time()
+    srv.notify("$/cancelRequest", {"id": rid})
+    r = srv.wait_response(rid, timeout=10)
+    assert r["error"]["code"] == -32800
+    assert time.time() - t0 < 2
+    deadline = time.time() + 5
+    while time.time() < deadline and not fake.chat_requests()[0]["disconnected"]:
+        time.sleep(0.05)
+    assert fake.chat_requests()[0]["disconnected"]
+    h = srv.call("crucible/history", {})["result"]["tasks"]
+    assert h[0]["outcome"] == "cancelled"
+
+
+def test_cancel_during_run_kills_sandbox(srv, fake):
+    fake.script([sol("import time", "print('started', flush=True)\ntime.sleep(60)")])
+    rid = srv.request("crucible/ask", {"question": "q", "task": "c2"})
+    notes = []
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        m = srv.recv(20)
+        notes.append(m)
+        if m.get("method") == "crucible/output" and "started" in m["params"]["text"]:
+            break
+    t0 = time.time()
+    srv.notify("$/cancelRequest", {"id": rid})
+    r = srv.wait_response(rid, timeout=10)
+    assert r["error"]["code"] == -32800
+    assert time.time() - t0 < 2
+    assert not sandboxed_pids("time.sleep(60)")
+
+
+def sandboxed_pids(marker):
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if marker in l and "ps -eo" not in l]
+
+
+def test_crucible_cancel_command_by_task(srv, fake):
+    fake.script([{"hang": True}])
+    rid = srv.request("crucible/ask", {"question": "q", "task": "named"})
+    deadline = time.time() + 10
+    while not fake.chat_requests() and time.time() < deadline:
+        time.sleep(0.02)
+    r = srv.call("workspace/executeCommand", {"command": "crucible.cancel", "arguments": [{"task": "named"}]})
+    assert r["result"]["cancelled"] == 1
+    assert srv.wait_response(rid)["error"]["code"] == -32800
+
+
+@pytest.mark.parametrize("fault,expect_requests", [
+    ({"status": 429, "error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"},
+      "headers": {"retry-after": "1"}}, 2),
+    ({"status": 500, "error": {"message": "The server had an error", "type": "server_error"}}, 2),
+])
+def test_transient_llm_faults_are_retried(srv, fake, fault, expect_requests):
+    fake.script([fault, sol("", "print('ok')")])
+    r, notes = ask(srv, {"question": "q"})
+    assert r["result"]["outcome"] == "passed"
+    reqs = fake.chat_requests()
+    assert len(reqs) == expect_requests
+    if fault["status"] == 429:
+        assert reqs[1]["time"] - reqs[0]["time"] >= 0.9   # honoured retry-after
+
+
+def test_unsupported_response_format_falls_back(srv, fake):
+    fake.configure(reject_formats=["json_schema"])
+    fake.script([sol("", "print('fallback')")])
+    r, notes = ask(srv, {"question": "q"})
+    assert r["result"]["outcome"] == "passed"
+    kinds = [q["body"].get("response_format", {}).get("type") for q in fake.chat_requests()]
+    assert kinds == ["json_schema", "json_object"]
+
+
+@pytest.mark.parametrize("fault,needle", [
+    ({"status": 401, "error": {"message": "Incorrect API key provided: " + KEY, "type": "invalid_request_error",
+                               "code": "invalid_api_key"}}, "401"),
+    ({"status": 429, "error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
+                               "code": "insufficient_quota"}}, "quota"),
+    ({"truncate_after": 1}, "ended"),
+    ({"garbage": "\x00\x01this is not SSE"}, ""),
+])
+def test_fatal_llm_faults_end_with_clear_error(srv, fake, fault, needle):
+    fake.script([fault])
+    r, notes = ask(srv, {"question": "q"})
+    res = r["result"]
+    assert res["outcome"] == "error", res
+    assert res["error"] and needle.lower() in res["error"].lower()
+    assert KEY not in json.dumps(r) and KEY not in json.dumps(notes)
+    assert len(fake.chat_requests()) == 1
+
+
+def test_slow_first_byte_times_out(env, fake):
+    c = Client(env=env)
+    try:
+        c.initialize({"initializationOptions": {"llm": {"timeoutMs": 1000, "maxRetries": 0}}})
+        fake.script([{"first_byte_delay": 4}])
+        t0 = time.time()
+        r, notes = ask(c, {"question": "q"})
+        assert r["result"]["outcome"] == "error"
+        assert "timeout" in r["result"]["error"].lower() or "timed out" in r["result"]["error"].lower()
+        assert time.time() - t0 < 3.5
+    finally:
+        c.kill()
+
+
+def test_dead_endpoint(env):
+    env = dict(env, OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    c = Client(env=env)
+    try:
+        c.initialize()
+        r, notes = ask(c, {"question": "q"})
+        assert r["result"]["outcome"] == "error"
+        assert "127.0.0.1:9" in r["result"]["error"]
+        assert "result" in c.call("crucible/ping")
+    finally:
+        c.kill()
+
+
+def test_api_key_never_reaches_the_sandbox(srv, fake):
+    fake.script([sol("import os", "print(sorted(os.environ.items()))\nprint(open('/proc/self/environ','rb').read())")])
+    r, notes = ask(srv, {"question": "env"})
+    out = r["result"]["run"]["stdout"]
+    assert "sk-test" not in out and "OPENAI" not in out
+    assert r["result"]["outcome"] == "passed"
+
+
+def test_progress_with_work_done_token(srv, fake):
+    fake.script([sol("", "print(1)")])
+    r, notes = ask(srv, {"question": "q", "workDoneToken": "tok-1"})
+    prog = [n["params"] for n in notes if n.get("method") == "$/progress"]
+    kinds = [p["value"]["kind"] for p in prog]
+    assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+    assert all(p["token"] == "tok-1" for p in prog)
+
+
+def test_selection_context_and_runtime_diagnostics(srv, fake):
+    text = "x = 1\n\ndef f():\n    return undefined_name\n\nprint(f())\n"
+    srv.notify("textDocument/didOpen", {"textDocument": {"uri": "file:///w/a.py", "languageId": "python",
+                                                         "version": 1, "text": text}})
+    fake.script([sol("", "def f():\n    return undefined_name\n\nprint(f())")] * 1 + [{"content": "r"}] +
+                [sol("", "print(2)")])
+    notes = []
+    r = srv.call("crucible/ask", {"question": "fix it", "maxIterations": 1,
+                                  "context": {"uri": "file:///w/a.py",
+                                              "range": {"start": {"line": 2, "character": 0},
+                                                        "end": {"line": 6, "character": 0}}}},
+                 timeout=30, notifications=notes)
+    assert r["result"]["outcome"] == "failed"
+    prompt = chat_user_text(fake.chat_requests()[0])
+    assert "return undefined_name" in prompt and "file:///w/a.py" in prompt
+    assert "x = 1" not in prompt
+
+
+def test_transcript_records_prompts_answers_and_reflections(srv, fake):
+    fake.script([sol("", "raise ValueError('nope')"), {"content": "reflect: avoid raising"}, sol("", "print(1)")])
+    r, notes = ask(srv, {"question": "transcribe me", "task": "tx"})
+    assert r["result"]["outcome"] == "passed"
+    t = srv.call("crucible/transcript", {"task": "tx"})["result"]
+    assert t["question"] == "transcribe me" and t["outcome"] == "passed"
+    assert len(t["attempts"]) == 2
+    a1 = t["attempts"][0]
+    assert a1["reflection"].startswith("reflect:")
+    assert any(m["role"] == "system" for m in a1["prompt"])
+    assert "ValueError" in a1["error"]
+    assert KEY not in json.dumps(t)
+    # the CLI shows the same task
+    out = subprocess.run([crucible_bin(), "show", t["uid"]], capture_output=True, text=True,
+                         env=dict(os.environ, XDG_STATE_HOME=srv_state(srv))).stdout
+    assert "transcribe me" in out and "reflect: avoid raising" in out
+
+
+def srv_state(c):
+    return c.env_state
+
+
+def test_bad_ask_params(srv):
+    assert srv.call("crucible/ask", {})["error"]["code"] == -32602
+    assert srv.call("crucible/ask", {"question": "q", "maxIterations": 0})["error"]["code"] == -32602
+    assert srv.call("crucible/ask", {"question": "q", "language": "cobol"})["error"]["code"] == -32602
+
+
+def test_cli_ask_passes_and_prints_answer(env, fake):
+    fake.script([sol("import math", "print(math.pi > 3)")])
+    p = subprocess.run([crucible_bin(), "ask", "is pi more than 3?"], capture_output=True, text=True,
+                       env=dict(os.environ, **env), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "print(math.pi > 3)" in p.stdout and "True" in p.stdout
+    assert "--- generating" in p.stderr and "--- running" in p.stderr
+    fake.script([sol("", "raise SystemExit(2)")] * 5)
+    p = subprocess.run([crucible_bin(), "ask", "fail", "--max-iterations", "1", "--json"], capture_output=True,
+                       text=True, env=dict(os.environ, **env), timeout=60)
+    assert p.returncode == 1
+    assert json.loads(p.stdout)["outcome"] == "failed"
