@@ -30,7 +30,8 @@ typedef struct run_cli {
 
 static const char usage[] =
     "usage: crucible run FILE|- [--language python|javascript|bash] [--timeout MS]\n"
-    "                    [--memory MB] [--stdin FILE] [--json]\n"
+    "                    [--memory MB] [--cpu S] [--pids N] [--output BYTES] [--disk MB]\n"
+    "                    [--stdin FILE|-] [--json]\n"
     "exit status: the program's; 124 time limit; 128+N signal N; 130 cancelled;\n"
     "             125 the sandbox could not run\n";
 
@@ -146,6 +147,18 @@ int cli_run(int argc, char **argv) {
     } else if (!strcmp(a, "--memory") && val) {
       req.limits.memory_mb = strtol(val, NULL, 10), i++;
       if (req.limits.memory_mb <= 0) goto bad;
+    } else if (!strcmp(a, "--cpu") && val) {
+      req.limits.cpu_seconds = strtol(val, NULL, 10), i++;
+      if (req.limits.cpu_seconds <= 0) goto bad;
+    } else if (!strcmp(a, "--pids") && val) {
+      req.limits.pids = strtol(val, NULL, 10), i++;
+      if (req.limits.pids <= 0) goto bad;
+    } else if (!strcmp(a, "--output") && val) {
+      req.limits.output_bytes = strtol(val, NULL, 10), i++;
+      if (req.limits.output_bytes <= 0) goto bad;
+    } else if (!strcmp(a, "--disk") && val) {
+      req.limits.disk_mb = strtol(val, NULL, 10), i++;
+      if (req.limits.disk_mb <= 0) goto bad;
     } else if (!strcmp(a, "--stdin") && val) {
       stdin_path = val, i++;
     } else if (a[0] == '-' && a[1]) {

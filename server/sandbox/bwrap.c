@@ -119,6 +119,9 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   char script[64];
   snprintf(script, sizeof script, SBX_SCRATCH "/%s", sbx_lang_script(s->lang));
   push_num(&b, "--file", s->fd_code, script);
+  /* bwrap's root is a tmpfs of its own, without a size cap: make it (and
+   * so /etc and every mount point) read-only once everything is in place. */
+  push2(&b, "--remount-ro", "/");
   push2(&b, "--chdir", SBX_SCRATCH);
   push_num(&b, "--seccomp", s->fd_seccomp, NULL);
   push_num(&b, "--json-status-fd", s->fd_status, NULL);

@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "bwrap.h"
@@ -71,7 +70,6 @@ struct sbx_run {
   int open_handles;
   bool proc_open, out_open, err_open, status_open;
   int block_wfd;
-  int statfs_fd[3];
   pid_t pid, child;
 
   sbx_cg cg;
@@ -384,14 +382,6 @@ static void release_child(sbx_run *run) {
     run_kill(run);
     return;
   }
-  /* Hold the writable mounts to tell afterwards whether the disk cap was hit. */
-  static const char *const mounts[3] = {SBX_SCRATCH, "tmp", "dev/shm"};
-  for (int i = 0; i < 3; i++) {
-    char path[96];
-    snprintf(path, sizeof path, "/proc/%ld/root/%s", (long)c,
-             mounts[i][0] == '/' ? mounts[i] + 1 : mounts[i]);
-    run->statfs_fd[i] = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  }
   ssize_t w;
   do w = write(run->block_wfd, "x", 1);
   while (w < 0 && errno == EINTR);
@@ -643,16 +633,16 @@ static const char *userns_hint(const char *err) {
   return "";
 }
 
-static bool disk_full(sbx_run *run) {
-  bool full = false;
-  for (int i = 0; i < 3; i++) {
-    if (run->statfs_fd[i] < 0) continue;
-    struct statfs sf;
-    if (fstatfs(run->statfs_fd[i], &sf) == 0 && sf.f_blocks > 0 && sf.f_bavail == 0) full = true;
-    close(run->statfs_fd[i]);
-    run->statfs_fd[i] = -1;
-  }
-  return full;
+/* The disk caps show only as failing writes inside the sandbox: ENOSPC on
+ * a full tmpfs, EFBIG/SIGXFSZ past RLIMIT_FSIZE. Every interpreter prints
+ * strerror's text, so it is looked for in the output. */
+static bool disk_error_seen(const sbx_run *run) {
+  static const char *const needles[] = {"No space left on device", "File too large"};
+  for (size_t i = 0; i < ARRAY_LEN(needles); i++)
+    if ((run->ebuf.data && strstr(run->ebuf.data, needles[i])) ||
+        (run->obuf.data && strstr(run->obuf.data, needles[i])))
+      return true;
+  return false;
 }
 
 static void run_finish(sbx_run *run) {
@@ -680,7 +670,7 @@ static void run_finish(sbx_run *run) {
     if (run->in_cgroup) sbx_cg_read_stats(self->cg, &run->cg, &cs);
     r.cpu_ms = cs.cpu_ns >= 0 ? cs.cpu_ns / 1000000 : run->cpu_ms_rusage;
     r.max_rss_kb = cs.peak_bytes >= 0 ? cs.peak_bytes / 1024 : -1;
-    if (disk_full(run)) r.limits_hit |= SBX_LIMIT_DISK;
+    if (disk_error_seen(run)) r.limits_hit |= SBX_LIMIT_DISK;
     if (cs.pids_max > 0) r.limits_hit |= SBX_LIMIT_PIDS;
     if (cs.oom_kills > 0) r.limits_hit |= SBX_LIMIT_MEMORY;
     if (run->killed_for) r.limits_hit |= run->killed_for;
@@ -744,8 +734,6 @@ static void run_finish(sbx_run *run) {
   if (run->cb.on_done) run->cb.on_done(run->ud, &r);
   sbx_diags_free(diags, nd);
   /* Close what is left; the run is freed when the last handle is closed. */
-  for (int i = 0; i < 3; i++)
-    if (run->statfs_fd[i] >= 0) close(run->statfs_fd[i]), run->statfs_fd[i] = -1;
   close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
   close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
   close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
@@ -811,7 +799,6 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   }
   run->name = sbx_cg_run_name(getpid(), ++self->seq);
   run->block_wfd = -1;
-  run->statfs_fd[0] = run->statfs_fd[1] = run->statfs_fd[2] = -1;
   dbuf_init(&run->obuf, (size_t)lim.output_bytes);
   dbuf_init(&run->ebuf, (size_t)lim.output_bytes);
   uv_timer_init(self->loop, &run->timer);

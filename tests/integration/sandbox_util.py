@@ -1,0 +1,111 @@
+"""Helpers for the sandbox tests: run `crucible run --json` on a program, and
+find leftovers (processes, cgroups) of crucible runs."""
+import json
+import os
+import pathlib
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+from conftest import crucible_bin
+
+TEST_USER = "crucible-sbx-test"
+
+
+def run_json(code, language="python", args=(), env=None, timeout=60, user=None, pass_fds=(),
+             stdin_data=None, cwd=None):
+    """Runs code through `crucible run FILE --json`; returns (result dict, proc)."""
+    ext = {"python": ".py", "javascript": ".js", "bash": ".sh"}[language]
+    d = pathlib.Path(tmpdir_for(user))
+    fd, name = tempfile.mkstemp(prefix="prog-", suffix=ext, dir=d)
+    os.close(fd)
+    src = pathlib.Path(name)
+    src.write_text(code)
+    os.chmod(src, 0o644)
+    cmd = [crucible_bin(), "run", str(src), "--json", "--language", language, *args]
+    if stdin_data is not None:
+        fd, name = tempfile.mkstemp(prefix="stdin-", dir=d)
+        os.close(fd)
+        inp = pathlib.Path(name)
+        inp.write_bytes(stdin_data)
+        os.chmod(inp, 0o644)
+        cmd += ["--stdin", str(inp)]
+    if user:
+        cmd = ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--"] + cmd
+    e = {"PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_CONFIG_HOME": "/nonexistent-crucible-test"}
+    if env:
+        e.update(env)
+    p = subprocess.run(cmd, capture_output=True, env=e, timeout=timeout, pass_fds=pass_fds, cwd=cwd or "/")
+    src.unlink()
+    assert p.stdout, "no JSON on stdout; stderr: %s" % p.stderr.decode(errors="replace")
+    return json.loads(p.stdout), p
+
+
+def tmpdir_for(user):
+    d = "/tmp/crucible-sbx-tests-%s" % (user or "self")
+    os.makedirs(d, exist_ok=True)
+    if user:
+        pw = pwd.getpwnam(user)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    return d
+
+
+def ensure_user():
+    """Creates an unprivileged test user when running as root; returns its
+    name, or None with a reason."""
+    if os.geteuid() != 0:
+        return None, "not root: the suite already runs unprivileged"
+    try:
+        pwd.getpwnam(TEST_USER)
+        return TEST_USER, None
+    except KeyError:
+        pass
+    if not shutil.which("useradd") or not shutil.which("setpriv"):
+        return None, "useradd/setpriv unavailable"
+    r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        TEST_USER], capture_output=True)
+    if r.returncode != 0:
+        return None, "useradd failed: %s" % r.stderr.decode(errors="replace")
+    return TEST_USER, None
+
+
+def cgroup_leftovers():
+    """crucible-* cgroup directories anywhere in the mounted hierarchies."""
+    found = []
+    for root in ("/sys/fs/cgroup",):
+        for dirpath, dirnames, _ in os.walk(root):
+            for d in dirnames:
+                if d.startswith("crucible-") and not d.endswith("-srv"):
+                    found.append(os.path.join(dirpath, d))
+            if dirpath.count("/") > 8:
+                dirnames[:] = []
+    return found
+
+
+def procs_matching(marker):
+    """pids whose command line contains marker."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            cmd = open("/proc/%s/cmdline" % p, "rb").read()
+        except OSError:
+            continue
+        if marker.encode() in cmd:
+            out.append(int(p))
+    return out
+
+
+def sandbox_procs():
+    """pids of bwrap processes carrying a crucible marker."""
+    out = []
+    for p in procs_matching("crucible-"):
+        try:
+            argv = open("/proc/%d/cmdline" % p, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"bwrap") and b"--hostname" in argv:
+            out.append(p)
+    return out

@@ -1,0 +1,457 @@
+"""The attack suite: real hostile programs run through `crucible run --json`
+(the real binary, real bwrap) as root and as an unprivileged user; each must
+be contained and the limit that ended it reported."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from sandbox_util import (cgroup_leftovers, ensure_user, procs_matching, run_json,  # noqa: E402
+                          sandbox_procs)
+
+SECRET = "sk-test-secret"
+USER, WHY_NO_USER = ensure_user()
+MODES = [None] + ([USER] if USER else [])
+
+
+def mode_id(m):
+    return "root" if m is None and os.geteuid() == 0 else ("user" if m else "self")
+
+
+@pytest.fixture(params=MODES, ids=mode_id)
+def as_user(request):
+    return request.param
+
+
+def all_output(res):
+    return res["stdout"] + res["stderr"]
+
+
+def test_python_javascript_bash_run_with_stdin(as_user):
+    r, _ = run_json("import sys\nprint('py', sys.stdin.read().strip())\n", stdin_data=b"hello", user=as_user)
+    assert r["outcome"] == "ok" and r["stdout"] == "py hello\n", r
+    r, _ = run_json("const d = require('fs').readFileSync(0, 'utf8');\nconsole.log('js', d.trim());\n",
+                    language="javascript", stdin_data=b"there", user=as_user)
+    assert r["outcome"] == "ok" and r["stdout"] == "js there\n", r
+    r, _ = run_json("read x\necho \"sh $x\"\n", language="bash", stdin_data=b"world\n", user=as_user)
+    assert r["outcome"] == "ok" and r["stdout"] == "sh world\n", r
+    assert r["exitCode"] == 0 and r["durationMs"] > 0
+
+
+def test_runtime_error_diagnostics(as_user):
+    r, p = run_json("x = 1\n\ndef f():\n    return 1 / 0\n\nf()\n", user=as_user)
+    assert r["outcome"] == "error" and r["exitCode"] == 1
+    assert p.returncode == 1
+    assert r["diagnostics"][0]["line"] == 3
+    assert "ZeroDivisionError" in r["diagnostics"][0]["message"]
+    r, _ = run_json("echo ok\nnosuchcmd_xyz\n", language="bash", user=as_user)
+    assert r["diagnostics"][0]["line"] == 1 and "not found" in r["diagnostics"][0]["message"]
+
+
+def test_no_network_tcp_udp(as_user):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(0.1)
+    port = srv.getsockname()[1]
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.5)
+    uport = udp.getsockname()[1]
+    code = f"""
+import socket
+try:
+    s = socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    print("TCP-CONNECTED")
+except OSError as e:
+    print("tcp failed", e)
+try:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b"UDP-LEAK", ("127.0.0.1", {uport}))
+    print("udp sent locally")
+except OSError as e:
+    print("udp failed", e)
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    print("INTERNET")
+except OSError as e:
+    print("internet failed", e)
+"""
+    r, _ = run_json(code, user=as_user)
+    assert "TCP-CONNECTED" not in r["stdout"] and "INTERNET" not in r["stdout"], r
+    assert "tcp failed" in r["stdout"]
+    with pytest.raises(socket.timeout):
+        srv.accept()
+    with pytest.raises(socket.timeout):
+        udp.recvfrom(100)
+    srv.close()
+    udp.close()
+
+
+def test_no_host_unix_sockets(as_user, tmp_path):
+    paths = ["/tmp/crucible-host-%d.sock" % os.getpid(), "/var/tmp/crucible-host-%d.sock" % os.getpid(),
+             "/dev/shm/crucible-host-%d.sock" % os.getpid()]
+    socks = []
+    for p in paths:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(p)
+        os.chmod(p, 0o777)
+        s.listen(1)
+        s.settimeout(0.1)
+        socks.append(s)
+    abstract = socket.socket(socket.AF_UNIX)
+    abstract.bind("\0crucible-abstract-%d" % os.getpid())
+    abstract.listen(1)
+    abstract.settimeout(0.1)
+    code = "import socket\n" + "".join(
+        f"""
+try:
+    c = socket.socket(socket.AF_UNIX); c.connect({p!r}); print("CONNECTED", {p!r})
+except OSError as e:
+    print("failed", e)
+""" for p in paths + ["\0crucible-abstract-%d" % os.getpid(), "/run/systemd/private", "/var/run/docker.sock"])
+    try:
+        r, _ = run_json(code, user=as_user)
+        assert "CONNECTED" not in r["stdout"], r
+        for s in socks + [abstract]:
+            with pytest.raises(socket.timeout):
+                s.accept()
+    finally:
+        for s in socks + [abstract]:
+            s.close()
+        for p in paths:
+            os.unlink(p)
+
+
+def test_no_host_secrets(as_user):
+    home = os.path.expanduser("~")
+    secret_file = os.path.join(home, "crucible-secret-%d.txt" % os.getpid())
+    with open(secret_file, "w") as f:
+        f.write(SECRET + "-file")
+    code = f"""
+import os
+for p in [{secret_file!r}, "/etc/shadow", "/root/.bash_history", "/home", "/root", "/etc/ssl/private"]:
+    try:
+        if os.path.isdir(p):
+            print(p, os.listdir(p))
+        else:
+            print(p, open(p).read())
+    except OSError as e:
+        print(p, "denied", type(e).__name__)
+print(sorted(os.listdir("/etc")))
+print(open("/etc/passwd").read())
+"""
+    try:
+        r, _ = run_json(code, user=as_user)
+    finally:
+        os.unlink(secret_file)
+    out = all_output(r)
+    assert SECRET not in out
+    assert "shadow" not in r["stdout"].split("/etc/shadow", 1)[1].split("\n")[0] or "denied" in out
+    assert "root:" not in r["stdout"]  # only the sandbox user exists
+    assert "'shadow'" not in out and "'private'" not in out
+
+
+def test_no_server_environment(as_user):
+    code = """
+import os, glob
+print(dict(os.environ))
+for p in glob.glob('/proc/*/environ'):
+    try:
+        print(p, open(p, 'rb').read())
+    except OSError as e:
+        print(p, e)
+"""
+    r, _ = run_json(code, user=as_user, env={"OPENAI_API_KEY": SECRET, "CRUCIBLE_TEST_VAR": "leak-me"})
+    assert r["outcome"] == "ok", r
+    out = all_output(r)
+    assert SECRET not in out and "leak-me" not in out
+    assert "'HOME': '/sandbox'" in r["stdout"]
+
+
+def test_cannot_write_outside_scratch(as_user):
+    marker = "crucible-write-%d" % os.getpid()
+    code = f"""
+import os
+for d in ["/usr", "/etc", "/", "/bin", "/proc/sys/kernel", "/dev"]:
+    try:
+        open(os.path.join(d, {marker!r}), "w").write("x"); print("WROTE", d)
+    except OSError as e:
+        print("no", d, type(e).__name__)
+open("/tmp/" + {marker!r}, "w").write("private tmp")
+open({marker!r}, "w").write("scratch")
+print("scratch ok", os.getcwd())
+"""
+    r, _ = run_json(code, user=as_user)
+    assert "WROTE" not in r["stdout"], r
+    assert "scratch ok /sandbox" in r["stdout"]
+    assert not os.path.exists("/tmp/" + marker)
+    assert not os.path.exists("/" + marker)
+
+
+def test_no_host_processes(as_user):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        code = "import os\nprint(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
+        r, _ = run_json(code, user=as_user)
+        pids = eval(r["stdout"])
+        assert len(pids) <= 3, pids  # init, the program, maybe nothing else
+        assert sleeper.pid not in pids or len(pids) <= 3
+        assert max(pids) < 10
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_no_inherited_fds(as_user):
+    with tempfile.TemporaryFile() as f:
+        f.write(b"inherited-secret")
+        f.flush()
+        fd = f.fileno()
+        os.set_inheritable(fd, True)
+        code = """
+import os
+fds = sorted(int(x) for x in os.listdir('/proc/self/fd'))
+print(fds)
+for n in fds:
+    try:
+        print(n, os.readlink('/proc/self/fd/%d' % n))
+    except OSError:
+        pass
+"""
+        r, _ = run_json(code, user=as_user, pass_fds=(fd,))
+        fds = eval(r["stdout"].split("\n")[0])
+        # 0-2 plus the directory listing's own descriptor
+        assert fds[:3] == [0, 1, 2] and len(fds) <= 4, r["stdout"]
+        assert "inherited" not in r["stdout"]
+
+
+def test_privileged_syscalls_denied(as_user):
+    code = r"""
+import ctypes, os, errno
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    r = getattr(libc, name)(*args)
+    return "ok" if r == 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+print("ptrace", call("ptrace", 16, 1, 0, 0))                      # PTRACE_ATTACH to init
+print("mount", call("mount", b"none", b"/tmp", b"tmpfs", 0, None))
+print("umount2", call("umount2", b"/proc", 2))
+print("unshare", call("unshare", 0x10000000))                      # CLONE_NEWUSER
+print("unshare_net", call("unshare", 0x40000000))
+print("setns", call("setns", 0, 0))
+print("chroot", call("chroot", b"/tmp"))
+print("keyctl", call("syscall", 250, 0, 0, 0, 0))
+print("bpf", call("syscall", 321, 0, 0, 0))
+print("perf", call("syscall", 298, 0, 0, -1, -1, 0))
+print("userfaultfd", call("syscall", 323, 0))
+print("io_uring", call("syscall", 425, 1, 0))
+print("personality", call("syscall", 135, 0x0040000))
+st = open('/proc/self/status').read()
+print([l for l in st.split('\n') if l.startswith(('NoNewPrivs', 'CapEff', 'Seccomp:'))])
+"""
+    r, _ = run_json(code, user=as_user)
+    lines = dict(l.split(" ", 1) for l in r["stdout"].strip().split("\n")[:-1])
+    for k, v in lines.items():
+        assert v == "EPERM", (k, v, r)
+    assert "NoNewPrivs:\\t1" in r["stdout"] and "CapEff:\\t0000000000000000" in r["stdout"]
+    assert "Seccomp:\\t2" in r["stdout"]
+
+
+def test_kill_all_contained(as_user):
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        r, _ = run_json("import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('after')\n", user=as_user)
+        time.sleep(0.2)
+        assert sleeper.poll() is None, "host process was killed"
+        assert r["outcome"] in ("ok", "error"), r
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_fork_bomb(as_user):
+    code = """
+import os, time
+n = 0
+while n < 100000:
+    try:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+    except OSError:
+        print("fork failed after", n, flush=True)
+        break
+"""
+    t0 = time.time()
+    r, _ = run_json(code, args=["--pids", "32", "--timeout", "5000"], user=as_user)
+    assert time.time() - t0 < 30
+    assert "fork failed after" in r["stdout"], r
+    n = int(r["stdout"].split("after")[1])
+    assert n < 40, r["stdout"]
+    if r["isolation"].startswith("cgroup"):
+        assert "pids" in r["limitsHit"], r
+    subprocess.run(["true"], check=True)  # the host can still fork
+
+
+def test_memory_bomb(as_user):
+    code = "x = []\nwhile True:\n    x.append(bytearray(16 << 20))\n"
+    r, _ = run_json(code, args=["--memory", "128"], user=as_user)
+    assert r["outcome"] == "oom", r
+    assert r["limit"] == "memory"
+    if r["isolation"].startswith("cgroup"):
+        assert r["maxRssKb"] <= 140 * 1024
+
+
+def test_cpu_spin():
+    r, _ = run_json("while True:\n    pass\n", args=["--cpu", "1", "--timeout", "20000"])
+    assert r["outcome"] == "timeout" and r["limit"] == "cpu", r
+    assert r["durationMs"] < 10000
+
+
+def test_wall_timeout_sigterm_ignored(as_user):
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    t0 = time.time()
+    r, p = run_json(code, args=["--timeout", "1000"], user=as_user)
+    assert r["outcome"] == "timeout" and r["limit"] == "wall", r
+    assert time.time() - t0 < 10
+    assert p.returncode == 124
+    assert r["signal"] == "SIGKILL"
+
+
+def test_daemon_does_not_survive(as_user):
+    marker = "crucible-daemon-marker-%d" % os.getpid()
+    code = f"""
+import os, time, subprocess
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv("/bin/sleep", [{marker!r}, "300"])
+    os._exit(0)
+print("started", flush=True)
+time.sleep(0.3)
+"""
+    r, _ = run_json(code, args=["--timeout", "3000"], user=as_user)
+    time.sleep(0.5)
+    assert "started" in r["stdout"], r
+    assert procs_matching(marker) == [], "a sandboxed daemon survived"
+
+
+def test_output_flood(as_user):
+    code = "import sys\nwhile True:\n    sys.stdout.write('y' * 65536)\n"
+    r, _ = run_json(code, args=["--output", "100000"], user=as_user)
+    assert r["truncated"] is True
+    assert len(r["stdout"]) == 100000
+    assert r["limit"] == "output" and r["outcome"] == "error", r
+
+
+def test_disk_fill(as_user):
+    code = """
+import os
+n = 0
+try:
+    with open("big", "wb") as f:
+        while True:
+            f.write(b"z" * (1 << 20)); f.flush(); n += 1
+except OSError as e:
+    print("stopped", n, e)
+try:
+    with open("/tmp/big", "wb") as f:
+        while True:
+            f.write(b"z" * (1 << 20)); f.flush()
+except OSError as e:
+    print("tmp stopped", e)
+raise SystemExit(1)
+"""
+    r, _ = run_json(code, args=["--disk", "8"], user=as_user)
+    assert "stopped" in r["stdout"], r
+    n = int(r["stdout"].split()[1])
+    assert n <= 8
+    assert "disk" in r["limitsHit"], r
+
+
+def test_sandbox_processes_join_the_run_cgroup():
+    code = """
+import os
+print(open('/proc/self/cgroup').read())
+pid = os.fork()
+if pid == 0:
+    print('child', open('/proc/self/cgroup').read(), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+    r, _ = run_json(code)
+    if not r["isolation"].startswith("cgroup"):
+        pytest.skip("no cgroup on this machine: " + r["isolation"])
+    want = ("0::",) if r["isolation"] == "cgroup-v2" else (":pids:", ":memory:")
+    lines = [l for l in r["stdout"].split("\n") if any(w in l for w in want)]
+    assert len(lines) == 2 * len(want)
+    assert lines and all("crucible-" in l for l in lines), r["stdout"]
+
+
+def test_unprivileged_mode_reported_honestly():
+    if not USER:
+        pytest.skip(WHY_NO_USER)
+    r, _ = run_json("print(1)\n", user=USER)
+    assert r["outcome"] == "ok"
+    # an ordinary user cannot create cgroups here unless delegated: rlimit mode is reported
+    assert r["isolation"] in ("rlimit", "cgroup-v1", "cgroup-v2")
+    if r["isolation"] == "rlimit":
+        assert r["maxRssKb"] is None
+
+
+def test_killing_crucible_kills_the_sandbox_and_sweep_cleans():
+    marker = "crucible-orphan-%d" % os.getpid()
+    code = f"import os\nos.execv('/bin/sleep', ['{marker}', '300'])\n"
+    path = "/tmp/crucible-kill-%d.py" % os.getpid()
+    with open(path, "w") as f:
+        f.write(code)
+    from conftest import crucible_bin
+    p = subprocess.Popen([crucible_bin(), "run", path, "--timeout", "60000"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while not procs_matching(marker) and time.time() < deadline:
+        time.sleep(0.05)
+    assert procs_matching(marker), "sandboxed program did not start"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    deadline = time.time() + 5
+    while procs_matching(marker) and time.time() < deadline:
+        time.sleep(0.05)
+    assert procs_matching(marker) == [], "sandboxed program outlived crucible"
+    # cgroups of the dead crucible may be left: the next start sweeps them
+    stale = [c for c in cgroup_leftovers() if "-%d-" % p.pid in c]
+    run_json("print(1)\n")
+    for c in stale:
+        assert not os.path.exists(c), "stale cgroup not swept: " + c
+    os.unlink(path)
+
+
+def test_concurrent_runs_are_independent():
+    results = [None] * 6
+
+    def go(i):
+        results[i], _ = run_json("import sys\nprint(%d)\n" % i)
+
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert [r["stdout"] for r in results] == ["%d\n" % i for i in range(6)]
+
+
+def test_zz_nothing_left_behind():
+    deadline = time.time() + 3
+    while sandbox_procs() and time.time() < deadline:
+        time.sleep(0.05)
+    assert sandbox_procs() == []
+    assert cgroup_leftovers() == []
+    assert not [d for d in os.listdir("/tmp") if d.startswith("crucible-run")]

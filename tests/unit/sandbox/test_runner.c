@@ -1,0 +1,146 @@
+/* The runner against real bwrap: queueing under the concurrency cap, cancel,
+ * output streaming, and the closing path (every live run reported). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+typedef struct rec {
+  int done;
+  sbx_outcome outcome;
+  int order;
+  size_t streamed;
+  char out[256];
+} rec;
+
+static int g_order;
+
+static void on_out(void *ud, int stream, const char *b, size_t n) {
+  rec *r = ud;
+  if (stream == 1) r->streamed += n;
+  (void)b;
+}
+
+static void on_done(void *ud, const sbx_result *res) {
+  rec *r = ud;
+  r->done++;
+  r->outcome = res->outcome;
+  r->order = ++g_order;
+  snprintf(r->out, sizeof r->out, "%s", res->out);
+}
+
+static void closed(sbx_runner *s) {
+  *(int *)s->loop->data = 1;
+}
+
+static void cancel_cb(uv_timer_t *t) {
+  sbx_run_cancel(t->data);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static int runnable(void) {
+  return access("/usr/bin/bwrap", X_OK) == 0 && access("/usr/bin/python3", X_OK) == 0;
+}
+
+static void queue_and_cancel(void **state) {
+  (void)state;
+  if (!runnable()) skip();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int is_closed = 0;
+  loop.data = &is_closed;
+  sbx_runner runner;
+  sbx_config cfg = {.max_concurrent = 1};
+  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  rec r[3] = {{0}};
+  sbx_callbacks cb = {on_out, on_done};
+  sbx_run *slow = NULL;
+  const char *sleep_code = "import time\nprint('a', flush=True)\ntime.sleep(30)\n";
+  sbx_request req = {.language = "python", .code = sleep_code, .code_len = strlen(sleep_code)};
+  assert_int_equal(sbx_run_start(&runner, &req, &cb, &r[0], &slow), 0);
+  const char *c2 = "print('two')";
+  sbx_request req2 = {.language = "python", .code = c2, .code_len = strlen(c2)};
+  assert_int_equal(sbx_run_start(&runner, &req2, &cb, &r[1], NULL), 0);
+  const char *c3 = "echo three";
+  sbx_request req3 = {.language = "bash", .code = c3, .code_len = strlen(c3)};
+  assert_int_equal(sbx_run_start(&runner, &req3, &cb, &r[2], NULL), 0);
+  sbx_request bad = {.language = "cobol", .code = c3, .code_len = 1};
+  assert_int_equal(sbx_run_start(&runner, &bad, &cb, &r[2], NULL), -EINVAL);
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  t.data = slow;
+  uv_timer_start(&t, cancel_cb, 500, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(r[0].done, 1);
+  assert_int_equal(r[0].outcome, SBX_CANCELLED);
+  assert_int_equal(r[1].outcome, SBX_OK);
+  assert_string_equal(r[1].out, "two\n");
+  assert_string_equal(r[2].out, "three\n");
+  /* cap 1: the queued runs ran after the first one ended */
+  assert_true(r[0].order < r[1].order && r[1].order < r[2].order);
+  sbx_runner_close(&runner, closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(is_closed, 1);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void close_kills_live_runs(void **state) {
+  (void)state;
+  if (!runnable()) skip();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int is_closed = 0;
+  loop.data = &is_closed;
+  sbx_runner runner;
+  sbx_config cfg = {.max_concurrent = 2};
+  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  rec r[4] = {{0}};
+  sbx_callbacks cb = {on_out, on_done};
+  const char *code = "import time\nwhile True:\n    print('x', flush=True)\n    time.sleep(0.05)\n";
+  sbx_request req = {.language = "python", .code = code, .code_len = strlen(code)};
+  for (int i = 0; i < 4; i++) assert_int_equal(sbx_run_start(&runner, &req, &cb, &r[i], NULL), 0);
+  /* let the first two produce output */
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  while (r[0].streamed == 0 || r[1].streamed == 0) uv_run(&loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  sbx_runner_close(&runner, closed);
+  assert_int_equal(sbx_run_start(&runner, &req, &cb, &r[0], NULL), -ESHUTDOWN);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(is_closed, 1);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(r[i].done, 1);
+    assert_int_equal(r[i].outcome, SBX_CANCELLED);
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void doctor_reports(void **state) {
+  (void)state;
+  if (!runnable()) skip();
+  cJSON *rep = sbx_doctor_report();
+  assert_non_null(cJSON_GetObjectItem(rep, "bwrap"));
+  cJSON *py = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "interpreters"), "python");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(py, "ok")));
+  assert_non_null(cJSON_GetObjectItem(py, "version"));
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "userNamespaces"), "ok")));
+  assert_non_null(cJSON_GetObjectItem(rep, "limits"));
+  cJSON_Delete(rep);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(queue_and_cancel),
+      cmocka_unit_test(close_kills_live_runs),
+      cmocka_unit_test(doctor_reports),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

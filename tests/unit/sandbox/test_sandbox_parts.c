@@ -1,0 +1,245 @@
+/* Unit tests: bwrap argv, seccomp filter, cgroup path logic, limits, result JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bwrap.h"
+#include "cgroup.h"
+#include "sandbox.h"
+#include "seccomp_filter.h"
+
+static int argv_find(char **argv, const char *a, int from) {
+  for (int i = from; argv[i]; i++)
+    if (!strcmp(argv[i], a)) return i;
+  return -1;
+}
+
+static void bwrap_argv_shape(void **state) {
+  (void)state;
+  sbx_limits lim;
+  sbx_limits_default(&lim);
+  lim.disk_mb = 8;
+  sbx_root_entry roots[] = {{"/bin", "usr/bin"}, {"/lib64", NULL}};
+  const char *etc[] = {"/etc/ld.so.cache", NULL};
+  sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
+                         .limits = &lim, .hostname = "crucible-1-2", .roots = roots, .nroots = 2,
+                         .etc = etc, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5, .fd_block = 6,
+                         .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9};
+  char **argv = sbx_bwrap_argv(&spec);
+  assert_string_equal(argv[0], "/usr/bin/bwrap");
+  static const char *const must[] = {"--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                                     "--unshare-uts", "--die-with-parent", "--new-session", "--clearenv"};
+  for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) assert_true(argv_find(argv, must[i], 1) > 0);
+  int i = argv_find(argv, "--cap-drop", 1);
+  assert_string_equal(argv[i + 1], "ALL");
+  i = argv_find(argv, "--seccomp", 1);
+  assert_string_equal(argv[i + 1], "3");
+  i = argv_find(argv, "--block-fd", 1);
+  assert_string_equal(argv[i + 1], "6");
+  i = argv_find(argv, "--file", 1);
+  assert_string_equal(argv[i + 1], "4");
+  assert_string_equal(argv[i + 2], SBX_SCRATCH "/main.py");
+  i = argv_find(argv, "--symlink", 1);
+  assert_string_equal(argv[i + 1], "usr/bin");
+  assert_string_equal(argv[i + 2], "/bin");
+  /* every writable tmpfs is size-capped: --size right before --tmpfs */
+  int n = 0;
+  for (int k = 1; argv[k]; k++)
+    if (!strcmp(argv[k], "--tmpfs")) {
+      n++;
+      int s = k - 2;
+      if (!strcmp(argv[s], "--perms")) s -= 2;
+      assert_string_equal(argv[s], "--size");
+      assert_string_equal(argv[s + 1], "8388608");
+    }
+  assert_int_equal(n, 3);
+  /* the root is made read-only after all mounts, and nothing of the host is bound writable */
+  int ro = argv_find(argv, "--remount-ro", argv_find(argv, "--tmpfs", 1) + 1);
+  assert_true(ro > 0);
+  assert_int_equal(argv_find(argv, "--bind", 1), -1);
+  assert_int_equal(argv_find(argv, "--share-net", 1), -1);
+  for (int k = 1; argv[k]; k++) {
+    assert_null(strstr(argv[k], "shadow"));
+    assert_null(strstr(argv[k], "/home"));
+    assert_null(strstr(argv[k], "/root"));
+  }
+  /* env: no variable but the fixed ones */
+  for (int k = 1; argv[k]; k++)
+    if (!strcmp(argv[k], "--setenv")) {
+      bool known = false;
+      for (int e = 0; sbx_bwrap_env[e]; e += 2) known |= !strcmp(sbx_bwrap_env[e], argv[k + 1]);
+      assert_true(known);
+    }
+  /* the program comes last */
+  i = argv_find(argv, "--", 1);
+  assert_string_equal(argv[i + 1], "/usr/bin/python3");
+  assert_string_equal(argv[i + 2], "main.py");
+  assert_null(argv[i + 3]);
+  sbx_argv_free(argv);
+}
+
+static void seccomp_builds_and_exports(void **state) {
+  (void)state;
+  scmp_filter_ctx ctx;
+  assert_int_equal(sbx_seccomp_build(&ctx), 0);
+  char *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(sbx_seccomp_export(ctx, &buf, &len), 0);
+  assert_true(len > 0 && len % 8 == 0);
+  /* the denied syscalls resolve on this arch, and the rules target them */
+  int n = 0;
+  for (const char *const *s = sbx_seccomp_denied; *s; s++)
+    if (seccomp_syscall_resolve_name(*s) >= 0) n++;
+  assert_true(n > 30);
+  assert_int_not_equal(seccomp_syscall_resolve_name("ptrace"), __NR_SCMP_ERROR);
+  free(buf);
+  seccomp_release(ctx);
+}
+
+static void cgroup_self_path(void **state) {
+  (void)state;
+  const char *t = "9:name=systemd:/\n8:pids:/a/b\n4:memory:/process_api/x\n2:cpu,cpuacct:/c\n0::/user.slice/s.scope\n";
+  char *p = sbx_cg_self_path(t, "memory");
+  assert_string_equal(p, "/process_api/x");
+  free(p);
+  p = sbx_cg_self_path(t, "cpuacct");
+  assert_string_equal(p, "/c");
+  free(p);
+  p = sbx_cg_self_path(t, NULL);
+  assert_string_equal(p, "/user.slice/s.scope");
+  free(p);
+  assert_null(sbx_cg_self_path(t, "blkio"));
+  assert_null(sbx_cg_self_path("8:pids:/a\n", NULL));
+}
+
+static void cgroup_mounts(void **state) {
+  (void)state;
+  const char *mi =
+      "30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+      "34 30 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+      "38 30 0:35 /docker/abc /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
+      "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime shared:5 - cgroup2 cgroup2 rw\n";
+  char *mnt, *root;
+  assert_int_equal(sbx_cg_find_mount(mi, "memory", &mnt, &root), 0);
+  assert_string_equal(mnt, "/sys/fs/cgroup/memory");
+  assert_string_equal(root, "/");
+  char *j = sbx_cg_join(mnt, root, "/process_api/x");
+  assert_string_equal(j, "/sys/fs/cgroup/memory/process_api/x");
+  free(j), free(mnt), free(root);
+  assert_int_equal(sbx_cg_find_mount(mi, "pids", &mnt, &root), 0);
+  j = sbx_cg_join(mnt, root, "/docker/abc/run");
+  assert_string_equal(j, "/sys/fs/cgroup/pids/run");
+  free(j);
+  assert_null(sbx_cg_join(mnt, root, "/other"));
+  assert_null(sbx_cg_join(mnt, root, "/docker/abcd"));
+  free(mnt), free(root);
+  assert_int_equal(sbx_cg_find_mount(mi, NULL, &mnt, &root), 0);
+  assert_string_equal(mnt, "/sys/fs/cgroup/unified");
+  j = sbx_cg_join(mnt, root, "/");
+  assert_string_equal(j, "/sys/fs/cgroup/unified");
+  free(j), free(mnt), free(root);
+  assert_int_equal(sbx_cg_find_mount(mi, "blkio", &mnt, &root), -ENOENT);
+}
+
+static void cgroup_names(void **state) {
+  (void)state;
+  char *n = sbx_cg_run_name(1234, 7);
+  assert_string_equal(n, "crucible-1234-7");
+  pid_t owner = 0;
+  assert_int_equal(sbx_cg_name_owner(n, &owner), 0);
+  assert_int_equal(owner, 1234);
+  free(n);
+  assert_int_equal(sbx_cg_name_owner("crucible-55-srv", &owner), 0);
+  assert_int_equal(owner, 55);
+  assert_int_equal(sbx_cg_name_owner("crucible-55-probe", &owner), -EINVAL);
+  assert_int_equal(sbx_cg_name_owner("crucible--1-2", &owner), -EINVAL);
+  assert_int_equal(sbx_cg_name_owner("other-1-2", &owner), -EINVAL);
+  assert_int_equal(sbx_cg_name_owner("crucible-12", &owner), -EINVAL);
+  assert_int_equal(sbx_cg_keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"), 3);
+  assert_int_equal(sbx_cg_keyed("max 0\n", "oom_kill"), -1);
+}
+
+static void limits_json(void **state) {
+  (void)state;
+  sbx_limits l = {0}, max;
+  sbx_limits_max(&max);
+  char *err = NULL;
+  cJSON *o = cJSON_Parse("{\"timeoutMs\": 2500, \"memoryMb\": 64, \"pids\": 10}");
+  assert_int_equal(sbx_limits_from_json(&l, o, &max, &err), 0);
+  assert_int_equal(l.timeout_ms, 2500);
+  assert_int_equal(l.memory_mb, 64);
+  assert_int_equal(l.pids, 10);
+  assert_int_equal(l.cpu_seconds, 0);
+  sbx_limits def;
+  sbx_limits_default(&def);
+  sbx_limits_fill(&l, &def);
+  assert_int_equal(l.cpu_seconds, def.cpu_seconds);
+  assert_int_equal(l.timeout_ms, 2500);
+  cJSON_Delete(o);
+  static const char *const bad[] = {"{\"timeoutMs\": -1}", "{\"pids\": 1.5}", "{\"memoryMb\": \"x\"}",
+                                    "{\"diskMb\": 1e12}", "[1]"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    o = cJSON_Parse(bad[i]);
+    sbx_limits before = l;
+    assert_int_equal(sbx_limits_from_json(&l, o, &max, &err), -EINVAL);
+    assert_non_null(err);
+    assert_memory_equal(&before, &l, sizeof l);
+    free(err);
+    cJSON_Delete(o);
+  }
+  o = cJSON_Parse("{\"timeoutMs\": 99999999}");
+  assert_int_equal(sbx_limits_from_json(&l, o, &max, &err), -EINVAL);
+  assert_non_null(strstr(err, "maximum"));
+  free(err);
+  cJSON_Delete(o);
+  assert_int_equal(sbx_limits_from_json(&l, NULL, &max, &err), 0);
+}
+
+static void langs(void **state) {
+  (void)state;
+  sbx_lang l;
+  assert_int_equal(sbx_lang_parse("js", &l), 0);
+  assert_int_equal(l, SBX_LANG_JAVASCRIPT);
+  assert_int_equal(sbx_lang_parse("ruby", &l), -EINVAL);
+  assert_int_equal(sbx_lang_from_path("/x/a.sh", &l), 0);
+  assert_int_equal(l, SBX_LANG_BASH);
+  assert_int_equal(sbx_lang_from_path("/x.d/a", &l), -ENOENT);
+  assert_string_equal(sbx_lang_script(SBX_LANG_PYTHON), "main.py");
+}
+
+static void result_json(void **state) {
+  (void)state;
+  sbx_diag d = {3, -1, "NameError: x"};
+  sbx_result r = {.outcome = SBX_TIMEOUT, .exit_code = -1, .signal = 9, .out = "a", .out_len = 1,
+                  .err = "", .truncated = true, .duration_ms = 5, .cpu_ms = -1, .max_rss_kb = 100,
+                  .limit = SBX_LIMIT_WALL, .limits_hit = SBX_LIMIT_WALL | SBX_LIMIT_PIDS,
+                  .isolation = SBX_ISO_CGROUP_V1, .diags = &d, .ndiags = 1};
+  sbx_limits_default(&r.limits);
+  cJSON *o = sbx_result_to_json(&r);
+  char *s = cJSON_PrintUnformatted(o);
+  assert_non_null(strstr(s, "\"outcome\":\"timeout\""));
+  assert_non_null(strstr(s, "\"exitCode\":null"));
+  assert_non_null(strstr(s, "\"signal\":\"SIGKILL\""));
+  assert_non_null(strstr(s, "\"cpuMs\":null"));
+  assert_non_null(strstr(s, "\"limit\":\"wall\""));
+  assert_non_null(strstr(s, "\"limitsHit\":[\"wall\",\"pids\"]"));
+  assert_non_null(strstr(s, "\"isolation\":\"cgroup-v1\""));
+  assert_non_null(strstr(s, "\"line\":3"));
+  free(s);
+  cJSON_Delete(o);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(bwrap_argv_shape), cmocka_unit_test(seccomp_builds_and_exports),
+      cmocka_unit_test(cgroup_self_path), cmocka_unit_test(cgroup_mounts),
+      cmocka_unit_test(cgroup_names), cmocka_unit_test(limits_json), cmocka_unit_test(langs),
+      cmocka_unit_test(result_json),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
