@@ -100,7 +100,7 @@ void cfg_init(cfg *self) {
   self->sandbox.network = false;
   set_str(self->sandbox.python, sizeof self->sandbox.python, "/usr/bin/python3");
   set_str(self->sandbox.javascript, sizeof self->sandbox.javascript, "/usr/bin/node");
-  set_str(self->sandbox.bash, sizeof self->sandbox.bash, "/bin/bash");
+  set_str(self->sandbox.bash, sizeof self->sandbox.bash, "/usr/bin/bash");
   set_str(self->docs.mode, sizeof self->docs.mode, "search");
   self->docs.max_depth = 20;
   self->docs.max_pages = 500;

@@ -1,8 +1,10 @@
 /* RunResult: names of outcomes/limits/isolation modes and the JSON form. */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sandbox.h"
+#include "utf8.h"
 
 const char *sbx_outcome_name(sbx_outcome o) {
   static const char *names[] = {"ok", "error", "timeout", "oom", "cancelled", "rejected"};
@@ -30,12 +32,33 @@ const char *sbx_limit_name(unsigned kind) {
   }
 }
 
-/* cJSON strings are NUL-terminated: output holding NUL bytes is cut at the
- * first one, and invalid UTF-8 is passed through as bytes (cJSON does not
- * validate); the protocol layer owns UTF-8 repair. */
+/* Program output as a JSON string: invalid UTF-8 and NUL bytes become
+ * U+FFFD (cJSON strings are NUL-terminated and cJSON does not validate). */
 static cJSON *bytes(const char *s, size_t n) {
-  (void)n;
-  return cJSON_CreateString(s ? s : "");
+  char *fixed = s ? utf8_repair(s, n, NULL) : NULL;
+  cJSON *str = cJSON_CreateString(fixed ? fixed : "");
+  free(fixed);
+  return str;
+}
+
+/* A runtime error as an LSP Diagnostic: from the reported column (or the
+ * line's start) to the end of the line. */
+static cJSON *lsp_diagnostic(const sbx_diag *d) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON *range = cJSON_AddObjectToObject(j, "range");
+  cJSON *start = cJSON_AddObjectToObject(range, "start");
+  cJSON_AddNumberToObject(start, "line", d->line);
+  cJSON_AddNumberToObject(start, "character", d->column >= 0 ? d->column : 0);
+  cJSON *end = cJSON_AddObjectToObject(range, "end");
+  cJSON_AddNumberToObject(end, "line", d->line + 1);
+  cJSON_AddNumberToObject(end, "character", 0);
+  cJSON_AddNumberToObject(j, "severity", 1);
+  cJSON_AddStringToObject(j, "source", "crucible");
+  cJSON_AddStringToObject(j, "code", "runtime");
+  char *msg = utf8_repair(d->message, strlen(d->message), NULL);
+  cJSON_AddStringToObject(j, "message", msg ? msg : "");
+  free(msg);
+  return j;
 }
 
 static cJSON *num_or_null(long long v) {
@@ -68,14 +91,7 @@ cJSON *sbx_result_to_json(const sbx_result *self) {
   cJSON_AddItemToObject(o, "maxRssKb", num_or_null(self->max_rss_kb));
   cJSON *diags = cJSON_AddArrayToObject(o, "diagnostics");
   for (int i = 0; i < self->ndiags; i++) {
-    const sbx_diag *d = &self->diags[i];
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "line", d->line);
-    if (d->column >= 0) cJSON_AddNumberToObject(j, "column", d->column);
-    cJSON_AddStringToObject(j, "message", d->message);
-    cJSON_AddStringToObject(j, "severity", "error");
-    cJSON_AddStringToObject(j, "source", "crucible-run");
-    cJSON_AddItemToArray(diags, j);
+    cJSON_AddItemToArray(diags, lsp_diagnostic(&self->diags[i]));
   }
   const char *lim = sbx_limit_name(self->limit);
   if (lim) cJSON_AddStringToObject(o, "limit", lim);

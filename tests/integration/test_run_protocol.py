@@ -1,0 +1,221 @@
+"""crucible/run and live documents through the protocol: output streaming,
+selections, runtime diagnostics, cancellation, concurrency, and what is left
+behind when a client vanishes."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import Client
+
+
+@pytest.fixture
+def srv(tmp_path):
+    c = Client(env={"XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")})
+    c.initialize()
+    yield c
+    c.kill()
+    assert not c.garbage
+
+
+def outputs(notes, stream="stdout"):
+    return "".join(n["params"]["text"] for n in notes
+                   if n.get("method") == "crucible/output" and n["params"]["stream"] == stream)
+
+
+def test_run_streams_output_and_reports(srv):
+    notes = []
+    r = srv.call("crucible/run", {"code": "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(4)",
+                                  "task": "r1"}, timeout=30, notifications=notes)
+    res = r["result"]
+    assert res["outcome"] == "error" and res["exitCode"] == 4
+    assert res["stdout"] == "out\n" and res["stderr"] == "err\n"
+    assert res["task"] == "r1"
+    assert outputs(notes) == "out\n" and outputs(notes, "stderr") == "err\n"
+    for k in ("durationMs", "cpuMs", "maxRssKb", "truncated", "signal", "diagnostics"):
+        assert k in res
+
+
+def test_run_output_streams_before_the_end(srv):
+    rid = srv.request("crucible/run", {"code": "import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')"})
+    m = srv.recv(20)
+    assert m.get("method") == "crucible/output" and m["params"]["text"] == "first\n"
+    r = srv.wait_response(rid, timeout=20)
+    assert r["result"]["outcome"] == "ok"
+
+
+def test_run_javascript_and_bash_with_stdin(srv):
+    r = srv.call("crucible/run", {"code": "let d='';process.stdin.on('data',c=>d+=c).on('end',()=>console.log(d.trim().toUpperCase()))",
+                                  "language": "javascript", "stdin": "hello\n"}, timeout=30)
+    assert r["result"]["outcome"] == "ok" and r["result"]["stdout"] == "HELLO\n"
+    r = srv.call("crucible/run", {"code": "read x; echo \"got $x\"", "language": "bash", "stdin": "42\n"}, timeout=30)
+    assert r["result"]["stdout"] == "got 42\n"
+
+
+def test_invalid_utf8_output_is_repaired(srv):
+    notes = []
+    r = srv.call("crucible/run", {"code": "import sys\nsys.stdout.buffer.write(b'a\\xffb\\xe2\\x82\\xacc\\x00d\\n')"},
+                 timeout=30, notifications=notes)
+    assert r["result"]["outcome"] == "ok"
+    assert outputs(notes) == "a\ufffdb\u20acc\ufffdd\n"
+
+
+def test_selection_run_maps_traceback_to_document_lines(srv):
+    text = "# header\n\n\ndef f():\n    return 1 / 0\n\nf()\n"
+    uri = "file:///w/sel.py"
+    srv.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}})
+    notes = []
+    r = srv.call("workspace/executeCommand", {"command": "crucible.run", "arguments": [{
+        "uri": uri, "range": {"start": {"line": 3, "character": 0}, "end": {"line": 7, "character": 0}}}]},
+        timeout=30, notifications=notes)
+    res = r["result"]
+    assert res["outcome"] == "error"
+    diag = res["diagnostics"][0]
+    assert diag["range"]["start"]["line"] == 4      # "return 1 / 0" in the document
+    assert "ZeroDivisionError" in diag["message"]
+    deadline = time.time() + 5
+    pubs = [n for n in notes if n.get("method") == "textDocument/publishDiagnostics"]
+    while not any(any("ZeroDivisionError" in d["message"] for d in p["params"]["diagnostics"]) for p in pubs):
+        m = srv.recv(max(0.1, deadline - time.time()))
+        if m.get("method") == "textDocument/publishDiagnostics":
+            pubs.append(m)
+    p = [p for p in pubs if p["params"]["diagnostics"]][-1]["params"]
+    assert p["uri"] == uri
+    assert any(d["range"]["start"]["line"] == 4 for d in p["diagnostics"])
+    # the code action offers a fix now
+    acts = srv.call("textDocument/codeAction", {"textDocument": {"uri": uri},
+                                                "range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 5}},
+                                                "context": {"diagnostics": []}})["result"]
+    cmds = [a["command"]["command"] for a in acts]
+    assert "crucible.run" in cmds and "crucible.ask" in cmds
+
+
+def wait_diags(c, uri, pred, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = c.recv(max(0.1, deadline - time.time()))
+        if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri and pred(m["params"]["diagnostics"]):
+            return m["params"]
+    raise AssertionError("no matching diagnostics for " + uri)
+
+
+def test_live_diagnostics_incremental_and_cleared(srv):
+    uri = "file:///w/live.py"
+    srv.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                         "text": "import os\nprint(os.getcwd(\n"}})
+    p = wait_diags(srv, uri, lambda d: len(d) > 0)
+    assert p["diagnostics"][0]["severity"] == 1 and p["version"] == 1
+    # close the parenthesis with an incremental edit
+    srv.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [
+        {"range": {"start": {"line": 1, "character": 16}, "end": {"line": 1, "character": 16}}, "text": "))"}]})
+    p = wait_diags(srv, uri, lambda d: d == [])
+    assert p["version"] == 2
+    srv.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 3}, "contentChanges": [
+        {"range": {"start": {"line": 0, "character": 7}, "end": {"line": 0, "character": 9}}, "text": "nosuchmodule_xyz"}]})
+    p = wait_diags(srv, uri, lambda d: any("nosuchmodule_xyz" in x["message"] for x in d))
+    srv.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    wait_diags(srv, uri, lambda d: d == [])
+
+
+def test_utf16_columns_after_astral_characters(tmp_path):
+    c = Client(env={"XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")})
+    try:
+        c.initialize()
+        r = c.call("crucible/check", {"code": "s = '𝄞'; import nosuchmod_q\n"}, timeout=30)
+        imp = r["result"]["imports"][0]
+        assert imp["status"] == "missing"
+        assert imp["range"]["start"]["character"] == 17   # 𝄞 counts 2 UTF-16 units
+        c.kill()
+        c = Client(env={"XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")})
+        c.initialize({"capabilities": {"general": {"positionEncodings": ["utf-8"]}}})
+        r = c.call("crucible/check", {"code": "s = '𝄞'; import nosuchmod_q\n"}, timeout=30)
+        assert r["result"]["imports"][0]["range"]["start"]["character"] == 19  # 4 bytes
+    finally:
+        c.kill()
+
+
+def test_check_request_statuses(srv):
+    r = srv.call("crucible/check", {"code": "import os, json\nimport nosuchmod_zz\nfrom . import x\ntry:\n    import ujson\nexcept ImportError:\n    ujson = None\n"}, timeout=30)
+    st = {i["module"]: i["status"] for i in r["result"]["imports"]}
+    assert st["os"] == "ok" and st["json"] == "ok" and st["nosuchmod_zz"] == "missing"
+    assert st.get(".") == "relative" or any(v == "relative" for v in st.values())
+    opt = [i for i in r["result"]["imports"] if i["module"] == "ujson"][0]
+    assert opt["optional"] is True
+    errs = [d for d in r["result"]["diagnostics"] if d["severity"] == 1]
+    assert any("nosuchmod_zz" in d["message"] for d in errs)
+    assert not any("ujson" in d["message"] for d in errs)
+
+
+def test_cancel_run_answers_quickly_and_kills(srv):
+    rid = srv.request("crucible/run", {"code": "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(120)"})
+    m = srv.recv(20)
+    assert m.get("method") == "crucible/output"
+    t0 = time.time()
+    srv.notify("$/cancelRequest", {"id": rid})
+    r = srv.wait_response(rid, timeout=10)
+    assert r["error"]["code"] == -32800
+    assert time.time() - t0 < 1.5
+    assert not leftover("time.sleep(120)")
+
+
+def leftover(marker):
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if marker in l and "ps -eo" not in l]
+
+
+def test_many_runs_at_once(srv):
+    ids = [srv.request("crucible/run", {"code": "import time\ntime.sleep(0.2)\nprint(%d)" % i}) for i in range(12)]
+    got = {}
+    deadline = time.time() + 60
+    while len(got) < len(ids) and time.time() < deadline:
+        m = srv.recv(60)
+        if "id" in m and "method" not in m:
+            got[m["id"]] = m
+    for i, rid in enumerate(ids):
+        assert got[rid]["result"]["stdout"] == "%d\n" % i
+
+
+def test_limits_from_client_cannot_exceed_settings(srv):
+    r = srv.call("crucible/run", {"code": "print(1)", "limits": {"memoryMb": 999999}})
+    assert r["error"]["code"] == -32602
+    r = srv.call("crucible/run", {"code": "import time\ntime.sleep(5)", "limits": {"timeoutMs": 300}}, timeout=30)
+    assert r["result"]["outcome"] == "timeout"
+
+
+def test_bad_run_params(srv):
+    assert srv.call("crucible/run", {})["error"]["code"] == -32602
+    assert srv.call("crucible/run", {"code": 5})["error"]["code"] == -32602
+    assert srv.call("crucible/run", {"code": "x", "language": "cobol"})["error"]["code"] == -32602
+    assert srv.call("crucible/run", {"uri": "file:///not/open.py"})["error"]["code"] == -32602
+
+
+def our_cgroups():
+    found = []
+    for base in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+        found += glob.glob(base + "/**/crucible-*", recursive=True)
+    return found
+
+
+def test_client_vanishes_mid_run_leaves_nothing(tmp_path):
+    before = set(our_cgroups())
+    c = Client(env={"XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")})
+    c.initialize()
+    marker = "vanish_marker_%d" % os.getpid()
+    rid = c.request("crucible/run", {"code": "import time, os\nprint('%s', flush=True)\nos.fork()\ntime.sleep(120)" % marker})
+    m = c.recv(20)
+    assert m.get("method") == "crucible/output"
+    assert leftover(marker) or True
+    # the client goes away without shutdown: its pipe closes
+    c.proc.stdin.close()
+    c.proc.stdout.close()
+    rc = c.proc.wait(timeout=10)
+    assert rc == 0
+    deadline = time.time() + 5
+    while time.time() < deadline and (leftover("time.sleep(120)") or set(our_cgroups()) - before):
+        time.sleep(0.1)
+    assert not leftover("time.sleep(120)")
+    assert not (set(our_cgroups()) - before)
