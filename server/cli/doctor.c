@@ -1,5 +1,6 @@
 /* `crucible doctor`: what works on this machine, for people (or --json). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,8 +23,31 @@ static void print_tree(const cJSON *node, int depth) {
   }
 }
 
+typedef struct ping_ctx {
+  cJSON *llm;
+  bool done;
+} ping_ctx;
+
+static void pinged(void *ud, const llm_ping_result *res) {
+  ping_ctx *p = ud;
+  cJSON_AddBoolToObject(p->llm, "reachable", res->ok);
+  if (res->http_status) cJSON_AddNumberToObject(p->llm, "httpStatus", (double)res->http_status);
+  if (res->error) cJSON_AddStringToObject(p->llm, "error", res->error);
+  if (res->models >= 0) cJSON_AddNumberToObject(p->llm, "models", res->models);
+  cJSON_AddBoolToObject(p->llm, "modelListed", res->model_listed);
+  p->done = true;
+}
+
 int cli_doctor(int argc, char **argv) {
-  bool json = argc > 1 && !strcmp(argv[1], "--json");
+  bool json = false, offline = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) json = true;
+    else if (!strcmp(argv[i], "--offline")) offline = true;
+    else {
+      fprintf(stderr, "usage: crucible doctor [--json] [--offline]\n");
+      return 2;
+    }
+  }
   cfg settings;
   cfg_init(&settings);
   dbuf msgs;
@@ -32,6 +56,20 @@ int cli_doctor(int argc, char **argv) {
   if (msgs.len) fputs(msgs.data, stderr);
   dbuf_close(&msgs);
   cJSON *report = lsp_doctor_report(&settings);
+  ping_ctx p = {.llm = lsp_doctor_llm_section(&settings)};
+  cJSON_AddItemToObject(report, "llm", p.llm);
+  if (!offline) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    llm_client *client = NULL;
+    if (!lsp_doctor_ping(&loop, &settings, &client) && !llm_ping(client, pinged, &p)) {
+      while (!p.done && uv_run(&loop, UV_RUN_ONCE)) {
+      }
+    }
+    llm_client_free(client);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
   if (json) {
     char *s = cJSON_Print(report);
     puts(s);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "crucible_config.h"
 #include "log.h"
 #include "methods.h"
@@ -149,12 +150,81 @@ cJSON *lsp_doctor_report(const cfg *settings) {
   cJSON_AddStringToObject(srv, "version", CRUCIBLE_VERSION);
   char path[4096];
   cJSON_AddStringToObject(srv, "configFile", cfg_user_path(path, sizeof path));
+  cJSON_AddStringToObject(srv, "transcripts", store_default_path(path, sizeof path));
+  cJSON *sbx = sbx_doctor_report();
+  cJSON_AddItemToObject(r, "sandbox", sbx);
+  cJSON_AddItemToObject(r, "checks", chk_doctor_report());
   cJSON_AddItemToObject(r, "settings", cfg_to_json(settings));
+  /* "ok" says whether code can run here at all: the sandbox must work. */
+  const cJSON *ok = cJSON_GetObjectItemCaseSensitive(sbx, "ok");
+  cJSON_AddBoolToObject(r, "ok", !ok || cJSON_IsTrue(ok));
   return r;
 }
 
+typedef struct doctor_job {
+  rpc_call *call;
+  cJSON *report;
+  llm_client *llm;
+  uv_timer_t done;
+} doctor_job;
+
+static void doctor_freed(uv_handle_t *h) {
+  free(container_of((uv_timer_t *)h, doctor_job, done));
+}
+
+/* Replies from the loop, after the ping callback has returned: the client
+ * that ran the ping cannot be freed inside its own callback. */
+static void doctor_finish(uv_timer_t *t) {
+  doctor_job *j = container_of(t, doctor_job, done);
+  llm_client_free(j->llm);
+  rpc_call_reply(j->call, j->report);
+  uv_close((uv_handle_t *)&j->done, doctor_freed);
+}
+
+static void doctor_pinged(void *ud, const llm_ping_result *res) {
+  doctor_job *j = ud;
+  cJSON *llm = cJSON_GetObjectItemCaseSensitive(j->report, "llm");
+  cJSON_AddBoolToObject(llm, "reachable", res->ok);
+  if (res->http_status) cJSON_AddNumberToObject(llm, "httpStatus", (double)res->http_status);
+  if (res->error) cJSON_AddStringToObject(llm, "error", res->error);
+  if (res->models >= 0) cJSON_AddNumberToObject(llm, "models", res->models);
+  cJSON_AddBoolToObject(llm, "modelListed", res->model_listed);
+  cJSON_AddNumberToObject(llm, "ms", res->ms);
+  uv_timer_start(&j->done, doctor_finish, 0, 0);
+}
+
+cJSON *lsp_doctor_llm_section(const cfg *settings) {
+  cJSON *llm = cJSON_CreateObject();
+  cJSON_AddStringToObject(llm, "baseUrl", settings->llm.base_url);
+  cJSON_AddStringToObject(llm, "model", settings->llm.model);
+  const char *key = getenv(settings->llm.api_key_env);
+  cJSON_AddStringToObject(llm, "apiKeyEnv", settings->llm.api_key_env);
+  cJSON_AddBoolToObject(llm, "apiKeySet", key && *key);
+  return llm;
+}
+
+int lsp_doctor_ping(uv_loop_t *loop, const cfg *settings, llm_client **out) {
+  llm_config lc;
+  llm_config_init(&lc);
+  llm_config_resolve(&lc, settings->llm.base_url, settings->llm.model, settings->llm.api_key_env);
+  lc.timeout_ms = 5000;
+  lc.connect_timeout_ms = 3000;
+  int err = llm_client_new(loop, &lc, out);
+  llm_config_close(&lc);
+  return err;
+}
+
 void lsp_doctor(rpc_call *call, const cJSON *params) {
-  rpc_call_reply(call, lsp_doctor_report(&lsp_client_of(call)->cfg));
+  lsp_client *c = lsp_client_of(call);
+  doctor_job *j = xcalloc(1, sizeof *j);
+  j->call = call;
+  j->report = lsp_doctor_report(&c->cfg);
+  cJSON_AddItemToObject(j->report, "llm", lsp_doctor_llm_section(&c->cfg));
+  uv_timer_init(c->srv->loop, &j->done);
+  if (lsp_doctor_ping(c->srv->loop, &c->cfg, &j->llm) || llm_ping(j->llm, doctor_pinged, j)) {
+    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(j->report, "llm"), "error", "cannot start the check");
+    uv_timer_start(&j->done, doctor_finish, 0, 0);
+  }
 }
 
 /* A cheap round trip for health checks (and the throughput benchmark). */
