@@ -76,7 +76,8 @@ local function main()
 
   -- 2. an incremental edit that fixes it clears it
   local client = vim.lsp.get_client_by_id(crucible.start())
-  if client.resolved_capabilities.text_document_did_change ~= 2 then
+  local sync = client.server_capabilities.textDocumentSync
+  if type(sync) ~= 'table' or sync.change ~= 2 then
     fail('the server did not offer incremental sync')
   end
   vim.api.nvim_buf_set_text(buf, 1, 6, 1, 6, { ')' })
