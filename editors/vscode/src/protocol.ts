@@ -1,0 +1,171 @@
+// The shapes of Crucible's protocol extensions and small pure helpers over them (no VS Code API here).
+
+export interface Position {
+  line: number;
+  character: number;
+}
+export interface Range {
+  start: Position;
+  end: Position;
+}
+
+export interface RunParams {
+  code?: string;
+  uri?: string;
+  range?: Range;
+  language?: string;
+  stdin?: string;
+  limits?: Record<string, number>;
+  task?: string;
+}
+
+export interface RunResult {
+  task?: string;
+  outcome: 'ok' | 'error' | 'timeout' | 'oom' | 'rejected' | 'cancelled';
+  exitCode: number | null;
+  signal: number | string | null;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  durationMs: number;
+  cpuMs: number;
+  maxRssKb: number;
+  limit?: string | null;
+  diagnostics: unknown[];
+}
+
+export interface AskParams {
+  question: string;
+  language?: string;
+  docs?: string[];
+  context?: { uri?: string; range?: Range; text?: string };
+  maxIterations?: number;
+  task?: string;
+  workDoneToken?: string | number;
+}
+
+export interface Solution {
+  prefix: string;
+  imports: string;
+  code: string;
+}
+
+export interface AskResult {
+  task: string;
+  outcome: 'passed' | 'failed' | 'cancelled' | 'error';
+  iterations: number;
+  solution: Solution;
+  run?: RunResult | null;
+  attempts: unknown[];
+  sources: { title: string; url: string }[];
+  usage: { promptTokens: number; completionTokens: number };
+  error?: string;
+}
+
+export interface CheckResult {
+  diagnostics: LspDiagnostic[];
+  imports: { module: string; range: Range; status: string }[];
+}
+
+export interface LspDiagnostic {
+  range: Range;
+  message: string;
+  severity?: 1 | 2 | 3 | 4;
+  source?: string;
+  code?: string | number;
+}
+
+export interface PhaseParams {
+  task: string;
+  iteration: number;
+  phase: string;
+  detail?: string;
+}
+export interface TextParams {
+  task: string;
+  iteration: number;
+  text: string;
+}
+export interface OutputParams extends TextParams {
+  stream: 'stdout' | 'stderr';
+}
+export interface AttemptParams {
+  task: string;
+  iteration: number;
+  solution: Solution;
+  run?: RunResult | null;
+}
+
+/** The settings the extension forwards, as dotted keys under `crucible.`. The LLM endpoint (llm.baseUrl,
+ * llm.apiKeyEnv) and interpreters are left out: the server takes them only from the user's config file. */
+export const SETTING_KEYS = [
+  'llm.model',
+  'llm.temperature',
+  'llm.timeoutMs',
+  'llm.maxRetries',
+  'llm.structuredOutput',
+  'agent.maxIterations',
+  'agent.reflect',
+  'agent.importCheck',
+  'sandbox.timeoutMs',
+  'sandbox.memoryMb',
+  'sandbox.cpuSeconds',
+  'sandbox.pids',
+  'sandbox.outputBytes',
+  'sandbox.diskMb',
+  'docs.sources',
+  'docs.mode',
+  'docs.maxDepth',
+  'docs.maxPages',
+  'docs.budgetTokens',
+] as const;
+
+/** Builds the nested settings object ({llm:{...}, sandbox:{...}}) from the values the user set; `valueOf`
+ * returns undefined for a key left at its default, so the server's own defaults and the user's config file
+ * stay in force for it. */
+export function settingsFrom(valueOf: (key: string) => unknown): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const key of SETTING_KEYS) {
+    const v = valueOf(key);
+    if (v === undefined) continue;
+    const [group, name] = key.split('.');
+    (out[group] ??= {})[name] = v;
+  }
+  return out;
+}
+
+const severities: Record<string, 1 | 2 | 3 | 4> = { error: 1, warning: 2, information: 3, info: 3, hint: 4 };
+
+/** Returns d as an LSP Diagnostic. The server sends runtime errors as {line, message, severity: "error"};
+ * those get the whole line as their range and a numeric severity. Proper Diagnostics pass unchanged. */
+export function normalizeDiagnostic(d: any): LspDiagnostic {
+  if (d && !d.range && typeof d.line === 'number') {
+    d = { ...d, range: { start: { line: d.line, character: 0 }, end: { line: d.line + 1, character: 0 } } };
+  }
+  if (d && typeof d.severity === 'string') d = { ...d, severity: severities[d.severity] ?? 1 };
+  return d as LspDiagnostic;
+}
+
+/** One line describing how a run ended, e.g. "error (exit 1) in 43 ms, cpu 34 ms, 3556 KiB". */
+export function runSummary(r: RunResult): string {
+  let s = r.outcome;
+  if (r.exitCode !== null && r.exitCode !== undefined) s += ` (exit ${r.exitCode})`;
+  if (r.signal !== null && r.signal !== undefined) s += ` signal ${r.signal}`;
+  if (r.limit) s += `, limit hit: ${r.limit}`;
+  s += ` in ${r.durationMs ?? 0} ms, cpu ${r.cpuMs ?? 0} ms, ${r.maxRssKb ?? 0} KiB`;
+  if (r.truncated) s += ', output truncated';
+  return s;
+}
+
+/** The program an answer stands for: its imports, a blank line, its code. */
+export function solutionText(s: Solution | undefined | null): string {
+  if (!s) return '';
+  return s.imports ? `${s.imports}\n\n${s.code}` : s.code;
+}
+
+/** The Crucible language of a VS Code language id. */
+export function crucibleLanguage(languageId: string): string {
+  if (languageId === 'shellscript') return 'bash';
+  if (languageId === 'javascript' || languageId === 'python') return languageId;
+  return 'python';
+}

@@ -1,0 +1,173 @@
+"""The editor clients against the real server: the Neovim plugin in a headless nvim, the VS Code extension's
+protocol usage replayed with vscode-jsonrpc in node, the extension's TypeScript build and manifest.
+Needs `tests/editors/setup.sh` (npm packages) for the node parts; each part skips with the reason when its
+tool is missing."""
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from conftest import Client, crucible_bin
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fakes"))
+from fake_openai import FakeOpenAI  # noqa: E402
+
+VSCODE = ROOT / "editors" / "vscode"
+NODE_TESTS = ROOT / "tests" / "editors"
+SETUP_HINT = "run tests/editors/setup.sh (needs node and npm)"
+
+# What the fake model answers; both clients' tests expect this program.
+ANSWER = {"prefix": "Prints the answer.", "imports": "", "code": "print('the answer is', 6 * 7)"}
+
+
+@pytest.fixture
+def fake():
+    f = FakeOpenAI().start()
+    # a little delay between chunks so tokens arrive as several notifications
+    f.script([{"content": json.dumps(ANSWER), "chunk_delay": 0.02}])
+    yield f
+    f.stop()
+
+
+@pytest.fixture
+def client_env(tmp_path, fake):
+    """Environment for a client process (and the server it starts): the fake LLM, private XDG dirs, and a
+    marker that finds every process left behind."""
+    marker = "crucible-editor-test-" + uuid.uuid4().hex
+    env = dict(os.environ)
+    env.update({
+        "CRUCIBLE_BIN": os.path.abspath(crucible_bin()),
+        "CRUCIBLE_TEST_DIR": str(tmp_path),
+        "CRUCIBLE_TEST_MARKER": marker,
+        "OPENAI_BASE_URL": fake.url,
+        "OPENAI_API_KEY": "test-key",
+        "CRUCIBLE_MODEL": "fake-model",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    })
+    return env
+
+
+def processes_with(marker):
+    """pid and command line of every live process whose environment holds marker."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if marker.encode() not in f.read():
+                    continue
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                found.append("%s %s" % (pid, f.read().replace(b"\0", b" ").decode(errors="replace")))
+        except OSError:
+            continue
+    return found
+
+
+def assert_no_strays(marker):
+    deadline = time.time() + 5
+    left = processes_with(marker)
+    while left and time.time() < deadline:
+        time.sleep(0.05)
+        left = processes_with(marker)
+    assert not left, "processes left behind:\n" + "\n".join(left)
+
+
+# -- Neovim -----------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("nvim") is None, reason="nvim not installed (Debian package: neovim)")
+def test_nvim_plugin(tmp_path, client_env, fake):
+    (tmp_path / "broken.py").write_text("x = 1\ndef f(:\n    pass\n")
+    cmd = ["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n",
+           "--cmd", "set rtp^=" + str(ROOT / "editors" / "nvim"),
+           "-c", "luafile " + str(ROOT / "tests" / "editors" / "nvim" / "test_plugin.lua")]
+    p = subprocess.run(cmd, env=client_env, cwd=str(tmp_path), stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=120)
+    out = p.stderr.decode(errors="replace") + p.stdout.decode(errors="replace")
+    panes = "".join("\n--- %s\n%s" % (n, (tmp_path / n).read_text())
+                    for n in ("ask-pane.txt", "output-pane.txt") if (tmp_path / n).exists())
+    assert p.returncode == 0 and "\ndone" in out, "nvim test failed (rc %d):\n%s%s" % (p.returncode, out, panes)
+    assert "ok ask streamed" in out
+    # the question reached the model
+    assert any("print the answer" in json.dumps(r["body"]) for r in fake.chat_requests())
+    assert_no_strays(client_env["CRUCIBLE_TEST_MARKER"])
+
+
+# -- VS Code ----------------------------------------------------------------------------------------------
+
+def need_node():
+    if shutil.which("node") is None:
+        pytest.skip("node not installed (Debian packages: nodejs npm)")
+
+
+@pytest.mark.parametrize("scenario", [
+    "lifecycle", "diagnostics", "run", "ask", "cancel",
+    pytest.param("runtime-diagnostics", marks=pytest.mark.xfail(
+        strict=True, reason="server bug: runtime errors are published as {line, severity:'error'} "
+                            "without an LSP range; remove this mark when fixed")),
+])
+def test_vscode_protocol(scenario, client_env):
+    need_node()
+    if not (NODE_TESTS / "node_modules" / "vscode-jsonrpc").is_dir():
+        pytest.skip("vscode-jsonrpc not installed: " + SETUP_HINT)
+    p = subprocess.run(["node", str(NODE_TESTS / "vscode" / "client_test.js"), scenario], env=client_env,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0, "scenario %s failed:\n%s\n%s" % (scenario, out, p.stderr.decode(errors="replace"))
+    assert "ok " in out
+    assert_no_strays(client_env["CRUCIBLE_TEST_MARKER"])
+
+
+def test_vscode_extension_compiles(tmp_path):
+    need_node()
+    tsc = VSCODE / "node_modules" / "typescript" / "bin" / "tsc"
+    if not tsc.exists() or not (VSCODE / "node_modules" / "vscode-languageclient").is_dir():
+        pytest.skip("the extension's npm packages are not installed: " + SETUP_HINT)
+    p = subprocess.run(["node", str(tsc), "-p", str(VSCODE), "--outDir", str(tmp_path / "out")],
+                       capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+    assert (tmp_path / "out" / "extension.js").exists()
+
+
+def test_vscode_manifest_matches_the_server():
+    """The commands and settings the extension declares are the ones it implements and the server knows."""
+    manifest = json.loads((VSCODE / "package.json").read_text())
+    commands = {c["command"] for c in manifest["contributes"]["commands"]}
+    assert commands == {"crucible.ask", "crucible.runSelection", "crucible.check", "crucible.cancel",
+                        "crucible.doctor"}
+    source = (VSCODE / "src" / "extension.ts").read_text()
+    for c in commands:
+        assert "registerCommand('%s'" % c in source, c
+    for lang in ("python", "javascript", "shellscript"):
+        assert "onLanguage:" + lang in manifest["activationEvents"]
+
+    props = set(manifest["contributes"]["configuration"]["properties"])
+    forwarded = set(re.findall(r"^\s*'([a-z]+\.[A-Za-z]+)',$", (VSCODE / "src" / "protocol.ts").read_text(), re.M))
+    assert forwarded, "SETTING_KEYS not found in protocol.ts"
+    assert props == {"crucible.serverPath", "crucible.trace.server"} | {"crucible." + k for k in forwarded}
+
+    c = Client()
+    try:
+        c.wait_response(c.request("initialize", {"capabilities": {}}))
+        doctor = c.wait_response(c.request("crucible/doctor", {}))["result"]["settings"]
+        c.wait_response(c.request("shutdown"))
+        c.notify("exit")
+        assert c.proc.wait(5) == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+            c.proc.wait()
+    for key in forwarded:
+        group, name = key.split(".")
+        assert name in doctor.get(group, {}), "the server has no setting %s" % key
