@@ -1,5 +1,6 @@
 /* crucible/ask: the ask loop behind the protocol: notifications for every
  * phase, token, output, reflection and attempt, then the AskResult. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,10 @@ static void on_phase(void *ud, int iteration, const char *phase, const char *det
   rpc_session_notify(ses, "crucible/phase", p);
   if (j->call->progress_token && strcmp(phase, "finished")) {
     char msg[160];
-    snprintf(msg, sizeof msg, "%s%s%s (attempt %d)", phase, detail ? ": " : "", detail ? detail : "", iteration);
+    if (iteration > 0 && strcmp(phase, "generating"))
+      snprintf(msg, sizeof msg, "%s%s%s (attempt %d)", phase, detail ? ": " : "", detail ? detail : "", iteration);
+    else
+      snprintf(msg, sizeof msg, "%s%s%s", phase, detail ? ": " : "", detail ? detail : "");
     rpc_progress_report(ses, j->call->progress_token, msg, -1);
   }
 }

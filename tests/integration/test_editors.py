@@ -112,10 +112,7 @@ def need_node():
 
 
 @pytest.mark.parametrize("scenario", [
-    "lifecycle", "diagnostics", "run", "ask", "cancel",
-    pytest.param("runtime-diagnostics", marks=pytest.mark.xfail(
-        strict=True, reason="server bug: runtime errors are published as {line, severity:'error'} "
-                            "without an LSP range; remove this mark when fixed")),
+    "lifecycle", "diagnostics", "run", "ask", "cancel", "runtime-diagnostics",
 ])
 def test_vscode_protocol(scenario, client_env):
     need_node()

@@ -49,10 +49,10 @@ def test_runtime_error_diagnostics(as_user):
     r, p = run_json("x = 1\n\ndef f():\n    return 1 / 0\n\nf()\n", user=as_user)
     assert r["outcome"] == "error" and r["exitCode"] == 1
     assert p.returncode == 1
-    assert r["diagnostics"][0]["line"] == 3
+    assert r["diagnostics"][0]["range"]["start"]["line"] == 3
     assert "ZeroDivisionError" in r["diagnostics"][0]["message"]
     r, _ = run_json("echo ok\nnosuchcmd_xyz\n", language="bash", user=as_user)
-    assert r["diagnostics"][0]["line"] == 1 and "not found" in r["diagnostics"][0]["message"]
+    assert r["diagnostics"][0]["range"]["start"]["line"] == 1 and "not found" in r["diagnostics"][0]["message"]
 
 
 def test_no_network_tcp_udp(as_user):

@@ -114,13 +114,13 @@ local function main()
   end
   wait_for('the runtime diagnostic', 10000, function()
     for _, x in ipairs(crucible_diags(buf)) do
-      if x.source == 'crucible-run' then
+      if x.code == 'runtime' then
         return true
       end
     end
   end)
   for _, x in ipairs(crucible_diags(buf)) do
-    if x.source == 'crucible-run' and (x.lnum ~= 4 or not x.message:find('KeyError', 1, true)) then
+    if x.code == 'runtime' and (x.lnum ~= 4 or not x.message:find('KeyError', 1, true)) then
       fail(('runtime diagnostic on line %d: %s'):format(x.lnum, x.message))
     end
   end

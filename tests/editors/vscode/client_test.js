@@ -201,8 +201,8 @@ const scenarios = {
 
     const r2 = await s.request('workspace/executeCommand', { command: 'crucible.run', arguments: [{ uri, language: 'python', task: 'file-1' }] });
     check(r2.outcome === 'error' && /ZeroDivisionError/.test(r2.stderr), 'the whole file fails', r2);
-    const e = await s.waitFor((x) => diagsFor(uri)(x) && x.params.diagnostics.some((d) => d.source === 'crucible-run'), 'runtime diagnostics');
-    const d = e.params.diagnostics.find((x) => x.source === 'crucible-run');
+    const e = await s.waitFor((x) => diagsFor(uri)(x) && x.params.diagnostics.some((d) => d.code === 'runtime'), 'runtime diagnostics');
+    const d = e.params.diagnostics.find((x) => x.code === 'runtime');
     check(lineOf(d) === 3 && /ZeroDivisionError/.test(d.message), 'runtime error on line 4', d);
     ok('runtime error published on line 4');
 
