@@ -163,12 +163,28 @@ class Client:
             self.proc.wait()
 
 
+SANITIZER_MARKS = ("LeakSanitizer", "AddressSanitizer", "runtime error:", "still has open handles")
+
+
+def finish(c):
+    """Ends a session cleanly (shutdown + exit) and asserts what a clean end
+    means: exit status 0, nothing but frames on stdout, and no sanitizer or
+    open-handle report (under ASan a leak makes the exit status non-zero)."""
+    alive = c.proc.poll() is None
+    rc = c.close()
+    if alive:
+        assert rc == 0, "exit status %r; stderr:\n%s" % (rc, "".join(c.stderr_lines))
+    assert not c.garbage, "stdout carried non-protocol bytes: %r" % c.garbage[:3]
+    c._et.join(timeout=5)
+    err = "".join(c.stderr_lines)
+    assert not any(m in err for m in SANITIZER_MARKS), err
+
+
 @pytest.fixture
 def client():
     c = Client()
     yield c
-    c.kill()
-    assert not c.garbage, "stdout carried non-protocol bytes: %r" % c.garbage[:3]
+    finish(c)
 
 
 @pytest.fixture

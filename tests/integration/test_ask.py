@@ -10,7 +10,7 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
-from conftest import Client, crucible_bin  # noqa: E402
+from conftest import Client, crucible_bin, finish  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
 KEY = "sk-test-secret-key-0123456789"
@@ -39,8 +39,7 @@ def srv(env):
     c = Client(env=env)
     c.initialize()
     yield c
-    c.kill()
-    assert not c.garbage
+    finish(c)
 
 
 def ask(c, params, timeout=60):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Client
+from conftest import Client, finish
 
 
 @pytest.fixture
@@ -18,8 +18,7 @@ def srv(tmp_path):
     c = Client(env={"XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")})
     c.initialize()
     yield c
-    c.kill()
-    assert not c.garbage
+    finish(c)
 
 
 def outputs(notes, stream="stdout"):
