@@ -1,0 +1,147 @@
+/* Unit tests of the settings schema: types, ranges, layers, and what a
+ * client (workspace) may not change. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static int apply_text(cfg *c, const char *json, cfg_source src, const cfg *base, dbuf *msgs) {
+  cJSON *j = cJSON_Parse(json);
+  assert_non_null(j);
+  int errors = cfg_apply(c, j, src, base, msgs);
+  cJSON_Delete(j);
+  return errors;
+}
+
+static void defaults_and_env(void **state) {
+  setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1", 1);
+  setenv("CRUCIBLE_MODEL", "llama3", 1);
+  cfg c;
+  cfg_init(&c);
+  assert_string_equal(c.llm.base_url, "http://127.0.0.1:11434/v1");
+  assert_string_equal(c.llm.model, "llama3");
+  assert_int_equal(c.agent.max_iterations, 3);
+  assert_true(c.agent.reflect);
+  assert_string_equal(c.agent.import_check, "static");
+  assert_false(c.sandbox.network);
+  cfg_close(&c);
+  unsetenv("OPENAI_BASE_URL");
+  unsetenv("CRUCIBLE_MODEL");
+  cfg_init(&c);
+  assert_string_equal(c.llm.base_url, "https://api.openai.com/v1");
+  cfg_close(&c);
+}
+
+static void wrong_types_name_the_key(void **state) {
+  cfg c;
+  cfg_init(&c);
+  dbuf m;
+  dbuf_init(&m, 0);
+  int errors = apply_text(&c, "{\"agent\":{\"maxIterations\":\"five\",\"reflect\":1},\"llm\":{\"temperature\":9}}",
+                          CFG_SOURCE_USER, NULL, &m);
+  assert_int_equal(errors, 3);
+  assert_non_null(strstr(m.data, "agent.maxIterations: expected an integer, got a string"));
+  assert_non_null(strstr(m.data, "agent.reflect: expected a boolean"));
+  assert_non_null(strstr(m.data, "llm.temperature: 9 is out of range"));
+  assert_int_equal(c.agent.max_iterations, 3); /* old values stay */
+  assert_true(c.agent.reflect);
+  dbuf_close(&m);
+  cfg_close(&c);
+}
+
+static void unknown_keys_warned(void **state) {
+  cfg c;
+  cfg_init(&c);
+  dbuf m;
+  dbuf_init(&m, 0);
+  int errors = apply_text(&c, "{\"llm\":{\"modle\":\"x\"},\"extra\":{}}", CFG_SOURCE_USER, NULL, &m);
+  assert_int_equal(errors, 0);
+  assert_non_null(strstr(m.data, "warning: unknown setting 'llm.modle' ignored"));
+  assert_non_null(strstr(m.data, "warning: unknown setting 'extra' ignored"));
+  dbuf_close(&m);
+  cfg_close(&c);
+}
+
+static void enums_integers_and_nesting(void **state) {
+  cfg c;
+  cfg_init(&c);
+  dbuf m;
+  dbuf_init(&m, 0);
+  assert_int_equal(apply_text(&c, "{\"agent\":{\"importCheck\":\"sometimes\"}}", CFG_SOURCE_USER, NULL, &m), 1);
+  assert_non_null(strstr(m.data, "'sometimes' is not one of 'static' 'run' 'both'"));
+  assert_int_equal(apply_text(&c, "{\"agent\":{\"maxIterations\":2.5}}", CFG_SOURCE_USER, NULL, &m), 1);
+  assert_int_equal(apply_text(&c, "{\"sandbox\":{\"interpreters\":{\"python\":\"/usr/bin/python3.11\"}},"
+                                  "\"docs\":{\"sources\":[\"https://docs.python.org/3/\",\"/srv/docs\"]}}",
+                              CFG_SOURCE_USER, NULL, &m),
+                   0);
+  assert_string_equal(c.sandbox.python, "/usr/bin/python3.11");
+  assert_int_equal(c.docs.n_sources, 2);
+  assert_string_equal(c.docs.sources[1], "/srv/docs");
+  /* a copy owns its strings */
+  cfg d;
+  cfg_copy(&d, &c);
+  cfg_close(&c);
+  assert_string_equal(d.docs.sources[0], "https://docs.python.org/3/");
+  cfg_close(&d);
+  dbuf_close(&m);
+}
+
+static void client_may_tighten_not_loosen(void **state) {
+  cfg base, c;
+  cfg_init(&base);
+  base.sandbox.memory_mb = 256;
+  cfg_copy(&c, &base);
+  dbuf m;
+  dbuf_init(&m, 0);
+  int errors = apply_text(&c,
+                          "{\"sandbox\":{\"memoryMb\":128,\"timeoutMs\":999999,\"network\":true},"
+                          "\"llm\":{\"baseUrl\":\"http://evil.example/v1\",\"apiKeyEnv\":\"HOME\",\"model\":\"m2\"}}",
+                          CFG_SOURCE_CLIENT, &base, &m);
+  assert_int_equal(errors, 4);
+  assert_int_equal(c.sandbox.memory_mb, 128);
+  assert_int_equal(c.sandbox.timeout_ms, base.sandbox.timeout_ms);
+  assert_false(c.sandbox.network);
+  assert_string_equal(c.llm.base_url, base.llm.base_url);
+  assert_string_equal(c.llm.api_key_env, "OPENAI_API_KEY");
+  assert_string_equal(c.llm.model, "m2");
+  assert_non_null(strstr(m.data, "llm.baseUrl can only be set in the user config file"));
+  assert_non_null(strstr(m.data, "sandbox.timeoutMs: a workspace may lower this limit"));
+  /* the user file may do all of it except network */
+  dbuf_reset(&m);
+  errors = apply_text(&c, "{\"sandbox\":{\"timeoutMs\":60000,\"network\":true},\"llm\":{\"baseUrl\":\"http://x/v1\"}}",
+                      CFG_SOURCE_USER, NULL, &m);
+  assert_int_equal(errors, 1);
+  assert_int_equal(c.sandbox.timeout_ms, 60000);
+  assert_string_equal(c.llm.base_url, "http://x/v1");
+  dbuf_close(&m);
+  cfg_close(&c);
+  cfg_close(&base);
+}
+
+static void json_never_holds_the_key(void **state) {
+  setenv("OPENAI_API_KEY", "sk-unit-secret", 1);
+  cfg c;
+  cfg_init(&c);
+  cJSON *j = cfg_to_json(&c);
+  char *s = cJSON_PrintUnformatted(j);
+  assert_null(strstr(s, "sk-unit-secret"));
+  assert_non_null(strstr(s, "\"apiKeySet\":true"));
+  cJSON_free(s);
+  cJSON_Delete(j);
+  cfg_close(&c);
+  unsetenv("OPENAI_API_KEY");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(defaults_and_env),        cmocka_unit_test(wrong_types_name_the_key),
+      cmocka_unit_test(unknown_keys_warned),     cmocka_unit_test(enums_integers_and_nesting),
+      cmocka_unit_test(client_may_tighten_not_loosen), cmocka_unit_test(json_never_holds_the_key),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
