@@ -16,6 +16,8 @@
 
 #include "cli.h"
 #include "common.h"
+#include "config.h"
+#include "jobs.h"
 #include "sandbox.h"
 
 #define RUN_MAX_INPUT (64u << 20)
@@ -196,8 +198,25 @@ int cli_run(int argc, char **argv) {
 
   uv_loop_t loop;
   uv_loop_init(&loop);
+  /* The user's settings give the defaults and the interpreters; flags on the
+   * command line are the user's own word and may go past those defaults, up
+   * to the sandbox's built-in ceilings. */
+  cfg settings;
+  cfg_init(&settings);
+  dbuf msgs;
+  dbuf_init(&msgs, 0);
+  cfg_load_user(&settings, &msgs);
+  if (msgs.len) fputs(msgs.data, stderr);
+  dbuf_close(&msgs);
+  sbx_config sc;
+  memset(&sc, 0, sizeof sc);
+  sc.max_concurrent = 1;
+  lsp_sandbox_limits_of(&settings.sandbox, &sc.defaults);
+  sc.interpreters[SBX_LANG_PYTHON] = settings.sandbox.python;
+  sc.interpreters[SBX_LANG_JAVASCRIPT] = settings.sandbox.javascript;
+  sc.interpreters[SBX_LANG_BASH] = settings.sandbox.bash;
   sbx_runner runner;
-  sbx_runner_init(&runner, &loop, NULL);
+  sbx_runner_init(&runner, &loop, &sc);
   uv_signal_init(&loop, &c.sigint);
   uv_signal_init(&loop, &c.sigterm);
   c.sigint.data = c.sigterm.data = &c;
@@ -221,6 +240,7 @@ int cli_run(int argc, char **argv) {
     free(s);
   }
   cJSON_Delete(c.result);
+  cfg_close(&settings);
   free(code);
   free(input);
   return c.status;
