@@ -10,16 +10,15 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "config.h"
+#include "modindex.h"
 #include "cli.h"
 #include "common.h"
 #include "dbuf.h"
 #include "log.h"
 
-/* Source files and probe answers above this are refused. */
+/* Source files above this are refused. */
 #define MAX_FILE_BYTES (64u << 20)
-#define MAX_PROBE_BYTES (16u << 20)
-/* The sandbox's PATH: interpreters are looked up there, as a run would. */
-#define SANDBOX_PATH "/usr/bin:/bin"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -40,77 +39,63 @@ static int read_all(int fd, dbuf *out) {
   }
 }
 
-static char *find_interpreter(chk_language lang) {
-  const char *prog = lang == CHK_LANG_PYTHON ? "python3" : lang == CHK_LANG_JAVASCRIPT ? "node" : "bash";
-  char *path = xstrdup(SANDBOX_PATH);
-  char *save = NULL, *found = NULL;
-  for (char *d = strtok_r(path, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-    char *cand = xasprintf("%s/%s", d, prog);
-    if (access(cand, X_OK) == 0) found = cand;
-    else free(cand);
-  }
-  free(path);
-  return found;
+/* The module index is learned the way the server learns it: by running the
+ * check module's probe in the real sandbox, once per interpreter (then it is
+ * cached on disk and shared with the server). */
+typedef struct probe_env {
+  uv_loop_t loop;
+  sbx_runner runner;
+  agent_modindex idx;
+  cfg settings;
+  bool started;
+} probe_env;
+
+typedef struct probe_wait {
+  bool done;
+  const chk_modset *set;
+} probe_wait;
+
+static void probe_ready(void *ud, const chk_modset *set, const char *error) {
+  probe_wait *w = ud;
+  w->done = true;
+  w->set = set;
+  if (!set) log_warn("imports are not resolved: %s", error ? error : "no module index");
 }
 
-/* TODO(sandbox): production runs the probe INSIDE the sandbox (same mounts,
- * same PATH). Until the sandbox module is connected, the CLI runs it with the
- * host interpreter directly, which sees the same /usr. */
-static char *run_probe_on_host(const char *interp, chk_language lang, size_t *len) {
-  const char *flag = lang == CHK_LANG_JAVASCRIPT ? "-e" : "-c";
-  const char *script = chk_probe_script(chk_language_name(lang));
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return NULL;
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return NULL;
+static const chk_modset *load_modset(probe_env *env, chk_language lang) {
+  if (!env->started) {
+    env->started = true;
+    uv_loop_init(&env->loop);
+    cfg_init(&env->settings);
+    dbuf msgs;
+    dbuf_init(&msgs, 0);
+    cfg_load_user(&env->settings, &msgs);
+    if (msgs.len) fputs(msgs.data, stderr);
+    dbuf_close(&msgs);
+    sbx_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.interpreters[SBX_LANG_PYTHON] = env->settings.sandbox.python;
+    sc.interpreters[SBX_LANG_JAVASCRIPT] = env->settings.sandbox.javascript;
+    sc.interpreters[SBX_LANG_BASH] = env->settings.sandbox.bash;
+    sbx_runner_init(&env->runner, &env->loop, &sc);
+    const char *interp[CHK_LANG_COUNT] = {env->settings.sandbox.python, env->settings.sandbox.javascript,
+                                          env->settings.sandbox.bash};
+    agent_modindex_init(&env->idx, &env->runner, interp);
   }
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    int devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    char *const argv[] = {(char *)interp, (char *)flag, (char *)script, NULL};
-    char *const envp[] = {"PATH=" SANDBOX_PATH, "LC_ALL=C.UTF-8", NULL};
-    execve(interp, argv, envp);
-    _exit(127);
+  probe_wait w = {0};
+  agent_modindex_get(&env->idx, lang, probe_ready, &w);
+  while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
   }
-  close(fds[1]);
-  dbuf out;
-  dbuf_init(&out, MAX_PROBE_BYTES);
-  int err = read_all(fds[0], &out);
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-  if (err || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    dbuf_close(&out);
-    return NULL;
-  }
-  *len = out.len;
-  return dbuf_take(&out);
+  return w.set;
 }
 
-static chk_modset *load_modset(chk_language lang) {
-  char *interp = find_interpreter(lang);
-  if (!interp) {
-    log_warn("no %s interpreter on %s: imports are not resolved", chk_language_name(lang),
-             SANDBOX_PATH);
-    return NULL;
-  }
-  chk_modset *ms = chk_modset_cache_load(chk_language_name(lang), interp, NULL);
-  if (!ms) {
-    size_t len = 0;
-    char *json = run_probe_on_host(interp, lang, &len);
-    char *msg = NULL;
-    if (json) ms = chk_modset_from_probe(chk_language_name(lang), json, len, interp, &msg);
-    if (!ms) log_warn("%s: %s", interp, msg ? msg : "the module probe failed");
-    else if (chk_modset_cache_store(ms) != 0) log_debug("could not write the module cache");
-    free(msg);
-    free(json);
-  }
-  free(interp);
-  return ms;
+static void probe_env_close(probe_env *env) {
+  if (!env->started) return;
+  agent_modindex_close(&env->idx);
+  sbx_runner_close(&env->runner, NULL);
+  uv_run(&env->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&env->loop);
+  cfg_close(&env->settings);
 }
 
 static const char *severity_word(chk_severity s) {
@@ -135,7 +120,9 @@ int cli_check(int argc, char **argv) {
   size_t ndeny = 0;
   int rc = 0, c;
   chk_context *ctx = NULL;
-  chk_modset *modsets[CHK_LANG_COUNT] = {0};
+  const chk_modset *modsets[CHK_LANG_COUNT] = {0};
+  probe_env env;
+  memset(&env, 0, sizeof env);
   bool tried[CHK_LANG_COUNT] = {0};
   optind = 1;
   while ((c = getopt_long(argc, argv, "l:d:jh", longopts, NULL)) != -1) {
@@ -189,7 +176,7 @@ int cli_check(int argc, char **argv) {
       continue;
     }
     if (!tried[lang]) {
-      modsets[lang] = load_modset(lang);
+      modsets[lang] = load_modset(&env, lang);
       tried[lang] = true;
     }
     chk_options opts = {.modset = modsets[lang], .deny = deny};
@@ -218,7 +205,7 @@ int cli_check(int argc, char **argv) {
     dbuf_close(&text);
   }
 out:
-  for (int l = 0; l < CHK_LANG_COUNT; l++) chk_modset_free(modsets[l]);
+  probe_env_close(&env);
   chk_context_free(ctx);
   free(deny);
   return rc;
