@@ -19,6 +19,9 @@ static const char usage[] =
     "  check FILE...          syntax and import checks, compiler-style output\n"
     "  ask \"QUESTION\" [--max-iterations N] [--json]\n"
     "                         generate, check, run and repair code with an LLM\n"
+    "  docs add URL|PATH [--max-depth N] [--max-pages N] | list | search \"QUERY\" [--budget N]\n"
+    "        [--mode search|all] [--json]\n"
+    "                         crawl, cache and search documentation sources\n"
     "  doctor [--json]        what works on this machine\n"
     "\n"
     "  crucible --version | --help\n";
@@ -42,7 +45,7 @@ int main(int argc, char **argv) {
     int (*fn)(int, char **);
   } cmds[] = {
       {"serve", cli_serve}, {"doctor", cli_doctor}, {"run", cli_run},
-      {"check", cli_check}, {"ask", cli_ask},
+      {"check", cli_check}, {"ask", cli_ask},   {"docs", cli_docs},
   };
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

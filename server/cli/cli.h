@@ -8,5 +8,6 @@ int cli_doctor(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_ask(int argc, char **argv);
+int cli_docs(int argc, char **argv);
 
 #endif
