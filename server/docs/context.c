@@ -15,6 +15,9 @@
 #define MAX_CANDIDATES 200
 #define MAX_MISSES 24
 #define MAX_FILTER_SOURCES 64
+/* A chunk whose bm25 score is under this fraction of the best one matched
+ * only on common words: it would spend the budget on noise. */
+#define MIN_RELATIVE_SCORE 0.2
 
 size_t docs_pack(const size_t *costs, size_t n, size_t budget, size_t max_misses, bool *chosen) {
   size_t used = 0, misses = 0;
@@ -117,11 +120,11 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
   dbuf_init(&sql, 0);
   /* Titles (headings) weigh 4x body text in bm25(); lower is better. */
   dbuf_adds(&sql,
-            "SELECT c.title, c.body, p.url, p.title FROM chunks_fts f"
+            "SELECT c.title, c.body, p.url, p.title, bm25(chunks_fts, 4.0, 1.0) AS r FROM chunks_fts f"
             " JOIN chunks c ON c.id = f.rowid JOIN pages p ON p.id = c.page_id"
             " WHERE chunks_fts MATCH ?1 AND p.state = 0");
   filter_sql(f, &sql, 2);
-  dbuf_addf(&sql, " ORDER BY bm25(chunks_fts, 4.0, 1.0) LIMIT %d", MAX_CANDIDATES);
+  dbuf_addf(&sql, " ORDER BY r LIMIT %d", MAX_CANDIDATES);
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(self->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
     log_warn("docs search: %s", sqlite3_errmsg(self->db));
@@ -133,8 +136,14 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
   size_t *costs = xcalloc(MAX_CANDIDATES, sizeof *costs);
   bool *chosen = xcalloc(MAX_CANDIDATES, sizeof *chosen);
   size_t n = 0, misses = 0, used_len = 0;
+  double best = 0;
+  bool first = true;
   /* Rows come best first; formatting stops once nothing more can fit. */
   while (n < MAX_CANDIDATES && misses < MAX_MISSES && sqlite3_step(st) == SQLITE_ROW) {
+    /* bm25() is negative, better is lower */
+    double score = sqlite3_column_double(st, 4);
+    if (first) best = score, first = false;
+    if (best < 0 && score > best * MIN_RELATIVE_SCORE) break;
     const char *ct = text_col(st, 0), *body = text_col(st, 1), *url = text_col(st, 2), *pt = text_col(st, 3);
     char *title = chunk_title(pt, ct);
     size_t cost = strlen(title) + strlen(url) + strlen(body) + 16;
