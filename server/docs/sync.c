@@ -356,6 +356,7 @@ static void handle_response(docs_sync *s, xfer *x, http_request *req, const http
     } else {
       s->st.skipped++;
       log_info("docs: skipped %s: redirects outside %s", url, s->srcs[si].prefix);
+      docs_store_page_put(s->store, url, s->srcs[si].root, DOCS_PAGE_SKIPPED, NULL, NULL, NULL, NULL, 0, NULL, 0);
     }
     free(target);
     return;

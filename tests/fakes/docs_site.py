@@ -189,6 +189,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # A crawler that gives up on a slow or huge page drops the connection.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
 
 class DocsSite:
     def __init__(self, generate=0, slow_delay=3.0, with_other=True):
