@@ -22,6 +22,9 @@ static const char usage[] =
     "                         syntax and import checks, compiler-style output\n"
     "  ask \"QUESTION\" [--language L] [--max-iterations N] [--context FILE] [--json]\n"
     "                         generate, check, run and repair code with an LLM\n"
+    "  docs add URL|PATH [--max-depth N] [--max-pages N] | list | search \"QUERY\" [--budget N]\n"
+    "        [--mode search|all] [--json]\n"
+    "                         crawl, cache and search documentation sources\n"
     "  history [--limit N]    past tasks;  show TASK: one task with its attempts\n"
     "  doctor [--json]        what works on this machine\n"
     "\n"
@@ -47,6 +50,7 @@ int main(int argc, char **argv) {
   } cmds[] = {
       {"serve", cli_serve}, {"doctor", cli_doctor}, {"run", cli_run},
       {"check", cli_check}, {"ask", cli_ask}, {"history", cli_history}, {"show", cli_show},
+      {"docs", cli_docs},
   };
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

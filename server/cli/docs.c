@@ -1,0 +1,292 @@
+/* `crucible docs`: add documentation sources to the cache (crawl or walk
+ * them), list what is cached, and show the context the model would get for a
+ * question.
+ *
+ * Exit status: 0 ok; 1 the sync failed or fetched nothing but errors, or the
+ * search found nothing; 2 usage; 130 cancelled (SIGINT/SIGTERM). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "cli.h"
+#include "common.h"
+#include "docs.h"
+
+#define MAX_CLI_SOURCES 64
+
+static const char usage[] =
+    "usage: crucible docs add URL|PATH... [--max-depth N] [--max-pages N] [--max-page-bytes N]\n"
+    "                        [--max-total-bytes N] [--freshness SECONDS] [--concurrency N]\n"
+    "                        [--timeout MS] [--json] [--db FILE]\n"
+    "       crucible docs list [--json] [--db FILE]\n"
+    "       crucible docs search \"QUERY\" [--budget TOKENS] [--mode search|all] [--source URL|PATH]...\n"
+    "                        [--json] [--db FILE]\n"
+    "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n";
+
+typedef struct add_cli {
+  docs_sync *sync;
+  docs_sync_stats st;
+  char *error;
+  bool done, json;
+  uv_signal_t sigint, sigterm;
+} add_cli;
+
+static bool parse_long(const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+static void on_progress(void *ud, const docs_sync_stats *st, const char *url) {
+  fprintf(stderr, "docs: %d fetched, %d cached, %d skipped, %d errors  %s\n", st->fetched, st->cached, st->skipped,
+          st->errors, url);
+}
+
+static void on_sig_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
+  add_cli *c = ud;
+  c->st = *st;
+  c->error = error ? xstrdup(error) : NULL;
+  c->done = true;
+  c->sync = NULL;
+  uv_close((uv_handle_t *)&c->sigint, on_sig_closed);
+  uv_close((uv_handle_t *)&c->sigterm, on_sig_closed);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  add_cli *c = h->data;
+  if (c->sync) docs_sync_cancel(c->sync);
+}
+
+static int cmd_add(docs_store *store, int argc, char **argv) {
+  const char *sources[MAX_CLI_SOURCES];
+  size_t n = 0;
+  docs_sync_opts o = {.max_depth = DOCS_DEFAULT_MAX_DEPTH, .freshness_s = -1};
+  add_cli c = {0};
+  for (int i = 1; i < argc; i++) {
+    long v;
+    const char *a = argv[i];
+    bool has_val = i + 1 < argc;
+#define OPT(name, lo, hi, field)                                                                        \
+  if (!strcmp(a, name)) {                                                                               \
+    if (!has_val || !parse_long(argv[++i], lo, hi, &v)) {                                               \
+      fprintf(stderr, "crucible docs add: %s needs a number from %ld to %ld\n", name, (long)(lo), (long)(hi)); \
+      return 2;                                                                                         \
+    }                                                                                                   \
+    field = v;                                                                                          \
+    continue;                                                                                           \
+  }
+    OPT("--max-depth", 0, 1000, o.max_depth)
+    OPT("--max-pages", 1, 10000000, o.max_pages)
+    OPT("--max-page-bytes", 1, 1L << 30, o.max_page_bytes)
+    OPT("--max-total-bytes", 1, 1L << 40, o.max_total_bytes)
+    OPT("--freshness", 0, 1L << 30, o.freshness_s)
+    OPT("--concurrency", 1, 64, o.concurrency)
+    OPT("--timeout", 1, 3600000, o.timeout_ms)
+#undef OPT
+    if (!strcmp(a, "--json")) {
+      c.json = true;
+      continue;
+    }
+    if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "crucible docs add: unknown option %s\n%s", a, usage);
+      return 2;
+    }
+    if (n == MAX_CLI_SOURCES) {
+      fprintf(stderr, "crucible docs add: at most %d sources at once\n", MAX_CLI_SOURCES);
+      return 2;
+    }
+    sources[n++] = a;
+  }
+  if (!n) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  o.sources = sources;
+  o.n_sources = n;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uv_signal_init(&loop, &c.sigint);
+  uv_signal_init(&loop, &c.sigterm);
+  c.sigint.data = c.sigterm.data = &c;
+  uv_signal_start(&c.sigint, on_signal, SIGINT);
+  uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+  int r = docs_sync_start(store, &loop, &o, on_progress, on_done, &c, &c.sync);
+  if (r < 0) {
+    fprintf(stderr, "crucible docs add: cannot start: %s\n", strerror(-r));
+    uv_close((uv_handle_t *)&c.sigint, on_sig_closed);
+    uv_close((uv_handle_t *)&c.sigterm, on_sig_closed);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  if (r < 0) return 1;
+  const docs_sync_stats *st = &c.st;
+  if (c.json) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "fetched", st->fetched);
+    cJSON_AddNumberToObject(j, "cached", st->cached);
+    cJSON_AddNumberToObject(j, "skipped", st->skipped);
+    cJSON_AddNumberToObject(j, "errors", st->errors);
+    cJSON_AddNumberToObject(j, "pages", st->pages);
+    cJSON_AddNumberToObject(j, "bytes", (double)st->bytes);
+    cJSON_AddBoolToObject(j, "cancelled", st->cancelled);
+    if (c.error) cJSON_AddStringToObject(j, "error", c.error);
+    char *s = cJSON_PrintUnformatted(j);
+    puts(s);
+    free(s);
+    cJSON_Delete(j);
+  } else {
+    printf("%d pages (%d fetched, %d from the cache), %d skipped, %d errors, %llu bytes downloaded\n", st->pages,
+           st->fetched, st->cached, st->skipped, st->errors, st->bytes);
+  }
+  if (c.error) fprintf(stderr, "crucible docs add: %s\n", c.error);
+  int status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;
+  free(c.error);
+  return status;
+}
+
+static void fmt_time(double t, char *buf, size_t cap) {
+  if (t <= 0) {
+    snprintf(buf, cap, "never");
+    return;
+  }
+  time_t tt = (time_t)t;
+  struct tm tm;
+  localtime_r(&tt, &tm);
+  strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int cmd_list(docs_store *store, int argc, char **argv) {
+  bool json = argc > 1 && !strcmp(argv[1], "--json");
+  cJSON *list = docs_store_list(store);
+  if (json) {
+    char *s = cJSON_PrintUnformatted(list);
+    puts(s);
+    free(s);
+  } else if (cJSON_GetArraySize(list) == 0) {
+    puts("no documentation sources yet: add one with 'crucible docs add URL|PATH'");
+  } else {
+    cJSON *it;
+    cJSON_ArrayForEach(it, list) {
+      char synced[32], oldest[32];
+      fmt_time(cJSON_GetNumberValue(cJSON_GetObjectItem(it, "syncedAt")), synced, sizeof synced);
+      fmt_time(cJSON_GetNumberValue(cJSON_GetObjectItem(it, "oldestFetch")), oldest, sizeof oldest);
+      printf("%s\n  %d pages, %d chunks; synced %s; oldest page fetched %s\n",
+             cJSON_GetStringValue(cJSON_GetObjectItem(it, "source")),
+             (int)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "pages")),
+             (int)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "chunks")), synced, oldest);
+    }
+  }
+  cJSON_Delete(list);
+  return 0;
+}
+
+static int cmd_search(docs_store *store, int argc, char **argv) {
+  const char *query = NULL, *mode = "search";
+  const char *sources[MAX_CLI_SOURCES];
+  size_t n = 0;
+  long budget = 6000;
+  bool json = false;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--budget") && i + 1 < argc) {
+      if (!parse_long(argv[++i], 0, 10000000, &budget)) {
+        fputs("crucible docs search: --budget needs a number of tokens\n", stderr);
+        return 2;
+      }
+    } else if (!strcmp(a, "--mode") && i + 1 < argc) {
+      mode = argv[++i];
+    } else if (!strcmp(a, "--source") && i + 1 < argc) {
+      if (n < MAX_CLI_SOURCES) sources[n++] = argv[++i];
+    } else if (!strcmp(a, "--json")) {
+      json = true;
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "crucible docs search: unknown option %s\n%s", a, usage);
+      return 2;
+    } else if (!query) {
+      query = a;
+    } else {
+      fputs("crucible docs search: give the query as one argument (quote it)\n", stderr);
+      return 2;
+    }
+  }
+  if (strcmp(mode, "search") && strcmp(mode, "all")) {
+    fputs("crucible docs search: --mode is search or all\n", stderr);
+    return 2;
+  }
+  if (!query && !strcmp(mode, "search")) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  cJSON *used = NULL;
+  char *warning = NULL;
+  char *ctx = docs_context_build(store, query ? query : "", n ? sources : NULL, n, mode, (int)budget, &used,
+                                 &warning);
+  if (json) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "context", ctx);
+    cJSON_AddNumberToObject(j, "chars", (double)strlen(ctx));
+    cJSON_AddNumberToObject(j, "tokens", (double)((strlen(ctx) + 3) / 4));
+    cJSON_AddItemToObject(j, "sources", used);
+    used = NULL;
+    if (warning) cJSON_AddStringToObject(j, "warning", warning);
+    else cJSON_AddNullToObject(j, "warning");
+    char *s = cJSON_PrintUnformatted(j);
+    puts(s);
+    free(s);
+    cJSON_Delete(j);
+  } else {
+    fputs(ctx, stdout);
+  }
+  if (warning) fprintf(stderr, "warning: %s\n", warning);
+  int status = *ctx ? 0 : 1;
+  if (!*ctx && !json) fputs("no documentation matched the query\n", stderr);
+  cJSON_Delete(used);
+  free(warning);
+  free(ctx);
+  return status;
+}
+
+int cli_docs(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  /* --db FILE anywhere after the verb picks another cache file */
+  const char *db = NULL;
+  char **args = xcalloc((size_t)argc + 1, sizeof *args);
+  int na = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
+    else args[na++] = argv[i];
+  }
+  char err[512];
+  docs_store *store = docs_store_open(db, err, sizeof err);
+  if (!store) {
+    fprintf(stderr, "crucible docs: %s\n", err);
+    free(args);
+    return 1;
+  }
+  int status;
+  if (!strcmp(args[0], "add")) status = cmd_add(store, na, args);
+  else if (!strcmp(args[0], "list")) status = cmd_list(store, na, args);
+  else if (!strcmp(args[0], "search")) status = cmd_search(store, na, args);
+  else {
+    fprintf(stderr, "crucible docs: unknown command '%s'\n%s", args[0], usage);
+    status = 2;
+  }
+  docs_store_free(store);
+  free(args);
+  return status;
+}

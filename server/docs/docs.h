@@ -1,0 +1,96 @@
+/* Documentation as context: crawl URL and folder sources once, cache and
+ * index them in SQLite (FTS5), and build a prompt section from the chunks that
+ * matter within a token budget, citing their sources. */
+#ifndef CRUCIBLE_DOCS_H
+#define CRUCIBLE_DOCS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+typedef struct docs_store docs_store;
+typedef struct docs_sync docs_sync;
+
+/* Defaults used when an option is 0. */
+#define DOCS_DEFAULT_MAX_DEPTH 20
+#define DOCS_DEFAULT_MAX_PAGES 500
+#define DOCS_DEFAULT_MAX_PAGE_BYTES (2u << 20)
+#define DOCS_DEFAULT_MAX_TOTAL_BYTES (64u << 20)
+#define DOCS_DEFAULT_FRESHNESS_S 3600
+#define DOCS_DEFAULT_CONCURRENCY 4
+#define DOCS_DEFAULT_TIMEOUT_MS 15000
+#define DOCS_CHUNK_CHARS 1500
+
+/* Opens (creating it and its directory if needed) the docs cache at `path`;
+ * NULL = $XDG_CACHE_HOME/crucible/docs.db, else ~/.cache/crucible/docs.db.
+ * Returns NULL and writes a message to err on failure. */
+docs_store *docs_store_open(const char *path, char *err, size_t errlen);
+/* Closes the store. A sync still running on it must have finished first.
+ * NULL is a no-op. */
+void docs_store_free(docs_store *self);
+
+typedef struct docs_sync_opts {
+  const char *const *sources;  /* http(s) URLs or local paths (files or folders); copied */
+  size_t n_sources;
+  int max_depth;               /* links followed from a start page (folders: levels); <0 = 0 */
+  int max_pages;               /* URLs visited (fetched, revalidated or answered from the cache) per sync */
+  size_t max_page_bytes;       /* a larger page is skipped */
+  size_t max_total_bytes;      /* body bytes received over the whole sync; then the crawl stops */
+  int freshness_s;             /* pages checked more recently are not asked for again; 0 = always revalidate,
+                                  <0 = the default */
+  int concurrency;             /* transfers at once */
+  int timeout_ms;              /* per request, whole transfer */
+} docs_sync_opts;
+
+typedef struct docs_sync_stats {
+  int fetched;      /* pages downloaded and indexed */
+  int cached;       /* pages answered by a 304, or fresh enough not to ask */
+  int skipped;      /* outside the bounds: content type, size caps, page cap */
+  int errors;       /* HTTP errors, timeouts, unreadable files */
+  unsigned long long bytes; /* body bytes received */
+  int pages;        /* fetched + cached */
+  bool cancelled;
+} docs_sync_stats;
+
+/* Progress, called from the loop after every page. `url` is the page just
+ * handled (borrowed for the call). */
+typedef void (*docs_progress_fn)(void *ud, const docs_sync_stats *st, const char *url);
+/* Called exactly once per successful docs_sync_start, from the loop (never
+ * from inside docs_sync_start or docs_sync_cancel). `error` is NULL, or the
+ * reason the whole sync failed (e.g. no source could be read); the sync
+ * object is freed when this returns. */
+typedef void (*docs_done_fn)(void *ud, const docs_sync_stats *st, const char *error);
+
+/* Starts fetching or revalidating every source on `loop`. Returns 0 and sets
+ * *out (may be NULL) to a handle valid until `done` returns, or a negative
+ * errno (-EINVAL for bad options or sources) and nothing is called back. The
+ * store must outlive the sync. */
+int docs_sync_start(docs_store *store, uv_loop_t *loop, const docs_sync_opts *opts, docs_progress_fn progress,
+                    docs_done_fn done, void *ud, docs_sync **out);
+/* Aborts every transfer; `done` follows soon with st->cancelled set. Must not
+ * be called after done. */
+void docs_sync_cancel(docs_sync *self);
+
+/* Builds the documentation section of a prompt for `query` from the pages
+ * under the given sources (URL prefixes or paths as given to a sync; none =
+ * every page in the store). mode "search" (or NULL): the best-ranked chunks
+ * that fit in budget_tokens (tokens estimated as chars/4); "all": every page,
+ * newest-URL-first (URLs sorted in reverse), cut at the budget with a warning.
+ * Each chunk reads "### <title>\nSource: <url>\n<text>\n\n". Returns a new
+ * string the caller frees ("" when nothing matched). *sources_used (when
+ * non-NULL) gets a new array [{title, url}] of the pages used; *warning (when
+ * non-NULL) a new string or NULL. Returns NULL only for a bad mode. */
+char *docs_context_build(docs_store *store, const char *query, const char *const *sources, size_t n_sources,
+                         const char *mode, int budget_tokens, cJSON **sources_used, char **warning);
+
+/* The sources the store knows: a new array of {source, kind:"url"|"path",
+ * prefix, pages, chunks, syncedAt, oldestFetch, newestFetch} (times in Unix
+ * seconds). */
+cJSON *docs_store_list(docs_store *self);
+
+/* The default store path into buf. */
+const char *docs_store_default_path(char *buf, size_t cap);
+
+#endif

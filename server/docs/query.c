@@ -1,0 +1,71 @@
+/* Free text (a question, an error message) to a safe FTS5 MATCH expression:
+ * user text never reaches MATCH as syntax, only as quoted terms. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "dbuf.h"
+#include "internal.h"
+
+#define MAX_TERM_BYTES 64
+
+/* English function words, question words, and the fixed words of a Python
+ * traceback: they match everything and rank nothing. Sorted for bsearch. */
+static const char *const stopwords[] = {
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been", "before",
+    "being", "but", "by", "call", "can", "could", "did", "do", "does", "doing", "for", "from", "get", "got",
+    "had", "has", "have", "he", "her", "here", "his", "how", "i", "if", "in", "into", "is", "it", "its",
+    "just", "last", "me", "most", "my", "no", "not", "of", "on", "or", "our", "please", "recent", "she",
+    "should", "so", "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "those", "to", "traceback", "use", "using", "want", "was", "we", "were", "what", "when", "where", "which",
+    "while", "who", "why", "will", "with", "would", "you", "your",
+};
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool is_stopword(const char *w) {
+  return bsearch(&w, stopwords, ARRAY_LEN(stopwords), sizeof stopwords[0], cmp_str) != NULL;
+}
+
+static bool word_byte(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+char *docs_fts_query(const char *text, size_t max_terms) {
+  if (!text) return NULL;
+  char **terms = NULL;
+  size_t n = 0;
+  dbuf q;
+  dbuf_init(&q, 0);
+  const unsigned char *p = (const unsigned char *)text;
+  while (*p && n < max_terms) {
+    while (*p && !word_byte(*p)) p++;
+    const unsigned char *s = p;
+    while (*p && word_byte(*p)) p++;
+    size_t len = (size_t)(p - s);
+    if (len < 2 || len > MAX_TERM_BYTES) continue;
+    char w[MAX_TERM_BYTES + 1];
+    for (size_t i = 0; i < len; i++) w[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+    w[len] = '\0';
+    /* a lone UTF-8 fragment cut at a byte that is not a letter can still be
+     * invalid UTF-8; FTS5 copes with it, and quoting keeps it a term */
+    if (is_stopword(w)) continue;
+    bool dup = false;
+    for (size_t i = 0; i < n && !dup; i++) dup = strcmp(terms[i], w) == 0;
+    if (dup) continue;
+    terms = xrealloc(terms, (n + 1) * sizeof *terms);
+    terms[n++] = xstrdup(w);
+  }
+  for (size_t i = 0; i < n; i++) {
+    dbuf_addf(&q, "%s\"%s\"", i ? " OR " : "", terms[i]);
+    free(terms[i]);
+  }
+  free(terms);
+  if (!q.len) {
+    dbuf_close(&q);
+    return NULL;
+  }
+  return dbuf_take(&q);
+}

@@ -1,0 +1,252 @@
+/* Plain-text helpers for indexed pages: splitting along headings into
+ * size-capped chunks, reStructuredText titles, UTF-8 repair. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "dbuf.h"
+#include "internal.h"
+
+/* Chunk text grows by at most this much when a cut inside a code fence is
+ * closed ("\n```") and reopened ("```\n"). */
+#define FENCE_EXTRA 8
+
+static size_t line_end(const char *s, size_t len, size_t pos) {
+  const char *nl = memchr(s + pos, '\n', len - pos);
+  return nl ? (size_t)(nl - s) : len;
+}
+
+static bool is_fence(const char *line, size_t n) {
+  size_t i = 0;
+  while (i < n && i < 3 && line[i] == ' ') i++;
+  return n - i >= 3 && line[i] == '`' && line[i + 1] == '`' && line[i + 2] == '`';
+}
+
+/* Heading level of a "# title" line (1..6), else 0. */
+static int heading_of(const char *line, size_t n) {
+  int h = 0;
+  while ((size_t)h < n && line[h] == '#') h++;
+  if (h == 0 || h > 6) return 0;
+  if ((size_t)h < n && line[h] != ' ' && line[h] != '\t') return 0;
+  return h;
+}
+
+static char *heading_text(const char *line, size_t n, int level) {
+  const char *s = line + level, *e = line + n;
+  while (s < e && (*s == ' ' || *s == '\t')) s++;
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '#')) e--;
+  return e > s ? xstrndup(s, (size_t)(e - s)) : NULL;
+}
+
+static bool utf8_cont(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
+
+static void push(docs_chunks *out, const char *title, dbuf *text) {
+  /* trim blank lines and spaces at both ends */
+  size_t a = 0, b = text->len;
+  while (a < b && (text->data[a] == '\n' || text->data[a] == ' ' || text->data[a] == '\r')) a++;
+  while (b > a && (text->data[b - 1] == '\n' || text->data[b - 1] == ' ' || text->data[b - 1] == '\r')) b--;
+  if (b == a) {
+    dbuf_reset(text);
+    return;
+  }
+  if (out->n == out->cap) {
+    out->cap = out->cap ? out->cap * 2 : 16;
+    out->v = xrealloc(out->v, out->cap * sizeof *out->v);
+  }
+  docs_chunk *c = &out->v[out->n++];
+  c->title = xstrdup(title ? title : "");
+  c->text = xstrndup(text->data + a, b - a);
+  c->len = b - a;
+  dbuf_reset(text);
+}
+
+/* Whether position `at` (inside s[from..]) is inside a ``` fence, given the
+ * state at `from`. */
+static bool fence_state(const char *s, size_t from, size_t at, bool open) {
+  size_t p = from;
+  while (p < at) {
+    size_t e = line_end(s, at, p);
+    if (is_fence(s + p, e - p)) open = !open;
+    p = e + 1;
+  }
+  return open;
+}
+
+/* Emits one section's body, split into pieces of at most max bytes. */
+static void flush_section(docs_chunks *out, const char *title, const char *s, size_t a, size_t b, size_t max) {
+  dbuf t;
+  dbuf_init(&t, 0);
+  size_t room = max > FENCE_EXTRA * 2 ? max - FENCE_EXTRA : max;
+  bool open = false; /* inside a fence at `a` */
+  while (a < b) {
+    size_t end = b;
+    if (b - a > room) {
+      size_t lim = a + room, cut = 0;
+      for (size_t i = lim; i > a + room / 2; i--)
+        if (s[i - 1] == '\n' && i >= 2 && s[i - 2] == '\n') {
+          cut = i;
+          break;
+        }
+      if (!cut)
+        for (size_t i = lim; i > a; i--)
+          if (s[i - 1] == '\n') {
+            cut = i;
+            break;
+          }
+      if (!cut) {
+        cut = lim;
+        while (cut > a + 1 && utf8_cont((unsigned char)s[cut])) cut--;
+      }
+      end = cut;
+    }
+    bool open_end = fence_state(s, a, end, open);
+    if (open) dbuf_add(&t, "```\n", 4);
+    dbuf_add(&t, s + a, end - a);
+    if (open_end && end < b) dbuf_add(&t, "\n```", 4);
+    push(out, title, &t);
+    open = open_end;
+    a = end;
+  }
+  dbuf_close(&t);
+}
+
+void docs_chunk_split(const char *s, size_t len, const char *page_title, size_t max, docs_chunks *out) {
+  if (max < 64) max = 64;
+  char *title = NULL;
+  size_t body = 0, p = 0;
+  bool fence = false;
+  while (p < len) {
+    size_t e = line_end(s, len, p);
+    if (is_fence(s + p, e - p)) {
+      fence = !fence;
+    } else if (!fence) {
+      int h = heading_of(s + p, e - p);
+      if (h) {
+        flush_section(out, title ? title : page_title, s, body, p, max);
+        free(title);
+        title = heading_text(s + p, e - p, h);
+        body = e < len ? e + 1 : len;
+      }
+    }
+    p = e + 1;
+  }
+  flush_section(out, title ? title : page_title, s, body, len, max);
+  free(title);
+}
+
+void docs_chunks_close(docs_chunks *self) {
+  if (!self) return;
+  for (size_t i = 0; i < self->n; i++) {
+    free(self->v[i].title);
+    free(self->v[i].text);
+  }
+  free(self->v);
+  memset(self, 0, sizeof *self);
+}
+
+static bool is_adornment(const char *line, size_t n, char *ch) {
+  static const char marks[] = "=-~^\"'`#*+";
+  while (n && (line[n - 1] == ' ' || line[n - 1] == '\r')) n--;
+  if (n < 3 || !strchr(marks, line[0]) || line[0] == '\0') return false;
+  for (size_t i = 1; i < n; i++)
+    if (line[i] != line[0]) return false;
+  *ch = line[0];
+  return true;
+}
+
+static size_t trimmed_len(const char *line, size_t n) {
+  while (n && (line[n - 1] == ' ' || line[n - 1] == '\r')) n--;
+  return n;
+}
+
+char *docs_rst_to_md(const char *s, size_t len, size_t *out_len) {
+  dbuf b;
+  dbuf_init(&b, 0);
+  size_t p = 0;
+  while (p < len) {
+    size_t e = line_end(s, len, p);
+    size_t n = trimmed_len(s + p, e - p);
+    size_t p2 = e < len ? e + 1 : len;
+    size_t e2 = p2 < len ? line_end(s, len, p2) : len;
+    char ch, ch2;
+    /* overline, title, underline */
+    if (is_adornment(s + p, e - p, &ch) && p2 < len) {
+      size_t p3 = e2 < len ? e2 + 1 : len;
+      size_t e3 = p3 < len ? line_end(s, len, p3) : len;
+      size_t tn = trimmed_len(s + p2, e2 - p2);
+      const char *t = s + p2;
+      while (tn && *t == ' ') t++, tn--;
+      if (p3 < len && tn && is_adornment(s + p3, e3 - p3, &ch2) && ch2 == ch) {
+        dbuf_adds(&b, "# ");
+        dbuf_add(&b, t, tn);
+        dbuf_adds(&b, "\n");
+        p = e3 < len ? e3 + 1 : len;
+        continue;
+      }
+    }
+    /* title, underline at least as long */
+    if (n && s[p] != ' ' && p2 < len && is_adornment(s + p2, e2 - p2, &ch) &&
+        trimmed_len(s + p2, e2 - p2) >= n && !is_adornment(s + p, e - p, &ch2)) {
+      dbuf_adds(&b, "## ");
+      dbuf_add(&b, s + p, n);
+      dbuf_adds(&b, "\n");
+      p = e2 < len ? e2 + 1 : len;
+      continue;
+    }
+    dbuf_add(&b, s + p, e - p);
+    if (e < len) dbuf_adds(&b, "\n");
+    p = p2;
+  }
+  *out_len = b.len;
+  return dbuf_take(&b);
+}
+
+char *docs_utf8_clean(const char *s, size_t len) {
+  char *o = xmalloc(len + 1);
+  size_t i = 0;
+  while (i < len) {
+    unsigned char c = (unsigned char)s[i];
+    size_t n = 0;
+    unsigned cp = 0;
+    if (c >= 0x01 && c < 0x80) n = 1;
+    else if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
+    bool ok = n > 0 && i + n <= len;
+    for (size_t k = 1; ok && k < n; k++) {
+      unsigned char d = (unsigned char)s[i + k];
+      if (!utf8_cont(d)) ok = false;
+      else cp = (cp << 6) | (d & 0x3F);
+    }
+    if (ok && n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
+    if (ok && n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ok = false;
+    if (!ok) {
+      o[i++] = '?';
+      continue;
+    }
+    memcpy(o + i, s + i, n);
+    i += n;
+  }
+  o[len] = '\0';
+  return o;
+}
+
+char *docs_first_heading(const char *s, size_t len) {
+  size_t p = 0;
+  bool fence = false;
+  while (p < len) {
+    size_t e = line_end(s, len, p);
+    if (is_fence(s + p, e - p)) fence = !fence;
+    else if (!fence) {
+      int h = heading_of(s + p, e - p);
+      if (h) {
+        char *t = heading_text(s + p, e - p, h);
+        if (t) return t;
+      }
+    }
+    p = e + 1;
+  }
+  return NULL;
+}

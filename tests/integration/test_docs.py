@@ -1,0 +1,257 @@
+"""`crucible docs` against a fake documentation site over real HTTP on
+127.0.0.1 (tests/fakes/docs_site.py) and against local folders: crawl bounds,
+text extraction, ranking, budgets, "all" mode, the cache and revalidation.
+Each test uses its own XDG_CACHE_HOME."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fakes"))
+from docs_site import DocsSite, NOISE_CODE, IRRELEVANT  # noqa: E402
+
+QUESTION = "How do I frobnicate a widget at a given level?"
+# The slow page answers after 3 s; requests time out after 1 s.
+TIMEOUT_ARGS = ["--timeout", "1000", "--max-page-bytes", "1000000"]
+
+
+def crucible_bin():
+    b = os.environ.get("CRUCIBLE_BIN")
+    p = pathlib.Path(b) if b else ROOT / "build" / "server" / "crucible"
+    if not p.exists():
+        pytest.skip("crucible not built (build first or set CRUCIBLE_BIN)")
+    return str(p)
+
+
+def docs(cache, *args, check=True, timeout=60):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    p = subprocess.run([crucible_bin(), "docs", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check:
+        assert p.returncode == 0, "crucible docs %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr)
+    return p
+
+
+def add(cache, source, *args):
+    p = docs(cache, "add", source, "--json", *TIMEOUT_ARGS, *args)
+    return json.loads(p.stdout)
+
+
+def search(cache, query, *args, check=True):
+    p = docs(cache, "search", query, "--json", *args, check=check)
+    return json.loads(p.stdout)
+
+
+@pytest.fixture(scope="module")
+def site():
+    s = DocsSite(slow_delay=3.0).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def fresh(site, tmp_path):
+    site.clear()
+    return site, tmp_path / "cache"
+
+
+def get_paths(site):
+    return [r["path"] for r in site.requests if r["method"] == "GET"]
+
+
+def test_crawl_bounds(fresh):
+    site, cache = fresh
+    summary = add(cache, site.url, "--max-depth", "5")
+    paths = get_paths(site)
+    # cycles, index.html and fragment links: every page is asked for once
+    assert len(paths) == len(set(paths)), "a page was fetched twice: %r" % sorted(paths)
+    assert "/docs/index.html" not in paths and "/docs/" in paths
+    for p in ["/docs/a.html", "/docs/b.html", "/docs/notes.txt", "/docs/noise.html", "/docs/missing.html",
+              "/docs/widgets/frobnicate.html", "/docs/huge.html", "/docs/logo.png", "/docs/manual.pdf"]:
+        assert p in paths, p
+    # nothing outside the prefix: another path, another port, an outside redirect's target
+    assert not [p for p in paths if not p.startswith("/docs/")], paths
+    assert site.other.requests == []
+    # redirects: followed inside the prefix only
+    assert "/docs/moved" in paths and "/docs/target.html" in paths
+    assert "/docs/leave" in paths and "/other/secret.html" not in paths
+    # depth: deep/K is K links from the start page
+    assert "/docs/deep/5.html" in paths and "/docs/deep/6.html" not in paths
+    # a polite user agent
+    agents = {r["headers"].get("user-agent") for r in site.requests}
+    assert len(agents) == 1 and agents.pop().startswith("crucible/")
+    assert all("docs crawler" in r["headers"]["user-agent"] for r in site.requests)
+    # huge page, image, PDF, outside redirect skipped; 404 and the timeout are errors
+    assert summary["skipped"] == 4, summary
+    assert summary["errors"] == 2, summary
+    assert summary["fetched"] == summary["pages"] == len(set(paths)) - 7, summary  # huge, png, pdf, leave, moved, missing, slow
+    assert summary["bytes"] < 1000000
+
+    ctx = search(cache, "x", "--mode", "all", "--budget", "1000000")
+    urls = [s["url"] for s in ctx["sources"]]
+    assert site.url + "notes.txt" in urls, "text/plain must be kept"
+    assert "zanzibarite" in ctx["context"]
+    assert site.url + "target.html" in urls
+    for gone in ["huge.html", "logo.png", "manual.pdf", "slow.html", "missing.html", "leave", "moved"]:
+        assert site.url + gone not in urls, gone
+    assert "lorem ipsum" not in ctx["context"] and "PNG" not in ctx["context"]
+
+    listing = json.loads(docs(cache, "list", "--json").stdout)
+    assert len(listing) == 1 and listing[0]["source"] == site.url
+    assert listing[0]["pages"] == summary["pages"] and listing[0]["kind"] == "url"
+
+
+def test_max_pages(fresh):
+    site, cache = fresh
+    summary = add(cache, site.url, "--max-pages", "3", "--concurrency", "1")
+    assert len(get_paths(site)) <= 3
+    assert summary["pages"] <= 3 and summary["skipped"] > 0
+
+
+def test_total_byte_cap(fresh):
+    site, cache = fresh
+    summary = add(cache, site.url, "--max-total-bytes", "4000")
+    assert summary["bytes"] <= 4000
+    assert summary["skipped"] > 0
+    assert summary["pages"] < 20
+
+
+def test_depth_zero(fresh):
+    site, cache = fresh
+    summary = add(cache, site.url, "--max-depth", "0")
+    assert get_paths(site) == ["/docs/"]
+    assert summary["pages"] == 1
+
+
+def test_extraction(fresh):
+    site, cache = fresh
+    add(cache, site.url)
+    ctx = search(cache, "installing the gizmo", "--budget", "400")
+    text = ctx["context"]
+    assert ctx["sources"][0]["url"] == site.url + "noise.html"
+    assert "### Noise page — Installing the gizmo\nSource: %snoise.html\n" % site.url in text
+    assert "```\n" + NOISE_CODE + "```" in text, "code must be kept verbatim"
+    assert "`gizmo --install`" in text
+    whole = search(cache, "x", "--mode", "all", "--budget", "1000000")["context"]
+    for noise in ["SITEBANNER", "NAVLINKTEXT", "ASIDETEXT", "COPYRIGHTFOOTER", "SCRIPTTEXT", "trackingPixel",
+                  "STYLETEXT", "color:red"]:
+        assert noise not in whole, noise
+
+
+def test_ranking_and_budget(fresh):
+    site, cache = fresh
+    add(cache, site.url)
+    ctx = search(cache, QUESTION, "--budget", "300")
+    assert ctx["sources"][0] == {"title": "Widgets", "url": site.url + "widgets/frobnicate.html"}
+    assert "frobnicate_widget(level=3)" in ctx["context"]
+    for key in IRRELEVANT:
+        assert site.url + key + ".html" not in ctx["context"], key
+    assert len(ctx["context"]) <= 300 * 4
+    for budget in [40, 80, 150, 300, 1000, 5000]:
+        c = search(cache, QUESTION + " gizmo notes", "--budget", str(budget), check=False)
+        assert len(c["context"]) <= budget * 4, budget
+        assert c["tokens"] <= budget
+    # a question with nothing to search for
+    p = docs(cache, "search", "the of a", check=False)
+    assert p.returncode == 1 and p.stdout == ""
+    # the plain output is exactly the context
+    plain = docs(cache, "search", QUESTION, "--budget", "300").stdout
+    assert plain == ctx["context"]
+
+
+def test_all_mode(fresh):
+    site, cache = fresh
+    add(cache, site.url)
+    ctx = search(cache, "", "--mode", "all", "--budget", "1000000")
+    urls = [s["url"] for s in ctx["sources"]]
+    assert urls == sorted(urls, reverse=True)
+    assert len(urls) >= 15
+    assert ctx["warning"] is None
+    small = search(cache, "", "--mode", "all", "--budget", "200")
+    assert len(small["context"]) <= 800
+    assert small["warning"] and "cut" in small["warning"]
+    assert small["sources"][0]["url"] == urls[0]
+
+
+def test_cache_and_revalidation(fresh):
+    site, cache = fresh
+    first = add(cache, site.url)
+    status1 = {r["path"]: r["status"] for r in site.requests}
+    ok_paths = {p for p, s in status1.items() if s == 200 and p != "/docs/slow.html"}
+    assert first["fetched"] > 10
+
+    # within the freshness window: no request, except for the page that timed out
+    site.clear()
+    second = add(cache, site.url)
+    assert get_paths(site) == ["/docs/slow.html"], get_paths(site)
+    assert second["fetched"] == 0 and second["cached"] == first["fetched"]
+
+    # freshness 0: every page revalidates with a conditional request, nothing is re-sent
+    site.clear()
+    third = add(cache, site.url, "--freshness", "0")
+    reqs = [r for r in site.requests if r["path"] != "/docs/slow.html"]
+    for r in reqs:
+        if r["path"] in ok_paths or r["path"] in ("/docs/logo.png", "/docs/manual.pdf", "/docs/huge.html"):
+            h = r["headers"]
+            assert "if-none-match" in h or "if-modified-since" in h, r
+            assert r["status"] == 304, r
+        else:
+            assert r["status"] != 200, r
+    assert {r["path"] for r in reqs} >= ok_paths
+    assert third["fetched"] == 0 and third["cached"] == first["fetched"]
+    assert third["bytes"] < 100  # only the 404 page's short body comes again
+    # the index still answers from the revalidated pages
+    assert "frobnicate_widget" in search(cache, QUESTION, "--budget", "300")["context"]
+
+
+def test_local_folder(tmp_path):
+    cache = tmp_path / "cache"
+    folder = tmp_path / "mydocs"
+    (folder / "api").mkdir(parents=True)
+    (folder / "api" / "widgets.md").write_text(
+        "# Widgets\n\nIntro.\n\n## frobnicate_widget\n\nCall `frobnicate_widget(level=4)` to frobnicate.\n")
+    (folder / "guide.rst").write_text("Guide\n=====\n\nGardening with tomatoes.\n")
+    (folder / "notes.txt").write_text("Notes on the weather.\n")
+    (folder / "page.html").write_text("<html><head><title>Html</title></head><body><nav>NAVNOISE</nav>"
+                                      "<h1>Html</h1><p>Levers and pulleys.</p></body></html>")
+    (folder / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    summary = add(cache, str(folder))
+    assert summary["fetched"] == 4 and summary["errors"] == 0, summary
+    ctx = search(cache, QUESTION, "--budget", "200")
+    assert ctx["sources"][0]["url"] == str((folder / "api" / "widgets.md").resolve())
+    assert "frobnicate_widget(level=4)" in ctx["context"]
+    assert "tomatoes" not in ctx["context"]
+    again = add(cache, str(folder))
+    assert again["fetched"] == 0 and again["cached"] == 4
+    listing = json.loads(docs(cache, "list", "--json").stdout)
+    assert listing[0]["kind"] == "path" and listing[0]["pages"] == 4
+    whole = search(cache, "", "--mode", "all", "--budget", "100000")["context"]
+    assert "NAVNOISE" not in whole and "Levers and pulleys." in whole
+
+
+def test_search_restricted_to_sources(fresh):
+    site, cache = fresh
+    folder = cache.parent / "local"
+    folder.mkdir()
+    (folder / "w.md").write_text("# Local widgets\n\nfrobnicate_widget is also described locally.\n")
+    add(cache, site.url)
+    add(cache, str(folder))
+    both = search(cache, QUESTION, "--budget", "2000")
+    urls = {s["url"] for s in both["sources"]}
+    assert site.url + "widgets/frobnicate.html" in urls and str(folder / "w.md") in urls
+    only = search(cache, QUESTION, "--budget", "2000", "--source", str(folder))
+    assert [s["url"] for s in only["sources"]] == [str(folder / "w.md")]
+    only_site = search(cache, QUESTION, "--budget", "2000", "--source", site.url)
+    assert str(folder / "w.md") not in {s["url"] for s in only_site["sources"]}
+
+
+def test_usage_errors(tmp_path):
+    cache = tmp_path / "cache"
+    assert docs(cache, "add", check=False).returncode == 2
+    assert docs(cache, "add", "http://x/", "--max-depth", "abc", check=False).returncode == 2
+    assert docs(cache, "search", "q", "--mode", "weird", check=False).returncode == 2
+    p = docs(cache, "add", str(tmp_path / "does-not-exist"), check=False)
+    assert p.returncode == 1 and "could be used" in p.stderr

@@ -1,0 +1,241 @@
+/* Unit tests of the docs module's pure parts: URL canonicalisation and prefix
+ * checks, HTML to text, chunking, FTS5 query building, budget packing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "internal.h"
+
+static void expect_canon(const char *base, const char *href, const char *want) {
+  char *got = docs_url_canon(base, href);
+  if (!want) {
+    if (got) fail_msg("canon(%s, %s) = %s, expected NULL", base ? base : "NULL", href, got);
+    return;
+  }
+  if (!got) fail_msg("canon(%s, %s) = NULL, expected %s", base ? base : "NULL", href, want);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+static void test_url_canon(void **state) {
+  expect_canon(NULL, "HTTP://Example.COM:80/a/b.html#frag", "http://example.com/a/b.html");
+  expect_canon(NULL, "https://example.com:443", "https://example.com/");
+  expect_canon(NULL, "http://example.com:8080/docs/", "http://example.com:8080/docs/");
+  expect_canon(NULL, "http://example.com/docs/index.html", "http://example.com/docs/");
+  expect_canon(NULL, "http://example.com/docs/INDEX.HTM", "http://example.com/docs/");
+  expect_canon(NULL, "http://example.com/a/./b/../c.html?q=1#x", "http://example.com/a/c.html?q=1");
+  expect_canon(NULL, "http://user:pw@example.com/x", "http://example.com/x");
+  expect_canon("http://h/docs/guide/page.html", "../api.html", "http://h/docs/api.html");
+  expect_canon("http://h/docs/guide/page.html", "other.html#s", "http://h/docs/guide/other.html");
+  expect_canon("http://h/docs/guide/page.html", "/root.html", "http://h/root.html");
+  expect_canon("http://h/docs/guide/page.html", "//other.org/x", "http://other.org/x");
+  expect_canon("http://h/docs/", "index.html", "http://h/docs/");
+  expect_canon("http://h/docs/", "mailto:someone@h", NULL);
+  expect_canon("http://h/docs/", "javascript:alert(1)", NULL);
+  expect_canon(NULL, "ftp://h/file", NULL);
+  expect_canon(NULL, "not a url", NULL);
+  expect_canon(NULL, "file:///etc/passwd", NULL);
+}
+
+static void test_url_prefix(void **state) {
+  char *p = docs_url_prefix("http://h/docs/index.html");
+  assert_string_equal(p, "http://h/docs/");
+  free(p);
+  p = docs_url_prefix("http://h/docs");
+  assert_string_equal(p, "http://h/docs/");
+  free(p);
+  p = docs_url_prefix("http://h:8080/docs/guide/start.html?x=1");
+  assert_string_equal(p, "http://h:8080/docs/guide/");
+  free(p);
+  p = docs_url_prefix("http://h/");
+  assert_string_equal(p, "http://h/");
+  free(p);
+  assert_true(docs_url_in_prefix("http://h/docs/a.html", "http://h/docs/"));
+  assert_true(docs_url_in_prefix("http://h/docs", "http://h/docs/"));
+  assert_false(docs_url_in_prefix("http://h/docsx/a.html", "http://h/docs/"));
+  assert_false(docs_url_in_prefix("http://h/other/a.html", "http://h/docs/"));
+  assert_false(docs_url_in_prefix("http://h:81/docs/a.html", "http://h/docs/"));
+  assert_false(docs_url_in_prefix("https://h/docs/a.html", "http://h/docs/"));
+  assert_false(docs_url_in_prefix("http://h.evil/docs/a.html", "http://h/docs/"));
+}
+
+static docs_html extract(const char *html) {
+  docs_html h;
+  assert_int_equal(docs_html_extract(html, strlen(html), &h), 0);
+  return h;
+}
+
+static void test_html_noise_dropped(void **state) {
+  docs_html h = extract(
+      "<html><head><title> My  Page </title><style>.x{color:red}</style><script>var SCRIPT=1;</script></head>"
+      "<body><header>BANNER</header><nav><a href='a.html'>NAVTEXT</a></nav><aside>ASIDE</aside>"
+      "<main><h1>Main   title</h1><p>Body <b>text</b> here.</p><noscript>NOSCRIPT</noscript>"
+      "<div role='navigation'>ROLENAV</div></main><footer>FOOTER</footer></body></html>");
+  assert_string_equal(h.title, "My Page");
+  assert_non_null(strstr(h.text, "# Main title"));
+  assert_non_null(strstr(h.text, "Body text here."));
+  const char *noise[] = {"BANNER", "NAVTEXT", "ASIDE", "FOOTER", "SCRIPT", "color:red", "NOSCRIPT", "ROLENAV"};
+  for (size_t i = 0; i < ARRAY_LEN(noise); i++)
+    if (strstr(h.text, noise[i])) fail_msg("'%s' leaked into the text:\n%s", noise[i], h.text);
+  /* navigation links are still collected for the crawl */
+  assert_int_equal(h.n_links, 1);
+  assert_string_equal(h.links[0], "a.html");
+  docs_html_close(&h);
+}
+
+static void test_html_code_verbatim(void **state) {
+  docs_html h = extract("<body><h2>Usage</h2><p>Call <code>f(x,  y)</code> now.</p>"
+                        "<pre><code>if x &lt; 3:\n    print(  'a'  )\n\n\ty = 1</code></pre></body>");
+  assert_non_null(strstr(h.text, "## Usage"));
+  assert_non_null(strstr(h.text, "`f(x,  y)`"));
+  assert_non_null(strstr(h.text, "```\nif x < 3:\n    print(  'a'  )\n\n\ty = 1\n```"));
+  assert_null(h.title == NULL ? NULL : strstr(h.title, "Usage")); /* no h1: no title */
+  docs_html_close(&h);
+}
+
+static void test_html_article_header_kept(void **state) {
+  docs_html h = extract("<body><header>SITE</header><article><header><h1>Article title</h1></header>"
+                        "<p>x</p></article><a href='#top'>top</a><a href=''>empty</a></body>");
+  assert_non_null(strstr(h.text, "# Article title"));
+  assert_null(strstr(h.text, "SITE"));
+  assert_string_equal(h.title, "Article title");
+  assert_int_equal(h.n_links, 0);
+  docs_html_close(&h);
+}
+
+static void test_html_garbage(void **state) {
+  const char *inputs[] = {"", "<", "<<<>>>", "<html><body><pre>", "\xff\xfe<p>\x80\x81 text</p>",
+                          "<h1><h2><h3>x</h1>", "<table><tr><td>a<td>b</table>"};
+  for (size_t i = 0; i < ARRAY_LEN(inputs); i++) {
+    docs_html h;
+    assert_int_equal(docs_html_extract(inputs[i], strlen(inputs[i]), &h), 0);
+    assert_non_null(h.text);
+    assert_int_equal(strlen(h.text), h.text_len);
+    docs_html_close(&h);
+  }
+  /* deep nesting must not exhaust the stack */
+  size_t n = 200000;
+  char *deep = malloc(n * 5 + 1);
+  for (size_t i = 0; i < n; i++) memcpy(deep + i * 5, "<div>", 5);
+  deep[n * 5] = '\0';
+  docs_html h;
+  assert_int_equal(docs_html_extract(deep, n * 5, &h), 0);
+  docs_html_close(&h);
+  free(deep);
+}
+
+static void test_chunk_split_headings(void **state) {
+  const char *t = "Intro text.\n\n# First\nalpha\n\n## Second ##\nbeta\n```\n# not a heading\n```\n# Empty\n";
+  docs_chunks c = {0};
+  docs_chunk_split(t, strlen(t), "Page", 1500, &c);
+  assert_int_equal(c.n, 3);
+  assert_string_equal(c.v[0].title, "Page");
+  assert_string_equal(c.v[0].text, "Intro text.");
+  assert_string_equal(c.v[1].title, "First");
+  assert_string_equal(c.v[1].text, "alpha");
+  assert_string_equal(c.v[2].title, "Second");
+  assert_string_equal(c.v[2].text, "beta\n```\n# not a heading\n```");
+  docs_chunks_close(&c);
+}
+
+static void test_chunk_split_caps(void **state) {
+  /* 40 paragraphs of 99 bytes, one long code block, one long line */
+  char *t = malloc(20000);
+  size_t n = 0;
+  n += (size_t)sprintf(t + n, "# Big\n");
+  for (int i = 0; i < 40; i++) {
+    memset(t + n, 'a' + i % 26, 97);
+    n += 97;
+    n += (size_t)sprintf(t + n, "\n\n");
+  }
+  n += (size_t)sprintf(t + n, "```\n");
+  for (int i = 0; i < 100; i++) n += (size_t)sprintf(t + n, "line %03d of code\n", i);
+  n += (size_t)sprintf(t + n, "```\n");
+  for (int i = 0; i < 3000; i++) t[n++] = (i % 3 == 0) ? '\xc3' : (i % 3 == 1) ? '\xa9' : 'x';
+  t[n] = '\0';
+  docs_chunks c = {0};
+  docs_chunk_split(t, n, "P", 500, &c);
+  assert_true(c.n >= 10);
+  size_t total = 0;
+  int open_fences = 0;
+  for (size_t i = 0; i < c.n; i++) {
+    assert_true(c.v[i].len <= 500);
+    assert_string_equal(c.v[i].title, "Big");
+    total += c.v[i].len;
+    /* every chunk keeps its fences balanced */
+    int f = 0;
+    for (const char *p = c.v[i].text; (p = strstr(p, "```")); p += 3) f++;
+    open_fences += f % 2;
+    /* never cut inside a UTF-8 sequence */
+    assert_true(((unsigned char)c.v[i].text[0] & 0xC0) != 0x80);
+  }
+  assert_int_equal(open_fences, 0);
+  assert_true(total >= n * 9 / 10);
+  docs_chunks_close(&c);
+  free(t);
+}
+
+static void test_rst_and_utf8(void **state) {
+  const char *r = "=====\nTitle\n=====\n\nSection\n-------\ntext\n\nshort\n---\n";
+  size_t n;
+  char *md = docs_rst_to_md(r, strlen(r), &n);
+  assert_string_equal(md, "# Title\n\n## Section\ntext\n\nshort\n---\n");
+  free(md);
+  char *c = docs_utf8_clean("ok \xc3\xa9 \xff \xed\xa0\x80 \xc3", 13);
+  assert_string_equal(c, "ok \xc3\xa9 ? ??? ?");
+  free(c);
+  char *h = docs_first_heading("```\n# no\n```\n## Yes #\n", 22);
+  assert_string_equal(h, "Yes");
+  free(h);
+}
+
+static void test_fts_query(void **state) {
+  char *q = docs_fts_query("How do I frobnicate_widget(level=3) in the \"gizmo\" API? AND OR NEAR* -x", 48);
+  assert_string_equal(q, "\"frobnicate\" OR \"widget\" OR \"level\" OR \"gizmo\" OR \"api\" OR \"near\"");
+  free(q);
+  q = docs_fts_query("Traceback (most recent call last): NameError: name 'pd' is not defined", 48);
+  assert_string_equal(q, "\"nameerror\" OR \"name\" OR \"pd\" OR \"defined\"");
+  free(q);
+  assert_null(docs_fts_query("the a of ? !! ''", 48));
+  assert_null(docs_fts_query("", 48));
+  q = docs_fts_query("one two three four", 2);
+  assert_string_equal(q, "\"one\" OR \"two\"");
+  free(q);
+  q = docs_fts_query("caf\xc3\xa9 na\xc3\xafve", 8);
+  assert_string_equal(q, "\"caf\xc3\xa9\" OR \"na\xc3\xafve\"");
+  free(q);
+}
+
+static void test_pack(void **state) {
+  size_t costs[] = {50, 60, 30, 10, 100, 5};
+  bool chosen[6];
+  assert_int_equal(docs_pack(costs, 6, 100, 10, chosen), 95);
+  bool want[] = {true, false, true, true, false, true};
+  for (int i = 0; i < 6; i++) assert_int_equal(chosen[i], want[i]);
+  /* stops after max_misses consecutive misses */
+  size_t c2[] = {90, 50, 50, 5};
+  assert_int_equal(docs_pack(c2, 4, 100, 2, chosen), 90);
+  assert_false(chosen[3]);
+  assert_int_equal(docs_pack(c2, 4, 0, 2, chosen), 0);
+  assert_int_equal(docs_tokens(0), 0);
+  assert_int_equal(docs_tokens(1), 1);
+  assert_int_equal(docs_tokens(8), 2);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_url_canon),          cmocka_unit_test(test_url_prefix),
+      cmocka_unit_test(test_html_noise_dropped), cmocka_unit_test(test_html_code_verbatim),
+      cmocka_unit_test(test_html_article_header_kept), cmocka_unit_test(test_html_garbage),
+      cmocka_unit_test(test_chunk_split_headings), cmocka_unit_test(test_chunk_split_caps),
+      cmocka_unit_test(test_rst_and_utf8),       cmocka_unit_test(test_fts_query),
+      cmocka_unit_test(test_pack),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

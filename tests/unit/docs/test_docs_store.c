@@ -1,0 +1,257 @@
+/* Unit tests of the docs cache on a real SQLite file and a real folder:
+ * syncing local sources on a uv loop, change detection, ranking, source
+ * restriction, budgets, "all" mode, cancellation. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "docs.h"
+
+typedef struct fixture {
+  char dir[256];
+  char docs[300];
+  char db[300];
+  docs_store *store;
+} fixture;
+
+typedef struct run_result {
+  int done_calls, progress_calls;
+  docs_sync_stats st;
+  char *error;
+} run_result;
+
+static void write_file(const char *dir, const char *rel, const char *text) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  /* mkdir -p of the parents */
+  for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')); p++) {
+    *p = '\0';
+    mkdir(path, 0700);
+    *p = '/';
+  }
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static int setup(void **state) {
+  fixture *f = xcalloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/crucible-docs-test-XXXXXX");
+  if (!mkdtemp(f->dir)) return -1;
+  snprintf(f->docs, sizeof f->docs, "%s/docs", f->dir);
+  snprintf(f->db, sizeof f->db, "%s/cache/docs.db", f->dir);
+  mkdir(f->docs, 0700);
+  write_file(f->docs, "guide.md",
+             "# Guide\n\nGeneral words about the gizmo.\n\n## Frobnicating widgets\n"
+             "Call `frobnicate_widget(level=2)` to frobnicate a widget.\n");
+  write_file(f->docs, "sub/api.rst", "API\n===\n\nThe sprocket API turns sprockets.\n");
+  write_file(f->docs, "sub/notes.txt", "Notes about gardening and tomatoes.\n");
+  write_file(f->docs, "page.html",
+             "<html><head><title>Html page</title></head><body><nav>NAV</nav><h1>Html page</h1>"
+             "<p>Pulleys and levers.</p></body></html>");
+  write_file(f->docs, "image.png", "\x89PNG not documentation");
+  write_file(f->docs, ".hidden/secret.md", "# Hidden\nhidden words\n");
+  write_file(f->docs, "a/b/c/deep.md", "# Deep\ndeep words\n");
+  char err[256];
+  f->store = docs_store_open(f->db, err, sizeof err);
+  if (!f->store) return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  docs_store_free(f->store);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+  if (system(cmd) != 0) return -1;
+  free(f);
+  return 0;
+}
+
+static void on_progress(void *ud, const docs_sync_stats *st, const char *url) {
+  ((run_result *)ud)->progress_calls++;
+}
+
+static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
+  run_result *r = ud;
+  r->done_calls++;
+  r->st = *st;
+  r->error = error ? xstrdup(error) : NULL;
+}
+
+static run_result sync_run(fixture *f, const char *const *sources, size_t n, int max_depth, bool cancel) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  run_result r = {0};
+  docs_sync_opts o = {.sources = sources, .n_sources = n, .max_depth = max_depth, .freshness_s = -1};
+  docs_sync *s = NULL;
+  assert_int_equal(docs_sync_start(f->store, &loop, &o, on_progress, on_done, &r, &s), 0);
+  assert_non_null(s);
+  assert_int_equal(r.done_calls, 0); /* never from inside start */
+  if (cancel) docs_sync_cancel(s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(r.done_calls, 1);
+  return r;
+}
+
+static void test_sync_local_folder(void **state) {
+  fixture *f = *state;
+  const char *src[] = {f->docs};
+  run_result r = sync_run(f, src, 1, 2, false);
+  assert_null(r.error);
+  /* guide.md, sub/api.rst, sub/notes.txt, page.html; not the image, the hidden
+   * folder, or a/b/c/deep.md (depth 4 > 2) */
+  assert_int_equal(r.st.fetched, 4);
+  assert_int_equal(r.st.errors, 0);
+  assert_true(r.progress_calls >= 4);
+
+  /* unchanged files are not read again */
+  r = sync_run(f, src, 1, 2, false);
+  assert_int_equal(r.st.fetched, 0);
+  assert_int_equal(r.st.cached, 4);
+
+  /* a changed file is */
+  char p[400];
+  snprintf(p, sizeof p, "%s/sub/notes.txt", f->docs);
+  FILE *fp = fopen(p, "a");
+  fputs("More about zanzibarite.\n", fp);
+  fclose(fp);
+  r = sync_run(f, src, 1, 20, false);
+  assert_int_equal(r.st.fetched, 2); /* notes.txt and, with depth 20, deep.md */
+  assert_int_equal(r.st.cached, 3);
+
+  cJSON *list = docs_store_list(f->store);
+  assert_int_equal(cJSON_GetArraySize(list), 1);
+  cJSON *it = cJSON_GetArrayItem(list, 0);
+  assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "pages")), 5);
+  assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(it, "kind")), "path");
+  cJSON_Delete(list);
+}
+
+static void test_context_search(void **state) {
+  fixture *f = *state;
+  const char *src[] = {f->docs};
+  sync_run(f, src, 1, 20, false);
+  cJSON *used = NULL;
+  char *warning = NULL;
+  char *ctx = docs_context_build(f->store, "How do I frobnicate a widget?", src, 1, "search", 100, &used, &warning);
+  assert_non_null(ctx);
+  assert_null(warning);
+  assert_true(strlen(ctx) <= 400);
+  assert_non_null(strstr(ctx, "### Guide — Frobnicating widgets\nSource: "));
+  assert_non_null(strstr(ctx, "frobnicate_widget(level=2)"));
+  assert_null(strstr(ctx, "tomatoes"));
+  assert_int_equal(cJSON_GetArraySize(used), 1);
+  const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(used, 0), "url"));
+  assert_non_null(strstr(url, "/docs/guide.md"));
+  assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(used, 0), "title")), "Guide");
+  free(ctx);
+  cJSON_Delete(used);
+
+  /* a budget too small for any chunk gives nothing rather than overflowing */
+  ctx = docs_context_build(f->store, "frobnicate widget", NULL, 0, NULL, 10, &used, NULL);
+  assert_string_equal(ctx, "");
+  assert_int_equal(cJSON_GetArraySize(used), 0);
+  free(ctx);
+  cJSON_Delete(used);
+
+  /* restricted to a subfolder: the guide is out of reach */
+  char sub[400];
+  snprintf(sub, sizeof sub, "%s/sub", f->docs);
+  const char *only_sub[] = {sub};
+  ctx = docs_context_build(f->store, "frobnicate sprocket", only_sub, 1, "search", 1000, NULL, NULL);
+  assert_null(strstr(ctx, "frobnicate_widget"));
+  assert_non_null(strstr(ctx, "sprocket API"));
+  free(ctx);
+
+  /* FTS syntax in the question is only text */
+  ctx = docs_context_build(f->store, "\"unbalanced AND ( NEAR(x y) * : title:foo", NULL, 0, "search", 1000, NULL,
+                           NULL);
+  assert_non_null(ctx);
+  free(ctx);
+  assert_null(docs_context_build(f->store, "x", NULL, 0, "bogus", 100, NULL, NULL));
+
+  /* a source that does not exist matches nothing, with a warning */
+  const char *missing[] = {"/nonexistent/crucible/docs"};
+  ctx = docs_context_build(f->store, "frobnicate", missing, 1, "search", 1000, NULL, &warning);
+  assert_string_equal(ctx, "");
+  assert_non_null(warning);
+  free(warning);
+  free(ctx);
+}
+
+static void test_context_all(void **state) {
+  fixture *f = *state;
+  const char *src[] = {f->docs};
+  sync_run(f, src, 1, 20, false);
+  cJSON *used = NULL;
+  char *warning = NULL;
+  char *ctx = docs_context_build(f->store, NULL, src, 1, "all", 100000, &used, &warning);
+  assert_null(warning);
+  assert_int_equal(cJSON_GetArraySize(used), 5);
+  /* reverse URL order: sub/notes.txt, sub/api.rst, page.html, guide.md, a/b/c/deep.md */
+  const char *order[] = {"sub/notes.txt", "sub/api.rst", "page.html", "guide.md", "a/b/c/deep.md"};
+  const char *prev = ctx;
+  for (size_t i = 0; i < ARRAY_LEN(order); i++) {
+    const char *at = strstr(ctx, order[i]);
+    assert_non_null(at);
+    assert_true(at >= prev);
+    prev = at;
+  }
+  assert_null(strstr(ctx, "NAV"));
+  free(ctx);
+  cJSON_Delete(used);
+
+  ctx = docs_context_build(f->store, NULL, src, 1, "all", 30, &used, &warning);
+  assert_true(strlen(ctx) <= 120);
+  assert_non_null(warning);
+  assert_non_null(strstr(warning, "cut"));
+  assert_true(cJSON_GetArraySize(used) >= 1);
+  free(warning);
+  free(ctx);
+  cJSON_Delete(used);
+}
+
+static void test_sync_cancel_and_bad_sources(void **state) {
+  fixture *f = *state;
+  const char *src[] = {f->docs};
+  run_result r = sync_run(f, src, 1, 20, true);
+  assert_true(r.st.cancelled);
+  free(r.error);
+
+  const char *bad[] = {"/nonexistent/crucible/docs", "http://"};
+  r = sync_run(f, bad, 2, 20, false);
+  assert_non_null(r.error);
+  assert_int_equal(r.st.errors, 2);
+  free(r.error);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  docs_sync_opts o = {0};
+  assert_int_equal(docs_sync_start(f->store, &loop, NULL, NULL, on_done, NULL, NULL), -EINVAL);
+  assert_int_equal(docs_sync_start(f->store, &loop, &o, NULL, NULL, NULL, NULL), -EINVAL);
+  uv_loop_close(&loop);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_sync_local_folder, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_context_search, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_context_all, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_cancel_and_bad_sources, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
