@@ -19,6 +19,7 @@
 typedef enum state {
   ST_NONE,
   ST_RETRIEVE,
+  ST_INDEX,
   ST_GENERATE,
   ST_CHECK,
   ST_IMPORT_RUN,
@@ -43,6 +44,13 @@ struct agent_task {
   agent_import_check import_check;
   sbx_limits limits;
   llm_config llm_cfg;
+
+  char **doc_sources;
+  size_t n_doc_sources;
+  char docs_mode[8];
+  int docs_budget, docs_depth, docs_pages;
+  docs_sync *sync;
+  cJSON *sources;     /* owned: [{title, url}] of every page put in a prompt */
 
   llm_client *llm;
   llm_chat *chat;
@@ -286,8 +294,89 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
 
 /* ---- states ---- */
 
+/* Puts the documentation that best matches `query` into the system prompt
+ * (replacing what an earlier attempt had) and records the pages used. */
+static void attach_docs(agent_task *t, const char *query) {
+  if (!t->n_doc_sources || !t->eng->docs) return;
+  cJSON *used = NULL;
+  char *warning = NULL;
+  char *ctx = docs_context_build(t->eng->docs, query, (const char *const *)t->doc_sources, t->n_doc_sources,
+                                 t->docs_mode, t->docs_budget, &used, &warning);
+  if (warning) {
+    log_warn("documentation: %s", warning);
+    phase(t, "retrieving", warning);
+    free(warning);
+  }
+  if (!ctx) {
+    cJSON_Delete(used);
+    return;
+  }
+  free(t->docs);
+  t->docs = ctx;
+  free((char *)t->conv.msgs[0].content);
+  t->conv.msgs[0].content = agent_system_prompt(t->language, *ctx ? ctx : NULL);
+  const cJSON *u;
+  cJSON_ArrayForEach(u, used) {
+    const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "url"));
+    bool seen = false;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, t->sources) {
+      const char *su = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "url"));
+      seen |= url && su && !strcmp(url, su);
+    }
+    if (!seen) cJSON_AddItemToArray(t->sources, cJSON_Duplicate(u, 1));
+  }
+  cJSON_Delete(used);
+}
+
+static void sync_progress(void *ud, const docs_sync_stats *st, const char *url) {
+  agent_task *t = ud;
+  char detail[160];
+  snprintf(detail, sizeof detail, "%d pages fetched, %d from cache", st->fetched, st->cached);
+  phase(t, "retrieving", detail);
+}
+
+static void sync_done(void *ud, const docs_sync_stats *st, const char *error) {
+  agent_task *t = ud;
+  t->sync = NULL;
+  if (t->cancelled || st->cancelled) {
+    finish(t, "cancelled", NULL);
+    return;
+  }
+  char detail[256];
+  snprintf(detail, sizeof detail, "%d pages fetched, %d from cache, %d skipped, %d errors%s%s", st->fetched,
+           st->cached, st->skipped, st->errors, error ? ": " : "", error ? error : "");
+  phase(t, "retrieving", detail);
+  if (error) log_warn("documentation: %s", error);
+  attach_docs(t, t->question);
+  schedule(t, ST_INDEX);
+}
+
 static void do_retrieve(agent_task *t) {
-  phase(t, "retrieving", t->docs ? "documentation context attached" : "no documentation sources");
+  if (!t->n_doc_sources || !t->eng->docs) {
+    phase(t, "retrieving", t->docs ? "documentation context attached" : "no documentation sources");
+    schedule(t, ST_INDEX);
+    return;
+  }
+  char detail[64];
+  snprintf(detail, sizeof detail, "%zu documentation source%s", t->n_doc_sources, t->n_doc_sources == 1 ? "" : "s");
+  phase(t, "retrieving", detail);
+  docs_sync_opts o;
+  memset(&o, 0, sizeof o);
+  o.sources = (const char *const *)t->doc_sources;
+  o.n_sources = t->n_doc_sources;
+  o.max_depth = t->docs_depth;
+  o.max_pages = t->docs_pages;
+  o.freshness_s = 3600;
+  int err = docs_sync_start(t->eng->docs, t->eng->loop, &o, sync_progress, sync_done, t, &t->sync);
+  if (err) {
+    log_warn("documentation: cannot start the crawl: %s", strerror(-err));
+    attach_docs(t, t->question);
+    schedule(t, ST_INDEX);
+  }
+}
+
+static void do_index(agent_task *t) {
   bool need_index = t->import_check != AGENT_IMPORTS_RUN && t->lang != CHK_LANG_NONE && t->eng->modindex;
   if (!need_index) {
     schedule(t, ST_GENERATE);
@@ -377,6 +466,15 @@ static void do_fail(agent_task *t) {
     return;
   }
   agent_conv_add(&t->conv, "user", t->feedback ? t->feedback : "The attempt failed.");
+  if (t->n_doc_sources && t->feedback) {
+    /* Search again with the error, so the page that explains a failing API
+     * can reach the next attempt. */
+    char *tail = agent_tail(t->feedback, strlen(t->feedback), 600);
+    char *query = xasprintf("%s\n%s", t->question, tail);
+    attach_docs(t, query);
+    free(query);
+    free(tail);
+  }
   if (!t->reflect) {
     agent_conv_add(&t->conv, "user", agent_retry_prompt());
     schedule(t, ST_GENERATE);
@@ -417,7 +515,8 @@ static void do_finish(agent_task *t) {
   t->last_solution = t->last_run = NULL;
   cJSON_AddItemToObject(r, "attempts", t->attempts);
   t->attempts = NULL;
-  cJSON_AddArrayToObject(r, "sources");
+  cJSON_AddItemToObject(r, "sources", t->sources);
+  t->sources = NULL;
   cJSON *u = cJSON_AddObjectToObject(r, "usage");
   cJSON_AddNumberToObject(u, "promptTokens", (double)t->prompt_tokens);
   cJSON_AddNumberToObject(u, "completionTokens", (double)t->completion_tokens);
@@ -440,6 +539,9 @@ static void do_finish(agent_task *t) {
   free(t->ctx_uri);
   free(t->docs);
   free(t->error);
+  for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
+  free(t->doc_sources);
+  cJSON_Delete(t->sources);
   t->sink.done(t->ud, r);
   uv_close((uv_handle_t *)&t->step, task_closed);
 }
@@ -449,13 +551,14 @@ static void on_step(uv_timer_t *timer) {
   state s = t->next;
   t->next = ST_NONE;
   if (t->cancelled && s != ST_FINISH) {
-    if (t->chat || t->run || t->waiting_index) return; /* their callbacks will finish */
+    if (t->chat || t->run || t->waiting_index || t->sync) return; /* their callbacks will finish */
     finish(t, "cancelled", NULL);
     return;
   }
   switch (s) {
   case ST_NONE: break;
   case ST_RETRIEVE: do_retrieve(t); break;
+  case ST_INDEX: do_index(t); break;
   case ST_GENERATE: do_generate(t); break;
   case ST_CHECK: do_check(t); break;
   case ST_IMPORT_RUN: start_run(t, t->sol.imports, "import test", import_run_done); break;
@@ -479,6 +582,16 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   t->ctx_text = p->context_text ? xstrdup(p->context_text) : NULL;
   t->ctx_uri = p->context_uri ? xstrdup(p->context_uri) : NULL;
   t->docs = p->docs_context ? xstrdup(p->docs_context) : NULL;
+  t->sources = cJSON_CreateArray();
+  if (p->n_doc_sources) {
+    t->doc_sources = xcalloc(p->n_doc_sources, sizeof *t->doc_sources);
+    for (size_t i = 0; i < p->n_doc_sources; i++) t->doc_sources[i] = xstrdup(p->doc_sources[i]);
+    t->n_doc_sources = p->n_doc_sources;
+  }
+  snprintf(t->docs_mode, sizeof t->docs_mode, "%s", p->docs_mode ? p->docs_mode : "search");
+  t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : 6000;
+  t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : 20;
+  t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : 500;
   t->max_iter = p->max_iterations > 0 ? p->max_iterations : 3;
   t->reflect = p->reflect;
   t->import_check = p->import_check;
@@ -503,6 +616,9 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     dbuf_close(&t->reflection);
     cJSON_Delete(t->attempts);
     free(t->label), free(t->question), free(t->language), free(t->ctx_text), free(t->ctx_uri), free(t->docs);
+    for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
+    free(t->doc_sources);
+    cJSON_Delete(t->sources);
     free(t);
     return err;
   }
@@ -518,7 +634,9 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
 void agent_task_cancel(agent_task *t) {
   if (t->cancelled || t->outcome) return;
   t->cancelled = true;
-  if (t->chat) {
+  if (t->sync) {
+    docs_sync_cancel(t->sync);
+  } else if (t->chat) {
     llm_chat_cancel(t->chat);
   } else if (t->run) {
     sbx_run_cancel(t->run);

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "client.h"
+#include "docs.h"
 #include "modindex.h"
 #include "sandbox.h"
 #include "store.h"
@@ -27,6 +28,7 @@ typedef struct agent_engine {
   chk_context *chk;
   agent_modindex *modindex;
   store *store;               /* may be NULL: no transcripts */
+  docs_store *docs;           /* may be NULL: no documentation context */
 } agent_engine;
 
 typedef struct agent_params {
@@ -36,6 +38,12 @@ typedef struct agent_params {
   const char *context_text;   /* an editor selection, may be NULL */
   const char *context_uri;
   const char *docs_context;   /* documentation text for the prompt, may be NULL */
+  const char *const *doc_sources; /* URLs / paths to crawl (or revalidate) and search */
+  size_t n_doc_sources;
+  const char *docs_mode;      /* "search" | "all" */
+  int docs_budget_tokens;
+  int docs_max_depth;
+  int docs_max_pages;
   int max_iterations;
   bool reflect;
   agent_import_check import_check;

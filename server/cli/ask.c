@@ -28,7 +28,7 @@ typedef struct ask_cli {
 
 static const char usage[] =
     "usage: crucible ask \"QUESTION\" [--language python|javascript|bash] [--max-iterations N]\n"
-    "                    [--context FILE] [--no-reflect] [--json] [--quiet]\n"
+    "                    [--context FILE] [--docs URL|PATH]... [--no-reflect] [--json] [--quiet]\n"
     "exit status: 0 the code passed; 1 it still failed after the last attempt;\n"
     "             3 the task could not run (LLM endpoint, sandbox); 130 cancelled\n";
 
@@ -105,6 +105,16 @@ static void print_answer(const cJSON *r) {
     printf("\n");
     if (out && *out) printf("%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
   }
+  const cJSON *sources = cJSON_GetObjectItemCaseSensitive(r, "sources");
+  if (cJSON_GetArraySize(sources) > 0) {
+    printf("\nSources:\n");
+    const cJSON *src;
+    cJSON_ArrayForEach(src, sources) {
+      const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "title"));
+      const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "url"));
+      printf("  %s%s%s\n", title && *title ? title : "", title && *title ? " - " : "", url ? url : "");
+    }
+  }
   const cJSON *iters = cJSON_GetObjectItemCaseSensitive(r, "iterations");
   printf("\nOutcome: %s after %d attempt%s\n", cJSON_GetStringValue(outcome) ? outcome->valuestring : "?",
          iters ? iters->valueint : 0, iters && iters->valueint == 1 ? "" : "s");
@@ -157,6 +167,8 @@ static char *read_file(const char *path) {
 
 int cli_ask(int argc, char **argv) {
   const char *question = NULL, *language = "python", *context = NULL;
+  const char *docs[CFG_MAX_DOC_SOURCES];
+  size_t n_docs = 0;
   int max_iter = 0;
   bool json = false, quiet = false, no_reflect = false;
   for (int i = 1; i < argc; i++) {
@@ -166,6 +178,13 @@ int cli_ask(int argc, char **argv) {
     else if (!strcmp(x, "--no-reflect")) no_reflect = true;
     else if (!strcmp(x, "--language") && v) language = argv[++i];
     else if (!strcmp(x, "--context") && v) context = argv[++i];
+    else if (!strcmp(x, "--docs") && v) {
+      if (n_docs == CFG_MAX_DOC_SOURCES) {
+        fprintf(stderr, "crucible ask: at most %d --docs sources\n", CFG_MAX_DOC_SOURCES);
+        return 2;
+      }
+      docs[n_docs++] = argv[++i];
+    }
     else if (!strcmp(x, "--max-iterations") && v) {
       max_iter = atoi(argv[++i]);
       if (max_iter < 1 || max_iter > 20) {
@@ -233,6 +252,14 @@ int cli_ask(int argc, char **argv) {
                                                             : AGENT_IMPORTS_STATIC;
   lsp_sandbox_limits(c, &p.limits);
   p.llm = &lc;
+  if (!n_docs)
+    for (int i = 0; i < c->docs.n_sources; i++) docs[n_docs++] = c->docs.sources[i];
+  p.doc_sources = docs;
+  p.n_doc_sources = n_docs;
+  p.docs_mode = c->docs.mode;
+  p.docs_budget_tokens = c->docs.budget_tokens;
+  p.docs_max_depth = c->docs.max_depth;
+  p.docs_max_pages = c->docs.max_pages;
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
   uv_signal_init(&loop, &a->sigint);

@@ -155,6 +155,25 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
   if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
 
+  /* Documentation: the request's own `docs`, else the settings' sources. */
+  const cJSON *docs = cJSON_GetObjectItemCaseSensitive(params, "docs");
+  const char *doc_list[CFG_MAX_DOC_SOURCES];
+  size_t n_docs = 0;
+  if (docs) {
+    const cJSON *d;
+    bool ok = cJSON_IsArray(docs) && cJSON_GetArraySize(docs) <= CFG_MAX_DOC_SOURCES;
+    cJSON_ArrayForEach(d, docs) ok = ok && cJSON_IsString(d) && *d->valuestring;
+    if (!ok) {
+      free(ctx_text);
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "crucible/ask: docs must be an array of at most %d URLs or paths",
+                      CFG_MAX_DOC_SOURCES);
+      return;
+    }
+    cJSON_ArrayForEach(d, docs) doc_list[n_docs++] = d->valuestring;
+  } else {
+    for (int i = 0; i < c->cfg.docs.n_sources; i++) doc_list[n_docs++] = c->cfg.docs.sources[i];
+  }
+
   llm_config lc;
   llm_config_init(&lc);
   llm_config_resolve(&lc, c->cfg.llm.base_url, c->cfg.llm.model, c->cfg.llm.api_key_env);
@@ -176,6 +195,12 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
                                                                 : AGENT_IMPORTS_STATIC;
   lsp_sandbox_limits(&c->cfg, &p.limits);
   p.llm = &lc;
+  p.doc_sources = doc_list;
+  p.n_doc_sources = n_docs;
+  p.docs_mode = c->cfg.docs.mode;
+  p.docs_budget_tokens = c->cfg.docs.budget_tokens;
+  p.docs_max_depth = c->cfg.docs.max_depth;
+  p.docs_max_pages = c->cfg.docs.max_pages;
 
   ask_job *j = xcalloc(1, sizeof *j);
   j->call = call;

@@ -38,11 +38,15 @@ void lsp_engines_init(lsp_server *srv) {
   srv->store = store_open(NULL, err_text, sizeof err_text);
   if (!srv->store) log_warn("transcripts are off: %s", err_text);
 
+  srv->docs = docs_store_open(NULL, err_text, sizeof err_text);
+  if (!srv->docs) log_warn("documentation context is off: %s", err_text);
+
   srv->engine.loop = srv->loop;
   srv->engine.runner = &srv->runner;
   srv->engine.chk = srv->chk;
   srv->engine.modindex = &srv->modindex;
   srv->engine.store = srv->store;
+  srv->engine.docs = srv->docs;
 }
 
 static void runner_closed(sbx_runner *runner) {
@@ -63,4 +67,6 @@ void lsp_engines_free(lsp_server *srv) {
   chk_shutdown();
   store_free(srv->store);
   srv->store = NULL;
+  docs_store_free(srv->docs);
+  srv->docs = NULL;
 }

@@ -42,6 +42,7 @@ struct lsp_server {
   agent_modindex modindex;
   bool index_wanted[CHK_LANG_COUNT];
   store *store;
+  docs_store *docs;
   agent_engine engine;
   /* private */
   uv_signal_t sig_int, sig_term;

@@ -339,3 +339,36 @@ def test_cli_ask_passes_and_prints_answer(env, fake):
                        text=True, env=dict(os.environ, **env), timeout=60)
     assert p.returncode == 1
     assert json.loads(p.stdout)["outcome"] == "failed"
+
+
+def test_docs_context_ranked_cached_and_cited(env, fake, tmp_path):
+    from docs_site import DocsSite
+    site = DocsSite(slow_delay=0.2).start()
+    try:
+        c = Client(env=env)
+        c.initialize()
+        fake.script([sol("", "print('frobnicated')")])
+        r, notes = ask(c, {"question": "How do I frobnicate a widget at the highest level?", "docs": [site.url]},
+                       timeout=120)
+        res = r["result"]
+        assert res["outcome"] == "passed"
+        urls = [s["url"] for s in res["sources"]]
+        assert any("widgets/frobnicate.html" in u for u in urls), urls
+        assert not any("garden" in u or "cooking" in u for u in urls), urls
+        system = fake.chat_requests()[0]["body"]["messages"][0]["content"]
+        assert "frobnicate_widget(level=N)" in system
+        assert "Source: " in system
+        details = [p.get("detail", "") for p in of(notes, "crucible/phase") if p["phase"] == "retrieving"]
+        assert any("pages fetched" in d for d in details), details
+        # a second ask within the freshness window downloads nothing again
+        site.clear()
+        fake.script([sol("", "print('again')")])
+        r, notes = ask(c, {"question": "frobnicate level?", "docs": [site.url]}, timeout=120)
+        assert r["result"]["outcome"] == "passed"
+        unconditional = [q for q in site.requests
+                         if "if-none-match" not in q["headers"] and "if-modified-since" not in q["headers"]]
+        assert unconditional == [], unconditional
+        assert any("widgets/frobnicate.html" in s["url"] for s in r["result"]["sources"])
+        finish(c)
+    finally:
+        site.stop()
