@@ -108,6 +108,32 @@ static void on_done(void *ud, cJSON *result) {
   }
 }
 
+/* The client's answer to window/workDoneProgress/create: progress goes to
+ * the token from now on, if the ask (found by its request id) is still
+ * running; it may have finished meanwhile. */
+typedef struct progress_req {
+  cJSON *id;     /* the ask's request id */
+  cJSON *token;
+  char *title;
+} progress_req;
+
+static void progress_created(rpc_session *ses, void *ud, const cJSON *result, const cJSON *error) {
+  progress_req *p = ud;
+  if (!error && (result || cJSON_IsNull(result)) && !ses->closing) {
+    for (rpc_call *c = ses->calls; c; c = c->next) {
+      if (!c->id || !cJSON_Compare(c->id, p->id, 1) || c->progress_token || !c->data) continue;
+      c->progress_token = p->token;
+      p->token = NULL;
+      rpc_progress_begin(ses, c->progress_token, "Crucible", p->title);
+      break;
+    }
+  }
+  cJSON_Delete(p->id);
+  cJSON_Delete(p->token);
+  free(p->title);
+  free(p);
+}
+
 static void job_cancel(rpc_call *call) {
   ask_job *j = call->data;
   if (j && j->task) agent_task_cancel(j->task);
@@ -210,7 +236,20 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   j->out_iteration = 1;
   call->data = j;
   rpc_call_set_cancel(call, job_cancel);
-  if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", question);
+  if (call->progress_token) {
+    rpc_progress_begin(&c->ses, call->progress_token, "Crucible", question);
+  } else if (c->work_done_progress) {
+    /* No token from the client: ask it for one (server-initiated progress). */
+    progress_req *pr = xcalloc(1, sizeof *pr);
+    pr->id = cJSON_Duplicate(call->id, 1);
+    char *name = xasprintf("crucible-%s", call->label);
+    pr->token = cJSON_CreateString(name);
+    free(name);
+    pr->title = xstrdup(question);
+    cJSON *cp = cJSON_CreateObject();
+    cJSON_AddItemToObject(cp, "token", cJSON_Duplicate(pr->token, 1));
+    rpc_session_request(&c->ses, "window/workDoneProgress/create", cp, progress_created, pr);
+  }
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
   int err = agent_task_start(&srv->engine, &p, &sink, j, &j->task);

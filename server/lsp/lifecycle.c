@@ -57,6 +57,8 @@ void lsp_initialize(rpc_call *call, const cJSON *params) {
     return;
   }
   c->enc = pick_encoding(params);
+  const cJSON *window = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(params, "capabilities"), "window");
+  c->work_done_progress = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(window, "workDoneProgress"));
   const cJSON *trace = cJSON_GetObjectItemCaseSensitive(params, "trace");
   c->trace = cJSON_IsString(trace) && strcmp(trace->valuestring, "off") != 0;
   const cJSON *opts = cJSON_GetObjectItemCaseSensitive(params, "initializationOptions");

@@ -24,6 +24,7 @@ struct lsp_client {
   cJSON *changed_settings; /* owned */
   lsp_encoding enc;
   bool trace;              /* forward logs as window/logMessage */
+  bool work_done_progress; /* the client accepts window/workDoneProgress/create */
   bool stdio;
   struct lsp_doc *docs;    /* open documents */
   lsp_client *prev, *next;

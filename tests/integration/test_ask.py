@@ -372,3 +372,28 @@ def test_docs_context_ranked_cached_and_cited(env, fake, tmp_path):
         finish(c)
     finally:
         site.stop()
+
+
+def test_server_initiated_progress(env, fake):
+    """A client that supports window.workDoneProgress gets a
+    window/workDoneProgress/create request; its reply is matched and the
+    progress goes to the token the server made."""
+    c = Client(env=env)
+    c.initialize({"capabilities": {"window": {"workDoneProgress": True}}})
+    fake.script([sol("", "print(1)")])
+    rid = c.request("crucible/ask", {"question": "q", "task": "sp"})
+    notes, res = [], None
+    while res is None:
+        m = c.recv(30)
+        if m.get("method") == "window/workDoneProgress/create":
+            token = m["params"]["token"]
+            c.send({"jsonrpc": "2.0", "id": m["id"], "result": None})
+        elif m.get("id") == rid and "method" not in m:
+            res = m
+        else:
+            notes.append(m)
+    assert res["result"]["outcome"] == "passed"
+    prog = [n["params"] for n in notes if n.get("method") == "$/progress"]
+    assert prog and all(p["token"] == token for p in prog)
+    assert prog[0]["value"]["kind"] == "begin" and prog[-1]["value"]["kind"] == "end"
+    finish(c)
