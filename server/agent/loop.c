@@ -386,6 +386,20 @@ static void do_index(agent_task *t) {
   agent_modindex_get(t->eng->modindex, t->lang, index_ready, t);
 }
 
+/* Sends the conversation to the model: structured for a solution, free text
+ * for a reflection. */
+static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, llm_done_fn on_done) {
+  llm_chat_opts o = {0};
+  o.messages = t->conv.msgs;
+  o.n_messages = t->conv.n;
+  o.structured = structured;
+  o.on_token = on_token;
+  o.on_done = on_done;
+  o.ud = t;
+  int err = llm_chat_start(t->llm, &o, &t->chat);
+  if (err) finish(t, "error", xasprintf("cannot start the LLM request: %s", strerror(-err)));
+}
+
 static void do_generate(agent_task *t) {
   reset_attempt(t);
   t->iteration++;
@@ -394,15 +408,7 @@ static void do_generate(agent_task *t) {
   snprintf(detail, sizeof detail, "attempt %d of %d", t->iteration, t->max_iter);
   phase(t, "generating", detail);
   t->cur_prompt = messages_json(&t->conv);
-  llm_chat_opts o = {0};
-  o.messages = t->conv.msgs;
-  o.n_messages = t->conv.n;
-  o.structured = true;
-  o.on_token = gen_token;
-  o.on_done = gen_done;
-  o.ud = t;
-  int err = llm_chat_start(t->llm, &o, &t->chat);
-  if (err) finish(t, "error", xasprintf("cannot start the LLM request: %s", strerror(-err)));
+  start_chat(t, true, gen_token, gen_done);
 }
 
 static void do_check(agent_task *t) {
@@ -483,15 +489,7 @@ static void do_fail(agent_task *t) {
   phase(t, "reflecting", t->failed_stage);
   agent_conv_add(&t->conv, "user", agent_reflect_prompt());
   dbuf_reset(&t->reflection);
-  llm_chat_opts o = {0};
-  o.messages = t->conv.msgs;
-  o.n_messages = t->conv.n;
-  o.structured = false;
-  o.on_token = reflect_token;
-  o.on_done = reflect_done;
-  o.ud = t;
-  int err = llm_chat_start(t->llm, &o, &t->chat);
-  if (err) finish(t, "error", xasprintf("cannot start the LLM request: %s", strerror(-err)));
+  start_chat(t, false, reflect_token, reflect_done);
 }
 
 static void task_closed(uv_handle_t *h) {

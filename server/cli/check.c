@@ -66,12 +66,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
   if (!env->started) {
     env->started = true;
     uv_loop_init(&env->loop);
-    cfg_init(&env->settings);
-    dbuf msgs;
-    dbuf_init(&msgs, 0);
-    cfg_load_user(&env->settings, &msgs);
-    if (msgs.len) fputs(msgs.data, stderr);
-    dbuf_close(&msgs);
+    cfg_init_cli(&env->settings);
     sbx_config sc;
     memset(&sc, 0, sizeof sc);
     sc.interpreters[SBX_LANG_PYTHON] = env->settings.sandbox.python;

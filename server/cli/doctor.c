@@ -49,12 +49,7 @@ int cli_doctor(int argc, char **argv) {
     }
   }
   cfg settings;
-  cfg_init(&settings);
-  dbuf msgs;
-  dbuf_init(&msgs, 0);
-  cfg_load_user(&settings, &msgs);
-  if (msgs.len) fputs(msgs.data, stderr);
-  dbuf_close(&msgs);
+  cfg_init_cli(&settings);
   cJSON *report = lsp_doctor_report(&settings);
   ping_ctx p = {.llm = lsp_doctor_llm_section(&settings)};
   cJSON_AddItemToObject(report, "llm", p.llm);

@@ -202,12 +202,7 @@ int cli_run(int argc, char **argv) {
    * command line are the user's own word and may go past those defaults, up
    * to the sandbox's built-in ceilings. */
   cfg settings;
-  cfg_init(&settings);
-  dbuf msgs;
-  dbuf_init(&msgs, 0);
-  cfg_load_user(&settings, &msgs);
-  if (msgs.len) fputs(msgs.data, stderr);
-  dbuf_close(&msgs);
+  cfg_init_cli(&settings);
   sbx_config sc;
   memset(&sc, 0, sizeof sc);
   sc.max_concurrent = 1;

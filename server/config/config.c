@@ -354,6 +354,15 @@ out:
   return err;
 }
 
+void cfg_init_cli(cfg *self) {
+  cfg_init(self);
+  dbuf msgs;
+  dbuf_init(&msgs, 0);
+  cfg_load_user(self, &msgs);
+  if (msgs.len) fputs(msgs.data, stderr);
+  dbuf_close(&msgs);
+}
+
 cJSON *cfg_to_json(const cfg *self) {
   cJSON *root = cJSON_CreateObject();
   cJSON *llm = cJSON_AddObjectToObject(root, "llm");

@@ -85,6 +85,10 @@ int cfg_apply(cfg *self, const cJSON *json, cfg_source src, const cfg *base, dbu
  * over the file. */
 int cfg_load_user(cfg *self, dbuf *msgs);
 
+/* For the command line: cfg_init, then cfg_load_user, with every message
+ * printed on stderr. */
+void cfg_init_cli(cfg *self);
+
 /* The settings as JSON (the API key itself never appears: only the name of
  * its variable and whether it is set). */
 cJSON *cfg_to_json(const cfg *self);

@@ -100,27 +100,16 @@ static int open_stream(rpc_conn *self, rpc_stream *st, int fd, bool readable, bo
     err = uv_tty_init(self->loop, &st->tty, fd, readable);
     break;
   case UV_NAMED_PIPE:
-    err = uv_pipe_init(self->loop, &st->pipe, 0);
-    if (!err) {
-      err = uv_pipe_open(&st->pipe, fd);
-      if (err) {
-        st->handle.data = self;
-        self->handles_open++;
-        uv_close(&st->handle, on_handle_closed);
-        return err;
-      }
-    }
-    break;
   case UV_TCP:
-    err = uv_tcp_init(self->loop, &st->tcp);
-    if (!err) {
-      err = uv_tcp_open(&st->tcp, fd);
-      if (err) {
-        st->handle.data = self;
-        self->handles_open++;
-        uv_close(&st->handle, on_handle_closed);
-        return err;
-      }
+    err = t == UV_TCP ? uv_tcp_init(self->loop, &st->tcp) : uv_pipe_init(self->loop, &st->pipe, 0);
+    if (err) break;
+    err = t == UV_TCP ? uv_tcp_open(&st->tcp, fd) : uv_pipe_open(&st->pipe, fd);
+    if (err) {
+      /* The handle exists: it must go through uv_close like any other. */
+      st->handle.data = self;
+      self->handles_open++;
+      uv_close(&st->handle, on_handle_closed);
+      return err;
     }
     break;
   case UV_FILE:

@@ -47,27 +47,10 @@ const char *store_default_path(char *buf, size_t cap) {
   return buf;
 }
 
-/* mkdir -p of the directory part of path, mode 0700. */
-static int make_parent(const char *path) {
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (!slash || slash == dir) return 0;
-  *slash = '\0';
-  for (char *p = dir + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(dir, 0700) && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(dir, 0700) && errno != EEXIST) return -errno;
-  return 0;
-}
-
 store *store_open(const char *path, char *err, size_t errlen) {
   char def[4096];
   if (!path) path = store_default_path(def, sizeof def);
-  int e = make_parent(path);
+  int e = mkdir_parents(path);
   if (e) {
     snprintf(err, errlen, "cannot create the directory for %s: %s", path, strerror(-e));
     return NULL;

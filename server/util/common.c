@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void oom(void) {
@@ -60,4 +62,20 @@ unsigned long long now_ns(void) {
 
 unsigned long long now_ms(void) {
   return now_ns() / 1000000ull;
+}
+
+int mkdir_parents(const char *path) {
+  char dir[4096];
+  if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return -ENAMETOOLONG;
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir) return 0;
+  *slash = '\0';
+  for (char *p = dir + 1;; p++) {
+    if (*p != '/' && *p != '\0') continue;
+    char c = *p;
+    *p = '\0';
+    if (mkdir(dir, 0700) && errno != EEXIST) return -errno;
+    *p = c;
+    if (!c) return 0;
+  }
 }

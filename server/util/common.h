@@ -18,6 +18,10 @@ char *xstrndup(const char *s, size_t n);
 /* printf into a new string the caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Creates every missing directory above path's last component (mode 0700).
+ * Returns 0 or -errno. */
+int mkdir_parents(const char *path);
+
 /* Monotonic clock in milliseconds / nanoseconds. */
 unsigned long long now_ms(void);
 unsigned long long now_ns(void);
