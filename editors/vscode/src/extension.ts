@@ -7,8 +7,6 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
-  PublishDiagnosticsNotification,
-  PublishDiagnosticsParams,
   ServerOptions,
   StaticFeature,
   TransportKind,
@@ -29,7 +27,6 @@ import {
   RunResult,
   TextParams,
   crucibleLanguage,
-  normalizeDiagnostic,
   runSummary,
   settingsFrom,
   solutionText,
@@ -92,15 +89,6 @@ function createClient(context: vscode.ExtensionContext): CrucibleClient {
   };
   const c = new CrucibleClient('crucible', 'Crucible', serverOptions, clientOptions);
 
-  // Replaces the client's own publishDiagnostics handler (the last registration of a method wins) so that
-  // runtime errors, which the server sends without an LSP range, still reach the Problems view.
-  let pending = Promise.resolve();
-  c.onNotification(PublishDiagnosticsNotification.type, (p: PublishDiagnosticsParams) => {
-    pending = pending.then(async () => {
-      const diags = await c.protocol2CodeConverter.asDiagnostics(p.diagnostics.map(normalizeDiagnostic));
-      c.diagnostics?.set(c.protocol2CodeConverter.asUri(p.uri), diags);
-    }, () => undefined);
-  });
   c.onNotification('crucible/phase', (p: PhaseParams) =>
     writeLine(`── ${p.phase}${p.detail ? ': ' + p.detail : ''} (attempt ${p.iteration})`),
   );

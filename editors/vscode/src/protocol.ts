@@ -134,18 +134,6 @@ export function settingsFrom(valueOf: (key: string) => unknown): Record<string, 
   return out;
 }
 
-const severities: Record<string, 1 | 2 | 3 | 4> = { error: 1, warning: 2, information: 3, info: 3, hint: 4 };
-
-/** Returns d as an LSP Diagnostic. The server sends runtime errors as {line, message, severity: "error"};
- * those get the whole line as their range and a numeric severity. Proper Diagnostics pass unchanged. */
-export function normalizeDiagnostic(d: any): LspDiagnostic {
-  if (d && !d.range && typeof d.line === 'number') {
-    d = { ...d, range: { start: { line: d.line, character: 0 }, end: { line: d.line + 1, character: 0 } } };
-  }
-  if (d && typeof d.severity === 'string') d = { ...d, severity: severities[d.severity] ?? 1 };
-  return d as LspDiagnostic;
-}
-
 /** One line describing how a run ended, e.g. "error (exit 1) in 43 ms, cpu 34 ms, 3556 KiB". */
 export function runSummary(r: RunResult): string {
   let s = r.outcome;

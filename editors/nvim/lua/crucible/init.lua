@@ -39,36 +39,11 @@ local function new_task(kind, buf)
   return t
 end
 
--- The server reports runtime errors as {line, message, severity = "error"}
--- rather than LSP Diagnostics; give them a range and a numeric severity so
--- the built-in diagnostics can show them.
-local severities = { error = 1, warning = 2, information = 3, info = 3, hint = 4 }
-local function normalize(d)
-  if type(d.severity) == 'string' then
-    d.severity = severities[d.severity] or 1
-  end
-  if not d.range and type(d.line) == 'number' then
-    d.range = {
-      start = { line = d.line, character = 0 },
-      ['end'] = { line = d.line + 1, character = 0 },
-    }
-  end
-  return d
-end
-
 local function task_of(result)
   return result and M.tasks[result.task]
 end
 
 local handlers = {
-  ['textDocument/publishDiagnostics'] = function(err, result, ctx, config)
-    if result and type(result.diagnostics) == 'table' then
-      for _, d in ipairs(result.diagnostics) do
-        normalize(d)
-      end
-    end
-    return vim.lsp.handlers['textDocument/publishDiagnostics'](err, result, ctx, config)
-  end,
   ['crucible/output'] = function(_, r)
     local t = task_of(r)
     if t then
@@ -317,7 +292,6 @@ function M.check()
     end
     local lines = { ('── check: %d problem(s), %d import(s)'):format(#(r.diagnostics or {}), #(r.imports or {})) }
     for _, d in ipairs(r.diagnostics or {}) do
-      normalize(d)
       table.insert(lines, ('%d:%d %s'):format(d.range.start.line + 1, d.range.start.character + 1, d.message))
     end
     for _, i in ipairs(r.imports or {}) do
