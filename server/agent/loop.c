@@ -37,6 +37,7 @@ struct agent_task {
   state next;
 
   char *label, *question, *language, *ctx_text, *ctx_uri, *docs;
+  int ctx_line;
   char uid[64];
   chk_language lang;
   int max_iter;
@@ -460,6 +461,9 @@ static void start_run(agent_task *t, const char *code, const char *detail, void 
   req.code = code;
   req.code_len = strlen(code);
   req.limits = t->limits;
+  /* The answer stands in for the selection: its runtime errors are placed on
+   * the document's lines from the selection's start. */
+  req.line_offset = t->ctx_line;
   sbx_callbacks cbs = {.on_output = run_output, .on_done = done};
   int err = sbx_run_start(t->eng->runner, &req, &cbs, t, &t->run);
   if (err) finish(t, "error", xasprintf("cannot start the sandbox: %s", strerror(-err)));
@@ -579,6 +583,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   t->lang = chk_language_parse(t->language);
   t->ctx_text = p->context_text ? xstrdup(p->context_text) : NULL;
   t->ctx_uri = p->context_uri ? xstrdup(p->context_uri) : NULL;
+  t->ctx_line = p->context_uri && p->context_line > 0 ? p->context_line : 0;
   t->docs = p->docs_context ? xstrdup(p->docs_context) : NULL;
   t->sources = cJSON_CreateArray();
   if (p->n_doc_sources) {

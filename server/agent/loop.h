@@ -37,6 +37,7 @@ typedef struct agent_params {
   const char *language;       /* python | javascript | bash */
   const char *context_text;   /* an editor selection, may be NULL */
   const char *context_uri;
+  int context_line;           /* the selection's first line: runtime errors are reported there */
   const char *docs_context;   /* documentation text for the prompt, may be NULL */
   const char *const *doc_sources; /* URLs / paths to crawl (or revalidate) and search */
   size_t n_doc_sources;

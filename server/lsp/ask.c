@@ -14,7 +14,6 @@ typedef struct ask_job {
   lsp_client *client;
   agent_task *task;
   char *uri;            /* the context's document, for runtime diagnostics */
-  int first_line;
   lsp_output out;
   int out_iteration;
 } ask_job;
@@ -177,6 +176,9 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
     lsp_doc *d = lsp_doc_find(c, ctx_uri);
     if (d) ctx_text = lsp_doc_range_text(d, cJSON_GetObjectItemCaseSensitive(ctx, "range"), c->enc, &first_line);
   }
+  const cJSON *start_line = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "range"), "start"), "line");
+  if (!first_line && cJSON_IsNumber(start_line) && start_line->valuedouble > 0) first_line = start_line->valueint;
   call->label = lsp_task_label(call, params);
   const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
   if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
@@ -214,6 +216,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   p.language = sbx_lang_name(sl);
   p.context_text = ctx_text;
   p.context_uri = ctx_uri;
+  p.context_line = first_line;
   p.max_iterations = max_iter;
   p.reflect = c->cfg.agent.reflect;
   p.import_check = !strcmp(c->cfg.agent.import_check, "run")    ? AGENT_IMPORTS_RUN
@@ -232,7 +235,6 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   j->call = call;
   j->client = c;
   j->uri = ctx_uri ? xstrdup(ctx_uri) : NULL;
-  j->first_line = first_line;
   j->out_iteration = 1;
   call->data = j;
   rpc_call_set_cancel(call, job_cancel);

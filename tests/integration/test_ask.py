@@ -294,6 +294,18 @@ def test_selection_context_and_runtime_diagnostics(srv, fake):
                                                         "end": {"line": 6, "character": 0}}}},
                  timeout=30, notifications=notes)
     assert r["result"]["outcome"] == "failed"
+    # the answer stands in for the selection (lines 2..): its NameError is on
+    # the document's line 3, and is published there
+    diag = r["result"]["run"]["diagnostics"][0]
+    assert diag["range"]["start"]["line"] == 3 and "NameError" in diag["message"]
+    pubs = [n["params"] for n in notes if n.get("method") == "textDocument/publishDiagnostics"]
+    deadline = time.time() + 5
+    while not any(any(d.get("code") == "runtime" for d in p["diagnostics"]) for p in pubs):
+        m = srv.recv(max(0.1, deadline - time.time()))
+        if m.get("method") == "textDocument/publishDiagnostics":
+            pubs.append(m["params"])
+    runtime = [d for p in pubs for d in p["diagnostics"] if d.get("code") == "runtime"]
+    assert runtime[-1]["range"]["start"]["line"] == 3
     prompt = chat_user_text(fake.chat_requests()[0])
     assert "return undefined_name" in prompt and "file:///w/a.py" in prompt
     assert "x = 1" not in prompt
