@@ -223,3 +223,46 @@ def test_client_vanishes_mid_run_leaves_nothing(tmp_path):
         time.sleep(0.1)
     assert not leftover("time.sleep(120)")
     assert not (set(our_cgroups()) - before)
+
+
+def test_socket_client_vanishing_cancels_its_runs_only(tmp_path):
+    """Over --listen unix:, a client that disconnects mid-run loses its run
+    (killed, cgroup removed); another client's session goes on."""
+    import socket as sk
+    from test_jsonrpc import read_frame
+    from conftest import frame, crucible_bin
+    path = str(tmp_path / "s.sock")
+    p = subprocess.Popen([crucible_bin(), "serve", "--listen", "unix:" + path],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")))
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.02)
+        a, b = sk.socket(sk.AF_UNIX), sk.socket(sk.AF_UNIX)
+        a.connect(path)
+        b.connect(path)
+        for s in (a, b):
+            s.sendall(frame({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"capabilities": {}}}))
+            assert read_frame(s)["id"] == 0
+        marker = "sockvanish_%d" % os.getpid()
+        a.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "crucible/run",
+                         "params": {"code": "import time\nprint('%s', flush=True)\ntime.sleep(120)" % marker}}))
+        m = read_frame(a)
+        assert m.get("method") == "crucible/output"
+        a.close()
+        deadline = time.time() + 5
+        while time.time() < deadline and leftover("time.sleep(120)"):
+            time.sleep(0.1)
+        assert not leftover("time.sleep(120)")
+        b.sendall(frame({"jsonrpc": "2.0", "id": 2, "method": "crucible/run", "params": {"code": "print(7)"}}))
+        while True:
+            m = read_frame(b)
+            if m.get("id") == 2:
+                break
+        assert m["result"]["stdout"] == "7\n"
+        b.close()
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        assert p.wait(timeout=10) in (0, 143)
