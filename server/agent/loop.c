@@ -43,6 +43,7 @@ struct agent_task {
   int max_iter;
   bool reflect;
   agent_import_check import_check;
+  char **deny;        /* NULL-terminated */
   sbx_limits limits;
   llm_config llm_cfg;
 
@@ -425,7 +426,8 @@ static void do_check(agent_task *t) {
   chk_doc *doc = chk_doc_new(t->eng->chk, t->lang, t->program, strlen(t->program));
   chk_report rep;
   memset(&rep, 0, sizeof rep);
-  chk_options opts = {.modset = t->import_check == AGENT_IMPORTS_RUN ? NULL : t->modset, .deny = NULL};
+  chk_options opts = {.modset = t->import_check == AGENT_IMPORTS_RUN ? NULL : t->modset,
+                      .deny = (const char *const *)t->deny};
   chk_doc_check(t->eng->chk, doc, &opts, &rep);
   t->cur_check = chk_report_json(&rep, doc, LSP_ENC_UTF16);
   if (chk_report_errors(&rep) > 0) {
@@ -544,6 +546,8 @@ static void do_finish(agent_task *t) {
   for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
   free(t->doc_sources);
   cJSON_Delete(t->sources);
+  for (char **d = t->deny; d && *d; d++) free(*d);
+  free(t->deny);
   t->sink.done(t->ud, r);
   uv_close((uv_handle_t *)&t->step, task_closed);
 }
@@ -598,6 +602,10 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   t->max_iter = p->max_iterations > 0 ? p->max_iterations : 3;
   t->reflect = p->reflect;
   t->import_check = p->import_check;
+  size_t nd = 0;
+  while (p->deny_imports && p->deny_imports[nd]) nd++;
+  t->deny = xcalloc(nd + 1, sizeof *t->deny);
+  for (size_t i = 0; i < nd; i++) t->deny[i] = xstrdup(p->deny_imports[i]);
   t->limits = p->limits;
   llm_config_init(&t->llm_cfg);
   if (p->llm) {
@@ -622,6 +630,8 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
     free(t->doc_sources);
     cJSON_Delete(t->sources);
+    for (char **d = t->deny; d && *d; d++) free(*d);
+    free(t->deny);
     free(t);
     return err;
   }

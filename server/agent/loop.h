@@ -48,6 +48,7 @@ typedef struct agent_params {
   int max_iterations;
   bool reflect;
   agent_import_check import_check;
+  const char *const *deny_imports; /* NULL-terminated, may be NULL */
   sbx_limits limits;
   const llm_config *llm;      /* copied */
 } agent_params;

@@ -247,13 +247,14 @@ int cli_ask(int argc, char **argv) {
   p.context_uri = context;
   p.max_iterations = max_iter ? max_iter : c->agent.max_iterations;
   p.reflect = c->agent.reflect && !no_reflect;
+  p.deny_imports = (const char *const *)c->agent.deny_imports.items;
   p.import_check = !strcmp(c->agent.import_check, "run")    ? AGENT_IMPORTS_RUN
                    : !strcmp(c->agent.import_check, "both") ? AGENT_IMPORTS_BOTH
                                                             : AGENT_IMPORTS_STATIC;
   lsp_sandbox_limits(c, &p.limits);
   p.llm = &lc;
   if (!n_docs)
-    for (int i = 0; i < c->docs.n_sources; i++) docs[n_docs++] = c->docs.sources[i];
+    for (int i = 0; i < c->docs.sources.n; i++) docs[n_docs++] = c->docs.sources.items[i];
   p.doc_sources = docs;
   p.n_doc_sources = n_docs;
   p.docs_mode = c->docs.mode;

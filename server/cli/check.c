@@ -46,7 +46,7 @@ typedef struct probe_env {
   uv_loop_t loop;
   sbx_runner runner;
   agent_modindex idx;
-  cfg settings;
+  const cfg *settings;
   bool started;
 } probe_env;
 
@@ -66,15 +66,14 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
   if (!env->started) {
     env->started = true;
     uv_loop_init(&env->loop);
-    cfg_init_cli(&env->settings);
     sbx_config sc;
     memset(&sc, 0, sizeof sc);
-    sc.interpreters[SBX_LANG_PYTHON] = env->settings.sandbox.python;
-    sc.interpreters[SBX_LANG_JAVASCRIPT] = env->settings.sandbox.javascript;
-    sc.interpreters[SBX_LANG_BASH] = env->settings.sandbox.bash;
+    sc.interpreters[SBX_LANG_PYTHON] = env->settings->sandbox.python;
+    sc.interpreters[SBX_LANG_JAVASCRIPT] = env->settings->sandbox.javascript;
+    sc.interpreters[SBX_LANG_BASH] = env->settings->sandbox.bash;
     sbx_runner_init(&env->runner, &env->loop, &sc);
-    const char *interp[CHK_LANG_COUNT] = {env->settings.sandbox.python, env->settings.sandbox.javascript,
-                                          env->settings.sandbox.bash};
+    const char *interp[CHK_LANG_COUNT] = {env->settings->sandbox.python, env->settings->sandbox.javascript,
+                                          env->settings->sandbox.bash};
     agent_modindex_init(&env->idx, &env->runner, interp);
   }
   probe_wait w = {0};
@@ -90,7 +89,6 @@ static void probe_env_close(probe_env *env) {
   sbx_runner_close(&env->runner, NULL);
   uv_run(&env->loop, UV_RUN_DEFAULT);
   uv_loop_close(&env->loop);
-  cfg_close(&env->settings);
 }
 
 static const char *severity_word(chk_severity s) {
@@ -111,13 +109,18 @@ int cli_check(int argc, char **argv) {
   };
   chk_language forced = CHK_LANG_NONE;
   bool json = false;
-  const char **deny = xcalloc((size_t)argc + 1, sizeof *deny);
+  cfg settings;
+  cfg_init_cli(&settings);
+  /* --deny adds to the user's agent.denyImports */
+  const char **deny = xcalloc((size_t)argc + CFG_MAX_LIST + 1, sizeof *deny);
   size_t ndeny = 0;
+  for (int i = 0; i < settings.agent.deny_imports.n; i++) deny[ndeny++] = settings.agent.deny_imports.items[i];
   int rc = 0, c;
   chk_context *ctx = NULL;
   const chk_modset *modsets[CHK_LANG_COUNT] = {0};
   probe_env env;
   memset(&env, 0, sizeof env);
+  env.settings = &settings;
   bool tried[CHK_LANG_COUNT] = {0};
   optind = 1;
   while ((c = getopt_long(argc, argv, "l:d:jh", longopts, NULL)) != -1) {
@@ -201,6 +204,7 @@ int cli_check(int argc, char **argv) {
   }
 out:
   probe_env_close(&env);
+  cfg_close(&settings);
   chk_context_free(ctx);
   free(deny);
   return rc;

@@ -45,6 +45,7 @@ static const field fields[] = {
     {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, 20, NULL, 0},
     {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0},
     {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0},
+    {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY},
     {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, 0},
     {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY},
     {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY},
@@ -108,18 +109,27 @@ void cfg_init(cfg *self) {
   apply_env(self);
 }
 
-static void free_sources(cfg_docs *d) {
-  for (int i = 0; i < d->n_sources; i++) free(d->sources[i]);
-  d->n_sources = 0;
+static void strlist_clear(cfg_strlist *l) {
+  for (int i = 0; i < l->n; i++) free(l->items[i]);
+  l->n = 0;
+  l->items[0] = NULL;
+}
+
+static void strlist_copy(cfg_strlist *dst, const cfg_strlist *src) {
+  for (int i = 0; i < src->n; i++) dst->items[i] = xstrdup(src->items[i]);
+  dst->n = src->n;
+  dst->items[dst->n] = NULL;
 }
 
 void cfg_close(cfg *self) {
-  free_sources(&self->docs);
+  strlist_clear(&self->docs.sources);
+  strlist_clear(&self->agent.deny_imports);
 }
 
 void cfg_copy(cfg *dst, const cfg *src) {
   *dst = *src;
-  for (int i = 0; i < src->docs.n_sources; i++) dst->docs.sources[i] = xstrdup(src->docs.sources[i]);
+  strlist_copy(&dst->docs.sources, &src->docs.sources);
+  strlist_copy(&dst->agent.deny_imports, &src->agent.deny_imports);
 }
 
 static const char *type_name(const cJSON *v) {
@@ -229,13 +239,14 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
       }
       n++;
     }
-    if (n > CFG_MAX_DOC_SOURCES) {
-      dbuf_addf(msgs, "error: %s.%s: at most %d entries\n", g, k, CFG_MAX_DOC_SOURCES);
+    if (n > CFG_MAX_LIST) {
+      dbuf_addf(msgs, "error: %s.%s: at most %d entries\n", g, k, CFG_MAX_LIST);
       return 1;
     }
-    cfg_docs *d = &self->docs;
-    free_sources(d);
-    cJSON_ArrayForEach(it, v) d->sources[d->n_sources++] = xstrdup(it->valuestring);
+    cfg_strlist *l = (cfg_strlist *)p;
+    strlist_clear(l);
+    cJSON_ArrayForEach(it, v) l->items[l->n++] = xstrdup(it->valuestring);
+    l->items[l->n] = NULL;
     return 0;
   }
   }
@@ -379,6 +390,9 @@ cJSON *cfg_to_json(const cfg *self) {
   cJSON_AddNumberToObject(ag, "maxIterations", self->agent.max_iterations);
   cJSON_AddBoolToObject(ag, "reflect", self->agent.reflect);
   cJSON_AddStringToObject(ag, "importCheck", self->agent.import_check);
+  cJSON *deny = cJSON_AddArrayToObject(ag, "denyImports");
+  for (int i = 0; i < self->agent.deny_imports.n; i++)
+    cJSON_AddItemToArray(deny, cJSON_CreateString(self->agent.deny_imports.items[i]));
   cJSON *sb = cJSON_AddObjectToObject(root, "sandbox");
   cJSON_AddStringToObject(sb, "backend", self->sandbox.backend);
   cJSON_AddNumberToObject(sb, "timeoutMs", self->sandbox.timeout_ms);
@@ -395,8 +409,8 @@ cJSON *cfg_to_json(const cfg *self) {
   cJSON_AddStringToObject(in, "bash", self->sandbox.bash);
   cJSON *dc = cJSON_AddObjectToObject(root, "docs");
   cJSON *src = cJSON_AddArrayToObject(dc, "sources");
-  for (int i = 0; i < self->docs.n_sources; i++)
-    cJSON_AddItemToArray(src, cJSON_CreateString(self->docs.sources[i]));
+  for (int i = 0; i < self->docs.sources.n; i++)
+    cJSON_AddItemToArray(src, cJSON_CreateString(self->docs.sources.items[i]));
   cJSON_AddStringToObject(dc, "mode", self->docs.mode);
   cJSON_AddNumberToObject(dc, "maxDepth", self->docs.max_depth);
   cJSON_AddNumberToObject(dc, "maxPages", self->docs.max_pages);

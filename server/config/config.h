@@ -10,7 +10,14 @@
 #include "dbuf.h"
 
 #define CFG_STR 512
-#define CFG_MAX_DOC_SOURCES 32
+#define CFG_MAX_LIST 32
+#define CFG_MAX_DOC_SOURCES CFG_MAX_LIST
+
+/* A list of owned strings; items[n] is always NULL. */
+typedef struct cfg_strlist {
+  char *items[CFG_MAX_LIST + 1];
+  int n;
+} cfg_strlist;
 
 typedef enum cfg_source {
   CFG_SOURCE_USER,    /* the user's own config file: may set anything */
@@ -32,6 +39,7 @@ typedef struct cfg_agent {
   int max_iterations;
   bool reflect;
   char import_check[8];       /* static | run | both */
+  cfg_strlist deny_imports;   /* top-level modules that are never allowed (status "denied") */
 } cfg_agent;
 
 typedef struct cfg_sandbox {
@@ -50,8 +58,7 @@ typedef struct cfg_sandbox {
 } cfg_sandbox;
 
 typedef struct cfg_docs {
-  char *sources[CFG_MAX_DOC_SOURCES]; /* owned */
-  int n_sources;
+  cfg_strlist sources;
   char mode[8];               /* search | all */
   int max_depth;
   int max_pages;

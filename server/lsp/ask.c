@@ -199,7 +199,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
     }
     cJSON_ArrayForEach(d, docs) doc_list[n_docs++] = d->valuestring;
   } else {
-    for (int i = 0; i < c->cfg.docs.n_sources; i++) doc_list[n_docs++] = c->cfg.docs.sources[i];
+    for (int i = 0; i < c->cfg.docs.sources.n; i++) doc_list[n_docs++] = c->cfg.docs.sources.items[i];
   }
 
   llm_config lc;
@@ -219,6 +219,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   p.context_line = first_line;
   p.max_iterations = max_iter;
   p.reflect = c->cfg.agent.reflect;
+  p.deny_imports = (const char *const *)c->cfg.agent.deny_imports.items;
   p.import_check = !strcmp(c->cfg.agent.import_check, "run")    ? AGENT_IMPORTS_RUN
                    : !strcmp(c->cfg.agent.import_check, "both") ? AGENT_IMPORTS_BOTH
                                                                 : AGENT_IMPORTS_STATIC;

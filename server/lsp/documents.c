@@ -57,7 +57,7 @@ static void publish(lsp_doc *d) {
   lsp_server *srv = c->srv;
   chk_report rep;
   memset(&rep, 0, sizeof rep);
-  chk_options opts = {.modset = modset_for(srv, d->lang), .deny = NULL};
+  chk_options opts = {.modset = modset_for(srv, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
   chk_doc_check(srv->chk, d->doc, &opts, &rep);
   cJSON *res = chk_report_json(&rep, d->doc, c->enc);
   chk_report_close(&rep);
@@ -239,7 +239,7 @@ typedef struct check_job {
 static void check_reply(check_job *j, const chk_modset *set) {
   rpc_call *call = j->call;
   lsp_client *c = lsp_client_of(call);
-  chk_options opts = {.modset = set, .deny = NULL};
+  chk_options opts = {.modset = set, .deny = (const char *const *)c->cfg.agent.deny_imports.items};
   cJSON *res = NULL;
   lsp_doc *d = j->code ? NULL : lsp_doc_find(c, j->uri);
   if (d) {

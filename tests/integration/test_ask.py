@@ -409,3 +409,22 @@ def test_server_initiated_progress(env, fake):
     assert prog and all(p["token"] == token for p in prog)
     assert prog[0]["value"]["kind"] == "begin" and prog[-1]["value"]["kind"] == "end"
     finish(c)
+
+
+def test_deny_list_rejects_imports_before_running(env, fake, tmp_path):
+    cfgdir = pathlib.Path(env["XDG_CONFIG_HOME"]) / "crucible"
+    cfgdir.mkdir(parents=True)
+    (cfgdir / "config.json").write_text(json.dumps({"agent": {"denyImports": ["subprocess"]}}))
+    c = Client(env=env)
+    r = c.call("initialize", {"capabilities": {}, "initializationOptions": {"agent": {"denyImports": []}}})
+    c.notify("initialized", {})
+    # a workspace cannot lift the user's deny-list
+    assert c.call("crucible/doctor", {})["result"]["settings"]["agent"]["denyImports"] == ["subprocess"]
+    chk = c.call("crucible/check", {"code": "import subprocess\n"}, timeout=30)["result"]
+    assert chk["imports"][0]["status"] == "denied"
+    fake.script([sol("import subprocess", "subprocess.run(['id'])"), {"content": "r"}, sol("", "print('no shell')")])
+    r, notes = ask(c, {"question": "run id"})
+    assert r["result"]["outcome"] == "passed" and r["result"]["iterations"] == 2
+    first = r["result"]["attempts"][0]
+    assert first["run"]["outcome"] == "rejected" and "subprocess" in first["error"]
+    finish(c)

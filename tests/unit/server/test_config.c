@@ -80,13 +80,13 @@ static void enums_integers_and_nesting(void **state) {
                               CFG_SOURCE_USER, NULL, &m),
                    0);
   assert_string_equal(c.sandbox.python, "/usr/bin/python3.11");
-  assert_int_equal(c.docs.n_sources, 2);
-  assert_string_equal(c.docs.sources[1], "/srv/docs");
+  assert_int_equal(c.docs.sources.n, 2);
+  assert_string_equal(c.docs.sources.items[1], "/srv/docs");
   /* a copy owns its strings */
   cfg d;
   cfg_copy(&d, &c);
   cfg_close(&c);
-  assert_string_equal(d.docs.sources[0], "https://docs.python.org/3/");
+  assert_string_equal(d.docs.sources.items[0], "https://docs.python.org/3/");
   cfg_close(&d);
   dbuf_close(&m);
 }
