@@ -163,15 +163,24 @@ cJSON *lsp_doctor_report(const cfg *settings) {
   return r;
 }
 
+/* crucible/doctor gathers the machine report on the thread pool (it runs a
+ * few short sandboxes synchronously, ~100-300 ms, which must not stall the
+ * loop) while the loop pings the LLM endpoint; it answers when both are in. */
 typedef struct doctor_job {
   rpc_call *call;
-  cJSON *report;
+  cfg settings;      /* a snapshot: the client may change its settings meanwhile */
+  cJSON *report;     /* from the worker */
+  cJSON *llm_section;
   llm_client *llm;
+  int pending;       /* the work item and the ping */
+  uv_work_t work;
   uv_timer_t done;
 } doctor_job;
 
 static void doctor_freed(uv_handle_t *h) {
-  free(container_of((uv_timer_t *)h, doctor_job, done));
+  doctor_job *j = container_of((uv_timer_t *)h, doctor_job, done);
+  cfg_close(&j->settings);
+  free(j);
 }
 
 /* Replies from the loop, after the ping callback has returned: the client
@@ -179,20 +188,36 @@ static void doctor_freed(uv_handle_t *h) {
 static void doctor_finish(uv_timer_t *t) {
   doctor_job *j = container_of(t, doctor_job, done);
   llm_client_free(j->llm);
+  cJSON_AddItemToObject(j->report, "llm", j->llm_section);
   rpc_call_reply(j->call, j->report);
   uv_close((uv_handle_t *)&j->done, doctor_freed);
 }
 
+static void doctor_part_done(doctor_job *j) {
+  if (--j->pending == 0) uv_timer_start(&j->done, doctor_finish, 0, 0);
+}
+
+static void doctor_work(uv_work_t *w) {
+  doctor_job *j = container_of(w, doctor_job, work);
+  j->report = lsp_doctor_report(&j->settings);
+}
+
+static void doctor_work_done(uv_work_t *w, int status) {
+  doctor_job *j = container_of(w, doctor_job, work);
+  if (!j->report) j->report = cJSON_CreateObject();
+  doctor_part_done(j);
+}
+
 static void doctor_pinged(void *ud, const llm_ping_result *res) {
   doctor_job *j = ud;
-  cJSON *llm = cJSON_GetObjectItemCaseSensitive(j->report, "llm");
+  cJSON *llm = j->llm_section;
   cJSON_AddBoolToObject(llm, "reachable", res->ok);
   if (res->http_status) cJSON_AddNumberToObject(llm, "httpStatus", (double)res->http_status);
   if (res->error) cJSON_AddStringToObject(llm, "error", res->error);
   if (res->models >= 0) cJSON_AddNumberToObject(llm, "models", res->models);
   cJSON_AddBoolToObject(llm, "modelListed", res->model_listed);
   cJSON_AddNumberToObject(llm, "ms", res->ms);
-  uv_timer_start(&j->done, doctor_finish, 0, 0);
+  doctor_part_done(j);
 }
 
 cJSON *lsp_doctor_llm_section(const cfg *settings) {
@@ -218,14 +243,20 @@ int lsp_doctor_ping(uv_loop_t *loop, const cfg *settings, llm_client **out) {
 
 void lsp_doctor(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
+  uv_loop_t *loop = c->srv->loop;
   doctor_job *j = xcalloc(1, sizeof *j);
   j->call = call;
-  j->report = lsp_doctor_report(&c->cfg);
-  cJSON_AddItemToObject(j->report, "llm", lsp_doctor_llm_section(&c->cfg));
-  uv_timer_init(c->srv->loop, &j->done);
-  if (lsp_doctor_ping(c->srv->loop, &c->cfg, &j->llm) || llm_ping(j->llm, doctor_pinged, j)) {
-    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(j->report, "llm"), "error", "cannot start the check");
-    uv_timer_start(&j->done, doctor_finish, 0, 0);
+  cfg_copy(&j->settings, &c->cfg);
+  j->llm_section = lsp_doctor_llm_section(&c->cfg);
+  j->pending = 2;
+  uv_timer_init(loop, &j->done);
+  if (lsp_doctor_ping(loop, &c->cfg, &j->llm) || llm_ping(j->llm, doctor_pinged, j)) {
+    cJSON_AddStringToObject(j->llm_section, "error", "cannot start the check");
+    j->pending--;
+  }
+  if (uv_queue_work(loop, &j->work, doctor_work, doctor_work_done)) {
+    j->report = lsp_doctor_report(&j->settings); /* no thread pool: do it here */
+    doctor_part_done(j);
   }
 }
 

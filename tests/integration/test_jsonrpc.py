@@ -39,7 +39,7 @@ def test_utf8_position_encoding_when_offered(client):
 
 
 def test_request_before_initialize_is_32002(client):
-    r = client.call("crucible/doctor", {})
+    r = client.call("crucible/ping", {})
     assert r["error"]["code"] == -32002
     assert r["id"] == 1
     # a notification before initialize is dropped, not answered
@@ -72,7 +72,7 @@ def test_spec_invalid_request_object(ready):
 
 
 def test_missing_jsonrpc_version(ready):
-    ready.send({"id": 7, "method": "crucible/doctor"})
+    ready.send({"id": 7, "method": "crucible/ping"})
     r = ready.recv()
     assert r["error"]["code"] == -32600 and r["id"] == 7
 
@@ -105,12 +105,12 @@ def test_spec_invalid_batch_three(ready):
 
 def test_spec_mixed_batch(ready):
     batch = [
-        {"jsonrpc": "2.0", "method": "crucible/doctor", "params": {}, "id": "1"},
+        {"jsonrpc": "2.0", "method": "crucible/ping", "params": {}, "id": "1"},
         {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]},
-        {"jsonrpc": "2.0", "method": "crucible/doctor", "params": {}, "id": "2"},
+        {"jsonrpc": "2.0", "method": "crucible/ping", "params": {}, "id": "2"},
         {"foo": "boo"},
         {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
-        {"jsonrpc": "2.0", "method": "crucible/doctor", "id": "9"},
+        {"jsonrpc": "2.0", "method": "crucible/ping", "id": "9"},
     ]
     ready.send(batch)
     r = ready.recv()
@@ -131,48 +131,48 @@ def test_spec_mixed_batch(ready):
 def test_spec_all_notification_batch_gets_nothing(ready):
     ready.send([{"jsonrpc": "2.0", "method": "notify_sum", "params": [1, 2, 4]},
                 {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}])
-    rid = ready.request("crucible/doctor", {})
+    rid = ready.request("crucible/ping", {})
     r = ready.recv()
     assert isinstance(r, dict) and r["id"] == rid, r
 
 
 def test_params_must_be_structured(ready):
-    ready.send({"jsonrpc": "2.0", "id": 3, "method": "crucible/doctor", "params": 5})
+    ready.send({"jsonrpc": "2.0", "id": 3, "method": "crucible/ping", "params": 5})
     r = ready.recv()
     assert r["error"]["code"] == -32600 and r["id"] == 3
 
 
 def test_invalid_utf8_is_an_error_reply_and_server_survives(ready):
-    body = b'{"jsonrpc":"2.0","id":4,"method":"crucible/doctor","params":{"x":"\xff\xfe"}}'
+    body = b'{"jsonrpc":"2.0","id":4,"method":"crucible/ping","params":{"x":"\xff\xfe"}}'
     ready.send_raw(frame(body))
     r = ready.recv()
     assert r["error"]["code"] == -32700
     assert "UTF-8" in r["error"]["message"]
-    assert "result" in ready.call("crucible/doctor", {})
+    assert "result" in ready.call("crucible/ping", {})
 
 
 def test_deep_nesting_rejected(ready):
-    body = b'{"jsonrpc":"2.0","id":5,"method":"crucible/doctor","params":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    body = b'{"jsonrpc":"2.0","id":5,"method":"crucible/ping","params":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}"
     ready.send_raw(frame(body))
     r = ready.recv()
     assert "error" in r
-    assert "result" in ready.call("crucible/doctor", {})
+    assert "result" in ready.call("crucible/ping", {})
 
 
 def test_byte_by_byte_and_many_in_one_write(ready):
-    data = frame({"jsonrpc": "2.0", "id": 100, "method": "crucible/doctor"})
+    data = frame({"jsonrpc": "2.0", "id": 100, "method": "crucible/ping"})
     for i in range(len(data)):
         ready.proc.stdin.write(data[i:i + 1])
         ready.proc.stdin.flush()
     assert ready.recv()["id"] == 100
-    many = b"".join(frame({"jsonrpc": "2.0", "id": 200 + i, "method": "crucible/doctor"}) for i in range(20))
+    many = b"".join(frame({"jsonrpc": "2.0", "id": 200 + i, "method": "crucible/ping"}) for i in range(20))
     ready.send_raw(many)
     ids = [ready.recv()["id"] for _ in range(20)]
     assert sorted(ids) == list(range(200, 220))
 
 
 def test_header_names_case_insensitive_and_content_type(ready):
-    body = json.dumps({"jsonrpc": "2.0", "id": 11, "method": "crucible/doctor"}).encode()
+    body = json.dumps({"jsonrpc": "2.0", "id": 11, "method": "crucible/ping"}).encode()
     ready.send_raw(b"content-type: application/vscode-jsonrpc; charset=utf-8\r\nCONTENT-LENGTH: %d\r\n\r\n" % len(body) + body)
     assert ready.recv()["id"] == 11
 
@@ -198,13 +198,13 @@ def test_keeps_answering_after_bad_input(ready):
         ready.send_raw(frame(bad))
         r = ready.recv()
         assert "error" in r, (bad, r)
-    assert "result" in ready.call("crucible/doctor", {})
+    assert "result" in ready.call("crucible/ping", {})
 
 
 def test_lifecycle_shutdown_then_exit_status_0(ready):
     r = ready.call("shutdown")
     assert r["result"] is None
-    r = ready.call("crucible/doctor", {})
+    r = ready.call("crucible/ping", {})
     assert r["error"]["code"] == -32600
     ready.notify("exit")
     assert ready.proc.wait(timeout=10) == 0
@@ -224,12 +224,12 @@ def test_eof_ends_cleanly(ready):
 def test_cancel_unknown_request_is_harmless(ready):
     ready.notify("$/cancelRequest", {"id": 999})
     ready.notify("$/cancelRequest", {})
-    assert "result" in ready.call("crucible/doctor", {})
+    assert "result" in ready.call("crucible/ping", {})
 
 
 def test_response_to_unknown_server_request_is_ignored(ready):
     ready.send({"jsonrpc": "2.0", "id": 12345, "result": None})
-    assert "result" in ready.call("crucible/doctor", {})
+    assert "result" in ready.call("crucible/ping", {})
 
 
 def test_execute_command_maps_to_handler(ready):
@@ -239,7 +239,7 @@ def test_execute_command_maps_to_handler(ready):
 
 
 def settings_of(client):
-    return client.call("crucible/doctor", {})["result"]["settings"]
+    return client.call("crucible/doctor", {}, timeout=30)["result"]["settings"]
 
 
 def test_settings_layers_and_validation(tmp_path):
@@ -304,7 +304,7 @@ def test_unix_listener_serves_two_clients_at_once(tmp_path):
         # one client leaving does not end the other
         socks[0].sendall(frame({"jsonrpc": "2.0", "method": "exit"}))
         socks[0].close()
-        socks[1].sendall(frame({"jsonrpc": "2.0", "id": 9, "method": "crucible/doctor"}))
+        socks[1].sendall(frame({"jsonrpc": "2.0", "id": 9, "method": "crucible/ping"}))
         assert read_frame(socks[1])["id"] == 9
         socks[1].close()
         assert p.poll() is None
@@ -367,3 +367,14 @@ def test_version_and_help():
     assert r.returncode == 0 and "serve" in r.stdout and "doctor" in r.stdout
     r = subprocess.run([crucible_bin(), "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+def test_doctor_reports_sandbox_checks_and_llm(ready):
+    r = ready.call("crucible/doctor", {}, timeout=30)["result"]
+    assert r["server"]["name"] == "crucible"
+    assert r["sandbox"]["bwrap"]["found"] is True
+    assert r["checks"]["grammars"]
+    assert "reachable" in r["llm"] and r["llm"]["apiKeyEnv"]
+    assert r["ok"] is True
+    # the loop kept serving while the report was gathered
+    assert "result" in ready.call("crucible/ping")
