@@ -169,6 +169,22 @@ int main(int argc, char **argv) {
          med / base);
   long kb = rss_after_initialize(bin);
   printf("idle RSS after initialize: %ld KiB = %.2f MiB (target <= 8 MiB)\n", kb, kb / 1024.0);
+  /* The baseline: the same shared libraries loaded by a program that does
+   * nothing (libs_rss, built next to this benchmark). */
+  char self_dir[4096], cmd[4200];
+  ssize_t sn = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
+  if (sn > 0) {
+    self_dir[sn] = 0;
+    char *slash = strrchr(self_dir, '/');
+    if (slash) *slash = 0;
+    snprintf(cmd, sizeof cmd, "%s/libs_rss", self_dir);
+    FILE *pf = popen(cmd, "r");
+    long base_kb = 0;
+    if (pf && fscanf(pf, "%ld", &base_kb) == 1 && base_kb > 0)
+      printf("baseline: a do-nothing program linking the same libraries: %ld KiB = %.2f MiB -> crucible's own "
+             "share %.2f MiB\n", base_kb, base_kb / 1024.0, (kb - base_kb) / 1024.0);
+    if (pf) pclose(pf);
+  }
   free(buf);
   return 0;
 }

@@ -419,7 +419,7 @@ static void do_check(agent_task *t) {
   memset(&split, 0, sizeof split);
   chk_join_program(t->sol.imports ? t->sol.imports : "", t->sol.code ? t->sol.code : "", &split, &t->program);
   chk_split_close(&split);
-  if (t->lang == CHK_LANG_NONE) {
+  if (t->lang == CHK_LANG_NONE || !t->eng->chk) {
     schedule(t, ST_RUN);
     return;
   }

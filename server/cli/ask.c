@@ -265,6 +265,7 @@ int cli_ask(int argc, char **argv) {
                      .attempt = on_attempt, .done = on_done};
   uv_signal_init(&loop, &a->sigint);
   uv_signal_start(&a->sigint, on_sigint, SIGINT);
+  lsp_chk(&a->srv);
   int err = agent_task_start(&a->srv.engine, &p, &sink, a, &a->task);
   llm_config_close(&lc);
   free(ctx_text);

@@ -255,6 +255,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   }
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
+  lsp_chk(srv);
   int err = agent_task_start(&srv->engine, &p, &sink, j, &j->task);
   llm_config_close(&lc);
   free(ctx_text);

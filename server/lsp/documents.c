@@ -58,6 +58,7 @@ static void publish(lsp_doc *d) {
   chk_report rep;
   memset(&rep, 0, sizeof rep);
   chk_options opts = {.modset = modset_for(srv, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
+  if (!d->doc) return;
   chk_doc_check(srv->chk, d->doc, &opts, &rep);
   cJSON *res = chk_report_json(&rep, d->doc, c->enc);
   chk_report_close(&rep);
@@ -125,6 +126,7 @@ void lsp_did_open(rpc_call *call, const cJSON *params) {
   chk_language lang = language_of(text_param(td, "languageId"));
   if (lang == CHK_LANG_NONE) lang = chk_language_from_path(uri);
   if (lang == CHK_LANG_NONE) return; /* not a language we check or run */
+  if (!lsp_chk(c->srv)) return;      /* logged once; nothing to check with */
   lsp_doc *d = lsp_doc_find(c, uri);
   if (d) {
     chk_doc_free(d->doc);
@@ -307,7 +309,7 @@ void lsp_check(rpc_call *call, const cJSON *params) {
       return;
     }
   }
-  if (!c->srv->chk) {
+  if (!lsp_chk(c->srv)) {
     rpc_call_error(call, RPC_REQUEST_FAILED, "checks are unavailable: the grammars failed to load (see crucible doctor)");
     return;
   }

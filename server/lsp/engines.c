@@ -24,13 +24,6 @@ void lsp_engines_init(lsp_server *srv) {
   const char *problem = srv->runner_open ? sbx_runner_problem(&srv->runner) : NULL;
   if (problem) log_warn("sandbox: %s", problem);
 
-  char *msg = NULL;
-  srv->chk = chk_context_new(&msg);
-  if (!srv->chk) {
-    /* Queries are built into the binary: a failure here is a build bug. */
-    log_error("checks unavailable: %s", msg ? msg : "unknown error");
-    free(msg);
-  }
   const char *interp[CHK_LANG_COUNT] = {sb->python, sb->javascript, sb->bash};
   agent_modindex_init(&srv->modindex, &srv->runner, interp);
 
@@ -43,7 +36,6 @@ void lsp_engines_init(lsp_server *srv) {
 
   srv->engine.loop = srv->loop;
   srv->engine.runner = &srv->runner;
-  srv->engine.chk = srv->chk;
   srv->engine.modindex = &srv->modindex;
   srv->engine.store = srv->store;
   srv->engine.docs = srv->docs;
@@ -51,6 +43,23 @@ void lsp_engines_init(lsp_server *srv) {
 
 static void runner_closed(sbx_runner *runner) {
   (void)runner;
+}
+
+chk_context *lsp_chk(lsp_server *srv) {
+  /* Made on first use: the grammars' tables and compiled queries cost ~3 MiB
+   * that an idle server need not hold. */
+  if (!srv->chk && !srv->chk_failed) {
+    char *msg = NULL;
+    srv->chk = chk_context_new(&msg);
+    if (!srv->chk) {
+      /* Queries are built into the binary: a failure here is a build bug. */
+      log_error("checks unavailable: %s", msg ? msg : "unknown error");
+      free(msg);
+      srv->chk_failed = true;
+    }
+    srv->engine.chk = srv->chk;
+  }
+  return srv->chk;
 }
 
 void lsp_engines_close(lsp_server *srv) {

@@ -39,7 +39,8 @@ struct lsp_server {
   /* engines shared by every session */
   sbx_runner runner;
   bool runner_open;
-  chk_context *chk;
+  chk_context *chk;        /* lazily: use lsp_chk() */
+  bool chk_failed;
   agent_modindex modindex;
   bool index_wanted[CHK_LANG_COUNT];
   store *store;
@@ -74,6 +75,9 @@ int lsp_server_close(lsp_server *self);
 /* Recomputes a client's effective settings from base + its layers; messages
  * are sent to the client as window/logMessage and logged. */
 void lsp_client_update_settings(lsp_client *self);
+
+/* The tree-sitter checker, made on first use; NULL if the grammars failed. */
+chk_context *lsp_chk(lsp_server *srv);
 
 static inline lsp_client *lsp_client_of(rpc_call *call) {
   return container_of(call->ses, lsp_client, ses);
