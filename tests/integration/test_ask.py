@@ -428,3 +428,20 @@ def test_deny_list_rejects_imports_before_running(env, fake, tmp_path):
     first = r["result"]["attempts"][0]
     assert first["run"]["outcome"] == "rejected" and "subprocess" in first["error"]
     finish(c)
+
+
+def test_import_check_run_mode_runs_imports_alone_first(env, fake):
+    c = Client(env=env)
+    c.initialize({"initializationOptions": {"agent": {"importCheck": "run"}}})
+    fake.script([sol("import nosuchmod_run_mode", "print('body ran')"), {"content": "r"},
+                 sol("import json", "print(json.dumps([1]))")])
+    r, notes = ask(c, {"question": "q"})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["iterations"] == 2
+    first = res["attempts"][0]
+    assert first["failedStage"] == "import test"
+    assert "ModuleNotFoundError" in first["error"]
+    assert "body ran" not in "".join(o["text"] for o in of(notes, "crucible/output"))
+    details = [p.get("detail") for p in of(notes, "crucible/phase") if p["phase"] == "running"]
+    assert details.count("import test") == 2 and details.count("code execution") == 1
+    finish(c)
