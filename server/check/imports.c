@@ -238,7 +238,73 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void chk_imports(chk_context *ctx, const chk_doc *doc, const chk_options *opts, chk_report *out) {
+/* Words that occur in the text of every match of a language's imports.scm
+ * (python: the `import` keyword, and `__import__` / `import_module`, which
+ * contain it; javascript: `import`, `export ... from`, `require`). A match
+ * lies inside the node its pattern starts at, and that node contains one of
+ * these words, so running the query only around their occurrences finds
+ * every match. Keep this list in step with the .scm files: the unit test
+ * test_prefilter_equals_full_scan compares both ways. NULL: no such word
+ * (bash: every command is a lookup), the whole tree is queried. */
+static const char *const py_words[] = {"import", NULL};
+static const char *const js_words[] = {"import", "export", "require", NULL};
+static const char *const *const prefilter_words[CHK_LANG_COUNT] = {py_words, js_words, NULL};
+
+/* Occurrences closer than this share one query range: each range costs a
+ * walk down from the root past the preceding siblings. */
+#define PREFILTER_GAP 512
+
+typedef struct byte_range {
+  uint32_t lo, hi;
+} byte_range;
+
+static int cmp_range(const void *a, const void *b) {
+  const byte_range *x = a, *y = b;
+  return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The merged ranges around every occurrence of words in src[0..len);
+ * caller frees *out. Returns the count. */
+static size_t find_ranges(const char *const *words, const char *src, size_t len, byte_range **out) {
+  byte_range *v = NULL;
+  size_t n = 0, cap = 0;
+  for (const char *const *w = words; *w; w++) {
+    size_t k = strlen(*w);
+    for (const char *p = src, *end = src + len; (p = memmem(p, (size_t)(end - p), *w, k)); p += k) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 16;
+        v = xrealloc(v, cap * sizeof *v);
+      }
+      v[n++] = (byte_range){(uint32_t)(p - src), (uint32_t)(p - src + k)};
+    }
+  }
+  if (n > 1) qsort(v, n, sizeof *v, cmp_range);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (m && v[i].lo <= v[m - 1].hi + PREFILTER_GAP) {
+      if (v[i].hi > v[m - 1].hi) v[m - 1].hi = v[i].hi;
+    } else {
+      v[m++] = v[i];
+    }
+  }
+  *out = v;
+  return m;
+}
+
+/* Identity of a match, to drop the ones two ranges both report (an
+ * ancestor that spans both). */
+typedef struct match_key {
+  uint32_t pattern, start, end;
+} match_key;
+
+static bool key_seen(const match_key *keys, size_t n, match_key k) {
+  for (size_t i = n; i-- > 0;)
+    if (keys[i].pattern == k.pattern && keys[i].start == k.start && keys[i].end == k.end) return true;
+  return false;
+}
+
+void chk_imports_scan(chk_context *ctx, const chk_doc *doc, const chk_options *opts, bool prefilter,
+                      chk_report *out) {
   const chk_query *q = chk_imports_query(doc->lang);
   if (!q) return;
   const char *src = doc->text;
@@ -247,47 +313,72 @@ void chk_imports(chk_context *ctx, const chk_doc *doc, const chk_options *opts, 
   char **funcs = NULL;
   size_t nfuncs = 0;
 
-  ts_query_cursor_exec(ctx->cursor, q->query, ts_tree_root_node(doc->tree));
-  TSQueryMatch m;
-  while (ts_query_cursor_next_match(ctx->cursor, &m)) {
-    if (!chk_query_match_ok(q, &m, src)) continue;
-    for (uint16_t i = 0; i < m.capture_count; i++) {
-      uint32_t len;
-      const char *cap = ts_query_capture_name_for_id(q->query, m.captures[i].index, &len);
-      TSNode n = m.captures[i].node;
-      if (cap[0] == '_') continue;
-      raw_import ri = {.node = n};
-      if (!strcmp(cap, "definition.function")) {
-        funcs = xrealloc(funcs, (nfuncs + 1) * sizeof *funcs);
-        funcs[nfuncs++] = chk_node_text(n, src);
-        continue;
-      } else if (!strcmp(cap, "import.module")) {
-        ri.module = chk_node_text(n, src);
-        squeeze(ri.module);
-      } else if (!strcmp(cap, "import.relative")) {
-        ri.module = chk_node_text(n, src);
-        squeeze(ri.module);
-        ri.relative = true;
-      } else if (!strcmp(cap, "import.string")) {
-        ri.module = doc->lang == CHK_LANG_PYTHON ? python_string_literal(n, src)
-                                                 : js_string_literal(n, src);
-      } else if (!strcmp(cap, "import.command")) {
-        ri.module = chk_node_text(n, src);
-        ri.command = true;
-      } else if (!strcmp(cap, "import.source")) {
-        ri.module = bash_word_literal(n, src);
+  byte_range whole = {0, UINT32_MAX}, *ranges = &whole;
+  size_t nranges = 1;
+  const char *const *words = prefilter ? prefilter_words[doc->lang] : NULL;
+  if (words) nranges = find_ranges(words, src, doc->len, &ranges);
+  match_key *keys = NULL;
+  size_t nkeys = 0, capkeys = 0;
+
+  for (size_t r = 0; r < nranges; r++) {
+    size_t nprev = nkeys; /* a range never reports one match twice */
+    ts_query_cursor_set_byte_range(ctx->cursor, ranges[r].lo, ranges[r].hi);
+    ts_query_cursor_exec(ctx->cursor, q->query, ts_tree_root_node(doc->tree));
+    TSQueryMatch m;
+    while (ts_query_cursor_next_match(ctx->cursor, &m)) {
+      if (nranges > 1 && m.capture_count) {
+        match_key k = {m.pattern_index, ts_node_start_byte(m.captures[0].node),
+                       ts_node_end_byte(m.captures[0].node)};
+        if (key_seen(keys, nprev, k)) continue;
+        if (nkeys == capkeys) {
+          capkeys = capkeys ? capkeys * 2 : 16;
+          keys = xrealloc(keys, capkeys * sizeof *keys);
+        }
+        keys[nkeys++] = k;
       }
-      if (!ri.module || !ri.module[0] || ts_node_has_error(n) || ts_node_is_missing(n)) {
-        free(ri.module);
-        continue;
+      if (!chk_query_match_ok(q, &m, src)) continue;
+      for (uint16_t i = 0; i < m.capture_count; i++) {
+        uint32_t len;
+        const char *cap = ts_query_capture_name_for_id(q->query, m.captures[i].index, &len);
+        TSNode n = m.captures[i].node;
+        if (cap[0] == '_') continue;
+        raw_import ri = {.node = n};
+        if (!strcmp(cap, "definition.function")) {
+          funcs = xrealloc(funcs, (nfuncs + 1) * sizeof *funcs);
+          funcs[nfuncs++] = chk_node_text(n, src);
+          continue;
+        } else if (!strcmp(cap, "import.module")) {
+          ri.module = chk_node_text(n, src);
+          squeeze(ri.module);
+        } else if (!strcmp(cap, "import.relative")) {
+          ri.module = chk_node_text(n, src);
+          squeeze(ri.module);
+          ri.relative = true;
+        } else if (!strcmp(cap, "import.string")) {
+          ri.module = doc->lang == CHK_LANG_PYTHON ? python_string_literal(n, src)
+                                                   : js_string_literal(n, src);
+        } else if (!strcmp(cap, "import.command")) {
+          ri.module = chk_node_text(n, src);
+          ri.command = true;
+        } else if (!strcmp(cap, "import.source")) {
+          ri.module = bash_word_literal(n, src);
+        }
+        if (!ri.module || !ri.module[0] || ts_node_has_error(n) || ts_node_is_missing(n)) {
+          free(ri.module);
+          continue;
+        }
+        if (nraw == capraw) {
+          capraw = capraw ? capraw * 2 : 16;
+          raw = xrealloc(raw, capraw * sizeof *raw);
+        }
+        raw[nraw++] = ri;
       }
-      if (nraw == capraw) {
-        capraw = capraw ? capraw * 2 : 16;
-        raw = xrealloc(raw, capraw * sizeof *raw);
-      }
-      raw[nraw++] = ri;
     }
   }
+  /* the cursor is shared: leave it unrestricted for its next user */
+  ts_query_cursor_set_byte_range(ctx->cursor, 0, UINT32_MAX);
+  if (ranges != &whole) free(ranges);
+  free(keys);
   if (nfuncs) qsort(funcs, nfuncs, sizeof *funcs, cmp_str);
   for (size_t i = 0; i < nraw; i++) {
     raw_import *ri = &raw[i];
@@ -305,4 +396,8 @@ void chk_imports(chk_context *ctx, const chk_doc *doc, const chk_options *opts, 
   for (size_t i = 0; i < nfuncs; i++) free(funcs[i]);
   free(funcs);
   free(raw);
+}
+
+void chk_imports(chk_context *ctx, const chk_doc *doc, const chk_options *opts, chk_report *out) {
+  chk_imports_scan(ctx, doc, opts, true, out);
 }

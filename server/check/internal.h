@@ -73,6 +73,12 @@ void chk_report_add_diag(chk_report *r, TSPoint start, TSPoint end, chk_severity
 /* The PATH the bash probe saw ("" when unknown). */
 const char *chk_modset_path(const chk_modset *self);
 
+/* chk_imports, with the query either run only around the words every
+ * import contains (prefilter, what chk_imports does) or over the whole tree
+ * (the reference the unit tests compare against). */
+void chk_imports_scan(chk_context *ctx, const chk_doc *doc, const chk_options *opts, bool prefilter,
+                      chk_report *out);
+
 /* Text of a node as a new string. */
 char *chk_node_text(TSNode n, const char *src);
 

@@ -177,10 +177,14 @@ static bool node_is_error(TSNode n) { return ts_node_symbol(n) == (TSSymbol)-1; 
 
 static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report *out) {
   bool any = false;
-  uint32_t c = ts_node_named_child_count(root);
   uint32_t prev_end_row = UINT32_MAX;
-  for (uint32_t i = 0; i < c; i++) {
-    TSNode s = ts_node_named_child(root, i);
+  /* A cursor, not ts_node_named_child(root, i): that one walks the
+   * children from the first each time, quadratic on a long module. */
+  TSTreeCursor cur = ts_tree_cursor_new(root);
+  for (bool more = ts_tree_cursor_goto_first_child(&cur); more;
+       more = ts_tree_cursor_goto_next_sibling(&cur)) {
+    TSNode s = ts_tree_cursor_current_node(&cur);
+    if (!ts_node_is_named(s)) continue;
     TSPoint a = ts_node_start_point(s);
     bool first_on_line = prev_end_row == UINT32_MAX || prev_end_row != a.row;
     prev_end_row = ts_node_end_point(s).row;
@@ -195,6 +199,7 @@ static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report
                         xstrdup("unexpected indent"));
     any = true;
   }
+  ts_tree_cursor_delete(&cur);
   return any;
 }
 

@@ -99,9 +99,11 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   }
   for (const char *const *e = s->etc ? s->etc : sbx_bwrap_etc_default; *e; e++)
     push3(&b, "--ro-bind-try", *e, *e);
-  push_num(&b, "--ro-bind-data", s->fd_passwd, "/etc/passwd");
-  push_num(&b, "--ro-bind-data", s->fd_group, "/etc/group");
-  push_num(&b, "--ro-bind-data", s->fd_hosts, "/etc/hosts");
+  /* Copies into the root tmpfs, read-only with it by the final
+   * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. */
+  push_num(&b, "--file", s->fd_passwd, "/etc/passwd");
+  push_num(&b, "--file", s->fd_group, "/etc/group");
+  push_num(&b, "--file", s->fd_hosts, "/etc/hosts");
   /* Private /proc (this pid namespace only) and a minimal /dev, read-only
    * but for a size-capped /dev/shm. Every writable mount is a size-capped
    * tmpfs: nothing of the host is writable. */

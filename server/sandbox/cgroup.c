@@ -355,28 +355,35 @@ int sbx_cg_create(const sbx_cgroups *self, const char *name, const sbx_limits *l
       goto fail;
     }
   }
-  char num[32];
-  snprintf(num, sizeof num, "%lld", (long long)limits->memory_mb << 20);
-  if (self->version == SBX_CG_V2) {
-    const char *d = out->dir[0];
-    if ((err = write_text(d, "memory.max", num))) goto fail;
-    write_text(d, "memory.swap.max", "0");
-    snprintf(num, sizeof num, "%ld", limits->pids);
-    if ((err = write_text(d, "pids.max", num))) goto fail;
-  } else {
-    if ((err = write_text(out->dir[SBX_CG_MEM], "memory.limit_in_bytes", num))) goto fail;
-    /* With swap accounting, swap must be capped too or the limit only moves
-     * pages to swap. Absent without swap accounting. */
-    write_text(out->dir[SBX_CG_MEM], "memory.memsw.limit_in_bytes", num);
-    write_text(out->dir[SBX_CG_MEM], "memory.swappiness", "0");
-    snprintf(num, sizeof num, "%ld", limits->pids);
-    if ((err = write_text(out->dir[SBX_CG_PIDS], "pids.max", num))) goto fail;
-  }
+  if ((err = sbx_cg_set_limits(self, out, limits))) goto fail;
   return 0;
 fail:
   sbx_cg_remove(out);
   sbx_cg_free(out);
   return err ? err : -EIO;
+}
+
+int sbx_cg_set_limits(const sbx_cgroups *self, const sbx_cg *cg, const sbx_limits *limits) {
+  int err;
+  char num[32];
+  snprintf(num, sizeof num, "%lld", (long long)limits->memory_mb << 20);
+  if (self->version == SBX_CG_V2) {
+    const char *d = cg->dir[0];
+    if ((err = write_text(d, "memory.max", num))) return err;
+    write_text(d, "memory.swap.max", "0");
+  } else {
+    /* memsw may never be below the memory limit: lowering needs memory
+     * first, raising memsw first. Writing memory, memsw, then memory again
+     * covers both (a refused first write succeeds the second time). With
+     * swap accounting, swap must be capped too or the limit only moves pages
+     * to swap; the file is absent without swap accounting. */
+    int e1 = write_text(cg->dir[SBX_CG_MEM], "memory.limit_in_bytes", num);
+    write_text(cg->dir[SBX_CG_MEM], "memory.memsw.limit_in_bytes", num);
+    if (e1 && (err = write_text(cg->dir[SBX_CG_MEM], "memory.limit_in_bytes", num))) return err;
+    write_text(cg->dir[SBX_CG_MEM], "memory.swappiness", "0");
+  }
+  snprintf(num, sizeof num, "%ld", limits->pids);
+  return write_text(self->version == SBX_CG_V2 ? cg->dir[0] : cg->dir[SBX_CG_PIDS], "pids.max", num);
 }
 
 int sbx_cg_attach(const sbx_cg *cg, pid_t pid) {
@@ -428,10 +435,9 @@ static int kill_dir(const char *dir, int sig) {
 }
 
 int sbx_cg_kill(const sbx_cg *cg, int sig) {
-  int n = 0;
   for (int i = 0; i < SBX_CG_N; i++)
-    if (cg->dir[i]) n += kill_dir(cg->dir[i], sig);
-  return n;
+    if (cg->dir[i]) return kill_dir(cg->dir[i], sig);
+  return 0;
 }
 
 int sbx_cg_remove(sbx_cg *cg) {

@@ -66,10 +66,15 @@ void sbx_cgroups_free(sbx_cgroups *self);
 /* Creates name in every hierarchy and writes the memory and pids limits.
  * Returns 0 or a negative errno (nothing left behind). */
 int sbx_cg_create(const sbx_cgroups *self, const char *name, const sbx_limits *limits, sbx_cg *out);
+/* Rewrites the memory and pids limits of a cgroup made by sbx_cg_create
+ * (a pooled one handed to a run with other limits). Returns 0 or a negative
+ * errno. */
+int sbx_cg_set_limits(const sbx_cgroups *self, const sbx_cg *cg, const sbx_limits *limits);
 /* Moves pid into the run's cgroups. Returns 0 or a negative errno. */
 int sbx_cg_attach(const sbx_cg *cg, pid_t pid);
 void sbx_cg_read_stats(const sbx_cgroups *self, const sbx_cg *cg, sbx_cg_stats *st);
-/* Sends sig to every process in the run's cgroups; returns how many. */
+/* Sends sig to every process in the run's cgroups; returns how many. Every
+ * task sits in all of a run's hierarchies, so one cgroup.procs is read. */
 int sbx_cg_kill(const sbx_cg *cg, int sig);
 /* Removes the directories; those still busy stay in cg. Returns 0 when all
  * are gone, else -EBUSY (retry later). */

@@ -30,6 +30,12 @@
 /* Output beyond this multiple of outputBytes (both streams) kills the run. */
 #define HARD_OUTPUT_FACTOR 4
 #define MAX_DIAGS 16
+/* Cgroups made ahead of the runs that take them: mkdir and the limit writes
+ * then happen between runs instead of while a run waits. A few cover the
+ * usual one-run-at-a-time use; a burst beyond them creates inline. */
+#define CG_POOL 4
+/* When cgroup removal and pool refills run after a run finished. */
+#define REAPER_DELAY_MS 10
 /* Runner-wide data fed to every sandbox. */
 #define SBX_PASSWD "sandbox:x:1000:1000:sandbox:" "/sandbox" ":/bin/sh\n" \
                    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
@@ -156,6 +162,7 @@ static void build_bpf(void) {
 }
 
 static void reaper_cb(uv_timer_t *t);
+static void pool_fill(sbx_runner *self);
 
 int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config) {
   memset(self, 0, sizeof *self);
@@ -211,7 +218,9 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
   }
   int n = sbx_procs_sweep();
   if (n) log_info("sandbox: killed %d stray sandbox(es) of dead crucible processes", n);
+  self->nroots = sbx_roots_probe(&self->roots);
   uv_timer_init(loop, &self->reaper);
+  if (!self->setup_error) pool_fill(self);
   return 0;
 }
 
@@ -226,17 +235,67 @@ sbx_isolation sbx_runner_isolation(const sbx_runner *self) {
 
 /* ---- cgroup graves: removal off the critical path ---- */
 
+/* Starts the reaper unless it runs already. The delay lets the loop first
+ * send what the finished run produced (UV_RUN_ONCE runs timers that are
+ * due at its end, so 0 would still hold up the caller). */
+static void reaper_start(sbx_runner *self) {
+  if (!uv_is_active((uv_handle_t *)&self->reaper))
+    uv_timer_start(&self->reaper, reaper_cb, REAPER_DELAY_MS, 50);
+}
+
+/* Kills what is left in a finished run's cgroup now and removes it from the
+ * reaper, after the result went out. */
 static void bury(sbx_runner *self, sbx_cg *cg) {
   if (!cg->dir[0] && !cg->dir[1] && !cg->dir[2]) return;
   sbx_cg_kill(cg, SIGKILL);
-  if (sbx_cg_remove(cg) == 0) return;
   struct sbx_cg_grave *g = xcalloc(1, sizeof *g);
   g->cg = *cg;
   memset(cg, 0, sizeof *cg);
   g->since = now_ms();
   g->next = self->graves;
   self->graves = g;
-  if (!uv_is_active((uv_handle_t *)&self->reaper)) uv_timer_start(&self->reaper, reaper_cb, 20, 50);
+  reaper_start(self);
+}
+
+/* Takes a pooled cgroup for a run with limits lim. Returns 0, or -ENOENT
+ * when the pool is empty or the limits could not be set (then the caller
+ * creates one). */
+static int pool_take(sbx_runner *self, const sbx_limits *lim, sbx_cg *out) {
+  while (self->pool) {
+    struct sbx_cg_grave *p = self->pool;
+    self->pool = p->next;
+    self->npool--;
+    const sbx_limits *def = &self->cfg.defaults;
+    int err = 0;
+    if (lim->memory_mb != def->memory_mb || lim->pids != def->pids)
+      err = sbx_cg_set_limits(self->cg, &p->cg, lim);
+    if (!err) {
+      *out = p->cg;
+      free(p);
+      return 0;
+    }
+    p->next = self->graves;
+    self->graves = p;
+    p->since = now_ms();
+    reaper_start(self);
+  }
+  return -ENOENT;
+}
+
+static void pool_fill(sbx_runner *self) {
+  while (self->cg && !self->closing && self->npool < CG_POOL) {
+    struct sbx_cg_grave *p = xcalloc(1, sizeof *p);
+    char *name = sbx_cg_run_name(getpid(), ++self->seq);
+    int err = sbx_cg_create(self->cg, name, &self->cfg.defaults, &p->cg);
+    free(name);
+    if (err) {
+      free(p);
+      return; /* the run that needs one creates it inline and says why */
+    }
+    p->next = self->pool;
+    self->pool = p;
+    self->npool++;
+  }
 }
 
 static void reaper_cb(uv_timer_t *t) {
@@ -258,6 +317,7 @@ static void reaper_cb(uv_timer_t *t) {
       pg = &g->next;
     }
   }
+  pool_fill(self);
   if (!self->graves) {
     uv_timer_stop(&self->reaper);
     maybe_closed(self);
@@ -507,8 +567,6 @@ static int run_spawn(sbx_run *run) {
   int fd_code = -1, fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1;
   int st[2] = {-1, -1}, blk[2] = {-1, -1};
   char **argv = NULL;
-  sbx_root_entry *roots = NULL;
-  int nroots = 0;
   if (!self->interp[run->lang]) {
     run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
                            sbx_lang_name(run->lang),
@@ -547,10 +605,9 @@ static int run_spawn(sbx_run *run) {
   stdio[C_GR] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_gr};
   stdio[C_HOSTS] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd_hosts};
 
-  nroots = sbx_roots_probe(&roots);
   sbx_bwrap_spec spec = {
       .bwrap = self->bwrap, .interp = self->interp[run->lang], .lang = run->lang,
-      .limits = &run->limits, .hostname = run->name, .roots = roots, .nroots = nroots,
+      .limits = &run->limits, .hostname = run->name, .roots = self->roots, .nroots = self->nroots,
       .etc = NULL, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
       .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
   };
@@ -593,7 +650,8 @@ static int run_spawn(sbx_run *run) {
    * it before it may fork (see release_child). */
   run->iso = SBX_ISO_RLIMIT;
   if (self->cg) {
-    int e = sbx_cg_create(self->cg, run->name, &run->limits, &run->cg);
+    int e = pool_take(self, &run->limits, &run->cg);
+    if (e) e = sbx_cg_create(self->cg, run->name, &run->limits, &run->cg);
     if (!e) {
       run->in_cgroup = true;
       run->iso = self->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
@@ -616,7 +674,6 @@ out:
   for (size_t i = 0; i < ARRAY_LEN(fds); i++)
     if (fds[i] >= 0) close(fds[i]);
   sbx_argv_free(argv);
-  sbx_roots_free(roots, nroots);
   return err;
 }
 
@@ -839,6 +896,8 @@ static void reaper_closed(uv_handle_t *h) {
   sbx_runner *self = container_of((uv_timer_t *)h, sbx_runner, reaper);
   sbx_cgroups_free(self->cg);
   self->cg = NULL;
+  sbx_roots_free(self->roots, self->nroots);
+  self->roots = NULL;
   free(self->bwrap);
   for (int l = 0; l < SBX_LANG_COUNT; l++) free(self->interp[l]);
   free(self->setup_error);
@@ -860,6 +919,13 @@ void sbx_runner_close(sbx_runner *self, void (*cb)(sbx_runner *)) {
   self->close_cb = cb;
   while (self->queue_head) sbx_run_cancel(self->queue_head);
   for (sbx_run *r = self->live; r; r = r->next) sbx_run_cancel(r);
-  /* Runs whose cgroups are still busy are retried by the reaper timer. */
+  while (self->pool) {
+    struct sbx_cg_grave *p = self->pool;
+    self->pool = p->next;
+    self->npool--;
+    bury(self, &p->cg);
+    free(p);
+  }
+  /* Cgroups still busy are retried by the reaper timer. */
   maybe_closed(self);
 }

@@ -167,7 +167,11 @@ struct sbx_runner {
   sbx_run *queue_head, *queue_tail;
   int nlive, nqueued;
   struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
-  uv_timer_t reaper;      /* retries cgroup removal */
+  uv_timer_t reaper;      /* removes graves and refills the pool, off the critical path */
+  struct sbx_cg_grave *pool; /* made ahead with the default limits, taken by runs */
+  int npool;
+  struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
+  int nroots;
   int closing;
   void (*close_cb)(sbx_runner *);
   int pending_handles;    /* runs allocated and not yet freed */

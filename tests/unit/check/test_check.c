@@ -334,6 +334,138 @@ static void test_incremental_equals_full(void **state) {
   }
 }
 
+static int cmp_lines(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The imports of doc as sorted text lines: scan order differs between the
+ * prefiltered and the whole-tree query. */
+static char *imports_string(const chk_doc *doc, bool prefilter) {
+  chk_report r = {0};
+  chk_options opts = {.modset = modsets[chk_doc_language(doc)]};
+  chk_imports_scan(ctx, doc, &opts, prefilter, &r);
+  size_t n = r.nimports + r.ndiags;
+  char **lines = xcalloc(n ? n : 1, sizeof *lines);
+  size_t k = 0;
+  for (size_t i = 0; i < r.nimports; i++) {
+    const chk_import *m = &r.imports[i];
+    lines[k++] = xasprintf("import %u:%u-%u:%u %s %s%s", m->start.row, m->start.column, m->end.row,
+                           m->end.column, m->module, chk_status_name(m->status),
+                           m->optional ? " optional" : "");
+  }
+  for (size_t i = 0; i < r.ndiags; i++) {
+    const chk_diag *d = &r.diags[i];
+    lines[k++] = xasprintf("diag %u:%u %d %s %s", d->start.row, d->start.column, d->severity,
+                           d->code, d->message);
+  }
+  qsort(lines, n, sizeof *lines, cmp_lines);
+  size_t total = 1;
+  for (size_t i = 0; i < n; i++) total += strlen(lines[i]) + 1;
+  char *out = xmalloc(total), *w = out;
+  for (size_t i = 0; i < n; i++) {
+    w += sprintf(w, "%s\n", lines[i]);
+    free(lines[i]);
+  }
+  *w = '\0';
+  free(lines);
+  chk_report_close(&r);
+  return out;
+}
+
+static size_t count_lines(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += *s == '\n';
+  return n;
+}
+
+static void assert_prefilter_same(chk_language lang, const char *text, size_t len, size_t *found) {
+  chk_doc *doc = chk_doc_new(ctx, lang, text, len);
+  char *a = imports_string(doc, true), *b = imports_string(doc, false);
+  assert_string_equal(a, b);
+  *found += count_lines(a);
+  free(a);
+  free(b);
+  chk_doc_free(doc);
+}
+
+/* chk_imports only queries around the words every import contains; it must
+ * find exactly what a whole-tree query finds, also on broken programs. */
+static void test_prefilter_equals_full_scan(void **state) {
+  static const char *const py_extra =
+      "import os, sys as system\n"
+      "x = '''import nothing'''  # import in a comment\n"
+      "def f():\n"
+      "    try:\n"
+      "        import numpy.linalg as la\n"
+      "        from .sibling import thing\n"
+      "    except ImportError:\n"
+      "        la = None\n"
+      "    print(len(__import__('json').dumps([importlib.import_module('csv')])))\n"
+      "    return import_module(\"xml.dom\")\n"
+      "class C:\n"
+      "    def g(self):\n"
+      "        from collections import (\n"
+      "            OrderedDict,\n"
+      "        )\n"
+      "        return __import__(f'{self}')\n";
+  static const char *const js_extra =
+      "import fs from 'fs';\n"
+      "export { a } from './a.js';\n"
+      "export * from \"lodash\";\n"
+      "const p = require('path'), q = require(`x`);\n"
+      "async function f() { try { await import('node:os'); } catch (e) { require('left-pad'); } }\n"
+      "// import nothing; require('not-a-call')\n";
+  static const char *const files[] = {"python/imports_forms.py", "python/imports_missing.py",
+                                      "python/imports_optional.py", "python/clean.py",
+                                      "python/syntax_cascade.py", "javascript/imports.js",
+                                      "javascript/syntax_unexpected.js"};
+  static const char *const inserts[] = {"import ", "(", ")", "\n", "    ", ":", "'", "__import__(",
+                                        "require(", "from . ", "try:\n", "x"};
+  unsigned seed = 777;
+  size_t found = 0;
+  (void)state;
+  for (size_t f = 0; f < ARRAY_LEN(files) + 2; f++) {
+    char *text;
+    chk_language lang;
+    if (f < ARRAY_LEN(files)) {
+      char *path = xasprintf("%s/%s", FIXTURES, files[f]);
+      text = slurp(path, NULL);
+      free(path);
+      assert_non_null(text);
+      lang = strstr(files[f], "javascript/") ? CHK_LANG_JAVASCRIPT : CHK_LANG_PYTHON;
+    } else {
+      lang = f == ARRAY_LEN(files) ? CHK_LANG_PYTHON : CHK_LANG_JAVASCRIPT;
+      /* filler between the copies so the occurrences fall into several query ranges */
+      const char *body = lang == CHK_LANG_PYTHON ? py_extra : js_extra;
+      const char *pad = lang == CHK_LANG_PYTHON ? "y = [1, 2, 3]  # filler line\n" : "let y = [1, 2, 3];\n";
+      size_t cap = 64 * 1024, len = 0;
+      text = xmalloc(cap);
+      text[0] = '\0';
+      for (int rep = 0; rep < 6; rep++) {
+        for (int i = 0; i < 40 * rep; i++) len += (size_t)snprintf(text + len, cap - len, "%s", pad);
+        len += (size_t)snprintf(text + len, cap - len, "%s", body);
+      }
+    }
+    size_t len = strlen(text);
+    assert_prefilter_same(lang, text, len, &found);
+    /* and on random damage of it */
+    for (int step = 0; step < 40; step++) {
+      seed = seed * 1103515245u + 12345u;
+      size_t a = len ? (seed >> 8) % len : 0;
+      seed = seed * 1103515245u + 12345u;
+      size_t b = a + (seed >> 8) % 6;
+      if (b > len) b = len;
+      const char *ins = inserts[(seed >> 4) % ARRAY_LEN(inserts)];
+      char *mut = xasprintf("%.*s%s%s", (int)a, text, ins, text + b);
+      assert_prefilter_same(lang, mut, strlen(mut), &found);
+      free(mut);
+    }
+    free(text);
+  }
+  /* the comparison means something only when imports were found */
+  assert_true(found > 500);
+}
+
 static void test_change_json(void **state) {
   const char *src = "x = 1\ny = \xF0\x9D\x84\x9E\n";
   chk_doc *doc = chk_doc_new(ctx, CHK_LANG_PYTHON, src, strlen(src));
@@ -682,6 +814,7 @@ int main(void) {
       cmocka_unit_test(test_utf16_after_astral),
       cmocka_unit_test(test_col_conversion_roundtrip),
       cmocka_unit_test(test_incremental_equals_full),
+      cmocka_unit_test(test_prefilter_equals_full_scan),
       cmocka_unit_test(test_change_json),
       cmocka_unit_test(test_split_python),
       cmocka_unit_test(test_split_javascript),

@@ -41,9 +41,28 @@ static void bwrap_argv_shape(void **state) {
   assert_string_equal(argv[i + 1], "3");
   i = argv_find(argv, "--block-fd", 1);
   assert_string_equal(argv[i + 1], "6");
-  i = argv_find(argv, "--file", 1);
-  assert_string_equal(argv[i + 1], "4");
-  assert_string_equal(argv[i + 2], SBX_SCRATCH "/main.py");
+  /* the program and the /etc data files are copied in with --file ... */
+  int code_at = -1, last_file = -1;
+  for (i = argv_find(argv, "--file", 1); i > 0; i = argv_find(argv, "--file", i + 1)) {
+    last_file = i;
+    if (!strcmp(argv[i + 2], SBX_SCRATCH "/main.py")) {
+      assert_string_equal(argv[i + 1], "4");
+      code_at = i;
+    } else if (!strcmp(argv[i + 2], "/etc/passwd")) {
+      assert_string_equal(argv[i + 1], "7");
+    } else if (!strcmp(argv[i + 2], "/etc/group")) {
+      assert_string_equal(argv[i + 1], "8");
+    } else {
+      assert_string_equal(argv[i + 2], "/etc/hosts");
+      assert_string_equal(argv[i + 1], "9");
+    }
+  }
+  assert_true(code_at > 0);
+  /* ... into the root tmpfs, which is made read-only after the last of them */
+  int root_ro = -1;
+  for (int k = 1; argv[k]; k++)
+    if (!strcmp(argv[k], "--remount-ro") && !strcmp(argv[k + 1], "/")) root_ro = k;
+  assert_true(root_ro > last_file);
   i = argv_find(argv, "--symlink", 1);
   assert_string_equal(argv[i + 1], "usr/bin");
   assert_string_equal(argv[i + 2], "/bin");
