@@ -67,7 +67,8 @@ static void log_to_clients(void *ud, log_level level, const char *msg) {
 static void on_signal(uv_signal_t *h, int signum) {
   lsp_server *srv = h->data;
   log_info("caught signal %d: stopping", signum);
-  lsp_server_stop(srv, 128 + signum);
+  /* SIGTERM is the ordinary way to stop a service: a clean stop, status 0. */
+  lsp_server_stop(srv, signum == SIGTERM ? 0 : 128 + signum);
 }
 
 int lsp_server_init(lsp_server *self, uv_loop_t *loop) {

@@ -265,4 +265,4 @@ def test_socket_client_vanishing_cancels_its_runs_only(tmp_path):
         assert p.poll() is None
     finally:
         p.terminate()
-        assert p.wait(timeout=10) in (0, 143)
+        assert p.wait(timeout=10) == 0   # SIGTERM is a clean stop
