@@ -71,6 +71,21 @@ static void on_signal(uv_signal_t *h, int signum) {
   lsp_server_stop(srv, signum == SIGTERM ? 0 : 128 + signum);
 }
 
+/* The loop woke up (poll returned): callbacks run from now on. */
+static void lag_check_cb(uv_check_t *h) {
+  lsp_server *srv = container_of(h, lsp_server, lag_check);
+  srv->lag_woke_ns = now_ns();
+}
+
+/* The loop is about to poll again: whatever ran since it woke held it. */
+static void lag_prepare_cb(uv_prepare_t *h) {
+  lsp_server *srv = container_of(h, lsp_server, lag_prepare);
+  if (!srv->lag_woke_ns) return;
+  double ms = (double)(now_ns() - srv->lag_woke_ns) / 1e6;
+  if (ms > srv->lag_max_ms) srv->lag_max_ms = ms;
+  if (ms > 50) log_info("the event loop was busy for %.1f ms in one iteration", ms);
+}
+
 int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   memset(self, 0, sizeof *self);
   self->loop = loop;
@@ -94,6 +109,12 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   uv_signal_start(&self->sig_term, on_signal, SIGTERM);
   uv_unref((uv_handle_t *)&self->sig_int);
   uv_unref((uv_handle_t *)&self->sig_term);
+  uv_prepare_init(loop, &self->lag_prepare);
+  uv_check_init(loop, &self->lag_check);
+  uv_prepare_start(&self->lag_prepare, lag_prepare_cb);
+  uv_check_start(&self->lag_check, lag_check_cb);
+  uv_unref((uv_handle_t *)&self->lag_prepare);
+  uv_unref((uv_handle_t *)&self->lag_check);
   log_set_sink(log_to_clients, self);
   lsp_engines_init(self);
   return 0;
@@ -245,6 +266,8 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
 }
 
 int lsp_server_close(lsp_server *self) {
+  uv_close((uv_handle_t *)&self->lag_prepare, NULL);
+  uv_close((uv_handle_t *)&self->lag_check, NULL);
   if (!uv_is_closing((uv_handle_t *)&self->sig_int)) uv_close((uv_handle_t *)&self->sig_int, NULL);
   if (!uv_is_closing((uv_handle_t *)&self->sig_term)) uv_close((uv_handle_t *)&self->sig_term, NULL);
   uv_run(self->loop, UV_RUN_DEFAULT);

@@ -48,6 +48,10 @@ struct lsp_server {
   agent_engine engine;
   /* private */
   uv_signal_t sig_int, sig_term;
+  uv_prepare_t lag_prepare;  /* with lag_check: how long one loop iteration's callbacks ran */
+  uv_check_t lag_check;
+  unsigned long long lag_woke_ns;
+  double lag_max_ms;
   union {
     uv_handle_t handle;
     uv_stream_t stream;

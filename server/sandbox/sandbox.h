@@ -168,6 +168,8 @@ struct sbx_runner {
   int nlive, nqueued;
   struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
   uv_timer_t reaper;      /* removes graves and refills the pool, off the critical path */
+  uv_signal_t sigchld;    /* reaps bwrap processes (spawned without libuv: see run_spawn) */
+  int closing_handles;
   struct sbx_cg_grave *pool; /* made ahead with the default limits, taken by runs */
   int npool;
   struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
