@@ -13,6 +13,11 @@ static void print_tree(const cJSON *node, int depth) {
     for (int i = 0; i < depth; i++) fputs("  ", stdout);
     if (it->string) printf("%s:", it->string);
     if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+      if (!it->string) putchar('-');
+      if (cJSON_GetArraySize(it) == 0) {
+        printf(cJSON_IsArray(it) ? " (none)\n" : "\n");
+        continue;
+      }
       putchar('\n');
       print_tree(it, depth + 1);
       continue;
