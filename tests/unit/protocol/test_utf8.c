@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -203,6 +204,31 @@ static void test_col_round_trip(void **state)
   }
 }
 
+static void test_repair(void **state) {
+  (void)state;
+  size_t n = 0;
+  char *r = utf8_repair("a\xff" "b\xe2\x82\xac" "c\0d\xe2\x82", 11, &n);
+  assert_non_null(r);
+  /* bad byte, NUL and a cut sequence each become U+FFFD; good text stays */
+  assert_string_equal(r, "a\xef\xbf\xbd" "b\xe2\x82\xac" "c\xef\xbf\xbd" "d\xef\xbf\xbd\xef\xbf\xbd");
+  assert_int_equal(n, strlen(r));
+  assert_true(utf8_valid(r, n, NULL));
+  free(r);
+  r = utf8_repair("", 0, &n);
+  assert_string_equal(r, "");
+  free(r);
+}
+
+static void test_whole_prefix(void **state) {
+  (void)state;
+  assert_int_equal(utf8_whole_prefix("abc", 3), 3);
+  assert_int_equal(utf8_whole_prefix("ab\xe2\x82", 4), 2);      /* euro sign cut after 2 of 3 bytes */
+  assert_int_equal(utf8_whole_prefix("ab\xe2\x82\xac", 5), 5);  /* complete */
+  assert_int_equal(utf8_whole_prefix("\xf0\x9d\x84", 3), 0);    /* astral, 3 of 4 */
+  assert_int_equal(utf8_whole_prefix("a\xff", 2), 2);             /* invalid is not waited for */
+  assert_int_equal(utf8_whole_prefix("a\x80", 2), 2);             /* stray continuation */
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -212,6 +238,8 @@ int main(void)
     cmocka_unit_test(test_col_to_lsp),
     cmocka_unit_test(test_col_from_lsp),
     cmocka_unit_test(test_col_round_trip),
+    cmocka_unit_test(test_repair),
+    cmocka_unit_test(test_whole_prefix),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
