@@ -140,6 +140,7 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     cJSON_AddNumberToObject(j, "errors", st->errors);
     cJSON_AddNumberToObject(j, "pages", st->pages);
     cJSON_AddNumberToObject(j, "bytes", (double)st->bytes);
+    cJSON_AddNumberToObject(j, "removed", st->removed);
     cJSON_AddBoolToObject(j, "cancelled", st->cancelled);
     if (c.error) cJSON_AddStringToObject(j, "error", c.error);
     char *s = cJSON_PrintUnformatted(j);
@@ -147,8 +148,10 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     free(s);
     cJSON_Delete(j);
   } else {
-    printf("%d pages (%d fetched, %d from the cache), %d skipped, %d errors, %llu bytes downloaded\n", st->pages,
+    printf("%d pages (%d fetched, %d from the cache), %d skipped, %d errors, %llu bytes downloaded", st->pages,
            st->fetched, st->cached, st->skipped, st->errors, st->bytes);
+    if (st->removed) printf(", %d removed (files gone)", st->removed);
+    putchar('\n');
   }
   if (c.error) fprintf(stderr, "crucible docs add: %s\n", c.error);
   int status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;

@@ -3,6 +3,7 @@
  * budget ("all", the tutorial's behaviour), each citing its source. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +12,13 @@
 #include "internal.h"
 #include "log.h"
 
-#define MAX_QUERY_TERMS 48
+#define MIN_CANDIDATES 16
 #define MAX_CANDIDATES 200
+/* Headings weigh this many times body text. */
+#define TITLE_WEIGHT 4.0
+/* A term in more than this share of the chunks is left out of the query
+ * while a rarer one is there (see build_search). */
+#define COMMON_FRACTION 0.2
 #define MAX_MISSES 24
 #define MAX_FILTER_SOURCES 64
 /* A chunk whose bm25 score is under this fraction of the best one matched
@@ -112,75 +118,205 @@ static char *chunk_title(const char *page_title, const char *chunk_title) {
   return xasprintf("%s — %s", page_title, chunk_title);
 }
 
-static void build_search(docs_store *self, const char *query, const filter *f, size_t budget, dbuf *out,
-                         cJSON *used) {
-  char *fts = docs_fts_query(query, MAX_QUERY_TERMS);
-  if (!fts) return;
-  dbuf sql;
-  dbuf_init(&sql, 0);
-  /* Titles (headings) weigh 4x body text in bm25(); lower is better. */
-  /* The inner query ranks inside the FTS index alone and keeps the best
-   * rows; only those are joined and filtered. Joining every match first
-   * costs tens of milliseconds on a large index. With a source filter the
-   * window is wider, since rows of other sources are dropped after it. */
-  dbuf_addf(&sql,
-            "SELECT c.title, c.body, p.url, p.title, f.r FROM"
-            " (SELECT rowid AS id, bm25(chunks_fts, 4.0, 1.0) AS r FROM chunks_fts WHERE chunks_fts MATCH ?1"
-            "  ORDER BY r LIMIT %d) f"
-            " JOIN chunks c ON c.id = f.id JOIN pages p ON p.id = c.page_id WHERE p.state = 0",
-            f->n ? MAX_CANDIDATES * 5 : MAX_CANDIDATES);
-  filter_sql(f, &sql, 2);
-  dbuf_addf(&sql, " ORDER BY f.r LIMIT %d", MAX_CANDIDATES);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(self->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
-    log_warn("docs search: %s", sqlite3_errmsg(self->db));
-    goto out;
+/* Whether url is under one of the filter's sources (the rule of filter_sql). */
+static bool filter_has(const filter *f, const char *url) {
+  if (!f->n) return true;
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(url, f->exact[i]) == 0 || strncmp(url, f->lo[i], strlen(f->lo[i])) == 0) return true;
+  return false;
+}
+
+static long long count_rows(docs_store *self, docs_stmt which, const char *arg) {
+  sqlite3_stmt *st = docs_store_stmt(self, which);
+  if (!st) return -1;
+  if (arg) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+  long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_reset(st);
+  return n;
+}
+
+typedef struct qterm {
+  char *word, *term;
+  long long df;
+} qterm;
+
+/* Whether the store has a page outside the filter's only source (three
+ * probes of the url index). */
+static bool pages_outside(docs_store *self, const filter *f) {
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_PAGES_OUTSIDE);
+  if (!st) return true;
+  sqlite3_bind_text(st, 1, f->exact[0], -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, f->lo[0], -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, f->hi[0], -1, SQLITE_STATIC);
+  bool out = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 0;
+  sqlite3_reset(st);
+  return out;
+}
+
+/* " AND loc : (...)" selecting the filter's sources inside FTS5, so the
+ * ranking only ever sees their rows. Nothing is added when every page is
+ * under the one source asked for. */
+static void filter_match(docs_store *self, const filter *f, dbuf *q) {
+  if (!f->n || (f->n == 1 && !pages_outside(self, f))) return;
+  dbuf_adds(q, " AND loc : (");
+  for (size_t i = 0; i < f->n; i++) {
+    char tok[DOCS_LOC_TOKEN_SIZE];
+    docs_loc_token(f->lo[i], strlen(f->lo[i]), tok);
+    dbuf_addf(q, "%s\"%s\"", i ? " OR " : "", tok);
+    if (strcmp(f->exact[i], f->lo[i]) != 0) {
+      docs_loc_token(f->exact[i], strlen(f->exact[i]), tok);
+      dbuf_addf(q, " OR \"%s\"", tok);
+    }
   }
-  sqlite3_bind_text(st, 1, fts, -1, SQLITE_STATIC);
-  filter_bind(f, st, 2);
-  candidate *cand = xcalloc(MAX_CANDIDATES, sizeof *cand);
-  size_t *costs = xcalloc(MAX_CANDIDATES, sizeof *costs);
-  bool *chosen = xcalloc(MAX_CANDIDATES, sizeof *chosen);
-  size_t n = 0, misses = 0, used_len = 0;
-  double best = 0;
-  bool first = true;
-  /* Rows come best first; formatting stops once nothing more can fit. */
-  while (n < MAX_CANDIDATES && misses < MAX_MISSES && sqlite3_step(st) == SQLITE_ROW) {
-    /* bm25() is negative, better is lower */
-    double score = sqlite3_column_double(st, 4);
-    if (first) best = score, first = false;
-    if (best < 0 && score > best * MIN_RELATIVE_SCORE) break;
-    const char *ct = text_col(st, 0), *body = text_col(st, 1), *url = text_col(st, 2), *pt = text_col(st, 3);
-    char *title = chunk_title(pt, ct);
-    size_t cost = strlen(title) + strlen(url) + strlen(body) + 16;
-    if (cost > budget - used_len) {
-      misses++;
-      free(title);
+  dbuf_adds(q, ")");
+}
+
+/* Formats the ranked hits best first into out while they fit the budget
+ * (stopping under MIN_RELATIVE_SCORE of the best, or after MAX_MISSES that
+ * did not fit). Unless `last`, returns false when every hit was used and
+ * the budget still had room (more candidates might help); out is then left
+ * as is. */
+static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const filter *f, size_t budget,
+                        bool last, dbuf *out, cJSON *used) {
+  candidate *cand = xcalloc(nh + 1, sizeof *cand);
+  size_t *costs = xcalloc(nh + 1, sizeof *costs);
+  bool *chosen = xcalloc(nh + 1, sizeof *chosen);
+  size_t nc = 0, misses = 0, used_len = 0, i;
+  bool stopped = false;
+  for (i = 0; i < nh && !stopped; i++) {
+    if (misses >= MAX_MISSES || r->heap[i].score < r->heap[0].score * MIN_RELATIVE_SCORE) {
+      stopped = true;
+      break;
+    }
+    sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
+    if (!st) break;
+    sqlite3_bind_int64(st, 1, r->heap[i].id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+      sqlite3_reset(st);
       continue;
     }
-    misses = 0;
-    used_len += cost;
-    cand[n].entry = xasprintf("### %s\nSource: %s\n%s\n\n", title, url, body);
-    cand[n].len = strlen(cand[n].entry);
-    cand[n].title = xstrdup(*pt ? pt : url);
-    cand[n].url = xstrdup(url);
-    costs[n] = cand[n].len;
-    n++;
-    free(title);
-  }
-  docs_pack(costs, n, budget, MAX_MISSES, chosen);
-  for (size_t i = 0; i < n; i++) {
-    if (chosen[i]) {
-      dbuf_add(out, cand[i].entry, cand[i].len);
-      source_add(used, cand[i].title, cand[i].url);
+    const char *ct = text_col(st, 0), *body = text_col(st, 1), *url = text_col(st, 2), *pt = text_col(st, 3);
+    /* the location tokens already selected the sources; this guards against
+     * a hash collision */
+    if (filter_has(f, url)) {
+      char *title = chunk_title(pt, ct);
+      size_t cost = strlen(title) + strlen(url) + strlen(body) + 16;
+      if (cost > budget - used_len) {
+        misses++;
+      } else {
+        misses = 0;
+        used_len += cost;
+        cand[nc].entry = xasprintf("### %s\nSource: %s\n%s\n\n", title, url, body);
+        cand[nc].len = strlen(cand[nc].entry);
+        cand[nc].title = xstrdup(*pt ? pt : url);
+        cand[nc].url = xstrdup(url);
+        costs[nc] = cand[nc].len;
+        nc++;
+      }
+      free(title);
     }
-    free(cand[i].entry), free(cand[i].title), free(cand[i].url);
+    sqlite3_reset(st);
   }
+  /* all used, room left: let the caller ask for more */
+  bool done = last || stopped || i < nh || used_len * 10 >= budget * 9;
+  if (done) {
+    docs_pack(costs, nc, budget, MAX_MISSES, chosen);
+    for (size_t j = 0; j < nc; j++) {
+      if (!chosen[j]) continue;
+      dbuf_add(out, cand[j].entry, cand[j].len);
+      source_add(used, cand[j].title, cand[j].url);
+    }
+  }
+  for (size_t j = 0; j < nc; j++) free(cand[j].entry), free(cand[j].title), free(cand[j].url);
   free(cand), free(costs), free(chosen);
+  return done;
+}
+
+static void build_search(docs_store *self, const char *query, const filter *f, size_t budget, dbuf *out,
+                         cJSON *used) {
+  size_t nw = 0;
+  char **words = docs_query_words(query, DOCS_MAX_QUERY_TERMS, &nw);
+  qterm *qt = xcalloc(nw + 1, sizeof *qt);
+  size_t n = 0;
+  dbuf q;
+  dbuf_init(&q, 0);
+  docs_rank r = {.title_weight = TITLE_WEIGHT, .min_relative = MIN_RELATIVE_SCORE, .prune = !self->no_prune};
+  sqlite3_stmt *st = NULL;
+  docs_store_check_caches(self);
+  long long rows = count_rows(self, DOCS_STMT_ROWS, NULL);
+  if (rows <= 0) goto out;
+  /* Document frequencies from the index's vocabulary: terms found nowhere are
+   * dropped, and so are very common ones while a rarer term is left (their
+   * IDF is small, yet they would make most of the rows to score). */
+  long long common = (long long)(rows * COMMON_FRACTION), rarest = -1;
+  for (size_t i = 0; i < nw; i++) {
+    char *term = docs_rank_term(self, words[i]);
+    long long df;
+    if (term) {
+      bool dup = false;
+      for (size_t j = 0; j < n && !dup; j++) dup = strcmp(qt[j].term, term) == 0; /* widget, widgets */
+      if (dup) {
+        free(term);
+        continue;
+      }
+      df = docs_store_term_rows(self, term);
+    } else {
+      /* a word the tokenizer splits: count the phrase's rows */
+      char *m = xasprintf("{title body} : \"%s\"", words[i]);
+      df = count_rows(self, DOCS_STMT_COUNT, m);
+      free(m);
+      term = xstrdup(words[i]);
+    }
+    if (df <= 0) {
+      free(term);
+      continue;
+    }
+    qt[n].word = words[i];
+    qt[n].term = term;
+    qt[n].df = df;
+    words[i] = NULL;
+    if (rarest < 0 || df < rarest) rarest = df;
+    n++;
+  }
+  dbuf_adds(&q, "(");
+  for (size_t i = 0; i < n; i++) {
+    if (qt[i].df > common && rarest <= common) continue;
+    double idf = log(((double)rows - (double)qt[i].df + 0.5) / ((double)qt[i].df + 0.5));
+    r.idf[r.n_terms++] = idf > 0 ? idf : 1e-6; /* as bm25() */
+    dbuf_addf(&q, "%s\"%s\"", r.n_terms > 1 ? " OR " : "", qt[i].word);
+  }
+  dbuf_adds(&q, ")");
+  if (!r.n_terms) goto out;
+  filter_match(self, f, &q);
+  /* Enough candidates to fill the budget with ~1,000-char chunks and skip a
+   * few; fewer candidates rank faster (a higher bar to enter the top). When
+   * they run out before the budget is full, the ranking runs again wider. */
+  size_t k = budget / 512;
+  if (k < MIN_CANDIDATES) k = MIN_CANDIDATES;
+  if (k > MAX_CANDIDATES) k = MAX_CANDIDATES;
+  r.lengths = self->no_length_cache ? NULL : docs_lengths_get(self);
+  for (;;) {
+    r.k = k;
+    docs_rank_reset(&r);
+    if (!(st = docs_store_stmt(self, DOCS_STMT_RANK))) goto out;
+    sqlite3_bind_text(st, 1, q.data, -1, SQLITE_STATIC);
+    sqlite3_bind_pointer(st, 2, &r, "crucible_docs_rank", NULL);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) log_warn("docs search: %s", sqlite3_errmsg(self->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    size_t nh = docs_rank_sort(&r);
+    log_debug("docs search: %lld rows, %lld scored, top %zu kept: %s", r.rows, r.scored, nh, q.data);
+    if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used)) break;
+    k = MAX_CANDIDATES;
+  }
 out:
-  sqlite3_finalize(st);
-  dbuf_close(&sql);
-  free(fts);
+  docs_rank_close(&r);
+  for (size_t i = 0; i < n; i++) free(qt[i].word), free(qt[i].term);
+  for (size_t i = 0; i < nw; i++) free(words[i]);
+  free(words);
+  free(qt);
+  dbuf_close(&q);
 }
 
 /* Appends as much of s as fits in budget (never splitting a UTF-8 sequence);

@@ -52,6 +52,7 @@ typedef struct docs_sync_stats {
   unsigned long long bytes; /* body bytes received */
   int pages;        /* fetched + cached */
   bool cancelled;
+  int removed;      /* pages of local files that no longer exist, dropped from the cache */
 } docs_sync_stats;
 
 /* Progress, called from the loop after every page. `url` is the page just
@@ -63,7 +64,10 @@ typedef void (*docs_progress_fn)(void *ud, const docs_sync_stats *st, const char
  * object is freed when this returns. */
 typedef void (*docs_done_fn)(void *ud, const docs_sync_stats *st, const char *error);
 
-/* Starts fetching or revalidating every source on `loop`. Returns 0 and sets
+/* Starts fetching or revalidating every source on `loop`. Pages are stored
+ * in batched transactions (committed at least every ~100 ms and when the
+ * sync ends); at the end, pages of local files that no longer exist are
+ * removed. Returns 0 and sets
  * *out (may be NULL) to a handle valid until `done` returns, or a negative
  * errno (-EINVAL for bad options or sources) and nothing is called back. The
  * store must outlive the sync. */

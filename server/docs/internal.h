@@ -85,6 +85,10 @@ static inline size_t docs_tokens(size_t n) {
 
 /* ---- query.c ---- */
 
+/* The search words of free text, as docs_fts_query picks them: a new array
+ * of *n new strings (release each and the array), NULL when none. */
+char **docs_query_words(const char *text, size_t max_terms, size_t *n);
+
 /* Turns free text (a question, an error message) into a safe FTS5 query:
  * words (letters, digits; split at everything else, as FTS5's unicode61
  * tokenizer does) lowercased, stopwords and one-letter words dropped,
@@ -117,9 +121,146 @@ typedef struct docs_page_info {
   size_t n_links;
 } docs_page_info;
 
+/* Token counts (title + body) of every chunk, by rowid, read from FTS5's
+ * docsize table: bm25 needs a row's length, and asking FTS5 for it costs a
+ * B-tree lookup per row. Reloaded when the index changed. */
+typedef struct docs_lengths {
+  long long *ids; /* ascending */
+  unsigned *len;
+  size_t n;
+  bool valid;
+} docs_lengths;
+
+typedef enum docs_stmt {
+  DOCS_STMT_PAGE_GET,
+  DOCS_STMT_PAGE_PUT,
+  DOCS_STMT_CHUNKS_DEL,
+  DOCS_STMT_CHUNK_ADD,
+  DOCS_STMT_PAGE_TOUCH,
+  DOCS_STMT_PAGE_DEL,
+  DOCS_STMT_VOCAB_DOC,
+  DOCS_STMT_SEARCH,
+  DOCS_STMT_COUNT,
+  DOCS_STMT_ROWS,
+  DOCS_STMT_PAGES_UNDER,
+  DOCS_STMT_PAGES_OUTSIDE,
+  DOCS_STMT_RANK,
+  DOCS_STMT_CHUNK_GET,
+  DOCS_STMT_DATA_VERSION,
+  DOCS_STMT_LENGTHS,
+  DOCS_STMT_N
+} docs_stmt;
+
 struct docs_store {
   sqlite3 *db;
+  sqlite3_stmt *stmts[DOCS_STMT_N]; /* prepared on first use, finalized by docs_store_free */
+  /* the FTS5 tokenizer of chunks_fts, to turn query words into index terms */
+  fts5_tokenizer tok;
+  Fts5Tokenizer *tok_inst;
+  /* write batching (docs_store_batch_begin) */
+  int batch_users;
+  bool in_txn;
+  int txn_pages;
+  unsigned long long txn_started_ms;
+  unsigned long long gen; /* bumped by every write of this connection */
+  /* caches of what the index holds, valid while gen and data_version stay */
+  unsigned long long cache_gen;
+  long long cache_data_version;
+  docs_lengths lengths;
+  char **df_terms; /* document frequencies of query terms looked up */
+  long long *df;
+  size_t n_df;
+  /* tests: score every matching row / ask FTS5 for lengths (the ranking must not change) */
+  bool no_prune, no_length_cache;
 };
+
+/* A cached statement, reset and unbound; NULL (logged) if it cannot be
+ * prepared. Owned by the store: never finalize it; reset it when done so it
+ * does not hold a read transaction open. */
+sqlite3_stmt *docs_store_stmt(docs_store *self, docs_stmt which);
+
+/* Write batching: between begin and end, page writes share one transaction
+ * (each in its own savepoint), committed when it holds BATCH_MAX_PAGES writes
+ * or is BATCH_MAX_MS old (checked on every write and by docs_store_flush_due)
+ * and by the last batch_end. Batches nest (a counter: several syncs may run on
+ * one store). Returns of end/flush: 0 or -EIO (the batch is then rolled back:
+ * its pages are fetched again by the next sync). */
+void docs_store_batch_begin(docs_store *self);
+int docs_store_batch_end(docs_store *self);
+int docs_store_flush_due(docs_store *self);
+int docs_store_flush(docs_store *self);
+/* Removes a page and its chunks. */
+int docs_store_page_del(docs_store *self, long long id);
+
+/* ---- location tokens (store.c) ---- */
+
+#define DOCS_LOC_TOKEN_SIZE 24
+/* The token standing for the location string s[0..n) (a hash). */
+void docs_loc_token(const char *s, size_t n, char out[DOCS_LOC_TOKEN_SIZE]);
+/* The location tokens of a page URL or path, space-separated, a new string:
+ * one per prefix ending in '/' (after any "scheme://") plus the whole URL. A
+ * source prefix P then selects its pages with the token of P (and of P
+ * without its final '/', for the page at the prefix itself). */
+char *docs_loc_tokens(const char *url);
+
+/* ---- rank.c ---- */
+
+#define DOCS_MAX_QUERY_TERMS 48
+#define DOCS_BM25_K1 1.2
+#define DOCS_BM25_B 0.75
+
+typedef struct docs_hit {
+  double score; /* positive, higher is better */
+  long long id;
+} docs_hit;
+
+/* The state of one ranked query, handed to the SQL function
+ * crucible_rank(chunks_fts, ?) as a pointer. It scores BM25 (the formula of
+ * FTS5's bm25(): same IDF, k1, b; column weights title/body; loc weighs 0)
+ * over phrases 0..n_terms-1 and keeps the best `k` rows in `heap`. A row
+ * whose best possible score (length 0) cannot enter the top k nor reach
+ * `min_relative` of the best so far is not scored further: the top k are the
+ * same as with full scoring. */
+typedef struct docs_rank {
+  int n_terms;
+  double idf[DOCS_MAX_QUERY_TERMS];
+  double title_weight;
+  double min_relative;
+  size_t k;
+  bool prune;
+  const docs_lengths *lengths; /* NULL: ask FTS5 */
+  /* filled while the query runs */
+  docs_hit *heap; /* min-heap on score */
+  size_t n_heap;
+  double best;
+  double avgdl;
+  bool have_avg;
+  size_t pos; /* cursor in lengths (rows come in rowid order) */
+  long long rows, scored;
+} docs_rank;
+
+/* Registers crucible_rank and looks up the tokenizer (once per store). */
+int docs_rank_register(docs_store *self);
+void docs_rank_unregister(docs_store *self);
+/* The index term of a query word (stemmed as the index does), a new string,
+ * or NULL when the word yields no single term. */
+char *docs_rank_term(docs_store *self, const char *word);
+/* Prepares for a query with self->k set (allocates the heap). */
+void docs_rank_reset(docs_rank *self);
+/* Sorts the kept rows best first (the heap is consumed); returns their count. */
+size_t docs_rank_sort(docs_rank *self);
+void docs_rank_close(docs_rank *self);
+/* Drops the caches below if the index changed since they were filled (a
+ * write here, or a commit by another connection). */
+void docs_store_check_caches(docs_store *self);
+void docs_store_caches_free(docs_store *self);
+/* Rows holding the index term `term` in any column (cached), <0 on error. */
+long long docs_store_term_rows(docs_store *self, const char *term);
+/* The store's chunk lengths, loaded if needed (call docs_store_check_caches
+ * first); NULL if they cannot be read (the ranking then asks FTS5 row by
+ * row). */
+const docs_lengths *docs_lengths_get(docs_store *self);
+void docs_lengths_close(docs_lengths *self);
 
 /* Looks up a page by canonical URL or path. Returns 1 and fills *out (release
  * with docs_page_info_close), 0 if unknown, <0 on error. */

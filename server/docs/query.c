@@ -33,12 +33,11 @@ static bool word_byte(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
 
-char *docs_fts_query(const char *text, size_t max_terms) {
+char **docs_query_words(const char *text, size_t max_terms, size_t *n_out) {
+  *n_out = 0;
   if (!text) return NULL;
   char **terms = NULL;
   size_t n = 0;
-  dbuf q;
-  dbuf_init(&q, 0);
   const unsigned char *p = (const unsigned char *)text;
   while (*p && n < max_terms) {
     while (*p && !word_byte(*p)) p++;
@@ -58,14 +57,20 @@ char *docs_fts_query(const char *text, size_t max_terms) {
     terms = xrealloc(terms, (n + 1) * sizeof *terms);
     terms[n++] = xstrdup(w);
   }
+  *n_out = n;
+  return terms;
+}
+
+char *docs_fts_query(const char *text, size_t max_terms) {
+  size_t n = 0;
+  char **terms = docs_query_words(text, max_terms, &n);
+  if (!n) return NULL;
+  dbuf q;
+  dbuf_init(&q, 0);
   for (size_t i = 0; i < n; i++) {
     dbuf_addf(&q, "%s\"%s\"", i ? " OR " : "", terms[i]);
     free(terms[i]);
   }
   free(terms);
-  if (!q.len) {
-    dbuf_close(&q);
-    return NULL;
-  }
   return dbuf_take(&q);
 }

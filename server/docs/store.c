@@ -12,26 +12,83 @@
 #include "internal.h"
 #include "log.h"
 
-static const char schema[] =
+/* Bump when the schema changes: an older cache is dropped and rebuilt by the
+ * next sync (it is only a cache). */
+#define SCHEMA_VERSION 2
+/* A batch commits after this many page writes or this age, whichever first:
+ * long enough to amortise FTS5's per-transaction segment flush, short enough
+ * that another process sharing the cache never waits long for the lock. */
+#define BATCH_MAX_PAGES 256
+#define BATCH_MAX_MS 100
+/* Location tokens per page: its URL's '/'-prefixes plus the URL itself. */
+#define MAX_LOC_TOKENS 64
+
+static const char pragmas[] =
     "PRAGMA journal_mode=WAL;"
+    /* WAL + NORMAL: a crash loses at most the last batch, never corrupts */
     "PRAGMA synchronous=NORMAL;"
+    "PRAGMA temp_store=MEMORY;"
+    "PRAGMA cache_size=-16384;"
+    "PRAGMA mmap_size=268435456;";
+
+static const char schema[] =
     "CREATE TABLE IF NOT EXISTS sources ("
     "  source TEXT PRIMARY KEY, kind TEXT, prefix TEXT, added_at REAL, synced_at REAL);"
     "CREATE TABLE IF NOT EXISTS pages ("
     "  id INTEGER PRIMARY KEY, url TEXT UNIQUE NOT NULL, source TEXT, state INTEGER NOT NULL,"
     "  title TEXT, etag TEXT, last_modified TEXT, fetched_at REAL, checked_at REAL,"
     "  bytes INTEGER, links TEXT);"
+    /* loc: the page's location tokens (docs_loc_tokens), so a source filter
+     * is part of the FTS5 query instead of a filter after ranking */
     "CREATE TABLE IF NOT EXISTS chunks ("
-    "  id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL, seq INTEGER NOT NULL, title TEXT, body TEXT);"
+    "  id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL, seq INTEGER NOT NULL, title TEXT, body TEXT, loc TEXT);"
     "CREATE INDEX IF NOT EXISTS chunks_page ON chunks(page_id, seq);"
     /* External-content FTS5: the text lives once, in chunks. Titles weigh
-     * more than bodies (see bm25() in context.c). */
+     * more than bodies and loc not at all (see rank.c). */
     "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5("
-    "  title, body, content='chunks', content_rowid='id', tokenize='porter unicode61');"
+    "  title, body, loc, content='chunks', content_rowid='id', tokenize='porter unicode61');"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');"
     "CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN"
-    "  INSERT INTO chunks_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END;"
+    "  INSERT INTO chunks_fts(rowid, title, body, loc) VALUES (new.id, new.title, new.body, new.loc); END;"
     "CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN"
-    "  INSERT INTO chunks_fts(chunks_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END;";
+    "  INSERT INTO chunks_fts(chunks_fts, rowid, title, body, loc)"
+    "  VALUES ('delete', old.id, old.title, old.body, old.loc); END;";
+
+static const char drop_old[] =
+    "DROP TRIGGER IF EXISTS chunks_ai; DROP TRIGGER IF EXISTS chunks_ad;"
+    "DROP TABLE IF EXISTS chunks_vocab; DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS chunks;"
+    "DROP TABLE IF EXISTS pages; DROP TABLE IF EXISTS sources;";
+
+static const char *const stmt_sql[DOCS_STMT_N] = {
+    [DOCS_STMT_PAGE_GET] = "SELECT id, state, etag, last_modified, checked_at, links FROM pages WHERE url = ?1",
+    [DOCS_STMT_PAGE_PUT] =
+        "INSERT INTO pages (url, source, state, title, etag, last_modified, fetched_at, checked_at,"
+        " bytes, links) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
+        " ON CONFLICT(url) DO UPDATE SET source = ?2, state = ?3, title = ?4, etag = ?5,"
+        " last_modified = ?6, fetched_at = ?7, checked_at = ?7, bytes = ?8, links = ?9"
+        " RETURNING id",
+    [DOCS_STMT_CHUNKS_DEL] = "DELETE FROM chunks WHERE page_id = ?1",
+    [DOCS_STMT_CHUNK_ADD] = "INSERT INTO chunks (page_id, seq, title, body, loc) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [DOCS_STMT_PAGE_TOUCH] = "UPDATE pages SET checked_at = ?1 WHERE id = ?2",
+    [DOCS_STMT_PAGE_DEL] = "DELETE FROM pages WHERE id = ?1",
+    [DOCS_STMT_VOCAB_DOC] = "SELECT doc FROM chunks_vocab WHERE term = ?1",
+    [DOCS_STMT_COUNT] = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
+    [DOCS_STMT_ROWS] = "SELECT count(*) FROM chunks",
+    [DOCS_STMT_PAGES_UNDER] =
+        "SELECT id, url FROM pages WHERE url = ?1 OR (url >= ?2 AND url < ?3) ORDER BY url",
+    /* one step runs the whole ranking: crucible_rank keeps the best rows
+     * and is false for every row, so none is sorted or returned (an
+     * aggregate around it is refused by FTS5) */
+    [DOCS_STMT_RANK] = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1 AND crucible_rank(chunks_fts, ?2)",
+    [DOCS_STMT_CHUNK_GET] = "SELECT c.title, c.body, p.url, p.title FROM chunks c JOIN pages p ON p.id = c.page_id"
+                            " WHERE c.id = ?1 AND p.state = 0",
+    [DOCS_STMT_DATA_VERSION] = "PRAGMA data_version",
+    /* FTS5's docsize table: one blob of varints (tokens per column) per row */
+    [DOCS_STMT_LENGTHS] = "SELECT id, sz FROM chunks_fts_docsize ORDER BY id",
+    [DOCS_STMT_PAGES_OUTSIDE] =
+        "SELECT EXISTS (SELECT 1 FROM pages WHERE url < ?1) OR EXISTS (SELECT 1 FROM pages WHERE url > ?1 AND url < ?2)"
+        " OR EXISTS (SELECT 1 FROM pages WHERE url >= ?3)",
+};
 
 double docs_wall_now(void) {
   struct timeval tv;
@@ -64,6 +121,32 @@ static int make_parent(const char *path) {
   return 0;
 }
 
+static int user_version(sqlite3 *db) {
+  sqlite3_stmt *st = NULL;
+  int v = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* Creates the schema, dropping a cache written by an older version first. */
+static int setup_schema(sqlite3 *db, char **msg) {
+  if (sqlite3_exec(db, pragmas, NULL, NULL, msg) != SQLITE_OK) return -EIO;
+  int v = user_version(db);
+  if (v == SCHEMA_VERSION) return sqlite3_exec(db, schema, NULL, NULL, msg) == SQLITE_OK ? 0 : -EIO;
+  char *sql = xasprintf("BEGIN IMMEDIATE; %s %s PRAGMA user_version=%d; COMMIT;", drop_old, schema, SCHEMA_VERSION);
+  int rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+  free(sql);
+  if (rc != SQLITE_OK) {
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -EIO;
+  }
+  if (v > 0) log_info("docs cache: rebuilt (schema %d -> %d); the next sync fetches the sources again", v,
+                      SCHEMA_VERSION);
+  return 0;
+}
+
 docs_store *docs_store_open(const char *path, char *err, size_t errlen) {
   char def[4096];
   if (!path) path = docs_store_default_path(def, sizeof def);
@@ -81,22 +164,46 @@ docs_store *docs_store_open(const char *path, char *err, size_t errlen) {
   }
   sqlite3_busy_timeout(db, 2000);
   char *msg = NULL;
-  if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+  if (setup_schema(db, &msg)) {
     snprintf(err, errlen, "cannot set up %s: %s (delete the file to rebuild the cache; is FTS5 available?)",
-             path, msg ? msg : "unknown error");
+             path, msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     sqlite3_close(db);
     return NULL;
   }
   docs_store *s = xcalloc(1, sizeof *s);
   s->db = db;
+  if (docs_rank_register(s)) {
+    snprintf(err, errlen, "cannot set up ranking on %s: %s (SQLite needs FTS5)", path, sqlite3_errmsg(db));
+    docs_store_free(s);
+    return NULL;
+  }
   return s;
 }
 
 void docs_store_free(docs_store *self) {
   if (!self) return;
+  if (self->in_txn) docs_store_flush(self);
+  for (int i = 0; i < DOCS_STMT_N; i++) sqlite3_finalize(self->stmts[i]);
+  docs_rank_unregister(self);
+  docs_store_caches_free(self);
   sqlite3_close(self->db);
   free(self);
+}
+
+sqlite3_stmt *docs_store_stmt(docs_store *self, docs_stmt which) {
+  sqlite3_stmt *st = self->stmts[which];
+  if (st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+  if (sqlite3_prepare_v3(self->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    log_warn("docs cache: %s", sqlite3_errmsg(self->db));
+    return NULL;
+  }
+  self->stmts[which] = st;
+  return st;
 }
 
 static char *col_dup(sqlite3_stmt *st, int i) {
@@ -123,11 +230,8 @@ static void split_links(const char *s, docs_page_info *out) {
 
 int docs_store_page_get(docs_store *self, const char *url, docs_page_info *out) {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(self->db,
-                         "SELECT id, state, etag, last_modified, checked_at, links FROM pages WHERE url = ?1",
-                         -1, &st, NULL) != SQLITE_OK)
-    return -EIO;
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_PAGE_GET);
+  if (!st) return -EIO;
   sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st), ret = 0;
   if (rc == SQLITE_ROW) {
@@ -141,7 +245,7 @@ int docs_store_page_get(docs_store *self, const char *url, docs_page_info *out) 
   } else if (rc != SQLITE_DONE) {
     ret = -EIO;
   }
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   return ret;
 }
 
@@ -164,29 +268,121 @@ static int exec(docs_store *self, const char *sql) {
   return 0;
 }
 
+/* ---- location tokens ---- */
+
+void docs_loc_token(const char *s, size_t n, char out[DOCS_LOC_TOKEN_SIZE]) {
+  unsigned long long h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  /* letters then hex then a digit: one unicode61 token that no stemming rule
+   * changes, and no word a question would contain */
+  snprintf(out, DOCS_LOC_TOKEN_SIZE, "zl%016llx0", h);
+}
+
+char *docs_loc_tokens(const char *url) {
+  dbuf b;
+  dbuf_init(&b, 0);
+  char tok[DOCS_LOC_TOKEN_SIZE];
+  const char *scheme = strstr(url, "://");
+  size_t skip = scheme ? (size_t)(scheme - url) + 3 : 0;
+  int n = 0;
+  for (size_t i = skip; url[i] && n < MAX_LOC_TOKENS - 1; i++) {
+    if (url[i] != '/') continue;
+    docs_loc_token(url, i + 1, tok);
+    dbuf_addf(&b, "%s ", tok);
+    n++;
+  }
+  docs_loc_token(url, strlen(url), tok);
+  dbuf_adds(&b, tok);
+  return dbuf_take(&b);
+}
+
+/* ---- writes and batches ---- */
+
+static int txn_begin(docs_store *self) {
+  if (self->in_txn) return 0;
+  if (exec(self, "BEGIN IMMEDIATE")) return -EIO;
+  self->in_txn = true;
+  self->txn_pages = 0;
+  self->txn_started_ms = now_ms();
+  return 0;
+}
+
+int docs_store_flush(docs_store *self) {
+  if (!self->in_txn) return 0;
+  self->in_txn = false;
+  if (exec(self, "COMMIT")) {
+    exec(self, "ROLLBACK");
+    return -EIO;
+  }
+  return 0;
+}
+
+void docs_store_batch_begin(docs_store *self) {
+  self->batch_users++;
+}
+
+int docs_store_batch_end(docs_store *self) {
+  if (self->batch_users > 0) self->batch_users--;
+  return self->batch_users ? 0 : docs_store_flush(self);
+}
+
+int docs_store_flush_due(docs_store *self) {
+  if (self->in_txn && (self->txn_pages >= BATCH_MAX_PAGES || now_ms() - self->txn_started_ms >= BATCH_MAX_MS))
+    return docs_store_flush(self);
+  return 0;
+}
+
+/* Runs one write inside the open batch (a savepoint, so a failed page undoes
+ * only itself) or, outside any batch, in its own transaction. */
+static int write_begin(docs_store *self) {
+  self->gen++;
+  if (!self->batch_users) return exec(self, "BEGIN IMMEDIATE");
+  if (txn_begin(self)) return -EIO;
+  return exec(self, "SAVEPOINT page");
+}
+
+static int write_end(docs_store *self, int err) {
+  if (!self->batch_users) {
+    if (err) {
+      exec(self, "ROLLBACK");
+      return err;
+    }
+    return exec(self, "COMMIT");
+  }
+  if (err) {
+    exec(self, "ROLLBACK TO page");
+    exec(self, "RELEASE page");
+    return err;
+  }
+  if (exec(self, "RELEASE page")) return -EIO;
+  self->txn_pages++;
+  return docs_store_flush_due(self);
+}
+
+static int step_done(sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 int docs_store_page_put(docs_store *self, const char *url, const char *source, docs_page_state state,
                         const char *title, const char *etag, const char *last_modified, char *const *links,
                         size_t n_links, const docs_chunks *chunks, size_t bytes) {
   int err = 0;
-  sqlite3_stmt *st = NULL;
   dbuf lk;
   dbuf_init(&lk, 0);
   for (size_t i = 0; i < n_links; i++) {
     dbuf_adds(&lk, links[i]);
     dbuf_add(&lk, "\n", 1);
   }
+  char *loc = NULL;
   double now = docs_wall_now();
-  if (exec(self, "BEGIN IMMEDIATE")) {
+  if (write_begin(self)) {
     dbuf_close(&lk);
     return -EIO;
   }
-  if (sqlite3_prepare_v2(self->db,
-                         "INSERT INTO pages (url, source, state, title, etag, last_modified, fetched_at, checked_at,"
-                         " bytes, links) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
-                         " ON CONFLICT(url) DO UPDATE SET source = ?2, state = ?3, title = ?4, etag = ?5,"
-                         " last_modified = ?6, fetched_at = ?7, checked_at = ?7, bytes = ?8, links = ?9"
-                         " RETURNING id",
-                         -1, &st, NULL) != SQLITE_OK) {
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_PAGE_PUT);
+  if (!st) {
     err = -EIO;
     goto out;
   }
@@ -200,62 +396,62 @@ int docs_store_page_put(docs_store *self, const char *url, const char *source, d
   sqlite3_bind_int64(st, 8, (sqlite3_int64)bytes);
   sqlite3_bind_text(st, 9, lk.data ? lk.data : "", -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_reset(st);
     err = -EIO;
     goto out;
   }
   long long id = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  st = NULL;
+  sqlite3_reset(st);
   if (state != DOCS_PAGE_OK || chunks) {
-    if (sqlite3_prepare_v2(self->db, "DELETE FROM chunks WHERE page_id = ?1", -1, &st, NULL) != SQLITE_OK) {
+    if (!(st = docs_store_stmt(self, DOCS_STMT_CHUNKS_DEL))) {
       err = -EIO;
       goto out;
     }
     sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_DONE) err = -EIO;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (err) goto out;
+    if ((err = step_done(st))) goto out;
   }
   if (state == DOCS_PAGE_OK && chunks) {
-    if (sqlite3_prepare_v2(self->db, "INSERT INTO chunks (page_id, seq, title, body) VALUES (?1, ?2, ?3, ?4)",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (!(st = docs_store_stmt(self, DOCS_STMT_CHUNK_ADD))) {
       err = -EIO;
       goto out;
     }
+    loc = docs_loc_tokens(url);
     for (size_t i = 0; i < chunks->n; i++) {
       sqlite3_bind_int64(st, 1, id);
       sqlite3_bind_int(st, 2, (int)i);
       sqlite3_bind_text(st, 3, chunks->v[i].title, -1, SQLITE_STATIC);
       sqlite3_bind_text(st, 4, chunks->v[i].text, (int)chunks->v[i].len, SQLITE_STATIC);
-      if (sqlite3_step(st) != SQLITE_DONE) {
-        err = -EIO;
-        goto out;
-      }
-      sqlite3_reset(st);
+      sqlite3_bind_text(st, 5, loc, -1, SQLITE_STATIC);
+      if ((err = step_done(st))) goto out;
     }
   }
 out:
-  sqlite3_finalize(st);
+  if (err) log_warn("docs cache: cannot store %s: %s", url, sqlite3_errmsg(self->db));
+  err = write_end(self, err);
+  free(loc);
   dbuf_close(&lk);
-  if (err) {
-    log_warn("docs cache: cannot store %s: %s", url, sqlite3_errmsg(self->db));
-    exec(self, "ROLLBACK");
-  } else if (exec(self, "COMMIT")) {
-    err = -EIO;
-  }
   return err;
 }
 
+int docs_store_page_del(docs_store *self, long long id) {
+  if (write_begin(self)) return -EIO;
+  int err = 0;
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNKS_DEL);
+  if (!st) err = -EIO;
+  else sqlite3_bind_int64(st, 1, id), err = step_done(st);
+  if (!err) {
+    if (!(st = docs_store_stmt(self, DOCS_STMT_PAGE_DEL))) err = -EIO;
+    else sqlite3_bind_int64(st, 1, id), err = step_done(st);
+  }
+  return write_end(self, err);
+}
+
 int docs_store_page_touch(docs_store *self, long long id) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(self->db, "UPDATE pages SET checked_at = ?1 WHERE id = ?2", -1, &st, NULL) != SQLITE_OK)
-    return -EIO;
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_PAGE_TOUCH);
+  if (!st) return -EIO;
   sqlite3_bind_double(st, 1, docs_wall_now());
   sqlite3_bind_int64(st, 2, id);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : -EIO;
+  return step_done(st);
 }
 
 int docs_store_source_put(docs_store *self, const char *source, const char *kind, const char *prefix) {

@@ -21,6 +21,8 @@
 
 /* Local files handled per loop turn: the walk never holds the loop long. */
 #define PATH_ITEMS_PER_TURN 4
+/* How often an open write batch is checked for its age (see store.c). */
+#define FLUSH_INTERVAL_MS 100
 
 typedef enum content_kind { KIND_SKIP, KIND_HTML, KIND_TEXT, KIND_RST } content_kind;
 
@@ -77,6 +79,8 @@ struct docs_sync {
   int visits;
   bool cancelled, finished;
   uv_timer_t tick;
+  uv_timer_t flush;  /* commits the store's write batch while the sync waits on the network */
+  int open_handles;
   docs_progress_fn progress;
   docs_done_fn done;
   void *ud;
@@ -594,20 +598,70 @@ static void visit_path(docs_sync *s, item *it) {
 
 /* ---- lifecycle ---- */
 
-static void on_closed(uv_handle_t *h) {
-  docs_sync *s = container_of((uv_timer_t *)h, docs_sync, tick);
-  free(s);
+static void release(docs_sync *s) {
+  if (--s->open_handles == 0) free(s);
+}
+
+static void on_tick_closed(uv_handle_t *h) {
+  release(container_of((uv_timer_t *)h, docs_sync, tick));
+}
+
+static void on_flush_closed(uv_handle_t *h) {
+  release(container_of((uv_timer_t *)h, docs_sync, flush));
+}
+
+static void on_flush(uv_timer_t *t) {
+  docs_sync *s = container_of(t, docs_sync, flush);
+  docs_store_flush_due(s->store);
+}
+
+/* Removes the pages of a folder (or file) source whose files are gone.
+ * Only a missing file counts: a file left out by this sync's depth or page
+ * caps keeps its pages. Runs once at the end of a sync; a stat per page. */
+static int prune_missing(docs_sync *s, const src *sr) {
+  size_t n = strlen(sr->prefix);
+  char *exact = xstrndup(sr->prefix, n && sr->prefix[n - 1] == '/' ? n - 1 : n);
+  char *hi = xasprintf("%s\xff", sr->prefix);
+  long long *gone = NULL;
+  size_t n_gone = 0;
+  sqlite3_stmt *st = docs_store_stmt(s->store, DOCS_STMT_PAGES_UNDER);
+  if (st) {
+    sqlite3_bind_text(st, 1, exact, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sr->prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const char *path = (const char *)sqlite3_column_text(st, 1);
+      struct stat sb;
+      if (!path || lstat(path, &sb) == 0 || (errno != ENOENT && errno != ENOTDIR)) continue;
+      gone = xrealloc(gone, (n_gone + 1) * sizeof *gone);
+      gone[n_gone++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+  }
+  /* deleted after the scan: never while the statement walks the table */
+  int removed = 0;
+  for (size_t i = 0; i < n_gone; i++)
+    if (docs_store_page_del(s->store, gone[i]) == 0) removed++;
+  free(gone);
+  free(exact);
+  free(hi);
+  return removed;
 }
 
 static void finish(docs_sync *s) {
   s->finished = true;
   uv_timer_stop(&s->tick);
+  uv_timer_stop(&s->flush);
   s->st.pages = s->st.fetched + s->st.cached;
   s->st.cancelled = s->cancelled;
   if (!s->cancelled)
-    for (size_t i = 0; i < s->n_srcs; i++)
-      if (s->srcs[i].root) docs_store_source_put(s->store, s->srcs[i].root, s->srcs[i].is_url ? "url" : "path",
-                                                 s->srcs[i].prefix);
+    for (size_t i = 0; i < s->n_srcs; i++) {
+      if (!s->srcs[i].root) continue;
+      if (!s->srcs[i].is_url) s->st.removed += prune_missing(s, &s->srcs[i]);
+      docs_store_source_put(s->store, s->srcs[i].root, s->srcs[i].is_url ? "url" : "path", s->srcs[i].prefix);
+    }
+  if (docs_store_batch_end(s->store))
+    log_warn("docs: the last pages of this sync could not be saved; the next sync fetches them again");
   s->done(s->ud, &s->st, s->error);
   http_client_free(s->http);
   queue_clear(&s->urls);
@@ -616,7 +670,8 @@ static void finish(docs_sync *s) {
   for (size_t i = 0; i < s->n_srcs; i++) free(s->srcs[i].root), free(s->srcs[i].prefix);
   free(s->srcs);
   free(s->error);
-  uv_close((uv_handle_t *)&s->tick, on_closed);
+  uv_close((uv_handle_t *)&s->tick, on_tick_closed);
+  uv_close((uv_handle_t *)&s->flush, on_flush_closed);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -693,6 +748,12 @@ int docs_sync_start(docs_store *store, uv_loop_t *loop, const docs_sync_opts *op
     }
   }
   uv_timer_init(loop, &s->tick);
+  uv_timer_init(loop, &s->flush);
+  s->open_handles = 2;
+  /* pages are written in batches (one transaction per ~100 ms of work):
+   * committing each page alone made storage 96% of indexing time */
+  docs_store_batch_begin(store);
+  uv_timer_start(&s->flush, on_flush, FLUSH_INTERVAL_MS, FLUSH_INTERVAL_MS);
   for (size_t i = 0; i < s->n_srcs; i++) enqueue(s, s->srcs[i].root, 0, (int)i);
   if (opts->n_sources && !usable)
     s->error = xstrdup("none of the documentation sources could be used: give http(s) URLs or existing paths");

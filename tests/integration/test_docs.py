@@ -255,3 +255,48 @@ def test_usage_errors(tmp_path):
     assert docs(cache, "search", "q", "--mode", "weird", check=False).returncode == 2
     p = docs(cache, "add", str(tmp_path / "does-not-exist"), check=False)
     assert p.returncode == 1 and "could be used" in p.stderr
+
+
+def test_search_restricted_inside_ranking(tmp_path):
+    """A source whose best chunk is outranked by over a thousand chunks of
+    another source must still give that chunk when the search is restricted
+    to it (filtering after ranking a fixed window of candidates loses it)."""
+    cache = tmp_path / "cache"
+    big = tmp_path / "big"
+    big.mkdir()
+    sections = "".join("## Frobnicate widgets %d\n\nfrobnicate the widget; frobnicate widgets\n\n" % i
+                       for i in range(1200))
+    (big / "many.md").write_text("# Many\n\n" + sections)
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "one.md").write_text("# One\n\nLong introduction.\n\n## Levels\n\n"
+                                  "Call `frobnicate_widget(level=7)` to frobnicate a widget at a level.\n")
+    add(cache, str(big))
+    add(cache, str(small))
+    assert json.loads(docs(cache, "list", "--json").stdout)[0]["chunks"] >= 1200
+    question = "How do I frobnicate the widget?"
+    top = search(cache, question, "--budget", "300")
+    assert top["sources"][0]["url"] == str(big / "many.md")
+    only = search(cache, question, "--budget", "300", "--source", str(small))
+    assert [s["url"] for s in only["sources"]] == [str(small / "one.md")]
+    assert "frobnicate_widget(level=7)" in only["context"]
+
+
+def test_local_folder_removed_files(tmp_path):
+    cache = tmp_path / "cache"
+    folder = tmp_path / "mydocs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "keep.md").write_text("# Keep\n\nLevers and pulleys.\n")
+    (folder / "sub" / "gone.md").write_text("# Gone\n\nZanzibarite crystals.\n")
+    first = add(cache, str(folder))
+    assert first["fetched"] == 2 and first["removed"] == 0
+    assert "Zanzibarite" in search(cache, "zanzibarite crystals")["context"]
+    (folder / "sub" / "gone.md").unlink()
+    (folder / "sub").rmdir()
+    again = add(cache, str(folder))
+    assert again["removed"] == 1 and again["cached"] == 1, again
+    p = docs(cache, "search", "zanzibarite crystals", "--json", check=False)
+    assert p.returncode == 1 and json.loads(p.stdout)["context"] == ""
+    listing = json.loads(docs(cache, "list", "--json").stdout)
+    assert listing[0]["pages"] == 1
+    assert "Levers" in search(cache, "levers pulleys")["context"]

@@ -1,6 +1,7 @@
 /* Unit tests of the docs cache on a real SQLite file and a real folder:
- * syncing local sources on a uv loop, change detection, ranking, source
- * restriction, budgets, "all" mode, cancellation. */
+ * syncing local sources on a uv loop, change detection and removed files,
+ * ranking (the same with and without pruning and caches), source restriction
+ * inside the ranking, budgets, "all" mode, cancellation, batched writes. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "common.h"
 #include "docs.h"
+#include "internal.h"
 
 typedef struct fixture {
   char dir[256];
@@ -246,12 +248,173 @@ static void test_sync_cancel_and_bad_sources(void **state) {
   uv_loop_close(&loop);
 }
 
+
+static void test_sync_removes_deleted_files(void **state) {
+  fixture *f = *state;
+  const char *src[] = {f->docs};
+  run_result r = sync_run(f, src, 1, 20, false);
+  assert_int_equal(r.st.fetched, 5);
+  assert_int_equal(r.st.removed, 0);
+  char *ctx = docs_context_build(f->store, "gardening tomatoes", src, 1, "search", 1000, NULL, NULL);
+  assert_non_null(strstr(ctx, "tomatoes"));
+  free(ctx);
+
+  char p[400];
+  snprintf(p, sizeof p, "%s/sub/notes.txt", f->docs);
+  assert_int_equal(unlink(p), 0);
+  r = sync_run(f, src, 1, 20, false);
+  assert_int_equal(r.st.removed, 1);
+  assert_int_equal(r.st.cached, 4);
+  ctx = docs_context_build(f->store, "gardening tomatoes", src, 1, "search", 1000, NULL, NULL);
+  assert_string_equal(ctx, "");
+  free(ctx);
+  cJSON *list = docs_store_list(f->store);
+  assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "pages")), 4);
+  cJSON_Delete(list);
+
+  /* a file outside this sync's depth still exists: its page stays */
+  r = sync_run(f, src, 1, 1, false);
+  assert_int_equal(r.st.removed, 0);
+  list = docs_store_list(f->store);
+  assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "pages")), 4);
+  cJSON_Delete(list);
+
+  /* the sync's writes are committed: another connection sees them */
+  char err[256];
+  docs_store *other = docs_store_open(f->db, err, sizeof err);
+  assert_non_null(other);
+  ctx = docs_context_build(other, "frobnicate widget", src, 1, "search", 1000, NULL, NULL);
+  assert_non_null(strstr(ctx, "frobnicate_widget(level=2)"));
+  free(ctx);
+  docs_store_free(other);
+}
+
+/* Pages of 8 chunks drawn from a small vocabulary, so most questions match
+ * many chunks with many different scores. */
+static void fill_store(docs_store *store, const char *prefix, int pages, unsigned seed) {
+  static const char *const words[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+                                      "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"};
+  unsigned s = seed;
+  docs_store_batch_begin(store);
+  for (int p = 0; p < pages; p++) {
+    docs_chunks c = {0};
+    c.n = c.cap = 8;
+    c.v = xcalloc(c.n, sizeof *c.v);
+    for (size_t k = 0; k < c.n; k++) {
+      char body[2048] = "";
+      size_t len = 0;
+      int n = 5 + (int)((s >> 8) % 60);
+      for (int w = 0; w < n; w++) {
+        s = s * 1103515245u + 12345u;
+        /* skewed: low indexes are common */
+        unsigned a = (s >> 8) % ARRAY_LEN(words), b = (s >> 16) % ARRAY_LEN(words);
+        len += (size_t)snprintf(body + len, sizeof body - len, "%s ", words[a < b ? a : b]);
+      }
+      c.v[k].text = xstrdup(body);
+      c.v[k].len = len;
+      c.v[k].title = xstrdup(words[(s >> 4) % ARRAY_LEN(words)]);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "%sp%03d.html", prefix, p);
+    assert_int_equal(docs_store_page_put(store, url, prefix, DOCS_PAGE_OK, url, NULL, NULL, NULL, 0, &c, 0), 0);
+    docs_chunks_close(&c);
+  }
+  assert_int_equal(docs_store_batch_end(store), 0);
+}
+
+static void test_ranking_same_without_shortcuts(void **state) {
+  fixture *f = *state;
+  fill_store(f->store, "http://a.test/docs/", 60, 1);
+  fill_store(f->store, "http://b.test/docs/", 20, 2);
+  const char *questions[] = {"alpha bravo", "how to use kilo with lima and mike", "papa oscar", "november",
+                             "echo foxtrot golf hotel india juliet"};
+  const char *a[] = {"http://a.test/docs/"}, *b[] = {"http://b.test/docs/"};
+  const char *const *filters[] = {NULL, a, b};
+  int budgets[] = {60, 400, 3000};
+  for (size_t q = 0; q < ARRAY_LEN(questions); q++)
+    for (size_t fi = 0; fi < ARRAY_LEN(filters); fi++)
+      for (size_t bi = 0; bi < ARRAY_LEN(budgets); bi++) {
+        f->store->no_prune = f->store->no_length_cache = false;
+        char *fast = docs_context_build(f->store, questions[q], filters[fi], filters[fi] ? 1 : 0, "search",
+                                        budgets[bi], NULL, NULL);
+        f->store->no_prune = f->store->no_length_cache = true;
+        char *full = docs_context_build(f->store, questions[q], filters[fi], filters[fi] ? 1 : 0, "search",
+                                        budgets[bi], NULL, NULL);
+        assert_string_equal(fast, full);
+        if (budgets[bi] >= 400) assert_true(strlen(fast) > 0);
+        if (fi == 2) assert_null(strstr(fast, "a.test"));
+        free(fast);
+        free(full);
+      }
+  f->store->no_prune = f->store->no_length_cache = false;
+}
+
+static void test_source_filter_inside_ranking(void **state) {
+  fixture *f = *state;
+  /* 1,500 chunks elsewhere that all match better than the one page under
+   * the source asked for: ranking first and filtering after would find
+   * nothing */
+  docs_store_batch_begin(f->store);
+  for (int p = 0; p < 150; p++) {
+    docs_chunks c = {0};
+    c.n = c.cap = 10;
+    c.v = xcalloc(c.n, sizeof *c.v);
+    for (size_t k = 0; k < c.n; k++) {
+      c.v[k].title = xstrdup("Frobnicate widgets");
+      c.v[k].text = xstrdup("frobnicate the widget; frobnicate widgets");
+      c.v[k].len = strlen(c.v[k].text);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "http://big.test/docs/p%03d.html", p);
+    assert_int_equal(docs_store_page_put(f->store, url, "http://big.test/docs/", DOCS_PAGE_OK, "Big", NULL, NULL,
+                                         NULL, 0, &c, 0),
+                     0);
+    docs_chunks_close(&c);
+  }
+  assert_int_equal(docs_store_batch_end(f->store), 0);
+  const char *src[] = {f->docs};
+  sync_run(f, src, 1, 20, false);
+  char *ctx = docs_context_build(f->store, "frobnicate widget", src, 1, "search", 1000, NULL, NULL);
+  assert_non_null(strstr(ctx, "frobnicate_widget(level=2)"));
+  assert_null(strstr(ctx, "big.test"));
+  free(ctx);
+  /* unrestricted, the big source wins */
+  ctx = docs_context_build(f->store, "frobnicate widget", NULL, 0, "search", 1000, NULL, NULL);
+  const char *first = strstr(ctx, "Source: ");
+  assert_non_null(first);
+  assert_true(strncmp(first, "Source: http://big.test/", 24) == 0);
+  free(ctx);
+}
+
+static void test_loc_tokens(void **state) {
+  (void)state;
+  char *t = docs_loc_tokens("http://h.test/docs/a/b.html");
+  char want[DOCS_LOC_TOKEN_SIZE];
+  /* http://h.test/, .../docs/, .../docs/a/, the URL: 4 tokens */
+  const char *prefixes[] = {"http://h.test/", "http://h.test/docs/", "http://h.test/docs/a/",
+                            "http://h.test/docs/a/b.html"};
+  for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
+    docs_loc_token(prefixes[i], strlen(prefixes[i]), want);
+    assert_non_null(strstr(t, want));
+  }
+  docs_loc_token("http://h.test/docs", 18, want);
+  assert_null(strstr(t, want));
+  size_t spaces = 0;
+  for (const char *p = t; *p; p++) spaces += *p == ' ';
+  assert_int_equal(spaces, 3);
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_local_folder, setup, teardown),
       cmocka_unit_test_setup_teardown(test_context_search, setup, teardown),
       cmocka_unit_test_setup_teardown(test_context_all, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_cancel_and_bad_sources, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_removes_deleted_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ranking_same_without_shortcuts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_filter_inside_ranking, setup, teardown),
+      cmocka_unit_test(test_loc_tokens),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
