@@ -105,22 +105,6 @@ const char *docs_store_default_path(char *buf, size_t cap) {
   return buf;
 }
 
-static int make_parent(const char *path) {
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (!slash || slash == dir) return 0;
-  *slash = '\0';
-  for (char *p = dir + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(dir, 0700) && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(dir, 0700) && errno != EEXIST) return -errno;
-  return 0;
-}
-
 static int user_version(sqlite3 *db) {
   sqlite3_stmt *st = NULL;
   int v = -1;
@@ -150,7 +134,7 @@ static int setup_schema(sqlite3 *db, char **msg) {
 docs_store *docs_store_open(const char *path, char *err, size_t errlen) {
   char def[4096];
   if (!path) path = docs_store_default_path(def, sizeof def);
-  int e = make_parent(path);
+  int e = mkdir_parents(path);
   if (e) {
     snprintf(err, errlen, "cannot create the directory for %s: %s (set XDG_CACHE_HOME to a writable folder)",
              path, strerror(-e));
