@@ -192,23 +192,27 @@ static void gen_token(void *ud, const char *text, size_t len) {
   if (t->sink.token && !t->cancelled) t->sink.token(t->ud, t->iteration, text, len);
 }
 
-static void add_usage(agent_task *t, const llm_result *res) {
+/* What every chat's end has in common: the chat is over, its usage counts,
+ * and a cancelled or failed chat ends the task. Returns true when the
+ * answer may be used. */
+static bool chat_ended(agent_task *t, const llm_result *res) {
+  t->chat = NULL;
   if (res->prompt_tokens > 0) t->prompt_tokens += res->prompt_tokens;
   if (res->completion_tokens > 0) t->completion_tokens += res->completion_tokens;
+  if (t->cancelled || res->status == LLM_CANCELLED) {
+    finish(t, "cancelled", NULL);
+    return false;
+  }
+  if (res->status != LLM_OK) {
+    finish(t, "error", xstrdup(res->error ? res->error : "the LLM request failed"));
+    return false;
+  }
+  return true;
 }
 
 static void gen_done(void *ud, const llm_result *res) {
   agent_task *t = ud;
-  t->chat = NULL;
-  add_usage(t, res);
-  if (t->cancelled || res->status == LLM_CANCELLED) {
-    finish(t, "cancelled", NULL);
-    return;
-  }
-  if (res->status != LLM_OK) {
-    finish(t, "error", xstrdup(res->error ? res->error : "the LLM request failed"));
-    return;
-  }
+  if (!chat_ended(t, res)) return;
   t->raw_answer = xstrdup(res->text ? res->text : "");
   if (*t->raw_answer) agent_conv_add(&t->conv, "assistant", t->raw_answer);
   char *err = NULL;
@@ -231,16 +235,7 @@ static void reflect_token(void *ud, const char *text, size_t len) {
 
 static void reflect_done(void *ud, const llm_result *res) {
   agent_task *t = ud;
-  t->chat = NULL;
-  add_usage(t, res);
-  if (t->cancelled || res->status == LLM_CANCELLED) {
-    finish(t, "cancelled", NULL);
-    return;
-  }
-  if (res->status != LLM_OK) {
-    finish(t, "error", xstrdup(res->error ? res->error : "the LLM request failed"));
-    return;
-  }
+  if (!chat_ended(t, res)) return;
   if (!t->reflection.len && res->text) dbuf_add_head(&t->reflection, res->text, strlen(res->text));
   store_reflection(t);
   char *msg = xasprintf("Here are reflections on the error: %s", t->reflection.data ? t->reflection.data : "");
