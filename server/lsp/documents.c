@@ -331,6 +331,18 @@ void lsp_check(rpc_call *call, const cJSON *params) {
   agent_modindex_get(&c->srv->modindex, lang, check_index_ready, j);
 }
 
+/* A CodeAction that runs `command` with one argument (taken). */
+static cJSON *code_action(const char *title, const char *kind, const char *command, cJSON *arg) {
+  cJSON *a = cJSON_CreateObject();
+  cJSON_AddStringToObject(a, "title", title);
+  cJSON_AddStringToObject(a, "kind", kind);
+  cJSON *cmd = cJSON_AddObjectToObject(a, "command");
+  cJSON_AddStringToObject(cmd, "title", title);
+  cJSON_AddStringToObject(cmd, "command", command);
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(cmd, "arguments"), arg);
+  return a;
+}
+
 void lsp_code_action(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
   const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
@@ -343,30 +355,17 @@ void lsp_code_action(rpc_call *call, const cJSON *params) {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(range, "start");
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(range, "end");
     bool empty = cJSON_Compare(s, e, 1);
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "title", empty ? "Crucible: run this file in the sandbox" : "Crucible: run the selection in the sandbox");
-    cJSON_AddStringToObject(a, "kind", "source");
-    cJSON *cmd = cJSON_AddObjectToObject(a, "command");
-    cJSON_AddStringToObject(cmd, "title", "Run in sandbox");
-    cJSON_AddStringToObject(cmd, "command", "crucible.run");
-    cJSON *args = cJSON_AddArrayToObject(cmd, "arguments");
+    /* arg is the object the command's handler gets as its params */
     cJSON *arg = cJSON_CreateObject();
     cJSON_AddStringToObject(arg, "uri", uri);
     if (!empty) cJSON_AddItemToObject(arg, "range", cJSON_Duplicate(range, 1));
     cJSON_AddStringToObject(arg, "language", d->language);
-    cJSON_AddItemToArray(args, arg);
-    cJSON_AddItemToArray(actions, a);
+    cJSON_AddItemToArray(actions, code_action(empty ? "Crucible: run this file in the sandbox"
+                                                    : "Crucible: run the selection in the sandbox",
+                                              "source", "crucible.run", arg));
     /* When the last run failed, offer to have Crucible fix it. */
     if (cJSON_GetArraySize(d->run_diags) > 0) {
-      const cJSON *first = cJSON_GetArrayItem(d->run_diags, 0);
-      const cJSON *msg = cJSON_GetObjectItemCaseSensitive(first, "message");
-      cJSON *f = cJSON_CreateObject();
-      cJSON_AddStringToObject(f, "title", "Crucible: fix this error");
-      cJSON_AddStringToObject(f, "kind", "quickfix");
-      cJSON *fc = cJSON_AddObjectToObject(f, "command");
-      cJSON_AddStringToObject(fc, "title", "Ask Crucible to fix it");
-      cJSON_AddStringToObject(fc, "command", "crucible.ask");
-      cJSON *fargs = cJSON_AddArrayToObject(fc, "arguments");
+      const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(d->run_diags, 0), "message");
       cJSON *fa = cJSON_CreateObject();
       char *q = xasprintf("This code fails with: %s\nFix it so that it runs correctly.",
                           cJSON_IsString(msg) ? msg->valuestring : "an error");
@@ -376,8 +375,7 @@ void lsp_code_action(rpc_call *call, const cJSON *params) {
       cJSON *ctx = cJSON_AddObjectToObject(fa, "context");
       cJSON_AddStringToObject(ctx, "uri", uri);
       if (!empty) cJSON_AddItemToObject(ctx, "range", cJSON_Duplicate(range, 1));
-      cJSON_AddItemToArray(fargs, fa);
-      cJSON_AddItemToArray(actions, f);
+      cJSON_AddItemToArray(actions, code_action("Crucible: fix this error", "quickfix", "crucible.ask", fa));
     }
   }
   rpc_call_reply(call, actions);
