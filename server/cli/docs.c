@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "config.h"
 #include "common.h"
 #include "docs.h"
 
@@ -26,7 +27,8 @@ static const char usage[] =
     "       crucible docs list [--json] [--db FILE]\n"
     "       crucible docs search \"QUERY\" [--budget TOKENS] [--mode search|all] [--source URL|PATH]...\n"
     "                        [--json] [--db FILE]\n"
-    "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n";
+    "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
+    "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens.\n";
 
 typedef struct add_cli {
   docs_sync *sync;
@@ -196,17 +198,22 @@ static int cmd_list(docs_store *store, int argc, char **argv) {
 }
 
 static int cmd_search(docs_store *store, int argc, char **argv) {
-  const char *query = NULL, *mode = "search";
+  /* Defaults come from the user's settings, so the search shows what an
+   * ask would put in the prompt. */
+  cfg settings;
+  cfg_init_cli(&settings);
+  const char *query = NULL, *mode = settings.docs.mode;
   const char *sources[MAX_CLI_SOURCES];
   size_t n = 0;
-  long budget = 6000;
+  long budget = settings.docs.budget_tokens;
   bool json = false;
+  int status = 2;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--budget") && i + 1 < argc) {
       if (!parse_long(argv[++i], 0, 10000000, &budget)) {
         fputs("crucible docs search: --budget needs a number of tokens\n", stderr);
-        return 2;
+        goto out;
       }
     } else if (!strcmp(a, "--mode") && i + 1 < argc) {
       mode = argv[++i];
@@ -216,22 +223,24 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
       json = true;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "crucible docs search: unknown option %s\n%s", a, usage);
-      return 2;
+      goto out;
     } else if (!query) {
       query = a;
     } else {
       fputs("crucible docs search: give the query as one argument (quote it)\n", stderr);
-      return 2;
+      goto out;
     }
   }
   if (strcmp(mode, "search") && strcmp(mode, "all")) {
     fputs("crucible docs search: --mode is search or all\n", stderr);
-    return 2;
+    goto out;
   }
   if (!query && !strcmp(mode, "search")) {
     fputs(usage, stderr);
-    return 2;
+    goto out;
   }
+  if (!n)
+    for (int i = 0; i < settings.docs.sources.n && n < MAX_CLI_SOURCES; i++) sources[n++] = settings.docs.sources.items[i];
   cJSON *used = NULL;
   char *warning = NULL;
   char *ctx = docs_context_build(store, query ? query : "", n ? sources : NULL, n, mode, (int)budget, &used,
@@ -253,11 +262,13 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
     fputs(ctx, stdout);
   }
   if (warning) fprintf(stderr, "warning: %s\n", warning);
-  int status = *ctx ? 0 : 1;
+  status = *ctx ? 0 : 1;
   if (!*ctx && !json) fputs("no documentation matched the query\n", stderr);
   cJSON_Delete(used);
   free(warning);
   free(ctx);
+out:
+  cfg_close(&settings);
   return status;
 }
 
