@@ -38,13 +38,19 @@
 #define CG_POOL 4
 /* When cgroup removal and pool refills run after a run finished. */
 #define REAPER_DELAY_MS 10
+/* When a taken warm sandbox is replaced, and after how many warm sandboxes
+ * that died unused the runner stops making them. */
+#define WARM_DELAY_MS 5
+#define WARM_MAX_FAILURES 3
 /* Runner-wide data fed to every sandbox. */
 #define SBX_PASSWD "sandbox:x:1000:1000:sandbox:" "/sandbox" ":/bin/sh\n" \
                    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 #define SBX_GROUP "sandbox:x:1000:\nnogroup:x:65534:\n"
 #define SBX_HOSTS "127.0.0.1 localhost\n::1 localhost\n"
 
-enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_FINISHED };
+/* RUN_WARM: spawned ahead with the default limits, bwrap's setup done up to
+ * reading the program's text; not in any list but runner->warm. */
+enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_FINISHED, RUN_WARM };
 enum timer_phase { T_NONE, T_DEFER, T_WALL, T_GRACE, T_DRAIN };
 
 struct sbx_cg_grave {
@@ -72,6 +78,11 @@ struct sbx_run {
   char *name;
 
   uv_pipe_t out, err, status;
+  uv_pipe_t code_pipe; /* the program's text goes to bwrap's --file through this pipe */
+  uv_write_t code_req;
+  bool code_open;
+  int stdin_fd;        /* memfd behind the program's stdin, filled when the run is bound */
+  bool bound;          /* a request is attached: limits applied, program sent, timer running */
   uv_timer_t timer;
   enum timer_phase phase;
   int open_handles;
@@ -104,6 +115,7 @@ static void run_kill(sbx_run *run);
 static void pump(sbx_runner *self);
 static void sigchld_cb(uv_signal_t *h, int signum);
 static void maybe_closed(sbx_runner *self);
+static void warm_timer_cb(uv_timer_t *t);
 
 /* ---- lists ---- */
 
@@ -225,7 +237,11 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
   uv_signal_init(loop, &self->sigchld);
   uv_signal_start(&self->sigchld, sigchld_cb, SIGCHLD);
   uv_unref((uv_handle_t *)&self->sigchld);
+  uv_timer_init(loop, &self->warm_timer);
   if (!self->setup_error) pool_fill(self);
+  /* The first warm sandbox comes a moment after startup, from the loop. */
+  if (!self->setup_error) uv_timer_start(&self->warm_timer, warm_timer_cb, WARM_DELAY_MS, 0);
+  uv_unref((uv_handle_t *)&self->warm_timer);
   return 0;
 }
 
@@ -458,7 +474,7 @@ static void status_line(sbx_run *run, const char *line) {
   const char *p;
   if ((p = strstr(line, "\"child-pid\":")) && !run->child) {
     run->child = (pid_t)strtol(p + 12, NULL, 10);
-    if (run->child <= 0) return;
+    if (run->child <= 0 || !run->bound) return; /* a warm sandbox waits for its request */
     if (run->cancelled || run->kill_pending) run_kill(run);
     else release_child(run);
   } else if (strstr(line, "\"exit-code\":")) {
@@ -494,7 +510,18 @@ static void status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 static void timer_cb(uv_timer_t *t);
 
 /* bwrap exited (reaped by sigchld_cb). */
+static void warm_discard(sbx_run *run);
+
 static void run_exited(sbx_run *run, int64_t status, int sig) {
+  sbx_runner *self = run->runner;
+  if (run->bound && --self->nprocs == 0) uv_unref((uv_handle_t *)&self->sigchld);
+  if (run->state == RUN_WARM) {
+    /* It died before anyone used it (killed, or bwrap cannot work here). */
+    run->proc_alive = false;
+    if (!self->closing) self->warm_failures++;
+    warm_discard(run);
+    return;
+  }
   run->proc_alive = false;
   run->exited = true;
   run->exit_status = status;
@@ -543,6 +570,11 @@ static void run_kill(sbx_run *run) {
  * child (libuv's own handler does the same for its processes). */
 static void sigchld_cb(uv_signal_t *h, int signum) {
   sbx_runner *self = container_of(h, sbx_runner, sigchld);
+  if (self->warm && self->warm->proc_alive) {
+    int st;
+    sbx_run *w = self->warm;
+    if (waitpid(w->pid, &st, WNOHANG) == w->pid) run_exited(w, 0, 0);
+  }
   for (sbx_run *r = self->live, *next; r; r = next) {
     next = r->next;
     if (!r->proc_alive) continue;
@@ -583,8 +615,8 @@ static void timer_cb(uv_timer_t *t) {
 static int run_spawn(sbx_run *run) {
   sbx_runner *self = run->runner;
   int err = 0;
-  int fd_code = -1, fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1;
-  int st[2] = {-1, -1}, blk[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+  int fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1;
+  int st[2] = {-1, -1}, blk[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, cp[2] = {-1, -1};
   int hi[10] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
   char **argv = NULL;
   if (!self->interp[run->lang]) {
@@ -594,9 +626,10 @@ static int run_spawn(sbx_run *run) {
                            : run->lang == SBX_LANG_JAVASCRIPT ? "nodejs" : "bash");
     return -ENOENT;
   }
-  if ((fd_code = memfd_with("crucible-code", run->code, run->code_len)) < 0 ||
-      (fd_bpf = memfd_with("crucible-seccomp", g_bpf, g_bpf_len)) < 0 ||
-      (fd_in = memfd_with("crucible-stdin", run->stdin_data ? run->stdin_data : "", run->stdin_len)) < 0 ||
+  /* stdin is an empty memfd now, filled when a request is bound (pwrite:
+   * the child's offset, shared with ours, stays at 0). */
+  if ((fd_bpf = memfd_with("crucible-seccomp", g_bpf, g_bpf_len)) < 0 ||
+      (fd_in = memfd_with("crucible-stdin", "", 0)) < 0 ||
       (fd_pw = memfd_with("crucible-passwd", SBX_PASSWD, strlen(SBX_PASSWD))) < 0 ||
       (fd_gr = memfd_with("crucible-group", SBX_GROUP, strlen(SBX_GROUP))) < 0 ||
       (fd_hosts = memfd_with("crucible-hosts", SBX_HOSTS, strlen(SBX_HOSTS))) < 0) {
@@ -609,14 +642,17 @@ static int run_spawn(sbx_run *run) {
     run->error = xasprintf("pipe2: %s", strerror(errno));
     goto out;
   }
-  if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+  /* The program's text reaches bwrap's `--file` (its last setup step)
+   * through a pipe: bwrap can do all its other setup before the text is
+   * known, which is what lets a sandbox be made ahead (runner->warm). */
+  if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(cp, O_CLOEXEC) < 0) {
     err = -errno;
     run->error = xasprintf("pipe2: %s", strerror(errno));
     goto out;
   }
   /* Child fd numbers: 0-2 stdio, then the fds bwrap reads. */
   enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_N };
-  int src[C_N] = {fd_in, outp[1], errp[1], fd_bpf, fd_code, st[1], blk[0], fd_pw, fd_gr, fd_hosts};
+  int src[C_N] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_pw, fd_gr, fd_hosts};
 
   sbx_bwrap_spec spec = {
       .bwrap = self->bwrap, .interp = self->interp[run->lang], .lang = run->lang,
@@ -667,9 +703,10 @@ static int run_spawn(sbx_run *run) {
   uv_pipe_init(self->loop, &run->out, 0);
   uv_pipe_init(self->loop, &run->err, 0);
   uv_pipe_init(self->loop, &run->status, 0);
-  run->out.data = run->err.data = run->status.data = run;
-  run->out_open = run->err_open = run->status_open = true;
-  run->open_handles += 3;
+  uv_pipe_init(self->loop, &run->code_pipe, 0);
+  run->out.data = run->err.data = run->status.data = run->code_pipe.data = run;
+  run->out_open = run->err_open = run->status_open = run->code_open = true;
+  run->open_handles += 4;
   if (serr) {
     err = -serr;
     run->error = xasprintf("cannot start %s: %s", self->bwrap, strerror(serr));
@@ -678,6 +715,7 @@ static int run_spawn(sbx_run *run) {
   run->proc_alive = true;
   if ((err = uv_pipe_open(&run->out, outp[0])) == 0) outp[0] = -1;
   if (!err && (err = uv_pipe_open(&run->err, errp[0])) == 0) errp[0] = -1;
+  if (!err && (err = uv_pipe_open(&run->code_pipe, cp[1])) == 0) cp[1] = -1;
   if (err) {
     run->error = xasprintf("cannot read the sandbox's output: %s", uv_strerror(err));
     /* Not started as far as the caller knows: stop and reap it here. */
@@ -694,8 +732,64 @@ static int run_spawn(sbx_run *run) {
   uv_read_start((uv_stream_t *)&run->out, alloc_cb, read_cb);
   uv_read_start((uv_stream_t *)&run->err, alloc_cb, read_cb);
   uv_read_start((uv_stream_t *)&run->status, alloc_cb, status_cb);
-  /* The cgroup is made while bwrap sets up its namespaces; the child joins
-   * it before it may fork (see release_child). */
+  run->stdin_fd = fd_in;
+  fd_in = -1;
+  if (run->state == RUN_WARM) {
+    /* A warm sandbox must not keep the loop alive: only runs do. */
+    uv_unref((uv_handle_t *)&run->out);
+    uv_unref((uv_handle_t *)&run->err);
+    uv_unref((uv_handle_t *)&run->status);
+    uv_unref((uv_handle_t *)&run->code_pipe);
+  }
+  err = 0;
+out:
+  if (err) {
+    /* The pipes were initialised but never used. */
+    close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
+    close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
+    close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
+    close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
+  }
+  int fds[] = {fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, st[0], st[1], blk[0], blk[1],
+               outp[0], outp[1], errp[0], errp[1], cp[0], cp[1]};
+  for (size_t i = 0; i < ARRAY_LEN(fds); i++)
+    if (fds[i] >= 0) close(fds[i]);
+  for (size_t i = 0; i < ARRAY_LEN(hi); i++)
+    if (hi[i] >= 0) close(hi[i]);
+  sbx_argv_free(argv);
+  return err;
+}
+
+static void code_written(uv_write_t *req, int status) {
+  sbx_run *run = container_of(req, sbx_run, code_req);
+  /* Closing the pipe is the end of file bwrap's --file copy waits for. */
+  close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
+}
+
+/* Attaches the request to a spawned sandbox: its stdin, its program, its
+ * cgroup and limits, its wall timer. bwrap's child is released (see
+ * release_child) as soon as both this and its pid are known. */
+static void run_bind(sbx_run *run) {
+  sbx_runner *self = run->runner;
+  run->bound = true;
+  /* Until its bwrap is reaped, the SIGCHLD watcher keeps the loop alive. */
+  self->nprocs++;
+  uv_ref((uv_handle_t *)&self->sigchld);
+  uv_ref((uv_handle_t *)&run->out);
+  uv_ref((uv_handle_t *)&run->err);
+  uv_ref((uv_handle_t *)&run->status);
+  uv_ref((uv_handle_t *)&run->code_pipe);
+  run->t0 = now_ms();
+  if (run->stdin_len && pwrite(run->stdin_fd, run->stdin_data, run->stdin_len, 0) != (ssize_t)run->stdin_len) {
+    run->error = xasprintf("cannot pass stdin to the sandbox: %s", strerror(errno));
+    run_kill(run);
+  }
+  close(run->stdin_fd);
+  run->stdin_fd = -1;
+  uv_buf_t b = uv_buf_init(run->code, (unsigned)run->code_len);
+  if (!run->code_len || uv_write(&run->code_req, (uv_stream_t *)&run->code_pipe, &b, 1, code_written) != 0)
+    close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
+  /* The cgroup is taken now; the child joins it before it may fork. */
   run->iso = SBX_ISO_RLIMIT;
   if (self->cg) {
     int e = pool_take(self, &run->limits, &run->cg);
@@ -710,22 +804,10 @@ static int run_spawn(sbx_run *run) {
   }
   run->phase = T_WALL;
   uv_timer_start(&run->timer, timer_cb, (uint64_t)run->limits.timeout_ms, 0);
-  err = 0;
-out:
-  if (err) {
-    /* The pipes were initialised but never used. */
-    close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
-    close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
-    close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
+  if (run->child > 0 && run->block_wfd >= 0) {
+    if (run->cancelled || run->kill_pending) run_kill(run);
+    else release_child(run);
   }
-  int fds[] = {fd_code, fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, st[0], st[1], blk[0], blk[1],
-               outp[0], outp[1], errp[0], errp[1]};
-  for (size_t i = 0; i < ARRAY_LEN(fds); i++)
-    if (fds[i] >= 0) close(fds[i]);
-  for (size_t i = 0; i < ARRAY_LEN(hi); i++)
-    if (hi[i] >= 0) close(hi[i]);
-  sbx_argv_free(argv);
-  return err;
 }
 
 /* ---- finishing ---- */
@@ -845,6 +927,9 @@ static void run_finish(sbx_run *run) {
   close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
   close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
   close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
+  close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
+  if (run->stdin_fd >= 0) close(run->stdin_fd);
+  run->stdin_fd = -1;
   bool t = true;
   close_handle(run, (uv_handle_t *)&run->timer, &t);
   pump(self);
@@ -870,8 +955,71 @@ static void pump(sbx_runner *self) {
       self->nlive--;
       run->state = RUN_QUEUED;
       run_defer_finish(run);
+    } else {
+      run_bind(run);
     }
   }
+}
+
+/* A run with its buffers and timer, no request yet. */
+static sbx_run *run_alloc(sbx_runner *self, sbx_lang lang, const sbx_limits *lim) {
+  sbx_run *run = xcalloc(1, sizeof *run);
+  run->runner = self;
+  run->lang = lang;
+  run->limits = *lim;
+  run->name = sbx_cg_run_name(getpid(), ++self->seq);
+  run->block_wfd = -1;
+  run->stdin_fd = -1;
+  dbuf_init(&run->obuf, (size_t)lim->output_bytes);
+  dbuf_init(&run->ebuf, (size_t)lim->output_bytes);
+  uv_timer_init(self->loop, &run->timer);
+  run->timer.data = run;
+  run->open_handles = 1;
+  run->state = RUN_QUEUED;
+  self->pending_handles++;
+  return run;
+}
+
+/* Closes an unused warm sandbox (its bwrap already reaped or killed). */
+static void warm_discard(sbx_run *run) {
+  sbx_runner *self = run->runner;
+  if (self->warm == run) self->warm = NULL;
+  run->state = RUN_FINISHED;
+  if (run->block_wfd >= 0) close(run->block_wfd);
+  run->block_wfd = -1;
+  if (run->stdin_fd >= 0) close(run->stdin_fd);
+  run->stdin_fd = -1;
+  close_handle(run, (uv_handle_t *)&run->out, &run->out_open);
+  close_handle(run, (uv_handle_t *)&run->err, &run->err_open);
+  close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
+  close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
+  bool t = true;
+  close_handle(run, (uv_handle_t *)&run->timer, &t);
+  if (!self->closing && self->warm_failures < WARM_MAX_FAILURES)
+    uv_timer_start(&self->warm_timer, warm_timer_cb, 1000, 0);
+}
+
+/* Makes a python sandbox ahead of time, with the default limits: bwrap's
+ * exec, namespaces and mounts (most of what a run costs beyond the
+ * interpreter) happen before any request; it then waits, blocked reading
+ * its program from the code pipe, until sbx_run_start binds one. */
+static void warm_spawn(sbx_runner *self) {
+  if (self->warm || self->closing || self->setup_error || self->warm_failures >= WARM_MAX_FAILURES ||
+      !self->interp[SBX_LANG_PYTHON])
+    return;
+  sbx_run *run = run_alloc(self, SBX_LANG_PYTHON, &self->cfg.defaults);
+  run->state = RUN_WARM;
+  if (run_spawn(run)) {
+    log_debug("sandbox: cannot make a warm sandbox: %s", run->error ? run->error : "?");
+    self->warm_failures++;
+    warm_discard(run);
+    return;
+  }
+  self->warm = run;
+}
+
+static void warm_timer_cb(uv_timer_t *t) {
+  warm_spawn(container_of(t, sbx_runner, warm_timer));
 }
 
 int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks *cb, void *ud,
@@ -888,11 +1036,24 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
     return -EINVAL;
   sbx_limits_fill(&lim, &self->cfg.defaults);
   if (self->nqueued >= self->cfg.max_queued) return -EAGAIN;
-  sbx_run *run = xcalloc(1, sizeof *run);
-  run->runner = self;
+  sbx_run *run = NULL;
+  sbx_run *w = self->warm;
+  if (w && w->proc_alive && w->lang == lang && w->limits.disk_mb == lim.disk_mb && !self->queue_head &&
+      self->nlive < self->cfg.max_concurrent) {
+    /* The warm sandbox fits (same interpreter, same tmpfs sizes): use it,
+     * and make the next one after this run has started. */
+    run = w;
+    self->warm = NULL;
+    uv_timer_start(&self->warm_timer, warm_timer_cb, WARM_DELAY_MS, 0);
+    dbuf_close(&run->obuf);
+    dbuf_close(&run->ebuf);
+    dbuf_init(&run->obuf, (size_t)lim.output_bytes);
+    dbuf_init(&run->ebuf, (size_t)lim.output_bytes);
+  } else {
+    run = run_alloc(self, lang, &lim);
+  }
   run->cb = *cb;
   run->ud = ud;
-  run->lang = lang;
   run->limits = lim;
   run->line_offset = req->line_offset;
   run->code = xmalloc(req->code_len + 1);
@@ -904,16 +1065,14 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
     memcpy(run->stdin_data, req->stdin_data, req->stdin_len);
     run->stdin_len = req->stdin_len;
   }
-  run->name = sbx_cg_run_name(getpid(), ++self->seq);
-  run->block_wfd = -1;
-  dbuf_init(&run->obuf, (size_t)lim.output_bytes);
-  dbuf_init(&run->ebuf, (size_t)lim.output_bytes);
-  uv_timer_init(self->loop, &run->timer);
-  run->timer.data = run;
-  run->open_handles = 1;
-  run->state = RUN_QUEUED;
-  self->pending_handles++;
   if (out) *out = run;
+  if (run == w) {
+    run->state = RUN_RUNNING;
+    list_push(&self->live, NULL, run);
+    self->nlive++;
+    run_bind(run);
+    return 0;
+  }
   if (self->setup_error) {
     run->error = xstrdup(self->setup_error);
     run_defer_finish(run);
@@ -961,16 +1120,27 @@ static void maybe_closed(sbx_runner *self) {
   if (self->closing != 1) return;
   if (self->pending_handles || self->graves) return;
   self->closing = 2;
-  self->closing_handles = 2;
-  self->reaper.data = self->sigchld.data = self;
+  self->closing_handles = 3;
+  self->reaper.data = self->sigchld.data = self->warm_timer.data = self;
   uv_close((uv_handle_t *)&self->reaper, reaper_closed);
   uv_close((uv_handle_t *)&self->sigchld, reaper_closed);
+  uv_close((uv_handle_t *)&self->warm_timer, reaper_closed);
 }
 
 void sbx_runner_close(sbx_runner *self, void (*cb)(sbx_runner *)) {
   if (self->closing) return;
   self->closing = 1;
   self->close_cb = cb;
+  uv_timer_stop(&self->warm_timer);
+  if (self->warm) {
+    /* Unused: kill and reap it now, so nothing waits on a signal. */
+    sbx_run *w = self->warm;
+    kill(w->pid, SIGKILL);
+    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    w->proc_alive = false;
+    warm_discard(w);
+  }
   while (self->queue_head) sbx_run_cancel(self->queue_head);
   for (sbx_run *r = self->live; r; r = r->next) sbx_run_cancel(r);
   while (self->pool) {

@@ -169,6 +169,10 @@ struct sbx_runner {
   struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
   uv_timer_t reaper;      /* removes graves and refills the pool, off the critical path */
   uv_signal_t sigchld;    /* reaps bwrap processes (spawned without libuv: see run_spawn) */
+  int nprocs;             /* bwrap processes not reaped yet (keep sigchld referenced) */
+  sbx_run *warm;          /* a python sandbox set up ahead, waiting for its program */
+  uv_timer_t warm_timer;  /* refills it, off the critical path */
+  int warm_failures;
   int closing_handles;
   struct sbx_cg_grave *pool; /* made ahead with the default limits, taken by runs */
   int npool;
