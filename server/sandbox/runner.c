@@ -430,6 +430,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   maybe_finish(run);
 }
 
+static void code_written(uv_write_t *req, int status);
+
 /* Lets bwrap's child continue past --block-fd once it sits in its cgroup
  * with its rlimits: nothing it forks can escape them. */
 static void release_child(sbx_run *run) {
@@ -463,6 +465,12 @@ static void release_child(sbx_run *run) {
     run_kill(run);
     return;
   }
+  /* Only now, with the cgroup and rlimits in place, does the program's text
+   * go to bwrap: if the server died before this point, bwrap would read
+   * end-of-file on both pipes and carry on with an empty program. */
+  uv_buf_t b = uv_buf_init(run->code, (unsigned)run->code_len);
+  if (!run->code_len || uv_write(&run->code_req, (uv_stream_t *)&run->code_pipe, &b, 1, code_written) != 0)
+    close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
   ssize_t w;
   do w = write(run->block_wfd, "x", 1);
   while (w < 0 && errno == EINTR);
@@ -786,9 +794,6 @@ static void run_bind(sbx_run *run) {
   }
   close(run->stdin_fd);
   run->stdin_fd = -1;
-  uv_buf_t b = uv_buf_init(run->code, (unsigned)run->code_len);
-  if (!run->code_len || uv_write(&run->code_req, (uv_stream_t *)&run->code_pipe, &b, 1, code_written) != 0)
-    close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
   /* The cgroup is taken now; the child joins it before it may fork. */
   run->iso = SBX_ISO_RLIMIT;
   if (self->cg) {
