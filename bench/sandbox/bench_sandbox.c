@@ -57,7 +57,8 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   sbx_runner runner;
-  sbx_config cfg = {.max_concurrent = 16};
+  /* The server's configuration, warm sandbox included. */
+  sbx_config cfg = {.max_concurrent = 16, .warm = true};
   sbx_runner_init(&runner, &loop, &cfg);
   const char *code = "print(1)";
   sbx_request req = {.language = "python", .code = code, .code_len = strlen(code)};

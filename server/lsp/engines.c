@@ -12,6 +12,7 @@ void lsp_engines_init(lsp_server *srv) {
   sbx_config sc;
   memset(&sc, 0, sizeof sc);
   sc.max_concurrent = sb->concurrency;
+  sc.warm = true; /* a long-lived server: keep a python sandbox ready */
   sc.interpreters[SBX_LANG_PYTHON] = sb->python;
   sc.interpreters[SBX_LANG_JAVASCRIPT] = sb->javascript;
   sc.interpreters[SBX_LANG_BASH] = sb->bash;

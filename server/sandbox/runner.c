@@ -240,7 +240,7 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
   uv_timer_init(loop, &self->warm_timer);
   if (!self->setup_error) pool_fill(self);
   /* The first warm sandbox comes a moment after startup, from the loop. */
-  if (!self->setup_error) uv_timer_start(&self->warm_timer, warm_timer_cb, WARM_DELAY_MS, 0);
+  if (!self->setup_error && self->cfg.warm) uv_timer_start(&self->warm_timer, warm_timer_cb, WARM_DELAY_MS, 0);
   uv_unref((uv_handle_t *)&self->warm_timer);
   return 0;
 }
@@ -1009,8 +1009,8 @@ static void warm_discard(sbx_run *run) {
  * interpreter) happen before any request; it then waits, blocked reading
  * its program from the code pipe, until sbx_run_start binds one. */
 static void warm_spawn(sbx_runner *self) {
-  if (self->warm || self->closing || self->setup_error || self->warm_failures >= WARM_MAX_FAILURES ||
-      !self->interp[SBX_LANG_PYTHON])
+  if (!self->cfg.warm || self->warm || self->closing || self->setup_error ||
+      self->warm_failures >= WARM_MAX_FAILURES || !self->interp[SBX_LANG_PYTHON])
     return;
   sbx_run *run = run_alloc(self, SBX_LANG_PYTHON, &self->cfg.defaults);
   run->state = RUN_WARM;

@@ -128,6 +128,7 @@ typedef struct sbx_config {
   const char *bwrap;    /* path of bwrap; NULL: searched in PATH */
   const char *interpreters[SBX_LANG_COUNT]; /* absolute paths under /usr; NULL: searched */
   bool no_cgroup;       /* force rlimit-only mode (tests, or a host whose cgroups misbehave) */
+  bool warm;            /* keep a python sandbox made ahead (long-lived runners: the server) */
 } sbx_config;
 
 typedef struct sbx_run sbx_run;

@@ -123,6 +123,67 @@ static void close_kills_live_runs(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void tick_cb(uv_timer_t *t) {
+  (void)t;
+}
+
+/* A warm sandbox (made ahead, bound to the next python request) gives the
+ * same isolation as a fresh one: its program runs inside the run's cgroup
+ * with the run's stdin, the limits of the request apply, and one that asks
+ * for another disk size or language gets a fresh sandbox. */
+static void warm_sandbox_binds_requests(void **state) {
+  (void)state;
+  if (!runnable()) skip();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int is_closed = 0;
+  loop.data = &is_closed;
+  sbx_runner runner;
+  sbx_config cfg = {.max_concurrent = 2, .warm = true};
+  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  /* give the runner time to make its warm sandbox */
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  uv_timer_start(&t, tick_cb, 300, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_non_null(runner.warm);
+  sbx_run *warm = runner.warm;
+  rec r[3] = {{0}};
+  sbx_callbacks cb = {on_out, on_done};
+  const char *code = "import sys\ncg = open('/proc/self/cgroup').read()\n"
+                     "print(sys.stdin.read().strip(), 'crucible-' in cg or 'cgroup-off')\n";
+  sbx_request req = {.language = "python", .code = code, .code_len = strlen(code), .stdin_data = "fed",
+                     .stdin_len = 3};
+  sbx_run *got = NULL;
+  assert_int_equal(sbx_run_start(&runner, &req, &cb, &r[0], &got), 0);
+  assert_ptr_equal(got, warm); /* the warm sandbox took it */
+  /* a request's own limits still apply to a warm sandbox */
+  const char *spin = "while True: pass";
+  sbx_request req2 = {.language = "python", .code = spin, .code_len = strlen(spin),
+                      .limits = {.timeout_ms = 400}};
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(r[0].outcome, SBX_OK);
+  assert_true(!strcmp(r[0].out, "fed True\n") || !strcmp(r[0].out, "fed cgroup-off\n"));
+  assert_non_null(runner.warm); /* replaced after it was taken */
+  assert_ptr_not_equal(runner.warm, warm);
+  warm = runner.warm;
+  assert_int_equal(sbx_run_start(&runner, &req2, &cb, &r[1], &got), 0);
+  assert_ptr_equal(got, warm);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(r[1].outcome, SBX_TIMEOUT);
+  /* another disk size: a fresh sandbox */
+  sbx_request req3 = {.language = "python", .code = "print(3)", .code_len = 8, .limits = {.disk_mb = 7}};
+  assert_int_equal(sbx_run_start(&runner, &req3, &cb, &r[2], &got), 0);
+  assert_ptr_not_equal(got, runner.warm);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_string_equal(r[2].out, "3\n");
+  uv_close((uv_handle_t *)&t, NULL);
+  sbx_runner_close(&runner, closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(is_closed, 1);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void doctor_reports(void **state) {
   (void)state;
   if (!runnable()) skip();
@@ -138,6 +199,7 @@ static void doctor_reports(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(warm_sandbox_binds_requests),
       cmocka_unit_test(queue_and_cancel),
       cmocka_unit_test(close_kills_live_runs),
       cmocka_unit_test(doctor_reports),
