@@ -229,38 +229,22 @@ int cli_ask(int argc, char **argv) {
   const cfg *c = &a->srv.base;
 
   llm_config lc;
-  llm_config_init(&lc);
-  llm_config_resolve(&lc, c->llm.base_url, c->llm.model, c->llm.api_key_env);
-  lc.temperature = c->llm.temperature;
-  lc.timeout_ms = c->llm.timeout_ms;
-  lc.max_retries = c->llm.max_retries;
-  llm_mode_parse(c->llm.structured_output, &lc.structured_output);
+  agent_params p = {0};
+  lsp_agent_params(c, &p, &lc);
   if (!quiet && !*lc.api_key && strstr(lc.base_url, "api.openai.com"))
     fprintf(stderr, "crucible: no API key: set %s (or llm.apiKeyEnv), or point OPENAI_BASE_URL at a local "
                     "server such as Ollama (http://localhost:11434/v1)\n", c->llm.api_key_env);
-
-  agent_params p = {0};
   p.task = "cli";
   p.question = question;
   p.language = sbx_lang_name(sl);
   p.context_text = ctx_text;
   p.context_uri = context;
-  p.max_iterations = max_iter ? max_iter : c->agent.max_iterations;
-  p.reflect = c->agent.reflect && !no_reflect;
-  p.deny_imports = (const char *const *)c->agent.deny_imports.items;
-  p.import_check = !strcmp(c->agent.import_check, "run")    ? AGENT_IMPORTS_RUN
-                   : !strcmp(c->agent.import_check, "both") ? AGENT_IMPORTS_BOTH
-                                                            : AGENT_IMPORTS_STATIC;
-  lsp_sandbox_limits(c, &p.limits);
-  p.llm = &lc;
+  if (max_iter) p.max_iterations = max_iter;
+  p.reflect = p.reflect && !no_reflect;
   if (!n_docs)
     for (int i = 0; i < c->docs.sources.n; i++) docs[n_docs++] = c->docs.sources.items[i];
   p.doc_sources = docs;
   p.n_doc_sources = n_docs;
-  p.docs_mode = c->docs.mode;
-  p.docs_budget_tokens = c->docs.budget_tokens;
-  p.docs_max_depth = c->docs.max_depth;
-  p.docs_max_pages = c->docs.max_pages;
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
   uv_signal_init(&loop, &a->sigint);

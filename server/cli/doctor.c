@@ -35,11 +35,7 @@ typedef struct ping_ctx {
 
 static void pinged(void *ud, const llm_ping_result *res) {
   ping_ctx *p = ud;
-  cJSON_AddBoolToObject(p->llm, "reachable", res->ok);
-  if (res->http_status) cJSON_AddNumberToObject(p->llm, "httpStatus", (double)res->http_status);
-  if (res->error) cJSON_AddStringToObject(p->llm, "error", res->error);
-  if (res->models >= 0) cJSON_AddNumberToObject(p->llm, "models", res->models);
-  cJSON_AddBoolToObject(p->llm, "modelListed", res->model_listed);
+  lsp_doctor_llm_result(p->llm, res);
   p->done = true;
 }
 

@@ -203,14 +203,8 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   }
 
   llm_config lc;
-  llm_config_init(&lc);
-  llm_config_resolve(&lc, c->cfg.llm.base_url, c->cfg.llm.model, c->cfg.llm.api_key_env);
-  lc.temperature = c->cfg.llm.temperature;
-  lc.timeout_ms = c->cfg.llm.timeout_ms;
-  lc.max_retries = c->cfg.llm.max_retries;
-  llm_mode_parse(c->cfg.llm.structured_output, &lc.structured_output);
-
   agent_params p = {0};
+  lsp_agent_params(&c->cfg, &p, &lc);
   p.task = call->label;
   p.question = question;
   p.language = sbx_lang_name(sl);
@@ -218,19 +212,8 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   p.context_uri = ctx_uri;
   p.context_line = first_line;
   p.max_iterations = max_iter;
-  p.reflect = c->cfg.agent.reflect;
-  p.deny_imports = (const char *const *)c->cfg.agent.deny_imports.items;
-  p.import_check = !strcmp(c->cfg.agent.import_check, "run")    ? AGENT_IMPORTS_RUN
-                   : !strcmp(c->cfg.agent.import_check, "both") ? AGENT_IMPORTS_BOTH
-                                                                : AGENT_IMPORTS_STATIC;
-  lsp_sandbox_limits(&c->cfg, &p.limits);
-  p.llm = &lc;
   p.doc_sources = doc_list;
   p.n_doc_sources = n_docs;
-  p.docs_mode = c->cfg.docs.mode;
-  p.docs_budget_tokens = c->cfg.docs.budget_tokens;
-  p.docs_max_depth = c->cfg.docs.max_depth;
-  p.docs_max_pages = c->cfg.docs.max_pages;
 
   ask_job *j = xcalloc(1, sizeof *j);
   j->call = call;

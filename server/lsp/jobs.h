@@ -3,6 +3,7 @@
 #ifndef CRUCIBLE_LSP_JOBS_H
 #define CRUCIBLE_LSP_JOBS_H
 
+#include "loop.h"
 #include "sandbox.h"
 #include "server.h"
 
@@ -13,6 +14,16 @@ char *lsp_task_label(rpc_call *call, const cJSON *params);
 /* The client's sandbox settings as limits (defaults) and as ceilings. */
 void lsp_sandbox_limits(const cfg *settings, sbx_limits *limits);
 void lsp_sandbox_limits_of(const cfg_sandbox *sb, sbx_limits *limits);
+
+/* The LLM client's configuration from the settings (init'ed here; the
+ * caller closes it with llm_config_close). */
+void lsp_llm_config(const cfg *settings, llm_config *lc);
+/* Fills what an ask takes from the settings: iterations, reflection, import
+ * checks and deny-list, sandbox limits, the documentation options, and the
+ * LLM (lc, init'ed here, pointed to by p->llm; close it after
+ * agent_task_start). The request's own fields (question, context, task,
+ * docs sources) are the caller's. */
+void lsp_agent_params(const cfg *settings, agent_params *p, llm_config *lc);
 
 /* Streams program output as crucible/output notifications; a multi-byte
  * character split between two reads is carried to the next one, and

@@ -6,6 +6,7 @@
 #include "common.h"
 #include "crucible_config.h"
 #include "log.h"
+#include "jobs.h"
 #include "methods.h"
 
 static const char *const commands[] = {"crucible.ask", "crucible.run", "crucible.check", "crucible.cancel"};
@@ -208,15 +209,18 @@ static void doctor_work_done(uv_work_t *w, int status) {
   doctor_part_done(j);
 }
 
-static void doctor_pinged(void *ud, const llm_ping_result *res) {
-  doctor_job *j = ud;
-  cJSON *llm = j->llm_section;
+void lsp_doctor_llm_result(cJSON *llm, const llm_ping_result *res) {
   cJSON_AddBoolToObject(llm, "reachable", res->ok);
   if (res->http_status) cJSON_AddNumberToObject(llm, "httpStatus", (double)res->http_status);
   if (res->error) cJSON_AddStringToObject(llm, "error", res->error);
   if (res->models >= 0) cJSON_AddNumberToObject(llm, "models", res->models);
   cJSON_AddBoolToObject(llm, "modelListed", res->model_listed);
   cJSON_AddNumberToObject(llm, "ms", res->ms);
+}
+
+static void doctor_pinged(void *ud, const llm_ping_result *res) {
+  doctor_job *j = ud;
+  lsp_doctor_llm_result(j->llm_section, res);
   doctor_part_done(j);
 }
 
@@ -232,8 +236,7 @@ cJSON *lsp_doctor_llm_section(const cfg *settings) {
 
 int lsp_doctor_ping(uv_loop_t *loop, const cfg *settings, llm_client **out) {
   llm_config lc;
-  llm_config_init(&lc);
-  llm_config_resolve(&lc, settings->llm.base_url, settings->llm.model, settings->llm.api_key_env);
+  lsp_llm_config(settings, &lc);
   lc.timeout_ms = 5000;
   lc.connect_timeout_ms = 3000;
   int err = llm_client_new(loop, &lc, out);
