@@ -2,6 +2,7 @@
 find leftovers (processes, cgroups) of crucible runs."""
 import json
 import os
+import time
 import pathlib
 import pwd
 import shutil
@@ -96,6 +97,29 @@ def procs_matching(marker):
         if marker.encode() in cmd:
             out.append(int(p))
     return out
+
+
+def sandboxed_programs():
+    """pids of programs running inside a sandbox: the interpreter started on
+    the run's script (a warm sandbox still waiting has not started one)."""
+    out = []
+    for p in procs_matching("main."):
+        try:
+            argv = open("/proc/%d/cmdline" % p, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        argv = [a for a in argv if a]
+        if len(argv) == 2 and argv[1] in (b"main.py", b"main.js", b"main.sh"):
+            out.append(p)
+    return out
+
+
+def wait_no_sandboxed_programs(timeout=5):
+    """Waits until no sandboxed program runs; returns those still running."""
+    deadline = time.time() + timeout
+    while sandboxed_programs() and time.time() < deadline:
+        time.sleep(0.05)
+    return sandboxed_programs()
 
 
 def sandbox_procs():
