@@ -42,9 +42,9 @@ static char *frame_into(char *p, const char *body) {
   return p + sprintf(p, "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
 }
 
-/* Runs argv with the buffer on stdin; counts "Content-Length" frames on
- * stdout. Returns seconds elapsed; *frames gets the count. */
-static double run(char *const argv[], const char *buf, size_t len, long *frames) {
+/* Starts argv with pipes on its stdin and stdout; *to_child and
+ * *from_child get the parent's ends. Returns the pid. */
+static pid_t start_piped(char *const argv[], int *to_child, int *from_child) {
   int in[2], out[2];
   if (pipe(in) || pipe(out)) abort();
   pid_t pid = fork();
@@ -57,8 +57,18 @@ static double run(char *const argv[], const char *buf, size_t len, long *frames)
   }
   close(in[0]);
   close(out[1]);
+  *to_child = in[1];
+  *from_child = out[0];
+  return pid;
+}
+
+/* Runs argv with the buffer on stdin; counts "Content-Length" frames on
+ * stdout. Returns seconds elapsed; *frames gets the count. */
+static double run(char *const argv[], const char *buf, size_t len, long *frames) {
+  int to, from;
+  pid_t pid = start_piped(argv, &to, &from);
   double t0 = now_s();
-  feed f = {in[1], buf, len};
+  feed f = {to, buf, len};
   pthread_t th;
   pthread_create(&th, NULL, writer, &f);
   static char rb[1 << 16];
@@ -66,7 +76,7 @@ static double run(char *const argv[], const char *buf, size_t len, long *frames)
   const char *pat = "Content-Length";
   size_t match = 0, plen = strlen(pat);
   for (;;) {
-    ssize_t n = read(out[0], rb, sizeof rb);
+    ssize_t n = read(from, rb, sizeof rb);
     if (n <= 0) break;
     for (ssize_t i = 0; i < n; i++) {
       if (rb[i] == pat[match]) {
@@ -80,7 +90,7 @@ static double run(char *const argv[], const char *buf, size_t len, long *frames)
   int st;
   waitpid(pid, &st, 0);
   double t = now_s() - t0;
-  close(out[0]);
+  close(from);
   *frames = count;
   return t;
 }
@@ -91,27 +101,18 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static long rss_after_initialize(const char *bin) {
-  int in[2], out[2];
-  if (pipe(in) || pipe(out)) abort();
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-    execl(bin, bin, "serve", (char *)NULL);
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
+  int to, from;
+  char *argv[] = {(char *)bin, "serve", NULL};
+  pid_t pid = start_piped(argv, &to, &from);
   char msg[512], *p = msg;
   p = frame_into(p, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"capabilities\":{}}}");
   p = frame_into(p, "{\"jsonrpc\":\"2.0\",\"method\":\"initialized\",\"params\":{}}");
   p = frame_into(p, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"crucible/ping\"}");
-  if (write(in[1], msg, (size_t)(p - msg)) < 0) abort();
+  if (write(to, msg, (size_t)(p - msg)) < 0) abort();
   char rb[8192];
   size_t got = 0;
   while (got < sizeof rb - 1) {
-    ssize_t n = read(out[0], rb + got, sizeof rb - 1 - got);
+    ssize_t n = read(from, rb + got, sizeof rb - 1 - got);
     if (n <= 0) break;
     got += (size_t)n;
     rb[got] = 0;
@@ -125,10 +126,10 @@ static long rss_after_initialize(const char *bin) {
   while (f && fgets(line, sizeof line, f))
     if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
   if (f) fclose(f);
-  close(in[1]);
+  close(to);
   int st;
   waitpid(pid, &st, 0);
-  close(out[0]);
+  close(from);
   return kb;
 }
 
