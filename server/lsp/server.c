@@ -86,6 +86,25 @@ static void lag_prepare_cb(uv_prepare_t *h) {
   if (ms > 50) log_info("the event loop was busy for %.1f ms in one iteration", ms);
 }
 
+/* Logs each line of cfg_apply's messages ("error: ..." / "warning: ..."),
+ * and shows it to the client as window/logMessage when there is one (a
+ * client with tracing on gets it already through the log sink). The lines
+ * are cut in place. */
+static void report_settings_messages(dbuf *msgs, lsp_client *client) {
+  for (char *line = msgs->data, *nl; line && *line; line = nl + 1) {
+    nl = strchr(line, '\n');
+    if (!nl) break;
+    *nl = '\0';
+    bool is_err = !strncmp(line, "error", 5);
+    log_msg(is_err ? LOG_ERROR : LOG_WARN, "settings: %s", line);
+    if (client && !client->trace) {
+      char text[1200];
+      snprintf(text, sizeof text, "crucible settings: %s", line);
+      rpc_session_log(&client->ses, is_err ? 1 : 2, text);
+    }
+  }
+}
+
 int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   memset(self, 0, sizeof *self);
   self->loop = loop;
@@ -94,12 +113,7 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   dbuf msgs;
   dbuf_init(&msgs, 0);
   cfg_load_user(&self->base, &msgs);
-  for (char *line = msgs.data, *nl; line && *line; line = nl + 1) {
-    nl = strchr(line, '\n');
-    if (!nl) break;
-    *nl = '\0';
-    log_msg(!strncmp(line, "error", 5) ? LOG_ERROR : LOG_WARN, "%s", line);
-  }
+  report_settings_messages(&msgs, NULL);
   dbuf_close(&msgs);
   signal(SIGPIPE, SIG_IGN);
   uv_signal_init(loop, &self->sig_int);
@@ -287,15 +301,6 @@ void lsp_client_update_settings(lsp_client *self) {
   cfg_apply(&next, self->changed_settings, CFG_SOURCE_CLIENT, &srv->base, &msgs);
   cfg_close(&self->cfg);
   self->cfg = next;
-  for (char *line = msgs.data, *nl; line && *line; line = nl + 1) {
-    nl = strchr(line, '\n');
-    if (!nl) break;
-    *nl = '\0';
-    bool is_err = !strncmp(line, "error", 5);
-    log_msg(is_err ? LOG_ERROR : LOG_WARN, "settings: %s", line);
-    char text[1200];
-    snprintf(text, sizeof text, "crucible settings: %s", line);
-    if (!self->trace) rpc_session_log(&self->ses, is_err ? 1 : 2, text);
-  }
+  report_settings_messages(&msgs, self);
   dbuf_close(&msgs);
 }
