@@ -68,6 +68,8 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     uv_loop_init(&env->loop);
     sbx_config sc;
     memset(&sc, 0, sizeof sc);
+    sc.host_uid = env->settings->sandbox.uid;
+    sc.host_gid = env->settings->sandbox.gid;
     sc.interpreters[SBX_LANG_PYTHON] = env->settings->sandbox.python;
     sc.interpreters[SBX_LANG_JAVASCRIPT] = env->settings->sandbox.javascript;
     sc.interpreters[SBX_LANG_BASH] = env->settings->sandbox.bash;

@@ -207,6 +207,8 @@ int cli_run(int argc, char **argv) {
   memset(&sc, 0, sizeof sc);
   sc.max_concurrent = 1;
   lsp_sandbox_limits_of(&settings.sandbox, &sc.defaults);
+  sc.host_uid = settings.sandbox.uid;
+  sc.host_gid = settings.sandbox.gid;
   sc.interpreters[SBX_LANG_PYTHON] = settings.sandbox.python;
   sc.interpreters[SBX_LANG_JAVASCRIPT] = settings.sandbox.javascript;
   sc.interpreters[SBX_LANG_BASH] = settings.sandbox.bash;

@@ -55,6 +55,9 @@ static const field fields[] = {
     {"sandbox", "diskMb", F_INT, OFF(sandbox, disk_mb), 1, 65536, NULL, F_TIGHTEN_ONLY},
     {"sandbox", "concurrency", F_INT, OFF(sandbox, concurrency), 1, 256, NULL, F_TIGHTEN_ONLY},
     {"sandbox", "network", F_BOOL, OFF(sandbox, network), 0, 0, NULL, F_FALSE_ONLY},
+    /* The host ids of sandboxed programs when the server is root: never 0. */
+    {"sandbox", "uid", F_INT, OFF(sandbox, uid), 1, 2147483647, NULL, F_USER_ONLY},
+    {"sandbox", "gid", F_INT, OFF(sandbox, gid), 1, 2147483647, NULL, F_USER_ONLY},
     {"sandbox", "interpreters.python", F_STR, OFF(sandbox, python), 0, 0, NULL, F_USER_ONLY},
     {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, javascript), 0, 0, NULL, F_USER_ONLY},
     {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, bash), 0, 0, NULL, F_USER_ONLY},
@@ -99,6 +102,8 @@ void cfg_init(cfg *self) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   self->sandbox.concurrency = n > 0 ? (int)(n * 2) : 4;
   self->sandbox.network = false;
+  self->sandbox.uid = 65534;
+  self->sandbox.gid = 65534;
   set_str(self->sandbox.python, sizeof self->sandbox.python, "/usr/bin/python3");
   set_str(self->sandbox.javascript, sizeof self->sandbox.javascript, "/usr/bin/node");
   set_str(self->sandbox.bash, sizeof self->sandbox.bash, "/usr/bin/bash");
@@ -403,6 +408,8 @@ cJSON *cfg_to_json(const cfg *self) {
   cJSON_AddNumberToObject(sb, "diskMb", self->sandbox.disk_mb);
   cJSON_AddNumberToObject(sb, "concurrency", self->sandbox.concurrency);
   cJSON_AddBoolToObject(sb, "network", self->sandbox.network);
+  cJSON_AddNumberToObject(sb, "uid", self->sandbox.uid);
+  cJSON_AddNumberToObject(sb, "gid", self->sandbox.gid);
   cJSON *in = cJSON_AddObjectToObject(sb, "interpreters");
   cJSON_AddStringToObject(in, "python", self->sandbox.python);
   cJSON_AddStringToObject(in, "javascript", self->sandbox.javascript);

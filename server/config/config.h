@@ -52,6 +52,7 @@ typedef struct cfg_sandbox {
   int disk_mb;
   int concurrency;
   bool network;               /* always false: no backend grants network */
+  int uid, gid;               /* host ids of sandboxed programs when the server is root (user file only, never 0) */
   char python[256];
   char javascript[256];
   char bash[256];

@@ -13,6 +13,8 @@ void lsp_engines_init(lsp_server *srv) {
   memset(&sc, 0, sizeof sc);
   sc.max_concurrent = sb->concurrency;
   sc.warm = true; /* a long-lived server: keep a python sandbox ready */
+  sc.host_uid = sb->uid;
+  sc.host_gid = sb->gid;
   sc.interpreters[SBX_LANG_PYTHON] = sb->python;
   sc.interpreters[SBX_LANG_JAVASCRIPT] = sb->javascript;
   sc.interpreters[SBX_LANG_BASH] = sb->bash;

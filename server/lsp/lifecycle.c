@@ -154,7 +154,11 @@ cJSON *lsp_doctor_report(const cfg *settings) {
   char path[4096];
   cJSON_AddStringToObject(srv, "configFile", cfg_user_path(path, sizeof path));
   cJSON_AddStringToObject(srv, "transcripts", store_default_path(path, sizeof path));
-  cJSON *sbx = sbx_doctor_report();
+  sbx_config sc;
+  memset(&sc, 0, sizeof sc);
+  sc.host_uid = settings->sandbox.uid;
+  sc.host_gid = settings->sandbox.gid;
+  cJSON *sbx = sbx_doctor_report(&sc);
   cJSON_AddItemToObject(r, "sandbox", sbx);
   cJSON_AddItemToObject(r, "checks", chk_doctor_report());
   cJSON_AddItemToObject(r, "settings", cfg_to_json(settings));

@@ -36,6 +36,40 @@ const char *const sbx_bwrap_env[] = {
     NULL,
 };
 
+const sbx_mask sbx_proc_masks[] = {
+    {"/proc/sys", SBX_MASK_RO},
+    {"/proc/sysrq-trigger", SBX_MASK_RO},
+    {"/proc/irq", SBX_MASK_RO},
+    {"/proc/bus", SBX_MASK_RO},
+    {"/proc/fs", SBX_MASK_RO},
+    {"/proc/kcore", SBX_MASK_EMPTY},
+    {"/proc/keys", SBX_MASK_EMPTY},
+    {"/proc/key-users", SBX_MASK_EMPTY},
+    {"/proc/timer_list", SBX_MASK_EMPTY},
+    {"/proc/timer_stats", SBX_MASK_EMPTY},
+    {"/proc/sched_debug", SBX_MASK_EMPTY},
+    {"/proc/latency_stats", SBX_MASK_EMPTY},
+    {"/proc/cmdline", SBX_MASK_EMPTY},
+    {"/proc/sys/kernel/random/boot_id", SBX_MASK_EMPTY},
+    {"/proc/acpi", SBX_MASK_DIR},
+    {"/proc/scsi", SBX_MASK_DIR},
+    {NULL, 0},
+};
+
+sbx_mask *sbx_proc_masks_probe(void) {
+  sbx_mask *v = xcalloc(ARRAY_LEN(sbx_proc_masks), sizeof *v);
+  int n = 0;
+  for (const sbx_mask *m = sbx_proc_masks; m->path; m++)
+    if (access(m->path, F_OK) == 0) v[n++] = *m;
+  return v;
+}
+
+int sbx_masks_empty(const sbx_mask *masks) {
+  int n = 0;
+  for (const sbx_mask *m = masks; m && m->path; m++) n += m->kind == SBX_MASK_EMPTY;
+  return n;
+}
+
 typedef struct argv_b {
   char **v;
   int n, cap;
@@ -87,7 +121,7 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   push2(&b, "--cap-drop", "ALL");
   push_num(&b, "--uid", SBX_UID, NULL);
   push_num(&b, "--gid", SBX_GID, NULL);
-  push2(&b, "--hostname", s->hostname);
+  push2(&b, "--hostname", SBX_HOSTNAME);
   push(&b, "--clearenv");
   for (int i = 0; sbx_bwrap_env[i]; i += 2)
     push3(&b, "--setenv", sbx_bwrap_env[i], sbx_bwrap_env[i + 1]);
@@ -108,6 +142,22 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
    * but for a size-capped /dev/shm. Every writable mount is a size-capped
    * tmpfs: nothing of the host is writable. */
   push2(&b, "--proc", "/proc");
+  /* Sources are host paths: the host's /proc is the same kernel's, and its
+   * /proc/sys shows the opener's namespaces (net, uts, ipc). */
+  int empty_fd = s->fd_empty;
+  for (const sbx_mask *m = s->masks; m && m->path; m++) {
+    if (m->kind == SBX_MASK_RO) {
+      push3(&b, "--ro-bind", m->path, m->path);
+    } else if (m->kind == SBX_MASK_EMPTY) {
+      /* Not /dev/null: mounts made in a user namespace are nodev. bwrap
+       * closes each data fd it read: one fd per file. */
+      push_num(&b, "--ro-bind-data", empty_fd++, m->path);
+    } else {
+      push_num(&b, "--size", 4096, NULL);
+      push2(&b, "--tmpfs", m->path);
+      push2(&b, "--remount-ro", m->path);
+    }
+  }
   push2(&b, "--dev", "/dev");
   push_num(&b, "--size", tmpfs_bytes, NULL);
   push2(&b, "--perms", "1777");

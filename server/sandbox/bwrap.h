@@ -18,18 +18,50 @@ typedef struct sbx_root_entry {
   char *target; /* symlink target, or NULL for a read-only bind of path */
 } sbx_root_entry;
 
+/* How a path under the sandbox's /proc is covered. */
+typedef enum sbx_mask_kind {
+  SBX_MASK_RO,    /* bound read-only over itself: /proc/sys, /proc/irq, ... */
+  SBX_MASK_EMPTY, /* a file replaced by an empty read-only one: /proc/keys, ... */
+  SBX_MASK_DIR,   /* a directory replaced by an empty read-only tmpfs: /proc/acpi, ... */
+} sbx_mask_kind;
+
+typedef struct sbx_mask {
+  const char *path;
+  sbx_mask_kind kind;
+} sbx_mask;
+
 /* What the command line is built from. Paths are borrowed. */
 typedef struct sbx_bwrap_spec {
   const char *bwrap;
   const char *interp;           /* absolute, under /usr */
   sbx_lang lang;
   const sbx_limits *limits;
-  const char *hostname;         /* the run's marker: crucible-<ownerpid>-<seq> */
+  const sbx_mask *masks;        /* SBX_PROC_MASKS entries present on this kernel, path NULL at the end */
   const sbx_root_entry *roots;  /* extra top-level entries (besides /usr) */
   int nroots;
   const char *const *etc;       /* host /etc paths bound read-only if present (NULL-terminated) */
   int fd_code, fd_seccomp, fd_status, fd_block, fd_passwd, fd_group, fd_hosts;
+  int fd_empty; /* the first of sbx_masks_empty(masks) consecutive fds that read as
+                 * end-of-file at once: the content of SBX_MASK_EMPTY files */
 } sbx_bwrap_spec;
+
+/* The sandbox's fixed host name: nothing of the host (its name, the
+ * server's pid) shows inside. */
+#define SBX_HOSTNAME "sandbox"
+
+/* Every /proc entry the sandbox covers, as container runtimes do: kernel
+ * knobs read-only (a write to a global sysctl is checked only against the
+ * file's owner), and files that show host secrets or identity (keyrings,
+ * timers, the kernel command line, the boot id) emptied. */
+extern const sbx_mask sbx_proc_masks[];
+
+/* The entries of sbx_proc_masks present in this kernel's /proc (bwrap
+ * fails on a mount point that does not exist). A new array ending with a
+ * NULL path; free with free(). */
+sbx_mask *sbx_proc_masks_probe(void);
+
+/* How many SBX_MASK_EMPTY entries masks holds. */
+int sbx_masks_empty(const sbx_mask *masks);
 
 /* The /etc entries interpreters need; nothing with secrets (no shadow,
  * ssl/private, no user data). */

@@ -67,7 +67,7 @@ static void runner_closed(sbx_runner *r) {
   (void)r;
 }
 
-cJSON *sbx_doctor_report(void) {
+cJSON *sbx_doctor_report(const sbx_config *config) {
   cJSON *rep = cJSON_CreateObject();
   cJSON *hints = cJSON_CreateArray();
   cJSON_AddStringToObject(rep, "backend", "bubblewrap");
@@ -75,7 +75,20 @@ cJSON *sbx_doctor_report(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   sbx_runner runner;
-  sbx_runner_init(&runner, &loop, NULL);
+  sbx_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  if (config) cfg.host_uid = config->host_uid, cfg.host_gid = config->host_gid;
+  sbx_runner_init(&runner, &loop, &cfg);
+
+  long uid, gid;
+  sbx_runner_host_ids(&runner, &uid, &gid);
+  cJSON *ids = cJSON_AddObjectToObject(rep, "runsAs");
+  cJSON_AddNumberToObject(ids, "hostUid", (double)uid);
+  cJSON_AddNumberToObject(ids, "hostGid", (double)gid);
+  cJSON_AddStringToObject(ids, "how", runner.set_ids
+      ? "the server is root: bwrap and every sandboxed program run as this unprivileged host "
+        "uid/gid (sandbox.uid/sandbox.gid in the user file; never 0)"
+      : "the server's own uid: the user namespace maps the sandbox user onto it");
 
   cJSON *bw = cJSON_AddObjectToObject(rep, "bwrap");
   cJSON_AddBoolToObject(bw, "found", runner.bwrap != NULL);
@@ -130,17 +143,16 @@ cJSON *sbx_doctor_report(void) {
                                        "pid namespace 300 ms later");
   cJSON_AddStringToObject(lim, "memory", cgm ? (iso == SBX_ISO_CGROUP_V2 ? "cgroup v2 memory.max (OOM kill reported as oom)"
                                                                        : "cgroup v1 memory.limit_in_bytes (OOM kill reported as oom)")
-                                             : "RLIMIT_DATA per process (allocation failures; tmpfs not counted)");
-  cJSON_AddStringToObject(lim, "pids", cgm ? "cgroup pids.max"
-                                           : getuid() == 0 ? "NOT ENFORCED: RLIMIT_NPROC does not bind root and no cgroup is usable"
-                                                           : "RLIMIT_NPROC (the sandbox user's processes)");
+                                             : "NOT ENFORCED as a limit: RLIMIT_DATA caps each process's heap only "
+                                               "(shared memory, memfd, tmpfs files, socket buffers and the sum over "
+                                               "processes are not counted)");
+  cJSON_AddStringToObject(lim, "pids", cgm ? "cgroup pids.max" : "RLIMIT_NPROC (processes of the sandbox's host uid)");
+  cJSON *unenf = cJSON_AddArrayToObject(rep, "unenforced");
+  if (!cgm) cJSON_AddItemToArray(unenf, cJSON_CreateString("memory"));
   cJSON_AddStringToObject(lim, "cpu", "RLIMIT_CPU per process: SIGXCPU, SIGKILL one second later");
   cJSON_AddStringToObject(lim, "disk", "size-capped tmpfs for the scratch dir, /tmp and /dev/shm, RLIMIT_FSIZE");
   cJSON_AddStringToObject(lim, "output", "head kept per stream up to outputBytes; killed beyond 4x in total");
   cJSON_AddStringToObject(lim, "network", "own network namespace: no interfaces but its own loopback");
-  if (!cgm && getuid() == 0)
-    cJSON_AddItemToArray(hints, cJSON_CreateString("running as root without a usable cgroup: "
-                                                   "process count is not limited"));
 
   /* A real sandbox per language: proves user namespaces, mounts, seccomp. */
   static const char *const code[SBX_LANG_COUNT] = {

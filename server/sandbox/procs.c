@@ -1,5 +1,5 @@
-/* Host-side process scans: signalling a sandbox's process tree and finding
- * sandboxes whose crucible owner died. */
+/* Host-side process scans: signalling a sandbox's process tree, and the
+ * descriptor sweep before a spawn. */
 #include "procs.h"
 
 #include <dirent.h>
@@ -75,40 +75,6 @@ int sbx_procs_signal_tree(pid_t root, int sig) {
   free(tree);
   free(v);
   return hit;
-}
-
-int sbx_procs_sweep(void) {
-  DIR *d = opendir("/proc");
-  if (!d) return 0;
-  int killed = 0;
-  struct dirent *e;
-  char buf[16384];
-  while ((e = readdir(d))) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    char path[300];
-    snprintf(path, sizeof path, "%s/cmdline", e->d_name);
-    int fd = openat(dirfd(d), path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) continue;
-    buf[n] = '\0';
-    const char *base = strrchr(buf, '/');
-    base = base ? base + 1 : buf;
-    if (strcmp(base, "bwrap")) continue;
-    for (const char *a = buf; a < buf + n; a += strlen(a) + 1) {
-      if (strcmp(a, "--hostname") || a + strlen(a) + 1 >= buf + n) continue;
-      const char *marker = a + strlen(a) + 1;
-      pid_t owner;
-      if (!sbx_cg_name_owner(marker, &owner) && owner != getpid() && kill(owner, 0) < 0 &&
-          errno == ESRCH) {
-        if (kill((pid_t)atoi(e->d_name), SIGKILL) == 0) killed++;
-      }
-      break;
-    }
-  }
-  closedir(d);
-  return killed;
 }
 
 void sbx_fds_cloexec(void) {

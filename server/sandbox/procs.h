@@ -1,5 +1,5 @@
-/* Host-side process scans: signalling a sandbox's process tree and finding
- * sandboxes whose crucible owner died. */
+/* Host-side process scans: signalling a sandbox's process tree, and the
+ * descriptor sweep before a spawn. */
 #ifndef CRUCIBLE_SANDBOX_PROCS_H
 #define CRUCIBLE_SANDBOX_PROCS_H
 
@@ -10,10 +10,6 @@
  * pid namespace are re-parented to its init, itself a descendant, so this
  * reaches daemonized grandchildren. Returns how many were signalled. */
 int sbx_procs_signal_tree(pid_t root, int sig);
-/* SIGKILLs every bwrap process whose --hostname marker is
- * crucible-<owner>-<seq> with a dead owner (left when crucible was killed
- * during a sandbox's setup). Returns how many. */
-int sbx_procs_sweep(void);
 /* Sets FD_CLOEXEC on every open descriptor above 2 of this process, so a
  * spawned sandbox inherits only what is passed to it explicitly. */
 void sbx_fds_cloexec(void);

@@ -20,6 +20,15 @@ const char *sbx_isolation_name(sbx_isolation iso) {
   }
 }
 
+const char *sbx_isolation_unenforced(sbx_isolation iso) {
+  if (iso != SBX_ISO_RLIMIT) return NULL;
+  return "memory is NOT enforced as a limit: without a cgroup, RLIMIT_DATA caps each process's heap "
+         "only; shared memory, memfd, tmpfs files, socket buffers and the sum over processes are "
+         "not counted. Processes are capped per host uid with RLIMIT_NPROC. Run the server as root "
+         "or in a delegated cgroup (systemd-run --user --scope -p Delegate=yes crucible serve) to "
+         "enforce both";
+}
+
 const char *sbx_limit_name(unsigned kind) {
   switch (kind) {
   case SBX_LIMIT_WALL: return "wall";
@@ -101,6 +110,13 @@ cJSON *sbx_result_to_json(const sbx_result *self) {
     if (self->limits_hit & bit) cJSON_AddItemToArray(hit, cJSON_CreateString(sbx_limit_name(bit)));
   cJSON_AddItemToObject(o, "limits", sbx_limits_to_json(&self->limits));
   cJSON_AddStringToObject(o, "isolation", sbx_isolation_name(self->isolation));
+  cJSON_AddItemToObject(o, "hostUid", num_or_null(self->host_uid));
+  cJSON_AddItemToObject(o, "hostGid", num_or_null(self->host_gid));
+  cJSON *un = cJSON_AddArrayToObject(o, "unenforced");
+  if (self->unenforced) {
+    cJSON_AddItemToArray(un, cJSON_CreateString("memory"));
+    cJSON_AddStringToObject(o, "warning", self->unenforced);
+  }
   cJSON_AddStringToObject(o, "language", sbx_lang_name(self->lang));
   if (self->error) cJSON_AddStringToObject(o, "error", self->error);
   return o;

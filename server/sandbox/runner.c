@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,7 @@
 #include "procs.h"
 #include "sandbox.h"
 #include "seccomp_filter.h"
+#include "launch.h"
 #include "traceback.h"
 
 /* Time between SIGTERM and SIGKILL when the wall time is up. */
@@ -32,6 +33,8 @@
 /* Output beyond this multiple of outputBytes (both streams) kills the run. */
 #define HARD_OUTPUT_FACTOR 4
 #define MAX_DIAGS 16
+/* Descriptors a bwrap child gets: 10 fixed, one per masked /proc file. */
+#define MAX_CHILD_FDS 32
 /* Cgroups made ahead of the runs that take them: mkdir and the limit writes
  * then happen between runs instead of while a run waits. A few cover the
  * usual one-run-at-a-time use; a burst beyond them creates inline. */
@@ -106,7 +109,6 @@ struct sbx_run {
   unsigned killed_for; /* SBX_LIMIT_WALL / SBX_LIMIT_OUTPUT when we killed it */
   bool cancelled, kill_pending;
   unsigned long long t0, t1;
-  long long cpu_ms_rusage;
   char *error;
 };
 
@@ -178,6 +180,14 @@ static void build_bpf(void) {
 static void reaper_cb(uv_timer_t *t);
 static void pool_fill(sbx_runner *self);
 
+/* Names (cgroups) are crucible-<pid>-<seq> with one counter per process:
+ * two runners in one process (the server's and the doctor's) never pick
+ * the same name. */
+static unsigned long long next_seq(void) {
+  static atomic_ullong seq;
+  return atomic_fetch_add(&seq, 1) + 1;
+}
+
 int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config) {
   memset(self, 0, sizeof *self);
   self->loop = loop;
@@ -208,6 +218,13 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
     }
   }
   build_bpf();
+  self->slab = xmalloc(SBX_SLAB_SIZE);
+  /* Never host root: 0 (or unset) means the default id. */
+  long want_uid = config && config->host_uid > 0 ? config->host_uid : SBX_HOST_ID_DEFAULT;
+  long want_gid = config && config->host_gid > 0 ? config->host_gid : SBX_HOST_ID_DEFAULT;
+  self->set_ids = geteuid() == 0;
+  self->host_uid = self->set_ids ? (uid_t)want_uid : geteuid();
+  self->host_gid = self->set_ids ? (gid_t)want_gid : getegid();
   if (!self->bwrap)
     self->setup_error = xstrdup("bubblewrap (bwrap) is not installed or not executable: install "
                                 "the 'bubblewrap' package (e.g. apt install bubblewrap)");
@@ -230,9 +247,8 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
   } else {
     self->cg_note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
-  int n = sbx_procs_sweep();
-  if (n) log_info("sandbox: killed %d stray sandbox(es) of dead crucible processes", n);
   self->nroots = sbx_roots_probe(&self->roots);
+  self->masks = sbx_proc_masks_probe();
   uv_timer_init(loop, &self->reaper);
   uv_signal_init(loop, &self->sigchld);
   uv_signal_start(&self->sigchld, sigchld_cb, SIGCHLD);
@@ -247,6 +263,11 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
 
 const char *sbx_runner_problem(const sbx_runner *self) {
   return self->setup_error ? self->setup_error : self->cg_note;
+}
+
+void sbx_runner_host_ids(const sbx_runner *self, long *uid, long *gid) {
+  *uid = (long)self->host_uid;
+  *gid = (long)self->host_gid;
 }
 
 sbx_isolation sbx_runner_isolation(const sbx_runner *self) {
@@ -306,7 +327,7 @@ static int pool_take(sbx_runner *self, const sbx_limits *lim, sbx_cg *out) {
 static void pool_fill(sbx_runner *self) {
   while (self->cg && !self->closing && self->npool < CG_POOL) {
     struct sbx_cg_grave *p = xcalloc(1, sizeof *p);
-    char *name = sbx_cg_run_name(getpid(), ++self->seq);
+    char *name = sbx_cg_run_name(getpid(), next_seq());
     int err = sbx_cg_create(self->cg, name, &self->cfg.defaults, &p->cg);
     free(name);
     if (err) {
@@ -390,12 +411,12 @@ static void close_handle(sbx_run *run, uv_handle_t *h, bool *open) {
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char slab[65536];
-  (void)h;
+  sbx_run *run = h->data;
   (void)suggested;
-  /* Reads are consumed synchronously in the read callback, so one static
-   * buffer serves every pipe. */
-  *buf = uv_buf_init(slab, sizeof slab);
+  /* Reads are consumed synchronously in the read callback, so one buffer
+   * per runner serves all its pipes (a runner lives on one loop, one
+   * thread: a second runner, the doctor's, has its own). */
+  *buf = uv_buf_init(run->runner->slab, SBX_SLAB_SIZE);
 }
 
 static void maybe_finish(sbx_run *run) {
@@ -442,23 +463,13 @@ static void release_child(sbx_run *run) {
     run_kill(run);
     return;
   }
-  struct rlimit rl;
-  rl = (struct rlimit){(rlim_t)run->limits.cpu_seconds, (rlim_t)run->limits.cpu_seconds + 1};
-  if (!err && prlimit(c, RLIMIT_CPU, &rl, NULL) < 0) err = -errno;
-  rl = (struct rlimit){(rlim_t)run->limits.disk_mb << 20, (rlim_t)run->limits.disk_mb << 20};
-  if (!err && prlimit(c, RLIMIT_FSIZE, &rl, NULL) < 0) err = -errno;
-  rl = (struct rlimit){0, 0};
-  if (!err && prlimit(c, RLIMIT_CORE, &rl, NULL) < 0) err = -errno;
-  rl = (struct rlimit){1024, 1024};
-  if (!err && prlimit(c, RLIMIT_NOFILE, &rl, NULL) < 0) err = -errno;
-  if (!run->in_cgroup) {
-    /* RLIMIT_DATA, not RLIMIT_AS: node reserves gigabytes of address space
-     * it never touches. RLIMIT_NPROC counts the sandbox user's processes in
-     * its own user namespace; it does not bind when the host uid is root. */
-    rl = (struct rlimit){(rlim_t)run->limits.memory_mb << 20, (rlim_t)run->limits.memory_mb << 20};
-    if (!err && prlimit(c, RLIMIT_DATA, &rl, NULL) < 0) err = -errno;
-    rl = (struct rlimit){(rlim_t)run->limits.pids, (rlim_t)run->limits.pids};
-    if (!err && prlimit(c, RLIMIT_NPROC, &rl, NULL) < 0) err = -errno;
+  /* The other rlimits were set before bwrap's exec (see rlimits_of).
+   * RLIMIT_NPROC counts the processes of a uid in a user namespace: an
+   * unprivileged server sets it only now, inside the sandbox's namespace,
+   * where it counts the sandbox's processes and not all of the user's. */
+  if (!run->in_cgroup && !run->runner->set_ids) {
+    struct rlimit rl = {(rlim_t)run->limits.pids, (rlim_t)run->limits.pids};
+    if (prlimit(c, RLIMIT_NPROC, &rl, NULL) < 0) err = -errno;
   }
   if (err) {
     run->error = xasprintf("could not apply rlimits to the sandbox (%s)", strerror(-err));
@@ -483,7 +494,7 @@ static void status_line(sbx_run *run, const char *line) {
   if ((p = strstr(line, "\"child-pid\":")) && !run->child) {
     run->child = (pid_t)strtol(p + 12, NULL, 10);
     if (run->child <= 0 || !run->bound) return; /* a warm sandbox waits for its request */
-    if (run->cancelled || run->kill_pending) run_kill(run);
+    if (run->cancelled || run->kill_pending || run->error) run_kill(run);
     else release_child(run);
   } else if (strstr(line, "\"exit-code\":")) {
     run->exec_seen = true;
@@ -535,15 +546,6 @@ static void run_exited(sbx_run *run, int64_t status, int sig) {
   run->exit_status = status;
   run->term_signal = sig;
   run->t1 = now_ms();
-  /* CPU time without a cgroup: what the children reaped since the last exit
-   * used (exact for one run at a time). */
-  static long long last_us = 0;
-  struct rusage ru;
-  getrusage(RUSAGE_CHILDREN, &ru);
-  long long us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
-                 (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-  run->cpu_ms_rusage = (us - last_us) / 1000;
-  last_us = us;
   /* The sandbox's init gets SIGKILL from --die-with-parent when bwrap
    * exits. A child still blocked on --block-fd would run on once the
    * block pipe closes: kill it first (blocked, it cannot have exited). */
@@ -619,13 +621,42 @@ static void timer_cb(uv_timer_t *t) {
   }
 }
 
+/* The rlimits bwrap is started with (it and everything it forks inherit
+ * them): CPU time per process, file size, no core dumps, 1024 files; and
+ * without a cgroup, RLIMIT_DATA for memory (not RLIMIT_AS: node reserves
+ * gigabytes of address space it never touches) and, for a root server
+ * whose programs run as the unprivileged host uid, RLIMIT_NPROC (that uid
+ * has no other processes of ours). Returns how many were written to out. */
+static int rlimits_of(const sbx_runner *self, const sbx_limits *lim, sbx_rlimit out[6]) {
+  int n = 0;
+  rlim_t cpu = (rlim_t)lim->cpu_seconds, disk = (rlim_t)lim->disk_mb << 20;
+  out[n++] = (sbx_rlimit){RLIMIT_CPU, {cpu, cpu + 1}};
+  out[n++] = (sbx_rlimit){RLIMIT_FSIZE, {disk, disk}};
+  out[n++] = (sbx_rlimit){RLIMIT_CORE, {0, 0}};
+  out[n++] = (sbx_rlimit){RLIMIT_NOFILE, {1024, 1024}};
+  if (!self->cg) {
+    rlim_t mem = (rlim_t)lim->memory_mb << 20;
+    out[n++] = (sbx_rlimit){RLIMIT_DATA, {mem, mem}};
+    if (self->set_ids) out[n++] = (sbx_rlimit){RLIMIT_NPROC, {(rlim_t)lim->pids, (rlim_t)lim->pids}};
+  }
+  return n;
+}
+
+/* Whether a sandbox started with limits a serves a request for b: the
+ * rlimits and tmpfs sizes fixed at its start are the same. */
+static bool start_limits_equal(const sbx_runner *self, const sbx_limits *a, const sbx_limits *b) {
+  return a->cpu_seconds == b->cpu_seconds && a->disk_mb == b->disk_mb &&
+         (self->cg || (a->memory_mb == b->memory_mb && a->pids == b->pids));
+}
+
 /* Spawns bwrap for run. Returns 0 or a negative errno with run->error set. */
 static int run_spawn(sbx_run *run) {
   sbx_runner *self = run->runner;
   int err = 0;
-  int fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1;
+  int fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1, fd_empty = -1;
   int st[2] = {-1, -1}, blk[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, cp[2] = {-1, -1};
-  int hi[10] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+  int hi[MAX_CHILD_FDS];
+  for (size_t i = 0; i < ARRAY_LEN(hi); i++) hi[i] = -1;
   char **argv = NULL;
   if (!self->interp[run->lang]) {
     run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
@@ -640,7 +671,8 @@ static int run_spawn(sbx_run *run) {
       (fd_in = memfd_with("crucible-stdin", "", 0)) < 0 ||
       (fd_pw = memfd_with("crucible-passwd", SBX_PASSWD, strlen(SBX_PASSWD))) < 0 ||
       (fd_gr = memfd_with("crucible-group", SBX_GROUP, strlen(SBX_GROUP))) < 0 ||
-      (fd_hosts = memfd_with("crucible-hosts", SBX_HOSTS, strlen(SBX_HOSTS))) < 0) {
+      (fd_hosts = memfd_with("crucible-hosts", SBX_HOSTS, strlen(SBX_HOSTS))) < 0 ||
+      (fd_empty = memfd_with("crucible-empty", "", 0)) < 0) {
     err = -ENOMEM;
     run->error = xstrdup("cannot create the sandbox's input files (memfd_create failed)");
     goto out;
@@ -658,15 +690,19 @@ static int run_spawn(sbx_run *run) {
     run->error = xasprintf("pipe2: %s", strerror(errno));
     goto out;
   }
-  /* Child fd numbers: 0-2 stdio, then the fds bwrap reads. */
-  enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_N };
-  int src[C_N] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_pw, fd_gr, fd_hosts};
+  /* Child fd numbers: 0-2 stdio, then the fds bwrap reads, then one empty
+   * file per masked /proc file (bwrap closes each after reading it). */
+  enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_EMPTY };
+  int src[MAX_CHILD_FDS] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_pw, fd_gr, fd_hosts};
+  int C_N = C_EMPTY + sbx_masks_empty(self->masks);
+  for (int i = C_EMPTY; i < C_N; i++) src[i] = fd_empty;
 
   sbx_bwrap_spec spec = {
       .bwrap = self->bwrap, .interp = self->interp[run->lang], .lang = run->lang,
-      .limits = &run->limits, .hostname = run->name, .roots = self->roots, .nroots = self->nroots,
+      .limits = &run->limits, .masks = self->masks, .roots = self->roots, .nroots = self->nroots,
       .etc = NULL, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
       .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
+      .fd_empty = C_EMPTY,
   };
   argv = sbx_bwrap_argv(&spec);
   /* bwrap's own environment is cleared too (--clearenv covers the program). */
@@ -682,32 +718,24 @@ static int run_spawn(sbx_run *run) {
       goto out;
     }
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  for (int i = 0; i < C_N; i++) posix_spawn_file_actions_adddup2(&fa, hi[i], i);
-  /* The server ignores SIGPIPE and may block signals: bwrap starts clean. */
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   /* libuv does not close descriptors in the child: anything without
    * FD_CLOEXEC (an fd the server inherited, a library's socket) would reach
    * bwrap, and bwrap passes unknown fds on to the program. */
   sbx_fds_cloexec();
   run->t0 = now_ms();
-  /* posix_spawn, not uv_spawn: glibc spawns with CLONE_VM|CLONE_VFORK, so
-   * the server's page tables are not copied and its pages not made
-   * copy-on-write; uv_spawn forks, which cost ~12 ms per run in a busy
-   * server (and blocked the loop that long). The exit is reaped by the
-   * runner's SIGCHLD watcher. */
+  /* vfork, not uv_spawn: the server's page tables are not copied and its
+   * pages not made copy-on-write; uv_spawn forks, which cost ~12 ms per run
+   * in a busy server (and blocked the loop that long). As root, bwrap (and
+   * so everything in the sandbox) runs as the unprivileged host uid. The
+   * exit is reaped by the runner's SIGCHLD watcher. */
   pid_t pid = -1;
-  int serr = posix_spawn(&pid, argv[0], &fa, &attr, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  sbx_rlimit rls[6];
+  int nrls = rlimits_of(self, &run->limits, rls);
+  sbx_launch_spec sp = {
+      .path = argv[0], .argv = argv, .envp = env, .fds = hi, .nfds = C_N, .rlimits = rls, .nrlimits = nrls,
+      .set_ids = self->set_ids, .uid = self->host_uid, .gid = self->host_gid,
+  };
+  int serr = -sbx_launch(&sp, &pid);
   uv_pipe_init(self->loop, &run->out, 0);
   uv_pipe_init(self->loop, &run->err, 0);
   uv_pipe_init(self->loop, &run->status, 0);
@@ -717,7 +745,8 @@ static int run_spawn(sbx_run *run) {
   run->open_handles += 4;
   if (serr) {
     err = -serr;
-    run->error = xasprintf("cannot start %s: %s", self->bwrap, strerror(serr));
+    run->error = xasprintf("cannot start %s as uid %u: %s", self->bwrap, (unsigned)self->host_uid,
+                           strerror(serr));
     goto out;
   }
   run->proc_alive = true;
@@ -758,7 +787,7 @@ out:
     close_handle(run, (uv_handle_t *)&run->status, &run->status_open);
     close_handle(run, (uv_handle_t *)&run->code_pipe, &run->code_open);
   }
-  int fds[] = {fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, st[0], st[1], blk[0], blk[1],
+  int fds[] = {fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, fd_empty, st[0], st[1], blk[0], blk[1],
                outp[0], outp[1], errp[0], errp[1], cp[0], cp[1]};
   for (size_t i = 0; i < ARRAY_LEN(fds); i++)
     if (fds[i] >= 0) close(fds[i]);
@@ -803,14 +832,16 @@ static void run_bind(sbx_run *run) {
       run->in_cgroup = true;
       run->iso = self->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
     } else {
-      log_warn("sandbox: cannot create cgroup %s (%s); this run uses rlimits only", run->name,
-               strerror(-e));
+      /* Never less isolation than reported: without its cgroup the run
+       * would have no memory limit at all (its rlimits assumed one). */
+      run->error = xasprintf("cannot create the run's cgroup %s (%s)", run->name, strerror(-e));
+      run_kill(run);
     }
   }
   run->phase = T_WALL;
   uv_timer_start(&run->timer, timer_cb, (uint64_t)run->limits.timeout_ms, 0);
   if (run->child > 0 && run->block_wfd >= 0) {
-    if (run->cancelled || run->kill_pending) run_kill(run);
+    if (run->cancelled || run->kill_pending || run->error) run_kill(run);
     else release_child(run);
   }
 }
@@ -854,6 +885,9 @@ static void run_finish(sbx_run *run) {
   sbx_result r = {0};
   r.lang = run->lang;
   r.limits = run->limits;
+  r.host_uid = was_running ? (long)self->host_uid : -1;
+  r.host_gid = was_running ? (long)self->host_gid : -1;
+  r.unenforced = was_running ? sbx_isolation_unenforced(run->iso) : NULL;
   r.exit_code = -1;
   r.cpu_ms = -1;
   r.max_rss_kb = -1;
@@ -863,7 +897,10 @@ static void run_finish(sbx_run *run) {
   if (was_running) {
     sbx_cg_stats cs = {-1, -1, -1, -1};
     if (run->in_cgroup) sbx_cg_read_stats(self->cg, &run->cg, &cs);
-    r.cpu_ms = cs.cpu_ns >= 0 ? cs.cpu_ns / 1000000 : run->cpu_ms_rusage;
+    /* Only a cgroup measures a run's CPU time: rusage would hold bwrap's
+     * own (its namespace init, which reaps the program, is never reaped by
+     * bwrap) or, from RUSAGE_CHILDREN, other runs' too. Unknown otherwise. */
+    r.cpu_ms = cs.cpu_ns >= 0 ? cs.cpu_ns / 1000000 : -1;
     r.max_rss_kb = cs.peak_bytes >= 0 ? cs.peak_bytes / 1024 : -1;
     if (disk_error_seen(run)) r.limits_hit |= SBX_LIMIT_DISK;
     if (cs.pids_max > 0) r.limits_hit |= SBX_LIMIT_PIDS;
@@ -972,7 +1009,7 @@ static sbx_run *run_alloc(sbx_runner *self, sbx_lang lang, const sbx_limits *lim
   run->runner = self;
   run->lang = lang;
   run->limits = *lim;
-  run->name = sbx_cg_run_name(getpid(), ++self->seq);
+  run->name = sbx_cg_run_name(getpid(), next_seq());
   run->block_wfd = -1;
   run->stdin_fd = -1;
   dbuf_init(&run->obuf, (size_t)lim->output_bytes);
@@ -1043,7 +1080,7 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   if (self->nqueued >= self->cfg.max_queued) return -EAGAIN;
   sbx_run *run = NULL;
   sbx_run *w = self->warm;
-  if (w && w->proc_alive && w->lang == lang && w->limits.disk_mb == lim.disk_mb && !self->queue_head &&
+  if (w && w->proc_alive && w->lang == lang && start_limits_equal(self, &w->limits, &lim) && !self->queue_head &&
       self->nlive < self->cfg.max_concurrent) {
     /* The warm sandbox fits (same interpreter, same tmpfs sizes): use it,
      * and make the next one after this run has started. */
@@ -1113,7 +1150,10 @@ static void reaper_closed(uv_handle_t *h) {
   self->cg = NULL;
   sbx_roots_free(self->roots, self->nroots);
   self->roots = NULL;
+  free(self->masks);
+  self->masks = NULL;
   free(self->bwrap);
+  free(self->slab);
   for (int l = 0; l < SBX_LANG_COUNT; l++) free(self->interp[l]);
   free(self->setup_error);
   free(self->cg_note);

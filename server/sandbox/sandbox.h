@@ -103,6 +103,8 @@ typedef struct sbx_result {
   sbx_isolation isolation;
   sbx_lang lang;
   sbx_limits limits;      /* the limits applied */
+  long host_uid, host_gid; /* the host ids the program ran as; -1 when nothing ran */
+  const char *unenforced; /* limits that hold only partly in this mode, and why (NULL: none) */
   const char *error;      /* set when the sandbox itself could not run: what to install/change */
   const sbx_diag *diags;  /* parsed from stderr (see traceback.h) */
   int ndiags;
@@ -129,7 +131,17 @@ typedef struct sbx_config {
   const char *interpreters[SBX_LANG_COUNT]; /* absolute paths under /usr; NULL: searched */
   bool no_cgroup;       /* force rlimit-only mode (tests, or a host whose cgroups misbehave) */
   bool warm;            /* keep a python sandbox made ahead (long-lived runners: the server) */
+  /* The host uid/gid programs run as when the server runs as root (never
+   * 0: a sandboxed uid 0 is host root to every check made on kuids, such as
+   * /proc/sys). 0: SBX_HOST_ID_DEFAULT. An unprivileged server's programs
+   * run as its own uid, whatever these say. */
+  long host_uid, host_gid;
 } sbx_config;
+
+/* nobody/nogroup on Debian: owns no files, holds no privileges. */
+#define SBX_HOST_ID_DEFAULT 65534
+/* Buffer size for reading a sandbox's pipes. */
+#define SBX_SLAB_SIZE 65536
 
 typedef struct sbx_run sbx_run;
 typedef struct sbx_runner sbx_runner;
@@ -163,7 +175,10 @@ struct sbx_runner {
   char *setup_error;      /* why no run can start (bwrap missing, ...) */
   struct sbx_cgroups *cg; /* NULL when cgroups are unusable */
   char *cg_note;          /* why cgroups are not used, for results and doctor */
-  unsigned long long seq;
+  uid_t host_uid;         /* what sandboxed programs run as on the host */
+  gid_t host_gid;
+  bool set_ids;           /* root server: bwrap is started as host_uid/host_gid */
+  char *slab;             /* SBX_SLAB_SIZE bytes: every pipe read of this runner */
   sbx_run *live;          /* running (spawned) runs */
   sbx_run *queue_head, *queue_tail;
   int nlive, nqueued;
@@ -178,6 +193,7 @@ struct sbx_runner {
   struct sbx_cg_grave *pool; /* made ahead with the default limits, taken by runs */
   int npool;
   struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
+  struct sbx_mask *masks;       /* /proc entries covered in every sandbox, probed once */
   int nroots;
   int closing;
   void (*close_cb)(sbx_runner *);
@@ -199,6 +215,11 @@ void sbx_runner_close(sbx_runner *self, void (*cb)(sbx_runner *));
 const char *sbx_runner_problem(const sbx_runner *self);
 /* The isolation mode runs get. */
 sbx_isolation sbx_runner_isolation(const sbx_runner *self);
+/* The host uid and gid sandboxed programs run as. */
+void sbx_runner_host_ids(const sbx_runner *self, long *uid, long *gid);
+/* Which limits hold only partly in rlimit mode, and why; NULL with a
+ * cgroup. Static string. */
+const char *sbx_isolation_unenforced(sbx_isolation iso);
 
 /* Starts (or queues) a run. On 0, *out (may be NULL) receives the handle
  * and cb->on_done will be called exactly once. Returns -EINVAL (bad
@@ -216,8 +237,10 @@ void sbx_run_cancel(sbx_run *run);
 /* What works on this machine: bwrap path and version, whether user
  * namespaces work (a trivial sandbox is actually run), seccomp, cgroup
  * version and controllers usable and how, which limits are enforced and
- * how, interpreters with versions, and hints. Runs a few short processes
- * synchronously (about 100 ms). Caller owns the tree. */
-cJSON *sbx_doctor_report(void);
+ * how, the host uid/gid programs run as, interpreters with versions, and
+ * hints. config may be NULL (the defaults). Runs a few short processes
+ * synchronously (about 100 ms) on a runner of its own. Caller owns the
+ * tree. */
+cJSON *sbx_doctor_report(const sbx_config *config);
 
 #endif

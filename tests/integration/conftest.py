@@ -14,6 +14,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+# Every crucible process this test session started, each the leader of its
+# own session: leftover checks look only at sandboxes of these (another
+# crucible on the machine, an editor's server or another test run, is not
+# ours to judge).
+STARTED = set()
+
+
+def track(pid):
+    STARTED.add(pid)
+    return pid
+
+
 def crucible_bin():
     path = os.environ.get("CRUCIBLE_BIN")
     if path:
@@ -43,7 +55,8 @@ class Client:
         self.env_state = e.get("XDG_STATE_HOME", "")
         self.proc = subprocess.Popen([crucible_bin(), *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=e, cwd=cwd)
+                                     env=e, cwd=cwd, start_new_session=True)
+        track(self.proc.pid)
         self.msgs = queue.Queue()
         self.garbage = []
         self.stderr_lines = []

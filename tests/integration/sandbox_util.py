@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 
-from conftest import crucible_bin
+from conftest import STARTED, crucible_bin, track
 
 TEST_USER = "crucible-sbx-test"
 
@@ -37,7 +37,16 @@ def run_json(code, language="python", args=(), env=None, timeout=60, user=None, 
     e = {"PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_CONFIG_HOME": "/nonexistent-crucible-test"}
     if env:
         e.update(env)
-    p = subprocess.run(cmd, capture_output=True, env=e, timeout=timeout, pass_fds=pass_fds, cwd=cwd or "/")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, pass_fds=pass_fds,
+                            cwd=cwd or "/", start_new_session=True)
+    track(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    p = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     src.unlink()
     assert p.stdout, "no JSON on stdout; stderr: %s" % p.stderr.decode(errors="replace")
     return json.loads(p.stdout), p
@@ -71,13 +80,43 @@ def ensure_user():
     return TEST_USER, None
 
 
+def _stat(pid):
+    """(ppid, session id) of pid from /proc/<pid>/stat, or None."""
+    try:
+        data = open("/proc/%d/stat" % pid, "rb").read()
+    except OSError:
+        return None
+    f = data[data.rindex(b")") + 2:].split()
+    return int(f[1]), int(f[3])
+
+
+def ours(pid):
+    """Whether pid belongs to a crucible this test session started: it, or
+    an ancestor, is one of them or in one of their sessions (a sandbox's
+    processes outlive nothing but keep bwrap's session even re-parented)."""
+    for _ in range(64):
+        st = _stat(pid)
+        if st is None:
+            return False
+        ppid, sid = st
+        if pid in STARTED or sid in STARTED:
+            return True
+        if ppid <= 1:
+            return False
+        pid = ppid
+    return False
+
+
 def cgroup_leftovers():
-    """crucible-* cgroup directories anywhere in the mounted hierarchies."""
+    """crucible-<pid>-* cgroup directories, of crucible processes this
+    session started, anywhere in the mounted hierarchies."""
     found = []
     for root in ("/sys/fs/cgroup",):
         for dirpath, dirnames, _ in os.walk(root):
             for d in dirnames:
-                if d.startswith("crucible-") and not d.endswith("-srv"):
+                parts = d.split("-")
+                if (d.startswith("crucible-") and not d.endswith("-srv") and len(parts) == 3
+                        and parts[1].isdigit() and int(parts[1]) in STARTED):
                     found.append(os.path.join(dirpath, d))
             if dirpath.count("/") > 8:
                 dirnames[:] = []
@@ -100,10 +139,13 @@ def procs_matching(marker):
 
 
 def sandboxed_programs():
-    """pids of programs running inside a sandbox: the interpreter started on
-    the run's script (a warm sandbox still waiting has not started one)."""
+    """pids of programs running inside a sandbox of a crucible this session
+    started: the interpreter started on the run's script (a warm sandbox
+    still waiting has not started one)."""
     out = []
     for p in procs_matching("main."):
+        if not ours(p):
+            continue
         try:
             argv = open("/proc/%d/cmdline" % p, "rb").read().split(b"\0")
         except OSError:
@@ -123,13 +165,14 @@ def wait_no_sandboxed_programs(timeout=5):
 
 
 def sandbox_procs():
-    """pids of bwrap processes carrying a crucible marker."""
+    """pids of bwrap processes (monitors and namespace inits) of crucible
+    processes this session started."""
     out = []
-    for p in procs_matching("crucible-"):
+    for p in procs_matching("--json-status-fd"):
         try:
             argv = open("/proc/%d/cmdline" % p, "rb").read().split(b"\0")
         except OSError:
             continue
-        if argv[0].endswith(b"bwrap") and b"--hostname" in argv:
+        if argv[0].endswith(b"bwrap") and ours(p):
             out.append(p)
     return out

@@ -187,8 +187,14 @@ static void warm_sandbox_binds_requests(void **state) {
 static void doctor_reports(void **state) {
   (void)state;
   if (!runnable()) skip();
-  cJSON *rep = sbx_doctor_report();
+  cJSON *rep = sbx_doctor_report(NULL);
   assert_non_null(cJSON_GetObjectItem(rep, "bwrap"));
+  /* which host uid programs run as: never root */
+  cJSON *ids = cJSON_GetObjectItem(rep, "runsAs");
+  double uid = cJSON_GetNumberValue(cJSON_GetObjectItem(ids, "hostUid"));
+  assert_true(uid > 0);
+  if (geteuid() == 0) assert_int_equal((int)uid, SBX_HOST_ID_DEFAULT);
+  else assert_int_equal((int)uid, (int)geteuid());
   cJSON *py = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "interpreters"), "python");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(py, "ok")));
   assert_non_null(cJSON_GetObjectItem(py, "version"));

@@ -26,10 +26,12 @@ static void bwrap_argv_shape(void **state) {
   lim.disk_mb = 8;
   sbx_root_entry roots[] = {{"/bin", "usr/bin"}, {"/lib64", NULL}};
   const char *etc[] = {"/etc/ld.so.cache", NULL};
+  sbx_mask masks[] = {{"/proc/sys", SBX_MASK_RO}, {"/proc/keys", SBX_MASK_EMPTY}, {"/proc/acpi", SBX_MASK_DIR},
+                      {NULL, 0}};
   sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
-                         .limits = &lim, .hostname = "crucible-1-2", .roots = roots, .nroots = 2,
+                         .limits = &lim, .masks = masks, .roots = roots, .nroots = 2,
                          .etc = etc, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5, .fd_block = 6,
-                         .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9};
+                         .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9, .fd_empty = 10};
   char **argv = sbx_bwrap_argv(&spec);
   assert_string_equal(argv[0], "/usr/bin/bwrap");
   static const char *const must[] = {"--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
@@ -41,6 +43,23 @@ static void bwrap_argv_shape(void **state) {
   assert_string_equal(argv[i + 1], "3");
   i = argv_find(argv, "--block-fd", 1);
   assert_string_equal(argv[i + 1], "6");
+  /* a fixed host name: nothing of the host or of the server shows */
+  i = argv_find(argv, "--hostname", 1);
+  assert_string_equal(argv[i + 1], SBX_HOSTNAME);
+  /* /proc's kernel knobs read-only, secrets emptied, after /proc is mounted */
+  int proc = argv_find(argv, "--proc", 1);
+  i = argv_find(argv, "--ro-bind", proc);
+  assert_true(i > proc);
+  assert_string_equal(argv[i + 1], "/proc/sys");
+  assert_string_equal(argv[i + 2], "/proc/sys");
+  i = argv_find(argv, "--ro-bind-data", proc);
+  assert_true(i > proc);
+  assert_string_equal(argv[i + 1], "10");
+  assert_string_equal(argv[i + 2], "/proc/keys");
+  i = argv_find(argv, "--tmpfs", proc);
+  assert_string_equal(argv[i + 1], "/proc/acpi");
+  assert_string_equal(argv[i + 2], "--remount-ro");
+  assert_string_equal(argv[i + 3], "/proc/acpi");
   /* the program and the /etc data files are copied in with --file ... */
   int code_at = -1, last_file = -1;
   for (i = argv_find(argv, "--file", 1); i > 0; i = argv_find(argv, "--file", i + 1)) {
@@ -74,9 +93,15 @@ static void bwrap_argv_shape(void **state) {
       int s = k - 2;
       if (!strcmp(argv[s], "--perms")) s -= 2;
       assert_string_equal(argv[s], "--size");
-      assert_string_equal(argv[s + 1], "8388608");
+      /* the writable ones at the disk cap; a masked /proc directory tiny and read-only */
+      if (!strncmp(argv[k + 1], "/proc/", 6)) {
+        assert_string_equal(argv[s + 1], "4096");
+        assert_string_equal(argv[k + 2], "--remount-ro");
+      } else {
+        assert_string_equal(argv[s + 1], "8388608");
+      }
     }
-  assert_int_equal(n, 3);
+  assert_int_equal(n, 4);
   /* the root is made read-only after all mounts, and nothing of the host is bound writable */
   int ro = argv_find(argv, "--remount-ro", argv_find(argv, "--tmpfs", 1) + 1);
   assert_true(ro > 0);
