@@ -45,6 +45,7 @@ struct agent_task {
   agent_import_check import_check;
   char **deny;        /* NULL-terminated */
   sbx_limits limits;
+  const void *owner;
   llm_config llm_cfg;
 
   char **doc_sources;
@@ -461,6 +462,7 @@ static void start_run(agent_task *t, const char *code, const char *detail, void 
   /* The answer stands in for the selection: its runtime errors are placed on
    * the document's lines from the selection's start. */
   req.line_offset = t->ctx_line;
+  req.owner = t->owner;
   sbx_callbacks cbs = {.on_output = run_output, .on_done = done};
   int err = sbx_run_start(t->eng->runner, &req, &cbs, t, &t->run);
   if (err) finish(t, "error", xasprintf("cannot start the sandbox: %s", strerror(-err)));
@@ -602,6 +604,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   t->deny = xcalloc(nd + 1, sizeof *t->deny);
   for (size_t i = 0; i < nd; i++) t->deny[i] = xstrdup(p->deny_imports[i]);
   t->limits = p->limits;
+  t->owner = p->owner;
   llm_config_init(&t->llm_cfg);
   if (p->llm) {
     t->llm_cfg = *p->llm;

@@ -33,6 +33,7 @@ typedef struct agent_engine {
 
 typedef struct agent_params {
   const char *task;           /* the label notifications carry */
+  const void *owner;          /* the session asking: its runs share the sandbox queue fairly */
   const char *question;
   const char *language;       /* python | javascript | bash */
   const char *context_text;   /* an editor selection, may be NULL */

@@ -206,6 +206,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   agent_params p = {0};
   lsp_agent_params(&c->cfg, &p, &lc);
   p.task = call->label;
+  p.owner = c;
   p.question = question;
   p.language = sbx_lang_name(sl);
   p.context_text = ctx_text;

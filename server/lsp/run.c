@@ -120,6 +120,7 @@ void lsp_run(rpc_call *call, const cJSON *params) {
   req.stdin_len = req.stdin_data ? strlen(req.stdin_data) : 0;
   req.limits = limits;
   req.line_offset = first_line;
+  req.owner = c; /* the client's session: its runs share the queue fairly with other sessions' */
   sbx_callbacks cbs = {.on_output = job_output, .on_done = job_done};
   call->data = j;
   rpc_call_set_cancel(call, job_cancel);

@@ -76,6 +76,7 @@ struct sbx_run {
   sbx_lang lang;
   sbx_limits limits;
   int line_offset;
+  const void *owner;
   char *code, *stdin_data;
   size_t code_len, stdin_len;
   char *name;
@@ -193,7 +194,8 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
   self->loop = loop;
   if (config) self->cfg = *config;
   if (self->cfg.max_concurrent <= 0) self->cfg.max_concurrent = 4;
-  if (self->cfg.max_queued <= 0) self->cfg.max_queued = 256;
+  if (self->cfg.max_queued <= 0) self->cfg.max_queued = 1024;
+  if (self->cfg.max_queued_per_owner <= 0) self->cfg.max_queued_per_owner = 64;
   sbx_limits def, max;
   sbx_limits_default(&def);
   sbx_limits_max(&max);
@@ -983,9 +985,40 @@ static void run_defer_finish(sbx_run *run) {
   uv_timer_start(&run->timer, timer_cb, 0, 0);
 }
 
+static int count_owner(const sbx_run *list, const void *owner) {
+  int n = 0;
+  for (const sbx_run *r = list; r; r = r->next) n += r->owner == owner;
+  return n;
+}
+
+/* How long ago owner's last run started, in starts (SBX_SERVED_RING when
+ * longer ago than the ring remembers, or never). */
+static int served_age(const sbx_runner *self, const void *owner) {
+  for (int age = 0; age < SBX_SERVED_RING && age < (int)self->nserved; age++)
+    if (self->served[(self->nserved - 1 - (unsigned)age) % SBX_SERVED_RING] == owner) return age;
+  return SBX_SERVED_RING;
+}
+
+/* The queued run to start next: the oldest of the owner with the fewest
+ * live runs, and among those the owner served longest ago. */
+static sbx_run *pick_fair(sbx_runner *self) {
+  sbx_run *best = NULL;
+  int best_live = 0, best_age = 0;
+  for (sbx_run *r = self->queue_head; r; r = r->next) {
+    bool seen = false; /* an earlier run of the same owner was weighed */
+    for (sbx_run *q = self->queue_head; q != r && !seen; q = q->next) seen = q->owner == r->owner;
+    if (seen) continue;
+    int live = count_owner(self->live, r->owner), age = served_age(self, r->owner);
+    if (!best || live < best_live || (live == best_live && age > best_age))
+      best = r, best_live = live, best_age = age;
+  }
+  if (best) self->served[self->nserved++ % SBX_SERVED_RING] = best->owner;
+  return best;
+}
+
 static void pump(sbx_runner *self) {
   while (!self->closing && self->queue_head && self->nlive < self->cfg.max_concurrent) {
-    sbx_run *run = self->queue_head;
+    sbx_run *run = pick_fair(self);
     list_del(&self->queue_head, &self->queue_tail, run);
     self->nqueued--;
     run->state = RUN_RUNNING;
@@ -1077,7 +1110,9 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
       lim.output_bytes > mx->output_bytes || lim.disk_mb > mx->disk_mb)
     return -EINVAL;
   sbx_limits_fill(&lim, &self->cfg.defaults);
-  if (self->nqueued >= self->cfg.max_queued) return -EAGAIN;
+  if (self->nqueued >= self->cfg.max_queued ||
+      count_owner(self->queue_head, req->owner) >= self->cfg.max_queued_per_owner)
+    return -EAGAIN;
   sbx_run *run = NULL;
   sbx_run *w = self->warm;
   if (w && w->proc_alive && w->lang == lang && start_limits_equal(self, &w->limits, &lim) && !self->queue_head &&
@@ -1098,6 +1133,7 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   run->ud = ud;
   run->limits = lim;
   run->line_offset = req->line_offset;
+  run->owner = req->owner;
   run->code = xmalloc(req->code_len + 1);
   if (req->code_len) memcpy(run->code, req->code, req->code_len);
   run->code[req->code_len] = '\0';

@@ -124,7 +124,8 @@ cJSON *sbx_result_to_json(const sbx_result *self);
 
 typedef struct sbx_config {
   int max_concurrent;   /* runs at once; the rest queue (default 4) */
-  int max_queued;       /* queued runs beyond which sbx_run_start returns -EAGAIN (default 256) */
+  int max_queued;       /* queued runs beyond which sbx_run_start returns -EAGAIN (default 1024) */
+  int max_queued_per_owner; /* the same for one owner (sbx_request.owner; default 64) */
   sbx_limits defaults;  /* zero fields: built-in defaults */
   sbx_limits max;       /* ceilings; zero fields: built-in ceilings */
   const char *bwrap;    /* path of bwrap; NULL: searched in PATH */
@@ -140,6 +141,8 @@ typedef struct sbx_config {
 
 /* nobody/nogroup on Debian: owns no files, holds no privileges. */
 #define SBX_HOST_ID_DEFAULT 65534
+/* How many past starts the queue's fairness remembers. */
+#define SBX_SERVED_RING 32
 /* Buffer size for reading a sandbox's pipes. */
 #define SBX_SLAB_SIZE 65536
 
@@ -164,6 +167,7 @@ typedef struct sbx_request {
   size_t stdin_len;
   sbx_limits limits;      /* zero fields: the runner's defaults */
   int line_offset;        /* added to diagnostic lines (code was a selection starting there) */
+  const void *owner;      /* who asked (a session): queued runs are shared fairly between owners */
 } sbx_request;
 
 struct sbx_runner {
@@ -181,6 +185,8 @@ struct sbx_runner {
   char *slab;             /* SBX_SLAB_SIZE bytes: every pipe read of this runner */
   sbx_run *live;          /* running (spawned) runs */
   sbx_run *queue_head, *queue_tail;
+  const void *served[SBX_SERVED_RING]; /* owners of the last runs started from the queue */
+  unsigned nserved;
   int nlive, nqueued;
   struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
   uv_timer_t reaper;      /* removes graves and refills the pool, off the critical path */
@@ -223,8 +229,11 @@ const char *sbx_isolation_unenforced(sbx_isolation iso);
 
 /* Starts (or queues) a run. On 0, *out (may be NULL) receives the handle
  * and cb->on_done will be called exactly once. Returns -EINVAL (bad
- * language or limits above the ceilings: nothing is called), -EAGAIN (queue
- * full), -ESHUTDOWN (runner closing). */
+ * language or limits above the ceilings: nothing is called), -EAGAIN (the
+ * queue, or this owner's share of it, is full), -ESHUTDOWN (runner
+ * closing). When a slot frees, the queued run of the owner with the fewest
+ * live runs starts (the oldest among equals): one owner's backlog never
+ * starves another's. */
 int sbx_run_start(sbx_runner *runner, const sbx_request *req, const sbx_callbacks *cb, void *ud,
                   sbx_run **out);
 /* Kills the sandbox at once (or drops the queued run); on_done follows with

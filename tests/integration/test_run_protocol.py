@@ -229,9 +229,11 @@ def test_socket_client_vanishing_cancels_its_runs_only(tmp_path):
     from test_jsonrpc import read_frame
     from conftest import frame, crucible_bin
     path = str(tmp_path / "s.sock")
+    from conftest import track
     p = subprocess.Popen([crucible_bin(), "serve", "--listen", "unix:" + path],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                          env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")))
+    track(p.pid)
     try:
         deadline = time.time() + 10
         while not os.path.exists(path) and time.time() < deadline:
@@ -261,3 +263,27 @@ def test_socket_client_vanishing_cancels_its_runs_only(tmp_path):
     finally:
         p.terminate()
         assert p.wait(timeout=10) == 0   # SIGTERM is a clean stop
+
+
+def test_doctor_beside_runs_does_not_cost_them_their_cgroup(srv):
+    """crucible/doctor runs its own sandboxes on a worker thread; its runner
+    once picked the same cgroup names as the server's, and a user's run that
+    collided silently lost its memory and process limits."""
+    code = "print(open('/proc/self/cgroup').read())"
+    for _ in range(2):
+        did = srv.request("crucible/doctor", {})
+        rids = [srv.request("crucible/run", {"code": code}) for _ in range(4)]
+        got = {}
+        while len(got) < 5:  # responses come in any order
+            m = srv.recv(60)
+            if "method" not in m:
+                got[m["id"]] = m
+        doc = got[did]["result"]
+        iso = doc["sandbox"]["isolation"]
+        for rid in rids:
+            res = got[rid]["result"]
+            assert res["outcome"] == "ok", res
+            assert res["isolation"] == iso, (res, iso)
+            if iso.startswith("cgroup"):
+                assert "crucible-" in res["stdout"], res["stdout"]
+    assert doc["sandbox"]["runsAs"]["hostUid"] != 0

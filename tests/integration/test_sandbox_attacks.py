@@ -414,8 +414,10 @@ def test_killing_crucible_kills_the_sandbox_and_sweep_cleans():
     with open(path, "w") as f:
         f.write(code)
     from conftest import crucible_bin
+    from conftest import track
     p = subprocess.Popen([crucible_bin(), "run", path, "--timeout", "60000"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    track(p.pid)
     deadline = time.time() + 10
     while not procs_matching(marker) and time.time() < deadline:
         time.sleep(0.05)
@@ -428,6 +430,8 @@ def test_killing_crucible_kills_the_sandbox_and_sweep_cleans():
     assert procs_matching(marker) == [], "sandboxed program outlived crucible"
     # cgroups of the dead crucible may be left: the next start sweeps them
     stale = [c for c in cgroup_leftovers() if "-%d-" % p.pid in c]
+    if os.geteuid() == 0:
+        assert stale, "expected the killed crucible's cgroups to be left for the sweep"
     run_json("print(1)\n")
     for c in stale:
         assert not os.path.exists(c), "stale cgroup not swept: " + c

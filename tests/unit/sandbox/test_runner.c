@@ -184,6 +184,44 @@ static void warm_sandbox_binds_requests(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Two owners share the queue: with one slot, owner A's backlog does not
+ * hold back owner B's run (it starts as soon as the slot frees), and A
+ * filling its share of the queue leaves B's share open. */
+static void queue_is_fair_between_owners(void **state) {
+  (void)state;
+  if (!runnable()) skip();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int is_closed = 0;
+  loop.data = &is_closed;
+  sbx_runner runner;
+  sbx_config cfg = {.max_concurrent = 1, .max_queued_per_owner = 3};
+  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  int a = 0, b = 0;
+  rec ra[4] = {{0}}, rb = {0};
+  sbx_callbacks cb = {on_out, on_done};
+  const char *code = "print('x')";
+  sbx_request qa = {.language = "python", .code = code, .code_len = strlen(code), .owner = &a};
+  sbx_request qb = qa;
+  qb.owner = &b;
+  g_order = 0;
+  /* A: one running, three queued (its share); a fourth is refused */
+  for (int i = 0; i < 4; i++) assert_int_equal(sbx_run_start(&runner, &qa, &cb, &ra[i], NULL), 0);
+  rec extra = {0};
+  assert_int_equal(sbx_run_start(&runner, &qa, &cb, &extra, NULL), -EAGAIN);
+  /* B still gets in, and runs right after A's running one */
+  assert_int_equal(sbx_run_start(&runner, &qb, &cb, &rb, NULL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(ra[0].order, 1);
+  assert_int_equal(rb.order, 2);
+  for (int i = 1; i < 4; i++) assert_int_equal(ra[i].order, i + 2);
+  assert_int_equal(extra.done, 0);
+  sbx_runner_close(&runner, closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(is_closed, 1);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void doctor_reports(void **state) {
   (void)state;
   if (!runnable()) skip();
@@ -208,6 +246,7 @@ int main(void) {
       cmocka_unit_test(warm_sandbox_binds_requests),
       cmocka_unit_test(queue_and_cancel),
       cmocka_unit_test(close_kills_live_runs),
+      cmocka_unit_test(queue_is_fair_between_owners),
       cmocka_unit_test(doctor_reports),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
