@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "scope.h"
 #include "server.h"
 
 static const char serve_usage[] =
@@ -52,6 +53,9 @@ int cli_serve(int argc, char **argv) {
     fprintf(stderr, "crucible serve: cannot open log file %s: %s\n", log_path, strerror(-err));
     return 2;
   }
+  /* An unprivileged server without a delegated cgroup first tries to get
+   * one from the user's systemd (no return when it does). */
+  sbx_scope_reexec(argc, argv);
   uv_loop_t loop;
   uv_loop_init(&loop);
   lsp_server srv;
