@@ -82,6 +82,7 @@ struct agent_task {
   cJSON *last_solution, *last_run;
   const char *outcome;
   char *error;
+  const char *error_kind;     /* static; set when an LLM request ended the task */
   long long prompt_tokens, completion_tokens;
 };
 
@@ -204,6 +205,7 @@ static bool chat_ended(agent_task *t, const llm_result *res) {
     return false;
   }
   if (res->status != LLM_OK) {
+    t->error_kind = llm_error_kind_name(res->error_kind);
     finish(t, "error", xstrdup(res->error ? res->error : "the LLM request failed"));
     return false;
   }
@@ -521,6 +523,7 @@ static void do_finish(agent_task *t) {
   cJSON_AddNumberToObject(u, "completionTokens", (double)t->completion_tokens);
   cJSON_AddNumberToObject(r, "durationMs", (double)(now_ms() - t->started_ms));
   if (t->error) cJSON_AddStringToObject(r, "error", t->error);
+  if (t->error_kind) cJSON_AddStringToObject(r, "errorKind", t->error_kind);
   if (t->eng->store)
     store_task_finish(t->eng->store, t->uid, t->outcome, t->iteration, t->prompt_tokens, t->completion_tokens,
                       (long long)(now_ms() - t->started_ms), r);
