@@ -530,6 +530,7 @@ static void on_http_done(http_request *req, const http_result *res, void *ud) {
       break;
     case HTTP_TOO_BIG:
     case HTTP_ABORTED:
+    case HTTP_REFUSED:
       msg = xasprintf("LLM endpoint %s: %s", base, res->error);
       break;
     case HTTP_CANCELLED: break;
