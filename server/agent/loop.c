@@ -49,6 +49,7 @@ struct agent_task {
 
   char **doc_sources;
   size_t n_doc_sources;
+  bool *doc_public_only;      /* one per source, or NULL */
   char docs_mode[8];
   int docs_budget, docs_depth, docs_pages;
   docs_sync *sync;
@@ -342,9 +343,13 @@ static void sync_done(void *ud, const docs_sync_stats *st, const char *error) {
     finish(t, "cancelled", NULL);
     return;
   }
-  char detail[256];
-  snprintf(detail, sizeof detail, "%d pages fetched, %d from cache, %d skipped, %d errors%s%s", st->fetched,
-           st->cached, st->skipped, st->errors, error ? ": " : "", error ? error : "");
+  char detail[512];
+  char refused[160] = "";
+  if (st->refused)
+    snprintf(refused, sizeof refused, " (%d refused: not public addresses; the user file's "
+             "docs.allowPrivateNetwork allows them)", st->refused);
+  snprintf(detail, sizeof detail, "%d pages fetched, %d from cache, %d skipped, %d errors%s%s%s", st->fetched,
+           st->cached, st->skipped, st->errors, refused, error ? ": " : "", error ? error : "");
   phase(t, "retrieving", detail);
   if (error) log_warn("documentation: %s", error);
   attach_docs(t, t->question);
@@ -364,6 +369,7 @@ static void do_retrieve(agent_task *t) {
   memset(&o, 0, sizeof o);
   o.sources = (const char *const *)t->doc_sources;
   o.n_sources = t->n_doc_sources;
+  o.public_only = t->doc_public_only;
   o.max_depth = t->docs_depth;
   o.max_pages = t->docs_pages;
   o.freshness_s = 3600;
@@ -543,6 +549,7 @@ static void do_finish(agent_task *t) {
   free(t->error);
   for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
   free(t->doc_sources);
+  free(t->doc_public_only);
   cJSON_Delete(t->sources);
   for (char **d = t->deny; d && *d; d++) free(*d);
   free(t->deny);
@@ -592,6 +599,10 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     t->doc_sources = xcalloc(p->n_doc_sources, sizeof *t->doc_sources);
     for (size_t i = 0; i < p->n_doc_sources; i++) t->doc_sources[i] = xstrdup(p->doc_sources[i]);
     t->n_doc_sources = p->n_doc_sources;
+    if (p->doc_public_only) {
+      t->doc_public_only = xcalloc(p->n_doc_sources, sizeof *t->doc_public_only);
+      memcpy(t->doc_public_only, p->doc_public_only, p->n_doc_sources * sizeof *t->doc_public_only);
+    }
   }
   snprintf(t->docs_mode, sizeof t->docs_mode, "%s", p->docs_mode ? p->docs_mode : "search");
   t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : 6000;
@@ -627,6 +638,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     free(t->label), free(t->question), free(t->language), free(t->ctx_text), free(t->ctx_uri), free(t->docs);
     for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
     free(t->doc_sources);
+  free(t->doc_public_only);
     cJSON_Delete(t->sources);
     for (char **d = t->deny; d && *d; d++) free(*d);
     free(t->deny);
