@@ -484,3 +484,14 @@ const char *rpc_error_text(int code)
     return "Server error";
   return "Unknown error";
 }
+
+char *rpc_print_utf8(const cJSON *msg, bool formatted) {
+  if (!msg) return NULL;
+  char *text = formatted ? cJSON_Print(msg) : cJSON_PrintUnformatted(msg);
+  if (!text) return NULL;
+  size_t len = strlen(text);
+  if (utf8_valid(text, len, NULL)) return text;
+  char *fixed = utf8_repair(text, len, NULL);
+  free(text);
+  return fixed;
+}

@@ -114,6 +114,17 @@ cJSON *rpc_make_error(const cJSON *id, int code, const char *message, cJSON *dat
 cJSON *rpc_make_notification(const char *method, cJSON *params);
 cJSON *rpc_make_request(const cJSON *id, const char *method, cJSON *params);
 
+/* Prints `msg` as JSON text that is always valid UTF-8, whatever its
+ * strings hold (LLM answers, program output, error bodies). The printed text
+ * is validated (one pass, eight ASCII bytes at a time: the clean case costs
+ * little); only when it is invalid is it repaired, each invalid sequence
+ * becoming U+FFFD. That keeps the JSON well-formed: cJSON escapes control
+ * characters and copies bytes >= 0x80 as they are, so invalid bytes can only
+ * sit inside string literals. `formatted` picks cJSON_Print over
+ * cJSON_PrintUnformatted. Returns a new string (free()), or NULL on
+ * out-of-memory or a NULL msg. */
+char *rpc_print_utf8(const cJSON *msg, bool formatted);
+
 /* The standard message for a code ("Parse error", "Method not found", ...);
  * "Server error" for other codes in -32099..-32000, else "Unknown error". */
 const char *rpc_error_text(int code);

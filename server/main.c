@@ -1,9 +1,11 @@
 /* The crucible command: dispatches to the subcommands in server/cli/. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "crucible_config.h"
+#include "term.h"
 
 static const char usage[] =
     "usage: crucible <command> [options]\n"
@@ -29,13 +31,27 @@ static const char usage[] =
     "  history [--limit N]    past tasks;  show TASK: one task with its attempts\n"
     "  doctor [--json]        what works on this machine\n"
     "\n"
-    "  crucible --version | --help\n";
+    "  crucible --version | --help\n"
+    "\n"
+    "On a terminal, control characters in program output, model text, transcripts and\n"
+    "documentation are shown escaped (\\u001b, \\x9b); --raw-output (with any command)\n"
+    "writes them as they are. Pipes and files always get the bytes unchanged.\n";
 
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage, stderr);
     return 2;
   }
+  /* --raw-output, anywhere after the command, applies to every command. */
+  bool raw = false;
+  int n = 1;
+  for (int i = 1; i < argc; i++) {
+    if (i > 1 && !strcmp(argv[i], "--raw-output")) raw = true;
+    else argv[n++] = argv[i];
+  }
+  argv[n] = NULL;
+  argc = n;
+  term_init(raw);
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
     printf("crucible %s\n", CRUCIBLE_VERSION);

@@ -50,6 +50,7 @@ struct agent_task {
 
   char **doc_sources;
   size_t n_doc_sources;
+  bool *doc_public_only;      /* one per source, or NULL */
   char docs_mode[8];
   int docs_budget, docs_depth, docs_pages;
   docs_sync *sync;
@@ -83,6 +84,7 @@ struct agent_task {
   cJSON *last_solution, *last_run;
   const char *outcome;
   char *error;
+  const char *error_kind;     /* static; set when an LLM request ended the task */
   long long prompt_tokens, completion_tokens;
 };
 
@@ -205,6 +207,7 @@ static bool chat_ended(agent_task *t, const llm_result *res) {
     return false;
   }
   if (res->status != LLM_OK) {
+    t->error_kind = llm_error_kind_name(res->error_kind);
     finish(t, "error", xstrdup(res->error ? res->error : "the LLM request failed"));
     return false;
   }
@@ -341,9 +344,13 @@ static void sync_done(void *ud, const docs_sync_stats *st, const char *error) {
     finish(t, "cancelled", NULL);
     return;
   }
-  char detail[256];
-  snprintf(detail, sizeof detail, "%d pages fetched, %d from cache, %d skipped, %d errors%s%s", st->fetched,
-           st->cached, st->skipped, st->errors, error ? ": " : "", error ? error : "");
+  char detail[512];
+  char refused[160] = "";
+  if (st->refused)
+    snprintf(refused, sizeof refused, " (%d refused: not public addresses; the user file's "
+             "docs.allowPrivateNetwork allows them)", st->refused);
+  snprintf(detail, sizeof detail, "%d pages fetched, %d from cache, %d skipped, %d errors%s%s%s", st->fetched,
+           st->cached, st->skipped, st->errors, refused, error ? ": " : "", error ? error : "");
   phase(t, "retrieving", detail);
   if (error) log_warn("documentation: %s", error);
   attach_docs(t, t->question);
@@ -363,6 +370,7 @@ static void do_retrieve(agent_task *t) {
   memset(&o, 0, sizeof o);
   o.sources = (const char *const *)t->doc_sources;
   o.n_sources = t->n_doc_sources;
+  o.public_only = t->doc_public_only;
   o.max_depth = t->docs_depth;
   o.max_pages = t->docs_pages;
   o.freshness_s = 3600;
@@ -523,6 +531,7 @@ static void do_finish(agent_task *t) {
   cJSON_AddNumberToObject(u, "completionTokens", (double)t->completion_tokens);
   cJSON_AddNumberToObject(r, "durationMs", (double)(now_ms() - t->started_ms));
   if (t->error) cJSON_AddStringToObject(r, "error", t->error);
+  if (t->error_kind) cJSON_AddStringToObject(r, "errorKind", t->error_kind);
   if (t->eng->store)
     store_task_finish(t->eng->store, t->uid, t->outcome, t->iteration, t->prompt_tokens, t->completion_tokens,
                       (long long)(now_ms() - t->started_ms), r);
@@ -542,6 +551,7 @@ static void do_finish(agent_task *t) {
   free(t->error);
   for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
   free(t->doc_sources);
+  free(t->doc_public_only);
   cJSON_Delete(t->sources);
   for (char **d = t->deny; d && *d; d++) free(*d);
   free(t->deny);
@@ -591,6 +601,10 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     t->doc_sources = xcalloc(p->n_doc_sources, sizeof *t->doc_sources);
     for (size_t i = 0; i < p->n_doc_sources; i++) t->doc_sources[i] = xstrdup(p->doc_sources[i]);
     t->n_doc_sources = p->n_doc_sources;
+    if (p->doc_public_only) {
+      t->doc_public_only = xcalloc(p->n_doc_sources, sizeof *t->doc_public_only);
+      memcpy(t->doc_public_only, p->doc_public_only, p->n_doc_sources * sizeof *t->doc_public_only);
+    }
   }
   snprintf(t->docs_mode, sizeof t->docs_mode, "%s", p->docs_mode ? p->docs_mode : "search");
   t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : 6000;
@@ -627,6 +641,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     free(t->label), free(t->question), free(t->language), free(t->ctx_text), free(t->ctx_uri), free(t->docs);
     for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
     free(t->doc_sources);
+  free(t->doc_public_only);
     cJSON_Delete(t->sources);
     for (char **d = t->deny; d && *d; d++) free(*d);
     free(t->deny);

@@ -42,6 +42,7 @@ typedef struct agent_params {
   const char *docs_context;   /* documentation text for the prompt, may be NULL */
   const char *const *doc_sources; /* URLs / paths to crawl (or revalidate) and search */
   size_t n_doc_sources;
+  const bool *doc_public_only;  /* NULL, or per source: fetch only from public addresses (docs_sync_opts) */
   const char *docs_mode;      /* "search" | "all" */
   int docs_budget_tokens;
   int docs_max_depth;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "methods.h"
 #include "server.h"
+#include "term.h"
 
 typedef struct ask_cli {
   lsp_server srv;
@@ -29,20 +30,20 @@ typedef struct ask_cli {
 static const char usage[] =
     "usage: crucible ask \"QUESTION\" [--language python|javascript|bash] [--max-iterations N]\n"
     "                    [--context FILE] [--docs URL|PATH]... [--no-reflect] [--json] [--quiet]\n"
+    "                    [--raw-output]\n"
     "exit status: 0 the code passed; 1 it still failed after the last attempt;\n"
     "             3 the task could not run (LLM endpoint, sandbox); 130 cancelled\n";
 
 static void err_text(ask_cli *a, const char *s, size_t n) {
   if (a->quiet) return;
-  fwrite(s, 1, n, stderr);
-  fflush(stderr);
+  term_write(stderr, s, n);
 }
 
 static void on_phase(void *ud, int iteration, const char *phase, const char *detail) {
   ask_cli *a = ud;
   if (a->quiet) return;
-  fprintf(stderr, "%s--- %s%s%s", a->last_phase && !strcmp(a->last_phase, "generating") ? "\n" : "", phase,
-          detail ? ": " : "", detail ? detail : "");
+  term_printf(stderr, "%s--- %s%s%s", a->last_phase && !strcmp(a->last_phase, "generating") ? "\n" : "", phase,
+              detail ? ": " : "", detail ? detail : "");
   fprintf(stderr, " ---\n");
   a->last_phase = phase;
   a->last_iteration = iteration;
@@ -59,8 +60,9 @@ static void on_reflection(void *ud, int iteration, const char *text, size_t len)
 static void on_output(void *ud, int iteration, int stream, const char *text, size_t len) {
   ask_cli *a = ud;
   if (a->quiet) return;
-  /* Program output goes to stderr too: stdout holds only the final answer. */
-  fwrite(text, 1, len, stderr);
+  /* Program output goes to stderr too: stdout holds only the final answer.
+   * On a terminal its control sequences are shown, not obeyed (term.h). */
+  term_write(stderr, text, len);
 }
 
 static void on_attempt(void *ud, const cJSON *attempt) {
@@ -73,8 +75,8 @@ static void on_attempt(void *ud, const cJSON *attempt) {
   if (cJSON_IsTrue(passed)) {
     fprintf(stderr, "\n--- attempt %d passed ---\n", it ? it->valueint : 0);
   } else {
-    fprintf(stderr, "\n--- attempt %d failed at %s ---\n%s\n", it ? it->valueint : 0,
-            cJSON_IsString(stage) ? stage->valuestring : "?", cJSON_IsString(err) ? err->valuestring : "");
+    term_printf(stderr, "\n--- attempt %d failed at %s ---\n%s\n", it ? it->valueint : 0,
+                cJSON_IsString(stage) ? stage->valuestring : "?", cJSON_IsString(err) ? err->valuestring : "");
   }
   a->last_phase = NULL;
 }
@@ -88,37 +90,37 @@ static void print_answer(const cJSON *r) {
     const char *prefix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "prefix"));
     const char *imports = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "imports"));
     const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "code"));
-    if (prefix && *prefix) printf("%s\n\n", prefix);
-    printf("```\n");
-    if (imports && *imports) printf("%s%s", imports, imports[strlen(imports) - 1] == '\n' ? "" : "\n");
-    if (code) printf("%s%s", code, *code && code[strlen(code) - 1] == '\n' ? "" : "\n");
-    printf("```\n");
+    if (prefix && *prefix) term_printf(stdout, "%s\n\n", prefix);
+    term_printf(stdout, "```\n");
+    if (imports && *imports) term_printf(stdout, "%s%s", imports, imports[strlen(imports) - 1] == '\n' ? "" : "\n");
+    if (code) term_printf(stdout, "%s%s", code, *code && code[strlen(code) - 1] == '\n' ? "" : "\n");
+    term_printf(stdout, "```\n");
   }
   if (cJSON_IsObject(run)) {
     const char *ro = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "outcome"));
     const char *out = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "stdout"));
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(run, "exitCode");
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(run, "durationMs");
-    printf("\nRan in the sandbox: %s", ro ? ro : "?");
-    if (cJSON_IsNumber(code)) printf(", exit %d", code->valueint);
-    if (cJSON_IsNumber(ms)) printf(", %d ms", ms->valueint);
-    printf("\n");
-    if (out && *out) printf("%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
+    term_printf(stdout, "\nRan in the sandbox: %s", ro ? ro : "?");
+    if (cJSON_IsNumber(code)) term_printf(stdout, ", exit %d", code->valueint);
+    if (cJSON_IsNumber(ms)) term_printf(stdout, ", %d ms", ms->valueint);
+    term_printf(stdout, "\n");
+    if (out && *out) term_printf(stdout, "%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
   }
   const cJSON *sources = cJSON_GetObjectItemCaseSensitive(r, "sources");
   if (cJSON_GetArraySize(sources) > 0) {
-    printf("\nSources:\n");
+    term_printf(stdout, "\nSources:\n");
     const cJSON *src;
     cJSON_ArrayForEach(src, sources) {
       const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "title"));
       const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "url"));
-      printf("  %s%s%s\n", title && *title ? title : "", title && *title ? " - " : "", url ? url : "");
+      term_printf(stdout, "  %s%s%s\n", title && *title ? title : "", title && *title ? " - " : "", url ? url : "");
     }
   }
   const cJSON *iters = cJSON_GetObjectItemCaseSensitive(r, "iterations");
-  printf("\nOutcome: %s after %d attempt%s\n", cJSON_GetStringValue(outcome) ? outcome->valuestring : "?",
+  term_printf(stdout, "\nOutcome: %s after %d attempt%s\n", cJSON_GetStringValue(outcome) ? outcome->valuestring : "?",
          iters ? iters->valueint : 0, iters && iters->valueint == 1 ? "" : "s");
-  if (cJSON_IsString(err)) printf("Error: %s\n", err->valuestring);
+  if (cJSON_IsString(err)) term_printf(stdout, "Error: %s\n", err->valuestring);
 }
 
 static void on_done(void *ud, cJSON *r) {
@@ -130,10 +132,9 @@ static void on_done(void *ud, cJSON *r) {
               : !strcmp(outcome, "failed")    ? 1
               : !strcmp(outcome, "cancelled") ? 130
                                               : 3;
+  term_end(stderr);
   if (a->json) {
-    char *s = cJSON_Print(r);
-    puts(s);
-    cJSON_free(s);
+    term_print_json(r, true);
   } else {
     if (!a->quiet) fputc('\n', stderr);
     print_answer(r);

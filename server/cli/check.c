@@ -16,6 +16,7 @@
 #include "common.h"
 #include "dbuf.h"
 #include "log.h"
+#include "term.h"
 
 /* Source files above this are refused. */
 #define MAX_FILE_BYTES (64u << 20)
@@ -186,9 +187,7 @@ int cli_check(int argc, char **argv) {
     if (json) {
       cJSON *o = chk_report_json(&r, doc, LSP_ENC_UTF16);
       cJSON_AddStringToObject(o, "file", file);
-      char *s = cJSON_PrintUnformatted(o);
-      printf("%s\n", s);
-      free(s);
+      term_print_json(o, false);
       cJSON_Delete(o);
     } else {
       for (size_t k = 0; k < r.ndiags; k++) {

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "common.h"
 #include "docs.h"
+#include "term.h"
 
 #define MAX_CLI_SOURCES 64
 
@@ -27,6 +28,7 @@ static const char usage[] =
     "       crucible docs list [--json] [--db FILE]\n"
     "       crucible docs search \"QUERY\" [--budget TOKENS] [--mode search|all] [--source URL|PATH]...\n"
     "                        [--json] [--db FILE]\n"
+    "  (any of them: --raw-output writes control characters unescaped to a terminal)\n"
     "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
     "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens.\n";
 
@@ -48,7 +50,7 @@ static bool parse_long(const char *s, long lo, long hi, long *out) {
 }
 
 static void on_progress(void *ud, const docs_sync_stats *st, const char *url) {
-  fprintf(stderr, "docs: %d fetched, %d cached, %d skipped, %d errors  %s\n", st->fetched, st->cached, st->skipped,
+  term_printf(stderr, "docs: %d fetched, %d cached, %d skipped, %d errors  %s\n", st->fetched, st->cached, st->skipped,
           st->errors, url);
 }
 
@@ -145,9 +147,7 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     cJSON_AddNumberToObject(j, "removed", st->removed);
     cJSON_AddBoolToObject(j, "cancelled", st->cancelled);
     if (c.error) cJSON_AddStringToObject(j, "error", c.error);
-    char *s = cJSON_PrintUnformatted(j);
-    puts(s);
-    free(s);
+    term_print_json(j, false);
     cJSON_Delete(j);
   } else {
     printf("%d pages (%d fetched, %d from the cache), %d skipped, %d errors, %llu bytes downloaded", st->pages,
@@ -155,7 +155,7 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     if (st->removed) printf(", %d removed (files gone)", st->removed);
     putchar('\n');
   }
-  if (c.error) fprintf(stderr, "crucible docs add: %s\n", c.error);
+  if (c.error) term_printf(stderr, "crucible docs add: %s\n", c.error);
   int status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;
   free(c.error);
   return status;
@@ -176,9 +176,7 @@ static int cmd_list(docs_store *store, int argc, char **argv) {
   bool json = argc > 1 && !strcmp(argv[1], "--json");
   cJSON *list = docs_store_list(store);
   if (json) {
-    char *s = cJSON_PrintUnformatted(list);
-    puts(s);
-    free(s);
+    term_print_json(list, false);
   } else if (cJSON_GetArraySize(list) == 0) {
     puts("no documentation sources yet: add one with 'crucible docs add URL|PATH'");
   } else {
@@ -187,7 +185,7 @@ static int cmd_list(docs_store *store, int argc, char **argv) {
       char synced[32], oldest[32];
       fmt_time(cJSON_GetNumberValue(cJSON_GetObjectItem(it, "syncedAt")), synced, sizeof synced);
       fmt_time(cJSON_GetNumberValue(cJSON_GetObjectItem(it, "oldestFetch")), oldest, sizeof oldest);
-      printf("%s\n  %d pages, %d chunks; synced %s; oldest page fetched %s\n",
+      term_printf(stdout, "%s\n  %d pages, %d chunks; synced %s; oldest page fetched %s\n",
              cJSON_GetStringValue(cJSON_GetObjectItem(it, "source")),
              (int)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "pages")),
              (int)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "chunks")), synced, oldest);
@@ -254,14 +252,14 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
     used = NULL;
     if (warning) cJSON_AddStringToObject(j, "warning", warning);
     else cJSON_AddNullToObject(j, "warning");
-    char *s = cJSON_PrintUnformatted(j);
-    puts(s);
-    free(s);
+    term_print_json(j, false);
     cJSON_Delete(j);
   } else {
-    fputs(ctx, stdout);
+    /* crawled pages are someone else's text: shown, not obeyed, on a terminal */
+    term_puts(stdout, ctx);
+    term_end(stdout);
   }
-  if (warning) fprintf(stderr, "warning: %s\n", warning);
+  if (warning) term_printf(stderr, "warning: %s\n", warning);
   status = *ctx ? 0 : 1;
   if (!*ctx && !json) fputs("no documentation matched the query\n", stderr);
   cJSON_Delete(used);

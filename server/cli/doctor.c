@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "config.h"
 #include "methods.h"
+#include "term.h"
 
 static void print_tree(const cJSON *node, int depth) {
   const cJSON *it;
@@ -23,7 +24,8 @@ static void print_tree(const cJSON *node, int depth) {
       continue;
     }
     char *v = cJSON_IsString(it) ? NULL : cJSON_PrintUnformatted(it);
-    printf("%s%s\n", it->string ? " " : "- ", v ? v : it->valuestring);
+    /* values include an endpoint's own error text: shown, not obeyed */
+    term_printf(stdout, "%s%s\n", it->string ? " " : "- ", v ? v : it->valuestring);
     cJSON_free(v);
   }
 }
@@ -67,9 +69,7 @@ int cli_doctor(int argc, char **argv) {
     uv_loop_close(&loop);
   }
   if (json) {
-    char *s = cJSON_Print(report);
-    puts(s);
-    cJSON_free(s);
+    term_print_json(report, true);
   } else {
     print_tree(report, 0);
   }

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "store.h"
+#include "term.h"
 
 static store *open_store(void) {
   char err[512];
@@ -23,7 +24,7 @@ int cli_history(int argc, char **argv) {
     if (!strcmp(argv[i], "--json")) json = true;
     else if (!strcmp(argv[i], "--limit") && i + 1 < argc) limit = atoi(argv[++i]);
     else {
-      fprintf(stderr, "usage: crucible history [--limit N] [--json]\n");
+      fprintf(stderr, "usage: crucible history [--limit N] [--json] [--raw-output]\n");
       return 2;
     }
   }
@@ -31,9 +32,7 @@ int cli_history(int argc, char **argv) {
   if (!s) return 1;
   cJSON *h = store_history(s, limit);
   if (json) {
-    char *t = cJSON_Print(h);
-    puts(t);
-    cJSON_free(t);
+    term_print_json(h, true);
   } else {
     const cJSON *it;
     cJSON_ArrayForEach(it, h) {
@@ -41,7 +40,7 @@ int cli_history(int argc, char **argv) {
       char ts[32];
       strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", localtime(&when));
       const char *q = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "question"));
-      printf("%s  %-26s %-9s %2d attempt(s)  %.60s\n", ts,
+      term_printf(stdout, "%s  %-26s %-9s %2d attempt(s)  %.60s\n", ts,
              cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "uid")),
              cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "outcome")),
              cJSON_GetObjectItemCaseSensitive(it, "iterations")->valueint, q ? q : "");
@@ -54,7 +53,7 @@ int cli_history(int argc, char **argv) {
 
 int cli_show(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: crucible show TASK [--json]\n");
+    fprintf(stderr, "usage: crucible show TASK [--json] [--raw-output]\n");
     return 2;
   }
   bool json = argc > 2 && !strcmp(argv[2], "--json");
@@ -67,27 +66,25 @@ int cli_show(int argc, char **argv) {
     return 1;
   }
   if (json) {
-    char *x = cJSON_Print(t);
-    puts(x);
-    cJSON_free(x);
+    term_print_json(t, true);
     cJSON_Delete(t);
     return 0;
   }
-  printf("task %s (%s): %s\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "uid")),
+  term_printf(stdout, "task %s (%s): %s\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "uid")),
          cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "outcome")),
          cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "question")));
   const cJSON *a;
   cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(t, "attempts")) {
-    printf("\n=== attempt %d: %s\n", cJSON_GetObjectItemCaseSensitive(a, "iteration")->valueint,
+    term_printf(stdout, "\n=== attempt %d: %s\n", cJSON_GetObjectItemCaseSensitive(a, "iteration")->valueint,
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "passed")) ? "passed" : "failed");
     const cJSON *sol = cJSON_GetObjectItemCaseSensitive(a, "solution");
     if (cJSON_IsObject(sol))
-      printf("%s\n%s\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "imports")),
+      term_printf(stdout, "%s\n%s\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "imports")),
              cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "code")));
     const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "error"));
-    if (err) printf("--- error\n%s\n", err);
+    if (err) term_printf(stdout, "--- error\n%s\n", err);
     const char *refl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reflection"));
-    if (refl) printf("--- reflection\n%s\n", refl);
+    if (refl) term_printf(stdout, "--- reflection\n%s\n", refl);
   }
   cJSON_Delete(t);
   return 0;

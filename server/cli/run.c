@@ -19,6 +19,7 @@
 #include "config.h"
 #include "jobs.h"
 #include "sandbox.h"
+#include "term.h"
 
 #define RUN_MAX_INPUT (64u << 20)
 
@@ -33,7 +34,7 @@ typedef struct run_cli {
 static const char usage[] =
     "usage: crucible run FILE|- [--language python|javascript|bash] [--timeout MS]\n"
     "                    [--memory MB] [--cpu S] [--pids N] [--output BYTES] [--disk MB]\n"
-    "                    [--stdin FILE|-] [--json]\n"
+    "                    [--stdin FILE|-] [--json] [--raw-output]\n"
     "exit status: the program's; 124 time limit; 128+N signal N; 130 cancelled;\n"
     "             125 the sandbox could not run\n";
 
@@ -70,19 +71,11 @@ static int slurp(const char *path, char **out, size_t *len) {
   return 0;
 }
 
-static void write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 static void on_output(void *ud, int stream, const char *bytes, size_t len) {
   run_cli *c = ud;
-  if (!c->json) write_all(stream == 1 ? 1 : 2, bytes, len);
+  /* On a terminal the program's control sequences are shown, not obeyed
+   * (term.h); a pipe gets its bytes unchanged. */
+  if (!c->json) term_write(stream == 1 ? stdout : stderr, bytes, len);
 }
 
 static int exit_status(const sbx_result *r) {
@@ -110,9 +103,11 @@ static void on_done(void *ud, const sbx_result *r) {
   c->status = exit_status(r);
   c->result = sbx_result_to_json(r);
   if (!c->json) {
+    term_end(stdout);
+    term_end(stderr);
     if (r->truncated) fprintf(stderr, "\ncrucible: output truncated at %ld bytes per stream\n",
                               r->limits.output_bytes);
-    if (r->error) fprintf(stderr, "crucible: %s\n", r->error);
+    if (r->error) term_printf(stderr, "crucible: %s\n", r->error);
     char mem[32] = "n/a";
     if (r->max_rss_kb >= 0) snprintf(mem, sizeof mem, "%.1f MiB", (double)r->max_rss_kb / 1024.0);
     const char *lim = sbx_limit_name(r->limit);
@@ -231,11 +226,7 @@ int cli_run(int argc, char **argv) {
   sbx_runner_close(&runner, runner_closed);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  if (c.result && c.json) {
-    char *s = cJSON_PrintUnformatted(c.result);
-    puts(s);
-    free(s);
-  }
+  if (c.result && c.json) term_print_json(c.result, false);
   cJSON_Delete(c.result);
   cfg_close(&settings);
   free(code);

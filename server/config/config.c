@@ -39,10 +39,10 @@ static const field fields[] = {
     {"llm", "model", F_STR, OFF(llm, model), 0, 0, NULL, 0},
     {"llm", "apiKeyEnv", F_STR, OFF(llm, api_key_env), 0, 0, NULL, F_USER_ONLY},
     {"llm", "temperature", F_NUM, OFF(llm, temperature), 0, 2, NULL, 0},
-    {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, 0},
-    {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, 0},
+    {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, F_TIGHTEN_ONLY},
+    {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, F_TIGHTEN_ONLY},
     {"llm", "structuredOutput", F_ENUM, OFF(llm, structured_output), 0, 0, so_choices, 0},
-    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, 20, NULL, 0},
+    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, 20, NULL, F_TIGHTEN_ONLY},
     {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0},
     {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0},
     {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY},
@@ -63,9 +63,11 @@ static const field fields[] = {
     {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, bash), 0, 0, NULL, F_USER_ONLY},
     {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0},
     {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0},
-    {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, 0},
-    {"docs", "maxPages", F_INT, OFF(docs, max_pages), 1, 100000, NULL, 0},
-    {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, 0},
+    {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, F_TIGHTEN_ONLY},
+    {"docs", "maxPages", F_INT, OFF(docs, max_pages), 1, 100000, NULL, F_TIGHTEN_ONLY},
+    {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, F_TIGHTEN_ONLY},
+    {"docs", "allowLocal", F_BOOL, OFF(docs, allow_local), 0, 0, NULL, F_USER_ONLY},
+    {"docs", "allowPrivateNetwork", F_BOOL, OFF(docs, allow_private_network), 0, 0, NULL, F_USER_ONLY},
 };
 #undef OFF
 
@@ -193,6 +195,13 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
       dbuf_addf(msgs, "error: %s.%s: value longer than %zu bytes\n", g, k, f->size - 1);
       return 1;
     }
+    /* A workspace may pick the model (it knows what its code needs), but
+     * another model may cost more than the user chose: say so. */
+    if (src == CFG_SOURCE_CLIENT && p == self->llm.model && bp && strcmp(bp, s))
+      dbuf_addf(msgs,
+                "warning: llm.model: the editor or workspace changed the model from '%s' to '%.200s' "
+                "(it may cost more; set llm.model in the user config file to choose)\n",
+                bp, s);
     set_str(p, f->size, s);
     return 0;
   }
@@ -213,8 +222,8 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
       if (d > cur) {
         dbuf_addf(msgs,
                   "error: %s.%s: a workspace may lower this limit (user setting %d), not raise "
-                  "it to %g; set it in the user config file instead\n",
-                  g, k, cur, d);
+                  "it to %g; set it in the user config file (%s) instead\n",
+                  g, k, cur, d, "$XDG_CONFIG_HOME/crucible/config.json");
         return 1;
       }
     }
@@ -422,5 +431,7 @@ cJSON *cfg_to_json(const cfg *self) {
   cJSON_AddNumberToObject(dc, "maxDepth", self->docs.max_depth);
   cJSON_AddNumberToObject(dc, "maxPages", self->docs.max_pages);
   cJSON_AddNumberToObject(dc, "budgetTokens", self->docs.budget_tokens);
+  cJSON_AddBoolToObject(dc, "allowLocal", self->docs.allow_local);
+  cJSON_AddBoolToObject(dc, "allowPrivateNetwork", self->docs.allow_private_network);
   return root;
 }

@@ -22,7 +22,9 @@ typedef struct cfg_strlist {
 typedef enum cfg_source {
   CFG_SOURCE_USER,    /* the user's own config file: may set anything */
   CFG_SOURCE_CLIENT,  /* initializationOptions / didChangeConfiguration: may
-                         tighten the sandbox, may not redirect the LLM */
+                         tighten the sandbox and lower what a task may cost
+                         (iterations, retries, timeouts, crawl bounds), may
+                         not redirect the LLM; a model change is warned about */
 } cfg_source;
 
 typedef struct cfg_llm {
@@ -64,6 +66,8 @@ typedef struct cfg_docs {
   int max_depth;
   int max_pages;
   int budget_tokens;
+  bool allow_local;           /* user file only: a client may name local paths outside its workspace */
+  bool allow_private_network; /* user file only: a client may name URLs on loopback/private addresses */
 } cfg_docs;
 
 typedef struct cfg {
@@ -82,8 +86,9 @@ void cfg_copy(cfg *dst, const cfg *src);
 /* Applies a settings object ({llm:{...}, agent:{...}, ...}). Wrong types and
  * out-of-range values are rejected (the old value stays) with a message that
  * names the key; unknown keys are warned about; client-sourced values that
- * would loosen the sandbox (relative to `base`, the user-level settings) or
- * redirect the LLM are refused. Messages go to `msgs` one per line, each
+ * would loosen the sandbox or raise a cost bound (relative to `base`, the
+ * user-level settings) or redirect the LLM are refused; a client-sourced
+ * llm.model other than base's is applied with a warning. Messages go to `msgs` one per line, each
  * starting with "error: " or "warning: ". Returns the number of errors. */
 int cfg_apply(cfg *self, const cJSON *json, cfg_source src, const cfg *base, dbuf *msgs);
 

@@ -34,6 +34,9 @@ void docs_store_free(docs_store *self);
 typedef struct docs_sync_opts {
   const char *const *sources;  /* http(s) URLs or local paths (files or folders); copied */
   size_t n_sources;
+  const bool *public_only;     /* NULL, or one flag per source: that URL source's pages are fetched only
+                                  from public addresses (http_addr_is_public, checked at connect time);
+                                  for sources named by a workspace rather than the user */
   int max_depth;               /* links followed from a start page (folders: levels); <0 = 0 */
   int max_pages;               /* URLs visited (fetched, revalidated or answered from the cache) per sync */
   size_t max_page_bytes;       /* a larger page is skipped */
@@ -53,6 +56,8 @@ typedef struct docs_sync_stats {
   int pages;        /* fetched + cached */
   bool cancelled;
   int removed;      /* pages of local files that no longer exist, dropped from the cache */
+  int refused;      /* requests of public_only sources refused: the host is not a public address
+                       (also counted in errors) */
 } docs_sync_stats;
 
 /* Progress, called from the loop after every page. `url` is the page just
@@ -93,6 +98,20 @@ char *docs_context_build(docs_store *store, const char *query, const char *const
  * prefix, pages, chunks, syncedAt, oldestFetch, newestFetch} (times in Unix
  * seconds). */
 cJSON *docs_store_list(docs_store *self);
+
+/* Vets a documentation source named by a client (a workspace), not by the
+ * user. `roots` are the client's workspace folders (real paths, no trailing
+ * slash). A local path is resolved with realpath (symlinks followed) and must
+ * lie inside one of the roots unless allow_local. Returns:
+ *   0  usable as given; *resolved = the source to use (a new string: the real
+ *      path for a local path, a copy for a URL);
+ *   1  an http(s) URL to fetch from public addresses only (unless
+ *      allow_private; then 0); *resolved = a copy;
+ *  -EACCES / -ENOENT  refused; *why = a new message naming the source and
+ *      the setting that would allow it.
+ * Exactly one of *resolved / *why is set. */
+int docs_source_vet(const char *source, const char *const *roots, size_t n_roots, bool allow_local,
+                    bool allow_private, char **resolved, char **why);
 
 /* The default store path into buf. */
 const char *docs_store_default_path(char *buf, size_t cap);

@@ -40,6 +40,7 @@ typedef struct queue {
 typedef struct src {
   char *root, *prefix;
   bool is_url;
+  bool public_only;
 } src;
 
 /* A set of strings (open addressing), for canonical URLs already queued. */
@@ -335,6 +336,14 @@ static void handle_response(docs_sync *s, xfer *x, http_request *req, const http
                           NULL, 0, NULL, 0);
     return;
   }
+  if (res->outcome == HTTP_REFUSED) {
+    s->st.errors++;
+    s->st.refused++;
+    log_warn("docs: %s: %s. The source %s was named by the editor or a workspace; to let such sources "
+             "reach private addresses, set docs.allowPrivateNetwork: true in the user config file, or list "
+             "the source in its docs.sources", url, res->error, s->srcs[si].root);
+    return;
+  }
   if (res->outcome != HTTP_DONE) {
     s->st.errors++;
     log_info("docs: %s: %s", url, res->error);
@@ -458,6 +467,7 @@ static void visit_url(docs_sync *s, item *it) {
       /* redirects are followed by us, so each hop is checked against the prefix */
       .max_redirects = 0,
       .accept_compressed = true,
+      .public_only = s->srcs[it->src].public_only,
       .on_data = on_data,
       .on_headers = on_headers,
       .on_done = on_done,
@@ -734,6 +744,7 @@ int docs_sync_start(docs_store *store, uv_loop_t *loop, const docs_sync_opts *op
       continue;
     }
     sr->is_url = docs_is_url(opts->sources[i]);
+    sr->public_only = sr->is_url && opts->public_only && opts->public_only[i];
     any_url |= sr->is_url;
     s->n_srcs++;
     usable++;

@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "sse.h"
+#include "utf8.h"
 
 #define DEFAULT_TIMEOUT_MS 120000L
 #define ERROR_BODY_CAP (64u << 10)
@@ -68,6 +69,8 @@ struct llm_chat {
   int attempts, retries;
   long http_status;
   char *error;            /* an error found while reading (stream events) */
+  llm_error_kind error_kind; /* of the failure being reported */
+  unsigned long long deadline_ms; /* now_ms() at which the chat's whole budget runs out */
   llm_status pending_status; /* for a finish deferred through the timer */
 };
 
@@ -142,6 +145,7 @@ static void config_copy(llm_config *dst, const llm_config *src) {
   dst->api_key = xstrdup(src->api_key ? src->api_key : "");
   dst->user_agent = src->user_agent ? xstrdup(src->user_agent) : xstrdup("crucible/" CRUCIBLE_VERSION);
   if (dst->timeout_ms <= 0) dst->timeout_ms = DEFAULT_TIMEOUT_MS;
+  if (dst->total_timeout_ms <= 0) dst->total_timeout_ms = dst->timeout_ms;
   if (dst->connect_timeout_ms <= 0) dst->connect_timeout_ms = dst->timeout_ms < 10000 ? dst->timeout_ms : 10000;
   if (dst->first_byte_timeout_ms <= 0) dst->first_byte_timeout_ms = dst->timeout_ms;
   if (dst->idle_timeout_ms <= 0) dst->idle_timeout_ms = dst->timeout_ms;
@@ -268,9 +272,16 @@ static void chat_finish(llm_chat *chat, llm_status status, const char *error) {
   if (status == LLM_OK && chat->opts.structured && !chat->mode_fixed)
     llm_client_mode_set(c, c->cfg.base_url, c->cfg.model, chat->mode);
   char *err = error ? redact(c, xstrdup(error)) : NULL;
+  if (err && !utf8_valid(err, strlen(err), NULL)) {
+    /* endpoints' error bodies are quoted in the text: keep it valid UTF-8 */
+    char *fixed = utf8_repair(err, strlen(err), NULL);
+    free(err);
+    err = fixed ? fixed : xstrdup("failed (unreadable error text)");
+  }
   llm_result res = {
       .status = status,
       .error = status == LLM_OK ? NULL : (err ? err : (status == LLM_CANCELLED ? "cancelled" : "failed")),
+      .error_kind = status == LLM_ERROR ? (chat->error_kind ? chat->error_kind : LLM_ERR_ANSWER) : LLM_ERR_NONE,
       .http_status = chat->http_status,
       .text = status == LLM_OK ? llm_answer_text(&chat->ans) : "",
       .mode = chat->opts.structured ? chat->mode : LLM_MODE_AUTO,
@@ -362,6 +373,14 @@ static int on_http_data(http_request *req, const char *p, size_t n, void *ud) {
 
 static void attempt_start(llm_chat *chat);
 
+/* The error text of a chat that ran out of its whole budget (a new string). */
+static char *budget_error(const llm_chat *chat) {
+  const llm_client *c = chat->client;
+  return xasprintf("LLM endpoint %s timed out: no complete answer within %ld ms (the whole request%s, "
+                   "llm.timeoutMs)", c->cfg.base_url, c->cfg.total_timeout_ms,
+                   chat->attempts > 1 ? " including its retries" : "");
+}
+
 static void on_timer(uv_timer_t *t) {
   llm_chat *chat = container_of(t, llm_chat, timer);
   if (chat->cancelled || chat->pending_status == LLM_CANCELLED) chat_finish(chat, LLM_CANCELLED, NULL);
@@ -390,8 +409,11 @@ static bool maybe_retry(llm_chat *chat, long status, const char *reason) {
   if (chat->tokens_emitted || chat->retries >= c->cfg.max_retries || c->closing) return false;
   long delay = llm_retry_after_ms(chat->retry_after, chat->retry_after_ms, time(NULL));
   if (delay > c->cfg.backoff_max_ms) return false;
+  if (delay < 0) delay = llm_backoff_ms(chat->retries + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms, rng_next(c));
+  /* Retries share the chat's one budget: a wait that would end past it is
+   * not worth starting (the failure is reported now instead). */
+  if (now_ms() + (unsigned long long)delay >= chat->deadline_ms) return false;
   chat->retries++;
-  if (delay < 0) delay = llm_backoff_ms(chat->retries, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms, rng_next(c));
   log_info("llm: %s; retry %d of %d in %ld ms", reason, chat->retries, c->cfg.max_retries, delay);
   if (chat->opts.on_retry) chat->opts.on_retry(chat->opts.ud, chat->retries, delay, status, reason);
   if (chat->cancelled) return true; /* the retry callback cancelled: cancel path finishes */
@@ -406,6 +428,7 @@ static void on_status_error(llm_chat *chat, long status) {
   msg = redact(c, msg);
   llm_verdict v = llm_status_verdict(status, msg, type, code);
   char *full = xasprintf("LLM endpoint %s answered %ld: %s", c->cfg.base_url, status, msg);
+  chat->error_kind = LLM_ERR_STATUS;
   if (v == LLM_FORMAT_REJECTED && chat->opts.structured && !chat->mode_fixed && chat->mode != LLM_MODE_TEXT) {
     llm_mode from = chat->mode;
     chat->mode = next_mode(from);
@@ -475,6 +498,7 @@ static void on_http_done(http_request *req, const http_result *res, void *ud) {
       break;
     case HTTP_FAILED:
       if (res->curl_code == CURLE_COULDNT_CONNECT || res->curl_code == CURLE_COULDNT_RESOLVE_HOST) {
+        chat->error_kind = LLM_ERR_CONNECT;
         msg = xasprintf("cannot connect to LLM endpoint %s: %s. Is the server running, and is llm.baseUrl right?",
                         base, res->error);
       } else if (chat->streaming && chat->tokens_emitted && res->curl_code == CURLE_PARTIAL_FILE) {
@@ -488,18 +512,25 @@ static void on_http_done(http_request *req, const http_result *res, void *ud) {
       }
       break;
     case HTTP_TIMEOUT_CONNECT:
+      chat->error_kind = LLM_ERR_TIMEOUT;
       msg = xasprintf("cannot connect to LLM endpoint %s: %s", base, res->error);
       break;
     case HTTP_TIMEOUT_FIRST_BYTE:
+      chat->error_kind = LLM_ERR_TIMEOUT;
       msg = xasprintf("LLM endpoint %s timed out: %s (first-byte timeout; raise llm.timeoutMs for slow models)",
                       base, res->error);
       break;
     case HTTP_TIMEOUT_IDLE:
+      chat->error_kind = LLM_ERR_TIMEOUT;
       msg = xasprintf("LLM endpoint %s timed out: %s (idle-stream timeout)", base, res->error);
       break;
     case HTTP_TIMEOUT_TOTAL:
+      chat->error_kind = LLM_ERR_TIMEOUT;
+      msg = budget_error(chat);
+      break;
     case HTTP_TOO_BIG:
     case HTTP_ABORTED:
+    case HTTP_REFUSED:
       msg = xasprintf("LLM endpoint %s: %s", base, res->error);
       break;
     case HTTP_CANCELLED: break;
@@ -514,6 +545,15 @@ static void attempt_start(llm_chat *chat) {
     chat_finish(chat, LLM_CANCELLED, NULL);
     return;
   }
+  unsigned long long now = now_ms();
+  if (now >= chat->deadline_ms) {
+    char *msg = budget_error(chat);
+    chat->error_kind = LLM_ERR_TIMEOUT;
+    chat_finish(chat, LLM_ERROR, msg);
+    free(msg);
+    return;
+  }
+  long left = (long)(chat->deadline_ms - now);
   attempt_reset(chat);
   sse_parser_init(&chat->sse, c->cfg.max_answer_bytes, on_sse_event, chat);
   llm_answer_init(&chat->ans, c->cfg.max_answer_bytes);
@@ -528,9 +568,12 @@ static void attempt_start(llm_chat *chat) {
       .body = body,
       .body_len = strlen(body),
       .user_agent = c->cfg.user_agent,
-      .connect_timeout_ms = c->cfg.connect_timeout_ms,
+      .connect_timeout_ms = c->cfg.connect_timeout_ms < left ? c->cfg.connect_timeout_ms : left,
       .first_byte_timeout_ms = c->cfg.first_byte_timeout_ms,
       .idle_timeout_ms = c->cfg.idle_timeout_ms,
+      /* what is left of the chat's budget bounds this attempt, however
+       * slowly (one byte at a time) the answer arrives */
+      .total_timeout_ms = left,
       .max_body = c->cfg.max_answer_bytes * 4 + (1u << 20), /* SSE framing and JSON wrap the text */
       .on_data = on_http_data,
       .on_headers = on_http_headers,
@@ -572,6 +615,7 @@ int llm_chat_start(llm_client *self, const llm_chat_opts *opts, llm_chat **out) 
   llm_answer_init(&chat->ans, 1);
   dbuf_init(&chat->raw, 1);
   uv_timer_init(self->loop, &chat->timer);
+  chat->deadline_ms = now_ms() + (unsigned long long)self->cfg.total_timeout_ms;
   self->refs++;
   chat->next = self->chats;
   if (self->chats) self->chats->prev = chat;
@@ -592,6 +636,17 @@ void llm_chat_cancel(llm_chat *chat) {
     chat->pending_status = LLM_CANCELLED;
     uv_timer_start(&chat->timer, on_timer, 0, 0);
   }
+}
+
+const char *llm_error_kind_name(llm_error_kind kind) {
+  switch (kind) {
+    case LLM_ERR_TIMEOUT: return "timeout";
+    case LLM_ERR_CONNECT: return "connect";
+    case LLM_ERR_STATUS: return "status";
+    case LLM_ERR_ANSWER: return "answer";
+    case LLM_ERR_NONE: break;
+  }
+  return NULL;
 }
 
 /* ---- ping ---- */
@@ -625,6 +680,11 @@ static void on_ping_done(http_request *req, const http_result *res, void *ud) {
       }
     }
     cJSON_Delete(j);
+  }
+  if (msg && !utf8_valid(msg, strlen(msg), NULL)) {
+    char *fixed = utf8_repair(msg, strlen(msg), NULL);
+    free(msg);
+    msg = fixed;
   }
   pr.error = msg;
   op->cb(op->ud, &pr);

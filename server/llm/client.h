@@ -19,7 +19,10 @@ typedef struct llm_config {
   char *api_key;           /* owned; "" sends no Authorization header. Never logged. */
   char *user_agent;        /* owned; NULL = "crucible/VERSION" */
   double temperature;      /* < 0 = leave to the endpoint */
-  long timeout_ms;         /* longest wait for the first byte and between bytes (default 120000) */
+  long timeout_ms;         /* the whole chat's budget: every attempt (retries and structured-output
+                              fallbacks included), the waits between them, and the streaming of the
+                              answer (default 120000); also the default of the timeouts below */
+  long total_timeout_ms;   /* 0 = timeout_ms */
   long connect_timeout_ms; /* 0 = min(10000, timeout_ms) */
   long first_byte_timeout_ms; /* 0 = timeout_ms */
   long idle_timeout_ms;    /* 0 = timeout_ms */
@@ -44,9 +47,22 @@ typedef struct llm_chat llm_chat;
 
 typedef enum llm_status { LLM_OK = 0, LLM_ERROR, LLM_CANCELLED } llm_status;
 
+/* What kind of failure an LLM_ERROR is. */
+typedef enum llm_error_kind {
+  LLM_ERR_NONE = 0,
+  LLM_ERR_TIMEOUT,  /* a timeout: connect, first byte, idle stream, or the chat's whole budget */
+  LLM_ERR_CONNECT,  /* the endpoint could not be reached */
+  LLM_ERR_STATUS,   /* the endpoint answered an HTTP error status */
+  LLM_ERR_ANSWER,   /* the answer was unusable: not a stream, cut short, too big, an error event */
+} llm_error_kind;
+
+/* "timeout", "connect", "status", "answer"; NULL for LLM_ERR_NONE. */
+const char *llm_error_kind_name(llm_error_kind kind);
+
 typedef struct llm_result {
   llm_status status;
-  const char *error;      /* NULL when OK; never contains the API key */
+  const char *error;      /* NULL when OK; valid UTF-8; never contains the API key */
+  llm_error_kind error_kind; /* LLM_ERR_NONE unless status is LLM_ERROR */
   long http_status;       /* last HTTP status, 0 when none */
   const char *text;       /* the whole answer ("" when none): tool-call arguments or content */
   llm_mode mode;          /* the mode the answer was asked in (AUTO for unstructured chats) */

@@ -3,7 +3,10 @@
  * the first-byte and idle deadlines curl does not have. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +62,89 @@ struct http_request {
   long status;
   bool got_byte, got_final_headers;
   bool cancelled, too_big, aborted, headers_too_big, finished;
+  char refused[64];       /* public_only: the last address refused ("" = none) */
   int sys_error;          /* a uv error while watching this transfer's socket */
   char errbuf[CURL_ERROR_SIZE];
   char errtext[CURL_ERROR_SIZE + 256];
 };
+
+/* ---- public_only ---- */
+
+static bool v4_is_public(uint32_t a) {
+  uint8_t b0 = a >> 24, b1 = (a >> 16) & 0xff;
+  if (b0 == 0 || b0 == 10 || b0 == 127) return false;          /* this network, private, loopback */
+  if (b0 == 100 && (b1 & 0xc0) == 64) return false;            /* 100.64/10 shared (CGNAT) */
+  if (b0 == 169 && b1 == 254) return false;                    /* link-local */
+  if (b0 == 172 && (b1 & 0xf0) == 16) return false;            /* 172.16/12 */
+  if (b0 == 192 && b1 == 168) return false;                    /* 192.168/16 */
+  if (b0 == 192 && b1 == 0 && ((a >> 8) & 0xff) == 0) return false; /* 192.0.0/24 protocol assignments */
+  if (b0 == 198 && (b1 & 0xfe) == 18) return false;            /* 198.18/15 benchmarking */
+  if (b0 >= 224) return false;                                 /* multicast, reserved, broadcast */
+  return true;
+}
+
+bool http_addr_is_public(const struct sockaddr *sa) {
+  if (!sa) return false;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    return v4_is_public(ntohl(in->sin_addr.s_addr));
+  }
+  if (sa->sa_family != AF_INET6) return false;
+  const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  static const uint8_t zero[12] = {0};
+  if (!memcmp(b, mapped, 12) || !memcmp(b, nat64, 12) || !memcmp(b, zero, 12)) {
+    /* ::a.b.c.d (deprecated compatible form), ::, ::1 land here too */
+    uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+    if (!memcmp(b, zero, 12) && v4 <= 1) return false; /* :: and ::1 */
+    return v4_is_public(v4);
+  }
+  if ((b[0] & 0xfe) == 0xfc) return false;                 /* fc00::/7 unique local */
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false; /* fe80::/10 link-local */
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false; /* fec0::/10 old site-local */
+  if (b[0] == 0xff) return false;                          /* multicast */
+  return true;
+}
+
+static void note_refused(http_request *req, const struct sockaddr *sa) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+  snprintf(req->refused, sizeof req->refused, "%s", host);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: curl asks for a socket for each address it is
+ * about to connect to; a private one gets none (curl then tries the next
+ * address, or fails with COULDNT_CONNECT). */
+static curl_socket_t open_public_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr) {
+  http_request *req = ud;
+  (void)purpose;
+  if (!http_addr_is_public(&addr->addr)) {
+    note_refused(req, &addr->addr);
+    return CURL_SOCKET_BAD;
+  }
+  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* CURLOPT_PREREQFUNCTION: runs before each request is sent, on a new or a
+ * reused connection; a pooled connection opened by an unrestricted request
+ * to the same host name must not carry a restricted one. */
+static int check_reused_public(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+  http_request *req = ud;
+  (void)local_ip, (void)primary_port, (void)local_port;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, primary_ip, &in4->sin_addr) == 1) ss.ss_family = AF_INET;
+  else if (inet_pton(AF_INET6, primary_ip, &in6->sin6_addr) == 1) ss.ss_family = AF_INET6;
+  if (http_addr_is_public((struct sockaddr *)&ss)) return CURL_PREREQFUNC_OK;
+  snprintf(req->refused, sizeof req->refused, "%s", primary_ip);
+  return CURL_PREREQFUNC_ABORT;
+}
 
 static void client_enter(http_client *c) {
   c->depth++;
@@ -154,6 +236,10 @@ static void req_finish(http_request *req, http_outcome outcome, int curl_code) {
       break;
     case HTTP_ABORTED: snprintf(req->errtext, sizeof req->errtext, "transfer aborted by its reader"); break;
     case HTTP_CANCELLED: snprintf(req->errtext, sizeof req->errtext, "cancelled"); break;
+    case HTTP_REFUSED:
+      snprintf(req->errtext, sizeof req->errtext,
+               "refused to connect to %s: a loopback, private or link-local address", req->refused);
+      break;
   }
   res.error = req->errtext;
 
@@ -191,6 +277,7 @@ static void check_multi_info(http_client *c) {
     else if (req->aborted) out = HTTP_ABORTED;
     else if (req->headers_too_big) out = HTTP_FAILED;
     else if (code == CURLE_OK) out = HTTP_DONE;
+    else if (req->refused[0]) out = HTTP_REFUSED;
     else if (code == CURLE_OPERATION_TIMEDOUT) {
       curl_off_t us = 0;
       curl_easy_getinfo(req->easy, CURLINFO_CONNECT_TIME_T, &us);
@@ -502,6 +589,16 @@ int http_request_start(http_client *self, const http_request_opts *o, http_reque
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)o->max_redirects);
   }
   if (o->accept_compressed) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  if (o->public_only) {
+    /* The check is on the address connected to, not on the URL's text:
+     * names that resolve (or rebind) to 127.0.0.1, redirects, and numeric
+     * spellings like 2130706433 all end at one of these two callbacks. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, check_reused_public);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, req);
+  }
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);
@@ -586,6 +683,7 @@ const char *http_outcome_str(http_outcome o) {
     case HTTP_TOO_BIG: return "response too big";
     case HTTP_ABORTED: return "aborted";
     case HTTP_CANCELLED: return "cancelled";
+    case HTTP_REFUSED: return "refused: not a public address";
   }
   return "unknown";
 }

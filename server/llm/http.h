@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/socket.h>
+
 #include <uv.h>
 
 typedef struct http_client http_client;
@@ -22,6 +24,7 @@ typedef enum http_outcome {
   HTTP_TOO_BIG,            /* the body passed max_body */
   HTTP_ABORTED,            /* on_data or on_headers returned nonzero */
   HTTP_CANCELLED,          /* http_request_cancel or http_client_free */
+  HTTP_REFUSED,            /* public_only: every address of the host was loopback/private/link-local */
 } http_outcome;
 
 typedef struct http_result {
@@ -64,6 +67,11 @@ typedef struct http_request_opts {
   size_t max_header_bytes;     /* cap on one response's header block; 0 = 64 KiB */
   int max_redirects;           /* 0 = do not follow redirects */
   bool accept_compressed;      /* offer gzip/deflate/br and decode them */
+  bool public_only;            /* connect only to public addresses (http_addr_is_public), checked on
+                                  the address actually connected to: every new connection (redirects
+                                  and every resolved address included) and every reused one. No
+                                  proxy is used for such a request: behind a proxy the address
+                                  reached could not be checked */
   http_data_fn on_data;        /* NULL = buffer the body into the result */
   http_headers_fn on_headers;  /* may be NULL */
   http_done_fn on_done;        /* required */
@@ -95,6 +103,14 @@ size_t http_request_header_count(const http_request *req);
 void http_request_header_at(const http_request *req, size_t i, const char **name, const char **value);
 /* The URL of the final response (after redirects), or the request URL. */
 const char *http_request_url(const http_request *req);
+
+/* Whether an address is one a request named by an untrusted party (a
+ * workspace) may reach: false for loopback (127/8, ::1), private (10/8,
+ * 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16, fe80::/10),
+ * shared (100.64/10), "this network" (0/8, ::), multicast, reserved and
+ * broadcast (224/3, ff00::/8) addresses, IPv4-mapped (::ffff:a.b.c.d) and
+ * NAT64 (64:ff9b::/96) forms of those, and anything not IPv4/IPv6. */
+bool http_addr_is_public(const struct sockaddr *sa);
 
 /* A short English name for an outcome ("timeout waiting for the first byte"). */
 const char *http_outcome_str(http_outcome outcome);

@@ -143,6 +143,45 @@ static const char *str(const cJSON *obj, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Tells the client (window/logMessage, a warning) and the log. */
+static void warn_client(lsp_client *c, const char *msg) {
+  log_warn("%s", msg);
+  rpc_session_log(&c->ses, 2, msg);
+}
+
+static bool user_listed(const cfg *base, const char *source) {
+  for (int i = 0; i < base->docs.sources.n; i++)
+    if (!strcmp(base->docs.sources.items[i], source)) return true;
+  return false;
+}
+
+/* The documentation sources a task may use, out of those the client named
+ * (in the request or in its settings): the user file's own sources as they
+ * are; others vetted by docs_source_vet against the client's workspace
+ * folders and the user file's docs.allowLocal / docs.allowPrivateNetwork.
+ * Refused ones are left out and the client is told why. Fills out[] (new
+ * strings) and public_only[]; returns how many. */
+static size_t vet_doc_sources(lsp_client *c, const char *const *given, size_t n, char **out, bool *public_only) {
+  const cfg *base = &c->srv->base;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    char *resolved = NULL, *why = NULL;
+    int r = 0;
+    if (user_listed(base, given[i])) resolved = xstrdup(given[i]);
+    else
+      r = docs_source_vet(given[i], (const char *const *)c->roots.items, (size_t)c->roots.n, base->docs.allow_local,
+                          base->docs.allow_private_network, &resolved, &why);
+    if (r < 0) {
+      warn_client(c, why);
+      free(why);
+      continue;
+    }
+    out[k] = resolved;
+    public_only[k++] = r == 1;
+  }
+  return k;
+}
+
 void lsp_ask(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
   lsp_server *srv = c->srv;
@@ -166,6 +205,16 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
       return;
     }
     max_iter = mi->valueint;
+    /* a request is the client's word, like its settings: it may ask for
+     * fewer attempts than the user file allows, not more */
+    if (max_iter > srv->base.agent.max_iterations) {
+      char *msg = xasprintf("crucible/ask: maxIterations %d is above the user setting agent.maxIterations (%d); "
+                            "using %d (raise it in the user config file)", max_iter,
+                            srv->base.agent.max_iterations, srv->base.agent.max_iterations);
+      warn_client(c, msg);
+      free(msg);
+      max_iter = srv->base.agent.max_iterations;
+    }
   }
   /* The context: explicit text, or a range of an open document. */
   const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(params, "context");
@@ -186,6 +235,8 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   /* Documentation: the request's own `docs`, else the settings' sources. */
   const cJSON *docs = cJSON_GetObjectItemCaseSensitive(params, "docs");
   const char *doc_list[CFG_MAX_DOC_SOURCES];
+  char *doc_vetted[CFG_MAX_DOC_SOURCES];
+  bool doc_public_only[CFG_MAX_DOC_SOURCES];
   size_t n_docs = 0;
   if (docs) {
     const cJSON *d;
@@ -201,6 +252,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   } else {
     for (int i = 0; i < c->cfg.docs.sources.n; i++) doc_list[n_docs++] = c->cfg.docs.sources.items[i];
   }
+  n_docs = vet_doc_sources(c, doc_list, n_docs, doc_vetted, doc_public_only);
 
   llm_config lc;
   agent_params p = {0};
@@ -213,8 +265,9 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   p.context_uri = ctx_uri;
   p.context_line = first_line;
   p.max_iterations = max_iter;
-  p.doc_sources = doc_list;
+  p.doc_sources = (const char *const *)doc_vetted;
   p.n_doc_sources = n_docs;
+  p.doc_public_only = doc_public_only;
 
   ask_job *j = xcalloc(1, sizeof *j);
   j->call = call;
@@ -243,6 +296,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   int err = agent_task_start(&srv->engine, &p, &sink, j, &j->task);
   llm_config_close(&lc);
   free(ctx_text);
+  for (size_t i = 0; i < n_docs; i++) free(doc_vetted[i]);
   if (err) {
     call->data = NULL;
     free(j->uri);

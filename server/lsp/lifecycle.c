@@ -1,5 +1,7 @@
 /* LSP lifecycle and server-wide methods: initialize, initialized, shutdown,
  * settings changes, executeCommand routing, crucible/doctor. */
+#include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +49,63 @@ static cJSON *capabilities(lsp_encoding enc) {
   return caps;
 }
 
+/* The local path of a file: URI (percent-decoded; "file://localhost/p" and
+ * "file:///p" both give "/p"), a new string, or NULL for other URIs. */
+static char *path_of_uri(const char *uri) {
+  if (strncmp(uri, "file://", 7)) return NULL;
+  const char *p = uri + 7;
+  if (!strncmp(p, "localhost/", 10)) p += 9;
+  if (*p != '/') return NULL;
+  char *out = xmalloc(strlen(p) + 1), *o = out;
+  for (; *p; p++) {
+    if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+      char hex[3] = {p[1], p[2], 0};
+      *o++ = (char)strtol(hex, NULL, 16);
+      p += 2;
+    } else {
+      *o++ = *p;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+/* Adds a workspace folder (a path, or a file: URI) to the client's roots, as
+ * a real path; folders that do not exist are left out. */
+static void add_root(lsp_client *c, const char *path_or_uri, bool is_uri) {
+  if (c->roots.n >= CFG_MAX_LIST) return;
+  char *path = is_uri ? path_of_uri(path_or_uri) : xstrdup(path_or_uri);
+  if (!path) return;
+  char *real = realpath(path, NULL);
+  free(path);
+  if (!real) return;
+  for (int i = 0; i < c->roots.n; i++) {
+    if (!strcmp(c->roots.items[i], real)) {
+      free(real);
+      return;
+    }
+  }
+  c->roots.items[c->roots.n++] = real;
+  c->roots.items[c->roots.n] = NULL;
+}
+
+/* The workspace folders a client names: workspaceFolders, else rootUri, else
+ * rootPath (the LSP order of precedence). */
+static void collect_roots(lsp_client *c, const cJSON *params) {
+  const cJSON *folders = cJSON_GetObjectItemCaseSensitive(params, "workspaceFolders");
+  const cJSON *f;
+  if (!cJSON_IsArray(folders)) folders = NULL;
+  cJSON_ArrayForEach(f, folders) {
+    const cJSON *uri = cJSON_GetObjectItemCaseSensitive(f, "uri");
+    if (cJSON_IsString(uri)) add_root(c, uri->valuestring, true);
+  }
+  if (c->roots.n) return;
+  const cJSON *root_uri = cJSON_GetObjectItemCaseSensitive(params, "rootUri");
+  const cJSON *root_path = cJSON_GetObjectItemCaseSensitive(params, "rootPath");
+  if (cJSON_IsString(root_uri)) add_root(c, root_uri->valuestring, true);
+  else if (cJSON_IsString(root_path)) add_root(c, root_path->valuestring, false);
+}
+
 void lsp_initialize(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
   if (c->ses.state != RPC_STATE_UNINIT) {
@@ -68,6 +127,7 @@ void lsp_initialize(rpc_call *call, const cJSON *params) {
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(opts, "crucible");
     c->init_options = cJSON_Duplicate(sec ? sec : opts, 1);
   }
+  collect_roots(c, params);
   c->ses.state = RPC_STATE_INITIALIZING;
   lsp_client_update_settings(c);
 

@@ -46,6 +46,7 @@ static void client_closed(rpc_session *ses) {
   cfg_close(&c->cfg);
   cJSON_Delete(c->init_options);
   cJSON_Delete(c->changed_settings);
+  for (int i = 0; i < c->roots.n; i++) free(c->roots.items[i]);
   free(c);
 }
 

@@ -22,6 +22,8 @@ struct lsp_client {
   cfg cfg;                 /* effective settings: base, then initializationOptions, then didChangeConfiguration */
   cJSON *init_options;     /* owned; the client's layers, re-applied over base on every change */
   cJSON *changed_settings; /* owned */
+  cfg_strlist roots;       /* the workspace folders from initialize (real paths): where a client's
+                              local documentation sources may be */
   lsp_encoding enc;
   bool trace;              /* forward logs as window/logMessage */
   bool work_done_progress; /* the client accepts window/workDoneProgress/create */

@@ -28,7 +28,9 @@ static void session_unref(rpc_session *self);
 
 static void send_json(rpc_session *self, cJSON *msg) {
   if (!msg) return;
-  char *text = cJSON_PrintUnformatted(msg);
+  /* Every string leaving the server is valid UTF-8, whatever it came from:
+   * repaired here, at the one place messages are printed. */
+  char *text = rpc_print_utf8(msg, false);
   cJSON_Delete(msg);
   if (!text) {
     log_error("out of memory serializing a message");

@@ -24,6 +24,12 @@ A scripted reply is a dict; every key is optional:
   hang           send nothing and keep the connection open until the client leaves
   stream         force streaming (true) or a plain JSON body (false) whatever was asked
   crlf           use CRLF line endings in the stream
+  error_body     with an error status: send these bytes (a latin-1 string) as the body, as they are
+                 (e.g. invalid UTF-8)
+  raw_chunks     content pieces (latin-1 strings) put into the stream's JSON as raw bytes, unescaped
+                 (e.g. invalid UTF-8)
+  trickle        seconds between bytes: the whole stream is sent one byte at a time; the request's
+                 record gets "completed": true when the last byte went out
 """
 import argparse
 import json
@@ -176,6 +182,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status = reply.get("status", 200)
         headers = reply.get("headers") or {}
+        if status >= 400 and "error_body" in reply:
+            data = reply["error_body"].encode("latin-1")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if status >= 400:
             err = reply.get("error") or {"message": "error %d" % status, "type": "server_error"}
             return self._send_json(status, {"error": err}, headers)
@@ -210,6 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, obj, headers)
 
         eol = b"\r\n" if reply.get("crlf") else b"\n"
+        if reply.get("trickle"):
+            return self._trickle(reply, base, content, usage, eol, rec)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -238,6 +254,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if reply.get("chunk_delay") and self._client_gone(reply["chunk_delay"]):
                     raise BrokenPipeError
             finish = "tool_calls"
+        elif reply.get("raw_chunks"):
+            for piece in reply["raw_chunks"]:
+                head = json.dumps(dict(base, choices=[{"index": 0, "delta": {"content": "@@"},
+                                                       "finish_reason": None}])).encode()
+                event(head.replace(b"@@", piece.encode("latin-1")))
+            finish = "stop"
         else:
             pieces = reply.get("chunks") or split_content(content)
             for i, piece in enumerate(pieces):
@@ -259,6 +281,32 @@ class _Handler(BaseHTTPRequestHandler):
         if not reply.get("no_done"):
             event(b"[DONE]")
         self._chunk(b"")
+
+
+    def _trickle(self, reply, base, content, usage, eol, rec):
+        """The whole answer as one stream, sent one byte every reply["trickle"] seconds."""
+        body = b""
+        for obj in ([dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                          "finish_reason": None}])]
+                    + [dict(base, choices=[{"index": 0, "delta": {"content": p}, "finish_reason": None}])
+                       for p in split_content(content)]
+                    + [dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+                       dict(base, choices=[], usage=usage)]):
+            body += b"data: " + json.dumps(obj).encode() + eol + eol
+        body += b"data: [DONE]" + eol + eol
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        for i in range(len(body)):
+            self._chunk(body[i:i + 1])
+            if self._client_gone(reply["trickle"]):
+                rec["disconnected"] = True
+                self.close_connection = True
+                return
+        self._chunk(b"")
+        rec["completed"] = True
 
 
 class FakeOpenAI:

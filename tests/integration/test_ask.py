@@ -353,6 +353,11 @@ def test_cli_ask_passes_and_prints_answer(env, fake):
 def test_docs_context_ranked_cached_and_cited(env, fake, tmp_path):
     from docs_site import DocsSite
     site = DocsSite(slow_delay=0.2).start()
+    # the fake site is on 127.0.0.1: a source a client names may reach it
+    # only when the user file allows private addresses
+    cfgdir = pathlib.Path(env["XDG_CONFIG_HOME"]) / "crucible"
+    cfgdir.mkdir(parents=True, exist_ok=True)
+    (cfgdir / "config.json").write_text(json.dumps({"docs": {"allowPrivateNetwork": True}}))
     try:
         c = Client(env=env)
         c.initialize()

@@ -262,7 +262,7 @@ def test_settings_layers_and_validation(tmp_path):
         s = settings_of(c)
         assert s["llm"]["model"] == "from-file"
         assert s["llm"]["baseUrl"] == "http://127.0.0.1:9/v1"      # a client may not redirect the LLM
-        assert s["agent"]["maxIterations"] == 5
+        assert s["agent"]["maxIterations"] == 3                     # a cost bound: not raised
         assert s["agent"]["reflect"] is True                        # wrong type rejected
         assert s["sandbox"]["memoryMb"] == 200                      # tightened
         assert s["sandbox"]["timeoutMs"] == 10000                   # not loosened
@@ -271,6 +271,7 @@ def test_settings_layers_and_validation(tmp_path):
         assert "llm.baseUrl" in text
         assert "sandbox.timeoutMs" in text
         assert "docs.nope" in text
+        assert "agent.maxIterations" in text
         # later layer wins
         c.notify("workspace/didChangeConfiguration", {"settings": {"crucible": {"agent": {"maxIterations": 2}}}})
         assert settings_of(c)["agent"]["maxIterations"] == 2

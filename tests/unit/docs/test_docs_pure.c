@@ -8,6 +8,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "docs.h"
 
 #include "common.h"
 #include "internal.h"
@@ -228,6 +234,51 @@ static void test_pack(void **state) {
   assert_int_equal(docs_tokens(8), 2);
 }
 
+
+/* A client's local source must really be inside a workspace folder: a
+ * sibling whose name merely starts like the root is outside, and so is a
+ * symlink out of it; URLs are fetched from public addresses only unless
+ * allowed. */
+static void test_source_vet(void **state) {
+  (void)state;
+  char tmpl[] = "/tmp/crucible-vet-XXXXXX";
+  char *dir = mkdtemp(tmpl);
+  assert_non_null(dir);
+  char *ws = xasprintf("%s/ws", dir), *ws2 = xasprintf("%s/ws2", dir), *in = xasprintf("%s/ws/a.md", dir);
+  char *sib = xasprintf("%s/ws2/b.md", dir), *link = xasprintf("%s/ws/link.md", dir);
+  assert_int_equal(mkdir(ws, 0700), 0);
+  assert_int_equal(mkdir(ws2, 0700), 0);
+  fclose(fopen(in, "w"));
+  fclose(fopen(sib, "w"));
+  assert_int_equal(symlink(sib, link), 0);
+  const char *roots[] = {ws};
+  char *res, *why;
+  assert_int_equal(docs_source_vet(in, roots, 1, false, false, &res, &why), 0);
+  assert_string_equal(res, in);
+  assert_null(why);
+  free(res);
+  assert_int_equal(docs_source_vet(sib, roots, 1, false, false, &res, &why), -EACCES);
+  assert_null(res);
+  assert_non_null(strstr(why, "docs.allowLocal"));
+  free(why);
+  assert_int_equal(docs_source_vet(link, roots, 1, false, false, &res, &why), -EACCES);
+  assert_non_null(strstr(why, sib)); /* names where it really leads */
+  free(why);
+  assert_int_equal(docs_source_vet(link, roots, 1, true, false, &res, &why), 0);
+  assert_string_equal(res, sib);
+  free(res);
+  assert_int_equal(docs_source_vet(in, NULL, 0, false, false, &res, &why), -EACCES);
+  free(why);
+  assert_int_equal(docs_source_vet("/no/such/file", roots, 1, true, false, &res, &why), -ENOENT);
+  free(why);
+  assert_int_equal(docs_source_vet("https://docs.python.org/3/", NULL, 0, false, false, &res, &why), 1);
+  free(res);
+  assert_int_equal(docs_source_vet("http://127.0.0.1/", NULL, 0, false, true, &res, &why), 0);
+  free(res);
+  unlink(link), unlink(sib), unlink(in), rmdir(ws2), rmdir(ws), rmdir(dir);
+  free(ws), free(ws2), free(in), free(sib), free(link);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_url_canon),          cmocka_unit_test(test_url_prefix),
@@ -235,7 +286,7 @@ int main(void) {
       cmocka_unit_test(test_html_article_header_kept), cmocka_unit_test(test_html_garbage),
       cmocka_unit_test(test_chunk_split_headings), cmocka_unit_test(test_chunk_split_caps),
       cmocka_unit_test(test_rst_and_utf8),       cmocka_unit_test(test_fts_query),
-      cmocka_unit_test(test_pack),
+      cmocka_unit_test(test_pack),              cmocka_unit_test(test_source_vet),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "protocol/jsonrpc.h"
+#include "protocol/utf8.h"
 
 static int parse(rpc_batch *b, const char *s, const rpc_limits *lim)
 {
@@ -555,6 +556,36 @@ static void test_error_text(void **state)
     assert_string_equal(rpc_error_text(t[i].code), t[i].text);
 }
 
+
+/* Invalid UTF-8 in any string (value or key, however deep) never reaches the
+ * printed text; valid text is printed byte for byte. */
+static void test_print_utf8(void **state) {
+  (void)state;
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddStringToObject(m, "ok", "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  char *clean = rpc_print_utf8(m, false);
+  assert_string_equal(clean, "{\"ok\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}");
+  free(clean);
+  cJSON *inner = cJSON_AddObjectToObject(m, "in\xff");
+  cJSON *arr = cJSON_AddArrayToObject(inner, "a");
+  cJSON_AddItemToArray(arr, cJSON_CreateString("bad \xc3( \xed\xa0\x80 \xe2\x82"));
+  for (int formatted = 0; formatted < 2; formatted++) {
+    char *t = rpc_print_utf8(m, formatted);
+    assert_non_null(t);
+    assert_true(utf8_valid(t, strlen(t), NULL));
+    cJSON *back = cJSON_Parse(t);
+    assert_non_null(back);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(back, "in\xef\xbf\xbd"));
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(back, "in\xef\xbf\xbd"), "a");
+    assert_string_equal(cJSON_GetArrayItem(a, 0)->valuestring,
+                        "bad \xef\xbf\xbd( \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd");
+    cJSON_Delete(back);
+    free(t);
+  }
+  assert_null(rpc_print_utf8(NULL, false));
+  cJSON_Delete(m);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -583,6 +614,7 @@ int main(void)
     cmocka_unit_test(test_batch_limit),
     cmocka_unit_test(test_builders),
     cmocka_unit_test(test_error_text),
+    cmocka_unit_test(test_print_utf8),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -123,6 +124,44 @@ static void client_may_tighten_not_loosen(void **state) {
   cfg_close(&base);
 }
 
+static void client_may_not_raise_costs(void **state) {
+  cfg base, c;
+  cfg_init(&base);
+  base.llm.max_retries = 4;
+  cfg_copy(&c, &base);
+  dbuf m;
+  dbuf_init(&m, 0);
+  int errors = apply_text(&c,
+                          "{\"agent\":{\"maxIterations\":10},\"llm\":{\"maxRetries\":3,\"timeoutMs\":999999},"
+                          "\"docs\":{\"maxPages\":9999,\"maxDepth\":99,\"budgetTokens\":99999,"
+                          "\"allowLocal\":true,\"allowPrivateNetwork\":true}}",
+                          CFG_SOURCE_CLIENT, &base, &m);
+  assert_int_equal(errors, 7);
+  assert_int_equal(c.agent.max_iterations, 3);
+  assert_int_equal(c.llm.max_retries, 3); /* lowered: fine */
+  assert_int_equal(c.llm.timeout_ms, 120000);
+  assert_int_equal(c.docs.max_pages, 500);
+  assert_int_equal(c.docs.max_depth, 20);
+  assert_int_equal(c.docs.budget_tokens, 6000);
+  assert_false(c.docs.allow_local);
+  assert_false(c.docs.allow_private_network);
+  assert_non_null(strstr(m.data, "agent.maxIterations: a workspace may lower this limit (user setting 3)"));
+  assert_non_null(strstr(m.data, "docs.allowPrivateNetwork can only be set in the user config file"));
+  /* a model change is applied and warned about; the same model is silent */
+  dbuf_reset(&m);
+  assert_int_equal(apply_text(&c, "{\"llm\":{\"model\":\"big-model\"}}", CFG_SOURCE_CLIENT, &base, &m), 0);
+  assert_string_equal(c.llm.model, "big-model");
+  assert_non_null(strstr(m.data, "warning: llm.model"));
+  dbuf_reset(&m);
+  char same[600];
+  snprintf(same, sizeof same, "{\"llm\":{\"model\":\"%s\"}}", base.llm.model);
+  assert_int_equal(apply_text(&c, same, CFG_SOURCE_CLIENT, &base, &m), 0);
+  assert_int_equal(m.len, 0);
+  dbuf_close(&m);
+  cfg_close(&c);
+  cfg_close(&base);
+}
+
 static void json_never_holds_the_key(void **state) {
   setenv("OPENAI_API_KEY", "sk-unit-secret", 1);
   cfg c;
@@ -142,6 +181,7 @@ int main(void) {
       cmocka_unit_test(defaults_and_env),        cmocka_unit_test(wrong_types_name_the_key),
       cmocka_unit_test(unknown_keys_warned),     cmocka_unit_test(enums_integers_and_nesting),
       cmocka_unit_test(client_may_tighten_not_loosen), cmocka_unit_test(json_never_holds_the_key),
+      cmocka_unit_test(client_may_not_raise_costs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
