@@ -210,7 +210,7 @@ static void init_once(void) {
   int err = 0;
   for (int l = 0; l < CHK_LANG_COUNT && !err; l++) {
     const TSLanguage *ts = ctor[l]();
-    uint32_t abi = ts_language_version(ts);
+    uint32_t abi = ts_language_abi_version(ts);
     if (abi < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION || abi > TREE_SITTER_LANGUAGE_VERSION) {
       msg = xasprintf("the %s grammar has ABI %u but this tree-sitter runtime accepts %d-%d; "
                       "pin a grammar release built for ABI %d (see grammars/package.json)",
@@ -279,7 +279,7 @@ cJSON *chk_doctor_grammars(void) {
                                                      tree_sitter_bash};
   cJSON *arr = cJSON_CreateArray();
   for (int l = 0; l < CHK_LANG_COUNT; l++) {
-    uint32_t abi = ts_language_version(ctor[l]());
+    uint32_t abi = ts_language_abi_version(ctor[l]());
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "language", lang_names[l]);
     cJSON_AddNumberToObject(o, "abi", abi);
