@@ -215,6 +215,13 @@ static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report
 }
 
 void chk_syntax(const chk_doc *doc, chk_report *out) {
+  if (doc->limited) {
+    /* not parsed: the one thing to say is why, where the limit was crossed */
+    chk_report_add_diag(out, chk_doc_point(doc, doc->limit.offset),
+                        chk_doc_point(doc, doc->limit.offset + doc->limit.len), CHK_SEV_ERROR, "limit",
+                        xstrdup(doc->limit.message));
+    return;
+  }
   TSNode root = ts_tree_root_node(doc->tree);
   size_t before = out->ndiags;
   if (doc->lang == CHK_LANG_PYTHON) python_unexpected_indent(doc, root, out);
