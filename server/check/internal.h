@@ -44,6 +44,7 @@ typedef struct chk_deadline {
   uint64_t end_ns;
   uint64_t budget_us;
   uint32_t at;    /* byte the parse or query had reached when last polled */
+  uint32_t polls;
   bool expired;
 } chk_deadline;
 
