@@ -45,6 +45,38 @@ typedef struct chk_context chk_context;
 chk_context *chk_context_new(char **errmsg);
 void chk_context_free(chk_context *self);
 
+/* How long one parse, or one import query, of len bytes may take (CPU time
+ * of the calling thread) before it is abandoned and the document reported as
+ * not checked: base_us plus ns_per_byte per byte (defaults
+ * CHK_BUDGET_BASE_US, CHK_BUDGET_NS_PER_BYTE). Sanitizer and -O0 builds
+ * multiply it (tree-sitter runs several times slower there). */
+#define CHK_BUDGET_BASE_US 5000u
+#define CHK_BUDGET_NS_PER_BYTE 500u
+void chk_context_set_budget(chk_context *self, uint64_t base_us, uint64_t ns_per_byte);
+
+/* ---- limits on what is parsed ------------------------------------------- */
+
+/* Text beyond these is not handed to tree-sitter (see docs/checks.md): far
+ * above what real programs do, low enough that no input stalls the server. */
+#define CHK_MAX_BYTES (2u << 20)     /* 2 MiB */
+#define CHK_MAX_LINES 100000u
+#define CHK_MAX_NESTING 256u         /* open brackets, $( and ${ at once */
+#define CHK_MAX_NESTING_PYTHON 200u  /* CPython's tokenizer limit (MAXLEVEL) */
+
+/* Where a limit was crossed and what to tell the user. */
+typedef struct chk_limit {
+  size_t offset;     /* byte where the limit was crossed */
+  size_t len;        /* bytes of the token there (0 when none) */
+  char message[96];  /* "nesting deeper than 256 levels: not checked", ... */
+} chk_limit;
+
+/* Scans text without parsing it: size, line count, and bracket nesting
+ * (outside comments and strings; python: "too many nested parentheses" at the
+ * 201st, as CPython says). Linear, no allocation. Returns 0 when the text is
+ * within the limits, else -E2BIG with *hit describing the first limit
+ * crossed. */
+int chk_prescan(chk_language lang, const char *text, size_t len, chk_limit *hit);
+
 /* ---- module index ------------------------------------------------------ */
 
 /* The modules (python, javascript) or commands (bash) one interpreter in the
@@ -92,17 +124,25 @@ char *chk_cache_dir(void);
 /* A program's text, its syntax tree and its language. */
 typedef struct chk_doc chk_doc;
 
-/* Parses text[0..len). Returns NULL for CHK_LANG_NONE. The doc copies the text. */
+/* Parses text[0..len). Returns NULL for CHK_LANG_NONE. The doc copies the
+ * text. Text beyond the limits (chk_prescan), or whose parse outlasts the
+ * context's budget, is kept but not parsed: the doc then has no tree and its
+ * check reports one error at the limit (chk_doc_limit). */
 chk_doc *chk_doc_new(chk_context *ctx, chk_language lang, const char *text, size_t len);
 void chk_doc_free(chk_doc *self);
 const char *chk_doc_text(const chk_doc *self, size_t *len);
 chk_language chk_doc_language(const chk_doc *self);
+/* The syntax tree; NULL when the text was not parsed (chk_doc_limit). */
 const TSTree *chk_doc_tree(const chk_doc *self);
+/* Why the text was not parsed, or NULL when it was. Borrowed from self. */
+const chk_limit *chk_doc_limit(const chk_doc *self);
 
 /* Applies one LSP TextDocumentContentChangeEvent: when has_range is false the
  * text replaces the document; otherwise the range (line/character in enc)
  * is replaced by text. Out-of-range positions are clamped to the document as
- * LSP says. Reparses incrementally. Returns 0. */
+ * LSP says. Reparses incrementally (from scratch when the doc had no tree),
+ * under the same limits as chk_doc_new. Returns 0, or -E2BIG when the text
+ * would exceed 4 GiB (the doc is unchanged). */
 int chk_doc_change(chk_doc *self, bool has_range, uint32_t start_line, uint32_t start_char,
                    uint32_t end_line, uint32_t end_char, const char *text, size_t len,
                    lsp_encoding enc);

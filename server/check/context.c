@@ -210,7 +210,7 @@ static void init_once(void) {
   int err = 0;
   for (int l = 0; l < CHK_LANG_COUNT && !err; l++) {
     const TSLanguage *ts = ctor[l]();
-    uint32_t abi = ts_language_version(ts);
+    uint32_t abi = ts_language_abi_version(ts);
     if (abi < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION || abi > TREE_SITTER_LANGUAGE_VERSION) {
       msg = xasprintf("the %s grammar has ABI %u but this tree-sitter runtime accepts %d-%d; "
                       "pin a grammar release built for ABI %d (see grammars/package.json)",
@@ -259,7 +259,14 @@ chk_context *chk_context_new(char **errmsg) {
     if (!ts_parser_set_language(self->parser[l], G.ts[l])) abort(); /* checked in chk_init */
   }
   self->cursor = ts_query_cursor_new();
+  self->budget_base_us = CHK_BUDGET_BASE_US;
+  self->budget_ns_per_byte = CHK_BUDGET_NS_PER_BYTE;
   return self;
+}
+
+void chk_context_set_budget(chk_context *self, uint64_t base_us, uint64_t ns_per_byte) {
+  self->budget_base_us = base_us;
+  self->budget_ns_per_byte = ns_per_byte;
 }
 
 void chk_context_free(chk_context *self) {
@@ -269,9 +276,57 @@ void chk_context_free(chk_context *self) {
   free(self);
 }
 
+typedef struct string_input {
+  const char *text;
+  uint32_t len;
+} string_input;
+
+static const char *string_read(void *payload, uint32_t byte, TSPoint point, uint32_t *bytes_read) {
+  const string_input *in = payload;
+  (void)point;
+  if (byte >= in->len) {
+    *bytes_read = 0;
+    return "";
+  }
+  *bytes_read = in->len - byte;
+  return in->text + byte;
+}
+
+/* tree-sitter calls this every 100 parse operations; true stops the parse. */
+static bool parse_progress(TSParseState *state) {
+  chk_deadline *dl = state->payload;
+  dl->at = state->current_byte_offset;
+  return chk_deadline_passed(dl);
+}
+
 TSTree *chk_context_parse(chk_context *self, chk_language lang, const TSTree *old,
-                          const char *text, size_t len) {
-  return ts_parser_parse_string(self->parser[lang], old, text, (uint32_t)len);
+                          const char *text, size_t len, uint32_t *stopped_at, uint64_t *budget_us) {
+  string_input in = {text, (uint32_t)len};
+  TSInput input = {.payload = &in, .read = string_read, .encoding = TSInputEncodingUTF8};
+  chk_deadline dl;
+  chk_deadline_start(&dl, chk_budget_us(self->budget_base_us, self->budget_ns_per_byte, len));
+  TSParseOptions opts = {.payload = &dl, .progress_callback = parse_progress};
+  TSTree *tree = ts_parser_parse_with_options(self->parser[lang], old, input, opts);
+  if (!tree) {
+    /* A stopped parse stays in the parser to be resumed by its next call,
+     * which would then continue this text instead of parsing the next one. */
+    ts_parser_reset(self->parser[lang]);
+  }
+  if (stopped_at) *stopped_at = tree ? 0 : dl.at;
+  if (budget_us) *budget_us = dl.budget_us;
+  return tree;
+}
+
+static bool query_progress(TSQueryCursorState *state) {
+  chk_deadline *dl = state->payload;
+  dl->at = state->current_byte_offset;
+  return chk_deadline_passed(dl);
+}
+
+const TSQueryCursorOptions *chk_context_query_options(chk_context *self, size_t len) {
+  chk_deadline_start(&self->qdeadline, chk_budget_us(self->budget_base_us, self->budget_ns_per_byte, len));
+  self->qopts = (TSQueryCursorOptions){.payload = &self->qdeadline, .progress_callback = query_progress};
+  return &self->qopts;
 }
 
 cJSON *chk_doctor_grammars(void) {
@@ -279,7 +334,7 @@ cJSON *chk_doctor_grammars(void) {
                                                      tree_sitter_bash};
   cJSON *arr = cJSON_CreateArray();
   for (int l = 0; l < CHK_LANG_COUNT; l++) {
-    uint32_t abi = ts_language_version(ctor[l]());
+    uint32_t abi = ts_language_abi_version(ctor[l]());
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "language", lang_names[l]);
     cJSON_AddNumberToObject(o, "abi", abi);

@@ -2,6 +2,7 @@
  * applied with ts_tree_edit and an incremental reparse, and conversions between
  * LSP positions (UTF-16 by default, UTF-8 or UTF-32 when negotiated) and bytes. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,7 +95,8 @@ uint32_t chk_doc_point_to_lsp(const chk_doc *self, TSPoint p, lsp_encoding enc) 
   return chk_col_to_lsp(self->text + start, line_len(self, p.row), p.column, enc);
 }
 
-static TSPoint point_of(const chk_doc *self, size_t off) {
+TSPoint chk_doc_point(const chk_doc *self, size_t off) {
+  if (off > self->len) off = self->len;
   /* binary search for the last line start <= off */
   uint32_t lo = 0, hi = self->nlines;
   while (hi - lo > 1) {
@@ -117,13 +119,35 @@ static void set_text(chk_doc *self, const char *text, size_t len) {
   index_lines(self);
 }
 
+/* Parses the doc's text (old: its previous tree, already edited, or NULL;
+ * taken over) unless the pre-scan refuses it; a refused text or a parse past
+ * the budget leaves the doc without a tree and with the reason in limit. */
+static void doc_parse(chk_doc *self, TSTree *old) {
+  TSTree *tree = NULL;
+  if (chk_prescan(self->lang, self->text, self->len, &self->limit) == 0) {
+    uint32_t at;
+    uint64_t budget_us;
+    tree = chk_context_parse(self->ctx, self->lang, old, self->text, self->len, &at, &budget_us);
+    if (!tree) {
+      self->limit.offset = at;
+      self->limit.len = 0;
+      snprintf(self->limit.message, sizeof self->limit.message,
+               "parsing took longer than %llu ms: not checked",
+               (unsigned long long)(budget_us + 999) / 1000);
+    }
+  }
+  if (old) ts_tree_delete(old);
+  self->tree = tree;
+  self->limited = tree == NULL;
+}
+
 chk_doc *chk_doc_new(chk_context *ctx, chk_language lang, const char *text, size_t len) {
   if (!ctx || lang < 0 || lang >= CHK_LANG_COUNT || len > UINT32_MAX - 1) return NULL;
   chk_doc *self = xcalloc(1, sizeof *self);
   self->ctx = ctx;
   self->lang = lang;
   set_text(self, text ? text : "", text ? len : 0);
-  self->tree = chk_context_parse(ctx, lang, NULL, self->text, self->len);
+  doc_parse(self, NULL);
   return self;
 }
 
@@ -142,6 +166,7 @@ const char *chk_doc_text(const chk_doc *self, size_t *len) {
 
 chk_language chk_doc_language(const chk_doc *self) { return self->lang; }
 const TSTree *chk_doc_tree(const chk_doc *self) { return self->tree; }
+const chk_limit *chk_doc_limit(const chk_doc *self) { return self->limited ? &self->limit : NULL; }
 
 int chk_doc_change(chk_doc *self, bool has_range, uint32_t start_line, uint32_t start_char,
                    uint32_t end_line, uint32_t end_char, const char *text, size_t len,
@@ -150,9 +175,10 @@ int chk_doc_change(chk_doc *self, bool has_range, uint32_t start_line, uint32_t 
   if (!has_range) {
     if (len > UINT32_MAX - 1) return -E2BIG;
     set_text(self, text, len);
-    TSTree *t = chk_context_parse(self->ctx, self->lang, NULL, self->text, self->len);
-    ts_tree_delete(self->tree);
-    self->tree = t;
+    TSTree *old = self->tree;
+    self->tree = NULL;
+    if (old) ts_tree_delete(old);
+    doc_parse(self, NULL);
     return 0;
   }
   size_t a = chk_doc_offset(self, start_line, start_char, enc);
@@ -163,8 +189,8 @@ int chk_doc_change(chk_doc *self, bool has_range, uint32_t start_line, uint32_t 
     .start_byte = (uint32_t)a,
     .old_end_byte = (uint32_t)b,
     .new_end_byte = (uint32_t)(a + len),
-    .start_point = point_of(self, a),
-    .old_end_point = point_of(self, b),
+    .start_point = chk_doc_point(self, a),
+    .old_end_point = chk_doc_point(self, b),
   };
   /* new end point: start point advanced over the inserted text */
   TSPoint ne = edit.start_point;
@@ -184,10 +210,11 @@ int chk_doc_change(chk_doc *self, bool has_range, uint32_t start_line, uint32_t 
   self->len = newlen;
   index_lines(self);
 
-  ts_tree_edit(self->tree, &edit);
-  TSTree *t = chk_context_parse(self->ctx, self->lang, self->tree, self->text, self->len);
-  ts_tree_delete(self->tree);
-  self->tree = t;
+  /* no tree (the text was over a limit): parse the new text from scratch */
+  TSTree *old = self->tree;
+  self->tree = NULL;
+  if (old) ts_tree_edit(old, &edit);
+  doc_parse(self, old);
   return 0;
 }
 

@@ -306,7 +306,7 @@ static bool key_seen(const match_key *keys, size_t n, match_key k) {
 void chk_imports_scan(chk_context *ctx, const chk_doc *doc, const chk_options *opts, bool prefilter,
                       chk_report *out) {
   const chk_query *q = chk_imports_query(doc->lang);
-  if (!q) return;
+  if (!q || !doc->tree) return; /* no tree: chk_syntax says why */
   const char *src = doc->text;
   raw_import *raw = NULL;
   size_t nraw = 0, capraw = 0;
@@ -319,11 +319,13 @@ void chk_imports_scan(chk_context *ctx, const chk_doc *doc, const chk_options *o
   if (words) nranges = find_ranges(words, src, doc->len, &ranges);
   match_key *keys = NULL;
   size_t nkeys = 0, capkeys = 0;
+  /* one budget for all ranges: the query's cost grows with the tree's depth */
+  const TSQueryCursorOptions *qopts = chk_context_query_options(ctx, doc->len);
 
-  for (size_t r = 0; r < nranges; r++) {
+  for (size_t r = 0; r < nranges && !ctx->qdeadline.expired; r++) {
     size_t nprev = nkeys; /* a range never reports one match twice */
     ts_query_cursor_set_byte_range(ctx->cursor, ranges[r].lo, ranges[r].hi);
-    ts_query_cursor_exec(ctx->cursor, q->query, ts_tree_root_node(doc->tree));
+    ts_query_cursor_exec_with_options(ctx->cursor, q->query, ts_tree_root_node(doc->tree), qopts);
     TSQueryMatch m;
     while (ts_query_cursor_next_match(ctx->cursor, &m)) {
       if (nranges > 1 && m.capture_count) {
@@ -377,6 +379,13 @@ void chk_imports_scan(chk_context *ctx, const chk_doc *doc, const chk_options *o
   }
   /* the cursor is shared: leave it unrestricted for its next user */
   ts_query_cursor_set_byte_range(ctx->cursor, 0, UINT32_MAX);
+  if (ctx->qdeadline.expired) {
+    /* an incomplete import list must not pass for a complete one */
+    size_t at = ctx->qdeadline.at;
+    chk_report_add_diag(out, chk_doc_point(doc, at), chk_doc_point(doc, at), CHK_SEV_ERROR, "limit",
+                        xasprintf("finding the imports took longer than %llu ms: not checked",
+                                  (unsigned long long)(ctx->qdeadline.budget_us + 999) / 1000));
+  }
   if (ranges != &whole) free(ranges);
   free(keys);
   if (nfuncs) qsort(funcs, nfuncs, sizeof *funcs, cmp_str);

@@ -228,8 +228,13 @@ static char *cache_file(const char *dir, chk_language lang, const char *interpre
   return xasprintf("%s/%s-%016llx.json", dir, chk_language_name(lang), fnv1a(interpreter));
 }
 
-/* The interpreter's resolved path and mtime (ns); -errno when it is gone. */
+/* The interpreter's resolved path (caller frees) and mtime (ns); -errno when
+ * it is gone. Both outputs are set on every path (NULL and 0 on failure): at
+ * -O2 and above GCC cannot tell that -errno is never 0 and would otherwise
+ * see the caller read an unset mtime. */
 static int interp_stat(const char *interpreter, char **real, long long *mtime_ns) {
+  *real = NULL;
+  *mtime_ns = 0;
   char *r = realpath(interpreter, NULL);
   if (!r) return -errno;
   struct stat st;

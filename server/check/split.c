@@ -55,17 +55,22 @@ int chk_split_program(chk_context *ctx, chk_language lang, const char *program, 
   if (!doc) return -22; /* -EINVAL: unknown language */
   uint32_t nl = doc->nlines;
   uint8_t *kind = xcalloc(nl, 1);
-  TSNode root = ts_tree_root_node(doc->tree);
-  uint32_t c = ts_node_named_child_count(root);
-  for (uint32_t i = 0; i < c; i++) {
-    TSNode n = ts_node_named_child(root, i);
-    if (!strcmp(ts_node_type(n), "comment")) continue;
-    uint8_t k = is_import_node(lang, n, doc->text) ? ROW_IMPORT : ROW_CODE;
-    uint32_t a = ts_node_start_point(n).row, b = ts_node_end_point(n).row;
-    /* a node ending at column 0 of a row does not occupy it */
-    if (b > a && ts_node_end_point(n).column == 0) b--;
-    for (uint32_t r = a; r <= b && r < nl; r++)
-      if (kind[r] != ROW_CODE) kind[r] = k; /* a row shared with code stays in the code */
+  /* A cursor, not ts_node_named_child(root, i) (quadratic). No tree (the
+   * text is over a limit): every row is code. */
+  if (doc->tree) {
+    TSTreeCursor cur = ts_tree_cursor_new(ts_tree_root_node(doc->tree));
+    for (bool more = ts_tree_cursor_goto_first_child(&cur); more;
+         more = ts_tree_cursor_goto_next_sibling(&cur)) {
+      TSNode n = ts_tree_cursor_current_node(&cur);
+      if (!ts_node_is_named(n) || !strcmp(ts_node_type(n), "comment")) continue;
+      uint8_t k = is_import_node(lang, n, doc->text) ? ROW_IMPORT : ROW_CODE;
+      uint32_t a = ts_node_start_point(n).row, b = ts_node_end_point(n).row;
+      /* a node ending at column 0 of a row does not occupy it */
+      if (b > a && ts_node_end_point(n).column == 0) b--;
+      for (uint32_t r = a; r <= b && r < nl; r++)
+        if (kind[r] != ROW_CODE) kind[r] = k; /* a row shared with code stays in the code */
+    }
+    ts_tree_cursor_delete(&cur);
   }
   /* blank and comment rows join the imports only when imports surround them */
   for (uint32_t r = 0; r < nl; r++) {

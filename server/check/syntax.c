@@ -49,19 +49,31 @@ typedef struct leaves {
   size_t n, cap;
 } leaves;
 
-static void collect_leaves(TSNode n, leaves *out, size_t limit) {
-  if (out->n >= limit) return;
-  uint32_t c = ts_node_child_count(n);
-  if (c == 0 || !strcmp(ts_node_type(n), "string_content")) {
-    if (ts_node_end_byte(n) == ts_node_start_byte(n)) return;
-    if (out->n == out->cap) {
-      out->cap = out->cap ? out->cap * 2 : 16;
-      out->v = xrealloc(out->v, out->cap * sizeof *out->v);
-    }
-    out->v[out->n++] = n;
-    return;
+static void push_leaf(leaves *out, TSNode n) {
+  if (out->n == out->cap) {
+    out->cap = out->cap ? out->cap * 2 : 16;
+    out->v = xrealloc(out->v, out->cap * sizeof *out->v);
   }
-  for (uint32_t i = 0; i < c; i++) collect_leaves(ts_node_child(n, i), out, limit);
+  out->v[out->n++] = n;
+}
+
+/* Appends the first `limit` leaves under root. A cursor, not recursion with
+ * ts_node_child(n, i): that restarts from the first child at every i, which
+ * made an ERROR node with 100,000 children cost minutes; and recursion is as
+ * deep as the tree. */
+static void collect_leaves(TSNode root, leaves *out, size_t limit) {
+  TSTreeCursor cur = ts_tree_cursor_new(root);
+  while (out->n < limit) {
+    TSNode n = ts_tree_cursor_current_node(&cur);
+    bool leaf = ts_node_child_count(n) == 0 || !strcmp(ts_node_type(n), "string_content");
+    if (leaf && ts_node_end_byte(n) > ts_node_start_byte(n)) push_leaf(out, n);
+    if (!leaf && ts_tree_cursor_goto_first_child(&cur)) continue;
+    bool more = false;
+    while (!(more = ts_tree_cursor_goto_next_sibling(&cur)) && ts_tree_cursor_goto_parent(&cur)) {
+    }
+    if (!more) break;
+  }
+  ts_tree_cursor_delete(&cur);
 }
 
 static bool is_string_start(const char *t) {
@@ -150,12 +162,13 @@ static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
   if (p) {
     /* the opener is the nearest preceding sibling token that pairs with t;
      * the walk passes the parent in: ts_node_parent/prev_sibling of a
-     * zero-width MISSING node are unreliable in tree-sitter 0.20 */
-    uint32_t c = ts_node_child_count(parent);
+     * zero-width MISSING node were unreliable in tree-sitter 0.20 */
     TSNode open = {0};
     bool found = false;
-    for (uint32_t i = 0; i < c; i++) {
-      TSNode s = ts_node_child(parent, i);
+    TSTreeCursor cur = ts_tree_cursor_new(parent);
+    for (bool more = ts_tree_cursor_goto_first_child(&cur); more;
+         more = ts_tree_cursor_goto_next_sibling(&cur)) {
+      TSNode s = ts_tree_cursor_current_node(&cur);
       if (ts_node_eq(s, n)) break;
       const pair *q = ts_node_is_named(s) ? NULL : pair_by_open(ts_node_type(s));
       if (q && !strcmp(q->close, t)) {
@@ -163,6 +176,7 @@ static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
         found = true;
       }
     }
+    ts_tree_cursor_delete(&cur);
     if (found)
       return xasprintf("missing '%s' to close '%s' at line %u", t, ts_node_type(open),
                        ts_node_start_point(open).row + 1);
@@ -171,9 +185,6 @@ static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
   if (named) return xasprintf("missing %s", t);
   return xasprintf("missing '%s'", t);
 }
-
-/* tree-sitter's builtin error symbol (ts_builtin_sym_error); 0.20 has no ts_node_is_error. */
-static bool node_is_error(TSNode n) { return ts_node_symbol(n) == (TSSymbol)-1; }
 
 static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report *out) {
   bool any = false;
@@ -204,6 +215,13 @@ static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report
 }
 
 void chk_syntax(const chk_doc *doc, chk_report *out) {
+  if (doc->limited) {
+    /* not parsed: the one thing to say is why, where the limit was crossed */
+    chk_report_add_diag(out, chk_doc_point(doc, doc->limit.offset),
+                        chk_doc_point(doc, doc->limit.offset + doc->limit.len), CHK_SEV_ERROR, "limit",
+                        xstrdup(doc->limit.message));
+    return;
+  }
   TSNode root = ts_tree_root_node(doc->tree);
   size_t before = out->ndiags;
   if (doc->lang == CHK_LANG_PYTHON) python_unexpected_indent(doc, root, out);
@@ -216,7 +234,7 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
   for (;;) {
     TSNode n = ts_tree_cursor_current_node(&cur);
     bool descend = ts_node_has_error(n);
-    if (node_is_error(n) || ts_node_is_missing(n)) {
+    if (ts_node_is_error(n) || ts_node_is_missing(n)) {
       descend = false; /* errors inside an error are its cascade */
       TSPoint a = ts_node_start_point(n);
       /* two errors starting on the same line: the second is almost always a
