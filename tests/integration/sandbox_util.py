@@ -166,13 +166,28 @@ def wait_no_sandboxed_programs(timeout=5):
 
 def sandbox_procs():
     """pids of bwrap processes (monitors and namespace inits) of crucible
-    processes this session started."""
+    processes this session started that are no longer their parents."""
     out = []
     for p in procs_matching("--json-status-fd"):
         try:
             argv = open("/proc/%d/cmdline" % p, "rb").read().split(b"\0")
         except OSError:
             continue
-        if argv[0].endswith(b"bwrap") and ours(p):
+        if argv[0].endswith(b"bwrap") and ours(p) and not owner_alive(p):
             out.append(p)
     return out
+
+
+def owner_alive(pid):
+    """Whether a crucible this session started, still running, is an
+    ancestor of pid (a live server's warm sandbox is not left behind)."""
+    for _ in range(64):
+        st = _stat(pid)
+        if st is None:
+            return False
+        if pid in STARTED:
+            return True
+        if st[0] <= 1:
+            return False
+        pid = st[0]
+    return False

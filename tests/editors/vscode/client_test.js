@@ -130,9 +130,9 @@ const scenarios = {
 
     let doc = await s.request('crucible/doctor', {});
     check(doc.settings.agent.maxIterations === 2 && doc.settings.sandbox.timeoutMs === 5000, 'initializationOptions applied', doc.settings);
-    s.conn.sendNotification('workspace/didChangeConfiguration', { settings: { crucible: { agent: { maxIterations: 4 } } } });
+    s.conn.sendNotification('workspace/didChangeConfiguration', { settings: { crucible: { agent: { maxIterations: 1 } } } });
     doc = await s.request('crucible/doctor', {});
-    check(doc.settings.agent.maxIterations === 4, 'didChangeConfiguration applied', doc.settings.agent);
+    check(doc.settings.agent.maxIterations === 1, 'didChangeConfiguration applied', doc.settings.agent);
     ok('settings from initializationOptions and didChangeConfiguration');
 
     const st = await s.stop();
