@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -287,6 +288,18 @@ static void maybe_finish_close(rpc_conn *self) {
     return;
   }
   rpc_reader_close(&self->reader);
+}
+
+int rpc_conn_peer_uid(rpc_conn *self, uid_t *uid) {
+  if (!self->duplex || self->in.handle.type != UV_NAMED_PIPE) return -ENOTSOCK;
+  uv_os_fd_t fd;
+  int err = uv_fileno(&self->in.handle, &fd);
+  if (err) return err;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) return -errno;
+  *uid = cred.uid;
+  return 0;
 }
 
 void rpc_conn_close(rpc_conn *self) {

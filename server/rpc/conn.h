@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "frame.h"
@@ -63,6 +64,10 @@ void rpc_conn_stop(rpc_conn *self);
  * or a negative error when the connection is closing or the client has
  * stopped reading (more than write_max_pending bytes queued). */
 int rpc_conn_send(rpc_conn *self, char *body, size_t len);
+/* The uid of the process at the other end of a unix socket connection
+ * (SO_PEERCRED, as it was when it connected). Returns 0 or a negative errno
+ * (-ENOTSOCK for stdio and files). */
+int rpc_conn_peer_uid(rpc_conn *self, uid_t *uid);
 /* Closes the connection once queued writes are flushed (or have failed);
  * on_closed runs when every handle is closed. Idempotent. */
 void rpc_conn_close(rpc_conn *self);
