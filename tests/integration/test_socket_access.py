@@ -1,6 +1,7 @@
 """Who may use a socket server (`crucible serve --listen`): unix sockets admit
 only the server's own uid, tcp listeners only clients that present the token;
-what --listen refuses to do to an existing path or a bad port."""
+what --listen refuses to do to an existing path or a bad port; the stdio
+bridge `crucible connect`."""
 import json
 import os
 import pwd
@@ -406,3 +407,55 @@ def test_tcp_token_under_crucible_section_options(tcp_server):
     s = tcp_init(tcp_server.port, {"token": token, "crucible": {"agent": {"maxIterations": 1}}})
     assert "result" in read_frame(s)
     s.close()
+
+
+# -- crucible connect ---------------------------------------------------------------
+
+def test_connect_tcp_end_to_end_without_the_client_knowing_the_token(tcp_server):
+    c = Client(args=("connect", "tcp:127.0.0.1:%d" % tcp_server.port), env=tcp_server.env)
+    try:
+        res = c.initialize({"initializationOptions": {"agent": {"maxIterations": 2}}})
+        assert res["serverInfo"]["name"] == "crucible"
+        r = c.call("crucible/check", {"code": "import os\nprint(1\n", "language": "python"}, timeout=30)
+        diags = r["result"]["diagnostics"]
+        assert diags and diags[0]["range"]["start"]["line"] in (1, 2)
+        assert [i["module"] for i in r["result"]["imports"]] == ["os"]
+    finally:
+        finish(c)   # shutdown + exit: the bridge exits 0 when the server closes
+    _, _, err = tcp_server.stop()
+    assert "refused" not in err
+
+
+def test_connect_initialize_without_params_gets_the_token_too(tcp_server):
+    c = Client(args=("connect", "tcp:localhost:%d" % tcp_server.port), env=tcp_server.env)
+    try:
+        c.send({"jsonrpc": "2.0", "id": 1, "method": "initialize"})
+        assert "result" in c.wait_response(1)
+        c.notify("initialized", {})
+    finally:
+        finish(c)
+
+
+def test_connect_unix(tmp_path):
+    path = str(tmp_path / "s.sock")
+    srv = Server("unix:" + path, server_env(tmp_path))
+    c = Client(args=("connect", "unix:" + path))
+    try:
+        c.initialize()
+        assert "result" in c.call("crucible/ping")
+    finally:
+        finish(c)
+    assert srv.stop()[0] == 0
+
+
+def test_connect_without_a_token_file_says_so(tmp_path):
+    r = subprocess.run([crucible_bin(), "connect", "tcp:127.0.0.1:9"], capture_output=True, text=True,
+                       timeout=10, env=server_env(tmp_path), stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and "token" in r.stderr and r.stdout == ""
+
+
+def test_connect_ends_when_the_server_goes(tcp_server):
+    c = Client(args=("connect", "tcp:127.0.0.1:%d" % tcp_server.port), env=tcp_server.env)
+    c.initialize()
+    tcp_server.stop()
+    assert c.proc.wait(timeout=10) == 0
