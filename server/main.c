@@ -12,7 +12,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve [--listen unix:PATH|tcp:127.0.0.1:PORT] [--log FILE] [--log-level LEVEL]\n"
-    "        [--max-message BYTES]\n"
+    "        [--max-message BYTES] [--max-queued BYTES]\n"
     "                         speak JSON-RPC 2.0 / LSP (stdio by default)\n"
     "  connect tcp:HOST:PORT|unix:PATH\n"
     "                         bridge stdio to a socket server, adding the tcp token:\n"

@@ -10,7 +10,8 @@
 
 static const char serve_usage[] =
     "usage: crucible serve [--listen unix:PATH|tcp:127.0.0.1:PORT]\n"
-    "                      [--log FILE] [--log-level error|warn|info|debug] [--max-message BYTES]\n";
+    "                      [--log FILE] [--log-level error|warn|info|debug] [--max-message BYTES]\n"
+    "                      [--max-queued BYTES]\n";
 
 /* --allow-remote is still recognised so that its refusal can say why and
  * what to do: a remote client would send the token and every request in
@@ -37,7 +38,7 @@ int cli_serve(int argc, char **argv) {
   const char *listen = NULL, *log_path = NULL;
   log_level level = LOG_WARN;
   bool allow_remote = false;
-  size_t max_body = 0;
+  size_t max_body = 0, max_queued = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -54,8 +55,8 @@ int cli_serve(int argc, char **argv) {
         return 2;
       }
       i++;
-    } else if (!strcmp(a, "--max-message") && v) {
-      if (parse_size(v, &max_body)) {
+    } else if ((!strcmp(a, "--max-message") || !strcmp(a, "--max-queued")) && v) {
+      if (parse_size(v, !strcmp(a, "--max-message") ? &max_body : &max_queued)) {
         fprintf(stderr, "crucible serve: %s wants a number of bytes, not '%s'\n%s", a, v, serve_usage);
         return 2;
       }
@@ -86,6 +87,7 @@ int cli_serve(int argc, char **argv) {
   lsp_server srv;
   lsp_server_init(&srv, &loop);
   srv.max_body = max_body;
+  if (max_queued) srv.out_group.max_queued = max_queued;
   int rc = 0;
   if (listen) {
     char msg[512];

@@ -112,6 +112,7 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   memset(self, 0, sizeof *self);
   self->loop = loop;
   self->max_body = 0;
+  rpc_conn_group_init(&self->out_group, 0);
   cfg_init(&self->base);
   dbuf msgs;
   dbuf_init(&msgs, 0);
@@ -132,6 +133,8 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   uv_check_start(&self->lag_check, lag_check_cb);
   uv_unref((uv_handle_t *)&self->lag_prepare);
   uv_unref((uv_handle_t *)&self->lag_check);
+  uv_timer_init(loop, &self->stop_timer);
+  uv_unref((uv_handle_t *)&self->stop_timer);
   log_set_sink(log_to_clients, self);
   lsp_engines_init(self);
   return 0;
@@ -150,6 +153,7 @@ int lsp_server_serve_stdio(lsp_server *self) {
     return err;
   }
   client_link(self, c);
+  rpc_conn_join(&c->ses.conn, &self->out_group);
   err = rpc_session_start(&c->ses);
   if (err) {
     log_error("cannot read stdin: %s", uv_strerror(err));
@@ -198,6 +202,7 @@ static void on_connection(uv_stream_t *server, int status) {
     rpc_session_close(&c->ses);
     return;
   }
+  rpc_conn_join(&c->ses.conn, &self->out_group);
   if (self->listen_tcp) rpc_session_require_token(&c->ses, self->token);
   err = rpc_session_start(&c->ses);
   if (err) {
@@ -357,6 +362,18 @@ static void listener_closed(uv_handle_t *h) {
   (void)h;
 }
 
+/* The grace given after a stop for replies still queued to reach clients. */
+#define STOP_FLUSH_MS 2000
+
+static void stop_timer_cb(uv_timer_t *h) {
+  lsp_server *self = container_of(h, lsp_server, stop_timer);
+  if (self->clients) log_warn("closing the connections left without waiting for their unread replies");
+  for (lsp_client *c = self->clients, *next; c; c = next) {
+    next = c->next;
+    rpc_conn_abort(&c->ses.conn);
+  }
+}
+
 void lsp_server_stop(lsp_server *self, int exit_code) {
   if (self->stopping) return;
   self->stopping = true;
@@ -378,6 +395,10 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
     next = c->next;
     rpc_session_close(&c->ses);
   }
+  /* Closing waits for queued replies; a client that never reads them must
+   * not keep the server from exiting. The timer is unref'd: it does not
+   * hold the loop open by itself. */
+  if (self->clients) uv_timer_start(&self->stop_timer, stop_timer_cb, STOP_FLUSH_MS, 0);
   /* Sessions have cancelled their work; now stop what is left (queued and
    * running sandboxes, module probes) and remove every cgroup. */
   lsp_engines_close(self);
@@ -386,6 +407,7 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
 int lsp_server_close(lsp_server *self) {
   uv_close((uv_handle_t *)&self->lag_prepare, NULL);
   uv_close((uv_handle_t *)&self->lag_check, NULL);
+  uv_close((uv_handle_t *)&self->stop_timer, NULL);
   if (!uv_is_closing((uv_handle_t *)&self->sig_int)) uv_close((uv_handle_t *)&self->sig_int, NULL);
   if (!uv_is_closing((uv_handle_t *)&self->sig_term)) uv_close((uv_handle_t *)&self->sig_term, NULL);
   uv_run(self->loop, UV_RUN_DEFAULT);

@@ -51,6 +51,7 @@ struct lsp_server {
   uv_signal_t sig_int, sig_term;
   uv_prepare_t lag_prepare;  /* with lag_check: how long one loop iteration's callbacks ran */
   uv_check_t lag_check;
+  uv_timer_t stop_timer;     /* after a stop, drops clients that do not read */
   unsigned long long lag_woke_ns;
   double lag_max_ms;
   union {
@@ -64,6 +65,7 @@ struct lsp_server {
   dev_t unix_dev;          /* the socket file we made: removed at stop only if still ours */
   ino_t unix_ino;
   char token[RPC_ACCESS_TOKEN_LEN + 1]; /* tcp: what clients present in initialize */
+  rpc_conn_group out_group;             /* the cap on output queued for all clients */
   int exit_code;
 };
 

@@ -1,7 +1,7 @@
 """Who may use a socket server (`crucible serve --listen`): unix sockets admit
 only the server's own uid, tcp listeners only clients that present the token;
 what --listen refuses to do to an existing path or a bad port; the stdio
-bridge `crucible connect`."""
+bridge `crucible connect`; and the server-wide cap on queued output."""
 import json
 import os
 import pwd
@@ -459,3 +459,67 @@ def test_connect_ends_when_the_server_goes(tcp_server):
     c.initialize()
     tcp_server.stop()
     assert c.proc.wait(timeout=10) == 0
+
+
+# -- the server-wide cap on queued output ----------------------------------------------
+
+def flood(s, n, size):
+    """n requests whose error replies echo a `size`-byte id: the replies pile
+    up in the server when the client does not read."""
+    for i in range(n):
+        s.sendall(frame({"jsonrpc": "2.0", "id": "%d-" % i + "x" * size, "method": "nope"}))
+
+
+def test_global_output_cap_drops_the_client_with_most_queued(tmp_path):
+    path = str(tmp_path / "s.sock")
+    cap = 3_000_000
+    srv = Server("unix:" + path, server_env(tmp_path), "--max-queued", str(cap), "--log-level", "info")
+    try:
+        a, b = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)
+        a.connect(path)
+        b.connect(path)
+        b.sendall(frame(INIT))
+        assert read_frame(b)["id"] == 1
+        # A queues about 2.5 MB and does not read; B then adds about 1.5 MB:
+        # each is under the per-connection cap, together they pass 3 MB.
+        flood(a, 25, 100_000)
+        time.sleep(0.5)       # let the server turn A's requests into queued replies
+        flood(b, 15, 100_000)
+        # A had the most queued: it is dropped (what it reads ends in EOF)...
+        got = read_to_eof(a, timeout=20)
+        assert len(got) < 2_500_000
+        # ...while B gets every reply and is still served.
+        b.sendall(frame({"jsonrpc": "2.0", "id": 99, "method": "crucible/ping"}))
+        data = b""
+        b.settimeout(20)
+        while b'"id":99' not in data:
+            chunk = b.recv(1 << 20)
+            assert chunk, "B was dropped"
+            data += chunk
+        msgs = frames_in(data)
+        assert [m["id"].split("-")[0] for m in msgs[:-1]] == [str(i) for i in range(15)]
+        assert all(m["error"]["code"] == -32601 for m in msgs[:-1])
+        assert msgs[-1]["id"] == 99 and "result" in msgs[-1]
+        b.close()
+        assert srv.proc.poll() is None
+    finally:
+        rc, out, err = srv.stop()
+    assert rc == 0
+    assert "bytes queued for all clients, cap %d" % cap in err
+    assert err.count("dropping the connection with the most queued") == 1
+
+
+def test_sigterm_does_not_wait_for_a_client_that_does_not_read(tmp_path):
+    """Replies queued to a client that never reads them no longer keep a
+    stopped server alive (they are given a short grace, then discarded)."""
+    path = str(tmp_path / "s.sock")
+    srv = Server("unix:" + path, server_env(tmp_path))
+    a = socket.socket(socket.AF_UNIX)
+    a.connect(path)
+    flood(a, 20, 100_000)
+    time.sleep(0.5)
+    srv.proc.terminate()
+    rc = srv.proc.wait(timeout=15)
+    assert rc == 0
+    assert "without waiting for their unread replies" in srv.proc.stderr.read().decode()
+    a.close()
