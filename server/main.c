@@ -13,9 +13,12 @@ static const char usage[] =
     "Ask an LLM for code, check it with tree-sitter, run it in a sandbox.\n"
     "\n"
     "commands:\n"
-    "  serve [--listen unix:PATH|tcp:127.0.0.1:PORT] [--allow-remote]\n"
-    "        [--log FILE] [--log-level LEVEL]\n"
+    "  serve [--listen unix:PATH|tcp:127.0.0.1:PORT] [--log FILE] [--log-level LEVEL]\n"
+    "        [--max-message BYTES] [--max-queued BYTES]\n"
     "                         speak JSON-RPC 2.0 / LSP (stdio by default)\n"
+    "  connect tcp:HOST:PORT|unix:PATH\n"
+    "                         bridge stdio to a socket server, adding the tcp token:\n"
+    "                         the server command for editors\n"
     "  run FILE|- [--language L] [--timeout MS] [--memory MB] [--cpu S] [--pids N]\n"
     "             [--output BYTES] [--disk MB] [--stdin FILE|-] [--json]\n"
     "                         run a program in the sandbox; exits with its status\n"
@@ -67,7 +70,7 @@ int main(int argc, char **argv) {
   } cmds[] = {
       {"serve", cli_serve}, {"doctor", cli_doctor}, {"run", cli_run},
       {"check", cli_check}, {"ask", cli_ask}, {"history", cli_history}, {"show", cli_show},
-      {"docs", cli_docs},
+      {"docs", cli_docs}, {"connect", cli_connect},
   };
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

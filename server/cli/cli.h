@@ -11,5 +11,6 @@ int cli_ask(int argc, char **argv);
 int cli_history(int argc, char **argv);
 int cli_show(int argc, char **argv);
 int cli_docs(int argc, char **argv);
+int cli_connect(int argc, char **argv);
 
 #endif

@@ -1,4 +1,5 @@
 /* `crucible serve`: the JSON-RPC/LSP server on stdio or a listening socket. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +10,36 @@
 #include "server.h"
 
 static const char serve_usage[] =
-    "usage: crucible serve [--listen unix:PATH|tcp:127.0.0.1:PORT] [--allow-remote]\n"
-    "                      [--log FILE] [--log-level error|warn|info|debug] [--max-message BYTES]\n";
+    "usage: crucible serve [--listen unix:PATH|tcp:127.0.0.1:PORT]\n"
+    "                      [--log FILE] [--log-level error|warn|info|debug] [--max-message BYTES]\n"
+    "                      [--max-queued BYTES]\n";
+
+/* --allow-remote is still recognised so that its refusal can say why and
+ * what to do: a remote client would send the token and every request in
+ * clear text, and this build has no TLS server. */
+static const char allow_remote_refused[] =
+    "crucible serve: --allow-remote is refused: a server reachable from other machines needs TLS, "
+    "and this build has none (the token and every request would cross the network in clear text).\n"
+    "Instead, keep the server on loopback or a unix socket and reach it over ssh:\n"
+    "  - as the editor's server command:  ssh HOST crucible connect unix:/run/user/UID/crucible.sock\n"
+    "    (or tcp:127.0.0.1:PORT: the bridge then reads the token on HOST)\n"
+    "  - or forward the socket:  ssh -N -L /tmp/crucible.sock:/run/user/UID/crucible.sock HOST\n"
+    "    and use  crucible connect unix:/tmp/crucible.sock  locally.\n";
+
+static int parse_size(const char *v, size_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || end == v || *end || v[0] == '-') return -EINVAL;
+  *out = (size_t)n;
+  return 0;
+}
 
 int cli_serve(int argc, char **argv) {
   const char *listen = NULL, *log_path = NULL;
   log_level level = LOG_WARN;
   bool allow_remote = false;
-  size_t max_body = 0;
+  size_t max_body = 0, max_queued = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -33,8 +56,11 @@ int cli_serve(int argc, char **argv) {
         return 2;
       }
       i++;
-    } else if (!strcmp(a, "--max-message") && v) {
-      max_body = strtoull(v, NULL, 10);
+    } else if ((!strcmp(a, "--max-message") || !strcmp(a, "--max-queued")) && v) {
+      if (parse_size(v, !strcmp(a, "--max-message") ? &max_body : &max_queued)) {
+        fprintf(stderr, "crucible serve: %s wants a number of bytes, not '%s'\n%s", a, v, serve_usage);
+        return 2;
+      }
       i++;
     } else if (!strcmp(a, "--allow-remote")) {
       allow_remote = true;
@@ -47,6 +73,10 @@ int cli_serve(int argc, char **argv) {
       fprintf(stderr, "crucible serve: unexpected argument '%s'\n%s", a, serve_usage);
       return 2;
     }
+  }
+  if (allow_remote) {
+    fputs(allow_remote_refused, stderr);
+    return 2;
   }
   int err = log_open(log_path, level);
   if (err) {
@@ -61,10 +91,11 @@ int cli_serve(int argc, char **argv) {
   lsp_server srv;
   lsp_server_init(&srv, &loop);
   srv.max_body = max_body;
+  if (max_queued) srv.out_group.max_queued = max_queued;
   int rc = 0;
   if (listen) {
     char msg[512];
-    err = lsp_server_listen(&srv, listen, allow_remote, msg, sizeof msg);
+    err = lsp_server_listen(&srv, listen, msg, sizeof msg);
     if (err) {
       fprintf(stderr, "crucible serve: %s\n", msg);
       lsp_server_stop(&srv, 2);

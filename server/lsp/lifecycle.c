@@ -126,6 +126,10 @@ void lsp_initialize(rpc_call *call, const cJSON *params) {
     /* Options may be given bare or under a "crucible" section. */
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(opts, "crucible");
     c->init_options = cJSON_Duplicate(sec ? sec : opts, 1);
+    /* A tcp listener's session takes the token out before we get here; a
+     * client that sends one on stdio or a unix socket gets it ignored, not
+     * kept among its settings. */
+    cJSON_DeleteItemFromObjectCaseSensitive(c->init_options, "token");
   }
   collect_roots(c, params);
   c->ses.state = RPC_STATE_INITIALIZING;

@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "log.h"
 #include "documents.h"
 #include "methods.h"
@@ -110,6 +113,7 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   memset(self, 0, sizeof *self);
   self->loop = loop;
   self->max_body = 0;
+  rpc_conn_group_init(&self->out_group, 0);
   cfg_init(&self->base);
   dbuf msgs;
   dbuf_init(&msgs, 0);
@@ -130,6 +134,8 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   uv_check_start(&self->lag_check, lag_check_cb);
   uv_unref((uv_handle_t *)&self->lag_prepare);
   uv_unref((uv_handle_t *)&self->lag_check);
+  uv_timer_init(loop, &self->stop_timer);
+  uv_unref((uv_handle_t *)&self->stop_timer);
   log_set_sink(log_to_clients, self);
   lsp_engines_init(self);
   return 0;
@@ -148,12 +154,32 @@ int lsp_server_serve_stdio(lsp_server *self) {
     return err;
   }
   client_link(self, c);
+  rpc_conn_join(&c->ses.conn, &self->out_group);
   err = rpc_session_start(&c->ses);
   if (err) {
     log_error("cannot read stdin: %s", uv_strerror(err));
     rpc_session_close(&c->ses);
   }
   return err;
+}
+
+/* A unix socket admits only our own uid. The file is 0600 already, but
+ * root reaches it anyway, a chmod or a parent directory's ACL can open it,
+ * and the credentials are what the kernel vouches for. */
+static bool unix_peer_allowed(lsp_client *c) {
+  uid_t uid = (uid_t)-1;
+  int err = rpc_conn_peer_uid(&c->ses.conn, &uid);
+  if (err) {
+    log_error("refused a connection on unix:%s: cannot read its credentials: %s", c->srv->unix_path,
+              strerror(-err));
+    return false;
+  }
+  if (uid != geteuid()) {
+    log_warn("refused a connection on unix:%s from uid %u: only uid %u may connect", c->srv->unix_path,
+             (unsigned)uid, (unsigned)geteuid());
+    return false;
+  }
+  return true;
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -167,7 +193,19 @@ static void on_connection(uv_stream_t *server, int status) {
   client_link(self, c);
   int err = rpc_session_init_accept(&c->ses, self->loop, server, self->listen_tcp, lsp_methods,
                                     lsp_n_methods, &client_ops, self->max_body);
-  if (!err) err = rpc_session_start(&c->ses);
+  if (err) {
+    log_error("cannot serve a new client: %s", uv_strerror(err));
+    rpc_session_close(&c->ses);
+    return;
+  }
+  if (!self->listen_tcp && !unix_peer_allowed(c)) {
+    /* Closed before a byte is read or written: the peer sees EOF only. */
+    rpc_session_close(&c->ses);
+    return;
+  }
+  rpc_conn_join(&c->ses.conn, &self->out_group);
+  if (self->listen_tcp) rpc_session_require_token(&c->ses, self->token);
+  err = rpc_session_start(&c->ses);
   if (err) {
     log_error("cannot serve a new client: %s", uv_strerror(err));
     rpc_session_close(&c->ses);
@@ -176,62 +214,128 @@ static void on_connection(uv_stream_t *server, int status) {
   log_info("client connected (%d active)", self->n_clients);
 }
 
-int lsp_server_listen(lsp_server *self, const char *spec, bool allow_remote, char *errbuf, size_t errlen) {
-  int err;
-  if (!strncmp(spec, "unix:", 5)) {
-    const char *path = spec + 5;
-    if (!*path) {
-      snprintf(errbuf, errlen, "--listen unix:PATH needs a path");
-      return -EINVAL;
-    }
-    err = uv_pipe_init(self->loop, &self->listener.pipe, 0);
-    if (err) goto uv_fail;
-    self->listening = true;
-    self->listener.handle.data = self;
-    /* A stale socket file from a dead server would make bind fail; remove it
-     * only if nothing answers on it. */
-    unlink(path);
-    err = uv_pipe_bind(&self->listener.pipe, path);
-    if (err) goto uv_fail;
-    self->unix_path = xstrdup(path);
-    chmod(path, 0600);
-  } else if (!strncmp(spec, "tcp:", 4)) {
-    const char *hp = spec + 4;
-    const char *colon = strrchr(hp, ':');
-    if (!colon) {
-      snprintf(errbuf, errlen, "--listen tcp:HOST:PORT needs a port, e.g. tcp:127.0.0.1:7000");
-      return -EINVAL;
-    }
-    char host[256];
-    snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
-    int port = atoi(colon + 1);
-    struct sockaddr_storage addr;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)) {
-      snprintf(errbuf, errlen, "--listen: '%s' is not an IP address", host);
-      return -EINVAL;
-    }
-    bool loopback = !strncmp(host, "127.", 4) || !strcmp(host, "::1");
-    if (!loopback && !allow_remote) {
-      snprintf(errbuf, errlen,
-               "refusing to listen on %s: the protocol has no authentication, so only loopback "
-               "addresses are allowed (pass --allow-remote to override)",
-               host);
-      return -EPERM;
-    }
-    err = uv_tcp_init(self->loop, &self->listener.tcp);
-    if (err) goto uv_fail;
-    self->listening = true;
-    self->listen_tcp = true;
-    self->listener.handle.data = self;
-    err = uv_tcp_bind(&self->listener.tcp, (struct sockaddr *)&addr, 0);
-    if (err) goto uv_fail;
-  } else {
-    snprintf(errbuf, errlen, "--listen wants unix:PATH or tcp:HOST:PORT, not '%s'", spec);
+/* What is at path before we bind there: nothing (fine), a socket nobody
+ * listens on (left by a server that died: removed), or anything else, which
+ * is refused. Unlinking blindly would delete a user's file, or steal the
+ * path of a live server whose clients then reach us. */
+static int unix_path_clear(const char *path, char *errbuf, size_t errlen) {
+  struct stat st;
+  if (lstat(path, &st)) {
+    if (errno == ENOENT) return 0;
+    int e = errno;
+    snprintf(errbuf, errlen, "cannot listen on unix:%s: %s", path, strerror(e));
+    return -e;
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    snprintf(errbuf, errlen, "refusing to listen on unix:%s: the path exists and is not a socket "
+             "(remove it yourself if it is not needed, or choose another path)", path);
+    return -EEXIST;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    int e = errno;
+    snprintf(errbuf, errlen, "cannot listen on unix:%s: socket: %s", path, strerror(e));
+    return -e;
+  }
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path); /* length checked by rpc_addr_parse */
+  int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  int e = rc ? errno : 0;
+  close(fd);
+  if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+    snprintf(errbuf, errlen, "refusing to listen on unix:%s: another server is listening there "
+             "(stop it first, or choose another path)", path);
+    return -EADDRINUSE;
+  }
+  if (e != ECONNREFUSED) {
+    snprintf(errbuf, errlen, "refusing to listen on unix:%s: cannot tell whether a server uses it "
+             "(connect: %s); remove it yourself if none does", path, strerror(e));
+    return -e;
+  }
+  if (unlink(path) && errno != ENOENT) {
+    e = errno;
+    snprintf(errbuf, errlen, "cannot remove the stale socket %s: %s", path, strerror(e));
+    return -e;
+  }
+  log_info("removed the stale socket %s (nothing listened on it)", path);
+  return 0;
+}
+
+static int listen_unix(lsp_server *self, const rpc_addr *addr, char *errbuf, size_t errlen) {
+  int err = unix_path_clear(addr->path, errbuf, errlen);
+  if (err) return err;
+  err = uv_pipe_init(self->loop, &self->listener.pipe, 0);
+  if (err) goto uv_fail;
+  self->listening = true;
+  self->listener.handle.data = self;
+  /* The umask makes the socket 0600 from its first instant (a chmod after
+   * bind leaves a window in which anyone may connect). */
+  mode_t old = umask(0177);
+  err = uv_pipe_bind(&self->listener.pipe, addr->path);
+  umask(old);
+  if (err) goto uv_fail;
+  self->unix_path = xstrdup(addr->path);
+  struct stat st;
+  if (chmod(addr->path, 0600) || lstat(addr->path, &st)) {
+    err = -errno;
+    goto uv_fail;
+  }
+  self->unix_dev = st.st_dev;
+  self->unix_ino = st.st_ino;
+  return 0;
+uv_fail:
+  snprintf(errbuf, errlen, "cannot listen on unix:%s: %s", addr->path, uv_strerror(err));
+  return err;
+}
+
+static int listen_tcp(lsp_server *self, const rpc_addr *addr, char *errbuf, size_t errlen) {
+  struct sockaddr_storage sa;
+  if (uv_ip4_addr(addr->host, addr->port, (struct sockaddr_in *)&sa) &&
+      uv_ip6_addr(addr->host, addr->port, (struct sockaddr_in6 *)&sa)) {
+    snprintf(errbuf, errlen, "--listen: '%s' is not an IP address (use 127.0.0.1 or ::1)", addr->host);
     return -EINVAL;
   }
-  err = uv_listen(&self->listener.stream, 64, on_connection);
+  if (!rpc_addr_is_loopback(addr)) {
+    snprintf(errbuf, errlen,
+             "refusing to listen on %s: only loopback addresses (127.0.0.1, ::1) are allowed. To reach "
+             "the server from another machine, keep it on loopback or a unix socket there and go "
+             "through ssh (e.g. `ssh HOST crucible connect tcp:127.0.0.1:PORT` as the editor's server "
+             "command; see docs/protocol.md)", addr->host);
+    return -EPERM;
+  }
+  /* The token before the socket: no listener exists without one. */
+  char path[4200];
+  int err = rpc_access_token_create(self->token, path, sizeof path, errbuf, errlen);
+  if (err) return err;
+  err = uv_tcp_init(self->loop, &self->listener.tcp);
   if (err) goto uv_fail;
+  self->listening = true;
+  self->listen_tcp = true;
+  self->listener.handle.data = self;
+  err = uv_tcp_bind(&self->listener.tcp, (struct sockaddr *)&sa, 0);
+  if (err) goto uv_fail;
+  return 0;
+uv_fail:
+  snprintf(errbuf, errlen, "cannot listen on tcp:%s:%d: %s", addr->host, addr->port, uv_strerror(err));
+  return err;
+}
+
+int lsp_server_listen(lsp_server *self, const char *spec, char *errbuf, size_t errlen) {
+  rpc_addr addr;
+  char perr[400];
+  int err = rpc_addr_parse(&addr, spec, perr, sizeof perr);
+  if (err) {
+    snprintf(errbuf, errlen, "--listen %s", perr);
+    return err;
+  }
+  err = addr.kind == RPC_ADDR_UNIX ? listen_unix(self, &addr, errbuf, errlen)
+                                   : listen_tcp(self, &addr, errbuf, errlen);
+  if (err) return err;
+  err = uv_listen(&self->listener.stream, 64, on_connection);
+  if (err) {
+    snprintf(errbuf, errlen, "cannot listen on %s: %s", spec, uv_strerror(err));
+    return err;
+  }
   if (self->listen_tcp) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
@@ -246,17 +350,29 @@ int lsp_server_listen(lsp_server *self, const char *spec, bool allow_remote, cha
       port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
     fprintf(stderr, "crucible: listening on tcp:%s:%d\n", ip, port);
+    char path[4200];
+    if (!rpc_access_token_path(path, sizeof path))
+      log_info("tcp clients must present the token stored in %s", path);
   } else {
     fprintf(stderr, "crucible: listening on unix:%s\n", self->unix_path);
   }
   return 0;
-uv_fail:
-  snprintf(errbuf, errlen, "cannot listen on %s: %s", spec, uv_strerror(err));
-  return err;
 }
 
 static void listener_closed(uv_handle_t *h) {
   (void)h;
+}
+
+/* The grace given after a stop for replies still queued to reach clients. */
+#define STOP_FLUSH_MS 2000
+
+static void stop_timer_cb(uv_timer_t *h) {
+  lsp_server *self = container_of(h, lsp_server, stop_timer);
+  if (self->clients) log_warn("closing the connections left without waiting for their unread replies");
+  for (lsp_client *c = self->clients, *next; c; c = next) {
+    next = c->next;
+    rpc_conn_abort(&c->ses.conn);
+  }
 }
 
 void lsp_server_stop(lsp_server *self, int exit_code) {
@@ -267,7 +383,12 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
   if (self->listening) {
     self->listening = false;
     uv_close(&self->listener.handle, listener_closed);
-    if (self->unix_path) unlink(self->unix_path);
+    /* Remove the socket file only if it is still the one we bound: another
+     * server may own the path by now. */
+    struct stat st;
+    if (self->unix_path && !lstat(self->unix_path, &st) && st.st_dev == self->unix_dev &&
+        st.st_ino == self->unix_ino)
+      unlink(self->unix_path);
   }
   uv_signal_stop(&self->sig_int);
   uv_signal_stop(&self->sig_term);
@@ -275,6 +396,10 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
     next = c->next;
     rpc_session_close(&c->ses);
   }
+  /* Closing waits for queued replies; a client that never reads them must
+   * not keep the server from exiting. The timer is unref'd: it does not
+   * hold the loop open by itself. */
+  if (self->clients) uv_timer_start(&self->stop_timer, stop_timer_cb, STOP_FLUSH_MS, 0);
   /* Sessions have cancelled their work; now stop what is left (queued and
    * running sandboxes, module probes) and remove every cgroup. */
   lsp_engines_close(self);
@@ -283,6 +408,7 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
 int lsp_server_close(lsp_server *self) {
   uv_close((uv_handle_t *)&self->lag_prepare, NULL);
   uv_close((uv_handle_t *)&self->lag_check, NULL);
+  uv_close((uv_handle_t *)&self->stop_timer, NULL);
   if (!uv_is_closing((uv_handle_t *)&self->sig_int)) uv_close((uv_handle_t *)&self->sig_int, NULL);
   if (!uv_is_closing((uv_handle_t *)&self->sig_term)) uv_close((uv_handle_t *)&self->sig_term, NULL);
   uv_run(self->loop, UV_RUN_DEFAULT);

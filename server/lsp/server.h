@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "access.h"
 #include "common.h"
 #include "config.h"
 #include "loop.h"
@@ -52,6 +53,7 @@ struct lsp_server {
   uv_signal_t sig_int, sig_term;
   uv_prepare_t lag_prepare;  /* with lag_check: how long one loop iteration's callbacks ran */
   uv_check_t lag_check;
+  uv_timer_t stop_timer;     /* after a stop, drops clients that do not read */
   unsigned long long lag_woke_ns;
   double lag_max_ms;
   union {
@@ -62,6 +64,10 @@ struct lsp_server {
   } listener;
   bool listening, listen_tcp, stopping;
   char *unix_path;
+  dev_t unix_dev;          /* the socket file we made: removed at stop only if still ours */
+  ino_t unix_ino;
+  char token[RPC_ACCESS_TOKEN_LEN + 1]; /* tcp: what clients present in initialize */
+  rpc_conn_group out_group;             /* the cap on output queued for all clients */
   int exit_code;
 };
 
@@ -70,9 +76,12 @@ struct lsp_server {
 int lsp_server_init(lsp_server *self, uv_loop_t *loop);
 /* Serves one client on stdin/stdout; the server stops when it ends. */
 int lsp_server_serve_stdio(lsp_server *self);
-/* Listens on "unix:PATH" or "tcp:HOST:PORT" (loopback only unless
- * allow_remote). Returns 0, or a negative error with a message in err. */
-int lsp_server_listen(lsp_server *self, const char *spec, bool allow_remote, char *err, size_t errlen);
+/* Listens on "unix:PATH" or "tcp:HOST:PORT" (a loopback address). A unix
+ * socket is made 0600 and admits only peers of our own uid; a file already at
+ * PATH is removed only when it is a socket nobody listens on. A tcp listener
+ * makes a new token (rpc_access_token_create) that every client must present
+ * in initialize. Returns 0, or a negative error with a message in err. */
+int lsp_server_listen(lsp_server *self, const char *spec, char *err, size_t errlen);
 /* Ends every session and listener; the loop then runs dry. */
 void lsp_server_stop(lsp_server *self, int exit_code);
 /* Frees what is left once the loop has no more handles. Returns the exit code. */

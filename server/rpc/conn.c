@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "log.h"
 
 #define READ_CHUNK 65536
-#define DEFAULT_MAX_PENDING ((size_t)256 << 20)
 
 typedef struct write_req {
   uv_write_t req;
@@ -22,9 +22,26 @@ typedef struct write_req {
 
 static void maybe_finish_close(rpc_conn *self);
 
+static void group_leave(rpc_conn *self) {
+  rpc_conn_group *g = self->group;
+  if (!g) return;
+  if (self->group_prev)
+    self->group_prev->group_next = self->group_next;
+  else
+    g->members = self->group_next;
+  if (self->group_next) self->group_next->group_prev = self->group_prev;
+  self->group = NULL;
+  self->group_prev = self->group_next = NULL;
+}
+
 static void on_handle_closed(uv_handle_t *h) {
   rpc_conn *self = h->data;
-  if (--self->handles_open == 0 && self->on_closed) self->on_closed(self);
+  if (--self->handles_open) return;
+  /* uv_close has run every write callback (cancelled ones too) by now. */
+  group_leave(self);
+  rpc_conn_closed_cb cb = self->on_closed;
+  self->on_closed = NULL; /* once, even if rpc_conn_abort comes later */
+  if (cb) cb(self);
 }
 
 static void report_eof(rpc_conn *self, const char *reason) {
@@ -136,7 +153,7 @@ static void conn_defaults(rpc_conn *self, uv_loop_t *loop, size_t max_body) {
   self->data = data;
   self->loop = loop;
   self->in_fd = self->out_fd = -1;
-  self->write_max_pending = DEFAULT_MAX_PENDING;
+  self->write_max_pending = RPC_CONN_DEFAULT_MAX_PENDING;
   rpc_reader_init(&self->reader, max_body);
 }
 
@@ -207,6 +224,7 @@ static void write_cb(uv_write_t *req, int status) {
   rpc_conn *self = w->conn;
   if (status < 0 && status != UV_ECANCELED) log_debug("write to client failed: %s", uv_strerror(status));
   self->write_pending -= w->len;
+  if (self->group) self->group->queued -= w->len;
   free(w->body);
   free(w);
   maybe_finish_close(self);
@@ -223,6 +241,44 @@ static int write_file_all(int fd, const char *p, size_t n) {
     n -= (size_t)w;
   }
   return 0;
+}
+
+/* Drops a client that does not read: no more input, the owner hears of the
+ * end, and the close does not wait for queued writes (uv_close cancels
+ * them), so their memory goes now and not when the client reads. */
+static void conn_drop(rpc_conn *self) {
+  self->discard_writes = true;
+  rpc_conn_stop(self);
+  report_eof(self, "client stopped reading");
+  /* Already closing (and waiting for its writes): finish now. */
+  maybe_finish_close(self);
+}
+
+/* The group would pass its cap if self queued `adding` more bytes. Drops the
+ * member with the most bytes queued (counting `adding` for self), unless the
+ * members already dropped hold enough that the others stay under the cap
+ * (their writes are cancelled on the next loop turn). Returns the dropped
+ * connection, or NULL. */
+static rpc_conn *group_over_cap(rpc_conn *self, size_t adding) {
+  rpc_conn_group *g = self->group;
+  size_t live = adding;
+  rpc_conn *worst = NULL;
+  size_t worst_n = 0;
+  for (rpc_conn *c = g->members; c; c = c->group_next) {
+    if (c->discard_writes) continue;
+    size_t n = c->write_pending + (c == self ? adding : 0);
+    live += c->write_pending;
+    if (!worst || n > worst_n) {
+      worst = c;
+      worst_n = n;
+    }
+  }
+  if (live <= g->max_queued || !worst) return NULL;
+  log_error("clients are not reading their replies (%zu bytes queued for all clients, cap %zu): "
+            "dropping the connection with the most queued (%zu bytes)",
+            live, g->max_queued, worst_n);
+  conn_drop(worst);
+  return worst;
 }
 
 int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
@@ -242,8 +298,12 @@ int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
     free(body);
     log_error("client is not reading its replies (%zu bytes queued): dropping the connection",
               self->write_pending);
-    rpc_conn_stop(self);
-    report_eof(self, "client stopped reading");
+    conn_drop(self);
+    return UV_ENOBUFS;
+  }
+  if (self->group && self->group->queued + hl + len > self->group->max_queued &&
+      group_over_cap(self, hl + len) == self) {
+    free(body);
     return UV_ENOBUFS;
   }
   write_req *w = xmalloc(sizeof *w);
@@ -259,12 +319,13 @@ int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
     return err;
   }
   self->write_pending += w->len;
+  if (self->group) self->group->queued += w->len;
   return 0;
 }
 
 static void maybe_finish_close(rpc_conn *self) {
   if (!self->closing || self->dispatching) return;
-  if (self->write_pending || self->file_read_busy) return;
+  if ((self->write_pending && !self->discard_writes) || self->file_read_busy) return;
   if (self->in_open) {
     self->in_open = false;
     uv_close(&self->in.handle, on_handle_closed);
@@ -282,11 +343,38 @@ static void maybe_finish_close(rpc_conn *self) {
      * so callers must not touch the connection after rpc_conn_close. */
     rpc_conn_closed_cb cb = self->on_closed;
     self->on_closed = NULL;
+    group_leave(self);
     rpc_reader_close(&self->reader);
     cb(self);
     return;
   }
   rpc_reader_close(&self->reader);
+}
+
+int rpc_conn_peer_uid(rpc_conn *self, uid_t *uid) {
+  if (!self->duplex || self->in.handle.type != UV_NAMED_PIPE) return -ENOTSOCK;
+  uv_os_fd_t fd;
+  int err = uv_fileno(&self->in.handle, &fd);
+  if (err) return err;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) return -errno;
+  *uid = cred.uid;
+  return 0;
+}
+
+void rpc_conn_group_init(rpc_conn_group *self, size_t max_queued) {
+  memset(self, 0, sizeof *self);
+  self->max_queued = max_queued ? max_queued : RPC_CONN_DEFAULT_MAX_QUEUED;
+}
+
+void rpc_conn_join(rpc_conn *self, rpc_conn_group *group) {
+  if (self->group || self->closing) return;
+  self->group = group;
+  self->group_next = group->members;
+  if (group->members) group->members->group_prev = self;
+  group->members = self;
+  group->queued += self->write_pending;
 }
 
 void rpc_conn_close(rpc_conn *self) {
@@ -295,4 +383,12 @@ void rpc_conn_close(rpc_conn *self) {
   rpc_conn_stop(self);
   if (self->file_read_busy) uv_cancel((uv_req_t *)&self->file_read);
   maybe_finish_close(self);
+}
+
+void rpc_conn_abort(rpc_conn *self) {
+  self->discard_writes = true;
+  if (!self->closing)
+    rpc_conn_close(self);
+  else
+    maybe_finish_close(self);
 }

@@ -5,11 +5,22 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "frame.h"
 
 typedef struct rpc_conn rpc_conn;
+typedef struct rpc_conn_group rpc_conn_group;
+
+/* Bytes queued for writing across every connection of a server: past
+ * RPC_CONN_DEFAULT_MAX_QUEUED in all (or the group's own cap), the
+ * connection with the most queued is dropped, as one that passes its own cap
+ * is. Clients that stop reading would otherwise grow the server without
+ * bound, each staying under its own cap. */
+#define RPC_CONN_DEFAULT_MAX_QUEUED ((size_t)256 << 20)
+/* One connection's own cap on bytes queued for writing. */
+#define RPC_CONN_DEFAULT_MAX_PENDING ((size_t)256 << 20)
 
 /* A complete message body; borrowed for the duration of the call. */
 typedef void (*rpc_conn_message_cb)(rpc_conn *conn, const char *body, size_t len);
@@ -45,6 +56,9 @@ struct rpc_conn {
   rpc_reader reader;
   size_t write_pending;       /* bytes handed to uv_write and not yet done */
   size_t write_max_pending;   /* a client that stops reading is dropped past this */
+  bool discard_writes;        /* dropped: close without waiting for queued writes */
+  rpc_conn_group *group;
+  rpc_conn *group_prev, *group_next;
   int handles_open;
   int dispatching;
 };
@@ -61,10 +75,35 @@ int rpc_conn_start(rpc_conn *self);
 void rpc_conn_stop(rpc_conn *self);
 /* Sends one framed message. Takes ownership of body (malloc'd). Returns 0,
  * or a negative error when the connection is closing or the client has
- * stopped reading (more than write_max_pending bytes queued). */
+ * stopped reading (more than write_max_pending bytes queued). A connection
+ * that passes its own cap, or has the most queued when its group passes the
+ * group's cap, is dropped: a log line, on_eof ("client stopped reading"), and
+ * once closed its queued writes are discarded instead of waited for. The
+ * dropped connection may be another member of the group than self. */
 int rpc_conn_send(rpc_conn *self, char *body, size_t len);
+/* The uid of the process at the other end of a unix socket connection
+ * (SO_PEERCRED, as it was when it connected). Returns 0 or a negative errno
+ * (-ENOTSOCK for stdio and files). */
+int rpc_conn_peer_uid(rpc_conn *self, uid_t *uid);
 /* Closes the connection once queued writes are flushed (or have failed);
  * on_closed runs when every handle is closed. Idempotent. */
 void rpc_conn_close(rpc_conn *self);
+/* Like rpc_conn_close, but queued writes are discarded rather than waited
+ * for, so a client that does not read cannot hold the close up. Idempotent;
+ * may follow rpc_conn_close. */
+void rpc_conn_abort(rpc_conn *self);
+
+struct rpc_conn_group {
+  size_t queued;              /* bytes queued by every member, not yet written */
+  size_t max_queued;
+  /* private */
+  rpc_conn *members;
+};
+
+/* Prepares an empty group; max_queued 0 means RPC_CONN_DEFAULT_MAX_QUEUED. */
+void rpc_conn_group_init(rpc_conn_group *self, size_t max_queued);
+/* Counts the connection's queued writes against the group's cap from now
+ * on, until it is closed. The group must outlive the connection. */
+void rpc_conn_join(rpc_conn *self, rpc_conn_group *group);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "common.h"
 #include "log.h"
 
@@ -279,10 +280,51 @@ static bool handle_one(rpc_session *self, const rpc_msg *m, rpc_batch_reply *b, 
   return is_req;
 }
 
+/* The gate of rpc_session_require_token, run on every message until one
+ * passes. Returns true when the message may be processed; otherwise the
+ * client has had its error reply and the session is ending. */
+static bool session_admit(rpc_session *self, rpc_batch *batch, int parse_rc) {
+  if (!self->token || self->admitted) return true;
+  rpc_msg *m = !parse_rc && !batch->is_batch && batch->count == 1 ? &batch->msgs[0] : NULL;
+  const char *why;
+  if (!m || m->kind != RPC_KIND_REQUEST || strcmp(m->method, "initialize") != 0) {
+    why = "the first message must be 'initialize'";
+  } else {
+    cJSON *opts = cJSON_GetObjectItemCaseSensitive(m->params, "initializationOptions");
+    cJSON *tok = cJSON_GetObjectItemCaseSensitive(opts, "token");
+    if (!cJSON_IsString(tok)) {
+      why = "no initializationOptions.token";
+    } else if (!rpc_access_token_equal(self->token, tok->valuestring, strlen(tok->valuestring))) {
+      why = "wrong initializationOptions.token";
+    } else {
+      self->admitted = true;
+      /* The batch owns its tree; params stay ours until rpc_batch_free. */
+      cJSON_DeleteItemFromObjectCaseSensitive(opts, "token");
+      return true;
+    }
+  }
+  char text[400];
+  snprintf(text, sizeof text,
+           "Unauthorized: %s. On a tcp listener the first message must be 'initialize' with "
+           "initializationOptions.token set to the contents of the server's token file "
+           "($XDG_RUNTIME_DIR/crucible/token); `crucible connect tcp:HOST:PORT` adds it.", why);
+  log_warn("refused a connection: %s", why);
+  send_json(self, rpc_make_error(m && m->id ? m->id : NULL, RPC_INVALID_REQUEST, text, NULL));
+  if (!self->ended) {
+    self->ended = true;
+    if (self->ops.on_end) self->ops.on_end(self, 1);
+  }
+  return false;
+}
+
 void rpc_session_dispatch(rpc_session *self, const char *body, size_t len) {
   if (self->closing) return;
   rpc_batch batch;
   int rc = rpc_batch_parse(&batch, body, len, &self->limits);
+  if (!session_admit(self, &batch, rc)) {
+    rpc_batch_free(&batch);
+    return;
+  }
   if (rc) {
     send_json(self, rpc_make_error(NULL, batch.err_code ? batch.err_code : rc,
                                    batch.err_message[0] ? batch.err_message : rpc_error_text(rc), NULL));
@@ -355,6 +397,11 @@ int rpc_session_init_accept(rpc_session *self, uv_loop_t *loop, uv_stream_t *ser
                             const rpc_session_ops *ops, size_t max_body) {
   session_setup(self, loop, methods, n_methods, ops);
   return rpc_conn_init_accept(&self->conn, loop, server, tcp, max_body);
+}
+
+void rpc_session_require_token(rpc_session *self, const char *token) {
+  self->token = token;
+  self->admitted = false;
 }
 
 int rpc_session_start(rpc_session *self) {

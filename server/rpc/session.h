@@ -81,6 +81,8 @@ struct rpc_session {
   void *data;             /* the owner's */
   bool got_shutdown;
   /* private */
+  const char *token;      /* borrowed; see rpc_session_require_token */
+  bool admitted;
   rpc_call *calls;        /* requests in flight */
   struct rpc_out_req *out_reqs;
   long long next_out_id;
@@ -96,6 +98,15 @@ int rpc_session_init_fds(rpc_session *self, uv_loop_t *loop, int in_fd, int out_
 int rpc_session_init_accept(rpc_session *self, uv_loop_t *loop, uv_stream_t *server, bool tcp,
                             const rpc_method *methods, size_t n_methods,
                             const rpc_session_ops *ops, size_t max_body);
+/* Makes the session admit a client only if its first message is a single
+ * `initialize` request whose params.initializationOptions.token equals
+ * token (compared in constant time). Any other first message is answered
+ * with -32600 and ends the session (ops.on_end, exit code 1); nothing else the
+ * client sent is processed. On success the token is removed from the
+ * message before the initialize handler sees it, so it never reaches
+ * settings or logs. token is borrowed and must outlive the session; call
+ * before rpc_session_start. */
+void rpc_session_require_token(rpc_session *self, const char *token);
 int rpc_session_start(rpc_session *self);
 /* Cancels every call in flight (their handlers answer or are dropped), fails
  * pending server-to-client requests, flushes writes and closes. ops.on_closed

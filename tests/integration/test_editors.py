@@ -152,7 +152,8 @@ def test_vscode_manifest_matches_the_server():
     props = set(manifest["contributes"]["configuration"]["properties"])
     forwarded = set(re.findall(r"^\s*'([a-z]+\.[A-Za-z]+)',$", (VSCODE / "src" / "protocol.ts").read_text(), re.M))
     assert forwarded, "SETTING_KEYS not found in protocol.ts"
-    assert props == {"crucible.serverPath", "crucible.trace.server"} | {"crucible." + k for k in forwarded}
+    assert props == {"crucible.serverPath", "crucible.serverArgs", "crucible.trace.server"} | \
+        {"crucible." + k for k in forwarded}
 
     c = Client()
     try:

@@ -309,6 +309,7 @@ def test_unix_listener_serves_two_clients_at_once(tmp_path):
         assert read_frame(socks[1])["id"] == 9
         socks[1].close()
         assert p.poll() is None
+        assert (os.lstat(path).st_mode & 0o777) == 0o600
     finally:
         p.terminate()
         rc = p.wait(timeout=10)
@@ -329,18 +330,24 @@ def read_frame(s):
     return json.loads(rest[:n])
 
 
-def test_tcp_listener_loopback_only():
-    r = subprocess.run([crucible_bin(), "serve", "--listen", "tcp:0.0.0.0:0"], capture_output=True, timeout=10)
+def test_tcp_listener_loopback_only(tmp_path):
+    (tmp_path / "run").mkdir(mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    r = subprocess.run([crucible_bin(), "serve", "--listen", "tcp:0.0.0.0:0"], capture_output=True, timeout=10,
+                       env=env)
     assert r.returncode != 0
     assert b"loopback" in r.stderr
     p = subprocess.Popen([crucible_bin(), "serve", "--listen", "tcp:127.0.0.1:0"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         line = p.stderr.readline().decode()
         assert "listening on tcp:127.0.0.1:" in line, line
         port = int(line.rsplit(":", 1)[1])
+        # the first message must carry the token (tests/integration/test_socket_access.py)
+        token = (tmp_path / "run" / "crucible" / "token").read_text().strip()
         s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}))
+        s.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                         "params": {"capabilities": {}, "initializationOptions": {"token": token}}}))
         assert read_frame(s)["result"]["serverInfo"]["name"] == "crucible"
         s.close()
     finally:

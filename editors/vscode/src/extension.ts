@@ -77,8 +77,12 @@ function explicitSettings(): Record<string, unknown> {
 }
 
 function createClient(context: vscode.ExtensionContext): CrucibleClient {
-  const command = vscode.workspace.getConfiguration('crucible').get<string>('serverPath') || 'crucible';
-  const serverOptions: ServerOptions = { command, args: ['serve'], transport: TransportKind.stdio };
+  const conf = vscode.workspace.getConfiguration('crucible');
+  const command = conf.get<string>('serverPath') || 'crucible';
+  // ['connect', 'unix:…' | 'tcp:…'] reaches a `crucible serve --listen` server instead of starting one.
+  const configured = conf.get<string[]>('serverArgs');
+  const args = Array.isArray(configured) && configured.length ? configured : ['serve'];
+  const serverOptions: ServerOptions = { command, args, transport: TransportKind.stdio };
   const clientOptions: LanguageClientOptions = {
     documentSelector: LANGUAGES.flatMap((language) => [
       { scheme: 'file', language },
@@ -296,7 +300,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('crucible.doctor', doctor),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (!e.affectsConfiguration('crucible') || !client) return;
-      if (e.affectsConfiguration('crucible.serverPath')) {
+      if (e.affectsConfiguration('crucible.serverPath') || e.affectsConfiguration('crucible.serverArgs')) {
         await client.stop();
         client = createClient(context);
         await client.start();
