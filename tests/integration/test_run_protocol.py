@@ -287,3 +287,64 @@ def test_doctor_beside_runs_does_not_cost_them_their_cgroup(srv):
             if iso.startswith("cgroup"):
                 assert "crucible-" in res["stdout"], res["stdout"]
     assert doc["sandbox"]["runsAs"]["hostUid"] != 0
+
+
+def test_sessions_share_the_run_queue_fairly(tmp_path):
+    """One session filling the run queue neither makes another session's run
+    fail at once nor keeps it waiting behind its whole backlog."""
+    import json as js
+    import socket as sk
+    from conftest import frame, crucible_bin, track
+    from test_socket_access import Frames
+    cfgdir = tmp_path / "cfg" / "crucible"
+    cfgdir.mkdir(parents=True)
+    (cfgdir / "config.json").write_text(js.dumps({"sandbox": {"concurrency": 1}}))
+    path = str(tmp_path / "s.sock")
+    p = subprocess.Popen([crucible_bin(), "serve", "--listen", "unix:" + path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                         env=dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+                                  XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")))
+    track(p.pid)
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.02)
+        a, b = sk.socket(sk.AF_UNIX), sk.socket(sk.AF_UNIX)
+        a.connect(path)
+        b.connect(path)
+        fa, fb = Frames(a, 60), Frames(b, 60)
+        for s, f in ((a, fa), (b, fb)):
+            s.sendall(frame({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"capabilities": {}}}))
+            assert f.next()["id"] == 0
+        # A: one running, 64 queued (its share), the 66th refused
+        slow = "import time\ntime.sleep(0.4)\n"
+        a.sendall(b"".join(frame({"jsonrpc": "2.0", "id": i, "method": "crucible/run", "params": {"code": slow}})
+                           for i in range(1, 67)))
+        refused = None
+        while refused is None:
+            m = fa.next()
+            if m.get("id") == 66:
+                refused = m
+        assert refused["error"]["code"] == -32803, refused
+        b.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "crucible/run", "params": {"code": "print('b')"}}))
+        while True:
+            m = fb.next()
+            if m.get("id") == 1:
+                break
+        assert m["result"]["outcome"] == "ok" and m["result"]["stdout"] == "b\n", m
+        # B went next after A's running one: at most A's first two are done
+        a_done = []
+        a.settimeout(0.2)
+        try:
+            while True:
+                m = fa.next()
+                if "id" in m and "method" not in m:
+                    a_done.append(m["id"])
+        except (sk.timeout, TimeoutError):
+            pass
+        assert len(a_done) <= 2, a_done
+        a.close()
+        b.close()
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
