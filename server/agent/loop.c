@@ -25,7 +25,6 @@ typedef enum state {
   ST_IMPORT_RUN,
   ST_RUN,
   ST_FAIL,
-  ST_REFLECT,
   ST_FINISH,
 } state;
 
@@ -577,7 +576,6 @@ static void on_step(uv_timer_t *timer) {
   case ST_IMPORT_RUN: start_run(t, t->sol.imports, "import test", import_run_done); break;
   case ST_RUN: start_run(t, t->program, "code execution", run_done); break;
   case ST_FAIL: do_fail(t); break;
-  case ST_REFLECT: break;
   case ST_FINISH: do_finish(t); break;
   }
 }
