@@ -24,6 +24,7 @@
 #include "seccomp_filter.h"
 #include "launch.h"
 #include "traceback.h"
+#include "verdict.h"
 
 /* Time between SIGTERM and SIGKILL when the wall time is up. */
 #define GRACE_MS 300
@@ -899,56 +900,23 @@ static void run_finish(sbx_run *run) {
   if (was_running) {
     sbx_cg_stats cs = {-1, -1, -1, -1};
     if (run->in_cgroup) sbx_cg_read_stats(self->cg, &run->cg, &cs);
-    /* Only a cgroup measures a run's CPU time: rusage would hold bwrap's
-     * own (its namespace init, which reaps the program, is never reaped by
-     * bwrap) or, from RUSAGE_CHILDREN, other runs' too. Unknown otherwise. */
-    r.cpu_ms = cs.cpu_ns >= 0 ? cs.cpu_ns / 1000000 : -1;
-    r.max_rss_kb = cs.peak_bytes >= 0 ? cs.peak_bytes / 1024 : -1;
-    if (disk_error_seen(run)) r.limits_hit |= SBX_LIMIT_DISK;
-    if (cs.pids_max > 0) r.limits_hit |= SBX_LIMIT_PIDS;
-    if (cs.oom_kills > 0) r.limits_hit |= SBX_LIMIT_MEMORY;
-    if (run->killed_for) r.limits_hit |= run->killed_for;
-
-    int code = (int)run->exit_status, sig = run->term_signal;
-    if (!sig && code > 128 && code <= 128 + 64) sig = code - 128, code = -1;
-    if (run->term_signal) code = -1;
-    r.exit_code = code;
-    r.signal = sig;
-    if (sig == SIGXCPU) r.limits_hit |= SBX_LIMIT_CPU;
-    if (sig == SIGKILL && !run->killed_for && !run->cancelled && !(r.limits_hit & SBX_LIMIT_MEMORY) &&
-        r.cpu_ms >= run->limits.cpu_seconds * 1000 - 50)
-      r.limits_hit |= SBX_LIMIT_CPU;
-    if (sig == SIGXFSZ) r.limits_hit |= SBX_LIMIT_DISK;
-    if (!run->in_cgroup && code != 0 && run->ebuf.data &&
-        (strstr(run->ebuf.data, "MemoryError") || strstr(run->ebuf.data, "heap out of memory") ||
-         strstr(run->ebuf.data, "Cannot allocate memory")))
-      r.limits_hit |= SBX_LIMIT_MEMORY;
-
-    if (run->cancelled) {
-      r.outcome = SBX_CANCELLED;
-    } else if (!run->exec_seen && !run->killed_for && !run->error) {
+    if (!run->cancelled && !run->exec_seen && !run->killed_for && !run->error) {
       /* bwrap never exec'd the program: the sandbox itself failed. */
       const char *e = run->ebuf.data ? run->ebuf.data : "";
       run->error = xasprintf("the sandbox could not start (bwrap exit %d): %.*s%s", (int)run->exit_status,
                              (int)strcspn(e, "\n"), e, userns_hint(e));
-      r.outcome = SBX_ERROR;
-    } else if (run->error) {
-      r.outcome = SBX_ERROR;
-    } else if (r.limits_hit & SBX_LIMIT_MEMORY && code != 0) {
-      r.outcome = SBX_OOM, r.limit = SBX_LIMIT_MEMORY;
-    } else if (run->killed_for == SBX_LIMIT_WALL) {
-      r.outcome = SBX_TIMEOUT, r.limit = SBX_LIMIT_WALL;
-    } else if (r.limits_hit & SBX_LIMIT_CPU && code != 0) {
-      r.outcome = SBX_TIMEOUT, r.limit = SBX_LIMIT_CPU;
-    } else if (run->killed_for == SBX_LIMIT_OUTPUT) {
-      r.outcome = SBX_ERROR, r.limit = SBX_LIMIT_OUTPUT;
-    } else if (code == 0 && !sig) {
-      r.outcome = SBX_OK;
-    } else {
-      r.outcome = SBX_ERROR;
-      if (r.limits_hit & SBX_LIMIT_DISK) r.limit = SBX_LIMIT_DISK;
-      else if (r.limits_hit & SBX_LIMIT_PIDS) r.limit = SBX_LIMIT_PIDS;
     }
+    const char *err_text = run->ebuf.data ? run->ebuf.data : "";
+    sbx_facts f = {
+        .exit_status = run->exit_status, .term_signal = run->term_signal, .killed_for = run->killed_for,
+        .cancelled = run->cancelled, .failed = run->error != NULL, .in_cgroup = run->in_cgroup,
+        .oom_kills = cs.oom_kills, .peak_bytes = cs.peak_bytes, .cpu_ns = cs.cpu_ns, .pids_max = cs.pids_max,
+        .disk_error_text = disk_error_seen(run),
+        .memory_error_text = strstr(err_text, "MemoryError") || strstr(err_text, "heap out of memory") ||
+                             strstr(err_text, "Cannot allocate memory"),
+        .cpu_limit_s = run->limits.cpu_seconds,
+    };
+    sbx_verdict(&f, &r);
   } else {
     r.outcome = run->cancelled ? SBX_CANCELLED : SBX_ERROR;
   }
