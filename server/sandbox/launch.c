@@ -29,6 +29,7 @@ static int child_exec(const sbx_launch_spec *s) {
   dfl.handler = SIG_DFL;
   for (int sig = 1; sig < 65; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+  if (s->new_session && syscall(SYS_setsid) < 0) return errno;
   /* Lowering one's own limits needs no privilege (prlimit on a process of
    * another uid needs CAP_SYS_RESOURCE, which a container's root may lack). */
   for (int i = 0; i < s->nrlimits; i++)

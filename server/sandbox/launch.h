@@ -22,6 +22,7 @@ typedef struct sbx_launch_spec {
   int nfds;           /* every fds[i] must be >= nfds (no slot is clobbered) */
   const sbx_rlimit *rlimits; /* set before exec, so bwrap and all it starts inherit them */
   int nrlimits;
+  bool new_session;   /* setsid(): the program leads a session of its own */
   bool set_ids;       /* switch to uid/gid (and no supplementary groups) before exec */
   uid_t uid;
   gid_t gid;

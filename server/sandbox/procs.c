@@ -1,5 +1,5 @@
-/* Host-side process scans: signalling a sandbox's process tree, and the
- * descriptor sweep before a spawn. */
+/* Host-side process scans: signalling a sandbox's process tree, stranded
+ * sandboxes of dead servers, and the descriptor sweep before a spawn. */
 #include "procs.h"
 
 #include <dirent.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bwrap.h"
 #include "cgroup.h"
 #include "common.h"
 
@@ -75,6 +76,47 @@ int sbx_procs_signal_tree(pid_t root, int sig) {
   free(tree);
   free(v);
   return hit;
+}
+
+/* Whether the NUL-separated argv (n bytes) is a sandbox of a runner. */
+static bool is_runner_bwrap(const char *buf, size_t n) {
+  const char *base = strrchr(buf, '/');
+  base = base ? base + 1 : buf;
+  if (strcmp(base, "bwrap")) return false;
+  bool status = false, block = false, host = false;
+  for (const char *a = buf; a < buf + n; a += strlen(a) + 1) {
+    const char *next = a + strlen(a) + 1 < buf + n ? a + strlen(a) + 1 : "";
+    status |= !strcmp(a, "--json-status-fd");
+    block |= !strcmp(a, "--block-fd");
+    host |= !strcmp(a, "--hostname") && !strcmp(next, SBX_HOSTNAME);
+    if (!strcmp(a, "--")) break;
+  }
+  return status && block && host;
+}
+
+int sbx_procs_sweep(void) {
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  int killed = 0;
+  struct dirent *e;
+  char buf[16384];
+  while ((e = readdir(d))) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[300];
+    snprintf(path, sizeof path, "%s/cmdline", e->d_name);
+    int fd = openat(dirfd(d), path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    if (!is_runner_bwrap(buf, (size_t)n)) continue;
+    pid_t pid = (pid_t)atoi(e->d_name), sid = getsid(pid);
+    if (sid <= 1 || sid == pid) continue; /* a monitor: its parent-death signal covers it */
+    if (kill(sid, 0) < 0 && errno == ESRCH && kill(pid, SIGKILL) == 0) killed++;
+  }
+  closedir(d);
+  return killed;
 }
 
 void sbx_fds_cloexec(void) {

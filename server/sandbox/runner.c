@@ -250,6 +250,8 @@ int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config)
   } else {
     self->cg_note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
+  int n = sbx_procs_sweep();
+  if (n) log_info("sandbox: killed %d stranded sandbox(es) of dead crucible processes", n);
   self->nroots = sbx_roots_probe(&self->roots);
   self->masks = sbx_proc_masks_probe();
   uv_timer_init(loop, &self->reaper);
@@ -726,7 +728,9 @@ static int run_spawn(sbx_run *run) {
    * bwrap, and bwrap passes unknown fds on to the program. */
   sbx_fds_cloexec();
   run->t0 = now_ms();
-  /* vfork, not uv_spawn: the server's page tables are not copied and its
+  /* bwrap leads a session of its own (see sbx_procs_sweep): its namespace
+   * init inherits it, so an init stranded by a dead bwrap can be told.
+   * vfork, not uv_spawn: the server's page tables are not copied and its
    * pages not made copy-on-write; uv_spawn forks, which cost ~12 ms per run
    * in a busy server (and blocked the loop that long). As root, bwrap (and
    * so everything in the sandbox) runs as the unprivileged host uid. The
@@ -736,7 +740,7 @@ static int run_spawn(sbx_run *run) {
   int nrls = rlimits_of(self, &run->limits, rls);
   sbx_launch_spec sp = {
       .path = argv[0], .argv = argv, .envp = env, .fds = hi, .nfds = C_N, .rlimits = rls, .nrlimits = nrls,
-      .set_ids = self->set_ids, .uid = self->host_uid, .gid = self->host_gid,
+      .new_session = true, .set_ids = self->set_ids, .uid = self->host_uid, .gid = self->host_gid,
   };
   int serr = -sbx_launch(&sp, &pid);
   uv_pipe_init(self->loop, &run->out, 0);

@@ -166,16 +166,28 @@ def wait_no_sandboxed_programs(timeout=5):
 
 def sandbox_procs():
     """pids of bwrap processes (monitors and namespace inits) of crucible
-    processes this session started that are no longer their parents."""
+    processes this session started that are no longer their parents, and
+    stranded namespace inits of any crucible."""
     out = []
     for p in procs_matching("--json-status-fd"):
         try:
             argv = open("/proc/%d/cmdline" % p, "rb").read().split(b"\0")
         except OSError:
             continue
-        if argv[0].endswith(b"bwrap") and ours(p) and not owner_alive(p):
+        if argv[0].endswith(b"bwrap") and ((ours(p) and not owner_alive(p)) or stranded(p)):
             out.append(p)
     return out
+
+
+def stranded(pid):
+    """A bwrap that is not its session's leader while the leader (the bwrap
+    that started it, which leads its own session) is gone: an init left
+    behind by a dead server, whichever."""
+    st = _stat(pid)
+    if st is None:
+        return False
+    sid = st[1]
+    return sid > 1 and sid != pid and not os.path.exists("/proc/%d" % sid)
 
 
 def owner_alive(pid):
@@ -191,3 +203,25 @@ def owner_alive(pid):
             return False
         pid = st[0]
     return False
+
+
+def describe(pid):
+    """A leftover process for a failure message: pid, ppid, session, state,
+    age and the start of its command line, then its ancestors'."""
+    out = []
+    for _ in range(8):
+        try:
+            stat = open("/proc/%d/stat" % pid, "rb").read()
+            cmd = open("/proc/%d/cmdline" % pid, "rb").read().replace(b"\0", b" ")[:120]
+        except OSError:
+            break
+        f = stat[stat.rindex(b")") + 2:].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        up = float(open("/proc/uptime").read().split()[0])
+        age = up - int(f[19]) / ticks
+        out.append("%d ppid=%s sid=%s state=%s age=%.1fs %s" % (pid, f[1].decode(), f[3].decode(),
+                                                               f[0].decode(), age, cmd.decode(errors="replace")))
+        pid = int(f[1])
+        if pid <= 1:
+            break
+    return " <- ".join(out)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from sandbox_util import (cgroup_leftovers, ensure_user, procs_matching, run_json,  # noqa: E402
+from sandbox_util import (cgroup_leftovers, describe, ensure_user, procs_matching, run_json,  # noqa: E402
                           sandbox_procs)
 
 SECRET = "sk-test-secret"
@@ -440,6 +440,43 @@ def test_killing_crucible_kills_the_sandbox_and_sweep_cleans():
     os.unlink(path)
 
 
+def test_stranded_sandbox_init_is_swept(as_user):
+    """A bwrap namespace init whose bwrap died (the server was killed during
+    the sandbox's setup) waits for ever; the next crucible kills it. Made
+    here by a look-alike: a process with the runner's bwrap arguments whose
+    session leader has exited."""
+    shape = "exec -a /usr/bin/bwrap bash -c 'sleep 300; :' x --json-status-fd 5 --block-fd 6 --hostname sandbox"
+    leader = ["setsid", "bash", "-c", shape + " </dev/null >/dev/null 2>&1 & echo $!"]
+    if as_user:
+        leader = ["setpriv", "--reuid", as_user, "--regid", as_user, "--init-groups", "--"] + leader
+    out = subprocess.run(leader, capture_output=True, text=True, timeout=10).stdout
+    pid = int(out.split()[0])
+    try:
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                argv0 = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")[0]
+            except OSError:
+                argv0 = b""
+            if argv0 == b"/usr/bin/bwrap":
+                break
+            time.sleep(0.02)
+        from sandbox_util import stranded
+        assert stranded(pid), "the look-alike should be stranded"
+        run_json("print(1)\n", user=as_user)
+        deadline = time.time() + 5
+        while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(") ")[1][0] != "Z" \
+                and time.time() < deadline:
+            time.sleep(0.02)
+        alive = os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(") ")[1][0] != "Z"
+        assert not alive, "the stranded init was not swept"
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def test_concurrent_runs_are_independent():
     results = [None] * 6
 
@@ -458,7 +495,8 @@ def test_zz_nothing_left_behind():
     deadline = time.time() + 3
     while sandbox_procs() and time.time() < deadline:
         time.sleep(0.05)
-    assert sandbox_procs() == []
+    left = sandbox_procs()
+    assert left == [], [describe(p) for p in left]
     assert cgroup_leftovers() == []
     assert not [d for d in os.listdir("/tmp") if d.startswith("crucible-run")]
 

@@ -47,7 +47,7 @@ static void test_split_anywhere(void **state) {
   static const char in[] = "x\xc2\x9b\xe2\x82\xac\xf0\x9f\x98\x80\x1b[2J\xc3";
   size_t n = sizeof in - 1;
   const char *whole_ref = esc(in, n);
-  char whole[256];
+  char whole[1024];
   snprintf(whole, sizeof whole, "%s", whole_ref);
   for (size_t cut1 = 0; cut1 <= n; cut1++) {
     for (size_t cut2 = cut1; cut2 <= n; cut2++) {
