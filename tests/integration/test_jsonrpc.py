@@ -340,8 +340,13 @@ def test_tcp_listener_loopback_only(tmp_path):
     p = subprocess.Popen([crucible_bin(), "serve", "--listen", "tcp:127.0.0.1:0"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        line = p.stderr.readline().decode()
-        assert "listening on tcp:127.0.0.1:" in line, line
+        line = seen = ""
+        while "listening on" not in line:  # log lines may come first
+            line = p.stderr.readline().decode()
+            seen += line
+            if not line:
+                break
+        assert "listening on tcp:127.0.0.1:" in line, seen
         port = int(line.rsplit(":", 1)[1])
         # the first message must carry the token (tests/integration/test_socket_access.py)
         token = (tmp_path / "run" / "crucible" / "token").read_text().strip()

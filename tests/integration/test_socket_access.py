@@ -104,8 +104,14 @@ class Server:
         self.proc = subprocess.Popen([crucible_bin(), "serve", "--listen", spec, *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         _servers.append(self.proc)
-        line = self.proc.stderr.readline().decode()
-        assert "listening on" in line, line + self.proc.stderr.read().decode()
+        # Log lines may come first (a sweep of what a killed server left).
+        seen = ""
+        while True:
+            line = self.proc.stderr.readline().decode()
+            seen += line
+            if not line or "listening on" in line:
+                break
+        assert "listening on" in line, seen
         self.address = line.split("listening on ", 1)[1].strip()
         self.port = int(self.address.rsplit(":", 1)[1]) if spec.startswith("tcp:") else None
 
