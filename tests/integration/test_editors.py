@@ -154,6 +154,9 @@ def test_vscode_manifest_matches_the_server():
     assert forwarded, "SETTING_KEYS not found in protocol.ts"
     assert props == {"crucible.serverPath", "crucible.serverArgs", "crucible.trace.server"} | \
         {"crucible." + k for k in forwarded}
+    # which program the extension starts is the machine's choice, never a workspace's
+    for key in ("crucible.serverPath", "crucible.serverArgs"):
+        assert manifest["contributes"]["configuration"]["properties"][key].get("scope") == "machine", key
 
     c = Client()
     try:
