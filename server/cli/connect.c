@@ -42,19 +42,6 @@ typedef struct bridge {
   size_t first_len;
 } bridge;
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* The client's first message with initializationOptions.token set, as a new
  * malloc'd body, or NULL when the message is not an initialize request whose
  * options can take it (it then goes to the server unchanged, and the server

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static int token_dir(char *buf, size_t cap) {
   const char *rt = getenv("XDG_RUNTIME_DIR");
   int n;
@@ -62,19 +64,6 @@ static int prepare_dir(const char *dir, char *err, size_t errlen) {
     snprintf(err, errlen, "%s is open to other users (mode %03o): run chmod 700 %s", dir,
              (unsigned)(st.st_mode & 0777), dir);
     return -EPERM;
-  }
-  return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    p += w;
-    n -= (size_t)w;
   }
   return 0;
 }

@@ -230,19 +230,6 @@ static void write_cb(uv_write_t *req, int status) {
   maybe_finish_close(self);
 }
 
-static int write_file_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* Drops a client that does not read: no more input, the owner hears of the
  * end, and the close does not wait for queued writes (uv_close cancels
  * them), so their memory goes now and not when the client reads. */
@@ -289,8 +276,8 @@ int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
   char header[40];
   size_t hl = rpc_frame_header(header, sizeof header, len);
   if (self->out_is_file) {
-    int err = write_file_all(self->out_fd, header, hl);
-    if (!err) err = write_file_all(self->out_fd, body, len);
+    int err = write_all(self->out_fd, header, hl);
+    if (!err) err = write_all(self->out_fd, body, len);
     free(body);
     return err;
   }

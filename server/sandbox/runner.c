@@ -376,17 +376,10 @@ static void reaper_cb(uv_timer_t *t) {
 static int memfd_with(const char *name, const void *data, size_t len) {
   int fd = memfd_create(name, MFD_CLOEXEC);
   if (fd < 0) return -errno;
-  const char *p = data;
-  while (len) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? -errno : -EIO;
-      close(fd);
-      return err;
-    }
-    p += n;
-    len -= (size_t)n;
+  int err = write_all(fd, data, len);
+  if (err) {
+    close(fd);
+    return err;
   }
   lseek(fd, 0, SEEK_SET);
   return fd;

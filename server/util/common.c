@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -62,6 +63,18 @@ unsigned long long now_ns(void) {
 
 unsigned long long now_ms(void) {
   return now_ns() / 1000000ull;
+}
+
+int write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? -errno : -EIO;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
 }
 
 int mkdir_parents(const char *path) {

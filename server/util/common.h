@@ -22,6 +22,11 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Returns 0 or -errno. */
 int mkdir_parents(const char *path);
 
+/* Writes all n bytes of p to the blocking descriptor fd, retrying short
+ * writes and EINTR. Returns 0 or -errno (-EIO when write makes no
+ * progress). */
+int write_all(int fd, const void *p, size_t n);
+
 /* Monotonic clock in milliseconds / nanoseconds. */
 unsigned long long now_ms(void);
 unsigned long long now_ns(void);
