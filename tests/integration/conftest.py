@@ -1,17 +1,20 @@
-"""Shared fixtures: the real crucible binary, and an LSP/JSON-RPC client that
-speaks to it over stdio with real framing."""
+"""Shared fixtures: the real crucible binary, an LSP/JSON-RPC client that
+speaks to it over stdio with real framing, and the fake LLM endpoint."""
 import json
 import os
 import pathlib
 import queue
 import select
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fakes"))
+from fake_openai import FakeOpenAI  # noqa: E402
 
 
 # Every crucible process this test session started, each the leader of its
@@ -24,6 +27,22 @@ STARTED = set()
 def track(pid):
     STARTED.add(pid)
     return pid
+
+
+@pytest.fixture
+def fake():
+    """A fake OpenAI-compatible endpoint on 127.0.0.1 (tests/fakes/fake_openai.py)."""
+    f = FakeOpenAI().start()
+    yield f
+    f.stop()
+
+
+def llm_env(tmp_path, url, key="sk-test"):
+    """The environment of a crucible whose state, cache and config live in
+    tmp_path and whose LLM is the fake at url."""
+    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "OPENAI_BASE_URL": url, "OPENAI_API_KEY": key, "CRUCIBLE_MODEL": "fake-model"}
 
 
 def crucible_bin():

@@ -10,7 +10,7 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
-from conftest import Client, crucible_bin, finish  # noqa: E402
+from conftest import Client, crucible_bin, finish, llm_env  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 from sandbox_util import sandboxed_programs, wait_no_sandboxed_programs  # noqa: E402
 
@@ -22,17 +22,8 @@ def sol(imports, code, prefix="p"):
 
 
 @pytest.fixture
-def fake():
-    f = FakeOpenAI().start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture
 def env(tmp_path, fake):
-    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": KEY, "CRUCIBLE_MODEL": "fake-model"}
+    return llm_env(tmp_path, fake.url, KEY)
 
 
 @pytest.fixture

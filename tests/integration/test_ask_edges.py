@@ -13,24 +13,15 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
-from conftest import Client, crucible_bin, finish  # noqa: E402
+from conftest import Client, crucible_bin, finish, llm_env  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
 BAD = "\xff\xfe \xc3( \xed\xa0\x80"  # latin-1 characters = the raw bytes sent: three kinds of invalid UTF-8
 
 
 @pytest.fixture
-def fake():
-    f = FakeOpenAI().start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture
 def env(tmp_path, fake):
-    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test", "CRUCIBLE_MODEL": "fake-model"}
+    return llm_env(tmp_path, fake.url)
 
 
 def start(env, llm=None):

@@ -45,13 +45,6 @@ def drive(url, *args, env=None, timeout=30):
     return events, done[0], time.time() - t0
 
 
-@pytest.fixture
-def fake():
-    f = FakeOpenAI().start()
-    yield f
-    f.stop()
-
-
 def tokens(events):
     return [e["text"] for e in events if e["event"] == "token"]
 

@@ -97,13 +97,6 @@ def test_run_keeps_bytes_raw_in_a_pipe_and_with_raw_output(prog):
     assert HOSTILE_STDOUT in data
 
 
-@pytest.fixture
-def fake():
-    f = FakeOpenAI().start()
-    yield f
-    f.stop()
-
-
 def test_ask_history_show_escape_model_text_and_output(tmp_path, fake):
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), XDG_CACHE_HOME=str(tmp_path / "cache"),
                XDG_CONFIG_HOME=str(tmp_path / "config"), OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="k",

@@ -11,19 +11,12 @@ import sys
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
-from conftest import Client, finish  # noqa: E402
+from conftest import Client, finish, llm_env  # noqa: E402
 from docs_site import DocsSite  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
 SECRET = "zorblax-secret-token-4711"
 SOL = {"content": json.dumps({"prefix": "p", "imports": "", "code": "print('ok')"})}
-
-
-@pytest.fixture
-def fake():
-    f = FakeOpenAI().start()
-    yield f
-    f.stop()
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +28,7 @@ def site():
 
 @pytest.fixture
 def env(tmp_path, fake):
-    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test", "CRUCIBLE_MODEL": "fake-model"}
+    return llm_env(tmp_path, fake.url)
 
 
 @pytest.fixture
