@@ -222,22 +222,30 @@ def test_client_vanishes_mid_run_leaves_nothing(tmp_path):
     assert not (set(our_cgroups()) - before)
 
 
+def unix_server(tmp_path, **env):
+    """Starts `crucible serve --listen unix:` with its state in tmp_path and
+    waits for its socket; returns (process, socket path)."""
+    from conftest import crucible_bin, track
+    path = str(tmp_path / "s.sock")
+    p = subprocess.Popen([crucible_bin(), "serve", "--listen", "unix:" + path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                         env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c"),
+                                  **env))
+    track(p.pid)
+    deadline = time.time() + 10
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.02)
+    return p, path
+
+
 def test_socket_client_vanishing_cancels_its_runs_only(tmp_path):
     """Over --listen unix:, a client that disconnects mid-run loses its run
     (killed, cgroup removed); another client's session goes on."""
     import socket as sk
     from test_jsonrpc import read_frame
-    from conftest import frame, crucible_bin
-    path = str(tmp_path / "s.sock")
-    from conftest import track
-    p = subprocess.Popen([crucible_bin(), "serve", "--listen", "unix:" + path],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                         env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")))
-    track(p.pid)
+    from conftest import frame
+    p, path = unix_server(tmp_path)
     try:
-        deadline = time.time() + 10
-        while not os.path.exists(path) and time.time() < deadline:
-            time.sleep(0.02)
         a, b = sk.socket(sk.AF_UNIX), sk.socket(sk.AF_UNIX)
         a.connect(path)
         b.connect(path)
@@ -294,21 +302,13 @@ def test_sessions_share_the_run_queue_fairly(tmp_path):
     fail at once nor keeps it waiting behind its whole backlog."""
     import json as js
     import socket as sk
-    from conftest import frame, crucible_bin, track
+    from conftest import frame
     from test_socket_access import Frames
     cfgdir = tmp_path / "cfg" / "crucible"
     cfgdir.mkdir(parents=True)
     (cfgdir / "config.json").write_text(js.dumps({"sandbox": {"concurrency": 1}}))
-    path = str(tmp_path / "s.sock")
-    p = subprocess.Popen([crucible_bin(), "serve", "--listen", "unix:" + path],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                         env=dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-                                  XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")))
-    track(p.pid)
+    p, path = unix_server(tmp_path, XDG_CONFIG_HOME=str(tmp_path / "cfg"))
     try:
-        deadline = time.time() + 10
-        while not os.path.exists(path) and time.time() < deadline:
-            time.sleep(0.02)
         a, b = sk.socket(sk.AF_UNIX), sk.socket(sk.AF_UNIX)
         a.connect(path)
         b.connect(path)
