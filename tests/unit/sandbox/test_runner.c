@@ -46,6 +46,22 @@ static void cancel_cb(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, NULL);
 }
 
+/* A runner on a fresh loop; close_runner closes both and checks that the
+ * runner called back and left no handle open. */
+static void open_runner(uv_loop_t *loop, int *is_closed, sbx_runner *runner, const sbx_config *cfg) {
+  uv_loop_init(loop);
+  *is_closed = 0;
+  loop->data = is_closed;
+  assert_int_equal(sbx_runner_init(runner, loop, cfg), 0);
+}
+
+static void close_runner(uv_loop_t *loop, int *is_closed, sbx_runner *runner) {
+  sbx_runner_close(runner, closed);
+  uv_run(loop, UV_RUN_DEFAULT);
+  assert_int_equal(*is_closed, 1);
+  assert_int_equal(uv_loop_close(loop), 0);
+}
+
 static int runnable(void) {
   return access("/usr/bin/bwrap", X_OK) == 0 && access("/usr/bin/python3", X_OK) == 0;
 }
@@ -54,12 +70,10 @@ static void queue_and_cancel(void **state) {
   (void)state;
   if (!runnable()) skip();
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  int is_closed = 0;
-  loop.data = &is_closed;
+  int is_closed;
   sbx_runner runner;
   sbx_config cfg = {.max_concurrent = 1};
-  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  open_runner(&loop, &is_closed, &runner, &cfg);
   rec r[3] = {{0}};
   sbx_callbacks cb = {on_out, on_done};
   sbx_run *slow = NULL;
@@ -86,22 +100,17 @@ static void queue_and_cancel(void **state) {
   assert_string_equal(r[2].out, "three\n");
   /* cap 1: the queued runs ran after the first one ended */
   assert_true(r[0].order < r[1].order && r[1].order < r[2].order);
-  sbx_runner_close(&runner, closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(is_closed, 1);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  close_runner(&loop, &is_closed, &runner);
 }
 
 static void close_kills_live_runs(void **state) {
   (void)state;
   if (!runnable()) skip();
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  int is_closed = 0;
-  loop.data = &is_closed;
+  int is_closed;
   sbx_runner runner;
   sbx_config cfg = {.max_concurrent = 2};
-  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  open_runner(&loop, &is_closed, &runner, &cfg);
   rec r[4] = {{0}};
   sbx_callbacks cb = {on_out, on_done};
   const char *code = "import time\nwhile True:\n    print('x', flush=True)\n    time.sleep(0.05)\n";
@@ -135,12 +144,10 @@ static void warm_sandbox_binds_requests(void **state) {
   (void)state;
   if (!runnable()) skip();
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  int is_closed = 0;
-  loop.data = &is_closed;
+  int is_closed;
   sbx_runner runner;
   sbx_config cfg = {.max_concurrent = 2, .warm = true};
-  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  open_runner(&loop, &is_closed, &runner, &cfg);
   /* give the runner time to make its warm sandbox */
   uv_timer_t t;
   uv_timer_init(&loop, &t);
@@ -179,10 +186,7 @@ static void warm_sandbox_binds_requests(void **state) {
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_string_equal(r[2].out, "3\n");
   uv_close((uv_handle_t *)&t, NULL);
-  sbx_runner_close(&runner, closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(is_closed, 1);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  close_runner(&loop, &is_closed, &runner);
 }
 
 /* Two owners share the queue: with one slot, owner A's backlog does not
@@ -192,12 +196,10 @@ static void queue_is_fair_between_owners(void **state) {
   (void)state;
   if (!runnable()) skip();
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  int is_closed = 0;
-  loop.data = &is_closed;
+  int is_closed;
   sbx_runner runner;
   sbx_config cfg = {.max_concurrent = 1, .max_queued_per_owner = 3};
-  assert_int_equal(sbx_runner_init(&runner, &loop, &cfg), 0);
+  open_runner(&loop, &is_closed, &runner, &cfg);
   int a = 0, b = 0;
   rec ra[4] = {{0}}, rb = {0};
   sbx_callbacks cb = {on_out, on_done};
@@ -217,10 +219,7 @@ static void queue_is_fair_between_owners(void **state) {
   assert_int_equal(rb.order, 2);
   for (int i = 1; i < 4; i++) assert_int_equal(ra[i].order, i + 2);
   assert_int_equal(extra.done, 0);
-  sbx_runner_close(&runner, closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(is_closed, 1);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  close_runner(&loop, &is_closed, &runner);
 }
 
 static void doctor_reports(void **state) {
