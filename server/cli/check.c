@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "common.h"
 #include "dbuf.h"
+#include "jobs.h"
 #include "log.h"
 #include "term.h"
 
@@ -68,12 +69,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     env->started = true;
     uv_loop_init(&env->loop);
     sbx_config sc;
-    memset(&sc, 0, sizeof sc);
-    sc.host_uid = env->settings->sandbox.uid;
-    sc.host_gid = env->settings->sandbox.gid;
-    sc.interpreters[SBX_LANG_PYTHON] = env->settings->sandbox.python;
-    sc.interpreters[SBX_LANG_JAVASCRIPT] = env->settings->sandbox.javascript;
-    sc.interpreters[SBX_LANG_BASH] = env->settings->sandbox.bash;
+    lsp_sandbox_config(&env->settings->sandbox, &sc);
     sbx_runner_init(&env->runner, &env->loop, &sc);
     const char *interp[CHK_LANG_COUNT] = {env->settings->sandbox.python, env->settings->sandbox.javascript,
                                           env->settings->sandbox.bash};

@@ -199,14 +199,9 @@ int cli_run(int argc, char **argv) {
   cfg settings;
   cfg_init_cli(&settings);
   sbx_config sc;
-  memset(&sc, 0, sizeof sc);
+  lsp_sandbox_config(&settings.sandbox, &sc);
   sc.max_concurrent = 1;
   lsp_sandbox_limits_of(&settings.sandbox, &sc.defaults);
-  sc.host_uid = settings.sandbox.uid;
-  sc.host_gid = settings.sandbox.gid;
-  sc.interpreters[SBX_LANG_PYTHON] = settings.sandbox.python;
-  sc.interpreters[SBX_LANG_JAVASCRIPT] = settings.sandbox.javascript;
-  sc.interpreters[SBX_LANG_BASH] = settings.sandbox.bash;
   sbx_runner runner;
   sbx_runner_init(&runner, &loop, &sc);
   uv_signal_init(&loop, &c.sigint);

@@ -10,14 +10,9 @@
 void lsp_engines_init(lsp_server *srv) {
   const cfg_sandbox *sb = &srv->base.sandbox;
   sbx_config sc;
-  memset(&sc, 0, sizeof sc);
+  lsp_sandbox_config(sb, &sc);
   sc.max_concurrent = sb->concurrency;
   sc.warm = true; /* a long-lived server: keep a python sandbox ready */
-  sc.host_uid = sb->uid;
-  sc.host_gid = sb->gid;
-  sc.interpreters[SBX_LANG_PYTHON] = sb->python;
-  sc.interpreters[SBX_LANG_JAVASCRIPT] = sb->javascript;
-  sc.interpreters[SBX_LANG_BASH] = sb->bash;
   /* The user's settings are the ceilings a client may not raise. */
   lsp_sandbox_limits_of(sb, &sc.defaults);
   sc.max = sc.defaults;

@@ -26,6 +26,15 @@ void lsp_sandbox_limits_of(const cfg_sandbox *sb, sbx_limits *l) {
   l->disk_mb = sb->disk_mb;
 }
 
+void lsp_sandbox_config(const cfg_sandbox *sb, sbx_config *sc) {
+  memset(sc, 0, sizeof *sc);
+  sc->host_uid = sb->uid;
+  sc->host_gid = sb->gid;
+  sc->interpreters[SBX_LANG_PYTHON] = sb->python;
+  sc->interpreters[SBX_LANG_JAVASCRIPT] = sb->javascript;
+  sc->interpreters[SBX_LANG_BASH] = sb->bash;
+}
+
 void lsp_sandbox_limits(const cfg *settings, sbx_limits *l) {
   lsp_sandbox_limits_of(&settings->sandbox, l);
 }

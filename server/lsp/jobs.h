@@ -14,6 +14,10 @@ char *lsp_task_label(rpc_call *call, const cJSON *params);
 /* The client's sandbox settings as limits (defaults) and as ceilings. */
 void lsp_sandbox_limits(const cfg *settings, sbx_limits *limits);
 void lsp_sandbox_limits_of(const cfg_sandbox *sb, sbx_limits *limits);
+/* A runner configuration from the settings: zeroed, then the interpreters
+ * and the sandbox's host uid/gid (the caller adds limits, concurrency,
+ * warm). Strings are borrowed from sb. */
+void lsp_sandbox_config(const cfg_sandbox *sb, sbx_config *sc);
 
 /* The LLM client's configuration from the settings (init'ed here; the
  * caller closes it with llm_config_close). */

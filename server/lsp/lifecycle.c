@@ -219,9 +219,7 @@ cJSON *lsp_doctor_report(const cfg *settings) {
   cJSON_AddStringToObject(srv, "configFile", cfg_user_path(path, sizeof path));
   cJSON_AddStringToObject(srv, "transcripts", store_default_path(path, sizeof path));
   sbx_config sc;
-  memset(&sc, 0, sizeof sc);
-  sc.host_uid = settings->sandbox.uid;
-  sc.host_gid = settings->sandbox.gid;
+  lsp_sandbox_config(&settings->sandbox, &sc);
   cJSON *sbx = sbx_doctor_report(&sc);
   cJSON_AddItemToObject(r, "sandbox", sbx);
   cJSON_AddItemToObject(r, "checks", chk_doctor_report());
