@@ -192,7 +192,9 @@ static int pump(bridge *b) {
       ssize_t n = read(b->sock, buf, CHUNK);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        if (n < 0) {
+        /* A reset is the server closing while bytes we sent were still
+         * unread (a stop, or a refusal): it went away, as with EOF. */
+        if (n < 0 && errno != ECONNRESET) {
           fprintf(stderr, "crucible connect: connection lost: %s\n", strerror(errno));
           status = 1;
         }
