@@ -261,9 +261,18 @@ static int unix_path_clear(const char *path, char *errbuf, size_t errlen) {
   return 0;
 }
 
+/* The socket appears at its path only once it accepts connections: it is
+ * bound under a temporary name beside it, made to listen, then renamed into
+ * place (atomic), so a client that sees the path never gets ECONNREFUSED.
+ * A path too long for the temporary name binds in place instead. */
 static int listen_unix(lsp_server *self, const rpc_addr *addr, char *errbuf, size_t errlen) {
   int err = unix_path_clear(addr->path, errbuf, errlen);
   if (err) return err;
+  char tmp[sizeof ((struct sockaddr_un *)0)->sun_path];
+  int n = snprintf(tmp, sizeof tmp, "%s.%ld~", addr->path, (long)getpid());
+  bool renamed = n > 0 && (size_t)n < sizeof tmp;
+  const char *bind_path = renamed ? tmp : addr->path;
+  if (renamed) unlink(tmp); /* a leftover of a dead server with our pid */
   err = uv_pipe_init(self->loop, &self->listener.pipe, 0);
   if (err) goto uv_fail;
   self->listening = true;
@@ -271,18 +280,30 @@ static int listen_unix(lsp_server *self, const rpc_addr *addr, char *errbuf, siz
   /* The umask makes the socket 0600 from its first instant (a chmod after
    * bind leaves a window in which anyone may connect). */
   mode_t old = umask(0177);
-  err = uv_pipe_bind(&self->listener.pipe, addr->path);
+  err = uv_pipe_bind(&self->listener.pipe, bind_path);
   umask(old);
   if (err) goto uv_fail;
-  self->unix_path = xstrdup(addr->path);
   struct stat st;
-  if (chmod(addr->path, 0600) || lstat(addr->path, &st)) {
+  if (chmod(bind_path, 0600)) {
+    err = -errno;
+    goto undo;
+  }
+  err = uv_listen(&self->listener.stream, 64, on_connection);
+  if (err) goto undo;
+  if (renamed && rename(tmp, addr->path)) {
+    err = -errno;
+    goto undo;
+  }
+  self->unix_path = xstrdup(addr->path);
+  if (lstat(addr->path, &st)) {
     err = -errno;
     goto uv_fail;
   }
   self->unix_dev = st.st_dev;
   self->unix_ino = st.st_ino;
   return 0;
+undo:
+  unlink(bind_path);
 uv_fail:
   snprintf(errbuf, errlen, "cannot listen on unix:%s: %s", addr->path, uv_strerror(err));
   return err;
@@ -314,6 +335,8 @@ static int listen_tcp(lsp_server *self, const rpc_addr *addr, char *errbuf, size
   self->listener.handle.data = self;
   err = uv_tcp_bind(&self->listener.tcp, (struct sockaddr *)&sa, 0);
   if (err) goto uv_fail;
+  err = uv_listen(&self->listener.stream, 64, on_connection);
+  if (err) goto uv_fail;
   return 0;
 uv_fail:
   snprintf(errbuf, errlen, "cannot listen on tcp:%s:%d: %s", addr->host, addr->port, uv_strerror(err));
@@ -331,11 +354,6 @@ int lsp_server_listen(lsp_server *self, const char *spec, char *errbuf, size_t e
   err = addr.kind == RPC_ADDR_UNIX ? listen_unix(self, &addr, errbuf, errlen)
                                    : listen_tcp(self, &addr, errbuf, errlen);
   if (err) return err;
-  err = uv_listen(&self->listener.stream, 64, on_connection);
-  if (err) {
-    snprintf(errbuf, errlen, "cannot listen on %s: %s", spec, uv_strerror(err));
-    return err;
-  }
   if (self->listen_tcp) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
