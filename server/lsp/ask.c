@@ -118,14 +118,12 @@ typedef struct progress_req {
 
 static void progress_created(rpc_session *ses, void *ud, const cJSON *result, const cJSON *error) {
   progress_req *p = ud;
-  if (!error && (result || cJSON_IsNull(result)) && !ses->closing) {
-    for (rpc_call *c = ses->calls; c; c = c->next) {
-      if (!c->id || !cJSON_Compare(c->id, p->id, 1) || c->progress_token || !c->data) continue;
-      c->progress_token = p->token;
-      p->token = NULL;
-      rpc_progress_begin(ses, c->progress_token, "Crucible", p->title);
-      break;
-    }
+  rpc_call *c = !error && (result || cJSON_IsNull(result)) && !rpc_session_closing(ses)
+                    ? rpc_session_find_call(ses, p->id) : NULL;
+  if (c && !c->progress_token && c->data) {
+    c->progress_token = p->token;
+    p->token = NULL;
+    rpc_progress_begin(ses, c->progress_token, "Crucible", p->title);
   }
   cJSON_Delete(p->id);
   cJSON_Delete(p->token);

@@ -53,7 +53,7 @@ static cJSON *merged_diagnostics(lsp_doc *d, const cJSON *check_diags) {
 
 static void publish(lsp_doc *d) {
   lsp_client *c = d->client;
-  if (!c || c->ses.closing) return;
+  if (!c || rpc_session_closing(&c->ses)) return;
   lsp_server *srv = c->srv;
   chk_report rep;
   memset(&rep, 0, sizeof rep);

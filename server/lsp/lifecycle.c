@@ -108,7 +108,7 @@ static void collect_roots(lsp_client *c, const cJSON *params) {
 
 void lsp_initialize(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  if (c->ses.state != RPC_STATE_UNINIT) {
+  if (rpc_session_state(&c->ses) != RPC_STATE_UNINIT) {
     rpc_call_error(call, RPC_INVALID_REQUEST, "initialize may only be sent once per session");
     return;
   }
@@ -132,7 +132,7 @@ void lsp_initialize(rpc_call *call, const cJSON *params) {
     cJSON_DeleteItemFromObjectCaseSensitive(c->init_options, "token");
   }
   collect_roots(c, params);
-  c->ses.state = RPC_STATE_INITIALIZING;
+  rpc_session_advance(&c->ses, RPC_STATE_INITIALIZING);
   lsp_client_update_settings(c);
 
   cJSON *result = cJSON_CreateObject();
@@ -145,21 +145,14 @@ void lsp_initialize(rpc_call *call, const cJSON *params) {
 
 void lsp_initialized(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  if (c->ses.state == RPC_STATE_INITIALIZING) c->ses.state = RPC_STATE_RUNNING;
+  if (rpc_session_state(&c->ses) == RPC_STATE_INITIALIZING) rpc_session_advance(&c->ses, RPC_STATE_RUNNING);
 }
 
 void lsp_shutdown(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  c->ses.state = RPC_STATE_SHUTDOWN;
-  c->ses.got_shutdown = true;
+  rpc_session_advance(&c->ses, RPC_STATE_SHUTDOWN);
   /* Work still in flight is cancelled; its requests get -32800. */
-  for (rpc_call *o = c->ses.calls, *next; o; o = next) {
-    next = o->next;
-    if (o != call && !o->cancelled && o->cancel) {
-      o->cancelled = true;
-      o->cancel(o);
-    }
-  }
+  rpc_session_cancel_all(&c->ses, call);
   rpc_call_reply(call, NULL);
 }
 

@@ -65,7 +65,7 @@ static void log_to_clients(void *ud, log_level level, const char *msg) {
   lsp_server *srv = ud;
   static const int types[] = {4, 1, 2, 3, 4};
   for (lsp_client *c = srv->clients; c; c = c->next)
-    if (c->trace && !c->ses.closing) rpc_session_log(&c->ses, types[level], msg);
+    if (c->trace && !rpc_session_closing(&c->ses)) rpc_session_log(&c->ses, types[level], msg);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
