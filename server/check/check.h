@@ -232,17 +232,12 @@ typedef struct chk_split {
   size_t nlines;
 } chk_split;
 
-/* Splits program into top-level import statements (python: import/from,
- * javascript: import declarations and top-level require() declarations, bash:
- * nothing) and the rest, keeping order within each part. Returns 0. */
-int chk_split_program(chk_context *ctx, chk_language lang, const char *program, size_t len,
-                      chk_split *out);
 /* Joins imports and code into one program (*program, caller frees; the
  * imports, then a newline when they do not end with one, then the code) and
  * fills out with copies of both parts and the joined program's line map.
  * Returns 0. */
 int chk_join_program(const char *imports, const char *code, chk_split *out, char **program);
-/* Maps a line of the split/joined program to its origin; false when out of range. */
+/* Maps a line of the joined program to its origin; false when out of range. */
 bool chk_split_map(const chk_split *self, uint32_t line, chk_line_origin *origin);
 void chk_split_close(chk_split *self);
 

@@ -1,6 +1,6 @@
 /* Unit tests of the check module: fixture files per language (syntax error
  * classes, import forms, optional imports, statuses), UTF-16 columns,
- * incremental edits against full parses, splitting/joining, the module index
+ * incremental edits against full parses, joining, the module index
  * and its cache. */
 #include <dirent.h>
 #include <errno.h>
@@ -513,50 +513,7 @@ static void test_change_json(void **state) {
   chk_doc_free(doc);
 }
 
-/* ---- split / join ---- */
-
-static char *nth_line(const char *s, uint32_t n) {
-  for (uint32_t i = 0; i < n && s; i++) {
-    s = strchr(s, '\n');
-    if (s) s++;
-  }
-  if (!s) return NULL;
-  return xstrndup(s, strcspn(s, "\n"));
-}
-
-static void test_split_python(void **state) {
-  const char *prog = "\"\"\"Doc.\"\"\"\nimport os\n\nfrom sys import (argv,\n    exit)\n"
-                     "x = 1; import re\n\ndef f():\n    import json\n    return json\nimport math\n";
-  chk_split s;
-  assert_int_equal(chk_split_program(ctx, CHK_LANG_PYTHON, prog, strlen(prog), &s), 0);
-  assert_string_equal(s.imports, "import os\n\nfrom sys import (argv,\n    exit)\nimport math\n");
-  assert_string_equal(s.code, "\"\"\"Doc.\"\"\"\nx = 1; import re\n\ndef f():\n    import json\n"
-                              "    return json\n");
-  /* every original line maps to the same text in its part */
-  for (uint32_t i = 0; i < s.nlines; i++) {
-    chk_line_origin o;
-    assert_true(chk_split_map(&s, i, &o));
-    char *a = nth_line(prog, i), *b = nth_line(o.part ? s.code : s.imports, o.line);
-    assert_non_null(a);
-    assert_non_null(b);
-    assert_string_equal(a, b);
-    free(a);
-    free(b);
-  }
-  chk_line_origin o;
-  assert_false(chk_split_map(&s, (uint32_t)s.nlines, &o));
-  chk_split_close(&s);
-}
-
-static void test_split_javascript(void **state) {
-  const char *prog = "import fs from 'fs';\nconst p = require('path'), q = require('os');\n"
-                     "const x = f(require('a'));\nconsole.log(fs);\n";
-  chk_split s;
-  assert_int_equal(chk_split_program(ctx, CHK_LANG_JAVASCRIPT, prog, strlen(prog), &s), 0);
-  assert_string_equal(s.imports, "import fs from 'fs';\nconst p = require('path'), q = require('os');\n");
-  assert_string_equal(s.code, "const x = f(require('a'));\nconsole.log(fs);\n");
-  chk_split_close(&s);
-}
+/* ---- join ---- */
 
 static void test_join_maps_diagnostics(void **state) {
   const char *imports = "import os\nimport nump";
@@ -824,8 +781,6 @@ int main(void) {
       cmocka_unit_test(test_incremental_equals_full),
       cmocka_unit_test(test_prefilter_equals_full_scan),
       cmocka_unit_test(test_change_json),
-      cmocka_unit_test(test_split_python),
-      cmocka_unit_test(test_split_javascript),
       cmocka_unit_test(test_join_maps_diagnostics),
       cmocka_unit_test(test_modset_lookup_and_suggest),
       cmocka_unit_test(test_probe_python_host),
