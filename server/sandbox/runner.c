@@ -78,6 +78,7 @@ struct sbx_run {
   sbx_limits limits;
   int line_offset;
   const void *owner;
+  sbx_env *env; /* the request's environment (a copy), NULL: the system only */
   char *code, *stdin_data;
   size_t code_len, stdin_len;
   char *name;
@@ -395,6 +396,7 @@ static void on_handle_closed(uv_handle_t *h) {
   dbuf_close(&run->ebuf);
   free(run->code);
   free(run->stdin_data);
+  sbx_env_free(run->env);
   free(run->name);
   free(run->error);
   free(run);
@@ -656,7 +658,7 @@ static int run_spawn(sbx_run *run) {
   int hi[MAX_CHILD_FDS];
   for (size_t i = 0; i < ARRAY_LEN(hi); i++) hi[i] = -1;
   char **argv = NULL;
-  if (!self->interp[run->lang]) {
+  if (!self->interp[run->lang] && !(run->env && run->env->interp)) {
     run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
                            sbx_lang_name(run->lang),
                            run->lang == SBX_LANG_PYTHON ? "python3"
@@ -698,7 +700,7 @@ static int run_spawn(sbx_run *run) {
   sbx_bwrap_spec spec = {
       .bwrap = self->bwrap, .interp = self->interp[run->lang], .lang = run->lang,
       .limits = &run->limits, .masks = self->masks, .roots = self->roots, .nroots = self->nroots,
-      .etc = NULL, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
+      .etc = NULL, .env = run->env, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
       .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
       .fd_empty = C_EMPTY,
   };
@@ -1080,7 +1082,7 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
     return -EAGAIN;
   sbx_run *run = NULL;
   sbx_run *w = self->warm;
-  if (w && w->proc_alive && w->lang == lang && start_limits_equal(self, &w->limits, &lim) && !self->queue_head &&
+  if (w && !req->env && w->proc_alive && w->lang == lang && start_limits_equal(self, &w->limits, &lim) && !self->queue_head &&
       self->nlive < self->cfg.max_concurrent) {
     /* The warm sandbox fits (same interpreter, same tmpfs sizes): use it,
      * and make the next one after this run has started. */
@@ -1099,6 +1101,7 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   run->limits = lim;
   run->line_offset = req->line_offset;
   run->owner = req->owner;
+  run->env = sbx_env_dup(req->env);
   run->code = xmalloc(req->code_len + 1);
   if (req->code_len) memcpy(run->code, req->code, req->code_len);
   run->code[req->code_len] = '\0';

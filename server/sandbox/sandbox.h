@@ -159,6 +159,30 @@ typedef struct sbx_callbacks {
   void (*on_done)(void *ud, const sbx_result *result);
 } sbx_callbacks;
 
+/* ---- environments ------------------------------------------------------ */
+
+#define SBX_ENV_MAX_BINDS 8
+#define SBX_ENV_MAX_VARS 8
+
+/* What an environment (docs/environments.md) adds to a sandbox. Paths are
+ * absolute and canonical; a bind's source must be reachable by the host uid
+ * programs run as. Borrowed in a request: sbx_run_start copies it. */
+typedef struct sbx_env {
+  const char *id;    /* names the environment for the layers above (module index); the sandbox ignores it */
+  const char *stamp; /* changes when the environment's content changes; the sandbox ignores it */
+  const char *binds[SBX_ENV_MAX_BINDS + 1];  /* host folders shown read-only at their own paths; NULL ends */
+  const char *interp; /* run this interpreter (a venv's bin/python) instead of the runner's; NULL: the runner's */
+  const char *vars[2 * SBX_ENV_MAX_VARS + 1]; /* NAME, VALUE pairs set after the defaults; NULL ends */
+  /* For an environment's installer only, never for a program: */
+  bool network;           /* keep the host's network namespace (to reach a package index) */
+  const char *write_src;  /* a host folder bound writable ... */
+  const char *write_dest; /* ... at this path (NULL: write_src) */
+} sbx_env;
+
+/* A deep copy on the heap (NULL for NULL); free with sbx_env_free. */
+sbx_env *sbx_env_dup(const sbx_env *self);
+void sbx_env_free(sbx_env *self);
+
 typedef struct sbx_request {
   const char *language;   /* "python" | "javascript" | "bash" (NULL: python) */
   const char *code;       /* the program text (borrowed; copied at start) */
@@ -168,6 +192,7 @@ typedef struct sbx_request {
   sbx_limits limits;      /* zero fields: the runner's defaults */
   int line_offset;        /* added to diagnostic lines (code was a selection starting there) */
   const void *owner;      /* who asked (a session): queued runs are shared fairly between owners */
+  const sbx_env *env;     /* what the program can import beyond the system (NULL: the system only) */
 } sbx_request;
 
 struct sbx_runner {
