@@ -11,7 +11,7 @@
 
 #include "common.h"
 
-typedef enum field_type { F_STR, F_INT, F_NUM, F_BOOL, F_ENUM, F_STRLIST } field_type;
+typedef enum field_type { F_STR, F_INT, F_NUM, F_BOOL, F_ENUM, F_STRLIST, F_JSON } field_type;
 
 enum {
   F_USER_ONLY = 1 << 0,    /* a client (workspace) may not set it */
@@ -32,6 +32,7 @@ static const char *const so_choices[] = {"auto", "json_schema", "json_object", "
 static const char *const ic_choices[] = {"static", "run", "both", NULL};
 static const char *const be_choices[] = {"bwrap", NULL};
 static const char *const mode_choices[] = {"search", "all", NULL};
+static const char *const wa_choices[] = {"none", "read", NULL};
 
 #define OFF(g, m) offsetof(cfg, g.m), sizeof(((cfg *)0)->g.m)
 static const field fields[] = {
@@ -61,6 +62,13 @@ static const field fields[] = {
     {"sandbox", "interpreters.python", F_STR, OFF(sandbox, python), 0, 0, NULL, F_USER_ONLY},
     {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, javascript), 0, 0, NULL, F_USER_ONLY},
     {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, bash), 0, 0, NULL, F_USER_ONLY},
+    /* A string or an object (an EnvSpec); its content is checked where it is
+     * used (server/env), the message naming sandbox.environment. */
+    {"sandbox", "environment", F_JSON, OFF(sandbox, environment), 0, 0, NULL, 0},
+    {"sandbox", "packageIndex", F_STR, OFF(sandbox, package_index), 0, 0, NULL, F_USER_ONLY},
+    {"sandbox", "npmRegistry", F_STR, OFF(sandbox, npm_registry), 0, 0, NULL, F_USER_ONLY},
+    {"sandbox", "envCacheMb", F_INT, OFF(sandbox, env_cache_mb), 0, 1 << 24, NULL, F_USER_ONLY},
+    {"sandbox", "workspaceAccess", F_ENUM, OFF(sandbox, workspace_access), 0, 0, wa_choices, F_USER_ONLY},
     {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0},
     {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0},
     {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, F_TIGHTEN_ONLY},
@@ -109,6 +117,11 @@ void cfg_init(cfg *self) {
   set_str(self->sandbox.python, sizeof self->sandbox.python, "/usr/bin/python3");
   set_str(self->sandbox.javascript, sizeof self->sandbox.javascript, "/usr/bin/node");
   set_str(self->sandbox.bash, sizeof self->sandbox.bash, "/usr/bin/bash");
+  set_str(self->sandbox.environment, sizeof self->sandbox.environment, "\"system\"");
+  set_str(self->sandbox.package_index, sizeof self->sandbox.package_index, "https://pypi.org/simple");
+  set_str(self->sandbox.npm_registry, sizeof self->sandbox.npm_registry, "https://registry.npmjs.org/");
+  self->sandbox.env_cache_mb = 4096;
+  set_str(self->sandbox.workspace_access, sizeof self->sandbox.workspace_access, "none");
   set_str(self->docs.mode, sizeof self->docs.mode, "search");
   self->docs.max_depth = 20;
   self->docs.max_pages = 500;
@@ -242,6 +255,19 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
     }
     *(bool *)p = cJSON_IsTrue(v);
     return 0;
+  case F_JSON: {
+    if (!cJSON_IsString(v) && !cJSON_IsObject(v)) goto wrong_type;
+    char *text = cJSON_PrintUnformatted(v);
+    if (!text) abort();
+    if (strlen(text) >= f->size) {
+      dbuf_addf(msgs, "error: %s.%s: value longer than %zu bytes\n", g, k, f->size - 1);
+      free(text);
+      return 1;
+    }
+    set_str(p, f->size, text);
+    free(text);
+    return 0;
+  }
   case F_STRLIST: {
     if (!cJSON_IsArray(v)) goto wrong_type;
     const cJSON *it;
@@ -267,7 +293,7 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
   return 0;
 wrong_type: {
   static const char *const want[] = {"a string", "an integer", "a number", "a boolean", "a string",
-                                     "an array of strings"};
+                                     "an array of strings", "a string or an object"};
   dbuf_addf(msgs, "error: %s.%s: expected %s, got %s\n", g, k, want[f->type], type_name(v));
   return 1;
 }
@@ -388,6 +414,14 @@ void cfg_init_cli(cfg *self) {
   dbuf_close(&msgs);
 }
 
+/* A URL with its user-info (a token for a private index) left out. */
+static char *url_without_userinfo(const char *url) {
+  const char *s = strstr(url, "://");
+  const char *at = s ? strchr(s + 3, '@') : NULL, *slash = s ? strchr(s + 3, '/') : NULL;
+  if (!at || (slash && at > slash)) return xstrdup(url);
+  return xasprintf("%.*s%s", (int)(s + 3 - url), url, at + 1);
+}
+
 cJSON *cfg_to_json(const cfg *self) {
   cJSON *root = cJSON_CreateObject();
   cJSON *llm = cJSON_AddObjectToObject(root, "llm");
@@ -423,6 +457,15 @@ cJSON *cfg_to_json(const cfg *self) {
   cJSON_AddStringToObject(in, "python", self->sandbox.python);
   cJSON_AddStringToObject(in, "javascript", self->sandbox.javascript);
   cJSON_AddStringToObject(in, "bash", self->sandbox.bash);
+  cJSON *envspec = cJSON_Parse(self->sandbox.environment);
+  cJSON_AddItemToObject(sb, "environment", envspec ? envspec : cJSON_CreateString("system"));
+  char *idx = url_without_userinfo(self->sandbox.package_index), *reg = url_without_userinfo(self->sandbox.npm_registry);
+  cJSON_AddStringToObject(sb, "packageIndex", idx);
+  cJSON_AddStringToObject(sb, "npmRegistry", reg);
+  free(idx);
+  free(reg);
+  cJSON_AddNumberToObject(sb, "envCacheMb", self->sandbox.env_cache_mb);
+  cJSON_AddStringToObject(sb, "workspaceAccess", self->sandbox.workspace_access);
   cJSON *dc = cJSON_AddObjectToObject(root, "docs");
   cJSON *src = cJSON_AddArrayToObject(dc, "sources");
   for (int i = 0; i < self->docs.sources.n; i++)

@@ -58,6 +58,11 @@ typedef struct cfg_sandbox {
   char python[256];
   char javascript[256];
   char bash[256];
+  char environment[2048];     /* the default EnvSpec, as compact JSON ("\"system\"", {...}); checked where used */
+  char package_index[512];    /* user file only: pip's --index-url */
+  char npm_registry[512];     /* user file only: npm's --registry */
+  int env_cache_mb;           /* user file only: built environments kept (least recently used go) */
+  char workspace_access[8];   /* user file only: none | read (the workspace folders in every sandbox) */
 } cfg_sandbox;
 
 typedef struct cfg_docs {

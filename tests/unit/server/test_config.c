@@ -176,12 +176,59 @@ static void json_never_holds_the_key(void **state) {
   unsetenv("OPENAI_API_KEY");
 }
 
+/* sandbox.environment: an EnvSpec (string or object) any source may set;
+ * the package indexes, the cache cap and workspace access only the user. */
+static void environment_settings(void **state) {
+  cfg base, c;
+  cfg_init(&base);
+  assert_string_equal(base.sandbox.environment, "\"system\"");
+  assert_string_equal(base.sandbox.package_index, "https://pypi.org/simple");
+  assert_string_equal(base.sandbox.workspace_access, "none");
+  cfg_copy(&c, &base);
+  dbuf m;
+  dbuf_init(&m, 0);
+  int errors = apply_text(&c,
+                          "{\"sandbox\":{\"environment\":{\"kind\":\"packages\",\"requirements\":[\"tinypkg\"]},"
+                          "\"packageIndex\":\"http://evil.example/simple\",\"npmRegistry\":\"http://evil.example/\","
+                          "\"envCacheMb\":1,\"workspaceAccess\":\"read\"}}",
+                          CFG_SOURCE_CLIENT, &base, &m);
+  assert_int_equal(errors, 4);
+  assert_string_equal(c.sandbox.environment, "{\"kind\":\"packages\",\"requirements\":[\"tinypkg\"]}");
+  assert_string_equal(c.sandbox.package_index, base.sandbox.package_index);
+  assert_string_equal(c.sandbox.workspace_access, "none");
+  assert_non_null(strstr(m.data, "sandbox.packageIndex can only be set in the user config file"));
+  dbuf_reset(&m);
+  errors = apply_text(&c,
+                      "{\"sandbox\":{\"environment\":\"workspace\",\"packageIndex\":\"https://u:tok@idx.example/simple\","
+                      "\"envCacheMb\":100,\"workspaceAccess\":\"read\"}}",
+                      CFG_SOURCE_USER, NULL, &m);
+  assert_int_equal(errors, 0);
+  assert_string_equal(c.sandbox.environment, "\"workspace\"");
+  assert_int_equal(c.sandbox.env_cache_mb, 100);
+  assert_string_equal(c.sandbox.workspace_access, "read");
+  errors = apply_text(&c, "{\"sandbox\":{\"environment\":42,\"workspaceAccess\":\"write\"}}", CFG_SOURCE_USER,
+                      NULL, &m);
+  assert_int_equal(errors, 2);
+  assert_non_null(strstr(m.data, "sandbox.environment: expected a string or an object"));
+  /* the token in the index URL never shows */
+  cJSON *j = cfg_to_json(&c);
+  char *text = cJSON_PrintUnformatted(j);
+  assert_null(strstr(text, "tok"));
+  assert_non_null(strstr(text, "\"packageIndex\":\"https://idx.example/simple\""));
+  assert_non_null(strstr(text, "\"environment\":\"workspace\""));
+  free(text);
+  cJSON_Delete(j);
+  dbuf_close(&m);
+  cfg_close(&c);
+  cfg_close(&base);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_and_env),        cmocka_unit_test(wrong_types_name_the_key),
       cmocka_unit_test(unknown_keys_warned),     cmocka_unit_test(enums_integers_and_nesting),
       cmocka_unit_test(client_may_tighten_not_loosen), cmocka_unit_test(json_never_holds_the_key),
-      cmocka_unit_test(client_may_not_raise_costs),
+      cmocka_unit_test(client_may_not_raise_costs), cmocka_unit_test(environment_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
