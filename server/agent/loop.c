@@ -44,6 +44,7 @@ struct agent_task {
   agent_import_check import_check;
   char **deny;        /* NULL-terminated */
   sbx_limits limits;
+  sbx_env *env;       /* the program's environment (a copy); NULL: the system */
   const void *owner;
   llm_config llm_cfg;
 
@@ -388,7 +389,7 @@ static void do_index(agent_task *t) {
     return;
   }
   t->waiting_index = true;
-  agent_modindex_get(t->eng->modindex, t->lang, index_ready, t);
+  agent_modindex_get_env(t->eng->modindex, t->lang, t->env, index_ready, t);
 }
 
 /* Sends the conversation to the model: structured for a solution, free text
@@ -466,6 +467,7 @@ static void start_run(agent_task *t, const char *code, const char *detail, void 
   req.code = code;
   req.code_len = strlen(code);
   req.limits = t->limits;
+  req.env = t->env;
   /* The answer stands in for the selection: its runtime errors are placed on
    * the document's lines from the selection's start. */
   req.line_offset = t->ctx_line;
@@ -554,6 +556,7 @@ static void do_finish(agent_task *t) {
   cJSON_Delete(t->sources);
   for (char **d = t->deny; d && *d; d++) free(*d);
   free(t->deny);
+  sbx_env_free(t->env);
   t->sink.done(t->ud, r);
   uv_close((uv_handle_t *)&t->step, task_closed);
 }
@@ -647,6 +650,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     return err;
   }
   uv_timer_init(eng->loop, &t->step);
+  t->env = sbx_env_dup(p->env);
   agent_conv_take(&t->conv, "system", agent_system_prompt(t->language, t->docs));
   agent_conv_take(&t->conv, "user", agent_question_prompt(t->question, t->ctx_text, t->ctx_uri));
   if (eng->store) store_task_begin(eng->store, t->uid, t->label, "ask", t->question, t->language);
@@ -665,7 +669,7 @@ void agent_task_cancel(agent_task *t) {
   } else if (t->run) {
     sbx_run_cancel(t->run);
   } else if (t->waiting_index) {
-    agent_modindex_unwait(t->eng->modindex, t->lang, index_ready, t);
+    agent_modindex_unwait_env(t->eng->modindex, t->lang, t->env, index_ready, t);
     t->waiting_index = false;
     finish(t, "cancelled", NULL);
   } else {

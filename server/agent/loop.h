@@ -52,6 +52,7 @@ typedef struct agent_params {
   agent_import_check import_check;
   const char *const *deny_imports; /* NULL-terminated, may be NULL */
   sbx_limits limits;
+  const sbx_env *env;         /* what the program can import (copied); NULL: the system */
   const llm_config *llm;      /* copied */
 } agent_params;
 

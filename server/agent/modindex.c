@@ -1,8 +1,11 @@
 /* The module index of each sandbox interpreter, learned in the sandbox. */
 #include "modindex.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "log.h"
@@ -34,8 +37,11 @@ static void notify(agent_modindex *self, chk_language lang) {
   }
 }
 
+static void envs_close(agent_modindex *self);
+
 void agent_modindex_close(agent_modindex *self) {
   self->closing = true;
+  envs_close(self);
   for (int i = 0; i < CHK_LANG_COUNT; i++) {
     if (self->probes[i]) sbx_run_cancel(self->probes[i]); /* on_done still follows */
   }
@@ -140,5 +146,289 @@ void agent_modindex_unwait(agent_modindex *self, chk_language lang, agent_modind
       free(w);
       return;
     }
+  }
+}
+
+/* ---- environments ---- */
+
+/* Indexes kept in memory beyond which the least recently used idle one goes. */
+#define MAX_ENVS 32
+
+struct agent_modindex_env {
+  agent_modindex_env *next;
+  agent_modindex *idx;
+  chk_language lang;
+  char *id;
+  char *stamp;            /* the environment's latest stamp */
+  sbx_env *env;           /* a copy, for the probe */
+  chk_modset *set;
+  char *set_stamp;        /* the stamp set was learned at */
+  char *probe_stamp;      /* the stamp of the probe running */
+  char *error;
+  sbx_run *probe;
+  agent_modindex_waiter *waiters;
+  dbuf out;
+  bool orphan;            /* the index closed while its probe ran: freed when the probe ends */
+};
+
+static void env_entry_free(agent_modindex_env *e) {
+  chk_modset_free(e->set);
+  sbx_env_free(e->env);
+  free(e->id);
+  free(e->stamp);
+  free(e->set_stamp);
+  free(e->probe_stamp);
+  free(e->error);
+  dbuf_close(&e->out);
+  free(e);
+}
+
+static void env_notify(agent_modindex_env *e) {
+  agent_modindex_waiter *w = e->waiters;
+  e->waiters = NULL;
+  while (w) {
+    agent_modindex_waiter *next = w->next;
+    w->cb(w->ud, e->set, e->set ? NULL : (e->error ? e->error : "shutting down"));
+    free(w);
+    w = next;
+  }
+}
+
+static void envs_close(agent_modindex *self) {
+  while (self->envs) {
+    agent_modindex_env *e = self->envs;
+    self->envs = e->next;
+    env_notify(e);
+    if (e->probe) {
+      e->orphan = true;
+      sbx_run_cancel(e->probe); /* env_probe_done frees it */
+    } else {
+      env_entry_free(e);
+    }
+  }
+  self->nenvs = 0;
+}
+
+/* The cache file of an environment's index: env-<lang>-<16 hex of the id>.json. */
+static char *env_cache_file(chk_language lang, const char *id) {
+  char *dir = chk_cache_dir();
+  if (!dir) return NULL;
+  unsigned long long h = 1469598103934665603ULL;
+  for (const char *s = id; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  char *f = xasprintf("%s/env-%s-%016llx.json", dir, chk_language_name(lang), h);
+  free(dir);
+  return f;
+}
+
+static chk_modset *env_cache_load(agent_modindex_env *e) {
+  char *file = env_cache_file(e->lang, e->id);
+  FILE *f = file ? fopen(file, "re") : NULL;
+  free(file);
+  if (!f) return NULL;
+  dbuf b;
+  dbuf_init(&b, PROBE_OUTPUT_MAX * 2);
+  char chunk[8192];
+  size_t n;
+  bool ok = true;
+  while (ok && (n = fread(chunk, 1, sizeof chunk, f)) > 0) ok = dbuf_add(&b, chunk, n) == 0;
+  fclose(f);
+  cJSON *root = ok && b.data ? cJSON_ParseWithLength(b.data, b.len) : NULL;
+  dbuf_close(&b);
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+  const cJSON *stamp = cJSON_GetObjectItemCaseSensitive(root, "stamp");
+  const cJSON *probe = cJSON_GetObjectItemCaseSensitive(root, "probe");
+  chk_modset *set = NULL;
+  if (cJSON_IsString(id) && !strcmp(id->valuestring, e->id) && cJSON_IsString(stamp) &&
+      !strcmp(stamp->valuestring, e->stamp) && cJSON_IsString(probe))
+    set = chk_modset_from_probe(chk_language_name(e->lang), probe->valuestring, strlen(probe->valuestring),
+                                e->env ? e->env->interp : NULL, NULL);
+  cJSON_Delete(root);
+  return set;
+}
+
+static void env_cache_store(agent_modindex_env *e, const char *probe, size_t len, const char *stamp) {
+  char *file = env_cache_file(e->lang, e->id);
+  if (!file) return;
+  if (mkdir_parents(file)) log_warn("cannot make the folder of %s", file);
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "language", chk_language_name(e->lang));
+  cJSON_AddStringToObject(root, "id", e->id);
+  cJSON_AddStringToObject(root, "stamp", stamp);
+  char *p = xstrndup(probe, len);
+  cJSON_AddStringToObject(root, "probe", p);
+  free(p);
+  char *text = cJSON_PrintUnformatted(root), *tmp = xasprintf("%s.%d.tmp", file, (int)getpid());
+  FILE *f = fopen(tmp, "we");
+  bool ok = f && fwrite(text, 1, strlen(text), f) == strlen(text);
+  if (f && fclose(f) != 0) ok = false;
+  /* write-then-rename: a reader never sees half an entry */
+  if (!ok || rename(tmp, file) != 0) {
+    log_warn("cannot write the module index cache %s", file);
+    unlink(tmp);
+  }
+  free(text);
+  free(tmp);
+  free(file);
+  cJSON_Delete(root);
+}
+
+/* The entry for (lang, env->id), made (and moved to the front) as needed;
+ * a new stamp drops a set learned at another. */
+static agent_modindex_env *env_entry(agent_modindex *self, chk_language lang, const sbx_env *env) {
+  agent_modindex_env *e = NULL, **pe;
+  for (pe = &self->envs; *pe; pe = &(*pe)->next)
+    if ((*pe)->lang == lang && !strcmp((*pe)->id, env->id)) {
+      e = *pe;
+      *pe = e->next;
+      break;
+    }
+  if (!e) {
+    e = xcalloc(1, sizeof *e);
+    e->idx = self;
+    e->lang = lang;
+    e->id = xstrdup(env->id);
+    dbuf_init(&e->out, PROBE_OUTPUT_MAX);
+    self->nenvs++;
+  }
+  e->next = self->envs;
+  self->envs = e;
+  const char *stamp = env->stamp ? env->stamp : "";
+  if (!e->stamp || strcmp(e->stamp, stamp)) {
+    free(e->stamp);
+    e->stamp = xstrdup(stamp);
+    sbx_env_free(e->env);
+    e->env = sbx_env_dup(env);
+  }
+  if (e->set && strcmp(e->set_stamp, e->stamp)) {
+    chk_modset_free(e->set);
+    e->set = NULL;
+  }
+  /* Over the cap: the least recently used idle entry goes. */
+  if (self->nenvs > MAX_ENVS) {
+    agent_modindex_env **victim = NULL;
+    for (pe = &self->envs; *pe; pe = &(*pe)->next)
+      if (*pe != e && !(*pe)->probe && !(*pe)->waiters) victim = pe;
+    if (victim) {
+      agent_modindex_env *v = *victim;
+      *victim = v->next;
+      env_entry_free(v);
+      self->nenvs--;
+    }
+  }
+  return e;
+}
+
+const chk_modset *agent_modindex_peek_env(agent_modindex *self, chk_language lang, const sbx_env *env) {
+  if (!env || !env->id) return agent_modindex_peek(self, lang);
+  if (lang < 0 || lang >= CHK_LANG_COUNT || self->closing) return NULL;
+  agent_modindex_env *e = env_entry(self, lang, env);
+  if (!e->set && !e->probe) {
+    e->set = env_cache_load(e);
+    if (e->set) {
+      free(e->set_stamp);
+      e->set_stamp = xstrdup(e->stamp);
+    }
+  }
+  return e->set;
+}
+
+static void env_probe_output(void *ud, int stream, const char *bytes, size_t len) {
+  agent_modindex_env *e = ud;
+  if (stream == 1) dbuf_add_head(&e->out, bytes, len);
+}
+
+static void env_probe_done(void *ud, const sbx_result *res) {
+  agent_modindex_env *e = ud;
+  e->probe = NULL;
+  if (e->orphan) {
+    env_entry_free(e);
+    return;
+  }
+  char *err = NULL;
+  chk_modset *set = NULL;
+  if (res->outcome == SBX_OK && res->exit_code == 0) {
+    set = chk_modset_from_probe(chk_language_name(e->lang), e->out.data ? e->out.data : "", e->out.len,
+                                e->env ? e->env->interp : NULL, &err);
+    if (set) {
+      env_cache_store(e, e->out.data, e->out.len, e->probe_stamp);
+      log_info("learned the %s module index of environment %s in the sandbox: %zu modules",
+               chk_language_name(e->lang), e->id, chk_modset_count(set));
+    }
+  } else {
+    err = xasprintf("the module probe failed in the sandbox (%s%s%s)", sbx_outcome_name(res->outcome),
+                    res->error ? ": " : "", res->error ? res->error : "");
+  }
+  if (set) {
+    chk_modset_free(e->set);
+    e->set = set;
+    free(e->set_stamp);
+    e->set_stamp = e->probe_stamp;
+    e->probe_stamp = NULL;
+  }
+  free(e->error);
+  e->error = err;
+  if (err) log_warn("%s, environment %s: %s", chk_language_name(e->lang), e->id, err);
+  dbuf_reset(&e->out);
+  env_notify(e);
+}
+
+void agent_modindex_get_env(agent_modindex *self, chk_language lang, const sbx_env *env, agent_modindex_fn cb,
+                            void *ud) {
+  if (!env || !env->id) {
+    agent_modindex_get(self, lang, cb, ud);
+    return;
+  }
+  if (lang < 0 || lang >= CHK_LANG_COUNT || self->closing) {
+    cb(ud, NULL, "no module index for this language");
+    return;
+  }
+  const chk_modset *set = agent_modindex_peek_env(self, lang, env);
+  if (set) {
+    cb(ud, set, NULL);
+    return;
+  }
+  agent_modindex_env *e = self->envs; /* peek put it first */
+  for (agent_modindex_waiter *w = e->waiters; w; w = w->next)
+    if (w->cb == cb && w->ud == ud) return;
+  agent_modindex_waiter *w = xcalloc(1, sizeof *w);
+  w->cb = cb;
+  w->ud = ud;
+  w->next = e->waiters;
+  e->waiters = w;
+  if (e->probe) return;
+  free(e->error);
+  e->error = NULL;
+  free(e->probe_stamp);
+  e->probe_stamp = xstrdup(e->stamp);
+  const char *script = chk_probe_script(chk_language_name(lang));
+  sbx_request req = {0};
+  req.language = chk_language_name(lang);
+  req.code = script;
+  req.code_len = strlen(script);
+  req.env = e->env;
+  sbx_callbacks cbs = {.on_output = env_probe_output, .on_done = env_probe_done};
+  int err = sbx_run_start(self->runner, &req, &cbs, e, &e->probe);
+  if (err) {
+    e->probe = NULL;
+    e->error = xasprintf("cannot start the module probe: %s", strerror(-err));
+    env_notify(e);
+  }
+}
+
+void agent_modindex_unwait_env(agent_modindex *self, chk_language lang, const sbx_env *env, agent_modindex_fn cb,
+                               void *ud) {
+  if (!env || !env->id) {
+    agent_modindex_unwait(self, lang, cb, ud);
+    return;
+  }
+  for (agent_modindex_env *e = self->envs; e; e = e->next) {
+    if (e->lang != lang || strcmp(e->id, env->id)) continue;
+    for (agent_modindex_waiter **pp = &e->waiters; *pp; pp = &(*pp)->next)
+      if ((*pp)->cb == cb && (*pp)->ud == ud) {
+        agent_modindex_waiter *w = *pp;
+        *pp = w->next;
+        free(w);
+        return;
+      }
   }
 }

@@ -21,8 +21,13 @@ typedef struct agent_modindex_waiter {
   struct agent_modindex_waiter *next;
 } agent_modindex_waiter;
 
+/* The index of one environment (an sbx_env with an id); private. */
+typedef struct agent_modindex_env agent_modindex_env;
+
 typedef struct agent_modindex {
   sbx_runner *runner;
+  agent_modindex_env *envs; /* environments' indexes, most recently used first */
+  int nenvs;
   char *interpreters[CHK_LANG_COUNT];
   chk_modset *sets[CHK_LANG_COUNT];
   char *errors[CHK_LANG_COUNT];
@@ -44,5 +49,16 @@ const chk_modset *agent_modindex_peek(agent_modindex *self, chk_language lang);
 void agent_modindex_get(agent_modindex *self, chk_language lang, agent_modindex_fn cb, void *ud);
 /* Drops a pending wait (a task cancelled while waiting). */
 void agent_modindex_unwait(agent_modindex *self, chk_language lang, agent_modindex_fn cb, void *ud);
+
+/* The same for the environment env (NULL: the system's, as above): one
+ * index per (lang, env->id), learned by running the probe with env in the
+ * sandbox, kept in memory and on disk with env->stamp, and learned again
+ * when the stamp changes (a package installed). get adds a wait only once
+ * per (cb, ud). */
+const chk_modset *agent_modindex_peek_env(agent_modindex *self, chk_language lang, const sbx_env *env);
+void agent_modindex_get_env(agent_modindex *self, chk_language lang, const sbx_env *env, agent_modindex_fn cb,
+                            void *ud);
+void agent_modindex_unwait_env(agent_modindex *self, chk_language lang, const sbx_env *env, agent_modindex_fn cb,
+                               void *ud);
 
 #endif
