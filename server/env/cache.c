@@ -142,8 +142,7 @@ static int write_file(const char *path, const char *text) {
   return err;
 }
 
-/* The URL without user-info: a token in it never reaches the disk. */
-static char *redact(const char *url) {
+char *env_url_redact(const char *url) {
   const char *s = strstr(url, "://");
   if (!s) return xstrdup(url);
   s += 3;
@@ -439,7 +438,7 @@ static void write_meta(env_cache *self, env__build *b) {
   env_interp_version(interp, ver, sizeof ver);
   cJSON_AddStringToObject(j, "interpreter", interp);
   cJSON_AddStringToObject(j, "interpreterVersion", ver);
-  char *idx = redact(b->lang == SBX_LANG_PYTHON ? self->index : self->registry);
+  char *idx = env_url_redact(b->lang == SBX_LANG_PYTHON ? self->index : self->registry);
   cJSON_AddStringToObject(j, "index", idx);
   free(idx);
   cJSON_AddNumberToObject(j, "createdAt", (double)time(NULL));
@@ -497,6 +496,29 @@ void env__cache_built(env_cache *self, env__build *b, bool ok, const char *error
   maybe_free(self);
 }
 
+/* The key of requirements in lang; their normal forms in *norm. Returns the count or -EINVAL. */
+static int key_of(env_cache *self, sbx_lang lang, const char *const *reqs, size_t n, char ***norm, char key[65],
+                  char **err) {
+  int k = env_requirements_normalize(lang, reqs, n, norm, err);
+  if (k < 0) return k;
+  const char *interp = self->interp[lang];
+  char ver[128];
+  env_interp_version(interp, ver, sizeof ver);
+  env_key(lang, interp, ver, lang == SBX_LANG_PYTHON ? self->index : self->registry, (const char *const *)*norm,
+          (size_t)k, key);
+  return k;
+}
+
+env_resolved *env_cache_find(env_cache *self, sbx_lang lang, const char *const *reqs, size_t n) {
+  char **norm = NULL, key[65], *err = NULL;
+  int k = self->closing ? -ESHUTDOWN : key_of(self, lang, reqs, n, &norm, key, &err);
+  free(err);
+  if (k < 0) return NULL;
+  if (ready(self, key)) return hand_out(self, lang, key, norm, (size_t)k);
+  env_strv_free(norm, (size_t)k);
+  return NULL;
+}
+
 int env_cache_acquire(env_cache *self, sbx_lang lang, const char *const *reqs, size_t n, const env_build_cbs *cbs,
                       void *ud, env_resolved **out, env_waiter **wait, char **err) {
   *out = NULL;
@@ -506,14 +528,9 @@ int env_cache_acquire(env_cache *self, sbx_lang lang, const char *const *reqs, s
     *err = xstrdup("the server is shutting down");
     return -ESHUTDOWN;
   }
-  char **norm = NULL;
-  int k = env_requirements_normalize(lang, reqs, n, &norm, err);
+  char **norm = NULL, key[65];
+  int k = key_of(self, lang, reqs, n, &norm, key, err);
   if (k < 0) return k;
-  const char *interp = self->interp[lang];
-  char ver[128], key[65];
-  env_interp_version(interp, ver, sizeof ver);
-  env_key(lang, interp, ver, lang == SBX_LANG_PYTHON ? self->index : self->registry, (const char *const *)norm,
-          (size_t)k, key);
   if (ready(self, key)) {
     *out = hand_out(self, lang, key, norm, (size_t)k);
     return 1;

@@ -146,6 +146,9 @@ const char *env_cache_dir(const env_cache *self);
  * *err (bad requirements, no loop, the cache closing). */
 int env_cache_acquire(env_cache *self, sbx_lang lang, const char *const *reqs, size_t n, const env_build_cbs *cbs,
                       void *ud, env_resolved **out, env_waiter **wait, char **err);
+/* The environment for requirements when it is built already, else NULL
+ * (nothing starts). Caller frees. */
+env_resolved *env_cache_find(env_cache *self, sbx_lang lang, const char *const *reqs, size_t n);
 /* Drops a wait: its done is not called. A build nobody waits for stops. */
 void env_waiter_cancel(env_waiter *wait);
 
@@ -165,5 +168,8 @@ int env_cache_remove(env_cache *self, const char *prefix, char **id, char **err)
 int env_cache_prune(env_cache *self, bool all);
 /* Bytes used by built environments. */
 long long env_cache_size(env_cache *self);
+
+/* url without its user-info (a token for a private index). New string. */
+char *env_url_redact(const char *url);
 
 #endif

@@ -1,10 +1,12 @@
 /* crucible/ask: the ask loop behind the protocol: notifications for every
  * phase, token, output, reflection and attempt, then the AskResult. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "documents.h"
+#include "environments.h"
 #include "jobs.h"
 #include "log.h"
 #include "methods.h"
@@ -16,7 +18,17 @@ typedef struct ask_job {
   char *uri;            /* the context's document, for runtime diagnostics */
   lsp_output out;
   int out_iteration;
+  env_resolved *env;    /* the environment the answers run in */
 } ask_job;
+
+/* An ask whose environment is being built: its params wait here. */
+typedef struct ask_pending {
+  rpc_call *call;
+  cJSON *params;
+  lsp_env_job *env_job;
+} ask_pending;
+
+static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env);
 
 static rpc_session *ses_of(ask_job *j) {
   return rpc_call_alive(j->call) ? &j->client->ses : NULL;
@@ -96,6 +108,8 @@ static void on_done(void *ud, cJSON *result) {
     if (call->progress_token)
       rpc_progress_end(ses, call->progress_token, cJSON_IsString(outcome) ? outcome->valuestring : NULL);
   }
+  cJSON_AddItemToObject(result, "environment", env_resolved_json(j->env));
+  env_resolved_free(j->env);
   free(j->uri);
   free(j);
   call->data = NULL;
@@ -134,6 +148,34 @@ static void progress_created(rpc_session *ses, void *ud, const cJSON *result, co
 static void job_cancel(rpc_call *call) {
   ask_job *j = call->data;
   if (j && j->task) agent_task_cancel(j->task);
+}
+
+static void pending_cancel(rpc_call *call) {
+  ask_pending *p = call->data;
+  if (!p) return;
+  lsp_env_job_cancel(p->env_job);
+  cJSON_Delete(p->params);
+  free(p);
+  call->data = NULL;
+  if (call->progress_token) rpc_progress_end(&lsp_client_of(call)->ses, call->progress_token, "cancelled");
+  rpc_call_cancelled(call);
+}
+
+static void pending_env_ready(void *ud, env_resolved *env, const char *error) {
+  ask_pending *p = ud;
+  rpc_call *call = p->call;
+  cJSON *params = p->params;
+  free(p);
+  call->data = NULL;
+  if (!env) {
+    cJSON_Delete(params);
+    if (call->progress_token && rpc_call_alive(call))
+      rpc_progress_end(&lsp_client_of(call)->ses, call->progress_token, "installation failed");
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "%s", error ? error : "the environment could not be built");
+    return;
+  }
+  ask_start(call, params, env);
+  cJSON_Delete(params);
 }
 
 static const char *str(const cJSON *obj, const char *key) {
@@ -182,7 +224,6 @@ static size_t vet_doc_sources(lsp_client *c, const char *const *given, size_t n,
 
 void lsp_ask(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  lsp_server *srv = c->srv;
   const char *question = str(params, "question");
   if (!question || !*question) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask needs a non-empty 'question' string");
@@ -195,10 +236,47 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
     rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
     return;
   }
+  call->label = lsp_task_label(call, params);
+  const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
+  if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
+  if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", question);
+  /* The environment first: a packages one may need building ("installing"). */
+  ask_pending *p = xcalloc(1, sizeof *p);
+  p->call = call;
+  env_resolved *env = NULL;
+  char *err = NULL;
+  int e = lsp_env_acquire(c, call, cJSON_GetObjectItemCaseSensitive(params, "environment"), sl, pending_env_ready, p,
+                          &env, &p->env_job, &err);
+  if (e == 0) {
+    p->params = cJSON_Duplicate(params, 1);
+    call->data = p;
+    rpc_call_set_cancel(call, pending_cancel);
+    return;
+  }
+  free(p);
+  if (e < 0) {
+    if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
+    rpc_call_errorf(call, e == -EINVAL ? RPC_INVALID_PARAMS : RPC_REQUEST_FAILED, "crucible/ask: %s", err);
+    free(err);
+    return;
+  }
+  ask_start(call, params, env);
+}
+
+/* The rest of crucible/ask, once its environment (taken) is known. */
+static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env) {
+  lsp_client *c = lsp_client_of(call);
+  lsp_server *srv = c->srv;
+  const char *question = str(params, "question");
+  const char *language = str(params, "language");
+  sbx_lang sl = SBX_LANG_PYTHON;
+  if (language) sbx_lang_parse(language, &sl);
   int max_iter = c->cfg.agent.max_iterations;
   const cJSON *mi = cJSON_GetObjectItemCaseSensitive(params, "maxIterations");
   if (mi) {
     if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > 20 || mi->valuedouble != (int)mi->valuedouble) {
+      env_resolved_free(env);
+      if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
       rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to 20");
       return;
     }
@@ -226,9 +304,6 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   const cJSON *start_line = cJSON_GetObjectItemCaseSensitive(
       cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "range"), "start"), "line");
   if (!first_line && cJSON_IsNumber(start_line) && start_line->valuedouble > 0) first_line = start_line->valueint;
-  call->label = lsp_task_label(call, params);
-  const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
-  if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
 
   /* Documentation: the request's own `docs`, else the settings' sources. */
   const cJSON *docs = cJSON_GetObjectItemCaseSensitive(params, "docs");
@@ -242,6 +317,8 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
     cJSON_ArrayForEach(d, docs) ok = ok && cJSON_IsString(d) && *d->valuestring;
     if (!ok) {
       free(ctx_text);
+      env_resolved_free(env);
+      if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
       rpc_call_errorf(call, RPC_INVALID_PARAMS, "crucible/ask: docs must be an array of at most %d URLs or paths",
                       CFG_MAX_DOC_SOURCES);
       return;
@@ -266,17 +343,17 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   p.doc_sources = (const char *const *)doc_vetted;
   p.n_doc_sources = n_docs;
   p.doc_public_only = doc_public_only;
+  p.env = env_resolved_sbx(env);
 
   ask_job *j = xcalloc(1, sizeof *j);
   j->call = call;
   j->client = c;
+  j->env = env;
   j->uri = ctx_uri ? xstrdup(ctx_uri) : NULL;
   j->out_iteration = 1;
   call->data = j;
   rpc_call_set_cancel(call, job_cancel);
-  if (call->progress_token) {
-    rpc_progress_begin(&c->ses, call->progress_token, "Crucible", question);
-  } else if (c->work_done_progress) {
+  if (!call->progress_token && c->work_done_progress) {
     /* No token from the client: ask it for one (server-initiated progress). */
     progress_req *pr = xcalloc(1, sizeof *pr);
     pr->id = cJSON_Duplicate(call->id, 1);
@@ -297,8 +374,10 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   for (size_t i = 0; i < n_docs; i++) free(doc_vetted[i]);
   if (err) {
     call->data = NULL;
+    env_resolved_free(j->env);
     free(j->uri);
     free(j);
+    if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
     rpc_call_errorf(call, RPC_REQUEST_FAILED, "cannot start the task: %s", strerror(-err));
   }
 }

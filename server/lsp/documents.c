@@ -1,9 +1,11 @@
 /* Open documents of one client: sync, live diagnostics, range text. */
 #include "documents.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "environments.h"
 #include "log.h"
 #include "methods.h"
 
@@ -44,6 +46,30 @@ static const chk_modset *modset_for(lsp_server *srv, chk_language lang) {
   return set;
 }
 
+static void env_index_ready(void *ud, const chk_modset *set, const char *error) {
+  lsp_server *srv = ud;
+  (void)error;
+  /* A failed probe is not retried until the environment changes: no recheck. */
+  if (set) lsp_docs_recheck_language(srv, chk_modset_language(set));
+}
+
+/* The module index live diagnostics of c's documents in lang use: the
+ * client's environment's (sandbox.environment) when it resolves without a
+ * build, else the system's. */
+static const chk_modset *modset_for_client(lsp_client *c, chk_language lang) {
+  lsp_server *srv = c->srv;
+  env_resolved *env = lsp_env_for_diagnostics(c, lang);
+  const sbx_env *se = env_resolved_sbx(env);
+  if (!se) {
+    env_resolved_free(env);
+    return modset_for(srv, lang);
+  }
+  const chk_modset *set = agent_modindex_peek_env(&srv->modindex, lang, se);
+  if (!set && !srv->stopping) agent_modindex_get_env(&srv->modindex, lang, se, env_index_ready, srv);
+  env_resolved_free(env);
+  return set;
+}
+
 static cJSON *merged_diagnostics(lsp_doc *d, const cJSON *check_diags) {
   cJSON *all = check_diags ? cJSON_Duplicate(check_diags, 1) : cJSON_CreateArray();
   const cJSON *it;
@@ -57,7 +83,7 @@ static void publish(lsp_doc *d) {
   lsp_server *srv = c->srv;
   chk_report rep;
   memset(&rep, 0, sizeof rep);
-  chk_options opts = {.modset = modset_for(srv, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
+  chk_options opts = {.modset = modset_for_client(c, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
   if (!d->doc) return;
   chk_doc_check(srv->chk, d->doc, &opts, &rep);
   cJSON *res = chk_report_json(&rep, d->doc, c->enc);
@@ -236,7 +262,16 @@ typedef struct check_job {
   char *code;   /* NULL: check the open document call->label names */
   char *uri;
   bool waiting;
+  env_resolved *env;      /* the environment whose module index resolves the imports */
+  lsp_env_job *env_job;   /* while it is being built */
 } check_job;
+
+static void check_job_free(check_job *j) {
+  free(j->code);
+  free(j->uri);
+  env_resolved_free(j->env);
+  free(j);
+}
 
 static void check_reply(check_job *j, const chk_modset *set) {
   rpc_call *call = j->call;
@@ -254,14 +289,15 @@ static void check_reply(check_job *j, const chk_modset *set) {
     res = chk_check_json(c->srv->chk, j->lang, j->code, strlen(j->code), &opts, c->enc);
   }
   call->data = NULL;
-  free(j->code);
-  free(j->uri);
-  free(j);
+  cJSON *env = j->env ? env_resolved_json(j->env) : NULL;
+  check_job_free(j);
   if (!res) {
+    cJSON_Delete(env);
     rpc_call_error(call, RPC_REQUEST_FAILED, "the document was closed before it could be checked");
     return;
   }
   cJSON_AddBoolToObject(res, "moduleIndex", set != NULL);
+  if (env) cJSON_AddItemToObject(res, "environment", env);
   rpc_call_reply(call, res);
 }
 
@@ -274,13 +310,45 @@ static void check_index_ready(void *ud, const chk_modset *set, const char *error
 
 static void check_cancel(rpc_call *call) {
   check_job *j = call->data;
-  if (!j || !j->waiting) return;
-  agent_modindex_unwait(&lsp_client_of(call)->srv->modindex, j->lang, check_index_ready, j);
+  if (!j || (!j->waiting && !j->env_job)) return;
+  if (j->env_job) lsp_env_job_cancel(j->env_job);
+  else agent_modindex_unwait_env(&lsp_client_of(call)->srv->modindex, j->lang, env_resolved_sbx(j->env),
+                                 check_index_ready, j);
   call->data = NULL;
-  free(j->code);
-  free(j->uri);
-  free(j);
+  check_job_free(j);
   rpc_call_cancelled(call);
+}
+
+/* The environment is known: its module index, then the answer. */
+static void check_with_env(check_job *j) {
+  lsp_server *srv = lsp_client_of(j->call)->srv;
+  const sbx_env *env = env_resolved_sbx(j->env);
+  const chk_modset *set = agent_modindex_peek_env(&srv->modindex, j->lang, env);
+  if (set) {
+    check_reply(j, set);
+    return;
+  }
+  /* The first check of a language (or environment) waits for its module
+   * index (learned once in the sandbox, then cached on disk), so statuses
+   * are real, not unknown. */
+  j->waiting = true;
+  agent_modindex_get_env(&srv->modindex, j->lang, env, check_index_ready, j);
+}
+
+static void check_env_ready(void *ud, env_resolved *env, const char *error) {
+  check_job *j = ud;
+  rpc_call *call = j->call;
+  j->env_job = NULL;
+  if (call->progress_token && rpc_call_alive(call))
+    rpc_progress_end(&lsp_client_of(call)->ses, call->progress_token, env ? "installed" : "installation failed");
+  if (!env) {
+    call->data = NULL;
+    check_job_free(j);
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "%s", error ? error : "the environment could not be built");
+    return;
+  }
+  j->env = env;
+  check_with_env(j);
 }
 
 void lsp_check(rpc_call *call, const cJSON *params) {
@@ -319,16 +387,24 @@ void lsp_check(rpc_call *call, const cJSON *params) {
   j->code = code ? xstrdup(code) : NULL;
   j->uri = uri ? xstrdup(uri) : NULL;
   call->data = j;
-  const chk_modset *set = agent_modindex_peek(&c->srv->modindex, lang);
-  if (set) {
-    check_reply(j, set);
-    return;
-  }
-  /* The first check of a language waits for its module index (learned once
-   * in the sandbox, then cached on disk), so statuses are real, not unknown. */
-  j->waiting = true;
   rpc_call_set_cancel(call, check_cancel);
-  agent_modindex_get(&c->srv->modindex, lang, check_index_ready, j);
+  const cJSON *env_v = cJSON_GetObjectItemCaseSensitive(params, "environment");
+  sbx_lang sl;
+  if (sbx_lang_parse(chk_language_name(lang), &sl) == 0) {
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
+    if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
+    char *err = NULL;
+    int e = lsp_env_acquire(c, call, env_v, sl, check_env_ready, j, &j->env, &j->env_job, &err);
+    if (e < 0) {
+      call->data = NULL;
+      check_job_free(j);
+      rpc_call_errorf(call, e == -EINVAL ? RPC_INVALID_PARAMS : RPC_REQUEST_FAILED, "crucible/check: %s", err);
+      free(err);
+      return;
+    }
+    if (e == 0) return; /* installing: check_env_ready goes on */
+  }
+  check_with_env(j);
 }
 
 /* A CodeAction that runs `command` with one argument (taken). */

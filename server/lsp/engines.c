@@ -1,5 +1,6 @@
 /* The engines every session shares: the sandbox runner, the tree-sitter
- * checker, the module index and the transcript store. */
+ * checker, the module index, the environments' cache and the transcript
+ * store. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,16 @@ void lsp_engines_init(lsp_server *srv) {
 
   const char *interp[CHK_LANG_COUNT] = {sb->python, sb->javascript, sb->bash};
   agent_modindex_init(&srv->modindex, &srv->runner, interp);
+
+  /* Environments are built with the user's own indexes (user file only). */
+  env_cache_config ec = {.package_index = sb->package_index, .npm_registry = sb->npm_registry,
+                         .cache_mb = sb->env_cache_mb};
+  lsp_sandbox_config(sb, &ec.sandbox);
+  char *env_err = NULL;
+  if (env_cache_new(srv->loop, &ec, &srv->envs, &env_err)) {
+    log_warn("environments cannot be built: %s", env_err);
+    free(env_err);
+  }
 
   char err_text[512];
   srv->store = store_open(NULL, err_text, sizeof err_text);
@@ -60,8 +71,15 @@ chk_context *lsp_chk(lsp_server *srv) {
   return srv->chk;
 }
 
+static void envs_closed(void *ud) {
+  lsp_server *srv = ud;
+  srv->envs = NULL;
+}
+
 void lsp_engines_close(lsp_server *srv) {
   agent_modindex_close(&srv->modindex);
+  /* Builds stop; the cache goes once the last environment in use is let go. */
+  if (srv->envs) env_cache_close(srv->envs, envs_closed, srv);
   if (srv->runner_open) {
     srv->runner_open = false;
     sbx_runner_close(&srv->runner, runner_closed);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "jobs.h"
 #include "methods.h"
+#include "environments.h"
 
 static const char *const commands[] = {"crucible.ask", "crucible.run", "crucible.check", "crucible.cancel"};
 
@@ -216,6 +217,7 @@ cJSON *lsp_doctor_report(const cfg *settings) {
   cJSON *sbx = sbx_doctor_report(&sc);
   cJSON_AddItemToObject(r, "sandbox", sbx);
   cJSON_AddItemToObject(r, "checks", chk_doctor_report());
+  cJSON_AddItemToObject(r, "environments", lsp_doctor_environments(settings));
   cJSON_AddItemToObject(r, "settings", cfg_to_json(settings));
   /* "ok" says whether code can run here at all: the sandbox must work. */
   const cJSON *ok = cJSON_GetObjectItemCaseSensitive(sbx, "ok");

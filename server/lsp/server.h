@@ -10,6 +10,7 @@
 #include "access.h"
 #include "common.h"
 #include "config.h"
+#include "env.h"
 #include "loop.h"
 #include "session.h"
 #include "utf8.h"
@@ -46,6 +47,7 @@ struct lsp_server {
   bool chk_failed;
   agent_modindex modindex;
   bool index_wanted[CHK_LANG_COUNT];
+  env_cache *envs;         /* built environments; NULL when their folder cannot be made */
   store *store;
   docs_store *docs;
   agent_engine engine;
