@@ -51,8 +51,10 @@ char *env__installer_script(sbx_lang lang, const char *interp, const char *index
               qp, qp, qi);
   } else {
     dbuf_addf(&b,
-              "export npm_config_cache=\"$TMPDIR/npm-cache\" npm_config_userconfig=/dev/null "
-              "npm_config_globalconfig=/dev/null npm_config_update_notifier=false\n"
+              /* No npmrc is read: those paths do not exist (npm refuses one
+               * file for both). */
+              "export npm_config_cache=\"$TMPDIR/npm-cache\" npm_config_userconfig=\"$TMPDIR/no-user-npmrc\" "
+              "npm_config_globalconfig=\"$TMPDIR/no-global-npmrc\" npm_config_update_notifier=false\n"
               "mkdir -p \"$npm_config_cache\"\n"
               "cd \"$d\"\n"
               "printf '{\"name\":\"crucible-env\",\"version\":\"1.0.0\",\"private\":true}\\n' > package.json\n"
