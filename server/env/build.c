@@ -180,7 +180,7 @@ static void installer_limits(sbx_limits *l) {
                     .output_bytes = 4 << 20, .disk_mb = 4096};
 }
 
-int env__build_start(env_cache *cache, env__build *b, char **err) {
+int env__installer_runner(env_cache *cache, char **err) {
   if (!cache->runner_open) {
     sbx_config sc = cache->sbx_cfg;
     sc.max_concurrent = 2;
@@ -194,6 +194,10 @@ int env__build_start(env_cache *cache, env__build *b, char **err) {
     }
     cache->runner_open = true;
   }
+  return 0;
+}
+
+int env__build_start(env_cache *cache, env__build *b, char **err) {
   const char *interp = cache->interp[SBX_LANG_PYTHON] ? cache->interp[SBX_LANG_PYTHON] : "/usr/bin/python3";
   const char *index = b->lang == SBX_LANG_PYTHON ? cache->index : cache->registry;
   char *script = env__installer_script(b->lang, interp, index, b->final_dir, (const char *const *)b->reqs, b->n);

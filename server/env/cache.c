@@ -568,15 +568,15 @@ int env_cache_acquire(env_cache *self, sbx_lang lang, const char *const *reqs, s
     if (wait) *wait = w;
     return 0;
   }
-  int e = 0;
-  if (mkdir(b->tmp_dir, 0755) != 0) {
+  int e = env__installer_runner(self, err);
+  if (!e && mkdir(b->tmp_dir, 0755) != 0) {
     e = -errno;
     *err = xasprintf("cannot make %s: %s", b->tmp_dir, strerror(errno));
   }
-  if (!e) e = env__build_start(self, b, err);
+  bool made = !e;
   if (!e && geteuid() == 0) {
     /* A root server's installer runs as the sandbox's uid: it must own the
-     * folder it fills, and reach it. */
+     * folder it fills, and reach it (bwrap opens it as that uid). */
     long uid, gid;
     char *why = NULL;
     sbx_runner_host_ids(&self->runner, &uid, &gid);
@@ -589,15 +589,10 @@ int env_cache_acquire(env_cache *self, sbx_lang lang, const char *const *reqs, s
                        "XDG_CACHE_HOME to a folder it can reach (or chmod o+x that folder)", uid, self->dir, why);
       free(why);
     }
-    if (e) env__build_cancel(b); /* its on_done cleans up; the waiter is dropped first */
   }
+  if (!e) e = env__build_start(self, b, err);
   if (e) {
-    if (b->run) {
-      b->waiters = NULL;
-      free(w);
-      return e;
-    }
-    rmdir(b->tmp_dir);
+    if (made) rmdir(b->tmp_dir);
     free_build(self, b);
     return e;
   }

@@ -104,6 +104,9 @@ struct env__build {
   long long size_kb;
 };
 
+/* Makes the installers' runner on first use. Returns 0 or -errno with *err. */
+int env__installer_runner(env_cache *cache, char **err);
+/* Starts the installer of b (the runner exists). Returns 0 or -errno with *err. */
 int env__build_start(env_cache *cache, env__build *b, char **err);
 void env__build_cancel(env__build *b);
 
