@@ -412,12 +412,22 @@ int env_resolve_local(const env_spec *spec, const env_local_opts *o, env_resolve
     for (int i = 0; !real && o->roots && o->roots[i]; i++) {
       if (o->lang == SBX_LANG_JAVASCRIPT) {
         real = find_in(o->roots[i], o->lang);
-        continue;
+      } else {
+        for (size_t k = 0; !real && k < ARRAY_LEN(py_names); k++) {
+          char *d = xasprintf("%s/%s", o->roots[i], py_names[k]);
+          real = find_in(d, o->lang);
+          free(d);
+        }
       }
-      for (size_t k = 0; !real && k < ARRAY_LEN(py_names); k++) {
-        char *d = xasprintf("%s/%s", o->roots[i], py_names[k]);
-        real = find_in(d, o->lang);
-        free(d);
+      /* A workspace is not trusted: its .venv or node_modules may be a link
+       * to anywhere (a home folder), and whatever is bound, the program can
+       * print to the LLM. */
+      if (real && !under(real, o->roots[i])) {
+        *err = xasprintf("the workspace's %s leads outside the workspace, to %s; name it in the user config "
+                         "file (sandbox.environment {\"kind\":\"venv\",\"path\":...}) to use it",
+                         o->lang == SBX_LANG_JAVASCRIPT ? "node_modules" : "virtualenv", real);
+        free(real);
+        return -EACCES;
       }
     }
     if (!real && o->lang == SBX_LANG_PYTHON && o->virtual_env && o->virtual_env[0] == '/')
@@ -451,6 +461,11 @@ int env_resolve_local(const env_spec *spec, const env_local_opts *o, env_resolve
                  ? xasprintf("environment: %s has no node_modules folder", spec->path)
                  : xasprintf("environment: %s is not a virtualenv (no pyvenv.cfg)", spec->path);
       return -ENOENT;
+    }
+    if (!o->any_path && !inside_roots(real, o->roots)) {
+      *err = xasprintf("environment: %s leads outside the workspace folders, to %s", spec->path, real);
+      free(real);
+      return -EACCES;
     }
   }
   int e = 0;

@@ -365,6 +365,25 @@ static void resolve_venvs(void **state) {
   assert_true(np);
   free(want);
   env_resolved_free(r);
+  /* a workspace's node_modules (or .venv) that is a link out of it is refused */
+  char *evil_ws = mk("evil-ws"), *home = mk("home-of-someone");
+  link_to(home, evil_ws, "node_modules");
+  const char *evil_roots[] = {evil_ws, NULL};
+  env_local_opts eo2 = {.lang = SBX_LANG_JAVASCRIPT, .roots = evil_roots, .reach_uid = -1, .reach_gid = -1};
+  assert_int_equal(env_resolve_local(&spec, &eo2, &r, &err), -EACCES);
+  assert_non_null(strstr(err, "outside the workspace"));
+  free(err);
+  link_to(v, evil_ws, ".venv");
+  eo2.lang = SBX_LANG_PYTHON;
+  assert_int_equal(env_resolve_local(&spec, &eo2, &r, &err), -EACCES);
+  free(err);
+  /* the same through a named path */
+  env_spec via = {.kind = ENV_VENV, .path = evil_ws};
+  eo2.lang = SBX_LANG_JAVASCRIPT;
+  assert_int_equal(env_resolve_local(&via, &eo2, &r, &err), -EACCES);
+  free(err);
+  free(evil_ws);
+  free(home);
   /* bash always gets the system */
   o.lang = SBX_LANG_BASH;
   assert_int_equal(env_resolve_local(&spec, &o, &r, &err), 0);
