@@ -234,14 +234,11 @@ static char *python_requirement(const char *req, char **err) {
     qsort(extras, ne, sizeof *extras, cmp_str);
     dbuf_adds(&out, "[");
     for (size_t i = 0; i < ne; i++) {
-      if (i && !strcmp(extras[i], extras[i - 1])) {
-        free(extras[i]);
-        continue;
-      }
+      if (i && !strcmp(extras[i], extras[i - 1])) continue;
       if (out.data[out.len - 1] != '[') dbuf_adds(&out, ",");
       dbuf_adds(&out, extras[i]);
-      free(extras[i]);
     }
+    for (size_t i = 0; i < ne; i++) free(extras[i]);
     if (out.data[out.len - 1] == '[') out.len--, out.data[out.len] = '\0';
     else dbuf_adds(&out, "]");
     p = close + 1;

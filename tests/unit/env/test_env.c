@@ -130,6 +130,7 @@ static void requirements(void **state) {
   norm_ok(SBX_LANG_PYTHON, "requests[Socks, security] >= 2.0 ; python_version >= '3.8'",
           "requests[security,socks]>=2.0; python_version >= '3.8'");
   norm_ok(SBX_LANG_PYTHON, "foo (==1.*)", "foo==1.*");
+  norm_ok(SBX_LANG_PYTHON, "pkg[B, a,A ,b]", "pkg[a,b]");
   norm_ok(SBX_LANG_PYTHON, "x; os_name == \"posix\"  and  extra == \"a\"", "x; os_name == \"posix\" and extra == \"a\"");
   norm_bad(SBX_LANG_PYTHON, "-e .");
   norm_bad(SBX_LANG_PYTHON, "--index-url=http://evil/simple");
