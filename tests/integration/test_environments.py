@@ -427,3 +427,31 @@ def test_cli_with_and_env_commands(base, wheels, index):
     assert rc == 1 and "no environment" in err
     rc, out, _ = crucible("env", "prune", "--all")
     assert rc == 0
+
+
+def test_workspace_access_read_is_user_file_only(base):
+    ws = base / "ws"
+    ws.mkdir()
+    (ws / "mymod.py").write_text("VALUE = 'from the workspace'\n")
+    code = "import mymod\nprint(mymod.VALUE)\n"
+    # off by default: the workspace is not in the sandbox; and a client cannot turn it on
+    c = Client(env=server_env(base))
+    c.initialize({"rootUri": ws.as_uri(), "initializationOptions": {"sandbox": {"workspaceAccess": "read"}}})
+    r = c.call("crucible/run", {"code": code}, timeout=60)["result"]
+    assert r["outcome"] == "error" and "No module named 'mymod'" in r["stderr"]
+    assert r["environment"] == {"id": "system", "kind": "system", "language": "python"}
+    finish(c)
+    # the user file may: the folder is mounted read-only and importable
+    env = server_env(base)
+    (base / "config" / "crucible" / "config.json").write_text(json.dumps({"sandbox": {"workspaceAccess": "read"}}))
+    c = Client(env=env)
+    c.initialize({"rootUri": ws.as_uri()})
+    r = c.call("crucible/run", {"code": code}, timeout=60)["result"]
+    assert r["stdout"] == "from the workspace\n", r
+    r = c.call("crucible/run", {"code": "open(%r, 'w').write('x')\n" % str(ws / "new.txt")}, timeout=60)["result"]
+    assert r["outcome"] == "error" and "Read-only file system" in r["stderr"], r
+    assert not (ws / "new.txt").exists()
+    assert r["environment"]["id"].startswith("system+ws-")
+    chk = c.call("crucible/check", {"code": code}, timeout=60)["result"]
+    assert [i["status"] for i in chk["imports"]] == ["ok"], chk
+    finish(c)
