@@ -165,6 +165,7 @@ struct agent_modindex_env {
   char *set_stamp;        /* the stamp set was learned at */
   char *probe_stamp;      /* the stamp of the probe running */
   char *error;
+  char *error_stamp;      /* the stamp the last probe failed at: not probed again until it changes */
   sbx_run *probe;
   agent_modindex_waiter *waiters;
   dbuf out;
@@ -179,6 +180,7 @@ static void env_entry_free(agent_modindex_env *e) {
   free(e->set_stamp);
   free(e->probe_stamp);
   free(e->error);
+  free(e->error_stamp);
   dbuf_close(&e->out);
   free(e);
 }
@@ -367,6 +369,8 @@ static void env_probe_done(void *ud, const sbx_result *res) {
   }
   free(e->error);
   e->error = err;
+  free(e->error_stamp);
+  e->error_stamp = err ? xstrdup(e->probe_stamp ? e->probe_stamp : "") : NULL;
   if (err) log_warn("%s, environment %s: %s", chk_language_name(e->lang), e->id, err);
   dbuf_reset(&e->out);
   env_notify(e);
@@ -388,6 +392,10 @@ void agent_modindex_get_env(agent_modindex *self, chk_language lang, const sbx_e
     return;
   }
   agent_modindex_env *e = self->envs; /* peek put it first */
+  if (!e->probe && e->error && e->error_stamp && !strcmp(e->error_stamp, e->stamp)) {
+    cb(ud, NULL, e->error);
+    return;
+  }
   for (agent_modindex_waiter *w = e->waiters; w; w = w->next)
     if (w->cb == cb && w->ud == ud) return;
   agent_modindex_waiter *w = xcalloc(1, sizeof *w);
