@@ -21,7 +21,9 @@
 struct llm_chat {
   llm_client *client;
   llm_chat *prev, *next;
-  llm_chat_opts opts;
+  llm_chat_opts opts;     /* messages and config not kept: copied below */
+  llm__endpoint ep;       /* this chat's settings */
+  char *chat_url;
   llm_message *msgs;
   size_t n_msgs;
   llm_mode mode;
@@ -67,8 +69,8 @@ static void chat_finish(llm_chat *chat, llm_status status, const char *error) {
   llm_client *c = chat->client;
   uv_timer_stop(&chat->timer);
   if (status == LLM_OK && chat->opts.structured && !chat->mode_fixed)
-    llm_client_mode_set(c, c->cfg.base_url, c->cfg.model, chat->mode);
-  char *err = error ? llm__redact(c, xstrdup(error)) : NULL;
+    llm_client_mode_set(c, chat->ep.cfg.base_url, chat->ep.cfg.model, chat->mode);
+  char *err = error ? llm__redact(chat->ep.cfg.api_key, xstrdup(error)) : NULL;
   if (err && !utf8_valid(err, strlen(err), NULL)) {
     /* endpoints' error bodies are quoted in the text: keep it valid UTF-8 */
     char *fixed = utf8_repair(err, strlen(err), NULL);
@@ -100,6 +102,8 @@ static void chat_finish(llm_chat *chat, llm_status status, const char *error) {
     free((char *)chat->msgs[i].content);
   }
   free(chat->msgs);
+  llm__endpoint_close(&chat->ep);
+  free(chat->chat_url);
   uv_close((uv_handle_t *)&chat->timer, chat_closed);
   llm__client_unref(c);
 }
@@ -118,7 +122,7 @@ static int on_sse_event(void *ud, const sse_event *ev) {
   int rc = llm_answer_add_chunk(&chat->ans, ev->data, ev->data_len, &delta, &dlen, &err);
   if (rc < 0) {
     const char *what = rc == -EREMOTEIO ? "reported an error mid-stream" : "sent";
-    set_error(chat, xasprintf("LLM endpoint %s %s: %s", chat->client->cfg.base_url, what, err));
+    set_error(chat, xasprintf("LLM endpoint %s %s: %s", chat->ep.cfg.base_url, what, err));
     free(err);
     return rc;
   }
@@ -143,7 +147,7 @@ static int on_http_headers(http_request *req, long status, void *ud) {
   const char *ct = http_request_header(req, "content-type");
   chat->streaming = ct && strcasestr(ct, "text/event-stream");
   /* Servers that ignore "stream" answer with one JSON body instead. */
-  if (!chat->streaming) dbuf_init(&chat->raw, chat->client->cfg.max_answer_bytes);
+  if (!chat->streaming) dbuf_init(&chat->raw, chat->ep.cfg.max_answer_bytes);
   return 0;
 }
 
@@ -156,7 +160,7 @@ static int on_http_data(http_request *req, const char *p, size_t n, void *ud) {
   if (!chat->streaming) {
     if (dbuf_add(&chat->raw, p, n) < 0) {
       set_error(chat, xasprintf("LLM endpoint %s sent an answer larger than %zu bytes",
-                                chat->client->cfg.base_url, chat->client->cfg.max_answer_bytes));
+                                chat->ep.cfg.base_url, chat->ep.cfg.max_answer_bytes));
       return 1;
     }
     return 0;
@@ -164,7 +168,7 @@ static int on_http_data(http_request *req, const char *p, size_t n, void *ud) {
   int rc = sse_parser_feed(&chat->sse, p, n);
   if (rc == -E2BIG)
     set_error(chat, xasprintf("LLM endpoint %s sent a stream event larger than %zu bytes",
-                              chat->client->cfg.base_url, chat->client->cfg.max_answer_bytes));
+                              chat->ep.cfg.base_url, chat->ep.cfg.max_answer_bytes));
   return rc != 0;
 }
 
@@ -172,9 +176,8 @@ static void attempt_start(llm_chat *chat);
 
 /* The error text of a chat that ran out of its whole budget (a new string). */
 static char *budget_error(const llm_chat *chat) {
-  const llm_client *c = chat->client;
   return xasprintf("LLM endpoint %s timed out: no complete answer within %ld ms (the whole request%s, "
-                   "llm.timeoutMs)", c->cfg.base_url, c->cfg.total_timeout_ms,
+                   "llm.timeoutMs)", chat->ep.cfg.base_url, chat->ep.cfg.total_timeout_ms,
                    chat->attempts > 1 ? " including its retries" : "");
 }
 
@@ -203,15 +206,17 @@ static bool is_reset(int curl_code) {
 /* Retries when allowed; returns false when the caller must fail instead. */
 static bool maybe_retry(llm_chat *chat, long status, const char *reason) {
   llm_client *c = chat->client;
-  if (chat->tokens_emitted || chat->retries >= c->cfg.max_retries || c->closing) return false;
+  if (chat->tokens_emitted || chat->retries >= chat->ep.cfg.max_retries || c->closing) return false;
   long delay = llm_retry_after_ms(chat->retry_after, chat->retry_after_ms, time(NULL));
-  if (delay > c->cfg.backoff_max_ms) return false;
-  if (delay < 0) delay = llm_backoff_ms(chat->retries + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms, llm__rng_next(c));
+  if (delay > chat->ep.cfg.backoff_max_ms) return false;
+  if (delay < 0)
+    delay = llm_backoff_ms(chat->retries + 1, chat->ep.cfg.backoff_base_ms, chat->ep.cfg.backoff_max_ms,
+                           llm__rng_next(c));
   /* Retries share the chat's one budget: a wait that would end past it is
    * not worth starting (the failure is reported now instead). */
   if (now_ms() + (unsigned long long)delay >= chat->deadline_ms) return false;
   chat->retries++;
-  log_info("llm: %s; retry %d of %d in %ld ms", reason, chat->retries, c->cfg.max_retries, delay);
+  log_info("llm: %s; retry %d of %d in %ld ms", reason, chat->retries, chat->ep.cfg.max_retries, delay);
   if (chat->opts.on_retry) chat->opts.on_retry(chat->opts.ud, chat->retries, delay, status, reason);
   if (chat->cancelled) return true; /* the retry callback cancelled: cancel path finishes */
   attempt_later(chat, delay);
@@ -219,17 +224,16 @@ static bool maybe_retry(llm_chat *chat, long status, const char *reason) {
 }
 
 static void on_status_error(llm_chat *chat, long status) {
-  llm_client *c = chat->client;
   char *type = NULL, *code = NULL;
   char *msg = llm_error_parse(chat->raw.data, chat->raw.len, &type, &code);
-  msg = llm__redact(c, msg);
+  msg = llm__redact(chat->ep.cfg.api_key, msg);
   llm_verdict v = llm_status_verdict(status, msg, type, code);
-  char *full = xasprintf("LLM endpoint %s answered %ld: %s", c->cfg.base_url, status, msg);
+  char *full = xasprintf("LLM endpoint %s answered %ld: %s", chat->ep.cfg.base_url, status, msg);
   chat->error_kind = LLM_ERR_STATUS;
   if (v == LLM_FORMAT_REJECTED && chat->opts.structured && !chat->mode_fixed && chat->mode != LLM_MODE_TEXT) {
     llm_mode from = chat->mode;
     chat->mode = next_mode(from);
-    log_info("llm: %s refused response_format %s; trying %s", c->cfg.base_url, llm_mode_name(from),
+    log_info("llm: %s refused response_format %s; trying %s", chat->ep.cfg.base_url, llm_mode_name(from),
              llm_mode_name(chat->mode));
     if (chat->opts.on_fallback) chat->opts.on_fallback(chat->opts.ud, from, chat->mode, msg);
     if (!chat->cancelled) attempt_later(chat, 0);
@@ -249,7 +253,6 @@ static void on_status_error(llm_chat *chat, long status) {
 
 static void on_http_done(http_request *req, const http_result *res, void *ud) {
   llm_chat *chat = ud;
-  llm_client *c = chat->client;
   chat->req = NULL;
   if (chat->cancelled || res->outcome == HTTP_CANCELLED) {
     chat_finish(chat, LLM_CANCELLED, NULL);
@@ -263,7 +266,7 @@ static void on_http_done(http_request *req, const http_result *res, void *ud) {
     return;
   }
   char *msg = NULL;
-  const char *base = c->cfg.base_url;
+  const char *base = chat->ep.cfg.base_url;
   switch (res->outcome) {
     case HTTP_DONE:
       if (res->status >= 400) {
@@ -352,26 +355,27 @@ static void attempt_start(llm_chat *chat) {
   }
   long left = (long)(chat->deadline_ms - now);
   attempt_reset(chat);
-  sse_parser_init(&chat->sse, c->cfg.max_answer_bytes, on_sse_event, chat);
-  llm_answer_init(&chat->ans, c->cfg.max_answer_bytes);
+  sse_parser_init(&chat->sse, chat->ep.cfg.max_answer_bytes, on_sse_event, chat);
+  llm_answer_init(&chat->ans, chat->ep.cfg.max_answer_bytes);
   dbuf_init(&chat->raw, ERROR_BODY_CAP);
-  char *body = llm_body_build(c->cfg.model, c->cfg.temperature, chat->msgs, chat->n_msgs, chat->opts.structured,
-                              chat->mode, true);
-  const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream", c->auth_header, NULL};
+  char *body = llm_body_build(chat->ep.cfg.model, chat->ep.cfg.temperature, chat->msgs, chat->n_msgs,
+                              chat->opts.structured, chat->mode, true);
+  const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream", chat->ep.auth_header,
+                           NULL};
   http_request_opts o = {
       .method = "POST",
-      .url = c->chat_url,
+      .url = chat->chat_url,
       .headers = headers,
       .body = body,
       .body_len = strlen(body),
-      .user_agent = c->cfg.user_agent,
-      .connect_timeout_ms = c->cfg.connect_timeout_ms < left ? c->cfg.connect_timeout_ms : left,
-      .first_byte_timeout_ms = c->cfg.first_byte_timeout_ms,
-      .idle_timeout_ms = c->cfg.idle_timeout_ms,
+      .user_agent = chat->ep.cfg.user_agent,
+      .connect_timeout_ms = chat->ep.cfg.connect_timeout_ms < left ? chat->ep.cfg.connect_timeout_ms : left,
+      .first_byte_timeout_ms = chat->ep.cfg.first_byte_timeout_ms,
+      .idle_timeout_ms = chat->ep.cfg.idle_timeout_ms,
       /* what is left of the chat's budget bounds this attempt, however
        * slowly (one byte at a time) the answer arrives */
       .total_timeout_ms = left,
-      .max_body = c->cfg.max_answer_bytes * 4 + (1u << 20), /* SSE framing and JSON wrap the text */
+      .max_body = chat->ep.cfg.max_answer_bytes * 4 + (1u << 20), /* SSE framing and JSON wrap the text */
       .on_data = on_http_data,
       .on_headers = on_http_headers,
       .on_done = on_http_done,
@@ -381,7 +385,8 @@ static void attempt_start(llm_chat *chat) {
   int err = http_request_start(c->http, &o, &chat->req);
   free(body);
   if (err < 0) {
-    char *msg = xasprintf("cannot start a request to LLM endpoint %s: %s", c->cfg.base_url, strerror(-err));
+    char *msg =
+        xasprintf("cannot start a request to LLM endpoint %s: %s", chat->ep.cfg.base_url, strerror(-err));
     chat_finish(chat, LLM_ERROR, msg);
     free(msg);
   }
@@ -389,11 +394,14 @@ static void attempt_start(llm_chat *chat) {
 
 int llm_chat_start(llm_client *self, const llm_chat_opts *opts, llm_chat **out) {
   if (out) *out = NULL;
-  if (!opts || !opts->on_done) return -EINVAL;
-  if (self->closing) return -ECANCELED;
+  if (!opts || !opts->on_done || !opts->config) return -EINVAL;
+  if (!self || self->closing) return -ECANCELED;
   llm_chat *chat = xcalloc(1, sizeof *chat);
   chat->client = self;
   chat->opts = *opts;
+  chat->opts.config = NULL;
+  llm__endpoint_init(&chat->ep, opts->config);
+  chat->chat_url = xasprintf("%s/chat/completions", chat->ep.cfg.base_url);
   chat->n_msgs = opts->n_messages;
   chat->msgs = xcalloc(chat->n_msgs ? chat->n_msgs : 1, sizeof *chat->msgs);
   for (size_t i = 0; i < chat->n_msgs; i++) {
@@ -401,18 +409,18 @@ int llm_chat_start(llm_client *self, const llm_chat_opts *opts, llm_chat **out) 
     chat->msgs[i].content = xstrdup(opts->messages[i].content ? opts->messages[i].content : "");
   }
   chat->opts.messages = NULL;
-  if (self->cfg.structured_output != LLM_MODE_AUTO) {
-    chat->mode = self->cfg.structured_output;
+  if (chat->ep.cfg.structured_output != LLM_MODE_AUTO) {
+    chat->mode = chat->ep.cfg.structured_output;
     chat->mode_fixed = true;
   } else {
-    chat->mode = llm_client_mode_get(self, self->cfg.base_url, self->cfg.model);
+    chat->mode = llm_client_mode_get(self, chat->ep.cfg.base_url, chat->ep.cfg.model);
     if (chat->mode == LLM_MODE_AUTO) chat->mode = LLM_MODE_JSON_SCHEMA;
   }
   sse_parser_init(&chat->sse, 1, NULL, NULL);
   llm_answer_init(&chat->ans, 1);
   dbuf_init(&chat->raw, 1);
   uv_timer_init(self->loop, &chat->timer);
-  chat->deadline_ms = now_ms() + (unsigned long long)self->cfg.total_timeout_ms;
+  chat->deadline_ms = now_ms() + (unsigned long long)chat->ep.cfg.total_timeout_ms;
   self->refs++;
   chat->next = self->chats;
   if (self->chats) self->chats->prev = chat;

@@ -17,7 +17,7 @@ unsigned llm__rng_next(llm_client *c) {
   return c->rng = x ? x : 0x9e3779b9u;
 }
 
-int llm_client_new(uv_loop_t *loop, const llm_config *cfg, llm_client **out) {
+int llm_client_new(uv_loop_t *loop, llm_client **out) {
   llm_client *c = xcalloc(1, sizeof *c);
   int err = http_client_new(loop, &c->http);
   if (err < 0) {
@@ -25,9 +25,6 @@ int llm_client_new(uv_loop_t *loop, const llm_config *cfg, llm_client **out) {
     return err;
   }
   c->loop = loop;
-  llm__config_copy(&c->cfg, cfg);
-  if (c->cfg.api_key[0]) c->auth_header = xasprintf("Authorization: Bearer %s", c->cfg.api_key);
-  c->chat_url = xasprintf("%s/chat/completions", c->cfg.base_url);
   c->rng = (unsigned)(now_ns() ^ ((unsigned long long)getpid() << 16));
   c->refs = 1;
   *out = c;
@@ -41,12 +38,6 @@ void llm__client_unref(llm_client *c) {
     free(c->modes[i].model);
   }
   free(c->modes);
-  if (c->auth_header) {
-    memset(c->auth_header, 0, strlen(c->auth_header));
-    free(c->auth_header);
-  }
-  free(c->chat_url);
-  llm_config_close(&c->cfg);
   free(c);
 }
 
@@ -84,10 +75,7 @@ void llm_client_mode_set(llm_client *self, const char *base_url, const char *mod
   e->mode = mode;
 }
 
-/* Replaces every occurrence of the API key in s (a heap string) by "[redacted]":
- * endpoints may echo what they were sent, and errors end up in logs and UIs. */
-char *llm__redact(const llm_client *c, char *s) {
-  const char *key = c->cfg.api_key;
+char *llm__redact(const char *key, char *s) {
   if (!s || !key || strlen(key) < 4 || !strstr(s, key)) return s;
   dbuf b;
   dbuf_init(&b, 0);

@@ -55,7 +55,7 @@ void llm_config_close(llm_config *self) {
   self->base_url = self->model = self->api_key = self->user_agent = NULL;
 }
 
-void llm__config_copy(llm_config *dst, const llm_config *src) {
+static void config_copy(llm_config *dst, const llm_config *src) {
   *dst = *src;
   dst->base_url = xstrdup(src->base_url ? src->base_url : LLM_DEFAULT_BASE_URL);
   size_t n = strlen(dst->base_url);
@@ -72,4 +72,19 @@ void llm__config_copy(llm_config *dst, const llm_config *src) {
   if (dst->backoff_base_ms <= 0) dst->backoff_base_ms = 500;
   if (dst->backoff_max_ms <= 0) dst->backoff_max_ms = 30000;
   if (!dst->max_answer_bytes) dst->max_answer_bytes = 4u << 20;
+}
+
+void llm__endpoint_init(llm__endpoint *self, const llm_config *cfg) {
+  config_copy(&self->cfg, cfg);
+  self->auth_header = self->cfg.api_key[0] ? xasprintf("Authorization: Bearer %s", self->cfg.api_key) : NULL;
+}
+
+void llm__endpoint_close(llm__endpoint *self) {
+  if (self->auth_header) {
+    /* don't leave the key lying in freed memory */
+    memset(self->auth_header, 0, strlen(self->auth_header));
+    free(self->auth_header);
+    self->auth_header = NULL;
+  }
+  llm_config_close(&self->cfg);
 }

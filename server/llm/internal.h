@@ -19,28 +19,34 @@ typedef struct llm__mode_entry {
 
 struct llm_client {
   uv_loop_t *loop;
-  http_client *http;
-  llm_config cfg;
-  char *auth_header;  /* "Authorization: Bearer ..." or NULL */
-  char *chat_url;
+  http_client *http;  /* every chat's and ping's transfers: connections are pooled per endpoint */
   llm_chat *chats;
-  llm__mode_entry *modes;
+  llm__mode_entry *modes; /* structured-output memory, by base URL + model */
   size_t n_modes;
   unsigned rng;
   int refs;           /* the owner's, plus one per live chat and ping */
   bool closing;
 };
 
-/* config.c: a copy of src with every default filled in (base_url without a
- * trailing '/', the timeouts derived from timeout_ms). Close it with
- * llm_config_close. */
-void llm__config_copy(llm_config *dst, const llm_config *src);
+/* Where and how one chat or ping asks: its own copy of the caller's settings
+ * with every default filled in (base_url without a trailing '/', the
+ * timeouts derived from timeout_ms), and the Authorization header. */
+typedef struct llm__endpoint {
+  llm_config cfg;
+  char *auth_header;  /* "Authorization: Bearer ..." or NULL when there is no key */
+} llm__endpoint;
+
+/* config.c: fills self from cfg (copied; NULL strings get the defaults).
+ * Close it with llm__endpoint_close, which wipes the key. */
+void llm__endpoint_init(llm__endpoint *self, const llm_config *cfg);
+void llm__endpoint_close(llm__endpoint *self);
 
 /* client.c: drops a reference; the last one frees the client's memory. */
 void llm__client_unref(llm_client *c);
-/* Replaces every occurrence of the API key in s (a heap string, taken) by
- * "[redacted]"; returns the result. */
-char *llm__redact(const llm_client *c, char *s);
+/* Replaces every occurrence of api_key in s (a heap string, taken) by
+ * "[redacted]": endpoints may echo what they were sent, and errors end up
+ * in logs and UIs. Returns the result. */
+char *llm__redact(const char *api_key, char *s);
 /* A pseudo-random number for backoff jitter. */
 unsigned llm__rng_next(llm_client *c);
 

@@ -14,6 +14,7 @@
 
 typedef struct llm_ping_op {
   llm_client *client;
+  llm__endpoint ep;   /* this ping's settings */
   llm_ping_fn cb;
   void *ud;
 } llm_ping_op;
@@ -24,11 +25,11 @@ static void on_ping_done(http_request *req, const http_result *res, void *ud) {
   llm_ping_result pr = {.http_status = res->status, .models = -1, .ms = res->total_ms};
   char *msg = NULL;
   if (res->outcome != HTTP_DONE) {
-    msg = xasprintf("cannot reach LLM endpoint %s: %s", c->cfg.base_url, res->error);
+    msg = xasprintf("cannot reach LLM endpoint %s: %s", op->ep.cfg.base_url, res->error);
   } else if (res->status != 200) {
     char *type = NULL, *code = NULL;
-    char *m = llm__redact(c, llm_error_parse(res->body, res->body_len, &type, &code));
-    msg = xasprintf("LLM endpoint %s answered %ld: %s", c->cfg.base_url, res->status, m);
+    char *m = llm__redact(op->ep.cfg.api_key, llm_error_parse(res->body, res->body_len, &type, &code));
+    msg = xasprintf("LLM endpoint %s answered %ld: %s", op->ep.cfg.base_url, res->status, m);
     free(m);
     free(type);
     free(code);
@@ -36,14 +37,14 @@ static void on_ping_done(http_request *req, const http_result *res, void *ud) {
     cJSON *j = cJSON_ParseWithLength(res->body, res->body_len);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
     if (!cJSON_IsArray(data)) {
-      msg = xasprintf("LLM endpoint %s answered GET /models without a model list", c->cfg.base_url);
+      msg = xasprintf("LLM endpoint %s answered GET /models without a model list", op->ep.cfg.base_url);
     } else {
       pr.ok = true;
       pr.models = cJSON_GetArraySize(data);
       const cJSON *m;
       cJSON_ArrayForEach(m, data) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
-        if (cJSON_IsString(id) && strcmp(id->valuestring, c->cfg.model) == 0) pr.model_listed = true;
+        if (cJSON_IsString(id) && strcmp(id->valuestring, op->ep.cfg.model) == 0) pr.model_listed = true;
       }
     }
     cJSON_Delete(j);
@@ -56,26 +57,28 @@ static void on_ping_done(http_request *req, const http_result *res, void *ud) {
   pr.error = msg;
   op->cb(op->ud, &pr);
   free(msg);
+  llm__endpoint_close(&op->ep);
   free(op);
   llm__client_unref(c);
 }
 
-int llm_ping(llm_client *self, llm_ping_fn cb, void *ud) {
-  if (!cb) return -EINVAL;
-  if (self->closing) return -ECANCELED;
+int llm_ping(llm_client *self, const llm_config *cfg, llm_ping_fn cb, void *ud) {
+  if (!cfg || !cb) return -EINVAL;
+  if (!self || self->closing) return -ECANCELED;
   llm_ping_op *op = xcalloc(1, sizeof *op);
   op->client = self;
+  llm__endpoint_init(&op->ep, cfg);
   op->cb = cb;
   op->ud = ud;
-  char *url = xasprintf("%s/models", self->cfg.base_url);
-  const char *headers[] = {"Accept: application/json", self->auth_header, NULL};
+  char *url = xasprintf("%s/models", op->ep.cfg.base_url);
+  const char *headers[] = {"Accept: application/json", op->ep.auth_header, NULL};
   http_request_opts o = {
       .url = url,
       .headers = headers,
-      .user_agent = self->cfg.user_agent,
-      .connect_timeout_ms = self->cfg.connect_timeout_ms,
-      .first_byte_timeout_ms = self->cfg.first_byte_timeout_ms,
-      .idle_timeout_ms = self->cfg.idle_timeout_ms,
+      .user_agent = op->ep.cfg.user_agent,
+      .connect_timeout_ms = op->ep.cfg.connect_timeout_ms,
+      .first_byte_timeout_ms = op->ep.cfg.first_byte_timeout_ms,
+      .idle_timeout_ms = op->ep.cfg.idle_timeout_ms,
       .max_body = PING_BODY_CAP,
       .on_done = on_ping_done,
       .ud = op,
@@ -83,6 +86,7 @@ int llm_ping(llm_client *self, llm_ping_fn cb, void *ud) {
   int err = http_request_start(self->http, &o, NULL);
   free(url);
   if (err < 0) {
+    llm__endpoint_close(&op->ep);
     free(op);
     return err;
   }

@@ -207,6 +207,31 @@ def test_unsupported_response_format_falls_back(srv, fake):
     assert kinds == ["json_schema", "json_object"]
 
 
+def test_one_llm_client_remembers_the_mode_and_reuses_the_connection(srv, fake):
+    """Every ask of a server goes through one LLM client: the second ask does
+    not try again the structured-output mode the endpoint refused in the
+    first, and its requests go over the first ask's connection. The memory is
+    per endpoint and model: after the client switches models, the next ask
+    starts over."""
+    fake.configure(reject_formats=["json_schema"])
+    fake.script([sol("", "print('one')"), sol("", "print('two')"), sol("", "print('three')")])
+    for q in ("first", "second"):
+        r, _ = ask(srv, {"question": q})
+        assert r["result"]["outcome"] == "passed", r
+    reqs = fake.chat_requests()
+    kinds = [q["body"].get("response_format", {}).get("type") for q in reqs]
+    assert kinds == ["json_schema", "json_object", "json_object"]
+    assert [q["conn"] for q in reqs] == [1, 1, 1] and fake.connections == 1
+
+    srv.notify("workspace/didChangeConfiguration", {"settings": {"crucible": {"llm": {"model": "other-model"}}}})
+    r, _ = ask(srv, {"question": "third"})
+    assert r["result"]["outcome"] == "passed", r
+    reqs = fake.chat_requests()[3:]
+    assert [q["body"]["model"] for q in reqs] == ["other-model", "other-model"]
+    assert [q["body"].get("response_format", {}).get("type") for q in reqs] == ["json_schema", "json_object"]
+    assert fake.connections == 1
+
+
 @pytest.mark.parametrize("fault,needle", [
     ({"status": 401, "error": {"message": "Incorrect API key provided: " + KEY, "type": "invalid_request_error",
                                "code": "invalid_api_key"}}, "401"),
