@@ -55,7 +55,6 @@ struct agent_task {
   docs_sync *sync;
   cJSON *sources;     /* owned: [{title, url}] of every page put in a prompt */
 
-  llm_client *llm;
   llm_chat *chat;
   sbx_run *run;
   bool waiting_index;
@@ -395,13 +394,14 @@ static void do_index(agent_task *t) {
  * for a reflection. */
 static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, llm_done_fn on_done) {
   llm_chat_opts o = {0};
+  o.config = &t->llm_cfg;
   o.messages = t->conv.msgs;
   o.n_messages = t->conv.n;
   o.structured = structured;
   o.on_token = on_token;
   o.on_done = on_done;
   o.ud = t;
-  int err = llm_chat_start(t->llm, &o, &t->chat);
+  int err = llm_chat_start(t->eng->llm, &o, &t->chat);
   if (err) finish(t, "error", xasprintf("cannot start the LLM request: %s", strerror(-err)));
 }
 
@@ -536,8 +536,6 @@ static void do_finish(agent_task *t) {
                       (long long)(now_ms() - t->started_ms), r);
 
   reset_attempt(t);
-  llm_client_free(t->llm);
-  t->llm = NULL;
   agent_conv_close(&t->conv);
   dbuf_close(&t->reflection);
   llm_config_close(&t->llm_cfg);
@@ -631,21 +629,6 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   t->started_ms = now_ms();
   store_make_uid(t->uid, sizeof t->uid);
 
-  int err = llm_client_new(eng->loop, &t->llm_cfg, &t->llm);
-  if (err) {
-    llm_config_close(&t->llm_cfg);
-    dbuf_close(&t->reflection);
-    cJSON_Delete(t->attempts);
-    free(t->label), free(t->question), free(t->language), free(t->ctx_text), free(t->ctx_uri), free(t->docs);
-    for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
-    free(t->doc_sources);
-  free(t->doc_public_only);
-    cJSON_Delete(t->sources);
-    for (char **d = t->deny; d && *d; d++) free(*d);
-    free(t->deny);
-    free(t);
-    return err;
-  }
   uv_timer_init(eng->loop, &t->step);
   agent_conv_take(&t->conv, "system", agent_system_prompt(t->language, t->docs));
   agent_conv_take(&t->conv, "user", agent_question_prompt(t->question, t->ctx_text, t->ctx_uri));

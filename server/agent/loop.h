@@ -29,6 +29,8 @@ typedef struct agent_engine {
   agent_modindex *modindex;
   store *store;               /* may be NULL: no transcripts */
   docs_store *docs;           /* may be NULL: no documentation context */
+  llm_client *llm;            /* every task's chats, each with the task's own llm_config; NULL = asks
+                                 fail (no client, or the server is stopping) */
 } agent_engine;
 
 typedef struct agent_params {

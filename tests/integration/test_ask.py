@@ -10,7 +10,7 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
-from conftest import Client, crucible_bin, finish, llm_env  # noqa: E402
+from conftest import Client, crucible_bin, finish, llm_env, track  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 from sandbox_util import sandboxed_programs, wait_no_sandboxed_programs  # noqa: E402
 
@@ -205,6 +205,69 @@ def test_unsupported_response_format_falls_back(srv, fake):
     assert r["result"]["outcome"] == "passed"
     kinds = [q["body"].get("response_format", {}).get("type") for q in fake.chat_requests()]
     assert kinds == ["json_schema", "json_object"]
+
+
+def test_one_llm_client_remembers_the_mode_and_reuses_the_connection(srv, fake):
+    """Every ask of a server goes through one LLM client: the second ask does
+    not try again the structured-output mode the endpoint refused in the
+    first, and its requests go over the first ask's connection. The memory is
+    per endpoint and model: after the client switches models, the next ask
+    starts over."""
+    fake.configure(reject_formats=["json_schema"])
+    fake.script([sol("", "print('one')"), sol("", "print('two')"), sol("", "print('three')")])
+    for q in ("first", "second"):
+        r, _ = ask(srv, {"question": q})
+        assert r["result"]["outcome"] == "passed", r
+    reqs = fake.chat_requests()
+    kinds = [q["body"].get("response_format", {}).get("type") for q in reqs]
+    assert kinds == ["json_schema", "json_object", "json_object"]
+    assert [q["conn"] for q in reqs] == [1, 1, 1] and fake.connections == 1
+
+    srv.notify("workspace/didChangeConfiguration", {"settings": {"crucible": {"llm": {"model": "other-model"}}}})
+    r, _ = ask(srv, {"question": "third"})
+    assert r["result"]["outcome"] == "passed", r
+    reqs = fake.chat_requests()[3:]
+    assert [q["body"]["model"] for q in reqs] == ["other-model", "other-model"]
+    assert [q["body"].get("response_format", {}).get("type") for q in reqs] == ["json_schema", "json_object"]
+    assert fake.connections == 1
+
+
+def test_sessions_share_the_llm_client_each_with_its_own_settings(tmp_path, fake):
+    """A socket server serves two editors at once through its one LLM client:
+    their asks run side by side, each with its own model; the doctor's ping
+    goes through the same client; and the server still exits with status 0
+    (the client's pooled connections leave no handle open)."""
+    env = dict(os.environ, **llm_env(tmp_path, fake.url, KEY))
+    path = str(tmp_path / "s.sock")
+    srv = subprocess.Popen([crucible_bin(), "serve", "--listen", "unix:" + path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, start_new_session=True)
+    track(srv.pid)
+    clients = []
+    try:
+        seen = ""
+        while "listening on" not in seen:
+            line = srv.stderr.readline().decode()
+            assert line, seen
+            seen += line
+        for model in ("model-a", "model-b"):
+            c = Client(args=("connect", "unix:" + path), env=env)
+            clients.append(c)
+            c.initialize({"initializationOptions": {"llm": {"model": model}}})
+        fake.script([sol("", "print('answer')"), sol("", "print('answer')")])
+        ids = [c.request("crucible/ask", {"question": "q"}) for c in clients]
+        for c, i in zip(clients, ids):
+            r = c.wait_response(i, timeout=60)
+            assert r["result"]["outcome"] == "passed", r
+        assert sorted(q["body"]["model"] for q in fake.chat_requests()) == ["model-a", "model-b"]
+        llm = clients[1].call("crucible/doctor", {}, timeout=60)["result"]["llm"]
+        assert llm["reachable"] is True and llm["model"] == "model-b" and llm["modelListed"] is False
+        assert [q["path"] for q in fake.requests if q["method"] == "GET"] == ["/v1/models"]
+    finally:
+        for c in clients:
+            finish(c)
+        srv.terminate()
+        rc = srv.wait(timeout=15)
+    assert rc == 0, srv.stderr.read().decode()[-2000:]
 
 
 @pytest.mark.parametrize("fault,needle", [
