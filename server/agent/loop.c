@@ -50,7 +50,7 @@ struct agent_task {
   char **doc_sources;
   size_t n_doc_sources;
   bool *doc_public_only;      /* one per source, or NULL */
-  char docs_mode[8];
+  agent_docs_mode docs_mode;
   int docs_budget, docs_depth, docs_pages;
   docs_sync *sync;
   cJSON *sources;     /* owned: [{title, url}] of every page put in a prompt */
@@ -301,7 +301,8 @@ static void attach_docs(agent_task *t, const char *query) {
   cJSON *used = NULL;
   char *warning = NULL;
   char *ctx = docs_context_build(t->eng->docs, query, (const char *const *)t->doc_sources, t->n_doc_sources,
-                                 t->docs_mode, t->docs_budget, &used, &warning);
+                                 t->docs_mode == AGENT_DOCS_ALL ? "all" : "search", t->docs_budget, &used,
+                                 &warning);
   if (warning) {
     log_warn("documentation: %s", warning);
     phase(t, "retrieving", warning);
@@ -604,7 +605,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
       memcpy(t->doc_public_only, p->doc_public_only, p->n_doc_sources * sizeof *t->doc_public_only);
     }
   }
-  snprintf(t->docs_mode, sizeof t->docs_mode, "%s", p->docs_mode ? p->docs_mode : "search");
+  t->docs_mode = p->docs_mode;
   t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : 6000;
   t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : 20;
   t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : 500;

@@ -21,6 +21,12 @@ typedef enum agent_import_check {
   AGENT_IMPORTS_BOTH,
 } agent_import_check;
 
+/* Which documentation goes into the prompt. */
+typedef enum agent_docs_mode {
+  AGENT_DOCS_SEARCH = 0, /* the chunks that best match the question, within the budget */
+  AGENT_DOCS_ALL,        /* every page of the sources, cut at the budget */
+} agent_docs_mode;
+
 /* The engines a task uses; owned by the server, shared by every task. */
 typedef struct agent_engine {
   uv_loop_t *loop;
@@ -43,7 +49,7 @@ typedef struct agent_params {
   const char *const *doc_sources; /* URLs / paths to crawl (or revalidate) and search */
   size_t n_doc_sources;
   const bool *doc_public_only;  /* NULL, or per source: fetch only from public addresses (docs_sync_opts) */
-  const char *docs_mode;      /* "search" | "all" */
+  agent_docs_mode docs_mode;
   int docs_budget_tokens;
   int docs_max_depth;
   int docs_max_pages;
