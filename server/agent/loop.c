@@ -93,7 +93,7 @@ static agent_facts facts_of(const agent_task *t) {
  * what follows, and enter() goes there. For AGENT_EV_ERROR, error (taken,
  * may be NULL) says why and kind how an LLM request failed. Events after
  * the outcome is known are dropped. */
-static void report_error(agent_task *t, agent_event ev, char *error, llm_error_kind kind) {
+static void report_with(agent_task *t, agent_event ev, char *error, llm_error_kind kind) {
   if (t->state == AGENT_ST_DONE) {
     free(error);
     return;
@@ -119,7 +119,12 @@ static void report_error(agent_task *t, agent_event ev, char *error, llm_error_k
 }
 
 static void report(agent_task *t, agent_event ev) {
-  report_error(t, ev, NULL, LLM_ERR_NONE);
+  report_with(t, ev, NULL, LLM_ERR_NONE);
+}
+
+/* The task cannot go on: error (taken) says why. */
+static void report_error(agent_task *t, char *error, llm_error_kind kind) {
+  report_with(t, AGENT_EV_ERROR, error, kind);
 }
 
 static void phase(agent_task *t, agent_phase p, const char *detail) {
@@ -161,7 +166,7 @@ static bool chat_ended(agent_task *t, const llm_result *res) {
     return false;
   }
   if (res->status != LLM_OK) {
-    report_error(t, AGENT_EV_ERROR, xstrdup(res->error ? res->error : "the LLM request failed"), res->error_kind);
+    report_error(t, xstrdup(res->error ? res->error : "the LLM request failed"), res->error_kind);
     return false;
   }
   return true;
@@ -338,7 +343,7 @@ static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, ll
   o.ud = t;
   int err = llm_chat_start(t->llm, &o, &t->chat);
   if (err)
-    report_error(t, AGENT_EV_ERROR, xasprintf("cannot start the LLM request: %s", strerror(-err)), LLM_ERR_NONE);
+    report_error(t, xasprintf("cannot start the LLM request: %s", strerror(-err)), LLM_ERR_NONE);
 }
 
 static void start_run(agent_task *t, const char *code, agent_stage stage, void (*done)(void *, const sbx_result *)) {
@@ -354,7 +359,7 @@ static void start_run(agent_task *t, const char *code, agent_stage stage, void (
   req.owner = t->owner;
   sbx_callbacks cbs = {.on_output = run_output, .on_done = done};
   int err = sbx_run_start(t->eng->runner, &req, &cbs, t, &t->run);
-  if (err) report_error(t, AGENT_EV_ERROR, xasprintf("cannot start the sandbox: %s", strerror(-err)), LLM_ERR_NONE);
+  if (err) report_error(t, xasprintf("cannot start the sandbox: %s", strerror(-err)), LLM_ERR_NONE);
 }
 
 /* ---- entry hooks: the work of each state ---- */
