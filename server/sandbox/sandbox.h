@@ -57,7 +57,7 @@ typedef enum sbx_outcome {
   SBX_TIMEOUT,   /* wall time or CPU time */
   SBX_OOM,       /* memory limit */
   SBX_CANCELLED, /* sbx_run_cancel or the runner closing */
-  SBX_REJECTED,  /* never ran (bad request) */
+  SBX_REJECTED,  /* never ran: the checks rejected the program (sbx_result_rejected) */
 } sbx_outcome;
 
 /* Which limit ended the run (or was hit); bit flags for limits_hit. */
@@ -117,8 +117,24 @@ const char *sbx_limit_name(unsigned kind);
 
 /* The brief's RunResult object: outcome, exitCode, signal, stdout, stderr,
  * truncated, durationMs, cpuMs, maxRssKb, diagnostics, plus limit,
- * limitsHit, limits, isolation and error. Caller owns the returned tree. */
+ * limitsHit, limits, isolation, hostUid, hostGid, unenforced, warning when
+ * a limit is not enforced, language, and error. Every RunResult, run or
+ * rejected, goes through it. Caller owns the returned tree. */
 cJSON *sbx_result_to_json(const sbx_result *self);
+
+/* Fills self as the result of a program that never ran because the checks
+ * rejected it: outcome SBX_REJECTED, no exit code or signal, no output,
+ * nothing measured (0 ms, 0 CPU ms, 0 KiB), no limit hit, isolation
+ * SBX_ISO_NONE, no host ids, and the language and limits it would have
+ * run with. It points to nothing. */
+void sbx_result_rejected(sbx_result *self, sbx_lang lang, const sbx_limits *limits);
+
+/* A heap copy of a result that owns everything it points to (output,
+ * diagnostics, notes), for keeping a result past on_done. NULL is copied
+ * as NULL. Free it with sbx_result_free (NULL is a no-op); a result from
+ * anywhere else must never be given to sbx_result_free. */
+sbx_result *sbx_result_dup(const sbx_result *self);
+void sbx_result_free(sbx_result *self);
 
 /* ---- runner ------------------------------------------------------------ */
 

@@ -95,6 +95,50 @@ def test_missing_import_caught_statically_then_fixed(srv, fake):
     assert "Here are reflections on the error" in json.dumps(reqs[2]["body"]["messages"])
 
 
+# docs/protocol.md: the fields of every RunResult (crucible/run adds `task`;
+# `error` only when the sandbox itself failed)
+RUN_RESULT_FIELDS = ["outcome", "exitCode", "signal", "stdout", "stderr", "truncated", "durationMs", "cpuMs",
+                     "maxRssKb", "diagnostics", "limit", "limitsHit", "limits", "isolation", "language"]
+
+
+def test_rejected_attempt_run_has_every_run_result_field(srv, fake):
+    fake.script([sol("import numpy_does_not_exist", "print(1)"), {"content": "r"}, sol("", "print(2)")])
+    r, notes = ask(srv, {"question": "q"})
+    res = r["result"]
+    assert res["outcome"] == "passed"
+    notified = [a for a in of(notes, "crucible/attempt") if a["iteration"] == 1][0]["run"]
+    for run in (res["attempts"][0]["run"], notified):
+        assert run["outcome"] == "rejected"
+        missing = [f for f in RUN_RESULT_FIELDS if f not in run]
+        assert not missing, missing
+        assert run["exitCode"] is None and run["signal"] is None and run["limit"] is None
+        assert run["limitsHit"] == [] and run["language"] == "python" and run["isolation"] == "none"
+        assert run["limits"]["timeoutMs"] > 0
+        assert run["diagnostics"] and run["diagnostics"][0]["code"] == "missing-module"
+    # the same fields, in the same order, as a program that ran
+    ran = srv.call("crucible/run", {"code": "print(1)"}, timeout=30)["result"]
+    assert [k for k in ran if k not in ("task", "warning")] == \
+        [k for k in res["attempts"][0]["run"] if k != "warning"]
+    assert list(res["attempts"][1]["run"]) == list(res["attempts"][0]["run"])
+
+
+def test_cancel_during_reflection_reports_the_attempt_once(srv, fake):
+    fake.script([sol("", "raise SystemExit(1)"), {"hang": True}])
+    rid = srv.request("crucible/ask", {"question": "q", "task": "cr"})
+    notes = []
+    while not any(n.get("method") == "crucible/phase" and n["params"]["phase"] == "reflecting" for n in notes):
+        notes.append(srv.recv(20))
+    deadline = time.time() + 10
+    while len(fake.chat_requests()) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    srv.notify("$/cancelRequest", {"id": rid})
+    assert srv.wait_response(rid, timeout=10, notifications=notes)["error"]["code"] == -32800
+    assert [a["iteration"] for a in of(notes, "crucible/attempt")] == [1]
+    t = srv.call("crucible/transcript", {"task": "cr"})["result"]
+    assert t["outcome"] == "cancelled" and len(t["result"]["attempts"]) == 1
+    assert t["result"]["attempts"][0]["failedStage"] == "code execution"
+
+
 def test_runtime_error_traceback_reaches_model(srv, fake):
     fake.script([
         sol("", "data = {'a': 1}\nprint(data['b'])"),
