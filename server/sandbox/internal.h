@@ -5,7 +5,6 @@
 #define CRUCIBLE_SANDBOX_INTERNAL_H
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -76,7 +75,7 @@ unsigned long long sbx__next_seq(void);
 /* A new QUEUED run of lang with limits lim: its buffers, its timer, its
  * name; no request yet. Counted in runner->pending_handles until freed. */
 sbx_run *sbx__run_alloc(sbx_runner *self, sbx_lang lang, const sbx_limits *lim);
-/* runner->live: add and remove a run. */
+/* runner->live: add a run (it becomes RUNNING), remove one. */
 void sbx__live_add(sbx_runner *self, sbx_run *run);
 void sbx__live_del(sbx_runner *self, sbx_run *run);
 /* Starts queued runs while there are free slots, the fairest first. */
@@ -96,8 +95,9 @@ void sbx__run_bind(sbx_run *run);
  * killed (SBX_LIMIT_OUTPUT). */
 void sbx__run_output(sbx_run *run, int stream, const char *data, size_t n);
 /* The sandbox is gone: status is its exit status, sig the signal that
- * ended it (0 if none). A WARM run is discarded; a running one finishes
- * once its output has ended (sbx__run_io_done), or after a drain delay. */
+ * ended it (0 if none). A WARM run is discarded (a failure, unless the
+ * runner is closing); a running one finishes once its output has ended
+ * (sbx__run_io_done), or after a drain delay. */
 void sbx__run_exited(sbx_run *run, long long status, int sig);
 /* Every output stream of the run has ended. */
 void sbx__run_io_done(sbx_run *run);
@@ -126,7 +126,8 @@ void sbx__warm_schedule(sbx_runner *self);
  * next one is scheduled); NULL otherwise. */
 sbx_run *sbx__warm_take(sbx_runner *self, sbx_lang lang, const sbx_limits *lim);
 /* Closes a warm sandbox that was never used (its sandbox dead, or killed
- * and reaped by the backend's cleanup) and schedules the next one. */
+ * and reaped by the backend's cleanup) and makes another a second later,
+ * unless the runner is closing or too many died. */
 void sbx__warm_discard(sbx_run *run);
 /* Runner closing: stops making warm sandboxes and discards the one made. */
 void sbx__warm_close(sbx_runner *self);
