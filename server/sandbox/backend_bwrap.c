@@ -326,17 +326,8 @@ static void bw_close(sbx_runner *self) {
 }
 
 const sbx__backend sbx__bwrap_backend = {
-    .name = "bwrap",
-    .init = bw_init,
-    .has_lang = bw_has_lang,
-    .fits = sbx__bw_fits,
-    .run_new = bw_run_new,
-    .prepare = sbx__bw_prepare,
-    .start = sbx__bw_start,
-    .term = bw_term,
-    .kill = bw_kill,
-    .observe = bw_observe,
-    .cleanup = bw_cleanup,
-    .run_free = bw_run_free,
+    .name = "bwrap", .init = bw_init, .has_lang = bw_has_lang, .fits = sbx__bw_fits,
+    .run_new = bw_run_new, .prepare = sbx__bw_prepare, .start = sbx__bw_start, .term = bw_term,
+    .kill = bw_kill, .observe = bw_observe, .cleanup = bw_cleanup, .run_free = bw_run_free,
     .close = bw_close,
 };

@@ -18,10 +18,6 @@
 #define CG_POOL 4
 /* When cgroup removal and pool refills run after a run finished. */
 #define REAPER_DELAY_MS 10
-#define REAPER_REPEAT_MS 50
-/* How long a busy cgroup is retried before it is left to the next
- * startup's sweep. */
-#define GRAVE_MAX_MS 60000
 
 static void reaper_cb(uv_timer_t *t);
 
@@ -30,7 +26,7 @@ static void reaper_cb(uv_timer_t *t);
  * due at its end, so 0 would still hold up the caller). */
 static void reaper_start(sbx__bwrap *bw) {
   if (!uv_is_active((uv_handle_t *)&bw->reaper))
-    uv_timer_start(&bw->reaper, reaper_cb, REAPER_DELAY_MS, REAPER_REPEAT_MS);
+    uv_timer_start(&bw->reaper, reaper_cb, REAPER_DELAY_MS, 50);
 }
 
 static void to_graves(sbx__bwrap *bw, sbx__cg_entry *g) {
@@ -102,7 +98,7 @@ static void reaper_cb(uv_timer_t *t) {
     sbx_cg_kill(&g->cg, SIGKILL);
     /* Give up after a minute: a task stuck in the kernel; the next
      * startup sweep removes it (its name holds our pid). */
-    if (sbx_cg_remove(&g->cg) == 0 || now - g->since > GRAVE_MAX_MS) {
+    if (sbx_cg_remove(&g->cg) == 0 || now - g->since > 60000) {
       if (g->cg.dir[0] || g->cg.dir[1] || g->cg.dir[2])
         log_warn("sandbox: cgroup %s still busy, left for the next sweep",
                  g->cg.dir[0] ? g->cg.dir[0] : g->cg.dir[1] ? g->cg.dir[1] : g->cg.dir[2]);

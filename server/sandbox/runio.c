@@ -28,12 +28,12 @@ static void run_handle_closed(uv_handle_t *h) {
   sbx_run *run = h->data;
   if (--run->open_handles > 0) return;
   sbx_runner *self = run->runner;
-  dbuf_close(&run->obuf);
-  dbuf_close(&run->ebuf);
   free(run->code);
   free(run->stdin_data);
   free(run->name);
   free(run->error);
+  dbuf_close(&run->obuf);
+  dbuf_close(&run->ebuf);
   self->backend->run_free(run);
   self->pending_handles--;
   sbx__runner_maybe_closed(self);

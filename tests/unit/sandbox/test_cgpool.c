@@ -70,6 +70,15 @@ static int count(const sbx__cg_entry *e) {
   return n;
 }
 
+/* Fills the pool; returns how many cgroups it made (at least one). */
+static int fill(sbx__bwrap *bw) {
+  sbx__cgpool_fill(bw);
+  assert_true(bw->npool > 0);
+  assert_int_equal(count(bw->pool), bw->npool);
+  for (sbx__cg_entry *e = bw->pool; e; e = e->next) assert_true(cg_exists(&e->cg));
+  return bw->npool;
+}
+
 static long long memory_limit(const sbx__bwrap *bw, const sbx_cg *cg) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", cg->dir[SBX_CG_MEM],
@@ -89,11 +98,7 @@ static void pool_takes_buries_and_refills(void **state) {
   fixture *fx = *state;
   if (!fx) skip();
   sbx__bwrap *bw = &fx->bw;
-  sbx__cgpool_fill(bw);
-  int made = bw->npool;
-  assert_true(made > 0);
-  assert_int_equal(count(bw->pool), made);
-  for (sbx__cg_entry *e = bw->pool; e; e = e->next) assert_true(cg_exists(&e->cg));
+  int made = fill(bw);
 
   sbx_cg taken[16];
   int n = 0;
@@ -134,9 +139,7 @@ static void pool_drains_when_closing(void **state) {
   fixture *fx = *state;
   if (!fx) skip();
   sbx__bwrap *bw = &fx->bw;
-  sbx__cgpool_fill(bw);
-  int made = bw->npool;
-  assert_true(made > 0);
+  int made = fill(bw);
   char *dirs[16];
   int n = 0;
   for (sbx__cg_entry *e = bw->pool; e; e = e->next) dirs[n++] = strdup(e->cg.dir[0] ? e->cg.dir[0] : e->cg.dir[1]);
