@@ -187,36 +187,26 @@ typedef struct sbx_request {
 } sbx_request;
 
 struct sbx_runner {
-  /* All private. */
+  /* All private (server/sandbox/internal.h). */
   uv_loop_t *loop;
   sbx_config cfg;
-  char *bwrap;
-  char *interp[SBX_LANG_COUNT];
+  const struct sbx__backend *backend; /* makes and drives the sandboxes (bwrap) */
+  void *be;               /* the backend's own state */
   char *setup_error;      /* why no run can start (bwrap missing, ...) */
-  struct sbx_cgroups *cg; /* NULL when cgroups are unusable */
-  char *cg_note;          /* why cgroups are not used, for results and doctor */
+  char *note;             /* why runs get less enforcement (no cgroup, ...), for results and doctor */
+  sbx_isolation iso;      /* how runs' limits are enforced */
   uid_t host_uid;         /* what sandboxed programs run as on the host */
   gid_t host_gid;
-  bool set_ids;           /* root server: bwrap is started as host_uid/host_gid */
-  char *slab;             /* SBX_SLAB_SIZE bytes: every pipe read of this runner */
+  bool set_ids;           /* root server: the sandbox is started as host_uid/host_gid */
   sbx_run *live;          /* running (spawned) runs */
   sbx_run *queue_head, *queue_tail;
   const void *served[SBX_SERVED_RING]; /* owners of the last runs started from the queue */
   unsigned nserved;
   int nlive, nqueued;
-  struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
-  uv_timer_t reaper;      /* removes graves and refills the pool, off the critical path */
-  uv_signal_t sigchld;    /* reaps bwrap processes (spawned without libuv: see run_spawn) */
-  int nprocs;             /* bwrap processes not reaped yet (keep sigchld referenced) */
-  sbx_run *warm;          /* a python sandbox set up ahead, waiting for its program */
+  sbx_run *warm;          /* a python sandbox prepared ahead, waiting for its program */
   uv_timer_t warm_timer;  /* refills it, off the critical path */
   int warm_failures;
-  int closing_handles;
-  struct sbx_cg_grave *pool; /* made ahead with the default limits, taken by runs */
-  int npool;
-  struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
-  struct sbx_mask *masks;       /* /proc entries covered in every sandbox, probed once */
-  int nroots;
+  int closing_parts;      /* the warm timer and the backend, while closing */
   int closing;
   void (*close_cb)(sbx_runner *);
   int pending_handles;    /* runs allocated and not yet freed */
