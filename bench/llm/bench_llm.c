@@ -72,10 +72,11 @@ int main(int argc, char **argv) {
   llm_config_init(&cfg);
   llm_config_resolve(&cfg, argv[1], "fake-model", NULL);
   llm_client *c;
-  if (llm_client_new(&loop, &cfg, &c) < 0) return 1;
+  if (llm_client_new(&loop, &c) < 0) return 1;
   for (int i = 0; i < n; i++) {
     run r = {0};
-    llm_chat_opts o = {.messages = msgs, .n_messages = 1, .structured = true, .on_done = on_done, .ud = &r};
+    llm_chat_opts o = {.config = &cfg, .messages = msgs, .n_messages = 1, .structured = true, .on_done = on_done,
+                       .ud = &r};
     unsigned long long t = now_ns();
     llm_chat_start(c, &o, NULL);
     /* pooled connections keep the loop alive: run until this chat is done */

@@ -16,6 +16,7 @@
 #include "methods.h"
 #include "server.h"
 #include "term.h"
+#include "utf8.h"
 
 typedef struct ask_cli {
   lsp_server srv;
@@ -24,7 +25,7 @@ typedef struct ask_cli {
   int status;
   uv_signal_t sigint;
   int last_iteration;
-  const char *last_phase;
+  bool after_generating; /* the last thing shown is generated text */
 } ask_cli;
 
 static const char usage[] =
@@ -39,13 +40,13 @@ static void err_text(ask_cli *a, const char *s, size_t n) {
   term_write(stderr, s, n);
 }
 
-static void on_phase(void *ud, int iteration, const char *phase, const char *detail) {
+static void on_phase(void *ud, int iteration, agent_phase phase, const char *detail) {
   ask_cli *a = ud;
   if (a->quiet) return;
-  term_printf(stderr, "%s--- %s%s%s", a->last_phase && !strcmp(a->last_phase, "generating") ? "\n" : "", phase,
+  term_printf(stderr, "%s--- %s%s%s", a->after_generating ? "\n" : "", agent_phase_name(phase),
               detail ? ": " : "", detail ? detail : "");
   fprintf(stderr, " ---\n");
-  a->last_phase = phase;
+  a->after_generating = phase == AGENT_PHASE_GENERATING;
   a->last_iteration = iteration;
 }
 
@@ -65,82 +66,78 @@ static void on_output(void *ud, int iteration, int stream, const char *text, siz
   term_write(stderr, text, len);
 }
 
-static void on_attempt(void *ud, const cJSON *attempt) {
+static void on_attempt(void *ud, const agent_attempt *attempt) {
   ask_cli *a = ud;
   if (a->quiet) return;
-  const cJSON *passed = cJSON_GetObjectItemCaseSensitive(attempt, "passed");
-  const cJSON *stage = cJSON_GetObjectItemCaseSensitive(attempt, "failedStage");
-  const cJSON *err = cJSON_GetObjectItemCaseSensitive(attempt, "error");
-  const cJSON *it = cJSON_GetObjectItemCaseSensitive(attempt, "iteration");
-  if (cJSON_IsTrue(passed)) {
-    fprintf(stderr, "\n--- attempt %d passed ---\n", it ? it->valueint : 0);
+  if (attempt->passed) {
+    fprintf(stderr, "\n--- attempt %d passed ---\n", attempt->iteration);
   } else {
-    term_printf(stderr, "\n--- attempt %d failed at %s ---\n%s\n", it ? it->valueint : 0,
-                cJSON_IsString(stage) ? stage->valuestring : "?", cJSON_IsString(err) ? err->valuestring : "");
+    const char *stage = agent_stage_name(attempt->failed_stage);
+    term_printf(stderr, "\n--- attempt %d failed at %s ---\n%s\n", attempt->iteration, stage ? stage : "?",
+                attempt->error ? attempt->error : "");
   }
-  a->last_phase = NULL;
+  a->after_generating = false;
 }
 
-static void print_answer(const cJSON *r) {
-  const cJSON *sol = cJSON_GetObjectItemCaseSensitive(r, "solution");
-  const cJSON *run = cJSON_GetObjectItemCaseSensitive(r, "run");
-  const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(r, "outcome");
-  const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
-  if (cJSON_IsObject(sol)) {
-    const char *prefix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "prefix"));
-    const char *imports = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "imports"));
-    const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "code"));
-    if (prefix && *prefix) term_printf(stdout, "%s\n\n", prefix);
+/* Text that ends with exactly one newline. */
+static void print_line_end(const char *s) {
+  term_printf(stdout, "%s%s", s, *s && s[strlen(s) - 1] == '\n' ? "" : "\n");
+}
+
+static void print_answer(const agent_result *r) {
+  const agent_attempt *sa = agent_result_solution_attempt(r);
+  const agent_attempt *ra = agent_result_run_attempt(r);
+  if (sa) {
+    const llm_solution *sol = &sa->solution;
+    if (sol->prefix && *sol->prefix) term_printf(stdout, "%s\n\n", sol->prefix);
     term_printf(stdout, "```\n");
-    if (imports && *imports) term_printf(stdout, "%s%s", imports, imports[strlen(imports) - 1] == '\n' ? "" : "\n");
-    if (code) term_printf(stdout, "%s%s", code, *code && code[strlen(code) - 1] == '\n' ? "" : "\n");
+    if (sol->imports && *sol->imports) print_line_end(sol->imports);
+    print_line_end(sol->code ? sol->code : "");
     term_printf(stdout, "```\n");
   }
-  if (cJSON_IsObject(run)) {
-    const char *ro = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "outcome"));
-    const char *out = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "stdout"));
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(run, "exitCode");
-    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(run, "durationMs");
-    term_printf(stdout, "\nRan in the sandbox: %s", ro ? ro : "?");
-    if (cJSON_IsNumber(code)) term_printf(stdout, ", exit %d", code->valueint);
-    if (cJSON_IsNumber(ms)) term_printf(stdout, ", %d ms", ms->valueint);
+  if (ra) {
+    const sbx_result *run = ra->run;
+    term_printf(stdout, "\nRan in the sandbox: %s", sbx_outcome_name(run->outcome));
+    if (run->exit_code >= 0) term_printf(stdout, ", exit %d", run->exit_code);
+    term_printf(stdout, ", %d ms", (int)run->duration_ms);
     term_printf(stdout, "\n");
-    if (out && *out) term_printf(stdout, "%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
+    /* as in the RunResult: invalid UTF-8 and NULs shown as U+FFFD */
+    char *out = run->out ? utf8_repair(run->out, run->out_len, NULL) : NULL;
+    if (out && *out) print_line_end(out);
+    free(out);
   }
-  const cJSON *sources = cJSON_GetObjectItemCaseSensitive(r, "sources");
-  if (cJSON_GetArraySize(sources) > 0) {
+  if (r->n_sources > 0) {
     term_printf(stdout, "\nSources:\n");
-    const cJSON *src;
-    cJSON_ArrayForEach(src, sources) {
-      const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "title"));
-      const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "url"));
+    for (size_t i = 0; i < r->n_sources; i++) {
+      const char *title = r->sources[i].title, *url = r->sources[i].url;
       term_printf(stdout, "  %s%s%s\n", title && *title ? title : "", title && *title ? " - " : "", url ? url : "");
     }
   }
-  const cJSON *iters = cJSON_GetObjectItemCaseSensitive(r, "iterations");
-  term_printf(stdout, "\nOutcome: %s after %d attempt%s\n", cJSON_GetStringValue(outcome) ? outcome->valuestring : "?",
-         iters ? iters->valueint : 0, iters && iters->valueint == 1 ? "" : "s");
-  if (cJSON_IsString(err)) term_printf(stdout, "Error: %s\n", err->valuestring);
+  term_printf(stdout, "\nOutcome: %s after %d attempt%s\n", agent_outcome_name(r->outcome), r->iterations,
+              r->iterations == 1 ? "" : "s");
+  if (r->error) term_printf(stdout, "Error: %s\n", r->error);
 }
 
-static void on_done(void *ud, cJSON *r) {
+static void on_done(void *ud, agent_result *r) {
   ask_cli *a = ud;
   a->task = NULL;
-  const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "outcome"));
-  a->status = !outcome ? 3
-              : !strcmp(outcome, "passed")    ? 0
-              : !strcmp(outcome, "failed")    ? 1
-              : !strcmp(outcome, "cancelled") ? 130
-                                              : 3;
+  switch (r->outcome) {
+  case AGENT_PASSED: a->status = 0; break;
+  case AGENT_FAILED: a->status = 1; break;
+  case AGENT_CANCELLED: a->status = 130; break;
+  case AGENT_ERROR: a->status = 3; break;
+  }
   term_end(stderr);
   if (a->json) {
-    term_print_json(r, true);
+    cJSON *j = agent_result_json(r);
+    term_print_json(j, true);
+    cJSON_Delete(j);
   } else {
     if (!a->quiet) fputc('\n', stderr);
     print_answer(r);
   }
   fflush(stdout);
-  cJSON_Delete(r);
+  agent_result_free(r);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   lsp_server_stop(&a->srv, a->status);
 }

@@ -60,7 +60,7 @@ int cli_doctor(int argc, char **argv) {
     uv_loop_t loop;
     uv_loop_init(&loop);
     llm_client *client = NULL;
-    if (!lsp_doctor_ping(&loop, &settings, &client) && !llm_ping(client, pinged, &p)) {
+    if (!llm_client_new(&loop, &client) && !lsp_doctor_ping(client, &settings, pinged, &p)) {
       while (!p.done && uv_run(&loop, UV_RUN_ONCE)) {
       }
     }

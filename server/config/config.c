@@ -28,11 +28,47 @@ typedef struct field {
   unsigned flags;
 } field;
 
+/* The name tables of the enumerated settings, indexed by their enum value
+ * (config.h), NULL-terminated: the only place these names are spelled. */
 static const char *const so_choices[] = {"auto", "json_schema", "json_object", "text", NULL};
 static const char *const ic_choices[] = {"static", "run", "both", NULL};
 static const char *const be_choices[] = {"bwrap", NULL};
 static const char *const mode_choices[] = {"search", "all", NULL};
 static const char *const wa_choices[] = {"none", "read", NULL};
+
+/* Enumerated settings are stored as ints through the field table. */
+_Static_assert(sizeof(cfg_structured_output) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_import_check) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_backend) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_docs_mode) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_workspace_access) == sizeof(int), "enum settings are int-sized");
+
+static int choice_index(const char *const *choices, const char *name) {
+  for (int i = 0; name && choices[i]; i++)
+    if (!strcmp(choices[i], name)) return i;
+  return -1;
+}
+
+static const char *choice_name(const char *const *choices, size_t n, int v) {
+  return v >= 0 && (size_t)v < n - 1 ? choices[v] : NULL;
+}
+
+#define ENUM_NAMES(type, fn, table)                                        \
+  const char *fn##_name(type v) {                                          \
+    return choice_name(table, ARRAY_LEN(table), (int)v);                   \
+  }                                                                        \
+  int fn##_parse(const char *name, type *out) {                            \
+    int i = choice_index(table, name);                                     \
+    if (i < 0) return -EINVAL;                                             \
+    *out = (type)i;                                                        \
+    return 0;                                                              \
+  }
+ENUM_NAMES(cfg_structured_output, cfg_structured_output, so_choices)
+ENUM_NAMES(cfg_import_check, cfg_import_check, ic_choices)
+ENUM_NAMES(cfg_backend, cfg_backend, be_choices)
+ENUM_NAMES(cfg_docs_mode, cfg_docs_mode, mode_choices)
+ENUM_NAMES(cfg_workspace_access, cfg_workspace_access, wa_choices)
+#undef ENUM_NAMES
 
 #define OFF(g, m) offsetof(cfg, g.m), sizeof(((cfg *)0)->g.m)
 static const field fields[] = {
@@ -98,11 +134,11 @@ void cfg_init(cfg *self) {
   self->llm.temperature = 0;
   self->llm.timeout_ms = 120000;
   self->llm.max_retries = 2;
-  set_str(self->llm.structured_output, sizeof self->llm.structured_output, "auto");
+  self->llm.structured_output = CFG_STRUCTURED_AUTO;
   self->agent.max_iterations = 3;
   self->agent.reflect = true;
-  set_str(self->agent.import_check, sizeof self->agent.import_check, "static");
-  set_str(self->sandbox.backend, sizeof self->sandbox.backend, "bwrap");
+  self->agent.import_check = CFG_IMPORT_CHECK_STATIC;
+  self->sandbox.backend = CFG_BACKEND_BWRAP;
   self->sandbox.timeout_ms = 10000;
   self->sandbox.memory_mb = 512;
   self->sandbox.cpu_seconds = 10;
@@ -121,8 +157,8 @@ void cfg_init(cfg *self) {
   set_str(self->sandbox.package_index, sizeof self->sandbox.package_index, "https://pypi.org/simple");
   set_str(self->sandbox.npm_registry, sizeof self->sandbox.npm_registry, "https://registry.npmjs.org/");
   self->sandbox.env_cache_mb = 4096;
-  set_str(self->sandbox.workspace_access, sizeof self->sandbox.workspace_access, "none");
-  set_str(self->docs.mode, sizeof self->docs.mode, "search");
+  self->sandbox.workspace_access = CFG_WORKSPACE_NONE;
+  self->docs.mode = CFG_DOCS_SEARCH;
   self->docs.max_depth = 20;
   self->docs.max_pages = 500;
   self->docs.budget_tokens = 6000;
@@ -190,20 +226,21 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
     return 1;
   }
   switch (f->type) {
-  case F_STR:
   case F_ENUM: {
     if (!cJSON_IsString(v)) goto wrong_type;
-    const char *s = v->valuestring;
-    if (f->type == F_ENUM) {
-      bool ok = false;
-      for (const char *const *c = f->choices; *c; c++) ok |= !strcmp(*c, s);
-      if (!ok) {
-        dbuf_addf(msgs, "error: %s.%s: '%s' is not one of", g, k, s);
-        for (const char *const *c = f->choices; *c; c++) dbuf_addf(msgs, " '%s'", *c);
-        dbuf_adds(msgs, "\n");
-        return 1;
-      }
+    int i = choice_index(f->choices, v->valuestring);
+    if (i < 0) {
+      dbuf_addf(msgs, "error: %s.%s: '%s' is not one of", g, k, v->valuestring);
+      for (const char *const *c = f->choices; *c; c++) dbuf_addf(msgs, " '%s'", *c);
+      dbuf_adds(msgs, "\n");
+      return 1;
     }
+    *(int *)p = i;
+    return 0;
+  }
+  case F_STR: {
+    if (!cJSON_IsString(v)) goto wrong_type;
+    const char *s = v->valuestring;
     if (strlen(s) >= f->size) {
       dbuf_addf(msgs, "error: %s.%s: value longer than %zu bytes\n", g, k, f->size - 1);
       return 1;
@@ -433,16 +470,16 @@ cJSON *cfg_to_json(const cfg *self) {
   cJSON_AddNumberToObject(llm, "temperature", self->llm.temperature);
   cJSON_AddNumberToObject(llm, "timeoutMs", self->llm.timeout_ms);
   cJSON_AddNumberToObject(llm, "maxRetries", self->llm.max_retries);
-  cJSON_AddStringToObject(llm, "structuredOutput", self->llm.structured_output);
+  cJSON_AddStringToObject(llm, "structuredOutput", cfg_structured_output_name(self->llm.structured_output));
   cJSON *ag = cJSON_AddObjectToObject(root, "agent");
   cJSON_AddNumberToObject(ag, "maxIterations", self->agent.max_iterations);
   cJSON_AddBoolToObject(ag, "reflect", self->agent.reflect);
-  cJSON_AddStringToObject(ag, "importCheck", self->agent.import_check);
+  cJSON_AddStringToObject(ag, "importCheck", cfg_import_check_name(self->agent.import_check));
   cJSON *deny = cJSON_AddArrayToObject(ag, "denyImports");
   for (int i = 0; i < self->agent.deny_imports.n; i++)
     cJSON_AddItemToArray(deny, cJSON_CreateString(self->agent.deny_imports.items[i]));
   cJSON *sb = cJSON_AddObjectToObject(root, "sandbox");
-  cJSON_AddStringToObject(sb, "backend", self->sandbox.backend);
+  cJSON_AddStringToObject(sb, "backend", cfg_backend_name(self->sandbox.backend));
   cJSON_AddNumberToObject(sb, "timeoutMs", self->sandbox.timeout_ms);
   cJSON_AddNumberToObject(sb, "memoryMb", self->sandbox.memory_mb);
   cJSON_AddNumberToObject(sb, "cpuSeconds", self->sandbox.cpu_seconds);
@@ -465,12 +502,12 @@ cJSON *cfg_to_json(const cfg *self) {
   free(idx);
   free(reg);
   cJSON_AddNumberToObject(sb, "envCacheMb", self->sandbox.env_cache_mb);
-  cJSON_AddStringToObject(sb, "workspaceAccess", self->sandbox.workspace_access);
+  cJSON_AddStringToObject(sb, "workspaceAccess", cfg_workspace_access_name(self->sandbox.workspace_access));
   cJSON *dc = cJSON_AddObjectToObject(root, "docs");
   cJSON *src = cJSON_AddArrayToObject(dc, "sources");
   for (int i = 0; i < self->docs.sources.n; i++)
     cJSON_AddItemToArray(src, cJSON_CreateString(self->docs.sources.items[i]));
-  cJSON_AddStringToObject(dc, "mode", self->docs.mode);
+  cJSON_AddStringToObject(dc, "mode", cfg_docs_mode_name(self->docs.mode));
   cJSON_AddNumberToObject(dc, "maxDepth", self->docs.max_depth);
   cJSON_AddNumberToObject(dc, "maxPages", self->docs.max_pages);
   cJSON_AddNumberToObject(dc, "budgetTokens", self->docs.budget_tokens);

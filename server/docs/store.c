@@ -430,6 +430,35 @@ int docs_store_page_del(docs_store *self, long long id) {
   return write_end(self, err);
 }
 
+int docs_store_prune(docs_store *self, const char *prefix, bool (*gone)(void *ud, const char *url), void *ud) {
+  size_t n = strlen(prefix);
+  char *exact = xstrndup(prefix, n && prefix[n - 1] == '/' ? n - 1 : n);
+  char *hi = xasprintf("%s\xff", prefix);
+  long long *ids = NULL;
+  size_t n_ids = 0;
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_PAGES_UNDER);
+  if (st) {
+    sqlite3_bind_text(st, 1, exact, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const char *url = (const char *)sqlite3_column_text(st, 1);
+      if (!url || !gone(ud, url)) continue;
+      ids = xrealloc(ids, (n_ids + 1) * sizeof *ids);
+      ids[n_ids++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+  }
+  /* deleted after the scan: never while the statement walks the table */
+  int removed = 0;
+  for (size_t i = 0; i < n_ids; i++)
+    if (docs_store_page_del(self, ids[i]) == 0) removed++;
+  free(ids);
+  free(exact);
+  free(hi);
+  return removed;
+}
+
 int docs_store_page_touch(docs_store *self, long long id) {
   sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_PAGE_TOUCH);
   if (!st) return -EIO;

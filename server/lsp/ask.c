@@ -41,17 +41,18 @@ static cJSON *base(ask_job *j, int iteration) {
   return p;
 }
 
-static void on_phase(void *ud, int iteration, const char *phase, const char *detail) {
+static void on_phase(void *ud, int iteration, agent_phase ph, const char *detail) {
   ask_job *j = ud;
   rpc_session *ses = ses_of(j);
   if (!ses) return;
+  const char *phase = agent_phase_name(ph);
   cJSON *p = base(j, iteration);
   cJSON_AddStringToObject(p, "phase", phase);
   if (detail) cJSON_AddStringToObject(p, "detail", detail);
   rpc_session_notify(ses, "crucible/phase", p);
-  if (j->call->progress_token && strcmp(phase, "finished")) {
+  if (j->call->progress_token && ph != AGENT_PHASE_FINISHED) {
     char msg[160];
-    if (iteration > 0 && strcmp(phase, "generating"))
+    if (iteration > 0 && ph != AGENT_PHASE_GENERATING)
       snprintf(msg, sizeof msg, "%s%s%s (attempt %d)", phase, detail ? ": " : "", detail ? detail : "", iteration);
     else
       snprintf(msg, sizeof msg, "%s%s%s", phase, detail ? ": " : "", detail ? detail : "");
@@ -88,36 +89,37 @@ static void on_output(void *ud, int iteration, int stream, const char *text, siz
   lsp_output_send(&j->out, ses, j->call->label, iteration, stream, text, len);
 }
 
-static void on_attempt(void *ud, const cJSON *attempt) {
+static void on_attempt(void *ud, const agent_attempt *attempt) {
   ask_job *j = ud;
   rpc_session *ses = ses_of(j);
   if (!ses) return;
   lsp_output_flush(&j->out, ses, j->call->label, j->out_iteration);
-  rpc_session_notify(ses, "crucible/attempt", cJSON_Duplicate(attempt, 1));
+  rpc_session_notify(ses, "crucible/attempt", agent_attempt_json(attempt, j->call->label, AGENT_JSON_WIRE));
 }
 
-static void on_done(void *ud, cJSON *result) {
+static void on_done(void *ud, agent_result *result) {
   ask_job *j = ud;
   rpc_call *call = j->call;
   rpc_session *ses = ses_of(j);
-  const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(result, "outcome");
+  bool cancelled = call->cancelled || result->outcome == AGENT_CANCELLED;
+  cJSON *reply = agent_result_json(result);
   if (ses) {
     lsp_output_flush(&j->out, ses, call->label, j->out_iteration);
-    const cJSON *run = cJSON_GetObjectItemCaseSensitive(result, "run");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(reply, "run");
     if (j->uri && cJSON_IsObject(run)) lsp_publish_run_diagnostics(j->client, j->uri, run);
-    if (call->progress_token)
-      rpc_progress_end(ses, call->progress_token, cJSON_IsString(outcome) ? outcome->valuestring : NULL);
+    if (call->progress_token) rpc_progress_end(ses, call->progress_token, agent_outcome_name(result->outcome));
   }
-  cJSON_AddItemToObject(result, "environment", env_resolved_json(j->env));
+  agent_result_free(result);
+  cJSON_AddItemToObject(reply, "environment", env_resolved_json(j->env));
   env_resolved_free(j->env);
   free(j->uri);
   free(j);
   call->data = NULL;
-  if (call->cancelled || (cJSON_IsString(outcome) && !strcmp(outcome->valuestring, "cancelled"))) {
-    cJSON_Delete(result);
+  if (cancelled) {
+    cJSON_Delete(reply);
     rpc_call_cancelled(call);
   } else {
-    rpc_call_reply(call, result);
+    rpc_call_reply(call, reply);
   }
 }
 

@@ -1,6 +1,6 @@
 /* The engines every session shares: the sandbox runner, the tree-sitter
- * checker, the module index, the environments' cache and the transcript
- * store. */
+ * checker, the module index, the environments' cache, the transcript and
+ * docs stores, and the LLM client. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +48,12 @@ void lsp_engines_init(lsp_server *srv) {
   srv->engine.modindex = &srv->modindex;
   srv->engine.store = srv->store;
   srv->engine.docs = srv->docs;
+
+  /* One LLM client for the server's life: its connections are reused and
+   * what it learns of each endpoint serves every later ask, whichever
+   * client's settings they come with. */
+  err = llm_client_new(srv->loop, &srv->engine.llm);
+  if (err) log_error("asks are off: the LLM client cannot be set up: %s", strerror(-err));
 }
 
 static void runner_closed(sbx_runner *runner) {
@@ -77,6 +83,11 @@ static void envs_closed(void *ud) {
 }
 
 void lsp_engines_close(lsp_server *srv) {
+  /* Sessions have cancelled their chats; this ends what is left (a CLI ask,
+   * a doctor's ping) and closes the pooled connections, so the loop can run
+   * dry. Asks that try a chat after this fail. */
+  llm_client_free(srv->engine.llm);
+  srv->engine.llm = NULL;
   agent_modindex_close(&srv->modindex);
   /* Builds stop; the cache goes once the last environment in use is let go. */
   if (srv->envs) env_cache_close(srv->envs, envs_closed, srv);

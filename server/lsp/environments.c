@@ -58,7 +58,7 @@ static void local_opts(lsp_client *c, sbx_lang lang, bool trusted, env_local_opt
 
 /* sandbox.workspaceAccess "read" (user file only). */
 static int add_workspace(lsp_client *c, env_resolved *r, char **err) {
-  if (strcmp(c->srv->base.sandbox.workspace_access, "read") || !c->roots.n) return 0;
+  if (c->srv->base.sandbox.workspace_access != CFG_WORKSPACE_READ || !c->roots.n) return 0;
   return env_resolved_add_workspace(r, (const char *const *)c->roots.items, err);
 }
 
@@ -182,7 +182,7 @@ env_resolved *lsp_env_for_diagnostics(lsp_client *c, chk_language lang) {
   free(err);
   env_spec_close(&spec);
   err = NULL;
-  if (!r && !strcmp(c->srv->base.sandbox.workspace_access, "read")) r = env_resolved_system(sl);
+  if (!r && c->srv->base.sandbox.workspace_access == CFG_WORKSPACE_READ) r = env_resolved_system(sl);
   if (r && add_workspace(c, r, &err)) {
     env_resolved_free(r);
     r = NULL;

@@ -45,7 +45,12 @@ void lsp_llm_config(const cfg *settings, llm_config *lc) {
   lc->temperature = settings->llm.temperature;
   lc->timeout_ms = settings->llm.timeout_ms;
   lc->max_retries = settings->llm.max_retries;
-  llm_mode_parse(settings->llm.structured_output, &lc->structured_output);
+  switch (settings->llm.structured_output) {
+  case CFG_STRUCTURED_AUTO: lc->structured_output = LLM_MODE_AUTO; break;
+  case CFG_STRUCTURED_JSON_SCHEMA: lc->structured_output = LLM_MODE_JSON_SCHEMA; break;
+  case CFG_STRUCTURED_JSON_OBJECT: lc->structured_output = LLM_MODE_JSON_OBJECT; break;
+  case CFG_STRUCTURED_TEXT: lc->structured_output = LLM_MODE_TEXT; break;
+  }
 }
 
 void lsp_agent_params(const cfg *settings, agent_params *p, llm_config *lc) {
@@ -54,11 +59,13 @@ void lsp_agent_params(const cfg *settings, agent_params *p, llm_config *lc) {
   p->max_iterations = settings->agent.max_iterations;
   p->reflect = settings->agent.reflect;
   p->deny_imports = (const char *const *)settings->agent.deny_imports.items;
-  p->import_check = !strcmp(settings->agent.import_check, "run")    ? AGENT_IMPORTS_RUN
-                    : !strcmp(settings->agent.import_check, "both") ? AGENT_IMPORTS_BOTH
-                                                                    : AGENT_IMPORTS_STATIC;
+  switch (settings->agent.import_check) {
+  case CFG_IMPORT_CHECK_STATIC: p->import_check = AGENT_IMPORTS_STATIC; break;
+  case CFG_IMPORT_CHECK_RUN: p->import_check = AGENT_IMPORTS_RUN; break;
+  case CFG_IMPORT_CHECK_BOTH: p->import_check = AGENT_IMPORTS_BOTH; break;
+  }
   lsp_sandbox_limits(settings, &p->limits);
-  p->docs_mode = settings->docs.mode;
+  p->docs_mode = settings->docs.mode == CFG_DOCS_ALL ? AGENT_DOCS_ALL : AGENT_DOCS_SEARCH;
   p->docs_budget_tokens = settings->docs.budget_tokens;
   p->docs_max_depth = settings->docs.max_depth;
   p->docs_max_pages = settings->docs.max_pages;

@@ -233,7 +233,6 @@ typedef struct doctor_job {
   cfg settings;      /* a snapshot: the client may change its settings meanwhile */
   cJSON *report;     /* from the worker */
   cJSON *llm_section;
-  llm_client *llm;
   int pending;       /* the work item and the ping */
   uv_work_t work;
   uv_timer_t done;
@@ -245,11 +244,9 @@ static void doctor_freed(uv_handle_t *h) {
   free(j);
 }
 
-/* Replies from the loop, after the ping callback has returned: the client
- * that ran the ping cannot be freed inside its own callback. */
+/* Replies from the loop, after the ping callback has returned. */
 static void doctor_finish(uv_timer_t *t) {
   doctor_job *j = container_of(t, doctor_job, done);
-  llm_client_free(j->llm);
   cJSON_AddItemToObject(j->report, "llm", j->llm_section);
   rpc_call_reply(j->call, j->report);
   uv_close((uv_handle_t *)&j->done, doctor_freed);
@@ -295,12 +292,12 @@ cJSON *lsp_doctor_llm_section(const cfg *settings) {
   return llm;
 }
 
-int lsp_doctor_ping(uv_loop_t *loop, const cfg *settings, llm_client **out) {
+int lsp_doctor_ping(llm_client *llm, const cfg *settings, llm_ping_fn cb, void *ud) {
   llm_config lc;
   lsp_llm_config(settings, &lc);
   lc.timeout_ms = 5000;
   lc.connect_timeout_ms = 3000;
-  int err = llm_client_new(loop, &lc, out);
+  int err = llm_ping(llm, &lc, cb, ud);
   llm_config_close(&lc);
   return err;
 }
@@ -314,7 +311,7 @@ void lsp_doctor(rpc_call *call, const cJSON *params) {
   j->llm_section = lsp_doctor_llm_section(&c->cfg);
   j->pending = 2;
   uv_timer_init(loop, &j->done);
-  if (lsp_doctor_ping(loop, &c->cfg, &j->llm) || llm_ping(j->llm, doctor_pinged, j)) {
+  if (lsp_doctor_ping(c->srv->engine.llm, &c->cfg, doctor_pinged, j)) {
     cJSON_AddStringToObject(j->llm_section, "error", "cannot start the check");
     j->pending--;
   }

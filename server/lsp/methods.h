@@ -28,9 +28,12 @@ void lsp_transcript(rpc_call *call, const cJSON *params);
 
 /* The JSON report behind `crucible doctor` and crucible/doctor. */
 cJSON *lsp_doctor_report(const cfg *settings);
-/* The LLM part of the report (no secrets), and a client to ping the endpoint. */
+/* The LLM part of the report (no secrets). */
 cJSON *lsp_doctor_llm_section(const cfg *settings);
-int lsp_doctor_ping(uv_loop_t *loop, const cfg *settings, llm_client **out);
+/* Pings the endpoint of `settings` through `llm` with the doctor's short
+ * timeouts; cb runs once, from the loop. Returns 0 or a negative errno (no
+ * callback; -ECANCELED when llm is NULL). */
+int lsp_doctor_ping(llm_client *llm, const cfg *settings, llm_ping_fn cb, void *ud);
 /* Adds a ping's outcome (reachable, status, models, ...) to the LLM section. */
 void lsp_doctor_llm_result(cJSON *llm, const llm_ping_result *res);
 /* Engines: set up at server start, closed at its end. */

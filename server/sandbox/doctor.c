@@ -10,6 +10,7 @@
 
 #include "cgroup.h"
 #include "common.h"
+#include "internal.h"
 #include "sandbox.h"
 #include "seccomp_filter.h"
 
@@ -79,6 +80,7 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
   memset(&cfg, 0, sizeof cfg);
   if (config) cfg.host_uid = config->host_uid, cfg.host_gid = config->host_gid;
   sbx_runner_init(&runner, &loop, &cfg);
+  const sbx__bwrap *be = sbx__bw(&runner);
 
   long uid, gid;
   sbx_runner_host_ids(&runner, &uid, &gid);
@@ -91,10 +93,10 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
       : "the server's own uid: the user namespace maps the sandbox user onto it");
 
   cJSON *bw = cJSON_AddObjectToObject(rep, "bwrap");
-  cJSON_AddBoolToObject(bw, "found", runner.bwrap != NULL);
-  if (runner.bwrap) {
-    cJSON_AddStringToObject(bw, "path", runner.bwrap);
-    char *argv[] = {runner.bwrap, "--version", NULL};
+  cJSON_AddBoolToObject(bw, "found", be->bwrap != NULL);
+  if (be->bwrap) {
+    cJSON_AddStringToObject(bw, "path", be->bwrap);
+    char *argv[] = {be->bwrap, "--version", NULL};
     char *v = capture(argv);
     if (v) cJSON_AddStringToObject(bw, "version", v);
     free(v);
@@ -122,14 +124,14 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
   sbx_isolation iso = sbx_runner_isolation(&runner);
   cJSON *cg = cJSON_AddObjectToObject(rep, "cgroup");
   cJSON_AddStringToObject(cg, "version", iso == SBX_ISO_CGROUP_V2 ? "v2" : iso == SBX_ISO_CGROUP_V1 ? "v1" : "none");
-  if (runner.cg) {
+  if (be->cg) {
     static const char *const names[SBX_CG_N] = {"memory", "pids", "cpu"};
     cJSON *c = cJSON_AddObjectToObject(cg, "controllers");
     for (int i = 0; i < SBX_CG_N; i++)
-      if (runner.cg->base[i]) cJSON_AddStringToObject(c, names[i], runner.cg->base[i]);
+      if (be->cg->base[i]) cJSON_AddStringToObject(c, names[i], be->cg->base[i]);
   }
-  if (runner.cg_note) {
-    cJSON_AddStringToObject(cg, "note", runner.cg_note);
+  if (runner.note) {
+    cJSON_AddStringToObject(cg, "note", runner.note);
     cJSON_AddItemToArray(hints, cJSON_CreateString(
         "memory and process limits fall back to rlimits: for cgroup enforcement run as root on "
         "cgroup v1, or start crucible in a delegated cgroup v2 scope: systemd-run --user --scope "
@@ -137,7 +139,7 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
   }
   cJSON_AddStringToObject(rep, "isolation", sbx_isolation_name(iso));
 
-  bool cgm = runner.cg != NULL;
+  bool cgm = be->cg != NULL;
   cJSON *lim = cJSON_AddObjectToObject(rep, "limits");
   cJSON_AddStringToObject(lim, "wall", "timer: SIGTERM to every sandbox process, SIGKILL of the "
                                        "pid namespace 300 ms later");
@@ -162,7 +164,7 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
   probe probes[SBX_LANG_COUNT];
   for (int l = 0; l < SBX_LANG_COUNT; l++) {
     probes[l] = (probe){(sbx_lang)l, 0, cJSON_AddObjectToObject(interps, sbx_lang_name((sbx_lang)l))};
-    if (runner.interp[l]) cJSON_AddStringToObject(probes[l].out, "path", runner.interp[l]);
+    if (be->interp[l]) cJSON_AddStringToObject(probes[l].out, "path", be->interp[l]);
     sbx_request req = {.language = sbx_lang_name((sbx_lang)l), .code = code[l], .code_len = strlen(code[l])};
     req.limits.timeout_ms = 10000;
     sbx_callbacks cb = {NULL, probe_done};
@@ -176,7 +178,7 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
     if (cJSON_IsTrue(ok)) any_ok = true;
     cJSON *err = cJSON_GetObjectItem(probes[l].out, "error");
     if (err && strstr(err->valuestring, "sandbox could not start")) sandbox_failed = true, why = err->valuestring;
-    if (!runner.interp[l])
+    if (!be->interp[l])
       cJSON_AddItemToArray(hints, cJSON_CreateString(
           l == SBX_LANG_PYTHON ? "install python3 (apt install python3)"
           : l == SBX_LANG_JAVASCRIPT ? "install node (apt install nodejs)" : "install bash"));
@@ -191,7 +193,7 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
         "profile; elsewhere check sysctl user.max_user_namespaces and "
         "kernel.unprivileged_userns_clone"));
   }
-  cJSON_AddBoolToObject(rep, "ok", any_ok && runner.bwrap);
+  cJSON_AddBoolToObject(rep, "ok", any_ok && be->bwrap);
   const char *problem = sbx_runner_problem(&runner);
   if (problem) cJSON_AddStringToObject(rep, "problem", problem);
   cJSON_AddItemToObject(rep, "hints", hints);

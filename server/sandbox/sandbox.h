@@ -57,7 +57,7 @@ typedef enum sbx_outcome {
   SBX_TIMEOUT,   /* wall time or CPU time */
   SBX_OOM,       /* memory limit */
   SBX_CANCELLED, /* sbx_run_cancel or the runner closing */
-  SBX_REJECTED,  /* never ran (bad request) */
+  SBX_REJECTED,  /* never ran: the checks rejected the program (sbx_result_rejected) */
 } sbx_outcome;
 
 /* Which limit ended the run (or was hit); bit flags for limits_hit. */
@@ -117,8 +117,24 @@ const char *sbx_limit_name(unsigned kind);
 
 /* The brief's RunResult object: outcome, exitCode, signal, stdout, stderr,
  * truncated, durationMs, cpuMs, maxRssKb, diagnostics, plus limit,
- * limitsHit, limits, isolation and error. Caller owns the returned tree. */
+ * limitsHit, limits, isolation, hostUid, hostGid, unenforced, warning when
+ * a limit is not enforced, language, and error. Every RunResult, run or
+ * rejected, goes through it. Caller owns the returned tree. */
 cJSON *sbx_result_to_json(const sbx_result *self);
+
+/* Fills self as the result of a program that never ran because the checks
+ * rejected it: outcome SBX_REJECTED, no exit code or signal, no output,
+ * nothing measured (0 ms, 0 CPU ms, 0 KiB), no limit hit, isolation
+ * SBX_ISO_NONE, no host ids, and the language and limits it would have
+ * run with. It points to nothing. */
+void sbx_result_rejected(sbx_result *self, sbx_lang lang, const sbx_limits *limits);
+
+/* A heap copy of a result that owns everything it points to (output,
+ * diagnostics, notes), for keeping a result past on_done. NULL is copied
+ * as NULL. Free it with sbx_result_free (NULL is a no-op); a result from
+ * anywhere else must never be given to sbx_result_free. */
+sbx_result *sbx_result_dup(const sbx_result *self);
+void sbx_result_free(sbx_result *self);
 
 /* ---- runner ------------------------------------------------------------ */
 
@@ -196,36 +212,26 @@ typedef struct sbx_request {
 } sbx_request;
 
 struct sbx_runner {
-  /* All private. */
+  /* All private (server/sandbox/internal.h). */
   uv_loop_t *loop;
   sbx_config cfg;
-  char *bwrap;
-  char *interp[SBX_LANG_COUNT];
+  const struct sbx__backend *backend; /* makes and drives the sandboxes (bwrap) */
+  void *be;               /* the backend's own state */
   char *setup_error;      /* why no run can start (bwrap missing, ...) */
-  struct sbx_cgroups *cg; /* NULL when cgroups are unusable */
-  char *cg_note;          /* why cgroups are not used, for results and doctor */
+  char *note;             /* why runs get less enforcement (no cgroup, ...), for results and doctor */
+  sbx_isolation iso;      /* how runs' limits are enforced */
   uid_t host_uid;         /* what sandboxed programs run as on the host */
   gid_t host_gid;
-  bool set_ids;           /* root server: bwrap is started as host_uid/host_gid */
-  char *slab;             /* SBX_SLAB_SIZE bytes: every pipe read of this runner */
+  bool set_ids;           /* root server: the sandbox is started as host_uid/host_gid */
   sbx_run *live;          /* running (spawned) runs */
   sbx_run *queue_head, *queue_tail;
   const void *served[SBX_SERVED_RING]; /* owners of the last runs started from the queue */
   unsigned nserved;
   int nlive, nqueued;
-  struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
-  uv_timer_t reaper;      /* removes graves and refills the pool, off the critical path */
-  uv_signal_t sigchld;    /* reaps bwrap processes (spawned without libuv: see run_spawn) */
-  int nprocs;             /* bwrap processes not reaped yet (keep sigchld referenced) */
-  sbx_run *warm;          /* a python sandbox set up ahead, waiting for its program */
+  sbx_run *warm;          /* a python sandbox prepared ahead, waiting for its program */
   uv_timer_t warm_timer;  /* refills it, off the critical path */
   int warm_failures;
-  int closing_handles;
-  struct sbx_cg_grave *pool; /* made ahead with the default limits, taken by runs */
-  int npool;
-  struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
-  struct sbx_mask *masks;       /* /proc entries covered in every sandbox, probed once */
-  int nroots;
+  int closing_parts;      /* the warm timer and the backend, while closing */
   int closing;
   void (*close_cb)(sbx_runner *);
   int pending_handles;    /* runs allocated and not yet freed */

@@ -239,6 +239,22 @@ static void test_pack(void **state) {
  * sibling whose name merely starts like the root is outside, and so is a
  * symlink out of it; URLs are fetched from public addresses only unless
  * allowed. */
+static void test_page_kind(void **state) {
+  (void)state;
+  assert_int_equal(docs_kind_from_name("/d/a.HTML"), DOCS_KIND_HTML);
+  assert_int_equal(docs_kind_from_name("/d/a.md"), DOCS_KIND_TEXT);
+  assert_int_equal(docs_kind_from_name("/d/a.rst"), DOCS_KIND_RST);
+  assert_int_equal(docs_kind_from_name("/d/a.png"), DOCS_KIND_SKIP);
+  assert_int_equal(docs_kind_from_name("/d.v2/README"), DOCS_KIND_SKIP); /* a dot in a folder is no extension */
+  assert_int_equal(docs_kind_from_type("text/html; charset=utf-8", "https://x/a.md"), DOCS_KIND_HTML);
+  assert_int_equal(docs_kind_from_type("text/plain", "https://x/a.rst"), DOCS_KIND_RST);
+  assert_int_equal(docs_kind_from_type("text/plain", "https://x/a.txt"), DOCS_KIND_TEXT);
+  assert_int_equal(docs_kind_from_type("text/htmlx", "https://x/a"), DOCS_KIND_SKIP);
+  assert_int_equal(docs_kind_from_type("image/png", "https://x/a.html"), DOCS_KIND_SKIP);
+  assert_int_equal(docs_kind_from_type(NULL, "https://x/guide"), DOCS_KIND_HTML); /* no type: a web page */
+  assert_int_equal(docs_kind_from_type("", "https://x/notes.md"), DOCS_KIND_TEXT);
+}
+
 static void test_source_vet(void **state) {
   (void)state;
   char tmpl[] = "/tmp/crucible-vet-XXXXXX";
@@ -287,6 +303,7 @@ int main(void) {
       cmocka_unit_test(test_chunk_split_headings), cmocka_unit_test(test_chunk_split_caps),
       cmocka_unit_test(test_rst_and_utf8),       cmocka_unit_test(test_fts_query),
       cmocka_unit_test(test_pack),              cmocka_unit_test(test_source_vet),
+      cmocka_unit_test(test_page_kind),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@ static void defaults_and_env(void **state) {
   assert_string_equal(c.llm.model, "llama3");
   assert_int_equal(c.agent.max_iterations, 3);
   assert_true(c.agent.reflect);
-  assert_string_equal(c.agent.import_check, "static");
+  assert_int_equal(c.agent.import_check, CFG_IMPORT_CHECK_STATIC);
   assert_false(c.sandbox.network);
   cfg_close(&c);
   unsetenv("OPENAI_BASE_URL");
@@ -90,6 +90,61 @@ static void enums_integers_and_nesting(void **state) {
   assert_string_equal(d.docs.sources.items[0], "https://docs.python.org/3/");
   cfg_close(&d);
   dbuf_close(&m);
+}
+
+/* Enumerated settings are stored as enums; their names appear only in the
+ * JSON, read and written through one table each. */
+static void enum_settings_are_enums(void **state) {
+  cfg c;
+  cfg_init(&c);
+  assert_int_equal(c.llm.structured_output, CFG_STRUCTURED_AUTO);
+  assert_int_equal(c.sandbox.backend, CFG_BACKEND_BWRAP);
+  assert_int_equal(c.docs.mode, CFG_DOCS_SEARCH);
+  dbuf m;
+  dbuf_init(&m, 0);
+  assert_int_equal(apply_text(&c, "{\"llm\":{\"structuredOutput\":\"json_object\"},\"agent\":{\"importCheck\":\"both\"},"
+                                  "\"docs\":{\"mode\":\"all\"}}",
+                              CFG_SOURCE_USER, NULL, &m),
+                   0);
+  assert_int_equal(c.llm.structured_output, CFG_STRUCTURED_JSON_OBJECT);
+  assert_int_equal(c.agent.import_check, CFG_IMPORT_CHECK_BOTH);
+  assert_int_equal(c.docs.mode, CFG_DOCS_ALL);
+  /* a bad name leaves the value as it was */
+  assert_int_equal(apply_text(&c, "{\"docs\":{\"mode\":\"some\"}}", CFG_SOURCE_USER, NULL, &m), 1);
+  assert_non_null(strstr(m.data, "docs.mode: 'some' is not one of 'search' 'all'"));
+  assert_int_equal(c.docs.mode, CFG_DOCS_ALL);
+  cJSON *j = cfg_to_json(&c);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "llm"), "structuredOutput")->valuestring,
+                      "json_object");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "agent"), "importCheck")->valuestring, "both");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sandbox"), "backend")->valuestring, "bwrap");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "docs"), "mode")->valuestring, "all");
+  cJSON_Delete(j);
+  /* each table reads back what it writes, and nothing else */
+  static const char *const so[] = {"auto", "json_schema", "json_object", "text"};
+  for (int i = 0; i < 4; i++) {
+    cfg_structured_output v;
+    assert_int_equal(cfg_structured_output_parse(so[i], &v), 0);
+    assert_int_equal(v, i);
+    assert_string_equal(cfg_structured_output_name(v), so[i]);
+  }
+  static const char *const ic[] = {"static", "run", "both"};
+  for (int i = 0; i < 3; i++) {
+    cfg_import_check v;
+    assert_int_equal(cfg_import_check_parse(ic[i], &v), 0);
+    assert_string_equal(cfg_import_check_name(v), ic[i]);
+  }
+  cfg_docs_mode dm;
+  cfg_backend be;
+  assert_int_equal(cfg_docs_mode_parse("search", &dm), 0);
+  assert_int_equal(dm, CFG_DOCS_SEARCH);
+  assert_int_equal(cfg_backend_parse("bwrap", &be), 0);
+  assert_int_not_equal(cfg_docs_mode_parse("Search", &dm), 0);
+  assert_int_not_equal(cfg_import_check_parse("", &(cfg_import_check){0}), 0);
+  assert_int_not_equal(cfg_backend_parse("docker", &be), 0);
+  assert_null(cfg_docs_mode_name((cfg_docs_mode)2));
+  dbuf_close(&m);
+  cfg_close(&c);
 }
 
 static void client_may_tighten_not_loosen(void **state) {
@@ -183,7 +238,7 @@ static void environment_settings(void **state) {
   cfg_init(&base);
   assert_string_equal(base.sandbox.environment, "\"system\"");
   assert_string_equal(base.sandbox.package_index, "https://pypi.org/simple");
-  assert_string_equal(base.sandbox.workspace_access, "none");
+  assert_int_equal(base.sandbox.workspace_access, CFG_WORKSPACE_NONE);
   cfg_copy(&c, &base);
   dbuf m;
   dbuf_init(&m, 0);
@@ -195,7 +250,7 @@ static void environment_settings(void **state) {
   assert_int_equal(errors, 4);
   assert_string_equal(c.sandbox.environment, "{\"kind\":\"packages\",\"requirements\":[\"tinypkg\"]}");
   assert_string_equal(c.sandbox.package_index, base.sandbox.package_index);
-  assert_string_equal(c.sandbox.workspace_access, "none");
+  assert_int_equal(c.sandbox.workspace_access, CFG_WORKSPACE_NONE);
   assert_non_null(strstr(m.data, "sandbox.packageIndex can only be set in the user config file"));
   dbuf_reset(&m);
   errors = apply_text(&c,
@@ -205,7 +260,7 @@ static void environment_settings(void **state) {
   assert_int_equal(errors, 0);
   assert_string_equal(c.sandbox.environment, "\"workspace\"");
   assert_int_equal(c.sandbox.env_cache_mb, 100);
-  assert_string_equal(c.sandbox.workspace_access, "read");
+  assert_int_equal(c.sandbox.workspace_access, CFG_WORKSPACE_READ);
   errors = apply_text(&c, "{\"sandbox\":{\"environment\":42,\"workspaceAccess\":\"write\"}}", CFG_SOURCE_USER,
                       NULL, &m);
   assert_int_equal(errors, 2);
@@ -227,6 +282,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_and_env),        cmocka_unit_test(wrong_types_name_the_key),
       cmocka_unit_test(unknown_keys_warned),     cmocka_unit_test(enums_integers_and_nesting),
+      cmocka_unit_test(enum_settings_are_enums),
       cmocka_unit_test(client_may_tighten_not_loosen), cmocka_unit_test(json_never_holds_the_key),
       cmocka_unit_test(client_may_not_raise_costs), cmocka_unit_test(environment_settings),
   };

@@ -1,6 +1,6 @@
 /* A generic asynchronous HTTP client: libcurl's multi interface driven by a libuv loop. */
-#ifndef CRUCIBLE_LLM_HTTP_H
-#define CRUCIBLE_LLM_HTTP_H
+#ifndef CRUCIBLE_NET_HTTP_H
+#define CRUCIBLE_NET_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,90 @@
+/* Turning a fetched or read page into text, chunks and links, and storing it. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common.h"
+#include "internal.h"
+
+docs_kind docs_kind_from_name(const char *name) {
+  const char *dot = strrchr(name, '.'), *slash = strrchr(name, '/');
+  if (!dot || (slash && dot < slash)) return DOCS_KIND_SKIP;
+  if (!strcasecmp(dot, ".html") || !strcasecmp(dot, ".htm") || !strcasecmp(dot, ".xhtml")) return DOCS_KIND_HTML;
+  if (!strcasecmp(dot, ".md") || !strcasecmp(dot, ".markdown") || !strcasecmp(dot, ".txt")) return DOCS_KIND_TEXT;
+  if (!strcasecmp(dot, ".rst")) return DOCS_KIND_RST;
+  return DOCS_KIND_SKIP;
+}
+
+docs_kind docs_kind_from_type(const char *ctype, const char *url) {
+  if (!ctype || !*ctype) {
+    /* no Content-Type: trust a known extension, else assume a web page */
+    docs_kind k = docs_kind_from_name(url);
+    return k == DOCS_KIND_SKIP ? DOCS_KIND_HTML : k;
+  }
+  size_t n = strcspn(ctype, "; \t");
+  if (!strncasecmp(ctype, "text/html", n) && n == 9) return DOCS_KIND_HTML;
+  if (!strncasecmp(ctype, "application/xhtml+xml", n) && n == 21) return DOCS_KIND_HTML;
+  if (!strncasecmp(ctype, "text/x-rst", n) && n == 10) return DOCS_KIND_RST;
+  if ((!strncasecmp(ctype, "text/plain", n) && n == 10) || (!strncasecmp(ctype, "text/markdown", n) && n == 13) ||
+      (!strncasecmp(ctype, "text/x-markdown", n) && n == 15))
+    return docs_kind_from_name(url) == DOCS_KIND_RST ? DOCS_KIND_RST : DOCS_KIND_TEXT;
+  return DOCS_KIND_SKIP;
+}
+
+static char *last_segment(const char *url) {
+  size_t n = strcspn(url, "?#");
+  while (n > 0 && url[n - 1] == '/') n--;
+  size_t a = n;
+  while (a > 0 && url[a - 1] != '/') a--;
+  return n > a ? xstrndup(url + a, n - a) : xstrdup(url);
+}
+
+int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs_kind kind, const char *body,
+                    size_t len, const char *etag, const char *last_modified, char ***links_out,
+                    size_t *n_links_out) {
+  char *title = NULL, *text = NULL;
+  size_t text_len = 0;
+  char **links = NULL;
+  size_t n_links = 0;
+  if (kind == DOCS_KIND_HTML) {
+    docs_html h;
+    docs_html_extract(body, len, &h);
+    title = h.title, h.title = NULL;
+    text = h.text, h.text = NULL;
+    text_len = h.text_len;
+    if (sr->is_url) {
+      links = xcalloc(h.n_links + 1, sizeof *links);
+      for (size_t i = 0; i < h.n_links; i++) {
+        char *c = docs_url_canon(url, h.links[i]);
+        if (c && docs_url_in_prefix(c, sr->prefix)) links[n_links++] = c;
+        else free(c);
+      }
+    }
+    docs_html_close(&h);
+  } else {
+    text = docs_utf8_clean(body, len);
+    text_len = len;
+    if (kind == DOCS_KIND_RST) {
+      char *md = docs_rst_to_md(text, text_len, &text_len);
+      free(text);
+      text = md;
+    }
+    title = docs_first_heading(text, text_len);
+  }
+  if (!title) title = last_segment(url);
+  docs_chunks chunks = {0};
+  docs_chunk_split(text, text_len, title, DOCS_CHUNK_CHARS, &chunks);
+  int err = docs_store_page_put(store, url, sr->root, DOCS_PAGE_OK, title, etag, last_modified, links, n_links,
+                                &chunks, len);
+  docs_chunks_close(&chunks);
+  free(title);
+  free(text);
+  *links_out = links;
+  *n_links_out = n_links;
+  return err;
+}
+
+void docs_links_free(char **links, size_t n) {
+  for (size_t i = 0; i < n; i++) free(links[i]);
+  free(links);
+}
