@@ -516,6 +516,25 @@ static void warm_sandbox_taken_when_it_fits(void **state) {
   assert_int_equal(sbx_run_start(&fx->runner, &js, &cbs, &r[3], &got), 0);
   assert_ptr_not_equal(got, w);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
+  /* an environment: the warm sandbox was made without one; the run keeps
+   * its own copy of the request's */
+  run_for(&fx->loop, 50);
+  w = fx->runner.warm;
+  assert_non_null(w);
+  char bind[] = "/tmp/some-venv";
+  sbx_env env = {.id = "venv-1", .binds = {bind}, .interp = "/tmp/some-venv/bin/python3"};
+  rec er = {0};
+  sbx_request ereq = {.language = "python", .code = "1 0 env", .code_len = 7, .env = &env};
+  assert_int_equal(sbx_run_start(&fx->runner, &ereq, &cbs, &er, &got), 0);
+  assert_ptr_not_equal(got, w);
+  assert_non_null(got->env);
+  assert_ptr_not_equal(got->env->binds[0], bind);
+  bind[1] = 'X'; /* the caller's memory may change at once */
+  assert_string_equal(got->env->binds[0], "/tmp/some-venv");
+  assert_string_equal(got->env->interp, "/tmp/some-venv/bin/python3");
+  assert_ptr_equal(fx->runner.warm, w);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  assert_int_equal(er.r.outcome, SBX_OK);
   for (int i = 0; i < 4; i++) assert_int_equal(r[i].r.outcome, SBX_OK);
   close_fx(fx); /* the unused warm sandbox is cleaned up and freed too */
 }
