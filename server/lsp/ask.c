@@ -89,12 +89,22 @@ static void on_output(void *ud, int iteration, int stream, const char *text, siz
   lsp_output_send(&j->out, ses, j->call->label, iteration, stream, text, len);
 }
 
+/* Every RunResult says which environment its program ran in (or, rejected
+ * by the checks, would have run in): the ask's. */
+static void run_env(cJSON *holder, const env_resolved *env) {
+  cJSON *run = cJSON_GetObjectItemCaseSensitive(holder, "run");
+  if (env && cJSON_IsObject(run) && !cJSON_HasObjectItem(run, "environment"))
+    cJSON_AddItemToObject(run, "environment", env_resolved_json(env));
+}
+
 static void on_attempt(void *ud, const agent_attempt *attempt) {
   ask_job *j = ud;
   rpc_session *ses = ses_of(j);
   if (!ses) return;
   lsp_output_flush(&j->out, ses, j->call->label, j->out_iteration);
-  rpc_session_notify(ses, "crucible/attempt", agent_attempt_json(attempt, j->call->label, AGENT_JSON_WIRE));
+  cJSON *a = agent_attempt_json(attempt, j->call->label, AGENT_JSON_WIRE);
+  run_env(a, j->env);
+  rpc_session_notify(ses, "crucible/attempt", a);
 }
 
 static void on_done(void *ud, agent_result *result) {
@@ -103,6 +113,9 @@ static void on_done(void *ud, agent_result *result) {
   rpc_session *ses = ses_of(j);
   bool cancelled = call->cancelled || result->outcome == AGENT_CANCELLED;
   cJSON *reply = agent_result_json(result);
+  run_env(reply, j->env);
+  cJSON *a;
+  cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(reply, "attempts")) run_env(a, j->env);
   if (ses) {
     lsp_output_flush(&j->out, ses, call->label, j->out_iteration);
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(reply, "run");

@@ -328,6 +328,10 @@ def test_ask_with_a_packages_environment(base, index):
         res = r["result"]
         assert res["outcome"] == "passed" and res["run"]["stdout"] == "43\n", res
         assert res["environment"]["kind"] == "packages" and res["environment"]["requirements"] == ["tinypkg"]
+        # every RunResult says where it ran: the ask's environment
+        assert res["run"]["environment"] == res["environment"]
+        assert [a["run"]["environment"] for a in res["attempts"]] == [res["environment"]]
+        assert [a["run"]["environment"]["id"] for a in of(notes, "crucible/attempt")] == [res["environment"]["id"]]
         phases = [p["phase"] for p in of(notes, "crucible/phase")]
         assert phases[0] == "installing" and "running" in phases
         # the import check passed against the environment (no reflection was needed)
