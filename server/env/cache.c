@@ -262,17 +262,20 @@ void env__cache_unuse(env_cache *self, const char *key) {
   maybe_free(self);
 }
 
-/* A resolved environment for a built key, holding a use of it. */
-static env_resolved *hand_out(env_cache *self, sbx_lang lang, const char *key, char **reqs, size_t n) {
+/* A resolved environment for a built key, holding a use of it; touch: the
+ * environment is used now (a lookup that only lists it is not a use). */
+static env_resolved *hand_out(env_cache *self, sbx_lang lang, const char *key, char **reqs, size_t n, bool touch) {
   char *dir = env_path(self, key);
   env_resolved *r = env__resolved_packages(lang, key, dir, reqs, n);
   free(dir);
   r->cache = self;
   env__cache_use(self, key);
   /* The metadata's mtime is the environment's last use. */
-  char *m = meta_path(self, key);
-  utimensat(AT_FDCWD, m, NULL, 0);
-  free(m);
+  if (touch) {
+    char *m = meta_path(self, key);
+    utimensat(AT_FDCWD, m, NULL, 0);
+    free(m);
+  }
   return r;
 }
 
@@ -286,7 +289,7 @@ static env_resolved *from_meta(env_cache *self, const meta *m) {
   size_t k = 0;
   const cJSON *it;
   cJSON_ArrayForEach(it, reqs) if (cJSON_IsString(it)) v[k++] = xstrdup(it->valuestring);
-  return hand_out(self, l, m->key, v, k);
+  return hand_out(self, l, m->key, v, k, false);
 }
 
 /* ---- eviction ---- */
@@ -483,7 +486,7 @@ void env__cache_built(env_cache *self, env__build *b, bool ok, const char *error
     if (ok) {
       char **reqs = xcalloc(b->n ? b->n : 1, sizeof *reqs);
       for (size_t i = 0; i < b->n; i++) reqs[i] = xstrdup(b->reqs[i]);
-      r = hand_out(self, b->lang, b->key, reqs, b->n);
+      r = hand_out(self, b->lang, b->key, reqs, b->n, true);
     }
     w->cbs.done(w->ud, r, ok ? NULL : err);
     free(w);
@@ -514,7 +517,7 @@ env_resolved *env_cache_find(env_cache *self, sbx_lang lang, const char *const *
   int k = self->closing ? -ESHUTDOWN : key_of(self, lang, reqs, n, &norm, key, &err);
   free(err);
   if (k < 0) return NULL;
-  if (ready(self, key)) return hand_out(self, lang, key, norm, (size_t)k);
+  if (ready(self, key)) return hand_out(self, lang, key, norm, (size_t)k, true);
   env_strv_free(norm, (size_t)k);
   return NULL;
 }
@@ -532,7 +535,7 @@ int env_cache_acquire(env_cache *self, sbx_lang lang, const char *const *reqs, s
   int k = key_of(self, lang, reqs, n, &norm, key, err);
   if (k < 0) return k;
   if (ready(self, key)) {
-    *out = hand_out(self, lang, key, norm, (size_t)k);
+    *out = hand_out(self, lang, key, norm, (size_t)k, true);
     return 1;
   }
   if (!self->loop) {

@@ -157,7 +157,7 @@ void env_waiter_cancel(env_waiter *wait);
  * recently used first. Caller owns the tree. */
 cJSON *env_cache_list(env_cache *self);
 /* The built environment whose id starts with prefix (unique): 0 and *out,
- * or -ENOENT / -EINVAL (ambiguous) with *err. */
+ * or -ENOENT / -EINVAL (ambiguous) with *err. Not a use: its lastUsed stays. */
 int env_cache_lookup(env_cache *self, const char *prefix, env_resolved **out, char **err);
 /* Deletes the built environment whose id starts with prefix (unique). Returns
  * 0 and its id in *id (caller frees), or -ENOENT / -EINVAL / -EBUSY with *err. */

@@ -469,6 +469,10 @@ static void cache_offline(void **state) {
   env_resolved *r = NULL;
   assert_int_equal(env_cache_lookup(c, "a", &r, &err), 0);
   assert_string_equal(env_resolved_id(r), k1);
+  /* a lookup is not a use: the oldest stays the oldest */
+  l = env_cache_list(c);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 2), "id")->valuestring, k1);
+  cJSON_Delete(l);
   assert_int_equal(env_resolved_kind(r), ENV_PACKAGES);
   const sbx_env *e = env_resolved_sbx(r);
   char *want = xasprintf("%s/%s", dir, k1);
