@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "methods.h"
+#include "utf8.h"
 
 #define DEBOUNCE_MS 120
 
@@ -189,19 +190,9 @@ void lsp_doc_set_run_diagnostics(lsp_doc *self, cJSON *diags) {
   if (self->client) publish(self);
 }
 
-/* Byte offset of (line, character) in text, clamped as LSP says. */
-static size_t offset_of(const char *text, size_t len, long line, long character, lsp_encoding enc) {
-  size_t off = 0;
-  for (long l = 0; l < line; l++) {
-    const char *nl = memchr(text + off, '\n', len - off);
-    if (!nl) return len;
-    off = (size_t)(nl - text) + 1;
-  }
-  const char *nl = memchr(text + off, '\n', len - off);
-  size_t line_len = nl ? (size_t)(nl - (text + off)) : len - off;
-  if (line_len && text[off + line_len - 1] == '\r') line_len--;
-  if (character < 0) character = 0;
-  return off + utf8_col_from_lsp(text + off, line_len, (uint32_t)character, enc);
+/* A position's field, saturated: beyond UINT32_MAX is past any end anyway. */
+static uint32_t u32_of(long v) {
+  return v > (long)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 static bool position_of(const cJSON *pos, long *line, long *ch) {
@@ -222,7 +213,8 @@ char *lsp_doc_range_text(const lsp_doc *self, const cJSON *range, lsp_encoding e
   if (!position_of(cJSON_GetObjectItemCaseSensitive(range, "start"), &sl, &sc) ||
       !position_of(cJSON_GetObjectItemCaseSensitive(range, "end"), &el, &ec))
     return NULL;
-  size_t a = offset_of(text, len, sl, sc, enc), b = offset_of(text, len, el, ec, enc);
+  size_t a = utf8_offset_at(text, len, u32_of(sl), u32_of(sc), enc);
+  size_t b = utf8_offset_at(text, len, u32_of(el), u32_of(ec), enc);
   if (b < a) return NULL;
   *first_line = (int)sl;
   /* A selection that starts mid-line runs from the start of its first line's
