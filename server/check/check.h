@@ -116,7 +116,8 @@ chk_modset *chk_modset_cache_load(const char *language, const char *interpreter,
 /* Writes the entry for self (which needs an interpreter path) atomically.
  * Returns 0 or -errno. */
 int chk_modset_cache_store(const chk_modset *self);
-/* The cache directory (caller frees); NULL when neither XDG_CACHE_HOME nor HOME is set. */
+/* The cache directory, $XDG_CACHE_HOME/crucible/modules (util/xdg.h; caller
+ * frees); NULL when there is no cache directory. */
 char *chk_cache_dir(void);
 
 /* ---- documents ---------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "xdg.h"
 
 typedef enum field_type { F_STR, F_INT, F_NUM, F_BOOL, F_ENUM, F_STRLIST } field_type;
 
@@ -359,11 +360,8 @@ int cfg_apply(cfg *self, const cJSON *json, cfg_source src, const cfg *base, dbu
 }
 
 const char *cfg_user_path(char *buf, size_t cap) {
-  const char *xdg = getenv("XDG_CONFIG_HOME");
-  if (xdg && *xdg)
-    snprintf(buf, cap, "%s/crucible/config.json", xdg);
-  else
-    snprintf(buf, cap, "%s/.config/crucible/config.json", getenv("HOME") ? getenv("HOME") : "/");
+  /* No config directory at all (no home): an empty path, read as a missing file. */
+  if (xdg_app_path(XDG_CONFIG, "config.json", buf, cap) && cap) buf[0] = '\0';
   return buf;
 }
 

@@ -11,6 +11,7 @@
 #include "dbuf.h"
 #include "internal.h"
 #include "log.h"
+#include "xdg.h"
 
 /* Bump when the schema changes: an older cache is dropped and rebuilt by the
  * next sync (it is only a cache). */
@@ -97,11 +98,7 @@ double docs_wall_now(void) {
 }
 
 const char *docs_store_default_path(char *buf, size_t cap) {
-  const char *xdg = getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg == '/')
-    snprintf(buf, cap, "%s/crucible/docs.db", xdg);
-  else
-    snprintf(buf, cap, "%s/.cache/crucible/docs.db", getenv("HOME") ? getenv("HOME") : "/tmp");
+  if (xdg_app_path(XDG_CACHE, "docs.db", buf, cap) && cap) buf[0] = '\0';
   return buf;
 }
 
@@ -134,7 +131,11 @@ static int setup_schema(sqlite3 *db, char **msg) {
 docs_store *docs_store_open(const char *path, char *err, size_t errlen) {
   char def[4096];
   if (!path) path = docs_store_default_path(def, sizeof def);
-  int e = mkdir_parents(path);
+  if (!*path) {
+    snprintf(err, errlen, "no cache directory for the docs index: set XDG_CACHE_HOME or HOME");
+    return NULL;
+  }
+  int e = xdg_mkdir_parents(path, 0700);
   if (e) {
     snprintf(err, errlen, "cannot create the directory for %s: %s (set XDG_CACHE_HOME to a writable folder)",
              path, strerror(-e));

@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "xdg.h"
 
 struct store {
   sqlite3 *db;
@@ -39,18 +40,18 @@ static double wall_now(void) {
 }
 
 const char *store_default_path(char *buf, size_t cap) {
-  const char *xdg = getenv("XDG_STATE_HOME");
-  if (xdg && *xdg)
-    snprintf(buf, cap, "%s/crucible/transcripts.db", xdg);
-  else
-    snprintf(buf, cap, "%s/.local/state/crucible/transcripts.db", getenv("HOME") ? getenv("HOME") : "/tmp");
+  if (xdg_app_path(XDG_STATE, "transcripts.db", buf, cap) && cap) buf[0] = '\0';
   return buf;
 }
 
 store *store_open(const char *path, char *err, size_t errlen) {
   char def[4096];
   if (!path) path = store_default_path(def, sizeof def);
-  int e = mkdir_parents(path);
+  if (!*path) {
+    snprintf(err, errlen, "no state directory for the transcripts: set XDG_STATE_HOME or HOME");
+    return NULL;
+  }
+  int e = xdg_mkdir_parents(path, 0700);
   if (e) {
     snprintf(err, errlen, "cannot create the directory for %s: %s", path, strerror(-e));
     return NULL;
