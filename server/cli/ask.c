@@ -29,7 +29,7 @@ typedef struct ask_cli {
 } ask_cli;
 
 static const char usage[] =
-    "usage: crucible ask \"QUESTION\" [--language python|javascript|bash] [--max-iterations N]\n"
+    "usage: crucible ask \"QUESTION\" [--language " LANG_NAMES_USAGE "] [--max-iterations N]\n"
     "                    [--context FILE] [--docs URL|PATH]... [--no-reflect] [--json] [--quiet]\n"
     "                    [--raw-output]\n"
     "exit status: 0 the code passed; 1 it still failed after the last attempt;\n"
@@ -208,7 +208,7 @@ int cli_ask(int argc, char **argv) {
   }
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
-    fprintf(stderr, "crucible ask: unknown language '%s' (python, javascript or bash)\n", language);
+    fprintf(stderr, "crucible ask: unknown language '%s' (" LANG_NAMES_TEXT ")\n", language);
     return 2;
   }
   char *ctx_text = NULL;

@@ -32,7 +32,7 @@ typedef struct run_cli {
 } run_cli;
 
 static const char usage[] =
-    "usage: crucible run FILE|- [--language python|javascript|bash] [--timeout MS]\n"
+    "usage: crucible run FILE|- [--language " LANG_NAMES_USAGE "] [--timeout MS]\n"
     "                    [--memory MB] [--cpu S] [--pids N] [--output BYTES] [--disk MB]\n"
     "                    [--stdin FILE|-] [--json] [--raw-output]\n"
     "exit status: the program's; 124 time limit; 128+N signal N; 130 cancelled;\n"
@@ -170,7 +170,7 @@ int cli_run(int argc, char **argv) {
   sbx_lang lang = SBX_LANG_PYTHON;
   if (lang_name ? sbx_lang_parse(lang_name, &lang) != 0 : sbx_lang_from_path(file, &lang) != 0) {
     if (lang_name) {
-      fprintf(stderr, "crucible: unknown language '%s' (python, javascript, bash)\n", lang_name);
+      fprintf(stderr, "crucible: unknown language '%s' (" LANG_NAMES_TEXT ")\n", lang_name);
       return 2;
     }
     lang = SBX_LANG_PYTHON;

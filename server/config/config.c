@@ -93,9 +93,11 @@ static const field fields[] = {
     /* The host ids of sandboxed programs when the server is root: never 0. */
     {"sandbox", "uid", F_INT, OFF(sandbox, uid), 1, 2147483647, NULL, F_USER_ONLY},
     {"sandbox", "gid", F_INT, OFF(sandbox, gid), 1, 2147483647, NULL, F_USER_ONLY},
-    {"sandbox", "interpreters.python", F_STR, OFF(sandbox, python), 0, 0, NULL, F_USER_ONLY},
-    {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, javascript), 0, 0, NULL, F_USER_ONLY},
-    {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, bash), 0, 0, NULL, F_USER_ONLY},
+    /* one per registry language (util/lang.h); a unit test checks they match */
+    {"sandbox", "interpreters.python", F_STR, OFF(sandbox, interpreters[LANG_PYTHON]), 0, 0, NULL, F_USER_ONLY},
+    {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, interpreters[LANG_JAVASCRIPT]), 0, 0, NULL,
+     F_USER_ONLY},
+    {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, interpreters[LANG_BASH]), 0, 0, NULL, F_USER_ONLY},
     {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0},
     {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0},
     {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, F_TIGHTEN_ONLY},
@@ -141,9 +143,8 @@ void cfg_init(cfg *self) {
   self->sandbox.network = false;
   self->sandbox.uid = 65534;
   self->sandbox.gid = 65534;
-  set_str(self->sandbox.python, sizeof self->sandbox.python, "/usr/bin/python3");
-  set_str(self->sandbox.javascript, sizeof self->sandbox.javascript, "/usr/bin/node");
-  set_str(self->sandbox.bash, sizeof self->sandbox.bash, "/usr/bin/bash");
+  for (int l = 0; l < LANG_COUNT; l++)
+    set_str(self->sandbox.interpreters[l], sizeof self->sandbox.interpreters[l], lang_get((lang_id)l)->interpreter);
   self->docs.mode = CFG_DOCS_SEARCH;
   self->docs.max_depth = 20;
   self->docs.max_pages = 500;
@@ -453,9 +454,8 @@ cJSON *cfg_to_json(const cfg *self) {
   cJSON_AddNumberToObject(sb, "uid", self->sandbox.uid);
   cJSON_AddNumberToObject(sb, "gid", self->sandbox.gid);
   cJSON *in = cJSON_AddObjectToObject(sb, "interpreters");
-  cJSON_AddStringToObject(in, "python", self->sandbox.python);
-  cJSON_AddStringToObject(in, "javascript", self->sandbox.javascript);
-  cJSON_AddStringToObject(in, "bash", self->sandbox.bash);
+  for (int l = 0; l < LANG_COUNT; l++)
+    cJSON_AddStringToObject(in, lang_name((lang_id)l), self->sandbox.interpreters[l]);
   cJSON *dc = cJSON_AddObjectToObject(root, "docs");
   cJSON *src = cJSON_AddArrayToObject(dc, "sources");
   for (int i = 0; i < self->docs.sources.n; i++)

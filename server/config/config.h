@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "dbuf.h"
+#include "lang.h"
 
 #define CFG_STR 512
 #define CFG_MAX_LIST 32
@@ -88,9 +89,7 @@ typedef struct cfg_sandbox {
   int concurrency;
   bool network;               /* always false: no backend grants network */
   int uid, gid;               /* host ids of sandboxed programs when the server is root (user file only, never 0) */
-  char python[256];
-  char javascript[256];
-  char bash[256];
+  char interpreters[LANG_COUNT][256]; /* by lang_id: sandbox.interpreters.<name> */
 } cfg_sandbox;
 
 typedef struct cfg_docs {

@@ -194,7 +194,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   if (!language) language = "python";
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
-    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", language);
     return;
   }
   int max_iter = c->cfg.agent.max_iterations;

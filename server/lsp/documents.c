@@ -10,12 +10,6 @@
 
 #define DEBOUNCE_MS 120
 
-static chk_language language_of(const char *language_id) {
-  if (!language_id) return CHK_LANG_NONE;
-  if (!strcmp(language_id, "shellscript") || !strcmp(language_id, "sh")) return CHK_LANG_BASH;
-  return chk_language_parse(language_id);
-}
-
 lsp_doc *lsp_doc_find(lsp_client *client, const char *uri) {
   for (lsp_doc *d = client->docs; d; d = d->next)
     if (!strcmp(d->uri, uri)) return d;
@@ -124,7 +118,7 @@ void lsp_did_open(rpc_call *call, const cJSON *params) {
     log_warn("textDocument/didOpen without uri or text: ignored");
     return;
   }
-  chk_language lang = language_of(text_param(td, "languageId"));
+  chk_language lang = lang_from_lsp_id(text_param(td, "languageId"));
   if (lang == CHK_LANG_NONE) lang = chk_language_from_path(uri);
   if (lang == CHK_LANG_NONE) return; /* not a language we check or run */
   if (!lsp_chk(c->srv)) return;      /* logged once; nothing to check with */
@@ -297,7 +291,7 @@ void lsp_check(rpc_call *call, const cJSON *params) {
   if (language) {
     lang = chk_language_parse(language);
     if (lang == CHK_LANG_NONE) {
-      rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", language);
       return;
     }
   }

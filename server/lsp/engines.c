@@ -23,8 +23,7 @@ void lsp_engines_init(lsp_server *srv) {
   const char *problem = srv->runner_open ? sbx_runner_problem(&srv->runner) : NULL;
   if (problem) log_warn("sandbox: %s", problem);
 
-  const char *interp[CHK_LANG_COUNT] = {sb->python, sb->javascript, sb->bash};
-  agent_modindex_init(&srv->modindex, &srv->runner, interp);
+  agent_modindex_init(&srv->modindex, &srv->runner, sc.interpreters);
 
   char err_text[512];
   srv->store = store_open(NULL, err_text, sizeof err_text);

@@ -30,9 +30,7 @@ void lsp_sandbox_config(const cfg_sandbox *sb, sbx_config *sc) {
   memset(sc, 0, sizeof *sc);
   sc->host_uid = sb->uid;
   sc->host_gid = sb->gid;
-  sc->interpreters[SBX_LANG_PYTHON] = sb->python;
-  sc->interpreters[SBX_LANG_JAVASCRIPT] = sb->javascript;
-  sc->interpreters[SBX_LANG_BASH] = sb->bash;
+  for (int l = 0; l < SBX_LANG_COUNT; l++) sc->interpreters[l] = sb->interpreters[l];
 }
 
 void lsp_sandbox_limits(const cfg *settings, sbx_limits *l) {

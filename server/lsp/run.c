@@ -92,7 +92,7 @@ void lsp_run(rpc_call *call, const cJSON *params) {
   sbx_lang sl;
   if (sbx_lang_parse(lang ? lang : "python", &sl)) {
     free(text);
-    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", lang);
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", lang);
     return;
   }
   sbx_limits defaults, limits;

@@ -178,10 +178,12 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
     if (cJSON_IsTrue(ok)) any_ok = true;
     cJSON *err = cJSON_GetObjectItem(probes[l].out, "error");
     if (err && strstr(err->valuestring, "sandbox could not start")) sandbox_failed = true, why = err->valuestring;
-    if (!be->interp[l])
-      cJSON_AddItemToArray(hints, cJSON_CreateString(
-          l == SBX_LANG_PYTHON ? "install python3 (apt install python3)"
-          : l == SBX_LANG_JAVASCRIPT ? "install node (apt install nodejs)" : "install bash"));
+    if (!be->interp[l]) {
+      const lang_info *li = lang_get((lang_id)l);
+      char *hint = xasprintf("install %s (apt install %s)", li->program, li->package);
+      cJSON_AddItemToArray(hints, cJSON_CreateString(hint));
+      free(hint);
+    }
   }
   cJSON *un = cJSON_AddObjectToObject(rep, "userNamespaces");
   cJSON_AddBoolToObject(un, "ok", any_ok);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "lang.h"
+
 /* ---- limits ------------------------------------------------------------ */
 
 /* Every field is a positive number; 0 in a request means "the runner's
@@ -36,15 +38,19 @@ cJSON *sbx_limits_to_json(const sbx_limits *self);
 
 /* ---- languages --------------------------------------------------------- */
 
-typedef enum sbx_lang { SBX_LANG_PYTHON, SBX_LANG_JAVASCRIPT, SBX_LANG_BASH, SBX_LANG_COUNT } sbx_lang;
+/* The sandbox's languages are the registry's (util/lang.h): sbx_lang is
+ * lang_id under another name, SBX_LANG_* are its values. */
+typedef lang_id sbx_lang;
+#define SBX_LANG_PYTHON LANG_PYTHON
+#define SBX_LANG_JAVASCRIPT LANG_JAVASCRIPT
+#define SBX_LANG_BASH LANG_BASH
+#define SBX_LANG_COUNT LANG_COUNT
 
-/* Accepts "python"/"py"/"python3", "javascript"/"js"/"node", "bash"/"sh".
- * Returns 0 or -EINVAL. */
+/* lang_parse (a canonical name or an alias): returns 0 or -EINVAL. */
 int sbx_lang_parse(const char *name, sbx_lang *out);
-/* The canonical name ("python", "javascript", "bash"). */
+/* The canonical name ("python", "javascript", "bash"); "unknown" otherwise. */
 const char *sbx_lang_name(sbx_lang lang);
-/* The language for a file name's extension (.py .js .mjs .cjs .sh .bash);
- * returns 0 or -ENOENT. */
+/* lang_from_path (.py .js .mjs .cjs .sh .bash): returns 0 or -ENOENT. */
 int sbx_lang_from_path(const char *path, sbx_lang *out);
 /* The script's file name inside the sandbox's scratch dir ("main.py", ...). */
 const char *sbx_lang_script(sbx_lang lang);
