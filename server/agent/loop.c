@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "dbuf.h"
+#include "defaults.h"
 #include "log.h"
 #include "machine.h"
 #include "prompt.h"
@@ -567,10 +568,10 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     }
   }
   t->docs_mode = p->docs_mode;
-  t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : 6000;
-  t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : 20;
-  t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : 500;
-  t->max_iter = p->max_iterations > 0 ? p->max_iterations : 3;
+  t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : CFG_DEFAULT_DOCS_BUDGET_TOKENS;
+  t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : CFG_DEFAULT_DOCS_MAX_DEPTH;
+  t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : CFG_DEFAULT_DOCS_MAX_PAGES;
+  t->max_iter = p->max_iterations > 0 ? p->max_iterations : CFG_DEFAULT_AGENT_MAX_ITERATIONS;
   t->reflect = p->reflect;
   t->import_check = p->import_check;
   size_t nd = 0;

@@ -185,8 +185,8 @@ int cli_ask(int argc, char **argv) {
     }
     else if (!strcmp(x, "--max-iterations") && v) {
       max_iter = atoi(argv[++i]);
-      if (max_iter < 1 || max_iter > 20) {
-        fprintf(stderr, "crucible ask: --max-iterations must be from 1 to 20\n");
+      if (max_iter < 1 || max_iter > CFG_MAX_AGENT_MAX_ITERATIONS) {
+        fprintf(stderr, "crucible ask: --max-iterations must be from 1 to %d\n", CFG_MAX_AGENT_MAX_ITERATIONS);
         return 2;
       }
     } else if (!strcmp(x, "--help") || !strcmp(x, "-h")) {

@@ -77,7 +77,7 @@ static const field fields[] = {
     {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, F_TIGHTEN_ONLY},
     {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, F_TIGHTEN_ONLY},
     {"llm", "structuredOutput", F_ENUM, OFF(llm, structured_output), 0, 0, so_choices, 0},
-    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, 20, NULL, F_TIGHTEN_ONLY},
+    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, CFG_MAX_AGENT_MAX_ITERATIONS, NULL, F_TIGHTEN_ONLY},
     {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0},
     {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0},
     {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY},
@@ -121,34 +121,34 @@ static void apply_env(cfg *self) {
 
 void cfg_init(cfg *self) {
   memset(self, 0, sizeof *self);
-  set_str(self->llm.base_url, sizeof self->llm.base_url, "https://api.openai.com/v1");
-  set_str(self->llm.model, sizeof self->llm.model, "gpt-4o-mini");
-  set_str(self->llm.api_key_env, sizeof self->llm.api_key_env, "OPENAI_API_KEY");
+  set_str(self->llm.base_url, sizeof self->llm.base_url, CFG_DEFAULT_LLM_BASE_URL);
+  set_str(self->llm.model, sizeof self->llm.model, CFG_DEFAULT_LLM_MODEL);
+  set_str(self->llm.api_key_env, sizeof self->llm.api_key_env, CFG_DEFAULT_LLM_API_KEY_ENV);
   self->llm.temperature = 0;
-  self->llm.timeout_ms = 120000;
-  self->llm.max_retries = 2;
+  self->llm.timeout_ms = CFG_DEFAULT_LLM_TIMEOUT_MS;
+  self->llm.max_retries = CFG_DEFAULT_LLM_MAX_RETRIES;
   self->llm.structured_output = CFG_STRUCTURED_AUTO;
-  self->agent.max_iterations = 3;
+  self->agent.max_iterations = CFG_DEFAULT_AGENT_MAX_ITERATIONS;
   self->agent.reflect = true;
   self->agent.import_check = CFG_IMPORT_CHECK_STATIC;
   self->sandbox.backend = CFG_BACKEND_BWRAP;
-  self->sandbox.timeout_ms = 10000;
-  self->sandbox.memory_mb = 512;
-  self->sandbox.cpu_seconds = 10;
-  self->sandbox.pids = 64;
-  self->sandbox.output_bytes = 1 << 20;
-  self->sandbox.disk_mb = 64;
+  self->sandbox.timeout_ms = CFG_DEFAULT_SANDBOX_TIMEOUT_MS;
+  self->sandbox.memory_mb = CFG_DEFAULT_SANDBOX_MEMORY_MB;
+  self->sandbox.cpu_seconds = CFG_DEFAULT_SANDBOX_CPU_SECONDS;
+  self->sandbox.pids = CFG_DEFAULT_SANDBOX_PIDS;
+  self->sandbox.output_bytes = CFG_DEFAULT_SANDBOX_OUTPUT_BYTES;
+  self->sandbox.disk_mb = CFG_DEFAULT_SANDBOX_DISK_MB;
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   self->sandbox.concurrency = n > 0 ? (int)(n * 2) : 4;
   self->sandbox.network = false;
-  self->sandbox.uid = 65534;
-  self->sandbox.gid = 65534;
+  self->sandbox.uid = CFG_DEFAULT_SANDBOX_HOST_ID;
+  self->sandbox.gid = CFG_DEFAULT_SANDBOX_HOST_ID;
   for (int l = 0; l < LANG_COUNT; l++)
     set_str(self->sandbox.interpreters[l], sizeof self->sandbox.interpreters[l], lang_get((lang_id)l)->interpreter);
   self->docs.mode = CFG_DOCS_SEARCH;
-  self->docs.max_depth = 20;
-  self->docs.max_pages = 500;
-  self->docs.budget_tokens = 6000;
+  self->docs.max_depth = CFG_DEFAULT_DOCS_MAX_DEPTH;
+  self->docs.max_pages = CFG_DEFAULT_DOCS_MAX_PAGES;
+  self->docs.budget_tokens = CFG_DEFAULT_DOCS_BUDGET_TOKENS;
   apply_env(self);
 }
 

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "dbuf.h"
+#include "defaults.h"
 #include "lang.h"
 
 #define CFG_STR 512

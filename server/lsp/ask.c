@@ -200,8 +200,9 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   int max_iter = c->cfg.agent.max_iterations;
   const cJSON *mi = cJSON_GetObjectItemCaseSensitive(params, "maxIterations");
   if (mi) {
-    if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > 20 || mi->valuedouble != (int)mi->valuedouble) {
-      rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to 20");
+    if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > CFG_MAX_AGENT_MAX_ITERATIONS || mi->valuedouble != (int)mi->valuedouble) {
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to %d",
+                      CFG_MAX_AGENT_MAX_ITERATIONS);
       return;
     }
     max_iter = mi->valueint;
@@ -327,7 +328,7 @@ void lsp_progress_cancel(rpc_call *call, const cJSON *params) {
 void lsp_history(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
   const cJSON *limit = cJSON_GetObjectItemCaseSensitive(params, "limit");
-  int n = cJSON_IsNumber(limit) ? limit->valueint : 20;
+  int n = cJSON_IsNumber(limit) ? limit->valueint : STORE_HISTORY_DEFAULT_LIMIT;
   if (n < 1 || n > 1000) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/history: limit must be from 1 to 1000");
     return;

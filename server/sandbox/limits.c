@@ -4,11 +4,16 @@
 #include <string.h>
 
 #include "common.h"
+#include "defaults.h"
 #include "sandbox.h"
 
 void sbx_limits_default(sbx_limits *self) {
-  *self = (sbx_limits){.timeout_ms = 10000, .memory_mb = 512, .cpu_seconds = 10, .pids = 64,
-                       .output_bytes = 1 << 20, .disk_mb = 64};
+  *self = (sbx_limits){.timeout_ms = CFG_DEFAULT_SANDBOX_TIMEOUT_MS,
+                       .memory_mb = CFG_DEFAULT_SANDBOX_MEMORY_MB,
+                       .cpu_seconds = CFG_DEFAULT_SANDBOX_CPU_SECONDS,
+                       .pids = CFG_DEFAULT_SANDBOX_PIDS,
+                       .output_bytes = CFG_DEFAULT_SANDBOX_OUTPUT_BYTES,
+                       .disk_mb = CFG_DEFAULT_SANDBOX_DISK_MB};
 }
 
 void sbx_limits_max(sbx_limits *self) {

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "defaults.h"
 #include "lang.h"
 
 /* ---- limits ------------------------------------------------------------ */
@@ -23,7 +24,8 @@ typedef struct sbx_limits {
   long disk_mb;      /* size of each writable tmpfs (scratch, /tmp, /dev/shm) and RLIMIT_FSIZE */
 } sbx_limits;
 
-/* Fills the built-in defaults (10 s, 512 MiB, 10 s CPU, 64 pids, 1 MiB, 64 MiB). */
+/* Fills the settings' defaults (config/defaults.h: 10 s, 512 MiB, 10 s CPU,
+ * 64 pids, 1 MiB, 64 MiB). */
 void sbx_limits_default(sbx_limits *self);
 /* The built-in ceilings a request may never exceed. */
 void sbx_limits_max(sbx_limits *self);
@@ -162,7 +164,7 @@ typedef struct sbx_config {
 } sbx_config;
 
 /* nobody/nogroup on Debian: owns no files, holds no privileges. */
-#define SBX_HOST_ID_DEFAULT 65534
+#define SBX_HOST_ID_DEFAULT CFG_DEFAULT_SANDBOX_HOST_ID
 /* How many past starts the queue's fairness remembers. */
 #define SBX_SERVED_RING 32
 /* Buffer size for reading a sandbox's pipes. */
