@@ -767,12 +767,9 @@ static void test_check_json_shape(void **state) {
 }
 
 static void test_language_names(void **state) {
-  assert_int_equal(chk_language_parse("py"), CHK_LANG_PYTHON);
+  /* the names are the registry's (tests/unit/util/test_lang.c) */
   assert_int_equal(chk_language_parse("node"), CHK_LANG_JAVASCRIPT);
-  assert_int_equal(chk_language_parse("ruby"), CHK_LANG_NONE);
   assert_int_equal(chk_language_from_path("a/b.mjs"), CHK_LANG_JAVASCRIPT);
-  assert_int_equal(chk_language_from_path("x.sh"), CHK_LANG_BASH);
-  assert_int_equal(chk_language_from_path("dir.py/x"), CHK_LANG_NONE);
   assert_null(chk_doc_new(ctx, CHK_LANG_NONE, "", 0));
 }
 

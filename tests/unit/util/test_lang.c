@@ -11,12 +11,19 @@
 
 #include "lang.h"
 
+typedef struct lang_case {
+  const char *in;
+  lang_id want;
+} lang_case;
+
+static void expect_cases(lang_id (*f)(const char *), const char *fname, const lang_case *cases, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (f(cases[i].in) != cases[i].want) fail_msg("%s(\"%s\") is not %d", fname, cases[i].in, cases[i].want);
+}
+
 static void names_and_aliases(void **state) {
   (void)state;
-  static const struct {
-    const char *name;
-    lang_id want;
-  } cases[] = {
+  static const lang_case cases[] = {
       {"python", LANG_PYTHON},     {"py", LANG_PYTHON},   {"python3", LANG_PYTHON},
       {"javascript", LANG_JAVASCRIPT}, {"js", LANG_JAVASCRIPT}, {"node", LANG_JAVASCRIPT},
       {"bash", LANG_BASH},         {"sh", LANG_BASH},     {"shell", LANG_BASH},
@@ -24,9 +31,7 @@ static void names_and_aliases(void **state) {
       {"shellscript", LANG_NONE}, /* an LSP id, not a `language` name */
       {"python ", LANG_NONE},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    if (lang_parse(cases[i].name) != cases[i].want) fail_msg("lang_parse(\"%s\")", cases[i].name);
-  }
+  expect_cases(lang_parse, "lang_parse", cases, sizeof cases / sizeof cases[0]);
   assert_int_equal(lang_parse(NULL), LANG_NONE);
   assert_string_equal(lang_name(LANG_PYTHON), "python");
   assert_string_equal(lang_name(LANG_JAVASCRIPT), "javascript");
@@ -41,22 +46,18 @@ static void names_and_aliases(void **state) {
 
 static void lsp_language_ids(void **state) {
   (void)state;
-  assert_int_equal(lang_from_lsp_id("python"), LANG_PYTHON);
-  assert_int_equal(lang_from_lsp_id("javascript"), LANG_JAVASCRIPT);
-  assert_int_equal(lang_from_lsp_id("shellscript"), LANG_BASH);
-  assert_int_equal(lang_from_lsp_id("sh"), LANG_BASH);
-  assert_int_equal(lang_from_lsp_id("py"), LANG_PYTHON);
-  assert_int_equal(lang_from_lsp_id("typescript"), LANG_NONE);
-  assert_int_equal(lang_from_lsp_id("plaintext"), LANG_NONE);
+  static const lang_case cases[] = {
+      {"python", LANG_PYTHON}, {"javascript", LANG_JAVASCRIPT}, {"shellscript", LANG_BASH},
+      {"sh", LANG_BASH},       {"py", LANG_PYTHON},             {"typescript", LANG_NONE},
+      {"plaintext", LANG_NONE},
+  };
+  expect_cases(lang_from_lsp_id, "lang_from_lsp_id", cases, sizeof cases / sizeof cases[0]);
   assert_int_equal(lang_from_lsp_id(NULL), LANG_NONE);
 }
 
 static void file_extensions(void **state) {
   (void)state;
-  static const struct {
-    const char *path;
-    lang_id want;
-  } cases[] = {
+  static const lang_case cases[] = {
       {"a.py", LANG_PYTHON},       {"/x/y/z.py", LANG_PYTHON},   {"a.js", LANG_JAVASCRIPT},
       {"a.mjs", LANG_JAVASCRIPT},  {"a.cjs", LANG_JAVASCRIPT},   {"run.sh", LANG_BASH},
       {"x.bash", LANG_BASH},       {"file:///w/a.tar.py", LANG_PYTHON},
@@ -64,9 +65,7 @@ static void file_extensions(void **state) {
       {"dir.py/file", LANG_NONE}, /* the dot is in a folder's name */
       {"a.", LANG_NONE},           {"", LANG_NONE},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    if (lang_from_path(cases[i].path) != cases[i].want) fail_msg("lang_from_path(\"%s\")", cases[i].path);
-  }
+  expect_cases(lang_from_path, "lang_from_path", cases, sizeof cases / sizeof cases[0]);
   assert_int_equal(lang_from_path(NULL), LANG_NONE);
 }
 
