@@ -77,6 +77,24 @@ int xdg_app_path(xdg_kind kind, const char *name, char *buf, size_t cap) {
   return put(buf, cap, dir, "/", name);
 }
 
+int xdg_file_prepare(xdg_kind kind, const char *name, const char *path, char *buf, size_t cap, char *err,
+                     size_t errlen) {
+  const char *var = (unsigned)kind < sizeof kinds / sizeof kinds[0] ? kinds[kind].var : "XDG_*";
+  int e = path ? put(buf, cap, path, "", "") : xdg_app_path(kind, name, buf, cap);
+  if (e == -ENOENT) {
+    snprintf(err, errlen, "no directory for %s: set %s or HOME", name, var);
+    return e;
+  }
+  if (e) {
+    snprintf(err, errlen, "the path of %s is too long: set %s to a shorter one", name, var);
+    return e;
+  }
+  e = xdg_mkdir_parents(buf, 0700);
+  if (e) snprintf(err, errlen, "cannot create the directory for %s: %s (set %s to a writable folder)", buf,
+                  strerror(-e), var);
+  return e;
+}
+
 int xdg_mkdir_p(const char *dir, mode_t mode) {
   char p[PATH_MAX];
   if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return -ENAMETOOLONG;
@@ -85,7 +103,12 @@ int xdg_mkdir_p(const char *dir, mode_t mode) {
     if (*s != '/' && *s != '\0') continue;
     char c = *s;
     *s = '\0';
-    if (mkdir(p, mode) != 0 && errno != EEXIST) return -errno;
+    if (mkdir(p, mode) != 0) {
+      struct stat st;
+      if (errno != EEXIST) return -errno;
+      if (stat(p, &st) != 0) return -errno;
+      if (!S_ISDIR(st.st_mode)) return -ENOTDIR; /* a file where a folder should be */
+    }
     *s = c;
     if (!c) return 0;
   }

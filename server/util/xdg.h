@@ -34,10 +34,19 @@ int xdg_app_dir(xdg_kind kind, char *buf, size_t cap);
  * Returns as xdg_base_dir. Nothing is created. */
 int xdg_app_path(xdg_kind kind, const char *name, char *buf, size_t cap);
 
+/* Where a file of Crucible's goes, ready to be created: `path`, or when it
+ * is NULL <Crucible's directory of kind>/<name>, copied into buf, with the
+ * directories above it made (mode 0700). Returns 0, or a negative errno with
+ * a message in err that names what to set (-ENOENT: no such directory;
+ * -ENAMETOOLONG; mkdir's error). */
+int xdg_file_prepare(xdg_kind kind, const char *name, const char *path, char *buf, size_t cap, char *err,
+                     size_t errlen);
+
 /* mkdir -p: creates dir and its missing parents, each new one with mode
  * (before the umask); existing ones are left as they are. Returns 0 or the
  * negative errno of the first mkdir that failed for another reason than
- * EEXIST; -ENOENT for an empty path; -ENAMETOOLONG beyond PATH_MAX. */
+ * EEXIST; -ENOTDIR when something other than a folder (after symlinks) is in
+ * the way; -ENOENT for an empty path; -ENAMETOOLONG beyond PATH_MAX. */
 int xdg_mkdir_p(const char *dir, mode_t mode);
 
 /* xdg_mkdir_p for the directory that holds the file `path` (nothing to do

@@ -144,8 +144,48 @@ static void mkdir_p_makes_every_level_with_mode(void **state) {
   fclose(f);
   snprintf(dir, sizeof dir, "%s/plain/sub", root);
   assert_int_equal(xdg_mkdir_p(dir, 0700), -ENOTDIR);
+  assert_int_equal(xdg_mkdir_p(file, 0700), -ENOTDIR); /* the last level too */
   assert_int_equal(xdg_mkdir_p("", 0700), -ENOENT);
   umask(old);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void file_prepare_makes_the_folders(void **state) {
+  (void)state;
+  char root[] = "/tmp/crucible-xdg-test-XXXXXX";
+  assert_non_null(mkdtemp(root));
+  char buf[256], err[300] = "", want[256];
+  struct stat st;
+  /* the default place: <base>/crucible/<name>, its folders made 0700 */
+  setenv("XDG_STATE_HOME", root, 1);
+  assert_int_equal(xdg_file_prepare(XDG_STATE, "t.db", NULL, buf, sizeof buf, err, sizeof err), 0);
+  snprintf(want, sizeof want, "%s/crucible/t.db", root);
+  assert_string_equal(buf, want);
+  snprintf(want, sizeof want, "%s/crucible", root);
+  assert_int_equal(stat(want, &st), 0);
+  assert_true(S_ISDIR(st.st_mode));
+  assert_int_equal(st.st_mode & 077, 0);
+  /* an explicit path wins, and gets its folders too */
+  char given[256];
+  snprintf(given, sizeof given, "%s/x/y/z.db", root);
+  assert_int_equal(xdg_file_prepare(XDG_STATE, "t.db", given, buf, sizeof buf, err, sizeof err), 0);
+  assert_string_equal(buf, given);
+  snprintf(want, sizeof want, "%s/x/y", root);
+  assert_int_equal(stat(want, &st), 0);
+  /* too long for buf: an error, nothing made */
+  char small[8];
+  assert_int_equal(xdg_file_prepare(XDG_STATE, "t.db", NULL, small, sizeof small, err, sizeof err), -ENAMETOOLONG);
+  assert_non_null(strstr(err, "set XDG_STATE_HOME"));
+  /* a file in the way: mkdir's error and the variable to change */
+  snprintf(given, sizeof given, "%s/crucible/t.db/inner.db", root);
+  snprintf(want, sizeof want, "%s/crucible/t.db", root);
+  FILE *f = fopen(want, "w");
+  assert_non_null(f);
+  fclose(f);
+  assert_int_equal(xdg_file_prepare(XDG_STATE, "t.db", given, buf, sizeof buf, err, sizeof err), -ENOTDIR);
+  assert_non_null(strstr(err, "set XDG_STATE_HOME to a writable folder"));
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   assert_int_equal(system(cmd), 0);
@@ -159,6 +199,7 @@ int main(void) {
       cmocka_unit_test_setup(app_dirs_and_paths, setup),
       cmocka_unit_test_setup(too_long_is_an_error, setup),
       cmocka_unit_test_setup(mkdir_p_makes_every_level_with_mode, setup),
+      cmocka_unit_test_setup(file_prepare_makes_the_folders, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
