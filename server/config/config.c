@@ -422,49 +422,54 @@ void cfg_init_cli(cfg *self) {
   dbuf_close(&msgs);
 }
 
+/* The object a dotted key ("interpreters.python") goes into, made on the way;
+ * *leaf is set to the key's last part. */
+static cJSON *object_for(cJSON *root, const char *group, const char *key, const char **leaf) {
+  cJSON *o = cJSON_GetObjectItemCaseSensitive(root, group);
+  if (!o) o = cJSON_AddObjectToObject(root, group);
+  const char *dot;
+  while ((dot = strchr(key, '.')) != NULL) {
+    char part[64];
+    snprintf(part, sizeof part, "%.*s", (int)(dot - key), key);
+    cJSON *sub = cJSON_GetObjectItemCaseSensitive(o, part);
+    o = sub ? sub : cJSON_AddObjectToObject(o, part);
+    key = dot + 1;
+  }
+  *leaf = key;
+  return o;
+}
+
 cJSON *cfg_to_json(const cfg *self) {
+  /* Every field of the schema, in its order, from the one table. */
   cJSON *root = cJSON_CreateObject();
-  cJSON *llm = cJSON_AddObjectToObject(root, "llm");
-  cJSON_AddStringToObject(llm, "baseUrl", self->llm.base_url);
-  cJSON_AddStringToObject(llm, "model", self->llm.model);
-  cJSON_AddStringToObject(llm, "apiKeyEnv", self->llm.api_key_env);
-  const char *key = getenv(self->llm.api_key_env);
-  cJSON_AddBoolToObject(llm, "apiKeySet", key && *key);
-  cJSON_AddNumberToObject(llm, "temperature", self->llm.temperature);
-  cJSON_AddNumberToObject(llm, "timeoutMs", self->llm.timeout_ms);
-  cJSON_AddNumberToObject(llm, "maxRetries", self->llm.max_retries);
-  cJSON_AddStringToObject(llm, "structuredOutput", cfg_structured_output_name(self->llm.structured_output));
-  cJSON *ag = cJSON_AddObjectToObject(root, "agent");
-  cJSON_AddNumberToObject(ag, "maxIterations", self->agent.max_iterations);
-  cJSON_AddBoolToObject(ag, "reflect", self->agent.reflect);
-  cJSON_AddStringToObject(ag, "importCheck", cfg_import_check_name(self->agent.import_check));
-  cJSON *deny = cJSON_AddArrayToObject(ag, "denyImports");
-  for (int i = 0; i < self->agent.deny_imports.n; i++)
-    cJSON_AddItemToArray(deny, cJSON_CreateString(self->agent.deny_imports.items[i]));
-  cJSON *sb = cJSON_AddObjectToObject(root, "sandbox");
-  cJSON_AddStringToObject(sb, "backend", cfg_backend_name(self->sandbox.backend));
-  cJSON_AddNumberToObject(sb, "timeoutMs", self->sandbox.timeout_ms);
-  cJSON_AddNumberToObject(sb, "memoryMb", self->sandbox.memory_mb);
-  cJSON_AddNumberToObject(sb, "cpuSeconds", self->sandbox.cpu_seconds);
-  cJSON_AddNumberToObject(sb, "pids", self->sandbox.pids);
-  cJSON_AddNumberToObject(sb, "outputBytes", self->sandbox.output_bytes);
-  cJSON_AddNumberToObject(sb, "diskMb", self->sandbox.disk_mb);
-  cJSON_AddNumberToObject(sb, "concurrency", self->sandbox.concurrency);
-  cJSON_AddBoolToObject(sb, "network", self->sandbox.network);
-  cJSON_AddNumberToObject(sb, "uid", self->sandbox.uid);
-  cJSON_AddNumberToObject(sb, "gid", self->sandbox.gid);
-  cJSON *in = cJSON_AddObjectToObject(sb, "interpreters");
-  for (int l = 0; l < LANG_COUNT; l++)
-    cJSON_AddStringToObject(in, lang_name((lang_id)l), self->sandbox.interpreters[l]);
-  cJSON *dc = cJSON_AddObjectToObject(root, "docs");
-  cJSON *src = cJSON_AddArrayToObject(dc, "sources");
-  for (int i = 0; i < self->docs.sources.n; i++)
-    cJSON_AddItemToArray(src, cJSON_CreateString(self->docs.sources.items[i]));
-  cJSON_AddStringToObject(dc, "mode", cfg_docs_mode_name(self->docs.mode));
-  cJSON_AddNumberToObject(dc, "maxDepth", self->docs.max_depth);
-  cJSON_AddNumberToObject(dc, "maxPages", self->docs.max_pages);
-  cJSON_AddNumberToObject(dc, "budgetTokens", self->docs.budget_tokens);
-  cJSON_AddBoolToObject(dc, "allowLocal", self->docs.allow_local);
-  cJSON_AddBoolToObject(dc, "allowPrivateNetwork", self->docs.allow_private_network);
+  for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+    const field *f = &fields[i];
+    const char *p = (const char *)self + f->offset, *key;
+    cJSON *o = object_for(root, f->group, f->key, &key);
+    switch (f->type) {
+    case F_STR: cJSON_AddStringToObject(o, key, p); break;
+    case F_ENUM: {
+      const char *name = "";
+      for (int c = 0; f->choices[c]; c++)
+        if (c == *(const int *)p) name = f->choices[c];
+      cJSON_AddStringToObject(o, key, name);
+      break;
+    }
+    case F_INT: cJSON_AddNumberToObject(o, key, *(const int *)p); break;
+    case F_NUM: cJSON_AddNumberToObject(o, key, *(const double *)p); break;
+    case F_BOOL: cJSON_AddBoolToObject(o, key, *(const bool *)p); break;
+    case F_STRLIST: {
+      const cfg_strlist *l = (const cfg_strlist *)p;
+      cJSON *arr = cJSON_AddArrayToObject(o, key);
+      for (int k = 0; k < l->n; k++) cJSON_AddItemToArray(arr, cJSON_CreateString(l->items[k]));
+      break;
+    }
+    }
+    if (p == self->llm.api_key_env) {
+      /* whether the key is there, never the key */
+      const char *v = getenv(self->llm.api_key_env);
+      cJSON_AddBoolToObject(o, "apiKeySet", v && *v);
+    }
+  }
   return root;
 }
