@@ -26,7 +26,7 @@ typedef struct lang_info {
   const char *exts[4];         /* file extensions, with the dot */
   const char *script;          /* the program's file name in the sandbox's scratch dir */
   const char *interpreter;     /* default of sandbox.interpreters.<name> */
-  const char *candidates[4];   /* where to look when no interpreter is configured (under /usr) */
+  const char *candidates[4];   /* where to look when no interpreter is configured, in order */
   const char *program;         /* what to install, in words */
   const char *package;         /* the Debian package that provides it */
 } lang_info;
