@@ -443,7 +443,7 @@ static void enter_check(agent_task *t) {
     a->error = agent_check_feedback(&rep, t->program, FEEDBACK_BUDGET);
     /* The program never ran: its RunResult says so, with the limits and
      * language it would have run with. */
-    sbx_lang sl = SBX_LANG_PYTHON;
+    sbx_lang sl = LANG_DEFAULT;
     sbx_lang_parse(t->language, &sl);
     sbx_limits lim = t->limits, def;
     sbx_limits_default(&def);
@@ -552,7 +552,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   store_make_uid(uid, sizeof uid);
   t->result = agent_result_new(p->task ? p->task : "", uid);
   t->question = xstrdup(p->question);
-  t->language = xstrdup(p->language ? p->language : "python");
+  t->language = xstrdup(p->language ? p->language : lang_name(LANG_DEFAULT));
   t->lang = chk_language_parse(t->language);
   t->ctx_text = p->context_text ? xstrdup(p->context_text) : NULL;
   t->ctx_uri = p->context_uri ? xstrdup(p->context_uri) : NULL;

@@ -164,7 +164,7 @@ static char *read_file(const char *path) {
 }
 
 int cli_ask(int argc, char **argv) {
-  const char *question = NULL, *language = "python", *context = NULL;
+  const char *question = NULL, *language = lang_name(LANG_DEFAULT), *context = NULL;
   const char *docs[CFG_MAX_DOC_SOURCES];
   size_t n_docs = 0;
   int max_iter = 0;

@@ -167,13 +167,13 @@ int cli_run(int argc, char **argv) {
     }
   }
   if (!file) goto bad;
-  sbx_lang lang = SBX_LANG_PYTHON;
+  sbx_lang lang = LANG_DEFAULT;
   if (lang_name ? sbx_lang_parse(lang_name, &lang) != 0 : sbx_lang_from_path(file, &lang) != 0) {
     if (lang_name) {
       fprintf(stderr, "crucible: unknown language '%s' (" LANG_NAMES_TEXT ")\n", lang_name);
       return 2;
     }
-    lang = SBX_LANG_PYTHON;
+    lang = LANG_DEFAULT;
   }
   req.language = sbx_lang_name(lang);
   char *code = NULL, *input = NULL;

@@ -191,7 +191,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
     return;
   }
   const char *language = str(params, "language");
-  if (!language) language = "python";
+  if (!language) language = lang_name(LANG_DEFAULT);
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
     rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", language);

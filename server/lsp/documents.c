@@ -278,7 +278,7 @@ void lsp_check(rpc_call *call, const cJSON *params) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/check needs 'code' or the 'uri' of an open document");
     return;
   }
-  chk_language lang = CHK_LANG_PYTHON;
+  chk_language lang = LANG_DEFAULT;
   if (!code) {
     lsp_doc *d = lsp_doc_find(c, uri);
     if (!d) {

@@ -90,7 +90,7 @@ void lsp_run(rpc_call *call, const cJSON *params) {
     return;
   }
   sbx_lang sl;
-  if (sbx_lang_parse(lang ? lang : "python", &sl)) {
+  if (sbx_lang_parse(lang ? lang : lang_name(LANG_DEFAULT), &sl)) {
     free(text);
     rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", lang);
     return;

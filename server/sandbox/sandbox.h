@@ -184,7 +184,7 @@ typedef struct sbx_callbacks {
 } sbx_callbacks;
 
 typedef struct sbx_request {
-  const char *language;   /* "python" | "javascript" | "bash" (NULL: python) */
+  const char *language;   /* "python" | "javascript" | "bash" (NULL: LANG_DEFAULT, python) */
   const char *code;       /* the program text (borrowed; copied at start) */
   size_t code_len;
   const char *stdin_data; /* optional bytes fed to the program's stdin */

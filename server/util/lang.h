@@ -14,6 +14,9 @@ typedef enum lang_id {
   LANG_COUNT
 } lang_id;
 
+/* The language of a request that names none (the protocol's default). */
+#define LANG_DEFAULT LANG_PYTHON
+
 /* The canonical names for messages and usage text, in enum order (a unit
  * test holds them to the table). */
 #define LANG_NAMES_TEXT "python, javascript or bash"

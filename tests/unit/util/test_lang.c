@@ -38,6 +38,7 @@ static void names_and_aliases(void **state) {
   assert_string_equal(lang_name(LANG_BASH), "bash");
   assert_string_equal(lang_name(LANG_NONE), "none");
   assert_string_equal(lang_name(LANG_COUNT), "none");
+  assert_string_equal(lang_name(LANG_DEFAULT), "python"); /* the protocol's default */
   assert_null(lang_get(LANG_NONE));
   assert_null(lang_get(LANG_COUNT));
   /* the canonical name parses back to its language */
