@@ -11,19 +11,18 @@
 
 #include "cli.h"
 #include "common.h"
-#include "jobs.h"
+#include "config.h"
+#include "core.h"
 #include "log.h"
-#include "methods.h"
-#include "server.h"
 #include "term.h"
 #include "utf8.h"
 
 typedef struct ask_cli {
-  lsp_server srv;
+  core core;
   agent_task *task;
   bool json, quiet, tty;
   int status;
-  uv_signal_t sigint;
+  uv_signal_t sigint, sigterm;
   int last_iteration;
   bool after_generating; /* the last thing shown is generated text */
 } ask_cli;
@@ -118,6 +117,13 @@ static void print_answer(const agent_result *r) {
   if (r->error) term_printf(stdout, "Error: %s\n", r->error);
 }
 
+/* The loop runs dry after this. */
+static void stop(ask_cli *a) {
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+  core_close(&a->core);
+}
+
 static void on_done(void *ud, agent_result *r) {
   ask_cli *a = ud;
   a->task = NULL;
@@ -138,12 +144,13 @@ static void on_done(void *ud, agent_result *r) {
   }
   fflush(stdout);
   agent_result_free(r);
-  uv_close((uv_handle_t *)&a->sigint, NULL);
-  lsp_server_stop(&a->srv, a->status);
+  stop(a);
 }
 
-static void on_sigint(uv_signal_t *h, int signum) {
-  ask_cli *a = container_of(h, ask_cli, sigint);
+/* SIGINT or SIGTERM: the task is cancelled (its sandbox killed), then the
+ * answer so far is printed as for any end. */
+static void on_signal(uv_signal_t *h, int signum) {
+  ask_cli *a = h->data;
   if (a->task) {
     fprintf(stderr, "\ncrucible: cancelling...\n");
     agent_task_cancel(a->task);
@@ -223,12 +230,14 @@ int cli_ask(int argc, char **argv) {
   a->json = json;
   a->quiet = quiet;
   a->status = 3;
-  lsp_server_init(&a->srv, &loop);
-  const cfg *c = &a->srv.base;
+  cfg settings;
+  cfg_init_cli(&settings);
+  const cfg *c = &settings;
+  core_init(&a->core, &loop, c, NULL);
 
   llm_config lc;
   agent_params p = {0};
-  lsp_agent_params(c, &p, &lc);
+  core_agent_params(c, &p, &lc);
   if (!quiet && !*lc.api_key && strstr(lc.base_url, "api.openai.com"))
     fprintf(stderr, "crucible: no API key: set %s (or llm.apiKeyEnv), or point OPENAI_BASE_URL at a local "
                     "server such as Ollama (http://localhost:11434/v1)\n", c->llm.api_key_env);
@@ -246,18 +255,20 @@ int cli_ask(int argc, char **argv) {
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
   uv_signal_init(&loop, &a->sigint);
-  uv_signal_start(&a->sigint, on_sigint, SIGINT);
-  lsp_chk(&a->srv);
-  int err = agent_task_start(&a->srv.engine, &p, &sink, a, &a->task);
+  uv_signal_init(&loop, &a->sigterm);
+  a->sigint.data = a->sigterm.data = a;
+  uv_signal_start(&a->sigint, on_signal, SIGINT);
+  uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+  int err = agent_task_start(core_engine(&a->core), &p, &sink, a, &a->task);
   llm_config_close(&lc);
   free(ctx_text);
   if (err) {
     fprintf(stderr, "crucible ask: cannot start: %s\n", strerror(-err));
-    uv_close((uv_handle_t *)&a->sigint, NULL);
-    lsp_server_stop(&a->srv, 3);
+    stop(a);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
-  lsp_server_close(&a->srv);
+  core_free(&a->core);
+  cfg_close(&settings);
   int status = a->status;
   if (uv_loop_close(&loop) != 0) {
     log_error("internal error: the event loop still has open handles at exit");

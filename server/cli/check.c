@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "common.h"
 #include "dbuf.h"
-#include "jobs.h"
+#include "core.h"
 #include "log.h"
 #include "term.h"
 
@@ -69,7 +69,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     env->started = true;
     uv_loop_init(&env->loop);
     sbx_config sc;
-    lsp_sandbox_config(&env->settings->sandbox, &sc);
+    core_sandbox_config(&env->settings->sandbox, &sc);
     sbx_runner_init(&env->runner, &env->loop, &sc);
     agent_modindex_init(&env->idx, &env->runner, sc.interpreters);
   }

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
-#include "jobs.h"
+#include "core.h"
 #include "sandbox.h"
 #include "term.h"
 
@@ -199,9 +199,9 @@ int cli_run(int argc, char **argv) {
   cfg settings;
   cfg_init_cli(&settings);
   sbx_config sc;
-  lsp_sandbox_config(&settings.sandbox, &sc);
+  core_sandbox_config(&settings.sandbox, &sc);
   sc.max_concurrent = 1;
-  lsp_sandbox_limits_of(&settings.sandbox, &sc.defaults);
+  core_sandbox_limits(&settings.sandbox, &sc.defaults);
   sbx_runner runner;
   sbx_runner_init(&runner, &loop, &sc);
   uv_signal_init(&loop, &c.sigint);

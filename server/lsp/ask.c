@@ -257,7 +257,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
 
   llm_config lc;
   agent_params p = {0};
-  lsp_agent_params(&c->cfg, &p, &lc);
+  core_agent_params(&c->cfg, &p, &lc);
   p.task = call->label;
   p.owner = c;
   p.question = question;
@@ -293,8 +293,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   }
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
-  lsp_chk(srv);
-  int err = agent_task_start(&srv->engine, &p, &sink, j, &j->task);
+  int err = agent_task_start(core_engine(&srv->core), &p, &sink, j, &j->task);
   llm_config_close(&lc);
   free(ctx_text);
   for (size_t i = 0; i < n_docs; i++) free(doc_vetted[i]);
@@ -333,12 +332,12 @@ void lsp_history(rpc_call *call, const cJSON *params) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/history: limit must be from 1 to 1000");
     return;
   }
-  if (!c->srv->store) {
+  if (!c->srv->core.store) {
     rpc_call_error(call, RPC_REQUEST_FAILED, "the transcript database is not available (see the server log)");
     return;
   }
   cJSON *r = cJSON_CreateObject();
-  cJSON_AddItemToObject(r, "tasks", store_history(c->srv->store, n));
+  cJSON_AddItemToObject(r, "tasks", store_history(c->srv->core.store, n));
   rpc_call_reply(call, r);
 }
 
@@ -349,7 +348,7 @@ void lsp_transcript(rpc_call *call, const cJSON *params) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/transcript needs a 'task' string");
     return;
   }
-  cJSON *t = c->srv->store ? store_transcript(c->srv->store, task) : NULL;
+  cJSON *t = c->srv->core.store ? store_transcript(c->srv->core.store, task) : NULL;
   if (!t) {
     rpc_call_errorf(call, RPC_INVALID_PARAMS, "no task '%.200s' in the transcript database", task);
     return;

@@ -20,7 +20,7 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   lsp_server *srv = ud;
   (void)error;
   for (int i = 0; i < CHK_LANG_COUNT; i++) {
-    if (srv->index_wanted[i] && agent_modindex_peek(&srv->modindex, (chk_language)i)) {
+    if (srv->index_wanted[i] && agent_modindex_peek(&srv->core.modindex, (chk_language)i)) {
       srv->index_wanted[i] = false;
       lsp_docs_recheck_language(srv, (chk_language)i);
     }
@@ -31,10 +31,10 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
 /* The module index for lang if known; otherwise starts learning it (open
  * documents are rechecked when it arrives) and returns NULL. */
 static const chk_modset *modset_for(lsp_server *srv, chk_language lang) {
-  const chk_modset *set = agent_modindex_peek(&srv->modindex, lang);
+  const chk_modset *set = agent_modindex_peek(&srv->core.modindex, lang);
   if (!set && !srv->index_wanted[lang] && !srv->stopping) {
     srv->index_wanted[lang] = true;
-    agent_modindex_get(&srv->modindex, lang, index_ready, srv);
+    agent_modindex_get(&srv->core.modindex, lang, index_ready, srv);
   }
   return set;
 }
@@ -54,7 +54,7 @@ static void publish(lsp_doc *d) {
   memset(&rep, 0, sizeof rep);
   chk_options opts = {.modset = modset_for(srv, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
   if (!d->doc) return;
-  chk_doc_check(srv->chk, d->doc, &opts, &rep);
+  chk_doc_check(srv->core.chk, d->doc, &opts, &rep);
   cJSON *res = chk_report_json(&rep, d->doc, c->enc);
   chk_report_close(&rep);
   cJSON *p = cJSON_CreateObject();
@@ -121,7 +121,7 @@ void lsp_did_open(rpc_call *call, const cJSON *params) {
   chk_language lang = lang_from_lsp_id(text_param(td, "languageId"));
   if (lang == CHK_LANG_NONE) lang = chk_language_from_path(uri);
   if (lang == CHK_LANG_NONE) return; /* not a language we check or run */
-  if (!lsp_chk(c->srv)) return;      /* logged once; nothing to check with */
+  if (!core_checker(&c->srv->core)) return;      /* logged once; nothing to check with */
   lsp_doc *d = lsp_doc_find(c, uri);
   if (d) {
     chk_doc_free(d->doc);
@@ -137,7 +137,7 @@ void lsp_did_open(rpc_call *call, const cJSON *params) {
   d->lang = lang;
   d->language = xstrdup(chk_language_name(lang));
   d->version = cJSON_IsNumber(ver) ? ver->valueint : 0;
-  d->doc = chk_doc_new(c->srv->chk, lang, text, strlen(text));
+  d->doc = chk_doc_new(c->srv->core.chk, lang, text, strlen(text));
   schedule_publish(d);
 }
 
@@ -233,11 +233,11 @@ static void check_reply(check_job *j, const chk_modset *set) {
   if (d) {
     chk_report rep;
     memset(&rep, 0, sizeof rep);
-    chk_doc_check(c->srv->chk, d->doc, &opts, &rep);
+    chk_doc_check(c->srv->core.chk, d->doc, &opts, &rep);
     res = chk_report_json(&rep, d->doc, c->enc);
     chk_report_close(&rep);
   } else if (j->code) {
-    res = chk_check_json(c->srv->chk, j->lang, j->code, strlen(j->code), &opts, c->enc);
+    res = chk_check_json(c->srv->core.chk, j->lang, j->code, strlen(j->code), &opts, c->enc);
   }
   call->data = NULL;
   free(j->code);
@@ -261,7 +261,7 @@ static void check_index_ready(void *ud, const chk_modset *set, const char *error
 static void check_cancel(rpc_call *call) {
   check_job *j = call->data;
   if (!j || !j->waiting) return;
-  agent_modindex_unwait(&lsp_client_of(call)->srv->modindex, j->lang, check_index_ready, j);
+  agent_modindex_unwait(&lsp_client_of(call)->srv->core.modindex, j->lang, check_index_ready, j);
   call->data = NULL;
   free(j->code);
   free(j->uri);
@@ -295,7 +295,7 @@ void lsp_check(rpc_call *call, const cJSON *params) {
       return;
     }
   }
-  if (!lsp_chk(c->srv)) {
+  if (!core_checker(&c->srv->core)) {
     rpc_call_error(call, RPC_REQUEST_FAILED, "checks are unavailable: the grammars failed to load (see crucible doctor)");
     return;
   }
@@ -305,7 +305,7 @@ void lsp_check(rpc_call *call, const cJSON *params) {
   j->code = code ? xstrdup(code) : NULL;
   j->uri = uri ? xstrdup(uri) : NULL;
   call->data = j;
-  const chk_modset *set = agent_modindex_peek(&c->srv->modindex, lang);
+  const chk_modset *set = agent_modindex_peek(&c->srv->core.modindex, lang);
   if (set) {
     check_reply(j, set);
     return;
@@ -314,7 +314,7 @@ void lsp_check(rpc_call *call, const cJSON *params) {
    * in the sandbox, then cached on disk), so statuses are real, not unknown. */
   j->waiting = true;
   rpc_call_set_cancel(call, check_cancel);
-  agent_modindex_get(&c->srv->modindex, lang, check_index_ready, j);
+  agent_modindex_get(&c->srv->core.modindex, lang, check_index_ready, j);
 }
 
 /* A CodeAction that runs `command` with one argument (taken). */

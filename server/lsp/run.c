@@ -96,7 +96,7 @@ void lsp_run(rpc_call *call, const cJSON *params) {
     return;
   }
   sbx_limits defaults, limits;
-  lsp_sandbox_limits(&c->cfg, &defaults);
+  core_sandbox_limits(&c->cfg.sandbox, &defaults);
   limits = defaults;
   if (limits_v) {
     char *err = NULL;
@@ -124,7 +124,7 @@ void lsp_run(rpc_call *call, const cJSON *params) {
   sbx_callbacks cbs = {.on_output = job_output, .on_done = job_done};
   call->data = j;
   rpc_call_set_cancel(call, job_cancel);
-  int err = sbx_run_start(&srv->runner, &req, &cbs, j, &j->run);
+  int err = sbx_run_start(&srv->core.runner, &req, &cbs, j, &j->run);
   free(text);
   if (err) {
     call->data = NULL;

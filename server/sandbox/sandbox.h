@@ -257,13 +257,16 @@ void sbx_run_cancel(sbx_run *run);
 
 /* ---- doctor ------------------------------------------------------------ */
 
-/* What works on this machine: bwrap path and version, whether user
- * namespaces work (a trivial sandbox is actually run), seccomp, cgroup
- * version and controllers usable and how, which limits are enforced and
- * how, the host uid/gid programs run as, interpreters with versions, and
- * hints. config may be NULL (the defaults). Runs a few short processes
- * synchronously (about 100 ms) on a runner of its own. Caller owns the
- * tree. */
-cJSON *sbx_doctor_report(const sbx_config *config);
+/* The report (taken by the callee). */
+typedef void (*sbx_doctor_fn)(void *ud, cJSON *report);
+/* What works on this machine for `runner`, the one programs really use:
+ * bwrap path and version, seccomp, cgroup version and controllers and how,
+ * which limits are enforced and how, the host uid/gid programs run as, and
+ * hints, written at once; then one trivial program per language goes
+ * through the runner's queue (proving user namespaces, mounts, seccomp,
+ * and giving the interpreters' versions). cb runs once, from the loop,
+ * when the last probe has ended (closing the runner ends them). Returns 0,
+ * or a negative error with nothing called. */
+int sbx_doctor_start(sbx_runner *runner, sbx_doctor_fn cb, void *ud);
 
 #endif
