@@ -27,6 +27,8 @@ typedef struct field {
   double min, max;
   const char *const *choices;
   unsigned flags;
+  double def;          /* the default of an F_INT, F_NUM, F_BOOL (0/1) or F_ENUM (its value) */
+  const char *def_str; /* the default of an F_STR; NULL: "" or set in cfg_init */
 } field;
 
 /* The name tables of the enumerated settings, indexed by their enum value
@@ -70,41 +72,62 @@ ENUM_NAMES(cfg_docs_mode, cfg_docs_mode, mode_choices)
 
 #define OFF(g, m) offsetof(cfg, g.m), sizeof(((cfg *)0)->g.m)
 static const field fields[] = {
-    {"llm", "baseUrl", F_STR, OFF(llm, base_url), 0, 0, NULL, F_USER_ONLY},
-    {"llm", "model", F_STR, OFF(llm, model), 0, 0, NULL, 0},
-    {"llm", "apiKeyEnv", F_STR, OFF(llm, api_key_env), 0, 0, NULL, F_USER_ONLY},
-    {"llm", "temperature", F_NUM, OFF(llm, temperature), 0, 2, NULL, 0},
-    {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, F_TIGHTEN_ONLY},
-    {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, F_TIGHTEN_ONLY},
-    {"llm", "structuredOutput", F_ENUM, OFF(llm, structured_output), 0, 0, so_choices, 0},
-    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, CFG_MAX_AGENT_MAX_ITERATIONS, NULL, F_TIGHTEN_ONLY},
-    {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0},
-    {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0},
-    {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY},
-    {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, 0},
-    {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "cpuSeconds", F_INT, OFF(sandbox, cpu_seconds), 1, 3600, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "pids", F_INT, OFF(sandbox, pids), 4, 4096, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "outputBytes", F_INT, OFF(sandbox, output_bytes), 1024, 1 << 30, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "diskMb", F_INT, OFF(sandbox, disk_mb), 1, 65536, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "concurrency", F_INT, OFF(sandbox, concurrency), 1, 256, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "network", F_BOOL, OFF(sandbox, network), 0, 0, NULL, F_FALSE_ONLY},
+    {"llm", "baseUrl", F_STR, OFF(llm, base_url), 0, 0, NULL, F_USER_ONLY, .def_str = CFG_DEFAULT_LLM_BASE_URL},
+    {"llm", "model", F_STR, OFF(llm, model), 0, 0, NULL, 0, .def_str = CFG_DEFAULT_LLM_MODEL},
+    {"llm", "apiKeyEnv", F_STR, OFF(llm, api_key_env), 0, 0, NULL, F_USER_ONLY,
+     .def_str = CFG_DEFAULT_LLM_API_KEY_ENV},
+    {"llm", "temperature", F_NUM, OFF(llm, temperature), 0, 2, NULL, 0, .def = 0},
+    {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_LLM_TIMEOUT_MS},
+    {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_LLM_MAX_RETRIES},
+    {"llm", "structuredOutput", F_ENUM, OFF(llm, structured_output), 0, 0, so_choices, 0,
+     .def = CFG_STRUCTURED_AUTO},
+    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, CFG_MAX_AGENT_MAX_ITERATIONS, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_AGENT_MAX_ITERATIONS},
+    {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0, .def = true},
+    {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0,
+     .def = CFG_IMPORT_CHECK_STATIC},
+    {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY, .def = 0},
+    {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, 0, .def = CFG_BACKEND_BWRAP},
+    {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_TIMEOUT_MS},
+    {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_MEMORY_MB},
+    {"sandbox", "cpuSeconds", F_INT, OFF(sandbox, cpu_seconds), 1, 3600, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_CPU_SECONDS},
+    {"sandbox", "pids", F_INT, OFF(sandbox, pids), 4, 4096, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_PIDS},
+    {"sandbox", "outputBytes", F_INT, OFF(sandbox, output_bytes), 1024, 1 << 30, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_OUTPUT_BYTES},
+    {"sandbox", "diskMb", F_INT, OFF(sandbox, disk_mb), 1, 65536, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_DISK_MB},
+    {"sandbox", "concurrency", F_INT, OFF(sandbox, concurrency), 1, 256, NULL, F_TIGHTEN_ONLY,
+     .def = 0 /* cfg_init: from the CPU count */},
+    {"sandbox", "network", F_BOOL, OFF(sandbox, network), 0, 0, NULL, F_FALSE_ONLY, .def = false},
     /* The host ids of sandboxed programs when the server is root: never 0. */
-    {"sandbox", "uid", F_INT, OFF(sandbox, uid), 1, 2147483647, NULL, F_USER_ONLY},
-    {"sandbox", "gid", F_INT, OFF(sandbox, gid), 1, 2147483647, NULL, F_USER_ONLY},
+    {"sandbox", "uid", F_INT, OFF(sandbox, uid), 1, 2147483647, NULL, F_USER_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_HOST_ID},
+    {"sandbox", "gid", F_INT, OFF(sandbox, gid), 1, 2147483647, NULL, F_USER_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_HOST_ID},
     /* one per registry language (util/lang.h); a unit test checks they match */
-    {"sandbox", "interpreters.python", F_STR, OFF(sandbox, interpreters[LANG_PYTHON]), 0, 0, NULL, F_USER_ONLY},
-    {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, interpreters[LANG_JAVASCRIPT]), 0, 0, NULL,
-     F_USER_ONLY},
-    {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, interpreters[LANG_BASH]), 0, 0, NULL, F_USER_ONLY},
-    {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0},
-    {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0},
-    {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, F_TIGHTEN_ONLY},
-    {"docs", "maxPages", F_INT, OFF(docs, max_pages), 1, 100000, NULL, F_TIGHTEN_ONLY},
-    {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, F_TIGHTEN_ONLY},
-    {"docs", "allowLocal", F_BOOL, OFF(docs, allow_local), 0, 0, NULL, F_USER_ONLY},
-    {"docs", "allowPrivateNetwork", F_BOOL, OFF(docs, allow_private_network), 0, 0, NULL, F_USER_ONLY},
+    {"sandbox", "interpreters.python", F_STR, OFF(sandbox, interpreters[LANG_PYTHON]), 0, 0, NULL, F_USER_ONLY,
+     .def = 0 /* cfg_init: the registry's */},
+    {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, interpreters[LANG_JAVASCRIPT]), 0, 0, NULL, F_USER_ONLY,
+     .def = 0 /* cfg_init: the registry's */},
+    {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, interpreters[LANG_BASH]), 0, 0, NULL, F_USER_ONLY,
+     .def = 0 /* cfg_init: the registry's */},
+    {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0, .def = 0},
+    {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0, .def = CFG_DOCS_SEARCH},
+    {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_DOCS_MAX_DEPTH},
+    {"docs", "maxPages", F_INT, OFF(docs, max_pages), 1, 100000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_DOCS_MAX_PAGES},
+    {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_DOCS_BUDGET_TOKENS},
+    {"docs", "allowLocal", F_BOOL, OFF(docs, allow_local), 0, 0, NULL, F_USER_ONLY, .def = 0},
+    {"docs", "allowPrivateNetwork", F_BOOL, OFF(docs, allow_private_network), 0, 0, NULL, F_USER_ONLY,
+     .def = 0},
 };
 #undef OFF
 
@@ -121,34 +144,24 @@ static void apply_env(cfg *self) {
 
 void cfg_init(cfg *self) {
   memset(self, 0, sizeof *self);
-  set_str(self->llm.base_url, sizeof self->llm.base_url, CFG_DEFAULT_LLM_BASE_URL);
-  set_str(self->llm.model, sizeof self->llm.model, CFG_DEFAULT_LLM_MODEL);
-  set_str(self->llm.api_key_env, sizeof self->llm.api_key_env, CFG_DEFAULT_LLM_API_KEY_ENV);
-  self->llm.temperature = 0;
-  self->llm.timeout_ms = CFG_DEFAULT_LLM_TIMEOUT_MS;
-  self->llm.max_retries = CFG_DEFAULT_LLM_MAX_RETRIES;
-  self->llm.structured_output = CFG_STRUCTURED_AUTO;
-  self->agent.max_iterations = CFG_DEFAULT_AGENT_MAX_ITERATIONS;
-  self->agent.reflect = true;
-  self->agent.import_check = CFG_IMPORT_CHECK_STATIC;
-  self->sandbox.backend = CFG_BACKEND_BWRAP;
-  self->sandbox.timeout_ms = CFG_DEFAULT_SANDBOX_TIMEOUT_MS;
-  self->sandbox.memory_mb = CFG_DEFAULT_SANDBOX_MEMORY_MB;
-  self->sandbox.cpu_seconds = CFG_DEFAULT_SANDBOX_CPU_SECONDS;
-  self->sandbox.pids = CFG_DEFAULT_SANDBOX_PIDS;
-  self->sandbox.output_bytes = CFG_DEFAULT_SANDBOX_OUTPUT_BYTES;
-  self->sandbox.disk_mb = CFG_DEFAULT_SANDBOX_DISK_MB;
+  /* Every default from the field table (lists start empty)... */
+  for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+    const field *f = &fields[i];
+    char *p = (char *)self + f->offset;
+    switch (f->type) {
+    case F_STR: set_str(p, f->size, f->def_str ? f->def_str : ""); break;
+    case F_INT:
+    case F_ENUM: *(int *)p = (int)f->def; break;
+    case F_NUM: *(double *)p = f->def; break;
+    case F_BOOL: *(bool *)p = f->def != 0; break;
+    case F_STRLIST: break;
+    }
+  }
+  /* ...but those that depend on the machine or on the language registry. */
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   self->sandbox.concurrency = n > 0 ? (int)(n * 2) : 4;
-  self->sandbox.network = false;
-  self->sandbox.uid = CFG_DEFAULT_SANDBOX_HOST_ID;
-  self->sandbox.gid = CFG_DEFAULT_SANDBOX_HOST_ID;
   for (int l = 0; l < LANG_COUNT; l++)
     set_str(self->sandbox.interpreters[l], sizeof self->sandbox.interpreters[l], lang_get((lang_id)l)->interpreter);
-  self->docs.mode = CFG_DOCS_SEARCH;
-  self->docs.max_depth = CFG_DEFAULT_DOCS_MAX_DEPTH;
-  self->docs.max_pages = CFG_DEFAULT_DOCS_MAX_PAGES;
-  self->docs.budget_tokens = CFG_DEFAULT_DOCS_BUDGET_TOKENS;
   apply_env(self);
 }
 
