@@ -69,15 +69,13 @@ static int ping(doctor_job *j) {
 }
 
 int core_doctor_start(core *self, const cfg *settings, bool offline, core_doctor_fn cb, void *ud) {
-  doctor_job *j = xcalloc(1, sizeof *j);
+  doctor_job *j = xmalloc(sizeof *j);
+  *j = (doctor_job){.core = self, .pending = 3, .cb = cb, .ud = ud};
   int err = uv_timer_init(self->loop, &j->done);
   if (err) {
     free(j);
     return err;
   }
-  j->core = self;
-  j->cb = cb;
-  j->ud = ud;
   cfg_copy(&j->settings, settings);
   const cfg *s = &j->settings;
 
@@ -100,7 +98,6 @@ int core_doctor_start(core *self, const cfg *settings, bool offline, core_doctor
   cJSON_AddStringToObject(j->llm, "apiKeyEnv", s->llm.api_key_env);
   cJSON_AddBoolToObject(j->llm, "apiKeySet", key && *key);
 
-  j->pending = 3;
   if (!self->runner_open || sbx_doctor_start(&self->runner, sandbox_done, j)) {
     cJSON *sbx = cJSON_CreateObject();
     cJSON_AddBoolToObject(sbx, "ok", false);

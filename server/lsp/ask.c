@@ -305,13 +305,17 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   }
 }
 
+/* params.task, or NULL after answering that the method needs it. */
+static const char *task_param(rpc_call *call, const cJSON *params) {
+  const char *task = str(params, "task");
+  if (!task) rpc_call_errorf(call, RPC_INVALID_PARAMS, "%s needs a 'task' string", call->method);
+  return task;
+}
+
 void lsp_cancel_task(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  const char *task = str(params, "task");
-  if (!task) {
-    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/cancel needs a 'task' string");
-    return;
-  }
+  const char *task = task_param(call, params);
+  if (!task) return;
   int n = rpc_session_cancel_label(&c->ses, task);
   cJSON *r = cJSON_CreateObject();
   cJSON_AddNumberToObject(r, "cancelled", n);
@@ -343,11 +347,8 @@ void lsp_history(rpc_call *call, const cJSON *params) {
 
 void lsp_transcript(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  const char *task = str(params, "task");
-  if (!task) {
-    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/transcript needs a 'task' string");
-    return;
-  }
+  const char *task = task_param(call, params);
+  if (!task) return;
   cJSON *t = c->srv->core.store ? store_transcript(c->srv->core.store, task) : NULL;
   if (!t) {
     rpc_call_errorf(call, RPC_INVALID_PARAMS, "no task '%.200s' in the transcript database", task);
