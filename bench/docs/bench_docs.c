@@ -44,7 +44,8 @@ static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
   if (error) fprintf(stderr, "bench: sync error: %s\n", error);
 }
 
-static double crawl(const char *db, const char *url, int concurrency, int pages, docs_sync_stats *st) {
+/* A new, empty store at db (exits when it cannot be made). */
+static docs_store *fresh_store(const char *db) {
   unlink(db);
   char err[256];
   docs_store *store = docs_store_open(db, err, sizeof err);
@@ -52,6 +53,11 @@ static double crawl(const char *db, const char *url, int concurrency, int pages,
     fprintf(stderr, "bench: %s\n", err);
     exit(1);
   }
+  return store;
+}
+
+static double crawl(const char *db, const char *url, int concurrency, int pages, docs_sync_stats *st) {
+  docs_store *store = fresh_store(db);
   uv_loop_t loop;
   uv_loop_init(&loop);
   const char *src[] = {url};
@@ -165,13 +171,7 @@ static char *make_page(int i, unsigned *s) {
 /* Indexes n pages of html into a fresh store at db; batched or one
  * transaction per page. Returns the milliseconds taken. */
 static double index_pages(const char *db, char **html, int n, bool batch) {
-  unlink(db);
-  char err[256];
-  docs_store *store = docs_store_open(db, err, sizeof err);
-  if (!store) {
-    fprintf(stderr, "bench: %s\n", err);
-    exit(1);
-  }
+  docs_store *store = fresh_store(db);
   unsigned long long t0 = now_ns();
   if (batch) docs_store_batch_begin(store);
   for (int i = 0; i < n; i++) {

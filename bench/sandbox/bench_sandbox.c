@@ -9,19 +9,10 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "../stats.h"
 #include "sandbox.h"
 
 extern char **environ;
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static double bare(void) {
   char *argv[] = {"/usr/bin/python3", "-c", "print(1)", NULL};
@@ -74,7 +65,7 @@ int main(int argc, char **argv) {
     ts[i] = (double)(now_ns() - t0) / 1e6;
     failures += !o.ok;
   }
-  double mb = median(tb, n), ms = median(ts, n);
+  double mb = bench_median(tb, n), ms = bench_median(ts, n);
   printf("isolation: %s\n", sbx_isolation_name(sbx_runner_isolation(&runner)));
   printf("python3 -c 'print(1)' x%d: bare median %.2f ms, sandboxed median %.2f ms, ratio %.2f%s\n", n,
          mb, ms, ms / mb, failures ? " (SOME RUNS FAILED)" : "");

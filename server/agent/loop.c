@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "dbuf.h"
+#include "defaults.h"
 #include "log.h"
 #include "machine.h"
 #include "prompt.h"
@@ -444,7 +445,7 @@ static void enter_check(agent_task *t) {
     a->error = agent_check_feedback(&rep, t->program, FEEDBACK_BUDGET);
     /* The program never ran: its RunResult says so, with the limits and
      * language it would have run with. */
-    sbx_lang sl = SBX_LANG_PYTHON;
+    sbx_lang sl = LANG_DEFAULT;
     sbx_lang_parse(t->language, &sl);
     sbx_limits lim = t->limits, def;
     sbx_limits_default(&def);
@@ -554,7 +555,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   store_make_uid(uid, sizeof uid);
   t->result = agent_result_new(p->task ? p->task : "", uid);
   t->question = xstrdup(p->question);
-  t->language = xstrdup(p->language ? p->language : "python");
+  t->language = xstrdup(p->language ? p->language : lang_name(LANG_DEFAULT));
   t->lang = chk_language_parse(t->language);
   t->ctx_text = p->context_text ? xstrdup(p->context_text) : NULL;
   t->ctx_uri = p->context_uri ? xstrdup(p->context_uri) : NULL;
@@ -570,10 +571,10 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     }
   }
   t->docs_mode = p->docs_mode;
-  t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : 6000;
-  t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : 20;
-  t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : 500;
-  t->max_iter = p->max_iterations > 0 ? p->max_iterations : 3;
+  t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : CFG_DEFAULT_DOCS_BUDGET_TOKENS;
+  t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : CFG_DEFAULT_DOCS_MAX_DEPTH;
+  t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : CFG_DEFAULT_DOCS_MAX_PAGES;
+  t->max_iter = p->max_iterations > 0 ? p->max_iterations : CFG_DEFAULT_AGENT_MAX_ITERATIONS;
   t->reflect = p->reflect;
   t->import_check = p->import_check;
   size_t nd = 0;

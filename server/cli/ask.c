@@ -11,25 +11,24 @@
 
 #include "cli.h"
 #include "common.h"
-#include "jobs.h"
+#include "config.h"
+#include "core.h"
 #include "log.h"
-#include "methods.h"
-#include "server.h"
 #include "term.h"
 #include "utf8.h"
 
 typedef struct ask_cli {
-  lsp_server srv;
+  core core;
   agent_task *task;
   bool json, quiet, tty;
   int status;
-  uv_signal_t sigint;
+  uv_signal_t sigint, sigterm;
   int last_iteration;
   bool after_generating; /* the last thing shown is generated text */
 } ask_cli;
 
 static const char usage[] =
-    "usage: crucible ask \"QUESTION\" [--language python|javascript|bash] [--max-iterations N]\n"
+    "usage: crucible ask \"QUESTION\" [--language " LANG_NAMES_USAGE "] [--max-iterations N]\n"
     "                    [--context FILE] [--docs URL|PATH]... [--no-reflect] [--json] [--quiet]\n"
     "                    [--raw-output]\n"
     "exit status: 0 the code passed; 1 it still failed after the last attempt;\n"
@@ -118,6 +117,13 @@ static void print_answer(const agent_result *r) {
   if (r->error) term_printf(stdout, "Error: %s\n", r->error);
 }
 
+/* The loop runs dry after this. */
+static void stop(ask_cli *a) {
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+  core_close(&a->core);
+}
+
 static void on_done(void *ud, agent_result *r) {
   ask_cli *a = ud;
   a->task = NULL;
@@ -138,12 +144,13 @@ static void on_done(void *ud, agent_result *r) {
   }
   fflush(stdout);
   agent_result_free(r);
-  uv_close((uv_handle_t *)&a->sigint, NULL);
-  lsp_server_stop(&a->srv, a->status);
+  stop(a);
 }
 
-static void on_sigint(uv_signal_t *h, int signum) {
-  ask_cli *a = container_of(h, ask_cli, sigint);
+/* SIGINT or SIGTERM: the task is cancelled (its sandbox killed), then the
+ * answer so far is printed as for any end. */
+static void on_signal(uv_signal_t *h, int signum) {
+  ask_cli *a = h->data;
   if (a->task) {
     fprintf(stderr, "\ncrucible: cancelling...\n");
     agent_task_cancel(a->task);
@@ -164,7 +171,7 @@ static char *read_file(const char *path) {
 }
 
 int cli_ask(int argc, char **argv) {
-  const char *question = NULL, *language = "python", *context = NULL;
+  const char *question = NULL, *language = lang_name(LANG_DEFAULT), *context = NULL;
   const char *docs[CFG_MAX_DOC_SOURCES];
   size_t n_docs = 0;
   int max_iter = 0;
@@ -185,8 +192,8 @@ int cli_ask(int argc, char **argv) {
     }
     else if (!strcmp(x, "--max-iterations") && v) {
       max_iter = atoi(argv[++i]);
-      if (max_iter < 1 || max_iter > 20) {
-        fprintf(stderr, "crucible ask: --max-iterations must be from 1 to 20\n");
+      if (max_iter < 1 || max_iter > CFG_MAX_AGENT_MAX_ITERATIONS) {
+        fprintf(stderr, "crucible ask: --max-iterations must be from 1 to %d\n", CFG_MAX_AGENT_MAX_ITERATIONS);
         return 2;
       }
     } else if (!strcmp(x, "--help") || !strcmp(x, "-h")) {
@@ -208,7 +215,7 @@ int cli_ask(int argc, char **argv) {
   }
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
-    fprintf(stderr, "crucible ask: unknown language '%s' (python, javascript or bash)\n", language);
+    fprintf(stderr, "crucible ask: unknown language '%s' (" LANG_NAMES_TEXT ")\n", language);
     return 2;
   }
   char *ctx_text = NULL;
@@ -223,12 +230,14 @@ int cli_ask(int argc, char **argv) {
   a->json = json;
   a->quiet = quiet;
   a->status = 3;
-  lsp_server_init(&a->srv, &loop);
-  const cfg *c = &a->srv.base;
+  cfg settings;
+  cfg_init_cli(&settings);
+  const cfg *c = &settings;
+  core_init(&a->core, &loop, c, NULL);
 
   llm_config lc;
   agent_params p = {0};
-  lsp_agent_params(c, &p, &lc);
+  core_agent_params(c, &p, &lc);
   if (!quiet && !*lc.api_key && strstr(lc.base_url, "api.openai.com"))
     fprintf(stderr, "crucible: no API key: set %s (or llm.apiKeyEnv), or point OPENAI_BASE_URL at a local "
                     "server such as Ollama (http://localhost:11434/v1)\n", c->llm.api_key_env);
@@ -246,18 +255,20 @@ int cli_ask(int argc, char **argv) {
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
   uv_signal_init(&loop, &a->sigint);
-  uv_signal_start(&a->sigint, on_sigint, SIGINT);
-  lsp_chk(&a->srv);
-  int err = agent_task_start(&a->srv.engine, &p, &sink, a, &a->task);
+  uv_signal_init(&loop, &a->sigterm);
+  a->sigint.data = a->sigterm.data = a;
+  uv_signal_start(&a->sigint, on_signal, SIGINT);
+  uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+  int err = agent_task_start(core_engine(&a->core), &p, &sink, a, &a->task);
   llm_config_close(&lc);
   free(ctx_text);
   if (err) {
     fprintf(stderr, "crucible ask: cannot start: %s\n", strerror(-err));
-    uv_close((uv_handle_t *)&a->sigint, NULL);
-    lsp_server_stop(&a->srv, 3);
+    stop(a);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
-  lsp_server_close(&a->srv);
+  core_free(&a->core);
+  cfg_close(&settings);
   int status = a->status;
   if (uv_loop_close(&loop) != 0) {
     log_error("internal error: the event loop still has open handles at exit");

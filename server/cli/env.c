@@ -31,7 +31,7 @@ static void cache_config(const cfg *settings, env_cache_config *ec) {
   ec->package_index = settings->sandbox.package_index;
   ec->npm_registry = settings->sandbox.npm_registry;
   ec->cache_mb = settings->sandbox.env_cache_mb;
-  lsp_sandbox_config(&settings->sandbox, &ec->sandbox);
+  core_sandbox_config(&settings->sandbox, &ec->sandbox);
 }
 
 static void on_progress(void *ud, const char *line, int percent) {
@@ -188,7 +188,7 @@ static int env_build(const cfg *settings, int argc, char **argv, bool json) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   sbx_config sc;
-  lsp_sandbox_config(&settings->sandbox, &sc);
+  core_sandbox_config(&settings->sandbox, &sc);
   sbx_runner runner;
   sbx_runner_init(&runner, &loop, &sc);
   uv_signal_t sig;

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
-#include "jobs.h"
+#include "core.h"
 #include "sandbox.h"
 #include "term.h"
 
@@ -33,7 +33,7 @@ typedef struct run_cli {
 } run_cli;
 
 static const char usage[] =
-    "usage: crucible run FILE|- [--language python|javascript|bash] [--timeout MS]\n"
+    "usage: crucible run FILE|- [--language " LANG_NAMES_USAGE "] [--timeout MS]\n"
     "                    [--memory MB] [--cpu S] [--pids N] [--output BYTES] [--disk MB]\n"
     "                    [--stdin FILE|-] [--json] [--raw-output]\n"
     "                    [--with PKG]... [--env system|workspace|venv:PATH]\n"
@@ -181,14 +181,14 @@ int cli_run(int argc, char **argv) {
     }
   }
   if (!file || (n_with && env_arg)) goto bad;
-  sbx_lang lang = SBX_LANG_PYTHON;
+  sbx_lang lang = LANG_DEFAULT;
   if (lang_name ? sbx_lang_parse(lang_name, &lang) != 0 : sbx_lang_from_path(file, &lang) != 0) {
     if (lang_name) {
-      fprintf(stderr, "crucible: unknown language '%s' (python, javascript, bash)\n", lang_name);
+      fprintf(stderr, "crucible: unknown language '%s' (" LANG_NAMES_TEXT ")\n", lang_name);
       free(with);
       return 2;
     }
-    lang = SBX_LANG_PYTHON;
+    lang = LANG_DEFAULT;
   }
   req.language = sbx_lang_name(lang);
   char *code = NULL, *input = NULL;
@@ -216,9 +216,9 @@ int cli_run(int argc, char **argv) {
   cfg settings;
   cfg_init_cli(&settings);
   sbx_config sc;
-  lsp_sandbox_config(&settings.sandbox, &sc);
+  core_sandbox_config(&settings.sandbox, &sc);
   sc.max_concurrent = 1;
-  lsp_sandbox_limits_of(&settings.sandbox, &sc.defaults);
+  core_sandbox_limits(&settings.sandbox, &sc.defaults);
   sbx_runner runner;
   sbx_runner_init(&runner, &loop, &sc);
   uv_signal_init(&loop, &c.sigint);

@@ -8,6 +8,8 @@
 #include <cjson/cJSON.h>
 
 #include "dbuf.h"
+#include "defaults.h"
+#include "lang.h"
 
 #define CFG_STR 512
 #define CFG_MAX_LIST 32
@@ -95,9 +97,7 @@ typedef struct cfg_sandbox {
   int concurrency;
   bool network;               /* always false: no backend grants network */
   int uid, gid;               /* host ids of sandboxed programs when the server is root (user file only, never 0) */
-  char python[256];
-  char javascript[256];
-  char bash[256];
+  char interpreters[LANG_COUNT][256]; /* by lang_id: sandbox.interpreters.<name> */
   char environment[2048];     /* the default EnvSpec, as compact JSON ("\"system\"", {...}); checked where used */
   char package_index[512];    /* user file only: pip's --index-url */
   char npm_registry[512];     /* user file only: npm's --registry */

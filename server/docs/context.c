@@ -11,6 +11,7 @@
 #include "dbuf.h"
 #include "internal.h"
 #include "log.h"
+#include "utf8.h"
 
 #define MIN_CANDIDATES 16
 #define MAX_CANDIDATES 200
@@ -328,7 +329,7 @@ static bool add_capped(dbuf *out, const char *s, size_t budget) {
     return true;
   }
   size_t room = budget > out->len ? budget - out->len : 0;
-  while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80) room--;
+  room = utf8_char_start(s, n, room);
   dbuf_add(out, s, room);
   return false;
 }

@@ -11,10 +11,13 @@
 #include "dbuf.h"
 #include "internal.h"
 #include "log.h"
+#include "xdg.h"
 
 /* Bump when the schema changes: an older cache is dropped and rebuilt by the
  * next sync (it is only a cache). */
 #define SCHEMA_VERSION 2
+/* The index's file under the XDG cache directory. */
+#define DOCS_DB_NAME "docs.db"
 /* A batch commits after this many page writes or this age, whichever first:
  * long enough to amortise FTS5's per-transaction segment flush, short enough
  * that another process sharing the cache never waits long for the lock. */
@@ -97,11 +100,7 @@ double docs_wall_now(void) {
 }
 
 const char *docs_store_default_path(char *buf, size_t cap) {
-  const char *xdg = getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg == '/')
-    snprintf(buf, cap, "%s/crucible/docs.db", xdg);
-  else
-    snprintf(buf, cap, "%s/.cache/crucible/docs.db", getenv("HOME") ? getenv("HOME") : "/tmp");
+  if (xdg_app_path(XDG_CACHE, DOCS_DB_NAME, buf, cap) && cap) buf[0] = '\0';
   return buf;
 }
 
@@ -132,14 +131,9 @@ static int setup_schema(sqlite3 *db, char **msg) {
 }
 
 docs_store *docs_store_open(const char *path, char *err, size_t errlen) {
-  char def[4096];
-  if (!path) path = docs_store_default_path(def, sizeof def);
-  int e = mkdir_parents(path);
-  if (e) {
-    snprintf(err, errlen, "cannot create the directory for %s: %s (set XDG_CACHE_HOME to a writable folder)",
-             path, strerror(-e));
-    return NULL;
-  }
+  char where[4096];
+  if (xdg_file_prepare(XDG_CACHE, DOCS_DB_NAME, path, where, sizeof where, err, errlen)) return NULL;
+  path = where;
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");

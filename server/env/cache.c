@@ -15,6 +15,7 @@
 #include "common.h"
 #include "internal.h"
 #include "log.h"
+#include "xdg.h"
 
 /* A folder without its metadata older than this is a crashed build's. */
 #define ORPHAN_AGE_S 60
@@ -23,31 +24,8 @@
 /* ---- paths and files ---- */
 
 static char *default_dir(void) {
-  const char *x = getenv("XDG_CACHE_HOME");
-  if (x && x[0] == '/') return xasprintf("%s/crucible/envs", x);
-  const char *h = getenv("HOME");
-  if (h && h[0] == '/') return xasprintf("%s/.cache/crucible/envs", h);
-  return NULL;
-}
-
-/* mkdir -p; folders we make are 0755: a root server's sandbox uid must
- * reach the environments (bwrap opens bind sources as that uid). */
-static int mkdir_p(const char *path) {
-  char *p = xstrdup(path);
-  int err = 0;
-  for (char *s = p + 1;; s++) {
-    if (*s != '/' && *s) continue;
-    char c = *s;
-    *s = '\0';
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-      err = -errno;
-      break;
-    }
-    *s = c;
-    if (!c) break;
-  }
-  free(p);
-  return err;
+  char buf[4096];
+  return xdg_app_path(XDG_CACHE, "envs", buf, sizeof buf) == 0 ? xstrdup(buf) : NULL;
 }
 
 static bool is_key(const char *s, size_t n) {
@@ -367,7 +345,9 @@ int env_cache_new(uv_loop_t *loop, const env_cache_config *cfg, env_cache **out,
     *err = xstrdup("no cache folder for environments: set XDG_CACHE_HOME or HOME");
     return -ENOENT;
   }
-  int e = mkdir_p(dir);
+  /* Folders made here are 0755: a root server's sandbox uid must reach the
+   * environments (bwrap opens bind sources as that uid). */
+  int e = xdg_mkdir_p(dir, 0755);
   if (e) {
     *err = xasprintf("cannot make the environments folder %s: %s", dir, strerror(-e));
     free(dir);

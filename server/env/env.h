@@ -172,4 +172,11 @@ long long env_cache_size(env_cache *self);
 /* url without its user-info (a token for a private index). New string. */
 char *env_url_redact(const char *url);
 
+/* The doctor's "environments" section: the cache (folder, count, size;
+ * cache may be NULL), the indexes without user-info, and where venv, pip
+ * (for python, the sandbox's interpreter) and npm were found (false when
+ * not, with hints). Only files are looked at. Caller owns the tree. */
+cJSON *env_doctor_report(env_cache *cache, const char *python, const char *index, const char *registry,
+                         long cache_mb);
+
 #endif

@@ -9,10 +9,12 @@
 #include <uv.h>
 
 #include "openai.h"
+#include "defaults.h"
 #include "solution.h"
 
-#define LLM_DEFAULT_BASE_URL "https://api.openai.com/v1"
-#define LLM_DEFAULT_MODEL "gpt-4o-mini"
+/* The settings' defaults (config/defaults.h). */
+#define LLM_DEFAULT_BASE_URL CFG_DEFAULT_LLM_BASE_URL
+#define LLM_DEFAULT_MODEL CFG_DEFAULT_LLM_MODEL
 
 typedef struct llm_config {
   char *base_url;          /* owned; e.g. "http://localhost:11434/v1" (no trailing /chat/completions) */

@@ -7,13 +7,13 @@
 #include "crucible_config.h"
 #include "internal.h"
 
-#define DEFAULT_TIMEOUT_MS 120000L
+#define DEFAULT_TIMEOUT_MS ((long)CFG_DEFAULT_LLM_TIMEOUT_MS)
 
 void llm_config_init(llm_config *self) {
   memset(self, 0, sizeof *self);
   self->temperature = -1;
   self->timeout_ms = DEFAULT_TIMEOUT_MS;
-  self->max_retries = 2;
+  self->max_retries = CFG_DEFAULT_LLM_MAX_RETRIES;
   self->backoff_base_ms = 500;
   self->backoff_max_ms = 30000;
   self->structured_output = LLM_MODE_AUTO;
@@ -38,7 +38,7 @@ int llm_config_resolve(llm_config *self, const char *base_url, const char *model
   free(self->base_url);
   self->base_url = xstrndup(url, n);
   replace(&self->model, first_set(model, getenv("CRUCIBLE_MODEL"), LLM_DEFAULT_MODEL));
-  const char *key = getenv(api_key_env && *api_key_env ? api_key_env : "OPENAI_API_KEY");
+  const char *key = getenv(api_key_env && *api_key_env ? api_key_env : CFG_DEFAULT_LLM_API_KEY_ENV);
   replace(&self->api_key, key ? key : "");
   return 0;
 }

@@ -245,10 +245,10 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
     return;
   }
   const char *language = str(params, "language");
-  if (!language) language = "python";
+  if (!language) language = lang_name(LANG_DEFAULT);
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
-    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", language);
     return;
   }
   call->label = lsp_task_label(call, params);
@@ -284,15 +284,16 @@ static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env) {
   lsp_server *srv = c->srv;
   const char *question = str(params, "question");
   const char *language = str(params, "language");
-  sbx_lang sl = SBX_LANG_PYTHON;
+  sbx_lang sl = LANG_DEFAULT;
   if (language) sbx_lang_parse(language, &sl);
   int max_iter = c->cfg.agent.max_iterations;
   const cJSON *mi = cJSON_GetObjectItemCaseSensitive(params, "maxIterations");
   if (mi) {
-    if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > 20 || mi->valuedouble != (int)mi->valuedouble) {
+    if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > CFG_MAX_AGENT_MAX_ITERATIONS || mi->valuedouble != (int)mi->valuedouble) {
       env_resolved_free(env);
       if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
-      rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to 20");
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to %d",
+                      CFG_MAX_AGENT_MAX_ITERATIONS);
       return;
     }
     max_iter = mi->valueint;
@@ -346,7 +347,7 @@ static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env) {
 
   llm_config lc;
   agent_params p = {0};
-  lsp_agent_params(&c->cfg, &p, &lc);
+  core_agent_params(&c->cfg, &p, &lc);
   p.task = call->label;
   p.owner = c;
   p.question = question;
@@ -382,8 +383,7 @@ static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env) {
   }
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
-  lsp_chk(srv);
-  int err = agent_task_start(&srv->engine, &p, &sink, j, &j->task);
+  int err = agent_task_start(core_engine(&srv->core), &p, &sink, j, &j->task);
   llm_config_close(&lc);
   free(ctx_text);
   for (size_t i = 0; i < n_docs; i++) free(doc_vetted[i]);
@@ -397,13 +397,17 @@ static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env) {
   }
 }
 
+/* params.task, or NULL after answering that the method needs it. */
+static const char *task_param(rpc_call *call, const cJSON *params) {
+  const char *task = str(params, "task");
+  if (!task) rpc_call_errorf(call, RPC_INVALID_PARAMS, "%s needs a 'task' string", call->method);
+  return task;
+}
+
 void lsp_cancel_task(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  const char *task = str(params, "task");
-  if (!task) {
-    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/cancel needs a 'task' string");
-    return;
-  }
+  const char *task = task_param(call, params);
+  if (!task) return;
   int n = rpc_session_cancel_label(&c->ses, task);
   cJSON *r = cJSON_CreateObject();
   cJSON_AddNumberToObject(r, "cancelled", n);
@@ -419,28 +423,25 @@ void lsp_progress_cancel(rpc_call *call, const cJSON *params) {
 void lsp_history(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
   const cJSON *limit = cJSON_GetObjectItemCaseSensitive(params, "limit");
-  int n = cJSON_IsNumber(limit) ? limit->valueint : 20;
+  int n = cJSON_IsNumber(limit) ? limit->valueint : STORE_HISTORY_DEFAULT_LIMIT;
   if (n < 1 || n > 1000) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/history: limit must be from 1 to 1000");
     return;
   }
-  if (!c->srv->store) {
+  if (!c->srv->core.store) {
     rpc_call_error(call, RPC_REQUEST_FAILED, "the transcript database is not available (see the server log)");
     return;
   }
   cJSON *r = cJSON_CreateObject();
-  cJSON_AddItemToObject(r, "tasks", store_history(c->srv->store, n));
+  cJSON_AddItemToObject(r, "tasks", store_history(c->srv->core.store, n));
   rpc_call_reply(call, r);
 }
 
 void lsp_transcript(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  const char *task = str(params, "task");
-  if (!task) {
-    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/transcript needs a 'task' string");
-    return;
-  }
-  cJSON *t = c->srv->store ? store_transcript(c->srv->store, task) : NULL;
+  const char *task = task_param(call, params);
+  if (!task) return;
+  cJSON *t = c->srv->core.store ? store_transcript(c->srv->core.store, task) : NULL;
   if (!t) {
     rpc_call_errorf(call, RPC_INVALID_PARAMS, "no task '%.200s' in the transcript database", task);
     return;

@@ -2,19 +2,14 @@
 #include "environments.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jobs.h"
 #include "log.h"
 #include "methods.h"
-
-extern char **environ;
 
 struct lsp_env_job {
   rpc_call *call;
@@ -53,7 +48,7 @@ static void local_opts(lsp_client *c, sbx_lang lang, bool trusted, env_local_opt
   o->reach_uid = o->reach_gid = -1;
   /* A root server's programs run as the sandbox uid: bwrap opens the
    * environment's folders as it. */
-  if (geteuid() == 0 && c->srv->runner_open) sbx_runner_host_ids(&c->srv->runner, &o->reach_uid, &o->reach_gid);
+  if (geteuid() == 0 && c->srv->core.runner_open) sbx_runner_host_ids(&c->srv->core.runner, &o->reach_uid, &o->reach_gid);
 }
 
 /* sandbox.workspaceAccess "read" (user file only). */
@@ -113,7 +108,7 @@ int lsp_env_acquire(lsp_client *c, rpc_call *call, const cJSON *spec_json, sbx_l
       *err = xasprintf("environment: the packages are for %s, the program is %s", sbx_lang_name(spec.language),
                        sbx_lang_name(lang));
       e = -EINVAL;
-    } else if (!srv->envs) {
+    } else if (!srv->core.envs) {
       *err = xstrdup("environments cannot be built here: their cache folder could not be made (see the log)");
       e = -ENOENT;
     } else {
@@ -123,7 +118,7 @@ int lsp_env_acquire(lsp_client *c, rpc_call *call, const cJSON *spec_json, sbx_l
       j->cb = cb;
       j->ud = ud;
       env_build_cbs cbs = {.progress = job_progress, .done = job_done};
-      e = env_cache_acquire(srv->envs, lang, (const char *const *)spec.requirements, spec.n, &cbs, j, &r, &j->wait,
+      e = env_cache_acquire(srv->core.envs, lang, (const char *const *)spec.requirements, spec.n, &cbs, j, &r, &j->wait,
                             err);
       if (e == 0) {
         *job = j;
@@ -172,8 +167,8 @@ env_resolved *lsp_env_for_diagnostics(lsp_client *c, chk_language lang) {
   }
   if (spec.kind == ENV_PACKAGES) {
     /* Only when it is built already: diagnostics never start an install. */
-    if (c->srv->envs && (!spec.has_language || spec.language == sl))
-      r = env_cache_find(c->srv->envs, sl, (const char *const *)spec.requirements, spec.n);
+    if (c->srv->core.envs && (!spec.has_language || spec.language == sl))
+      r = env_cache_find(c->srv->core.envs, sl, (const char *const *)spec.requirements, spec.n);
   } else if (spec.kind == ENV_WORKSPACE || spec.kind == ENV_VENV) {
     env_local_opts o;
     local_opts(c, sl, trusted, &o);
@@ -195,11 +190,11 @@ void lsp_environments(rpc_call *call, const cJSON *params) {
   (void)params;
   lsp_client *c = lsp_client_of(call);
   lsp_server *srv = c->srv;
-  if (!srv->envs) {
+  if (!srv->core.envs) {
     rpc_call_error(call, RPC_REQUEST_FAILED, "environments are unavailable: their cache folder could not be made");
     return;
   }
-  cJSON *list = env_cache_list(srv->envs);
+  cJSON *list = env_cache_list(srv->core.envs);
   cJSON *it;
   cJSON_ArrayForEach(it, list) {
     /* modules: the size of its module index when known (nothing is probed). */
@@ -208,73 +203,12 @@ void lsp_environments(rpc_call *call, const cJSON *params) {
     env_resolved *r = NULL;
     char *err = NULL;
     const chk_modset *set = NULL;
-    if (cJSON_IsString(id) && cJSON_IsString(lang) && env_cache_lookup(srv->envs, id->valuestring, &r, &err) == 0)
-      set = agent_modindex_peek_env(&srv->modindex, chk_language_parse(lang->valuestring), env_resolved_sbx(r));
+    if (cJSON_IsString(id) && cJSON_IsString(lang) && env_cache_lookup(srv->core.envs, id->valuestring, &r, &err) == 0)
+      set = agent_modindex_peek_env(&srv->core.modindex, chk_language_parse(lang->valuestring), env_resolved_sbx(r));
     if (set) cJSON_AddNumberToObject(it, "modules", (double)chk_modset_count(set));
     else cJSON_AddNullToObject(it, "modules");
     env_resolved_free(r);
     free(err);
   }
   rpc_call_reply(call, list);
-}
-
-/* Whether argv exits 0 (output discarded), run synchronously: the doctor's
- * report is made off the loop. */
-static bool runs_ok(char *const argv[]) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  char *env[] = {"PATH=/usr/bin:/bin", NULL};
-  int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  if (e) return false;
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
-cJSON *lsp_doctor_environments(const cfg *settings) {
-  cJSON *o = cJSON_CreateObject();
-  env_cache_config ec = {.package_index = settings->sandbox.package_index,
-                         .npm_registry = settings->sandbox.npm_registry,
-                         .cache_mb = settings->sandbox.env_cache_mb};
-  env_cache *cache = NULL;
-  char *err = NULL;
-  if (env_cache_new(NULL, &ec, &cache, &err) == 0) {
-    cJSON_AddStringToObject(o, "cacheDir", env_cache_dir(cache));
-    cJSON *l = env_cache_list(cache);
-    cJSON_AddNumberToObject(o, "count", cJSON_GetArraySize(l));
-    cJSON_Delete(l);
-    cJSON_AddNumberToObject(o, "sizeBytes", (double)env_cache_size(cache));
-    env_cache_close(cache, NULL, NULL);
-  } else {
-    cJSON_AddStringToObject(o, "error", err);
-    free(err);
-  }
-  cJSON_AddNumberToObject(o, "cacheMb", settings->sandbox.env_cache_mb);
-  char *idx = env_url_redact(settings->sandbox.package_index), *reg = env_url_redact(settings->sandbox.npm_registry);
-  cJSON_AddStringToObject(o, "packageIndex", idx);
-  cJSON_AddStringToObject(o, "npmRegistry", reg);
-  free(idx);
-  free(reg);
-  const char *py = settings->sandbox.python;
-  char *venv_argv[] = {(char *)py, "-c", "import venv", NULL};
-  char *pip_argv[] = {(char *)py, "-m", "pip", "--version", NULL};
-  char *npm_argv[] = {"/usr/bin/npm", "--version", NULL};
-  bool venv = access(py, X_OK) == 0 && runs_ok(venv_argv);
-  bool pip = access(py, X_OK) == 0 && runs_ok(pip_argv);
-  bool npm = access(npm_argv[0], X_OK) == 0 && runs_ok(npm_argv);
-  cJSON_AddBoolToObject(o, "venv", venv);
-  cJSON_AddBoolToObject(o, "pip", pip);
-  cJSON_AddBoolToObject(o, "npm", npm);
-  cJSON *hints = cJSON_AddArrayToObject(o, "hints");
-  if (!venv || !pip)
-    cJSON_AddItemToArray(hints, cJSON_CreateString("Python packages need venv and pip for the sandbox's interpreter: "
-                                                   "apt install python3-venv python3-pip"));
-  if (!npm)
-    cJSON_AddItemToArray(hints, cJSON_CreateString("JavaScript packages need npm: apt install npm"));
-  return o;
 }

@@ -32,8 +32,4 @@ env_resolved *lsp_env_for_diagnostics(lsp_client *c, chk_language lang);
 /* crucible/environments {} → [{id, kind, language, requirements, sizeBytes, lastUsed, modules}] */
 void lsp_environments(rpc_call *call, const cJSON *params);
 
-/* The "environments" part of the doctor's report: cache folder and size,
- * indexes, whether pip, venv and npm are there. */
-cJSON *lsp_doctor_environments(const cfg *settings);
-
 #endif

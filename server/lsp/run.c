@@ -74,7 +74,7 @@ static void job_start(run_job *j) {
   rpc_call *call = j->call;
   j->req.env = env_resolved_sbx(j->env);
   sbx_callbacks cbs = {.on_output = job_output, .on_done = job_done};
-  int err = sbx_run_start(&j->client->srv->runner, &j->req, &cbs, j, &j->run);
+  int err = sbx_run_start(&j->client->srv->core.runner, &j->req, &cbs, j, &j->run);
   if (err) {
     call->data = NULL;
     job_free(j);
@@ -141,13 +141,13 @@ void lsp_run(rpc_call *call, const cJSON *params) {
     return;
   }
   sbx_lang sl;
-  if (sbx_lang_parse(lang ? lang : "python", &sl)) {
+  if (sbx_lang_parse(lang ? lang : lang_name(LANG_DEFAULT), &sl)) {
     free(text);
-    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", lang);
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", lang);
     return;
   }
   sbx_limits defaults, limits;
-  lsp_sandbox_limits(&c->cfg, &defaults);
+  core_sandbox_limits(&c->cfg.sandbox, &defaults);
   limits = defaults;
   if (limits_v) {
     char *err = NULL;

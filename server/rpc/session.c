@@ -266,18 +266,15 @@ static bool handle_one(rpc_session *self, const rpc_msg *m, rpc_batch_reply *b, 
     return false;
   }
   const rpc_method *meth = find_method(self, name);
-  if (self->state == RPC_STATE_UNINIT && !(meth && (meth->flags & RPC_METHOD_BEFORE_INIT))) {
-    if (is_req)
-      reply_msg(self, b, slot,
-                rpc_make_error(m->id, RPC_SERVER_NOT_INITIALIZED,
-                               "Server not initialized: send 'initialize' first", NULL));
-    return is_req;
-  }
-  if (self->state == RPC_STATE_SHUTDOWN && !(meth && (meth->flags & RPC_METHOD_AFTER_SHUTDOWN))) {
-    if (is_req)
-      reply_msg(self, b, slot,
-                rpc_make_error(m->id, RPC_INVALID_REQUEST,
-                               "Server is shutting down: only 'exit' is accepted after 'shutdown'", NULL));
+  /* The lifecycle gate: what a state refuses, and with which error. */
+  int code = 0;
+  const char *why = NULL;
+  if (self->state == RPC_STATE_UNINIT && !(meth && (meth->flags & RPC_METHOD_BEFORE_INIT)))
+    code = RPC_SERVER_NOT_INITIALIZED, why = "Server not initialized: send 'initialize' first";
+  else if (self->state == RPC_STATE_SHUTDOWN && !(meth && (meth->flags & RPC_METHOD_AFTER_SHUTDOWN)))
+    code = RPC_INVALID_REQUEST, why = "Server is shutting down: only 'exit' is accepted after 'shutdown'";
+  if (why) {
+    if (is_req) reply_msg(self, b, slot, rpc_make_error(m->id, code, why, NULL));
     return is_req;
   }
   if (!meth) {

@@ -48,17 +48,13 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
   self->be = bw;
   if (config && config->bwrap) bw->bwrap = access(config->bwrap, X_OK) == 0 ? xstrdup(config->bwrap) : NULL;
   else bw->bwrap = find_in_path("bwrap");
-  static const char *const py[] = {"/usr/local/bin/python3", "/usr/bin/python3", NULL};
-  static const char *const js[] = {"/usr/local/bin/node", "/usr/bin/node", "/usr/bin/nodejs", NULL};
-  static const char *const sh[] = {"/usr/bin/bash", "/bin/bash", NULL};
-  const char *const *cands[SBX_LANG_COUNT] = {py, js, sh};
   for (int l = 0; l < SBX_LANG_COUNT; l++) {
     const char *want = config ? config->interpreters[l] : NULL;
     if (want) {
       /* Only /usr is visible inside the sandbox. */
       if (!strncmp(want, "/usr/", 5) && access(want, X_OK) == 0) bw->interp[l] = xstrdup(want);
     } else {
-      bw->interp[l] = find_exe(cands[l]);
+      bw->interp[l] = find_exe(lang_get((lang_id)l)->candidates); /* the registry's places */
     }
   }
   int bpf_err = sbx__bw_seccomp_init();

@@ -176,7 +176,7 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   if (out) *out = NULL;
   if (self->closing) return -ESHUTDOWN;
   sbx_lang lang;
-  if (sbx_lang_parse(req->language ? req->language : "python", &lang)) return -EINVAL;
+  if (sbx_lang_parse(req->language ? req->language : lang_name(LANG_DEFAULT), &lang)) return -EINVAL;
   sbx_limits lim = req->limits;
   const sbx_limits *mx = &self->cfg.max;
   if (lim.timeout_ms > mx->timeout_ms || lim.memory_mb > mx->memory_mb ||

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "defaults.h"
+#include "lang.h"
+
 /* ---- limits ------------------------------------------------------------ */
 
 /* Every field is a positive number; 0 in a request means "the runner's
@@ -21,7 +24,8 @@ typedef struct sbx_limits {
   long disk_mb;      /* size of each writable tmpfs (scratch, /tmp, /dev/shm) and RLIMIT_FSIZE */
 } sbx_limits;
 
-/* Fills the built-in defaults (10 s, 512 MiB, 10 s CPU, 64 pids, 1 MiB, 64 MiB). */
+/* Fills the settings' defaults (config/defaults.h: 10 s, 512 MiB, 10 s CPU,
+ * 64 pids, 1 MiB, 64 MiB). */
 void sbx_limits_default(sbx_limits *self);
 /* The built-in ceilings a request may never exceed. */
 void sbx_limits_max(sbx_limits *self);
@@ -36,15 +40,19 @@ cJSON *sbx_limits_to_json(const sbx_limits *self);
 
 /* ---- languages --------------------------------------------------------- */
 
-typedef enum sbx_lang { SBX_LANG_PYTHON, SBX_LANG_JAVASCRIPT, SBX_LANG_BASH, SBX_LANG_COUNT } sbx_lang;
+/* The sandbox's languages are the registry's (util/lang.h): sbx_lang is
+ * lang_id under another name, SBX_LANG_* are its values. */
+typedef lang_id sbx_lang;
+#define SBX_LANG_PYTHON LANG_PYTHON
+#define SBX_LANG_JAVASCRIPT LANG_JAVASCRIPT
+#define SBX_LANG_BASH LANG_BASH
+#define SBX_LANG_COUNT LANG_COUNT
 
-/* Accepts "python"/"py"/"python3", "javascript"/"js"/"node", "bash"/"sh".
- * Returns 0 or -EINVAL. */
+/* lang_parse (a canonical name or an alias): returns 0 or -EINVAL. */
 int sbx_lang_parse(const char *name, sbx_lang *out);
-/* The canonical name ("python", "javascript", "bash"). */
+/* The canonical name ("python", "javascript", "bash"); "unknown" otherwise. */
 const char *sbx_lang_name(sbx_lang lang);
-/* The language for a file name's extension (.py .js .mjs .cjs .sh .bash);
- * returns 0 or -ENOENT. */
+/* lang_from_path (.py .js .mjs .cjs .sh .bash): returns 0 or -ENOENT. */
 int sbx_lang_from_path(const char *path, sbx_lang *out);
 /* The script's file name inside the sandbox's scratch dir ("main.py", ...). */
 const char *sbx_lang_script(sbx_lang lang);
@@ -156,7 +164,7 @@ typedef struct sbx_config {
 } sbx_config;
 
 /* nobody/nogroup on Debian: owns no files, holds no privileges. */
-#define SBX_HOST_ID_DEFAULT 65534
+#define SBX_HOST_ID_DEFAULT CFG_DEFAULT_SANDBOX_HOST_ID
 /* How many past starts the queue's fairness remembers. */
 #define SBX_SERVED_RING 32
 /* Buffer size for reading a sandbox's pipes. */
@@ -200,7 +208,7 @@ sbx_env *sbx_env_dup(const sbx_env *self);
 void sbx_env_free(sbx_env *self);
 
 typedef struct sbx_request {
-  const char *language;   /* "python" | "javascript" | "bash" (NULL: python) */
+  const char *language;   /* "python" | "javascript" | "bash" (NULL: LANG_DEFAULT, python) */
   const char *code;       /* the program text (borrowed; copied at start) */
   size_t code_len;
   const char *stdin_data; /* optional bytes fed to the program's stdin */
@@ -274,13 +282,16 @@ void sbx_run_cancel(sbx_run *run);
 
 /* ---- doctor ------------------------------------------------------------ */
 
-/* What works on this machine: bwrap path and version, whether user
- * namespaces work (a trivial sandbox is actually run), seccomp, cgroup
- * version and controllers usable and how, which limits are enforced and
- * how, the host uid/gid programs run as, interpreters with versions, and
- * hints. config may be NULL (the defaults). Runs a few short processes
- * synchronously (about 100 ms) on a runner of its own. Caller owns the
- * tree. */
-cJSON *sbx_doctor_report(const sbx_config *config);
+/* The report (taken by the callee). */
+typedef void (*sbx_doctor_fn)(void *ud, cJSON *report);
+/* What works on this machine for `runner`, the one programs really use:
+ * bwrap path and version, seccomp, cgroup version and controllers and how,
+ * which limits are enforced and how, the host uid/gid programs run as, and
+ * hints, written at once; then one trivial program per language goes
+ * through the runner's queue (proving user namespaces, mounts, seccomp,
+ * and giving the interpreters' versions). cb runs once, from the loop,
+ * when the last probe has ended (closing the runner ends them). Returns 0,
+ * or a negative error with nothing called. */
+int sbx_doctor_start(sbx_runner *runner, sbx_doctor_fn cb, void *ud);
 
 #endif

@@ -99,9 +99,7 @@ int sbx__bw_prepare(sbx_run *run) {
   char **argv = NULL;
   if (!bw->interp[run->lang] && !(run->env && run->env->interp)) {
     run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
-                           sbx_lang_name(run->lang),
-                           run->lang == SBX_LANG_PYTHON ? "python3"
-                           : run->lang == SBX_LANG_JAVASCRIPT ? "nodejs" : "bash");
+                           sbx_lang_name(run->lang), lang_get(run->lang)->package);
     return -ENOENT;
   }
   /* stdin is an empty memfd now, filled on start (pwrite: the child's

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks the folder dependency rules of docs/architecture.md over the
 #include lines of protocol/ and server/: a folder may include headers of
-the folders listed for it and no others; a folder's private header
-(internal.h) is for its own files; header names are unique across folders
+the folders listed for it and no others (besides the constants-only
+headers in SHARED); a folder's private header (internal.h) is for its own
+files; header names are unique across folders
 (includes name the file only). Prints each violation and exits 1 if any.
 
 Usage: check_includes.py [SOURCE_ROOT]"""
@@ -39,6 +40,10 @@ ALLOWED = {
     "server": {"server/cli"},
 }
 PRIVATE = {"internal.h"}
+# Headers of constants only (no code, no types) that any folder may include:
+# the settings' defaults are written once, in config/, and the folders below
+# it use them for their own "0 means default" without seeing the settings.
+SHARED = {"server/config/defaults.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -60,6 +65,12 @@ def main():
     for name, folders in sorted(headers.items()):
         if len(folders) > 1 and name not in PRIVATE:
             problems.append("header name %s is in %s: names must be unique" % (name, ", ".join(sorted(folders))))
+    for shared in sorted(SHARED):
+        text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"),
+                      open(os.path.join(root, shared), encoding="utf-8").read(), flags=re.S)
+        for n, ln in enumerate(text.split("\n"), 1):
+            if ln.strip() and not ln.lstrip().startswith("#"):
+                problems.append("%s:%d: a shared header holds preprocessor constants only" % (shared, n))
     for folder, f in sorted(sources):
         if folder not in ALLOWED:
             problems.append("%s/%s: folder %s has no rule in tests/layout/check_includes.py" % (folder, f, folder))
@@ -72,6 +83,8 @@ def main():
             where = headers.get(base, set())
             if folder in where:
                 continue  # its own header (a private one included)
+            if any(os.path.join(o, base) in SHARED for o in where):
+                continue
             if base in PRIVATE:
                 problems.append("%s/%s:%d: includes another folder's private %s" % (folder, f, line, inc))
                 continue

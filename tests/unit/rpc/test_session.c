@@ -246,12 +246,12 @@ static void cancel_by_label_and_all_but_one(void **state) {
   assert_int_equal(seen, 4);
 }
 
+/* every case gets a fresh session over fresh pipes */
+#define CASE(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(gate_follows_the_lifecycle, setup, teardown),
-      cmocka_unit_test_setup_teardown(exit_without_shutdown_ends_with_1, setup, teardown),
-      cmocka_unit_test_setup_teardown(cancel_request_reaches_the_handler_once, setup, teardown),
-      cmocka_unit_test_setup_teardown(cancel_by_label_and_all_but_one, setup, teardown),
-  };
+  const struct CMUnitTest tests[] = {CASE(gate_follows_the_lifecycle), CASE(exit_without_shutdown_ends_with_1),
+                                     CASE(cancel_request_reaches_the_handler_once),
+                                     CASE(cancel_by_label_and_all_but_one)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,7 +80,7 @@ static void enums_integers_and_nesting(void **state) {
                                   "\"docs\":{\"sources\":[\"https://docs.python.org/3/\",\"/srv/docs\"]}}",
                               CFG_SOURCE_USER, NULL, &m),
                    0);
-  assert_string_equal(c.sandbox.python, "/usr/bin/python3.11");
+  assert_string_equal(c.sandbox.interpreters[LANG_PYTHON], "/usr/bin/python3.11");
   assert_int_equal(c.docs.sources.n, 2);
   assert_string_equal(c.docs.sources.items[1], "/srv/docs");
   /* a copy owns its strings */
@@ -278,6 +278,34 @@ static void environment_settings(void **state) {
   cfg_close(&base);
 }
 
+/* Every registry language (util/lang.h) has its sandbox.interpreters.<name>
+ * setting, defaults to the registry's interpreter and is shown by name. */
+static void interpreters_follow_the_language_registry(void **state) {
+  cfg c;
+  cfg_init(&c);
+  dbuf m;
+  dbuf_init(&m, 0);
+  cJSON *j = cfg_to_json(&c);
+  const cJSON *in = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sandbox"), "interpreters");
+  assert_int_equal(cJSON_GetArraySize(in), LANG_COUNT);
+  for (int l = 0; l < LANG_COUNT; l++) {
+    const lang_info *li = lang_get((lang_id)l);
+    assert_string_equal(c.sandbox.interpreters[l], li->interpreter);
+    assert_string_equal(cJSON_GetObjectItem(in, li->name)->valuestring, li->interpreter);
+    char text[200], want[64];
+    snprintf(want, sizeof want, "/usr/local/bin/%s-test", li->name);
+    snprintf(text, sizeof text, "{\"sandbox\":{\"interpreters\":{\"%s\":\"%s\"}}}", li->name, want);
+    assert_int_equal(apply_text(&c, text, CFG_SOURCE_USER, NULL, &m), 0);
+    assert_string_equal(c.sandbox.interpreters[l], want);
+    /* user file only */
+    assert_int_equal(apply_text(&c, text, CFG_SOURCE_CLIENT, &c, &m), 1);
+  }
+  assert_null(strstr(m.data, "warning"));
+  cJSON_Delete(j);
+  dbuf_close(&m);
+  cfg_close(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_and_env),        cmocka_unit_test(wrong_types_name_the_key),
@@ -285,6 +313,7 @@ int main(void) {
       cmocka_unit_test(enum_settings_are_enums),
       cmocka_unit_test(client_may_tighten_not_loosen), cmocka_unit_test(json_never_holds_the_key),
       cmocka_unit_test(client_may_not_raise_costs), cmocka_unit_test(environment_settings),
+      cmocka_unit_test(interpreters_follow_the_language_registry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /* The module index of each sandbox interpreter: loaded from the on-disk
  * cache, or learned once by running the check module's probe program in the
  * real sandbox, then kept in memory for every session of the server. */
-#ifndef CRUCIBLE_AGENT_MODINDEX_H
-#define CRUCIBLE_AGENT_MODINDEX_H
+#ifndef CRUCIBLE_MODINDEX_MODINDEX_H
+#define CRUCIBLE_MODINDEX_MODINDEX_H
 
 #include <stdbool.h>
 

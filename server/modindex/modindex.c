@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "xdg.h"
 
 #define PROBE_OUTPUT_MAX (8 << 20)
 
@@ -251,7 +252,7 @@ static chk_modset *env_cache_load(agent_modindex_env *e) {
 static void env_cache_store(agent_modindex_env *e, const char *probe, size_t len, const char *stamp) {
   char *file = env_cache_file(e->lang, e->id);
   if (!file) return;
-  if (mkdir_parents(file)) log_warn("cannot make the folder of %s", file);
+  if (xdg_mkdir_parents(file, 0700)) log_warn("cannot make the folder of %s", file);
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "language", chk_language_name(e->lang));
   cJSON_AddStringToObject(root, "id", e->id);
