@@ -459,3 +459,16 @@ def test_workspace_access_read_is_user_file_only(base):
     chk = c.call("crucible/check", {"code": code}, timeout=60)["result"]
     assert [i["status"] for i in chk["imports"]] == ["ok"], chk
     finish(c)
+
+
+@needs_pip
+def test_doctor_reports_environments(base, index):
+    c = Client(env=server_env(base, "https://user:s3cret@127.0.0.1:9/simple"))
+    c.initialize()
+    r = c.call("crucible/doctor", {}, timeout=60)["result"]
+    e = r["environments"]
+    assert e["cacheDir"] == str(envs_dir(base)) and e["count"] == 0 and e["sizeBytes"] == 0
+    assert e["packageIndex"] == "https://127.0.0.1:9/simple"  # the token never shows
+    assert "s3cret" not in json.dumps(r)
+    assert e["venv"] and e["pip"]
+    finish(c)
