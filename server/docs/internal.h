@@ -379,5 +379,11 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
                     size_t len, const char *etag, const char *last_modified, char ***links_out,
                     size_t *n_links_out);
 void docs_links_free(char **links, size_t n);
+/* Sphinx publishes the source of each page beside the rendered HTML, as
+ * <root>/_sources/<page>.rst.txt (or .txt, .md.txt): the same page again, in
+ * markup. For such a copy (a path or URL with a "_sources" segment, ending in
+ * ".txt"), returns the rendered page's path or URL, <root>/<page>.html (a new
+ * string); else NULL. */
+char *docs_sphinx_rendered(const char *url);
 
 #endif
