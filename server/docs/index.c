@@ -77,6 +77,16 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
   if (!title) title = last_segment(url);
   docs_chunks chunks = {0};
   docs_chunk_split(text, text_len, title, DOCS_CHUNK_CHARS, &chunks);
+  /* A bare heading ("ZipFile Objects", "Examples") does not say which page
+   * it is on: the title column gets "page › section", so the page's words
+   * weigh as a heading in every chunk of it. */
+  for (size_t i = 0; i < chunks.n; i++) {
+    docs_chunk *c = &chunks.v[i];
+    if (!c->title || !strcmp(c->title, title)) continue;
+    char *t = xasprintf("%s \u203a %s", title, c->title);
+    free(c->title);
+    c->title = t;
+  }
   int err = docs_store_page_put(store, url, sr->root, DOCS_PAGE_OK, title, etag, last_modified, links, n_links,
                                 &chunks, len);
   docs_chunks_close(&chunks);

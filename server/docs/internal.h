@@ -92,6 +92,14 @@ static inline size_t docs_tokens(size_t n) {
  * of *n new strings (release each and the array), NULL when none. */
 char **docs_query_words(const char *text, size_t max_terms, size_t *n);
 
+/* Identifiers a question may spell as separate words: each pair and triple of
+ * adjacent words (stopwords included) written together, lowercased ("extract
+ * all" -> "extractall", "thread pool executor" -> "threadpoolexecutor"; an
+ * index tokenizes ZipFile.extractall and getLogger to such terms). Most are
+ * not words; the caller keeps those the index holds. A new array of *n new
+ * strings (release each and the array), NULL when none; at most max_terms. */
+char **docs_query_compounds(const char *text, size_t max_terms, size_t *n);
+
 /* Turns free text (a question, an error message) into a safe FTS5 query:
  * words (letters, digits; split at everything else, as FTS5's unicode61
  * tokenizer does) lowercased, stopwords and one-letter words dropped,
