@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "dbuf.h"
@@ -25,6 +26,8 @@
 /* A chunk whose bm25 score is under this fraction of the best one matched
  * only on common words: it would spend the budget on noise. */
 #define MIN_RELATIVE_SCORE 0.2
+/* The weight of a chunk of release notes (docs_url_is_changelog). */
+#define CHANGELOG_WEIGHT 0.5
 
 size_t docs_pack(const size_t *costs, size_t n, size_t budget, size_t max_misses, bool *chosen) {
   size_t used = 0, misses = 0;
@@ -273,6 +276,49 @@ static double term_idf(long long rows, long long df) {
   return idf > 0 ? idf : 1e-6; /* as bm25() */
 }
 
+bool docs_url_is_changelog(const char *url) {
+  static const char *const names[] = {"whatsnew", "changelog", "changes", "news", "history", "release-notes",
+                                      "releasenotes", "release_notes"};
+  const char *scheme = strstr(url, "://");
+  const char *p = scheme ? scheme + 3 : url;
+  size_t end = strcspn(p, "?#");
+  while (end) {
+    /* each segment, a last one without its extension */
+    size_t a = end;
+    while (a > 0 && p[a - 1] != '/') a--;
+    size_t n = end - a;
+    const char *dot = memchr(p + a, '.', n);
+    if (dot) n = (size_t)(dot - (p + a));
+    for (size_t i = 0; i < ARRAY_LEN(names); i++)
+      if (n == strlen(names[i]) && strncasecmp(p + a, names[i], n) == 0) return true;
+    end = a ? a - 1 : 0;
+  }
+  return false;
+}
+
+/* Release notes name every feature in their headings, so they match
+ * questions about features as well as the feature's reference page does,
+ * while they describe a change, often of an older version: their chunks
+ * weigh CHANGELOG_WEIGHT and the ranked rows are sorted again. (Only the
+ * order of the kept rows changes: a demoted row never pushes out another.) */
+static void demote_changelogs(docs_store *self, docs_rank *r, size_t nh) {
+  bool any = false;
+  for (size_t i = 0; i < nh; i++) {
+    sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
+    if (!st) return;
+    sqlite3_bind_int64(st, 1, r->heap[i].id);
+    if (sqlite3_step(st) == SQLITE_ROW && docs_url_is_changelog(text_col(st, 2))) {
+      r->heap[i].score *= CHANGELOG_WEIGHT;
+      any = true;
+    }
+    sqlite3_reset(st);
+  }
+  if (any) {
+    r->n_heap = nh;
+    docs_rank_sort(r);
+  }
+}
+
 static void build_search(docs_store *self, const char *query, const filter *f, size_t budget, dbuf *out,
                          cJSON *used) {
   size_t nw = 0, nc = 0;
@@ -357,6 +403,7 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     size_t nh = docs_rank_sort(&r);
+    demote_changelogs(self, &r, nh);
     log_debug("docs search: %lld rows, %lld scored, top %zu kept: %s", r.rows, r.scored, nh, q.data);
     if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used)) break;
     k = MAX_CANDIDATES;

@@ -109,6 +109,11 @@ char *docs_fts_query(const char *text, size_t max_terms);
 
 /* ---- context.c ---- */
 
+/* Whether a page URL or path is release notes: a path segment (a last one
+ * without its extension) named whatsnew, changelog, changes, news, history or
+ * release-notes. */
+bool docs_url_is_changelog(const char *url);
+
 /* Greedy packing: walks costs in order, keeps each item that still fits in
  * budget, stops after `max_misses` consecutive items that did not fit.
  * chosen[i] is set for kept items. Returns the total cost kept. */
