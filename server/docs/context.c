@@ -280,7 +280,11 @@ bool docs_url_is_changelog(const char *url) {
   static const char *const names[] = {"whatsnew", "changelog", "changes", "news", "history", "release-notes",
                                       "releasenotes", "release_notes"};
   const char *scheme = strstr(url, "://");
-  const char *p = scheme ? scheme + 3 : url;
+  const char *p = url;
+  if (scheme) { /* the path: a host is no page name */
+    p = scheme + 3;
+    p += strcspn(p, "/?#");
+  }
   size_t end = strcspn(p, "?#");
   while (end) {
     /* each segment, a last one without its extension */
