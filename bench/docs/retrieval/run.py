@@ -188,6 +188,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def serve(directory):
     handler = lambda *a, **k: QuietHandler(*a, directory=directory, **k)  # noqa: E731
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.handle_error = lambda *a: None  # the crawler hangs up on pages over its size cap
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 
