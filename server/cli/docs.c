@@ -30,6 +30,7 @@ static const char usage[] =
     "                        [--json] [--db FILE]\n"
     "  (any of them: --raw-output writes control characters unescaped to a terminal)\n"
     "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
+    "add defaults to the settings' docs.maxPages.\n"
     "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens.\n";
 
 typedef struct add_cli {
@@ -78,6 +79,11 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   size_t n = 0;
   docs_sync_opts o = {.max_depth = DOCS_DEFAULT_MAX_DEPTH, .freshness_s = -1};
   add_cli c = {0};
+  /* the settings' page cap, as an ask uses it; --max-pages overrides it */
+  cfg settings;
+  cfg_init_cli(&settings);
+  o.max_pages = settings.docs.max_pages;
+  cfg_close(&settings);
   for (int i = 1; i < argc; i++) {
     long v;
     const char *a = argv[i];

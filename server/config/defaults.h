@@ -37,7 +37,10 @@
 
 /* docs */
 #define CFG_DEFAULT_DOCS_MAX_DEPTH 20
-#define CFG_DEFAULT_DOCS_MAX_PAGES 500
+/* Pages (fetched, revalidated or read) per sync: a safety cap, high enough
+ * for a whole real documentation set (the Python 3.11 docs are 530 pages),
+ * with DOCS_DEFAULT_MAX_TOTAL_BYTES (64 MB) as the other bound. */
+#define CFG_DEFAULT_DOCS_MAX_PAGES 5000
 #define CFG_DEFAULT_DOCS_BUDGET_TOKENS 6000
 
 #endif

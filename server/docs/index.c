@@ -56,8 +56,11 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
       links = xcalloc(h.n_links + 1, sizeof *links);
       for (size_t i = 0; i < h.n_links; i++) {
         char *c = docs_url_canon(url, h.links[i]);
-        if (c && docs_url_in_prefix(c, sr->prefix)) links[n_links++] = c;
+        char *rendered = c ? docs_sphinx_rendered(c) : NULL;
+        /* a Sphinx source copy: the page that links it is its rendering */
+        if (c && !rendered && docs_url_in_prefix(c, sr->prefix)) links[n_links++] = c;
         else free(c);
+        free(rendered);
       }
     }
     docs_html_close(&h);
@@ -74,6 +77,16 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
   if (!title) title = last_segment(url);
   docs_chunks chunks = {0};
   docs_chunk_split(text, text_len, title, DOCS_CHUNK_CHARS, &chunks);
+  /* A bare heading ("ZipFile Objects", "Examples") does not say which page
+   * it is on: the title column gets "page › section", so the page's words
+   * weigh as a heading in every chunk of it. */
+  for (size_t i = 0; i < chunks.n; i++) {
+    docs_chunk *c = &chunks.v[i];
+    if (!c->title || !strcmp(c->title, title)) continue;
+    char *t = xasprintf("%s \u203a %s", title, c->title);
+    free(c->title);
+    c->title = t;
+  }
   int err = docs_store_page_put(store, url, sr->root, DOCS_PAGE_OK, title, etag, last_modified, links, n_links,
                                 &chunks, len);
   docs_chunks_close(&chunks);
@@ -87,4 +100,24 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
 void docs_links_free(char **links, size_t n) {
   for (size_t i = 0; i < n; i++) free(links[i]);
   free(links);
+}
+
+char *docs_sphinx_rendered(const char *url) {
+  size_t n = strcspn(url, "?#");
+  const char *seg = NULL;
+  for (const char *p = url; (p = strstr(p, "/_sources/")) && p < url + n; p++) seg = p;
+  if (!seg || n < 4 || strncmp(url + n - 4, ".txt", 4) != 0) return NULL;
+  const char *rel = seg + strlen("/_sources/");
+  size_t rel_n = (size_t)(url + n - 4 - rel);
+  /* the source suffix Sphinx kept before ".txt" */
+  static const char *const exts[] = {".rst", ".md", ".rest", ".markdown"};
+  for (size_t i = 0; i < ARRAY_LEN(exts); i++) {
+    size_t e = strlen(exts[i]);
+    if (rel_n > e && strncasecmp(rel + rel_n - e, exts[i], e) == 0) {
+      rel_n -= e;
+      break;
+    }
+  }
+  if (!rel_n || rel[rel_n - 1] == '/') return NULL;
+  return xasprintf("%.*s/%.*s.html", (int)(seg - url), url, (int)rel_n, rel);
 }

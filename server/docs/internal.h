@@ -92,6 +92,14 @@ static inline size_t docs_tokens(size_t n) {
  * of *n new strings (release each and the array), NULL when none. */
 char **docs_query_words(const char *text, size_t max_terms, size_t *n);
 
+/* Identifiers a question may spell as separate words: each pair and triple of
+ * adjacent words (stopwords included) written together, lowercased ("extract
+ * all" -> "extractall", "thread pool executor" -> "threadpoolexecutor"; an
+ * index tokenizes ZipFile.extractall and getLogger to such terms). Most are
+ * not words; the caller keeps those the index holds. A new array of *n new
+ * strings (release each and the array), NULL when none; at most max_terms. */
+char **docs_query_compounds(const char *text, size_t max_terms, size_t *n);
+
 /* Turns free text (a question, an error message) into a safe FTS5 query:
  * words (letters, digits; split at everything else, as FTS5's unicode61
  * tokenizer does) lowercased, stopwords and one-letter words dropped,
@@ -100,6 +108,11 @@ char **docs_query_words(const char *text, size_t max_terms, size_t *n);
 char *docs_fts_query(const char *text, size_t max_terms);
 
 /* ---- context.c ---- */
+
+/* Whether a page URL or path is release notes: a path segment (a last one
+ * without its extension) named whatsnew, changelog, changes, news, history or
+ * release-notes. */
+bool docs_url_is_changelog(const char *url);
 
 /* Greedy packing: walks costs in order, keeps each item that still fits in
  * budget, stops after `max_misses` consecutive items that did not fit.
@@ -379,5 +392,11 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
                     size_t len, const char *etag, const char *last_modified, char ***links_out,
                     size_t *n_links_out);
 void docs_links_free(char **links, size_t n);
+/* Sphinx publishes the source of each page beside the rendered HTML, as
+ * <root>/_sources/<page>.rst.txt (or .txt, .md.txt): the same page again, in
+ * markup. For such a copy (a path or URL with a "_sources" segment, ending in
+ * ".txt"), returns the rendered page's path or URL, <root>/<page>.html (a new
+ * string); else NULL. */
+char *docs_sphinx_rendered(const char *url);
 
 #endif

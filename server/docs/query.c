@@ -61,6 +61,47 @@ char **docs_query_words(const char *text, size_t max_terms, size_t *n_out) {
   return terms;
 }
 
+char **docs_query_compounds(const char *text, size_t max_terms, size_t *n_out) {
+  *n_out = 0;
+  if (!text) return NULL;
+  char **out = NULL;
+  size_t n = 0;
+  /* the last three words seen (lowercased), stopwords included: "extract
+   * all" is extractall, "is file" isfile */
+  char prev[3][MAX_TERM_BYTES + 1] = {{0}};
+  const unsigned char *p = (const unsigned char *)text;
+  while (*p && n < max_terms) {
+    while (*p && !word_byte(*p)) p++;
+    const unsigned char *s = p;
+    while (*p && word_byte(*p)) p++;
+    size_t len = (size_t)(p - s);
+    if (!len) break;
+    if (len > MAX_TERM_BYTES) {
+      prev[0][0] = prev[1][0] = prev[2][0] = '\0';
+      continue;
+    }
+    memmove(prev[0], prev[1], sizeof prev[0]);
+    memmove(prev[1], prev[2], sizeof prev[0]);
+    for (size_t i = 0; i < len; i++) prev[2][i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+    prev[2][len] = '\0';
+    for (int k = 1; k >= 0 && n < max_terms; k--) {
+      if (!prev[k][0] || (k == 0 && !prev[1][0])) continue;
+      /* "how to" is not howto: a part must be a word of the question */
+      if (is_stopword(prev[k]) && is_stopword(prev[2]) && (k == 1 || is_stopword(prev[1]))) continue;
+      char w[3 * MAX_TERM_BYTES + 1];
+      snprintf(w, sizeof w, "%s%s%s", prev[k], k == 0 ? prev[1] : "", prev[2]);
+      if (strlen(w) > MAX_TERM_BYTES || is_stopword(w)) continue;
+      bool dup = false;
+      for (size_t i = 0; i < n && !dup; i++) dup = strcmp(out[i], w) == 0;
+      if (dup) continue;
+      out = xrealloc(out, (n + 1) * sizeof *out);
+      out[n++] = xstrdup(w);
+    }
+  }
+  *n_out = n;
+  return out;
+}
+
 char *docs_fts_query(const char *text, size_t max_terms) {
   size_t n = 0;
   char **terms = docs_query_words(text, max_terms, &n);

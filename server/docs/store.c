@@ -15,7 +15,7 @@
 
 /* Bump when the schema changes: an older cache is dropped and rebuilt by the
  * next sync (it is only a cache). */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 /* The index's file under the XDG cache directory. */
 #define DOCS_DB_NAME "docs.db"
 /* A batch commits after this many page writes or this age, whichever first:

@@ -92,6 +92,14 @@ void docs_walk_visit(docs_sync *s, docs_item *it) {
   }
   docs_kind kind = S_ISREG(st.st_mode) ? docs_kind_from_name(it->url) : DOCS_KIND_SKIP;
   if (kind == DOCS_KIND_SKIP) return; /* images, sources, build files: not documentation */
+  if (kind != DOCS_KIND_HTML) {
+    /* a Sphinx source copy of a page rendered beside it: indexing it would
+     * put every page in the index twice */
+    char *rendered = docs_sphinx_rendered(it->url);
+    bool dup = rendered && access(rendered, R_OK) == 0;
+    free(rendered);
+    if (dup) return;
+  }
   if (docs_sync_caps_reached(s) || (size_t)st.st_size > s->o.max_page_bytes) {
     s->st.skipped++;
     docs_sync_report(s, it->url);
@@ -131,12 +139,17 @@ void docs_walk_visit(docs_sync *s, docs_item *it) {
   docs_sync_report(s, it->url);
 }
 
-/* Only a missing file counts: a file left out by this sync's depth or page
- * caps keeps its pages. */
+/* Only a missing file (or a Sphinx source copy of a page rendered beside it)
+ * counts: a file left out by this sync's depth or page caps keeps its pages. */
 static bool file_gone(void *ud, const char *path) {
   (void)ud;
   struct stat sb;
-  return lstat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
+  if (lstat(path, &sb) != 0) return errno == ENOENT || errno == ENOTDIR;
+  /* stored by an earlier version, which indexed Sphinx source copies too */
+  char *rendered = docs_sphinx_rendered(path);
+  bool dup = rendered && access(rendered, R_OK) == 0;
+  free(rendered);
+  return dup;
 }
 
 int docs_walk_prune(docs_sync *s, const docs_src *sr) {

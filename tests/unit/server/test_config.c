@@ -195,7 +195,7 @@ static void client_may_not_raise_costs(void **state) {
   assert_int_equal(c.agent.max_iterations, 3);
   assert_int_equal(c.llm.max_retries, 3); /* lowered: fine */
   assert_int_equal(c.llm.timeout_ms, 120000);
-  assert_int_equal(c.docs.max_pages, 500);
+  assert_int_equal(c.docs.max_pages, CFG_DEFAULT_DOCS_MAX_PAGES);
   assert_int_equal(c.docs.max_depth, 20);
   assert_int_equal(c.docs.budget_tokens, 6000);
   assert_false(c.docs.allow_local);
