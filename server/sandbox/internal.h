@@ -206,6 +206,8 @@ typedef struct sbx__backend {
 /* ---- the bwrap backend (backend_bwrap.c, spawn.c, cgpool.c) -------------- */
 
 extern const sbx__backend sbx__bwrap_backend;
+/* The docker backend (backend_docker.c, docker_api.c). */
+extern const sbx__backend sbx__docker_backend;
 
 /* A cgroup made ahead (in the pool) or waiting for its last task to go (a
  * grave). */
