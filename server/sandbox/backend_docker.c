@@ -341,6 +341,51 @@ static void release(dk_run *d) {
   sbx__close_handle(&d->run, (uv_handle_t *)&d->kick, &d->kick_open);
 }
 
+/* ---- the doctor ---- */
+
+void sbx__dk_doctor_facts(const sbx_runner *self, cJSON *rep, cJSON *hints) {
+  const dk_backend *be = dk_be(self);
+  cJSON_AddStringToObject(rep, "backend", "docker");
+  cJSON *eng = cJSON_AddObjectToObject(rep, "engine");
+  bool up = be->eng.socket != NULL;
+  cJSON_AddBoolToObject(eng, "reachable", up);
+  if (up) {
+    cJSON_AddStringToObject(eng, "socket", be->eng.socket);
+    cJSON_AddStringToObject(eng, "name", be->eng.name);
+    cJSON_AddStringToObject(eng, "version", be->eng.version);
+    cJSON_AddStringToObject(eng, "apiVersion", be->eng.api);
+  } else {
+    if (self->setup_error) cJSON_AddStringToObject(eng, "error", self->setup_error);
+    cJSON_AddItemToArray(hints, cJSON_CreateString(
+        "start a container engine: dockerd (apt install docker.io) or podman's API service "
+        "(podman system service), or point sandbox.docker.hosts / DOCKER_HOST at one"));
+  }
+  cJSON *img = cJSON_AddObjectToObject(rep, "image");
+  cJSON_AddStringToObject(img, "name", be->image);
+  bool present = up && sbx_dk_image_present(&be->eng, be->image);
+  cJSON_AddBoolToObject(img, "present", present);
+  if (up && !present) {
+    char *h = xasprintf("pull or build the image '%s' (docker pull %s), or set sandbox.image", be->image,
+                        be->image);
+    cJSON_AddItemToArray(hints, cJSON_CreateString(h));
+    free(h);
+  }
+  cJSON *ids = cJSON_AddObjectToObject(rep, "runsAs");
+  cJSON_AddNumberToObject(ids, "hostUid", (double)self->host_uid);
+  cJSON_AddNumberToObject(ids, "hostGid", (double)self->host_gid);
+  cJSON_AddStringToObject(ids, "how", "the container's User (sandbox.uid/sandbox.gid; never 0)");
+  cJSON_AddStringToObject(rep, "isolation", sbx_isolation_name(SBX_ISO_CONTAINER));
+  cJSON *lim = cJSON_AddObjectToObject(rep, "limits");
+  cJSON_AddStringToObject(lim, "wall", "timer: SIGTERM to the container, SIGKILL 300 ms later");
+  cJSON_AddStringToObject(lim, "memory", "the container's Memory = MemorySwap (OOMKilled reported as oom)");
+  cJSON_AddStringToObject(lim, "pids", "the container's PidsLimit");
+  cJSON_AddStringToObject(lim, "cpu", "ulimit cpu per process, one CPU (NanoCpus)");
+  cJSON_AddStringToObject(lim, "disk", "size-capped tmpfs for the scratch dir and /tmp, ShmSize, ulimit fsize");
+  cJSON_AddStringToObject(lim, "output", "head kept per stream up to outputBytes; killed beyond 4x in total");
+  cJSON_AddStringToObject(lim, "network", "NetworkMode none: loopback only");
+  cJSON_AddArrayToObject(rep, "unenforced");
+}
+
 /* ---- the contract ---- */
 
 static void dk_init(sbx_runner *self, const sbx_config *config) {

@@ -208,6 +208,9 @@ typedef struct sbx__backend {
 extern const sbx__backend sbx__bwrap_backend;
 /* The docker backend (backend_docker.c, docker_api.c). */
 extern const sbx__backend sbx__docker_backend;
+/* The doctor's facts of a docker runner: the engine (reachable, socket,
+ * name, version, API version), the image, the ids, how limits hold. */
+void sbx__dk_doctor_facts(const sbx_runner *self, cJSON *rep, cJSON *hints);
 
 /* A cgroup made ahead (in the pool) or waiting for its last task to go (a
  * grave). */
