@@ -64,8 +64,7 @@ char *sbx_dk_locate(const char *host, char **why) {
 /* ---- blocking calls ---- */
 
 static size_t sync_write(char *p, size_t size, size_t n, void *ud) {
-  dbuf_add(ud, p, size * n);
-  return size * n;
+  return dbuf_add(ud, p, size * n) ? 0 : size * n; /* past the cap: the transfer fails */
 }
 
 long sbx_dk_call_sync(const char *socket, const char *api, const char *method, const char *path,
