@@ -48,6 +48,9 @@ static void done_cb(void *ud, const sbx_result *r) {
   one *o = ud;
   o->done = 1;
   o->ok = r->outcome == SBX_OK;
+  if (!o->ok)
+    fprintf(stderr, "run failed: %s: %s%.*s\n", sbx_outcome_name(r->outcome), r->error ? r->error : "",
+            (int)r->err_len, r->err);
 }
 
 static void closed(sbx_runner *r) {

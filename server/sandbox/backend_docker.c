@@ -215,6 +215,7 @@ static void on_started(dk_run *d, const http_result *res) {
   }
   d->started = true;
   d->run.program_ran = true;
+  sbx__run_program_started(&d->run);
   char *path = xasprintf("/containers/%s/wait", d->id);
   if (call(d, "POST", path, NULL, 0, on_waited, NULL, NULL, &d->op))
     fail(d, xstrdup("cannot ask the container engine"));

@@ -101,6 +101,11 @@ void sbx__run_output(sbx_run *run, int stream, const char *data, size_t n);
 void sbx__run_exited(sbx_run *run, long long status, int sig);
 /* Every output stream of the run has ended. */
 void sbx__run_io_done(sbx_run *run);
+/* The backend's sandbox took its time to come up (a container engine's
+ * create and start) and the program begins only now: its wall time and
+ * duration count from here. The wait before is bounded by the wall time
+ * already running. No-op once the wall time is up or the run exited. */
+void sbx__run_program_started(sbx_run *run);
 /* Kills a running run (no-op otherwise, and once it exited). */
 void sbx__run_kill(sbx_run *run);
 /* Records why the sandbox failed (takes error, replacing any earlier one)
