@@ -35,6 +35,7 @@ static const char usage[] =
     "usage: crucible run FILE|- [--language " LANG_NAMES_USAGE "] [--timeout MS]\n"
     "                    [--memory MB] [--cpu S] [--pids N] [--output BYTES] [--disk MB]\n"
     "                    [--stdin FILE|-] [--json] [--raw-output]\n"
+    "                    [--backend bwrap|docker] [--image NAME]\n"
     "exit status: the program's; 124 time limit; 128+N signal N; 130 cancelled;\n"
     "             125 the sandbox could not run\n";
 
@@ -125,7 +126,7 @@ static void runner_closed(sbx_runner *r) {
 }
 
 int cli_run(int argc, char **argv) {
-  const char *file = NULL, *lang_name = NULL, *stdin_path = NULL;
+  const char *file = NULL, *lang_name = NULL, *stdin_path = NULL, *backend = NULL, *image = NULL;
   run_cli c = {.status = 125};
   sbx_request req = {0};
   for (int i = 1; i < argc; i++) {
@@ -158,6 +159,10 @@ int cli_run(int argc, char **argv) {
       if (req.limits.disk_mb <= 0) goto bad;
     } else if (!strcmp(a, "--stdin") && val) {
       stdin_path = val, i++;
+    } else if (!strcmp(a, "--backend") && val) {
+      backend = val, i++;
+    } else if (!strcmp(a, "--image") && val) {
+      image = val, i++;
     } else if (a[0] == '-' && a[1]) {
       goto bad;
     } else if (!file) {
@@ -167,6 +172,11 @@ int cli_run(int argc, char **argv) {
     }
   }
   if (!file) goto bad;
+  cfg_backend be_flag = CFG_BACKEND_BWRAP;
+  if (backend && cfg_backend_parse(backend, &be_flag)) {
+    fprintf(stderr, "crucible: unknown backend '%s' (bwrap, docker)\n", backend);
+    return 2;
+  }
   sbx_lang lang = LANG_DEFAULT;
   if (lang_name ? sbx_lang_parse(lang_name, &lang) != 0 : sbx_lang_from_path(file, &lang) != 0) {
     if (lang_name) {
@@ -199,6 +209,9 @@ int cli_run(int argc, char **argv) {
   cfg settings;
   cfg_init_cli(&settings);
   sbx_config sc;
+  /* --backend and --image are the user's own word, like the settings file's. */
+  if (backend) settings.sandbox.backend = be_flag;
+  if (image) snprintf(settings.sandbox.image, sizeof settings.sandbox.image, "%s", image);
   core_sandbox_config(&settings.sandbox, &sc);
   sc.max_concurrent = 1;
   core_sandbox_limits(&settings.sandbox, &sc.defaults);
