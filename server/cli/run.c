@@ -36,6 +36,7 @@ static const char usage[] =
     "usage: crucible run FILE|- [--language " LANG_NAMES_USAGE "] [--timeout MS]\n"
     "                    [--memory MB] [--cpu S] [--pids N] [--output BYTES] [--disk MB]\n"
     "                    [--stdin FILE|-] [--json] [--raw-output]\n"
+    "                    [--backend bwrap|docker] [--image NAME]\n"
     "                    [--with PKG]... [--env system|workspace|venv:PATH]\n"
     "  --with PKG  run in an environment with PKG installed (built once, then cached;\n"
     "              PEP 508 for python, an npm spec for javascript)\n"
@@ -133,7 +134,7 @@ static void runner_closed(sbx_runner *r) {
 }
 
 int cli_run(int argc, char **argv) {
-  const char *file = NULL, *lang_name = NULL, *stdin_path = NULL, *env_arg = NULL;
+  const char *file = NULL, *lang_name = NULL, *stdin_path = NULL, *env_arg = NULL, *backend = NULL, *image = NULL;
   const char **with = xcalloc((size_t)argc + 1, sizeof *with);
   size_t n_with = 0;
   run_cli c = {.status = 125};
@@ -172,6 +173,10 @@ int cli_run(int argc, char **argv) {
       with[n_with++] = val, i++;
     } else if (!strcmp(a, "--env") && val) {
       env_arg = val, i++;
+    } else if (!strcmp(a, "--backend") && val) {
+      backend = val, i++;
+    } else if (!strcmp(a, "--image") && val) {
+      image = val, i++;
     } else if (a[0] == '-' && a[1]) {
       goto bad;
     } else if (!file) {
@@ -181,6 +186,12 @@ int cli_run(int argc, char **argv) {
     }
   }
   if (!file || (n_with && env_arg)) goto bad;
+  cfg_backend be_flag = CFG_BACKEND_BWRAP;
+  if (backend && cfg_backend_parse(backend, &be_flag)) {
+    fprintf(stderr, "crucible: unknown backend '%s' (bwrap, docker)\n", backend);
+    free(with);
+    return 2;
+  }
   sbx_lang lang = LANG_DEFAULT;
   if (lang_name ? sbx_lang_parse(lang_name, &lang) != 0 : sbx_lang_from_path(file, &lang) != 0) {
     if (lang_name) {
@@ -216,6 +227,9 @@ int cli_run(int argc, char **argv) {
   cfg settings;
   cfg_init_cli(&settings);
   sbx_config sc;
+  /* --backend and --image are the user's own word, like the settings file's. */
+  if (backend) settings.sandbox.backend = be_flag;
+  if (image) snprintf(settings.sandbox.image, sizeof settings.sandbox.image, "%s", image);
   core_sandbox_config(&settings.sandbox, &sc);
   sc.max_concurrent = 1;
   core_sandbox_limits(&settings.sandbox, &sc.defaults);

@@ -36,7 +36,7 @@ typedef struct field {
  * (config.h), NULL-terminated: the only place these names are spelled. */
 static const char *const so_choices[] = {"auto", "json_schema", "json_object", "text", NULL};
 static const char *const ic_choices[] = {"static", "run", "both", NULL};
-static const char *const be_choices[] = {"bwrap", NULL};
+static const char *const be_choices[] = {"bwrap", "docker", NULL};
 static const char *const mode_choices[] = {"search", "all", NULL};
 static const char *const wa_choices[] = {"none", "read", NULL};
 
@@ -93,7 +93,9 @@ static const field fields[] = {
     {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0,
      .def = CFG_IMPORT_CHECK_STATIC},
     {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY, .def = 0},
-    {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, 0, .def = CFG_BACKEND_BWRAP},
+    {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, F_USER_ONLY, .def = CFG_BACKEND_BWRAP},
+    {"sandbox", "image", F_STR, OFF(sandbox, image), 0, 0, NULL, F_USER_ONLY, .def_str = CFG_DEFAULT_SANDBOX_IMAGE},
+    {"sandbox", "docker.hosts", F_STRLIST, OFF(sandbox, docker_hosts), 0, 0, NULL, F_USER_ONLY, .def = 0},
     {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY,
      .def = CFG_DEFAULT_SANDBOX_TIMEOUT_MS},
     {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY,
@@ -195,12 +197,14 @@ static void strlist_copy(cfg_strlist *dst, const cfg_strlist *src) {
 }
 
 void cfg_close(cfg *self) {
+  strlist_clear(&self->sandbox.docker_hosts);
   strlist_clear(&self->docs.sources);
   strlist_clear(&self->agent.deny_imports);
 }
 
 void cfg_copy(cfg *dst, const cfg *src) {
   *dst = *src;
+  strlist_copy(&dst->sandbox.docker_hosts, &src->sandbox.docker_hosts);
   strlist_copy(&dst->docs.sources, &src->docs.sources);
   strlist_copy(&dst->agent.deny_imports, &src->agent.deny_imports);
 }

@@ -51,6 +51,7 @@ int cfg_import_check_parse(const char *name, cfg_import_check *out);
 
 typedef enum cfg_backend {
   CFG_BACKEND_BWRAP = 0, /* "bwrap" */
+  CFG_BACKEND_DOCKER,    /* "docker": a container engine's API (Docker, Podman) */
 } cfg_backend;
 const char *cfg_backend_name(cfg_backend v);
 int cfg_backend_parse(const char *name, cfg_backend *out);
@@ -87,7 +88,10 @@ typedef struct cfg_agent {
 } cfg_agent;
 
 typedef struct cfg_sandbox {
-  cfg_backend backend;
+  cfg_backend backend;        /* user file only */
+  char image[CFG_STR];        /* docker: the image programs run in (user file only) */
+  cfg_strlist docker_hosts;   /* docker: engines, "unix:///path" (user file only; empty: DOCKER_HOST
+                                 or the local socket) */
   int timeout_ms;
   int memory_mb;
   int cpu_seconds;

@@ -28,6 +28,8 @@
 /* The host uid/gid of sandboxed programs under a root server: nobody/nogroup
  * on Debian, owns no files, holds no privileges. */
 #define CFG_DEFAULT_SANDBOX_HOST_ID 65534
+/* sandbox.image: the container image of the docker backend. */
+#define CFG_DEFAULT_SANDBOX_IMAGE "python:3.12-slim"
 /* Environments (docs/environments.md). */
 #define CFG_DEFAULT_SANDBOX_ENVIRONMENT "\"system\""
 #define CFG_DEFAULT_SANDBOX_PACKAGE_INDEX "https://pypi.org/simple"

@@ -18,6 +18,10 @@ void core_sandbox_config(const cfg_sandbox *sb, sbx_config *sc) {
   memset(sc, 0, sizeof *sc);
   sc->host_uid = sb->uid;
   sc->host_gid = sb->gid;
+  sc->backend = sb->backend == CFG_BACKEND_DOCKER ? SBX_BACKEND_DOCKER : SBX_BACKEND_BWRAP;
+  sc->image = sb->image[0] ? sb->image : NULL;
+  /* Several engines are not shared out yet: the first one listed serves. */
+  sc->docker_host = sb->docker_hosts.n ? sb->docker_hosts.items[0] : NULL;
   for (int l = 0; l < SBX_LANG_COUNT; l++) sc->interpreters[l] = sb->interpreters[l];
 }
 

@@ -183,6 +183,9 @@ static void installer_limits(sbx_limits *l) {
 int env__installer_runner(env_cache *cache, char **err) {
   if (!cache->runner_open) {
     sbx_config sc = cache->sbx_cfg;
+    /* The installer's sandbox is bwrap's, whatever runs programs: its one
+     * writable bind and host network are sbx_env's, which bwrap makes. */
+    sc.backend = SBX_BACKEND_BWRAP;
     sc.max_concurrent = 2;
     sc.warm = false;
     installer_limits(&sc.defaults);

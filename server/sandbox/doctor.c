@@ -91,6 +91,17 @@ static void doctor_freed(uv_handle_t *h) {
 /* What the probes showed, then the answer. */
 static void finish_cb(uv_timer_t *t) {
   doctor *d = container_of(t, doctor, finish);
+  if (d->runner->backend == &sbx__docker_backend) {
+    /* Python is the language the image must have; the others are optional. */
+    bool ok = cJSON_IsTrue(cJSON_GetObjectItem(d->probes[SBX_LANG_PYTHON].out, "ok")) && !d->runner->setup_error;
+    cJSON_AddBoolToObject(d->rep, "ok", ok);
+    const char *problem = sbx_runner_problem(d->runner);
+    if (problem) cJSON_AddStringToObject(d->rep, "problem", problem);
+    cJSON_AddItemToObject(d->rep, "hints", d->hints);
+    d->cb(d->ud, d->rep);
+    uv_close((uv_handle_t *)&d->finish, doctor_freed);
+    return;
+  }
   const sbx__bwrap *be = sbx__bw(d->runner);
   bool any_ok = false, sandbox_failed = false;
   const char *why = NULL;
@@ -129,6 +140,10 @@ static void finish_cb(uv_timer_t *t) {
 static void facts(doctor *d) {
   sbx_runner *runner = d->runner;
   cJSON *rep = d->rep, *hints = d->hints;
+  if (runner->backend == &sbx__docker_backend) {
+    sbx__dk_doctor_facts(runner, rep, hints);
+    return;
+  }
   const sbx__bwrap *be = sbx__bw(runner);
   cJSON_AddStringToObject(rep, "backend", "bubblewrap");
 
@@ -225,14 +240,14 @@ int sbx_doctor_start(sbx_runner *runner, sbx_doctor_fn cb, void *ud) {
   static const char *const code[SBX_LANG_COUNT] = {
       "import sys; print(sys.version.split()[0])", "console.log(process.version)",
       "echo \"$BASH_VERSION\""};
-  const sbx__bwrap *be = sbx__bw(runner);
+  const sbx__bwrap *be = runner->backend == &sbx__bwrap_backend ? sbx__bw(runner) : NULL;
   cJSON *interps = cJSON_AddObjectToObject(d->rep, "interpreters");
   d->pending = SBX_LANG_COUNT + 1; /* one more, dropped below: no answer before every probe started */
   for (int l = 0; l < SBX_LANG_COUNT; l++) {
     probe *p = &d->probes[l];
     p->doc = d;
     p->out = cJSON_AddObjectToObject(interps, sbx_lang_name((sbx_lang)l));
-    if (be->interp[l]) cJSON_AddStringToObject(p->out, "path", be->interp[l]);
+    if (be && be->interp[l]) cJSON_AddStringToObject(p->out, "path", be->interp[l]);
     sbx_request req = {.language = sbx_lang_name((sbx_lang)l), .code = code[l], .code_len = strlen(code[l]),
                        .owner = d};
     req.limits.timeout_ms = 10000;

@@ -102,6 +102,11 @@ void sbx__run_output(sbx_run *run, int stream, const char *data, size_t n);
 void sbx__run_exited(sbx_run *run, long long status, int sig);
 /* Every output stream of the run has ended. */
 void sbx__run_io_done(sbx_run *run);
+/* The backend's sandbox took its time to come up (a container engine's
+ * create and start) and the program begins only now: its wall time and
+ * duration count from here. The wait before is bounded by the wall time
+ * already running. No-op once the wall time is up or the run exited. */
+void sbx__run_program_started(sbx_run *run);
 /* Kills a running run (no-op otherwise, and once it exited). */
 void sbx__run_kill(sbx_run *run);
 /* Records why the sandbox failed (takes error, replacing any earlier one)
@@ -207,6 +212,11 @@ typedef struct sbx__backend {
 /* ---- the bwrap backend (backend_bwrap.c, spawn.c, cgpool.c) -------------- */
 
 extern const sbx__backend sbx__bwrap_backend;
+/* The docker backend (backend_docker.c, docker_api.c). */
+extern const sbx__backend sbx__docker_backend;
+/* The doctor's facts of a docker runner: the engine (reachable, socket,
+ * name, version, API version), the image, the ids, how limits hold. */
+void sbx__dk_doctor_facts(const sbx_runner *self, cJSON *rep, cJSON *hints);
 
 /* A cgroup made ahead (in the pool) or waiting for its last task to go (a
  * grave). */

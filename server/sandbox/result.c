@@ -18,6 +18,7 @@ const char *sbx_isolation_name(sbx_isolation iso) {
   case SBX_ISO_CGROUP_V2: return "cgroup-v2";
   case SBX_ISO_CGROUP_V1: return "cgroup-v1";
   case SBX_ISO_RLIMIT: return "rlimit";
+  case SBX_ISO_CONTAINER: return "container";
   default: return "none";
   }
 }

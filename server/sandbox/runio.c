@@ -136,6 +136,12 @@ void sbx__run_bind(sbx_run *run) {
   uv_timer_start(&run->timer, timer_cb, (uint64_t)run->limits.timeout_ms, 0);
 }
 
+void sbx__run_program_started(sbx_run *run) {
+  if (run->state != SBX__RUNNING || run->phase != SBX__T_WALL || run->exited || run->killed_for) return;
+  run->t0 = now_ms();
+  uv_timer_start(&run->timer, timer_cb, (uint64_t)run->limits.timeout_ms, 0);
+}
+
 /* ---- finishing ---- */
 
 /* The disk caps show only as failing writes inside the sandbox: ENOSPC on

@@ -58,7 +58,8 @@ unsigned long long sbx__next_seq(void) {
 }
 
 int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config) {
-  return sbx__runner_init_with(self, loop, config, &sbx__bwrap_backend);
+  bool docker = config && config->backend == SBX_BACKEND_DOCKER;
+  return sbx__runner_init_with(self, loop, config, docker ? &sbx__docker_backend : &sbx__bwrap_backend);
 }
 
 int sbx__runner_init_with(sbx_runner *self, uv_loop_t *loop, const sbx_config *config,
@@ -77,6 +78,7 @@ int sbx__runner_init_with(sbx_runner *self, uv_loop_t *loop, const sbx_config *c
   sbx_limits_fill(&self->cfg.defaults, &def);
   /* The copy keeps no borrowed strings: the backend reads them from config. */
   self->cfg.bwrap = NULL;
+  self->cfg.image = self->cfg.docker_host = NULL;
   memset(self->cfg.interpreters, 0, sizeof self->cfg.interpreters);
   /* Never host root: 0 (or unset) means the default id. */
   long want_uid = config && config->host_uid > 0 ? config->host_uid : SBX_HOST_ID_DEFAULT;

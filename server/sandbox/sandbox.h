@@ -85,6 +85,7 @@ typedef enum sbx_isolation {
   SBX_ISO_CGROUP_V2, /* memory + pids in a cgroup v2 child, rlimits for CPU/files */
   SBX_ISO_CGROUP_V1, /* memory + pids v1 hierarchies, rlimits for CPU/files */
   SBX_ISO_RLIMIT,    /* rlimits only: RLIMIT_DATA for memory, RLIMIT_NPROC for processes */
+  SBX_ISO_CONTAINER, /* a container of a Docker-API engine: its cgroup, namespaces and ulimits */
 } sbx_isolation;
 
 /* A runtime error mapped onto the user's code. */
@@ -146,7 +147,18 @@ void sbx_result_free(sbx_result *self);
 
 /* ---- runner ------------------------------------------------------------ */
 
+/* Which backend makes the sandboxes. */
+typedef enum sbx_backend_kind {
+  SBX_BACKEND_BWRAP = 0, /* bubblewrap + seccomp + a cgroup per run, on this host */
+  SBX_BACKEND_DOCKER,    /* a container per run on a Docker Engine API (Docker, Podman) */
+} sbx_backend_kind;
+
 typedef struct sbx_config {
+  sbx_backend_kind backend;
+  const char *image;       /* docker: the image programs run in (NULL: SBX_DOCKER_IMAGE_DEFAULT) */
+  const char *docker_host; /* docker: "unix:///path" or a socket path; NULL: $DOCKER_HOST, then
+                              /var/run/docker.sock, $XDG_RUNTIME_DIR/podman/podman.sock,
+                              /run/podman/podman.sock */
   int max_concurrent;   /* runs at once; the rest queue (default 4) */
   int max_queued;       /* queued runs beyond which sbx_run_start returns -EAGAIN (default 1024) */
   int max_queued_per_owner; /* the same for one owner (sbx_request.owner; default 64) */
@@ -163,6 +175,7 @@ typedef struct sbx_config {
   long host_uid, host_gid;
 } sbx_config;
 
+#define SBX_DOCKER_IMAGE_DEFAULT CFG_DEFAULT_SANDBOX_IMAGE
 /* nobody/nogroup on Debian: owns no files, holds no privileges. */
 #define SBX_HOST_ID_DEFAULT CFG_DEFAULT_SANDBOX_HOST_ID
 /* How many past starts the queue's fairness remembers. */

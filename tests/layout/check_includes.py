@@ -20,7 +20,7 @@ ALLOWED = {
     "server/rpc": {"protocol", "server/util"},
     "server/net": {"protocol", "server/util"},
     "server/store": {"server/util"},
-    "server/sandbox": {"protocol", "server/util"},
+    "server/sandbox": {"protocol", "server/util", "server/net"},
     "server/env": {"protocol", "server/util", "server/sandbox"},
     "server/check": {"protocol", "server/util", "grammars"},
     "server/llm": {"protocol", "server/util", "server/net"},

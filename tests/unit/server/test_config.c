@@ -141,7 +141,9 @@ static void enum_settings_are_enums(void **state) {
   assert_int_equal(cfg_backend_parse("bwrap", &be), 0);
   assert_int_not_equal(cfg_docs_mode_parse("Search", &dm), 0);
   assert_int_not_equal(cfg_import_check_parse("", &(cfg_import_check){0}), 0);
-  assert_int_not_equal(cfg_backend_parse("docker", &be), 0);
+  assert_int_equal(cfg_backend_parse("docker", &be), 0);
+  assert_int_equal(be, CFG_BACKEND_DOCKER);
+  assert_int_not_equal(cfg_backend_parse("podman", &be), 0);
   assert_null(cfg_docs_mode_name((cfg_docs_mode)2));
   dbuf_close(&m);
   cfg_close(&c);
@@ -212,6 +214,41 @@ static void client_may_not_raise_costs(void **state) {
   snprintf(same, sizeof same, "{\"llm\":{\"model\":\"%s\"}}", base.llm.model);
   assert_int_equal(apply_text(&c, same, CFG_SOURCE_CLIENT, &base, &m), 0);
   assert_int_equal(m.len, 0);
+  dbuf_close(&m);
+  cfg_close(&c);
+  cfg_close(&base);
+}
+
+/* The container engine settings: the user file picks them, a client never
+ * (an engine is a host's resource, and a client-named image could be any). */
+static void docker_settings_user_file_only(void **state) {
+  (void)state;
+  cfg base, c;
+  cfg_init(&base);
+  assert_int_equal(base.sandbox.backend, CFG_BACKEND_BWRAP);
+  assert_string_equal(base.sandbox.image, CFG_DEFAULT_SANDBOX_IMAGE);
+  assert_int_equal(base.sandbox.docker_hosts.n, 0);
+  dbuf m;
+  dbuf_init(&m, 0);
+  assert_int_equal(apply_text(&base,
+                              "{\"sandbox\":{\"backend\":\"docker\",\"image\":\"team:1\","
+                              "\"docker\":{\"hosts\":[\"unix:///run/a.sock\",\"unix:///run/b.sock\"]}}}",
+                              CFG_SOURCE_USER, NULL, &m),
+                   0);
+  assert_int_equal(base.sandbox.backend, CFG_BACKEND_DOCKER);
+  assert_string_equal(base.sandbox.image, "team:1");
+  assert_int_equal(base.sandbox.docker_hosts.n, 2);
+  assert_string_equal(base.sandbox.docker_hosts.items[1], "unix:///run/b.sock");
+  cfg_copy(&c, &base);
+  int errors = apply_text(&c,
+                          "{\"sandbox\":{\"backend\":\"bwrap\",\"image\":\"evil:1\","
+                          "\"docker\":{\"hosts\":[\"unix:///tmp/evil.sock\"]}}}",
+                          CFG_SOURCE_CLIENT, &base, &m);
+  assert_int_equal(errors, 3);
+  assert_int_equal(c.sandbox.backend, CFG_BACKEND_DOCKER);
+  assert_string_equal(c.sandbox.image, "team:1");
+  assert_string_equal(c.sandbox.docker_hosts.items[0], "unix:///run/a.sock");
+  assert_non_null(strstr(m.data, "sandbox.image can only be set in the user config file"));
   dbuf_close(&m);
   cfg_close(&c);
   cfg_close(&base);
@@ -313,6 +350,7 @@ int main(void) {
       cmocka_unit_test(enum_settings_are_enums),
       cmocka_unit_test(client_may_tighten_not_loosen), cmocka_unit_test(json_never_holds_the_key),
       cmocka_unit_test(client_may_not_raise_costs), cmocka_unit_test(environment_settings),
+      cmocka_unit_test(docker_settings_user_file_only),
       cmocka_unit_test(interpreters_follow_the_language_registry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
