@@ -400,7 +400,7 @@ static void enter_index(agent_task *t) {
   }
   t->waiting_index = true;
   /* may call index_ready at once */
-  agent_modindex_get_env(t->eng->modindex, t->lang, t->env, index_ready, t);
+  modindex_get_env(t->eng->modindex, t->lang, t->env, index_ready, t);
 }
 
 static void enter_generate(agent_task *t) {
@@ -616,7 +616,7 @@ void agent_task_cancel(agent_task *t) {
   } else if (t->run) {
     sbx_run_cancel(t->run);
   } else if (t->waiting_index) {
-    agent_modindex_unwait_env(t->eng->modindex, t->lang, t->env, index_ready, t);
+    modindex_unwait_env(t->eng->modindex, t->lang, t->env, index_ready, t);
     t->waiting_index = false;
     report(t, AGENT_EV_CANCEL);
   } else {

@@ -33,7 +33,7 @@ typedef struct agent_engine {
   uv_loop_t *loop;
   sbx_runner *runner;
   chk_context *chk;
-  agent_modindex *modindex;
+  modindex *modindex;
   store *store;               /* may be NULL: no transcripts */
   docs_store *docs;           /* may be NULL: no documentation context */
   llm_client *llm;            /* every task's chats, each with the task's own llm_config; NULL = asks

@@ -47,7 +47,7 @@ static int read_all(int fd, dbuf *out) {
 typedef struct probe_env {
   uv_loop_t loop;
   sbx_runner runner;
-  agent_modindex idx;
+  modindex idx;
   const cfg *settings;
   bool started;
 } probe_env;
@@ -71,10 +71,10 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     sbx_config sc;
     core_sandbox_config(&env->settings->sandbox, &sc);
     sbx_runner_init(&env->runner, &env->loop, &sc);
-    agent_modindex_init(&env->idx, &env->runner, sc.interpreters);
+    modindex_init(&env->idx, &env->runner, sc.interpreters);
   }
   probe_wait w = {0};
-  agent_modindex_get(&env->idx, lang, probe_ready, &w);
+  modindex_get(&env->idx, lang, probe_ready, &w);
   while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
   }
   return w.set;
@@ -82,7 +82,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
 
 static void probe_env_close(probe_env *env) {
   if (!env->started) return;
-  agent_modindex_close(&env->idx);
+  modindex_close(&env->idx);
   sbx_runner_close(&env->runner, NULL);
   uv_run(&env->loop, UV_RUN_DEFAULT);
   uv_loop_close(&env->loop);

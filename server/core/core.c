@@ -25,7 +25,7 @@ void core_init(core *self, uv_loop_t *loop, const cfg *settings, const core_opti
   const char *problem = self->runner_open ? sbx_runner_problem(&self->runner) : NULL;
   if (problem) log_warn("sandbox: %s", problem);
 
-  agent_modindex_init(&self->modindex, &self->runner, sc.interpreters);
+  modindex_init(&self->modindex, &self->runner, sc.interpreters);
 
   /* Environments are built with the user's own indexes (user file only). */
   env_cache_config ec = {.package_index = sb->package_index, .npm_registry = sb->npm_registry,
@@ -93,7 +93,7 @@ void core_close(core *self) {
    * chat after this fail. */
   llm_client_free(self->llm);
   self->llm = self->engine.llm = NULL;
-  agent_modindex_close(&self->modindex);
+  modindex_close(&self->modindex);
   if (self->envs) env_cache_close(self->envs, envs_closed, self);
   if (self->runner_open) {
     self->runner_open = false;

@@ -29,7 +29,7 @@ typedef struct core {
   uv_loop_t *loop;
   sbx_runner runner;       /* valid when runner_open */
   bool runner_open;
-  agent_modindex modindex;
+  modindex modindex;
   env_cache *envs;         /* built environments; NULL when their folder cannot be made (logged) */
   store *store;            /* NULL: transcripts are off (logged why) */
   docs_store *docs;        /* NULL: documentation context is off */

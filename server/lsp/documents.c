@@ -22,7 +22,7 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   lsp_server *srv = ud;
   (void)error;
   for (int i = 0; i < CHK_LANG_COUNT; i++) {
-    if (srv->index_wanted[i] && agent_modindex_peek(&srv->core.modindex, (chk_language)i)) {
+    if (srv->index_wanted[i] && modindex_peek(&srv->core.modindex, (chk_language)i)) {
       srv->index_wanted[i] = false;
       lsp_docs_recheck_language(srv, (chk_language)i);
     }
@@ -33,10 +33,10 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
 /* The module index for lang if known; otherwise starts learning it (open
  * documents are rechecked when it arrives) and returns NULL. */
 static const chk_modset *modset_for(lsp_server *srv, chk_language lang) {
-  const chk_modset *set = agent_modindex_peek(&srv->core.modindex, lang);
+  const chk_modset *set = modindex_peek(&srv->core.modindex, lang);
   if (!set && !srv->index_wanted[lang] && !srv->stopping) {
     srv->index_wanted[lang] = true;
-    agent_modindex_get(&srv->core.modindex, lang, index_ready, srv);
+    modindex_get(&srv->core.modindex, lang, index_ready, srv);
   }
   return set;
 }
@@ -59,8 +59,8 @@ static const chk_modset *modset_for_client(lsp_client *c, chk_language lang) {
     env_resolved_free(env);
     return modset_for(srv, lang);
   }
-  const chk_modset *set = agent_modindex_peek_env(&srv->core.modindex, lang, se);
-  if (!set && !srv->stopping) agent_modindex_get_env(&srv->core.modindex, lang, se, env_index_ready, srv);
+  const chk_modset *set = modindex_peek_env(&srv->core.modindex, lang, se);
+  if (!set && !srv->stopping) modindex_get_env(&srv->core.modindex, lang, se, env_index_ready, srv);
   env_resolved_free(env);
   return set;
 }
@@ -298,7 +298,7 @@ static void check_cancel(rpc_call *call) {
   check_job *j = call->data;
   if (!j || (!j->waiting && !j->env_job)) return;
   if (j->env_job) lsp_env_job_cancel(j->env_job);
-  else agent_modindex_unwait_env(&lsp_client_of(call)->srv->core.modindex, j->lang, env_resolved_sbx(j->env),
+  else modindex_unwait_env(&lsp_client_of(call)->srv->core.modindex, j->lang, env_resolved_sbx(j->env),
                                  check_index_ready, j);
   call->data = NULL;
   check_job_free(j);
@@ -309,7 +309,7 @@ static void check_cancel(rpc_call *call) {
 static void check_with_env(check_job *j) {
   lsp_server *srv = lsp_client_of(j->call)->srv;
   const sbx_env *env = env_resolved_sbx(j->env);
-  const chk_modset *set = agent_modindex_peek_env(&srv->core.modindex, j->lang, env);
+  const chk_modset *set = modindex_peek_env(&srv->core.modindex, j->lang, env);
   if (set) {
     check_reply(j, set);
     return;
@@ -318,7 +318,7 @@ static void check_with_env(check_job *j) {
    * index (learned once in the sandbox, then cached on disk), so statuses
    * are real, not unknown. */
   j->waiting = true;
-  agent_modindex_get_env(&srv->core.modindex, j->lang, env, check_index_ready, j);
+  modindex_get_env(&srv->core.modindex, j->lang, env, check_index_ready, j);
 }
 
 static void check_env_ready(void *ud, env_resolved *env, const char *error) {

@@ -204,7 +204,7 @@ void lsp_environments(rpc_call *call, const cJSON *params) {
     char *err = NULL;
     const chk_modset *set = NULL;
     if (cJSON_IsString(id) && cJSON_IsString(lang) && env_cache_lookup(srv->core.envs, id->valuestring, &r, &err) == 0)
-      set = agent_modindex_peek_env(&srv->core.modindex, chk_language_parse(lang->valuestring), env_resolved_sbx(r));
+      set = modindex_peek_env(&srv->core.modindex, chk_language_parse(lang->valuestring), env_resolved_sbx(r));
     if (set) cJSON_AddNumberToObject(it, "modules", (double)chk_modset_count(set));
     else cJSON_AddNullToObject(it, "modules");
     env_resolved_free(r);

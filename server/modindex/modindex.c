@@ -14,11 +14,11 @@
 #define PROBE_OUTPUT_MAX (8 << 20)
 
 typedef struct probe_ctx {
-  agent_modindex *idx;
+  modindex *idx;
   chk_language lang;
 } probe_ctx;
 
-void agent_modindex_init(agent_modindex *self, sbx_runner *runner, const char *const interpreters[CHK_LANG_COUNT]) {
+void modindex_init(modindex *self, sbx_runner *runner, const char *const interpreters[CHK_LANG_COUNT]) {
   memset(self, 0, sizeof *self);
   self->runner = runner;
   for (int i = 0; i < CHK_LANG_COUNT; i++) {
@@ -27,20 +27,20 @@ void agent_modindex_init(agent_modindex *self, sbx_runner *runner, const char *c
   }
 }
 
-static void notify(agent_modindex *self, chk_language lang) {
-  agent_modindex_waiter *w = self->waiters[lang];
+static void notify(modindex *self, chk_language lang) {
+  modindex_waiter *w = self->waiters[lang];
   self->waiters[lang] = NULL;
   while (w) {
-    agent_modindex_waiter *next = w->next;
+    modindex_waiter *next = w->next;
     w->cb(w->ud, self->sets[lang], self->sets[lang] ? NULL : (self->errors[lang] ? self->errors[lang] : "shutting down"));
     free(w);
     w = next;
   }
 }
 
-static void envs_close(agent_modindex *self);
+static void envs_close(modindex *self);
 
-void agent_modindex_close(agent_modindex *self) {
+void modindex_close(modindex *self) {
   self->closing = true;
   envs_close(self);
   for (int i = 0; i < CHK_LANG_COUNT; i++) {
@@ -58,7 +58,7 @@ void agent_modindex_close(agent_modindex *self) {
   }
 }
 
-const chk_modset *agent_modindex_peek(agent_modindex *self, chk_language lang) {
+const chk_modset *modindex_peek(modindex *self, chk_language lang) {
   if (lang < 0 || lang >= CHK_LANG_COUNT) return NULL;
   if (!self->sets[lang] && self->interpreters[lang] && !self->probes[lang]) {
     self->sets[lang] = chk_modset_cache_load(chk_language_name(lang), self->interpreters[lang], NULL);
@@ -73,7 +73,7 @@ static void probe_output(void *ud, int stream, const char *bytes, size_t len) {
 
 static void probe_done(void *ud, const sbx_result *res) {
   probe_ctx *p = ud;
-  agent_modindex *self = p->idx;
+  modindex *self = p->idx;
   chk_language lang = p->lang;
   free(p);
   self->probes[lang] = NULL;
@@ -102,17 +102,17 @@ static void probe_done(void *ud, const sbx_result *res) {
   notify(self, lang);
 }
 
-void agent_modindex_get(agent_modindex *self, chk_language lang, agent_modindex_fn cb, void *ud) {
+void modindex_get(modindex *self, chk_language lang, modindex_fn cb, void *ud) {
   if (lang < 0 || lang >= CHK_LANG_COUNT || self->closing) {
     cb(ud, NULL, "no module index for this language");
     return;
   }
-  const chk_modset *set = agent_modindex_peek(self, lang);
+  const chk_modset *set = modindex_peek(self, lang);
   if (set) {
     cb(ud, set, NULL);
     return;
   }
-  agent_modindex_waiter *w = xcalloc(1, sizeof *w);
+  modindex_waiter *w = xcalloc(1, sizeof *w);
   w->cb = cb;
   w->ud = ud;
   w->next = self->waiters[lang];
@@ -138,11 +138,11 @@ void agent_modindex_get(agent_modindex *self, chk_language lang, agent_modindex_
   }
 }
 
-void agent_modindex_unwait(agent_modindex *self, chk_language lang, agent_modindex_fn cb, void *ud) {
+void modindex_unwait(modindex *self, chk_language lang, modindex_fn cb, void *ud) {
   if (lang < 0 || lang >= CHK_LANG_COUNT) return;
-  for (agent_modindex_waiter **pp = &self->waiters[lang]; *pp; pp = &(*pp)->next) {
+  for (modindex_waiter **pp = &self->waiters[lang]; *pp; pp = &(*pp)->next) {
     if ((*pp)->cb == cb && (*pp)->ud == ud) {
-      agent_modindex_waiter *w = *pp;
+      modindex_waiter *w = *pp;
       *pp = w->next;
       free(w);
       return;
@@ -155,9 +155,9 @@ void agent_modindex_unwait(agent_modindex *self, chk_language lang, agent_modind
 /* Indexes kept in memory beyond which the least recently used idle one goes. */
 #define MAX_ENVS 32
 
-struct agent_modindex_env {
-  agent_modindex_env *next;
-  agent_modindex *idx;
+struct modindex_env {
+  modindex_env *next;
+  modindex *idx;
   chk_language lang;
   char *id;
   char *stamp;            /* the environment's latest stamp */
@@ -168,12 +168,12 @@ struct agent_modindex_env {
   char *error;
   char *error_stamp;      /* the stamp the last probe failed at: not probed again until it changes */
   sbx_run *probe;
-  agent_modindex_waiter *waiters;
+  modindex_waiter *waiters;
   dbuf out;
   bool orphan;            /* the index closed while its probe ran: freed when the probe ends */
 };
 
-static void env_entry_free(agent_modindex_env *e) {
+static void env_entry_free(modindex_env *e) {
   chk_modset_free(e->set);
   sbx_env_free(e->env);
   free(e->id);
@@ -186,20 +186,20 @@ static void env_entry_free(agent_modindex_env *e) {
   free(e);
 }
 
-static void env_notify(agent_modindex_env *e) {
-  agent_modindex_waiter *w = e->waiters;
+static void env_notify(modindex_env *e) {
+  modindex_waiter *w = e->waiters;
   e->waiters = NULL;
   while (w) {
-    agent_modindex_waiter *next = w->next;
+    modindex_waiter *next = w->next;
     w->cb(w->ud, e->set, e->set ? NULL : (e->error ? e->error : "shutting down"));
     free(w);
     w = next;
   }
 }
 
-static void envs_close(agent_modindex *self) {
+static void envs_close(modindex *self) {
   while (self->envs) {
-    agent_modindex_env *e = self->envs;
+    modindex_env *e = self->envs;
     self->envs = e->next;
     env_notify(e);
     if (e->probe) {
@@ -223,7 +223,7 @@ static char *env_cache_file(chk_language lang, const char *id) {
   return f;
 }
 
-static chk_modset *env_cache_load(agent_modindex_env *e) {
+static chk_modset *env_cache_load(modindex_env *e) {
   char *file = env_cache_file(e->lang, e->id);
   FILE *f = file ? fopen(file, "re") : NULL;
   free(file);
@@ -249,7 +249,7 @@ static chk_modset *env_cache_load(agent_modindex_env *e) {
   return set;
 }
 
-static void env_cache_store(agent_modindex_env *e, const char *probe, size_t len, const char *stamp) {
+static void env_cache_store(modindex_env *e, const char *probe, size_t len, const char *stamp) {
   char *file = env_cache_file(e->lang, e->id);
   if (!file) return;
   if (xdg_mkdir_parents(file, 0700)) log_warn("cannot make the folder of %s", file);
@@ -277,8 +277,8 @@ static void env_cache_store(agent_modindex_env *e, const char *probe, size_t len
 
 /* The entry for (lang, env->id), made (and moved to the front) as needed;
  * a new stamp drops a set learned at another. */
-static agent_modindex_env *env_entry(agent_modindex *self, chk_language lang, const sbx_env *env) {
-  agent_modindex_env *e = NULL, **pe;
+static modindex_env *env_entry(modindex *self, chk_language lang, const sbx_env *env) {
+  modindex_env *e = NULL, **pe;
   for (pe = &self->envs; *pe; pe = &(*pe)->next)
     if ((*pe)->lang == lang && !strcmp((*pe)->id, env->id)) {
       e = *pe;
@@ -308,11 +308,11 @@ static agent_modindex_env *env_entry(agent_modindex *self, chk_language lang, co
   }
   /* Over the cap: the least recently used idle entry goes. */
   if (self->nenvs > MAX_ENVS) {
-    agent_modindex_env **victim = NULL;
+    modindex_env **victim = NULL;
     for (pe = &self->envs; *pe; pe = &(*pe)->next)
       if (*pe != e && !(*pe)->probe && !(*pe)->waiters) victim = pe;
     if (victim) {
-      agent_modindex_env *v = *victim;
+      modindex_env *v = *victim;
       *victim = v->next;
       env_entry_free(v);
       self->nenvs--;
@@ -321,10 +321,10 @@ static agent_modindex_env *env_entry(agent_modindex *self, chk_language lang, co
   return e;
 }
 
-const chk_modset *agent_modindex_peek_env(agent_modindex *self, chk_language lang, const sbx_env *env) {
-  if (!env || !env->id) return agent_modindex_peek(self, lang);
+const chk_modset *modindex_peek_env(modindex *self, chk_language lang, const sbx_env *env) {
+  if (!env || !env->id) return modindex_peek(self, lang);
   if (lang < 0 || lang >= CHK_LANG_COUNT || self->closing) return NULL;
-  agent_modindex_env *e = env_entry(self, lang, env);
+  modindex_env *e = env_entry(self, lang, env);
   if (!e->set && !e->probe) {
     e->set = env_cache_load(e);
     if (e->set) {
@@ -336,12 +336,12 @@ const chk_modset *agent_modindex_peek_env(agent_modindex *self, chk_language lan
 }
 
 static void env_probe_output(void *ud, int stream, const char *bytes, size_t len) {
-  agent_modindex_env *e = ud;
+  modindex_env *e = ud;
   if (stream == 1) dbuf_add_head(&e->out, bytes, len);
 }
 
 static void env_probe_done(void *ud, const sbx_result *res) {
-  agent_modindex_env *e = ud;
+  modindex_env *e = ud;
   e->probe = NULL;
   if (e->orphan) {
     env_entry_free(e);
@@ -377,29 +377,29 @@ static void env_probe_done(void *ud, const sbx_result *res) {
   env_notify(e);
 }
 
-void agent_modindex_get_env(agent_modindex *self, chk_language lang, const sbx_env *env, agent_modindex_fn cb,
+void modindex_get_env(modindex *self, chk_language lang, const sbx_env *env, modindex_fn cb,
                             void *ud) {
   if (!env || !env->id) {
-    agent_modindex_get(self, lang, cb, ud);
+    modindex_get(self, lang, cb, ud);
     return;
   }
   if (lang < 0 || lang >= CHK_LANG_COUNT || self->closing) {
     cb(ud, NULL, "no module index for this language");
     return;
   }
-  const chk_modset *set = agent_modindex_peek_env(self, lang, env);
+  const chk_modset *set = modindex_peek_env(self, lang, env);
   if (set) {
     cb(ud, set, NULL);
     return;
   }
-  agent_modindex_env *e = self->envs; /* peek put it first */
+  modindex_env *e = self->envs; /* peek put it first */
   if (!e->probe && e->error && e->error_stamp && !strcmp(e->error_stamp, e->stamp)) {
     cb(ud, NULL, e->error);
     return;
   }
-  for (agent_modindex_waiter *w = e->waiters; w; w = w->next)
+  for (modindex_waiter *w = e->waiters; w; w = w->next)
     if (w->cb == cb && w->ud == ud) return;
-  agent_modindex_waiter *w = xcalloc(1, sizeof *w);
+  modindex_waiter *w = xcalloc(1, sizeof *w);
   w->cb = cb;
   w->ud = ud;
   w->next = e->waiters;
@@ -424,17 +424,17 @@ void agent_modindex_get_env(agent_modindex *self, chk_language lang, const sbx_e
   }
 }
 
-void agent_modindex_unwait_env(agent_modindex *self, chk_language lang, const sbx_env *env, agent_modindex_fn cb,
+void modindex_unwait_env(modindex *self, chk_language lang, const sbx_env *env, modindex_fn cb,
                                void *ud) {
   if (!env || !env->id) {
-    agent_modindex_unwait(self, lang, cb, ud);
+    modindex_unwait(self, lang, cb, ud);
     return;
   }
-  for (agent_modindex_env *e = self->envs; e; e = e->next) {
+  for (modindex_env *e = self->envs; e; e = e->next) {
     if (e->lang != lang || strcmp(e->id, env->id)) continue;
-    for (agent_modindex_waiter **pp = &e->waiters; *pp; pp = &(*pp)->next)
+    for (modindex_waiter **pp = &e->waiters; *pp; pp = &(*pp)->next)
       if ((*pp)->cb == cb && (*pp)->ud == ud) {
-        agent_modindex_waiter *w = *pp;
+        modindex_waiter *w = *pp;
         *pp = w->next;
         free(w);
         return;
