@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "internal.h"
+#include "python.h"
 
 /* After this many syntax diagnostics the rest is noise from the same cause. */
 #define MAX_SYNTAX_DIAGS 50
@@ -186,45 +187,9 @@ static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
   return xasprintf("missing '%s'", t);
 }
 
-static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report *out) {
-  bool any = false;
-  uint32_t prev_end_row = UINT32_MAX;
-  /* A cursor, not ts_node_named_child(root, i): that one walks the
-   * children from the first each time, quadratic on a long module. */
-  TSTreeCursor cur = ts_tree_cursor_new(root);
-  for (bool more = ts_tree_cursor_goto_first_child(&cur); more;
-       more = ts_tree_cursor_goto_next_sibling(&cur)) {
-    TSNode s = ts_tree_cursor_current_node(&cur);
-    if (!ts_node_is_named(s)) continue;
-    TSPoint a = ts_node_start_point(s);
-    bool first_on_line = prev_end_row == UINT32_MAX || prev_end_row != a.row;
-    prev_end_row = ts_node_end_point(s).row;
-    if (a.column == 0 || !first_on_line || !strcmp(ts_node_type(s), "comment") ||
-        !strcmp(ts_node_type(s), "ERROR"))
-      continue;
-    /* a backslash continuation on the line before makes the indent legal */
-    uint32_t ls = doc->line_starts[a.row];
-    if (a.row > 0 && ls >= 2 && doc->text[ls - 2] == '\\') continue;
-    TSPoint e = {a.row, a.column};
-    chk_report_add_diag(out, (TSPoint){a.row, 0}, e, CHK_SEV_ERROR, "syntax",
-                        xstrdup("unexpected indent"));
-    any = true;
-  }
-  ts_tree_cursor_delete(&cur);
-  return any;
-}
-
-void chk_syntax(const chk_doc *doc, chk_report *out) {
-  if (doc->limited) {
-    /* not parsed: the one thing to say is why, where the limit was crossed */
-    chk_report_add_diag(out, chk_doc_point(doc, doc->limit.offset),
-                        chk_doc_point(doc, doc->limit.offset + doc->limit.len), CHK_SEV_ERROR, "limit",
-                        xstrdup(doc->limit.message));
-    return;
-  }
-  TSNode root = ts_tree_root_node(doc->tree);
+/* Every ERROR and MISSING node of the tree, cascades folded, appended to out. */
+static void tree_errors(const chk_doc *doc, TSNode root, chk_report *out) {
   size_t before = out->ndiags;
-  if (doc->lang == CHK_LANG_PYTHON) python_unexpected_indent(doc, root, out);
   if (!ts_node_has_error(root)) return;
   TSTreeCursor cur = ts_tree_cursor_new(root);
   /* parents of the cursor's node; the cursor API has no parent accessor */
@@ -262,4 +227,44 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
 end:
   free(parents);
   ts_tree_cursor_delete(&cur);
+}
+
+/* Python: the one error CPython would report (python.h), tree-sitter's
+ * first error standing in for the parser errors the token checks miss. */
+static void python_errors(const chk_doc *doc, TSNode root, chk_report *out) {
+  chk_report ts = {0};
+  tree_errors(doc, root, &ts);
+  py_error first = {0};
+  const chk_diag *d = NULL;
+  for (size_t i = 0; i < ts.ndiags; i++) /* the walk finds them in order; be sure */
+    if (!d || ts.diags[i].start.row < d->start.row ||
+        (ts.diags[i].start.row == d->start.row && ts.diags[i].start.column < d->start.column))
+      d = &ts.diags[i];
+  if (d) {
+    first.kind = PY_ERR_TS;
+    first.start = doc->line_starts[d->start.row] + d->start.column;
+    first.end = doc->line_starts[d->end.row] + d->end.column;
+  }
+  py_error e;
+  py_check(doc, d ? &first : NULL, &e);
+  if (e.kind == PY_ERR_TS) {
+    chk_report_add_diag(out, d->start, d->end, CHK_SEV_ERROR, "syntax", xstrdup(d->message));
+  } else if (e.kind != PY_ERR_NONE) {
+    chk_report_add_diag(out, chk_doc_point(doc, e.start), chk_doc_point(doc, e.end), CHK_SEV_ERROR,
+                        "syntax", xstrdup(e.message));
+  }
+  chk_report_close(&ts);
+}
+
+void chk_syntax(const chk_doc *doc, chk_report *out) {
+  if (doc->limited) {
+    /* not parsed: the one thing to say is why, where the limit was crossed */
+    chk_report_add_diag(out, chk_doc_point(doc, doc->limit.offset),
+                        chk_doc_point(doc, doc->limit.offset + doc->limit.len), CHK_SEV_ERROR, "limit",
+                        xstrdup(doc->limit.message));
+    return;
+  }
+  TSNode root = ts_tree_root_node(doc->tree);
+  if (doc->lang == CHK_LANG_PYTHON) python_errors(doc, root, out);
+  else tree_errors(doc, root, out);
 }
