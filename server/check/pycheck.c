@@ -53,6 +53,7 @@ typedef struct checker {
   size_t line_at; /* byte up to which newlines were counted */
   bool seen_code; /* a statement other than the docstring and __future__ imports */
   bool seen_docstring;
+  bool decorated; /* the previous logical line was a decorator */
   /* the first error of each kind, in file order */
   py_error parse, future, symtable, compile;
 } checker;
@@ -134,7 +135,10 @@ static bool wants_operand(const checker *c, const py_token *t) {
                                     ">>", "&", "|", "^", "<", ">", "<=", ">=", "==", "!=", ".",
                                     "->", "+", "-", "~"};
   if (t->type == PY_NAME)
-    return is(c, t, "and") || is(c, t, "or") || is(c, t, "not") || is(c, t, "in") || is(c, t, "is");
+    return is(c, t, "and") || is(c, t, "or") || is(c, t, "not") || is(c, t, "in") ||
+           is(c, t, "is") || is(c, t, "import") || is(c, t, "from") || is(c, t, "del") ||
+           is(c, t, "assert") || is(c, t, "global") || is(c, t, "nonlocal") || is(c, t, "as") ||
+           is(c, t, "await");
   if (t->type != PY_OP) return false;
   for (size_t i = 0; i < ARRAY_LEN(ops); i++)
     if (is(c, t, ops[i])) return true;
@@ -269,6 +273,10 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
       set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       return;
     }
+    if (t->type == PY_OP && is(c, t, ",") && u->type == PY_OP && is(c, u, ",")) {
+      set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
+      return;
+    }
     if (ends_operand(c, t) && u != end && starts_operand(c, u) &&
         !(t->type == PY_STRING && u->type == PY_STRING)) {
       if (c->level[i + 1] > 0 && !(t->type == PY_NAME && u->type == PY_STRING)) {
@@ -304,6 +312,111 @@ static bool legacy_statement(checker *c, size_t a, size_t b, const py_token *end
           "Missing parentheses in call to '%.*s'. Did you mean %.*s(...)?", (int)(t->end - t->start),
           c->s + t->start, (int)(t->end - t->start), c->s + t->start);
   return true;
+}
+
+/* An open bracket in check_brackets. */
+typedef struct open {
+  size_t at;     /* index of the bracket */
+  int colons;    /* ':' in the current dict entry, less the lambdas' */
+  bool dict;     /* an entry with ':' was seen */
+  size_t entry;  /* first token of the current entry or argument */
+  bool call;     /* '(' right after an operand */
+  bool kwarg;    /* a keyword argument was seen */
+  bool comp;     /* a comprehension: a 'for' at this level */
+  size_t kw0;    /* first of this call's keywords in kws */
+} open;
+
+/* The dict entry of o ending before token i: in a dict, an entry without
+ * ':' (other than **x) lacks it. Returns false after an error. */
+static bool dict_entry(checker *c, open *o, size_t i) {
+  if (!o->dict || o->comp || o->colons > 0 || o->entry >= i) return true;
+  const py_token *e = &c->tok[o->entry];
+  if (is(c, e, "**")) return true;
+  for (size_t k = o->entry; k < i; k++)
+    if (is(c, &c->tok[k], "for")) return true; /* a comprehension's clause */
+  set_err(&c->parse, PY_ERR_PARSE, e->start, c->tok[i - 1].end, "':' expected after dictionary key");
+  return false;
+}
+
+/* Token i directly inside a call's '(' (or after one of its ','): a
+ * positional argument after a keyword argument is an error. */
+static void arg_start(checker *c, open *o, size_t i) {
+  if (!o->call) return;
+  const py_token *p = &c->tok[i - 1];
+  if (!(i - 1 == o->at || (is(c, p, ",") && c->level[i - 1] == c->level[o->at] + 1))) return;
+  const py_token *t = &c->tok[i];
+  if (t->type == PY_OP && (is(c, t, ")") || is(c, t, "*") || is(c, t, "**"))) return;
+  bool kw = t->type == PY_NAME && i + 1 < c->n && is(c, &c->tok[i + 1], "=");
+  if (kw) o->kwarg = true;
+  else if (o->kwarg)
+    set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "positional argument follows keyword argument");
+}
+
+/* Inside brackets: a dict entry with two ':' ("'a': 'b' 'c': 'd'", a
+ * missing comma), and a keyword argument given twice in one call (a compiler
+ * error). One pass with a stack of the open brackets. */
+static void check_brackets(checker *c, size_t a, size_t b) {
+  open st[200];
+  size_t depth = 0;
+  size_t *kws = NULL, nkw = 0, capkw = 0;
+  for (size_t i = a; i < b; i++) {
+    const py_token *t = &c->tok[i];
+    if (t->type == PY_OP && (is(c, t, "(") || is(c, t, "[") || is(c, t, "{"))) {
+      if (depth == ARRAY_LEN(st)) break;
+      if (depth > 0) arg_start(c, &st[depth - 1], i);
+      st[depth++] = (open){.at = i, .entry = i + 1,
+                           /* a def's parameters are no call */
+                           .call = is(c, t, "(") && i > a && ends_operand(c, &c->tok[i - 1]) &&
+                                   !is_keyword(c, &c->tok[i - 1]) &&
+                                   !(i >= 2 && is(c, &c->tok[i - 2], "def")),
+                           .kw0 = nkw};
+      continue;
+    }
+    if (t->type == PY_OP && (is(c, t, ")") || is(c, t, "]") || is(c, t, "}"))) {
+      if (depth == 0) break;
+      open *o = &st[depth - 1];
+      if (is(c, t, "}") && !dict_entry(c, o, i)) break;
+      nkw = st[--depth].kw0;
+      continue;
+    }
+    if (depth == 0) continue;
+    open *o = &st[depth - 1];
+    const py_token *ob = &c->tok[o->at];
+    if (is(c, t, "for")) o->comp = true;
+    arg_start(c, o, i);
+    if (c->parse.kind) break;
+    if (is(c, ob, "{")) {
+      if (is(c, t, ",")) {
+        if (!dict_entry(c, o, i)) break;
+        o->colons = 0;
+        o->entry = i + 1;
+      } else if (is(c, t, ":")) o->dict = true;
+      if (is(c, t, ",")) o->colons = 0;
+      else if (is(c, t, "lambda")) o->colons--;
+      else if (is(c, t, ":") && ++o->colons > 1) {
+        set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "invalid syntax");
+        break;
+      }
+    }
+    if (o->call && t->type == PY_NAME && i + 1 < b && is(c, &c->tok[i + 1], "=") &&
+        (is(c, &c->tok[i - 1], "(") || is(c, &c->tok[i - 1], ","))) {
+      for (size_t k = o->kw0; k < nkw; k++) {
+        const py_token *q = &c->tok[kws[k]];
+        if (q->end - q->start == t->end - t->start &&
+            !memcmp(c->s + q->start, c->s + t->start, t->end - t->start)) {
+          set_err(&c->compile, PY_ERR_COMPILE, t->start, t->end, "keyword argument repeated: %.*s",
+                  (int)(t->end - t->start), c->s + t->start);
+          break;
+        }
+      }
+      if (nkw == capkw) {
+        capkw = capkw ? capkw * 2 : 16;
+        kws = xrealloc(kws, capkw * sizeof *kws);
+      }
+      kws[nkw++] = i;
+    }
+  }
+  free(kws);
 }
 
 static const char *const future_features[] = {
@@ -343,7 +456,24 @@ static void simple_statement(checker *c, size_t a, size_t b, const py_token *end
   }
 
   if (legacy_statement(c, a, b, end)) return;
+  if (t->type == PY_OP && (is(c, t, ":") || is(c, t, ",") || is(c, t, "=") || is(c, t, ".") ||
+                           is(c, t, "->") || is(c, t, ":="))) {
+    set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "invalid syntax");
+    return;
+  }
   check_pairs(c, a, b, end);
+  check_brackets(c, a, b);
+  if (is(c, t, "from") && is(c, &c->tok[b - 1], ",")) {
+    for (size_t i = a + 1; i + 1 < b; i++)
+      if (is(c, &c->tok[i], "import") && !is(c, &c->tok[i + 1], "(")) {
+        set_err(&c->parse, PY_ERR_PARSE, c->tok[b - 1].start, c->tok[b - 1].end,
+                "trailing comma not allowed without surrounding parentheses");
+        break;
+      }
+  }
+  /* "x:" is an annotation without its type */
+  if (c->level[b - 1] == 0 && is(c, &c->tok[b - 1], ":"))
+    set_err(&c->parse, PY_ERR_PARSE, end->start, end->end, "invalid syntax");
 
   if (is(c, t, "return") && !in_function(c))
     set_err(&c->compile, PY_ERR_COMPILE, t->start, c->tok[b - 1].end, "'return' outside function");
@@ -449,11 +579,21 @@ static void logical_line(checker *c, const py_token *nl) {
   /* the clause order: a statement at this depth, after the one before */
   {
     const char *kw = what && !is_async ? what : NULL;
+    for (int d = c->depth + 1; d < MAXDEPTH && c->prev[d]; d++) {
+      if (c->prev[d] == S_TRY)
+        set_err(&c->parse, PY_ERR_PARSE, t0->start, t0->end, "expected 'except' or 'finally' block");
+      c->prev[d] = S_NONE;
+    }
     clause_order(c, t0, kw);
-    for (int d = c->depth + 1; d < MAXDEPTH && c->prev[d]; d++) c->prev[d] = S_NONE;
   }
   if (!what) {
     c->prev[c->depth] = S_SIMPLE;
+    if (t0->type == PY_OP && is(c, t0, "@")) {
+      c->decorated = true;
+      if (n == 1) set_err(&c->parse, PY_ERR_PARSE, nl->start, nl->end, "invalid syntax");
+      check_pairs(c, 1, n, nl);
+      return;
+    }
     simple_statements(c, 0, n, nl);
     return;
   }
@@ -488,7 +628,11 @@ static void logical_line(checker *c, const py_token *nl) {
   if (bare && colon != k + 1) set_err(&c->parse, PY_ERR_PARSE, c->tok[k + 1].start, c->tok[k + 1].end, "expected ':'");
   if (!bare && colon == k + 1 && strcmp(what, "except") && strcmp(what, "case"))
     set_err(&c->parse, PY_ERR_PARSE, c->tok[colon].start, c->tok[colon].end, "invalid syntax");
-  check_pairs(c, k + 1 + (soft ? 0 : 0), colon, &c->tok[colon]);
+  check_pairs(c, k + 1, colon, &c->tok[colon]);
+  check_brackets(c, k + 1, colon);
+  if ((!strcmp(what, "function definition") || !strcmp(what, "class definition")) &&
+      c->tok[k + 1].type != PY_NAME)
+    set_err(&c->parse, PY_ERR_PARSE, c->tok[k + 1].start, c->tok[k + 1].end, "invalid syntax");
   if (!strcmp(what, "function definition") && k + 2 < colon && is(c, &c->tok[k + 2], "("))
     check_params(c, k + 2, colon, false);
   if (is_async && (!strcmp(what, "for") || !strcmp(what, "with")) && innermost_def(c) != F_ASYNC_DEF)
@@ -595,6 +739,15 @@ static void run(checker *c, py_error *tokerr) {
       continue;
     }
     c->expect_block = false;
+    if (c->decorated) {
+      /* a decorator is followed by a def, a class or another decorator */
+      c->decorated = false;
+      if (t.type == PY_DEDENT)
+        set_err(&c->parse, PY_ERR_INDENT_TOKEN, t.start, t.end, "unexpected unindent");
+      else if (!(t.type == PY_NAME && (is(c, &t, "def") || is(c, &t, "class") || is(c, &t, "async"))) &&
+               !(t.type == PY_OP && is(c, &t, "@")))
+        set_err(&c->parse, PY_ERR_PARSE, t.start, t.end, "invalid syntax");
+    }
     if (t.type == PY_DEDENT) {
       if (c->depth > 0) c->depth--;
       continue;
@@ -632,7 +785,8 @@ void py_check(const chk_doc *doc, const py_error *ts, py_error *out) {
   const py_error *p = c.parse.kind ? &c.parse : NULL;
   if (ts && ts->kind && !p) p = ts;
   /* then CPython's order (see py_errkind) */
-  if (tokerr.kind == PY_ERR_TOKEN) *out = tokerr;
+  if (tokerr.kind == PY_ERR_TOKEN && !(p && p->kind == PY_ERR_INDENT_TOKEN && p->start < tokerr.start))
+    *out = tokerr;
   else if (tokerr.kind == PY_ERR_INDENT && (!p || tokerr.start < p->start || p->kind == PY_ERR_TS))
     *out = tokerr;
   else if (tokerr.kind == PY_ERR_EOF &&

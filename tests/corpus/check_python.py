@@ -31,8 +31,8 @@ import tempfile
 import warnings
 
 
-def stdlib_files():
-    root = sysconfig.get_paths()["stdlib"]
+def stdlib_files(root=None):
+    root = root or sysconfig.get_paths()["stdlib"]
     out = []
     for d, dirs, files in os.walk(root):
         dirs[:] = sorted(x for x in dirs if x not in ("site-packages", "dist-packages", "__pycache__"))
@@ -153,10 +153,11 @@ def main():
     ap.add_argument("--mutants", type=int, default=8)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--details")
+    ap.add_argument("--root", help="a folder of Python files instead of the standard library")
     a = ap.parse_args()
 
     rng = random.Random(a.seed)
-    files = stdlib_files()
+    files = stdlib_files(a.root)
     sample = sorted(rng.sample(files, min(a.files, len(files))))
     tmp = tempfile.mkdtemp(prefix="crucible-corpus-")
     cases = []  # (path, origin, kind, truth)
