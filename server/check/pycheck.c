@@ -277,7 +277,10 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
       set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       return;
     }
-    if (ends_operand(c, t) && u != end && starts_operand(c, u) &&
+    /* "from ...pkg import x": dots of a relative import */
+    bool dots = is(c, t, "...") && i > 0 && (is(c, &c->tok[i - 1], "from") || is(c, &c->tok[i - 1], ".") ||
+                                             is(c, &c->tok[i - 1], "..."));
+    if (ends_operand(c, t) && u != end && starts_operand(c, u) && !dots &&
         !(t->type == PY_STRING && u->type == PY_STRING)) {
       if (c->level[i + 1] > 0 && !(t->type == PY_NAME && u->type == PY_STRING)) {
         size_t from = expr_start(c, i, a);
@@ -323,6 +326,7 @@ typedef struct open {
   bool call;     /* '(' right after an operand */
   bool kwarg;    /* a keyword argument was seen */
   bool comp;     /* a comprehension: a 'for' at this level */
+  int lambdas;   /* lambdas at this level whose ':' has not come yet */
   size_t kw0;    /* first of this call's keywords in kws */
 } open;
 
@@ -383,6 +387,16 @@ static void check_brackets(checker *c, size_t a, size_t b) {
     open *o = &st[depth - 1];
     const py_token *ob = &c->tok[o->at];
     if (is(c, t, "for")) o->comp = true;
+    /* a lambda's parameters, up to its ':', hold ',' of their own */
+    if (is(c, t, "lambda")) {
+      arg_start(c, o, i);
+      o->lambdas++;
+      continue;
+    }
+    if (o->lambdas > 0) {
+      if (is(c, t, ":")) o->lambdas--;
+      continue;
+    }
     arg_start(c, o, i);
     if (c->parse.kind) break;
     if (is(c, ob, "{")) {
@@ -390,10 +404,7 @@ static void check_brackets(checker *c, size_t a, size_t b) {
         if (!dict_entry(c, o, i)) break;
         o->colons = 0;
         o->entry = i + 1;
-      } else if (is(c, t, ":")) o->dict = true;
-      if (is(c, t, ",")) o->colons = 0;
-      else if (is(c, t, "lambda")) o->colons--;
-      else if (is(c, t, ":") && ++o->colons > 1) {
+      } else if (is(c, t, ":") && (o->dict = true) && ++o->colons > 1) {
         set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "invalid syntax");
         break;
       }

@@ -32,10 +32,11 @@ import warnings
 
 
 def stdlib_files(root=None):
+    skip = ("__pycache__",) if root else ("site-packages", "dist-packages", "__pycache__")
     root = root or sysconfig.get_paths()["stdlib"]
     out = []
     for d, dirs, files in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if x not in ("site-packages", "dist-packages", "__pycache__"))
+        dirs[:] = sorted(x for x in dirs if x not in skip)
         for f in sorted(files):
             if f.endswith(".py"):
                 out.append(os.path.join(d, f))
