@@ -256,6 +256,37 @@ static void python_errors(const chk_doc *doc, TSNode root, chk_report *out) {
   chk_report_close(&ts);
 }
 
+/* Bash: tree-sitter-bash needs the newline that ends the last command to
+ * see where the file ends: without it, "if x; then\n  echo" was "unexpected
+ * 'if'" at 1:1 rather than "missing 'fi' to close 'if' at line 1" (LLM
+ * answers come without their final newline). A text with errors and without
+ * that newline is parsed again with one; the positions of its bytes are the
+ * same. */
+static void bash_errors(const chk_doc *doc, chk_report *out) {
+  if (doc->len == 0 || doc->text[doc->len - 1] == '\n') {
+    tree_errors(doc, ts_tree_root_node(doc->tree), out);
+    return;
+  }
+  char *text = xmalloc(doc->len + 2);
+  memcpy(text, doc->text, doc->len);
+  text[doc->len] = '\n';
+  text[doc->len + 1] = '\0';
+  uint32_t at;
+  uint64_t budget;
+  TSTree *tree = chk_context_parse(doc->ctx, doc->lang, NULL, text, doc->len + 1, &at, &budget);
+  if (!tree) {
+    tree_errors(doc, ts_tree_root_node(doc->tree), out);
+  } else {
+    chk_doc tmp = *doc; /* the same document, one newline longer */
+    tmp.text = text;
+    tmp.len = doc->len + 1;
+    tmp.tree = tree;
+    tree_errors(&tmp, ts_tree_root_node(tree), out);
+    ts_tree_delete(tree);
+  }
+  free(text);
+}
+
 void chk_syntax(const chk_doc *doc, chk_report *out) {
   if (doc->limited) {
     /* not parsed: the one thing to say is why, where the limit was crossed */
@@ -266,5 +297,6 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
   }
   TSNode root = ts_tree_root_node(doc->tree);
   if (doc->lang == CHK_LANG_PYTHON) python_errors(doc, root, out);
+  else if (doc->lang == CHK_LANG_BASH && ts_node_has_error(root)) bash_errors(doc, out);
   else tree_errors(doc, root, out);
 }
