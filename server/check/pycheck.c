@@ -144,7 +144,8 @@ static bool wants_operand_slow(const checker *c, const py_token *t) {
     return is(c, t, "and") || is(c, t, "or") || is(c, t, "not") || is(c, t, "in") ||
            is(c, t, "is") || is(c, t, "import") || is(c, t, "from") || is(c, t, "del") ||
            is(c, t, "assert") || is(c, t, "global") || is(c, t, "nonlocal") || is(c, t, "as") ||
-           is(c, t, "await");
+           is(c, t, "await") || is(c, t, "for") || is(c, t, "if") || is(c, t, "elif") ||
+           is(c, t, "while") || is(c, t, "with");
   if (t->type != PY_OP) return false;
   for (size_t i = 0; i < ARRAY_LEN(ops); i++)
     if (is_word(c, t, ops[i])) return true;
@@ -159,13 +160,34 @@ static bool closes_slow(const checker *c, const py_token *t) {
          is(c, t, ";") || is(c, t, "=") || is(c, t, "->");
 }
 
+/* Keywords that cannot start an operand: after an operator that wants one,
+ * they are an error ("for in x"). */
+static bool opkw_slow(const checker *c, const py_token *t) {
+  return t->type == PY_NAME && (is(c, t, "in") || is(c, t, "and") || is(c, t, "or") ||
+                                is(c, t, "is") || is(c, t, "if") || is(c, t, "else") ||
+                                is(c, t, "as") || is(c, t, "for") || is(c, t, "import"));
+}
+
+/* Keywords that start a statement, so cannot follow an operand ("io import
+ * x"). */
+static bool stmtkw_slow(const checker *c, const py_token *t) {
+  static const char *const w[] = {"import", "def",   "class", "return", "del",   "pass",  "break",
+                                  "continue", "global", "nonlocal", "assert", "raise", "try",
+                                  "while", "with", "elif", "except", "finally", "yield"};
+  if (t->type != PY_NAME) return false;
+  for (size_t i = 0; i < ARRAY_LEN(w); i++)
+    if (is_word(c, t, w[i])) return true;
+  return false;
+}
+
 /* The classes above, computed once per token of the line (push). */
-enum { F_KW = 1, F_END = 2, F_START = 4, F_WANTS = 8, F_CLOSES = 16 };
+enum { F_KW = 1, F_END = 2, F_START = 4, F_WANTS = 8, F_CLOSES = 16, F_OPKW = 32, F_STMTKW = 64 };
 
 static uint8_t compute_flags(const checker *c, const py_token *t) {
   return (uint8_t)((is_keyword_slow(c, t) ? F_KW : 0) | (ends_operand_slow(c, t) ? F_END : 0) |
                    (starts_operand_slow(c, t) ? F_START : 0) | (wants_operand_slow(c, t) ? F_WANTS : 0) |
-                   (closes_slow(c, t) ? F_CLOSES : 0));
+                   (closes_slow(c, t) ? F_CLOSES : 0) | (opkw_slow(c, t) ? F_OPKW : 0) |
+                   (stmtkw_slow(c, t) ? F_STMTKW : 0));
 }
 
 static uint8_t flags_of(const checker *c, const py_token *t) {
@@ -178,6 +200,8 @@ static bool ends_operand(const checker *c, const py_token *t) { return flags_of(
 static bool starts_operand(const checker *c, const py_token *t) { return flags_of(c, t) & F_START; }
 static bool wants_operand(const checker *c, const py_token *t) { return flags_of(c, t) & F_WANTS; }
 static bool closes(const checker *c, const py_token *t) { return flags_of(c, t) & F_CLOSES; }
+static bool opkw(const checker *c, const py_token *t) { return flags_of(c, t) & F_OPKW; }
+static bool stmtkw(const checker *c, const py_token *t) { return flags_of(c, t) & F_STMTKW; }
 
 static const char *compound_what(const checker *c, const py_token *t, bool is_async) {
   (void)is_async;
@@ -308,13 +332,36 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
                                              is(c, &c->tok[i - 1], "..."));
     if (ends_operand(c, t) && u != end && starts_operand(c, u) && !dots &&
         !(t->type == PY_STRING && u->type == PY_STRING)) {
-      if (c->level[i + 1] > 0 && !(t->type == PY_NAME && u->type == PY_STRING)) {
+      bool import = is(c, &c->tok[a], "from") || is(c, &c->tok[a], "import");
+      if (c->level[i + 1] > 0 && !import && !(t->type == PY_NAME && u->type == PY_STRING)) {
         size_t from = expr_start(c, i, a);
         set_err(&c->parse, PY_ERR_PARSE, (uint32_t)from, u->end,
                 "invalid syntax. Perhaps you forgot a comma?");
       } else {
         set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       }
+      return;
+    }
+    /* an attribute is a name: "x.'a'", "x.(", "await .f" (dots of a
+     * relative import aside) */
+    if (is(c, t, ".") && u != end && u->type != PY_NAME && !is(c, u, ".") && !is(c, u, "...")) {
+      set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
+      return;
+    }
+    if (wants_operand(c, t) && !is(c, t, "from") && !is(c, t, "import") && !is(c, t, ".") && u != end &&
+        is(c, u, ".")) {
+      set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
+      return;
+    }
+    /* "for in x", "if and y"; "not in" and "from . import" are fine */
+    if (wants_operand(c, t) && u != end && opkw(c, u) && !(is(c, t, "not") && is(c, u, "in")) &&
+        !is(c, t, ".")) {
+      set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
+      return;
+    }
+    if (ends_operand(c, t) && u != end && stmtkw(c, u) &&
+        !(is(c, u, "import") && is(c, &c->tok[a], "from"))) {
+      set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       return;
     }
     /* '/' before ',' or ')' ends positional-only parameters */
@@ -352,6 +399,7 @@ typedef struct open {
   bool call;     /* '(' right after an operand */
   bool kwarg;    /* a keyword argument was seen */
   bool comp;     /* a comprehension: a 'for' at this level */
+  bool positional_late; /* a positional argument after a keyword one */
   int lambdas;   /* lambdas at this level whose ':' has not come yet */
   size_t kw0;    /* first of this call's keywords in kws */
 } open;
@@ -379,7 +427,7 @@ static void arg_start(checker *c, open *o, size_t i) {
   bool kw = t->type == PY_NAME && i + 1 < c->n && is(c, &c->tok[i + 1], "=");
   if (kw) o->kwarg = true;
   else if (o->kwarg)
-    set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "positional argument follows keyword argument");
+    o->positional_late = true; /* CPython reports it where the arguments end */
 }
 
 /* Inside brackets: a dict entry with two ':' ("'a': 'b' 'c': 'd'", a
@@ -406,6 +454,10 @@ static void check_brackets(checker *c, size_t a, size_t b) {
       if (depth == 0) break;
       open *o = &st[depth - 1];
       if (is(c, t, "}") && !dict_entry(c, o, i)) break;
+      if (o->positional_late) {
+        set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "positional argument follows keyword argument");
+        break;
+      }
       nkw = st[--depth].kw0;
       continue;
     }
@@ -507,6 +559,24 @@ static void simple_statement(checker *c, size_t a, size_t b, const py_token *end
                 "trailing comma not allowed without surrounding parentheses");
         break;
       }
+  }
+  /* "x = a: b": an annotation belongs to a single target, before any '=' */
+  {
+    bool assigned = false;
+    int lambdas = 0;
+    for (size_t i = a; i < b; i++) {
+      if (c->level[i] != 0) continue;
+      const py_token *u = &c->tok[i];
+      if (is(c, u, "lambda")) lambdas++;
+      else if (is(c, u, "=")) assigned = true;
+      else if (is(c, u, ":")) {
+        if (lambdas > 0) lambdas--;
+        else if (assigned) {
+          set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
+          break;
+        }
+      }
+    }
   }
   /* "x:" is an annotation without its type */
   if (c->level[b - 1] == 0 && is(c, &c->tok[b - 1], ":"))
@@ -665,7 +735,7 @@ static void logical_line(checker *c, const py_token *nl) {
   if (bare && colon != k + 1) set_err(&c->parse, PY_ERR_PARSE, c->tok[k + 1].start, c->tok[k + 1].end, "expected ':'");
   if (!bare && colon == k + 1 && strcmp(what, "except") && strcmp(what, "case"))
     set_err(&c->parse, PY_ERR_PARSE, c->tok[colon].start, c->tok[colon].end, "invalid syntax");
-  check_pairs(c, k + 1, colon, &c->tok[colon]);
+  check_pairs(c, soft ? k + 1 : k, colon, &c->tok[colon]);
   check_brackets(c, k + 1, colon);
   if ((!strcmp(what, "function definition") || !strcmp(what, "class definition")) &&
       c->tok[k + 1].type != PY_NAME)

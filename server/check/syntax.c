@@ -288,6 +288,20 @@ static void bash_errors(const chk_doc *doc, chk_report *out) {
 }
 
 void chk_syntax(const chk_doc *doc, chk_report *out) {
+  chk_limit pre;
+  if (doc->limited && doc->lang == CHK_LANG_PYTHON &&
+      chk_prescan(doc->lang, doc->text, doc->len, &pre) == 0) {
+    /* the parse ran out of time (the pre-scan let the text through): the
+     * token checks need no tree and are linear, and an error they find is
+     * what CPython would say */
+    py_error e;
+    py_check(doc, NULL, &e);
+    if (e.kind != PY_ERR_NONE) {
+      chk_report_add_diag(out, chk_doc_point(doc, e.start), chk_doc_point(doc, e.end), CHK_SEV_ERROR,
+                          "syntax", xstrdup(e.message));
+      return;
+    }
+  }
   if (doc->limited) {
     /* not parsed: the one thing to say is why, where the limit was crossed */
     chk_report_add_diag(out, chk_doc_point(doc, doc->limit.offset),

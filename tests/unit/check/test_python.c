@@ -54,7 +54,7 @@ static const pycase cases[] = {
     {"notequal", "if a <> b:\n    pass\n", 1, 6, "invalid syntax"},
     {"octal", "mode = 0777\n", 1, 8, "leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers"},
     {"over_indented", "def f():\n    a = 1\n        b = 2\n", 3, 9, "unexpected indent"},
-    {"positional_after_kw", "f(a=1, 2)\n", 1, 8, "positional argument follows keyword argument"},
+    {"positional_after_kw", "f(a=1, 2)\n", 1, 9, "positional argument follows keyword argument"},
     {"print2", "print 'hello', x\n", 1, 1, "Missing parentheses in call to 'print'. Did you mean print(...)?"},
     {"return_in_class", "class A:\n    return 1\n", 2, 5, "'return' outside function"},
     {"return_outside", "return 1\n", 1, 1, "'return' outside function"},
