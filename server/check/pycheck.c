@@ -62,7 +62,7 @@ typedef struct checker {
 static void set_err(py_error *e, py_errkind kind, uint32_t a, uint32_t b, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void set_err(py_error *e, py_errkind kind, uint32_t a, uint32_t b, const char *fmt, ...) {
-  if (e->kind) return; /* the first one stands */
+  if (e->kind && e->start <= a) return; /* the one earliest in the file stands */
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(e->message, sizeof e->message, fmt, ap);
@@ -89,6 +89,10 @@ static unsigned line_at(checker *c, size_t off) {
  * compile time, which made the checks 3x faster than strlen). */
 #define is(c, t, lit) \
   ((t)->end - (t)->start == sizeof(lit "") - 1 && !memcmp((c)->s + (t)->start, lit, sizeof(lit "") - 1))
+
+static bool is_xdigit_c(char ch) {
+  return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
+}
 
 static bool is_word(const checker *c, const py_token *t, const char *word) {
   size_t n = strlen(word);
@@ -303,12 +307,58 @@ static size_t expr_start(const checker *c, size_t i, size_t first) {
   return c->tok[i].start;
 }
 
+/* Escapes CPython refuses in a string literal ("\\x4", "\\u12", "\\N"
+ * without braces), reported where the literal ends (the parser's position
+ * when it decodes it). */
+static void check_escapes(checker *c, const py_token *t) {
+  const char *s = c->s + t->start;
+  size_t n = t->end - t->start, i = 0;
+  bool raw = false, bytes = false;
+  while (i < n && s[i] != '\'' && s[i] != '"') {
+    raw |= (s[i] | 0x20) == 'r';
+    bytes |= (s[i] | 0x20) == 'b';
+    i++;
+  }
+  if (raw || i >= n) return;
+  size_t q = (i + 2 < n && s[i + 1] == s[i] && s[i + 2] == s[i] && n - i >= 6) ? 3 : 1;
+  size_t body = i + q, stop = n >= q ? n - q : n;
+  for (size_t k = body; k < stop; k++) {
+    if (s[k] != '\\') continue;
+    if (k + 1 >= stop) break;
+    char e = s[k + 1];
+    size_t want = e == 'x' ? 2 : (!bytes && e == 'u') ? 4 : (!bytes && e == 'U') ? 8 : 0;
+    if (want) {
+      size_t h = 0;
+      while (h < want && k + 2 + h < stop && is_xdigit_c(s[k + 2 + h])) h++;
+      if (h < want) {
+        if (bytes)
+          set_err(&c->parse, PY_ERR_PARSE, t->end, t->end, "(value error) invalid \\x escape at position %zu",
+                  k - body);
+        else
+          set_err(&c->parse, PY_ERR_PARSE, t->end, t->end,
+                  "(unicode error) 'unicodeescape' codec can't decode bytes in position %zu-%zu: "
+                  "truncated \\%s escape",
+                  k - body, k - body + 1 + h, e == 'x' ? "xXX" : e == 'u' ? "uXXXX" : "UXXXXXXXX");
+        return;
+      }
+    } else if (!bytes && e == 'N' && (k + 2 >= stop || s[k + 2] != '{' || !memchr(s + k + 2, '}', stop - k - 2))) {
+      set_err(&c->parse, PY_ERR_PARSE, t->end, t->end,
+              "(unicode error) 'unicodeescape' codec can't decode bytes in position %zu-%zu: "
+              "malformed \\N character escape",
+              k - body, k - body + 1);
+      return;
+    }
+    k++; /* the escaped character */
+  }
+}
+
 /* Token-pair errors in tokens [a, b) of one statement or header; nl is the
  * token that ends the statement (NEWLINE, ';' or the header's ':'). */
 static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
   for (size_t i = a; i < b; i++) {
     const py_token *t = &c->tok[i];
     const py_token *u = i + 1 < b ? &c->tok[i + 1] : end;
+    if (t->type == PY_STRING && memchr(c->s + t->start, '\\', t->end - t->start)) check_escapes(c, t);
     /* tokens Python 3 has no use for */
     if (t->type == PY_OP &&
         (is(c, t, "`") || is(c, t, "$") || is(c, t, "?") || is(c, t, "!") || is(c, t, "<>"))) {
@@ -323,7 +373,13 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
       set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       return;
     }
-    if (t->type == PY_OP && is(c, t, ",") && u->type == PY_OP && is(c, u, ",")) {
+    if (t->type == PY_OP && is(c, t, ";") && c->level[i] > 0) {
+      set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "invalid syntax");
+      return;
+    }
+    /* "a,, b"; "f(a, =1)" (but "x, = y" unpacks one item) */
+    if (t->type == PY_OP && is(c, t, ",") && u->type == PY_OP &&
+        (is(c, u, ",") || (is(c, u, "=") && c->level[i] > 0))) {
       set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       return;
     }
@@ -344,7 +400,9 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
     }
     /* an attribute is a name: "x.'a'", "x.(", "await .f" (dots of a
      * relative import aside) */
-    if (is(c, t, ".") && u != end && u->type != PY_NAME && !is(c, u, ".") && !is(c, u, "...")) {
+    if (is(c, t, ".") && u != end && !is(c, u, ".") && !is(c, u, "...") &&
+        (u->type != PY_NAME ||
+         (is_keyword(c, u) && !(is(c, u, "import") && is(c, &c->tok[a], "from"))))) {
       set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       return;
     }
@@ -476,7 +534,31 @@ static void check_brackets(checker *c, size_t a, size_t b) {
       continue;
     }
     arg_start(c, o, i);
-    if (c->parse.kind) break;
+    if (c->parse.kind && c->parse.start <= t->start) break;
+    const py_token *prev = &c->tok[i - 1];
+    bool first = i - 1 == o->at || (is(c, prev, ",") && c->level[i - 1] == c->level[o->at] + 1);
+    if (first) o->entry = i;
+    /* "f(x: 1)", "{a: 1, : 2}": a ':' with nothing before it, or in a call */
+    if (is(c, t, ":") && ((o->call) || (is(c, ob, "{") && first))) {
+      set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "invalid syntax");
+      break;
+    }
+    /* '=' in brackets: a keyword argument, or a mistaken '==' */
+    if (is(c, t, "=") && o->entry < i) {
+      const py_token *e = &c->tok[o->entry];
+      bool literal = e->type == PY_STRING || e->type == PY_NUMBER || is(c, e, "None") ||
+                     is(c, e, "True") || is(c, e, "False");
+      if (literal) {
+        set_err(&c->parse, PY_ERR_PARSE, e->start, t->start,
+                "cannot assign to literal here. Maybe you meant '==' instead of '='?");
+        break;
+      }
+      if (o->call && !(e->type == PY_NAME && o->entry + 1 == i)) {
+        set_err(&c->parse, PY_ERR_PARSE, e->start, t->start,
+                "expression cannot contain assignment, perhaps you meant \"==\"?");
+        break;
+      }
+    }
     if (is(c, ob, "{")) {
       if (is(c, t, ",")) {
         if (!dict_entry(c, o, i)) break;
@@ -545,13 +627,18 @@ static void simple_statement(checker *c, size_t a, size_t b, const py_token *end
   }
 
   if (legacy_statement(c, a, b, end)) return;
-  if (t->type == PY_OP && (is(c, t, ":") || is(c, t, ",") || is(c, t, "=") || is(c, t, ".") ||
-                           is(c, t, "->") || is(c, t, ":="))) {
+  if (t->type == PY_OP && !is(c, t, "(") && !is(c, t, "[") && !is(c, t, "{") && !is(c, t, "-") &&
+      !is(c, t, "+") && !is(c, t, "~") && !is(c, t, "*") && !is(c, t, "...") && !is(c, t, "@")) {
     set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "invalid syntax");
     return;
   }
   check_pairs(c, a, b, end);
   check_brackets(c, a, b);
+  if (is(c, t, "from")) {
+    bool import = false;
+    for (size_t i = a + 1; i < b && !import; i++) import = is(c, &c->tok[i], "import");
+    if (!import) set_err(&c->parse, PY_ERR_PARSE, end->start, end->end, "invalid syntax");
+  }
   if (is(c, t, "from") && is(c, &c->tok[b - 1], ",")) {
     for (size_t i = a + 1; i + 1 < b; i++)
       if (is(c, &c->tok[i], "import") && !is(c, &c->tok[i + 1], "(")) {

@@ -37,7 +37,8 @@ typedef struct py_token {
 typedef enum py_errkind {
   PY_ERR_NONE = 0,
   PY_ERR_TOKEN,   /* tokenizer error raised at once (strings, numbers, brackets, characters) */
-  PY_ERR_INDENT,  /* tokenizer indentation error (dedent mismatch, TabError, too deep) */
+  PY_ERR_INDENT,  /* tokenizer error raised only where the parser meets it: indentation
+                   * (dedent mismatch, TabError, too deep), a character after '\' */
   PY_ERR_EOF,     /* end of file inside brackets or after a backslash */
   PY_ERR_PARSE,   /* parser error */
   PY_ERR_INDENT_TOKEN, /* "unexpected indent": a parser error no tokenizer error replaces */

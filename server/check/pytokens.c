@@ -510,7 +510,13 @@ py_token py_tokenizer_next(py_tokenizer *t) {
       size_t i = t->pos + 1;
       if (at(t, i) == '\r' && at(t, i + 1) == '\n') i++;
       if (at(t, i) != '\n')
-        return fail_before(t, i + 1, "unexpected character after line continuation character");
+      {
+        /* raised only when the parser gets there (no later parser error is
+         * replaced by it): an indentation-class error */
+        fail_before(t, i + 1, "unexpected character after line continuation character");
+        t->err.kind = PY_ERR_INDENT;
+        return tok(PY_ERRORTOKEN, t->err.start, t->err.end);
+      }
       i++;
       if (at(t, i) == -1) return fail(t, PY_ERR_EOF, i - 1, i - 1, "unexpected EOF while parsing");
       t->pos = i;
