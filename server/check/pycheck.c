@@ -55,6 +55,7 @@ typedef struct checker {
   bool seen_code; /* a statement other than the docstring and __future__ imports */
   bool seen_docstring;
   bool decorated; /* the previous logical line was a decorator */
+  uint32_t bare_except[MAXDEPTH][2]; /* a bare 'except:' at this depth: its range, else 0 0 */
   /* the first error of each kind, in file order */
   py_error parse, future, symtable, compile;
 } checker;
@@ -254,11 +255,25 @@ static void check_params(checker *c, size_t a, size_t b, bool lambda) {
   int base = c->level[a];
   size_t names[64];
   size_t nn = 0;
+  int plv = lambda ? base : base + 1; /* the parameters' bracket level */
+  bool bare_star = false;             /* a '*' without a name, and no name after it yet */
+  size_t star = 0;
   for (size_t i = lambda ? a : a + 1; i < b; i++) {
     const py_token *t = &c->tok[i];
     int lv = c->level[i];
-    if (!lambda && lv == base && t->type == PY_OP && is(c, t, ")")) break;
-    if (lambda && lv == base && t->type == PY_OP && is(c, t, ":")) break;
+    bool end = (!lambda && lv == base && t->type == PY_OP && is(c, t, ")")) ||
+               (lambda && lv == base && t->type == PY_OP && is(c, t, ":"));
+    if (bare_star && (end || (lv == plv && is(c, t, "**")))) {
+      set_err(&c->parse, PY_ERR_PARSE, c->tok[star].start, c->tok[star].end,
+              "named arguments must follow bare *");
+      return;
+    }
+    if (end) break;
+    if (lv == plv && is(c, t, "*") && i + 1 < b &&
+        (is(c, &c->tok[i + 1], ",") || is(c, &c->tok[i + 1], ")") || is(c, &c->tok[i + 1], ":"))) {
+      bare_star = true;
+      star = i;
+    }
     /* a lambda in a default value has parameters of its own */
     if (lv == (lambda ? base : base + 1) && is(c, t, "lambda") && i > a) {
       int depth = lv;
@@ -272,6 +287,7 @@ static void check_params(checker *c, size_t a, size_t b, bool lambda) {
     if (p && p->type == PY_OP && (is(c, p, "(") || is(c, p, ",") || is(c, p, "*") || is(c, p, "**")))
       param = true;
     if (!param) continue;
+    bare_star = false;
     for (size_t k = 0; k < nn; k++) {
       const py_token *q = &c->tok[names[k]];
       if (q->end - q->start == t->end - t->start &&
@@ -308,9 +324,10 @@ static size_t expr_start(const checker *c, size_t i, size_t first) {
 }
 
 /* Escapes CPython refuses in a string literal ("\\x4", "\\u12", "\\N"
- * without braces), reported where the literal ends (the parser's position
- * when it decodes it). */
-static void check_escapes(checker *c, const py_token *t) {
+ * without braces), reported at `at`: the token after the literal and the
+ * ones concatenated to it, where the parser is when it decodes them.
+ * Returns false after an error. */
+static bool check_escapes(checker *c, const py_token *t, uint32_t at) {
   const char *s = c->s + t->start;
   size_t n = t->end - t->start, i = 0;
   bool raw = false, bytes = false;
@@ -319,7 +336,7 @@ static void check_escapes(checker *c, const py_token *t) {
     bytes |= (s[i] | 0x20) == 'b';
     i++;
   }
-  if (raw || i >= n) return;
+  if (raw || i >= n) return true;
   size_t q = (i + 2 < n && s[i + 1] == s[i] && s[i + 2] == s[i] && n - i >= 6) ? 3 : 1;
   size_t body = i + q, stop = n >= q ? n - q : n;
   for (size_t k = body; k < stop; k++) {
@@ -332,24 +349,25 @@ static void check_escapes(checker *c, const py_token *t) {
       while (h < want && k + 2 + h < stop && is_xdigit_c(s[k + 2 + h])) h++;
       if (h < want) {
         if (bytes)
-          set_err(&c->parse, PY_ERR_PARSE, t->end, t->end, "(value error) invalid \\x escape at position %zu",
+          set_err(&c->parse, PY_ERR_PARSE, at, at, "(value error) invalid \\x escape at position %zu",
                   k - body);
         else
-          set_err(&c->parse, PY_ERR_PARSE, t->end, t->end,
+          set_err(&c->parse, PY_ERR_PARSE, at, at,
                   "(unicode error) 'unicodeescape' codec can't decode bytes in position %zu-%zu: "
                   "truncated \\%s escape",
                   k - body, k - body + 1 + h, e == 'x' ? "xXX" : e == 'u' ? "uXXXX" : "UXXXXXXXX");
-        return;
+        return false;
       }
     } else if (!bytes && e == 'N' && (k + 2 >= stop || s[k + 2] != '{' || !memchr(s + k + 2, '}', stop - k - 2))) {
-      set_err(&c->parse, PY_ERR_PARSE, t->end, t->end,
+      set_err(&c->parse, PY_ERR_PARSE, at, at,
               "(unicode error) 'unicodeescape' codec can't decode bytes in position %zu-%zu: "
               "malformed \\N character escape",
               k - body, k - body + 1);
-      return;
+      return false;
     }
     k++; /* the escaped character */
   }
+  return true;
 }
 
 /* Token-pair errors in tokens [a, b) of one statement or header; nl is the
@@ -358,7 +376,17 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
   for (size_t i = a; i < b; i++) {
     const py_token *t = &c->tok[i];
     const py_token *u = i + 1 < b ? &c->tok[i + 1] : end;
-    if (t->type == PY_STRING && memchr(c->s + t->start, '\\', t->end - t->start)) check_escapes(c, t);
+    if (t->type == PY_STRING && (i == a || c->tok[i - 1].type != PY_STRING)) {
+      /* a run of strings is one literal, decoded (and its escapes refused)
+       * before the parser looks at what follows */
+      size_t j = i;
+      while (j + 1 < b && c->tok[j + 1].type == PY_STRING) j++;
+      uint32_t at = j + 1 < b ? c->tok[j + 1].start : end->start;
+      for (size_t k = i; k <= j; k++)
+        if (memchr(c->s + c->tok[k].start, '\\', c->tok[k].end - c->tok[k].start) &&
+            !check_escapes(c, &c->tok[k], at))
+          return;
+    }
     /* tokens Python 3 has no use for */
     if (t->type == PY_OP &&
         (is(c, t, "`") || is(c, t, "$") || is(c, t, "?") || is(c, t, "!") || is(c, t, "<>"))) {
@@ -548,14 +576,14 @@ static void check_brackets(checker *c, size_t a, size_t b) {
       const py_token *e = &c->tok[o->entry];
       bool literal = e->type == PY_STRING || e->type == PY_NUMBER || is(c, e, "None") ||
                      is(c, e, "True") || is(c, e, "False");
-      if (literal) {
-        set_err(&c->parse, PY_ERR_PARSE, e->start, t->start,
-                "cannot assign to literal here. Maybe you meant '==' instead of '='?");
-        break;
-      }
       if (o->call && !(e->type == PY_NAME && o->entry + 1 == i)) {
         set_err(&c->parse, PY_ERR_PARSE, e->start, t->start,
                 "expression cannot contain assignment, perhaps you meant \"==\"?");
+        break;
+      }
+      if (!o->call && literal) {
+        set_err(&c->parse, PY_ERR_PARSE, e->start, t->start,
+                "cannot assign to literal here. Maybe you meant '==' instead of '='?");
         break;
       }
     }
@@ -848,7 +876,17 @@ static void logical_line(checker *c, const py_token *nl) {
   if (!strcmp(what, "if") || !strcmp(what, "elif")) *p = S_IF;
   else if (!strcmp(what, "for") || !strcmp(what, "while")) *p = S_LOOP;
   else if (!strcmp(what, "try")) *p = S_TRY;
-  else if (!strcmp(what, "except")) *p = S_EXCEPT;
+  else if (!strcmp(what, "except")) {
+    uint32_t *be = c->bare_except[c->depth];
+    if (*p == S_EXCEPT && be[1] > be[0])
+      set_err(&c->compile, PY_ERR_COMPILE, be[0], be[1], "default 'except:' must be last");
+    be[0] = be[1] = 0;
+    if (colon == k + 1) {
+      be[0] = kt->start;
+      be[1] = c->tok[colon].end;
+    }
+    *p = S_EXCEPT;
+  }
   else if (!strcmp(what, "else")) *p = *p == S_EXCEPT ? S_TRYELSE : S_SIMPLE;
   else *p = S_SIMPLE;
 
