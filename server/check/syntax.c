@@ -7,6 +7,7 @@
 #include "common.h"
 #include "internal.h"
 #include "python.h"
+#include "bashnorm.h"
 
 /* After this many syntax diagnostics the rest is noise from the same cause. */
 #define MAX_SYNTAX_DIAGS 50
@@ -256,30 +257,23 @@ static void python_errors(const chk_doc *doc, TSNode root, chk_report *out) {
   chk_report_close(&ts);
 }
 
-/* Bash: tree-sitter-bash needs the newline that ends the last command to
- * see where the file ends: without it, "if x; then\n  echo" was "unexpected
- * 'if'" at 1:1 rather than "missing 'fi' to close 'if' at line 1" (LLM
- * answers come without their final newline). A text with errors and without
- * that newline is parsed again with one; the positions of its bytes are the
- * same. */
+/* Bash: a script with errors is parsed again as bash_normalize rewrites it
+ * (same bytes where they were): with the newline that ends its last command
+ * (without it, "if x; then\n  echo" was "unexpected 'if'" at 1:1 rather than
+ * "missing 'fi' to close 'if' at line 1"; LLM answers come without it) and
+ * without the constructs bash accepts and the grammar does not. */
 static void bash_errors(const chk_doc *doc, chk_report *out) {
-  if (doc->len == 0 || doc->text[doc->len - 1] == '\n') {
-    tree_errors(doc, ts_tree_root_node(doc->tree), out);
-    return;
-  }
-  char *text = xmalloc(doc->len + 2);
-  memcpy(text, doc->text, doc->len);
-  text[doc->len] = '\n';
-  text[doc->len + 1] = '\0';
+  char *text = bash_normalize(doc->text, doc->len);
+  size_t len = doc->len + (doc->len == 0 || doc->text[doc->len - 1] != '\n');
   uint32_t at;
   uint64_t budget;
-  TSTree *tree = chk_context_parse(doc->ctx, doc->lang, NULL, text, doc->len + 1, &at, &budget);
+  TSTree *tree = chk_context_parse(doc->ctx, doc->lang, NULL, text, len, &at, &budget);
   if (!tree) {
     tree_errors(doc, ts_tree_root_node(doc->tree), out);
   } else {
-    chk_doc tmp = *doc; /* the same document, one newline longer */
+    chk_doc tmp = *doc; /* the same document, rewritten in place */
     tmp.text = text;
-    tmp.len = doc->len + 1;
+    tmp.len = len;
     tmp.tree = tree;
     tree_errors(&tmp, ts_tree_root_node(tree), out);
     ts_tree_delete(tree);

@@ -1,0 +1,14 @@
+/* Shell scripts rewritten for tree-sitter-bash (bashnorm.c). Private to
+ * server/check. */
+#ifndef CRUCIBLE_CHECK_BASHNORM_H
+#define CRUCIBLE_CHECK_BASHNORM_H
+
+#include <stddef.h>
+
+/* A NUL-terminated copy of text[0..len) (caller frees) in which what bash
+ * accepts and tree-sitter-bash 0.23 does not is rewritten in place, byte for
+ * byte, plus a final newline when the text lacks one: every byte keeps its
+ * offset, line and column. Its length is len, or len + 1 with that newline. */
+char *bash_normalize(const char *text, size_t len);
+
+#endif
