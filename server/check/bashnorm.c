@@ -48,8 +48,60 @@ char *bash_normalize(const char *text, size_t len) {
   s[n] = '\0';
 
   bool squote = false, dquote = false, backtick = false;
+  /* case statements: waiting for 'in', in a pattern, in a body */
+  enum { C_IN, C_PATTERN, C_BODY };
+  unsigned char cs[32];
+  size_t ncase = 0;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
+    int mode = ncase ? cs[ncase - 1] : -1;
+    if (!squote && !dquote && mode == C_PATTERN) {
+      /* "less' '45*)": a quoted part next to glob characters, which the
+       * grammar refuses; the quoted part becomes 'x's (the same word for
+       * the parse) */
+      if (c == '\'' || c == '"') {
+        size_t j = i + 1;
+        while (j < n && s[j] != c && s[j] != '\n') j += (c == '"' && s[j] == '\\') ? 2 : 1;
+        if (j < n && s[j] == c) {
+          memset(s + i, 'x', j + 1 - i);
+          i = j;
+          continue;
+        }
+      }
+      if (c == ')') {
+        cs[ncase - 1] = C_BODY;
+        continue;
+      }
+      if (c == 'e' && word_at(s, n, i, "esac") && command_start(s, i)) {
+        ncase--;
+        i += 3;
+        continue;
+      }
+    }
+    if (!squote && !dquote && mode == C_BODY) {
+      if (c == ';' && i + 1 < n && (s[i + 1] == ';' || s[i + 1] == '&')) {
+        cs[ncase - 1] = C_PATTERN;
+        i += (i + 2 < n && s[i + 2] == '&') ? 2 : 1;
+        continue;
+      }
+      if (c == 'e' && word_at(s, n, i, "esac") && command_start(s, i)) {
+        ncase--;
+        i += 3;
+        continue;
+      }
+    }
+    if (!squote && !dquote && mode == C_IN && c == 'i' && word_at(s, n, i, "in") &&
+        (i == 0 || !is_name_char(s[i - 1]))) {
+      cs[ncase - 1] = C_PATTERN;
+      i++;
+      continue;
+    }
+    if (!squote && !dquote && c == 'c' && word_at(s, n, i, "case") && command_start(s, i) &&
+        ncase < sizeof cs) {
+      cs[ncase++] = C_IN;
+      i += 3;
+      continue;
+    }
     if (squote) {
       if (c == '\'') squote = false;
       continue;

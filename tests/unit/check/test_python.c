@@ -158,22 +158,6 @@ static void test_no_final_newline(void **state) {
   chk_doc_free(doc);
 }
 
-/* Bash: a missing 'fi' is named whether or not the text ends with a newline
- * (answers from the model come without it). */
-static void test_bash_missing_fi_without_newline(void **state) {
-  (void)state;
-  const char *srcs[] = {"x=1\nif true; then\n  echo $x\n", "x=1\nif true; then\n  echo $x"};
-  for (size_t i = 0; i < 2; i++) {
-    chk_doc *doc = chk_doc_new(ctx, CHK_LANG_BASH, srcs[i], strlen(srcs[i]));
-    chk_report r = {0};
-    chk_syntax(doc, &r);
-    assert_int_equal(r.ndiags, 1);
-    assert_string_equal(r.diags[0].message, "missing 'fi' to close 'if' at line 2");
-    chk_report_close(&r);
-    chk_doc_free(doc);
-  }
-}
-
 /* Checking stays linear: a long file of blocks, brackets and strings is
  * checked with one tokenizer pass (a quadratic pass would take minutes). */
 static void test_long_file(void **state) {
@@ -203,7 +187,6 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cases),
       cmocka_unit_test(test_no_final_newline),
-      cmocka_unit_test(test_bash_missing_fi_without_newline),
       cmocka_unit_test(test_long_file),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
