@@ -156,6 +156,60 @@ done:
   return msg;
 }
 
+/* Leading blanks of line `row`; *only* is set when the text before `col` on
+ * that row is all blanks. */
+static uint32_t line_indent(const chk_doc *doc, uint32_t row, uint32_t col, bool *only) {
+  const char *line = doc->text + doc->line_starts[row];
+  const char *end = doc->text + doc->len;
+  uint32_t k = 0;
+  while (line + k < end && (line[k] == ' ' || line[k] == '\t')) k++;
+  if (only) *only = k >= col;
+  return k;
+}
+
+/* A '}' missing from the block that `open` starts is often one the code
+ * meant for an inner block: with an inner "if (…) {" left open, the
+ * function's '}' closes the if, and the function's '{' is what tree-sitter
+ * finds unclosed. The inner block whose '}' stands on its own line, indented
+ * less than the line of its '{', is the one the author left open: returns
+ * its '{' (first in the document), or a null node. */
+static TSNode stolen_closer(const chk_doc *doc, TSNode block) {
+  TSNode none = {0};
+  TSTreeCursor cur = ts_tree_cursor_new(block);
+  TSNode found = none;
+  bool descend = true;
+  for (;;) {
+    TSNode n = ts_tree_cursor_current_node(&cur);
+    uint32_t k = ts_node_child_count(n);
+    if (k >= 2 && !ts_node_eq(n, block)) {
+      TSNode a = ts_node_child(n, 0), b = ts_node_child(n, k - 1);
+      if (!strcmp(ts_node_type(a), "{") && !strcmp(ts_node_type(b), "}") && !ts_node_is_missing(b)) {
+        TSPoint pa = ts_node_start_point(a), pb = ts_node_start_point(b);
+        bool alone;
+        uint32_t ib = line_indent(doc, pb.row, pb.column, &alone);
+        if (pb.row > pa.row && alone && ib < line_indent(doc, pa.row, 0, NULL)) {
+          found = a;
+          break;
+        }
+      }
+    }
+    if (descend && ts_tree_cursor_goto_first_child(&cur)) continue;
+    descend = true;
+    if (ts_tree_cursor_goto_next_sibling(&cur)) continue;
+    bool up = false;
+    while ((up = ts_tree_cursor_goto_parent(&cur))) {
+      if (ts_node_eq(ts_tree_cursor_current_node(&cur), block)) {
+        up = false;
+        break;
+      }
+      if (ts_tree_cursor_goto_next_sibling(&cur)) break;
+    }
+    if (!up) break;
+  }
+  ts_tree_cursor_delete(&cur);
+  return found;
+}
+
 /* Builds the message for a MISSING node: names the construct it would close. */
 static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
   const char *t = ts_node_type(n);
@@ -179,6 +233,10 @@ static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
       }
     }
     ts_tree_cursor_delete(&cur);
+    if (found && !strcmp(t, "}")) {
+      TSNode inner = stolen_closer(doc, parent);
+      if (!ts_node_is_null(inner)) open = inner;
+    }
     if (found)
       return xasprintf("missing '%s' to close '%s' at line %u", t, ts_node_type(open),
                        ts_node_start_point(open).row + 1);
