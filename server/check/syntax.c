@@ -7,7 +7,7 @@
 #include "common.h"
 #include "internal.h"
 #include "python.h"
-#include "bashnorm.h"
+#include "gaps.h"
 
 /* After this many syntax diagnostics the rest is noise from the same cause. */
 #define MAX_SYNTAX_DIAGS 50
@@ -315,14 +315,17 @@ static void python_errors(const chk_doc *doc, TSNode root, chk_report *out) {
   chk_report_close(&ts);
 }
 
-/* Bash: a script with errors is parsed again as bash_normalize rewrites it
+/* JavaScript: a program with errors is parsed again as js_normalize
+ * rewrites it (import attributes written `assert`).
+ * Bash: a script with errors is parsed again as bash_normalize rewrites it
  * (same bytes where they were): with the newline that ends its last command
  * (without it, "if x; then\n  echo" was "unexpected 'if'" at 1:1 rather than
  * "missing 'fi' to close 'if' at line 1"; LLM answers come without it) and
  * without the constructs bash accepts and the grammar does not. */
-static void bash_errors(const chk_doc *doc, chk_report *out) {
-  char *text = bash_normalize(doc->text, doc->len);
-  size_t len = doc->len + (doc->len == 0 || doc->text[doc->len - 1] != '\n');
+static void rewritten_errors(const chk_doc *doc, chk_report *out) {
+  bool bash = doc->lang == CHK_LANG_BASH;
+  char *text = bash ? bash_normalize(doc->text, doc->len) : js_normalize(doc->text, doc->len);
+  size_t len = doc->len + (bash && (doc->len == 0 || doc->text[doc->len - 1] != '\n'));
   uint32_t at;
   uint64_t budget;
   TSTree *tree = chk_context_parse(doc->ctx, doc->lang, NULL, text, len, &at, &budget);
@@ -363,6 +366,6 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
   }
   TSNode root = ts_tree_root_node(doc->tree);
   if (doc->lang == CHK_LANG_PYTHON) python_errors(doc, root, out);
-  else if (doc->lang == CHK_LANG_BASH && ts_node_has_error(root)) bash_errors(doc, out);
+  else if (doc->lang != CHK_LANG_PYTHON && ts_node_has_error(root)) rewritten_errors(doc, out);
   else tree_errors(doc, root, out);
 }

@@ -1,12 +1,13 @@
-/* A copy of a shell script that tree-sitter-bash 0.23 parses the way bash
- * does: same-length rewrites of what bash accepts and the grammar does not
- * (found with `bash -n` on the machine's scripts, docs/checks.md), so every
- * byte, line and column stays where it was. Used only for a script whose
- * parse has errors: the errors of the copy are the ones reported. */
+/* Copies of programs that the tree-sitter grammars parse the way the
+ * interpreters do: same-length rewrites of what bash or node accepts and the
+ * grammar does not (found with `bash -n` and `node --check` on the
+ * machine's files, docs/checks.md), so every byte, line and column stays
+ * where it was. Used only for a program whose parse has errors: the errors
+ * of the copy are the ones reported. */
 #include <stdbool.h>
 #include <string.h>
 
-#include "bashnorm.h"
+#include "gaps.h"
 #include "common.h"
 
 static bool is_blank(char c) { return c == ' ' || c == '\t'; }
@@ -156,6 +157,25 @@ char *bash_normalize(const char *text, size_t len) {
      * inside, so neither do we: the '[' becomes ':' (a command whose
      * arguments are the words) */
     if (c == '[' && i + 1 < n && is_blank(s[i + 1]) && command_start(s, i)) s[i] = ':';
+  }
+  return s;
+}
+
+char *js_normalize(const char *text, size_t len) {
+  char *s = xmalloc(len + 1);
+  memcpy(s, text, len);
+  s[len] = '\0';
+  /* `from 'x' assert {` → `from 'x' with   {`: after a string, blanks, the
+   * word, blanks, '{' (a string that ends a module name; an `assert` call
+   * or property is never preceded by one and followed by '{') */
+  for (const char *p = s; (p = memmem(p, (size_t)(s + len - p), "assert", 6)) != NULL; p += 6) {
+    size_t i = (size_t)(p - s), k = i;
+    while (k > 0 && is_blank(s[k - 1])) k--;
+    if (k == i || k == 0 || (s[k - 1] != '\'' && s[k - 1] != '"')) continue;
+    size_t j = i + 6;
+    if (j < len && is_name_char(s[j])) continue;
+    while (j < len && is_blank(s[j])) j++;
+    if (j < len && s[j] == '{') memcpy(s + i, "with  ", 6);
   }
   return s;
 }
