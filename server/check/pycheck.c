@@ -100,99 +100,80 @@ static bool is_word(const checker *c, const py_token *t, const char *word) {
   return t->end - t->start == n && !memcmp(c->s + t->start, word, n);
 }
 
-static const char *const keywords[] = {
-    "False", "None",   "True",    "and",      "as",   "assert", "async", "await",
-    "break", "class",  "continue", "def",     "del",  "elif",   "else",  "except",
-    "finally", "for",  "from",    "global",   "if",   "import", "in",    "is",
-    "lambda", "nonlocal", "not",  "or",       "pass", "raise",  "return", "try",
-    "while", "with",   "yield"};
-
-static bool is_keyword_slow(const checker *c, const py_token *t) {
-  if (t->type != PY_NAME) return false;
-  size_t n = t->end - t->start;
-  if (n < 2 || n > 8) return false;
-  for (size_t i = 0; i < ARRAY_LEN(keywords); i++)
-    if (strlen(keywords[i]) == n && !memcmp(c->s + t->start, keywords[i], n)) return true;
-  return false;
-}
-
-/* A token that can end an operand: a name, number, string, closing bracket,
- * '...', or the constants. */
-static bool ends_operand_slow(const checker *c, const py_token *t) {
-  if (t->type == PY_NUMBER || t->type == PY_STRING) return true;
-  if (t->type == PY_NAME)
-    return !is_keyword_slow(c, t) || is(c, t, "None") || is(c, t, "True") || is(c, t, "False");
-  if (t->type == PY_OP)
-    return is(c, t, ")") || is(c, t, "]") || is(c, t, "}") || is(c, t, "...");
-  return false;
-}
-
-/* A token that can only start an operand (so one right after an operand is
- * an error): a name that is not an operator keyword, a number, a string. */
-static bool starts_operand_slow(const checker *c, const py_token *t) {
-  if (t->type == PY_NUMBER || t->type == PY_STRING) return true;
-  if (t->type == PY_NAME)
-    return !is_keyword_slow(c, t) || is(c, t, "None") || is(c, t, "True") || is(c, t, "False") ||
-           is(c, t, "lambda") || is(c, t, "await");
-  return false;
-}
-
-/* Operators after which an operand must come. '*' and '**' are left out
- * (a bare '*' in parameters, 'import *'), so are '-', '+', '~' before
- * operators they may prefix. */
-static bool wants_operand_slow(const checker *c, const py_token *t) {
-  static const char *const ops[] = {"=",  "+=", "-=", "*=", "/=", "//=", "%=", "@=", "&=", "|=",
-                                    "^=", ">>=", "<<=", "**=", ":=", "/", "//", "%", "@", "<<",
-                                    ">>", "&", "|", "^", "<", ">", "<=", ">=", "==", "!=", ".",
-                                    "->", "+", "-", "~"};
-  if (t->type == PY_NAME)
-    return is(c, t, "and") || is(c, t, "or") || is(c, t, "not") || is(c, t, "in") ||
-           is(c, t, "is") || is(c, t, "import") || is(c, t, "from") || is(c, t, "del") ||
-           is(c, t, "assert") || is(c, t, "global") || is(c, t, "nonlocal") || is(c, t, "as") ||
-           is(c, t, "await") || is(c, t, "for") || is(c, t, "if") || is(c, t, "elif") ||
-           is(c, t, "while") || is(c, t, "with");
-  if (t->type != PY_OP) return false;
-  for (size_t i = 0; i < ARRAY_LEN(ops); i++)
-    if (is_word(c, t, ops[i])) return true;
-  return false;
-}
-
-/* Tokens that cannot come right after an operator that wants an operand. */
-static bool closes_slow(const checker *c, const py_token *t) {
-  if (t->type == PY_NEWLINE) return true;
-  if (t->type != PY_OP) return false;
-  return is(c, t, ")") || is(c, t, "]") || is(c, t, "}") || is(c, t, ",") || is(c, t, ":") ||
-         is(c, t, ";") || is(c, t, "=") || is(c, t, "->");
-}
-
-/* Keywords that cannot start an operand: after an operator that wants one,
- * they are an error ("for in x"). */
-static bool opkw_slow(const checker *c, const py_token *t) {
-  return t->type == PY_NAME && (is(c, t, "in") || is(c, t, "and") || is(c, t, "or") ||
-                                is(c, t, "is") || is(c, t, "if") || is(c, t, "else") ||
-                                is(c, t, "as") || is(c, t, "for") || is(c, t, "import"));
-}
-
-/* Keywords that start a statement, so cannot follow an operand ("io import
- * x"). */
-static bool stmtkw_slow(const checker *c, const py_token *t) {
-  static const char *const w[] = {"import", "def",   "class", "return", "del",   "pass",  "break",
-                                  "continue", "global", "nonlocal", "assert", "raise", "try",
-                                  "while", "with", "elif", "except", "finally", "yield"};
-  if (t->type != PY_NAME) return false;
-  for (size_t i = 0; i < ARRAY_LEN(w); i++)
-    if (is_word(c, t, w[i])) return true;
-  return false;
-}
-
-/* The classes above, computed once per token of the line (push). */
+/* What a token can be in an expression, computed once per token (push):
+ * F_KW a keyword; F_END it can end an operand (a name, number, string,
+ * closing bracket, '...', None/True/False); F_START it can only start one
+ * (so one right after an operand is an error); F_WANTS an operand must come
+ * after it (an operator, or a keyword such as 'in', 'import', 'for'; '*' and
+ * '**' are left out for bare '*' and 'import *'); F_CLOSES it cannot come
+ * right after such an operator; F_OPKW a keyword that cannot start an operand
+ * ("for in x"); F_STMTKW a keyword that starts a statement, so cannot follow
+ * an operand ("io import x"). */
 enum { F_KW = 1, F_END = 2, F_START = 4, F_WANTS = 8, F_CLOSES = 16, F_OPKW = 32, F_STMTKW = 64 };
 
+/* Keywords and operators with their classes, lengths known up front: the
+ * classes of every token are computed once, without strlen (the checks cost
+ * 5x more when they compared each token with each word by strlen+memcmp). */
+typedef struct word_class {
+  const char *w;
+  uint8_t len, flags;
+} word_class;
+
+#define W(s, f) {s, sizeof(s) - 1, f}
+static const word_class name_classes[] = { /* sorted: compute_flags searches it */
+    W("False", F_KW | F_END | F_START), W("None", F_KW | F_END | F_START),
+    W("True", F_KW | F_END | F_START), W("and", F_KW | F_WANTS | F_OPKW), W("as", F_KW | F_WANTS | F_OPKW),
+    W("assert", F_KW | F_WANTS | F_STMTKW), W("async", F_KW), W("await", F_KW | F_START | F_WANTS),
+    W("break", F_KW | F_STMTKW), W("class", F_KW | F_STMTKW), W("continue", F_KW | F_STMTKW),
+    W("def", F_KW | F_STMTKW), W("del", F_KW | F_WANTS | F_STMTKW),
+    W("elif", F_KW | F_WANTS | F_STMTKW), W("else", F_KW | F_OPKW), W("except", F_KW | F_STMTKW),
+    W("finally", F_KW | F_STMTKW), W("for", F_KW | F_WANTS | F_OPKW), W("from", F_KW | F_WANTS),
+    W("global", F_KW | F_WANTS | F_STMTKW), W("if", F_KW | F_WANTS | F_OPKW),
+    W("import", F_KW | F_WANTS | F_OPKW | F_STMTKW), W("in", F_KW | F_WANTS | F_OPKW),
+    W("is", F_KW | F_WANTS | F_OPKW), W("lambda", F_KW | F_START), W("nonlocal", F_KW | F_WANTS | F_STMTKW),
+    W("not", F_KW | F_WANTS), W("or", F_KW | F_WANTS | F_OPKW), W("pass", F_KW | F_STMTKW),
+    W("raise", F_KW | F_STMTKW), W("return", F_KW | F_STMTKW), W("try", F_KW | F_STMTKW),
+    W("while", F_KW | F_WANTS | F_STMTKW), W("with", F_KW | F_WANTS | F_STMTKW),
+    W("yield", F_KW | F_STMTKW),
+};
+static const word_class op_classes[] = {
+    W(")", F_END | F_CLOSES), W("]", F_END | F_CLOSES), W("}", F_END | F_CLOSES), W("...", F_END),
+    W(",", F_CLOSES), W(":", F_CLOSES), W(";", F_CLOSES), W("=", F_WANTS | F_CLOSES),
+    W("->", F_WANTS | F_CLOSES), W("+=", F_WANTS), W("-=", F_WANTS), W("*=", F_WANTS),
+    W("/=", F_WANTS), W("//=", F_WANTS), W("%=", F_WANTS), W("@=", F_WANTS), W("&=", F_WANTS),
+    W("|=", F_WANTS), W("^=", F_WANTS), W(">>=", F_WANTS), W("<<=", F_WANTS), W("**=", F_WANTS),
+    W(":=", F_WANTS), W("/", F_WANTS), W("//", F_WANTS), W("%", F_WANTS), W("@", F_WANTS),
+    W("<<", F_WANTS), W(">>", F_WANTS), W("&", F_WANTS), W("|", F_WANTS), W("^", F_WANTS),
+    W("<", F_WANTS), W(">", F_WANTS), W("<=", F_WANTS), W(">=", F_WANTS), W("==", F_WANTS),
+    W("!=", F_WANTS), W(".", F_WANTS), W("+", F_WANTS), W("-", F_WANTS), W("~", F_WANTS),
+};
+#undef W
+
 static uint8_t compute_flags(const checker *c, const py_token *t) {
-  return (uint8_t)((is_keyword_slow(c, t) ? F_KW : 0) | (ends_operand_slow(c, t) ? F_END : 0) |
-                   (starts_operand_slow(c, t) ? F_START : 0) | (wants_operand_slow(c, t) ? F_WANTS : 0) |
-                   (closes_slow(c, t) ? F_CLOSES : 0) | (opkw_slow(c, t) ? F_OPKW : 0) |
-                   (stmtkw_slow(c, t) ? F_STMTKW : 0));
+  if (t->type == PY_NUMBER || t->type == PY_STRING) return F_END | F_START;
+  if (t->type == PY_NEWLINE) return F_CLOSES;
+  const char *s = c->s + t->start;
+  size_t n = t->end - t->start;
+  if (t->type == PY_NAME) {
+    /* name_classes is sorted (strcmp order): a binary search */
+    if (n < 2 || n > 8) return F_END | F_START;
+    size_t lo = 0, hi = ARRAY_LEN(name_classes);
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      const word_class *w = &name_classes[mid];
+      int cmp = memcmp(s, w->w, n < w->len ? n : w->len);
+      if (!cmp) cmp = n < w->len ? -1 : n > w->len;
+      if (!cmp) return w->flags;
+      if (cmp < 0) hi = mid;
+      else lo = mid + 1;
+    }
+    return F_END | F_START;
+  }
+  if (t->type != PY_OP) return 0;
+  for (size_t i = 0; i < ARRAY_LEN(op_classes); i++)
+    if (op_classes[i].len == n && op_classes[i].w[0] == s[0] && !memcmp(op_classes[i].w, s, n))
+      return op_classes[i].flags;
+  return 0;
 }
 
 static uint8_t flags_of(const checker *c, const py_token *t) {

@@ -350,6 +350,8 @@ static py_token string(py_tokenizer *t, size_t start, size_t q) {
 /* ---- operators ---------------------------------------------------------- */
 
 static size_t op_len(const py_tokenizer *t, size_t i) {
+  int d = at(t, i + 1);
+  if (d != '=' && d != '*' && d != '>' && d != '/' && d != '<' && d != '.') return 1;
   static const char *const three[] = {"**=", "...", "//=", "<<=", ">>="};
   static const char *const two[] = {"!=", "%=", "&=", "**", "*=", "+=", "-=", "->", "//", "/=",
                                     ":=", "<<", "<=", "<>", "==", ">=", ">>", "@=", "^=", "|="};
