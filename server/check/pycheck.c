@@ -51,7 +51,7 @@ typedef struct checker {
   unsigned block_line;
   frame_kind block_frame;
   unsigned line; /* 1-based line of the token being read (counted incrementally) */
-  size_t line_at; /* byte up to which newlines were counted */
+  size_t counted; /* byte up to which newlines were counted into line */
   bool seen_code; /* a statement other than the docstring and __future__ imports */
   bool seen_docstring;
   bool decorated; /* the previous logical line was a decorator */
@@ -76,13 +76,13 @@ static void set_err(py_error *e, py_errkind kind, uint32_t a, uint32_t b, const 
 /* 1-based line of byte off, for offsets that never go backwards. */
 static unsigned line_at(checker *c, size_t off) {
   if (off > c->len) off = c->len;
-  if (off < c->line_at) {
+  if (off < c->counted) {
     /* rare: a position before the last one counted; count afresh */
     c->line = 1;
-    c->line_at = 0;
+    c->counted = 0;
   }
-  for (size_t k = c->line_at; k < off; k++) c->line += c->s[k] == '\n';
-  c->line_at = off;
+  for (size_t k = c->counted; k < off; k++) c->line += c->s[k] == '\n';
+  c->counted = off;
   return c->line;
 }
 
@@ -189,8 +189,7 @@ static bool closes(const checker *c, const py_token *t) { return flags_of(c, t) 
 static bool opkw(const checker *c, const py_token *t) { return flags_of(c, t) & F_OPKW; }
 static bool stmtkw(const checker *c, const py_token *t) { return flags_of(c, t) & F_STMTKW; }
 
-static const char *compound_what(const checker *c, const py_token *t, bool is_async) {
-  (void)is_async;
+static const char *compound_what(const checker *c, const py_token *t) {
   if (is(c, t, "def")) return "function definition";
   if (is(c, t, "class")) return "class definition";
   static const char *const kws[] = {"if", "elif", "else", "while", "for", "with",
@@ -767,7 +766,7 @@ static void logical_line(checker *c, const py_token *nl) {
     k = 1;
   }
   const py_token *kt = &c->tok[k];
-  const char *what = compound_what(c, kt, is_async);
+  const char *what = compound_what(c, kt);
   bool soft = what && (!strcmp(what, "match") || !strcmp(what, "case"));
   if (soft) {
     /* soft keywords: a header only where a name cannot be */

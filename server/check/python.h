@@ -73,9 +73,6 @@ void py_tokenizer_init(py_tokenizer *self, const char *text, size_t len);
  * again. Linear over the text in total. */
 py_token py_tokenizer_next(py_tokenizer *self);
 
-/* Line number (0-based) of the line holding byte off: counted by the caller
- * through chk_doc_point; the tokenizer itself needs none. */
-
 /* Checks a Python document the way CPython's compile() would and sets *out
  * to the one error it would report (kind PY_ERR_NONE when the program
  * compiles). ts, when not NULL, is tree-sitter's first error (kind
