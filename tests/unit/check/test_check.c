@@ -208,7 +208,7 @@ static void run_fixture_dir(chk_language lang, const char *prefix, int min_files
 }
 
 static void test_python_syntax(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "syntax_", 7); }
-static void test_python_imports(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "imports_", 3); }
+static void test_python_imports(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "imports_", 4); }
 static void test_python_clean(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "clean", 1); }
 static void test_javascript(void **state) { run_fixture_dir(CHK_LANG_JAVASCRIPT, "", 4); }
 static void test_bash(void **state) { run_fixture_dir(CHK_LANG_BASH, "", 3); }
