@@ -467,6 +467,7 @@ typedef struct open {
   bool comp;     /* a comprehension: a 'for' at this level */
   bool positional_late; /* a positional argument after a keyword one */
   int lambdas;   /* lambdas at this level whose ':' has not come yet */
+  bool commas;   /* a ',' at this level */
   size_t kw0;    /* first of this call's keywords in kws */
 } open;
 
@@ -520,6 +521,14 @@ static void check_brackets(checker *c, size_t a, size_t b) {
       if (depth == 0) break;
       open *o = &st[depth - 1];
       if (is(c, t, "}") && !dict_entry(c, o, i)) break;
+      /* "(*a)": a starred expression alone in parentheses (not a call, no
+       * comma, no comprehension) */
+      if (is(c, t, ")") && !o->call && !o->comp && !o->commas && o->at + 1 < i &&
+          is(c, &c->tok[o->at + 1], "*") && !(o->at >= 2 && is(c, &c->tok[o->at - 2], "def"))) {
+        const py_token *star = &c->tok[o->at + 1];
+        set_err(&c->parse, PY_ERR_PARSE, star->start, star->end, "cannot use starred expression here");
+        break;
+      }
       if (o->positional_late) {
         set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "positional argument follows keyword argument");
         break;
@@ -543,6 +552,7 @@ static void check_brackets(checker *c, size_t a, size_t b) {
     }
     arg_start(c, o, i);
     if (c->parse.kind && c->parse.start <= t->start) break;
+    if (is(c, t, ",")) o->commas = true;
     const py_token *prev = &c->tok[i - 1];
     bool first = i - 1 == o->at || (is(c, prev, ",") && c->level[i - 1] == c->level[o->at] + 1);
     if (first) o->entry = i;
@@ -677,6 +687,20 @@ static void simple_statement(checker *c, size_t a, size_t b, const py_token *end
   if (c->level[b - 1] == 0 && is(c, &c->tok[b - 1], ":"))
     set_err(&c->parse, PY_ERR_PARSE, end->start, end->end, "invalid syntax");
 
+  /* "return *a", "x = *a": a starred value needs a tuple (a ',') */
+  {
+    size_t v = SIZE_MAX;
+    if ((is(c, t, "return") || is(c, t, "yield")) && a + 1 < b) v = a + 1;
+    for (size_t i = a; i < b; i++)
+      if (c->level[i] == 0 && is(c, &c->tok[i], "=") && i + 1 < b) v = i + 1;
+    if (v != SIZE_MAX && is(c, &c->tok[v], "*")) {
+      bool comma = false;
+      for (size_t i = v; i < b && !comma; i++) comma = c->level[i] == 0 && is(c, &c->tok[i], ",");
+      if (!comma)
+        set_err(&c->compile, PY_ERR_COMPILE, c->tok[v].start, c->tok[b - 1].end,
+                "can't use starred expression here");
+    }
+  }
   if (is(c, t, "return") && !in_function(c))
     set_err(&c->compile, PY_ERR_COMPILE, t->start, c->tok[b - 1].end, "'return' outside function");
   else if (is(c, t, "break") && !in_loop(c))

@@ -81,6 +81,9 @@ static const pycase cases[] = {
     {"statement_starts_with_op", "-= 1\n", 1, 1, "invalid syntax"},
     {"unpack_one_ok", "x, = [1]\nfrom ..a import b\n", 0, 0, NULL},
     {"tuple_literal_assign", "t = (\n    'a'\n    'b' = 1)\n", 2, 5, "cannot assign to literal here. Maybe you meant '==' instead of '='?"},
+    {"starred_return", "def f(a):\n    return *a\n", 2, 12, "can't use starred expression here"},
+    {"starred_parens", "def f(a):\n    return (*map(a))\n", 2, 13, "cannot use starred expression here"},
+    {"starred_ok", "def f(a):\n    x = *a, 1\n    return (*a, 1), [*a], f(*a)\n", 0, 0, NULL},
     /* the cases, and what CPython adds to them */
     {"dict_then_call", "d = {'a': 1}\nf(d, **d)\n", 0, 0, NULL},
     {"relative_dots", "from ... import x\nfrom ...a.b import c\n", 0, 0, NULL},
