@@ -3,6 +3,7 @@
  * one-character edit on the 10,000-line one; medians of many runs. The
  * baseline measured in the same run is a bare tree-sitter parse of the same
  * text, so the ratio shows what the checks add on top of parsing. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,26 @@ static char *gen_python(size_t lines) {
   while (n < lines) {
     len += (size_t)snprintf(s + len, cap - len, "print(json.dumps(func_0([1, 2, 3])), file=sys.stderr)\n");
     n++;
+  }
+  return s;
+}
+
+/* 16,000 lines of statements with an import every 100 lines (160, spread
+ * through the file) or, with imports false, the same lines with an
+ * assignment of the same length in their place: a check must cost the same
+ * whatever the imports (issue 13: the import pass was O(imports x size)). */
+static char *gen_spread_imports(bool imports) {
+  static const char *const mods[] = {"os", "sys", "json", "collections", "typing"};
+  size_t lines = 16000, cap = lines * 48 + 64, len = 0;
+  char *s = xmalloc(cap);
+  for (size_t i = 0; i < lines; i++) {
+    if (i % 100 == 0) {
+      const char *m = mods[(i / 100) % ARRAY_LEN(mods)];
+      if (imports) len += (size_t)snprintf(s + len, cap - len, "import %s\n", m);
+      else len += (size_t)snprintf(s + len, cap - len, "x = %-*s\n", (int)strlen(m) + 3, "1");
+    } else {
+      len += (size_t)snprintf(s + len, cap - len, "value_%zu = compute(%zu, key='k%zu')\n", i, i, i % 7);
+    }
   }
   return s;
 }
@@ -114,6 +135,11 @@ int main(int argc, char **argv) {
   timing ts = bench_full(ctx, &opts, small, runs);
   timing tb = bench_full(ctx, &opts, big, runs / 4 > 20 ? runs / 4 : 20);
 
+  char *spread = gen_spread_imports(true), *flat = gen_spread_imports(false);
+  int sruns = runs / 10 > 10 ? runs / 10 : 10;
+  timing ti = bench_full(ctx, &opts, spread, sruns);
+  timing tn = bench_full(ctx, &opts, flat, sruns);
+
   /* incremental: type one character in the middle of the big file, check, undo */
   size_t len = strlen(big);
   chk_doc *doc = chk_doc_new(ctx, CHK_LANG_PYTHON, big, len);
@@ -148,10 +174,16 @@ int main(int argc, char **argv) {
   printf("  of which on a parsed doc: syntax %.1f us + imports %.1f us (300 lines); "
          "syntax %.1f us + imports %.1f us (10k lines)\n",
          ts.syntax_us, ts.imports_us, tb.syntax_us, tb.imports_us);
+  printf("check 16k lines, 160 imports spread: median %8.1f us (bare parse %8.1f us, ratio %.2f); "
+         "without imports: %8.1f us (bare parse %8.1f us, ratio %.2f)  goal: ratio <= 1.10 either way\n",
+         ti.check_us, ti.parse_us, ti.check_us / ti.parse_us, tn.check_us, tn.parse_us,
+         tn.check_us / tn.parse_us);
   printf("edit+check 1 char on 10k lines: median %8.1f us  (vs full check: ratio %.3f; "
          "edit+reparse alone %.1f us)\n", edit_us, edit_us / tb.check_us, reparse_us);
   free(small);
   free(big);
+  free(spread);
+  free(flat);
   chk_modset_free(ms);
   chk_context_free(ctx);
   chk_shutdown();

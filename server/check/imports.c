@@ -87,6 +87,9 @@ static bool py_except_catches_import(TSNode clause, const char *src) {
   if (c == 0) return true;
   TSNode first = ts_node_named_child(clause, 0);
   if (!strcmp(ts_node_type(first), "block")) return true; /* bare except: */
+  /* "except Exception as e:": the type is the as_pattern's first child */
+  if (!strcmp(ts_node_type(first), "as_pattern") && ts_node_named_child_count(first) > 0)
+    first = ts_node_named_child(first, 0);
   char *t = chk_node_text(first, src);
   bool hit = strstr(t, "ImportError") || strstr(t, "ModuleNotFoundError") ||
              strstr(t, "BaseException") || !strcmp(t, "Exception");
@@ -94,25 +97,44 @@ static bool py_except_catches_import(TSNode clause, const char *src) {
   return hit;
 }
 
-/* Optional: inside the body of a try whose handler catches import failures. */
-static bool import_is_optional(chk_language lang, TSNode n, const char *src) {
+/* True when the if statement p runs child only for type checkers: "if
+ * TYPE_CHECKING:" or "if typing.TYPE_CHECKING:" (never true at run time). */
+static bool py_type_checking(TSNode p, TSNode child, const char *src) {
+  TSNode cond = ts_node_child_by_field_name(p, "condition", 9);
+  TSNode body = ts_node_child_by_field_name(p, "consequence", 11);
+  if (ts_node_is_null(cond) || !ts_node_eq(body, child)) return false;
+  char *t = chk_node_text(cond, src);
+  size_t n = strlen(t);
+  bool hit = !strcmp(t, "TYPE_CHECKING") || (n > 14 && !strcmp(t + n - 14, ".TYPE_CHECKING"));
+  free(t);
+  return hit;
+}
+
+/* Why an import may fail without harm: OPT_HANDLER inside the body of a try
+ * whose handler catches import failures; OPT_TYPING (python) under "if
+ * TYPE_CHECKING:", which never runs; OPT_NONE otherwise. */
+enum { OPT_NONE = 0, OPT_HANDLER, OPT_TYPING };
+static int import_is_optional(chk_language lang, TSNode n, const char *src) {
   for (TSNode child = n, p = ts_node_parent(n); !ts_node_is_null(p);
        child = p, p = ts_node_parent(p)) {
+    if (lang == CHK_LANG_PYTHON && !strcmp(ts_node_type(p), "if_statement") &&
+        py_type_checking(p, child, src))
+      return OPT_TYPING;
     if (strcmp(ts_node_type(p), "try_statement")) continue;
     TSNode body = ts_node_child_by_field_name(p, "body", 4);
     if (!ts_node_eq(body, child)) continue;
     if (lang == CHK_LANG_JAVASCRIPT) {
-      if (!ts_node_is_null(ts_node_child_by_field_name(p, "handler", 7))) return true;
+      if (!ts_node_is_null(ts_node_child_by_field_name(p, "handler", 7))) return OPT_HANDLER;
       continue;
     }
     uint32_t c = ts_node_named_child_count(p);
     for (uint32_t i = 0; i < c; i++) {
       TSNode k = ts_node_named_child(p, i);
       if (!strcmp(ts_node_type(k), "except_clause") && py_except_catches_import(k, src))
-        return true;
+        return OPT_HANDLER;
     }
   }
-  return false;
+  return OPT_NONE;
 }
 
 /* The name the module index knows: python "a.b.c" -> "a"; javascript
@@ -167,11 +189,21 @@ static void add_import(chk_report *out, TSNode n, char *module, chk_status st, b
   };
 }
 
+/* Node builtins that exist only with the "node:" prefix, so are missing
+ * from module.builtinModules (node 18–22). */
+static bool node_prefix_only(const char *name) {
+  static const char *const names[] = {"test", "test/reporters", "sqlite", "sea", "test/mock_loader"};
+  for (size_t i = 0; i < ARRAY_LEN(names); i++)
+    if (!strcmp(name, names[i])) return true;
+  return false;
+}
+
 static void resolve(const chk_doc *doc, const chk_options *opts, raw_import *ri, chk_report *out) {
   chk_language lang = doc->lang;
   const chk_modset *ms = opts ? opts->modset : NULL;
   if (ms && chk_modset_language(ms) != lang) ms = NULL;
-  bool optional = lang != CHK_LANG_BASH && import_is_optional(lang, ri->node, doc->text);
+  int why = lang != CHK_LANG_BASH ? import_is_optional(lang, ri->node, doc->text) : OPT_NONE;
+  bool optional = why != OPT_NONE;
   const char *m = ri->module;
   const char *noun = lang == CHK_LANG_BASH && ri->command ? "command" : "module";
   chk_status st;
@@ -181,19 +213,23 @@ static void resolve(const chk_doc *doc, const chk_options *opts, raw_import *ri,
   else if (lang == CHK_LANG_JAVASCRIPT) relative |= m[0] == '.' || m[0] == '/';
   else if (ri->command) relative |= m[0] != '/' && strchr(m, '/') != NULL;
   else relative |= m[0] != '/';
-  if (lang == CHK_LANG_BASH && !ri->command && !relative) {
-    /* an absolute sourced file: cannot be checked statically (docs/checks.md) */
+  if (lang == CHK_LANG_BASH && !relative && (!ri->command || m[0] == '/')) {
+    /* an absolute sourced file or command (/usr/sbin/ldconfig, outside the
+     * PATH): the sandbox's file system is not known statically
+     * (docs/checks.md) */
     st = CHK_STATUS_OK;
   } else if (relative) {
     st = CHK_STATUS_RELATIVE;
   } else if (is_denied(opts, name)) {
     st = CHK_STATUS_DENIED;
+  } else if (lang == CHK_LANG_PYTHON && !strcmp(name, "__main__")) {
+    st = CHK_STATUS_OK; /* the program itself: always there, in no index */
   } else if (!ms) {
     st = CHK_STATUS_UNKNOWN;
   } else {
     st = chk_modset_has(ms, name) ? CHK_STATUS_OK : CHK_STATUS_MISSING;
     if (st == CHK_STATUS_MISSING && lang == CHK_LANG_JAVASCRIPT && !strncmp(m, "node:", 5) &&
-        chk_modset_has(ms, m))
+        (chk_modset_has(ms, m) || node_prefix_only(m + 5)))
       st = CHK_STATUS_OK;
   }
 
@@ -208,6 +244,9 @@ static void resolve(const chk_doc *doc, const chk_options *opts, raw_import *ri,
     if (lang == CHK_LANG_BASH)
       msg = xasprintf("command '%s' is not found on the sandbox's PATH (%s)%s", m,
                       *chk_modset_path(ms) ? chk_modset_path(ms) : "/usr/bin:/bin", hint);
+    else if (why == OPT_TYPING)
+      msg = xasprintf("module '%s' is not installed in the sandbox's %s; it is imported only "
+                      "under TYPE_CHECKING, never at run time%s", name, rt, hint);
     else if (optional)
       msg = xasprintf("optional module '%s' is not installed in the sandbox's %s; its "
                       "ImportError handler will run%s", name, rt, hint);

@@ -30,11 +30,23 @@ struct chk_modset {
 /* The probes print {"language", "version", "executable", "modules":[...]}.
  * They run inside the sandbox in production, so they must only read what the
  * sandbox exposes and must not need the network. */
+/* Python: sys.stdlib_module_names lists every platform's modules (msvcrt,
+ * winreg, _winapi, nt on Linux too): only the ones this interpreter finds
+ * count, and tkinter (with idlelib and turtle, which import it) only when
+ * its C part _tkinter is there; __main__ always is. */
 static const char python_probe[] =
-    "import sys, json, pkgutil\n"
-    "names = set(getattr(sys, 'stdlib_module_names', ())) | set(sys.builtin_module_names)\n"
+    "import sys, json, pkgutil, importlib.util\n"
+    "def found(n):\n"
+    "    try:\n"
+    "        return importlib.util.find_spec(n) is not None\n"
+    "    except Exception:\n"
+    "        return False\n"
+    "names = set(sys.builtin_module_names) | {'__main__'}\n"
+    "names |= {n for n in getattr(sys, 'stdlib_module_names', ()) if found(n)}\n"
     "for m in pkgutil.iter_modules():\n"
     "    names.add(m.name)\n"
+    "if '_tkinter' not in names:\n"
+    "    names -= {'tkinter', 'idlelib', 'turtle', 'turtledemo'}\n"
     "print(json.dumps({'language': 'python', 'version': '%d.%d.%d' % sys.version_info[:3],\n"
     "                  'executable': sys.executable, 'modules': sorted(names)}))\n";
 

@@ -6,6 +6,8 @@
 
 #include "common.h"
 #include "internal.h"
+#include "python.h"
+#include "gaps.h"
 
 /* After this many syntax diagnostics the rest is noise from the same cause. */
 #define MAX_SYNTAX_DIAGS 50
@@ -154,6 +156,60 @@ done:
   return msg;
 }
 
+/* Leading blanks of line `row`; *only* is set when the text before `col` on
+ * that row is all blanks. */
+static uint32_t line_indent(const chk_doc *doc, uint32_t row, uint32_t col, bool *only) {
+  const char *line = doc->text + doc->line_starts[row];
+  const char *end = doc->text + doc->len;
+  uint32_t k = 0;
+  while (line + k < end && (line[k] == ' ' || line[k] == '\t')) k++;
+  if (only) *only = k >= col;
+  return k;
+}
+
+/* A '}' missing from the block that `open` starts is often one the code
+ * meant for an inner block: with an inner "if (…) {" left open, the
+ * function's '}' closes the if, and the function's '{' is what tree-sitter
+ * finds unclosed. The inner block whose '}' stands on its own line, indented
+ * less than the line of its '{', is the one the author left open: returns
+ * its '{' (first in the document), or a null node. */
+static TSNode stolen_closer(const chk_doc *doc, TSNode block) {
+  TSNode none = {0};
+  TSTreeCursor cur = ts_tree_cursor_new(block);
+  TSNode found = none;
+  bool descend = true;
+  for (;;) {
+    TSNode n = ts_tree_cursor_current_node(&cur);
+    uint32_t k = ts_node_child_count(n);
+    if (k >= 2 && !ts_node_eq(n, block)) {
+      TSNode a = ts_node_child(n, 0), b = ts_node_child(n, k - 1);
+      if (!strcmp(ts_node_type(a), "{") && !strcmp(ts_node_type(b), "}") && !ts_node_is_missing(b)) {
+        TSPoint pa = ts_node_start_point(a), pb = ts_node_start_point(b);
+        bool alone;
+        uint32_t ib = line_indent(doc, pb.row, pb.column, &alone);
+        if (pb.row > pa.row && alone && ib < line_indent(doc, pa.row, 0, NULL)) {
+          found = a;
+          break;
+        }
+      }
+    }
+    if (descend && ts_tree_cursor_goto_first_child(&cur)) continue;
+    descend = true;
+    if (ts_tree_cursor_goto_next_sibling(&cur)) continue;
+    bool up = false;
+    while ((up = ts_tree_cursor_goto_parent(&cur))) {
+      if (ts_node_eq(ts_tree_cursor_current_node(&cur), block)) {
+        up = false;
+        break;
+      }
+      if (ts_tree_cursor_goto_next_sibling(&cur)) break;
+    }
+    if (!up) break;
+  }
+  ts_tree_cursor_delete(&cur);
+  return found;
+}
+
 /* Builds the message for a MISSING node: names the construct it would close. */
 static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
   const char *t = ts_node_type(n);
@@ -177,6 +233,10 @@ static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
       }
     }
     ts_tree_cursor_delete(&cur);
+    if (found && !strcmp(t, "}")) {
+      TSNode inner = stolen_closer(doc, parent);
+      if (!ts_node_is_null(inner)) open = inner;
+    }
     if (found)
       return xasprintf("missing '%s' to close '%s' at line %u", t, ts_node_type(open),
                        ts_node_start_point(open).row + 1);
@@ -186,45 +246,9 @@ static char *missing_message(const chk_doc *doc, TSNode parent, TSNode n) {
   return xasprintf("missing '%s'", t);
 }
 
-static bool python_unexpected_indent(const chk_doc *doc, TSNode root, chk_report *out) {
-  bool any = false;
-  uint32_t prev_end_row = UINT32_MAX;
-  /* A cursor, not ts_node_named_child(root, i): that one walks the
-   * children from the first each time, quadratic on a long module. */
-  TSTreeCursor cur = ts_tree_cursor_new(root);
-  for (bool more = ts_tree_cursor_goto_first_child(&cur); more;
-       more = ts_tree_cursor_goto_next_sibling(&cur)) {
-    TSNode s = ts_tree_cursor_current_node(&cur);
-    if (!ts_node_is_named(s)) continue;
-    TSPoint a = ts_node_start_point(s);
-    bool first_on_line = prev_end_row == UINT32_MAX || prev_end_row != a.row;
-    prev_end_row = ts_node_end_point(s).row;
-    if (a.column == 0 || !first_on_line || !strcmp(ts_node_type(s), "comment") ||
-        !strcmp(ts_node_type(s), "ERROR"))
-      continue;
-    /* a backslash continuation on the line before makes the indent legal */
-    uint32_t ls = doc->line_starts[a.row];
-    if (a.row > 0 && ls >= 2 && doc->text[ls - 2] == '\\') continue;
-    TSPoint e = {a.row, a.column};
-    chk_report_add_diag(out, (TSPoint){a.row, 0}, e, CHK_SEV_ERROR, "syntax",
-                        xstrdup("unexpected indent"));
-    any = true;
-  }
-  ts_tree_cursor_delete(&cur);
-  return any;
-}
-
-void chk_syntax(const chk_doc *doc, chk_report *out) {
-  if (doc->limited) {
-    /* not parsed: the one thing to say is why, where the limit was crossed */
-    chk_report_add_diag(out, chk_doc_point(doc, doc->limit.offset),
-                        chk_doc_point(doc, doc->limit.offset + doc->limit.len), CHK_SEV_ERROR, "limit",
-                        xstrdup(doc->limit.message));
-    return;
-  }
-  TSNode root = ts_tree_root_node(doc->tree);
+/* Every ERROR and MISSING node of the tree, cascades folded, appended to out. */
+static void tree_errors(const chk_doc *doc, TSNode root, chk_report *out) {
   size_t before = out->ndiags;
-  if (doc->lang == CHK_LANG_PYTHON) python_unexpected_indent(doc, root, out);
   if (!ts_node_has_error(root)) return;
   TSTreeCursor cur = ts_tree_cursor_new(root);
   /* parents of the cursor's node; the cursor API has no parent accessor */
@@ -262,4 +286,86 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
 end:
   free(parents);
   ts_tree_cursor_delete(&cur);
+}
+
+/* Python: the one error CPython would report (python.h), tree-sitter's
+ * first error standing in for the parser errors the token checks miss. */
+static void python_errors(const chk_doc *doc, TSNode root, chk_report *out) {
+  chk_report ts = {0};
+  tree_errors(doc, root, &ts);
+  py_error first = {0};
+  const chk_diag *d = NULL;
+  for (size_t i = 0; i < ts.ndiags; i++) /* the walk finds them in order; be sure */
+    if (!d || ts.diags[i].start.row < d->start.row ||
+        (ts.diags[i].start.row == d->start.row && ts.diags[i].start.column < d->start.column))
+      d = &ts.diags[i];
+  if (d) {
+    first.kind = PY_ERR_TS;
+    first.start = doc->line_starts[d->start.row] + d->start.column;
+    first.end = doc->line_starts[d->end.row] + d->end.column;
+  }
+  py_error e;
+  py_check(doc, d ? &first : NULL, &e);
+  if (e.kind == PY_ERR_TS) {
+    chk_report_add_diag(out, d->start, d->end, CHK_SEV_ERROR, "syntax", xstrdup(d->message));
+  } else if (e.kind != PY_ERR_NONE) {
+    chk_report_add_diag(out, chk_doc_point(doc, e.start), chk_doc_point(doc, e.end), CHK_SEV_ERROR,
+                        "syntax", xstrdup(e.message));
+  }
+  chk_report_close(&ts);
+}
+
+/* JavaScript: a program with errors is parsed again as js_normalize
+ * rewrites it (import attributes written `assert`).
+ * Bash: a script with errors is parsed again as bash_normalize rewrites it
+ * (same bytes where they were): with the newline that ends its last command
+ * (without it, "if x; then\n  echo" was "unexpected 'if'" at 1:1 rather than
+ * "missing 'fi' to close 'if' at line 1"; LLM answers come without it) and
+ * without the constructs bash accepts and the grammar does not. */
+static void rewritten_errors(const chk_doc *doc, chk_report *out) {
+  bool bash = doc->lang == CHK_LANG_BASH;
+  char *text = bash ? bash_normalize(doc->text, doc->len) : js_normalize(doc->text, doc->len);
+  size_t len = doc->len + (bash && (doc->len == 0 || doc->text[doc->len - 1] != '\n'));
+  uint32_t at;
+  uint64_t budget;
+  TSTree *tree = chk_context_parse(doc->ctx, doc->lang, NULL, text, len, &at, &budget);
+  if (!tree) {
+    tree_errors(doc, ts_tree_root_node(doc->tree), out);
+  } else {
+    chk_doc tmp = *doc; /* the same document, rewritten in place */
+    tmp.text = text;
+    tmp.len = len;
+    tmp.tree = tree;
+    tree_errors(&tmp, ts_tree_root_node(tree), out);
+    ts_tree_delete(tree);
+  }
+  free(text);
+}
+
+void chk_syntax(const chk_doc *doc, chk_report *out) {
+  chk_limit pre;
+  if (doc->limited && doc->lang == CHK_LANG_PYTHON &&
+      chk_prescan(doc->lang, doc->text, doc->len, &pre) == 0) {
+    /* the parse ran out of time (the pre-scan let the text through): the
+     * token checks need no tree and are linear, and an error they find is
+     * what CPython would say */
+    py_error e;
+    py_check(doc, NULL, &e);
+    if (e.kind != PY_ERR_NONE) {
+      chk_report_add_diag(out, chk_doc_point(doc, e.start), chk_doc_point(doc, e.end), CHK_SEV_ERROR,
+                          "syntax", xstrdup(e.message));
+      return;
+    }
+  }
+  if (doc->limited) {
+    /* not parsed: the one thing to say is why, where the limit was crossed */
+    chk_report_add_diag(out, chk_doc_point(doc, doc->limit.offset),
+                        chk_doc_point(doc, doc->limit.offset + doc->limit.len), CHK_SEV_ERROR, "limit",
+                        xstrdup(doc->limit.message));
+    return;
+  }
+  TSNode root = ts_tree_root_node(doc->tree);
+  if (doc->lang == CHK_LANG_PYTHON) python_errors(doc, root, out);
+  else if (doc->lang != CHK_LANG_PYTHON && ts_node_has_error(root)) rewritten_errors(doc, out);
+  else tree_errors(doc, root, out);
 }

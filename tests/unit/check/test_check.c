@@ -208,7 +208,7 @@ static void run_fixture_dir(chk_language lang, const char *prefix, int min_files
 }
 
 static void test_python_syntax(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "syntax_", 7); }
-static void test_python_imports(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "imports_", 3); }
+static void test_python_imports(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "imports_", 4); }
 static void test_python_clean(void **state) { run_fixture_dir(CHK_LANG_PYTHON, "clean", 1); }
 static void test_javascript(void **state) { run_fixture_dir(CHK_LANG_JAVASCRIPT, "", 4); }
 static void test_bash(void **state) { run_fixture_dir(CHK_LANG_BASH, "", 3); }
@@ -225,7 +225,7 @@ static void test_utf16_after_astral(void **state) {
   cJSON *d8 = cJSON_GetArrayItem(cJSON_GetObjectItem(j8, "diagnostics"), 0);
   cJSON *d32 = cJSON_GetArrayItem(cJSON_GetObjectItem(j32, "diagnostics"), 0);
   assert_non_null(d16);
-  assert_string_equal(cJSON_GetObjectItem(d16, "message")->valuestring, "unexpected '='");
+  assert_string_equal(cJSON_GetObjectItem(d16, "message")->valuestring, "invalid syntax");
   /* the second '=' is at character 14 of the line in UTF-16 ("s = '" 5 + 2 + 1 + "'; x = " 7) */
   int c16 = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d16, "range"), "start"), "character")->valueint;
   int c8 = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d8, "range"), "start"), "character")->valueint;
@@ -494,7 +494,7 @@ static void test_change_json(void **state) {
   chk_report r = {0};
   chk_doc_check(ctx, doc, NULL, &r);
   assert_int_equal(r.ndiags, 1);
-  assert_string_equal(r.diags[0].message, "expected ')' to close '(' at line 2");
+  assert_string_equal(r.diags[0].message, "'(' was never closed");
   chk_report_close(&r);
   /* the same edit in UTF-8 columns: line 1 bytes 4..5 */
   c = cJSON_Parse("{\"range\":{\"start\":{\"line\":1,\"character\":5},"
