@@ -29,6 +29,16 @@ static bool is_stopword(const char *w) {
   return bsearch(&w, stopwords, ARRAY_LEN(stopwords), sizeof stopwords[0], cmp_str) != NULL;
 }
 
+/* Appends a copy of w to terms[0..*n) unless it is there already; returns
+ * the (reallocated) array. */
+static char **add_term(char **terms, size_t *n, const char *w) {
+  for (size_t i = 0; i < *n; i++)
+    if (!strcmp(terms[i], w)) return terms;
+  terms = xrealloc(terms, (*n + 1) * sizeof *terms);
+  terms[(*n)++] = xstrdup(w);
+  return terms;
+}
+
 static bool word_byte(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
@@ -50,12 +60,7 @@ char **docs_query_words(const char *text, size_t max_terms, size_t *n_out) {
     w[len] = '\0';
     /* a lone UTF-8 fragment cut at a byte that is not a letter can still be
      * invalid UTF-8; FTS5 copes with it, and quoting keeps it a term */
-    if (is_stopword(w)) continue;
-    bool dup = false;
-    for (size_t i = 0; i < n && !dup; i++) dup = strcmp(terms[i], w) == 0;
-    if (dup) continue;
-    terms = xrealloc(terms, (n + 1) * sizeof *terms);
-    terms[n++] = xstrdup(w);
+    if (!is_stopword(w)) terms = add_term(terms, &n, w);
   }
   *n_out = n;
   return terms;
@@ -90,12 +95,7 @@ char **docs_query_compounds(const char *text, size_t max_terms, size_t *n_out) {
       if (is_stopword(prev[k]) && is_stopword(prev[2]) && (k == 1 || is_stopword(prev[1]))) continue;
       char w[3 * MAX_TERM_BYTES + 1];
       snprintf(w, sizeof w, "%s%s%s", prev[k], k == 0 ? prev[1] : "", prev[2]);
-      if (strlen(w) > MAX_TERM_BYTES || is_stopword(w)) continue;
-      bool dup = false;
-      for (size_t i = 0; i < n && !dup; i++) dup = strcmp(out[i], w) == 0;
-      if (dup) continue;
-      out = xrealloc(out, (n + 1) * sizeof *out);
-      out[n++] = xstrdup(w);
+      if (strlen(w) <= MAX_TERM_BYTES && !is_stopword(w)) out = add_term(out, &n, w);
     }
   }
   *n_out = n;

@@ -358,20 +358,26 @@ static int python_venv(env_resolved *r, const char *real, char **err) {
   return 0;
 }
 
+/* What a program needs of a node_modules folder: it mounted, NODE_PATH,
+ * and its .bin first on PATH. */
+static void node_binds(env_resolved *r, const char *nm) {
+  char *path = xasprintf("%s/.bin:" BASE_PATH, nm);
+  env__add_bind(r, nm);
+  env__add_var(r, "NODE_PATH", nm);
+  env__add_var(r, "PATH", path);
+  free(path);
+}
+
 /* A node_modules folder (resolved). */
 static void node_modules(env_resolved *r, const char *nm) {
   char id[32], *lock = xasprintf("%s/.package-lock.json", nm);
   char *stamp = xasprintf("%lld-%lld", env__mtime_ns(nm), env__mtime_ns(lock));
-  char *path = xasprintf("%s/.bin:" BASE_PATH, nm);
   id_of(SBX_LANG_JAVASCRIPT, nm, id);
   env__set_id(r, id, stamp);
   r->path = xstrdup(nm);
-  env__add_bind(r, nm);
-  env__add_var(r, "NODE_PATH", nm);
-  env__add_var(r, "PATH", path);
+  node_binds(r, nm);
   free(lock);
   free(stamp);
-  free(path);
 }
 
 /* The folder to bind for dir in lang, resolved (new string), or NULL. */
@@ -503,13 +509,10 @@ env_resolved *env__resolved_packages(sbx_lang lang, const char *key, const char 
   r->requirements = reqs;
   r->n = n;
   if (lang == SBX_LANG_JAVASCRIPT) {
-    char *nm = xasprintf("%s/node_modules", dir), *path = xasprintf("%s/.bin:" BASE_PATH, nm);
+    char *nm = xasprintf("%s/node_modules", dir);
     r->path = xstrdup(dir);
-    env__add_bind(r, nm);
-    env__add_var(r, "NODE_PATH", nm);
-    env__add_var(r, "PATH", path);
+    node_binds(r, nm);
     free(nm);
-    free(path);
   } else {
     char *path = xasprintf("%s/bin:" BASE_PATH, dir);
     r->path = xstrdup(dir);
