@@ -138,10 +138,15 @@ size_t utf8_col_from_lsp(const char *line, size_t line_len, uint32_t lsp_col, ls
   return pos;
 }
 
-char *utf8_repair(const char *s, size_t len, size_t *out_len) {
-  /* Each bad byte becomes 3 bytes at most. */
-  char *out = malloc(len * 3 + 1);
-  if (!out) return NULL;
+char *utf8_repair_with(const char *s, size_t len, const char *repl, size_t repl_len, size_t *out_len)
+{
+  /* Each bad byte becomes repl_len bytes at most (and a good one stays one). */
+  size_t grow = repl_len > 1 ? repl_len : 1;
+  if (len > (SIZE_MAX - 1) / grow)
+    return NULL;
+  char *out = malloc(len * grow + 1);
+  if (!out)
+    return NULL;
   size_t o = 0;
   for (size_t i = 0; i < len;) {
     uint32_t cp;
@@ -151,14 +156,48 @@ char *utf8_repair(const char *s, size_t len, size_t *out_len) {
       o += n;
       i += n;
     } else {
-      memcpy(out + o, "\xEF\xBF\xBD", 3);
-      o += 3;
+      if (repl_len)
+        memcpy(out + o, repl, repl_len);
+      o += repl_len;
       i++;
     }
   }
   out[o] = '\0';
-  if (out_len) *out_len = o;
+  if (out_len)
+    *out_len = o;
   return out;
+}
+
+char *utf8_repair(const char *s, size_t len, size_t *out_len)
+{
+  return utf8_repair_with(s, len, "\xEF\xBF\xBD", 3, out_len);
+}
+
+size_t utf8_char_start(const char *s, size_t len, size_t off)
+{
+  if (off >= len)
+    return len;
+  while (off > 0 && ((unsigned char)s[off] & 0xC0) == 0x80)
+    off--;
+  return off;
+}
+
+size_t utf8_offset_at(const char *text, size_t len, uint32_t line, uint32_t character, lsp_encoding enc)
+{
+  size_t off = 0;
+  if (len == 0)
+    return 0;
+  for (uint32_t l = 0; l < line; l++) {
+    const char *nl = memchr(text + off, '\n', len - off);
+    if (!nl)
+      return len;
+    off = (size_t)(nl - text) + 1;
+  }
+  const char *nl = memchr(text + off, '\n', len - off);
+  size_t line_len = nl ? (size_t)(nl - (text + off)) : len - off;
+  if (line_len && text[off + line_len - 1] == '\r')
+    line_len--;
+  return off + utf8_col_from_lsp(text + off, line_len, character, enc);
 }
 
 size_t utf8_whole_prefix(const char *s, size_t len) {

@@ -41,6 +41,26 @@ size_t utf8_col_from_lsp(const char *line, size_t line_len, uint32_t lsp_col, ls
  * *out_len (may be NULL). */
 char *utf8_repair(const char *s, size_t len, size_t *out_len);
 
+/* utf8_repair with another replacement: each byte that does not start a
+ * valid sequence (a cut or malformed sequence loses its first byte only; the
+ * rest are looked at again) and each NUL becomes repl[0..repl_len), which
+ * may be empty (the byte is dropped). Same ownership and NULL on
+ * out-of-memory. */
+char *utf8_repair_with(const char *s, size_t len, const char *repl, size_t repl_len, size_t *out_len);
+
+/* The start of the character that byte offset `off` of s[0..len) falls in:
+ * off clamped to len, then moved back over continuation bytes (10xxxxxx)
+ * to the nearest byte that is not one, or to 0. Cutting s there never
+ * splits a well-formed sequence; len itself is always a cut point. */
+size_t utf8_char_start(const char *s, size_t len, size_t off);
+
+/* Byte offset in text[0..len) of the LSP position (line, character), both
+ * 0-based: lines end at '\n', and a '\r' just before it is not part of the
+ * line; a character past the end of its line means the line's end (as LSP
+ * says), a line past the last one means len. Columns convert as in
+ * utf8_col_from_lsp. */
+size_t utf8_offset_at(const char *text, size_t len, uint32_t line, uint32_t character, lsp_encoding enc);
+
 /* The length of the longest prefix of s[0..len) that does not end inside a
  * UTF-8 sequence that more bytes could still complete: a stream cut at that
  * point keeps its characters whole (carry the rest to the next chunk). */

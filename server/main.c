@@ -21,6 +21,7 @@ static const char usage[] =
     "                         the server command for editors\n"
     "  run FILE|- [--language L] [--timeout MS] [--memory MB] [--cpu S] [--pids N]\n"
     "             [--output BYTES] [--disk MB] [--stdin FILE|-] [--json]\n"
+    "             [--with PKG]... [--env system|workspace|venv:PATH]\n"
     "                         run a program in the sandbox; exits with its status\n"
     "                         (124 time limit, 128+N signal N, 125 sandbox failure)\n"
     "  check FILE... [--language L] [--json]\n"
@@ -31,6 +32,8 @@ static const char usage[] =
     "  docs add URL|PATH [--max-depth N] [--max-pages N] | list | search \"QUERY\" [--budget N]\n"
     "        [--mode search|all] [--json]\n"
     "                         crawl, cache and search documentation sources\n"
+    "  env list | build REQ... [--language L] | remove ID | prune [--all]\n"
+    "                         environments built from packages (the cache)\n"
     "  history [--limit N]    past tasks;  show TASK: one task with its attempts\n"
     "  doctor [--json]        what works on this machine\n"
     "\n"
@@ -70,7 +73,7 @@ int main(int argc, char **argv) {
   } cmds[] = {
       {"serve", cli_serve}, {"doctor", cli_doctor}, {"run", cli_run},
       {"check", cli_check}, {"ask", cli_ask}, {"history", cli_history}, {"show", cli_show},
-      {"docs", cli_docs}, {"connect", cli_connect},
+      {"docs", cli_docs}, {"connect", cli_connect}, {"env", cli_env},
   };
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

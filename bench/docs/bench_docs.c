@@ -5,7 +5,11 @@
  * (target: median <= 5 ms) for four classes of question, against the
  * previous bm25() query on the same index.
  *
- * Usage: bench_docs [PAGES (1000; 0 = no crawl)] [CHUNKS (50000)] */
+ * Usage: bench_docs [PAGES (1000; 0 = no crawl)] [CHUNKS (50000)]
+ *        bench_docs --queries DB FILE [BUDGET_TOKENS (6000)]
+ *   (the second form times docs_context_build in-process on an existing
+ *   cache, once per line of FILE, and prints "<median ms>\t<line>" per
+ *   line; bench/docs/retrieval/run.py uses it) */
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
@@ -44,7 +48,8 @@ static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
   if (error) fprintf(stderr, "bench: sync error: %s\n", error);
 }
 
-static double crawl(const char *db, const char *url, int concurrency, int pages, docs_sync_stats *st) {
+/* A new, empty store at db (exits when it cannot be made). */
+static docs_store *fresh_store(const char *db) {
   unlink(db);
   char err[256];
   docs_store *store = docs_store_open(db, err, sizeof err);
@@ -52,6 +57,11 @@ static double crawl(const char *db, const char *url, int concurrency, int pages,
     fprintf(stderr, "bench: %s\n", err);
     exit(1);
   }
+  return store;
+}
+
+static double crawl(const char *db, const char *url, int concurrency, int pages, docs_sync_stats *st) {
+  docs_store *store = fresh_store(db);
   uv_loop_t loop;
   uv_loop_init(&loop);
   const char *src[] = {url};
@@ -165,13 +175,7 @@ static char *make_page(int i, unsigned *s) {
 /* Indexes n pages of html into a fresh store at db; batched or one
  * transaction per page. Returns the milliseconds taken. */
 static double index_pages(const char *db, char **html, int n, bool batch) {
-  unlink(db);
-  char err[256];
-  docs_store *store = docs_store_open(db, err, sizeof err);
-  if (!store) {
-    fprintf(stderr, "bench: %s\n", err);
-    exit(1);
-  }
+  docs_store *store = fresh_store(db);
   unsigned long long t0 = now_ns();
   if (batch) docs_store_batch_begin(store);
   for (int i = 0; i < n; i++) {
@@ -275,7 +279,43 @@ static double old_query(docs_store *store, const char *question, const char *pre
   return ms;
 }
 
+/* --queries: the in-process latency of each question of a file on a real
+ * index (median of 7 runs after a warm-up run). */
+static int time_queries(const char *db, const char *file, int budget) {
+  char err[256];
+  docs_store *store = docs_store_open(db, err, sizeof err);
+  if (!store) {
+    fprintf(stderr, "bench: %s\n", err);
+    return 1;
+  }
+  FILE *f = fopen(file, "r");
+  if (!f) {
+    perror(file);
+    docs_store_free(store);
+    return 1;
+  }
+  char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    if (!*line) continue;
+    double t[7];
+    free(docs_context_build(store, line, NULL, 0, "search", budget, NULL, NULL));
+    for (int i = 0; i < 7; i++) {
+      unsigned long long t0 = now_ns();
+      free(docs_context_build(store, line, NULL, 0, "search", budget, NULL, NULL));
+      t[i] = ms_since(t0);
+    }
+    qsort(t, 7, sizeof t[0], cmp_double);
+    printf("%.3f\t%s\n", t[3], line);
+  }
+  fclose(f);
+  docs_store_free(store);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 4 && strcmp(argv[1], "--queries") == 0)
+    return time_queries(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 6000);
   int pages = argc > 1 ? atoi(argv[1]) : 1000;
   int n_chunks = argc > 2 ? atoi(argv[2]) : 50000;
   char tmpl[] = "/tmp/crucible-bench-docs-XXXXXX";

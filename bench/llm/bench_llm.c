@@ -9,16 +9,7 @@
 
 #include "client.h"
 #include "common.h"
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+#include "../stats.h"
 
 static size_t sink(char *p, size_t s, size_t n, void *ud) {
   (void)p, (void)ud;
@@ -72,10 +63,11 @@ int main(int argc, char **argv) {
   llm_config_init(&cfg);
   llm_config_resolve(&cfg, argv[1], "fake-model", NULL);
   llm_client *c;
-  if (llm_client_new(&loop, &cfg, &c) < 0) return 1;
+  if (llm_client_new(&loop, &c) < 0) return 1;
   for (int i = 0; i < n; i++) {
     run r = {0};
-    llm_chat_opts o = {.messages = msgs, .n_messages = 1, .structured = true, .on_done = on_done, .ud = &r};
+    llm_chat_opts o = {.config = &cfg, .messages = msgs, .n_messages = 1, .structured = true, .on_done = on_done,
+                       .ud = &r};
     unsigned long long t = now_ns();
     llm_chat_start(c, &o, NULL);
     /* pooled connections keep the loop alive: run until this chat is done */
@@ -91,7 +83,7 @@ int main(int argc, char **argv) {
   uv_loop_close(&loop);
   llm_config_close(&cfg);
 
-  double mb = median(base, n), mc = median(cli, n);
+  double mb = bench_median(base, n), mc = bench_median(cli, n);
   printf("requests: %d\n", n);
   printf("baseline curl_easy POST (body discarded): median %.3f ms\n", mb);
   printf("llm_chat (stream parse, solution JSON):   median %.3f ms\n", mc);

@@ -1,8 +1,12 @@
 /* The ask loop: generate → check → run → reflect → retry, as a state machine.
  *
- * Every transition goes through a zero-delay timer (`step`), so the work of
- * the next state never runs inside an LLM or sandbox callback: those only
- * record what happened and schedule the next state. */
+ * What happens in a state is reported as an event (report); the pure rule
+ * agent_transition (machine.c) picks the next state, and enter() — the one
+ * place a task's state changes — logs the change and runs the new state's
+ * entry hook from a zero-delay timer (`step`). So the work of a state never
+ * runs inside an LLM or sandbox callback: those only record what happened
+ * and report it. Attempts and the result are typed (result.h) and owned by
+ * the task until they are handed to the sink. */
 #include "loop.h"
 
 #include <errno.h>
@@ -11,51 +15,42 @@
 
 #include "common.h"
 #include "dbuf.h"
+#include "defaults.h"
 #include "log.h"
+#include "machine.h"
 #include "prompt.h"
 
 #define FEEDBACK_BUDGET 6000
-
-typedef enum state {
-  ST_NONE,
-  ST_RETRIEVE,
-  ST_INDEX,
-  ST_GENERATE,
-  ST_CHECK,
-  ST_IMPORT_RUN,
-  ST_RUN,
-  ST_FAIL,
-  ST_FINISH,
-} state;
 
 struct agent_task {
   agent_engine *eng;
   agent_sink sink;
   void *ud;
-  uv_timer_t step;
-  state next;
+  uv_timer_t step;            /* runs the entry hook of `state` */
+  bool step_open;             /* step is initialised: it is closed before the task is freed */
+  agent_state state, prev;    /* written by enter() only */
+  bool cancelled;
 
-  char *label, *question, *language, *ctx_text, *ctx_uri, *docs;
+  /* what was asked (copies) */
+  char *question, *language, *ctx_text, *ctx_uri, *docs;
   int ctx_line;
-  char uid[64];
   chk_language lang;
   int max_iter;
   bool reflect;
   agent_import_check import_check;
-  char **deny;        /* NULL-terminated */
+  char **deny;                /* NULL-terminated */
   sbx_limits limits;
+  sbx_env *env;       /* the program's environment (a copy); NULL: the system */
   const void *owner;
   llm_config llm_cfg;
-
   char **doc_sources;
   size_t n_doc_sources;
   bool *doc_public_only;      /* one per source, or NULL */
-  char docs_mode[8];
+  agent_docs_mode docs_mode;
   int docs_budget, docs_depth, docs_pages;
-  docs_sync *sync;
-  cJSON *sources;     /* owned: [{title, url}] of every page put in a prompt */
 
-  llm_client *llm;
+  /* the work in flight: at most one of these at a time */
+  docs_sync *sync;
   llm_chat *chat;
   sbx_run *run;
   bool waiting_index;
@@ -63,131 +58,97 @@ struct agent_task {
 
   agent_conv conv;
   int iteration;
-  bool cancelled;
-  unsigned long long started_ms, attempt_started_ms;
-
-  /* the current attempt */
-  llm_solution sol;
-  bool have_sol;
-  char *program;
-  cJSON *cur_check;   /* owned */
-  cJSON *cur_run;     /* owned: RunResult of this attempt */
-  cJSON *cur_prompt;  /* owned: the messages sent for this generation */
-  char *raw_answer;
-  char *feedback;     /* why the attempt failed, for the model */
-  const char *failed_stage;
-  dbuf reflection;
-
-  /* the task */
-  cJSON *attempts;    /* owned array */
-  cJSON *last_solution, *last_run;
-  const char *outcome;
-  char *error;
-  const char *error_kind;     /* static; set when an LLM request ended the task */
-  long long prompt_tokens, completion_tokens;
+  unsigned long long started_ms;
+  dbuf reflection;            /* the reflection as it streams */
+  char *program;              /* the current attempt's imports and code, joined */
+  agent_attempt *cur;         /* the attempt in progress; NULL between attempts */
+  agent_result *result;       /* owned until handed to sink.done */
 };
 
 static void on_step(uv_timer_t *t);
 
-static void schedule(agent_task *t, state s) {
-  t->next = s;
+/* The one place a task's state changes: logs it and runs the new state's
+ * entry hook from the loop. */
+static void enter(agent_task *t, agent_state next, agent_event why) {
+  log_debug("ask %s: %s --%s--> %s", t->result->uid, agent_state_name(t->state), agent_event_name(why),
+            agent_state_name(next));
+  t->prev = t->state;
+  t->state = next;
   uv_timer_start(&t->step, on_step, 0, 0);
 }
 
-static void phase(agent_task *t, const char *name, const char *detail) {
-  if (t->sink.phase) t->sink.phase(t->ud, t->iteration, name, detail);
+static agent_facts facts_of(const agent_task *t) {
+  const agent_attempt *a = t->cur;
+  return (agent_facts){
+      .cancelled = t->cancelled,
+      .iteration = t->iteration,
+      .max_iterations = t->max_iter,
+      .reflect = t->reflect,
+      .import_check = t->import_check,
+      .checked = t->lang != CHK_LANG_NONE && t->eng->chk,
+      .has_imports = a && a->has_solution && a->solution.imports && *a->solution.imports,
+  };
 }
 
-static void finish(agent_task *t, const char *outcome, char *error) {
-  if (!t->outcome) {
-    t->outcome = outcome;
-    t->error = error;
-  } else {
+/* Reports what the current state's work came to: agent_transition decides
+ * what follows, and enter() goes there. For AGENT_EV_ERROR, error (taken,
+ * may be NULL) says why and kind how an LLM request failed. Events after
+ * the outcome is known are dropped. */
+static void report_with(agent_task *t, agent_event ev, char *error, llm_error_kind kind) {
+  if (t->state == AGENT_ST_DONE) {
     free(error);
+    return;
   }
-  schedule(t, ST_FINISH);
+  agent_facts f = facts_of(t);
+  agent_step s = agent_transition(t->state, ev, &f);
+  if (!s.valid) {
+    log_error("internal error: ask %s: event %s in state %s", t->result->uid, agent_event_name(ev),
+              agent_state_name(t->state));
+    free(error);
+    error = xasprintf("internal error: event %s in state %s", agent_event_name(ev), agent_state_name(t->state));
+  }
+  if (s.next == AGENT_ST_DONE) {
+    t->result->outcome = s.outcome;
+    if (s.outcome == AGENT_ERROR) {
+      t->result->error = error;
+      t->result->error_kind = kind;
+      error = NULL;
+    }
+  }
+  free(error);
+  enter(t, s.next, ev);
 }
 
-static cJSON *solution_json(const llm_solution *s) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "prefix", s->prefix ? s->prefix : "");
-  cJSON_AddStringToObject(o, "imports", s->imports ? s->imports : "");
-  cJSON_AddStringToObject(o, "code", s->code ? s->code : "");
-  return o;
+static void report(agent_task *t, agent_event ev) {
+  report_with(t, ev, NULL, LLM_ERR_NONE);
 }
 
-static void reset_attempt(agent_task *t) {
-  if (t->have_sol) llm_solution_close(&t->sol);
-  t->have_sol = false;
-  free(t->program);
-  t->program = NULL;
-  cJSON_Delete(t->cur_check);
-  cJSON_Delete(t->cur_run);
-  cJSON_Delete(t->cur_prompt);
-  t->cur_check = t->cur_run = t->cur_prompt = NULL;
-  free(t->raw_answer);
-  t->raw_answer = NULL;
-  free(t->feedback);
-  t->feedback = NULL;
-  t->failed_stage = NULL;
-  dbuf_reset(&t->reflection);
+/* The task cannot go on: error (taken) says why. */
+static void report_error(agent_task *t, char *error, llm_error_kind kind) {
+  report_with(t, AGENT_EV_ERROR, error, kind);
 }
 
-/* Emits crucible/attempt and records the attempt in the transcript. */
-static void emit_attempt(agent_task *t, bool passed) {
-  cJSON *a = cJSON_CreateObject();
-  cJSON_AddStringToObject(a, "task", t->label);
-  cJSON_AddNumberToObject(a, "iteration", t->iteration);
-  cJSON_AddItemToObject(a, "solution", t->have_sol ? solution_json(&t->sol) : cJSON_CreateNull());
-  cJSON_AddItemToObject(a, "check", t->cur_check ? cJSON_Duplicate(t->cur_check, 1) : cJSON_CreateNull());
-  cJSON_AddItemToObject(a, "run", t->cur_run ? cJSON_Duplicate(t->cur_run, 1) : cJSON_CreateNull());
-  cJSON_AddBoolToObject(a, "passed", passed);
-  if (t->failed_stage) cJSON_AddStringToObject(a, "failedStage", t->failed_stage);
-  if (t->feedback) cJSON_AddStringToObject(a, "error", t->feedback);
-  cJSON_AddNumberToObject(a, "durationMs", (double)(now_ms() - t->attempt_started_ms));
+static void phase(agent_task *t, agent_phase p, const char *detail) {
+  if (t->sink.phase) t->sink.phase(t->ud, t->iteration, p, detail);
+}
+
+/* Ends the current attempt: the sink and the transcript get it, and the
+ * result keeps it. */
+static void end_attempt(agent_task *t, bool passed) {
+  agent_attempt *a = t->cur;
+  t->cur = NULL;
+  a->passed = passed;
+  a->duration_ms = (long long)(now_ms() - a->started_ms);
   if (t->sink.attempt) t->sink.attempt(t->ud, a);
-  cJSON_AddItemToArray(t->attempts, cJSON_Duplicate(a, 1));
-  if (t->have_sol) {
-    cJSON_Delete(t->last_solution);
-    t->last_solution = solution_json(&t->sol);
-  }
-  if (t->cur_run) {
-    cJSON_Delete(t->last_run);
-    t->last_run = cJSON_Duplicate(t->cur_run, 1);
-  }
   if (t->eng->store) {
-    /* The transcript also keeps what was sent and the raw answer. */
-    if (t->cur_prompt) cJSON_AddItemToObject(a, "prompt", cJSON_Duplicate(t->cur_prompt, 1));
-    cJSON_AddStringToObject(a, "answer", t->raw_answer ? t->raw_answer : "");
-    store_attempt_put(t->eng->store, t->uid, t->iteration, a);
+    cJSON *j = agent_attempt_json(a, t->result->task, AGENT_JSON_TRANSCRIPT);
+    store_attempt_put(t->eng->store, t->result->uid, a->iteration, j);
+    cJSON_Delete(j);
   }
-  cJSON_Delete(a);
+  agent_result_add_attempt(t->result, a);
 }
 
-static void store_reflection(agent_task *t) {
-  if (!t->eng->store || !t->reflection.len) return;
-  cJSON *last = cJSON_GetArrayItem(t->attempts, cJSON_GetArraySize(t->attempts) - 1);
-  if (!last) return;
-  cJSON *a = cJSON_Duplicate(last, 1);
-  cJSON_AddStringToObject(a, "reflection", t->reflection.data);
-  if (t->cur_prompt) cJSON_AddItemToObject(a, "prompt", cJSON_Duplicate(t->cur_prompt, 1));
-  cJSON_AddStringToObject(a, "answer", t->raw_answer ? t->raw_answer : "");
-  store_attempt_put(t->eng->store, t->uid, t->iteration, a);
-  cJSON_Delete(a);
-}
-
-static cJSON *messages_json(const agent_conv *c) {
-  cJSON *arr = cJSON_CreateArray();
-  for (size_t i = 0; i < c->n; i++) {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", c->msgs[i].role);
-    cJSON_AddStringToObject(m, "content", c->msgs[i].content);
-    cJSON_AddItemToArray(arr, m);
-  }
-  return arr;
-}
-
-/* ---- LLM callbacks: record, then schedule ---- */
+/* ---- LLM callbacks: record, then report ---- */
 
 static void gen_token(void *ud, const char *text, size_t len) {
   agent_task *t = ud;
@@ -199,15 +160,14 @@ static void gen_token(void *ud, const char *text, size_t len) {
  * answer may be used. */
 static bool chat_ended(agent_task *t, const llm_result *res) {
   t->chat = NULL;
-  if (res->prompt_tokens > 0) t->prompt_tokens += res->prompt_tokens;
-  if (res->completion_tokens > 0) t->completion_tokens += res->completion_tokens;
+  if (res->prompt_tokens > 0) t->result->prompt_tokens += res->prompt_tokens;
+  if (res->completion_tokens > 0) t->result->completion_tokens += res->completion_tokens;
   if (t->cancelled || res->status == LLM_CANCELLED) {
-    finish(t, "cancelled", NULL);
+    report(t, AGENT_EV_CANCEL);
     return false;
   }
   if (res->status != LLM_OK) {
-    t->error_kind = llm_error_kind_name(res->error_kind);
-    finish(t, "error", xstrdup(res->error ? res->error : "the LLM request failed"));
+    report_error(t, xstrdup(res->error ? res->error : "the LLM request failed"), res->error_kind);
     return false;
   }
   return true;
@@ -216,17 +176,18 @@ static bool chat_ended(agent_task *t, const llm_result *res) {
 static void gen_done(void *ud, const llm_result *res) {
   agent_task *t = ud;
   if (!chat_ended(t, res)) return;
-  t->raw_answer = xstrdup(res->text ? res->text : "");
-  if (*t->raw_answer) agent_conv_add(&t->conv, "assistant", t->raw_answer);
+  agent_attempt *a = t->cur;
+  a->answer = xstrdup(res->text ? res->text : "");
+  if (*a->answer) agent_conv_add(&t->conv, "assistant", a->answer);
   char *err = NULL;
-  if (llm_solution_parse(t->raw_answer, res->mode, &t->sol, &err) == 0) {
-    t->have_sol = true;
-    schedule(t, ST_CHECK);
+  if (llm_solution_parse(a->answer, res->mode, &a->solution, &err) == 0) {
+    a->has_solution = true;
+    report(t, AGENT_EV_OK);
   } else {
-    t->failed_stage = "answer";
-    t->feedback = xasprintf("Your answer could not be used: %s", err ? err : "it is not in the asked form");
+    a->failed_stage = AGENT_STAGE_ANSWER;
+    a->error = xasprintf("Your answer could not be used: %s", err ? err : "it is not in the asked form");
     free(err);
-    schedule(t, ST_FAIL);
+    report(t, AGENT_EV_FAILED);
   }
 }
 
@@ -240,11 +201,21 @@ static void reflect_done(void *ud, const llm_result *res) {
   agent_task *t = ud;
   if (!chat_ended(t, res)) return;
   if (!t->reflection.len && res->text) dbuf_add_head(&t->reflection, res->text, strlen(res->text));
-  store_reflection(t);
+  /* The reflection belongs to the failed attempt: its transcript entry is
+   * written again with it. */
+  agent_attempt *last = agent_result_last(t->result);
+  if (last && t->reflection.len) {
+    free(last->reflection);
+    last->reflection = xstrdup(t->reflection.data);
+    if (t->eng->store) {
+      cJSON *j = agent_attempt_json(last, t->result->task, AGENT_JSON_TRANSCRIPT);
+      store_attempt_put(t->eng->store, t->result->uid, last->iteration, j);
+      cJSON_Delete(j);
+    }
+  }
   char *msg = xasprintf("Here are reflections on the error: %s", t->reflection.data ? t->reflection.data : "");
   agent_conv_take(&t->conv, "assistant", msg);
-  agent_conv_add(&t->conv, "user", agent_retry_prompt());
-  schedule(t, ST_GENERATE);
+  report(t, AGENT_EV_OK);
 }
 
 /* ---- sandbox callbacks ---- */
@@ -254,31 +225,28 @@ static void run_output(void *ud, int stream, const char *bytes, size_t len) {
   if (t->sink.output && !t->cancelled) t->sink.output(t->ud, t->iteration, stream, bytes, len);
 }
 
-static void run_done_common(agent_task *t, const sbx_result *res, const char *stage, state on_ok) {
+static void run_ended(agent_task *t, const sbx_result *res, agent_stage stage) {
   t->run = NULL;
+  agent_attempt *a = t->cur;
+  sbx_result_free(a->run);
+  a->run = sbx_result_dup(res);
   if (t->cancelled || res->outcome == SBX_CANCELLED) {
-    cJSON_Delete(t->cur_run);
-    t->cur_run = sbx_result_to_json(res);
-    finish(t, "cancelled", NULL);
-    return;
+    report(t, AGENT_EV_CANCEL);
+  } else if (res->outcome == SBX_OK && res->exit_code == 0) {
+    report(t, AGENT_EV_OK);
+  } else {
+    a->failed_stage = stage;
+    a->error = agent_run_feedback(res, agent_stage_name(stage), FEEDBACK_BUDGET);
+    report(t, AGENT_EV_FAILED);
   }
-  cJSON_Delete(t->cur_run);
-  t->cur_run = sbx_result_to_json(res);
-  if (res->outcome == SBX_OK && res->exit_code == 0) {
-    schedule(t, on_ok);
-    return;
-  }
-  t->failed_stage = stage;
-  t->feedback = agent_run_feedback(res, stage, FEEDBACK_BUDGET);
-  schedule(t, ST_FAIL);
 }
 
 static void import_run_done(void *ud, const sbx_result *res) {
-  run_done_common(ud, res, "import test", ST_RUN);
+  run_ended(ud, res, AGENT_STAGE_IMPORT_TEST);
 }
 
 static void run_done(void *ud, const sbx_result *res) {
-  run_done_common(ud, res, "code execution", ST_FINISH);
+  run_ended(ud, res, AGENT_STAGE_RUN);
 }
 
 static void index_ready(void *ud, const chk_modset *set, const char *error) {
@@ -286,13 +254,10 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   t->waiting_index = false;
   t->modset = set;
   if (!set && error) log_warn("imports are not resolved for %s: %s", t->language, error);
-  if (t->cancelled)
-    finish(t, "cancelled", NULL);
-  else
-    schedule(t, ST_GENERATE);
+  report(t, AGENT_EV_OK);
 }
 
-/* ---- states ---- */
+/* ---- documentation ---- */
 
 /* Puts the documentation that best matches `query` into the system prompt
  * (replacing what an earlier attempt had) and records the pages used. */
@@ -301,10 +266,11 @@ static void attach_docs(agent_task *t, const char *query) {
   cJSON *used = NULL;
   char *warning = NULL;
   char *ctx = docs_context_build(t->eng->docs, query, (const char *const *)t->doc_sources, t->n_doc_sources,
-                                 t->docs_mode, t->docs_budget, &used, &warning);
+                                 t->docs_mode == AGENT_DOCS_ALL ? "all" : "search", t->docs_budget, &used,
+                                 &warning);
   if (warning) {
     log_warn("documentation: %s", warning);
-    phase(t, "retrieving", warning);
+    phase(t, AGENT_PHASE_RETRIEVING, warning);
     free(warning);
   }
   if (!ctx) {
@@ -317,14 +283,8 @@ static void attach_docs(agent_task *t, const char *query) {
   t->conv.msgs[0].content = agent_system_prompt(t->language, *ctx ? ctx : NULL);
   const cJSON *u;
   cJSON_ArrayForEach(u, used) {
-    const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "url"));
-    bool seen = false;
-    const cJSON *s;
-    cJSON_ArrayForEach(s, t->sources) {
-      const char *su = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "url"));
-      seen |= url && su && !strcmp(url, su);
-    }
-    if (!seen) cJSON_AddItemToArray(t->sources, cJSON_Duplicate(u, 1));
+    agent_result_add_source(t->result, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "title")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "url")));
   }
   cJSON_Delete(used);
 }
@@ -333,14 +293,14 @@ static void sync_progress(void *ud, const docs_sync_stats *st, const char *url) 
   agent_task *t = ud;
   char detail[160];
   snprintf(detail, sizeof detail, "%d pages fetched, %d from cache", st->fetched, st->cached);
-  phase(t, "retrieving", detail);
+  phase(t, AGENT_PHASE_RETRIEVING, detail);
 }
 
 static void sync_done(void *ud, const docs_sync_stats *st, const char *error) {
   agent_task *t = ud;
   t->sync = NULL;
   if (t->cancelled || st->cancelled) {
-    finish(t, "cancelled", NULL);
+    report(t, AGENT_EV_CANCEL);
     return;
   }
   char detail[512];
@@ -350,21 +310,72 @@ static void sync_done(void *ud, const docs_sync_stats *st, const char *error) {
              "docs.allowPrivateNetwork allows them)", st->refused);
   snprintf(detail, sizeof detail, "%d pages fetched, %d from cache, %d skipped, %d errors%s%s%s", st->fetched,
            st->cached, st->skipped, st->errors, refused, error ? ": " : "", error ? error : "");
-  phase(t, "retrieving", detail);
+  phase(t, AGENT_PHASE_RETRIEVING, detail);
   if (error) log_warn("documentation: %s", error);
   attach_docs(t, t->question);
-  schedule(t, ST_INDEX);
+  report(t, AGENT_EV_OK);
 }
 
-static void do_retrieve(agent_task *t) {
+/* Tells the model why the last attempt failed, and searches the
+ * documentation again with the error, so the page that explains a failing
+ * API can reach the next attempt. */
+static void tell_failure(agent_task *t) {
+  const agent_attempt *last = agent_result_last(t->result);
+  const char *why = last ? last->error : NULL;
+  agent_conv_add(&t->conv, "user", why ? why : "The attempt failed.");
+  if (t->n_doc_sources && why) {
+    char *tail = agent_tail(why, strlen(why), 600);
+    char *query = xasprintf("%s\n%s", t->question, tail);
+    attach_docs(t, query);
+    free(query);
+    free(tail);
+  }
+}
+
+/* Sends the conversation to the model: structured for a solution, free text
+ * for a reflection. */
+static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, llm_done_fn on_done) {
+  llm_chat_opts o = {0};
+  o.config = &t->llm_cfg;
+  o.messages = t->conv.msgs;
+  o.n_messages = t->conv.n;
+  o.structured = structured;
+  o.on_token = on_token;
+  o.on_done = on_done;
+  o.ud = t;
+  int err = llm_chat_start(t->eng->llm, &o, &t->chat);
+  if (err)
+    report_error(t, xasprintf("cannot start the LLM request: %s", strerror(-err)), LLM_ERR_NONE);
+}
+
+static void start_run(agent_task *t, const char *code, agent_stage stage, void (*done)(void *, const sbx_result *)) {
+  phase(t, AGENT_PHASE_RUNNING, agent_stage_name(stage));
+  sbx_request req = {0};
+  req.language = t->language;
+  req.code = code;
+  req.code_len = strlen(code);
+  req.limits = t->limits;
+  req.env = t->env;
+  /* The answer stands in for the selection: its runtime errors are placed on
+   * the document's lines from the selection's start. */
+  req.line_offset = t->ctx_line;
+  req.owner = t->owner;
+  sbx_callbacks cbs = {.on_output = run_output, .on_done = done};
+  int err = sbx_run_start(t->eng->runner, &req, &cbs, t, &t->run);
+  if (err) report_error(t, xasprintf("cannot start the sandbox: %s", strerror(-err)), LLM_ERR_NONE);
+}
+
+/* ---- entry hooks: the work of each state ---- */
+
+static void enter_retrieve(agent_task *t) {
   if (!t->n_doc_sources || !t->eng->docs) {
-    phase(t, "retrieving", t->docs ? "documentation context attached" : "no documentation sources");
-    schedule(t, ST_INDEX);
+    phase(t, AGENT_PHASE_RETRIEVING, t->docs ? "documentation context attached" : "no documentation sources");
+    report(t, AGENT_EV_OK);
     return;
   }
   char detail[64];
   snprintf(detail, sizeof detail, "%zu documentation source%s", t->n_doc_sources, t->n_doc_sources == 1 ? "" : "s");
-  phase(t, "retrieving", detail);
+  phase(t, AGENT_PHASE_RETRIEVING, detail);
   docs_sync_opts o;
   memset(&o, 0, sizeof o);
   o.sources = (const char *const *)t->doc_sources;
@@ -377,53 +388,48 @@ static void do_retrieve(agent_task *t) {
   if (err) {
     log_warn("documentation: cannot start the crawl: %s", strerror(-err));
     attach_docs(t, t->question);
-    schedule(t, ST_INDEX);
+    report(t, AGENT_EV_OK);
   }
 }
 
-static void do_index(agent_task *t) {
+static void enter_index(agent_task *t) {
   bool need_index = t->import_check != AGENT_IMPORTS_RUN && t->lang != CHK_LANG_NONE && t->eng->modindex;
   if (!need_index) {
-    schedule(t, ST_GENERATE);
+    report(t, AGENT_EV_OK);
     return;
   }
   t->waiting_index = true;
-  agent_modindex_get(t->eng->modindex, t->lang, index_ready, t);
+  /* may call index_ready at once */
+  modindex_get_env(t->eng->modindex, t->lang, t->env, index_ready, t);
 }
 
-/* Sends the conversation to the model: structured for a solution, free text
- * for a reflection. */
-static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, llm_done_fn on_done) {
-  llm_chat_opts o = {0};
-  o.messages = t->conv.msgs;
-  o.n_messages = t->conv.n;
-  o.structured = structured;
-  o.on_token = on_token;
-  o.on_done = on_done;
-  o.ud = t;
-  int err = llm_chat_start(t->llm, &o, &t->chat);
-  if (err) finish(t, "error", xasprintf("cannot start the LLM request: %s", strerror(-err)));
-}
-
-static void do_generate(agent_task *t) {
-  reset_attempt(t);
+static void enter_generate(agent_task *t) {
+  /* After a failure without reflection the model hears why here; after
+   * either, it is asked to answer again. */
+  if (t->prev == AGENT_ST_FAILED) tell_failure(t);
+  if (t->prev == AGENT_ST_FAILED || t->prev == AGENT_ST_REFLECT) agent_conv_add(&t->conv, "user", agent_retry_prompt());
+  free(t->program);
+  t->program = NULL;
+  dbuf_reset(&t->reflection);
   t->iteration++;
-  t->attempt_started_ms = now_ms();
+  t->cur = agent_attempt_new(t->iteration, now_ms());
   char detail[64];
   snprintf(detail, sizeof detail, "attempt %d of %d", t->iteration, t->max_iter);
-  phase(t, "generating", detail);
-  t->cur_prompt = messages_json(&t->conv);
+  phase(t, AGENT_PHASE_GENERATING, detail);
+  agent_conv_copy(&t->cur->prompt, &t->conv);
   start_chat(t, true, gen_token, gen_done);
 }
 
-static void do_check(agent_task *t) {
-  phase(t, "checking", NULL);
+static void enter_check(agent_task *t) {
+  agent_attempt *a = t->cur;
+  phase(t, AGENT_PHASE_CHECKING, NULL);
   chk_split split;
   memset(&split, 0, sizeof split);
-  chk_join_program(t->sol.imports ? t->sol.imports : "", t->sol.code ? t->sol.code : "", &split, &t->program);
+  chk_join_program(a->solution.imports ? a->solution.imports : "", a->solution.code ? a->solution.code : "", &split,
+                   &t->program);
   chk_split_close(&split);
   if (t->lang == CHK_LANG_NONE || !t->eng->chk) {
-    schedule(t, ST_RUN);
+    report(t, AGENT_EV_OK); /* not checked: straight to the run */
     return;
   }
   chk_doc *doc = chk_doc_new(t->eng->chk, t->lang, t->program, strlen(t->program));
@@ -432,71 +438,37 @@ static void do_check(agent_task *t) {
   chk_options opts = {.modset = t->import_check == AGENT_IMPORTS_RUN ? NULL : t->modset,
                       .deny = (const char *const *)t->deny};
   chk_doc_check(t->eng->chk, doc, &opts, &rep);
-  t->cur_check = chk_report_json(&rep, doc, LSP_ENC_UTF16);
+  a->check = chk_report_json(&rep, doc, LSP_ENC_UTF16);
+  agent_event ev = AGENT_EV_OK;
   if (chk_report_errors(&rep) > 0) {
-    t->failed_stage = "check";
-    t->feedback = agent_check_feedback(&rep, t->program, FEEDBACK_BUDGET);
-    /* The RunResult of a rejected program: it never ran. */
-    cJSON *run = cJSON_CreateObject();
-    cJSON_AddStringToObject(run, "outcome", "rejected");
-    cJSON_AddNullToObject(run, "exitCode");
-    cJSON_AddNullToObject(run, "signal");
-    cJSON_AddStringToObject(run, "stdout", "");
-    cJSON_AddStringToObject(run, "stderr", "");
-    cJSON_AddBoolToObject(run, "truncated", 0);
-    cJSON_AddNumberToObject(run, "durationMs", 0);
-    cJSON_AddNumberToObject(run, "cpuMs", 0);
-    cJSON_AddNumberToObject(run, "maxRssKb", 0);
-    cJSON *diags = cJSON_GetObjectItemCaseSensitive(t->cur_check, "diagnostics");
-    cJSON_AddItemToObject(run, "diagnostics", diags ? cJSON_Duplicate(diags, 1) : cJSON_CreateArray());
-    t->cur_run = run;
-    schedule(t, ST_FAIL);
-  } else {
-    bool import_run = t->import_check != AGENT_IMPORTS_STATIC && t->sol.imports && *t->sol.imports;
-    schedule(t, import_run ? ST_IMPORT_RUN : ST_RUN);
+    a->failed_stage = AGENT_STAGE_CHECK;
+    a->error = agent_check_feedback(&rep, t->program, FEEDBACK_BUDGET);
+    /* The program never ran: its RunResult says so, with the limits and
+     * language it would have run with. */
+    sbx_lang sl = LANG_DEFAULT;
+    sbx_lang_parse(t->language, &sl);
+    sbx_limits lim = t->limits, def;
+    sbx_limits_default(&def);
+    sbx_limits_fill(&lim, &def);
+    sbx_result rejected;
+    sbx_result_rejected(&rejected, sl, &lim);
+    a->run = sbx_result_dup(&rejected);
+    ev = AGENT_EV_FAILED;
   }
   chk_report_close(&rep);
   chk_doc_free(doc);
+  report(t, ev);
 }
 
-static void start_run(agent_task *t, const char *code, const char *detail, void (*done)(void *, const sbx_result *)) {
-  phase(t, "running", detail);
-  sbx_request req = {0};
-  req.language = t->language;
-  req.code = code;
-  req.code_len = strlen(code);
-  req.limits = t->limits;
-  /* The answer stands in for the selection: its runtime errors are placed on
-   * the document's lines from the selection's start. */
-  req.line_offset = t->ctx_line;
-  req.owner = t->owner;
-  sbx_callbacks cbs = {.on_output = run_output, .on_done = done};
-  int err = sbx_run_start(t->eng->runner, &req, &cbs, t, &t->run);
-  if (err) finish(t, "error", xasprintf("cannot start the sandbox: %s", strerror(-err)));
+static void enter_failed(agent_task *t) {
+  end_attempt(t, false);
+  report(t, AGENT_EV_OK);
 }
 
-static void do_fail(agent_task *t) {
-  emit_attempt(t, false);
-  if (t->iteration >= t->max_iter) {
-    finish(t, "failed", NULL);
-    return;
-  }
-  agent_conv_add(&t->conv, "user", t->feedback ? t->feedback : "The attempt failed.");
-  if (t->n_doc_sources && t->feedback) {
-    /* Search again with the error, so the page that explains a failing API
-     * can reach the next attempt. */
-    char *tail = agent_tail(t->feedback, strlen(t->feedback), 600);
-    char *query = xasprintf("%s\n%s", t->question, tail);
-    attach_docs(t, query);
-    free(query);
-    free(tail);
-  }
-  if (!t->reflect) {
-    agent_conv_add(&t->conv, "user", agent_retry_prompt());
-    schedule(t, ST_GENERATE);
-    return;
-  }
-  phase(t, "reflecting", t->failed_stage);
+static void enter_reflect(agent_task *t) {
+  tell_failure(t);
+  const agent_attempt *last = agent_result_last(t->result);
+  phase(t, AGENT_PHASE_REFLECTING, last ? agent_stage_name(last->failed_stage) : NULL);
   agent_conv_add(&t->conv, "user", agent_reflect_prompt());
   dbuf_reset(&t->reflection);
   start_chat(t, false, reflect_token, reflect_done);
@@ -507,76 +479,68 @@ static void task_closed(uv_handle_t *h) {
   free(t);
 }
 
-static void do_finish(agent_task *t) {
-  if (!t->outcome) t->outcome = "passed";
-  bool passed = !strcmp(t->outcome, "passed");
-  /* An attempt that ended the task is reported once, whatever ended it. */
-  if (passed || (t->have_sol && !strcmp(t->outcome, "cancelled"))) emit_attempt(t, passed);
-  phase(t, "finished", t->outcome);
-  cJSON *r = cJSON_CreateObject();
-  cJSON_AddStringToObject(r, "task", t->label);
-  cJSON_AddStringToObject(r, "uid", t->uid);
-  cJSON_AddStringToObject(r, "outcome", t->outcome);
-  cJSON_AddNumberToObject(r, "iterations", t->iteration);
-  cJSON_AddItemToObject(r, "solution", t->last_solution ? t->last_solution : cJSON_CreateNull());
-  cJSON_AddItemToObject(r, "run", t->last_run ? t->last_run : cJSON_CreateNull());
-  t->last_solution = t->last_run = NULL;
-  cJSON_AddItemToObject(r, "attempts", t->attempts);
-  t->attempts = NULL;
-  cJSON_AddItemToObject(r, "sources", t->sources);
-  t->sources = NULL;
-  cJSON *u = cJSON_AddObjectToObject(r, "usage");
-  cJSON_AddNumberToObject(u, "promptTokens", (double)t->prompt_tokens);
-  cJSON_AddNumberToObject(u, "completionTokens", (double)t->completion_tokens);
-  cJSON_AddNumberToObject(r, "durationMs", (double)(now_ms() - t->started_ms));
-  if (t->error) cJSON_AddStringToObject(r, "error", t->error);
-  if (t->error_kind) cJSON_AddStringToObject(r, "errorKind", t->error_kind);
-  if (t->eng->store)
-    store_task_finish(t->eng->store, t->uid, t->outcome, t->iteration, t->prompt_tokens, t->completion_tokens,
-                      (long long)(now_ms() - t->started_ms), r);
-
-  reset_attempt(t);
-  llm_client_free(t->llm);
-  t->llm = NULL;
+/* The one way a task goes: what it owns (the result too, unless handed
+ * over), then the task itself, from the timer's close callback once the
+ * timer was initialised. Nothing may be in flight. */
+static void task_free(agent_task *t) {
+  agent_attempt_free(t->cur);
+  agent_result_free(t->result);
+  free(t->program);
   agent_conv_close(&t->conv);
   dbuf_close(&t->reflection);
   llm_config_close(&t->llm_cfg);
-  free(t->label);
   free(t->question);
   free(t->language);
   free(t->ctx_text);
   free(t->ctx_uri);
   free(t->docs);
-  free(t->error);
   for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
   free(t->doc_sources);
   free(t->doc_public_only);
-  cJSON_Delete(t->sources);
   for (char **d = t->deny; d && *d; d++) free(*d);
   free(t->deny);
-  t->sink.done(t->ud, r);
-  uv_close((uv_handle_t *)&t->step, task_closed);
+  sbx_env_free(t->env);
+  if (t->step_open)
+    uv_close((uv_handle_t *)&t->step, task_closed);
+  else
+    free(t);
+}
+
+static void enter_done(agent_task *t) {
+  agent_result *r = t->result;
+  /* An attempt that ended the task is reported once, whatever ended it. */
+  if (t->cur && (r->outcome == AGENT_PASSED || (r->outcome == AGENT_CANCELLED && t->cur->has_solution)))
+    end_attempt(t, r->outcome == AGENT_PASSED);
+  phase(t, AGENT_PHASE_FINISHED, agent_outcome_name(r->outcome));
+  r->iterations = t->iteration;
+  r->duration_ms = (long long)(now_ms() - t->started_ms);
+  if (t->eng->store) {
+    cJSON *j = agent_result_json(r);
+    store_task_finish(t->eng->store, r->uid, agent_outcome_name(r->outcome), r->iterations, r->prompt_tokens,
+                      r->completion_tokens, r->duration_ms, j);
+    cJSON_Delete(j);
+  }
+  t->result = NULL;
+  void (*done)(void *, agent_result *) = t->sink.done;
+  void *ud = t->ud;
+  task_free(t);
+  done(ud, r);
 }
 
 static void on_step(uv_timer_t *timer) {
   agent_task *t = container_of(timer, agent_task, step);
-  state s = t->next;
-  t->next = ST_NONE;
-  if (t->cancelled && s != ST_FINISH) {
-    if (t->chat || t->run || t->waiting_index || t->sync) return; /* their callbacks will finish */
-    finish(t, "cancelled", NULL);
-    return;
-  }
-  switch (s) {
-  case ST_NONE: break;
-  case ST_RETRIEVE: do_retrieve(t); break;
-  case ST_INDEX: do_index(t); break;
-  case ST_GENERATE: do_generate(t); break;
-  case ST_CHECK: do_check(t); break;
-  case ST_IMPORT_RUN: start_run(t, t->sol.imports, "import test", import_run_done); break;
-  case ST_RUN: start_run(t, t->program, "code execution", run_done); break;
-  case ST_FAIL: do_fail(t); break;
-  case ST_FINISH: do_finish(t); break;
+  switch (t->state) {
+  case AGENT_ST_RETRIEVE: enter_retrieve(t); break;
+  case AGENT_ST_INDEX: enter_index(t); break;
+  case AGENT_ST_GENERATE: enter_generate(t); break;
+  case AGENT_ST_CHECK: enter_check(t); break;
+  case AGENT_ST_IMPORT_RUN: start_run(t, t->cur->solution.imports, AGENT_STAGE_IMPORT_TEST, import_run_done); break;
+  case AGENT_ST_RUN: start_run(t, t->program, AGENT_STAGE_RUN, run_done); break;
+  case AGENT_ST_FAILED: enter_failed(t); break;
+  case AGENT_ST_REFLECT: enter_reflect(t); break;
+  case AGENT_ST_DONE: enter_done(t); break;
+  case AGENT_ST_START:
+  case AGENT_ST_COUNT: break;
   }
 }
 
@@ -586,15 +550,17 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   t->eng = eng;
   t->sink = *sink;
   t->ud = ud;
-  t->label = xstrdup(p->task ? p->task : "");
+  t->state = t->prev = AGENT_ST_START;
+  char uid[64];
+  store_make_uid(uid, sizeof uid);
+  t->result = agent_result_new(p->task ? p->task : "", uid);
   t->question = xstrdup(p->question);
-  t->language = xstrdup(p->language ? p->language : "python");
+  t->language = xstrdup(p->language ? p->language : lang_name(LANG_DEFAULT));
   t->lang = chk_language_parse(t->language);
   t->ctx_text = p->context_text ? xstrdup(p->context_text) : NULL;
   t->ctx_uri = p->context_uri ? xstrdup(p->context_uri) : NULL;
   t->ctx_line = p->context_uri && p->context_line > 0 ? p->context_line : 0;
   t->docs = p->docs_context ? xstrdup(p->docs_context) : NULL;
-  t->sources = cJSON_CreateArray();
   if (p->n_doc_sources) {
     t->doc_sources = xcalloc(p->n_doc_sources, sizeof *t->doc_sources);
     for (size_t i = 0; i < p->n_doc_sources; i++) t->doc_sources[i] = xstrdup(p->doc_sources[i]);
@@ -604,11 +570,11 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
       memcpy(t->doc_public_only, p->doc_public_only, p->n_doc_sources * sizeof *t->doc_public_only);
     }
   }
-  snprintf(t->docs_mode, sizeof t->docs_mode, "%s", p->docs_mode ? p->docs_mode : "search");
-  t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : 6000;
-  t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : 20;
-  t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : 500;
-  t->max_iter = p->max_iterations > 0 ? p->max_iterations : 3;
+  t->docs_mode = p->docs_mode;
+  t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : CFG_DEFAULT_DOCS_BUDGET_TOKENS;
+  t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : CFG_DEFAULT_DOCS_MAX_DEPTH;
+  t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : CFG_DEFAULT_DOCS_MAX_PAGES;
+  t->max_iter = p->max_iterations > 0 ? p->max_iterations : CFG_DEFAULT_AGENT_MAX_ITERATIONS;
   t->reflect = p->reflect;
   t->import_check = p->import_check;
   size_t nd = 0;
@@ -627,36 +593,21 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   }
   dbuf_init(&t->reflection, 256 << 10);
   agent_conv_init(&t->conv);
-  t->attempts = cJSON_CreateArray();
   t->started_ms = now_ms();
-  store_make_uid(t->uid, sizeof t->uid);
 
-  int err = llm_client_new(eng->loop, &t->llm_cfg, &t->llm);
-  if (err) {
-    llm_config_close(&t->llm_cfg);
-    dbuf_close(&t->reflection);
-    cJSON_Delete(t->attempts);
-    free(t->label), free(t->question), free(t->language), free(t->ctx_text), free(t->ctx_uri), free(t->docs);
-    for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
-    free(t->doc_sources);
-  free(t->doc_public_only);
-    cJSON_Delete(t->sources);
-    for (char **d = t->deny; d && *d; d++) free(*d);
-    free(t->deny);
-    free(t);
-    return err;
-  }
   uv_timer_init(eng->loop, &t->step);
+  t->step_open = true;
+  t->env = sbx_env_dup(p->env);
   agent_conv_take(&t->conv, "system", agent_system_prompt(t->language, t->docs));
   agent_conv_take(&t->conv, "user", agent_question_prompt(t->question, t->ctx_text, t->ctx_uri));
-  if (eng->store) store_task_begin(eng->store, t->uid, t->label, "ask", t->question, t->language);
-  schedule(t, ST_RETRIEVE);
+  if (eng->store) store_task_begin(eng->store, uid, t->result->task, "ask", t->question, t->language);
+  report(t, AGENT_EV_OK);
   if (out) *out = t;
   return 0;
 }
 
 void agent_task_cancel(agent_task *t) {
-  if (t->cancelled || t->outcome) return;
+  if (t->cancelled || t->state == AGENT_ST_DONE) return;
   t->cancelled = true;
   if (t->sync) {
     docs_sync_cancel(t->sync);
@@ -665,10 +616,10 @@ void agent_task_cancel(agent_task *t) {
   } else if (t->run) {
     sbx_run_cancel(t->run);
   } else if (t->waiting_index) {
-    agent_modindex_unwait(t->eng->modindex, t->lang, index_ready, t);
+    modindex_unwait_env(t->eng->modindex, t->lang, t->env, index_ready, t);
     t->waiting_index = false;
-    finish(t, "cancelled", NULL);
+    report(t, AGENT_EV_CANCEL);
   } else {
-    finish(t, "cancelled", NULL);
+    report(t, AGENT_EV_CANCEL); /* between states: end now */
   }
 }

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "docs.h"
 #include "modindex.h"
+#include "result.h"
 #include "sandbox.h"
 #include "store.h"
 
@@ -21,14 +22,22 @@ typedef enum agent_import_check {
   AGENT_IMPORTS_BOTH,
 } agent_import_check;
 
+/* Which documentation goes into the prompt. */
+typedef enum agent_docs_mode {
+  AGENT_DOCS_SEARCH = 0, /* the chunks that best match the question, within the budget */
+  AGENT_DOCS_ALL,        /* every page of the sources, cut at the budget */
+} agent_docs_mode;
+
 /* The engines a task uses; owned by the server, shared by every task. */
 typedef struct agent_engine {
   uv_loop_t *loop;
   sbx_runner *runner;
   chk_context *chk;
-  agent_modindex *modindex;
+  modindex *modindex;
   store *store;               /* may be NULL: no transcripts */
   docs_store *docs;           /* may be NULL: no documentation context */
+  llm_client *llm;            /* every task's chats, each with the task's own llm_config; NULL = asks
+                                 fail (no client, or the server is stopping) */
 } agent_engine;
 
 typedef struct agent_params {
@@ -43,7 +52,7 @@ typedef struct agent_params {
   const char *const *doc_sources; /* URLs / paths to crawl (or revalidate) and search */
   size_t n_doc_sources;
   const bool *doc_public_only;  /* NULL, or per source: fetch only from public addresses (docs_sync_opts) */
-  const char *docs_mode;      /* "search" | "all" */
+  agent_docs_mode docs_mode;
   int docs_budget_tokens;
   int docs_max_depth;
   int docs_max_pages;
@@ -52,19 +61,23 @@ typedef struct agent_params {
   agent_import_check import_check;
   const char *const *deny_imports; /* NULL-terminated, may be NULL */
   sbx_limits limits;
+  const sbx_env *env;         /* what the program can import (copied); NULL: the system */
   const llm_config *llm;      /* copied */
 } agent_params;
 
 /* What a task reports while it works; every callback gets the sink's ud.
- * Strings are borrowed for the call. */
+ * Strings and the attempt are borrowed for the call. Results are typed
+ * (result.h): the sink serialises what it sends. */
 typedef struct agent_sink {
-  void (*phase)(void *ud, int iteration, const char *phase, const char *detail);
+  void (*phase)(void *ud, int iteration, agent_phase phase, const char *detail);
   void (*token)(void *ud, int iteration, const char *text, size_t len);
   void (*reflection)(void *ud, int iteration, const char *text, size_t len);
   void (*output)(void *ud, int iteration, int stream, const char *text, size_t len);
-  void (*attempt)(void *ud, const cJSON *attempt);
-  /* Once, at the end: the AskResult (taken). The task is gone after it. */
-  void (*done)(void *ud, cJSON *result);
+  /* Each finished attempt, once (agent_attempt_json for its wire form). */
+  void (*attempt)(void *ud, const agent_attempt *attempt);
+  /* Once, at the end: the result, taken (free it with agent_result_free).
+   * The task is gone when it is called. */
+  void (*done)(void *ud, agent_result *result);
 } agent_sink;
 
 typedef struct agent_task agent_task;
@@ -73,7 +86,8 @@ typedef struct agent_task agent_task;
 int agent_task_start(agent_engine *engine, const agent_params *params, const agent_sink *sink, void *ud,
                      agent_task **out);
 /* Aborts the HTTP transfer or kills the sandbox; done follows from the loop
- * with outcome "cancelled". No-op after done. */
+ * with outcome AGENT_CANCELLED. No-op once the task's outcome is known; the
+ * handle is invalid once done has been called. */
 void agent_task_cancel(agent_task *task);
 
 #endif

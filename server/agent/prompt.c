@@ -34,6 +34,11 @@ void agent_conv_add(agent_conv *self, const char *role, const char *content) {
   agent_conv_take(self, role, xstrdup(content));
 }
 
+void agent_conv_copy(agent_conv *dst, const agent_conv *src) {
+  agent_conv_init(dst);
+  for (size_t i = 0; i < src->n; i++) agent_conv_add(dst, src->msgs[i].role, src->msgs[i].content);
+}
+
 char *agent_system_prompt(const char *language, const char *docs) {
   dbuf b;
   dbuf_init(&b, 0);

@@ -21,6 +21,8 @@ void agent_conv_close(agent_conv *self);
 void agent_conv_add(agent_conv *self, const char *role, const char *content);
 /* Appends a message, taking ownership of content (malloc'd). */
 void agent_conv_take(agent_conv *self, const char *role, char *content);
+/* Fills dst (not initialised, or closed) with a copy of src's messages. */
+void agent_conv_copy(agent_conv *dst, const agent_conv *src);
 
 /* The system prompt for a language, with documentation context (may be NULL). */
 char *agent_system_prompt(const char *language, const char *docs);

@@ -11,24 +11,26 @@
 #include <cjson/cJSON.h>
 #include <tree_sitter/api.h>
 
+#include "lang.h"
 #include "protocol/utf8.h" /* lsp_encoding */
 
 /* ---- languages and process-wide setup ---------------------------------- */
 
-typedef enum chk_language {
-  CHK_LANG_NONE = -1,
-  CHK_LANG_PYTHON = 0,
-  CHK_LANG_JAVASCRIPT,
-  CHK_LANG_BASH,
-  CHK_LANG_COUNT
-} chk_language;
+/* The checker's languages are the registry's (util/lang.h): chk_language is
+ * lang_id under another name, CHK_LANG_* are its values. */
+typedef lang_id chk_language;
+#define CHK_LANG_NONE LANG_NONE
+#define CHK_LANG_PYTHON LANG_PYTHON
+#define CHK_LANG_JAVASCRIPT LANG_JAVASCRIPT
+#define CHK_LANG_BASH LANG_BASH
+#define CHK_LANG_COUNT LANG_COUNT
 
-/* "python"/"py", "javascript"/"js"/"node", "bash"/"sh"; CHK_LANG_NONE otherwise. */
-chk_language chk_language_parse(const char *name);
-/* Canonical name ("python", "javascript", "bash"). */
-const char *chk_language_name(chk_language lang);
+/* A canonical name or an alias (lang_parse); CHK_LANG_NONE otherwise. */
+static inline chk_language chk_language_parse(const char *name) { return lang_parse(name); }
+/* Canonical name ("python", "javascript", "bash"); "none" otherwise. */
+static inline const char *chk_language_name(chk_language lang) { return lang_name(lang); }
 /* Guesses from a file name's extension or NULL; CHK_LANG_NONE when unknown. */
-chk_language chk_language_from_path(const char *path);
+static inline chk_language chk_language_from_path(const char *path) { return lang_from_path(path); }
 
 /* Loads the grammars and compiles the embedded queries once per process.
  * Call it at startup: returns 0, or -EINVAL with *errmsg (caller frees) set to
@@ -116,7 +118,8 @@ chk_modset *chk_modset_cache_load(const char *language, const char *interpreter,
 /* Writes the entry for self (which needs an interpreter path) atomically.
  * Returns 0 or -errno. */
 int chk_modset_cache_store(const chk_modset *self);
-/* The cache directory (caller frees); NULL when neither XDG_CACHE_HOME nor HOME is set. */
+/* The cache directory, $XDG_CACHE_HOME/crucible/modules (util/xdg.h; caller
+ * frees); NULL when there is no cache directory. */
 char *chk_cache_dir(void);
 
 /* ---- documents ---------------------------------------------------------- */
@@ -232,17 +235,12 @@ typedef struct chk_split {
   size_t nlines;
 } chk_split;
 
-/* Splits program into top-level import statements (python: import/from,
- * javascript: import declarations and top-level require() declarations, bash:
- * nothing) and the rest, keeping order within each part. Returns 0. */
-int chk_split_program(chk_context *ctx, chk_language lang, const char *program, size_t len,
-                      chk_split *out);
 /* Joins imports and code into one program (*program, caller frees; the
  * imports, then a newline when they do not end with one, then the code) and
  * fills out with copies of both parts and the joined program's line map.
  * Returns 0. */
 int chk_join_program(const char *imports, const char *code, chk_split *out, char **program);
-/* Maps a line of the split/joined program to its origin; false when out of range. */
+/* Maps a line of the joined program to its origin; false when out of range. */
 bool chk_split_map(const chk_split *self, uint32_t line, chk_line_origin *origin);
 void chk_split_close(chk_split *self);
 

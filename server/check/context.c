@@ -10,7 +10,13 @@
 #include "internal.h"
 #include "query_sources.h"
 
-static const char *const lang_names[CHK_LANG_COUNT] = {"python", "javascript", "bash"};
+/* The tree-sitter grammar of each registry language (util/lang.h); its
+ * import query is grammars/<name>/imports.scm. */
+static const TSLanguage *(*const grammars[CHK_LANG_COUNT])(void) = {
+    [LANG_PYTHON] = tree_sitter_python,
+    [LANG_JAVASCRIPT] = tree_sitter_javascript,
+    [LANG_BASH] = tree_sitter_bash,
+};
 
 static struct {
   pthread_once_t once;
@@ -20,31 +26,6 @@ static struct {
   chk_query imports[CHK_LANG_COUNT];
   bool loaded;
 } G = {.once = PTHREAD_ONCE_INIT};
-
-chk_language chk_language_parse(const char *name) {
-  if (!name) return CHK_LANG_NONE;
-  if (!strcmp(name, "python") || !strcmp(name, "py") || !strcmp(name, "python3"))
-    return CHK_LANG_PYTHON;
-  if (!strcmp(name, "javascript") || !strcmp(name, "js") || !strcmp(name, "node"))
-    return CHK_LANG_JAVASCRIPT;
-  if (!strcmp(name, "bash") || !strcmp(name, "sh") || !strcmp(name, "shell"))
-    return CHK_LANG_BASH;
-  return CHK_LANG_NONE;
-}
-
-const char *chk_language_name(chk_language lang) {
-  return lang >= 0 && lang < CHK_LANG_COUNT ? lang_names[lang] : "none";
-}
-
-chk_language chk_language_from_path(const char *path) {
-  const char *dot = path ? strrchr(path, '.') : NULL;
-  if (!dot || strchr(dot, '/')) return CHK_LANG_NONE;
-  dot++;
-  if (!strcmp(dot, "py")) return CHK_LANG_PYTHON;
-  if (!strcmp(dot, "js") || !strcmp(dot, "mjs") || !strcmp(dot, "cjs")) return CHK_LANG_JAVASCRIPT;
-  if (!strcmp(dot, "sh") || !strcmp(dot, "bash")) return CHK_LANG_BASH;
-  return CHK_LANG_NONE;
-}
 
 const TSLanguage *chk_ts_language(chk_language lang) {
   return lang >= 0 && lang < CHK_LANG_COUNT ? G.ts[lang] : NULL;
@@ -204,25 +185,23 @@ static const chk_query_source *find_source(const char *language, const char *nam
 }
 
 static void init_once(void) {
-  const TSLanguage *(*ctor[CHK_LANG_COUNT])(void) = {tree_sitter_python, tree_sitter_javascript,
-                                                     tree_sitter_bash};
   char *msg = NULL;
   int err = 0;
   for (int l = 0; l < CHK_LANG_COUNT && !err; l++) {
-    const TSLanguage *ts = ctor[l]();
+    const TSLanguage *ts = grammars[l]();
     uint32_t abi = ts_language_abi_version(ts);
     if (abi < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION || abi > TREE_SITTER_LANGUAGE_VERSION) {
       msg = xasprintf("the %s grammar has ABI %u but this tree-sitter runtime accepts %d-%d; "
                       "pin a grammar release built for ABI %d (see grammars/package.json)",
-                      lang_names[l], abi, TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION,
+                      lang_name((lang_id)l), abi, TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION,
                       TREE_SITTER_LANGUAGE_VERSION, TREE_SITTER_LANGUAGE_VERSION);
       err = -EINVAL;
       break;
     }
     G.ts[l] = ts;
-    const chk_query_source *src = find_source(lang_names[l], "imports");
+    const chk_query_source *src = find_source(lang_name((lang_id)l), "imports");
     if (!src) {
-      msg = xasprintf("grammars/%s/imports.scm was not embedded in this build", lang_names[l]);
+      msg = xasprintf("grammars/%s/imports.scm was not embedded in this build", lang_name((lang_id)l));
       err = -EINVAL;
       break;
     }
@@ -330,13 +309,11 @@ const TSQueryCursorOptions *chk_context_query_options(chk_context *self, size_t 
 }
 
 cJSON *chk_doctor_grammars(void) {
-  const TSLanguage *(*ctor[CHK_LANG_COUNT])(void) = {tree_sitter_python, tree_sitter_javascript,
-                                                     tree_sitter_bash};
   cJSON *arr = cJSON_CreateArray();
   for (int l = 0; l < CHK_LANG_COUNT; l++) {
-    uint32_t abi = ts_language_abi_version(ctor[l]());
+    uint32_t abi = ts_language_abi_version(grammars[l]());
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "language", lang_names[l]);
+    cJSON_AddStringToObject(o, "language", lang_name((lang_id)l));
     cJSON_AddNumberToObject(o, "abi", abi);
     cJSON_AddBoolToObject(o, "ok", abi >= TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION &&
                                       abi <= TREE_SITTER_LANGUAGE_VERSION);

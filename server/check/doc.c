@@ -9,56 +9,6 @@
 #include "common.h"
 #include "internal.h"
 
-/* Length of the UTF-8 sequence starting with byte c; 1 for stray bytes so a
- * malformed line still advances (each bad byte then counts as one unit). */
-static size_t seq_len(unsigned char c) {
-  if (c < 0x80) return 1;
-  if (c >= 0xF0 && c < 0xF8) return 4;
-  if (c >= 0xE0) return c < 0xF0 ? 3 : 1;
-  if (c >= 0xC0) return 2;
-  return 1;
-}
-
-static uint32_t seq_units(size_t n, lsp_encoding enc) {
-  if (enc == LSP_ENC_UTF8) return (uint32_t)n;
-  if (enc == LSP_ENC_UTF32) return 1;
-  return n == 4 ? 2 : 1; /* astral characters are a surrogate pair in UTF-16 */
-}
-
-uint32_t chk_col_to_lsp(const char *line, size_t len, size_t byte_col, lsp_encoding enc) {
-  if (byte_col > len) byte_col = len;
-  if (enc == LSP_ENC_UTF8) return (uint32_t)byte_col;
-  uint32_t col = 0;
-  size_t i = 0;
-  while (i < byte_col) {
-    size_t n = seq_len((unsigned char)line[i]);
-    if (i + n > len) n = len - i;
-    col += seq_units(n, enc);
-    i += n;
-  }
-  return col;
-}
-
-size_t chk_col_from_lsp(const char *line, size_t len, uint32_t col, lsp_encoding enc) {
-  if (enc == LSP_ENC_UTF8) {
-    size_t b = col < len ? col : len;
-    /* never split a sequence: back up to its first byte */
-    while (b > 0 && b < len && ((unsigned char)line[b] & 0xC0) == 0x80) b--;
-    return b;
-  }
-  uint32_t units = 0;
-  size_t i = 0;
-  while (i < len) {
-    size_t n = seq_len((unsigned char)line[i]);
-    if (i + n > len) n = len - i;
-    uint32_t u = seq_units(n, enc);
-    if (units + u > col) break; /* col points inside this character: stay before it */
-    units += u;
-    i += n;
-  }
-  return i;
-}
-
 static void index_lines(chk_doc *self) {
   uint32_t n = 1;
   for (const char *p = self->text, *end = self->text + self->len;
@@ -86,13 +36,13 @@ static size_t line_len(const chk_doc *self, uint32_t row) {
 size_t chk_doc_offset(const chk_doc *self, uint32_t line, uint32_t character, lsp_encoding enc) {
   if (line >= self->nlines) return self->len;
   size_t start = self->line_starts[line];
-  return start + chk_col_from_lsp(self->text + start, line_len(self, line), character, enc);
+  return start + utf8_col_from_lsp(self->text + start, line_len(self, line), character, enc);
 }
 
 uint32_t chk_doc_point_to_lsp(const chk_doc *self, TSPoint p, lsp_encoding enc) {
   if (p.row >= self->nlines) return p.column;
   size_t start = self->line_starts[p.row];
-  return chk_col_to_lsp(self->text + start, line_len(self, p.row), p.column, enc);
+  return utf8_col_to_lsp(self->text + start, line_len(self, p.row), p.column, enc);
 }
 
 TSPoint chk_doc_point(const chk_doc *self, size_t off) {

@@ -93,10 +93,6 @@ TSPoint chk_doc_point(const chk_doc *self, size_t off);
 /* Byte offset of an LSP position (clamped). */
 size_t chk_doc_offset(const chk_doc *self, uint32_t line, uint32_t character, lsp_encoding enc);
 
-/* Column conversions within one line (no newline in line[0..len)). */
-uint32_t chk_col_to_lsp(const char *line, size_t len, size_t byte_col, lsp_encoding enc);
-size_t chk_col_from_lsp(const char *line, size_t len, uint32_t col, lsp_encoding enc);
-
 /* Adds a diagnostic; message is taken over. */
 void chk_report_add_diag(chk_report *r, TSPoint start, TSPoint end, chk_severity sev,
                          const char *code, char *message);

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "internal.h"
+#include "xdg.h"
 
 /* Cache files above this size are not ours (or are corrupt). */
 #define MAX_CACHE_FILE (16u << 20)
@@ -218,11 +219,8 @@ const char *chk_modset_suggest(const chk_modset *self, const char *name) {
 /* ---- cache ---- */
 
 char *chk_cache_dir(void) {
-  const char *x = getenv("XDG_CACHE_HOME");
-  if (x && x[0] == '/') return xasprintf("%s/crucible/modules", x);
-  const char *h = getenv("HOME");
-  if (h && h[0]) return xasprintf("%s/.cache/crucible/modules", h);
-  return NULL;
+  char dir[4096];
+  return xdg_app_path(XDG_CACHE, "modules", dir, sizeof dir) ? NULL : xstrdup(dir);
 }
 
 /* FNV-1a, to name cache files after the interpreter path and to fingerprint
@@ -346,26 +344,6 @@ chk_modset *chk_modset_cache_load(const char *language, const char *interpreter,
   return ms;
 }
 
-/* mkdir -p for the cache directory (mode 0700: it describes the machine). */
-static int mkdir_p(const char *path) {
-  char *p = xstrdup(path);
-  int err = 0;
-  for (char *s = p + 1;; s++) {
-    if (*s == '/' || *s == '\0') {
-      char c = *s;
-      *s = '\0';
-      if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-        err = -errno;
-        break;
-      }
-      *s = c;
-      if (!c) break;
-    }
-  }
-  free(p);
-  return err;
-}
-
 int chk_modset_cache_store(const chk_modset *self) {
   int err = 0;
   char *dir = NULL, *file = NULL, *tmp = NULL, *real = NULL, *text = NULL;
@@ -376,7 +354,7 @@ int chk_modset_cache_store(const chk_modset *self) {
   dir = chk_cache_dir();
   if (!dir) return -ENOENT;
   if ((err = interp_stat(self->interpreter, &real, &mtime)) != 0) goto out;
-  if ((err = mkdir_p(dir)) != 0) goto out;
+  if ((err = xdg_mkdir_p(dir, 0700)) != 0) goto out; /* 0700: it describes the machine */
   root = cJSON_CreateObject();
   char buf[32];
   cJSON_AddStringToObject(root, "language", chk_language_name(self->lang));

@@ -11,24 +11,24 @@
 
 #include "cli.h"
 #include "common.h"
-#include "jobs.h"
+#include "config.h"
+#include "core.h"
 #include "log.h"
-#include "methods.h"
-#include "server.h"
 #include "term.h"
+#include "utf8.h"
 
 typedef struct ask_cli {
-  lsp_server srv;
+  core core;
   agent_task *task;
   bool json, quiet, tty;
   int status;
-  uv_signal_t sigint;
+  uv_signal_t sigint, sigterm;
   int last_iteration;
-  const char *last_phase;
+  bool after_generating; /* the last thing shown is generated text */
 } ask_cli;
 
 static const char usage[] =
-    "usage: crucible ask \"QUESTION\" [--language python|javascript|bash] [--max-iterations N]\n"
+    "usage: crucible ask \"QUESTION\" [--language " LANG_NAMES_USAGE "] [--max-iterations N]\n"
     "                    [--context FILE] [--docs URL|PATH]... [--no-reflect] [--json] [--quiet]\n"
     "                    [--raw-output]\n"
     "exit status: 0 the code passed; 1 it still failed after the last attempt;\n"
@@ -39,13 +39,13 @@ static void err_text(ask_cli *a, const char *s, size_t n) {
   term_write(stderr, s, n);
 }
 
-static void on_phase(void *ud, int iteration, const char *phase, const char *detail) {
+static void on_phase(void *ud, int iteration, agent_phase phase, const char *detail) {
   ask_cli *a = ud;
   if (a->quiet) return;
-  term_printf(stderr, "%s--- %s%s%s", a->last_phase && !strcmp(a->last_phase, "generating") ? "\n" : "", phase,
+  term_printf(stderr, "%s--- %s%s%s", a->after_generating ? "\n" : "", agent_phase_name(phase),
               detail ? ": " : "", detail ? detail : "");
   fprintf(stderr, " ---\n");
-  a->last_phase = phase;
+  a->after_generating = phase == AGENT_PHASE_GENERATING;
   a->last_iteration = iteration;
 }
 
@@ -65,88 +65,92 @@ static void on_output(void *ud, int iteration, int stream, const char *text, siz
   term_write(stderr, text, len);
 }
 
-static void on_attempt(void *ud, const cJSON *attempt) {
+static void on_attempt(void *ud, const agent_attempt *attempt) {
   ask_cli *a = ud;
   if (a->quiet) return;
-  const cJSON *passed = cJSON_GetObjectItemCaseSensitive(attempt, "passed");
-  const cJSON *stage = cJSON_GetObjectItemCaseSensitive(attempt, "failedStage");
-  const cJSON *err = cJSON_GetObjectItemCaseSensitive(attempt, "error");
-  const cJSON *it = cJSON_GetObjectItemCaseSensitive(attempt, "iteration");
-  if (cJSON_IsTrue(passed)) {
-    fprintf(stderr, "\n--- attempt %d passed ---\n", it ? it->valueint : 0);
+  if (attempt->passed) {
+    fprintf(stderr, "\n--- attempt %d passed ---\n", attempt->iteration);
   } else {
-    term_printf(stderr, "\n--- attempt %d failed at %s ---\n%s\n", it ? it->valueint : 0,
-                cJSON_IsString(stage) ? stage->valuestring : "?", cJSON_IsString(err) ? err->valuestring : "");
+    const char *stage = agent_stage_name(attempt->failed_stage);
+    term_printf(stderr, "\n--- attempt %d failed at %s ---\n%s\n", attempt->iteration, stage ? stage : "?",
+                attempt->error ? attempt->error : "");
   }
-  a->last_phase = NULL;
+  a->after_generating = false;
 }
 
-static void print_answer(const cJSON *r) {
-  const cJSON *sol = cJSON_GetObjectItemCaseSensitive(r, "solution");
-  const cJSON *run = cJSON_GetObjectItemCaseSensitive(r, "run");
-  const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(r, "outcome");
-  const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
-  if (cJSON_IsObject(sol)) {
-    const char *prefix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "prefix"));
-    const char *imports = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "imports"));
-    const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sol, "code"));
-    if (prefix && *prefix) term_printf(stdout, "%s\n\n", prefix);
+/* Text that ends with exactly one newline. */
+static void print_line_end(const char *s) {
+  term_printf(stdout, "%s%s", s, *s && s[strlen(s) - 1] == '\n' ? "" : "\n");
+}
+
+static void print_answer(const agent_result *r) {
+  const agent_attempt *sa = agent_result_solution_attempt(r);
+  const agent_attempt *ra = agent_result_run_attempt(r);
+  if (sa) {
+    const llm_solution *sol = &sa->solution;
+    if (sol->prefix && *sol->prefix) term_printf(stdout, "%s\n\n", sol->prefix);
     term_printf(stdout, "```\n");
-    if (imports && *imports) term_printf(stdout, "%s%s", imports, imports[strlen(imports) - 1] == '\n' ? "" : "\n");
-    if (code) term_printf(stdout, "%s%s", code, *code && code[strlen(code) - 1] == '\n' ? "" : "\n");
+    if (sol->imports && *sol->imports) print_line_end(sol->imports);
+    print_line_end(sol->code ? sol->code : "");
     term_printf(stdout, "```\n");
   }
-  if (cJSON_IsObject(run)) {
-    const char *ro = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "outcome"));
-    const char *out = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "stdout"));
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(run, "exitCode");
-    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(run, "durationMs");
-    term_printf(stdout, "\nRan in the sandbox: %s", ro ? ro : "?");
-    if (cJSON_IsNumber(code)) term_printf(stdout, ", exit %d", code->valueint);
-    if (cJSON_IsNumber(ms)) term_printf(stdout, ", %d ms", ms->valueint);
+  if (ra) {
+    const sbx_result *run = ra->run;
+    term_printf(stdout, "\nRan in the sandbox: %s", sbx_outcome_name(run->outcome));
+    if (run->exit_code >= 0) term_printf(stdout, ", exit %d", run->exit_code);
+    term_printf(stdout, ", %d ms", (int)run->duration_ms);
     term_printf(stdout, "\n");
-    if (out && *out) term_printf(stdout, "%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
+    /* as in the RunResult: invalid UTF-8 and NULs shown as U+FFFD */
+    char *out = run->out ? utf8_repair(run->out, run->out_len, NULL) : NULL;
+    if (out && *out) print_line_end(out);
+    free(out);
   }
-  const cJSON *sources = cJSON_GetObjectItemCaseSensitive(r, "sources");
-  if (cJSON_GetArraySize(sources) > 0) {
+  if (r->n_sources > 0) {
     term_printf(stdout, "\nSources:\n");
-    const cJSON *src;
-    cJSON_ArrayForEach(src, sources) {
-      const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "title"));
-      const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "url"));
+    for (size_t i = 0; i < r->n_sources; i++) {
+      const char *title = r->sources[i].title, *url = r->sources[i].url;
       term_printf(stdout, "  %s%s%s\n", title && *title ? title : "", title && *title ? " - " : "", url ? url : "");
     }
   }
-  const cJSON *iters = cJSON_GetObjectItemCaseSensitive(r, "iterations");
-  term_printf(stdout, "\nOutcome: %s after %d attempt%s\n", cJSON_GetStringValue(outcome) ? outcome->valuestring : "?",
-         iters ? iters->valueint : 0, iters && iters->valueint == 1 ? "" : "s");
-  if (cJSON_IsString(err)) term_printf(stdout, "Error: %s\n", err->valuestring);
+  term_printf(stdout, "\nOutcome: %s after %d attempt%s\n", agent_outcome_name(r->outcome), r->iterations,
+              r->iterations == 1 ? "" : "s");
+  if (r->error) term_printf(stdout, "Error: %s\n", r->error);
 }
 
-static void on_done(void *ud, cJSON *r) {
+/* The loop runs dry after this. */
+static void stop(ask_cli *a) {
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+  core_close(&a->core);
+}
+
+static void on_done(void *ud, agent_result *r) {
   ask_cli *a = ud;
   a->task = NULL;
-  const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "outcome"));
-  a->status = !outcome ? 3
-              : !strcmp(outcome, "passed")    ? 0
-              : !strcmp(outcome, "failed")    ? 1
-              : !strcmp(outcome, "cancelled") ? 130
-                                              : 3;
+  switch (r->outcome) {
+  case AGENT_PASSED: a->status = 0; break;
+  case AGENT_FAILED: a->status = 1; break;
+  case AGENT_CANCELLED: a->status = 130; break;
+  case AGENT_ERROR: a->status = 3; break;
+  }
   term_end(stderr);
   if (a->json) {
-    term_print_json(r, true);
+    cJSON *j = agent_result_json(r);
+    term_print_json(j, true);
+    cJSON_Delete(j);
   } else {
     if (!a->quiet) fputc('\n', stderr);
     print_answer(r);
   }
   fflush(stdout);
-  cJSON_Delete(r);
-  uv_close((uv_handle_t *)&a->sigint, NULL);
-  lsp_server_stop(&a->srv, a->status);
+  agent_result_free(r);
+  stop(a);
 }
 
-static void on_sigint(uv_signal_t *h, int signum) {
-  ask_cli *a = container_of(h, ask_cli, sigint);
+/* SIGINT or SIGTERM: the task is cancelled (its sandbox killed), then the
+ * answer so far is printed as for any end. */
+static void on_signal(uv_signal_t *h, int signum) {
+  ask_cli *a = h->data;
   if (a->task) {
     fprintf(stderr, "\ncrucible: cancelling...\n");
     agent_task_cancel(a->task);
@@ -167,7 +171,7 @@ static char *read_file(const char *path) {
 }
 
 int cli_ask(int argc, char **argv) {
-  const char *question = NULL, *language = "python", *context = NULL;
+  const char *question = NULL, *language = lang_name(LANG_DEFAULT), *context = NULL;
   const char *docs[CFG_MAX_DOC_SOURCES];
   size_t n_docs = 0;
   int max_iter = 0;
@@ -188,8 +192,8 @@ int cli_ask(int argc, char **argv) {
     }
     else if (!strcmp(x, "--max-iterations") && v) {
       max_iter = atoi(argv[++i]);
-      if (max_iter < 1 || max_iter > 20) {
-        fprintf(stderr, "crucible ask: --max-iterations must be from 1 to 20\n");
+      if (max_iter < 1 || max_iter > CFG_MAX_AGENT_MAX_ITERATIONS) {
+        fprintf(stderr, "crucible ask: --max-iterations must be from 1 to %d\n", CFG_MAX_AGENT_MAX_ITERATIONS);
         return 2;
       }
     } else if (!strcmp(x, "--help") || !strcmp(x, "-h")) {
@@ -211,7 +215,7 @@ int cli_ask(int argc, char **argv) {
   }
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
-    fprintf(stderr, "crucible ask: unknown language '%s' (python, javascript or bash)\n", language);
+    fprintf(stderr, "crucible ask: unknown language '%s' (" LANG_NAMES_TEXT ")\n", language);
     return 2;
   }
   char *ctx_text = NULL;
@@ -226,12 +230,14 @@ int cli_ask(int argc, char **argv) {
   a->json = json;
   a->quiet = quiet;
   a->status = 3;
-  lsp_server_init(&a->srv, &loop);
-  const cfg *c = &a->srv.base;
+  cfg settings;
+  cfg_init_cli(&settings);
+  const cfg *c = &settings;
+  core_init(&a->core, &loop, c, NULL);
 
   llm_config lc;
   agent_params p = {0};
-  lsp_agent_params(c, &p, &lc);
+  core_agent_params(c, &p, &lc);
   if (!quiet && !*lc.api_key && strstr(lc.base_url, "api.openai.com"))
     fprintf(stderr, "crucible: no API key: set %s (or llm.apiKeyEnv), or point OPENAI_BASE_URL at a local "
                     "server such as Ollama (http://localhost:11434/v1)\n", c->llm.api_key_env);
@@ -249,18 +255,20 @@ int cli_ask(int argc, char **argv) {
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
   uv_signal_init(&loop, &a->sigint);
-  uv_signal_start(&a->sigint, on_sigint, SIGINT);
-  lsp_chk(&a->srv);
-  int err = agent_task_start(&a->srv.engine, &p, &sink, a, &a->task);
+  uv_signal_init(&loop, &a->sigterm);
+  a->sigint.data = a->sigterm.data = a;
+  uv_signal_start(&a->sigint, on_signal, SIGINT);
+  uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+  int err = agent_task_start(core_engine(&a->core), &p, &sink, a, &a->task);
   llm_config_close(&lc);
   free(ctx_text);
   if (err) {
     fprintf(stderr, "crucible ask: cannot start: %s\n", strerror(-err));
-    uv_close((uv_handle_t *)&a->sigint, NULL);
-    lsp_server_stop(&a->srv, 3);
+    stop(a);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
-  lsp_server_close(&a->srv);
+  core_free(&a->core);
+  cfg_close(&settings);
   int status = a->status;
   if (uv_loop_close(&loop) != 0) {
     log_error("internal error: the event loop still has open handles at exit");

@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "common.h"
 #include "dbuf.h"
-#include "jobs.h"
+#include "core.h"
 #include "log.h"
 #include "term.h"
 
@@ -24,7 +24,7 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: crucible check FILE... [--language python|javascript|bash] [--deny MODULE]... "
+          "usage: crucible check FILE... [--language " LANG_NAMES_USAGE "] [--deny MODULE]... "
           "[--json]\n"
           "  Checks syntax and imports without running anything. FILE '-' reads stdin.\n"
           "  Exit status: 0 no errors, 1 errors found, 2 usage error.\n");
@@ -47,7 +47,7 @@ static int read_all(int fd, dbuf *out) {
 typedef struct probe_env {
   uv_loop_t loop;
   sbx_runner runner;
-  agent_modindex idx;
+  modindex idx;
   const cfg *settings;
   bool started;
 } probe_env;
@@ -69,14 +69,12 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     env->started = true;
     uv_loop_init(&env->loop);
     sbx_config sc;
-    lsp_sandbox_config(&env->settings->sandbox, &sc);
+    core_sandbox_config(&env->settings->sandbox, &sc);
     sbx_runner_init(&env->runner, &env->loop, &sc);
-    const char *interp[CHK_LANG_COUNT] = {env->settings->sandbox.python, env->settings->sandbox.javascript,
-                                          env->settings->sandbox.bash};
-    agent_modindex_init(&env->idx, &env->runner, interp);
+    modindex_init(&env->idx, &env->runner, sc.interpreters);
   }
   probe_wait w = {0};
-  agent_modindex_get(&env->idx, lang, probe_ready, &w);
+  modindex_get(&env->idx, lang, probe_ready, &w);
   while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
   }
   return w.set;
@@ -84,7 +82,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
 
 static void probe_env_close(probe_env *env) {
   if (!env->started) return;
-  agent_modindex_close(&env->idx);
+  modindex_close(&env->idx);
   sbx_runner_close(&env->runner, NULL);
   uv_run(&env->loop, UV_RUN_DEFAULT);
   uv_loop_close(&env->loop);
@@ -127,7 +125,7 @@ int cli_check(int argc, char **argv) {
     case 'l':
       forced = chk_language_parse(optarg);
       if (forced == CHK_LANG_NONE) {
-        fprintf(stderr, "crucible check: unknown language '%s' (python, javascript, bash)\n", optarg);
+        fprintf(stderr, "crucible check: unknown language '%s' (" LANG_NAMES_TEXT ")\n", optarg);
         rc = 2;
         goto out;
       }

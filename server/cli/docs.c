@@ -30,6 +30,7 @@ static const char usage[] =
     "                        [--json] [--db FILE]\n"
     "  (any of them: --raw-output writes control characters unescaped to a terminal)\n"
     "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
+    "add defaults to the settings' docs.maxPages.\n"
     "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens.\n";
 
 typedef struct add_cli {
@@ -78,6 +79,11 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   size_t n = 0;
   docs_sync_opts o = {.max_depth = DOCS_DEFAULT_MAX_DEPTH, .freshness_s = -1};
   add_cli c = {0};
+  /* the settings' page cap, as an ask uses it; --max-pages overrides it */
+  cfg settings;
+  cfg_init_cli(&settings);
+  o.max_pages = settings.docs.max_pages;
+  cfg_close(&settings);
   for (int i = 1; i < argc; i++) {
     long v;
     const char *a = argv[i];
@@ -200,7 +206,8 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
    * ask would put in the prompt. */
   cfg settings;
   cfg_init_cli(&settings);
-  const char *query = NULL, *mode = settings.docs.mode;
+  const char *query = NULL, *mode_arg = NULL;
+  cfg_docs_mode mode = settings.docs.mode;
   const char *sources[MAX_CLI_SOURCES];
   size_t n = 0;
   long budget = settings.docs.budget_tokens;
@@ -214,7 +221,7 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
         goto out;
       }
     } else if (!strcmp(a, "--mode") && i + 1 < argc) {
-      mode = argv[++i];
+      mode_arg = argv[++i];
     } else if (!strcmp(a, "--source") && i + 1 < argc) {
       if (n < MAX_CLI_SOURCES) sources[n++] = argv[++i];
     } else if (!strcmp(a, "--json")) {
@@ -229,11 +236,11 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
       goto out;
     }
   }
-  if (strcmp(mode, "search") && strcmp(mode, "all")) {
+  if (mode_arg && cfg_docs_mode_parse(mode_arg, &mode)) {
     fputs("crucible docs search: --mode is search or all\n", stderr);
     goto out;
   }
-  if (!query && !strcmp(mode, "search")) {
+  if (!query && mode == CFG_DOCS_SEARCH) {
     fputs(usage, stderr);
     goto out;
   }
@@ -241,7 +248,7 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
     for (int i = 0; i < settings.docs.sources.n && n < MAX_CLI_SOURCES; i++) sources[n++] = settings.docs.sources.items[i];
   cJSON *used = NULL;
   char *warning = NULL;
-  char *ctx = docs_context_build(store, query ? query : "", n ? sources : NULL, n, mode, (int)budget, &used,
+  char *ctx = docs_context_build(store, query ? query : "", n ? sources : NULL, n, cfg_docs_mode_name(mode), (int)budget, &used,
                                  &warning);
   if (json) {
     cJSON *j = cJSON_CreateObject();

@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "methods.h"
+#include "core.h"
 #include "term.h"
 
 static void print_tree(const cJSON *node, int depth) {
@@ -30,15 +30,8 @@ static void print_tree(const cJSON *node, int depth) {
   }
 }
 
-typedef struct ping_ctx {
-  cJSON *llm;
-  bool done;
-} ping_ctx;
-
-static void pinged(void *ud, const llm_ping_result *res) {
-  ping_ctx *p = ud;
-  lsp_doctor_llm_result(p->llm, res);
-  p->done = true;
+static void reported(void *ud, cJSON *report) {
+  *(cJSON **)ud = report;
 }
 
 int cli_doctor(int argc, char **argv) {
@@ -53,20 +46,25 @@ int cli_doctor(int argc, char **argv) {
   }
   cfg settings;
   cfg_init_cli(&settings);
-  cJSON *report = lsp_doctor_report(&settings);
-  ping_ctx p = {.llm = lsp_doctor_llm_section(&settings)};
-  cJSON_AddItemToObject(report, "llm", p.llm);
-  if (!offline) {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    llm_client *client = NULL;
-    if (!lsp_doctor_ping(&loop, &settings, &client) && !llm_ping(client, pinged, &p)) {
-      while (!p.done && uv_run(&loop, UV_RUN_ONCE)) {
-      }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  /* The engines a one-shot command gets, as `crucible run` and `ask` do. */
+  core c;
+  core_init(&c, &loop, &settings, &(core_options){.no_stores = true});
+  cJSON *report = NULL;
+  int err = core_doctor_start(&c, &settings, offline, reported, &report);
+  if (!err) {
+    while (!report && uv_run(&loop, UV_RUN_ONCE)) {
     }
-    llm_client_free(client);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+  }
+  core_close(&c);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  core_free(&c);
+  int rc = uv_loop_close(&loop) ? 70 : 0;
+  if (!report) {
+    fprintf(stderr, "crucible doctor: cannot start: %s\n", uv_strerror(err));
+    cfg_close(&settings);
+    return 70;
   }
   if (json) {
     term_print_json(report, true);
@@ -74,7 +72,7 @@ int cli_doctor(int argc, char **argv) {
     print_tree(report, 0);
   }
   const cJSON *ok = cJSON_GetObjectItemCaseSensitive(report, "ok");
-  int rc = cJSON_IsFalse(ok) ? 1 : 0;
+  if (!rc) rc = cJSON_IsFalse(ok) ? 1 : 0;
   cJSON_Delete(report);
   cfg_close(&settings);
   return rc;

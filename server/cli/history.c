@@ -18,7 +18,7 @@ static store *open_store(void) {
 }
 
 int cli_history(int argc, char **argv) {
-  int limit = 20;
+  int limit = STORE_HISTORY_DEFAULT_LIMIT;
   bool json = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = true;

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
-#include "jobs.h"
+#include "core.h"
 #include "sandbox.h"
 #include "term.h"
 
@@ -29,12 +29,19 @@ typedef struct run_cli {
   cJSON *result;
   sbx_run *run;
   uv_signal_t sigint, sigterm;
+  cli_env_wait env;
 } run_cli;
 
 static const char usage[] =
-    "usage: crucible run FILE|- [--language python|javascript|bash] [--timeout MS]\n"
+    "usage: crucible run FILE|- [--language " LANG_NAMES_USAGE "] [--timeout MS]\n"
     "                    [--memory MB] [--cpu S] [--pids N] [--output BYTES] [--disk MB]\n"
     "                    [--stdin FILE|-] [--json] [--raw-output]\n"
+    "                    [--backend bwrap|docker] [--image NAME]\n"
+    "                    [--with PKG]... [--env system|workspace|venv:PATH]\n"
+    "  --with PKG  run in an environment with PKG installed (built once, then cached;\n"
+    "              PEP 508 for python, an npm spec for javascript)\n"
+    "  --env       system: stdlib only; workspace: ./.venv, ./venv, $VIRTUAL_ENV or\n"
+    "              ./node_modules; venv:PATH: that virtualenv (default: sandbox.environment)\n"
     "exit status: the program's; 124 time limit; 128+N signal N; 130 cancelled;\n"
     "             125 the sandbox could not run\n";
 
@@ -95,6 +102,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   run_cli *c = h->data;
   (void)signum;
   if (c->run) sbx_run_cancel(c->run);
+  else cli_env_cancel(&c->env);
 }
 
 static void on_done(void *ud, const sbx_result *r) {
@@ -102,6 +110,7 @@ static void on_done(void *ud, const sbx_result *r) {
   c->run = NULL;
   c->status = exit_status(r);
   c->result = sbx_result_to_json(r);
+  if (c->env.env) cJSON_AddItemToObject(c->result, "environment", env_resolved_json(c->env.env));
   if (!c->json) {
     term_end(stdout);
     term_end(stderr);
@@ -125,7 +134,9 @@ static void runner_closed(sbx_runner *r) {
 }
 
 int cli_run(int argc, char **argv) {
-  const char *file = NULL, *lang_name = NULL, *stdin_path = NULL;
+  const char *file = NULL, *lang_name = NULL, *stdin_path = NULL, *env_arg = NULL, *backend = NULL, *image = NULL;
+  const char **with = xcalloc((size_t)argc + 1, sizeof *with);
+  size_t n_with = 0;
   run_cli c = {.status = 125};
   sbx_request req = {0};
   for (int i = 1; i < argc; i++) {
@@ -158,6 +169,14 @@ int cli_run(int argc, char **argv) {
       if (req.limits.disk_mb <= 0) goto bad;
     } else if (!strcmp(a, "--stdin") && val) {
       stdin_path = val, i++;
+    } else if (!strcmp(a, "--with") && val) {
+      with[n_with++] = val, i++;
+    } else if (!strcmp(a, "--env") && val) {
+      env_arg = val, i++;
+    } else if (!strcmp(a, "--backend") && val) {
+      backend = val, i++;
+    } else if (!strcmp(a, "--image") && val) {
+      image = val, i++;
     } else if (a[0] == '-' && a[1]) {
       goto bad;
     } else if (!file) {
@@ -166,14 +185,21 @@ int cli_run(int argc, char **argv) {
       goto bad;
     }
   }
-  if (!file) goto bad;
-  sbx_lang lang = SBX_LANG_PYTHON;
+  if (!file || (n_with && env_arg)) goto bad;
+  cfg_backend be_flag = CFG_BACKEND_BWRAP;
+  if (backend && cfg_backend_parse(backend, &be_flag)) {
+    fprintf(stderr, "crucible: unknown backend '%s' (bwrap, docker)\n", backend);
+    free(with);
+    return 2;
+  }
+  sbx_lang lang = LANG_DEFAULT;
   if (lang_name ? sbx_lang_parse(lang_name, &lang) != 0 : sbx_lang_from_path(file, &lang) != 0) {
     if (lang_name) {
-      fprintf(stderr, "crucible: unknown language '%s' (python, javascript, bash)\n", lang_name);
+      fprintf(stderr, "crucible: unknown language '%s' (" LANG_NAMES_TEXT ")\n", lang_name);
+      free(with);
       return 2;
     }
-    lang = SBX_LANG_PYTHON;
+    lang = LANG_DEFAULT;
   }
   req.language = sbx_lang_name(lang);
   char *code = NULL, *input = NULL;
@@ -181,11 +207,13 @@ int cli_run(int argc, char **argv) {
   int err = slurp(file, &code, &code_len);
   if (err) {
     fprintf(stderr, "crucible: cannot read %s: %s\n", file, strerror(-err));
+    free(with);
     return 2;
   }
   if (stdin_path && (err = slurp(stdin_path, &input, &input_len))) {
     fprintf(stderr, "crucible: cannot read %s: %s\n", stdin_path, strerror(-err));
     free(code);
+    free(with);
     return 2;
   }
   req.code = code, req.code_len = code_len;
@@ -199,9 +227,12 @@ int cli_run(int argc, char **argv) {
   cfg settings;
   cfg_init_cli(&settings);
   sbx_config sc;
-  lsp_sandbox_config(&settings.sandbox, &sc);
+  /* --backend and --image are the user's own word, like the settings file's. */
+  if (backend) settings.sandbox.backend = be_flag;
+  if (image) snprintf(settings.sandbox.image, sizeof settings.sandbox.image, "%s", image);
+  core_sandbox_config(&settings.sandbox, &sc);
   sc.max_concurrent = 1;
-  lsp_sandbox_limits_of(&settings.sandbox, &sc.defaults);
+  core_sandbox_limits(&settings.sandbox, &sc.defaults);
   sbx_runner runner;
   sbx_runner_init(&runner, &loop, &sc);
   uv_signal_init(&loop, &c.sigint);
@@ -209,15 +240,27 @@ int cli_run(int argc, char **argv) {
   c.sigint.data = c.sigterm.data = &c;
   uv_signal_start(&c.sigint, on_signal, SIGINT);
   uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+  /* The environment: resolved, or built first (its progress on stderr). */
+  c.env.quiet = c.json;
+  int env_status = cli_env_acquire(&loop, &settings, &runner, lang, env_arg, with, n_with, &c.env);
   sbx_callbacks cb = {on_output, on_done};
-  err = sbx_run_start(&runner, &req, &cb, &c, &c.run);
-  if (err) {
-    fprintf(stderr, "crucible: cannot run: %s (limits above the allowed maximum?)\n", strerror(-err));
+  if (env_status) {
+    term_printf(stderr, "crucible: %s\n", c.env.error ? c.env.error : "no environment");
     uv_close((uv_handle_t *)&c.sigint, NULL);
     uv_close((uv_handle_t *)&c.sigterm, NULL);
-    c.status = 125;
+    c.status = env_status;
+  } else {
+    req.env = env_resolved_sbx(c.env.env);
+    err = sbx_run_start(&runner, &req, &cb, &c, &c.run);
+    if (err) {
+      fprintf(stderr, "crucible: cannot run: %s (limits above the allowed maximum?)\n", strerror(-err));
+      uv_close((uv_handle_t *)&c.sigint, NULL);
+      uv_close((uv_handle_t *)&c.sigterm, NULL);
+      c.status = 125;
+    }
   }
   uv_run(&loop, UV_RUN_DEFAULT);
+  cli_env_close(&c.env);
   sbx_runner_close(&runner, runner_closed);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
@@ -226,8 +269,10 @@ int cli_run(int argc, char **argv) {
   cfg_close(&settings);
   free(code);
   free(input);
+  free(with);
   return c.status;
 bad:
   fputs(usage, stderr);
+  free(with);
   return 2;
 }

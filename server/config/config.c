@@ -10,13 +10,15 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "xdg.h"
 
-typedef enum field_type { F_STR, F_INT, F_NUM, F_BOOL, F_ENUM, F_STRLIST } field_type;
+typedef enum field_type { F_STR, F_INT, F_NUM, F_BOOL, F_ENUM, F_STRLIST, F_JSON } field_type;
 
 enum {
   F_USER_ONLY = 1 << 0,    /* a client (workspace) may not set it */
   F_TIGHTEN_ONLY = 1 << 1, /* a client may lower it, not raise it */
   F_FALSE_ONLY = 1 << 2,   /* may only be false */
+  F_URL = 1 << 3,          /* a URL whose user-info (a token) the settings' JSON leaves out */
 };
 
 typedef struct field {
@@ -26,48 +28,124 @@ typedef struct field {
   double min, max;
   const char *const *choices;
   unsigned flags;
+  double def;          /* the default of an F_INT, F_NUM, F_BOOL (0/1) or F_ENUM (its value) */
+  const char *def_str; /* the default of an F_STR; NULL: "" or set in cfg_init */
 } field;
 
+/* The name tables of the enumerated settings, indexed by their enum value
+ * (config.h), NULL-terminated: the only place these names are spelled. */
 static const char *const so_choices[] = {"auto", "json_schema", "json_object", "text", NULL};
 static const char *const ic_choices[] = {"static", "run", "both", NULL};
-static const char *const be_choices[] = {"bwrap", NULL};
+static const char *const be_choices[] = {"bwrap", "docker", NULL};
 static const char *const mode_choices[] = {"search", "all", NULL};
+static const char *const wa_choices[] = {"none", "read", NULL};
+
+/* Enumerated settings are stored as ints through the field table. */
+_Static_assert(sizeof(cfg_structured_output) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_import_check) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_backend) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_docs_mode) == sizeof(int), "enum settings are int-sized");
+_Static_assert(sizeof(cfg_workspace_access) == sizeof(int), "enum settings are int-sized");
+
+static int choice_index(const char *const *choices, const char *name) {
+  for (int i = 0; name && choices[i]; i++)
+    if (!strcmp(choices[i], name)) return i;
+  return -1;
+}
+
+static const char *choice_name(const char *const *choices, size_t n, int v) {
+  return v >= 0 && (size_t)v < n - 1 ? choices[v] : NULL;
+}
+
+#define ENUM_NAMES(type, fn, table)                                        \
+  const char *fn##_name(type v) {                                          \
+    return choice_name(table, ARRAY_LEN(table), (int)v);                   \
+  }                                                                        \
+  int fn##_parse(const char *name, type *out) {                            \
+    int i = choice_index(table, name);                                     \
+    if (i < 0) return -EINVAL;                                             \
+    *out = (type)i;                                                        \
+    return 0;                                                              \
+  }
+ENUM_NAMES(cfg_structured_output, cfg_structured_output, so_choices)
+ENUM_NAMES(cfg_import_check, cfg_import_check, ic_choices)
+ENUM_NAMES(cfg_backend, cfg_backend, be_choices)
+ENUM_NAMES(cfg_docs_mode, cfg_docs_mode, mode_choices)
+ENUM_NAMES(cfg_workspace_access, cfg_workspace_access, wa_choices)
+#undef ENUM_NAMES
 
 #define OFF(g, m) offsetof(cfg, g.m), sizeof(((cfg *)0)->g.m)
 static const field fields[] = {
-    {"llm", "baseUrl", F_STR, OFF(llm, base_url), 0, 0, NULL, F_USER_ONLY},
-    {"llm", "model", F_STR, OFF(llm, model), 0, 0, NULL, 0},
-    {"llm", "apiKeyEnv", F_STR, OFF(llm, api_key_env), 0, 0, NULL, F_USER_ONLY},
-    {"llm", "temperature", F_NUM, OFF(llm, temperature), 0, 2, NULL, 0},
-    {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, F_TIGHTEN_ONLY},
-    {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, F_TIGHTEN_ONLY},
-    {"llm", "structuredOutput", F_ENUM, OFF(llm, structured_output), 0, 0, so_choices, 0},
-    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, 20, NULL, F_TIGHTEN_ONLY},
-    {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0},
-    {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0},
-    {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY},
-    {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, 0},
-    {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "cpuSeconds", F_INT, OFF(sandbox, cpu_seconds), 1, 3600, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "pids", F_INT, OFF(sandbox, pids), 4, 4096, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "outputBytes", F_INT, OFF(sandbox, output_bytes), 1024, 1 << 30, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "diskMb", F_INT, OFF(sandbox, disk_mb), 1, 65536, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "concurrency", F_INT, OFF(sandbox, concurrency), 1, 256, NULL, F_TIGHTEN_ONLY},
-    {"sandbox", "network", F_BOOL, OFF(sandbox, network), 0, 0, NULL, F_FALSE_ONLY},
+    {"llm", "baseUrl", F_STR, OFF(llm, base_url), 0, 0, NULL, F_USER_ONLY, .def_str = CFG_DEFAULT_LLM_BASE_URL},
+    {"llm", "model", F_STR, OFF(llm, model), 0, 0, NULL, 0, .def_str = CFG_DEFAULT_LLM_MODEL},
+    {"llm", "apiKeyEnv", F_STR, OFF(llm, api_key_env), 0, 0, NULL, F_USER_ONLY,
+     .def_str = CFG_DEFAULT_LLM_API_KEY_ENV},
+    {"llm", "temperature", F_NUM, OFF(llm, temperature), 0, 2, NULL, 0, .def = 0},
+    {"llm", "timeoutMs", F_INT, OFF(llm, timeout_ms), 1000, 3600000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_LLM_TIMEOUT_MS},
+    {"llm", "maxRetries", F_INT, OFF(llm, max_retries), 0, 10, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_LLM_MAX_RETRIES},
+    {"llm", "structuredOutput", F_ENUM, OFF(llm, structured_output), 0, 0, so_choices, 0,
+     .def = CFG_STRUCTURED_AUTO},
+    {"agent", "maxIterations", F_INT, OFF(agent, max_iterations), 1, CFG_MAX_AGENT_MAX_ITERATIONS, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_AGENT_MAX_ITERATIONS},
+    {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0, .def = true},
+    {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0,
+     .def = CFG_IMPORT_CHECK_STATIC},
+    {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY, .def = 0},
+    {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, F_USER_ONLY, .def = CFG_BACKEND_BWRAP},
+    {"sandbox", "image", F_STR, OFF(sandbox, image), 0, 0, NULL, F_USER_ONLY, .def_str = CFG_DEFAULT_SANDBOX_IMAGE},
+    {"sandbox", "docker.hosts", F_STRLIST, OFF(sandbox, docker_hosts), 0, 0, NULL, F_USER_ONLY, .def = 0},
+    {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_TIMEOUT_MS},
+    {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_MEMORY_MB},
+    {"sandbox", "cpuSeconds", F_INT, OFF(sandbox, cpu_seconds), 1, 3600, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_CPU_SECONDS},
+    {"sandbox", "pids", F_INT, OFF(sandbox, pids), 4, 4096, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_PIDS},
+    {"sandbox", "outputBytes", F_INT, OFF(sandbox, output_bytes), 1024, 1 << 30, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_OUTPUT_BYTES},
+    {"sandbox", "diskMb", F_INT, OFF(sandbox, disk_mb), 1, 65536, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_DISK_MB},
+    {"sandbox", "concurrency", F_INT, OFF(sandbox, concurrency), 1, 256, NULL, F_TIGHTEN_ONLY,
+     .def = 0 /* cfg_init: from the CPU count */},
+    {"sandbox", "network", F_BOOL, OFF(sandbox, network), 0, 0, NULL, F_FALSE_ONLY, .def = false},
     /* The host ids of sandboxed programs when the server is root: never 0. */
-    {"sandbox", "uid", F_INT, OFF(sandbox, uid), 1, 2147483647, NULL, F_USER_ONLY},
-    {"sandbox", "gid", F_INT, OFF(sandbox, gid), 1, 2147483647, NULL, F_USER_ONLY},
-    {"sandbox", "interpreters.python", F_STR, OFF(sandbox, python), 0, 0, NULL, F_USER_ONLY},
-    {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, javascript), 0, 0, NULL, F_USER_ONLY},
-    {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, bash), 0, 0, NULL, F_USER_ONLY},
-    {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0},
-    {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0},
-    {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, F_TIGHTEN_ONLY},
-    {"docs", "maxPages", F_INT, OFF(docs, max_pages), 1, 100000, NULL, F_TIGHTEN_ONLY},
-    {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, F_TIGHTEN_ONLY},
-    {"docs", "allowLocal", F_BOOL, OFF(docs, allow_local), 0, 0, NULL, F_USER_ONLY},
-    {"docs", "allowPrivateNetwork", F_BOOL, OFF(docs, allow_private_network), 0, 0, NULL, F_USER_ONLY},
+    {"sandbox", "uid", F_INT, OFF(sandbox, uid), 1, 2147483647, NULL, F_USER_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_HOST_ID},
+    {"sandbox", "gid", F_INT, OFF(sandbox, gid), 1, 2147483647, NULL, F_USER_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_HOST_ID},
+    /* one per registry language (util/lang.h); a unit test checks they match */
+    {"sandbox", "interpreters.python", F_STR, OFF(sandbox, interpreters[LANG_PYTHON]), 0, 0, NULL, F_USER_ONLY,
+     .def = 0 /* cfg_init: the registry's */},
+    {"sandbox", "interpreters.javascript", F_STR, OFF(sandbox, interpreters[LANG_JAVASCRIPT]), 0, 0, NULL, F_USER_ONLY,
+     .def = 0 /* cfg_init: the registry's */},
+    {"sandbox", "interpreters.bash", F_STR, OFF(sandbox, interpreters[LANG_BASH]), 0, 0, NULL, F_USER_ONLY,
+     .def = 0 /* cfg_init: the registry's */},
+    /* A string or an object (an EnvSpec); its content is checked where it is
+     * used (server/env), the message naming sandbox.environment. */
+    {"sandbox", "environment", F_JSON, OFF(sandbox, environment), 0, 0, NULL, 0,
+     .def_str = CFG_DEFAULT_SANDBOX_ENVIRONMENT},
+    {"sandbox", "packageIndex", F_STR, OFF(sandbox, package_index), 0, 0, NULL, F_USER_ONLY | F_URL,
+     .def_str = CFG_DEFAULT_SANDBOX_PACKAGE_INDEX},
+    {"sandbox", "npmRegistry", F_STR, OFF(sandbox, npm_registry), 0, 0, NULL, F_USER_ONLY | F_URL,
+     .def_str = CFG_DEFAULT_SANDBOX_NPM_REGISTRY},
+    {"sandbox", "envCacheMb", F_INT, OFF(sandbox, env_cache_mb), 0, 1 << 24, NULL, F_USER_ONLY,
+     .def = CFG_DEFAULT_SANDBOX_ENV_CACHE_MB},
+    {"sandbox", "workspaceAccess", F_ENUM, OFF(sandbox, workspace_access), 0, 0, wa_choices, F_USER_ONLY,
+     .def = CFG_WORKSPACE_NONE},
+    {"docs", "sources", F_STRLIST, OFF(docs, sources), 0, 0, NULL, 0, .def = 0},
+    {"docs", "mode", F_ENUM, OFF(docs, mode), 0, 0, mode_choices, 0, .def = CFG_DOCS_SEARCH},
+    {"docs", "maxDepth", F_INT, OFF(docs, max_depth), 0, 100, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_DOCS_MAX_DEPTH},
+    {"docs", "maxPages", F_INT, OFF(docs, max_pages), 1, 100000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_DOCS_MAX_PAGES},
+    {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, F_TIGHTEN_ONLY,
+     .def = CFG_DEFAULT_DOCS_BUDGET_TOKENS},
+    {"docs", "allowLocal", F_BOOL, OFF(docs, allow_local), 0, 0, NULL, F_USER_ONLY, .def = 0},
+    {"docs", "allowPrivateNetwork", F_BOOL, OFF(docs, allow_private_network), 0, 0, NULL, F_USER_ONLY,
+     .def = 0},
 };
 #undef OFF
 
@@ -84,35 +162,25 @@ static void apply_env(cfg *self) {
 
 void cfg_init(cfg *self) {
   memset(self, 0, sizeof *self);
-  set_str(self->llm.base_url, sizeof self->llm.base_url, "https://api.openai.com/v1");
-  set_str(self->llm.model, sizeof self->llm.model, "gpt-4o-mini");
-  set_str(self->llm.api_key_env, sizeof self->llm.api_key_env, "OPENAI_API_KEY");
-  self->llm.temperature = 0;
-  self->llm.timeout_ms = 120000;
-  self->llm.max_retries = 2;
-  set_str(self->llm.structured_output, sizeof self->llm.structured_output, "auto");
-  self->agent.max_iterations = 3;
-  self->agent.reflect = true;
-  set_str(self->agent.import_check, sizeof self->agent.import_check, "static");
-  set_str(self->sandbox.backend, sizeof self->sandbox.backend, "bwrap");
-  self->sandbox.timeout_ms = 10000;
-  self->sandbox.memory_mb = 512;
-  self->sandbox.cpu_seconds = 10;
-  self->sandbox.pids = 64;
-  self->sandbox.output_bytes = 1 << 20;
-  self->sandbox.disk_mb = 64;
+  /* Every default from the field table (lists start empty)... */
+  for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+    const field *f = &fields[i];
+    char *p = (char *)self + f->offset;
+    switch (f->type) {
+    case F_STR:
+    case F_JSON: set_str(p, f->size, f->def_str ? f->def_str : ""); break;
+    case F_INT:
+    case F_ENUM: *(int *)p = (int)f->def; break;
+    case F_NUM: *(double *)p = f->def; break;
+    case F_BOOL: *(bool *)p = f->def != 0; break;
+    case F_STRLIST: break;
+    }
+  }
+  /* ...but those that depend on the machine or on the language registry. */
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   self->sandbox.concurrency = n > 0 ? (int)(n * 2) : 4;
-  self->sandbox.network = false;
-  self->sandbox.uid = 65534;
-  self->sandbox.gid = 65534;
-  set_str(self->sandbox.python, sizeof self->sandbox.python, "/usr/bin/python3");
-  set_str(self->sandbox.javascript, sizeof self->sandbox.javascript, "/usr/bin/node");
-  set_str(self->sandbox.bash, sizeof self->sandbox.bash, "/usr/bin/bash");
-  set_str(self->docs.mode, sizeof self->docs.mode, "search");
-  self->docs.max_depth = 20;
-  self->docs.max_pages = 500;
-  self->docs.budget_tokens = 6000;
+  for (int l = 0; l < LANG_COUNT; l++)
+    set_str(self->sandbox.interpreters[l], sizeof self->sandbox.interpreters[l], lang_get((lang_id)l)->interpreter);
   apply_env(self);
 }
 
@@ -129,12 +197,14 @@ static void strlist_copy(cfg_strlist *dst, const cfg_strlist *src) {
 }
 
 void cfg_close(cfg *self) {
+  strlist_clear(&self->sandbox.docker_hosts);
   strlist_clear(&self->docs.sources);
   strlist_clear(&self->agent.deny_imports);
 }
 
 void cfg_copy(cfg *dst, const cfg *src) {
   *dst = *src;
+  strlist_copy(&dst->sandbox.docker_hosts, &src->sandbox.docker_hosts);
   strlist_copy(&dst->docs.sources, &src->docs.sources);
   strlist_copy(&dst->agent.deny_imports, &src->agent.deny_imports);
 }
@@ -177,20 +247,21 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
     return 1;
   }
   switch (f->type) {
-  case F_STR:
   case F_ENUM: {
     if (!cJSON_IsString(v)) goto wrong_type;
-    const char *s = v->valuestring;
-    if (f->type == F_ENUM) {
-      bool ok = false;
-      for (const char *const *c = f->choices; *c; c++) ok |= !strcmp(*c, s);
-      if (!ok) {
-        dbuf_addf(msgs, "error: %s.%s: '%s' is not one of", g, k, s);
-        for (const char *const *c = f->choices; *c; c++) dbuf_addf(msgs, " '%s'", *c);
-        dbuf_adds(msgs, "\n");
-        return 1;
-      }
+    int i = choice_index(f->choices, v->valuestring);
+    if (i < 0) {
+      dbuf_addf(msgs, "error: %s.%s: '%s' is not one of", g, k, v->valuestring);
+      for (const char *const *c = f->choices; *c; c++) dbuf_addf(msgs, " '%s'", *c);
+      dbuf_adds(msgs, "\n");
+      return 1;
     }
+    *(int *)p = i;
+    return 0;
+  }
+  case F_STR: {
+    if (!cJSON_IsString(v)) goto wrong_type;
+    const char *s = v->valuestring;
     if (strlen(s) >= f->size) {
       dbuf_addf(msgs, "error: %s.%s: value longer than %zu bytes\n", g, k, f->size - 1);
       return 1;
@@ -242,6 +313,19 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
     }
     *(bool *)p = cJSON_IsTrue(v);
     return 0;
+  case F_JSON: {
+    if (!cJSON_IsString(v) && !cJSON_IsObject(v)) goto wrong_type;
+    char *text = cJSON_PrintUnformatted(v);
+    if (!text) abort();
+    if (strlen(text) >= f->size) {
+      dbuf_addf(msgs, "error: %s.%s: value longer than %zu bytes\n", g, k, f->size - 1);
+      free(text);
+      return 1;
+    }
+    set_str(p, f->size, text);
+    free(text);
+    return 0;
+  }
   case F_STRLIST: {
     if (!cJSON_IsArray(v)) goto wrong_type;
     const cJSON *it;
@@ -267,7 +351,7 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
   return 0;
 wrong_type: {
   static const char *const want[] = {"a string", "an integer", "a number", "a boolean", "a string",
-                                     "an array of strings"};
+                                     "an array of strings", "a string or an object"};
   dbuf_addf(msgs, "error: %s.%s: expected %s, got %s\n", g, k, want[f->type], type_name(v));
   return 1;
 }
@@ -324,11 +408,8 @@ int cfg_apply(cfg *self, const cJSON *json, cfg_source src, const cfg *base, dbu
 }
 
 const char *cfg_user_path(char *buf, size_t cap) {
-  const char *xdg = getenv("XDG_CONFIG_HOME");
-  if (xdg && *xdg)
-    snprintf(buf, cap, "%s/crucible/config.json", xdg);
-  else
-    snprintf(buf, cap, "%s/.config/crucible/config.json", getenv("HOME") ? getenv("HOME") : "/");
+  /* No config directory at all (no home): an empty path, read as a missing file. */
+  if (xdg_app_path(XDG_CONFIG, "config.json", buf, cap) && cap) buf[0] = '\0';
   return buf;
 }
 
@@ -388,50 +469,72 @@ void cfg_init_cli(cfg *self) {
   dbuf_close(&msgs);
 }
 
+/* A URL with its user-info (a token for a private index) left out. */
+static char *url_without_userinfo(const char *url) {
+  const char *s = strstr(url, "://");
+  const char *at = s ? strchr(s + 3, '@') : NULL, *slash = s ? strchr(s + 3, '/') : NULL;
+  if (!at || (slash && at > slash)) return xstrdup(url);
+  return xasprintf("%.*s%s", (int)(s + 3 - url), url, at + 1);
+}
+
+/* The object a dotted key ("interpreters.python") goes into, made on the way;
+ * *leaf is set to the key's last part. */
+static cJSON *object_for(cJSON *root, const char *group, const char *key, const char **leaf) {
+  cJSON *o = cJSON_GetObjectItemCaseSensitive(root, group);
+  if (!o) o = cJSON_AddObjectToObject(root, group);
+  const char *dot;
+  while ((dot = strchr(key, '.')) != NULL) {
+    char part[64];
+    snprintf(part, sizeof part, "%.*s", (int)(dot - key), key);
+    cJSON *sub = cJSON_GetObjectItemCaseSensitive(o, part);
+    o = sub ? sub : cJSON_AddObjectToObject(o, part);
+    key = dot + 1;
+  }
+  *leaf = key;
+  return o;
+}
+
 cJSON *cfg_to_json(const cfg *self) {
+  /* Every field of the schema, in its order, from the one table. */
   cJSON *root = cJSON_CreateObject();
-  cJSON *llm = cJSON_AddObjectToObject(root, "llm");
-  cJSON_AddStringToObject(llm, "baseUrl", self->llm.base_url);
-  cJSON_AddStringToObject(llm, "model", self->llm.model);
-  cJSON_AddStringToObject(llm, "apiKeyEnv", self->llm.api_key_env);
-  const char *key = getenv(self->llm.api_key_env);
-  cJSON_AddBoolToObject(llm, "apiKeySet", key && *key);
-  cJSON_AddNumberToObject(llm, "temperature", self->llm.temperature);
-  cJSON_AddNumberToObject(llm, "timeoutMs", self->llm.timeout_ms);
-  cJSON_AddNumberToObject(llm, "maxRetries", self->llm.max_retries);
-  cJSON_AddStringToObject(llm, "structuredOutput", self->llm.structured_output);
-  cJSON *ag = cJSON_AddObjectToObject(root, "agent");
-  cJSON_AddNumberToObject(ag, "maxIterations", self->agent.max_iterations);
-  cJSON_AddBoolToObject(ag, "reflect", self->agent.reflect);
-  cJSON_AddStringToObject(ag, "importCheck", self->agent.import_check);
-  cJSON *deny = cJSON_AddArrayToObject(ag, "denyImports");
-  for (int i = 0; i < self->agent.deny_imports.n; i++)
-    cJSON_AddItemToArray(deny, cJSON_CreateString(self->agent.deny_imports.items[i]));
-  cJSON *sb = cJSON_AddObjectToObject(root, "sandbox");
-  cJSON_AddStringToObject(sb, "backend", self->sandbox.backend);
-  cJSON_AddNumberToObject(sb, "timeoutMs", self->sandbox.timeout_ms);
-  cJSON_AddNumberToObject(sb, "memoryMb", self->sandbox.memory_mb);
-  cJSON_AddNumberToObject(sb, "cpuSeconds", self->sandbox.cpu_seconds);
-  cJSON_AddNumberToObject(sb, "pids", self->sandbox.pids);
-  cJSON_AddNumberToObject(sb, "outputBytes", self->sandbox.output_bytes);
-  cJSON_AddNumberToObject(sb, "diskMb", self->sandbox.disk_mb);
-  cJSON_AddNumberToObject(sb, "concurrency", self->sandbox.concurrency);
-  cJSON_AddBoolToObject(sb, "network", self->sandbox.network);
-  cJSON_AddNumberToObject(sb, "uid", self->sandbox.uid);
-  cJSON_AddNumberToObject(sb, "gid", self->sandbox.gid);
-  cJSON *in = cJSON_AddObjectToObject(sb, "interpreters");
-  cJSON_AddStringToObject(in, "python", self->sandbox.python);
-  cJSON_AddStringToObject(in, "javascript", self->sandbox.javascript);
-  cJSON_AddStringToObject(in, "bash", self->sandbox.bash);
-  cJSON *dc = cJSON_AddObjectToObject(root, "docs");
-  cJSON *src = cJSON_AddArrayToObject(dc, "sources");
-  for (int i = 0; i < self->docs.sources.n; i++)
-    cJSON_AddItemToArray(src, cJSON_CreateString(self->docs.sources.items[i]));
-  cJSON_AddStringToObject(dc, "mode", self->docs.mode);
-  cJSON_AddNumberToObject(dc, "maxDepth", self->docs.max_depth);
-  cJSON_AddNumberToObject(dc, "maxPages", self->docs.max_pages);
-  cJSON_AddNumberToObject(dc, "budgetTokens", self->docs.budget_tokens);
-  cJSON_AddBoolToObject(dc, "allowLocal", self->docs.allow_local);
-  cJSON_AddBoolToObject(dc, "allowPrivateNetwork", self->docs.allow_private_network);
+  for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+    const field *f = &fields[i];
+    const char *p = (const char *)self + f->offset, *key;
+    cJSON *o = object_for(root, f->group, f->key, &key);
+    switch (f->type) {
+    case F_STR: {
+      char *u = f->flags & F_URL ? url_without_userinfo(p) : NULL;
+      cJSON_AddStringToObject(o, key, u ? u : p);
+      free(u);
+      break;
+    }
+    case F_JSON: {
+      cJSON *v = cJSON_Parse(p);
+      cJSON_AddItemToObject(o, key, v ? v : cJSON_CreateString(p));
+      break;
+    }
+    case F_ENUM: {
+      const char *name = "";
+      for (int c = 0; f->choices[c]; c++)
+        if (c == *(const int *)p) name = f->choices[c];
+      cJSON_AddStringToObject(o, key, name);
+      break;
+    }
+    case F_INT: cJSON_AddNumberToObject(o, key, *(const int *)p); break;
+    case F_NUM: cJSON_AddNumberToObject(o, key, *(const double *)p); break;
+    case F_BOOL: cJSON_AddBoolToObject(o, key, *(const bool *)p); break;
+    case F_STRLIST: {
+      const cfg_strlist *l = (const cfg_strlist *)p;
+      cJSON *arr = cJSON_AddArrayToObject(o, key);
+      for (int k = 0; k < l->n; k++) cJSON_AddItemToArray(arr, cJSON_CreateString(l->items[k]));
+      break;
+    }
+    }
+    if (p == self->llm.api_key_env) {
+      /* whether the key is there, never the key */
+      const char *v = getenv(self->llm.api_key_env);
+      cJSON_AddBoolToObject(o, "apiKeySet", v && *v);
+    }
+  }
   return root;
 }

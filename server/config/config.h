@@ -8,6 +8,8 @@
 #include <cjson/cJSON.h>
 
 #include "dbuf.h"
+#include "defaults.h"
+#include "lang.h"
 
 #define CFG_STR 512
 #define CFG_MAX_LIST 32
@@ -27,6 +29,47 @@ typedef enum cfg_source {
                          not redirect the LLM; a model change is warned about */
 } cfg_source;
 
+/* The settings that are enumerations. Each has one name table in config.c:
+ * cfg_*_name() gives the name a value has in the settings' JSON, and
+ * cfg_*_parse() reads one (0, or -EINVAL for an unknown name). */
+typedef enum cfg_structured_output {
+  CFG_STRUCTURED_AUTO = 0,    /* "auto" */
+  CFG_STRUCTURED_JSON_SCHEMA, /* "json_schema" */
+  CFG_STRUCTURED_JSON_OBJECT, /* "json_object" */
+  CFG_STRUCTURED_TEXT,        /* "text" */
+} cfg_structured_output;
+const char *cfg_structured_output_name(cfg_structured_output v);
+int cfg_structured_output_parse(const char *name, cfg_structured_output *out);
+
+typedef enum cfg_import_check {
+  CFG_IMPORT_CHECK_STATIC = 0, /* "static": resolve against the module index */
+  CFG_IMPORT_CHECK_RUN,        /* "run": run the imports alone in the sandbox */
+  CFG_IMPORT_CHECK_BOTH,       /* "both" */
+} cfg_import_check;
+const char *cfg_import_check_name(cfg_import_check v);
+int cfg_import_check_parse(const char *name, cfg_import_check *out);
+
+typedef enum cfg_backend {
+  CFG_BACKEND_BWRAP = 0, /* "bwrap" */
+  CFG_BACKEND_DOCKER,    /* "docker": a container engine's API (Docker, Podman) */
+} cfg_backend;
+const char *cfg_backend_name(cfg_backend v);
+int cfg_backend_parse(const char *name, cfg_backend *out);
+
+typedef enum cfg_docs_mode {
+  CFG_DOCS_SEARCH = 0, /* "search": the best-ranked chunks within the budget */
+  CFG_DOCS_ALL,        /* "all": every page of the sources, cut at the budget */
+} cfg_docs_mode;
+const char *cfg_docs_mode_name(cfg_docs_mode v);
+int cfg_docs_mode_parse(const char *name, cfg_docs_mode *out);
+
+typedef enum cfg_workspace_access {
+  CFG_WORKSPACE_NONE = 0, /* "none": the workspace is not in the sandbox */
+  CFG_WORKSPACE_READ,     /* "read": its folders are mounted read-only in every sandbox */
+} cfg_workspace_access;
+const char *cfg_workspace_access_name(cfg_workspace_access v);
+int cfg_workspace_access_parse(const char *name, cfg_workspace_access *out);
+
 typedef struct cfg_llm {
   char base_url[CFG_STR];
   char model[CFG_STR];
@@ -34,18 +77,21 @@ typedef struct cfg_llm {
   double temperature;
   int timeout_ms;
   int max_retries;
-  char structured_output[16]; /* auto | json_schema | json_object | text */
+  cfg_structured_output structured_output;
 } cfg_llm;
 
 typedef struct cfg_agent {
   int max_iterations;
   bool reflect;
-  char import_check[8];       /* static | run | both */
+  cfg_import_check import_check;
   cfg_strlist deny_imports;   /* top-level modules that are never allowed (status "denied") */
 } cfg_agent;
 
 typedef struct cfg_sandbox {
-  char backend[16];           /* bwrap */
+  cfg_backend backend;        /* user file only */
+  char image[CFG_STR];        /* docker: the image programs run in (user file only) */
+  cfg_strlist docker_hosts;   /* docker: engines, "unix:///path" (user file only; empty: DOCKER_HOST
+                                 or the local socket) */
   int timeout_ms;
   int memory_mb;
   int cpu_seconds;
@@ -55,14 +101,17 @@ typedef struct cfg_sandbox {
   int concurrency;
   bool network;               /* always false: no backend grants network */
   int uid, gid;               /* host ids of sandboxed programs when the server is root (user file only, never 0) */
-  char python[256];
-  char javascript[256];
-  char bash[256];
+  char interpreters[LANG_COUNT][256]; /* by lang_id: sandbox.interpreters.<name> */
+  char environment[2048];     /* the default EnvSpec, as compact JSON ("\"system\"", {...}); checked where used */
+  char package_index[512];    /* user file only: pip's --index-url */
+  char npm_registry[512];     /* user file only: npm's --registry */
+  int env_cache_mb;           /* user file only: built environments kept (least recently used go) */
+  cfg_workspace_access workspace_access; /* user file only: the workspace folders in every sandbox */
 } cfg_sandbox;
 
 typedef struct cfg_docs {
   cfg_strlist sources;
-  char mode[8];               /* search | all */
+  cfg_docs_mode mode;
   int max_depth;
   int max_pages;
   int budget_tokens;

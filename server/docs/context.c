@@ -6,11 +6,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "dbuf.h"
 #include "internal.h"
 #include "log.h"
+#include "utf8.h"
 
 #define MIN_CANDIDATES 16
 #define MAX_CANDIDATES 200
@@ -24,6 +26,8 @@
 /* A chunk whose bm25 score is under this fraction of the best one matched
  * only on common words: it would spend the budget on noise. */
 #define MIN_RELATIVE_SCORE 0.2
+/* The weight of a chunk of release notes (docs_url_is_changelog). */
+#define CHANGELOG_WEIGHT 0.5
 
 size_t docs_pack(const size_t *costs, size_t n, size_t budget, size_t max_misses, bool *chosen) {
   size_t used = 0, misses = 0;
@@ -114,6 +118,11 @@ typedef struct candidate {
 
 static char *chunk_title(const char *page_title, const char *chunk_title) {
   if (!*chunk_title) return xstrdup(page_title);
+  /* stored titles carry their page ("page › section", index.c): the
+   * section part */
+  size_t pl = strlen(page_title), sl = strlen(" \u203a ");
+  if (pl && strncmp(chunk_title, page_title, pl) == 0 && strncmp(chunk_title + pl, " \u203a ", sl) == 0)
+    chunk_title += pl + sl;
   if (!*page_title || strcmp(page_title, chunk_title) == 0) return xstrdup(chunk_title);
   return xasprintf("%s — %s", page_title, chunk_title);
 }
@@ -232,11 +241,94 @@ static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const f
   return done;
 }
 
+/* Looks up the index term of `word` and its rows; appends it to qt unless it
+ * is found nowhere or is a term already there (widget, widgets). Takes
+ * `word`. */
+static void term_add(docs_store *self, qterm *qt, size_t *n, char *word) {
+  char *term = docs_rank_term(self, word);
+  long long df;
+  if (term) {
+    for (size_t j = 0; j < *n; j++)
+      if (strcmp(qt[j].term, term) == 0) {
+        free(term), free(word);
+        return;
+      }
+    df = docs_store_term_rows(self, term);
+  } else {
+    /* a word the tokenizer splits: count the phrase's rows */
+    char *m = xasprintf("{title body} : \"%s\"", word);
+    df = count_rows(self, DOCS_STMT_COUNT, m);
+    free(m);
+    term = xstrdup(word);
+  }
+  if (df <= 0) {
+    free(term), free(word);
+    return;
+  }
+  qt[*n].word = word;
+  qt[*n].term = term;
+  qt[*n].df = df;
+  (*n)++;
+}
+
+static double term_idf(long long rows, long long df) {
+  double idf = log(((double)rows - (double)df + 0.5) / ((double)df + 0.5));
+  return idf > 0 ? idf : 1e-6; /* as bm25() */
+}
+
+bool docs_url_is_changelog(const char *url) {
+  static const char *const names[] = {"whatsnew", "changelog", "changes", "news", "history", "release-notes",
+                                      "releasenotes", "release_notes"};
+  const char *scheme = strstr(url, "://");
+  const char *p = url;
+  if (scheme) { /* the path: a host is no page name */
+    p = scheme + 3;
+    p += strcspn(p, "/?#");
+  }
+  size_t end = strcspn(p, "?#");
+  while (end) {
+    /* each segment, a last one without its extension */
+    size_t a = end;
+    while (a > 0 && p[a - 1] != '/') a--;
+    size_t n = end - a;
+    const char *dot = memchr(p + a, '.', n);
+    if (dot) n = (size_t)(dot - (p + a));
+    for (size_t i = 0; i < ARRAY_LEN(names); i++)
+      if (n == strlen(names[i]) && strncasecmp(p + a, names[i], n) == 0) return true;
+    end = a ? a - 1 : 0;
+  }
+  return false;
+}
+
+/* Release notes name every feature in their headings, so they match
+ * questions about features as well as the feature's reference page does,
+ * while they describe a change, often of an older version: their chunks
+ * weigh CHANGELOG_WEIGHT and the ranked rows are sorted again. (Only the
+ * order of the kept rows changes: a demoted row never pushes out another.) */
+static void demote_changelogs(docs_store *self, docs_rank *r, size_t nh) {
+  bool any = false;
+  for (size_t i = 0; i < nh; i++) {
+    sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
+    if (!st) return;
+    sqlite3_bind_int64(st, 1, r->heap[i].id);
+    if (sqlite3_step(st) == SQLITE_ROW && docs_url_is_changelog(text_col(st, 2))) {
+      r->heap[i].score *= CHANGELOG_WEIGHT;
+      any = true;
+    }
+    sqlite3_reset(st);
+  }
+  if (any) {
+    r->n_heap = nh;
+    docs_rank_sort(r);
+  }
+}
+
 static void build_search(docs_store *self, const char *query, const filter *f, size_t budget, dbuf *out,
                          cJSON *used) {
-  size_t nw = 0;
+  size_t nw = 0, nc = 0;
   char **words = docs_query_words(query, DOCS_MAX_QUERY_TERMS, &nw);
-  qterm *qt = xcalloc(nw + 1, sizeof *qt);
+  char **compounds = docs_query_compounds(query, DOCS_MAX_QUERY_TERMS, &nc);
+  qterm *qt = xcalloc(nw + nc + 1, sizeof *qt);
   size_t n = 0;
   dbuf q;
   dbuf_init(&q, 0);
@@ -245,47 +337,56 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
   docs_store_check_caches(self);
   long long rows = count_rows(self, DOCS_STMT_ROWS, NULL);
   if (rows <= 0) goto out;
-  /* Document frequencies from the index's vocabulary: terms found nowhere are
-   * dropped, and so are very common ones while a rarer term is left (their
-   * IDF is small, yet they would make most of the rows to score). */
-  long long common = (long long)(rows * COMMON_FRACTION), rarest = -1;
+  /* Document frequencies from the index's vocabulary: terms found nowhere
+   * are dropped (so are the compounds that name no identifier). */
   for (size_t i = 0; i < nw; i++) {
-    char *term = docs_rank_term(self, words[i]);
-    long long df;
-    if (term) {
-      bool dup = false;
-      for (size_t j = 0; j < n && !dup; j++) dup = strcmp(qt[j].term, term) == 0; /* widget, widgets */
-      if (dup) {
-        free(term);
-        continue;
-      }
-      df = docs_store_term_rows(self, term);
-    } else {
-      /* a word the tokenizer splits: count the phrase's rows */
-      char *m = xasprintf("{title body} : \"%s\"", words[i]);
-      df = count_rows(self, DOCS_STMT_COUNT, m);
-      free(m);
-      term = xstrdup(words[i]);
-    }
-    if (df <= 0) {
-      free(term);
-      continue;
-    }
-    qt[n].word = words[i];
-    qt[n].term = term;
-    qt[n].df = df;
+    term_add(self, qt, &n, words[i]);
     words[i] = NULL;
-    if (rarest < 0 || df < rarest) rarest = df;
-    n++;
   }
-  dbuf_adds(&q, "(");
+  for (size_t i = 0; i < nc; i++) {
+    term_add(self, qt, &n, compounds[i]);
+    compounds[i] = NULL;
+  }
+  /* Very common terms select no rows while a rarer term is there: they would
+   * make most of the rows to score. They still score the rows the rare
+   * terms select ("named" in "named constants"): the query is
+   * (rare...) AND (common... OR rare...), whose rows are the rare terms'
+   * rows, and whose phrases report every term found in a row; the repeated
+   * rare terms weigh 0. */
+  long long common = (long long)(rows * COMMON_FRACTION), rarest = -1;
+  for (size_t i = 0; i < n; i++)
+    if (rarest < 0 || qt[i].df < rarest) rarest = qt[i].df;
+  bool split = rarest <= common;
+  size_t n_rare = 0, n_common = 0;
   for (size_t i = 0; i < n; i++) {
-    if (qt[i].df > common && rarest <= common) continue;
-    double idf = log(((double)rows - (double)qt[i].df + 0.5) / ((double)qt[i].df + 0.5));
-    r.idf[r.n_terms++] = idf > 0 ? idf : 1e-6; /* as bm25() */
-    dbuf_addf(&q, "%s\"%s\"", r.n_terms > 1 ? " OR " : "", qt[i].word);
+    if (split && qt[i].df > common) n_common++;
+    else n_rare++;
+  }
+  if (n_rare > DOCS_MAX_QUERY_TERMS) n_rare = DOCS_MAX_QUERY_TERMS;
+  if (n_common && 2 * n_rare + n_common > DOCS_MAX_QUERY_TERMS)
+    n_common = 2 * n_rare < DOCS_MAX_QUERY_TERMS ? DOCS_MAX_QUERY_TERMS - 2 * n_rare : 0;
+  dbuf_adds(&q, "(");
+  for (size_t i = 0, k = 0; i < n && k < n_rare; i++) {
+    if (split && qt[i].df > common) continue;
+    r.idf[r.n_terms++] = term_idf(rows, qt[i].df);
+    dbuf_addf(&q, "%s\"%s\"", k++ ? " OR " : "", qt[i].word);
   }
   dbuf_adds(&q, ")");
+  if (n_common) {
+    dbuf_adds(&q, " AND (");
+    for (size_t i = 0, k = 0; i < n && k < n_common; i++) {
+      if (qt[i].df <= common) continue;
+      r.idf[r.n_terms++] = term_idf(rows, qt[i].df);
+      dbuf_addf(&q, "%s\"%s\"", k++ ? " OR " : "", qt[i].word);
+    }
+    for (size_t i = 0, k = 0; i < n && k < n_rare; i++) {
+      if (qt[i].df > common) continue;
+      r.idf[r.n_terms++] = 0; /* counted once, above */
+      dbuf_addf(&q, " OR \"%s\"", qt[i].word);
+      k++;
+    }
+    dbuf_adds(&q, ")");
+  }
   if (!r.n_terms) goto out;
   filter_match(self, f, &q);
   /* Enough candidates to fill the budget with ~1,000-char chunks and skip a
@@ -306,6 +407,7 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     size_t nh = docs_rank_sort(&r);
+    demote_changelogs(self, &r, nh);
     log_debug("docs search: %lld rows, %lld scored, top %zu kept: %s", r.rows, r.scored, nh, q.data);
     if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used)) break;
     k = MAX_CANDIDATES;
@@ -314,7 +416,9 @@ out:
   docs_rank_close(&r);
   for (size_t i = 0; i < n; i++) free(qt[i].word), free(qt[i].term);
   for (size_t i = 0; i < nw; i++) free(words[i]);
+  for (size_t i = 0; i < nc; i++) free(compounds[i]);
   free(words);
+  free(compounds);
   free(qt);
   dbuf_close(&q);
 }
@@ -328,7 +432,7 @@ static bool add_capped(dbuf *out, const char *s, size_t budget) {
     return true;
   }
   size_t room = budget > out->len ? budget - out->len : 0;
-  while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80) room--;
+  room = utf8_char_start(s, n, room);
   dbuf_add(out, s, room);
   return false;
 }
@@ -363,6 +467,10 @@ static void build_all(docs_store *self, const filter *f, size_t budget, dbuf *ou
     char *prev = NULL;
     while (sqlite3_step(ch) == SQLITE_ROW) {
       const char *ct = text_col(ch, 0);
+      /* the page's title is this entry's heading already */
+      size_t pl = strlen(pt);
+      if (pl && strncmp(ct, pt, pl) == 0 && strncmp(ct + pl, " \u203a ", strlen(" \u203a ")) == 0)
+        ct += pl + strlen(" \u203a ");
       if (*ct && strcmp(ct, pt) != 0 && (!prev || strcmp(prev, ct) != 0)) dbuf_addf(&page, "#### %s\n", ct);
       free(prev);
       prev = xstrdup(ct);

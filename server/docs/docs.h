@@ -10,12 +10,14 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "defaults.h"
+
 typedef struct docs_store docs_store;
 typedef struct docs_sync docs_sync;
 
 /* Defaults used when an option is 0. */
-#define DOCS_DEFAULT_MAX_DEPTH 20
-#define DOCS_DEFAULT_MAX_PAGES 500
+#define DOCS_DEFAULT_MAX_DEPTH CFG_DEFAULT_DOCS_MAX_DEPTH /* the settings' (config/defaults.h) */
+#define DOCS_DEFAULT_MAX_PAGES CFG_DEFAULT_DOCS_MAX_PAGES
 #define DOCS_DEFAULT_MAX_PAGE_BYTES (2u << 20)
 #define DOCS_DEFAULT_MAX_TOTAL_BYTES (64u << 20)
 #define DOCS_DEFAULT_FRESHNESS_S 3600

@@ -1,14 +1,17 @@
 /* The pure parts of the docs module (URLs, HTML to text, chunking, FTS
- * queries, budget packing) and the store's internal interface, shared by the
- * module's files and its unit tests. */
+ * queries, budget packing), the store's internal interface, and the parts of
+ * a sync (crawl, walk, index), shared by the module's files and its unit
+ * tests. */
 #ifndef CRUCIBLE_DOCS_INTERNAL_H
 #define CRUCIBLE_DOCS_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sqlite3.h>
+#include <uv.h>
 
 #include "docs.h"
+#include "http.h"
 
 /* ---- url.c ---- */
 
@@ -89,6 +92,14 @@ static inline size_t docs_tokens(size_t n) {
  * of *n new strings (release each and the array), NULL when none. */
 char **docs_query_words(const char *text, size_t max_terms, size_t *n);
 
+/* Identifiers a question may spell as separate words: each pair and triple of
+ * adjacent words (stopwords included) written together, lowercased ("extract
+ * all" -> "extractall", "thread pool executor" -> "threadpoolexecutor"; an
+ * index tokenizes ZipFile.extractall and getLogger to such terms). Most are
+ * not words; the caller keeps those the index holds. A new array of *n new
+ * strings (release each and the array), NULL when none; at most max_terms. */
+char **docs_query_compounds(const char *text, size_t max_terms, size_t *n);
+
 /* Turns free text (a question, an error message) into a safe FTS5 query:
  * words (letters, digits; split at everything else, as FTS5's unicode61
  * tokenizer does) lowercased, stopwords and one-letter words dropped,
@@ -97,6 +108,11 @@ char **docs_query_words(const char *text, size_t max_terms, size_t *n);
 char *docs_fts_query(const char *text, size_t max_terms);
 
 /* ---- context.c ---- */
+
+/* Whether a page URL or path is release notes: a path segment (a last one
+ * without its extension) named whatsnew, changelog, changes, news, history or
+ * release-notes. */
+bool docs_url_is_changelog(const char *url);
 
 /* Greedy packing: walks costs in order, keeps each item that still fits in
  * budget, stops after `max_misses` consecutive items that did not fit.
@@ -274,6 +290,113 @@ int docs_store_page_put(docs_store *self, const char *url, const char *source, d
 /* Marks a page checked now (a 304 or an unchanged file). */
 int docs_store_page_touch(docs_store *self, long long id);
 int docs_store_source_put(docs_store *self, const char *source, const char *kind, const char *prefix);
+/* Removes every page stored under `prefix` (a source prefix: the page at
+ * the prefix without its final '/' included) for which gone(ud, url) is
+ * true, with its chunks. `gone` is asked while the pages are read, the pages
+ * are removed after. Returns how many were removed. */
+int docs_store_prune(docs_store *self, const char *prefix, bool (*gone)(void *ud, const char *url), void *ud);
 double docs_wall_now(void);
+
+/* ---- a sync: sync.c (queue, caps, lifecycle), crawl.c (URLs), walk.c
+ * (local files), index.c (pages into chunks) ---- */
+
+/* How a page's bytes become text. */
+typedef enum docs_kind { DOCS_KIND_SKIP, DOCS_KIND_HTML, DOCS_KIND_TEXT, DOCS_KIND_RST } docs_kind;
+
+/* A URL or path waiting to be visited. */
+typedef struct docs_item {
+  struct docs_item *next;
+  char *url;  /* canonical URL or real path */
+  int depth;
+  int src;    /* index into docs_sync.srcs */
+} docs_item;
+
+typedef struct docs_queue {
+  docs_item *head, *tail;
+} docs_queue;
+
+/* One usable source of a sync. */
+typedef struct docs_src {
+  char *root, *prefix;  /* canonical start URL or real path; what its pages are stored under */
+  bool is_url;
+  bool public_only;
+} docs_src;
+
+/* A set of strings (open addressing), for canonical URLs already queued. */
+typedef struct docs_strset {
+  char **slots;
+  size_t cap, n;
+} docs_strset;
+
+typedef struct docs_xfer docs_xfer; /* one transfer of the crawl (crawl.c) */
+
+struct docs_sync {
+  docs_store *store;
+  uv_loop_t *loop;
+  http_client *http;     /* NULL when no source is a URL */
+  docs_sync_opts o;
+  docs_src *srcs;
+  size_t n_srcs;
+  docs_queue urls, paths;
+  docs_strset seen;
+  docs_xfer *active;     /* transfers under way */
+  int n_active;
+  docs_sync_stats st;
+  unsigned long long inflight; /* body bytes of the transfers under way */
+  int visits;
+  bool cancelled, finished;
+  uv_timer_t tick;
+  uv_timer_t flush;  /* commits the store's write batch while the sync waits on the network */
+  int open_handles;
+  docs_progress_fn progress;
+  docs_done_fn done;
+  void *ud;
+  char *error;
+};
+
+/* sync.c: queues a canonical URL or real path found at `depth` under source
+ * `si` if it is within the source's bounds and new. */
+void docs_sync_enqueue(docs_sync *s, const char *url, int depth, int si);
+void docs_sync_enqueue_links(docs_sync *s, char *const *links, size_t n, int depth, int si);
+/* Reports progress after the page `url` was handled. */
+void docs_sync_report(docs_sync *s, const char *url);
+/* Runs the sync's next step on the loop's next turn. */
+void docs_sync_schedule(docs_sync *s);
+/* Whether the page or byte cap is reached: no more visits. */
+bool docs_sync_caps_reached(const docs_sync *s);
+void docs_item_free(docs_item *it);
+
+/* crawl.c: fetches (or revalidates) a URL, answers it from the cache when
+ * fresh, stores the page and queues its links when the transfer ends. Takes
+ * `it`. */
+void docs_crawl_visit(docs_sync *s, docs_item *it);
+/* Cancels every transfer under way; each ends through its done callback. */
+void docs_crawl_cancel(docs_sync *s);
+
+/* walk.c: visits a local file (read, indexed unless unchanged) or folder
+ * (its entries queued, sorted by name). Borrows `it`. */
+void docs_walk_visit(docs_sync *s, docs_item *it);
+/* Removes the pages of a folder (or file) source whose files are gone;
+ * returns how many. */
+int docs_walk_prune(docs_sync *s, const docs_src *sr);
+
+/* index.c: the kind of a page from its file name, or from its Content-Type
+ * (and URL, when the type is missing or generic text). */
+docs_kind docs_kind_from_name(const char *name);
+docs_kind docs_kind_from_type(const char *ctype, const char *url);
+/* Turns a page of source `sr` into text and chunks and stores it as
+ * DOCS_PAGE_OK. For an HTML page of a URL source, *links_out gets its links
+ * that are under the source's prefix (canonical, new strings; release with
+ * docs_links_free), else NULL. Returns the store's result. */
+int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs_kind kind, const char *body,
+                    size_t len, const char *etag, const char *last_modified, char ***links_out,
+                    size_t *n_links_out);
+void docs_links_free(char **links, size_t n);
+/* Sphinx publishes the source of each page beside the rendered HTML, as
+ * <root>/_sources/<page>.rst.txt (or .txt, .md.txt): the same page again, in
+ * markup. For such a copy (a path or URL with a "_sources" segment, ending in
+ * ".txt"), returns the rendered page's path or URL, <root>/<page>.html (a new
+ * string); else NULL. */
+char *docs_sphinx_rendered(const char *url);
 
 #endif

@@ -11,10 +11,13 @@
 #include "dbuf.h"
 #include "internal.h"
 #include "log.h"
+#include "xdg.h"
 
 /* Bump when the schema changes: an older cache is dropped and rebuilt by the
  * next sync (it is only a cache). */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
+/* The index's file under the XDG cache directory. */
+#define DOCS_DB_NAME "docs.db"
 /* A batch commits after this many page writes or this age, whichever first:
  * long enough to amortise FTS5's per-transaction segment flush, short enough
  * that another process sharing the cache never waits long for the lock. */
@@ -97,11 +100,7 @@ double docs_wall_now(void) {
 }
 
 const char *docs_store_default_path(char *buf, size_t cap) {
-  const char *xdg = getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg == '/')
-    snprintf(buf, cap, "%s/crucible/docs.db", xdg);
-  else
-    snprintf(buf, cap, "%s/.cache/crucible/docs.db", getenv("HOME") ? getenv("HOME") : "/tmp");
+  if (xdg_app_path(XDG_CACHE, DOCS_DB_NAME, buf, cap) && cap) buf[0] = '\0';
   return buf;
 }
 
@@ -132,14 +131,9 @@ static int setup_schema(sqlite3 *db, char **msg) {
 }
 
 docs_store *docs_store_open(const char *path, char *err, size_t errlen) {
-  char def[4096];
-  if (!path) path = docs_store_default_path(def, sizeof def);
-  int e = mkdir_parents(path);
-  if (e) {
-    snprintf(err, errlen, "cannot create the directory for %s: %s (set XDG_CACHE_HOME to a writable folder)",
-             path, strerror(-e));
-    return NULL;
-  }
+  char where[4096];
+  if (xdg_file_prepare(XDG_CACHE, DOCS_DB_NAME, path, where, sizeof where, err, errlen)) return NULL;
+  path = where;
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
@@ -428,6 +422,35 @@ int docs_store_page_del(docs_store *self, long long id) {
     else sqlite3_bind_int64(st, 1, id), err = step_done(st);
   }
   return write_end(self, err);
+}
+
+int docs_store_prune(docs_store *self, const char *prefix, bool (*gone)(void *ud, const char *url), void *ud) {
+  size_t n = strlen(prefix);
+  char *exact = xstrndup(prefix, n && prefix[n - 1] == '/' ? n - 1 : n);
+  char *hi = xasprintf("%s\xff", prefix);
+  long long *ids = NULL;
+  size_t n_ids = 0;
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_PAGES_UNDER);
+  if (st) {
+    sqlite3_bind_text(st, 1, exact, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const char *url = (const char *)sqlite3_column_text(st, 1);
+      if (!url || !gone(ud, url)) continue;
+      ids = xrealloc(ids, (n_ids + 1) * sizeof *ids);
+      ids[n_ids++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+  }
+  /* deleted after the scan: never while the statement walks the table */
+  int removed = 0;
+  for (size_t i = 0; i < n_ids; i++)
+    if (docs_store_page_del(self, ids[i]) == 0) removed++;
+  free(ids);
+  free(exact);
+  free(hi);
+  return removed;
 }
 
 int docs_store_page_touch(docs_store *self, long long id) {

@@ -6,6 +6,7 @@
 #include "common.h"
 #include "dbuf.h"
 #include "internal.h"
+#include "utf8.h"
 
 /* Chunk text grows by at most this much when a cut inside a code fence is
  * closed ("\n```") and reopened ("```\n"). */
@@ -36,10 +37,6 @@ static char *heading_text(const char *line, size_t n, int level) {
   while (s < e && (*s == ' ' || *s == '\t')) s++;
   while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '#')) e--;
   return e > s ? xstrndup(s, (size_t)(e - s)) : NULL;
-}
-
-static bool utf8_cont(unsigned char c) {
-  return (c & 0xC0) == 0x80;
 }
 
 static void push(docs_chunks *out, const char *title, dbuf *text) {
@@ -96,8 +93,8 @@ static void flush_section(docs_chunks *out, const char *title, const char *s, si
             break;
           }
       if (!cut) {
-        cut = lim;
-        while (cut > a + 1 && utf8_cont((unsigned char)s[cut])) cut--;
+        cut = a + utf8_char_start(s + a, b - a, lim - a);
+        if (cut == a) cut = a + 1;
       }
       end = cut;
     }
@@ -204,32 +201,8 @@ char *docs_rst_to_md(const char *s, size_t len, size_t *out_len) {
 }
 
 char *docs_utf8_clean(const char *s, size_t len) {
-  char *o = xmalloc(len + 1);
-  size_t i = 0;
-  while (i < len) {
-    unsigned char c = (unsigned char)s[i];
-    size_t n = 0;
-    unsigned cp = 0;
-    if (c >= 0x01 && c < 0x80) n = 1;
-    else if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    bool ok = n > 0 && i + n <= len;
-    for (size_t k = 1; ok && k < n; k++) {
-      unsigned char d = (unsigned char)s[i + k];
-      if (!utf8_cont(d)) ok = false;
-      else cp = (cp << 6) | (d & 0x3F);
-    }
-    if (ok && n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
-    if (ok && n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ok = false;
-    if (!ok) {
-      o[i++] = '?';
-      continue;
-    }
-    memcpy(o + i, s + i, n);
-    i += n;
-  }
-  o[len] = '\0';
+  char *o = utf8_repair_with(s, len, "?", 1, NULL);
+  if (!o) abort(); /* out of memory */
   return o;
 }
 

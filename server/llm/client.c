@@ -1,86 +1,15 @@
-/* The chat-completions client: one llm_chat is one logical request, carried
- * by one or more HTTP attempts (structured-output fallbacks and retries). */
-#include "client.h"
-
-#include <errno.h>
-#include <stdio.h>
+/* The LLM client: chats and pings on the loop over one HTTP client, and the
+ * memory of which structured-output mode works for each endpoint and
+ * model. */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-#include <curl/curl.h>
-
 #include "common.h"
-#include "crucible_config.h"
 #include "dbuf.h"
-#include "http.h"
-#include "log.h"
-#include "sse.h"
-#include "utf8.h"
+#include "internal.h"
 
-#define DEFAULT_TIMEOUT_MS 120000L
-#define ERROR_BODY_CAP (64u << 10)
-#define PING_BODY_CAP (4u << 20)
-
-typedef struct mode_entry {
-  char *base_url;
-  char *model;
-  llm_mode mode;
-} mode_entry;
-
-typedef struct llm_ping_op llm_ping_op;
-
-struct llm_client {
-  uv_loop_t *loop;
-  http_client *http;
-  llm_config cfg;
-  char *auth_header;  /* "Authorization: Bearer ..." or NULL */
-  char *chat_url;
-  llm_chat *chats;
-  mode_entry *modes;
-  size_t n_modes;
-  unsigned rng;
-  int refs;           /* the owner's, plus one per live chat and ping */
-  bool closing;
-};
-
-struct llm_chat {
-  llm_client *client;
-  llm_chat *prev, *next;
-  llm_chat_opts opts;
-  llm_message *msgs;
-  size_t n_msgs;
-  llm_mode mode;
-  bool mode_fixed;
-  uv_timer_t timer;       /* retry backoff, or a deferred finish */
-  http_request *req;
-  /* per attempt */
-  sse_parser sse;
-  llm_answer ans;
-  dbuf raw;               /* error body, or a whole non-streamed answer */
-  bool streaming;
-  char *retry_after, *retry_after_ms;
-  /* per chat */
-  bool tokens_emitted;
-  bool cancelled;
-  bool finished;
-  int attempts, retries;
-  long http_status;
-  char *error;            /* an error found while reading (stream events) */
-  llm_error_kind error_kind; /* of the failure being reported */
-  unsigned long long deadline_ms; /* now_ms() at which the chat's whole budget runs out */
-  llm_status pending_status; /* for a finish deferred through the timer */
-};
-
-struct llm_ping_op {
-  llm_client *client;
-  llm_ping_fn cb;
-  void *ud;
-};
-
-static unsigned rng_next(llm_client *c) {
+unsigned llm__rng_next(llm_client *c) {
   unsigned x = c->rng;
   x ^= x << 13;
   x ^= x >> 17;
@@ -88,76 +17,7 @@ static unsigned rng_next(llm_client *c) {
   return c->rng = x ? x : 0x9e3779b9u;
 }
 
-/* ---- config ---- */
-
-void llm_config_init(llm_config *self) {
-  memset(self, 0, sizeof *self);
-  self->temperature = -1;
-  self->timeout_ms = DEFAULT_TIMEOUT_MS;
-  self->max_retries = 2;
-  self->backoff_base_ms = 500;
-  self->backoff_max_ms = 30000;
-  self->structured_output = LLM_MODE_AUTO;
-  self->max_answer_bytes = 4u << 20;
-}
-
-static void replace(char **dst, const char *v) {
-  free(*dst);
-  *dst = xstrdup(v);
-}
-
-static const char *first_set(const char *a, const char *b, const char *c) {
-  if (a && *a) return a;
-  if (b && *b) return b;
-  return c;
-}
-
-int llm_config_resolve(llm_config *self, const char *base_url, const char *model, const char *api_key_env) {
-  const char *url = first_set(base_url, getenv("OPENAI_BASE_URL"), LLM_DEFAULT_BASE_URL);
-  size_t n = strlen(url);
-  while (n > 0 && url[n - 1] == '/') n--;
-  free(self->base_url);
-  self->base_url = xstrndup(url, n);
-  replace(&self->model, first_set(model, getenv("CRUCIBLE_MODEL"), LLM_DEFAULT_MODEL));
-  const char *key = getenv(api_key_env && *api_key_env ? api_key_env : "OPENAI_API_KEY");
-  replace(&self->api_key, key ? key : "");
-  return 0;
-}
-
-void llm_config_close(llm_config *self) {
-  free(self->base_url);
-  free(self->model);
-  if (self->api_key) {
-    /* don't leave the key lying in freed memory */
-    memset(self->api_key, 0, strlen(self->api_key));
-    free(self->api_key);
-  }
-  free(self->user_agent);
-  self->base_url = self->model = self->api_key = self->user_agent = NULL;
-}
-
-static void config_copy(llm_config *dst, const llm_config *src) {
-  *dst = *src;
-  dst->base_url = xstrdup(src->base_url ? src->base_url : LLM_DEFAULT_BASE_URL);
-  size_t n = strlen(dst->base_url);
-  while (n > 0 && dst->base_url[n - 1] == '/') dst->base_url[--n] = '\0';
-  dst->model = xstrdup(src->model ? src->model : LLM_DEFAULT_MODEL);
-  dst->api_key = xstrdup(src->api_key ? src->api_key : "");
-  dst->user_agent = src->user_agent ? xstrdup(src->user_agent) : xstrdup("crucible/" CRUCIBLE_VERSION);
-  if (dst->timeout_ms <= 0) dst->timeout_ms = DEFAULT_TIMEOUT_MS;
-  if (dst->total_timeout_ms <= 0) dst->total_timeout_ms = dst->timeout_ms;
-  if (dst->connect_timeout_ms <= 0) dst->connect_timeout_ms = dst->timeout_ms < 10000 ? dst->timeout_ms : 10000;
-  if (dst->first_byte_timeout_ms <= 0) dst->first_byte_timeout_ms = dst->timeout_ms;
-  if (dst->idle_timeout_ms <= 0) dst->idle_timeout_ms = dst->timeout_ms;
-  if (dst->max_retries < 0) dst->max_retries = 0;
-  if (dst->backoff_base_ms <= 0) dst->backoff_base_ms = 500;
-  if (dst->backoff_max_ms <= 0) dst->backoff_max_ms = 30000;
-  if (!dst->max_answer_bytes) dst->max_answer_bytes = 4u << 20;
-}
-
-/* ---- client ---- */
-
-int llm_client_new(uv_loop_t *loop, const llm_config *cfg, llm_client **out) {
+int llm_client_new(uv_loop_t *loop, llm_client **out) {
   llm_client *c = xcalloc(1, sizeof *c);
   int err = http_client_new(loop, &c->http);
   if (err < 0) {
@@ -165,47 +25,33 @@ int llm_client_new(uv_loop_t *loop, const llm_config *cfg, llm_client **out) {
     return err;
   }
   c->loop = loop;
-  config_copy(&c->cfg, cfg);
-  if (c->cfg.api_key[0]) c->auth_header = xasprintf("Authorization: Bearer %s", c->cfg.api_key);
-  c->chat_url = xasprintf("%s/chat/completions", c->cfg.base_url);
   c->rng = (unsigned)(now_ns() ^ ((unsigned long long)getpid() << 16));
   c->refs = 1;
   *out = c;
   return 0;
 }
 
-static void client_unref(llm_client *c) {
+void llm__client_unref(llm_client *c) {
   if (--c->refs > 0) return;
   for (size_t i = 0; i < c->n_modes; i++) {
     free(c->modes[i].base_url);
     free(c->modes[i].model);
   }
   free(c->modes);
-  if (c->auth_header) {
-    memset(c->auth_header, 0, strlen(c->auth_header));
-    free(c->auth_header);
-  }
-  free(c->chat_url);
-  llm_config_close(&c->cfg);
   free(c);
 }
-
-static void chat_finish(llm_chat *chat, llm_status status, const char *error);
 
 void llm_client_free(llm_client *self) {
   if (!self || self->closing) return;
   self->closing = true;
   /* Chats waiting on a timer end here; chats with a transfer end when the
    * HTTP client cancels it (now, or once it unwinds if we are inside it). */
-  for (llm_chat *ch = self->chats, *next; ch; ch = next) {
-    next = ch->next;
-    if (!ch->req && !ch->finished) chat_finish(ch, LLM_CANCELLED, NULL);
-  }
+  llm__chats_cancel_idle(self);
   http_client_free(self->http);
-  client_unref(self);
+  llm__client_unref(self);
 }
 
-static mode_entry *mode_find(const llm_client *self, const char *base_url, const char *model) {
+static llm__mode_entry *mode_find(const llm_client *self, const char *base_url, const char *model) {
   for (size_t i = 0; i < self->n_modes; i++)
     if (strcmp(self->modes[i].base_url, base_url) == 0 && strcmp(self->modes[i].model, model) == 0)
       return &self->modes[i];
@@ -213,12 +59,12 @@ static mode_entry *mode_find(const llm_client *self, const char *base_url, const
 }
 
 llm_mode llm_client_mode_get(const llm_client *self, const char *base_url, const char *model) {
-  mode_entry *e = mode_find(self, base_url, model);
+  llm__mode_entry *e = mode_find(self, base_url, model);
   return e ? e->mode : LLM_MODE_AUTO;
 }
 
 void llm_client_mode_set(llm_client *self, const char *base_url, const char *model, llm_mode mode) {
-  mode_entry *e = mode_find(self, base_url, model);
+  llm__mode_entry *e = mode_find(self, base_url, model);
   if (!e) {
     if (mode == LLM_MODE_AUTO) return;
     self->modes = xrealloc(self->modes, (self->n_modes + 1) * sizeof *self->modes);
@@ -229,12 +75,7 @@ void llm_client_mode_set(llm_client *self, const char *base_url, const char *mod
   e->mode = mode;
 }
 
-/* ---- chat ---- */
-
-/* Replaces every occurrence of the API key in s (a heap string) by "[redacted]":
- * endpoints may echo what they were sent, and errors end up in logs and UIs. */
-static char *redact(const llm_client *c, char *s) {
-  const char *key = c->cfg.api_key;
+char *llm__redact(const char *key, char *s) {
   if (!s || !key || strlen(key) < 4 || !strstr(s, key)) return s;
   dbuf b;
   dbuf_init(&b, 0);
@@ -247,478 +88,4 @@ static char *redact(const llm_client *c, char *s) {
   dbuf_adds(&b, p);
   free(s);
   return dbuf_take(&b);
-}
-
-static void attempt_reset(llm_chat *chat) {
-  sse_parser_close(&chat->sse);
-  llm_answer_close(&chat->ans);
-  dbuf_close(&chat->raw);
-  free(chat->retry_after);
-  free(chat->retry_after_ms);
-  chat->retry_after = chat->retry_after_ms = NULL;
-  chat->streaming = false;
-}
-
-static void chat_closed(uv_handle_t *h) {
-  llm_chat *chat = container_of((uv_timer_t *)h, llm_chat, timer);
-  free(chat);
-}
-
-static void chat_finish(llm_chat *chat, llm_status status, const char *error) {
-  if (chat->finished) return;
-  chat->finished = true;
-  llm_client *c = chat->client;
-  uv_timer_stop(&chat->timer);
-  if (status == LLM_OK && chat->opts.structured && !chat->mode_fixed)
-    llm_client_mode_set(c, c->cfg.base_url, c->cfg.model, chat->mode);
-  char *err = error ? redact(c, xstrdup(error)) : NULL;
-  if (err && !utf8_valid(err, strlen(err), NULL)) {
-    /* endpoints' error bodies are quoted in the text: keep it valid UTF-8 */
-    char *fixed = utf8_repair(err, strlen(err), NULL);
-    free(err);
-    err = fixed ? fixed : xstrdup("failed (unreadable error text)");
-  }
-  llm_result res = {
-      .status = status,
-      .error = status == LLM_OK ? NULL : (err ? err : (status == LLM_CANCELLED ? "cancelled" : "failed")),
-      .error_kind = status == LLM_ERROR ? (chat->error_kind ? chat->error_kind : LLM_ERR_ANSWER) : LLM_ERR_NONE,
-      .http_status = chat->http_status,
-      .text = status == LLM_OK ? llm_answer_text(&chat->ans) : "",
-      .mode = chat->opts.structured ? chat->mode : LLM_MODE_AUTO,
-      .tool_call = chat->ans.tool_args.len > 0,
-      .finish_reason = chat->ans.finish_reason,
-      .prompt_tokens = chat->ans.prompt_tokens,
-      .completion_tokens = chat->ans.completion_tokens,
-      .attempts = chat->attempts,
-  };
-  if (chat->prev) chat->prev->next = chat->next;
-  else c->chats = chat->next;
-  if (chat->next) chat->next->prev = chat->prev;
-  chat->opts.on_done(chat->opts.ud, &res);
-  free(err);
-  attempt_reset(chat);
-  free(chat->error);
-  for (size_t i = 0; i < chat->n_msgs; i++) {
-    free((char *)chat->msgs[i].role);
-    free((char *)chat->msgs[i].content);
-  }
-  free(chat->msgs);
-  uv_close((uv_handle_t *)&chat->timer, chat_closed);
-  client_unref(c);
-}
-
-static void set_error(llm_chat *chat, char *msg) {
-  if (!chat->error) chat->error = msg;
-  else free(msg);
-}
-
-static int on_sse_event(void *ud, const sse_event *ev) {
-  llm_chat *chat = ud;
-  if (chat->ans.done) return 0; /* anything after [DONE] is ignored */
-  const char *delta;
-  size_t dlen;
-  char *err = NULL;
-  int rc = llm_answer_add_chunk(&chat->ans, ev->data, ev->data_len, &delta, &dlen, &err);
-  if (rc < 0) {
-    const char *what = rc == -EREMOTEIO ? "reported an error mid-stream" : "sent";
-    set_error(chat, xasprintf("LLM endpoint %s %s: %s", chat->client->cfg.base_url, what, err));
-    free(err);
-    return rc;
-  }
-  if (dlen > 0) {
-    chat->tokens_emitted = true;
-    if (chat->opts.on_token) chat->opts.on_token(chat->opts.ud, delta, dlen);
-  }
-  return 0;
-}
-
-static int on_http_headers(http_request *req, long status, void *ud) {
-  llm_chat *chat = ud;
-  chat->http_status = status;
-  if (status >= 400) {
-    const char *ra = http_request_header(req, "retry-after");
-    const char *ram = http_request_header(req, "retry-after-ms");
-    if (ra) chat->retry_after = xstrdup(ra);
-    if (ram) chat->retry_after_ms = xstrdup(ram);
-    dbuf_init(&chat->raw, ERROR_BODY_CAP);
-    return 0;
-  }
-  const char *ct = http_request_header(req, "content-type");
-  chat->streaming = ct && strcasestr(ct, "text/event-stream");
-  /* Servers that ignore "stream" answer with one JSON body instead. */
-  if (!chat->streaming) dbuf_init(&chat->raw, chat->client->cfg.max_answer_bytes);
-  return 0;
-}
-
-static int on_http_data(http_request *req, const char *p, size_t n, void *ud) {
-  llm_chat *chat = ud;
-  if (chat->http_status >= 400) {
-    dbuf_add_head(&chat->raw, p, n); /* the start of an error body is enough */
-    return 0;
-  }
-  if (!chat->streaming) {
-    if (dbuf_add(&chat->raw, p, n) < 0) {
-      set_error(chat, xasprintf("LLM endpoint %s sent an answer larger than %zu bytes",
-                                chat->client->cfg.base_url, chat->client->cfg.max_answer_bytes));
-      return 1;
-    }
-    return 0;
-  }
-  int rc = sse_parser_feed(&chat->sse, p, n);
-  if (rc == -E2BIG)
-    set_error(chat, xasprintf("LLM endpoint %s sent a stream event larger than %zu bytes",
-                              chat->client->cfg.base_url, chat->client->cfg.max_answer_bytes));
-  return rc != 0;
-}
-
-static void attempt_start(llm_chat *chat);
-
-/* The error text of a chat that ran out of its whole budget (a new string). */
-static char *budget_error(const llm_chat *chat) {
-  const llm_client *c = chat->client;
-  return xasprintf("LLM endpoint %s timed out: no complete answer within %ld ms (the whole request%s, "
-                   "llm.timeoutMs)", c->cfg.base_url, c->cfg.total_timeout_ms,
-                   chat->attempts > 1 ? " including its retries" : "");
-}
-
-static void on_timer(uv_timer_t *t) {
-  llm_chat *chat = container_of(t, llm_chat, timer);
-  if (chat->cancelled || chat->pending_status == LLM_CANCELLED) chat_finish(chat, LLM_CANCELLED, NULL);
-  else attempt_start(chat);
-}
-
-/* Schedules the next attempt after delay_ms (0 = the loop's next turn). */
-static void attempt_later(llm_chat *chat, long delay_ms) {
-  attempt_reset(chat);
-  if (uv_timer_start(&chat->timer, on_timer, (uint64_t)delay_ms, 0) < 0)
-    chat_finish(chat, LLM_ERROR, "cannot schedule the next attempt");
-}
-
-static llm_mode next_mode(llm_mode m) {
-  return m == LLM_MODE_JSON_SCHEMA ? LLM_MODE_JSON_OBJECT : LLM_MODE_TEXT;
-}
-
-static bool is_reset(int curl_code) {
-  return curl_code == CURLE_RECV_ERROR || curl_code == CURLE_SEND_ERROR || curl_code == CURLE_GOT_NOTHING ||
-         curl_code == CURLE_PARTIAL_FILE;
-}
-
-/* Retries when allowed; returns false when the caller must fail instead. */
-static bool maybe_retry(llm_chat *chat, long status, const char *reason) {
-  llm_client *c = chat->client;
-  if (chat->tokens_emitted || chat->retries >= c->cfg.max_retries || c->closing) return false;
-  long delay = llm_retry_after_ms(chat->retry_after, chat->retry_after_ms, time(NULL));
-  if (delay > c->cfg.backoff_max_ms) return false;
-  if (delay < 0) delay = llm_backoff_ms(chat->retries + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms, rng_next(c));
-  /* Retries share the chat's one budget: a wait that would end past it is
-   * not worth starting (the failure is reported now instead). */
-  if (now_ms() + (unsigned long long)delay >= chat->deadline_ms) return false;
-  chat->retries++;
-  log_info("llm: %s; retry %d of %d in %ld ms", reason, chat->retries, c->cfg.max_retries, delay);
-  if (chat->opts.on_retry) chat->opts.on_retry(chat->opts.ud, chat->retries, delay, status, reason);
-  if (chat->cancelled) return true; /* the retry callback cancelled: cancel path finishes */
-  attempt_later(chat, delay);
-  return true;
-}
-
-static void on_status_error(llm_chat *chat, long status) {
-  llm_client *c = chat->client;
-  char *type = NULL, *code = NULL;
-  char *msg = llm_error_parse(chat->raw.data, chat->raw.len, &type, &code);
-  msg = redact(c, msg);
-  llm_verdict v = llm_status_verdict(status, msg, type, code);
-  char *full = xasprintf("LLM endpoint %s answered %ld: %s", c->cfg.base_url, status, msg);
-  chat->error_kind = LLM_ERR_STATUS;
-  if (v == LLM_FORMAT_REJECTED && chat->opts.structured && !chat->mode_fixed && chat->mode != LLM_MODE_TEXT) {
-    llm_mode from = chat->mode;
-    chat->mode = next_mode(from);
-    log_info("llm: %s refused response_format %s; trying %s", c->cfg.base_url, llm_mode_name(from),
-             llm_mode_name(chat->mode));
-    if (chat->opts.on_fallback) chat->opts.on_fallback(chat->opts.ud, from, chat->mode, msg);
-    if (!chat->cancelled) attempt_later(chat, 0);
-  } else if (!(v == LLM_RETRY && maybe_retry(chat, status, full))) {
-    if (v == LLM_RETRY && chat->retries > 0) {
-      char *more = xasprintf("%s (after %d retries)", full, chat->retries);
-      free(full);
-      full = more;
-    }
-    chat_finish(chat, LLM_ERROR, full);
-  }
-  free(full);
-  free(msg);
-  free(type);
-  free(code);
-}
-
-static void on_http_done(http_request *req, const http_result *res, void *ud) {
-  llm_chat *chat = ud;
-  llm_client *c = chat->client;
-  chat->req = NULL;
-  if (chat->cancelled || res->outcome == HTTP_CANCELLED) {
-    chat_finish(chat, LLM_CANCELLED, NULL);
-    return;
-  }
-  if (chat->error) {
-    char *e = chat->error;
-    chat->error = NULL;
-    chat_finish(chat, LLM_ERROR, e);
-    free(e);
-    return;
-  }
-  char *msg = NULL;
-  const char *base = c->cfg.base_url;
-  switch (res->outcome) {
-    case HTTP_DONE:
-      if (res->status >= 400) {
-        on_status_error(chat, res->status);
-        return;
-      }
-      if (res->status < 200 || res->status >= 300) {
-        msg = xasprintf("LLM endpoint %s answered %ld, not an answer: check llm.baseUrl", base, res->status);
-      } else if (!chat->streaming) {
-        char *err = NULL;
-        if (llm_answer_set_body(&chat->ans, chat->raw.data ? chat->raw.data : "", chat->raw.len, &err) < 0) {
-          msg = xasprintf("LLM endpoint %s sent %s", base, err);
-          free(err);
-        } else {
-          if (chat->opts.on_token && chat->ans.content.len)
-            chat->opts.on_token(chat->opts.ud, chat->ans.content.data, chat->ans.content.len);
-          chat_finish(chat, LLM_OK, NULL);
-          return;
-        }
-      } else if (chat->ans.done) {
-        chat_finish(chat, LLM_OK, NULL);
-        return;
-      } else if (chat->sse.events == 0) {
-        msg = xasprintf("LLM endpoint %s: stream ended early: no events arrived (is this an "
-                        "OpenAI-compatible endpoint?)", base);
-      } else {
-        msg = xasprintf("LLM endpoint %s: stream ended early (connection closed before [DONE])", base);
-      }
-      break;
-    case HTTP_FAILED:
-      if (res->curl_code == CURLE_COULDNT_CONNECT || res->curl_code == CURLE_COULDNT_RESOLVE_HOST) {
-        chat->error_kind = LLM_ERR_CONNECT;
-        msg = xasprintf("cannot connect to LLM endpoint %s: %s. Is the server running, and is llm.baseUrl right?",
-                        base, res->error);
-      } else if (chat->streaming && chat->tokens_emitted && res->curl_code == CURLE_PARTIAL_FILE) {
-        msg = xasprintf("LLM endpoint %s: stream ended early (connection closed before [DONE])", base);
-      } else {
-        msg = xasprintf("LLM endpoint %s failed: %s", base, res->error);
-        if (is_reset(res->curl_code) && maybe_retry(chat, 0, msg)) {
-          free(msg);
-          return;
-        }
-      }
-      break;
-    case HTTP_TIMEOUT_CONNECT:
-      chat->error_kind = LLM_ERR_TIMEOUT;
-      msg = xasprintf("cannot connect to LLM endpoint %s: %s", base, res->error);
-      break;
-    case HTTP_TIMEOUT_FIRST_BYTE:
-      chat->error_kind = LLM_ERR_TIMEOUT;
-      msg = xasprintf("LLM endpoint %s timed out: %s (first-byte timeout; raise llm.timeoutMs for slow models)",
-                      base, res->error);
-      break;
-    case HTTP_TIMEOUT_IDLE:
-      chat->error_kind = LLM_ERR_TIMEOUT;
-      msg = xasprintf("LLM endpoint %s timed out: %s (idle-stream timeout)", base, res->error);
-      break;
-    case HTTP_TIMEOUT_TOTAL:
-      chat->error_kind = LLM_ERR_TIMEOUT;
-      msg = budget_error(chat);
-      break;
-    case HTTP_TOO_BIG:
-    case HTTP_ABORTED:
-    case HTTP_REFUSED:
-      msg = xasprintf("LLM endpoint %s: %s", base, res->error);
-      break;
-    case HTTP_CANCELLED: break;
-  }
-  chat_finish(chat, LLM_ERROR, msg ? msg : "failed");
-  free(msg);
-}
-
-static void attempt_start(llm_chat *chat) {
-  llm_client *c = chat->client;
-  if (c->closing) {
-    chat_finish(chat, LLM_CANCELLED, NULL);
-    return;
-  }
-  unsigned long long now = now_ms();
-  if (now >= chat->deadline_ms) {
-    char *msg = budget_error(chat);
-    chat->error_kind = LLM_ERR_TIMEOUT;
-    chat_finish(chat, LLM_ERROR, msg);
-    free(msg);
-    return;
-  }
-  long left = (long)(chat->deadline_ms - now);
-  attempt_reset(chat);
-  sse_parser_init(&chat->sse, c->cfg.max_answer_bytes, on_sse_event, chat);
-  llm_answer_init(&chat->ans, c->cfg.max_answer_bytes);
-  dbuf_init(&chat->raw, ERROR_BODY_CAP);
-  char *body = llm_body_build(c->cfg.model, c->cfg.temperature, chat->msgs, chat->n_msgs, chat->opts.structured,
-                              chat->mode, true);
-  const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream", c->auth_header, NULL};
-  http_request_opts o = {
-      .method = "POST",
-      .url = c->chat_url,
-      .headers = headers,
-      .body = body,
-      .body_len = strlen(body),
-      .user_agent = c->cfg.user_agent,
-      .connect_timeout_ms = c->cfg.connect_timeout_ms < left ? c->cfg.connect_timeout_ms : left,
-      .first_byte_timeout_ms = c->cfg.first_byte_timeout_ms,
-      .idle_timeout_ms = c->cfg.idle_timeout_ms,
-      /* what is left of the chat's budget bounds this attempt, however
-       * slowly (one byte at a time) the answer arrives */
-      .total_timeout_ms = left,
-      .max_body = c->cfg.max_answer_bytes * 4 + (1u << 20), /* SSE framing and JSON wrap the text */
-      .on_data = on_http_data,
-      .on_headers = on_http_headers,
-      .on_done = on_http_done,
-      .ud = chat,
-  };
-  chat->attempts++;
-  int err = http_request_start(c->http, &o, &chat->req);
-  free(body);
-  if (err < 0) {
-    char *msg = xasprintf("cannot start a request to LLM endpoint %s: %s", c->cfg.base_url, strerror(-err));
-    chat_finish(chat, LLM_ERROR, msg);
-    free(msg);
-  }
-}
-
-int llm_chat_start(llm_client *self, const llm_chat_opts *opts, llm_chat **out) {
-  if (out) *out = NULL;
-  if (!opts || !opts->on_done) return -EINVAL;
-  if (self->closing) return -ECANCELED;
-  llm_chat *chat = xcalloc(1, sizeof *chat);
-  chat->client = self;
-  chat->opts = *opts;
-  chat->n_msgs = opts->n_messages;
-  chat->msgs = xcalloc(chat->n_msgs ? chat->n_msgs : 1, sizeof *chat->msgs);
-  for (size_t i = 0; i < chat->n_msgs; i++) {
-    chat->msgs[i].role = xstrdup(opts->messages[i].role ? opts->messages[i].role : "user");
-    chat->msgs[i].content = xstrdup(opts->messages[i].content ? opts->messages[i].content : "");
-  }
-  chat->opts.messages = NULL;
-  if (self->cfg.structured_output != LLM_MODE_AUTO) {
-    chat->mode = self->cfg.structured_output;
-    chat->mode_fixed = true;
-  } else {
-    chat->mode = llm_client_mode_get(self, self->cfg.base_url, self->cfg.model);
-    if (chat->mode == LLM_MODE_AUTO) chat->mode = LLM_MODE_JSON_SCHEMA;
-  }
-  sse_parser_init(&chat->sse, 1, NULL, NULL);
-  llm_answer_init(&chat->ans, 1);
-  dbuf_init(&chat->raw, 1);
-  uv_timer_init(self->loop, &chat->timer);
-  chat->deadline_ms = now_ms() + (unsigned long long)self->cfg.total_timeout_ms;
-  self->refs++;
-  chat->next = self->chats;
-  if (self->chats) self->chats->prev = chat;
-  self->chats = chat;
-  if (out) *out = chat;
-  /* The first attempt starts on the loop's next turn, so a start failure is
-   * reported through on_done like every other failure. */
-  attempt_later(chat, 0);
-  return 0;
-}
-
-void llm_chat_cancel(llm_chat *chat) {
-  if (!chat || chat->finished || chat->cancelled) return;
-  chat->cancelled = true;
-  if (chat->req) {
-    http_request_cancel(chat->req);
-  } else {
-    chat->pending_status = LLM_CANCELLED;
-    uv_timer_start(&chat->timer, on_timer, 0, 0);
-  }
-}
-
-const char *llm_error_kind_name(llm_error_kind kind) {
-  switch (kind) {
-    case LLM_ERR_TIMEOUT: return "timeout";
-    case LLM_ERR_CONNECT: return "connect";
-    case LLM_ERR_STATUS: return "status";
-    case LLM_ERR_ANSWER: return "answer";
-    case LLM_ERR_NONE: break;
-  }
-  return NULL;
-}
-
-/* ---- ping ---- */
-
-static void on_ping_done(http_request *req, const http_result *res, void *ud) {
-  llm_ping_op *op = ud;
-  llm_client *c = op->client;
-  llm_ping_result pr = {.http_status = res->status, .models = -1, .ms = res->total_ms};
-  char *msg = NULL;
-  if (res->outcome != HTTP_DONE) {
-    msg = xasprintf("cannot reach LLM endpoint %s: %s", c->cfg.base_url, res->error);
-  } else if (res->status != 200) {
-    char *type = NULL, *code = NULL;
-    char *m = redact(c, llm_error_parse(res->body, res->body_len, &type, &code));
-    msg = xasprintf("LLM endpoint %s answered %ld: %s", c->cfg.base_url, res->status, m);
-    free(m);
-    free(type);
-    free(code);
-  } else {
-    cJSON *j = cJSON_ParseWithLength(res->body, res->body_len);
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
-    if (!cJSON_IsArray(data)) {
-      msg = xasprintf("LLM endpoint %s answered GET /models without a model list", c->cfg.base_url);
-    } else {
-      pr.ok = true;
-      pr.models = cJSON_GetArraySize(data);
-      const cJSON *m;
-      cJSON_ArrayForEach(m, data) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
-        if (cJSON_IsString(id) && strcmp(id->valuestring, c->cfg.model) == 0) pr.model_listed = true;
-      }
-    }
-    cJSON_Delete(j);
-  }
-  if (msg && !utf8_valid(msg, strlen(msg), NULL)) {
-    char *fixed = utf8_repair(msg, strlen(msg), NULL);
-    free(msg);
-    msg = fixed;
-  }
-  pr.error = msg;
-  op->cb(op->ud, &pr);
-  free(msg);
-  free(op);
-  client_unref(c);
-}
-
-int llm_ping(llm_client *self, llm_ping_fn cb, void *ud) {
-  if (!cb) return -EINVAL;
-  if (self->closing) return -ECANCELED;
-  llm_ping_op *op = xcalloc(1, sizeof *op);
-  op->client = self;
-  op->cb = cb;
-  op->ud = ud;
-  char *url = xasprintf("%s/models", self->cfg.base_url);
-  const char *headers[] = {"Accept: application/json", self->auth_header, NULL};
-  http_request_opts o = {
-      .url = url,
-      .headers = headers,
-      .user_agent = self->cfg.user_agent,
-      .connect_timeout_ms = self->cfg.connect_timeout_ms,
-      .first_byte_timeout_ms = self->cfg.first_byte_timeout_ms,
-      .idle_timeout_ms = self->cfg.idle_timeout_ms,
-      .max_body = PING_BODY_CAP,
-      .on_done = on_ping_done,
-      .ud = op,
-  };
-  int err = http_request_start(self->http, &o, NULL);
-  free(url);
-  if (err < 0) {
-    free(op);
-    return err;
-  }
-  self->refs++;
-  return 0;
 }

@@ -1,5 +1,6 @@
 /* An OpenAI-compatible chat-completions client: streaming, structured output
- * with fallbacks, retries, timeouts and cancellation. */
+ * with fallbacks, retries, timeouts and cancellation. One client serves many
+ * chats and pings at once, each with its own settings. */
 #ifndef CRUCIBLE_LLM_CLIENT_H
 #define CRUCIBLE_LLM_CLIENT_H
 
@@ -8,10 +9,12 @@
 #include <uv.h>
 
 #include "openai.h"
+#include "defaults.h"
 #include "solution.h"
 
-#define LLM_DEFAULT_BASE_URL "https://api.openai.com/v1"
-#define LLM_DEFAULT_MODEL "gpt-4o-mini"
+/* The settings' defaults (config/defaults.h). */
+#define LLM_DEFAULT_BASE_URL CFG_DEFAULT_LLM_BASE_URL
+#define LLM_DEFAULT_MODEL CFG_DEFAULT_LLM_MODEL
 
 typedef struct llm_config {
   char *base_url;          /* owned; e.g. "http://localhost:11434/v1" (no trailing /chat/completions) */
@@ -84,6 +87,7 @@ typedef void (*llm_fallback_fn)(void *ud, llm_mode from, llm_mode to, const char
 typedef void (*llm_done_fn)(void *ud, const llm_result *res);
 
 typedef struct llm_chat_opts {
+  const llm_config *config;    /* required: endpoint, model, key, timeouts, structured output; copied at start */
   const llm_message *messages; /* copied into the request body at start */
   size_t n_messages;
   bool structured;             /* ask for the code_solution answer; false = free text (reflections) */
@@ -94,20 +98,29 @@ typedef struct llm_chat_opts {
   void *ud;
 } llm_chat_opts;
 
-/* A client on `loop` with a copy of `cfg`. Returns 0 or a negative errno. */
-int llm_client_new(uv_loop_t *loop, const llm_config *cfg, llm_client **out);
+/* A client on `loop`, meant to live as long as the program: every chat and
+ * ping goes through its one HTTP client, so connections to an endpoint are
+ * reused, and what it learns of each endpoint (the structured-output mode
+ * that works) serves every later chat. Settings come with each chat and
+ * ping. Returns 0 or a negative errno. */
+int llm_client_new(uv_loop_t *loop, llm_client **out);
 /* Cancels every chat and ping (their callbacks run before this returns, with
- * LLM_CANCELLED) and frees the client; handles close on the loop. NULL is a
- * no-op. */
+ * LLM_CANCELLED) and frees the client; its handles, pooled connections
+ * included, close on the loop. NULL is a no-op. */
 void llm_client_free(llm_client *self);
 
-/* The structured-output mode known to work for base_url + model, or AUTO when
- * unknown. set() records one (AUTO forgets it); the lead may persist these. */
+/* The structured-output mode known to work for base_url + model (base_url
+ * without a trailing '/'), or AUTO when unknown. Every successful structured
+ * chat in AUTO records the mode it ended in; the next chat to the same
+ * endpoint and model starts there. set() records one (AUTO forgets it); the
+ * lead may persist these. */
 llm_mode llm_client_mode_get(const llm_client *self, const char *base_url, const char *model);
 void llm_client_mode_set(llm_client *self, const char *base_url, const char *model, llm_mode mode);
 
 /* Starts a streamed chat completion. Returns 0 and *out (may be NULL; valid
- * until on_done returns), or a negative errno and nothing is called back. */
+ * until on_done returns), or a negative errno and nothing is called back:
+ * -EINVAL without on_done or config, -ECANCELED when self is NULL or being
+ * freed. */
 int llm_chat_start(llm_client *self, const llm_chat_opts *opts, llm_chat **out);
 /* Aborts the chat now (the HTTP transfer is dropped); on_done follows from
  * the loop with LLM_CANCELLED. Must not be called after on_done. */
@@ -122,8 +135,9 @@ typedef struct llm_ping_result {
   double ms;
 } llm_ping_result;
 typedef void (*llm_ping_fn)(void *ud, const llm_ping_result *res);
-/* Asks GET {base_url}/models, for `crucible doctor`. The callback runs once,
- * from the loop. Returns 0 or a negative errno (no callback). */
-int llm_ping(llm_client *self, llm_ping_fn cb, void *ud);
+/* Asks GET {base_url}/models of `cfg` (copied), for `crucible doctor`. The
+ * callback runs once, from the loop. Returns 0 or a negative errno (no
+ * callback; -ECANCELED when self is NULL or being freed). */
+int llm_ping(llm_client *self, const llm_config *cfg, llm_ping_fn cb, void *ud);
 
 #endif

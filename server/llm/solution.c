@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "common.h"
+#include "lang.h"
 
 static const char FORMAT_HINT[] =
     "Reply with one JSON object with exactly the string fields \"prefix\", \"imports\" and \"code\".";
@@ -102,6 +103,16 @@ static int find_fences(const char *text, fence *out, int max) {
   return count;
 }
 
+/* Whether a fence's info string names python (any case; its names and
+ * aliases as the language registry has them). */
+static bool is_python_tag(const char *tag) {
+  char low[sizeof ((fence *)0)->tag];
+  size_t i = 0;
+  for (; tag[i] && i + 1 < sizeof low; i++) low[i] = (char)tolower((unsigned char)tag[i]);
+  low[i] = '\0';
+  return !tag[i] && lang_parse(low) == LANG_PYTHON;
+}
+
 int llm_fenced_code_extract(const char *text, char **code, char **before) {
   fence fs[16];
   int n = find_fences(text, fs, 16);
@@ -109,7 +120,7 @@ int llm_fenced_code_extract(const char *text, char **code, char **before) {
   int pick = 0;
   for (int i = 0; i < n; i++) {
     const char *t = fs[i].tag;
-    if (!t[0] || strcasecmp(t, "python") == 0 || strcasecmp(t, "py") == 0 || strcasecmp(t, "python3") == 0) {
+    if (!t[0] || is_python_tag(t)) {
       pick = i;
       break;
     }

@@ -1,10 +1,12 @@
 /* crucible/ask: the ask loop behind the protocol: notifications for every
  * phase, token, output, reflection and attempt, then the AskResult. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "documents.h"
+#include "environments.h"
 #include "jobs.h"
 #include "log.h"
 #include "methods.h"
@@ -16,7 +18,17 @@ typedef struct ask_job {
   char *uri;            /* the context's document, for runtime diagnostics */
   lsp_output out;
   int out_iteration;
+  env_resolved *env;    /* the environment the answers run in */
 } ask_job;
+
+/* An ask whose environment is being built: its params wait here. */
+typedef struct ask_pending {
+  rpc_call *call;
+  cJSON *params;
+  lsp_env_job *env_job;
+} ask_pending;
+
+static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env);
 
 static rpc_session *ses_of(ask_job *j) {
   return rpc_call_alive(j->call) ? &j->client->ses : NULL;
@@ -29,17 +41,18 @@ static cJSON *base(ask_job *j, int iteration) {
   return p;
 }
 
-static void on_phase(void *ud, int iteration, const char *phase, const char *detail) {
+static void on_phase(void *ud, int iteration, agent_phase ph, const char *detail) {
   ask_job *j = ud;
   rpc_session *ses = ses_of(j);
   if (!ses) return;
+  const char *phase = agent_phase_name(ph);
   cJSON *p = base(j, iteration);
   cJSON_AddStringToObject(p, "phase", phase);
   if (detail) cJSON_AddStringToObject(p, "detail", detail);
   rpc_session_notify(ses, "crucible/phase", p);
-  if (j->call->progress_token && strcmp(phase, "finished")) {
+  if (j->call->progress_token && ph != AGENT_PHASE_FINISHED) {
     char msg[160];
-    if (iteration > 0 && strcmp(phase, "generating"))
+    if (iteration > 0 && ph != AGENT_PHASE_GENERATING)
       snprintf(msg, sizeof msg, "%s%s%s (attempt %d)", phase, detail ? ": " : "", detail ? detail : "", iteration);
     else
       snprintf(msg, sizeof msg, "%s%s%s", phase, detail ? ": " : "", detail ? detail : "");
@@ -76,34 +89,50 @@ static void on_output(void *ud, int iteration, int stream, const char *text, siz
   lsp_output_send(&j->out, ses, j->call->label, iteration, stream, text, len);
 }
 
-static void on_attempt(void *ud, const cJSON *attempt) {
+/* Every RunResult says which environment its program ran in (or, rejected
+ * by the checks, would have run in): the ask's. */
+static void run_env(cJSON *holder, const env_resolved *env) {
+  cJSON *run = cJSON_GetObjectItemCaseSensitive(holder, "run");
+  if (env && cJSON_IsObject(run) && !cJSON_HasObjectItem(run, "environment"))
+    cJSON_AddItemToObject(run, "environment", env_resolved_json(env));
+}
+
+static void on_attempt(void *ud, const agent_attempt *attempt) {
   ask_job *j = ud;
   rpc_session *ses = ses_of(j);
   if (!ses) return;
   lsp_output_flush(&j->out, ses, j->call->label, j->out_iteration);
-  rpc_session_notify(ses, "crucible/attempt", cJSON_Duplicate(attempt, 1));
+  cJSON *a = agent_attempt_json(attempt, j->call->label, AGENT_JSON_WIRE);
+  run_env(a, j->env);
+  rpc_session_notify(ses, "crucible/attempt", a);
 }
 
-static void on_done(void *ud, cJSON *result) {
+static void on_done(void *ud, agent_result *result) {
   ask_job *j = ud;
   rpc_call *call = j->call;
   rpc_session *ses = ses_of(j);
-  const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(result, "outcome");
+  bool cancelled = call->cancelled || result->outcome == AGENT_CANCELLED;
+  cJSON *reply = agent_result_json(result);
+  run_env(reply, j->env);
+  cJSON *a;
+  cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(reply, "attempts")) run_env(a, j->env);
   if (ses) {
     lsp_output_flush(&j->out, ses, call->label, j->out_iteration);
-    const cJSON *run = cJSON_GetObjectItemCaseSensitive(result, "run");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(reply, "run");
     if (j->uri && cJSON_IsObject(run)) lsp_publish_run_diagnostics(j->client, j->uri, run);
-    if (call->progress_token)
-      rpc_progress_end(ses, call->progress_token, cJSON_IsString(outcome) ? outcome->valuestring : NULL);
+    if (call->progress_token) rpc_progress_end(ses, call->progress_token, agent_outcome_name(result->outcome));
   }
+  agent_result_free(result);
+  cJSON_AddItemToObject(reply, "environment", env_resolved_json(j->env));
+  env_resolved_free(j->env);
   free(j->uri);
   free(j);
   call->data = NULL;
-  if (call->cancelled || (cJSON_IsString(outcome) && !strcmp(outcome->valuestring, "cancelled"))) {
-    cJSON_Delete(result);
+  if (cancelled) {
+    cJSON_Delete(reply);
     rpc_call_cancelled(call);
   } else {
-    rpc_call_reply(call, result);
+    rpc_call_reply(call, reply);
   }
 }
 
@@ -118,14 +147,12 @@ typedef struct progress_req {
 
 static void progress_created(rpc_session *ses, void *ud, const cJSON *result, const cJSON *error) {
   progress_req *p = ud;
-  if (!error && (result || cJSON_IsNull(result)) && !ses->closing) {
-    for (rpc_call *c = ses->calls; c; c = c->next) {
-      if (!c->id || !cJSON_Compare(c->id, p->id, 1) || c->progress_token || !c->data) continue;
-      c->progress_token = p->token;
-      p->token = NULL;
-      rpc_progress_begin(ses, c->progress_token, "Crucible", p->title);
-      break;
-    }
+  rpc_call *c = !error && (result || cJSON_IsNull(result)) && !rpc_session_closing(ses)
+                    ? rpc_session_find_call(ses, p->id) : NULL;
+  if (c && !c->progress_token && c->data) {
+    c->progress_token = p->token;
+    p->token = NULL;
+    rpc_progress_begin(ses, c->progress_token, "Crucible", p->title);
   }
   cJSON_Delete(p->id);
   cJSON_Delete(p->token);
@@ -136,6 +163,34 @@ static void progress_created(rpc_session *ses, void *ud, const cJSON *result, co
 static void job_cancel(rpc_call *call) {
   ask_job *j = call->data;
   if (j && j->task) agent_task_cancel(j->task);
+}
+
+static void pending_cancel(rpc_call *call) {
+  ask_pending *p = call->data;
+  if (!p) return;
+  lsp_env_job_cancel(p->env_job);
+  cJSON_Delete(p->params);
+  free(p);
+  call->data = NULL;
+  if (call->progress_token) rpc_progress_end(&lsp_client_of(call)->ses, call->progress_token, "cancelled");
+  rpc_call_cancelled(call);
+}
+
+static void pending_env_ready(void *ud, env_resolved *env, const char *error) {
+  ask_pending *p = ud;
+  rpc_call *call = p->call;
+  cJSON *params = p->params;
+  free(p);
+  call->data = NULL;
+  if (!env) {
+    cJSON_Delete(params);
+    if (call->progress_token && rpc_call_alive(call))
+      rpc_progress_end(&lsp_client_of(call)->ses, call->progress_token, "installation failed");
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "%s", error ? error : "the environment could not be built");
+    return;
+  }
+  ask_start(call, params, env);
+  cJSON_Delete(params);
 }
 
 static const char *str(const cJSON *obj, const char *key) {
@@ -184,24 +239,61 @@ static size_t vet_doc_sources(lsp_client *c, const char *const *given, size_t n,
 
 void lsp_ask(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  lsp_server *srv = c->srv;
   const char *question = str(params, "question");
   if (!question || !*question) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask needs a non-empty 'question' string");
     return;
   }
   const char *language = str(params, "language");
-  if (!language) language = "python";
+  if (!language) language = lang_name(LANG_DEFAULT);
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
-    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", language);
     return;
   }
+  call->label = lsp_task_label(call, params);
+  const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
+  if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
+  if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", question);
+  /* The environment first: a packages one may need building ("installing"). */
+  ask_pending *p = xcalloc(1, sizeof *p);
+  p->call = call;
+  env_resolved *env = NULL;
+  char *err = NULL;
+  int e = lsp_env_acquire(c, call, cJSON_GetObjectItemCaseSensitive(params, "environment"), sl, pending_env_ready, p,
+                          &env, &p->env_job, &err);
+  if (e == 0) {
+    p->params = cJSON_Duplicate(params, 1);
+    call->data = p;
+    rpc_call_set_cancel(call, pending_cancel);
+    return;
+  }
+  free(p);
+  if (e < 0) {
+    if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
+    rpc_call_errorf(call, e == -EINVAL ? RPC_INVALID_PARAMS : RPC_REQUEST_FAILED, "crucible/ask: %s", err);
+    free(err);
+    return;
+  }
+  ask_start(call, params, env);
+}
+
+/* The rest of crucible/ask, once its environment (taken) is known. */
+static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env) {
+  lsp_client *c = lsp_client_of(call);
+  lsp_server *srv = c->srv;
+  const char *question = str(params, "question");
+  const char *language = str(params, "language");
+  sbx_lang sl = LANG_DEFAULT;
+  if (language) sbx_lang_parse(language, &sl);
   int max_iter = c->cfg.agent.max_iterations;
   const cJSON *mi = cJSON_GetObjectItemCaseSensitive(params, "maxIterations");
   if (mi) {
-    if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > 20 || mi->valuedouble != (int)mi->valuedouble) {
-      rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to 20");
+    if (!cJSON_IsNumber(mi) || mi->valuedouble < 1 || mi->valuedouble > CFG_MAX_AGENT_MAX_ITERATIONS || mi->valuedouble != (int)mi->valuedouble) {
+      env_resolved_free(env);
+      if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "crucible/ask: maxIterations must be an integer from 1 to %d",
+                      CFG_MAX_AGENT_MAX_ITERATIONS);
       return;
     }
     max_iter = mi->valueint;
@@ -228,9 +320,6 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   const cJSON *start_line = cJSON_GetObjectItemCaseSensitive(
       cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "range"), "start"), "line");
   if (!first_line && cJSON_IsNumber(start_line) && start_line->valuedouble > 0) first_line = start_line->valueint;
-  call->label = lsp_task_label(call, params);
-  const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
-  if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
 
   /* Documentation: the request's own `docs`, else the settings' sources. */
   const cJSON *docs = cJSON_GetObjectItemCaseSensitive(params, "docs");
@@ -244,6 +333,8 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
     cJSON_ArrayForEach(d, docs) ok = ok && cJSON_IsString(d) && *d->valuestring;
     if (!ok) {
       free(ctx_text);
+      env_resolved_free(env);
+      if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
       rpc_call_errorf(call, RPC_INVALID_PARAMS, "crucible/ask: docs must be an array of at most %d URLs or paths",
                       CFG_MAX_DOC_SOURCES);
       return;
@@ -256,7 +347,7 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
 
   llm_config lc;
   agent_params p = {0};
-  lsp_agent_params(&c->cfg, &p, &lc);
+  core_agent_params(&c->cfg, &p, &lc);
   p.task = call->label;
   p.owner = c;
   p.question = question;
@@ -268,17 +359,17 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   p.doc_sources = (const char *const *)doc_vetted;
   p.n_doc_sources = n_docs;
   p.doc_public_only = doc_public_only;
+  p.env = env_resolved_sbx(env);
 
   ask_job *j = xcalloc(1, sizeof *j);
   j->call = call;
   j->client = c;
+  j->env = env;
   j->uri = ctx_uri ? xstrdup(ctx_uri) : NULL;
   j->out_iteration = 1;
   call->data = j;
   rpc_call_set_cancel(call, job_cancel);
-  if (call->progress_token) {
-    rpc_progress_begin(&c->ses, call->progress_token, "Crucible", question);
-  } else if (c->work_done_progress) {
+  if (!call->progress_token && c->work_done_progress) {
     /* No token from the client: ask it for one (server-initiated progress). */
     progress_req *pr = xcalloc(1, sizeof *pr);
     pr->id = cJSON_Duplicate(call->id, 1);
@@ -292,26 +383,31 @@ void lsp_ask(rpc_call *call, const cJSON *params) {
   }
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
-  lsp_chk(srv);
-  int err = agent_task_start(&srv->engine, &p, &sink, j, &j->task);
+  int err = agent_task_start(core_engine(&srv->core), &p, &sink, j, &j->task);
   llm_config_close(&lc);
   free(ctx_text);
   for (size_t i = 0; i < n_docs; i++) free(doc_vetted[i]);
   if (err) {
     call->data = NULL;
+    env_resolved_free(j->env);
     free(j->uri);
     free(j);
+    if (call->progress_token) rpc_progress_end(&c->ses, call->progress_token, "failed");
     rpc_call_errorf(call, RPC_REQUEST_FAILED, "cannot start the task: %s", strerror(-err));
   }
 }
 
+/* params.task, or NULL after answering that the method needs it. */
+static const char *task_param(rpc_call *call, const cJSON *params) {
+  const char *task = str(params, "task");
+  if (!task) rpc_call_errorf(call, RPC_INVALID_PARAMS, "%s needs a 'task' string", call->method);
+  return task;
+}
+
 void lsp_cancel_task(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  const char *task = str(params, "task");
-  if (!task) {
-    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/cancel needs a 'task' string");
-    return;
-  }
+  const char *task = task_param(call, params);
+  if (!task) return;
   int n = rpc_session_cancel_label(&c->ses, task);
   cJSON *r = cJSON_CreateObject();
   cJSON_AddNumberToObject(r, "cancelled", n);
@@ -327,28 +423,25 @@ void lsp_progress_cancel(rpc_call *call, const cJSON *params) {
 void lsp_history(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
   const cJSON *limit = cJSON_GetObjectItemCaseSensitive(params, "limit");
-  int n = cJSON_IsNumber(limit) ? limit->valueint : 20;
+  int n = cJSON_IsNumber(limit) ? limit->valueint : STORE_HISTORY_DEFAULT_LIMIT;
   if (n < 1 || n > 1000) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/history: limit must be from 1 to 1000");
     return;
   }
-  if (!c->srv->store) {
+  if (!c->srv->core.store) {
     rpc_call_error(call, RPC_REQUEST_FAILED, "the transcript database is not available (see the server log)");
     return;
   }
   cJSON *r = cJSON_CreateObject();
-  cJSON_AddItemToObject(r, "tasks", store_history(c->srv->store, n));
+  cJSON_AddItemToObject(r, "tasks", store_history(c->srv->core.store, n));
   rpc_call_reply(call, r);
 }
 
 void lsp_transcript(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  const char *task = str(params, "task");
-  if (!task) {
-    rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/transcript needs a 'task' string");
-    return;
-  }
-  cJSON *t = c->srv->store ? store_transcript(c->srv->store, task) : NULL;
+  const char *task = task_param(call, params);
+  if (!task) return;
+  cJSON *t = c->srv->core.store ? store_transcript(c->srv->core.store, task) : NULL;
   if (!t) {
     rpc_call_errorf(call, RPC_INVALID_PARAMS, "no task '%.200s' in the transcript database", task);
     return;

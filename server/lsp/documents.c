@@ -1,19 +1,16 @@
 /* Open documents of one client: sync, live diagnostics, range text. */
 #include "documents.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "environments.h"
 #include "log.h"
 #include "methods.h"
+#include "utf8.h"
 
 #define DEBOUNCE_MS 120
-
-static chk_language language_of(const char *language_id) {
-  if (!language_id) return CHK_LANG_NONE;
-  if (!strcmp(language_id, "shellscript") || !strcmp(language_id, "sh")) return CHK_LANG_BASH;
-  return chk_language_parse(language_id);
-}
 
 lsp_doc *lsp_doc_find(lsp_client *client, const char *uri) {
   for (lsp_doc *d = client->docs; d; d = d->next)
@@ -25,7 +22,7 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   lsp_server *srv = ud;
   (void)error;
   for (int i = 0; i < CHK_LANG_COUNT; i++) {
-    if (srv->index_wanted[i] && agent_modindex_peek(&srv->modindex, (chk_language)i)) {
+    if (srv->index_wanted[i] && modindex_peek(&srv->core.modindex, (chk_language)i)) {
       srv->index_wanted[i] = false;
       lsp_docs_recheck_language(srv, (chk_language)i);
     }
@@ -36,11 +33,35 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
 /* The module index for lang if known; otherwise starts learning it (open
  * documents are rechecked when it arrives) and returns NULL. */
 static const chk_modset *modset_for(lsp_server *srv, chk_language lang) {
-  const chk_modset *set = agent_modindex_peek(&srv->modindex, lang);
+  const chk_modset *set = modindex_peek(&srv->core.modindex, lang);
   if (!set && !srv->index_wanted[lang] && !srv->stopping) {
     srv->index_wanted[lang] = true;
-    agent_modindex_get(&srv->modindex, lang, index_ready, srv);
+    modindex_get(&srv->core.modindex, lang, index_ready, srv);
   }
+  return set;
+}
+
+static void env_index_ready(void *ud, const chk_modset *set, const char *error) {
+  lsp_server *srv = ud;
+  (void)error;
+  /* A failed probe is not retried until the environment changes: no recheck. */
+  if (set) lsp_docs_recheck_language(srv, chk_modset_language(set));
+}
+
+/* The module index live diagnostics of c's documents in lang use: the
+ * client's environment's (sandbox.environment) when it resolves without a
+ * build, else the system's. */
+static const chk_modset *modset_for_client(lsp_client *c, chk_language lang) {
+  lsp_server *srv = c->srv;
+  env_resolved *env = lsp_env_for_diagnostics(c, lang);
+  const sbx_env *se = env_resolved_sbx(env);
+  if (!se) {
+    env_resolved_free(env);
+    return modset_for(srv, lang);
+  }
+  const chk_modset *set = modindex_peek_env(&srv->core.modindex, lang, se);
+  if (!set && !srv->stopping) modindex_get_env(&srv->core.modindex, lang, se, env_index_ready, srv);
+  env_resolved_free(env);
   return set;
 }
 
@@ -53,13 +74,13 @@ static cJSON *merged_diagnostics(lsp_doc *d, const cJSON *check_diags) {
 
 static void publish(lsp_doc *d) {
   lsp_client *c = d->client;
-  if (!c || c->ses.closing) return;
+  if (!c || rpc_session_closing(&c->ses)) return;
   lsp_server *srv = c->srv;
   chk_report rep;
   memset(&rep, 0, sizeof rep);
-  chk_options opts = {.modset = modset_for(srv, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
+  chk_options opts = {.modset = modset_for_client(c, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
   if (!d->doc) return;
-  chk_doc_check(srv->chk, d->doc, &opts, &rep);
+  chk_doc_check(srv->core.chk, d->doc, &opts, &rep);
   cJSON *res = chk_report_json(&rep, d->doc, c->enc);
   chk_report_close(&rep);
   cJSON *p = cJSON_CreateObject();
@@ -123,10 +144,10 @@ void lsp_did_open(rpc_call *call, const cJSON *params) {
     log_warn("textDocument/didOpen without uri or text: ignored");
     return;
   }
-  chk_language lang = language_of(text_param(td, "languageId"));
+  chk_language lang = lang_from_lsp_id(text_param(td, "languageId"));
   if (lang == CHK_LANG_NONE) lang = chk_language_from_path(uri);
   if (lang == CHK_LANG_NONE) return; /* not a language we check or run */
-  if (!lsp_chk(c->srv)) return;      /* logged once; nothing to check with */
+  if (!core_checker(&c->srv->core)) return;      /* logged once; nothing to check with */
   lsp_doc *d = lsp_doc_find(c, uri);
   if (d) {
     chk_doc_free(d->doc);
@@ -142,7 +163,7 @@ void lsp_did_open(rpc_call *call, const cJSON *params) {
   d->lang = lang;
   d->language = xstrdup(chk_language_name(lang));
   d->version = cJSON_IsNumber(ver) ? ver->valueint : 0;
-  d->doc = chk_doc_new(c->srv->chk, lang, text, strlen(text));
+  d->doc = chk_doc_new(c->srv->core.chk, lang, text, strlen(text));
   schedule_publish(d);
 }
 
@@ -189,19 +210,9 @@ void lsp_doc_set_run_diagnostics(lsp_doc *self, cJSON *diags) {
   if (self->client) publish(self);
 }
 
-/* Byte offset of (line, character) in text, clamped as LSP says. */
-static size_t offset_of(const char *text, size_t len, long line, long character, lsp_encoding enc) {
-  size_t off = 0;
-  for (long l = 0; l < line; l++) {
-    const char *nl = memchr(text + off, '\n', len - off);
-    if (!nl) return len;
-    off = (size_t)(nl - text) + 1;
-  }
-  const char *nl = memchr(text + off, '\n', len - off);
-  size_t line_len = nl ? (size_t)(nl - (text + off)) : len - off;
-  if (line_len && text[off + line_len - 1] == '\r') line_len--;
-  if (character < 0) character = 0;
-  return off + utf8_col_from_lsp(text + off, line_len, (uint32_t)character, enc);
+/* A position's field, saturated: beyond UINT32_MAX is past any end anyway. */
+static uint32_t u32_of(long v) {
+  return v > (long)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 static bool position_of(const cJSON *pos, long *line, long *ch) {
@@ -222,7 +233,8 @@ char *lsp_doc_range_text(const lsp_doc *self, const cJSON *range, lsp_encoding e
   if (!position_of(cJSON_GetObjectItemCaseSensitive(range, "start"), &sl, &sc) ||
       !position_of(cJSON_GetObjectItemCaseSensitive(range, "end"), &el, &ec))
     return NULL;
-  size_t a = offset_of(text, len, sl, sc, enc), b = offset_of(text, len, el, ec, enc);
+  size_t a = utf8_offset_at(text, len, u32_of(sl), u32_of(sc), enc);
+  size_t b = utf8_offset_at(text, len, u32_of(el), u32_of(ec), enc);
   if (b < a) return NULL;
   *first_line = (int)sl;
   /* A selection that starts mid-line runs from the start of its first line's
@@ -236,7 +248,16 @@ typedef struct check_job {
   char *code;   /* NULL: check the open document call->label names */
   char *uri;
   bool waiting;
+  env_resolved *env;      /* the environment whose module index resolves the imports */
+  lsp_env_job *env_job;   /* while it is being built */
 } check_job;
+
+static void check_job_free(check_job *j) {
+  free(j->code);
+  free(j->uri);
+  env_resolved_free(j->env);
+  free(j);
+}
 
 static void check_reply(check_job *j, const chk_modset *set) {
   rpc_call *call = j->call;
@@ -247,21 +268,22 @@ static void check_reply(check_job *j, const chk_modset *set) {
   if (d) {
     chk_report rep;
     memset(&rep, 0, sizeof rep);
-    chk_doc_check(c->srv->chk, d->doc, &opts, &rep);
+    chk_doc_check(c->srv->core.chk, d->doc, &opts, &rep);
     res = chk_report_json(&rep, d->doc, c->enc);
     chk_report_close(&rep);
   } else if (j->code) {
-    res = chk_check_json(c->srv->chk, j->lang, j->code, strlen(j->code), &opts, c->enc);
+    res = chk_check_json(c->srv->core.chk, j->lang, j->code, strlen(j->code), &opts, c->enc);
   }
   call->data = NULL;
-  free(j->code);
-  free(j->uri);
-  free(j);
+  cJSON *env = j->env ? env_resolved_json(j->env) : NULL;
+  check_job_free(j);
   if (!res) {
+    cJSON_Delete(env);
     rpc_call_error(call, RPC_REQUEST_FAILED, "the document was closed before it could be checked");
     return;
   }
   cJSON_AddBoolToObject(res, "moduleIndex", set != NULL);
+  if (env) cJSON_AddItemToObject(res, "environment", env);
   rpc_call_reply(call, res);
 }
 
@@ -274,13 +296,45 @@ static void check_index_ready(void *ud, const chk_modset *set, const char *error
 
 static void check_cancel(rpc_call *call) {
   check_job *j = call->data;
-  if (!j || !j->waiting) return;
-  agent_modindex_unwait(&lsp_client_of(call)->srv->modindex, j->lang, check_index_ready, j);
+  if (!j || (!j->waiting && !j->env_job)) return;
+  if (j->env_job) lsp_env_job_cancel(j->env_job);
+  else modindex_unwait_env(&lsp_client_of(call)->srv->core.modindex, j->lang, env_resolved_sbx(j->env),
+                                 check_index_ready, j);
   call->data = NULL;
-  free(j->code);
-  free(j->uri);
-  free(j);
+  check_job_free(j);
   rpc_call_cancelled(call);
+}
+
+/* The environment is known: its module index, then the answer. */
+static void check_with_env(check_job *j) {
+  lsp_server *srv = lsp_client_of(j->call)->srv;
+  const sbx_env *env = env_resolved_sbx(j->env);
+  const chk_modset *set = modindex_peek_env(&srv->core.modindex, j->lang, env);
+  if (set) {
+    check_reply(j, set);
+    return;
+  }
+  /* The first check of a language (or environment) waits for its module
+   * index (learned once in the sandbox, then cached on disk), so statuses
+   * are real, not unknown. */
+  j->waiting = true;
+  modindex_get_env(&srv->core.modindex, j->lang, env, check_index_ready, j);
+}
+
+static void check_env_ready(void *ud, env_resolved *env, const char *error) {
+  check_job *j = ud;
+  rpc_call *call = j->call;
+  j->env_job = NULL;
+  if (call->progress_token && rpc_call_alive(call))
+    rpc_progress_end(&lsp_client_of(call)->ses, call->progress_token, env ? "installed" : "installation failed");
+  if (!env) {
+    call->data = NULL;
+    check_job_free(j);
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "%s", error ? error : "the environment could not be built");
+    return;
+  }
+  j->env = env;
+  check_with_env(j);
 }
 
 void lsp_check(rpc_call *call, const cJSON *params) {
@@ -292,7 +346,7 @@ void lsp_check(rpc_call *call, const cJSON *params) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/check needs 'code' or the 'uri' of an open document");
     return;
   }
-  chk_language lang = CHK_LANG_PYTHON;
+  chk_language lang = LANG_DEFAULT;
   if (!code) {
     lsp_doc *d = lsp_doc_find(c, uri);
     if (!d) {
@@ -305,11 +359,11 @@ void lsp_check(rpc_call *call, const cJSON *params) {
   if (language) {
     lang = chk_language_parse(language);
     if (lang == CHK_LANG_NONE) {
-      rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", language);
+      rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", language);
       return;
     }
   }
-  if (!lsp_chk(c->srv)) {
+  if (!core_checker(&c->srv->core)) {
     rpc_call_error(call, RPC_REQUEST_FAILED, "checks are unavailable: the grammars failed to load (see crucible doctor)");
     return;
   }
@@ -319,16 +373,24 @@ void lsp_check(rpc_call *call, const cJSON *params) {
   j->code = code ? xstrdup(code) : NULL;
   j->uri = uri ? xstrdup(uri) : NULL;
   call->data = j;
-  const chk_modset *set = agent_modindex_peek(&c->srv->modindex, lang);
-  if (set) {
-    check_reply(j, set);
-    return;
-  }
-  /* The first check of a language waits for its module index (learned once
-   * in the sandbox, then cached on disk), so statuses are real, not unknown. */
-  j->waiting = true;
   rpc_call_set_cancel(call, check_cancel);
-  agent_modindex_get(&c->srv->modindex, lang, check_index_ready, j);
+  const cJSON *env_v = cJSON_GetObjectItemCaseSensitive(params, "environment");
+  sbx_lang sl;
+  if (sbx_lang_parse(chk_language_name(lang), &sl) == 0) {
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
+    if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
+    char *err = NULL;
+    int e = lsp_env_acquire(c, call, env_v, sl, check_env_ready, j, &j->env, &j->env_job, &err);
+    if (e < 0) {
+      call->data = NULL;
+      check_job_free(j);
+      rpc_call_errorf(call, e == -EINVAL ? RPC_INVALID_PARAMS : RPC_REQUEST_FAILED, "crucible/check: %s", err);
+      free(err);
+      return;
+    }
+    if (e == 0) return; /* installing: check_env_ready goes on */
+  }
+  check_with_env(j);
 }
 
 /* A CodeAction that runs `command` with one argument (taken). */

@@ -16,54 +16,6 @@ char *lsp_task_label(rpc_call *call, const cJSON *params) {
   return xstrdup("task");
 }
 
-void lsp_sandbox_limits_of(const cfg_sandbox *sb, sbx_limits *l) {
-  memset(l, 0, sizeof *l);
-  l->timeout_ms = sb->timeout_ms;
-  l->memory_mb = sb->memory_mb;
-  l->cpu_seconds = sb->cpu_seconds;
-  l->pids = sb->pids;
-  l->output_bytes = sb->output_bytes;
-  l->disk_mb = sb->disk_mb;
-}
-
-void lsp_sandbox_config(const cfg_sandbox *sb, sbx_config *sc) {
-  memset(sc, 0, sizeof *sc);
-  sc->host_uid = sb->uid;
-  sc->host_gid = sb->gid;
-  sc->interpreters[SBX_LANG_PYTHON] = sb->python;
-  sc->interpreters[SBX_LANG_JAVASCRIPT] = sb->javascript;
-  sc->interpreters[SBX_LANG_BASH] = sb->bash;
-}
-
-void lsp_sandbox_limits(const cfg *settings, sbx_limits *l) {
-  lsp_sandbox_limits_of(&settings->sandbox, l);
-}
-
-void lsp_llm_config(const cfg *settings, llm_config *lc) {
-  llm_config_init(lc);
-  llm_config_resolve(lc, settings->llm.base_url, settings->llm.model, settings->llm.api_key_env);
-  lc->temperature = settings->llm.temperature;
-  lc->timeout_ms = settings->llm.timeout_ms;
-  lc->max_retries = settings->llm.max_retries;
-  llm_mode_parse(settings->llm.structured_output, &lc->structured_output);
-}
-
-void lsp_agent_params(const cfg *settings, agent_params *p, llm_config *lc) {
-  lsp_llm_config(settings, lc);
-  p->llm = lc;
-  p->max_iterations = settings->agent.max_iterations;
-  p->reflect = settings->agent.reflect;
-  p->deny_imports = (const char *const *)settings->agent.deny_imports.items;
-  p->import_check = !strcmp(settings->agent.import_check, "run")    ? AGENT_IMPORTS_RUN
-                    : !strcmp(settings->agent.import_check, "both") ? AGENT_IMPORTS_BOTH
-                                                                    : AGENT_IMPORTS_STATIC;
-  lsp_sandbox_limits(settings, &p->limits);
-  p->docs_mode = settings->docs.mode;
-  p->docs_budget_tokens = settings->docs.budget_tokens;
-  p->docs_max_depth = settings->docs.max_depth;
-  p->docs_max_pages = settings->docs.max_pages;
-}
-
 static void send_text(rpc_session *ses, const char *task, int iteration, int stream, const char *bytes,
                       size_t len) {
   if (!len) return;

@@ -1,5 +1,5 @@
-/* What the run and ask handlers share: task labels, sandbox limits from the
- * client's settings, and output notifications that keep UTF-8 whole. */
+/* What the run and ask handlers share: task labels and output
+ * notifications that keep UTF-8 whole. */
 #ifndef CRUCIBLE_LSP_JOBS_H
 #define CRUCIBLE_LSP_JOBS_H
 
@@ -10,24 +10,6 @@
 /* The label notifications carry: params.task when it is a string, else the
  * request id as text. New string. */
 char *lsp_task_label(rpc_call *call, const cJSON *params);
-
-/* The client's sandbox settings as limits (defaults) and as ceilings. */
-void lsp_sandbox_limits(const cfg *settings, sbx_limits *limits);
-void lsp_sandbox_limits_of(const cfg_sandbox *sb, sbx_limits *limits);
-/* A runner configuration from the settings: zeroed, then the interpreters
- * and the sandbox's host uid/gid (the caller adds limits, concurrency,
- * warm). Strings are borrowed from sb. */
-void lsp_sandbox_config(const cfg_sandbox *sb, sbx_config *sc);
-
-/* The LLM client's configuration from the settings (init'ed here; the
- * caller closes it with llm_config_close). */
-void lsp_llm_config(const cfg *settings, llm_config *lc);
-/* Fills what an ask takes from the settings: iterations, reflection, import
- * checks and deny-list, sandbox limits, the documentation options, and the
- * LLM (lc, init'ed here, pointed to by p->llm; close it after
- * agent_task_start). The request's own fields (question, context, task,
- * docs sources) are the caller's. */
-void lsp_agent_params(const cfg *settings, agent_params *p, llm_config *lc);
 
 /* Streams program output as crucible/output notifications; a multi-byte
  * character split between two reads is carried to the next one, and

@@ -108,7 +108,7 @@ static void collect_roots(lsp_client *c, const cJSON *params) {
 
 void lsp_initialize(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  if (c->ses.state != RPC_STATE_UNINIT) {
+  if (rpc_session_state(&c->ses) != RPC_STATE_UNINIT) {
     rpc_call_error(call, RPC_INVALID_REQUEST, "initialize may only be sent once per session");
     return;
   }
@@ -132,7 +132,7 @@ void lsp_initialize(rpc_call *call, const cJSON *params) {
     cJSON_DeleteItemFromObjectCaseSensitive(c->init_options, "token");
   }
   collect_roots(c, params);
-  c->ses.state = RPC_STATE_INITIALIZING;
+  rpc_session_advance(&c->ses, RPC_STATE_INITIALIZING);
   lsp_client_update_settings(c);
 
   cJSON *result = cJSON_CreateObject();
@@ -145,21 +145,14 @@ void lsp_initialize(rpc_call *call, const cJSON *params) {
 
 void lsp_initialized(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  if (c->ses.state == RPC_STATE_INITIALIZING) c->ses.state = RPC_STATE_RUNNING;
+  if (rpc_session_state(&c->ses) == RPC_STATE_INITIALIZING) rpc_session_advance(&c->ses, RPC_STATE_RUNNING);
 }
 
 void lsp_shutdown(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  c->ses.state = RPC_STATE_SHUTDOWN;
-  c->ses.got_shutdown = true;
+  rpc_session_advance(&c->ses, RPC_STATE_SHUTDOWN);
   /* Work still in flight is cancelled; its requests get -32800. */
-  for (rpc_call *o = c->ses.calls, *next; o; o = next) {
-    next = o->next;
-    if (o != call && !o->cancelled && o->cancel) {
-      o->cancelled = true;
-      o->cancel(o);
-    }
-  }
+  rpc_session_cancel_all(&c->ses, call);
   rpc_call_reply(call, NULL);
 }
 
@@ -210,123 +203,16 @@ void lsp_execute_command(rpc_call *call, const cJSON *params) {
   rpc_call_errorf(call, RPC_REQUEST_FAILED, "command %s is not available in this build", cmd->valuestring);
 }
 
-cJSON *lsp_doctor_report(const cfg *settings) {
-  cJSON *r = cJSON_CreateObject();
-  cJSON *srv = cJSON_AddObjectToObject(r, "server");
-  cJSON_AddStringToObject(srv, "name", "crucible");
-  cJSON_AddStringToObject(srv, "version", CRUCIBLE_VERSION);
-  char path[4096];
-  cJSON_AddStringToObject(srv, "configFile", cfg_user_path(path, sizeof path));
-  cJSON_AddStringToObject(srv, "transcripts", store_default_path(path, sizeof path));
-  sbx_config sc;
-  lsp_sandbox_config(&settings->sandbox, &sc);
-  cJSON *sbx = sbx_doctor_report(&sc);
-  cJSON_AddItemToObject(r, "sandbox", sbx);
-  cJSON_AddItemToObject(r, "checks", chk_doctor_report());
-  cJSON_AddItemToObject(r, "settings", cfg_to_json(settings));
-  /* "ok" says whether code can run here at all: the sandbox must work. */
-  const cJSON *ok = cJSON_GetObjectItemCaseSensitive(sbx, "ok");
-  cJSON_AddBoolToObject(r, "ok", !ok || cJSON_IsTrue(ok));
-  return r;
+static void doctor_done(void *ud, cJSON *report) {
+  rpc_call_reply(ud, report);
 }
 
-/* crucible/doctor gathers the machine report on the thread pool (it runs a
- * few short sandboxes synchronously, ~100-300 ms, which must not stall the
- * loop) while the loop pings the LLM endpoint; it answers when both are in. */
-typedef struct doctor_job {
-  rpc_call *call;
-  cfg settings;      /* a snapshot: the client may change its settings meanwhile */
-  cJSON *report;     /* from the worker */
-  cJSON *llm_section;
-  llm_client *llm;
-  int pending;       /* the work item and the ping */
-  uv_work_t work;
-  uv_timer_t done;
-} doctor_job;
-
-static void doctor_freed(uv_handle_t *h) {
-  doctor_job *j = container_of((uv_timer_t *)h, doctor_job, done);
-  cfg_close(&j->settings);
-  free(j);
-}
-
-/* Replies from the loop, after the ping callback has returned: the client
- * that ran the ping cannot be freed inside its own callback. */
-static void doctor_finish(uv_timer_t *t) {
-  doctor_job *j = container_of(t, doctor_job, done);
-  llm_client_free(j->llm);
-  cJSON_AddItemToObject(j->report, "llm", j->llm_section);
-  rpc_call_reply(j->call, j->report);
-  uv_close((uv_handle_t *)&j->done, doctor_freed);
-}
-
-static void doctor_part_done(doctor_job *j) {
-  if (--j->pending == 0) uv_timer_start(&j->done, doctor_finish, 0, 0);
-}
-
-static void doctor_work(uv_work_t *w) {
-  doctor_job *j = container_of(w, doctor_job, work);
-  j->report = lsp_doctor_report(&j->settings);
-}
-
-static void doctor_work_done(uv_work_t *w, int status) {
-  doctor_job *j = container_of(w, doctor_job, work);
-  if (!j->report) j->report = cJSON_CreateObject();
-  doctor_part_done(j);
-}
-
-void lsp_doctor_llm_result(cJSON *llm, const llm_ping_result *res) {
-  cJSON_AddBoolToObject(llm, "reachable", res->ok);
-  if (res->http_status) cJSON_AddNumberToObject(llm, "httpStatus", (double)res->http_status);
-  if (res->error) cJSON_AddStringToObject(llm, "error", res->error);
-  if (res->models >= 0) cJSON_AddNumberToObject(llm, "models", res->models);
-  cJSON_AddBoolToObject(llm, "modelListed", res->model_listed);
-  cJSON_AddNumberToObject(llm, "ms", res->ms);
-}
-
-static void doctor_pinged(void *ud, const llm_ping_result *res) {
-  doctor_job *j = ud;
-  lsp_doctor_llm_result(j->llm_section, res);
-  doctor_part_done(j);
-}
-
-cJSON *lsp_doctor_llm_section(const cfg *settings) {
-  cJSON *llm = cJSON_CreateObject();
-  cJSON_AddStringToObject(llm, "baseUrl", settings->llm.base_url);
-  cJSON_AddStringToObject(llm, "model", settings->llm.model);
-  const char *key = getenv(settings->llm.api_key_env);
-  cJSON_AddStringToObject(llm, "apiKeyEnv", settings->llm.api_key_env);
-  cJSON_AddBoolToObject(llm, "apiKeySet", key && *key);
-  return llm;
-}
-
-int lsp_doctor_ping(uv_loop_t *loop, const cfg *settings, llm_client **out) {
-  llm_config lc;
-  lsp_llm_config(settings, &lc);
-  lc.timeout_ms = 5000;
-  lc.connect_timeout_ms = 3000;
-  int err = llm_client_new(loop, &lc, out);
-  llm_config_close(&lc);
-  return err;
-}
-
+/* The report as this server's own engines see it (its runner, its LLM
+ * client), for the client's settings. */
 void lsp_doctor(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  uv_loop_t *loop = c->srv->loop;
-  doctor_job *j = xcalloc(1, sizeof *j);
-  j->call = call;
-  cfg_copy(&j->settings, &c->cfg);
-  j->llm_section = lsp_doctor_llm_section(&c->cfg);
-  j->pending = 2;
-  uv_timer_init(loop, &j->done);
-  if (lsp_doctor_ping(loop, &c->cfg, &j->llm) || llm_ping(j->llm, doctor_pinged, j)) {
-    cJSON_AddStringToObject(j->llm_section, "error", "cannot start the check");
-    j->pending--;
-  }
-  if (uv_queue_work(loop, &j->work, doctor_work, doctor_work_done)) {
-    j->report = lsp_doctor_report(&j->settings); /* no thread pool: do it here */
-    doctor_part_done(j);
-  }
+  int err = core_doctor_start(&c->srv->core, &c->cfg, false, doctor_done, call);
+  if (err) rpc_call_errorf(call, RPC_INTERNAL_ERROR, "cannot start the doctor: %s", uv_strerror(err));
 }
 
 /* A cheap round trip for health checks (and the throughput benchmark). */

@@ -1,5 +1,6 @@
 /* The table from method name to handler, shared by every session. */
 #include "documents.h"
+#include "environments.h"
 #include "methods.h"
 
 const rpc_method lsp_methods[] = {
@@ -14,6 +15,7 @@ const rpc_method lsp_methods[] = {
     {"crucible/run", lsp_run, 0},
     {"crucible/ask", lsp_ask, 0},
     {"crucible/check", lsp_check, 0},
+    {"crucible/environments", lsp_environments, 0},
     {"crucible/cancel", lsp_cancel_task, 0},
     {"crucible/history", lsp_history, 0},
     {"crucible/transcript", lsp_transcript, 0},

@@ -26,17 +26,6 @@ void lsp_progress_cancel(rpc_call *call, const cJSON *params);
 void lsp_history(rpc_call *call, const cJSON *params);
 void lsp_transcript(rpc_call *call, const cJSON *params);
 
-/* The JSON report behind `crucible doctor` and crucible/doctor. */
-cJSON *lsp_doctor_report(const cfg *settings);
-/* The LLM part of the report (no secrets), and a client to ping the endpoint. */
-cJSON *lsp_doctor_llm_section(const cfg *settings);
-int lsp_doctor_ping(uv_loop_t *loop, const cfg *settings, llm_client **out);
-/* Adds a ping's outcome (reachable, status, models, ...) to the LLM section. */
-void lsp_doctor_llm_result(cJSON *llm, const llm_ping_result *res);
-/* Engines: set up at server start, closed at its end. */
-void lsp_engines_init(lsp_server *srv);
-void lsp_engines_close(lsp_server *srv);
-/* Frees what is left once the loop has run dry. */
-void lsp_engines_free(lsp_server *srv);
+
 
 #endif

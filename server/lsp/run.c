@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "documents.h"
+#include "environments.h"
 #include "jobs.h"
 #include "log.h"
 #include "methods.h"
@@ -15,7 +16,20 @@ typedef struct run_job {
   sbx_run *run;
   char *uri;
   lsp_output out;
+  /* Kept until the program starts (an environment may be built first). */
+  sbx_request req;
+  char *text, *stdin_data;
+  env_resolved *env;
+  lsp_env_job *env_job;
 } run_job;
+
+static void job_free(run_job *j) {
+  free(j->uri);
+  free(j->text);
+  free(j->stdin_data);
+  env_resolved_free(j->env);
+  free(j);
+}
 
 static void job_output(void *ud, int stream, const char *bytes, size_t len) {
   run_job *j = ud;
@@ -30,9 +44,9 @@ static void job_done(void *ud, const sbx_result *res) {
   if (alive) lsp_output_flush(&j->out, &j->client->ses, call->label, 0);
   cJSON *r = sbx_result_to_json(res);
   cJSON_AddStringToObject(r, "task", call->label);
+  cJSON_AddItemToObject(r, "environment", env_resolved_json(j->env));
   if (alive && j->uri && res->outcome != SBX_CANCELLED) lsp_publish_run_diagnostics(j->client, j->uri, r);
-  free(j->uri);
-  free(j);
+  job_free(j);
   call->data = NULL;
   if (call->cancelled) {
     cJSON_Delete(r);
@@ -44,12 +58,49 @@ static void job_done(void *ud, const sbx_result *res) {
 
 static void job_cancel(rpc_call *call) {
   run_job *j = call->data;
-  if (j && j->run) sbx_run_cancel(j->run); /* job_done answers */
+  if (j && j->run) {
+    sbx_run_cancel(j->run); /* job_done answers */
+  } else if (j && j->env_job) {
+    /* Still installing: the build stops unless another request waits for it. */
+    lsp_env_job_cancel(j->env_job);
+    call->data = NULL;
+    job_free(j);
+    rpc_call_cancelled(call);
+  }
+}
+
+/* Starts the program in its environment. Answers the call on failure. */
+static void job_start(run_job *j) {
+  rpc_call *call = j->call;
+  j->req.env = env_resolved_sbx(j->env);
+  sbx_callbacks cbs = {.on_output = job_output, .on_done = job_done};
+  int err = sbx_run_start(&j->client->srv->core.runner, &j->req, &cbs, j, &j->run);
+  if (err) {
+    call->data = NULL;
+    job_free(j);
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "cannot start the sandbox: %s",
+                    err == -EAGAIN ? "too many runs queued, try again later" : strerror(-err));
+  }
+}
+
+static void env_ready(void *ud, env_resolved *env, const char *error) {
+  run_job *j = ud;
+  rpc_call *call = j->call;
+  j->env_job = NULL;
+  if (call->progress_token && rpc_call_alive(call))
+    rpc_progress_end(&j->client->ses, call->progress_token, env ? "installed" : "installation failed");
+  if (!env) {
+    call->data = NULL;
+    job_free(j);
+    rpc_call_errorf(call, RPC_REQUEST_FAILED, "%s", error ? error : "the environment could not be built");
+    return;
+  }
+  j->env = env;
+  job_start(j);
 }
 
 void lsp_run(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
-  lsp_server *srv = c->srv;
   if (params && !cJSON_IsObject(params)) {
     rpc_call_error(call, RPC_INVALID_PARAMS, "crucible/run: params must be an object");
     return;
@@ -90,13 +141,13 @@ void lsp_run(rpc_call *call, const cJSON *params) {
     return;
   }
   sbx_lang sl;
-  if (sbx_lang_parse(lang ? lang : "python", &sl)) {
+  if (sbx_lang_parse(lang ? lang : lang_name(LANG_DEFAULT), &sl)) {
     free(text);
-    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (python, javascript or bash)", lang);
+    rpc_call_errorf(call, RPC_INVALID_PARAMS, "unknown language '%.60s' (" LANG_NAMES_TEXT ")", lang);
     return;
   }
   sbx_limits defaults, limits;
-  lsp_sandbox_limits(&c->cfg, &defaults);
+  core_sandbox_limits(&c->cfg.sandbox, &defaults);
   limits = defaults;
   if (limits_v) {
     char *err = NULL;
@@ -108,29 +159,34 @@ void lsp_run(rpc_call *call, const cJSON *params) {
     }
   }
   call->label = lsp_task_label(call, params);
+  const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
+  if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
   run_job *j = xcalloc(1, sizeof *j);
   j->call = call;
   j->client = c;
   j->uri = cJSON_IsString(uri) ? xstrdup(uri->valuestring) : NULL;
-  sbx_request req = {0};
-  req.language = sbx_lang_name(sl);
-  req.code = text;
-  req.code_len = strlen(text);
-  req.stdin_data = cJSON_IsString(stdin_v) ? stdin_v->valuestring : NULL;
-  req.stdin_len = req.stdin_data ? strlen(req.stdin_data) : 0;
-  req.limits = limits;
-  req.line_offset = first_line;
-  req.owner = c; /* the client's session: its runs share the queue fairly with other sessions' */
-  sbx_callbacks cbs = {.on_output = job_output, .on_done = job_done};
+  j->text = text;
+  j->stdin_data = cJSON_IsString(stdin_v) ? xstrdup(stdin_v->valuestring) : NULL;
+  j->req.language = sbx_lang_name(sl);
+  j->req.code = text;
+  j->req.code_len = strlen(text);
+  j->req.stdin_data = j->stdin_data;
+  j->req.stdin_len = j->stdin_data ? strlen(j->stdin_data) : 0;
+  j->req.limits = limits;
+  j->req.line_offset = first_line;
+  j->req.owner = c; /* the client's session: its runs share the queue fairly with other sessions' */
   call->data = j;
   rpc_call_set_cancel(call, job_cancel);
-  int err = sbx_run_start(&srv->runner, &req, &cbs, j, &j->run);
-  free(text);
-  if (err) {
+  /* The environment: ready at once, or built first ("installing"). */
+  char *env_err = NULL;
+  int e = lsp_env_acquire(c, call, cJSON_GetObjectItemCaseSensitive(params, "environment"), sl, env_ready, j, &j->env,
+                          &j->env_job, &env_err);
+  if (e < 0) {
     call->data = NULL;
-    free(j->uri);
-    free(j);
-    rpc_call_errorf(call, RPC_REQUEST_FAILED, "cannot start the sandbox: %s",
-                    err == -EAGAIN ? "too many runs queued, try again later" : strerror(-err));
+    job_free(j);
+    rpc_call_errorf(call, e == -EINVAL ? RPC_INVALID_PARAMS : RPC_REQUEST_FAILED, "crucible/run: %s", env_err);
+    free(env_err);
+    return;
   }
+  if (e == 1) job_start(j);
 }

@@ -65,7 +65,7 @@ static void log_to_clients(void *ud, log_level level, const char *msg) {
   lsp_server *srv = ud;
   static const int types[] = {4, 1, 2, 3, 4};
   for (lsp_client *c = srv->clients; c; c = c->next)
-    if (c->trace && !c->ses.closing) rpc_session_log(&c->ses, types[level], msg);
+    if (c->trace && !rpc_session_closing(&c->ses)) rpc_session_log(&c->ses, types[level], msg);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -137,7 +137,7 @@ int lsp_server_init(lsp_server *self, uv_loop_t *loop) {
   uv_timer_init(loop, &self->stop_timer);
   uv_unref((uv_handle_t *)&self->stop_timer);
   log_set_sink(log_to_clients, self);
-  lsp_engines_init(self);
+  core_init(&self->core, loop, &self->base, &(core_options){.warm = true});
   return 0;
 }
 
@@ -420,7 +420,7 @@ void lsp_server_stop(lsp_server *self, int exit_code) {
   if (self->clients) uv_timer_start(&self->stop_timer, stop_timer_cb, STOP_FLUSH_MS, 0);
   /* Sessions have cancelled their work; now stop what is left (queued and
    * running sandboxes, module probes) and remove every cgroup. */
-  lsp_engines_close(self);
+  core_close(&self->core);
 }
 
 int lsp_server_close(lsp_server *self) {
@@ -431,7 +431,7 @@ int lsp_server_close(lsp_server *self) {
   if (!uv_is_closing((uv_handle_t *)&self->sig_term)) uv_close((uv_handle_t *)&self->sig_term, NULL);
   uv_run(self->loop, UV_RUN_DEFAULT);
   free(self->unix_path);
-  lsp_engines_free(self);
+  core_free(&self->core);
   cfg_close(&self->base);
   return self->exit_code;
 }

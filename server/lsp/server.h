@@ -10,6 +10,7 @@
 #include "access.h"
 #include "common.h"
 #include "config.h"
+#include "core.h"
 #include "loop.h"
 #include "session.h"
 #include "utf8.h"
@@ -39,16 +40,8 @@ struct lsp_server {
   size_t max_body;
   lsp_client *clients;
   int n_clients;
-  /* engines shared by every session */
-  sbx_runner runner;
-  bool runner_open;
-  chk_context *chk;        /* lazily: use lsp_chk() */
-  bool chk_failed;
-  agent_modindex modindex;
+  core core;               /* the engines every session shares */
   bool index_wanted[CHK_LANG_COUNT];
-  store *store;
-  docs_store *docs;
-  agent_engine engine;
   /* private */
   uv_signal_t sig_int, sig_term;
   uv_prepare_t lag_prepare;  /* with lag_check: how long one loop iteration's callbacks ran */
@@ -90,9 +83,6 @@ int lsp_server_close(lsp_server *self);
 /* Recomputes a client's effective settings from base + its layers; messages
  * are sent to the client as window/logMessage and logged. */
 void lsp_client_update_settings(lsp_client *self);
-
-/* The tree-sitter checker, made on first use; NULL if the grammars failed. */
-chk_context *lsp_chk(lsp_server *srv);
 
 static inline lsp_client *lsp_client_of(rpc_call *call) {
   return container_of(call->ses, lsp_client, ses);

@@ -12,17 +12,11 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "xdg.h"
 
+/* $XDG_RUNTIME_DIR/crucible, else $TMPDIR/crucible-UID or /tmp/crucible-UID. */
 static int token_dir(char *buf, size_t cap) {
-  const char *rt = getenv("XDG_RUNTIME_DIR");
-  int n;
-  if (rt && *rt) {
-    n = snprintf(buf, cap, "%s/crucible", rt);
-  } else {
-    const char *tmp = getenv("TMPDIR");
-    n = snprintf(buf, cap, "%s/crucible-%u", tmp && *tmp ? tmp : "/tmp", (unsigned)geteuid());
-  }
-  return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+  return xdg_app_dir(XDG_RUNTIME, buf, cap);
 }
 
 int rpc_access_token_path(char *buf, size_t cap) {

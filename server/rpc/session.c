@@ -141,49 +141,76 @@ static bool ids_equal(const cJSON *a, const cJSON *b) {
   return false;
 }
 
-static void cancel_call(rpc_call *call) {
+void rpc_call_cancel(rpc_call *call) {
   if (call->cancelled) return;
   call->cancelled = true;
   /* The cancel callback may answer (and so free) the call. */
   if (call->cancel) call->cancel(call);
 }
 
-void rpc_call_cancel(rpc_call *call) {
-  cancel_call(call);
+rpc_state rpc_session_state(const rpc_session *self) {
+  return self->state;
+}
+
+bool rpc_session_advance(rpc_session *self, rpc_state to) {
+  if (to <= self->state) return false;
+  self->state = to;
+  if (to == RPC_STATE_SHUTDOWN) self->got_shutdown = true;
+  return true;
+}
+
+bool rpc_session_closing(const rpc_session *self) {
+  return self->closing;
+}
+
+rpc_call *rpc_session_find_call(rpc_session *self, const cJSON *id) {
+  if (!id) return NULL;
+  for (rpc_call *c = self->calls; c; c = c->next)
+    if (ids_equal(c->id, id)) return c;
+  return NULL;
+}
+
+/* Cancels the calls `match` accepts; a cancel callback may answer (free)
+ * its own call but no other, so the next one is taken first. */
+static int cancel_matching(rpc_session *self, bool (*match)(const rpc_call *, const void *), const void *arg) {
+  int n = 0;
+  for (rpc_call *c = self->calls, *next; c; c = next) {
+    next = c->next;
+    if (!c->cancelled && match(c, arg)) {
+      rpc_call_cancel(c);
+      n++;
+    }
+  }
+  return n;
+}
+
+static bool label_is(const rpc_call *c, const void *label) {
+  return c->label && !strcmp(c->label, label);
+}
+
+static bool token_is(const rpc_call *c, const void *token) {
+  return ids_equal(c->progress_token, token);
+}
+
+static bool not_this(const rpc_call *c, const void *keep) {
+  return c != keep;
 }
 
 int rpc_session_cancel_label(rpc_session *self, const char *label) {
-  int n = 0;
-  for (rpc_call *c = self->calls, *next; c; c = next) {
-    next = c->next;
-    if (c->label && !strcmp(c->label, label) && !c->cancelled) {
-      cancel_call(c);
-      n++;
-    }
-  }
-  return n;
+  return cancel_matching(self, label_is, label);
 }
 
 int rpc_session_cancel_token(rpc_session *self, const cJSON *token) {
-  int n = 0;
-  for (rpc_call *c = self->calls, *next; c; c = next) {
-    next = c->next;
-    if (ids_equal(c->progress_token, token) && !c->cancelled) {
-      cancel_call(c);
-      n++;
-    }
-  }
-  return n;
+  return cancel_matching(self, token_is, token);
+}
+
+int rpc_session_cancel_all(rpc_session *self, const rpc_call *keep) {
+  return cancel_matching(self, not_this, keep);
 }
 
 static void handle_cancel_request(rpc_session *self, const cJSON *params) {
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(params, "id");
-  for (rpc_call *c = self->calls; c; c = c->next) {
-    if (ids_equal(c->id, id)) {
-      cancel_call(c);
-      return;
-    }
-  }
+  rpc_call *c = rpc_session_find_call(self, cJSON_GetObjectItemCaseSensitive(params, "id"));
+  if (c) rpc_call_cancel(c);
 }
 
 static void handle_response(rpc_session *self, const rpc_msg *m) {
@@ -239,18 +266,15 @@ static bool handle_one(rpc_session *self, const rpc_msg *m, rpc_batch_reply *b, 
     return false;
   }
   const rpc_method *meth = find_method(self, name);
-  if (self->state == RPC_STATE_UNINIT && !(meth && (meth->flags & RPC_METHOD_BEFORE_INIT))) {
-    if (is_req)
-      reply_msg(self, b, slot,
-                rpc_make_error(m->id, RPC_SERVER_NOT_INITIALIZED,
-                               "Server not initialized: send 'initialize' first", NULL));
-    return is_req;
-  }
-  if (self->state == RPC_STATE_SHUTDOWN && !(meth && (meth->flags & RPC_METHOD_AFTER_SHUTDOWN))) {
-    if (is_req)
-      reply_msg(self, b, slot,
-                rpc_make_error(m->id, RPC_INVALID_REQUEST,
-                               "Server is shutting down: only 'exit' is accepted after 'shutdown'", NULL));
+  /* The lifecycle gate: what a state refuses, and with which error. */
+  int code = 0;
+  const char *why = NULL;
+  if (self->state == RPC_STATE_UNINIT && !(meth && (meth->flags & RPC_METHOD_BEFORE_INIT)))
+    code = RPC_SERVER_NOT_INITIALIZED, why = "Server not initialized: send 'initialize' first";
+  else if (self->state == RPC_STATE_SHUTDOWN && !(meth && (meth->flags & RPC_METHOD_AFTER_SHUTDOWN)))
+    code = RPC_INVALID_REQUEST, why = "Server is shutting down: only 'exit' is accepted after 'shutdown'";
+  if (why) {
+    if (is_req) reply_msg(self, b, slot, rpc_make_error(m->id, code, why, NULL));
     return is_req;
   }
   if (!meth) {
@@ -420,7 +444,7 @@ void rpc_session_close(rpc_session *self) {
    * calls (each call holds a reference, so the session outlives them). */
   for (rpc_call *c = self->calls, *next; c; c = next) {
     next = c->next;
-    cancel_call(c);
+    rpc_call_cancel(c);
   }
   self->closing = true;
   while (self->out_reqs) {

@@ -73,14 +73,14 @@ typedef struct rpc_session_ops {
 struct rpc_session {
   rpc_conn conn;
   uv_loop_t *loop;
-  rpc_state state;
   const rpc_method *methods;
   size_t n_methods;
   rpc_limits limits;
   rpc_session_ops ops;
   void *data;             /* the owner's */
+  /* private: the lifecycle is read and moved with the functions below */
+  rpc_state state;
   bool got_shutdown;
-  /* private */
   const char *token;      /* borrowed; see rpc_session_require_token */
   bool admitted;
   rpc_call *calls;        /* requests in flight */
@@ -136,8 +136,24 @@ void rpc_call_errorf(rpc_call *call, int code, const char *fmt, ...) __attribute
 void rpc_call_cancelled(rpc_call *call);
 /* Registers what to do when the request is cancelled. */
 static inline void rpc_call_set_cancel(rpc_call *call, rpc_cancel_fn fn) { call->cancel = fn; }
-/* Cancels a request in flight as $/cancelRequest would. */
+/* Cancels a request in flight as $/cancelRequest would: marks it, then runs
+ * its cancel callback (which may answer, and so free, it). No-op when it was
+ * cancelled already. */
 void rpc_call_cancel(rpc_call *call);
+/* Every request in flight except keep (may be NULL) is cancelled; returns
+ * how many (shutdown stops the work still running). */
+int rpc_session_cancel_all(rpc_session *self, const rpc_call *keep);
+/* The request in flight with this id, or NULL; valid until it is answered. */
+rpc_call *rpc_session_find_call(rpc_session *self, const cJSON *id);
+
+/* The LSP lifecycle the gate enforces. The initialize/initialized/shutdown
+ * handlers move it forward with rpc_session_advance, which returns false
+ * (and changes nothing) when `to` is not ahead of the current state. Moving
+ * to SHUTDOWN makes a later exit end the session with code 0. */
+rpc_state rpc_session_state(const rpc_session *self);
+bool rpc_session_advance(rpc_session *self, rpc_state to);
+/* True once rpc_session_close has begun: nothing more reaches the client. */
+bool rpc_session_closing(const rpc_session *self);
 /* Cancels every request in flight whose label (or progress token) matches;
  * returns how many. */
 int rpc_session_cancel_label(rpc_session *self, const char *label);

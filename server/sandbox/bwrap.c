@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,22 @@ static void push3(argv_b *b, const char *a, const char *c, const char *d) {
   push(b, d);
 }
 
+static void push_env_binds(argv_b *b, const sbx_env *env) {
+  if (!env) return;
+  int n = 0;
+  while (n < SBX_ENV_MAX_BINDS && env->binds[n]) n++;
+  bool done[SBX_ENV_MAX_BINDS] = {0};
+  for (int k = 0; k < n; k++) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+      if (!done[i] && (best < 0 || strlen(env->binds[i]) < strlen(env->binds[best]))) best = i;
+    done[best] = true;
+    push3(b, "--ro-bind", env->binds[best], env->binds[best]);
+  }
+  /* The installer's one writable folder, last: nothing hides it. */
+  if (env->write_src) push3(b, "--bind", env->write_src, env->write_dest ? env->write_dest : env->write_src);
+}
+
 char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   argv_b b = {0};
   long long tmpfs_bytes = (long long)s->limits->disk_mb << 20;
@@ -113,7 +130,10 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   push(&b, "--unshare-user");
   push(&b, "--unshare-ipc");
   push(&b, "--unshare-pid");
-  push(&b, "--unshare-net");
+  /* Only an environment's installer keeps the host's network: it must
+   * reach the package index. Programs never do. */
+  const sbx_env *env = s->env;
+  if (!env || !env->network) push(&b, "--unshare-net");
   push(&b, "--unshare-uts");
   push(&b, "--unshare-cgroup-try");
   push(&b, "--die-with-parent");
@@ -125,6 +145,10 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   push(&b, "--clearenv");
   for (int i = 0; sbx_bwrap_env[i]; i += 2)
     push3(&b, "--setenv", sbx_bwrap_env[i], sbx_bwrap_env[i + 1]);
+  /* An environment's variables come after, so they win (bwrap applies
+   * --setenv in order). */
+  for (int i = 0; env && i < 2 * SBX_ENV_MAX_VARS && env->vars[i] && env->vars[i + 1]; i += 2)
+    push3(&b, "--setenv", env->vars[i], env->vars[i + 1]);
   /* The read-only system. */
   push3(&b, "--ro-bind", "/usr", "/usr");
   for (int i = 0; i < s->nroots; i++) {
@@ -133,6 +157,7 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   }
   for (const char *const *e = s->etc ? s->etc : sbx_bwrap_etc_default; *e; e++)
     push3(&b, "--ro-bind-try", *e, *e);
+  if (env && env->network) push3(&b, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
   /* Copies into the root tmpfs, read-only with it by the final
    * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. */
   push_num(&b, "--file", s->fd_passwd, "/etc/passwd");
@@ -168,6 +193,10 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   push2(&b, "--tmpfs", "/tmp");
   push_num(&b, "--size", tmpfs_bytes, NULL);
   push2(&b, "--tmpfs", SBX_SCRATCH);
+  /* The environment's folders come after every tmpfs: one under /tmp is
+   * bound on the sandbox's /tmp, not hidden by it. Shorter paths first, so
+   * a folder bound inside another stays visible. */
+  push_env_binds(&b, env);
   char script[64];
   snprintf(script, sizeof script, SBX_SCRATCH "/%s", sbx_lang_script(s->lang));
   push_num(&b, "--file", s->fd_code, script);
@@ -179,7 +208,7 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   push_num(&b, "--json-status-fd", s->fd_status, NULL);
   push_num(&b, "--block-fd", s->fd_block, NULL);
   push(&b, "--");
-  push(&b, s->interp);
+  push(&b, env && env->interp ? env->interp : s->interp);
   push(&b, sbx_lang_script(s->lang));
   return b.v;
 }
@@ -218,4 +247,38 @@ void sbx_roots_free(sbx_root_entry *roots, int n) {
     free(roots[i].target);
   }
   free(roots);
+}
+
+static const char *dup_or_null(const char *s) {
+  return s ? xstrdup(s) : NULL;
+}
+
+sbx_env *sbx_env_dup(const sbx_env *self) {
+  if (!self) return NULL;
+  sbx_env *c = xcalloc(1, sizeof *c);
+  c->id = dup_or_null(self->id);
+  c->stamp = dup_or_null(self->stamp);
+  for (int i = 0; i < SBX_ENV_MAX_BINDS && self->binds[i]; i++) c->binds[i] = xstrdup(self->binds[i]);
+  c->interp = dup_or_null(self->interp);
+  for (int i = 0; i < 2 * SBX_ENV_MAX_VARS && self->vars[i] && self->vars[i + 1]; i += 2) {
+    c->vars[i] = xstrdup(self->vars[i]);
+    c->vars[i + 1] = xstrdup(self->vars[i + 1]);
+  }
+  c->network = self->network;
+  c->write_src = dup_or_null(self->write_src);
+  c->write_dest = dup_or_null(self->write_dest);
+  return c;
+}
+
+/* The copy owns its strings: they are const only to the readers. */
+void sbx_env_free(sbx_env *self) {
+  if (!self) return;
+  free((char *)self->id);
+  free((char *)self->stamp);
+  for (int i = 0; i < SBX_ENV_MAX_BINDS && self->binds[i]; i++) free((char *)self->binds[i]);
+  free((char *)self->interp);
+  for (int i = 0; i < 2 * SBX_ENV_MAX_VARS && self->vars[i]; i++) free((char *)self->vars[i]);
+  free((char *)self->write_src);
+  free((char *)self->write_dest);
+  free(self);
 }

@@ -1,5 +1,5 @@
-/* `sbx_doctor_report`: what the sandbox can enforce on this machine, found by
- * probing and by actually running a trivial program in each language. */
+/* `sbx_doctor_start`: what a runner's sandbox enforces on this machine, found
+ * by probing and by running a trivial program in each language through it. */
 #include <errno.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 
 #include "cgroup.h"
 #include "common.h"
+#include "internal.h"
 #include "sandbox.h"
 #include "seccomp_filter.h"
 
@@ -42,15 +43,34 @@ static char *capture(char *const argv[]) {
   return xstrdup(buf);
 }
 
+/* One doctor's visit: the facts are written at the start; the probes fill
+ * in their languages as they end; a zero-delay timer answers from the loop
+ * once the last one is in. */
+typedef struct doctor doctor;
+
 typedef struct probe {
-  sbx_lang lang;
-  int done;
+  doctor *doc;
   cJSON *out;
 } probe;
 
+struct doctor {
+  sbx_runner *runner;
+  cJSON *rep, *hints;
+  probe probes[SBX_LANG_COUNT];
+  int pending;
+  uv_timer_t finish;
+  sbx_doctor_fn cb;
+  void *ud;
+};
+
+static void finish_cb(uv_timer_t *t);
+
+static void part_done(doctor *d) {
+  if (--d->pending == 0) uv_timer_start(&d->finish, finish_cb, 0, 0);
+}
+
 static void probe_done(void *ud, const sbx_result *r) {
   probe *p = ud;
-  p->done = 1;
   cJSON *o = p->out;
   cJSON_AddBoolToObject(o, "ok", r->outcome == SBX_OK);
   if (r->outcome == SBX_OK) {
@@ -61,40 +81,87 @@ static void probe_done(void *ud, const sbx_result *r) {
     cJSON_AddStringToObject(o, "error", r->error ? r->error : r->err_len ? r->err : "failed");
   }
   cJSON_AddNumberToObject(o, "durationMs", (double)r->duration_ms);
+  part_done(p->doc);
 }
 
-static void runner_closed(sbx_runner *r) {
-  (void)r;
+static void doctor_freed(uv_handle_t *h) {
+  free(container_of((uv_timer_t *)h, doctor, finish));
 }
 
-cJSON *sbx_doctor_report(const sbx_config *config) {
-  cJSON *rep = cJSON_CreateObject();
-  cJSON *hints = cJSON_CreateArray();
+/* What the probes showed, then the answer. */
+static void finish_cb(uv_timer_t *t) {
+  doctor *d = container_of(t, doctor, finish);
+  if (d->runner->backend == &sbx__docker_backend) {
+    /* Python is the language the image must have; the others are optional. */
+    bool ok = cJSON_IsTrue(cJSON_GetObjectItem(d->probes[SBX_LANG_PYTHON].out, "ok")) && !d->runner->setup_error;
+    cJSON_AddBoolToObject(d->rep, "ok", ok);
+    const char *problem = sbx_runner_problem(d->runner);
+    if (problem) cJSON_AddStringToObject(d->rep, "problem", problem);
+    cJSON_AddItemToObject(d->rep, "hints", d->hints);
+    d->cb(d->ud, d->rep);
+    uv_close((uv_handle_t *)&d->finish, doctor_freed);
+    return;
+  }
+  const sbx__bwrap *be = sbx__bw(d->runner);
+  bool any_ok = false, sandbox_failed = false;
+  const char *why = NULL;
+  for (int l = 0; l < SBX_LANG_COUNT; l++) {
+    cJSON *ok = cJSON_GetObjectItem(d->probes[l].out, "ok");
+    if (cJSON_IsTrue(ok)) any_ok = true;
+    cJSON *err = cJSON_GetObjectItem(d->probes[l].out, "error");
+    if (cJSON_IsString(err) && strstr(err->valuestring, "sandbox could not start"))
+      sandbox_failed = true, why = err->valuestring;
+    if (!be->interp[l]) {
+      const lang_info *li = lang_get((lang_id)l);
+      char *hint = xasprintf("install %s (apt install %s)", li->program, li->package);
+      cJSON_AddItemToArray(d->hints, cJSON_CreateString(hint));
+      free(hint);
+    }
+  }
+  cJSON *un = cJSON_AddObjectToObject(d->rep, "userNamespaces");
+  cJSON_AddBoolToObject(un, "ok", any_ok);
+  if (!any_ok && sandbox_failed) {
+    cJSON_AddStringToObject(un, "error", why);
+    cJSON_AddItemToArray(d->hints, cJSON_CreateString(
+        "user namespaces are refused: on Ubuntu 23.10+ set sysctl "
+        "kernel.apparmor_restrict_unprivileged_userns=0 or install bubblewrap's AppArmor "
+        "profile; elsewhere check sysctl user.max_user_namespaces and "
+        "kernel.unprivileged_userns_clone"));
+  }
+  cJSON_AddBoolToObject(d->rep, "ok", any_ok && be->bwrap);
+  const char *problem = sbx_runner_problem(d->runner);
+  if (problem) cJSON_AddStringToObject(d->rep, "problem", problem);
+  cJSON_AddItemToObject(d->rep, "hints", d->hints);
+  d->cb(d->ud, d->rep);
+  uv_close((uv_handle_t *)&d->finish, doctor_freed);
+}
+
+/* The facts that need no run: ids, bwrap, seccomp, cgroups, limits. */
+static void facts(doctor *d) {
+  sbx_runner *runner = d->runner;
+  cJSON *rep = d->rep, *hints = d->hints;
+  if (runner->backend == &sbx__docker_backend) {
+    sbx__dk_doctor_facts(runner, rep, hints);
+    return;
+  }
+  const sbx__bwrap *be = sbx__bw(runner);
   cJSON_AddStringToObject(rep, "backend", "bubblewrap");
 
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  sbx_runner runner;
-  sbx_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  if (config) cfg.host_uid = config->host_uid, cfg.host_gid = config->host_gid;
-  sbx_runner_init(&runner, &loop, &cfg);
-
   long uid, gid;
-  sbx_runner_host_ids(&runner, &uid, &gid);
+  sbx_runner_host_ids(runner, &uid, &gid);
   cJSON *ids = cJSON_AddObjectToObject(rep, "runsAs");
   cJSON_AddNumberToObject(ids, "hostUid", (double)uid);
   cJSON_AddNumberToObject(ids, "hostGid", (double)gid);
-  cJSON_AddStringToObject(ids, "how", runner.set_ids
+  cJSON_AddStringToObject(ids, "how", runner->set_ids
       ? "the server is root: bwrap and every sandboxed program run as this unprivileged host "
         "uid/gid (sandbox.uid/sandbox.gid in the user file; never 0)"
       : "the server's own uid: the user namespace maps the sandbox user onto it");
 
   cJSON *bw = cJSON_AddObjectToObject(rep, "bwrap");
-  cJSON_AddBoolToObject(bw, "found", runner.bwrap != NULL);
-  if (runner.bwrap) {
-    cJSON_AddStringToObject(bw, "path", runner.bwrap);
-    char *argv[] = {runner.bwrap, "--version", NULL};
+  cJSON_AddBoolToObject(bw, "found", be->bwrap != NULL);
+  if (be->bwrap) {
+    cJSON_AddStringToObject(bw, "path", be->bwrap);
+    char *argv[] = {be->bwrap, "--version", NULL};
     char *v = capture(argv);
     if (v) cJSON_AddStringToObject(bw, "version", v);
     free(v);
@@ -119,17 +186,17 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
                                       "changes, TIOCSTI, socket families but unix/inet/inet6/netlink");
 
   /* cgroups */
-  sbx_isolation iso = sbx_runner_isolation(&runner);
+  sbx_isolation iso = sbx_runner_isolation(runner);
   cJSON *cg = cJSON_AddObjectToObject(rep, "cgroup");
   cJSON_AddStringToObject(cg, "version", iso == SBX_ISO_CGROUP_V2 ? "v2" : iso == SBX_ISO_CGROUP_V1 ? "v1" : "none");
-  if (runner.cg) {
+  if (be->cg) {
     static const char *const names[SBX_CG_N] = {"memory", "pids", "cpu"};
     cJSON *c = cJSON_AddObjectToObject(cg, "controllers");
     for (int i = 0; i < SBX_CG_N; i++)
-      if (runner.cg->base[i]) cJSON_AddStringToObject(c, names[i], runner.cg->base[i]);
+      if (be->cg->base[i]) cJSON_AddStringToObject(c, names[i], be->cg->base[i]);
   }
-  if (runner.cg_note) {
-    cJSON_AddStringToObject(cg, "note", runner.cg_note);
+  if (runner->note) {
+    cJSON_AddStringToObject(cg, "note", runner->note);
     cJSON_AddItemToArray(hints, cJSON_CreateString(
         "memory and process limits fall back to rlimits: for cgroup enforcement run as root on "
         "cgroup v1, or start crucible in a delegated cgroup v2 scope: systemd-run --user --scope "
@@ -137,7 +204,7 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
   }
   cJSON_AddStringToObject(rep, "isolation", sbx_isolation_name(iso));
 
-  bool cgm = runner.cg != NULL;
+  bool cgm = be->cg != NULL;
   cJSON *lim = cJSON_AddObjectToObject(rep, "limits");
   cJSON_AddStringToObject(lim, "wall", "timer: SIGTERM to every sandbox process, SIGKILL of the "
                                        "pid namespace 300 ms later");
@@ -153,51 +220,45 @@ cJSON *sbx_doctor_report(const sbx_config *config) {
   cJSON_AddStringToObject(lim, "disk", "size-capped tmpfs for the scratch dir, /tmp and /dev/shm, RLIMIT_FSIZE");
   cJSON_AddStringToObject(lim, "output", "head kept per stream up to outputBytes; killed beyond 4x in total");
   cJSON_AddStringToObject(lim, "network", "own network namespace: no interfaces but its own loopback");
+}
 
-  /* A real sandbox per language: proves user namespaces, mounts, seccomp. */
+int sbx_doctor_start(sbx_runner *runner, sbx_doctor_fn cb, void *ud) {
+  doctor *d = xcalloc(1, sizeof *d);
+  int err = uv_timer_init(runner->loop, &d->finish);
+  if (err) {
+    free(d);
+    return err;
+  }
+  d->runner = runner;
+  d->cb = cb;
+  d->ud = ud;
+  d->rep = cJSON_CreateObject();
+  d->hints = cJSON_CreateArray();
+  facts(d);
+  /* A real sandbox per language, through the runner's own queue: proves user
+   * namespaces, mounts and seccomp as the programs meet them. */
   static const char *const code[SBX_LANG_COUNT] = {
       "import sys; print(sys.version.split()[0])", "console.log(process.version)",
       "echo \"$BASH_VERSION\""};
-  cJSON *interps = cJSON_AddObjectToObject(rep, "interpreters");
-  probe probes[SBX_LANG_COUNT];
+  const sbx__bwrap *be = runner->backend == &sbx__bwrap_backend ? sbx__bw(runner) : NULL;
+  cJSON *interps = cJSON_AddObjectToObject(d->rep, "interpreters");
+  d->pending = SBX_LANG_COUNT + 1; /* one more, dropped below: no answer before every probe started */
   for (int l = 0; l < SBX_LANG_COUNT; l++) {
-    probes[l] = (probe){(sbx_lang)l, 0, cJSON_AddObjectToObject(interps, sbx_lang_name((sbx_lang)l))};
-    if (runner.interp[l]) cJSON_AddStringToObject(probes[l].out, "path", runner.interp[l]);
-    sbx_request req = {.language = sbx_lang_name((sbx_lang)l), .code = code[l], .code_len = strlen(code[l])};
+    probe *p = &d->probes[l];
+    p->doc = d;
+    p->out = cJSON_AddObjectToObject(interps, sbx_lang_name((sbx_lang)l));
+    if (be && be->interp[l]) cJSON_AddStringToObject(p->out, "path", be->interp[l]);
+    sbx_request req = {.language = sbx_lang_name((sbx_lang)l), .code = code[l], .code_len = strlen(code[l]),
+                       .owner = d};
     req.limits.timeout_ms = 10000;
-    sbx_callbacks cb = {NULL, probe_done};
-    if (sbx_run_start(&runner, &req, &cb, &probes[l], NULL)) probes[l].done = 1;
+    sbx_callbacks cbs = {NULL, probe_done};
+    err = sbx_run_start(runner, &req, &cbs, p, NULL);
+    if (err) {
+      cJSON_AddBoolToObject(p->out, "ok", false);
+      cJSON_AddStringToObject(p->out, "error", strerror(-err));
+      d->pending--;
+    }
   }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  bool any_ok = false, sandbox_failed = false;
-  const char *why = NULL;
-  for (int l = 0; l < SBX_LANG_COUNT; l++) {
-    cJSON *ok = cJSON_GetObjectItem(probes[l].out, "ok");
-    if (cJSON_IsTrue(ok)) any_ok = true;
-    cJSON *err = cJSON_GetObjectItem(probes[l].out, "error");
-    if (err && strstr(err->valuestring, "sandbox could not start")) sandbox_failed = true, why = err->valuestring;
-    if (!runner.interp[l])
-      cJSON_AddItemToArray(hints, cJSON_CreateString(
-          l == SBX_LANG_PYTHON ? "install python3 (apt install python3)"
-          : l == SBX_LANG_JAVASCRIPT ? "install node (apt install nodejs)" : "install bash"));
-  }
-  cJSON *un = cJSON_AddObjectToObject(rep, "userNamespaces");
-  cJSON_AddBoolToObject(un, "ok", any_ok);
-  if (!any_ok && sandbox_failed) {
-    cJSON_AddStringToObject(un, "error", why);
-    cJSON_AddItemToArray(hints, cJSON_CreateString(
-        "user namespaces are refused: on Ubuntu 23.10+ set sysctl "
-        "kernel.apparmor_restrict_unprivileged_userns=0 or install bubblewrap's AppArmor "
-        "profile; elsewhere check sysctl user.max_user_namespaces and "
-        "kernel.unprivileged_userns_clone"));
-  }
-  cJSON_AddBoolToObject(rep, "ok", any_ok && runner.bwrap);
-  const char *problem = sbx_runner_problem(&runner);
-  if (problem) cJSON_AddStringToObject(rep, "problem", problem);
-  cJSON_AddItemToObject(rep, "hints", hints);
-
-  sbx_runner_close(&runner, runner_closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  return rep;
+  part_done(d);
+  return 0;
 }

@@ -4,11 +4,16 @@
 #include <string.h>
 
 #include "common.h"
+#include "defaults.h"
 #include "sandbox.h"
 
 void sbx_limits_default(sbx_limits *self) {
-  *self = (sbx_limits){.timeout_ms = 10000, .memory_mb = 512, .cpu_seconds = 10, .pids = 64,
-                       .output_bytes = 1 << 20, .disk_mb = 64};
+  *self = (sbx_limits){.timeout_ms = CFG_DEFAULT_SANDBOX_TIMEOUT_MS,
+                       .memory_mb = CFG_DEFAULT_SANDBOX_MEMORY_MB,
+                       .cpu_seconds = CFG_DEFAULT_SANDBOX_CPU_SECONDS,
+                       .pids = CFG_DEFAULT_SANDBOX_PIDS,
+                       .output_bytes = CFG_DEFAULT_SANDBOX_OUTPUT_BYTES,
+                       .disk_mb = CFG_DEFAULT_SANDBOX_DISK_MB};
 }
 
 void sbx_limits_max(sbx_limits *self) {
@@ -76,37 +81,26 @@ cJSON *sbx_limits_to_json(const sbx_limits *self) {
   return o;
 }
 
-static const struct {
-  const char *name, *script, *aliases[3], *exts[3];
-} langs[SBX_LANG_COUNT] = {
-    [SBX_LANG_PYTHON] = {"python", "main.py", {"py", "python3", NULL}, {".py", NULL, NULL}},
-    [SBX_LANG_JAVASCRIPT] = {"javascript", "main.js", {"js", "node", NULL}, {".js", ".cjs", ".mjs"}},
-    [SBX_LANG_BASH] = {"bash", "main.sh", {"sh", NULL, NULL}, {".sh", ".bash", NULL}},
-};
-
 int sbx_lang_parse(const char *name, sbx_lang *out) {
-  if (!name) return -EINVAL;
-  for (int l = 0; l < SBX_LANG_COUNT; l++) {
-    if (!strcmp(name, langs[l].name)) return *out = (sbx_lang)l, 0;
-    for (int a = 0; a < 3 && langs[l].aliases[a]; a++)
-      if (!strcmp(name, langs[l].aliases[a])) return *out = (sbx_lang)l, 0;
-  }
-  return -EINVAL;
+  lang_id id = lang_parse(name);
+  if (id == LANG_NONE) return -EINVAL;
+  *out = id;
+  return 0;
 }
 
 const char *sbx_lang_name(sbx_lang lang) {
-  return (unsigned)lang < SBX_LANG_COUNT ? langs[lang].name : "unknown";
+  const lang_info *l = lang_get(lang);
+  return l ? l->name : "unknown";
 }
 
 const char *sbx_lang_script(sbx_lang lang) {
-  return (unsigned)lang < SBX_LANG_COUNT ? langs[lang].script : "main";
+  const lang_info *l = lang_get(lang);
+  return l ? l->script : "main";
 }
 
 int sbx_lang_from_path(const char *path, sbx_lang *out) {
-  const char *dot = path ? strrchr(path, '.') : NULL;
-  if (!dot || strchr(dot, '/')) return -ENOENT;
-  for (int l = 0; l < SBX_LANG_COUNT; l++)
-    for (int e = 0; e < 3 && langs[l].exts[e]; e++)
-      if (!strcmp(dot, langs[l].exts[e])) return *out = (sbx_lang)l, 0;
-  return -ENOENT;
+  lang_id id = lang_from_path(path);
+  if (id == LANG_NONE) return -ENOENT;
+  *out = id;
+  return 0;
 }

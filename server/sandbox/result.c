@@ -1,8 +1,10 @@
-/* RunResult: names of outcomes/limits/isolation modes and the JSON form. */
+/* RunResult: names of outcomes/limits/isolation modes, the JSON form, and
+ * results that outlive their callback (copies, rejected programs). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "sandbox.h"
 #include "utf8.h"
 
@@ -16,6 +18,7 @@ const char *sbx_isolation_name(sbx_isolation iso) {
   case SBX_ISO_CGROUP_V2: return "cgroup-v2";
   case SBX_ISO_CGROUP_V1: return "cgroup-v1";
   case SBX_ISO_RLIMIT: return "rlimit";
+  case SBX_ISO_CONTAINER: return "container";
   default: return "none";
   }
 }
@@ -120,4 +123,56 @@ cJSON *sbx_result_to_json(const sbx_result *self) {
   cJSON_AddStringToObject(o, "language", sbx_lang_name(self->lang));
   if (self->error) cJSON_AddStringToObject(o, "error", self->error);
   return o;
+}
+
+void sbx_result_rejected(sbx_result *self, sbx_lang lang, const sbx_limits *limits) {
+  memset(self, 0, sizeof *self);
+  self->outcome = SBX_REJECTED;
+  self->exit_code = -1;
+  self->isolation = SBX_ISO_NONE;
+  self->lang = lang;
+  if (limits) self->limits = *limits;
+  self->host_uid = self->host_gid = -1;
+}
+
+/* A copy of n bytes plus a NUL (the bytes may hold NULs). */
+static char *copy_bytes(const char *s, size_t n) {
+  if (!s) return NULL;
+  char *c = xmalloc(n + 1);
+  memcpy(c, s, n);
+  c[n] = 0;
+  return c;
+}
+
+sbx_result *sbx_result_dup(const sbx_result *self) {
+  if (!self) return NULL;
+  sbx_result *r = xmalloc(sizeof *r);
+  *r = *self;
+  r->out = copy_bytes(self->out, self->out_len);
+  r->err = copy_bytes(self->err, self->err_len);
+  r->unenforced = self->unenforced ? xstrdup(self->unenforced) : NULL;
+  r->error = self->error ? xstrdup(self->error) : NULL;
+  sbx_diag *d = NULL;
+  if (self->ndiags > 0 && self->diags) {
+    d = xcalloc((size_t)self->ndiags, sizeof *d);
+    for (int i = 0; i < self->ndiags; i++) {
+      d[i] = self->diags[i];
+      d[i].message = xstrdup(self->diags[i].message ? self->diags[i].message : "");
+    }
+  } else {
+    r->ndiags = 0;
+  }
+  r->diags = d;
+  return r;
+}
+
+void sbx_result_free(sbx_result *self) {
+  if (!self) return;
+  free((char *)self->out);
+  free((char *)self->err);
+  free((char *)self->unenforced);
+  free((char *)self->error);
+  for (int i = 0; i < self->ndiags; i++) free(self->diags[i].message);
+  free((sbx_diag *)self->diags);
+  free(self);
 }

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "defaults.h"
+#include "lang.h"
+
 /* ---- limits ------------------------------------------------------------ */
 
 /* Every field is a positive number; 0 in a request means "the runner's
@@ -21,7 +24,8 @@ typedef struct sbx_limits {
   long disk_mb;      /* size of each writable tmpfs (scratch, /tmp, /dev/shm) and RLIMIT_FSIZE */
 } sbx_limits;
 
-/* Fills the built-in defaults (10 s, 512 MiB, 10 s CPU, 64 pids, 1 MiB, 64 MiB). */
+/* Fills the settings' defaults (config/defaults.h: 10 s, 512 MiB, 10 s CPU,
+ * 64 pids, 1 MiB, 64 MiB). */
 void sbx_limits_default(sbx_limits *self);
 /* The built-in ceilings a request may never exceed. */
 void sbx_limits_max(sbx_limits *self);
@@ -36,15 +40,19 @@ cJSON *sbx_limits_to_json(const sbx_limits *self);
 
 /* ---- languages --------------------------------------------------------- */
 
-typedef enum sbx_lang { SBX_LANG_PYTHON, SBX_LANG_JAVASCRIPT, SBX_LANG_BASH, SBX_LANG_COUNT } sbx_lang;
+/* The sandbox's languages are the registry's (util/lang.h): sbx_lang is
+ * lang_id under another name, SBX_LANG_* are its values. */
+typedef lang_id sbx_lang;
+#define SBX_LANG_PYTHON LANG_PYTHON
+#define SBX_LANG_JAVASCRIPT LANG_JAVASCRIPT
+#define SBX_LANG_BASH LANG_BASH
+#define SBX_LANG_COUNT LANG_COUNT
 
-/* Accepts "python"/"py"/"python3", "javascript"/"js"/"node", "bash"/"sh".
- * Returns 0 or -EINVAL. */
+/* lang_parse (a canonical name or an alias): returns 0 or -EINVAL. */
 int sbx_lang_parse(const char *name, sbx_lang *out);
-/* The canonical name ("python", "javascript", "bash"). */
+/* The canonical name ("python", "javascript", "bash"); "unknown" otherwise. */
 const char *sbx_lang_name(sbx_lang lang);
-/* The language for a file name's extension (.py .js .mjs .cjs .sh .bash);
- * returns 0 or -ENOENT. */
+/* lang_from_path (.py .js .mjs .cjs .sh .bash): returns 0 or -ENOENT. */
 int sbx_lang_from_path(const char *path, sbx_lang *out);
 /* The script's file name inside the sandbox's scratch dir ("main.py", ...). */
 const char *sbx_lang_script(sbx_lang lang);
@@ -57,7 +65,7 @@ typedef enum sbx_outcome {
   SBX_TIMEOUT,   /* wall time or CPU time */
   SBX_OOM,       /* memory limit */
   SBX_CANCELLED, /* sbx_run_cancel or the runner closing */
-  SBX_REJECTED,  /* never ran (bad request) */
+  SBX_REJECTED,  /* never ran: the checks rejected the program (sbx_result_rejected) */
 } sbx_outcome;
 
 /* Which limit ended the run (or was hit); bit flags for limits_hit. */
@@ -77,6 +85,7 @@ typedef enum sbx_isolation {
   SBX_ISO_CGROUP_V2, /* memory + pids in a cgroup v2 child, rlimits for CPU/files */
   SBX_ISO_CGROUP_V1, /* memory + pids v1 hierarchies, rlimits for CPU/files */
   SBX_ISO_RLIMIT,    /* rlimits only: RLIMIT_DATA for memory, RLIMIT_NPROC for processes */
+  SBX_ISO_CONTAINER, /* a container of a Docker-API engine: its cgroup, namespaces and ulimits */
 } sbx_isolation;
 
 /* A runtime error mapped onto the user's code. */
@@ -117,12 +126,39 @@ const char *sbx_limit_name(unsigned kind);
 
 /* The brief's RunResult object: outcome, exitCode, signal, stdout, stderr,
  * truncated, durationMs, cpuMs, maxRssKb, diagnostics, plus limit,
- * limitsHit, limits, isolation and error. Caller owns the returned tree. */
+ * limitsHit, limits, isolation, hostUid, hostGid, unenforced, warning when
+ * a limit is not enforced, language, and error. Every RunResult, run or
+ * rejected, goes through it. Caller owns the returned tree. */
 cJSON *sbx_result_to_json(const sbx_result *self);
+
+/* Fills self as the result of a program that never ran because the checks
+ * rejected it: outcome SBX_REJECTED, no exit code or signal, no output,
+ * nothing measured (0 ms, 0 CPU ms, 0 KiB), no limit hit, isolation
+ * SBX_ISO_NONE, no host ids, and the language and limits it would have
+ * run with. It points to nothing. */
+void sbx_result_rejected(sbx_result *self, sbx_lang lang, const sbx_limits *limits);
+
+/* A heap copy of a result that owns everything it points to (output,
+ * diagnostics, notes), for keeping a result past on_done. NULL is copied
+ * as NULL. Free it with sbx_result_free (NULL is a no-op); a result from
+ * anywhere else must never be given to sbx_result_free. */
+sbx_result *sbx_result_dup(const sbx_result *self);
+void sbx_result_free(sbx_result *self);
 
 /* ---- runner ------------------------------------------------------------ */
 
+/* Which backend makes the sandboxes. */
+typedef enum sbx_backend_kind {
+  SBX_BACKEND_BWRAP = 0, /* bubblewrap + seccomp + a cgroup per run, on this host */
+  SBX_BACKEND_DOCKER,    /* a container per run on a Docker Engine API (Docker, Podman) */
+} sbx_backend_kind;
+
 typedef struct sbx_config {
+  sbx_backend_kind backend;
+  const char *image;       /* docker: the image programs run in (NULL: SBX_DOCKER_IMAGE_DEFAULT) */
+  const char *docker_host; /* docker: "unix:///path" or a socket path; NULL: $DOCKER_HOST, then
+                              /var/run/docker.sock, $XDG_RUNTIME_DIR/podman/podman.sock,
+                              /run/podman/podman.sock */
   int max_concurrent;   /* runs at once; the rest queue (default 4) */
   int max_queued;       /* queued runs beyond which sbx_run_start returns -EAGAIN (default 1024) */
   int max_queued_per_owner; /* the same for one owner (sbx_request.owner; default 64) */
@@ -139,8 +175,9 @@ typedef struct sbx_config {
   long host_uid, host_gid;
 } sbx_config;
 
+#define SBX_DOCKER_IMAGE_DEFAULT CFG_DEFAULT_SANDBOX_IMAGE
 /* nobody/nogroup on Debian: owns no files, holds no privileges. */
-#define SBX_HOST_ID_DEFAULT 65534
+#define SBX_HOST_ID_DEFAULT CFG_DEFAULT_SANDBOX_HOST_ID
 /* How many past starts the queue's fairness remembers. */
 #define SBX_SERVED_RING 32
 /* Buffer size for reading a sandbox's pipes. */
@@ -159,8 +196,32 @@ typedef struct sbx_callbacks {
   void (*on_done)(void *ud, const sbx_result *result);
 } sbx_callbacks;
 
+/* ---- environments ------------------------------------------------------ */
+
+#define SBX_ENV_MAX_BINDS 8
+#define SBX_ENV_MAX_VARS 8
+
+/* What an environment (docs/environments.md) adds to a sandbox. Paths are
+ * absolute and canonical; a bind's source must be reachable by the host uid
+ * programs run as. Borrowed in a request: sbx_run_start copies it. */
+typedef struct sbx_env {
+  const char *id;    /* names the environment for the layers above (module index); the sandbox ignores it */
+  const char *stamp; /* changes when the environment's content changes; the sandbox ignores it */
+  const char *binds[SBX_ENV_MAX_BINDS + 1];  /* host folders shown read-only at their own paths; NULL ends */
+  const char *interp; /* run this interpreter (a venv's bin/python) instead of the runner's; NULL: the runner's */
+  const char *vars[2 * SBX_ENV_MAX_VARS + 1]; /* NAME, VALUE pairs set after the defaults; NULL ends */
+  /* For an environment's installer only, never for a program: */
+  bool network;           /* keep the host's network namespace (to reach a package index) */
+  const char *write_src;  /* a host folder bound writable ... */
+  const char *write_dest; /* ... at this path (NULL: write_src) */
+} sbx_env;
+
+/* A deep copy on the heap (NULL for NULL); free with sbx_env_free. */
+sbx_env *sbx_env_dup(const sbx_env *self);
+void sbx_env_free(sbx_env *self);
+
 typedef struct sbx_request {
-  const char *language;   /* "python" | "javascript" | "bash" (NULL: python) */
+  const char *language;   /* "python" | "javascript" | "bash" (NULL: LANG_DEFAULT, python) */
   const char *code;       /* the program text (borrowed; copied at start) */
   size_t code_len;
   const char *stdin_data; /* optional bytes fed to the program's stdin */
@@ -168,39 +229,30 @@ typedef struct sbx_request {
   sbx_limits limits;      /* zero fields: the runner's defaults */
   int line_offset;        /* added to diagnostic lines (code was a selection starting there) */
   const void *owner;      /* who asked (a session): queued runs are shared fairly between owners */
+  const sbx_env *env;     /* what the program can import beyond the system (NULL: the system only) */
 } sbx_request;
 
 struct sbx_runner {
-  /* All private. */
+  /* All private (server/sandbox/internal.h). */
   uv_loop_t *loop;
   sbx_config cfg;
-  char *bwrap;
-  char *interp[SBX_LANG_COUNT];
+  const struct sbx__backend *backend; /* makes and drives the sandboxes (bwrap) */
+  void *be;               /* the backend's own state */
   char *setup_error;      /* why no run can start (bwrap missing, ...) */
-  struct sbx_cgroups *cg; /* NULL when cgroups are unusable */
-  char *cg_note;          /* why cgroups are not used, for results and doctor */
+  char *note;             /* why runs get less enforcement (no cgroup, ...), for results and doctor */
+  sbx_isolation iso;      /* how runs' limits are enforced */
   uid_t host_uid;         /* what sandboxed programs run as on the host */
   gid_t host_gid;
-  bool set_ids;           /* root server: bwrap is started as host_uid/host_gid */
-  char *slab;             /* SBX_SLAB_SIZE bytes: every pipe read of this runner */
+  bool set_ids;           /* root server: the sandbox is started as host_uid/host_gid */
   sbx_run *live;          /* running (spawned) runs */
   sbx_run *queue_head, *queue_tail;
   const void *served[SBX_SERVED_RING]; /* owners of the last runs started from the queue */
   unsigned nserved;
   int nlive, nqueued;
-  struct sbx_cg_grave *graves; /* cgroups waiting for their last task to go */
-  uv_timer_t reaper;      /* removes graves and refills the pool, off the critical path */
-  uv_signal_t sigchld;    /* reaps bwrap processes (spawned without libuv: see run_spawn) */
-  int nprocs;             /* bwrap processes not reaped yet (keep sigchld referenced) */
-  sbx_run *warm;          /* a python sandbox set up ahead, waiting for its program */
+  sbx_run *warm;          /* a python sandbox prepared ahead, waiting for its program */
   uv_timer_t warm_timer;  /* refills it, off the critical path */
   int warm_failures;
-  int closing_handles;
-  struct sbx_cg_grave *pool; /* made ahead with the default limits, taken by runs */
-  int npool;
-  struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
-  struct sbx_mask *masks;       /* /proc entries covered in every sandbox, probed once */
-  int nroots;
+  int closing_parts;      /* the warm timer and the backend, while closing */
   int closing;
   void (*close_cb)(sbx_runner *);
   int pending_handles;    /* runs allocated and not yet freed */
@@ -243,13 +295,16 @@ void sbx_run_cancel(sbx_run *run);
 
 /* ---- doctor ------------------------------------------------------------ */
 
-/* What works on this machine: bwrap path and version, whether user
- * namespaces work (a trivial sandbox is actually run), seccomp, cgroup
- * version and controllers usable and how, which limits are enforced and
- * how, the host uid/gid programs run as, interpreters with versions, and
- * hints. config may be NULL (the defaults). Runs a few short processes
- * synchronously (about 100 ms) on a runner of its own. Caller owns the
- * tree. */
-cJSON *sbx_doctor_report(const sbx_config *config);
+/* The report (taken by the callee). */
+typedef void (*sbx_doctor_fn)(void *ud, cJSON *report);
+/* What works on this machine for `runner`, the one programs really use:
+ * bwrap path and version, seccomp, cgroup version and controllers and how,
+ * which limits are enforced and how, the host uid/gid programs run as, and
+ * hints, written at once; then one trivial program per language goes
+ * through the runner's queue (proving user namespaces, mounts, seccomp,
+ * and giving the interpreters' versions). cb runs once, from the loop,
+ * when the last probe has ended (closing the runner ends them). Returns 0,
+ * or a negative error with nothing called. */
+int sbx_doctor_start(sbx_runner *runner, sbx_doctor_fn cb, void *ud);
 
 #endif

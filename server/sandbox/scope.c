@@ -15,6 +15,7 @@
 #include "cgroup.h"
 #include "common.h"
 #include "log.h"
+#include "xdg.h"
 
 extern char **environ;
 
@@ -30,8 +31,8 @@ static char *systemd_run_path(void) {
 
 /* Whether the user's systemd manager answers: its private socket exists. */
 static bool user_manager_present(void) {
-  const char *rt = getenv("XDG_RUNTIME_DIR");
-  if (!rt || !*rt) return false;
+  char rt[4096];
+  if (xdg_base_dir(XDG_RUNTIME, rt, sizeof rt)) return false;
   char *p = xasprintf("%s/systemd/private", rt);
   struct stat st;
   bool ok = stat(p, &st) == 0 && S_ISSOCK(st.st_mode);

@@ -13,6 +13,10 @@
 
 #include "common.h"
 #include "log.h"
+#include "xdg.h"
+
+/* The transcripts' file under the XDG state directory. */
+#define STORE_DB_NAME "transcripts.db"
 
 struct store {
   sqlite3 *db;
@@ -39,22 +43,14 @@ static double wall_now(void) {
 }
 
 const char *store_default_path(char *buf, size_t cap) {
-  const char *xdg = getenv("XDG_STATE_HOME");
-  if (xdg && *xdg)
-    snprintf(buf, cap, "%s/crucible/transcripts.db", xdg);
-  else
-    snprintf(buf, cap, "%s/.local/state/crucible/transcripts.db", getenv("HOME") ? getenv("HOME") : "/tmp");
+  if (xdg_app_path(XDG_STATE, STORE_DB_NAME, buf, cap) && cap) buf[0] = '\0';
   return buf;
 }
 
 store *store_open(const char *path, char *err, size_t errlen) {
-  char def[4096];
-  if (!path) path = store_default_path(def, sizeof def);
-  int e = mkdir_parents(path);
-  if (e) {
-    snprintf(err, errlen, "cannot create the directory for %s: %s", path, strerror(-e));
-    return NULL;
-  }
+  char where[4096];
+  if (xdg_file_prepare(XDG_STATE, STORE_DB_NAME, path, where, sizeof where, err, errlen)) return NULL;
+  path = where;
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       NULL) != SQLITE_OK) {

@@ -30,6 +30,8 @@ int store_task_finish(store *self, const char *uid, const char *outcome, int ite
 /* Newest tasks first: [{uid, task, kind, question, language, outcome,
  * iterations, createdAt, durationMs, usage}]. Caller owns the result. */
 cJSON *store_history(store *self, int limit);
+/* How many tasks a history shows when the client names no limit. */
+#define STORE_HISTORY_DEFAULT_LIMIT 20
 /* One task with its attempts, by uid or by client label (newest match), or
  * NULL when unknown. Caller owns the result. */
 cJSON *store_transcript(store *self, const char *task);

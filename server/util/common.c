@@ -7,7 +7,6 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
-#include <sys/stat.h>
 #include <time.h>
 
 static void oom(void) {
@@ -75,20 +74,4 @@ int write_all(int fd, const void *p, size_t n) {
     n -= (size_t)w;
   }
   return 0;
-}
-
-int mkdir_parents(const char *path) {
-  char dir[4096];
-  if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return -ENAMETOOLONG;
-  char *slash = strrchr(dir, '/');
-  if (!slash || slash == dir) return 0;
-  *slash = '\0';
-  for (char *p = dir + 1;; p++) {
-    if (*p != '/' && *p != '\0') continue;
-    char c = *p;
-    *p = '\0';
-    if (mkdir(dir, 0700) && errno != EEXIST) return -errno;
-    *p = c;
-    if (!c) return 0;
-  }
 }

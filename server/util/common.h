@@ -18,10 +18,6 @@ char *xstrndup(const char *s, size_t n);
 /* printf into a new string the caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Creates every missing directory above path's last component (mode 0700).
- * Returns 0 or -errno. */
-int mkdir_parents(const char *path);
-
 /* Writes all n bytes of p to the blocking descriptor fd, retrying short
  * writes and EINTR. Returns 0 or -errno (-EIO when write makes no
  * progress). */

@@ -3,6 +3,8 @@
 request it was sent.
 
 As a module:  fake = FakeOpenAI().start(); fake.script([...]); fake.url; fake.requests; fake.stop()
+              fake.connections: TCP connections accepted so far; each request's record names the
+              connection it came on ("conn", from 1), so a test can see connections being reused
 As a program: python3 fake_openai.py --port 0 [--script FILE] [--reject json_schema,json_object]
               prints "listening on http://127.0.0.1:PORT/v1" on stdout.
 
@@ -73,6 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # small SSE writes would otherwise meet the client's delayed ACK (~40 ms each)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.fake.lock:
+            self.fake.connections += 1
+            self.conn_id = self.fake.connections
 
     @property
     def fake(self):
@@ -125,6 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": parsed if parsed is not None else raw.decode(errors="replace"),
             "time": time.time(),
+            "conn": self.conn_id,
             "disconnected": False,
         }
         with self.fake.lock:
@@ -317,6 +323,7 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self._script = []
         self._requests = []
+        self.connections = 0
         self.reject_formats = set()
         self.models = list(models)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)

@@ -164,6 +164,18 @@ def wait_no_sandboxed_programs(timeout=5):
     return sandboxed_programs()
 
 
+def cancel_and_expect_killed(client, rid, within):
+    """Cancels request rid while its program runs in a sandbox: the answer is
+    -32800 within `within` seconds and no sandboxed program is left."""
+    assert sandboxed_programs(), "the program should be running in its sandbox"
+    t0 = time.time()
+    client.notify("$/cancelRequest", {"id": rid})
+    r = client.wait_response(rid, timeout=10)
+    assert r["error"]["code"] == -32800
+    assert time.time() - t0 < within
+    assert not wait_no_sandboxed_programs()
+
+
 def sandbox_procs():
     """pids of bwrap processes (monitors and namespace inits) of crucible
     processes this session started that are no longer their parents, and

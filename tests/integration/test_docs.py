@@ -300,3 +300,58 @@ def test_local_folder_removed_files(tmp_path):
     listing = json.loads(docs(cache, "list", "--json").stdout)
     assert listing[0]["pages"] == 1
     assert "Levers" in search(cache, "levers pulleys")["context"]
+
+
+def run_docs(cache, config, *args):
+    """crucible docs with its own user config folder."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), XDG_CONFIG_HOME=str(config))
+    p = subprocess.run([crucible_bin(), "docs", *args], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_add_honours_user_max_pages(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(10):
+        (folder / ("p%02d.md" % i)).write_text("# Page %d\n\nwords %d\n" % (i, i))
+    config = tmp_path / "config"
+    (config / "crucible").mkdir(parents=True)
+    (config / "crucible" / "config.json").write_text(json.dumps({"docs": {"maxPages": 3}}))
+    summary = run_docs(tmp_path / "cache", config, "add", str(folder), "--json")
+    assert summary["pages"] == 3 and summary["skipped"] == 7, summary
+    # the option still overrides the setting
+    summary = run_docs(tmp_path / "cache", config, "add", str(folder), "--json", "--max-pages", "10")
+    assert summary["pages"] == 10, summary
+
+
+def test_default_page_cap_takes_a_whole_docs_set(tmp_path):
+    # the Python docs are 530 pages; the old default (500) cut them short
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for i in range(600):
+        (folder / ("p%03d.md" % i)).write_text("# Page %d\n\nword%d\n" % (i, i))
+    config = tmp_path / "config"
+    config.mkdir()
+    summary = run_docs(tmp_path / "cache", config, "add", str(folder), "--json")
+    assert summary["pages"] == 600 and summary["skipped"] == 0, summary
+
+
+def test_sphinx_sources_indexed_once(tmp_path):
+    folder = tmp_path / "sphinx"
+    (folder / "_sources" / "library").mkdir(parents=True)
+    (folder / "library").mkdir()
+    (folder / "library" / "zipfile.html").write_text(
+        "<html><head><title>zipfile</title></head><body><h1>zipfile</h1>"
+        "<h2>ZipFile Objects</h2><p>ZipFile.extractall(path) extracts every member.</p></body></html>")
+    (folder / "_sources" / "library" / "zipfile.rst.txt").write_text(
+        "zipfile\n=======\n\nZipFile Objects\n---------------\n\n.. method:: ZipFile.extractall(path)\n")
+    (folder / "_sources" / "orphan.txt").write_text("A text file with no rendered page: kept.\n")
+    config = tmp_path / "config"
+    config.mkdir()
+    summary = run_docs(tmp_path / "cache", config, "add", str(folder), "--json")
+    assert summary["fetched"] == 2, summary
+    ctx = run_docs(tmp_path / "cache", config, "search", "How do I extract all members of a zip file?", "--json")
+    urls = [s["url"] for s in ctx["sources"]]
+    assert urls == [str((folder / "library" / "zipfile.html").resolve())], urls
+    assert ctx["context"].count("extractall") == 1

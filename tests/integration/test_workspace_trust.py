@@ -6,12 +6,13 @@ refusal is told to the client as window/logMessage."""
 import json
 import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
-from conftest import Client, finish, llm_env  # noqa: E402
+from conftest import Client, crucible_bin, finish, llm_env  # noqa: E402
 from docs_site import DocsSite  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
@@ -155,6 +156,15 @@ def test_user_file_allows_private_sources(env, fake, site, ws, how):
         finish(c)
 
 
+def settings_defaults(env):
+    """The settings with no user file at all, from `crucible doctor`."""
+    empty = pathlib.Path(env["XDG_CONFIG_HOME"]).parent / "no-config"
+    empty.mkdir(exist_ok=True)
+    p = subprocess.run([crucible_bin(), "doctor", "--json", "--offline"], capture_output=True, text=True,
+                       env={**os.environ, **env, "XDG_CONFIG_HOME": str(empty)}, timeout=120)
+    return json.loads(p.stdout)["settings"]
+
+
 def test_cost_settings_are_bounded_by_the_user_file(env, fake):
     user_file(env, {"llm": {"maxRetries": 1}})
     c, notes = start(env, options={
@@ -165,7 +175,11 @@ def test_cost_settings_are_bounded_by_the_user_file(env, fake):
         s = c.call("crucible/doctor", {}, timeout=60)["result"]["settings"]
         assert s["agent"]["maxIterations"] == 3
         assert s["llm"]["maxRetries"] == 1 and s["llm"]["timeoutMs"] == 120000
-        assert (s["docs"]["maxPages"], s["docs"]["maxDepth"], s["docs"]["budgetTokens"]) == (500, 20, 6000)
+        # not raised past the built-in defaults (the user file names none of them)
+        defaults = settings_defaults(env)["docs"]
+        assert (s["docs"]["maxPages"], s["docs"]["maxDepth"], s["docs"]["budgetTokens"]) == \
+            (defaults["maxPages"], defaults["maxDepth"], defaults["budgetTokens"])
+        assert s["docs"]["maxPages"] < 100000 and s["docs"]["maxDepth"] < 100
         text = logs(notes)
         for key in ("agent.maxIterations", "llm.maxRetries", "llm.timeoutMs", "docs.maxPages", "docs.maxDepth",
                     "docs.budgetTokens"):

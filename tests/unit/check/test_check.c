@@ -1,6 +1,6 @@
 /* Unit tests of the check module: fixture files per language (syntax error
  * classes, import forms, optional imports, statuses), UTF-16 columns,
- * incremental edits against full parses, splitting/joining, the module index
+ * incremental edits against full parses, joining, the module index
  * and its cache. */
 #include <dirent.h>
 #include <errno.h>
@@ -241,19 +241,26 @@ static void test_utf16_after_astral(void **state) {
 }
 
 static void test_col_conversion_roundtrip(void **state) {
-  const char *line = "a\xF0\x9D\x84\x9E" "b\xC3\xA9" "c";
-  size_t len = strlen(line);
+  /* The document's positions go through protocol/utf8.c; line 1 holds the
+   * characters, so the line index is exercised too. */
+  const char *text = "x = 1\n"
+                     "a\xF0\x9D\x84\x9E" "b\xC3\xA9" "c\n";
+  chk_doc *doc = chk_doc_new(ctx, CHK_LANG_PYTHON, text, strlen(text));
+  assert_non_null(doc);
   size_t bytes[] = {0, 1, 5, 6, 8, 9};
   uint32_t u16[] = {0, 1, 3, 4, 5, 6};
   for (size_t i = 0; i < ARRAY_LEN(bytes); i++) {
-    assert_int_equal(chk_col_to_lsp(line, len, bytes[i], LSP_ENC_UTF16), u16[i]);
-    assert_int_equal(chk_col_from_lsp(line, len, u16[i], LSP_ENC_UTF16), bytes[i]);
-    assert_int_equal(chk_col_from_lsp(line, len, (uint32_t)bytes[i], LSP_ENC_UTF8), bytes[i]);
+    TSPoint p = {1, (uint32_t)bytes[i]};
+    assert_int_equal(chk_doc_point_to_lsp(doc, p, LSP_ENC_UTF16), u16[i]);
+    assert_int_equal(chk_doc_offset(doc, 1, u16[i], LSP_ENC_UTF16), 6 + bytes[i]);
+    assert_int_equal(chk_doc_offset(doc, 1, (uint32_t)bytes[i], LSP_ENC_UTF8), 6 + bytes[i]);
   }
   /* a column inside a surrogate pair stays before the character; past the end clamps */
-  assert_int_equal(chk_col_from_lsp(line, len, 2, LSP_ENC_UTF16), 1);
-  assert_int_equal(chk_col_from_lsp(line, len, 99, LSP_ENC_UTF16), len);
-  assert_int_equal(chk_col_from_lsp(line, len, 3, LSP_ENC_UTF8), 1);
+  assert_int_equal(chk_doc_offset(doc, 1, 2, LSP_ENC_UTF16), 7);
+  assert_int_equal(chk_doc_offset(doc, 1, 99, LSP_ENC_UTF16), 6 + 9);
+  assert_int_equal(chk_doc_offset(doc, 1, 3, LSP_ENC_UTF8), 7);
+  assert_int_equal(chk_doc_offset(doc, 9, 0, LSP_ENC_UTF16), strlen(text));
+  chk_doc_free(doc);
 }
 
 /* ---- incremental edits ---- */
@@ -300,7 +307,7 @@ static void lsp_pos(const char *text, size_t off, uint32_t *line, uint32_t *col)
     }
   const char *nl = strchr(text + ls, '\n');
   size_t ll = nl ? (size_t)(nl - (text + ls)) : strlen(text + ls);
-  *col = chk_col_to_lsp(text + ls, ll, off - ls, LSP_ENC_UTF16);
+  *col = utf8_col_to_lsp(text + ls, ll, off - ls, LSP_ENC_UTF16);
 }
 
 static void test_incremental_equals_full(void **state) {
@@ -513,50 +520,7 @@ static void test_change_json(void **state) {
   chk_doc_free(doc);
 }
 
-/* ---- split / join ---- */
-
-static char *nth_line(const char *s, uint32_t n) {
-  for (uint32_t i = 0; i < n && s; i++) {
-    s = strchr(s, '\n');
-    if (s) s++;
-  }
-  if (!s) return NULL;
-  return xstrndup(s, strcspn(s, "\n"));
-}
-
-static void test_split_python(void **state) {
-  const char *prog = "\"\"\"Doc.\"\"\"\nimport os\n\nfrom sys import (argv,\n    exit)\n"
-                     "x = 1; import re\n\ndef f():\n    import json\n    return json\nimport math\n";
-  chk_split s;
-  assert_int_equal(chk_split_program(ctx, CHK_LANG_PYTHON, prog, strlen(prog), &s), 0);
-  assert_string_equal(s.imports, "import os\n\nfrom sys import (argv,\n    exit)\nimport math\n");
-  assert_string_equal(s.code, "\"\"\"Doc.\"\"\"\nx = 1; import re\n\ndef f():\n    import json\n"
-                              "    return json\n");
-  /* every original line maps to the same text in its part */
-  for (uint32_t i = 0; i < s.nlines; i++) {
-    chk_line_origin o;
-    assert_true(chk_split_map(&s, i, &o));
-    char *a = nth_line(prog, i), *b = nth_line(o.part ? s.code : s.imports, o.line);
-    assert_non_null(a);
-    assert_non_null(b);
-    assert_string_equal(a, b);
-    free(a);
-    free(b);
-  }
-  chk_line_origin o;
-  assert_false(chk_split_map(&s, (uint32_t)s.nlines, &o));
-  chk_split_close(&s);
-}
-
-static void test_split_javascript(void **state) {
-  const char *prog = "import fs from 'fs';\nconst p = require('path'), q = require('os');\n"
-                     "const x = f(require('a'));\nconsole.log(fs);\n";
-  chk_split s;
-  assert_int_equal(chk_split_program(ctx, CHK_LANG_JAVASCRIPT, prog, strlen(prog), &s), 0);
-  assert_string_equal(s.imports, "import fs from 'fs';\nconst p = require('path'), q = require('os');\n");
-  assert_string_equal(s.code, "const x = f(require('a'));\nconsole.log(fs);\n");
-  chk_split_close(&s);
-}
+/* ---- join ---- */
 
 static void test_join_maps_diagnostics(void **state) {
   const char *imports = "import os\nimport nump";
@@ -803,12 +767,9 @@ static void test_check_json_shape(void **state) {
 }
 
 static void test_language_names(void **state) {
-  assert_int_equal(chk_language_parse("py"), CHK_LANG_PYTHON);
+  /* the names are the registry's (tests/unit/util/test_lang.c) */
   assert_int_equal(chk_language_parse("node"), CHK_LANG_JAVASCRIPT);
-  assert_int_equal(chk_language_parse("ruby"), CHK_LANG_NONE);
   assert_int_equal(chk_language_from_path("a/b.mjs"), CHK_LANG_JAVASCRIPT);
-  assert_int_equal(chk_language_from_path("x.sh"), CHK_LANG_BASH);
-  assert_int_equal(chk_language_from_path("dir.py/x"), CHK_LANG_NONE);
   assert_null(chk_doc_new(ctx, CHK_LANG_NONE, "", 0));
 }
 
@@ -824,8 +785,6 @@ int main(void) {
       cmocka_unit_test(test_incremental_equals_full),
       cmocka_unit_test(test_prefilter_equals_full_scan),
       cmocka_unit_test(test_change_json),
-      cmocka_unit_test(test_split_python),
-      cmocka_unit_test(test_split_javascript),
       cmocka_unit_test(test_join_maps_diagnostics),
       cmocka_unit_test(test_modset_lookup_and_suggest),
       cmocka_unit_test(test_probe_python_host),

@@ -172,12 +172,6 @@ static void test_deep_document_reported_not_parsed(void **state) {
   free(deep);
   chk_doc_free(doc);
 
-  /* splitting unparsed text: all of it is code */
-  chk_split s;
-  assert_int_equal(chk_split_program(ctx, CHK_LANG_PYTHON, text, strlen(text), &s), 0);
-  assert_string_equal(s.imports, "");
-  assert_string_equal(s.code, text);
-  chk_split_close(&s);
   free(text);
 }
 

@@ -239,6 +239,22 @@ static void test_pack(void **state) {
  * sibling whose name merely starts like the root is outside, and so is a
  * symlink out of it; URLs are fetched from public addresses only unless
  * allowed. */
+static void test_page_kind(void **state) {
+  (void)state;
+  assert_int_equal(docs_kind_from_name("/d/a.HTML"), DOCS_KIND_HTML);
+  assert_int_equal(docs_kind_from_name("/d/a.md"), DOCS_KIND_TEXT);
+  assert_int_equal(docs_kind_from_name("/d/a.rst"), DOCS_KIND_RST);
+  assert_int_equal(docs_kind_from_name("/d/a.png"), DOCS_KIND_SKIP);
+  assert_int_equal(docs_kind_from_name("/d.v2/README"), DOCS_KIND_SKIP); /* a dot in a folder is no extension */
+  assert_int_equal(docs_kind_from_type("text/html; charset=utf-8", "https://x/a.md"), DOCS_KIND_HTML);
+  assert_int_equal(docs_kind_from_type("text/plain", "https://x/a.rst"), DOCS_KIND_RST);
+  assert_int_equal(docs_kind_from_type("text/plain", "https://x/a.txt"), DOCS_KIND_TEXT);
+  assert_int_equal(docs_kind_from_type("text/htmlx", "https://x/a"), DOCS_KIND_SKIP);
+  assert_int_equal(docs_kind_from_type("image/png", "https://x/a.html"), DOCS_KIND_SKIP);
+  assert_int_equal(docs_kind_from_type(NULL, "https://x/guide"), DOCS_KIND_HTML); /* no type: a web page */
+  assert_int_equal(docs_kind_from_type("", "https://x/notes.md"), DOCS_KIND_TEXT);
+}
+
 static void test_source_vet(void **state) {
   (void)state;
   char tmpl[] = "/tmp/crucible-vet-XXXXXX";
@@ -279,6 +295,66 @@ static void test_source_vet(void **state) {
   free(ws), free(ws2), free(in), free(sib), free(link);
 }
 
+static void test_sphinx_rendered(void **state) {
+  (void)state;
+  char *r = docs_sphinx_rendered("/d/html/_sources/library/zipfile.rst.txt");
+  assert_string_equal(r, "/d/html/library/zipfile.html");
+  free(r);
+  r = docs_sphinx_rendered("http://h/docs/_sources/intro.txt");
+  assert_string_equal(r, "http://h/docs/intro.html");
+  free(r);
+  r = docs_sphinx_rendered("/d/_sources/guide.md.txt");
+  assert_string_equal(r, "/d/guide.html");
+  free(r);
+  assert_null(docs_sphinx_rendered("/d/html/notes.txt"));
+  assert_null(docs_sphinx_rendered("/d/html/_sources/page.html"));
+  assert_null(docs_sphinx_rendered("/d/my_sources/page.txt"));
+}
+
+static bool has(char **v, size_t n, const char *s) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], s) == 0) return true;
+  return false;
+}
+
+static void free_words(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+static void test_query_compounds(void **state) {
+  (void)state;
+  size_t n = 0;
+  char **v = docs_query_compounds("How do I extract all files? Use a thread pool executor", 48, &n);
+  assert_true(has(v, n, "extractall"));        /* a stopword may be part of one */
+  assert_true(has(v, n, "threadpoolexecutor")); /* three words */
+  assert_true(has(v, n, "poolexecutor"));
+  assert_false(has(v, n, "howdo"));             /* stopwords alone make none */
+  assert_false(has(v, n, "doi"));
+  free_words(v, n);
+  v = docs_query_compounds("how to check is file", 48, &n);
+  assert_false(has(v, n, "howto"));
+  assert_true(has(v, n, "isfile"));
+  free_words(v, n);
+  v = docs_query_compounds("single", 48, &n);
+  assert_int_equal(n, 0);
+  free_words(v, n);
+  v = docs_query_compounds("a b c d e f g h", 3, &n);
+  assert_true(n <= 3);
+  free_words(v, n);
+}
+
+static void test_changelog_url(void **state) {
+  (void)state;
+  assert_true(docs_url_is_changelog("/usr/share/doc/python3/html/whatsnew/3.2.html"));
+  assert_true(docs_url_is_changelog("https://example.org/docs/CHANGELOG.md"));
+  assert_true(docs_url_is_changelog("https://example.org/release-notes/v2/index"));
+  assert_true(docs_url_is_changelog("/p/NEWS.rst"));
+  assert_false(docs_url_is_changelog("/usr/share/doc/python3/html/library/zipfile.html"));
+  assert_false(docs_url_is_changelog("https://news.example.org/docs/api.html")); /* a host, not a path */
+  assert_false(docs_url_is_changelog("/docs/newsletter.html"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_url_canon),          cmocka_unit_test(test_url_prefix),
@@ -287,6 +363,8 @@ int main(void) {
       cmocka_unit_test(test_chunk_split_headings), cmocka_unit_test(test_chunk_split_caps),
       cmocka_unit_test(test_rst_and_utf8),       cmocka_unit_test(test_fts_query),
       cmocka_unit_test(test_pack),              cmocka_unit_test(test_source_vet),
+      cmocka_unit_test(test_page_kind),         cmocka_unit_test(test_sphinx_rendered),
+      cmocka_unit_test(test_query_compounds),   cmocka_unit_test(test_changelog_url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -405,6 +405,64 @@ static void test_loc_tokens(void **state) {
   free(t);
 }
 
+/* The first "Source: " of a prompt section, a new string. */
+static char *first_source(const char *ctx) {
+  const char *p = strstr(ctx, "Source: ");
+  if (!p) return xstrdup("");
+  p += strlen("Source: ");
+  return xstrndup(p, strcspn(p, "\n"));
+}
+
+static void test_ranking_fixes(void **state) {
+  fixture *f = *state;
+  char dir[400], path[500];
+  snprintf(dir, sizeof dir, "%s/rank", f->dir);
+  mkdir(dir, 0700);
+  /* filler: "objects" in over 20 % of the chunks (and under half), so it
+   * is a common word that still has weight */
+  for (int i = 0; i < 12; i++) {
+    char name[32], text[200];
+    snprintf(name, sizeof name, "filler%02d.md", i);
+    snprintf(text, sizeof text, "# Filler %d\n\n%s about topic%d.\n", i, i < 4 ? "Objects and more objects" : "Words",
+             i);
+    write_file(dir, name, text);
+  }
+  /* the same text twice: reference and release notes */
+  write_file(dir, "library/archive.md", "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n");
+  write_file(dir, "whatsnew/3.2.md", "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n");
+  /* a common word still scores: both match the rare word */
+  write_file(dir, "gizmo_plain.md", "# Gizmo plain\n\nA gizmo turns.\n");
+  write_file(dir, "gizmo_objects.md", "# Gizmo objs\n\nA gizmo turns objects.\n");
+  /* bare section headings: the page's title tells them apart */
+  write_file(dir, "sprockets.md", "# Sprockets\n\n## Examples\n\nTurning it twice is fine.\n");
+  write_file(dir, "pulleys.md", "# Pulleys\n\n## Examples\n\nTurning it twice is fine.\n");
+  const char *src[] = {dir};
+  run_result r = sync_run(f, src, 1, 20, false);
+  free(r.error);
+
+  /* words spelling an identifier find it */
+  char *ctx = docs_context_build(f->store, "How do I unpack all the members?", src, 1, "search", 2000, NULL, NULL);
+  assert_non_null(strstr(ctx, "Archive.unpackall(path)"));
+  /* release notes rank below the reference page with the same text */
+  char *top = first_source(ctx);
+  snprintf(path, sizeof path, "%s/library/archive.md", dir);
+  char *want = realpath(path, NULL);
+  assert_string_equal(top, want);
+  free(want), free(top), free(ctx);
+
+  ctx = docs_context_build(f->store, "gizmo objects", src, 1, "search", 2000, NULL, NULL);
+  top = first_source(ctx);
+  assert_non_null(strstr(top, "gizmo_objects.md"));
+  free(top), free(ctx);
+
+  ctx = docs_context_build(f->store, "pulleys examples turning", src, 1, "search", 2000, NULL, NULL);
+  top = first_source(ctx);
+  assert_non_null(strstr(top, "pulleys.md"));
+  /* the prompt's heading reads "page — section", as before */
+  assert_non_null(strstr(ctx, "### Pulleys — Examples\nSource: "));
+  free(top), free(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_local_folder, setup, teardown),
@@ -415,6 +473,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ranking_same_without_shortcuts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_filter_inside_ranking, setup, teardown),
       cmocka_unit_test(test_loc_tokens),
+      cmocka_unit_test_setup_teardown(test_ranking_fixes, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,8 +171,7 @@ int main(int argc, char **argv) {
   setenv("DRIVE_MODEL", cfg.model, 1);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  if (llm_client_new(&loop, &cfg, &d.client) < 0) return 2;
-  llm_config_close(&cfg);
+  if (llm_client_new(&loop, &d.client) < 0) return 2;
   if (remember) {
     llm_mode m;
     if (llm_mode_parse(remember, &m) < 0) usage();
@@ -180,13 +179,14 @@ int main(int argc, char **argv) {
   }
   uv_timer_init(&loop, &d.cancel_timer);
   if (ping) {
-    llm_ping(d.client, on_ping, &d);
+    llm_ping(d.client, &cfg, on_ping, &d);
   } else {
     llm_message msgs[] = {
         {"system", "You are a coding assistant."},
         {"user", prompt},
     };
     llm_chat_opts o = {
+        .config = &cfg,
         .messages = msgs,
         .n_messages = 2,
         .structured = !plain,
@@ -202,6 +202,7 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&d.cancel_timer, cancel_timer_closed);
   uv_run(&loop, UV_RUN_DEFAULT);
+  llm_config_close(&cfg);
   int rc = uv_loop_close(&loop);
   if (rc != 0) {
     fprintf(stderr, "llm_drive: handles left open on the loop\n");

@@ -229,6 +229,75 @@ static void test_whole_prefix(void **state) {
   assert_int_equal(utf8_whole_prefix("a\x80", 2), 2);             /* stray continuation */
 }
 
+static void test_repair_with(void **state) {
+  (void)state;
+  size_t n = 0;
+  /* a cut sequence loses its first byte only: the rest is looked at again */
+  char *r = utf8_repair_with("ok \xc3\xa9 \xff \xed\xa0\x80 \xc3", 13, "?", 1, &n);
+  assert_non_null(r);
+  assert_string_equal(r, "ok \xc3\xa9 ? ??? ?");
+  assert_int_equal(n, 13);
+  free(r);
+  /* NUL is replaced too; an empty replacement drops the byte */
+  r = utf8_repair_with("a\0b\x80" "c", 5, "", 0, &n);
+  assert_string_equal(r, "abc");
+  assert_int_equal(n, 3);
+  free(r);
+  /* a longer replacement grows the output; valid input comes back unchanged */
+  r = utf8_repair_with("\xff\xfe", 2, "<bad>", 5, NULL);
+  assert_string_equal(r, "<bad><bad>");
+  free(r);
+  r = utf8_repair_with("\xe2\x82\xac\xf0\x9d\x84\x9e", 7, "?", 1, &n);
+  assert_string_equal(r, "\xe2\x82\xac\xf0\x9d\x84\x9e");
+  assert_int_equal(n, 7);
+  free(r);
+  /* utf8_repair is the U+FFFD case */
+  char *a = utf8_repair("x\xffy", 3, NULL), *b = utf8_repair_with("x\xffy", 3, "\xef\xbf\xbd", 3, NULL);
+  assert_string_equal(a, b);
+  free(a);
+  free(b);
+}
+
+static void test_char_start(void **state) {
+  (void)state;
+  const char *s = "a\xe2\x82\xac" "b";  /* a, euro sign (bytes 1..3), b */
+  assert_int_equal(utf8_char_start(s, 5, 0), 0);
+  assert_int_equal(utf8_char_start(s, 5, 1), 1);
+  assert_int_equal(utf8_char_start(s, 5, 2), 1); /* inside the euro sign: its start */
+  assert_int_equal(utf8_char_start(s, 5, 3), 1);
+  assert_int_equal(utf8_char_start(s, 5, 4), 4);
+  assert_int_equal(utf8_char_start(s, 5, 5), 5);  /* the end is a cut point */
+  assert_int_equal(utf8_char_start(s, 5, 99), 5); /* clamped */
+  /* stray continuation bytes from the start: back to 0 */
+  assert_int_equal(utf8_char_start("\x80\x80\x80", 3, 2), 0);
+  assert_int_equal(utf8_char_start("", 0, 0), 0);
+}
+
+static void test_offset_at(void **state) {
+  (void)state;
+  /* line 0 "a<U+1D11E>b", CRLF; line 1 "<e-acute>x"; line 2 "end" without newline */
+  const char *t = "a\xf0\x9d\x84\x9e" "b\r\n\xc3\xa9x\nend";
+  size_t len = strlen(t);
+  assert_int_equal(utf8_offset_at(t, len, 0, 0, LSP_ENC_UTF16), 0);
+  assert_int_equal(utf8_offset_at(t, len, 0, 3, LSP_ENC_UTF16), 5);  /* after the pair */
+  assert_int_equal(utf8_offset_at(t, len, 0, 2, LSP_ENC_UTF16), 1);  /* inside the pair */
+  assert_int_equal(utf8_offset_at(t, len, 0, 2, LSP_ENC_UTF32), 5);
+  assert_int_equal(utf8_offset_at(t, len, 0, 5, LSP_ENC_UTF8), 5);
+  /* past the line's end clamps before the CR */
+  assert_int_equal(utf8_offset_at(t, len, 0, 99, LSP_ENC_UTF16), 6);
+  assert_int_equal(utf8_offset_at(t, len, 1, 0, LSP_ENC_UTF16), 8);
+  assert_int_equal(utf8_offset_at(t, len, 1, 1, LSP_ENC_UTF16), 10);
+  assert_int_equal(utf8_offset_at(t, len, 1, 1, LSP_ENC_UTF8), 8);   /* inside e-acute */
+  assert_int_equal(utf8_offset_at(t, len, 2, 3, LSP_ENC_UTF16), len);
+  assert_int_equal(utf8_offset_at(t, len, 2, 1, LSP_ENC_UTF16), 13);
+  /* a line past the last one is the end */
+  assert_int_equal(utf8_offset_at(t, len, 3, 0, LSP_ENC_UTF16), len);
+  assert_int_equal(utf8_offset_at(t, len, UINT32_MAX, UINT32_MAX, LSP_ENC_UTF16), len);
+  assert_int_equal(utf8_offset_at("", 0, 0, 5, LSP_ENC_UTF16), 0);
+  /* a trailing newline opens an empty last line */
+  assert_int_equal(utf8_offset_at("x\n", 2, 1, 4, LSP_ENC_UTF16), 2);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -240,6 +309,9 @@ int main(void)
     cmocka_unit_test(test_col_round_trip),
     cmocka_unit_test(test_repair),
     cmocka_unit_test(test_whole_prefix),
+    cmocka_unit_test(test_repair_with),
+    cmocka_unit_test(test_char_start),
+    cmocka_unit_test(test_offset_at),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

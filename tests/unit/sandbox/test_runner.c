@@ -222,10 +222,30 @@ static void queue_is_fair_between_owners(void **state) {
   close_runner(&loop, &is_closed, &runner);
 }
 
+static void got_report(void *ud, cJSON *report) {
+  *(cJSON **)ud = report;
+}
+
 static void doctor_reports(void **state) {
   (void)state;
   if (!runnable()) skip();
-  cJSON *rep = sbx_doctor_report(NULL);
+  uv_loop_t loop;
+  int is_closed;
+  sbx_runner runner;
+  sbx_config cfg = {0};
+  open_runner(&loop, &is_closed, &runner, &cfg);
+  cJSON *rep = NULL;
+  assert_int_equal(sbx_doctor_start(&runner, got_report, &rep), 0);
+  assert_null(rep); /* answered from the loop, never from inside the call */
+  /* a program of the runner's own, beside the doctor's probes */
+  rec r = {0};
+  sbx_callbacks cb = {on_out, on_done};
+  sbx_request req = {.language = "python", .code = "print(7)", .code_len = 8};
+  assert_int_equal(sbx_run_start(&runner, &req, &cb, &r, NULL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_non_null(rep);
+  assert_int_equal(r.outcome, SBX_OK);
+  assert_string_equal(r.out, "7\n");
   assert_non_null(cJSON_GetObjectItem(rep, "bwrap"));
   /* which host uid programs run as: never root */
   cJSON *ids = cJSON_GetObjectItem(rep, "runsAs");
@@ -238,7 +258,9 @@ static void doctor_reports(void **state) {
   assert_non_null(cJSON_GetObjectItem(py, "version"));
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "userNamespaces"), "ok")));
   assert_non_null(cJSON_GetObjectItem(rep, "limits"));
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rep, "ok")));
   cJSON_Delete(rep);
+  close_runner(&loop, &is_closed, &runner);
 }
 
 int main(void) {

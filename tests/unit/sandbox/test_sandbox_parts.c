@@ -278,9 +278,78 @@ static void result_json(void **state) {
   cJSON_Delete(o);
 }
 
+/* An environment: read-only binds after every tmpfs (shorter paths first),
+ * its variables after the fixed ones, its interpreter; no network and
+ * nothing writable. An installer: the host's network and exactly one
+ * writable bind, at its destination. */
+static void bwrap_argv_env(void **state) {
+  (void)state;
+  sbx_limits lim;
+  sbx_limits_default(&lim);
+  sbx_env env = {.id = "venv-1", .binds = {"/tmp/ws/.venv/lib", "/tmp/ws/.venv"},
+                 .interp = "/tmp/ws/.venv/bin/python",
+                 .vars = {"PATH", "/tmp/ws/.venv/bin:/usr/bin", "VIRTUAL_ENV", "/tmp/ws/.venv"}};
+  sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
+                         .limits = &lim, .env = &env, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5,
+                         .fd_block = 6, .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9, .fd_empty = 10};
+  char **argv = sbx_bwrap_argv(&spec);
+  assert_true(argv_find(argv, "--unshare-net", 1) > 0);
+  assert_int_equal(argv_find(argv, "--bind", 1), -1);
+  int last_tmpfs = -1;
+  for (int k = 1; argv[k]; k++)
+    if (!strcmp(argv[k], "--tmpfs")) last_tmpfs = k;
+  assert_true(last_tmpfs > 0);
+  int b1 = argv_find(argv, "/tmp/ws/.venv", last_tmpfs), b2 = argv_find(argv, "/tmp/ws/.venv/lib", last_tmpfs);
+  assert_true(b1 > last_tmpfs && b2 > b1);
+  assert_string_equal(argv[b1 - 1], "--ro-bind");
+  assert_string_equal(argv[b1 + 1], "/tmp/ws/.venv");
+  assert_string_equal(argv[b2 - 1], "--ro-bind");
+  /* the last PATH set is the environment's */
+  int path_at = -1;
+  for (int k = 1; argv[k]; k++)
+    if (!strcmp(argv[k], "--setenv") && !strcmp(argv[k + 1], "PATH")) path_at = k;
+  assert_string_equal(argv[path_at + 2], "/tmp/ws/.venv/bin:/usr/bin");
+  assert_true(argv_find(argv, "VIRTUAL_ENV", 1) > 0);
+  int i = argv_find(argv, "--", 1);
+  assert_string_equal(argv[i + 1], "/tmp/ws/.venv/bin/python");
+  assert_int_equal(argv_find(argv, "/etc/resolv.conf", 1), -1);
+  sbx_argv_free(argv);
+
+  /* the installer */
+  sbx_env inst = {.network = true, .write_src = "/c/envs/k.build-1-1", .write_dest = "/c/envs/k"};
+  spec.env = &inst;
+  spec.lang = SBX_LANG_BASH;
+  spec.interp = "/usr/bin/bash";
+  argv = sbx_bwrap_argv(&spec);
+  assert_int_equal(argv_find(argv, "--unshare-net", 1), -1);
+  assert_true(argv_find(argv, "--unshare-user", 1) > 0 && argv_find(argv, "--unshare-pid", 1) > 0);
+  assert_true(argv_find(argv, "--clearenv", 1) > 0);
+  i = argv_find(argv, "--bind", 1);
+  assert_true(i > 0);
+  assert_string_equal(argv[i + 1], "/c/envs/k.build-1-1");
+  assert_string_equal(argv[i + 2], "/c/envs/k");
+  assert_int_equal(argv_find(argv, "--bind", i + 1), -1);
+  assert_true(argv_find(argv, "/etc/resolv.conf", 1) > 0);
+  i = argv_find(argv, "--", 1);
+  assert_string_equal(argv[i + 1], "/usr/bin/bash");
+  sbx_argv_free(argv);
+
+  /* a copy owns everything it points to */
+  sbx_env *c = sbx_env_dup(&env);
+  assert_ptr_not_equal(c->binds[0], env.binds[0]);
+  assert_string_equal(c->binds[1], "/tmp/ws/.venv");
+  assert_null(c->binds[2]);
+  assert_string_equal(c->vars[3], "/tmp/ws/.venv");
+  assert_null(c->vars[4]);
+  assert_null(c->write_src);
+  sbx_env_free(c);
+  assert_null(sbx_env_dup(NULL));
+  sbx_env_free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(bwrap_argv_shape), cmocka_unit_test(seccomp_builds_and_exports),
+      cmocka_unit_test(bwrap_argv_shape), cmocka_unit_test(bwrap_argv_env), cmocka_unit_test(seccomp_builds_and_exports),
       cmocka_unit_test(cgroup_self_path), cmocka_unit_test(cgroup_mounts),
       cmocka_unit_test(cgroup_names), cmocka_unit_test(limits_json), cmocka_unit_test(langs),
       cmocka_unit_test(result_json),

@@ -28,7 +28,7 @@ static void defaults_and_env(void **state) {
   assert_string_equal(c.llm.model, "llama3");
   assert_int_equal(c.agent.max_iterations, 3);
   assert_true(c.agent.reflect);
-  assert_string_equal(c.agent.import_check, "static");
+  assert_int_equal(c.agent.import_check, CFG_IMPORT_CHECK_STATIC);
   assert_false(c.sandbox.network);
   cfg_close(&c);
   unsetenv("OPENAI_BASE_URL");
@@ -80,7 +80,7 @@ static void enums_integers_and_nesting(void **state) {
                                   "\"docs\":{\"sources\":[\"https://docs.python.org/3/\",\"/srv/docs\"]}}",
                               CFG_SOURCE_USER, NULL, &m),
                    0);
-  assert_string_equal(c.sandbox.python, "/usr/bin/python3.11");
+  assert_string_equal(c.sandbox.interpreters[LANG_PYTHON], "/usr/bin/python3.11");
   assert_int_equal(c.docs.sources.n, 2);
   assert_string_equal(c.docs.sources.items[1], "/srv/docs");
   /* a copy owns its strings */
@@ -90,6 +90,63 @@ static void enums_integers_and_nesting(void **state) {
   assert_string_equal(d.docs.sources.items[0], "https://docs.python.org/3/");
   cfg_close(&d);
   dbuf_close(&m);
+}
+
+/* Enumerated settings are stored as enums; their names appear only in the
+ * JSON, read and written through one table each. */
+static void enum_settings_are_enums(void **state) {
+  cfg c;
+  cfg_init(&c);
+  assert_int_equal(c.llm.structured_output, CFG_STRUCTURED_AUTO);
+  assert_int_equal(c.sandbox.backend, CFG_BACKEND_BWRAP);
+  assert_int_equal(c.docs.mode, CFG_DOCS_SEARCH);
+  dbuf m;
+  dbuf_init(&m, 0);
+  assert_int_equal(apply_text(&c, "{\"llm\":{\"structuredOutput\":\"json_object\"},\"agent\":{\"importCheck\":\"both\"},"
+                                  "\"docs\":{\"mode\":\"all\"}}",
+                              CFG_SOURCE_USER, NULL, &m),
+                   0);
+  assert_int_equal(c.llm.structured_output, CFG_STRUCTURED_JSON_OBJECT);
+  assert_int_equal(c.agent.import_check, CFG_IMPORT_CHECK_BOTH);
+  assert_int_equal(c.docs.mode, CFG_DOCS_ALL);
+  /* a bad name leaves the value as it was */
+  assert_int_equal(apply_text(&c, "{\"docs\":{\"mode\":\"some\"}}", CFG_SOURCE_USER, NULL, &m), 1);
+  assert_non_null(strstr(m.data, "docs.mode: 'some' is not one of 'search' 'all'"));
+  assert_int_equal(c.docs.mode, CFG_DOCS_ALL);
+  cJSON *j = cfg_to_json(&c);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "llm"), "structuredOutput")->valuestring,
+                      "json_object");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "agent"), "importCheck")->valuestring, "both");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sandbox"), "backend")->valuestring, "bwrap");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "docs"), "mode")->valuestring, "all");
+  cJSON_Delete(j);
+  /* each table reads back what it writes, and nothing else */
+  static const char *const so[] = {"auto", "json_schema", "json_object", "text"};
+  for (int i = 0; i < 4; i++) {
+    cfg_structured_output v;
+    assert_int_equal(cfg_structured_output_parse(so[i], &v), 0);
+    assert_int_equal(v, i);
+    assert_string_equal(cfg_structured_output_name(v), so[i]);
+  }
+  static const char *const ic[] = {"static", "run", "both"};
+  for (int i = 0; i < 3; i++) {
+    cfg_import_check v;
+    assert_int_equal(cfg_import_check_parse(ic[i], &v), 0);
+    assert_string_equal(cfg_import_check_name(v), ic[i]);
+  }
+  cfg_docs_mode dm;
+  cfg_backend be;
+  assert_int_equal(cfg_docs_mode_parse("search", &dm), 0);
+  assert_int_equal(dm, CFG_DOCS_SEARCH);
+  assert_int_equal(cfg_backend_parse("bwrap", &be), 0);
+  assert_int_not_equal(cfg_docs_mode_parse("Search", &dm), 0);
+  assert_int_not_equal(cfg_import_check_parse("", &(cfg_import_check){0}), 0);
+  assert_int_equal(cfg_backend_parse("docker", &be), 0);
+  assert_int_equal(be, CFG_BACKEND_DOCKER);
+  assert_int_not_equal(cfg_backend_parse("podman", &be), 0);
+  assert_null(cfg_docs_mode_name((cfg_docs_mode)2));
+  dbuf_close(&m);
+  cfg_close(&c);
 }
 
 static void client_may_tighten_not_loosen(void **state) {
@@ -140,7 +197,7 @@ static void client_may_not_raise_costs(void **state) {
   assert_int_equal(c.agent.max_iterations, 3);
   assert_int_equal(c.llm.max_retries, 3); /* lowered: fine */
   assert_int_equal(c.llm.timeout_ms, 120000);
-  assert_int_equal(c.docs.max_pages, 500);
+  assert_int_equal(c.docs.max_pages, CFG_DEFAULT_DOCS_MAX_PAGES);
   assert_int_equal(c.docs.max_depth, 20);
   assert_int_equal(c.docs.budget_tokens, 6000);
   assert_false(c.docs.allow_local);
@@ -162,6 +219,41 @@ static void client_may_not_raise_costs(void **state) {
   cfg_close(&base);
 }
 
+/* The container engine settings: the user file picks them, a client never
+ * (an engine is a host's resource, and a client-named image could be any). */
+static void docker_settings_user_file_only(void **state) {
+  (void)state;
+  cfg base, c;
+  cfg_init(&base);
+  assert_int_equal(base.sandbox.backend, CFG_BACKEND_BWRAP);
+  assert_string_equal(base.sandbox.image, CFG_DEFAULT_SANDBOX_IMAGE);
+  assert_int_equal(base.sandbox.docker_hosts.n, 0);
+  dbuf m;
+  dbuf_init(&m, 0);
+  assert_int_equal(apply_text(&base,
+                              "{\"sandbox\":{\"backend\":\"docker\",\"image\":\"team:1\","
+                              "\"docker\":{\"hosts\":[\"unix:///run/a.sock\",\"unix:///run/b.sock\"]}}}",
+                              CFG_SOURCE_USER, NULL, &m),
+                   0);
+  assert_int_equal(base.sandbox.backend, CFG_BACKEND_DOCKER);
+  assert_string_equal(base.sandbox.image, "team:1");
+  assert_int_equal(base.sandbox.docker_hosts.n, 2);
+  assert_string_equal(base.sandbox.docker_hosts.items[1], "unix:///run/b.sock");
+  cfg_copy(&c, &base);
+  int errors = apply_text(&c,
+                          "{\"sandbox\":{\"backend\":\"bwrap\",\"image\":\"evil:1\","
+                          "\"docker\":{\"hosts\":[\"unix:///tmp/evil.sock\"]}}}",
+                          CFG_SOURCE_CLIENT, &base, &m);
+  assert_int_equal(errors, 3);
+  assert_int_equal(c.sandbox.backend, CFG_BACKEND_DOCKER);
+  assert_string_equal(c.sandbox.image, "team:1");
+  assert_string_equal(c.sandbox.docker_hosts.items[0], "unix:///run/a.sock");
+  assert_non_null(strstr(m.data, "sandbox.image can only be set in the user config file"));
+  dbuf_close(&m);
+  cfg_close(&c);
+  cfg_close(&base);
+}
+
 static void json_never_holds_the_key(void **state) {
   setenv("OPENAI_API_KEY", "sk-unit-secret", 1);
   cfg c;
@@ -176,12 +268,90 @@ static void json_never_holds_the_key(void **state) {
   unsetenv("OPENAI_API_KEY");
 }
 
+/* sandbox.environment: an EnvSpec (string or object) any source may set;
+ * the package indexes, the cache cap and workspace access only the user. */
+static void environment_settings(void **state) {
+  cfg base, c;
+  cfg_init(&base);
+  assert_string_equal(base.sandbox.environment, "\"system\"");
+  assert_string_equal(base.sandbox.package_index, "https://pypi.org/simple");
+  assert_int_equal(base.sandbox.workspace_access, CFG_WORKSPACE_NONE);
+  cfg_copy(&c, &base);
+  dbuf m;
+  dbuf_init(&m, 0);
+  int errors = apply_text(&c,
+                          "{\"sandbox\":{\"environment\":{\"kind\":\"packages\",\"requirements\":[\"tinypkg\"]},"
+                          "\"packageIndex\":\"http://evil.example/simple\",\"npmRegistry\":\"http://evil.example/\","
+                          "\"envCacheMb\":1,\"workspaceAccess\":\"read\"}}",
+                          CFG_SOURCE_CLIENT, &base, &m);
+  assert_int_equal(errors, 4);
+  assert_string_equal(c.sandbox.environment, "{\"kind\":\"packages\",\"requirements\":[\"tinypkg\"]}");
+  assert_string_equal(c.sandbox.package_index, base.sandbox.package_index);
+  assert_int_equal(c.sandbox.workspace_access, CFG_WORKSPACE_NONE);
+  assert_non_null(strstr(m.data, "sandbox.packageIndex can only be set in the user config file"));
+  dbuf_reset(&m);
+  errors = apply_text(&c,
+                      "{\"sandbox\":{\"environment\":\"workspace\",\"packageIndex\":\"https://u:tok@idx.example/simple\","
+                      "\"envCacheMb\":100,\"workspaceAccess\":\"read\"}}",
+                      CFG_SOURCE_USER, NULL, &m);
+  assert_int_equal(errors, 0);
+  assert_string_equal(c.sandbox.environment, "\"workspace\"");
+  assert_int_equal(c.sandbox.env_cache_mb, 100);
+  assert_int_equal(c.sandbox.workspace_access, CFG_WORKSPACE_READ);
+  errors = apply_text(&c, "{\"sandbox\":{\"environment\":42,\"workspaceAccess\":\"write\"}}", CFG_SOURCE_USER,
+                      NULL, &m);
+  assert_int_equal(errors, 2);
+  assert_non_null(strstr(m.data, "sandbox.environment: expected a string or an object"));
+  /* the token in the index URL never shows */
+  cJSON *j = cfg_to_json(&c);
+  char *text = cJSON_PrintUnformatted(j);
+  assert_null(strstr(text, "tok"));
+  assert_non_null(strstr(text, "\"packageIndex\":\"https://idx.example/simple\""));
+  assert_non_null(strstr(text, "\"environment\":\"workspace\""));
+  free(text);
+  cJSON_Delete(j);
+  dbuf_close(&m);
+  cfg_close(&c);
+  cfg_close(&base);
+}
+
+/* Every registry language (util/lang.h) has its sandbox.interpreters.<name>
+ * setting, defaults to the registry's interpreter and is shown by name. */
+static void interpreters_follow_the_language_registry(void **state) {
+  cfg c;
+  cfg_init(&c);
+  dbuf m;
+  dbuf_init(&m, 0);
+  cJSON *j = cfg_to_json(&c);
+  const cJSON *in = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sandbox"), "interpreters");
+  assert_int_equal(cJSON_GetArraySize(in), LANG_COUNT);
+  for (int l = 0; l < LANG_COUNT; l++) {
+    const lang_info *li = lang_get((lang_id)l);
+    assert_string_equal(c.sandbox.interpreters[l], li->interpreter);
+    assert_string_equal(cJSON_GetObjectItem(in, li->name)->valuestring, li->interpreter);
+    char text[200], want[64];
+    snprintf(want, sizeof want, "/usr/local/bin/%s-test", li->name);
+    snprintf(text, sizeof text, "{\"sandbox\":{\"interpreters\":{\"%s\":\"%s\"}}}", li->name, want);
+    assert_int_equal(apply_text(&c, text, CFG_SOURCE_USER, NULL, &m), 0);
+    assert_string_equal(c.sandbox.interpreters[l], want);
+    /* user file only */
+    assert_int_equal(apply_text(&c, text, CFG_SOURCE_CLIENT, &c, &m), 1);
+  }
+  assert_null(strstr(m.data, "warning"));
+  cJSON_Delete(j);
+  dbuf_close(&m);
+  cfg_close(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_and_env),        cmocka_unit_test(wrong_types_name_the_key),
       cmocka_unit_test(unknown_keys_warned),     cmocka_unit_test(enums_integers_and_nesting),
+      cmocka_unit_test(enum_settings_are_enums),
       cmocka_unit_test(client_may_tighten_not_loosen), cmocka_unit_test(json_never_holds_the_key),
-      cmocka_unit_test(client_may_not_raise_costs),
+      cmocka_unit_test(client_may_not_raise_costs), cmocka_unit_test(environment_settings),
+      cmocka_unit_test(docker_settings_user_file_only),
+      cmocka_unit_test(interpreters_follow_the_language_registry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

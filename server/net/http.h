@@ -1,6 +1,6 @@
 /* A generic asynchronous HTTP client: libcurl's multi interface driven by a libuv loop. */
-#ifndef CRUCIBLE_LLM_HTTP_H
-#define CRUCIBLE_LLM_HTTP_H
+#ifndef CRUCIBLE_NET_HTTP_H
+#define CRUCIBLE_NET_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,6 +55,8 @@ typedef void (*http_done_fn)(http_request *req, const http_result *res, void *ud
 typedef struct http_request_opts {
   const char *method;          /* NULL = "GET"; "HEAD" asks for no body */
   const char *url;             /* http:// or https:// only */
+  const char *unix_socket;     /* connect to this unix socket path instead of the URL's host
+                                  (a local engine's API); NULL: by the URL. Not with public_only */
   const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL */
   const char *body;            /* copied; may be NULL */
   size_t body_len;

@@ -1,5 +1,5 @@
 /* Unit tests for http_addr_is_public: which addresses a request named by a
- * workspace may connect to (server/llm/http.c). */
+ * workspace may connect to (server/net/http.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

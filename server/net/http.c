@@ -553,6 +553,7 @@ void http_client_free(http_client *self) {
 int http_request_start(http_client *self, const http_request_opts *o, http_request **out) {
   if (out) *out = NULL;
   if (!o || !o->url || !o->on_done) return -EINVAL;
+  if (o->unix_socket && o->public_only) return -EINVAL;
   if (self->closing || self->free_pending) return -ECANCELED;
   http_request *req = xcalloc(1, sizeof *req);
   req->client = self;
@@ -563,6 +564,7 @@ int http_request_start(http_client *self, const http_request_opts *o, http_reque
   req->opts.headers = NULL;
   req->opts.body = NULL;
   req->opts.user_agent = NULL;
+  req->opts.unix_socket = NULL;
   if (!req->opts.max_body) req->opts.max_body = DEFAULT_MAX_BODY;
   if (!req->opts.max_header_bytes) req->opts.max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
   if (req->opts.connect_timeout_ms <= 0) req->opts.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
@@ -589,6 +591,8 @@ int http_request_start(http_client *self, const http_request_opts *o, http_reque
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)o->max_redirects);
   }
   if (o->accept_compressed) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  /* curl copies the path; connections are pooled per socket path. */
+  if (o->unix_socket) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
   if (o->public_only) {
     /* The check is on the address connected to, not on the URL's text:
      * names that resolve (or rebind) to 127.0.0.1, redirects, and numeric

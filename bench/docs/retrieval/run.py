@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Retrieval quality of `crucible docs` on real documentation nobody here
+wrote: the Python 3.11 HTML docs of Debian's python3-doc package.
+
+Indexes the folder with the real `crucible docs add` (and, with --http, crawls
+the same files over 127.0.0.1 from a static python http.server), then asks
+every question of questions.jsonl with `crucible docs search --json` and
+reports:
+
+  recall@1/3/5  a page that answers the question is among the first 1/3/5
+                distinct pages of the ranking (a wide budget, so the ranking
+                and not the budget decides)
+  MRR           mean of 1/rank of the first answering page (0 past rank 10)
+  in prompt     at the default budget (6,000 tokens), the prompt holds a chunk
+                of an answering page that contains the question's answer
+                phrase (the section that answers it)
+  query ms      docs_context_build in-process at the default budget
+                (build/bench/docs/bench_docs --queries), median per question
+  index         pages/s of `crucible docs add` (folder; crawl with --http)
+
+Each question names the pages that answer it (paths under the html folder)
+and a phrase of the answering section. The harness checks first that every
+phrase occurs in one of its pages, so a question cannot silently be
+unanswerable.
+
+Usage: /usr/bin/python3 bench/docs/retrieval/run.py [--crucible BIN]
+         [--bench-docs BIN] [--docs DIR] [--http] [--budget N] [--verbose]
+Installs python3-doc with apt-get when the folder is missing (as root, or
+through sudo)."""
+import argparse
+import http.server
+import json
+import os
+import pathlib
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+HERE = pathlib.Path(__file__).resolve().parent
+DEFAULT_DOCS = "/usr/share/doc/python3-doc/html"
+WIDE_BUDGET = 60000
+
+
+def ensure_docs(path):
+    if os.path.isdir(path):
+        return
+    if path != DEFAULT_DOCS or not shutil.which("apt-get"):
+        sys.exit("bench: %s not found (install Debian's python3-doc, or pass --docs)" % path)
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "python3-doc"]
+    if os.getuid() != 0:
+        if not shutil.which("sudo"):
+            sys.exit("bench: %s not found; run: sudo %s" % (path, " ".join(cmd)))
+        cmd = ["sudo"] + cmd
+    print("bench: installing python3-doc: %s" % " ".join(cmd), file=sys.stderr)
+    subprocess.run(cmd, check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def load_questions(path):
+    qs = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                qs.append(json.loads(line))
+    return qs
+
+
+class Env:
+    """A private config and cache: the defaults apply, whatever the user's
+    settings are."""
+
+    def __init__(self, crucible, tmp):
+        self.crucible = crucible
+        self.env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"), XDG_CACHE_HOME=str(tmp / "cache"),
+                        HOME=str(tmp))
+        (tmp / "config").mkdir()
+
+    def docs(self, db, *args):
+        p = subprocess.run([self.crucible, "docs", *args, "--db", str(db)], capture_output=True, text=True,
+                           env=self.env, timeout=600)
+        if p.returncode not in (0, 1):
+            sys.exit("bench: crucible docs %s failed (%d): %s" % (args[0], p.returncode, p.stderr[-2000:]))
+        return p
+
+
+def index(env, db, source):
+    t0 = time.monotonic()
+    p = env.docs(db, "add", source, "--json")
+    dt = time.monotonic() - t0
+    st = json.loads(p.stdout)
+    return st, dt
+
+
+def stored_pages(db):
+    c = sqlite3.connect(str(db))
+    pages = c.execute("SELECT count(*) FROM pages WHERE state = 0").fetchone()[0]
+    chunks = c.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    src = c.execute("SELECT count(*) FROM chunks c JOIN pages p ON p.id = c.page_id"
+                    " WHERE p.url LIKE '%/_sources/%'").fetchone()[0]
+    c.close()
+    return pages, chunks, src
+
+
+def check_questions(db, qs):
+    """Every answer phrase must occur in one of the question's pages."""
+    c = sqlite3.connect(str(db))
+    bad = []
+    for q in qs:
+        ok = False
+        for page in q["pages"]:
+            rows = c.execute("SELECT c.body FROM chunks c JOIN pages p ON p.id = c.page_id WHERE p.url LIKE ?",
+                             ("%/" + page,)).fetchall()
+            if not rows:
+                bad.append("%s: page %s not indexed" % (q["q"], page))
+            if any(q["answer"] in r[0] for r in rows):
+                ok = True
+        if not ok:
+            bad.append("%s: %r is in none of its pages" % (q["q"], q["answer"]))
+    c.close()
+    return bad
+
+
+def entries(context):
+    """(url, text) of each chunk of a prompt section, in order."""
+    out = []
+    for block in context.split("\n### ") if context else []:
+        lines = block.split("\n")
+        url = ""
+        for i, ln in enumerate(lines[:4]):
+            if ln.startswith("Source: "):
+                url = ln[len("Source: "):]
+                out.append((url, "\n".join(lines[i + 1:])))
+                break
+    return out
+
+
+def answers(url, q):
+    return any(url.endswith("/" + p) for p in q["pages"])
+
+
+def evaluate(env, db, qs, budget, verbose):
+    ranks, in_prompt, misses = [], 0, []
+    for q in qs:
+        wide = json.loads(env.docs(db, "search", q["q"], "--json", "--budget", str(WIDE_BUDGET)).stdout)
+        seen = []
+        for url, _ in entries(wide["context"]):
+            if url not in seen:
+                seen.append(url)
+        rank = next((i + 1 for i, u in enumerate(seen) if answers(u, q)), None)
+        ranks.append(rank)
+        narrow = json.loads(env.docs(db, "search", q["q"], "--json", "--budget", str(budget)).stdout)
+        hit = any(answers(u, q) and q["answer"] in text for u, text in entries(narrow["context"]))
+        in_prompt += hit
+        if verbose or rank != 1 or not hit:
+            top = [u.split("/html/")[-1] for u in seen[:3]]
+            misses.append("  rank %-4s %-9s %s\n      top: %s" % (rank or "-", "" if hit else "NOT-IN-PROMPT",
+                                                                 q["q"], ", ".join(top)))
+    n = len(qs)
+    rec = {k: sum(1 for r in ranks if r and r <= k) / n for k in (1, 3, 5)}
+    mrr = sum(1.0 / r for r in ranks if r and r <= 10) / n
+    return rec, mrr, in_prompt, misses
+
+
+def query_times(bench_docs, db, qs, budget):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        for q in qs:
+            f.write(q["q"] + "\n")
+        name = f.name
+    try:
+        p = subprocess.run([bench_docs, "--queries", str(db), name, str(budget)], capture_output=True, text=True,
+                           check=True, timeout=600)
+    finally:
+        os.unlink(name)
+    return [float(ln.split("\t", 1)[0]) for ln in p.stdout.splitlines() if ln.strip()]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+def serve(directory):
+    handler = lambda *a, **k: QuietHandler(*a, directory=directory, **k)  # noqa: E731
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.handle_error = lambda *a: None  # the crawler hangs up on pages over its size cap
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def report(label, env, db, qs, st, dt, args):
+    pages, chunks, src = stored_pages(db)
+    print("== %s" % label)
+    print("index: %d pages in %.1f s = %.0f pages/s; %d pages stored, %d chunks (%d of them under _sources/)"
+          % (st["pages"], dt, st["pages"] / dt if dt else 0, pages, chunks, src))
+    bad = check_questions(db, qs)
+    for b in bad:
+        print("  question problem: " + b)
+    rec, mrr, inp, misses = evaluate(env, db, qs, args.budget, args.verbose)
+    n = len(qs)
+    print("questions: %d" % n)
+    print("recall@1 %.2f  recall@3 %.2f  recall@5 %.2f  MRR %.2f" % (rec[1], rec[3], rec[5], mrr))
+    print("answering section in the prompt at %d tokens: %d of %d (%.0f %%)" % (args.budget, inp, n, 100.0 * inp / n))
+    if args.bench_docs and os.path.exists(args.bench_docs):
+        t = query_times(args.bench_docs, db, qs, args.budget)
+        print("query (in-process, %d tokens): median %.2f ms, p95 %.2f ms, max %.2f ms"
+              % (args.budget, statistics.median(t), sorted(t)[int(0.95 * (len(t) - 1))], max(t)))
+    if misses:
+        print("not first, or not in the prompt:")
+        print("\n".join(misses))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--crucible", default=str(ROOT / "build" / "server" / "crucible"))
+    ap.add_argument("--bench-docs", default=str(ROOT / "build" / "bench" / "docs" / "bench_docs"))
+    ap.add_argument("--docs", default=DEFAULT_DOCS)
+    ap.add_argument("--questions", default=str(HERE / "questions.jsonl"))
+    ap.add_argument("--budget", type=int, default=6000)
+    ap.add_argument("--http", action="store_true", help="also crawl the folder over 127.0.0.1")
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    ensure_docs(args.docs)
+    qs = load_questions(args.questions)
+    with tempfile.TemporaryDirectory(prefix="crucible-retrieval-") as d:
+        tmp = pathlib.Path(d)
+        env = Env(args.crucible, tmp)
+        db = tmp / "folder.db"
+        st, dt = index(env, db, args.docs)
+        report("folder %s" % args.docs, env, db, qs, st, dt, args)
+        if args.http:
+            srv = serve(os.path.realpath(args.docs))
+            try:
+                url = "http://127.0.0.1:%d/" % srv.server_address[1]
+                db = tmp / "crawl.db"
+                st, dt = index(env, db, url)
+                report("crawl %s" % url, env, db, qs, st, dt, args)
+            finally:
+                srv.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+/* What an ask produces, typed: each attempt and the task's result, with
+ * enums for outcomes, stages and phases. A task owns them until it hands
+ * them to its sink; the edges (the LSP handler, the CLI, the transcript
+ * store) serialise them with agent_attempt_json and agent_result_json, the
+ * only code that knows their JSON form. */
+#ifndef CRUCIBLE_AGENT_RESULT_H
+#define CRUCIBLE_AGENT_RESULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "client.h"
+#include "prompt.h"
+#include "sandbox.h"
+#include "solution.h"
+
+/* How a task ended (AskResult.outcome). */
+typedef enum agent_outcome {
+  AGENT_PASSED = 0, /* "passed": an attempt's program ran and exited 0 */
+  AGENT_FAILED,     /* "failed": the last allowed attempt failed too */
+  AGENT_CANCELLED,  /* "cancelled" */
+  AGENT_ERROR,      /* "error": the task could not go on (LLM endpoint, sandbox) */
+} agent_outcome;
+const char *agent_outcome_name(agent_outcome outcome);
+
+/* Where an attempt failed (Attempt.failedStage). */
+typedef enum agent_stage {
+  AGENT_STAGE_NONE = 0,    /* it did not fail (or it was cancelled) */
+  AGENT_STAGE_ANSWER,      /* "answer": the model's answer could not be used */
+  AGENT_STAGE_CHECK,       /* "check": syntax or imports rejected it; it never ran */
+  AGENT_STAGE_IMPORT_TEST, /* "import test": the imports alone failed in the sandbox */
+  AGENT_STAGE_RUN,         /* "code execution": the program failed in the sandbox */
+} agent_stage;
+/* The stage's name; NULL for AGENT_STAGE_NONE. */
+const char *agent_stage_name(agent_stage stage);
+
+/* What a task is doing (crucible/phase). */
+typedef enum agent_phase {
+  AGENT_PHASE_RETRIEVING = 0,
+  AGENT_PHASE_GENERATING,
+  AGENT_PHASE_CHECKING,
+  AGENT_PHASE_RUNNING,
+  AGENT_PHASE_REFLECTING,
+  AGENT_PHASE_FINISHED,
+} agent_phase;
+const char *agent_phase_name(agent_phase phase);
+
+/* One attempt: an answer, what the checks said, what running it did. */
+typedef struct agent_attempt {
+  int iteration;              /* 1-based */
+  bool passed;
+  agent_stage failed_stage;   /* AGENT_STAGE_NONE unless it failed */
+  bool has_solution;
+  llm_solution solution;      /* the parsed answer, when has_solution */
+  /* The check module's report ({diagnostics, imports}, chk_report_json), or
+   * NULL when the checks did not run. Kept in that form because its
+   * positions need the parsed document, which is not kept. */
+  cJSON *check;
+  /* The last run of this attempt (the import test, then the program), a
+   * rejected one (sbx_result_rejected) when the checks refused it, or NULL
+   * when nothing ran. Owned: from sbx_result_dup. */
+  sbx_result *run;
+  char *error;                /* why it failed, as the model was told; NULL */
+  unsigned long long started_ms;
+  long long duration_ms;      /* set when the attempt ends */
+  /* For the transcript only: */
+  agent_conv prompt;          /* the messages sent for this generation */
+  char *answer;               /* the model's raw answer; NULL before it came */
+  char *reflection;           /* the model's reflection on this failure; NULL */
+} agent_attempt;
+
+/* A new, empty attempt started at started_ms. */
+agent_attempt *agent_attempt_new(int iteration, unsigned long long started_ms);
+void agent_attempt_free(agent_attempt *self);
+
+typedef enum agent_json_form {
+  AGENT_JSON_WIRE = 0,   /* the protocol's Attempt (crucible/attempt, AskResult.attempts) */
+  AGENT_JSON_TRANSCRIPT, /* plus reflection, prompt and raw answer (the transcript store) */
+} agent_json_form;
+
+/* The attempt as JSON: {task, iteration, solution|null, check|null,
+ * run|null, passed, failedStage?, error?, durationMs} and, in the
+ * transcript form, reflection?, prompt, answer. run is the RunResult
+ * (sbx_result_to_json); a rejected run's diagnostics are the check's.
+ * task is the label notifications carry. Caller owns the tree. */
+cJSON *agent_attempt_json(const agent_attempt *self, const char *task, agent_json_form form);
+
+/* A documentation page put in a prompt. */
+typedef struct agent_source {
+  char *title;
+  char *url;
+} agent_source;
+
+/* The result of a task (AskResult). */
+typedef struct agent_result {
+  char *task;                  /* the label notifications carry */
+  char *uid;                   /* the transcript's id */
+  agent_outcome outcome;
+  int iterations;              /* attempts started */
+  agent_attempt **attempts;    /* every finished attempt, in order; owned */
+  size_t n_attempts, cap_attempts;
+  agent_source *sources;       /* distinct by URL, in the order first used; owned */
+  size_t n_sources, cap_sources;
+  long long prompt_tokens, completion_tokens;
+  long long duration_ms;
+  char *error;                 /* why the task could not go on (outcome error); NULL */
+  llm_error_kind error_kind;   /* LLM_ERR_NONE unless an LLM request ended the task */
+} agent_result;
+
+/* A new result for a task (strings copied), outcome passed, nothing else. */
+agent_result *agent_result_new(const char *task, const char *uid);
+void agent_result_free(agent_result *self);
+/* Appends a finished attempt, taking it. */
+void agent_result_add_attempt(agent_result *self, agent_attempt *attempt);
+/* The last finished attempt, or NULL. Borrowed. */
+agent_attempt *agent_result_last(const agent_result *self);
+/* Records a page used in a prompt (copied), unless its URL is already there. */
+void agent_result_add_source(agent_result *self, const char *title, const char *url);
+/* The last finished attempt that had a solution / that ran (or was
+ * rejected), or NULL: what AskResult.solution and AskResult.run show. */
+const agent_attempt *agent_result_solution_attempt(const agent_result *self);
+const agent_attempt *agent_result_run_attempt(const agent_result *self);
+
+/* The AskResult: {task, uid, outcome, iterations, solution|null, run|null,
+ * attempts, sources, usage:{promptTokens, completionTokens}, durationMs,
+ * error?, errorKind?}. Caller owns the tree. */
+cJSON *agent_result_json(const agent_result *self);
+
+#endif

@@ -1,0 +1,214 @@
+/* The environment a request's program runs in, and crucible/environments. */
+#include "environments.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobs.h"
+#include "log.h"
+#include "methods.h"
+
+struct lsp_env_job {
+  rpc_call *call;
+  lsp_client *client;
+  lsp_env_fn cb;
+  void *ud;
+  env_waiter *wait;
+  bool progress_begun;
+};
+
+/* The request's spec, else the client's setting; *trusted when it is the
+ * user's own (the user file's setting): then a venv may lie anywhere. */
+static int spec_of(lsp_client *c, const cJSON *spec_json, env_spec *spec, bool *trusted, char **err) {
+  if (spec_json) {
+    *trusted = false;
+    return env_spec_parse(spec, spec_json, err);
+  }
+  *trusted = !strcmp(c->cfg.sandbox.environment, c->srv->base.sandbox.environment);
+  cJSON *j = cJSON_Parse(c->cfg.sandbox.environment);
+  int e = env_spec_parse(spec, j, err);
+  cJSON_Delete(j);
+  if (e) {
+    char *m = xasprintf("sandbox.environment: %s", *err);
+    free(*err);
+    *err = m;
+  }
+  return e;
+}
+
+static void local_opts(lsp_client *c, sbx_lang lang, bool trusted, env_local_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->lang = lang;
+  o->roots = (const char *const *)c->roots.items;
+  o->virtual_env = getenv("VIRTUAL_ENV");
+  o->any_path = trusted;
+  o->reach_uid = o->reach_gid = -1;
+  /* A root server's programs run as the sandbox uid: bwrap opens the
+   * environment's folders as it. */
+  if (geteuid() == 0 && c->srv->core.runner_open) sbx_runner_host_ids(&c->srv->core.runner, &o->reach_uid, &o->reach_gid);
+}
+
+/* sandbox.workspaceAccess "read" (user file only). */
+static int add_workspace(lsp_client *c, env_resolved *r, char **err) {
+  if (c->srv->base.sandbox.workspace_access != CFG_WORKSPACE_READ || !c->roots.n) return 0;
+  return env_resolved_add_workspace(r, (const char *const *)c->roots.items, err);
+}
+
+static void job_progress(void *ud, const char *line, int percent) {
+  lsp_env_job *j = ud;
+  if (!rpc_call_alive(j->call)) return;
+  rpc_session *ses = &j->client->ses;
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "task", j->call->label ? j->call->label : "");
+  cJSON_AddNumberToObject(p, "iteration", 0);
+  cJSON_AddStringToObject(p, "phase", "installing");
+  cJSON_AddStringToObject(p, "detail", line);
+  rpc_session_notify(ses, "crucible/phase", p);
+  if (j->call->progress_token) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "installing: %.180s", line);
+    rpc_progress_report(ses, j->call->progress_token, msg, percent);
+  }
+}
+
+static void job_done(void *ud, env_resolved *env, const char *error) {
+  lsp_env_job *j = ud;
+  char *err = NULL;
+  if (env && add_workspace(j->client, env, &err)) {
+    env_resolved_free(env);
+    env = NULL;
+  }
+  lsp_env_fn cb = j->cb;
+  void *cud = j->ud;
+  free(j);
+  cb(cud, env, env ? NULL : err ? err : error);
+  free(err);
+}
+
+int lsp_env_acquire(lsp_client *c, rpc_call *call, const cJSON *spec_json, sbx_lang lang, lsp_env_fn cb, void *ud,
+                    env_resolved **out, lsp_env_job **job, char **err) {
+  *out = NULL;
+  *job = NULL;
+  *err = NULL;
+  lsp_server *srv = c->srv;
+  env_spec spec;
+  bool trusted;
+  int e = spec_of(c, spec_json, &spec, &trusted, err);
+  if (e) return e;
+  env_resolved *r = NULL;
+  if (spec.kind == ENV_IMAGE) {
+    *err = xasprintf("environment: an image runs only on a container engine (sandbox.backend); this server "
+                     "runs programs with bwrap");
+    e = -EINVAL;
+  } else if (spec.kind == ENV_PACKAGES && lang != SBX_LANG_BASH) {
+    if (spec.has_language && spec.language != lang) {
+      *err = xasprintf("environment: the packages are for %s, the program is %s", sbx_lang_name(spec.language),
+                       sbx_lang_name(lang));
+      e = -EINVAL;
+    } else if (!srv->core.envs) {
+      *err = xstrdup("environments cannot be built here: their cache folder could not be made (see the log)");
+      e = -ENOENT;
+    } else {
+      lsp_env_job *j = xcalloc(1, sizeof *j);
+      j->call = call;
+      j->client = c;
+      j->cb = cb;
+      j->ud = ud;
+      env_build_cbs cbs = {.progress = job_progress, .done = job_done};
+      e = env_cache_acquire(srv->core.envs, lang, (const char *const *)spec.requirements, spec.n, &cbs, j, &r, &j->wait,
+                            err);
+      if (e == 0) {
+        *job = j;
+        if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", "installing");
+      } else {
+        free(j);
+      }
+      if (e == -EINVAL) {
+        char *m = xasprintf("environment: %s", *err);
+        free(*err);
+        *err = m;
+      }
+    }
+  } else {
+    env_local_opts o;
+    local_opts(c, lang, trusted, &o);
+    e = env_resolve_local(&spec, &o, &r, err);
+    if (e) e = -EINVAL; /* the request (or the setting) must name another environment */
+    else e = 1;
+  }
+  env_spec_close(&spec);
+  if (e == 1 && add_workspace(c, r, err)) {
+    env_resolved_free(r);
+    return -EINVAL;
+  }
+  if (e == 1) *out = r;
+  return e;
+}
+
+void lsp_env_job_cancel(lsp_env_job *job) {
+  if (!job) return;
+  env_waiter_cancel(job->wait);
+  free(job);
+}
+
+env_resolved *lsp_env_for_diagnostics(lsp_client *c, chk_language lang) {
+  sbx_lang sl;
+  if (lang == CHK_LANG_NONE || sbx_lang_parse(chk_language_name(lang), &sl) || sl == SBX_LANG_BASH) return NULL;
+  env_spec spec;
+  bool trusted;
+  char *err = NULL;
+  env_resolved *r = NULL;
+  if (spec_of(c, NULL, &spec, &trusted, &err)) {
+    free(err);
+    return NULL;
+  }
+  if (spec.kind == ENV_PACKAGES) {
+    /* Only when it is built already: diagnostics never start an install. */
+    if (c->srv->core.envs && (!spec.has_language || spec.language == sl))
+      r = env_cache_find(c->srv->core.envs, sl, (const char *const *)spec.requirements, spec.n);
+  } else if (spec.kind == ENV_WORKSPACE || spec.kind == ENV_VENV) {
+    env_local_opts o;
+    local_opts(c, sl, trusted, &o);
+    env_resolve_local(&spec, &o, &r, &err);
+  }
+  free(err);
+  env_spec_close(&spec);
+  err = NULL;
+  if (!r && c->srv->base.sandbox.workspace_access == CFG_WORKSPACE_READ) r = env_resolved_system(sl);
+  if (r && add_workspace(c, r, &err)) {
+    env_resolved_free(r);
+    r = NULL;
+  }
+  free(err);
+  return r;
+}
+
+void lsp_environments(rpc_call *call, const cJSON *params) {
+  (void)params;
+  lsp_client *c = lsp_client_of(call);
+  lsp_server *srv = c->srv;
+  if (!srv->core.envs) {
+    rpc_call_error(call, RPC_REQUEST_FAILED, "environments are unavailable: their cache folder could not be made");
+    return;
+  }
+  cJSON *list = env_cache_list(srv->core.envs);
+  cJSON *it;
+  cJSON_ArrayForEach(it, list) {
+    /* modules: the size of its module index when known (nothing is probed). */
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+    const cJSON *lang = cJSON_GetObjectItemCaseSensitive(it, "language");
+    env_resolved *r = NULL;
+    char *err = NULL;
+    const chk_modset *set = NULL;
+    if (cJSON_IsString(id) && cJSON_IsString(lang) && env_cache_lookup(srv->core.envs, id->valuestring, &r, &err) == 0)
+      set = modindex_peek_env(&srv->core.modindex, chk_language_parse(lang->valuestring), env_resolved_sbx(r));
+    if (set) cJSON_AddNumberToObject(it, "modules", (double)chk_modset_count(set));
+    else cJSON_AddNullToObject(it, "modules");
+    env_resolved_free(r);
+    free(err);
+  }
+  rpc_call_reply(call, list);
+}

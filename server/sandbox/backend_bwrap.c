@@ -1,0 +1,329 @@
+/* The bwrap backend behind the runner: its setup (bwrap, interpreters,
+ * seccomp, cgroups), the reading side of a live sandbox (output pipes,
+ * --json-status-fd, SIGCHLD), stopping it, what it observed, and its close;
+ * spawn.c makes the sandboxes, cgpool.c their cgroups. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bwrap.h"
+#include "cgroup.h"
+#include "common.h"
+#include "internal.h"
+#include "log.h"
+#include "procs.h"
+
+/* ---- setup ---- */
+
+static char *find_exe(const char *const *cands) {
+  for (; *cands; cands++)
+    if (access(*cands, X_OK) == 0) return xstrdup(*cands);
+  return NULL;
+}
+
+static char *find_in_path(const char *name) {
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+  char *copy = xstrdup(path), *save = NULL;
+  for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+    char *p = xasprintf("%s/%s", dir, name);
+    if (access(p, X_OK) == 0) {
+      free(copy);
+      return p;
+    }
+    free(p);
+  }
+  free(copy);
+  return NULL;
+}
+
+static void sigchld_cb(uv_signal_t *h, int signum);
+
+static void bw_init(sbx_runner *self, const sbx_config *config) {
+  sbx__bwrap *bw = xcalloc(1, sizeof *bw);
+  bw->runner = self;
+  self->be = bw;
+  if (config && config->bwrap) bw->bwrap = access(config->bwrap, X_OK) == 0 ? xstrdup(config->bwrap) : NULL;
+  else bw->bwrap = find_in_path("bwrap");
+  for (int l = 0; l < SBX_LANG_COUNT; l++) {
+    const char *want = config ? config->interpreters[l] : NULL;
+    if (want) {
+      /* Only /usr is visible inside the sandbox. */
+      if (!strncmp(want, "/usr/", 5) && access(want, X_OK) == 0) bw->interp[l] = xstrdup(want);
+    } else {
+      bw->interp[l] = find_exe(lang_get((lang_id)l)->candidates); /* the registry's places */
+    }
+  }
+  int bpf_err = sbx__bw_seccomp_init();
+  bw->slab = xmalloc(SBX_SLAB_SIZE);
+  if (!bw->bwrap)
+    self->setup_error = xstrdup("bubblewrap (bwrap) is not installed or not executable: install "
+                                "the 'bubblewrap' package (e.g. apt install bubblewrap)");
+  else if (bpf_err)
+    self->setup_error = xasprintf("cannot build the seccomp filter (%s): libseccomp and a kernel "
+                                  "with CONFIG_SECCOMP_FILTER are required",
+                                  strerror(-bpf_err));
+
+  if (!self->cfg.no_cgroup) {
+    char *why = NULL;
+    sbx_cgroups *cg = NULL;
+    if (sbx_cgroups_probe(&cg, &why) == 0) {
+      bw->cg = cg;
+      int n = sbx_cgroups_sweep(cg);
+      if (n) log_info("sandbox: removed %d stale cgroup(s) of dead crucible processes", n);
+    } else {
+      self->note = xasprintf("no usable cgroup, limits enforced with rlimits only: %s", why);
+      free(why);
+    }
+  } else {
+    self->note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
+  }
+  self->iso = !bw->cg ? SBX_ISO_RLIMIT : bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+  int n = sbx_procs_sweep();
+  if (n) log_info("sandbox: killed %d stranded sandbox(es) of dead crucible processes", n);
+  bw->nroots = sbx_roots_probe(&bw->roots);
+  bw->masks = sbx_proc_masks_probe();
+  uv_timer_init(self->loop, &bw->reaper);
+  uv_signal_init(self->loop, &bw->sigchld);
+  uv_signal_start(&bw->sigchld, sigchld_cb, SIGCHLD);
+  uv_unref((uv_handle_t *)&bw->sigchld);
+  if (!self->setup_error) sbx__cgpool_fill(bw);
+}
+
+static bool bw_has_lang(const sbx_runner *self, sbx_lang lang) {
+  return sbx__bw(self)->interp[lang] != NULL;
+}
+
+static sbx_run *bw_run_new(sbx_runner *self) {
+  (void)self;
+  sbx__bwrap_run *b = xcalloc(1, sizeof *b);
+  b->block_wfd = -1;
+  b->stdin_fd = -1;
+  return &b->run;
+}
+
+static void bw_run_free(sbx_run *run) {
+  sbx__bwrap_run *b = sbx__bw_run(run);
+  sbx__cg_bury(sbx__bw(run->runner), &b->cg);
+  sbx_cg_free(&b->cg);
+  free(b);
+}
+
+/* ---- reading a live sandbox ---- */
+
+void sbx__bw_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  sbx_run *run = h->data;
+  (void)suggested;
+  /* Reads are consumed synchronously in the read callback, so one buffer
+   * per runner serves all its pipes (a runner lives on one loop, one
+   * thread: a second runner, the doctor's, has its own). */
+  *buf = uv_buf_init(sbx__bw(run->runner)->slab, SBX_SLAB_SIZE);
+}
+
+/* One of the three streams the run's end waits for has closed. */
+static void stream_closed(sbx__bwrap_run *b) {
+  if (!b->out_open && !b->err_open && !b->status_open) sbx__run_io_done(&b->run);
+}
+
+void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  sbx__bwrap_run *b = sbx__bw_run(s->data);
+  uv_pipe_t *p = (uv_pipe_t *)s;
+  if (n > 0) {
+    sbx__run_output(&b->run, p == &b->out ? 1 : 2, buf->base, (size_t)n);
+    return;
+  }
+  if (n == 0) return;
+  sbx__close_handle(&b->run, (uv_handle_t *)s, p == &b->out ? &b->out_open : &b->err_open);
+  stream_closed(b);
+}
+
+static void status_line(sbx__bwrap_run *b, const char *line) {
+  sbx_run *run = &b->run;
+  const char *p;
+  if ((p = strstr(line, "\"child-pid\":")) && !b->child) {
+    b->child = (pid_t)strtol(p + 12, NULL, 10);
+    if (b->child <= 0 || !run->bound) return; /* a warm sandbox waits for its request */
+    if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
+    else sbx__bw_release_child(b);
+  } else if (strstr(line, "\"exit-code\":")) {
+    /* bwrap reports the exit code only of a program it exec'd. */
+    run->program_ran = true;
+  }
+}
+
+void sbx__bw_status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  sbx__bwrap_run *b = sbx__bw_run(s->data);
+  if (n > 0) {
+    for (ssize_t i = 0; i < n; i++) {
+      char c = buf->base[i];
+      if (c == '\n') {
+        b->status_buf[b->status_len] = '\0';
+        status_line(b, b->status_buf);
+        b->status_len = 0;
+      } else if (b->status_len + 1 < sizeof b->status_buf) {
+        b->status_buf[b->status_len++] = c;
+      }
+    }
+    return;
+  }
+  if (n == 0) return;
+  if (b->status_len) {
+    b->status_buf[b->status_len] = '\0';
+    status_line(b, b->status_buf);
+    b->status_len = 0;
+  }
+  sbx__close_handle(&b->run, (uv_handle_t *)s, &b->status_open);
+  stream_closed(b);
+}
+
+/* bwrap exited (reaped by sigchld_cb). */
+static void bw_exited(sbx__bwrap_run *b, int64_t status, int sig) {
+  sbx__bwrap *bw = sbx__bw(b->run.runner);
+  if (b->run.bound && --bw->nprocs == 0) uv_unref((uv_handle_t *)&bw->sigchld);
+  b->proc_alive = false;
+  /* The sandbox's init gets SIGKILL from --die-with-parent when bwrap
+   * exits. A child still blocked on --block-fd would run on once the
+   * block pipe closes: kill it first (blocked, it cannot have exited). */
+  if (b->in_cgroup) sbx_cg_kill(&b->cg, SIGKILL);
+  if (b->block_wfd >= 0) {
+    if (b->child > 0) kill(b->child, SIGKILL);
+    close(b->block_wfd);
+    b->block_wfd = -1;
+  }
+  sbx__run_exited(&b->run, status, sig);
+}
+
+/* SIGCHLD: reap whichever bwrap processes have exited. Signals coalesce,
+ * so every live run is checked; waitpid on a given pid never takes another
+ * child (libuv's own handler does the same for its processes). */
+static void sigchld_cb(uv_signal_t *h, int signum) {
+  sbx__bwrap *bw = container_of(h, sbx__bwrap, sigchld);
+  sbx_runner *self = bw->runner;
+  (void)signum;
+  if (self->warm && sbx__bw_run(self->warm)->proc_alive) {
+    int st;
+    sbx__bwrap_run *w = sbx__bw_run(self->warm);
+    if (waitpid(w->pid, &st, WNOHANG) == w->pid) bw_exited(w, 0, 0);
+  }
+  for (sbx_run *r = self->live, *next; r; r = next) {
+    next = r->next;
+    sbx__bwrap_run *b = sbx__bw_run(r);
+    if (!b->proc_alive) continue;
+    int st;
+    pid_t got = waitpid(b->pid, &st, WNOHANG);
+    if (got == b->pid) bw_exited(b, WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  }
+}
+
+/* ---- stopping ---- */
+
+static void bw_term(sbx_run *run) {
+  sbx__bwrap_run *b = sbx__bw_run(run);
+  if (b->child > 0) sbx_procs_signal_tree(b->child, SIGTERM);
+}
+
+static void bw_kill(sbx_run *run) {
+  sbx__bwrap_run *b = sbx__bw_run(run);
+  if (!b->child) {
+    /* bwrap has not reported its child yet: killing bwrap now could strand
+     * the child, blocked for good. Kill as soon as the pid arrives. */
+    b->kill_pending = true;
+    return;
+  }
+  kill(b->child, SIGKILL); /* pid namespace init: takes every process with it */
+  if (b->in_cgroup) sbx_cg_kill(&b->cg, SIGKILL);
+  if (b->proc_alive) kill(b->pid, SIGKILL);
+}
+
+/* ---- finishing ---- */
+
+static const char *userns_hint(const char *err) {
+  if (strstr(err, "namespace") || strstr(err, "uid map") || strstr(err, "Operation not permitted") ||
+      strstr(err, "Permission denied"))
+    return " Hint: the kernel refused an unprivileged user namespace. On Ubuntu 23.10+ either "
+           "install bubblewrap's AppArmor profile or set `sysctl "
+           "kernel.apparmor_restrict_unprivileged_userns=0`; on older Debian set `sysctl "
+           "kernel.unprivileged_userns_clone=1`; make sure `sysctl user.max_user_namespaces` is "
+           "not 0.";
+  return "";
+}
+
+static void bw_observe(sbx_run *run, sbx_facts *f) {
+  sbx__bwrap_run *b = sbx__bw_run(run);
+  sbx_cg_stats cs = {-1, -1, -1, -1};
+  if (b->in_cgroup) sbx_cg_read_stats(sbx__bw(run->runner)->cg, &b->cg, &cs);
+  f->in_cgroup = b->in_cgroup;
+  f->oom_kills = cs.oom_kills;
+  f->peak_bytes = cs.peak_bytes;
+  f->cpu_ns = cs.cpu_ns;
+  f->pids_max = cs.pids_max;
+  if (!run->cancelled && !run->program_ran && !run->killed_for && !run->error) {
+    /* bwrap never exec'd the program: the sandbox itself failed. */
+    const char *e = run->ebuf.data ? run->ebuf.data : "";
+    run->error = xasprintf("the sandbox could not start (bwrap exit %d): %.*s%s", (int)run->exit_status,
+                           (int)strcspn(e, "\n"), e, userns_hint(e));
+  }
+}
+
+static void bw_cleanup(sbx_run *run) {
+  sbx__bwrap_run *b = sbx__bw_run(run);
+  if (b->proc_alive) {
+    /* An unused warm sandbox at close: kill and reap it now. */
+    kill(b->pid, SIGKILL);
+    while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    b->proc_alive = false;
+  }
+  if (b->block_wfd >= 0) close(b->block_wfd);
+  b->block_wfd = -1;
+  if (b->stdin_fd >= 0) close(b->stdin_fd);
+  b->stdin_fd = -1;
+  sbx__close_handle(run, (uv_handle_t *)&b->out, &b->out_open);
+  sbx__close_handle(run, (uv_handle_t *)&b->err, &b->err_open);
+  sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);
+  sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+}
+
+/* ---- closing ---- */
+
+static void bw_handle_closed(uv_handle_t *h) {
+  sbx__bwrap *bw = h->data;
+  if (--bw->closing_handles > 0) return;
+  sbx_runner *self = bw->runner;
+  sbx_cgroups_free(bw->cg);
+  sbx_roots_free(bw->roots, bw->nroots);
+  free(bw->masks);
+  free(bw->bwrap);
+  free(bw->slab);
+  for (int l = 0; l < SBX_LANG_COUNT; l++) free(bw->interp[l]);
+  free(bw);
+  self->be = NULL;
+  sbx__runner_backend_closed(self);
+}
+
+void sbx__bw_maybe_closed(sbx__bwrap *bw) {
+  /* Cgroups still busy are retried by the reaper, which calls again. */
+  if (bw->closing != 1 || bw->graves) return;
+  bw->closing = 2;
+  bw->closing_handles = 2;
+  bw->reaper.data = bw->sigchld.data = bw;
+  uv_close((uv_handle_t *)&bw->reaper, bw_handle_closed);
+  uv_close((uv_handle_t *)&bw->sigchld, bw_handle_closed);
+}
+
+static void bw_close(sbx_runner *self) {
+  sbx__bwrap *bw = sbx__bw(self);
+  bw->closing = 1;
+  sbx__cgpool_drain(bw);
+  sbx__bw_maybe_closed(bw);
+}
+
+const sbx__backend sbx__bwrap_backend = {
+    .name = "bwrap", .init = bw_init, .has_lang = bw_has_lang, .fits = sbx__bw_fits,
+    .run_new = bw_run_new, .prepare = sbx__bw_prepare, .start = sbx__bw_start, .term = bw_term,
+    .kill = bw_kill, .observe = bw_observe, .cleanup = bw_cleanup, .run_free = bw_run_free,
+    .close = bw_close,
+};

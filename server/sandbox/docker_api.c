@@ -1,0 +1,352 @@
+/* The Docker Engine API as the docker backend speaks it: locating the
+ * engine, blocking calls for setup (libcurl's easy interface), the version
+ * negotiation, the sweep of containers left by dead servers, the create
+ * body of a run, and the attach stream's frames. */
+#include "docker_api.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bwrap.h"
+#include "common.h"
+#include "dbuf.h"
+#include "lang.h"
+#include "log.h"
+
+/* One environment string holds at most MAX_ARG_STRLEN (128 KiB) bytes: the
+ * program travels in pieces below that, and in all below what the engine's
+ * exec of /bin/sh takes (a quarter of its 8 MiB stack limit). */
+#define ENV_CHUNK 120000
+#define MAX_DELIVERY (1u << 20)
+
+/* ---- locating ---- */
+
+static bool is_socket(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+char *sbx_dk_locate(const char *host, char **why) {
+  *why = NULL;
+  if (!host || !*host) host = getenv("DOCKER_HOST");
+  if (host && *host) {
+    if (!strncmp(host, "unix://", 7)) host += 7;
+    if (host[0] == '/') return xstrdup(host);
+    *why = xasprintf("engine address '%s' is not supported (only unix sockets: unix:///path); "
+                     "tcp:// hosts with TLS are not implemented yet",
+                     host);
+    return NULL;
+  }
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  char *podman_user = xdg && *xdg ? xasprintf("%s/podman/podman.sock", xdg) : NULL;
+  const char *cands[] = {"/var/run/docker.sock", podman_user, "/run/podman/podman.sock"};
+  for (size_t i = 0; i < ARRAY_LEN(cands); i++) {
+    if (cands[i] && is_socket(cands[i])) {
+      char *r = xstrdup(cands[i]);
+      free(podman_user);
+      return r;
+    }
+  }
+  free(podman_user);
+  *why = xstrdup("no container engine socket found (/var/run/docker.sock, "
+                 "$XDG_RUNTIME_DIR/podman/podman.sock, /run/podman/podman.sock; or set "
+                 "sandbox.docker.hosts / DOCKER_HOST): start dockerd (apt install docker.io) or "
+                 "podman's API service (podman system service)");
+  return NULL;
+}
+
+/* ---- blocking calls ---- */
+
+static size_t sync_write(char *p, size_t size, size_t n, void *ud) {
+  return dbuf_add(ud, p, size * n) ? 0 : size * n; /* past the cap: the transfer fails */
+}
+
+long sbx_dk_call_sync(const char *socket, const char *api, const char *method, const char *path,
+                      const char *body, char **out, long timeout_ms) {
+  if (out) *out = NULL;
+  CURL *e = curl_easy_init();
+  if (!e) return -ENOMEM;
+  char *url = api && *api ? xasprintf("http://docker/v%s%s", api, path) : xasprintf("http://docker%s", path);
+  dbuf b;
+  dbuf_init(&b, 16u << 20);
+  struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, socket);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sync_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+  if (body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+  } else if (!strcmp(method, "POST")) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+  }
+  long status = 0;
+  CURLcode rc = curl_easy_perform(e);
+  if (rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  else status = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(e);
+  free(url);
+  if (status > 0 && out) *out = b.data ? b.data : xstrdup(""), b.data = NULL;
+  dbuf_close(&b);
+  return status;
+}
+
+/* ---- the engine ---- */
+
+/* "1.41" → 1041; -1 when unreadable. */
+static int api_num(const char *v) {
+  int maj, min;
+  if (!v || sscanf(v, "%d.%d", &maj, &min) != 2) return -1;
+  return maj * 1000 + min;
+}
+
+int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why) {
+  memset(self, 0, sizeof *self);
+  self->socket = sbx_dk_locate(host, why);
+  if (!self->socket) return -ENOENT;
+  char *body = NULL;
+  long st = sbx_dk_call_sync(self->socket, NULL, "GET", "/version", NULL, &body, 5000);
+  if (st != 200) {
+    *why = st < 0 ? xasprintf("the container engine at %s does not answer (%s): is dockerd (or "
+                              "podman system service) running, and may this user use its socket?",
+                              self->socket, strerror((int)-st))
+                  : xasprintf("the container engine at %s answered GET /version with HTTP %ld",
+                              self->socket, st);
+    free(body);
+    sbx_dk_engine_close(self);
+    return st < 0 ? (int)st : -EPROTO;
+  }
+  cJSON *v = cJSON_Parse(body);
+  free(body);
+  const char *ver = cJSON_GetStringValue(cJSON_GetObjectItem(v, "Version"));
+  const char *api = cJSON_GetStringValue(cJSON_GetObjectItem(v, "ApiVersion"));
+  self->version = xstrdup(ver ? ver : "?");
+  const char *name = NULL;
+  cJSON *comps = cJSON_GetObjectItem(v, "Components"), *c;
+  cJSON_ArrayForEach(c, comps) {
+    name = cJSON_GetStringValue(cJSON_GetObjectItem(c, "Name"));
+    if (name) break;
+  }
+  self->name = xstrdup(name ? name : "Docker Engine API");
+  int have = api_num(api);
+  int rc = 0;
+  if (have < api_num(SBX_DK_API_MIN)) {
+    *why = xasprintf("the container engine at %s speaks API %s; at least %s is needed", self->socket,
+                     api ? api : "?", SBX_DK_API_MIN);
+    rc = -EPROTO;
+  } else {
+    snprintf(self->api, sizeof self->api, "%s", have < api_num(SBX_DK_API_MAX) ? api : SBX_DK_API_MAX);
+  }
+  cJSON_Delete(v);
+  if (rc) sbx_dk_engine_close(self);
+  return rc;
+}
+
+void sbx_dk_engine_close(sbx_dk_engine *self) {
+  free(self->socket);
+  free(self->version);
+  free(self->name);
+  memset(self, 0, sizeof *self);
+}
+
+static bool pid_alive(long pid) {
+  return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int sbx_dk_sweep(const sbx_dk_engine *e) {
+  /* filters={"label":["crucible.owner"]}, URL-encoded. */
+  char *body = NULL;
+  long st = sbx_dk_call_sync(e->socket, e->api, "GET",
+                             "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22" SBX_DK_LABEL_OWNER
+                             "%22%5D%7D",
+                             NULL, &body, 10000);
+  if (st != 200) {
+    free(body);
+    return 0;
+  }
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  cJSON *list = cJSON_Parse(body), *c;
+  free(body);
+  int n = 0;
+  cJSON_ArrayForEach(c, list) {
+    cJSON *labels = cJSON_GetObjectItem(c, "Labels");
+    const char *owner = cJSON_GetStringValue(cJSON_GetObjectItem(labels, SBX_DK_LABEL_OWNER));
+    const char *on = cJSON_GetStringValue(cJSON_GetObjectItem(labels, SBX_DK_LABEL_HOST));
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(c, "Id"));
+    if (!owner || !id || !on || strcmp(on, host) || pid_alive(strtol(owner, NULL, 10))) continue;
+    char *path = xasprintf("/containers/%s?force=1&v=1", id);
+    long d = sbx_dk_call_sync(e->socket, e->api, "DELETE", path, NULL, NULL, 10000);
+    free(path);
+    if (d == 204 || d == 404) n++;
+  }
+  cJSON_Delete(list);
+  return n;
+}
+
+bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image) {
+  char *esc = curl_easy_escape(NULL, image, 0);
+  char *path = xasprintf("/images/%s/json", esc ? esc : image);
+  curl_free(esc);
+  long st = sbx_dk_call_sync(e->socket, e->api, "GET", path, NULL, NULL, 10000);
+  free(path);
+  return st == 200;
+}
+
+/* ---- a run's container ---- */
+
+/* Adds NAME_0..NAME_k (k < return) holding data in pieces of at most
+ * ENV_CHUNK bytes, never splitting a UTF-8 sequence (the engine decodes
+ * JSON strings as UTF-8). Returns the number of pieces. */
+static int add_chunks(cJSON *env, const char *name, const char *data, size_t len) {
+  int k = 0;
+  for (size_t off = 0; off < len; k++) {
+    size_t n = len - off < ENV_CHUNK ? len - off : ENV_CHUNK;
+    while (off + n < len && n > 1 && ((unsigned char)data[off + n] & 0xc0) == 0x80) n--;
+    char *s = xasprintf("%s_%d=%.*s", name, k, (int)n, data + off);
+    cJSON_AddItemToArray(env, cJSON_CreateString(s));
+    free(s);
+    off += n;
+  }
+  return k;
+}
+
+static const char *interp_name(sbx_lang lang) {
+  const char *p = lang_get(lang)->interpreter, *slash = strrchr(p, '/');
+  return slash ? slash + 1 : p;
+}
+
+cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *image, const char *code,
+                          size_t code_len, const char *stdin_data, size_t stdin_len, long uid, long gid,
+                          char **err) {
+  *err = NULL;
+  if (memchr(code, '\0', code_len) || (stdin_len && memchr(stdin_data, '\0', stdin_len))) {
+    *err = xstrdup("the docker backend cannot deliver a program or stdin holding NUL bytes");
+    return NULL;
+  }
+  if (code_len + stdin_len > MAX_DELIVERY) {
+    *err = xasprintf("the docker backend delivers at most %u bytes of program and stdin", MAX_DELIVERY);
+    return NULL;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "Image", image);
+  cJSON *env = cJSON_AddArrayToObject(o, "Env");
+  for (const char *const *e = sbx_bwrap_env; *e; e += 2) {
+    char *s = xasprintf("%s=%s", e[0], e[1]);
+    cJSON_AddItemToArray(env, cJSON_CreateString(s));
+    free(s);
+  }
+  int ncode = add_chunks(env, "CRUCIBLE_CODE", code, code_len);
+  int nin = add_chunks(env, "CRUCIBLE_STDIN", stdin_data, stdin_len);
+  /* /bin/sh writes the pieces to the scratch tmpfs, drops them from the
+   * environment and execs the interpreter: the program's environment holds
+   * none of them. */
+  char *boot = xasprintf("w() { i=0; while [ $i -lt $2 ]; do eval \"printf %%s \\\"\\${$1_$i}\\\"\"; "
+                         "unset $1_$i; i=$((i+1)); done; }; "
+                         "w CRUCIBLE_CODE %d > \"$1\" && w CRUCIBLE_STDIN %d > .stdin && "
+                         "exec \"$0\" \"$1\" < .stdin",
+                         ncode, nin);
+  cJSON *cmd = cJSON_AddArrayToObject(o, "Cmd");
+  cJSON_AddItemToArray(cmd, cJSON_CreateString("/bin/sh"));
+  cJSON_AddItemToArray(cmd, cJSON_CreateString("-c"));
+  cJSON_AddItemToArray(cmd, cJSON_CreateString(boot));
+  cJSON_AddItemToArray(cmd, cJSON_CreateString(interp_name(lang)));
+  cJSON_AddItemToArray(cmd, cJSON_CreateString(sbx_lang_script(lang)));
+  free(boot);
+  cJSON_AddArrayToObject(o, "Entrypoint"); /* empty: the image's entrypoint never runs */
+  cJSON_AddStringToObject(o, "WorkingDir", SBX_SCRATCH);
+  char *user = xasprintf("%ld:%ld", uid, gid);
+  cJSON_AddStringToObject(o, "User", user);
+  free(user);
+  cJSON_AddBoolToObject(o, "NetworkDisabled", true);
+  cJSON_AddBoolToObject(o, "AttachStdin", false);
+  cJSON_AddBoolToObject(o, "AttachStdout", true);
+  cJSON_AddBoolToObject(o, "AttachStderr", true);
+  cJSON_AddBoolToObject(o, "OpenStdin", false);
+  cJSON_AddBoolToObject(o, "Tty", false);
+  cJSON *labels = cJSON_AddObjectToObject(o, "Labels");
+  char pid[32], host[256] = "";
+  snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  gethostname(host, sizeof host - 1);
+  cJSON_AddStringToObject(labels, SBX_DK_LABEL_OWNER, pid);
+  cJSON_AddStringToObject(labels, SBX_DK_LABEL_HOST, host);
+
+  cJSON *hc = cJSON_AddObjectToObject(o, "HostConfig");
+  cJSON_AddStringToObject(hc, "NetworkMode", "none");
+  cJSON_AddBoolToObject(hc, "ReadonlyRootfs", true);
+  cJSON *caps = cJSON_AddArrayToObject(hc, "CapDrop");
+  cJSON_AddItemToArray(caps, cJSON_CreateString("ALL"));
+  cJSON *sec = cJSON_AddArrayToObject(hc, "SecurityOpt");
+  cJSON_AddItemToArray(sec, cJSON_CreateString("no-new-privileges"));
+  double mem = (double)lim->memory_mb * 1048576.0;
+  cJSON_AddNumberToObject(hc, "Memory", mem);
+  cJSON_AddNumberToObject(hc, "MemorySwap", mem);
+  cJSON_AddNumberToObject(hc, "PidsLimit", (double)lim->pids);
+  cJSON_AddNumberToObject(hc, "NanoCpus", 1e9);
+  cJSON_AddNumberToObject(hc, "ShmSize", (double)lim->disk_mb * 1048576.0);
+  cJSON *tmpfs = cJSON_AddObjectToObject(hc, "Tmpfs");
+  /* The engine makes the working dir root's 0755 whatever mode= says: the
+   * scratch tmpfs is owned by the program's uid instead. */
+  char *scratch = xasprintf("rw,nosuid,nodev,size=%ldm,uid=%ld,gid=%ld,mode=0700", lim->disk_mb, uid, gid);
+  char *tmp = xasprintf("rw,nosuid,nodev,size=%ldm,mode=1777", lim->disk_mb);
+  cJSON_AddStringToObject(tmpfs, SBX_SCRATCH, scratch);
+  cJSON_AddStringToObject(tmpfs, "/tmp", tmp);
+  free(scratch);
+  free(tmp);
+  cJSON *ul = cJSON_AddArrayToObject(hc, "Ulimits");
+  struct {
+    const char *name;
+    double soft, hard;
+  } lims[] = {
+      {"cpu", (double)lim->cpu_seconds, (double)lim->cpu_seconds + 1},
+      {"fsize", (double)lim->disk_mb * 1048576.0, (double)lim->disk_mb * 1048576.0},
+      {"nofile", 1024, 1024},
+      {"core", 0, 0},
+  };
+  for (size_t i = 0; i < ARRAY_LEN(lims); i++) {
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(u, "Name", lims[i].name);
+    cJSON_AddNumberToObject(u, "Soft", lims[i].soft);
+    cJSON_AddNumberToObject(u, "Hard", lims[i].hard);
+    cJSON_AddItemToArray(ul, u);
+  }
+  cJSON *lc = cJSON_AddObjectToObject(hc, "LogConfig");
+  cJSON_AddStringToObject(lc, "Type", "none");
+  cJSON_AddObjectToObject(lc, "Config");
+  return o;
+}
+
+/* ---- the attach stream ---- */
+
+void sbx_dk_demux_feed(sbx_dk_demux *self, const char *p, size_t n, sbx_dk_emit_fn emit, void *ud) {
+  while (n) {
+    if (self->left == 0) {
+      size_t take = sizeof self->hdr - self->hlen;
+      if (take > n) take = n;
+      memcpy(self->hdr + self->hlen, p, take);
+      self->hlen += take, p += take, n -= take;
+      if (self->hlen < sizeof self->hdr) return;
+      self->hlen = 0;
+      self->stream = self->hdr[0];
+      self->left = (unsigned long)self->hdr[4] << 24 | (unsigned long)self->hdr[5] << 16 |
+                   (unsigned long)self->hdr[6] << 8 | self->hdr[7];
+      continue;
+    }
+    size_t take = n < self->left ? n : (size_t)self->left;
+    if (self->stream == 1 || self->stream == 2) emit(ud, self->stream, p, take);
+    self->left -= take, p += take, n -= take;
+  }
+}

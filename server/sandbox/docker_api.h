@@ -1,0 +1,83 @@
+/* The Docker Engine API as the docker backend speaks it: where the engine
+ * is, a blocking call for setup and sweeping (never on a run's path), the
+ * version negotiation, the container a run gets, and the attach stream's
+ * frames. The run's own calls are asynchronous (backend_docker.c, over
+ * net/http.c). Docker and Podman's compatible API alike. */
+#ifndef CRUCIBLE_SANDBOX_DOCKER_API_H
+#define CRUCIBLE_SANDBOX_DOCKER_API_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sandbox.h"
+
+/* The newest API version spoken, and the oldest accepted (Tmpfs, NanoCpus,
+ * PidsLimit, OOMKilled are all there by 1.25). */
+#define SBX_DK_API_MAX "1.41"
+#define SBX_DK_API_MIN "1.25"
+/* The label every container of ours carries: the owning server's pid. */
+#define SBX_DK_LABEL_OWNER "crucible.owner"
+/* ...and the host it runs on (an engine may serve several hosts). */
+#define SBX_DK_LABEL_HOST "crucible.host"
+
+/* An engine, located and probed. */
+typedef struct sbx_dk_engine {
+  char *socket;        /* unix socket path */
+  char api[16];        /* negotiated, "1.41" */
+  char *version;       /* the engine's own version */
+  char *name;          /* "Docker Engine" / "Podman Engine" / ... */
+} sbx_dk_engine;
+
+/* The unix socket of the engine named by host ("unix:///path" or "/path"),
+ * or when host is NULL or empty: $DOCKER_HOST, then /var/run/docker.sock,
+ * $XDG_RUNTIME_DIR/podman/podman.sock, /run/podman/podman.sock (the first
+ * that exists). Returns a new string, or NULL with *why (caller frees):
+ * tcp:// hosts are not supported yet. */
+char *sbx_dk_locate(const char *host, char **why);
+
+/* A blocking request to the engine (setup, doctor and the sweep only), at
+ * most timeout_ms. path starts with "/" and carries no version. Returns the
+ * HTTP status, or a negative errno with *body NULL; *body (may be NULL) gets
+ * the response body (caller frees). */
+long sbx_dk_call_sync(const char *socket, const char *api, const char *method, const char *path,
+                      const char *body, char **out, long timeout_ms);
+
+/* Locates and probes an engine (GET /version, the API version negotiated:
+ * the lower of the engine's and ours). Returns 0, or -errno with *why. */
+int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why);
+void sbx_dk_engine_close(sbx_dk_engine *self);
+
+/* Removes (force) every container labelled by a crucible server of this
+ * host whose process is gone. Returns how many. */
+int sbx_dk_sweep(const sbx_dk_engine *e);
+
+/* Whether image is present on the engine (GET /images/{name}/json). */
+bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image);
+
+/* The create body of one run: the image, /bin/sh writing the program and
+ * its stdin from the environment into the scratch tmpfs and exec'ing the
+ * interpreter (no bind mount, no copy into a read-only root), no network,
+ * read-only root, every capability dropped, no-new-privileges, uid:gid,
+ * memory = memory+swap, pids, one CPU, size-capped tmpfs scratch and /tmp,
+ * CPU/file-size/open-file ulimits, no logs, our labels. Returns the tree,
+ * or NULL with *err (caller frees) when the program cannot be delivered
+ * (a NUL byte, or larger than one environment string). */
+cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *image, const char *code,
+                          size_t code_len, const char *stdin_data, size_t stdin_len, long uid, long gid,
+                          char **err);
+
+/* The attach stream's framing (no TTY): an 8-byte header {stream, 0, 0, 0,
+ * size as big-endian u32}, then size bytes. Fed in pieces of any size;
+ * emit gets each payload piece with its stream (1 stdout, 2 stderr; stdin
+ * frames are dropped). */
+typedef struct sbx_dk_demux {
+  unsigned char hdr[8];
+  size_t hlen;
+  unsigned long left;
+  int stream;
+} sbx_dk_demux;
+typedef void (*sbx_dk_emit_fn)(void *ud, int stream, const char *p, size_t n);
+void sbx_dk_demux_feed(sbx_dk_demux *self, const char *p, size_t n, sbx_dk_emit_fn emit, void *ud);
+
+#endif

@@ -1,0 +1,317 @@
+/* How the bwrap backend makes a sandbox and lets it run: the memfds and
+ * pipes it is given, its command line (bwrap.c), vfork + exec with the
+ * rlimits (launch.c); then, on start, the request's stdin, the run's
+ * cgroup, the program's text and the release past --block-fd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bwrap.h"
+#include "cgroup.h"
+#include "common.h"
+#include "internal.h"
+#include "launch.h"
+#include "procs.h"
+#include "seccomp_filter.h"
+
+/* Descriptors a bwrap child gets: 10 fixed, one per masked /proc file. */
+#define MAX_CHILD_FDS 32
+/* Runner-wide data fed to every sandbox. */
+#define SBX_PASSWD "sandbox:x:1000:1000:sandbox:" "/sandbox" ":/bin/sh\n" \
+                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+#define SBX_GROUP "sandbox:x:1000:\nnogroup:x:65534:\n"
+#define SBX_HOSTS "127.0.0.1 localhost\n::1 localhost\n"
+
+/* Shared by every run: the seccomp program, built once. */
+static char *g_bpf;
+static size_t g_bpf_len;
+static int g_bpf_err = 1; /* 1: not built yet */
+
+int sbx__bw_seccomp_init(void) {
+  if (g_bpf_err != 1) return g_bpf_err;
+  scmp_filter_ctx ctx;
+  g_bpf_err = sbx_seccomp_build(&ctx);
+  if (!g_bpf_err) {
+    g_bpf_err = sbx_seccomp_export(ctx, &g_bpf, &g_bpf_len);
+    seccomp_release(ctx);
+  }
+  return g_bpf_err;
+}
+
+static int memfd_with(const char *name, const void *data, size_t len) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return -errno;
+  int err = write_all(fd, data, len);
+  if (err) {
+    close(fd);
+    return err;
+  }
+  lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+/* The rlimits bwrap is started with (it and everything it forks inherit
+ * them): CPU time per process, file size, no core dumps, 1024 files; and
+ * without a cgroup, RLIMIT_DATA for memory (not RLIMIT_AS: node reserves
+ * gigabytes of address space it never touches) and, for a root server
+ * whose programs run as the unprivileged host uid, RLIMIT_NPROC (that uid
+ * has no other processes of ours). Returns how many were written to out. */
+static int rlimits_of(const sbx_runner *self, const sbx_limits *lim, sbx_rlimit out[6]) {
+  int n = 0;
+  rlim_t cpu = (rlim_t)lim->cpu_seconds, disk = (rlim_t)lim->disk_mb << 20;
+  out[n++] = (sbx_rlimit){RLIMIT_CPU, {cpu, cpu + 1}};
+  out[n++] = (sbx_rlimit){RLIMIT_FSIZE, {disk, disk}};
+  out[n++] = (sbx_rlimit){RLIMIT_CORE, {0, 0}};
+  out[n++] = (sbx_rlimit){RLIMIT_NOFILE, {1024, 1024}};
+  if (!sbx__bw(self)->cg) {
+    rlim_t mem = (rlim_t)lim->memory_mb << 20;
+    out[n++] = (sbx_rlimit){RLIMIT_DATA, {mem, mem}};
+    if (self->set_ids) out[n++] = (sbx_rlimit){RLIMIT_NPROC, {(rlim_t)lim->pids, (rlim_t)lim->pids}};
+  }
+  return n;
+}
+
+/* A sandbox started with limits made serves a request for want when the
+ * rlimits and tmpfs sizes fixed at its start are the same. */
+bool sbx__bw_fits(const sbx_runner *self, const sbx_limits *made, const sbx_limits *want) {
+  return made->cpu_seconds == want->cpu_seconds && made->disk_mb == want->disk_mb &&
+         (sbx__bw(self)->cg || (made->memory_mb == want->memory_mb && made->pids == want->pids));
+}
+
+/* Spawns bwrap for run, which then waits for its program on the code
+ * pipe. Returns 0 or a negative errno with run->error set. */
+int sbx__bw_prepare(sbx_run *run) {
+  sbx_runner *self = run->runner;
+  sbx__bwrap *bw = sbx__bw(self);
+  sbx__bwrap_run *b = sbx__bw_run(run);
+  int err = 0;
+  int fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1, fd_empty = -1;
+  int st[2] = {-1, -1}, blk[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, cp[2] = {-1, -1};
+  int hi[MAX_CHILD_FDS];
+  for (size_t i = 0; i < ARRAY_LEN(hi); i++) hi[i] = -1;
+  char **argv = NULL;
+  if (!bw->interp[run->lang] && !(run->env && run->env->interp)) {
+    run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
+                           sbx_lang_name(run->lang), lang_get(run->lang)->package);
+    return -ENOENT;
+  }
+  /* stdin is an empty memfd now, filled on start (pwrite: the child's
+   * offset, shared with ours, stays at 0). */
+  if ((fd_bpf = memfd_with("crucible-seccomp", g_bpf, g_bpf_len)) < 0 ||
+      (fd_in = memfd_with("crucible-stdin", "", 0)) < 0 ||
+      (fd_pw = memfd_with("crucible-passwd", SBX_PASSWD, strlen(SBX_PASSWD))) < 0 ||
+      (fd_gr = memfd_with("crucible-group", SBX_GROUP, strlen(SBX_GROUP))) < 0 ||
+      (fd_hosts = memfd_with("crucible-hosts", SBX_HOSTS, strlen(SBX_HOSTS))) < 0 ||
+      (fd_empty = memfd_with("crucible-empty", "", 0)) < 0) {
+    err = -ENOMEM;
+    run->error = xstrdup("cannot create the sandbox's input files (memfd_create failed)");
+    goto out;
+  }
+  if (pipe2(st, O_CLOEXEC) < 0 || pipe2(blk, O_CLOEXEC) < 0) {
+    err = -errno;
+    run->error = xasprintf("pipe2: %s", strerror(errno));
+    goto out;
+  }
+  /* The program's text reaches bwrap's `--file` (its last setup step)
+   * through a pipe: bwrap can do all its other setup before the text is
+   * known, which is what lets a sandbox be made ahead (warm.c). */
+  if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(cp, O_CLOEXEC) < 0) {
+    err = -errno;
+    run->error = xasprintf("pipe2: %s", strerror(errno));
+    goto out;
+  }
+  /* Child fd numbers: 0-2 stdio, then the fds bwrap reads, then one empty
+   * file per masked /proc file (bwrap closes each after reading it). */
+  enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_EMPTY };
+  int src[MAX_CHILD_FDS] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_pw, fd_gr, fd_hosts};
+  int C_N = C_EMPTY + sbx_masks_empty(bw->masks);
+  for (int i = C_EMPTY; i < C_N; i++) src[i] = fd_empty;
+
+  sbx_bwrap_spec spec = {
+      .bwrap = bw->bwrap, .interp = bw->interp[run->lang], .lang = run->lang, .env = run->env,
+      .limits = &run->limits, .masks = bw->masks, .roots = bw->roots, .nroots = bw->nroots,
+      .etc = NULL, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
+      .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
+      .fd_empty = C_EMPTY,
+  };
+  argv = sbx_bwrap_argv(&spec);
+  /* bwrap's own environment is cleared too (--clearenv covers the program). */
+  char *env[] = {"PATH=/usr/bin:/bin", NULL};
+  /* Every descriptor the child must see is first copied above the slots it
+   * goes to (close-on-exec), so placing one cannot clobber the source of
+   * another; each dup2 into its slot then clears close-on-exec. */
+  for (int i = 0; i < C_N; i++) {
+    hi[i] = fcntl(src[i], F_DUPFD_CLOEXEC, C_N);
+    if (hi[i] < 0) {
+      err = -errno;
+      run->error = xasprintf("fcntl(F_DUPFD_CLOEXEC): %s", strerror(errno));
+      goto out;
+    }
+  }
+  /* libuv does not close descriptors in the child: anything without
+   * FD_CLOEXEC (an fd the server inherited, a library's socket) would reach
+   * bwrap, and bwrap passes unknown fds on to the program. */
+  sbx_fds_cloexec();
+  run->t0 = now_ms();
+  /* bwrap leads a session of its own (see sbx_procs_sweep): its namespace
+   * init inherits it, so an init stranded by a dead bwrap can be told.
+   * vfork, not uv_spawn: the server's page tables are not copied and its
+   * pages not made copy-on-write; uv_spawn forks, which cost ~12 ms per run
+   * in a busy server (and blocked the loop that long). As root, bwrap (and
+   * so everything in the sandbox) runs as the unprivileged host uid. The
+   * exit is reaped by the backend's SIGCHLD watcher. */
+  pid_t pid = -1;
+  sbx_rlimit rls[6];
+  int nrls = rlimits_of(self, &run->limits, rls);
+  sbx_launch_spec sp = {
+      .path = argv[0], .argv = argv, .envp = env, .fds = hi, .nfds = C_N, .rlimits = rls, .nrlimits = nrls,
+      .new_session = true, .set_ids = self->set_ids, .uid = self->host_uid, .gid = self->host_gid,
+  };
+  int serr = -sbx_launch(&sp, &pid);
+  uv_pipe_init(self->loop, &b->out, 0);
+  uv_pipe_init(self->loop, &b->err, 0);
+  uv_pipe_init(self->loop, &b->status, 0);
+  uv_pipe_init(self->loop, &b->code_pipe, 0);
+  b->out.data = b->err.data = b->status.data = b->code_pipe.data = run;
+  b->out_open = b->err_open = b->status_open = b->code_open = true;
+  run->open_handles += 4;
+  if (serr) {
+    err = -serr;
+    run->error = xasprintf("cannot start %s as uid %u: %s", bw->bwrap, (unsigned)self->host_uid,
+                           strerror(serr));
+    goto out;
+  }
+  b->proc_alive = true;
+  if ((err = uv_pipe_open(&b->out, outp[0])) == 0) outp[0] = -1;
+  if (!err && (err = uv_pipe_open(&b->err, errp[0])) == 0) errp[0] = -1;
+  if (!err && (err = uv_pipe_open(&b->code_pipe, cp[1])) == 0) cp[1] = -1;
+  if (err) {
+    run->error = xasprintf("cannot read the sandbox's output: %s", uv_strerror(err));
+    /* Not started as far as the caller knows: stop and reap it here. */
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    b->proc_alive = false;
+    goto out;
+  }
+  b->pid = pid;
+  b->block_wfd = blk[1];
+  blk[1] = -1;
+  if ((err = uv_pipe_open(&b->status, st[0])) == 0) st[0] = -1;
+  uv_read_start((uv_stream_t *)&b->out, sbx__bw_alloc_cb, sbx__bw_read_cb);
+  uv_read_start((uv_stream_t *)&b->err, sbx__bw_alloc_cb, sbx__bw_read_cb);
+  uv_read_start((uv_stream_t *)&b->status, sbx__bw_alloc_cb, sbx__bw_status_cb);
+  b->stdin_fd = fd_in;
+  fd_in = -1;
+  if (run->state == SBX__WARM) {
+    /* A warm sandbox must not keep the loop alive: only runs do. */
+    uv_unref((uv_handle_t *)&b->out);
+    uv_unref((uv_handle_t *)&b->err);
+    uv_unref((uv_handle_t *)&b->status);
+    uv_unref((uv_handle_t *)&b->code_pipe);
+  }
+  err = 0;
+out:
+  if (err) {
+    /* The pipes were initialised but never used. */
+    sbx__close_handle(run, (uv_handle_t *)&b->out, &b->out_open);
+    sbx__close_handle(run, (uv_handle_t *)&b->err, &b->err_open);
+    sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);
+    sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+  }
+  int fds[] = {fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, fd_empty, st[0], st[1], blk[0], blk[1],
+               outp[0], outp[1], errp[0], errp[1], cp[0], cp[1]};
+  for (size_t i = 0; i < ARRAY_LEN(fds); i++)
+    if (fds[i] >= 0) close(fds[i]);
+  for (size_t i = 0; i < ARRAY_LEN(hi); i++)
+    if (hi[i] >= 0) close(hi[i]);
+  sbx_argv_free(argv);
+  return err;
+}
+
+static void code_written(uv_write_t *req, int status) {
+  sbx__bwrap_run *b = container_of(req, sbx__bwrap_run, code_req);
+  (void)status;
+  /* Closing the pipe is the end of file bwrap's --file copy waits for. */
+  sbx__close_handle(&b->run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+}
+
+/* Lets bwrap's child continue past --block-fd once it sits in its cgroup
+ * with its rlimits: nothing it forks can escape them. */
+void sbx__bw_release_child(sbx__bwrap_run *b) {
+  sbx_run *run = &b->run;
+  pid_t c = b->child;
+  int err = 0;
+  if (b->in_cgroup && (err = sbx_cg_attach(&b->cg, c))) {
+    sbx__run_fail(run, xasprintf("could not move the sandbox into its cgroup (%s)", strerror(-err)));
+    return;
+  }
+  /* The other rlimits were set before bwrap's exec (see rlimits_of).
+   * RLIMIT_NPROC counts the processes of a uid in a user namespace: an
+   * unprivileged server sets it only now, inside the sandbox's namespace,
+   * where it counts the sandbox's processes and not all of the user's. */
+  if (!b->in_cgroup && !run->runner->set_ids) {
+    struct rlimit rl = {(rlim_t)run->limits.pids, (rlim_t)run->limits.pids};
+    if (prlimit(c, RLIMIT_NPROC, &rl, NULL) < 0) err = -errno;
+  }
+  if (err) {
+    sbx__run_fail(run, xasprintf("could not apply rlimits to the sandbox (%s)", strerror(-err)));
+    return;
+  }
+  /* Only now, with the cgroup and rlimits in place, does the program's text
+   * go to bwrap: if the server died before this point, bwrap would read
+   * end-of-file on both pipes and carry on with an empty program. */
+  uv_buf_t buf = uv_buf_init(run->code, (unsigned)run->code_len);
+  if (!run->code_len || uv_write(&b->code_req, (uv_stream_t *)&b->code_pipe, &buf, 1, code_written) != 0)
+    sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+  ssize_t w;
+  do w = write(b->block_wfd, "x", 1);
+  while (w < 0 && errno == EINTR);
+  close(b->block_wfd);
+  b->block_wfd = -1;
+}
+
+/* Gives the request to the spawned sandbox: its stdin, its cgroup and
+ * limits. bwrap's child is released (sbx__bw_release_child) as soon as
+ * both this and its pid are known. */
+void sbx__bw_start(sbx_run *run) {
+  sbx_runner *self = run->runner;
+  sbx__bwrap *bw = sbx__bw(self);
+  sbx__bwrap_run *b = sbx__bw_run(run);
+  /* Until its bwrap is reaped, the SIGCHLD watcher keeps the loop alive. */
+  bw->nprocs++;
+  uv_ref((uv_handle_t *)&bw->sigchld);
+  uv_ref((uv_handle_t *)&b->out);
+  uv_ref((uv_handle_t *)&b->err);
+  uv_ref((uv_handle_t *)&b->status);
+  uv_ref((uv_handle_t *)&b->code_pipe);
+  if (run->stdin_len && pwrite(b->stdin_fd, run->stdin_data, run->stdin_len, 0) != (ssize_t)run->stdin_len)
+    sbx__run_fail(run, xasprintf("cannot pass stdin to the sandbox: %s", strerror(errno)));
+  close(b->stdin_fd);
+  b->stdin_fd = -1;
+  /* The cgroup is taken now; the child joins it before it may fork. */
+  run->iso = SBX_ISO_RLIMIT;
+  if (bw->cg) {
+    int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
+    if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);
+    if (!e) {
+      b->in_cgroup = true;
+      run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+    } else {
+      /* Never less isolation than reported: without its cgroup the run
+       * would have no memory limit at all (its rlimits assumed one). */
+      sbx__run_fail(run, xasprintf("cannot create the run's cgroup %s (%s)", run->name, strerror(-e)));
+    }
+  }
+  if (b->child > 0 && b->block_wfd >= 0) {
+    if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
+    else sbx__bw_release_child(b);
+  }
+}

@@ -1,0 +1,474 @@
+"""Environments end to end: the real server and CLI, real pip, venv and npm,
+and package indexes faked on 127.0.0.1 (tests/fakes/package_index.py)
+serving wheels and tarballs the tests build themselves. Nothing reaches
+beyond 127.0.0.1.
+
+Folders the sandbox reads are made under /tmp with mode 0755: a root
+server's sandbox runs as another uid, which must reach them (pytest's own
+tmp_path is 0700)."""
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
+from conftest import Client, crucible_bin, finish, track  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
+from package_index import NpmRegistry, SimpleIndex, make_wheel, npm_pack  # noqa: E402
+
+PY = "/usr/bin/python3"
+TINY = {"tinypkg/__init__.py": "def answer():\n    return 6 * 7\n"}
+
+
+def have_pip_venv():
+    return subprocess.run([PY, "-c", "import venv, pip"], capture_output=True).returncode == 0
+
+
+needs_pip = pytest.mark.skipif(not have_pip_venv(), reason="python3-venv and python3-pip are not installed")
+needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+
+
+@pytest.fixture
+def base():
+    d = tempfile.mkdtemp(prefix="crucible-env-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def wheels(base):
+    d = base / "wheels"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def index(wheels):
+    idx = SimpleIndex().start()
+    idx.add_wheel(make_wheel(str(wheels), "tinypkg", "1.0", TINY))
+    yield idx
+    idx.stop()
+
+
+def server_env(base, index_url=None, registry_url=None, extra=None):
+    """Settings in a user file (packageIndex and npmRegistry are user-file
+    only); state, cache and config under base."""
+    cfgdir = base / "config" / "crucible"
+    cfgdir.mkdir(parents=True, exist_ok=True)
+    sandbox = {}
+    if index_url:
+        sandbox["packageIndex"] = index_url
+    if registry_url:
+        sandbox["npmRegistry"] = registry_url
+    (cfgdir / "config.json").write_text(json.dumps({"sandbox": sandbox}))
+    e = {"XDG_STATE_HOME": str(base / "state"), "XDG_CACHE_HOME": str(base / "cache"),
+         "XDG_CONFIG_HOME": str(base / "config")}
+    e.update(extra or {})
+    return e
+
+
+def envs_dir(base):
+    return base / "cache" / "crucible" / "envs"
+
+
+def packages(*reqs, language=None):
+    spec = {"kind": "packages", "requirements": list(reqs)}
+    if language:
+        spec["language"] = language
+    return spec
+
+
+def of(notes, method):
+    return [n["params"] for n in notes if n.get("method") == method]
+
+
+def installing(notes):
+    return [p for p in of(notes, "crucible/phase") if p["phase"] == "installing"]
+
+
+def run(c, code, env, timeout=180, **extra):
+    notes = []
+    params = {"code": code, "environment": env}
+    params.update(extra)
+    r = c.call("crucible/run", params, timeout=timeout, notifications=notes)
+    return r, notes
+
+
+def make_venv(path, *wheel_paths):
+    """A virtualenv made offline: python3 -m venv, then pip from local wheels."""
+    subprocess.run([PY, "-m", "venv", "--without-pip", str(path)], check=True)
+    if wheel_paths:
+        subprocess.run([PY, "-m", "pip", "--python", str(path / "bin" / "python3"), "install", "-q", "--no-index",
+                        "--no-cache-dir", "--disable-pip-version-check", *map(str, wheel_paths)], check=True,
+                       env={"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"})
+
+
+@needs_pip
+def test_packages_environment_built_once_then_reused(base, index):
+    env = server_env(base, index.url)
+    c = Client(env=env)
+    c.initialize()
+    code = "import tinypkg\nprint(tinypkg.answer())\n"
+    r, notes = run(c, code, packages("TinyPkg"), workDoneToken="tok-1")
+    res = r["result"]
+    assert res["outcome"] == "ok" and res["stdout"] == "42\n", res
+    e = res["environment"]
+    assert e["kind"] == "packages" and e["requirements"] == ["tinypkg"] and e["language"] == "python"
+    assert re.fullmatch(r"[0-9a-f]{64}", e["id"])
+    assert pathlib.Path(e["path"]) == envs_dir(base) / e["id"]
+    # the build was reported as it went: phase "installing" and $/progress on the token
+    details = [p["detail"] for p in installing(notes)]
+    assert any("Collecting tinypkg" in d for d in details), details
+    assert all(p["task"] == str(r["id"]) for p in installing(notes))
+    prog = [p["value"] for p in of(notes, "$/progress") if p["token"] == "tok-1"]
+    assert prog[0]["kind"] == "begin" and prog[-1]["kind"] == "end"
+    pct = [v["percentage"] for v in prog if v["kind"] == "report" and "percentage" in v]
+    assert pct and pct == sorted(pct) and pct[-1] >= 95
+    assert index.downloads == {"tinypkg-1.0-py3-none-any.whl": 1}
+
+    # again: nothing is built or downloaded
+    r, notes = run(c, code, packages("tinypkg"))
+    assert r["result"]["stdout"] == "42\n" and r["result"]["environment"]["id"] == e["id"]
+    assert not installing(notes)
+    assert index.downloads == {"tinypkg-1.0-py3-none-any.whl": 1}
+
+    # the import check resolves against the environment's module index
+    chk = c.call("crucible/check", {"code": code, "environment": packages("tinypkg")}, timeout=60)["result"]
+    assert [i["status"] for i in chk["imports"]] == ["ok"], chk
+    assert chk["environment"]["id"] == e["id"]
+    sys_chk = c.call("crucible/check", {"code": code, "environment": "system"}, timeout=60)["result"]
+    assert [i["status"] for i in sys_chk["imports"]] == ["missing"]
+    envs = c.call("crucible/environments", {})["result"]
+    assert [x["id"] for x in envs] == [e["id"]]
+    assert envs[0]["requirements"] == ["tinypkg"] and envs[0]["sizeBytes"] > 0
+    assert envs[0]["modules"] > 0 and envs[0]["lastUsed"] > 0
+    finish(c)
+
+    # a new server finds it on disk
+    c = Client(env=env)
+    c.initialize()
+    r, notes = run(c, code, packages("tinypkg"))
+    assert r["result"]["stdout"] == "42\n" and not installing(notes)
+    assert index.downloads == {"tinypkg-1.0-py3-none-any.whl": 1}
+    finish(c)
+    # only the environment and its metadata are in the cache folder
+    assert sorted(p.name for p in envs_dir(base).iterdir()) == [e["id"], e["id"] + ".json"]
+    assert not (envs_dir(base) / e["id"] / ".crucible-tmp").exists()
+
+
+@needs_pip
+def test_concurrent_requests_wait_for_one_build(base, index):
+    index.delay = 0.5
+    c = Client(env=server_env(base, index.url))
+    c.initialize()
+    ids = [c.request("crucible/run", {"code": "import tinypkg\nprint(tinypkg.answer())",
+                                      "environment": packages("tinypkg")}) for _ in range(3)]
+    got = {}
+    deadline = time.time() + 180
+    while len(got) < 3 and time.time() < deadline:
+        m = c.recv(deadline - time.time())
+        if "id" in m and m["id"] in ids and "method" not in m:
+            got[m["id"]] = m
+    assert all(got[i]["result"]["stdout"] == "42\n" for i in ids), got
+    assert index.downloads == {"tinypkg-1.0-py3-none-any.whl": 1}
+    assert len({got[i]["result"]["environment"]["id"] for i in ids}) == 1
+    finish(c)
+
+
+@needs_pip
+def test_installer_sees_no_secrets_and_writes_only_its_folder(base, wheels, index):
+    home = base / "home"
+    home.mkdir()
+    # If any of these reached the installer, pip would use the dead proxy or
+    # the other index, and tell the index it runs in CI.
+    extra = {"OPENAI_API_KEY": "sk-installer-must-not-see-0123", "CI": "1", "HOME": str(home),
+             "HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+             "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_FIND_LINKS": str(wheels)}
+    c = Client(env=server_env(base, index.url, extra=extra))
+    c.initialize()
+    r, _ = run(c, "import tinypkg\nprint(tinypkg.answer())", packages("tinypkg"))
+    assert r["result"]["stdout"] == "42\n", r
+    agents = [q["headers"].get("User-Agent", "") for q in index.requests]
+    assert agents and all(a.startswith("pip/") and '"ci":null' in a for a in agents), agents
+
+    # A wheel that tries to write outside its folder: the build fails (pip
+    # refuses, and the sandbox would not let it); nothing lands on the host.
+    index.add_wheel(make_wheel(str(wheels), "evilpkg", "1.0",
+                               {"evilpkg/__init__.py": "", "../../../../../outside-marker.txt": "escaped"}))
+    r, _ = run(c, "import evilpkg", packages("evilpkg"))
+    assert r["error"]["code"] == -32803 and "evilpkg" in r["error"]["message"], r
+    finish(c)
+    for d in [base, base / "cache", base / "cache" / "crucible", envs_dir(base), pathlib.Path("/tmp")]:
+        assert not (d / "outside-marker.txt").exists(), d
+    # the server's HOME got nothing (no pip cache, no npm logs)
+    assert list(home.iterdir()) == []
+    names = sorted(p.name for p in envs_dir(base).iterdir())
+    assert len(names) == 2 and names[1] == names[0] + ".json", names  # the failed build left nothing
+
+
+@needs_pip
+def test_bad_requirements_refused_and_missing_package_reported(base, index):
+    c = Client(env=server_env(base, index.url))
+    c.initialize()
+    for req in ["-e .", "--index-url=http://127.0.0.1:9/simple", "tinypkg @ http://127.0.0.1:9/x.whl", "/etc/x.whl"]:
+        r, notes = run(c, "print(1)", packages(req))
+        assert r["error"]["code"] == -32602, r
+        assert not installing(notes)
+    assert index.requests == []
+    r = c.call("crucible/run", {"code": "print(1)", "environment": {"kind": "image", "image": "python:3"}})
+    assert r["error"]["code"] == -32602 and "container engine" in r["error"]["message"]
+    r, notes = run(c, "import zorblax", packages("zorblax"))
+    assert r["error"]["code"] == -32803
+    assert "zorblax" in r["error"]["message"] and "No matching distribution" in r["error"]["message"], r
+    assert installing(notes)
+    finish(c)
+    assert not envs_dir(base).exists() or list(envs_dir(base).iterdir()) == []
+
+
+@needs_pip
+def test_cancel_during_install_leaves_nothing(base, index):
+    index.delay = 3
+    c = Client(env=server_env(base, index.url))
+    c.initialize()
+    rid = c.request("crucible/run", {"code": "import tinypkg", "environment": packages("tinypkg")})
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        m = c.recv(deadline - time.time())
+        if m.get("method") == "crucible/phase" and m["params"]["phase"] == "installing":
+            break
+    c.notify("$/cancelRequest", {"id": rid})
+    r = c.wait_response(rid, timeout=60)
+    assert r["error"]["code"] == -32800
+    finish(c)
+    deadline = time.time() + 10
+    while envs_dir(base).exists() and list(envs_dir(base).iterdir()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert list(envs_dir(base).iterdir()) == []
+
+
+@needs_pip
+def test_workspace_venv_detected_by_runs_checks_and_live_diagnostics(base, wheels):
+    ws = base / "ws"
+    ws.mkdir()
+    w1 = make_wheel(str(wheels), "tinypkg", "1.0", TINY)
+    w2 = make_wheel(str(wheels), "laterpkg", "1.0", {"laterpkg/__init__.py": "X = 'later'\n"})
+    make_venv(ws / ".venv", w1)
+    c = Client(env=server_env(base))
+    c.initialize({"rootUri": ws.as_uri(), "initializationOptions": {"sandbox": {"environment": "workspace"}}})
+    code = "import tinypkg\nprint(tinypkg.answer())\n"
+    r, _ = run(c, code, "workspace")
+    res = r["result"]
+    assert res["stdout"] == "42\n", res
+    assert res["environment"]["kind"] == "workspace" and res["environment"]["path"] == str(ws / ".venv")
+    assert res["environment"]["id"].startswith("venv-")
+    # the client's setting is the default
+    r = c.call("crucible/run", {"code": code}, timeout=60)
+    assert r["result"]["stdout"] == "42\n"
+    r, _ = run(c, code, "system")
+    assert r["result"]["outcome"] == "error" and "No module named 'tinypkg'" in r["result"]["stderr"]
+
+    statuses = lambda env: [(i["module"], i["status"]) for i in  # noqa: E731
+                            c.call("crucible/check", {"code": "import tinypkg\nimport laterpkg\n", "environment": env},
+                                   timeout=60)["result"]["imports"]]
+    assert statuses("workspace") == [("tinypkg", "ok"), ("laterpkg", "missing")]
+    assert statuses("system") == [("tinypkg", "missing"), ("laterpkg", "missing")]
+
+    # live diagnostics use the workspace's venv (the client's sandbox.environment)
+    uri = (ws / "main.py").as_uri()
+    c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                       "text": "import tinypkg\nimport notinstalled_xyz\n"}})
+    deadline = time.time() + 60
+    flagged = None
+    while time.time() < deadline:
+        m = c.recv(deadline - time.time())
+        if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri:
+            lines = sorted(d["range"]["start"]["line"] for d in m["params"]["diagnostics"]
+                           if d.get("code") == "missing-module")
+            if lines:
+                flagged = lines
+                break
+    assert flagged == [1], flagged  # notinstalled_xyz is missing; tinypkg is not flagged
+
+    # a package installed later is seen (the index follows the venv)
+    subprocess.run([PY, "-m", "pip", "--python", str(ws / ".venv" / "bin" / "python3"), "install", "-q",
+                    "--no-index", "--no-cache-dir", "--disable-pip-version-check", w2], check=True,
+                   env={"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"})
+    assert statuses("workspace") == [("tinypkg", "ok"), ("laterpkg", "ok")]
+
+    # a client may not name a venv outside its workspace
+    other = base / "other-venv"
+    make_venv(other, w1)
+    r, _ = run(c, code, {"kind": "venv", "path": str(other)})
+    assert r["error"]["code"] == -32602 and "outside the workspace" in r["error"]["message"]
+    finish(c)
+
+
+@needs_pip
+def test_ask_with_a_packages_environment(base, index):
+    fake = FakeOpenAI().start()
+    try:
+        fake.script([{"content": json.dumps({"prefix": "use tinypkg", "imports": "import tinypkg",
+                                             "code": "print(tinypkg.answer() + 1)"})}])
+        env = server_env(base, index.url, extra={"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test",
+                                                 "CRUCIBLE_MODEL": "fake-model"})
+        c = Client(env=env)
+        c.initialize()
+        notes = []
+        r = c.call("crucible/ask", {"question": "the answer plus one", "environment": packages("tinypkg")},
+                   timeout=180, notifications=notes)
+        res = r["result"]
+        assert res["outcome"] == "passed" and res["run"]["stdout"] == "43\n", res
+        assert res["environment"]["kind"] == "packages" and res["environment"]["requirements"] == ["tinypkg"]
+        # every RunResult says where it ran: the ask's environment
+        assert res["run"]["environment"] == res["environment"]
+        assert [a["run"]["environment"] for a in res["attempts"]] == [res["environment"]]
+        assert [a["run"]["environment"]["id"] for a in of(notes, "crucible/attempt")] == [res["environment"]["id"]]
+        phases = [p["phase"] for p in of(notes, "crucible/phase")]
+        assert phases[0] == "installing" and "running" in phases
+        # the import check passed against the environment (no reflection was needed)
+        assert res["iterations"] == 1
+        finish(c)
+    finally:
+        fake.stop()
+
+
+@needs_npm
+def test_javascript_registry_package_runs_and_install_scripts_never_run(base):
+    pk = base / "pkgs"
+    for name, files in {
+        "tinyjs": {"index.js": "module.exports = { answer: () => 6 * 7 };\n"},
+        "hostile": {"index.js": "module.exports = 'hostile';\n"},
+    }.items():
+        d = pk / name
+        d.mkdir(parents=True)
+        meta = {"name": name, "version": "1.0.0", "main": "index.js"}
+        if name == "hostile":
+            marker = "require('fs').writeFileSync('SCRIPT-RAN', 'x')"
+            meta["scripts"] = {s: 'node -e "%s"' % marker for s in ("preinstall", "install", "postinstall")}
+        (d / "package.json").write_text(json.dumps(meta))
+        for f, text in files.items():
+            (d / f).write_text(text)
+    out = base / "tarballs"
+    out.mkdir()
+    reg = NpmRegistry().start()
+    try:
+        for name in ("tinyjs", "hostile"):
+            reg.add_tarball(npm_pack(str(pk / name), str(out)))
+        c = Client(env=server_env(base, registry_url=reg.url))
+        c.initialize()
+        code = "const t = require('tinyjs'); require('hostile'); console.log(t.answer());\n"
+        r, notes = run(c, code, packages("tinyjs", "hostile"), language="javascript")
+        res = r["result"]
+        assert res["outcome"] == "ok" and res["stdout"] == "42\n", (res, [p["detail"] for p in installing(notes)])
+        e = res["environment"]
+        assert e["language"] == "javascript" and e["requirements"] == ["hostile", "tinyjs"]
+        assert reg.downloads == {"tinyjs-1.0.0.tgz": 1, "hostile-1.0.0.tgz": 1}
+        ran = [p for p in pathlib.Path(e["path"]).rglob("SCRIPT-RAN")]
+        assert ran == []
+        assert (pathlib.Path(e["path"]) / "node_modules" / "hostile" / "package.json").exists()
+        chk = c.call("crucible/check", {"code": code, "language": "javascript",
+                                        "environment": packages("tinyjs", "hostile")}, timeout=60)["result"]
+        assert [i["status"] for i in chk["imports"]] == ["ok", "ok"], chk
+        r, notes = run(c, code, packages("hostile", "tinyjs"), language="javascript")
+        assert r["result"]["stdout"] == "42\n" and not installing(notes)
+        # a python program may not use javascript packages
+        r = c.call("crucible/run", {"code": "print(1)", "environment": packages("tinyjs", language="javascript")})
+        assert r["error"]["code"] == -32602
+        finish(c)
+    finally:
+        reg.stop()
+
+
+@needs_pip
+def test_cli_with_and_env_commands(base, wheels, index):
+    env = dict(os.environ)
+    env.update(server_env(base, index.url))
+    prog = base / "prog.py"
+    prog.write_text("import tinypkg\nprint(tinypkg.answer())\n")
+
+    def crucible(*args, timeout=180):
+        p = subprocess.Popen([crucible_bin(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                             cwd=str(base), start_new_session=True)
+        track(p.pid)
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out.decode(), err.decode()
+
+    rc, out, err = crucible("run", str(prog), "--with", "tinypkg", "--json")
+    res = json.loads(out)
+    assert rc == 0 and res["stdout"] == "42\n", err
+    assert res["environment"]["kind"] == "packages"
+    rc, out, err = crucible("run", str(prog), "--with", "tinypkg")
+    assert rc == 0 and out == "42\n" and "installing" not in err
+    rc, out, _ = crucible("env", "build", "tinypkg")
+    assert rc == 0 and out.strip() == res["environment"]["id"]
+    assert index.downloads == {"tinypkg-1.0-py3-none-any.whl": 1}
+    rc, out, _ = crucible("env", "list", "--json")
+    listed = json.loads(out)
+    assert [x["id"] for x in listed] == [res["environment"]["id"]]
+    # --env venv:PATH and the usage errors
+    venv = base / "v"
+    make_venv(venv, next(wheels.glob("tinypkg-*.whl")))
+    rc, out, _ = crucible("run", str(prog), "--env", "venv:" + str(venv))
+    assert rc == 0 and out == "42\n"
+    rc, _, err = crucible("run", str(prog), "--with", "-e .")
+    assert rc == 2 and "pip option" in err
+    rc, _, err = crucible("run", str(prog), "--env", "conda")
+    assert rc == 2
+    rc, out, _ = crucible("env", "remove", res["environment"]["id"][:10])
+    assert rc == 0 and res["environment"]["id"] in out
+    rc, out, _ = crucible("env", "list", "--json")
+    assert json.loads(out) == []
+    rc, _, err = crucible("env", "remove", "ffff")
+    assert rc == 1 and "no environment" in err
+    rc, out, _ = crucible("env", "prune", "--all")
+    assert rc == 0
+
+
+def test_workspace_access_read_is_user_file_only(base):
+    ws = base / "ws"
+    ws.mkdir()
+    (ws / "mymod.py").write_text("VALUE = 'from the workspace'\n")
+    code = "import mymod\nprint(mymod.VALUE)\n"
+    # off by default: the workspace is not in the sandbox; and a client cannot turn it on
+    c = Client(env=server_env(base))
+    c.initialize({"rootUri": ws.as_uri(), "initializationOptions": {"sandbox": {"workspaceAccess": "read"}}})
+    r = c.call("crucible/run", {"code": code}, timeout=60)["result"]
+    assert r["outcome"] == "error" and "No module named 'mymod'" in r["stderr"]
+    assert r["environment"] == {"id": "system", "kind": "system", "language": "python"}
+    finish(c)
+    # the user file may: the folder is mounted read-only and importable
+    env = server_env(base)
+    (base / "config" / "crucible" / "config.json").write_text(json.dumps({"sandbox": {"workspaceAccess": "read"}}))
+    c = Client(env=env)
+    c.initialize({"rootUri": ws.as_uri()})
+    r = c.call("crucible/run", {"code": code}, timeout=60)["result"]
+    assert r["stdout"] == "from the workspace\n", r
+    r = c.call("crucible/run", {"code": "open(%r, 'w').write('x')\n" % str(ws / "new.txt")}, timeout=60)["result"]
+    assert r["outcome"] == "error" and "Read-only file system" in r["stderr"], r
+    assert not (ws / "new.txt").exists()
+    assert r["environment"]["id"].startswith("system+ws-")
+    chk = c.call("crucible/check", {"code": code}, timeout=60)["result"]
+    assert [i["status"] for i in chk["imports"]] == ["ok"], chk
+    finish(c)
+
+
+@needs_pip
+def test_doctor_reports_environments(base, index):
+    c = Client(env=server_env(base, "https://user:s3cret@127.0.0.1:9/simple"))
+    c.initialize()
+    r = c.call("crucible/doctor", {}, timeout=60)["result"]
+    e = r["environments"]
+    assert e["cacheDir"] == str(envs_dir(base)) and e["count"] == 0 and e["sizeBytes"] == 0
+    assert e["packageIndex"] == "https://127.0.0.1:9/simple"  # the token never shows
+    assert "s3cret" not in json.dumps(r)
+    assert e["venv"] and e["pip"]
+    finish(c)

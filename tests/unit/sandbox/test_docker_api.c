@@ -1,0 +1,162 @@
+/* The docker backend's pure parts: the attach stream's frames, the engine
+ * address, and the container a run asks for (no engine needed). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "dbuf.h"
+#include "docker_api.h"
+
+typedef struct got {
+  dbuf out, err;
+  int calls;
+} got;
+
+static void collect(void *ud, int stream, const char *p, size_t n) {
+  got *g = ud;
+  dbuf_add(stream == 1 ? &g->out : &g->err, p, n);
+  g->calls++;
+}
+
+static size_t frame(char *dst, int stream, const char *payload) {
+  size_t n = strlen(payload);
+  unsigned char h[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                        (unsigned char)(n >> 8), (unsigned char)n};
+  memcpy(dst, h, 8);
+  memcpy(dst + 8, payload, n);
+  return 8 + n;
+}
+
+/* Frames split at every possible place give the same streams. */
+static void demux_any_split(void **state) {
+  (void)state;
+  char wire[256];
+  size_t n = 0;
+  n += frame(wire + n, 1, "hello ");
+  n += frame(wire + n, 2, "oops\n");
+  n += frame(wire + n, 0, "stdin is dropped");
+  n += frame(wire + n, 1, "");
+  n += frame(wire + n, 1, "world\n");
+  for (size_t cut = 0; cut <= n; cut++) {
+    got g = {0};
+    dbuf_init(&g.out, 0);
+    dbuf_init(&g.err, 0);
+    sbx_dk_demux d = {0};
+    sbx_dk_demux_feed(&d, wire, cut, collect, &g);
+    for (size_t i = cut; i < n; i++) sbx_dk_demux_feed(&d, wire + i, 1, collect, &g); /* byte by byte */
+    assert_int_equal(g.out.len, 12);
+    assert_memory_equal(g.out.data, "hello world\n", 12);
+    assert_int_equal(g.err.len, 5);
+    assert_memory_equal(g.err.data, "oops\n", 5);
+    dbuf_close(&g.out);
+    dbuf_close(&g.err);
+  }
+}
+
+static void locate(void **state) {
+  (void)state;
+  char *why = NULL;
+  char *s = sbx_dk_locate("unix:///run/x.sock", &why);
+  assert_string_equal(s, "/run/x.sock");
+  free(s);
+  s = sbx_dk_locate("/run/y.sock", &why);
+  assert_string_equal(s, "/run/y.sock");
+  free(s);
+  s = sbx_dk_locate("tcp://10.0.0.1:2376", &why);
+  assert_null(s);
+  assert_non_null(strstr(why, "tcp://"));
+  free(why);
+}
+
+static const char *str_at(const cJSON *o, const char *a, const char *b) {
+  const cJSON *x = cJSON_GetObjectItem(o, a);
+  return cJSON_GetStringValue(b ? cJSON_GetObjectItem(x, b) : x);
+}
+
+/* The promises of the bwrap backend, as container settings. */
+static void create_body(void **state) {
+  (void)state;
+  sbx_limits lim;
+  sbx_limits_default(&lim);
+  lim.memory_mb = 128, lim.pids = 32, lim.disk_mb = 8, lim.cpu_seconds = 5;
+  char *err = NULL;
+  cJSON *b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img:1", "print(1)", 8, NULL, 0, 65534, 65534, &err);
+  assert_non_null(b);
+  assert_string_equal(str_at(b, "Image", NULL), "img:1");
+  assert_string_equal(str_at(b, "User", NULL), "65534:65534");
+  assert_string_equal(str_at(b, "WorkingDir", NULL), "/sandbox");
+  const cJSON *hc = cJSON_GetObjectItem(b, "HostConfig");
+  assert_string_equal(str_at(hc, "NetworkMode", NULL), "none");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(hc, "ReadonlyRootfs")));
+  assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(hc, "CapDrop"), 0)), "ALL");
+  assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(hc, "SecurityOpt"), 0)),
+                      "no-new-privileges");
+  assert_true(cJSON_GetObjectItem(hc, "Memory")->valuedouble == 128.0 * 1048576);
+  assert_true(cJSON_GetObjectItem(hc, "MemorySwap")->valuedouble == 128.0 * 1048576);
+  assert_true(cJSON_GetObjectItem(hc, "PidsLimit")->valuedouble == 32);
+  assert_non_null(strstr(str_at(hc, "Tmpfs", "/sandbox"), "size=8m"));
+  assert_non_null(strstr(str_at(hc, "Tmpfs", "/tmp"), "size=8m"));
+  assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "Labels"), SBX_DK_LABEL_OWNER));
+  /* the program travels in the environment, never as a bind mount */
+  assert_null(cJSON_GetObjectItem(hc, "Binds"));
+  assert_null(cJSON_GetObjectItem(hc, "Mounts"));
+  bool found = false;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "Env")) found |= !strcmp(e->valuestring, "CRUCIBLE_CODE_0=print(1)");
+  assert_true(found);
+  cJSON_Delete(b);
+
+  /* NUL bytes cannot be delivered: a clear error, no body */
+  b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "a\0b", 3, NULL, 0, 1, 1, &err);
+  assert_null(b);
+  assert_non_null(strstr(err, "NUL"));
+  free(err);
+}
+
+/* Pieces never split a UTF-8 sequence and join to the program. */
+static void chunks_keep_utf8(void **state) {
+  (void)state;
+  size_t n = 300001;
+  char *code = xmalloc(n + 1);
+  code[0] = 'x';
+  for (size_t i = 1; i < n; i += 2) code[i] = (char)0xc3, code[i + 1] = (char)0xa9; /* é */
+  code[n] = '\0';
+  sbx_limits lim;
+  sbx_limits_default(&lim);
+  char *err = NULL;
+  cJSON *b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", code, n, NULL, 0, 1, 1, &err);
+  assert_non_null(b);
+  dbuf all;
+  dbuf_init(&all, 0);
+  const cJSON *e;
+  int pieces = 0;
+  cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "Env")) {
+    if (strncmp(e->valuestring, "CRUCIBLE_CODE_", 14)) continue;
+    const char *v = strchr(e->valuestring, '=') + 1;
+    assert_true(((unsigned char)v[0] & 0xc0) != 0x80);
+    assert_true(strlen(e->valuestring) < 128 * 1024);
+    dbuf_add(&all, v, strlen(v));
+    pieces++;
+  }
+  assert_true(pieces >= 3);
+  assert_int_equal(all.len, n);
+  assert_memory_equal(all.data, code, n);
+  dbuf_close(&all);
+  cJSON_Delete(b);
+  free(code);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(demux_any_split),
+      cmocka_unit_test(locate),
+      cmocka_unit_test(create_body),
+      cmocka_unit_test(chunks_keep_utf8),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
