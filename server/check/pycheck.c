@@ -285,7 +285,7 @@ static void check_params(checker *c, size_t a, size_t b, bool lambda) {
 /* The byte where the expression holding token i starts, as CPython's
  * "Perhaps you forgot a comma?" range does: back over operands and
  * operators to the nearest opening bracket, ',' or ':' at its depth. */
-static size_t expr_start(const checker *c, size_t i, size_t first) {
+static size_t expr_start_index(const checker *c, size_t i, size_t first) {
   int lv = c->level[i];
   while (i > first) {
     const py_token *p = &c->tok[i - 1];
@@ -300,7 +300,7 @@ static size_t expr_start(const checker *c, size_t i, size_t first) {
       break;
     i--;
   }
-  return c->tok[i].start;
+  return i;
 }
 
 /* Escapes CPython refuses in a string literal ("\\x4", "\\u12", "\\N"
@@ -362,6 +362,17 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
       size_t j = i;
       while (j + 1 < b && c->tok[j + 1].type == PY_STRING) j++;
       uint32_t at = j + 1 < b ? c->tok[j + 1].start : end->start;
+      int bytes = 0;
+      for (size_t k = i; k <= j; k++) {
+        const char *q = c->s + c->tok[k].start;
+        bool bb = false;
+        while (*q != '\'' && *q != '"') bb |= (*q++ | 0x20) == 'b';
+        bytes += bb;
+      }
+      if (bytes > 0 && bytes <= (int)(j - i)) {
+        set_err(&c->parse, PY_ERR_PARSE, at, at, "cannot mix bytes and nonbytes literals");
+        return;
+      }
       for (size_t k = i; k <= j; k++)
         if (memchr(c->s + c->tok[k].start, '\\', c->tok[k].end - c->tok[k].start) &&
             !check_escapes(c, &c->tok[k], at))
@@ -385,6 +396,11 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
       set_err(&c->parse, PY_ERR_PARSE, t->start, t->end, "invalid syntax");
       return;
     }
+    /* "a, from x": a statement keyword where an item must come */
+    if (is(c, t, ",") && u != end && (stmtkw(c, u) || is(c, u, "from"))) {
+      set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
+      return;
+    }
     /* "a,, b"; "f(a, =1)" (but "x, = y" unpacks one item) */
     if (t->type == PY_OP && is(c, t, ",") && u->type == PY_OP &&
         (is(c, u, ",") || (is(c, u, "=") && c->level[i] > 0))) {
@@ -397,9 +413,15 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
     if (ends_operand(c, t) && u != end && starts_operand(c, u) && !dots &&
         !(t->type == PY_STRING && u->type == PY_STRING)) {
       bool import = is(c, &c->tok[a], "from") || is(c, &c->tok[a], "import");
-      if (c->level[i + 1] > 0 && !import && !(t->type == PY_NAME && u->type == PY_STRING)) {
-        size_t from = expr_start(c, i, a);
-        set_err(&c->parse, PY_ERR_PARSE, (uint32_t)from, u->end,
+      /* CPython's rule: !(NAME STRING | SOFT_KEYWORD) a=disjunction b=…,
+       * the lookahead at the start of the first expression */
+      size_t k = expr_start_index(c, i, a);
+      const py_token *f = &c->tok[k];
+      bool name_string = f->type == PY_NAME && !is_keyword(c, f) && k + 1 <= i + 1 &&
+                         (k + 1 == i + 1 ? u : &c->tok[k + 1])->type == PY_STRING;
+      bool soft = is(c, f, "match") || is(c, f, "case") || is(c, f, "_");
+      if (c->level[i + 1] > 0 && !import && !name_string && !soft) {
+        set_err(&c->parse, PY_ERR_PARSE, f->start, u->end,
                 "invalid syntax. Perhaps you forgot a comma?");
       } else {
         set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
@@ -430,8 +452,8 @@ static void check_pairs(checker *c, size_t a, size_t b, const py_token *end) {
       set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
       return;
     }
-    /* '/' before ',' or ')' ends positional-only parameters */
-    bool slash = is(c, t, "/") && (is(c, u, ",") || is(c, u, ")"));
+    /* '/' before ',' or ')' (or a lambda's ':') ends positional-only parameters */
+    bool slash = is(c, t, "/") && (is(c, u, ",") || is(c, u, ")") || is(c, u, ":"));
     if (wants_operand(c, t) && closes(c, u) && !slash) {
       /* "x = (a, *)" aside, an operator before a closer has no operand */
       set_err(&c->parse, PY_ERR_PARSE, u->start, u->end, "invalid syntax");
@@ -652,9 +674,23 @@ static void simple_statement(checker *c, size_t a, size_t b, const py_token *end
   }
   check_pairs(c, a, b, end);
   check_brackets(c, a, b);
+  for (size_t i = a; i < b; i++)
+    if (c->level[i] == 0 && is(c, &c->tok[i], ":=")) {
+      /* an assignment expression needs parentheses at statement level */
+      set_err(&c->parse, PY_ERR_PARSE, c->tok[i].start, c->tok[i].end, "invalid syntax");
+      break;
+    }
   if (is(c, t, "from")) {
     bool import = false;
-    for (size_t i = a + 1; i < b && !import; i++) import = is(c, &c->tok[i], "import");
+    size_t imp = 0;
+    for (size_t i = a + 1; i < b && !import; i++)
+      if ((import = is(c, &c->tok[i], "import"))) imp = i;
+    for (size_t i = imp + 1; import && i < b; i++)
+      if (is(c, &c->tok[i], ".")) {
+        /* "from . import a.b": the names imported are plain names */
+        set_err(&c->parse, PY_ERR_PARSE, c->tok[i].start, c->tok[i].end, "invalid syntax");
+        break;
+      }
     if (!import) set_err(&c->parse, PY_ERR_PARSE, end->start, end->end, "invalid syntax");
   }
   if (is(c, t, "from") && is(c, &c->tok[b - 1], ",")) {
@@ -715,6 +751,11 @@ static void simple_statement(checker *c, size_t a, size_t b, const py_token *end
             "import * only allowed at module level");
 
   bool lambda = false;
+  /* "(f(x) for x in y if await g(x))" in a plain def is an asynchronous
+   * generator expression, which CPython allows */
+  bool comprehension = false;
+  for (size_t i = a; i < b && !comprehension; i++)
+    comprehension = c->level[i] > 0 && is(c, &c->tok[i], "for");
   for (size_t i = a; i < b; i++) {
     const py_token *u = &c->tok[i];
     if (u->type != PY_NAME) continue;
@@ -723,7 +764,7 @@ static void simple_statement(checker *c, size_t a, size_t b, const py_token *end
       check_params(c, i + 1, b, true);
     } else if (!lambda && is(c, u, "yield") && !in_function(c)) {
       set_err(&c->compile, PY_ERR_COMPILE, u->start, c->tok[b - 1].end, "'yield' outside function");
-    } else if (!lambda && is(c, u, "await")) {
+    } else if (!lambda && !comprehension && is(c, u, "await")) {
       frame_kind f = innermost_def(c);
       if (f == F_OTHER)
         set_err(&c->compile, PY_ERR_COMPILE, u->start, c->tok[b - 1].end, "'await' outside function");

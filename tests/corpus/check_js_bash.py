@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,9 @@ def truth(lang, path):
 
 def run_crucible(crucible, lang, paths):
     env = dict(os.environ)
-    env.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="crucible-corpus-cache-"))
+    cache = None
+    if "XDG_CACHE_HOME" not in env:
+        cache = env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="crucible-corpus-cache-")
     out = {}
     for k in range(0, len(paths), 300):
         chunk = paths[k:k + 300]
@@ -85,6 +88,8 @@ def run_crucible(crucible, lang, paths):
                 break
             obj, pos = dec.raw_decode(s, pos)
             out[obj["file"]] = [d for d in obj["diagnostics"] if d.get("code") in ("syntax", "limit")]
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
     return out
 
 

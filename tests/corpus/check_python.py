@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import re
 import subprocess
 import sys
@@ -129,7 +130,9 @@ def mutate(lines, rng):
 def run_crucible(crucible, paths):
     """{path: [syntax diagnostics]} from one `crucible check --json` run."""
     env = dict(os.environ)
-    env.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="crucible-corpus-cache-"))
+    cache = None
+    if "XDG_CACHE_HOME" not in env:
+        cache = env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="crucible-corpus-cache-")
     out = {}
     for k in range(0, len(paths), 400):
         chunk = paths[k:k + 400]
@@ -144,6 +147,8 @@ def run_crucible(crucible, paths):
                 break
             obj, pos = dec.raw_decode(s, pos)
             out[obj["file"]] = [d for d in obj["diagnostics"] if d.get("code") in ("syntax", "limit")]
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
     return out
 
 
@@ -189,7 +194,10 @@ def main():
             cases.append((p, f, kind, truth))
             made += 1
 
-    diags = run_crucible(a.crucible, [c[0] for c in cases])
+    try:
+        diags = run_crucible(a.crucible, [c[0] for c in cases])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     counts = dict(originals=0, original_false_alarms=0, accepted_mutants=0, mutant_false_alarms=0,
                   rejected=0, exact=0, near=0, wrong=0, missed=0)
     details = []
