@@ -68,7 +68,9 @@ const chk_modset *modindex_peek(modindex *self, chk_language lang) {
 
 static void probe_output(void *ud, int stream, const char *bytes, size_t len) {
   probe_ctx *p = ud;
-  if (stream == 1) dbuf_add_head(&p->idx->probe_out[p->lang], bytes, len);
+  /* A probe cancelled by modindex_close may still drain output: its buffer
+   * is closed by then and must not grow again (it would leak). */
+  if (stream == 1 && !p->idx->closing) dbuf_add_head(&p->idx->probe_out[p->lang], bytes, len);
 }
 
 static void probe_done(void *ud, const sbx_result *res) {
@@ -77,8 +79,11 @@ static void probe_done(void *ud, const sbx_result *res) {
   chk_language lang = p->lang;
   free(p);
   self->probes[lang] = NULL;
-  if (self->closing) return;
   dbuf *out = &self->probe_out[lang];
+  if (self->closing) {
+    dbuf_close(out);
+    return;
+  }
   char *err = NULL;
   if (res->outcome == SBX_OK && res->exit_code == 0) {
     self->sets[lang] = chk_modset_from_probe(chk_language_name(lang), out->data ? out->data : "", out->len,
