@@ -1,5 +1,5 @@
 /* libFuzzer target: arbitrary bytes through parsing, syntax diagnostics,
- * import extraction and resolution, the JSON result, splitting, and an
+ * import extraction and resolution, the JSON result, joining, and an
  * incremental edit, for each language. */
 #include <stddef.h>
 #include <stdint.h>
@@ -50,8 +50,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       chk_report_close(&r2);
     }
     chk_doc_free(doc);
+    /* the text as a structured answer's imports and code, joined back */
+    size_t half = size / 2;
+    char *imports = strndup(text, half), *code = strndup(text + half, size - half);
+    char *program = NULL;
     chk_split s;
-    if (chk_split_program(ctx, l, text, size, &s) == 0) chk_split_close(&s);
+    if (imports && code && chk_join_program(imports, code, &s, &program) == 0) {
+      chk_line_origin o;
+      for (uint32_t line = 0; line <= s.nlines; line++) (void)chk_split_map(&s, line, &o);
+      chk_split_close(&s);
+    }
+    free(program);
+    free(imports);
+    free(code);
   }
   return 0;
 }
