@@ -17,10 +17,10 @@ import argparse
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
+
+from crucible_check import syntax_diagnostics
 
 JS_ROOTS = ["/usr/lib/node_modules", "/usr/local/lib/node_modules", "/usr/share/nodejs"]
 SH_ROOTS = ["/usr/bin", "/usr/sbin", "/usr/lib", "/usr/share", "/etc"]
@@ -70,27 +70,8 @@ def truth(lang, path):
 
 
 def run_crucible(crucible, lang, paths):
-    env = dict(os.environ)
-    cache = None
-    if "XDG_CACHE_HOME" not in env:
-        cache = env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="crucible-corpus-cache-")
-    out = {}
-    for k in range(0, len(paths), 300):
-        chunk = paths[k:k + 300]
-        p = subprocess.run([crucible, "check", "--json", "--language", lang] + chunk,
-                           capture_output=True, text=True, env=env)
-        dec = json.JSONDecoder()
-        s, pos = p.stdout, 0
-        while True:
-            while pos < len(s) and s[pos].isspace():
-                pos += 1
-            if pos >= len(s):
-                break
-            obj, pos = dec.raw_decode(s, pos)
-            out[obj["file"]] = [d for d in obj["diagnostics"] if d.get("code") in ("syntax", "limit")]
-    if cache:
-        shutil.rmtree(cache, ignore_errors=True)
-    return out
+    """{path: [syntax diagnostics]} from `crucible check --json`."""
+    return syntax_diagnostics(crucible, lang, paths, 300)
 
 
 def main():

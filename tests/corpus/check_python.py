@@ -25,11 +25,12 @@ import os
 import random
 import shutil
 import re
-import subprocess
 import sys
 import sysconfig
 import tempfile
 import warnings
+
+from crucible_check import syntax_diagnostics
 
 
 def stdlib_files(root=None):
@@ -128,28 +129,8 @@ def mutate(lines, rng):
 
 
 def run_crucible(crucible, paths):
-    """{path: [syntax diagnostics]} from one `crucible check --json` run."""
-    env = dict(os.environ)
-    cache = None
-    if "XDG_CACHE_HOME" not in env:
-        cache = env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="crucible-corpus-cache-")
-    out = {}
-    for k in range(0, len(paths), 400):
-        chunk = paths[k:k + 400]
-        p = subprocess.run([crucible, "check", "--json", "--language", "python"] + chunk,
-                           capture_output=True, text=True, env=env)
-        dec = json.JSONDecoder()
-        s, pos = p.stdout, 0
-        while True:
-            while pos < len(s) and s[pos].isspace():
-                pos += 1
-            if pos >= len(s):
-                break
-            obj, pos = dec.raw_decode(s, pos)
-            out[obj["file"]] = [d for d in obj["diagnostics"] if d.get("code") in ("syntax", "limit")]
-    if cache:
-        shutil.rmtree(cache, ignore_errors=True)
-    return out
+    """{path: [syntax diagnostics]} from `crucible check --json`."""
+    return syntax_diagnostics(crucible, "python", paths, 400)
 
 
 def main():

@@ -12,24 +12,7 @@
 #include <cmocka.h>
 
 #include "check.h"
-
-static chk_context *ctx;
-
-static int setup(void **state) {
-  (void)state;
-  char *msg = NULL;
-  ctx = chk_context_new(&msg);
-  if (!ctx) fprintf(stderr, "%s\n", msg);
-  free(msg);
-  return ctx ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  chk_context_free(ctx);
-  chk_shutdown();
-  return 0;
-}
+#include "checker_fixture.h"
 
 /* The syntax diagnostics of src: their count, the first one's 1-based line
  * and message in *line / *msg (msg caller frees). */

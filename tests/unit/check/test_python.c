@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "check.h"
+#include "checker_fixture.h"
 
 typedef struct pycase {
   const char *name, *src;
@@ -102,24 +103,6 @@ static const pycase cases[] = {
     {"from_import_trailing_comma", "from os import path,\n", 1, 20,
      "trailing comma not allowed without surrounding parentheses"},
 };
-
-static chk_context *ctx;
-
-static int setup(void **state) {
-  (void)state;
-  char *msg = NULL;
-  ctx = chk_context_new(&msg);
-  if (!ctx) fprintf(stderr, "%s\n", msg);
-  free(msg);
-  return ctx ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  chk_context_free(ctx);
-  chk_shutdown();
-  return 0;
-}
 
 static void test_cases(void **state) {
   (void)state;
