@@ -162,3 +162,118 @@ def test_nvim_help_after_documented_install(tmp_path):
     got = out.read_text().splitlines() if out.exists() else []
     assert p.returncode == 0 and got and got[0] == "crucible.txt", (got, p.stderr.decode())
     assert "*crucible*" in got[1], got
+
+
+# -- a screen capture of Neovim in a terminal --------------------------------------------------------------
+
+PALETTE = {"black": (0, 0, 0), "red": (205, 49, 49), "green": (13, 188, 121), "brown": (229, 229, 16),
+           "yellow": (229, 229, 16), "blue": (36, 114, 200), "magenta": (188, 63, 188), "cyan": (17, 168, 205),
+           "white": (229, 229, 229), "brightblack": (102, 102, 102), "brightred": (241, 76, 76),
+           "brightgreen": (35, 209, 139), "brightyellow": (245, 245, 67), "brightblue": (59, 142, 234),
+           "brightmagenta": (214, 112, 214), "brightcyan": (41, 184, 219), "brightwhite": (255, 255, 255)}
+FG, BG = (212, 212, 212), (30, 30, 30)
+
+
+def rgb(color, default):
+    if color == "default":
+        return default
+    if color in PALETTE:
+        return PALETTE[color]
+    try:
+        return tuple(int(color[i:i + 2], 16) for i in (0, 2, 4))
+    except ValueError:
+        return default
+
+
+def save_png(screen, path):
+    """The pyte screen as a PNG: each cell's character in its colours."""
+    from PIL import Image, ImageDraw, ImageFont
+    try:
+        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", 14)
+    except OSError:
+        font = ImageFont.load_default()
+    cw, ch = 9, 18
+    img = Image.new("RGB", (screen.columns * cw, screen.lines * ch), BG)
+    draw = ImageDraw.Draw(img)
+    for y in range(screen.lines):
+        row = screen.buffer[y]
+        for x in range(screen.columns):
+            c = row[x]
+            fg, bg = rgb(c.fg, FG), rgb(c.bg, BG)
+            if c.reverse:
+                fg, bg = bg, fg
+            if bg != BG:
+                draw.rectangle([x * cw, y * ch, (x + 1) * cw - 1, (y + 1) * ch - 1], fill=bg)
+            if c.data.strip():
+                draw.text((x * cw, y * ch + 1), c.data, font=font, fill=fg)
+    img.save(path)
+
+
+def test_nvim_screen_capture(tmp_path, fake):
+    """Neovim in a real terminal (a pty, 110x34) with a failing run and an ask: the screen is kept as text and
+    PNG under the build directory (screenshots/nvim.txt, .png) and must show the panel, the code and the
+    diagnostic."""
+    pyte = pytest.importorskip("pyte", reason="python3-pyte not installed (Debian package)")
+    import pty
+    import select
+    fake.script([sol("Prints the answer.", ANSWER["code"], delay=0.02)])
+    marker = "crucible-nvim-test-" + uuid.uuid4().hex
+    env = client_env(tmp_path, fake, marker)
+    env.update({"CRUCIBLE_NVIM_SCENARIO": "screen", "TERM": "xterm-256color", "COLORTERM": ""})
+    cols, rows = 110, 34
+    screen = pyte.Screen(cols, rows)
+    stream = pyte.ByteStream(screen)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(str(tmp_path))
+        os.execvpe("nvim", ["nvim", "-u", "NONE", "-i", "NONE", "-n", "--cmd", "set rtp^=" + str(PLUGIN),
+                            "--cmd", "syntax on", "--cmd", "set laststatus=2 signcolumn=yes cmdheight=2",
+                            "-c", "luafile " + str(SCENARIOS)], env)
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    os.kill(pid, 28)  # SIGWINCH: nvim reads the size again
+
+    def pump(seconds):
+        end = time.time() + seconds
+        while time.time() < end:
+            r, _, _ = select.select([fd], [], [], 0.05)
+            if r:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    return False
+                if not data:
+                    return False
+                stream.feed(data)
+        return True
+
+    ready = tmp_path / "screen-ready"
+    deadline = time.time() + 90
+    try:
+        while not ready.exists() and time.time() < deadline:
+            if not pump(0.2):
+                break
+        pump(1.0)
+        text = "\n".join(screen.display)
+        build = pathlib.Path(os.environ.get("CRUCIBLE_BUILD") or (ROOT / "build"))
+        shots = build / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        (shots / "nvim.txt").write_text(text + "\n")
+        try:
+            save_png(screen, shots / "nvim.png")
+        except ImportError:
+            pass
+        assert ready.exists(), "nvim never got ready; the screen:\n" + text
+        assert "crucible://ask" in text and "print('the answer is', 6 * 7)" in text, text
+        assert "══ passed" in text and "KeyError" in text, text
+    finally:
+        os.write(fd, b"\x1b:qa!\r")
+        pump(1.0)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        os.close(fd)
+    assert_no_strays(marker)

@@ -11,7 +11,9 @@ local bin = assert(os.getenv('CRUCIBLE_BIN'), 'CRUCIBLE_BIN is not set')
 local scenario = assert(os.getenv('CRUCIBLE_NVIM_SCENARIO'), 'CRUCIBLE_NVIM_SCENARIO is not set')
 
 local function log(msg)
-  io.stderr:write(msg .. '\n')
+  if scenario ~= 'screen' then -- there stderr is the terminal
+    io.stderr:write(msg .. '\n')
+  end
 end
 
 -- every vim.notify message, in order
@@ -509,6 +511,40 @@ function S.extras()
   log('ok environment chosen and shown')
 end
 
+-- For the screen capture (a real terminal): an ask and a run on a small
+-- file, then "screen-ready" in the test directory; the test quits nvim.
+function S.screen()
+  setup()
+  local buf = open('demo.py', table.concat({
+    'import math',
+    '',
+    'def area(r):',
+    '    return math.pi * r ** 2',
+    '',
+    "print('area', round(area(2), 2))",
+    "print({}['missing'])",
+  }, '\n'))
+  wait_attached(buf)
+  vim.cmd('CrucibleRun')
+  local run = crucible.last
+  local t
+  local timer = vim.loop.new_timer()
+  timer:start(100, 100, vim.schedule_wrap(function()
+    if run.done and not t then
+      vim.api.nvim_win_set_cursor(0, { 6, 0 })
+      vim.cmd('CrucibleAsk print the answer')
+      t = crucible.last
+    elseif t and t.done and #vim.diagnostic.get(buf) > 0 then
+      timer:stop()
+      vim.cmd('redraw!')
+      vim.defer_fn(function()
+        vim.fn.writefile({ 'ready' }, dir .. '/screen-ready')
+      end, 300)
+    end
+  end))
+  return 'keep'
+end
+
 local ok, err = xpcall(S[scenario] or function()
   error('no scenario ' .. scenario)
 end, debug.traceback)
@@ -517,4 +553,6 @@ if not ok then
 end
 pcall(dump_panels)
 log('done')
-vim.cmd('qall!')
+if err ~= 'keep' then
+  vim.cmd('qall!')
+end

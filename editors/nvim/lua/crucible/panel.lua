@@ -82,6 +82,7 @@ function M.show(buf)
     vim.api.nvim_win_set_height(0, math.max(8, math.floor(vim.o.lines / 3)))
     vim.wo.number = false
     vim.wo.wrap = true
+    vim.wo.signcolumn = 'no'
   end
   if vim.api.nvim_win_is_valid(cur) then
     vim.api.nvim_set_current_win(cur)
