@@ -492,7 +492,17 @@ function S.extras()
   t = crucible.run({ stdin = 'olleh\n' })
   wait_done(t, 'the stdin run')
   check(t.result.stdout == 'hello\n', 'stdin run: ' .. vim.inspect(t.result.stdout))
-  log('ok stdin reached the program')
+  local real_input = vim.ui.input
+  vim.ui.input = function(_, on_confirm)
+    vim.ui.input = real_input
+    on_confirm('dlrow')
+  end
+  t = started('the :CrucibleRun! run', function()
+    vim.cmd('CrucibleRun!')
+  end)
+  wait_done(t, 'the :CrucibleRun! run')
+  check(t.result.stdout == 'world\n', ':CrucibleRun! stdin: ' .. vim.inspect(t.result.stdout))
+  log('ok stdin reached the program (API and :CrucibleRun!)')
   -- transcript
   t = started('the transcript', function()
     vim.cmd('CrucibleTranscript')
