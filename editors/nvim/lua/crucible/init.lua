@@ -179,7 +179,7 @@ local handlers = {
     local lines = { ('── attempt %d failed at the %s stage'):format(r.iteration or 0, stage) }
     local why = val(r.error)
     if why and why ~= '' then
-      for i, l in ipairs(vim.split(why:gsub('%s+$', ''), '\n', true)) do
+      for i, l in ipairs(vim.split(why:gsub('%s+$', ''), '\n', { plain = true })) do
         table.insert(lines, (i == 1 and 'Why: ' or '     ') .. l)
       end
     else
@@ -599,7 +599,7 @@ function M.ask(question, opts)
   if opts.range then
     params.context = { text = buffer_text(src, opts.line1, opts.line2) }
   end
-  local qlines = vim.split(question, '\n', true)
+  local qlines = vim.split(question, '\n', { plain = true })
   qlines[1] = 'Question: ' .. qlines[1]
   if opts.range then
     table.insert(qlines, ('(context: %s lines %d-%d)'):format(buf_label(src), opts.line1, opts.line2))
@@ -617,7 +617,7 @@ function M.ask(question, opts)
     end
     table.insert(lines, 'Description: ' .. (val(sol.prefix) or ''))
     table.insert(lines, '```' .. (lang == 'bash' and 'sh' or lang))
-    vim.list_extend(lines, vim.split(full, '\n', true))
+    vim.list_extend(lines, vim.split(full, '\n', { plain = true }))
     table.insert(lines, '```')
     if val(r.run) then
       table.insert(lines, run_summary(r.run))
@@ -655,7 +655,7 @@ function M.insert(opts)
     notify('the answer has no code (or its buffer is gone)', vim.log.levels.WARN)
     return false
   end
-  local lines = vim.split(full, '\n', true)
+  local lines = vim.split(full, '\n', { plain = true })
   if opts.replace then
     if not t.line1 then
       notify('the ask had no range to replace; use insert', vim.log.levels.WARN)
@@ -805,7 +805,7 @@ end
 function M.doctor(full)
   return show('crucible/doctor', vim.empty_dict(), 'doctor', function(r)
     if full then
-      return vim.list_extend({ '── doctor (full report)' }, vim.split(vim.inspect(r), '\n', true))
+      return vim.list_extend({ '── doctor (full report)' }, vim.split(vim.inspect(r), '\n', { plain = true }))
     end
     local _, lines = M.doctor_summary(r)
     table.insert(lines, '[:CrucibleDoctor! shows the full report]')
@@ -835,16 +835,16 @@ function M.transcript(task)
   end
   return show('crucible/transcript', { task = task }, 'transcript', function(r)
     local lines = { ('── transcript of %s: %s'):format(task, val(r.outcome) or '?') }
-    vim.list_extend(lines, vim.split('Question: ' .. (val(r.question) or ''), '\n', true))
+    vim.list_extend(lines, vim.split('Question: ' .. (val(r.question) or ''), '\n', { plain = true }))
     for i, a in ipairs(val(r.attempts) or {}) do
       table.insert(lines, ('── attempt %d'):format(val(a.iteration) or i))
       local sol = val(a.solution) or {}
       if val(sol.code) then
         table.insert(lines, '```' .. (val(r.language) or 'python'))
         if val(sol.imports) and sol.imports ~= '' then
-          vim.list_extend(lines, vim.split(sol.imports, '\n', true))
+          vim.list_extend(lines, vim.split(sol.imports, '\n', { plain = true }))
         end
-        vim.list_extend(lines, vim.split(sol.code, '\n', true))
+        vim.list_extend(lines, vim.split(sol.code, '\n', { plain = true }))
         table.insert(lines, '```')
       end
       local run = val(a.run)
@@ -852,10 +852,10 @@ function M.transcript(task)
         table.insert(lines, run_summary(run))
       end
       if val(a.error) then
-        vim.list_extend(lines, vim.split('Why: ' .. a.error:gsub('%s+$', ''), '\n', true))
+        vim.list_extend(lines, vim.split('Why: ' .. a.error:gsub('%s+$', ''), '\n', { plain = true }))
       end
       if val(a.reflection) then
-        vim.list_extend(lines, vim.split('Reflection: ' .. a.reflection, '\n', true))
+        vim.list_extend(lines, vim.split('Reflection: ' .. a.reflection, '\n', { plain = true }))
       end
     end
     return lines

@@ -135,7 +135,7 @@ function M.append(buf, text)
   if not (buf and vim.api.nvim_buf_is_valid(buf)) or text == nil or text == '' then
     return
   end
-  local pieces = vim.split(text, '\n', true)
+  local pieces = vim.split(text, '\n', { plain = true })
   local last = vim.api.nvim_buf_line_count(buf)
   local tail = vim.api.nvim_buf_get_lines(buf, last - 1, last, false)[1] or ''
   pieces[1] = tail .. pieces[1]

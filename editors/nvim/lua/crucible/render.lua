@@ -70,7 +70,7 @@ end
 function M.answer(text, lang)
   local body = text:gsub('^%s+', '')
   if body:sub(1, 1) ~= '{' then
-    local lines = vim.split(text, '\n', true)
+    local lines = vim.split(text, '\n', { plain = true })
     return lines
   end
   local prefix = field(body, 'prefix')
@@ -78,16 +78,16 @@ function M.answer(text, lang)
   local code, code_done = field(body, 'code')
   local lines = {}
   if prefix then
-    vim.list_extend(lines, vim.split('Description: ' .. prefix, '\n', true))
+    vim.list_extend(lines, vim.split('Description: ' .. prefix, '\n', { plain = true }))
   end
   if (imports and imports ~= '') or code then
     table.insert(lines, '```' .. (lang == 'bash' and 'sh' or lang))
     if imports and imports ~= '' then
-      vim.list_extend(lines, vim.split(imports, '\n', true))
+      vim.list_extend(lines, vim.split(imports, '\n', { plain = true }))
       table.insert(lines, '')
     end
     if code then
-      vim.list_extend(lines, vim.split(code, '\n', true))
+      vim.list_extend(lines, vim.split(code, '\n', { plain = true }))
     end
     table.insert(lines, code_done and '```' or '```  (generating…)')
   end
