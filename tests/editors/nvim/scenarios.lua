@@ -355,6 +355,12 @@ function S.range_imports()
   local qf = vim.fn.getqflist()
   check(#qf == 1 and qf[1].lnum == 4 and qf[1].text:find('AttributeError', 1, true), 'quickfix: ' .. vim.inspect(qf))
   log('ok its error is on the file\'s line 4, and in the quickfix list')
+  t = started('the third run', function()
+    vim.cmd('3CrucibleRun')
+  end)
+  wait_done(t, 'the third run')
+  check(#vim.fn.getqflist() == 0 and #runtime_diags(buf) == 0, 'a passing run left the old errors: ' .. vim.inspect(vim.fn.getqflist()))
+  log('ok a passing run clears them')
 end
 
 -- A server crash is reported; buffers reconnect.

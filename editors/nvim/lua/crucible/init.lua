@@ -296,6 +296,13 @@ function M.start()
   end
   stopping = false
   if has('0.11') then
+    -- a client that vim.lsp.enable('crucible') started (see setup) is ours
+    for _, other in ipairs(vim.lsp.get_clients({ name = 'crucible' })) do
+      if not other:is_stopped() then
+        client_id = other.id
+        return client_id
+      end
+    end
     client_id = vim.lsp.start(client_config(), { attach = false })
   else
     client_id = vim.lsp.start_client(client_config())
@@ -477,8 +484,11 @@ local function run_quickfix(t, bufnr)
         text = d.message, type = 'E' })
     end
   end
+  local title = vim.fn.getqflist({ title = 0 }).title or ''
   if #items > 0 then
-    vim.fn.setqflist({}, ' ', { title = 'crucible run ' .. t.title, items = items })
+    vim.fn.setqflist({}, ' ', { title = 'crucible ' .. t.title, items = items })
+  elseif title:find('^crucible run') then
+    vim.fn.setqflist({}, ' ', { title = 'crucible ' .. t.title .. ': no errors', items = {} })
   end
 end
 
@@ -926,8 +936,10 @@ function M.setup(opts)
   -- Neovim 0.11+: also known to vim.lsp.config, for vim.lsp.enable('crucible')
   if vim.lsp.config and type(vim.lsp.config) ~= 'function' and has('0.11') then
     pcall(function()
-      vim.lsp.config('crucible', { cmd = M.config.cmd, filetypes = M.config.filetypes, handlers = handlers,
-        commands = commands, init_options = client_config().init_options })
+      local cfg = client_config()
+      cfg.filetypes = M.config.filetypes
+      cfg.name = nil
+      vim.lsp.config('crucible', cfg)
     end)
   end
 
