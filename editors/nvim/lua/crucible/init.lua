@@ -179,7 +179,11 @@ local handlers = {
     local lines = { ('── attempt %d failed at the %s stage'):format(r.iteration or 0, stage) }
     local why = val(r.error)
     if why and why ~= '' then
-      for i, l in ipairs(vim.split(why:gsub('%s+$', ''), '\n', { plain = true })) do
+      local wl = vim.split(why:gsub('%s+$', ''), '\n', { plain = true })
+      if #wl > 4 then -- a traceback the panel showed already: its first and last lines
+        wl = { wl[1], '…', wl[#wl] }
+      end
+      for i, l in ipairs(wl) do
         table.insert(lines, (i == 1 and 'Why: ' or '     ') .. l)
       end
     else
