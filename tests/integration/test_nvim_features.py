@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -111,6 +112,41 @@ def assert_no_strays(marker):
 
 def nvim_cmd(*extra):
     return ["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd", "set rtp^=" + str(PLUGIN), *extra]
+
+
+def test_nvim_environment(tmp_path, fake):
+    """:CrucibleEnv packages tinypkg, then :CrucibleRun: the environment is built from a fake package index
+    (tests/fakes/package_index.py) with its install lines in the run panel."""
+    if not shutil.which("pip3") and subprocess.run([sys.executable, "-m", "pip", "--version"],
+                                                   capture_output=True).returncode != 0:
+        pytest.skip("pip not installed (Debian packages: python3-pip python3-venv)")
+    from package_index import SimpleIndex, make_wheel
+    # the sandbox's user reads the environment: a cache folder others may enter
+    base = pathlib.Path(tempfile.mkdtemp(prefix="crucible-nvim-env-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    idx = SimpleIndex().start()
+    try:
+        (base / "wheels").mkdir()
+        (base / "cache").mkdir()
+        os.chmod(base / "cache", 0o755)
+        idx.add_wheel(make_wheel(str(base / "wheels"), "tinypkg", "1.0",
+                                 {"tinypkg/__init__.py": "def answer():\n    return 6 * 7\n"}))
+        marker = "crucible-nvim-test-" + uuid.uuid4().hex
+        env = client_env(tmp_path, fake, marker)
+        cfg = tmp_path / "config" / "crucible"
+        cfg.mkdir(parents=True)
+        (cfg / "config.json").write_text(json.dumps({"sandbox": {"packageIndex": idx.url}}))
+        env.update({"CRUCIBLE_NVIM_SCENARIO": "environment", "XDG_CACHE_HOME": str(base / "cache")})
+        p = subprocess.run(nvim_cmd("-c", "luafile " + str(SCENARIOS)), env=env, cwd=str(tmp_path),
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=240)
+        out = p.stderr.decode(errors="replace") + p.stdout.decode(errors="replace")
+        panels = tmp_path / "panels.txt"
+        shown = ("\n--- panels\n" + panels.read_text()) if panels.exists() else ""
+        assert p.returncode == 0 and "\ndone" in out, "rc %d:\n%s%s" % (p.returncode, out, shown)
+        assert_no_strays(marker)
+    finally:
+        idx.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.parametrize("scenario", sorted(SCRIPTS))

@@ -527,6 +527,32 @@ function S.extras()
   log('ok environment chosen and shown')
 end
 
+-- :CrucibleEnv packages: the run builds the environment (its install lines
+-- stream into the run panel) and the summary names the environment.
+function S.environment()
+  setup()
+  local buf = open('pkg.py', 'import tinypkg\nprint(tinypkg.answer())\n')
+  wait_attached(buf)
+  vim.cmd('CrucibleEnv packages tinypkg')
+  check(noted('environment: packages (tinypkg)'), 'the chosen environment was not confirmed')
+  local t = started('the run', function()
+    vim.cmd('CrucibleRun')
+  end)
+  wait_done(t, 'the run in a packages environment', 120000)
+  check(t.result and t.result.stdout == '42\n', 'run: ' .. vim.inspect(t.err or t.result))
+  local run = lines(t.buf)
+  check(find_line(run, '^── installing'), 'no install progress in the run panel')
+  check(find_line(run, 'environment packages (tinypkg)', true), 'the summary does not name the environment')
+  log('ok the packages environment was built with progress shown, and named: ' .. run[find_line(run, '^── ok')])
+  t = started('the environments list', function()
+    vim.cmd('CrucibleEnv')
+  end)
+  wait_done(t, 'the environments list')
+  local e = table.concat(lines(t.buf), '\n')
+  check(e:find('environment in use: packages (tinypkg)', 1, true) and e:find('tinypkg', 1, true), 'environments:\n' .. e)
+  log('ok :CrucibleEnv lists it')
+end
+
 -- For the screen capture (a real terminal): an ask and a run on a small
 -- file, then "screen-ready" in the test directory; the test quits nvim.
 function S.screen()
