@@ -64,7 +64,7 @@ function M.check()
     end
   end
   if not ok then
-    health.error(lines[1])
+    health.error((lines[1]:gsub('^── doctor: ', 'crucible: ')))
   end
 end
 
