@@ -556,7 +556,8 @@ end
 -- For the screen capture (a real terminal): an ask and a run on a small
 -- file, then "screen-ready" in the test directory; the test quits nvim.
 function S.screen()
-  setup()
+  -- no notifications: pyte draws nvim's scrolled message lines over the windows
+  setup({ notify = false })
   local buf = open('demo.py', table.concat({
     'import math',
     '',
@@ -581,7 +582,7 @@ function S.screen()
       vim.cmd('redraw!')
       vim.defer_fn(function()
         vim.fn.writefile({ 'ready' }, dir .. '/screen-ready')
-      end, 300)
+      end, 600)
     end
   end))
   return 'keep'
