@@ -452,6 +452,12 @@ cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *imag
   cJSON *hc = cJSON_AddObjectToObject(o, "HostConfig");
   cJSON_AddStringToObject(hc, "NetworkMode", "none");
   cJSON_AddBoolToObject(hc, "ReadonlyRootfs", true);
+  /* The engine's init (docker-init, Podman's catatonit) is pid 1 and the
+   * program its child: as pid 1 the program would ignore every signal it
+   * has no handler for (the wall time's SIGTERM, RLIMIT_CPU's SIGXCPU);
+   * the init passes them on and exits as the program did (128+N for a
+   * signal), and its end ends every process left. */
+  cJSON_AddBoolToObject(hc, "Init", true);
   cJSON *caps = cJSON_AddArrayToObject(hc, "CapDrop");
   cJSON_AddItemToArray(caps, cJSON_CreateString("ALL"));
   cJSON *sec = cJSON_AddArrayToObject(hc, "SecurityOpt");

@@ -58,7 +58,8 @@ bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image);
 /* The create body of one run: the image, /bin/sh writing the program and
  * its stdin from the environment into the scratch tmpfs and exec'ing the
  * interpreter (no bind mount, no copy into a read-only root), no network,
- * read-only root, every capability dropped, no-new-privileges, uid:gid,
+ * read-only root, the engine's init as pid 1, every capability dropped,
+ * no-new-privileges, uid:gid,
  * memory = memory+swap, pids, one CPU, size-capped tmpfs scratch and /tmp,
  * CPU/file-size/open-file ulimits, no logs, our labels. Returns the tree,
  * or NULL with *err (caller frees) when the program cannot be delivered
