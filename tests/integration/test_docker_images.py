@@ -174,3 +174,37 @@ def test_missing_image_with_no_registry_is_a_clear_error_at_once(engine, tmp_pat
         assert "error" in r and ABSENT in r["error"]["message"], r
     finally:
         finish(c)
+
+
+def test_missing_image_is_pulled_with_progress(engine, tmp_path):  # noqa: F811
+    from fake_registry import FakeRegistry  # tests/fakes, on the path through conftest
+    reg = FakeRegistry(layer_bytes=4 << 20).start()
+    image = reg.image("crucible-dkimg-pulled", "v1")
+    c = server(tmp_path)
+    try:
+        notes = []
+        r = c.call("crucible/run", {"code": "print(1)", "environment": {"kind": "image", "image": image},
+                                    "workDoneToken": "p1"}, timeout=120, notifications=notes)
+        assert "result" in r, r
+        st, img = api("GET", "/images/%s/json" % image)
+        assert st == 200, "the image was not pulled"
+        res = r["result"]
+        assert (res["environment"]["image"], res["environment"]["imageId"]) == (image, img["Id"])
+        # The image holds one file and no shell: the run itself fails, clearly.
+        assert res["outcome"] == "error" and "/bin/sh" in res["stderr"], res
+        prog = [n["params"]["value"] for n in notes if n.get("method") == "$/progress"]
+        assert prog[0]["kind"] == "begin" and prog[-1]["kind"] == "end", prog
+        pct = [p["percentage"] for p in prog if p["kind"] == "report" and "percentage" in p]
+        assert len(pct) >= 2 and pct == sorted(pct) and pct[-1] >= 90, prog
+        assert any("pulling %s" % image in p.get("message", "") for p in prog if p["kind"] == "report"), prog
+        phases = [n["params"] for n in notes if n.get("method") == "crucible/phase"]
+        assert phases and phases[0]["phase"] == "installing" and "Downloading" in json.dumps(phases)
+        # Present now: the next run pulls nothing.
+        n = len(reg.requests)
+        r = c.call("crucible/run", {"code": "print(1)", "environment": {"kind": "image", "image": image}},
+                   timeout=60)
+        assert "result" in r and len(reg.requests) == n
+    finally:
+        finish(c)
+        reg.stop()
+        api("DELETE", "/images/%s?force=1" % image)
