@@ -297,7 +297,10 @@ bool sbx_dk_pull_progress_line(sbx_dk_pull_progress *self, const char *json, siz
   cJSON *j = cJSON_ParseWithLength(json, len);
   if (!j) return false;
   bool show = false;
+  /* {error} in the stream; {message} when the engine refused the pull
+   * outright (an HTTP error, the body one object). */
   const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
+  if (!err) err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "message"));
   const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(j, "status"));
   const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
   if (err) {

@@ -82,7 +82,8 @@ int sbx_dk_image_id(const sbx_dk_engine *e, const char *image, long timeout_ms, 
 char *sbx_dk_pull_query(const char *image);
 
 /* Reading a pull's progress: one JSON object per line, {status, id,
- * progressDetail: {current, total}} or {error}. Layers are counted by id;
+ * progressDetail: {current, total}} or {error} (or {message}: the engine
+ * refused the pull, the whole body). Layers are counted by id;
  * percent is the bytes downloaded over the bytes announced, over every
  * layer whose size is known, and never goes down. */
 #define SBX_DK_PULL_LAYERS 64

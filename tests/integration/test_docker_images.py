@@ -166,6 +166,9 @@ def test_missing_image_with_no_registry_is_a_clear_error_at_once(engine, tmp_pat
         assert r["error"]["code"] == -32803, r
         msg = r["error"]["message"]
         assert ABSENT in msg and "pulling it failed" in msg and "docker build" in msg, msg
+        # the engine's own reason (no registry here), not an empty "HTTP 500"
+        reason = msg.split("pulling it failed: ", 1)[1].split("; build or load", 1)[0]
+        assert len(reason) > len("HTTP 500: ") + 5, msg
         kinds = [n["params"]["value"]["kind"] for n in notes if n.get("method") == "$/progress"]
         assert kinds[:1] == ["begin"] and kinds[-1:] == ["end"], notes
         # The check is told the same (its imports cannot be judged without the image).

@@ -240,6 +240,11 @@ static void pull_progress(void **state) {
   assert_true(feed(&p, "{\"errorDetail\":{\"message\":\"no space\"},\"error\":\"no space\"}", line));
   assert_string_equal(p.error, "no space");
   sbx_dk_pull_progress_close(&p);
+  /* an engine refusing the pull answers one {message} */
+  sbx_dk_pull_progress_init(&p);
+  assert_true(feed(&p, "{\"message\":\"dial tcp: lookup registry: no such host\"}", line));
+  assert_string_equal(p.error, "dial tcp: lookup registry: no such host");
+  sbx_dk_pull_progress_close(&p);
 }
 
 int main(void) {
