@@ -57,6 +57,8 @@ static void local_opts(lsp_client *c, sbx_lang lang, bool trusted, env_local_opt
 /* sandbox.workspaceAccess "read" (user file only). */
 static int add_workspace(lsp_client *c, env_resolved *r, char **err) {
   if (c->srv->base.sandbox.workspace_access != CFG_WORKSPACE_READ || !c->roots.n) return 0;
+  /* A container gets no folder of this host (docs/sandbox.md, "Images"). */
+  if (env_resolved_kind(r) == ENV_IMAGE) return 0;
   return env_resolved_add_workspace(r, (const char *const *)c->roots.items, err);
 }
 
