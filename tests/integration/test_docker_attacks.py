@@ -91,6 +91,14 @@ def test_memory_bomb(engine):  # noqa: F811
     assert (r["outcome"], r["limit"]) == ("oom", "memory"), r
 
 
+def test_own_sigkill_is_not_oom(engine):  # noqa: F811
+    # Exit 137 without OOMKilled (what Podman reports for an OOM kill too):
+    # the container's oom events decide, and there are none.
+    r, _ = drun("import os\nprint('x', flush=True)\nos.kill(os.getpid(), 9)\n")
+    assert (r["outcome"], r["signal"], r["limit"], r["stdout"]) == ("error", "SIGKILL", None, "x\n"), r
+    assert "memory" not in r["limitsHit"]
+
+
 def test_cpu_spin(engine):  # noqa: F811
     r, _ = drun(attack_programs.CPU_SPIN, args=("--cpu", "1", "--timeout", "20000"))
     assert (r["outcome"], r["limit"]) == ("timeout", "cpu"), r
