@@ -207,7 +207,17 @@ typedef struct sbx__backend {
    * closes the backend's handles, frees self->be, then calls
    * sbx__runner_backend_closed(self) from a close callback. */
   void (*close)(sbx_runner *self);
+  /* Optional (NULL: the backend runs no images, and refuses a request's
+   * sbx_env.image): sbx_image_ensure and the default image. */
+  int (*image)(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
+               sbx_image_wait **wait, char **err);
+  const char *(*default_image)(const sbx_runner *self);
 } sbx__backend;
+
+/* The common part of a pull's wait; the backend's own wait holds it. */
+struct sbx_image_wait {
+  void (*cancel)(sbx_image_wait *self);
+};
 
 /* ---- the bwrap backend (backend_bwrap.c, spawn.c, cgpool.c) -------------- */
 
