@@ -84,6 +84,9 @@ typedef struct env_resolved env_resolved;
 const sbx_env *env_resolved_sbx(const env_resolved *self);
 const char *env_resolved_id(const env_resolved *self);
 env_kind env_resolved_kind(const env_resolved *self);
+/* A packages environment's normalised requirements (*n of them); NULL
+ * and 0 for other kinds. Borrowed. */
+const char *const *env_resolved_requirements(const env_resolved *self, size_t *n);
 /* The folder bound into the sandbox (NULL: system). */
 const char *env_resolved_path(const env_resolved *self);
 /* {id, kind, language, path?, requirements?}: RunResult.environment. */
