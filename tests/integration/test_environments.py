@@ -664,3 +664,48 @@ def test_declared_dependencies_in_text_mode_and_pep723(flux_ask, base):
     assert res["outcome"] == "failed" and res["environment"]["kind"] == "system", res
     assert any("installDependencies is off" in p.get("detail", "") for p in installing(notes))
     finish(c)
+
+
+@needs_pip
+def test_pep723_block_in_run_check_and_live_diagnostics(flux_ask, base):
+    idx, fake, docs, env = flux_ask
+    c = Client(env=env)
+    c.initialize()
+    code = ("# /// script\n# requires-python = \">=3.8\"\n# dependencies = [\n#   \"Zorblax_Flux>=1.0\",\n# ]\n# ///\n"
+            "import zorblax_flux\nimport notdeclared_xyz\n")
+    # before the install: the declared module is information, the other an error
+    chk = c.call("crucible/check", {"code": code}, timeout=60)["result"]
+    by_code = {d["code"]: d for d in chk["diagnostics"]}
+    assert by_code["declared-module-missing"]["severity"] == 3, chk
+    assert by_code["declared-module-missing"]["range"]["start"]["line"] == 6
+    assert by_code["missing-module"]["range"]["start"]["line"] == 7
+    assert idx.requests == []  # a check installs nothing
+    # live diagnostics say the same
+    uri = (base / "flux.py").as_uri()
+    c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                       "text": code}})
+    deadline = time.time() + 60
+    diags = None
+    while time.time() < deadline and diags is None:
+        m = c.recv(deadline - time.time())
+        if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri:
+            if any(d.get("code") == "missing-module" for d in m["params"]["diagnostics"]):
+                diags = m["params"]["diagnostics"]
+    assert sorted((d["code"], d["severity"]) for d in diags if "module" in d.get("code", "")) == [
+        ("declared-module-missing", 3), ("missing-module", 1)], diags
+
+    # a run installs the block's packages (into the system's place: a packages environment)
+    run_code = code.replace("import notdeclared_xyz\n", "print(zorblax_flux.flux(2, 3))\n")
+    r, notes = run(c, run_code, None)
+    res = r["result"]
+    assert res["outcome"] == "ok" and res["stdout"] == "2021\n", res
+    assert res["environment"]["kind"] == "packages" and res["environment"]["requirements"] == ["zorblax-flux>=1.0"]
+    assert installing(notes)
+    # now a check resolves against that environment
+    chk = c.call("crucible/check", {"code": code}, timeout=60)["result"]
+    assert [(i["module"], i["status"]) for i in chk["imports"]] == [("zorblax_flux", "ok"), ("notdeclared_xyz", "missing")]
+    assert chk["environment"]["id"] == res["environment"]["id"]
+    # a malformed block is the request's fault
+    r = c.call("crucible/run", {"code": "# /// script\n# dependencies = [\"a\"\nprint(1)\n"}, timeout=60)
+    assert r["error"]["code"] == -32602 and "PEP 723" in r["error"]["message"], r
+    finish(c)
