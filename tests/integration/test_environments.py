@@ -416,11 +416,20 @@ def test_cli_with_and_env_commands(base, wheels, index):
     rc, out, _ = crucible("env", "list", "--json")
     listed = json.loads(out)
     assert [x["id"] for x in listed] == [res["environment"]["id"]]
+    # check: imports resolved in the environment
+    rc, out, err = crucible("check", str(prog))
+    assert rc == 1 and "module 'tinypkg' is not installed" in out, (out, err)
+    rc, out, err = crucible("check", str(prog), "--with", "tinypkg")
+    assert rc == 0 and out == "", (out, err)
     # --env venv:PATH and the usage errors
     venv = base / "v"
     make_venv(venv, next(wheels.glob("tinypkg-*.whl")))
     rc, out, _ = crucible("run", str(prog), "--env", "venv:" + str(venv))
     assert rc == 0 and out == "42\n"
+    rc, out, err = crucible("check", str(prog), "--env", "venv:" + str(venv))
+    assert rc == 0 and out == "", (out, err)
+    rc, _, err = crucible("check", str(prog), "--env", "conda")
+    assert rc == 2 and "conda" in err, err
     rc, _, err = crucible("run", str(prog), "--with", "-e .")
     assert rc == 2 and "pip option" in err
     rc, _, err = crucible("run", str(prog), "--env", "conda")
@@ -709,3 +718,32 @@ def test_pep723_block_in_run_check_and_live_diagnostics(flux_ask, base):
     r = c.call("crucible/run", {"code": "# /// script\n# dependencies = [\"a\"\nprint(1)\n"}, timeout=60)
     assert r["error"]["code"] == -32602 and "PEP 723" in r["error"]["message"], r
     finish(c)
+
+
+
+@needs_pip
+def test_cli_ask_installs_declared_and_with_packages(flux_ask, base):
+    idx, fake, docs, env = flux_ask
+    e = dict(os.environ)
+    e.update(env)
+
+    def ask(*args):
+        p = subprocess.Popen([crucible_bin(), "ask", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                             cwd=str(base), start_new_session=True)
+        track(p.pid)
+        out, err = p.communicate(timeout=240)
+        return p.returncode, out.decode(), err.decode()
+
+    fake.script([answer("import zorblax_flux\nimport tinypkg", "print(zorblax_flux.flux(tinypkg.answer(), 0))",
+                        ["zorblax-flux"])])
+    rc, out, err = ask("flux of the answer", "--with", "tinypkg", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["outcome"] == "passed" and res["run"]["stdout"] == "42000\n", res
+    assert res["environment"]["requirements"] == ["tinypkg", "zorblax-flux"]
+    assert "--- installing" in err
+    fake.script([answer("import zorblax_fluxx", "print(1)", ["zorblax-fluxx"])])
+    rc, out, err = ask("flux", "--max-iterations", "1", "--no-reflect")
+    assert rc == 1 and "failed at install" in err and "did you mean 'zorblax-flux'?" in err, (out, err)
+    rc, _, err = ask("q", "--with", "a", "--env", "system")
+    assert rc == 2
