@@ -264,6 +264,16 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   report(t, AGENT_EV_OK);
 }
 
+/* The system prompt; when declared dependencies are installed, it says so. */
+static char *system_prompt(const agent_task *t, const char *docs) {
+  char *p = agent_system_prompt(t->language, docs);
+  if (!t->install_deps || !t->extendable || !t->eng->envs || t->lang == CHK_LANG_BASH) return p;
+  char *q = xasprintf("%s\nPackages beyond the standard library may be used: list them in `dependencies` "
+                      "(their names on the package index); they are installed before the program runs.\n", p);
+  free(p);
+  return q;
+}
+
 /* ---- documentation ---- */
 
 /* Puts the documentation that best matches `query` into the system prompt
@@ -287,7 +297,7 @@ static void attach_docs(agent_task *t, const char *query) {
   free(t->docs);
   t->docs = ctx;
   free((char *)t->conv.msgs[0].content);
-  t->conv.msgs[0].content = agent_system_prompt(t->language, *ctx ? ctx : NULL);
+  t->conv.msgs[0].content = system_prompt(t, *ctx ? ctx : NULL);
   const cJSON *u;
   cJSON_ArrayForEach(u, used) {
     agent_result_add_source(t->result, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "title")),
@@ -729,7 +739,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     for (size_t i = 0; i < p->n_base_requirements; i++) t->base_reqs[i] = xstrdup(p->base_requirements[i]);
     t->n_base_reqs = p->n_base_requirements;
   }
-  agent_conv_take(&t->conv, "system", agent_system_prompt(t->language, t->docs));
+  agent_conv_take(&t->conv, "system", system_prompt(t, t->docs));
   agent_conv_take(&t->conv, "user", agent_question_prompt(t->question, t->ctx_text, t->ctx_uri));
   if (eng->store) store_task_begin(eng->store, uid, t->result->task, "ask", t->question, t->language);
   report(t, AGENT_EV_OK);
