@@ -9,6 +9,7 @@
  * the task until they are handed to the sink. */
 #include "loop.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ struct agent_task {
   size_t n_base_reqs;
   env_resolved *installed;    /* the environment the current answers run in, when built for them */
   env_waiter *install_wait;   /* a build in progress */
+  const chk_modset *base_modset; /* the request's environment's module index (NULL: none) */
   const void *owner;
   llm_config llm_cfg;
   char **doc_sources;
@@ -260,6 +262,7 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   agent_task *t = ud;
   t->waiting_index = false;
   t->modset = set;
+  if (t->state == AGENT_ST_INDEX) t->base_modset = set;
   if (!set && error) log_warn("imports are not resolved for %s: %s", t->language, error);
   report(t, AGENT_EV_OK);
 }
@@ -441,6 +444,22 @@ static void install_done(void *ud, env_resolved *env, const char *error) {
   use_env(t, env);
 }
 
+/* Whether the requirement names a module the request's environment has
+ * (a python stdlib module declared as a package). */
+static bool provided(const agent_task *t, const char *req) {
+  if (!t->base_modset || t->lang != CHK_LANG_PYTHON) return false;
+  size_t len = 0;
+  while (req[len] && (isalnum((unsigned char)req[len]) || req[len] == '-' || req[len] == '_' || req[len] == '.')) len++;
+  if (!len || req[len]) return false; /* with a version or extras: a package meant */
+  char *m = xstrndup(req, len);
+  for (char *c = m; *c; c++) {
+    if (*c == '-') *c = '_';
+  }
+  bool has = strchr(m, '.') == NULL && chk_modset_has(t->base_modset, m);
+  free(m);
+  return has;
+}
+
 static void enter_install(agent_task *t) {
   agent_attempt *a = t->cur;
   const llm_solution *s = &a->solution;
@@ -468,12 +487,22 @@ static void enter_install(agent_task *t) {
     use_env(t, NULL);
     return;
   }
-  /* the request's packages, then the declared ones */
+  /* the request's packages, then the declared ones, but for names the
+   * request's environment has as modules already (models declare "json") */
   const char **reqs = xcalloc(t->n_base_reqs + n, sizeof *reqs);
   size_t k = 0;
   for (size_t i = 0; i < t->n_base_reqs; i++) reqs[k++] = t->base_reqs[i];
-  for (size_t i = 0; i < s->n_dependencies; i++) reqs[k++] = s->dependencies[i];
-  for (int i = 0; i < np; i++) reqs[k++] = pep[i];
+  for (size_t i = 0; i < n; i++) {
+    const char *d = i < s->n_dependencies ? s->dependencies[i] : pep[i - s->n_dependencies];
+    if (!provided(t, d)) reqs[k++] = d;
+  }
+  if (k == t->n_base_reqs) {
+    phase(t, AGENT_PHASE_INSTALLING, "the declared dependencies are provided by the environment");
+    free(reqs);
+    env_strv_free(pep, (size_t)np);
+    use_env(t, NULL);
+    return;
+  }
   dbuf d;
   dbuf_init(&d, 0);
   for (size_t i = t->n_base_reqs; i < k; i++) dbuf_addf(&d, "%s%s", i > t->n_base_reqs ? " " : "", reqs[i]);

@@ -27,7 +27,8 @@ static const char PRECHECK_PY[] =
     "names = [re.match(r\"@?[A-Za-z0-9._/-]+\", r).group(0) if lang == \"javascript\" else re.match(r\"[A-Za-z0-9._-]+\", r).group(0) for r in sys.argv[3:]]\n"
     "def get(url, limit):\n"
     "    try:\n"
-    "        with urllib.request.urlopen(url, timeout=30) as f:\n"
+    "        req = urllib.request.Request(url, headers={\"User-Agent\": \"crucible-env-precheck\"})\n"
+    "        with urllib.request.urlopen(req, timeout=30) as f:\n"
     "            return f.status, f.read(limit).decode(\"utf-8\", \"replace\")\n"
     "    except urllib.error.HTTPError as e:\n"
     "        return e.code, \"\"\n"
@@ -103,13 +104,13 @@ char *env__installer_script(sbx_lang lang, const char *interp, const char *index
             "export TMPDIR=\"$d/.crucible-tmp\"\n",
             qd);
   /* the names first: a misspelt one is named precisely, nothing installed */
-  dbuf_addf(&b, "%s -I - %s %s", qp, lang == SBX_LANG_PYTHON ? "python" : "javascript", qi);
+  dbuf_addf(&b, "if [ -x %s ]; then\n%s -I - %s %s", qp, qp, lang == SBX_LANG_PYTHON ? "python" : "javascript", qi);
   for (size_t i = 0; i < n; i++) {
     char *q = env__shell_quote(reqs[i]);
     dbuf_addf(&b, " %s", q);
     free(q);
   }
-  dbuf_addf(&b, " <<'CRUCIBLE_PRECHECK'\n%sCRUCIBLE_PRECHECK\n", PRECHECK_PY);
+  dbuf_addf(&b, " <<'CRUCIBLE_PRECHECK'\n%sCRUCIBLE_PRECHECK\nfi\n", PRECHECK_PY);
   if (lang == SBX_LANG_PYTHON) {
     dbuf_addf(&b,
               "export PIP_CONFIG_FILE=/dev/null\n"

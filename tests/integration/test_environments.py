@@ -197,8 +197,10 @@ def test_installer_sees_no_secrets_and_writes_only_its_folder(base, wheels, inde
     c.initialize()
     r, _ = run(c, "import tinypkg\nprint(tinypkg.answer())", packages("tinypkg"))
     assert r["result"]["stdout"] == "42\n", r
+    # the installer's name lookup first (one request: the name is there), then pip
     agents = [q["headers"].get("User-Agent", "") for q in index.requests]
-    assert agents and all(a.startswith("pip/") and '"ci":null' in a for a in agents), agents
+    assert agents[0] == "crucible-env-precheck" and index.requests[0]["path"] == "/simple/tinypkg/", agents
+    assert agents[1:] and all(a.startswith("pip/") and '"ci":null' in a for a in agents[1:]), agents
 
     # A wheel that tries to write outside its folder: the build fails (pip
     # refuses, and the sandbox would not let it); nothing lands on the host.
@@ -627,7 +629,8 @@ def test_hallucinated_package_named_before_any_run(flux_ask):
     c.initialize()
     fake.script([answer("import zorblax_fluxx", "print(zorblax_fluxx.flux(4, 2))", ["zorblax-fluxx"]),
                  {"content": "I misspelt the package name."},
-                 answer("import zorblax_flux", "print(zorblax_flux.flux(4, 2))", ["zorblax-flux"])])
+                 answer("import zorblax_flux, json", "print(json.dumps(zorblax_flux.flux(4, 2)))",
+                        ["zorblax-flux", "json"])])
     r, notes = timed_ask(c, {"question": "flux of 4 and 2", "maxIterations": 3})
     res = r["result"]
     assert res["outcome"] == "passed" and res["iterations"] == 2, res
@@ -642,6 +645,9 @@ def test_hallucinated_package_named_before_any_run(flux_ask):
     told = [m["content"] for m in fake.chat_requests()[1]["body"]["messages"] if m["role"] == "user"]
     assert any("did you mean 'zorblax-flux'?" in m for m in told), told
     assert res["run"]["stdout"] == "4014\n"
+    # "json" is the standard library's: not asked of the index
+    assert res["environment"]["requirements"] == ["zorblax-flux"], res["environment"]
+    assert not [q for q in idx.requests if "json" in q["path"]]
     finish(c)
 
 

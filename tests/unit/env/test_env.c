@@ -211,7 +211,8 @@ static void installer_script(void **state) {
   char *pre = strstr(s, "'/usr/bin/python3' -I - python 'http://127.0.0.1:1/simple' 'x; python_version");
   assert_non_null(pre);
   assert_true(pre < strstr(s, "-m pip"));
-  assert_non_null(strstr(s, "\nCRUCIBLE_PRECHECK\n"));
+  assert_non_null(strstr(s, "\nCRUCIBLE_PRECHECK\nfi\n"));
+  assert_non_null(strstr(s, "if [ -x '/usr/bin/python3' ]; then\n"));
   free(s);
   const char *js[] = {"tinyjs"};
   s = env__installer_script(SBX_LANG_JAVASCRIPT, "/usr/bin/python3", "http://127.0.0.1:2/", "/c/envs/k", js, 1);
