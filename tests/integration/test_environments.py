@@ -753,3 +753,27 @@ def test_cli_ask_installs_declared_and_with_packages(flux_ask, base):
     assert rc == 1 and "failed at install" in err and "did you mean 'zorblax-flux'?" in err, (out, err)
     rc, _, err = ask("q", "--with", "a", "--env", "system")
     assert rc == 2
+
+
+@needs_pip
+def test_cancel_ask_while_its_dependencies_install(flux_ask, base):
+    idx, fake, docs, env = flux_ask
+    idx.delay = 3
+    c = Client(env=env)
+    c.initialize()
+    fake.script([answer("import zorblax_flux", "print(zorblax_flux.flux(1, 2))", ["zorblax-flux"])])
+    rid = c.request("crucible/ask", {"question": "flux", "task": "cancel-install"})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        m = c.recv(deadline - time.time())
+        if m.get("method") == "crucible/phase" and m["params"]["phase"] == "installing" and \
+                m["params"]["iteration"] == 1:
+            break
+    c.notify("$/cancelRequest", {"id": rid})
+    r = c.wait_response(rid, timeout=60)
+    assert r["error"]["code"] == -32800, r
+    finish(c)
+    deadline = time.time() + 10
+    while list(envs_dir(base).iterdir()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert list(envs_dir(base).iterdir()) == []  # the build nobody waits for stopped and left nothing
