@@ -777,3 +777,37 @@ def test_cancel_ask_while_its_dependencies_install(flux_ask, base):
     while list(envs_dir(base).iterdir()) and time.time() < deadline:
         time.sleep(0.1)
     assert list(envs_dir(base).iterdir()) == []  # the build nobody waits for stopped and left nothing
+
+
+@needs_npm
+def test_ask_javascript_answer_declares_a_registry_package(base):
+    d = base / "pkgs" / "tinyjs"
+    d.mkdir(parents=True)
+    (d / "package.json").write_text(json.dumps({"name": "tinyjs", "version": "1.0.0", "main": "index.js"}))
+    (d / "index.js").write_text("module.exports = { answer: () => 6 * 7 };\n")
+    out = base / "tarballs"
+    out.mkdir()
+    reg = NpmRegistry().start()
+    fake = FakeOpenAI().start()
+    try:
+        reg.add_tarball(npm_pack(str(d), str(out)))
+        env = server_env(base, registry_url=reg.url, extra={"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test",
+                                                            "CRUCIBLE_MODEL": "fake-model"})
+        c = Client(env=env)
+        c.initialize()
+        js = lambda deps: {"content": json.dumps({  # noqa: E731
+            "prefix": "p", "imports": "const t = require('tinyjs');", "code": "console.log(t.answer() + 1);",
+            "dependencies": deps})}
+        fake.script([js(["tinyjz"]), {"content": "wrong name"}, js(["tinyjs"])])
+        r, notes = timed_ask(c, {"question": "answer plus one", "language": "javascript"})
+        res = r["result"]
+        assert res["outcome"] == "passed" and res["run"]["stdout"] == "43\n", res
+        assert res["attempts"][0]["failedStage"] == "install" and res["attempts"][0]["run"] is None
+        assert "no package 'tinyjz' on the registry" in res["attempts"][0]["error"], res["attempts"][0]["error"]
+        e = res["environment"]
+        assert e["language"] == "javascript" and e["requirements"] == ["tinyjs"]
+        assert reg.downloads == {"tinyjs-1.0.0.tgz": 1}
+        finish(c)
+    finally:
+        fake.stop()
+        reg.stop()
