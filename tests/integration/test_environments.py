@@ -803,7 +803,8 @@ def test_ask_javascript_answer_declares_a_registry_package(base):
         res = r["result"]
         assert res["outcome"] == "passed" and res["run"]["stdout"] == "43\n", res
         assert res["attempts"][0]["failedStage"] == "install" and res["attempts"][0]["run"] is None
-        assert "no package 'tinyjz' on the registry" in res["attempts"][0]["error"], res["attempts"][0]["error"]
+        assert "no package 'tinyjz' on the registry; did you mean 'tinyjs'?" in res["attempts"][0]["error"], \
+            res["attempts"][0]["error"]
         e = res["environment"]
         assert e["language"] == "javascript" and e["requirements"] == ["tinyjs"]
         assert reg.downloads == {"tinyjs-1.0.0.tgz": 1}
