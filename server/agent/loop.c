@@ -9,6 +9,7 @@
  * the task until they are handed to the sink. */
 #include "loop.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,14 @@ struct agent_task {
   char **deny;                /* NULL-terminated */
   sbx_limits limits;
   sbx_env *env;       /* the program's environment (a copy); NULL: the system */
+  sbx_env *base_env;  /* the request's environment (a copy), when an attempt installed others */
+  /* declared dependencies (agent.installDependencies) */
+  bool install_deps, extendable;
+  char **base_reqs;           /* the request's packages environment's requirements */
+  size_t n_base_reqs;
+  env_resolved *installed;    /* the environment the current answers run in, when built for them */
+  env_waiter *install_wait;   /* a build in progress */
+  const chk_modset *base_modset; /* the request's environment's module index (NULL: none) */
   const void *owner;
   llm_config llm_cfg;
   char **doc_sources;
@@ -253,8 +262,19 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   agent_task *t = ud;
   t->waiting_index = false;
   t->modset = set;
+  if (t->state == AGENT_ST_INDEX) t->base_modset = set;
   if (!set && error) log_warn("imports are not resolved for %s: %s", t->language, error);
   report(t, AGENT_EV_OK);
+}
+
+/* The system prompt; when declared dependencies are installed, it says so. */
+static char *system_prompt(const agent_task *t, const char *docs) {
+  char *p = agent_system_prompt(t->language, docs);
+  if (!t->install_deps || !t->extendable || !t->eng->envs || t->lang == CHK_LANG_BASH) return p;
+  char *q = xasprintf("%s\nPackages beyond the standard library may be used: list them in `dependencies` "
+                      "(their names on the package index); they are installed before the program runs.\n", p);
+  free(p);
+  return q;
 }
 
 /* ---- documentation ---- */
@@ -280,7 +300,7 @@ static void attach_docs(agent_task *t, const char *query) {
   free(t->docs);
   t->docs = ctx;
   free((char *)t->conv.msgs[0].content);
-  t->conv.msgs[0].content = agent_system_prompt(t->language, *ctx ? ctx : NULL);
+  t->conv.msgs[0].content = system_prompt(t, *ctx ? ctx : NULL);
   const cJSON *u;
   cJSON_ArrayForEach(u, used) {
     agent_result_add_source(t->result, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "title")),
@@ -363,6 +383,144 @@ static void start_run(agent_task *t, const char *code, agent_stage stage, void (
   sbx_callbacks cbs = {.on_output = run_output, .on_done = done};
   int err = sbx_run_start(t->eng->runner, &req, &cbs, t, &t->run);
   if (err) report_error(t, xasprintf("cannot start the sandbox: %s", strerror(-err)), LLM_ERR_NONE);
+}
+
+/* ---- declared dependencies ---- */
+
+/* The environment for this attempt's runs is env (taken; NULL: the
+ * request's own): the module index is learned for it when the import check
+ * needs one (index_ready reports), else OK is reported. */
+static void use_env(agent_task *t, env_resolved *env) {
+  if (!env && !t->installed) {
+    report(t, AGENT_EV_OK); /* the request's environment, as before */
+    return;
+  }
+  env_resolved_free(t->installed);
+  t->installed = env;
+  sbx_env_free(t->env);
+  t->env = sbx_env_dup(env ? env_resolved_sbx(env) : t->base_env);
+  cJSON_Delete(t->cur->environment);
+  t->cur->environment = env ? env_resolved_json(env) : NULL;
+  cJSON_Delete(t->result->environment);
+  t->result->environment = env ? env_resolved_json(env) : NULL;
+  t->modset = NULL;
+  bool need_index = t->import_check != AGENT_IMPORTS_RUN && t->lang != CHK_LANG_NONE && t->eng->modindex;
+  if (!need_index) {
+    report(t, AGENT_EV_OK);
+    return;
+  }
+  t->waiting_index = true;
+  modindex_get_env(t->eng->modindex, t->lang, t->env, index_ready, t); /* may call index_ready at once */
+}
+
+static void install_failed(agent_task *t, const char *why) {
+  agent_attempt *a = t->cur;
+  a->failed_stage = AGENT_STAGE_INSTALL;
+  a->error = xasprintf("Your declared dependencies could not be installed, so the code did not run:\n%s\n"
+                       "Declare only packages that exist on the package index (or none, if the standard "
+                       "library suffices).", why);
+  report(t, AGENT_EV_FAILED);
+}
+
+static void install_progress(void *ud, const char *line, int percent) {
+  agent_task *t = ud;
+  (void)percent;
+  phase(t, AGENT_PHASE_INSTALLING, line);
+}
+
+static void install_done(void *ud, env_resolved *env, const char *error) {
+  agent_task *t = ud;
+  t->install_wait = NULL;
+  if (t->cancelled) {
+    env_resolved_free(env);
+    report(t, AGENT_EV_CANCEL);
+    return;
+  }
+  if (!env) {
+    install_failed(t, error ? error : "the environment could not be built");
+    return;
+  }
+  phase(t, AGENT_PHASE_INSTALLING, "installed");
+  use_env(t, env);
+}
+
+/* Whether the requirement names a module the request's environment has
+ * (a python stdlib module declared as a package). */
+static bool provided(const agent_task *t, const char *req) {
+  if (!t->base_modset || t->lang != CHK_LANG_PYTHON) return false;
+  size_t len = 0;
+  while (req[len] && (isalnum((unsigned char)req[len]) || req[len] == '-' || req[len] == '_' || req[len] == '.')) len++;
+  if (!len || req[len]) return false; /* with a version or extras: a package meant */
+  char *m = xstrndup(req, len);
+  for (char *c = m; *c; c++) {
+    if (*c == '-') *c = '_';
+  }
+  bool has = strchr(m, '.') == NULL && chk_modset_has(t->base_modset, m);
+  free(m);
+  return has;
+}
+
+static void enter_install(agent_task *t) {
+  agent_attempt *a = t->cur;
+  const llm_solution *s = &a->solution;
+  /* What the answer declares: its `dependencies`, and a PEP 723 block at
+   * the top of its code (the split may have put it with the imports). */
+  char **pep = NULL, *err = NULL;
+  int np = env_pep723_dependencies(s->imports, &pep, &err);
+  if (np == 0 && !err) np = env_pep723_dependencies(s->code, &pep, &err);
+  if (np < 0) {
+    a->failed_stage = AGENT_STAGE_INSTALL;
+    a->error = xasprintf("Your code's inline script metadata could not be read: %s", err);
+    free(err);
+    report(t, AGENT_EV_FAILED);
+    return;
+  }
+  sbx_lang sl = LANG_DEFAULT;
+  sbx_lang_parse(t->language, &sl);
+  size_t n = s->n_dependencies + (size_t)np;
+  if (!n || !t->install_deps || !t->extendable || !t->eng->envs || sl == SBX_LANG_BASH) {
+    if (n && !t->install_deps) phase(t, AGENT_PHASE_INSTALLING, "declared dependencies are not installed "
+                                                               "(agent.installDependencies is off)");
+    else if (n && t->install_deps) phase(t, AGENT_PHASE_INSTALLING, "declared dependencies are not installed "
+                                                                  "into this environment");
+    env_strv_free(pep, (size_t)np);
+    use_env(t, NULL);
+    return;
+  }
+  /* the request's packages, then the declared ones, but for names the
+   * request's environment has as modules already (models declare "json") */
+  const char **reqs = xcalloc(t->n_base_reqs + n, sizeof *reqs);
+  size_t k = 0;
+  for (size_t i = 0; i < t->n_base_reqs; i++) reqs[k++] = t->base_reqs[i];
+  for (size_t i = 0; i < n; i++) {
+    const char *d = i < s->n_dependencies ? s->dependencies[i] : pep[i - s->n_dependencies];
+    if (!provided(t, d)) reqs[k++] = d;
+  }
+  if (k == t->n_base_reqs) {
+    phase(t, AGENT_PHASE_INSTALLING, "the declared dependencies are provided by the environment");
+    free(reqs);
+    env_strv_free(pep, (size_t)np);
+    use_env(t, NULL);
+    return;
+  }
+  dbuf d;
+  dbuf_init(&d, 0);
+  for (size_t i = t->n_base_reqs; i < k; i++) dbuf_addf(&d, "%s%s", i > t->n_base_reqs ? " " : "", reqs[i]);
+  phase(t, AGENT_PHASE_INSTALLING, d.data);
+  dbuf_close(&d);
+  env_resolved *env = NULL;
+  env_build_cbs cbs = {.progress = install_progress, .done = install_done};
+  int rc = env_cache_acquire(t->eng->envs, sl, reqs, k, &cbs, t, &env, &t->install_wait, &err);
+  free(reqs);
+  env_strv_free(pep, (size_t)np);
+  if (rc == 1) {
+    phase(t, AGENT_PHASE_INSTALLING, "already built");
+    use_env(t, env);
+  } else if (rc < 0) {
+    t->install_wait = NULL;
+    install_failed(t, err ? err : strerror(-rc));
+    free(err);
+  }
 }
 
 /* ---- entry hooks: the work of each state ---- */
@@ -500,6 +658,9 @@ static void task_free(agent_task *t) {
   for (char **d = t->deny; d && *d; d++) free(*d);
   free(t->deny);
   sbx_env_free(t->env);
+  sbx_env_free(t->base_env);
+  env_resolved_free(t->installed);
+  env_strv_free(t->base_reqs, t->n_base_reqs);
   if (t->step_open)
     uv_close((uv_handle_t *)&t->step, task_closed);
   else
@@ -533,6 +694,7 @@ static void on_step(uv_timer_t *timer) {
   case AGENT_ST_RETRIEVE: enter_retrieve(t); break;
   case AGENT_ST_INDEX: enter_index(t); break;
   case AGENT_ST_GENERATE: enter_generate(t); break;
+  case AGENT_ST_INSTALL: enter_install(t); break;
   case AGENT_ST_CHECK: enter_check(t); break;
   case AGENT_ST_IMPORT_RUN: start_run(t, t->cur->solution.imports, AGENT_STAGE_IMPORT_TEST, import_run_done); break;
   case AGENT_ST_RUN: start_run(t, t->program, AGENT_STAGE_RUN, run_done); break;
@@ -598,7 +760,15 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   uv_timer_init(eng->loop, &t->step);
   t->step_open = true;
   t->env = sbx_env_dup(p->env);
-  agent_conv_take(&t->conv, "system", agent_system_prompt(t->language, t->docs));
+  t->base_env = sbx_env_dup(p->env);
+  t->install_deps = p->install_dependencies;
+  t->extendable = p->extendable;
+  if (p->n_base_requirements) {
+    t->base_reqs = xcalloc(p->n_base_requirements, sizeof *t->base_reqs);
+    for (size_t i = 0; i < p->n_base_requirements; i++) t->base_reqs[i] = xstrdup(p->base_requirements[i]);
+    t->n_base_reqs = p->n_base_requirements;
+  }
+  agent_conv_take(&t->conv, "system", system_prompt(t, t->docs));
   agent_conv_take(&t->conv, "user", agent_question_prompt(t->question, t->ctx_text, t->ctx_uri));
   if (eng->store) store_task_begin(eng->store, uid, t->result->task, "ask", t->question, t->language);
   report(t, AGENT_EV_OK);
@@ -615,6 +785,10 @@ void agent_task_cancel(agent_task *t) {
     llm_chat_cancel(t->chat);
   } else if (t->run) {
     sbx_run_cancel(t->run);
+  } else if (t->install_wait) {
+    env_waiter_cancel(t->install_wait);
+    t->install_wait = NULL;
+    report(t, AGENT_EV_CANCEL);
   } else if (t->waiting_index) {
     modindex_unwait_env(t->eng->modindex, t->lang, t->env, index_ready, t);
     t->waiting_index = false;

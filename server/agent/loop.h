@@ -11,6 +11,7 @@
 #include "check.h"
 #include "client.h"
 #include "docs.h"
+#include "env.h"
 #include "modindex.h"
 #include "result.h"
 #include "sandbox.h"
@@ -36,6 +37,7 @@ typedef struct agent_engine {
   modindex *modindex;
   store *store;               /* may be NULL: no transcripts */
   docs_store *docs;           /* may be NULL: no documentation context */
+  env_cache *envs;            /* builds the environments answers declare; NULL: none are installed */
   llm_client *llm;            /* every task's chats, each with the task's own llm_config; NULL = asks
                                  fail (no client, or the server is stopping) */
 } agent_engine;
@@ -62,6 +64,16 @@ typedef struct agent_params {
   const char *const *deny_imports; /* NULL-terminated, may be NULL */
   sbx_limits limits;
   const sbx_env *env;         /* what the program can import (copied); NULL: the system */
+  /* agent.installDependencies: an answer's declared dependencies (its
+   * `dependencies`, a PEP 723 block in its code) are installed into a
+   * packages environment, with base_requirements (copied: the request's
+   * packages environment), before its checks and run. Only when env is the
+   * system or such a packages environment (extendable); otherwise declared
+   * dependencies are left to the import check. */
+  bool install_dependencies;
+  bool extendable;
+  const char *const *base_requirements;
+  size_t n_base_requirements;
   const llm_config *llm;      /* copied */
 } agent_params;
 

@@ -26,7 +26,8 @@ agent_step agent_transition(agent_state state, agent_event ev, const agent_facts
     case AGENT_ST_START: return go(AGENT_ST_RETRIEVE);
     case AGENT_ST_RETRIEVE: return go(AGENT_ST_INDEX);
     case AGENT_ST_INDEX: return go(AGENT_ST_GENERATE);
-    case AGENT_ST_GENERATE: return go(AGENT_ST_CHECK);
+    case AGENT_ST_GENERATE: return go(AGENT_ST_INSTALL);
+    case AGENT_ST_INSTALL: return go(AGENT_ST_CHECK);
     case AGENT_ST_CHECK:
       return go(f->checked && f->import_check != AGENT_IMPORTS_STATIC && f->has_imports ? AGENT_ST_IMPORT_RUN
                                                                                          : AGENT_ST_RUN);
@@ -39,6 +40,7 @@ agent_step agent_transition(agent_state state, agent_event ev, const agent_facts
   } else if (ev == AGENT_EV_FAILED) {
     switch (state) {
     case AGENT_ST_GENERATE:
+    case AGENT_ST_INSTALL:
     case AGENT_ST_CHECK:
     case AGENT_ST_IMPORT_RUN:
     case AGENT_ST_RUN: return go(AGENT_ST_FAILED);
@@ -51,7 +53,7 @@ agent_step agent_transition(agent_state state, agent_event ev, const agent_facts
 }
 
 const char *agent_state_name(agent_state state) {
-  static const char *const names[] = {"start", "retrieve", "index",  "generate", "check",
+  static const char *const names[] = {"start", "retrieve", "index",  "generate", "install", "check",
                                       "import-run", "run", "failed", "reflect", "done"};
   return (unsigned)state < ARRAY_LEN(names) ? names[state] : "?";
 }

@@ -14,6 +14,7 @@ typedef enum agent_state {
   AGENT_ST_RETRIEVE,   /* documentation: crawl (or revalidate) the sources, attach the best pages */
   AGENT_ST_INDEX,      /* wait for the sandbox's module index (static import checks) */
   AGENT_ST_GENERATE,   /* a new attempt: the model's structured answer */
+  AGENT_ST_INSTALL,    /* the answer's declared dependencies: the environment built or found (or nothing to do) */
   AGENT_ST_CHECK,      /* syntax and imports of the answer */
   AGENT_ST_IMPORT_RUN, /* the imports alone in the sandbox (importCheck run/both) */
   AGENT_ST_RUN,        /* the program in the sandbox */
@@ -52,10 +53,10 @@ typedef struct agent_step {
 /* The transition rule. From DONE every event leads back to DONE (valid:
  * nothing follows the end). Otherwise: cancelled or CANCEL ends the task
  * cancelled, ERROR ends it in error; START, RETRIEVE and INDEX lead on to
- * GENERATE, then CHECK; a passed check leads to IMPORT_RUN when imports are
+ * GENERATE, then INSTALL, then CHECK; a passed check leads to IMPORT_RUN when imports are
  * run (import_check run or both, the answer has imports, the checks ran),
  * else to RUN; a passed RUN ends the task passed. A FAILED event in
- * GENERATE, CHECK, IMPORT_RUN or RUN leads to FAILED; from FAILED, OK ends
+ * GENERATE, INSTALL, CHECK, IMPORT_RUN or RUN leads to FAILED; from FAILED, OK ends
  * the task failed when iteration >= max_iterations, else leads to REFLECT
  * when reflect is on, else to GENERATE; from REFLECT, OK leads to
  * GENERATE. */

@@ -12,12 +12,13 @@ const char *agent_outcome_name(agent_outcome outcome) {
 }
 
 const char *agent_stage_name(agent_stage stage) {
-  static const char *const names[] = {NULL, "answer", "check", "import test", "code execution"};
+  static const char *const names[] = {NULL, "answer", "check", "import test", "code execution", "install"};
   return (unsigned)stage < ARRAY_LEN(names) ? names[stage] : NULL;
 }
 
 const char *agent_phase_name(agent_phase phase) {
-  static const char *const names[] = {"retrieving", "generating", "checking", "running", "reflecting", "finished"};
+  static const char *const names[] = {"retrieving", "generating", "checking", "running", "reflecting", "finished",
+                                      "installing"};
   return (unsigned)phase < ARRAY_LEN(names) ? names[phase] : "finished";
 }
 
@@ -37,6 +38,7 @@ void agent_attempt_free(agent_attempt *self) {
   cJSON_Delete(self->check);
   sbx_result_free(self->run);
   free(self->error);
+  cJSON_Delete(self->environment);
   agent_conv_close(&self->prompt);
   free(self->answer);
   free(self->reflection);
@@ -48,6 +50,10 @@ static cJSON *solution_json(const llm_solution *s) {
   cJSON_AddStringToObject(o, "prefix", s->prefix ? s->prefix : "");
   cJSON_AddStringToObject(o, "imports", s->imports ? s->imports : "");
   cJSON_AddStringToObject(o, "code", s->code ? s->code : "");
+  if (s->n_dependencies) {
+    cJSON *d = cJSON_AddArrayToObject(o, "dependencies");
+    for (size_t i = 0; i < s->n_dependencies; i++) cJSON_AddItemToArray(d, cJSON_CreateString(s->dependencies[i]));
+  }
   return o;
 }
 
@@ -56,6 +62,7 @@ static cJSON *solution_json(const llm_solution *s) {
  * codes), in place of runtime ones. */
 static cJSON *run_json(const agent_attempt *a) {
   cJSON *run = sbx_result_to_json(a->run);
+  if (a->environment) cJSON_AddItemToObject(run, "environment", cJSON_Duplicate(a->environment, 1));
   if (a->run->outcome == SBX_REJECTED) {
     const cJSON *diags = cJSON_GetObjectItemCaseSensitive(a->check, "diagnostics");
     if (diags) cJSON_ReplaceItemInObjectCaseSensitive(run, "diagnostics", cJSON_Duplicate(diags, 1));
@@ -116,6 +123,7 @@ void agent_result_free(agent_result *self) {
   free(self->task);
   free(self->uid);
   free(self->error);
+  cJSON_Delete(self->environment);
   free(self);
 }
 
@@ -182,5 +190,6 @@ cJSON *agent_result_json(const agent_result *self) {
   if (self->error) cJSON_AddStringToObject(r, "error", self->error);
   const char *kind = llm_error_kind_name(self->error_kind);
   if (kind) cJSON_AddStringToObject(r, "errorKind", kind);
+  if (self->environment) cJSON_AddItemToObject(r, "environment", cJSON_Duplicate(self->environment, 1));
   return r;
 }

@@ -31,6 +31,7 @@ typedef enum agent_stage {
   AGENT_STAGE_CHECK,       /* "check": syntax or imports rejected it; it never ran */
   AGENT_STAGE_IMPORT_TEST, /* "import test": the imports alone failed in the sandbox */
   AGENT_STAGE_RUN,         /* "code execution": the program failed in the sandbox */
+  AGENT_STAGE_INSTALL,     /* "install": its declared dependencies could not be installed; it never ran */
 } agent_stage;
 /* The stage's name; NULL for AGENT_STAGE_NONE. */
 const char *agent_stage_name(agent_stage stage);
@@ -43,6 +44,7 @@ typedef enum agent_phase {
   AGENT_PHASE_RUNNING,
   AGENT_PHASE_REFLECTING,
   AGENT_PHASE_FINISHED,
+  AGENT_PHASE_INSTALLING,  /* the answer's dependencies are being installed */
 } agent_phase;
 const char *agent_phase_name(agent_phase phase);
 
@@ -62,6 +64,9 @@ typedef struct agent_attempt {
    * when nothing ran. Owned: from sbx_result_dup. */
   sbx_result *run;
   char *error;                /* why it failed, as the model was told; NULL */
+  /* The environment built for its declared dependencies ({id, kind,
+   * requirements, ...}: RunResult.environment), or NULL: the task's. Owned. */
+  cJSON *environment;
   unsigned long long started_ms;
   long long duration_ms;      /* set when the attempt ends */
   /* For the transcript only: */
@@ -80,7 +85,8 @@ typedef enum agent_json_form {
 } agent_json_form;
 
 /* The attempt as JSON: {task, iteration, solution|null, check|null,
- * run|null, passed, failedStage?, error?, durationMs} and, in the
+ * run|null, passed, failedStage?, error?, durationMs} (solution.dependencies
+ * when it declared any; run.environment when it installed them) and, in the
  * transcript form, reflection?, prompt, answer. run is the RunResult
  * (sbx_result_to_json); a rejected run's diagnostics are the check's.
  * task is the label notifications carry. Caller owns the tree. */
@@ -105,6 +111,9 @@ typedef struct agent_result {
   long long prompt_tokens, completion_tokens;
   long long duration_ms;
   char *error;                 /* why the task could not go on (outcome error); NULL */
+  /* The environment of the last attempt that installed its dependencies
+   * (AskResult.environment), or NULL: the task's. Owned. */
+  cJSON *environment;
   llm_error_kind error_kind;   /* LLM_ERR_NONE unless an LLM request ended the task */
 } agent_result;
 
@@ -124,7 +133,7 @@ const agent_attempt *agent_result_run_attempt(const agent_result *self);
 
 /* The AskResult: {task, uid, outcome, iterations, solution|null, run|null,
  * attempts, sources, usage:{promptTokens, completionTokens}, durationMs,
- * error?, errorKind?}. Caller owns the tree. */
+ * error?, errorKind?, environment?}. Caller owns the tree. */
 cJSON *agent_result_json(const agent_result *self);
 
 #endif

@@ -198,6 +198,11 @@ typedef struct chk_report {
 typedef struct chk_options {
   const chk_modset *modset;  /* NULL: imports get status unknown (bash builtins still resolve) */
   const char *const *deny;   /* NULL-terminated module names (top-level) that are denied; may be NULL */
+  /* NULL-terminated names of packages the code declares as dependencies (a
+   * PEP 723 block), installed before it runs: a missing module whose name
+   * matches one (case, '-', '_' and '.' aside) is reported as information,
+   * not an error. May be NULL. */
+  const char *const *declared;
 } chk_options;
 
 /* Syntax diagnostics of the doc's tree, appended to out. */

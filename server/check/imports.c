@@ -158,6 +158,23 @@ static bool is_denied(const chk_options *opts, const char *name) {
   return false;
 }
 
+/* Whether name (a top-level module) is one of the declared packages:
+ * compared lower case with '-', '_' and '.' alike. */
+static bool is_declared(const chk_options *opts, const char *name) {
+  if (!opts || !opts->declared) return false;
+  for (const char *const *d = opts->declared; *d; d++) {
+    const char *a = *d, *b = name;
+    for (; *a && *b; a++, b++) {
+      char x = (char)tolower((unsigned char)*a), y = (char)tolower((unsigned char)*b);
+      if (x == '-' || x == '.') x = '_';
+      if (y == '-' || y == '.') y = '_';
+      if (x != y) break;
+    }
+    if (!*a && !*b) return true;
+  }
+  return false;
+}
+
 /* "Python 3.11", "Node.js 20", "bash 5.2". */
 static char *runtime_label(const chk_modset *ms) {
   const char *v = chk_modset_version(ms);
@@ -237,7 +254,12 @@ static void resolve(const chk_doc *doc, const chk_options *opts, raw_import *ri,
   char *msg = NULL;
   chk_severity sev = CHK_SEV_ERROR;
   const char *code = NULL;
-  if (st == CHK_STATUS_MISSING) {
+  if (st == CHK_STATUS_MISSING && lang != CHK_LANG_BASH && is_declared(opts, name)) {
+    msg = xasprintf("module '%s' is not installed yet; it is declared as a dependency, installed before the "
+                    "program runs", name);
+    code = "declared-module-missing";
+    sev = CHK_SEV_INFO;
+  } else if (st == CHK_STATUS_MISSING) {
     char *rt = runtime_label(ms);
     const char *sug = chk_modset_suggest(ms, name);
     char *hint = sug ? xasprintf("; did you mean '%s'?", sug) : xstrdup("");

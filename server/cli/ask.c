@@ -25,12 +25,16 @@ typedef struct ask_cli {
   uv_signal_t sigint, sigterm;
   int last_iteration;
   bool after_generating; /* the last thing shown is generated text */
+  cli_env_wait env;      /* the environment the answers run in */
 } ask_cli;
 
 static const char usage[] =
     "usage: crucible ask \"QUESTION\" [--language " LANG_NAMES_USAGE "] [--max-iterations N]\n"
     "                    [--context FILE] [--docs URL|PATH]... [--no-reflect] [--json] [--quiet]\n"
-    "                    [--raw-output]\n"
+    "                    [--with PKG]... [--env system|workspace|venv:PATH] [--raw-output]\n"
+    "  --with PKG  answers run with PKG installed (built once, then cached), and with\n"
+    "              the packages they declare (agent.installDependencies)\n"
+    "  --env       system | workspace | venv:PATH (default: sandbox.environment)\n"
     "exit status: 0 the code passed; 1 it still failed after the last attempt;\n"
     "             3 the task could not run (LLM endpoint, sandbox); 130 cancelled\n";
 
@@ -115,6 +119,13 @@ static void print_answer(const agent_result *r) {
   term_printf(stdout, "\nOutcome: %s after %d attempt%s\n", agent_outcome_name(r->outcome), r->iterations,
               r->iterations == 1 ? "" : "s");
   if (r->error) term_printf(stdout, "Error: %s\n", r->error);
+  const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(r->environment, "requirements");
+  if (cJSON_IsArray(reqs)) {
+    term_printf(stdout, "Environment:");
+    const cJSON *q;
+    cJSON_ArrayForEach(q, reqs) if (cJSON_IsString(q)) term_printf(stdout, " %s", q->valuestring);
+    term_printf(stdout, "\n");
+  }
 }
 
 /* The loop runs dry after this. */
@@ -176,6 +187,10 @@ int cli_ask(int argc, char **argv) {
   size_t n_docs = 0;
   int max_iter = 0;
   bool json = false, quiet = false, no_reflect = false;
+  const char *env_arg = NULL;
+  const char **with = xcalloc((size_t)argc + 1, sizeof *with);
+  size_t n_with = 0;
+  int rc = 2;
   for (int i = 1; i < argc; i++) {
     const char *x = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(x, "--json")) json = true;
@@ -183,10 +198,12 @@ int cli_ask(int argc, char **argv) {
     else if (!strcmp(x, "--no-reflect")) no_reflect = true;
     else if (!strcmp(x, "--language") && v) language = argv[++i];
     else if (!strcmp(x, "--context") && v) context = argv[++i];
+    else if (!strcmp(x, "--with") && v) with[n_with++] = argv[++i];
+    else if (!strcmp(x, "--env") && v) env_arg = argv[++i];
     else if (!strcmp(x, "--docs") && v) {
       if (n_docs == CFG_MAX_DOC_SOURCES) {
         fprintf(stderr, "crucible ask: at most %d --docs sources\n", CFG_MAX_DOC_SOURCES);
-        return 2;
+        goto out;
       }
       docs[n_docs++] = argv[++i];
     }
@@ -194,34 +211,35 @@ int cli_ask(int argc, char **argv) {
       max_iter = atoi(argv[++i]);
       if (max_iter < 1 || max_iter > CFG_MAX_AGENT_MAX_ITERATIONS) {
         fprintf(stderr, "crucible ask: --max-iterations must be from 1 to %d\n", CFG_MAX_AGENT_MAX_ITERATIONS);
-        return 2;
+        goto out;
       }
     } else if (!strcmp(x, "--help") || !strcmp(x, "-h")) {
       fputs(usage, stdout);
-      return 0;
+      rc = 0;
+      goto out;
     } else if (x[0] == '-' && x[1]) {
       fprintf(stderr, "crucible ask: unknown option '%s'\n%s", x, usage);
-      return 2;
+      goto out;
     } else if (!question) {
       question = x;
     } else {
       fprintf(stderr, "crucible ask: one question at a time (quote it)\n%s", usage);
-      return 2;
+      goto out;
     }
   }
-  if (!question || !*question) {
+  if (!question || !*question || (n_with && env_arg)) {
     fputs(usage, stderr);
-    return 2;
+    goto out;
   }
   sbx_lang sl;
   if (sbx_lang_parse(language, &sl)) {
     fprintf(stderr, "crucible ask: unknown language '%s' (" LANG_NAMES_TEXT ")\n", language);
-    return 2;
+    goto out;
   }
   char *ctx_text = NULL;
   if (context && !(ctx_text = read_file(context))) {
     fprintf(stderr, "crucible ask: cannot read %s\n", context);
-    return 2;
+    goto out;
   }
   log_open(NULL, LOG_WARN);
   uv_loop_t loop;
@@ -234,6 +252,24 @@ int cli_ask(int argc, char **argv) {
   cfg_init_cli(&settings);
   const cfg *c = &settings;
   core_init(&a->core, &loop, c, NULL);
+  /* The environment first: --with packages are built here (progress on
+   * stderr), the answers' own dependencies later by the loop. */
+  a->env.quiet = quiet;
+  int env_status = a->core.runner_open ? cli_env_acquire(&loop, c, &a->core.runner, sl, env_arg, with, n_with, &a->env)
+                                       : 0;
+  if (env_status) {
+    term_printf(stderr, "crucible ask: %s\n", a->env.error ? a->env.error : "no environment");
+    cli_env_close(&a->env);
+    core_close(&a->core);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    core_free(&a->core);
+    cfg_close(&settings);
+    uv_loop_close(&loop);
+    free(ctx_text);
+    free(a);
+    rc = env_status;
+    goto out;
+  }
 
   llm_config lc;
   agent_params p = {0};
@@ -252,6 +288,14 @@ int cli_ask(int argc, char **argv) {
     for (int i = 0; i < c->docs.sources.n; i++) docs[n_docs++] = c->docs.sources.items[i];
   p.doc_sources = docs;
   p.n_doc_sources = n_docs;
+  if (a->env.env) {
+    env_kind k = env_resolved_kind(a->env.env);
+    p.env = env_resolved_sbx(a->env.env);
+    p.extendable = k == ENV_SYSTEM || k == ENV_PACKAGES;
+    p.base_requirements = env_resolved_requirements(a->env.env, &p.n_base_requirements);
+  } else {
+    p.extendable = true;
+  }
   agent_sink sink = {.phase = on_phase, .token = on_token, .reflection = on_reflection, .output = on_output,
                      .attempt = on_attempt, .done = on_done};
   uv_signal_init(&loop, &a->sigint);
@@ -267,6 +311,8 @@ int cli_ask(int argc, char **argv) {
     stop(a);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
+  cli_env_close(&a->env);
+  uv_run(&loop, UV_RUN_DEFAULT);
   core_free(&a->core);
   cfg_close(&settings);
   int status = a->status;
@@ -275,5 +321,9 @@ int cli_ask(int argc, char **argv) {
     status = 70;
   }
   free(a);
+  free(with);
   return status;
+out:
+  free(with);
+  return rc;
 }

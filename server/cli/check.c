@@ -17,6 +17,7 @@
 #include "dbuf.h"
 #include "core.h"
 #include "env.h"
+#include "environments.h"
 #include "log.h"
 #include "term.h"
 
@@ -27,6 +28,9 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: crucible check FILE... [--language " LANG_NAMES_USAGE "] [--deny MODULE]... "
           "[--json]\n"
+          "                      [--with PKG]... [--env system|workspace|venv:PATH]\n"
+          "  --with, --env  resolve imports in that environment (--with builds it, as crucible run does;\n"
+          "                 default: sandbox.environment)\n"
           "  Checks syntax and imports without running anything. FILE '-' reads stdin.\n"
           "  Exit status: 0 no errors, 1 errors found, 2 usage error.\n");
 }
@@ -103,7 +107,7 @@ static const char *image_id(probe_env *env) {
   return env->image_id;
 }
 
-static const chk_modset *load_modset(probe_env *env, chk_language lang) {
+static void probe_start(probe_env *env) {
   if (!env->started) {
     env->started = true;
     uv_loop_init(&env->loop);
@@ -112,6 +116,11 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     sbx_runner_init(&env->runner, &env->loop, &sc);
     modindex_init(&env->idx, &env->runner, sc.interpreters);
   }
+}
+
+/* The module index of lang in the environment sbx (NULL: the system's). */
+static const chk_modset *load_modset(probe_env *env, chk_language lang, const sbx_env *sbx) {
+  probe_start(env);
   probe_wait w = {0};
   if (sbx_runner_image(&env->runner)) {
     /* The image's index, cached per image ID (never the host's). */
@@ -127,7 +136,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     env_resolved_free(r);
     return w.set;
   }
-  modindex_get(&env->idx, lang, probe_ready, &w);
+  modindex_get_env(&env->idx, lang, sbx, probe_ready, &w);
   while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
   }
   return w.set;
@@ -156,6 +165,8 @@ int cli_check(int argc, char **argv) {
       {"language", required_argument, NULL, 'l'},
       {"deny", required_argument, NULL, 'd'},
       {"json", no_argument, NULL, 'j'},
+      {"with", required_argument, NULL, 'w'},
+      {"env", required_argument, NULL, 'e'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -174,6 +185,11 @@ int cli_check(int argc, char **argv) {
   memset(&env, 0, sizeof env);
   env.settings = &settings;
   bool tried[CHK_LANG_COUNT] = {0};
+  cli_env_wait envs[CHK_LANG_COUNT];
+  memset(envs, 0, sizeof envs);
+  const char **with = xcalloc((size_t)argc + 1, sizeof *with);
+  size_t n_with = 0;
+  const char *env_arg = NULL;
   optind = 1;
   while ((c = getopt_long(argc, argv, "l:d:jh", longopts, NULL)) != -1) {
     switch (c) {
@@ -187,11 +203,13 @@ int cli_check(int argc, char **argv) {
       break;
     case 'd': deny[ndeny++] = optarg; break;
     case 'j': json = true; break;
+    case 'w': with[n_with++] = optarg; break;
+    case 'e': env_arg = optarg; break;
     case 'h': usage(stdout); goto out;
     default: usage(stderr); rc = 2; goto out;
     }
   }
-  if (optind >= argc) {
+  if (optind >= argc || (n_with && env_arg)) {
     usage(stderr);
     rc = 2;
     goto out;
@@ -226,10 +244,27 @@ int cli_check(int argc, char **argv) {
       continue;
     }
     if (!tried[lang]) {
-      modsets[lang] = load_modset(&env, lang);
       tried[lang] = true;
+      /* the environment (bash: always the system) */
+      sbx_lang sl;
+      const sbx_env *sbx = NULL;
+      if (lang != CHK_LANG_BASH && sbx_lang_parse(chk_language_name(lang), &sl) == 0) {
+        probe_start(&env);
+        envs[lang].quiet = json;
+        int st = cli_env_acquire(&env.loop, &settings, &env.runner, sl, env_arg, with, n_with, &envs[lang]);
+        if (st) {
+          fprintf(stderr, "crucible check: %s\n", envs[lang].error ? envs[lang].error : "no environment");
+          dbuf_close(&text);
+          rc = st == 130 ? 130 : 2;
+          goto out;
+        }
+        sbx = env_resolved_sbx(envs[lang].env);
+      }
+      modsets[lang] = load_modset(&env, lang, sbx);
     }
-    chk_options opts = {.modset = modsets[lang], .deny = deny};
+    /* a PEP 723 block's packages are installed before a run: not errors */
+    char **declared = lang == CHK_LANG_PYTHON && text.data ? lsp_declared_packages(text.data) : NULL;
+    chk_options opts = {.modset = modsets[lang], .deny = deny, .declared = (const char *const *)declared};
     chk_doc *doc = chk_doc_new(ctx, lang, text.data ? text.data : "", text.len);
     chk_report r = {0};
     chk_doc_check(ctx, doc, &opts, &r);
@@ -248,12 +283,15 @@ int cli_check(int argc, char **argv) {
       }
     }
     if (chk_report_errors(&r) > 0) rc = 1;
+    lsp_declared_free(declared);
     chk_report_close(&r);
     chk_doc_free(doc);
     dbuf_close(&text);
   }
 out:
+  for (int l = 0; l < CHK_LANG_COUNT; l++) cli_env_close(&envs[l]);
   probe_env_close(&env);
+  free(with);
   cfg_close(&settings);
   chk_context_free(ctx);
   free(deny);

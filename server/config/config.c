@@ -92,6 +92,7 @@ static const field fields[] = {
     {"agent", "reflect", F_BOOL, OFF(agent, reflect), 0, 0, NULL, 0, .def = true},
     {"agent", "importCheck", F_ENUM, OFF(agent, import_check), 0, 0, ic_choices, 0,
      .def = CFG_IMPORT_CHECK_STATIC},
+    {"agent", "installDependencies", F_BOOL, OFF(agent, install_dependencies), 0, 0, NULL, 0, .def = true},
     {"agent", "denyImports", F_STRLIST, OFF(agent, deny_imports), 0, 0, NULL, F_USER_ONLY, .def = 0},
     {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, F_USER_ONLY, .def = CFG_BACKEND_BWRAP},
     {"sandbox", "image", F_STR, OFF(sandbox, image), 0, 0, NULL, F_USER_ONLY, .def_str = CFG_DEFAULT_SANDBOX_IMAGE},

@@ -85,6 +85,7 @@ typedef struct cfg_agent {
   bool reflect;
   cfg_import_check import_check;
   cfg_strlist deny_imports;   /* top-level modules that are never allowed (status "denied") */
+  bool install_dependencies;  /* an answer's declared dependencies are installed before it runs */
 } cfg_agent;
 
 typedef struct cfg_sandbox {

@@ -57,6 +57,7 @@ void core_init(core *self, uv_loop_t *loop, const cfg *settings, const core_opti
   self->engine.store = self->store;
   self->engine.docs = self->docs;
   self->engine.llm = self->llm;
+  self->engine.envs = self->envs;
 }
 
 chk_context *core_checker(core *self) {
@@ -84,7 +85,7 @@ static void runner_closed(sbx_runner *runner) {
 
 static void envs_closed(void *ud) {
   core *self = ud;
-  self->envs = NULL;
+  self->envs = self->engine.envs = NULL;
 }
 
 void core_close(core *self) {
@@ -94,6 +95,7 @@ void core_close(core *self) {
   llm_client_free(self->llm);
   self->llm = self->engine.llm = NULL;
   modindex_close(&self->modindex);
+  self->engine.envs = NULL; /* asks that go on install nothing more */
   if (self->envs) env_cache_close(self->envs, envs_closed, self);
   if (self->runner_open) {
     self->runner_open = false;

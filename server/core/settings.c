@@ -44,6 +44,7 @@ void core_agent_params(const cfg *settings, agent_params *p, llm_config *lc) {
   p->llm = lc;
   p->max_iterations = settings->agent.max_iterations;
   p->reflect = settings->agent.reflect;
+  p->install_dependencies = settings->agent.install_dependencies;
   p->deny_imports = (const char *const *)settings->agent.deny_imports.items;
   switch (settings->agent.import_check) {
   case CFG_IMPORT_CHECK_STATIC: p->import_check = AGENT_IMPORTS_STATIC; break;

@@ -15,6 +15,69 @@
 #define TAIL_MAX (64u << 10)
 #define ERROR_TAIL 1500
 
+/* Run by the installer before pip or npm: every requested name the index
+ * (PEP 503 page) or registry (packument) answers 404 for is reported as
+ * "crucible-missing: no package 'x' on the index; did you mean 'y'?" (the
+ * nearest name by edit distance in the index's root listing, or the
+ * registry's search), and the build stops (exit 3). Other failures to reach
+ * the index are left for pip / npm to report. */
+static const char PRECHECK_PY[] =
+    "import re, sys, json, urllib.request, urllib.error, urllib.parse\n"
+    "lang, index = sys.argv[1], sys.argv[2]\n"
+    "names = [re.match(r\"@?[A-Za-z0-9._/-]+\", r).group(0) if lang == \"javascript\" else re.match(r\"[A-Za-z0-9._-]+\", r).group(0) for r in sys.argv[3:]]\n"
+    "def get(url, limit):\n"
+    "    try:\n"
+    "        req = urllib.request.Request(url, headers={\"User-Agent\": \"crucible-env-precheck\"})\n"
+    "        with urllib.request.urlopen(req, timeout=30) as f:\n"
+    "            return f.status, f.read(limit).decode(\"utf-8\", \"replace\")\n"
+    "    except urllib.error.HTTPError as e:\n"
+    "        return e.code, \"\"\n"
+    "    except Exception:\n"
+    "        return 0, \"\"\n"
+    "def dist(a, b):\n"
+    "    prev = list(range(len(b) + 1))\n"
+    "    for i, ca in enumerate(a, 1):\n"
+    "        cur = [i]\n"
+    "        for j, cb in enumerate(b, 1):\n"
+    "            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))\n"
+    "        prev = cur\n"
+    "    return prev[-1]\n"
+    "def nearest(name, cands):\n"
+    "    best = None\n"
+    "    for c in cands:\n"
+    "        if abs(len(c) - len(name)) > 3 or c == name:\n"
+    "            continue\n"
+    "        d = dist(name, c)\n"
+    "        if d <= max(2, len(name) // 3) and (best is None or d < best[0]):\n"
+    "            best = (d, c)\n"
+    "    return best[1] if best else None\n"
+    "base = index.rstrip(\"/\") + \"/\"\n"
+    "missing = 0\n"
+    "for name in names:\n"
+    "    if lang == \"javascript\":\n"
+    "        st, _ = get(base + urllib.parse.quote(name, safe=\"@\"), 1)\n"
+    "        if st != 404:\n"
+    "            continue\n"
+    "        _, body = get(base + \"-/v1/search?size=20&text=\" + urllib.parse.quote(name), 1 << 20)\n"
+    "        try:\n"
+    "            cands = [o[\"package\"][\"name\"] for o in json.loads(body)[\"objects\"]]\n"
+    "        except Exception:\n"
+    "            cands = []\n"
+    "        where = \"registry\"\n"
+    "    else:\n"
+    "        key = re.sub(r\"[-_.]+\", \"-\", name).lower()\n"
+    "        st, _ = get(base + key + \"/\", 1)\n"
+    "        if st != 404:\n"
+    "            continue\n"
+    "        _, body = get(base, 64 << 20)\n"
+    "        cands = sorted({re.sub(r\"[-_.]+\", \"-\", m).lower() for m in re.findall(r\"<a[^>]*>([^<]+)</a>\", body)})\n"
+    "        name = key\n"
+    "        where = \"index\"\n"
+    "    near = nearest(name, cands)\n"
+    "    print(\"crucible-missing: no package '%s' on the %s%s\" % (name, where, \"; did you mean '%s'?\" % near if near else \"\"))\n"
+    "    missing += 1\n"
+    "sys.exit(3 if missing else 0)\n";
+
 char *env__shell_quote(const char *s) {
   dbuf b;
   dbuf_init(&b, 0);
@@ -40,6 +103,14 @@ char *env__installer_script(sbx_lang lang, const char *interp, const char *index
              * not in the memory-backed tmpfs) and go before it is used. */
             "export TMPDIR=\"$d/.crucible-tmp\"\n",
             qd);
+  /* the names first: a misspelt one is named precisely, nothing installed */
+  dbuf_addf(&b, "if [ -x %s ]; then\n%s -I - %s %s", qp, qp, lang == SBX_LANG_PYTHON ? "python" : "javascript", qi);
+  for (size_t i = 0; i < n; i++) {
+    char *q = env__shell_quote(reqs[i]);
+    dbuf_addf(&b, " %s", q);
+    free(q);
+  }
+  dbuf_addf(&b, " <<'CRUCIBLE_PRECHECK'\n%sCRUCIBLE_PRECHECK\nfi\n", PRECHECK_PY);
   if (lang == SBX_LANG_PYTHON) {
     dbuf_addf(&b,
               "export PIP_CONFIG_FILE=/dev/null\n"
@@ -162,13 +233,24 @@ static void on_done(void *ud, const sbx_result *r) {
   dbuf reqs;
   dbuf_init(&reqs, 0);
   for (size_t i = 0; i < b->n; i++) dbuf_addf(&reqs, "%s%s", i ? " " : "", b->reqs[i]);
+  /* The precheck's words, when it found names the index does not have. */
+  dbuf missing;
+  dbuf_init(&missing, 0);
+  for (const char *m = t; (m = strstr(m, "crucible-missing: ")) != NULL;) {
+    m += 18;
+    size_t k = strcspn(m, "\n");
+    dbuf_addf(&missing, "%s%.*s", missing.len ? "\n" : "", (int)k, m);
+    m += k;
+  }
   char *err;
   if (r->outcome == SBX_CANCELLED) err = xstrdup("the installation was cancelled");
+  else if (missing.len) err = dbuf_take(&missing);
   else
     err = xasprintf("installing %s failed (%s%s%s, exit %d)%s%s%.*s", reqs.data, sbx_outcome_name(r->outcome),
                     r->error ? ": " : "", r->error ? r->error : "", r->exit_code, tl ? ":\n" : "",
                     from ? "..." : "", (int)(tl - from), t + from);
   dbuf_close(&reqs);
+  dbuf_close(&missing);
   env__cache_built(b->cache, b, false, err);
   free(err);
 }

@@ -58,6 +58,12 @@ char *env_requirement_normalize(sbx_lang lang, const char *req, char **err);
  * with *err. */
 int env_requirements_normalize(sbx_lang lang, const char *const *reqs, size_t n, char ***out, char **err);
 void env_strv_free(char **v, size_t n);
+/* PEP 723 inline metadata: the `dependencies` of the first `# /// script`
+ * … `# ///` comment block in code (strings as written; not normalised).
+ * Returns how many went to *out (a new array; env_strv_free), 0 when there
+ * is no block or it lists none, or -EINVAL with *err (caller frees) when the
+ * block is malformed. Pure. */
+int env_pep723_dependencies(const char *code, char ***out, char **err);
 /* PEP 503: lower case, every run of '-', '_', '.' one '-'. New string. */
 char *env_pep503_name(const char *name, size_t len);
 
@@ -78,6 +84,9 @@ typedef struct env_resolved env_resolved;
 const sbx_env *env_resolved_sbx(const env_resolved *self);
 const char *env_resolved_id(const env_resolved *self);
 env_kind env_resolved_kind(const env_resolved *self);
+/* A packages environment's normalised requirements (*n of them); NULL
+ * and 0 for other kinds. Borrowed. */
+const char *const *env_resolved_requirements(const env_resolved *self, size_t *n);
 /* The folder bound into the sandbox (NULL: system). */
 const char *env_resolved_path(const env_resolved *self);
 /* {id, kind, language, path?, requirements?, image?, imageId?}: RunResult.environment. */

@@ -97,6 +97,10 @@ const sbx_env *env_resolved_sbx(const env_resolved *self) {
 const char *env_resolved_id(const env_resolved *self) { return self->id; }
 env_kind env_resolved_kind(const env_resolved *self) { return self->kind; }
 const char *env_resolved_path(const env_resolved *self) { return self->path; }
+const char *const *env_resolved_requirements(const env_resolved *self, size_t *n) {
+  *n = self->kind == ENV_PACKAGES ? self->n : 0;
+  return *n ? (const char *const *)self->requirements : NULL;
+}
 
 cJSON *env_resolved_json(const env_resolved *self) {
   cJSON *o = cJSON_CreateObject();

@@ -407,3 +407,115 @@ void env_key(sbx_lang lang, const char *interp, const char *interp_version, cons
   }
   env__sha256_hex(&h, out);
 }
+
+/* ---- PEP 723 inline script metadata ---- */
+
+/* The content of one metadata line ("# x" -> "x", "#" -> ""), or NULL
+ * when the line is not a comment line of the block. */
+static const char *pep723_content(const char *line, size_t len, size_t *out_len) {
+  if (len >= 2 && line[0] == '#' && line[1] == ' ') {
+    *out_len = len - 2;
+    return line + 2;
+  }
+  if (len == 1 && line[0] == '#') {
+    *out_len = 0;
+    return line + 1;
+  }
+  return NULL;
+}
+
+/* Reads the TOML array after "dependencies =" in toml (the block's text):
+ * quoted strings separated by commas, comments and newlines. */
+static int pep723_array(const char *p, char ***out, char **err) {
+  char **v = NULL;
+  size_t n = 0;
+  while (*p == ' ' || *p == '\t') p++;
+  if (*p != '[') {
+    *err = xstrdup("PEP 723 block: 'dependencies' must be an array of strings");
+    return -EINVAL;
+  }
+  p++;
+  for (;;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == ',' || *p == '\r') p++;
+    if (*p == '#') {
+      while (*p && *p != '\n') p++;
+      continue;
+    }
+    if (*p == ']') break;
+    if (*p != '"' && *p != '\'') {
+      env_strv_free(v, n);
+      *err = xstrdup(*p ? "PEP 723 block: 'dependencies' must be an array of strings"
+                        : "PEP 723 block: 'dependencies' has no closing ']'");
+      return -EINVAL;
+    }
+    char q = *p++;
+    const char *s = p;
+    while (*p && *p != q && *p != '\n') p++;
+    if (*p != q) {
+      env_strv_free(v, n);
+      *err = xstrdup("PEP 723 block: a string in 'dependencies' is not closed");
+      return -EINVAL;
+    }
+    if (n >= ENV_MAX_REQUIREMENTS) {
+      env_strv_free(v, n);
+      *err = xasprintf("PEP 723 block: more than %d dependencies", ENV_MAX_REQUIREMENTS);
+      return -EINVAL;
+    }
+    v = xrealloc(v, (n + 1) * sizeof *v);
+    v[n++] = xstrndup(s, (size_t)(p - s));
+    p++;
+  }
+  *out = v;
+  return (int)n;
+}
+
+int env_pep723_dependencies(const char *code, char ***out, char **err) {
+  *out = NULL;
+  *err = NULL;
+  if (!code) return 0;
+  const char *p = code;
+  dbuf toml;
+  dbuf_init(&toml, 64 << 10);
+  bool in_block = false, closed = false;
+  while (*p) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+    size_t l2 = len;
+    while (l2 && (p[l2 - 1] == '\r' || p[l2 - 1] == ' ' || p[l2 - 1] == '\t')) l2--;
+    if (!in_block) {
+      if (l2 == 12 && !strncmp(p, "# /// script", 12)) in_block = true;
+    } else if (l2 == 5 && !strncmp(p, "# ///", 5)) {
+      closed = true;
+      break;
+    } else {
+      size_t cl;
+      const char *c = pep723_content(p, l2, &cl);
+      if (!c) break; /* not a comment line: the block is not closed */
+      dbuf_add(&toml, c, cl);
+      dbuf_add(&toml, "\n", 1);
+    }
+    p = eol ? eol + 1 : p + len;
+  }
+  int rc = 0;
+  if (in_block && !closed) {
+    *err = xstrdup("PEP 723 block: '# /// script' has no closing '# ///' line");
+    rc = -EINVAL;
+  } else if (in_block && toml.len) {
+    /* the top-level key "dependencies" at the start of a line */
+    const char *t = toml.data;
+    while (t && *t) {
+      if (!strncmp(t, "dependencies", 12)) {
+        const char *q = t + 12;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q == '=') {
+          rc = pep723_array(q + 1, out, err);
+          break;
+        }
+      }
+      t = strchr(t, '\n');
+      if (t) t++;
+    }
+  }
+  dbuf_close(&toml);
+  return rc;
+}

@@ -17,11 +17,15 @@
 static const char JSON_OBJECT_PROMPT[] =
     "Answer with one JSON object and nothing else, with exactly these string fields: "
     "\"prefix\" (a short description of the solution), \"imports\" (the import statements, one per line), "
-    "\"code\" (the code without its import statements). "
-    "Example: {\"prefix\": \"...\", \"imports\": \"import os\", \"code\": \"print(os.getcwd())\"}";
+    "\"code\" (the code without its import statements), and \"dependencies\" (an array of the packages "
+    "to install, as in PEP 723; [] when the standard library suffices). "
+    "Example: {\"prefix\": \"...\", \"imports\": \"import os\", \"code\": \"print(os.getcwd())\", "
+    "\"dependencies\": []}";
 static const char TEXT_PROMPT[] =
     "Answer with a short description of the solution, then the complete code in one fenced code block "
-    "(```python ... ```), its import statements first.";
+    "(```python ... ```), its import statements first. When it needs packages beyond the standard library, "
+    "declare them in a PEP 723 block at the top of the code (# /// script, # dependencies = [\"name\"], "
+    "# ///).";
 
 const char *llm_mode_name(llm_mode mode) {
   switch (mode) {
@@ -59,6 +63,14 @@ static cJSON *solution_schema(void) {
     cJSON_AddStringToObject(p, "description", fields[i][1]);
     cJSON_AddItemToArray(req, cJSON_CreateString(fields[i][0]));
   }
+  /* Required too: strict mode wants every property listed; [] means none. */
+  cJSON *deps = cJSON_AddObjectToObject(props, "dependencies");
+  cJSON_AddStringToObject(deps, "type", "array");
+  cJSON_AddStringToObject(deps, "description",
+                          "Packages to install (PEP 508 names, as in PEP 723); [] when the standard library suffices");
+  cJSON *items = cJSON_AddObjectToObject(deps, "items");
+  cJSON_AddStringToObject(items, "type", "string");
+  cJSON_AddItemToArray(req, cJSON_CreateString("dependencies"));
   cJSON_AddItemToObject(schema, "required", req);
   cJSON_AddFalseToObject(schema, "additionalProperties");
   return schema;

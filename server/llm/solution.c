@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -19,7 +20,11 @@ void llm_solution_close(llm_solution *self) {
   free(self->prefix);
   free(self->imports);
   free(self->code);
+  for (size_t i = 0; i < self->n_dependencies; i++) free(self->dependencies[i]);
+  free(self->dependencies);
   self->prefix = self->imports = self->code = NULL;
+  self->dependencies = NULL;
+  self->n_dependencies = 0;
 }
 
 static char *trimmed(const char *p, size_t len) {
@@ -214,11 +219,75 @@ static int parse_json(const char *text, llm_solution *out, char **err) {
     cJSON_Delete(j);
     return -EINVAL;
   }
+  /* "dependencies": optional; null or [] is none. */
+  const cJSON *deps = cJSON_GetObjectItemCaseSensitive(j, "dependencies");
+  if (deps && !cJSON_IsNull(deps)) {
+    const cJSON *d;
+    bool ok = cJSON_IsArray(deps) && cJSON_GetArraySize(deps) <= LLM_MAX_DEPENDENCIES;
+    cJSON_ArrayForEach(d, deps) ok = ok && cJSON_IsString(d) && strlen(d->valuestring) <= LLM_MAX_DEPENDENCY_LEN;
+    if (!ok) {
+      free(code);
+      *err = xasprintf("The answer's \"dependencies\" must be an array of at most %d package names (strings, "
+                       "as in PEP 723). %s", LLM_MAX_DEPENDENCIES, FORMAT_HINT);
+      cJSON_Delete(j);
+      return -EINVAL;
+    }
+    cJSON_ArrayForEach(d, deps) {
+      char *t = trimmed(d->valuestring, strlen(d->valuestring));
+      if (!*t) {
+        free(t);
+        continue;
+      }
+      out->dependencies = xrealloc(out->dependencies, (out->n_dependencies + 1) * sizeof *out->dependencies);
+      out->dependencies[out->n_dependencies++] = t;
+    }
+  }
   out->prefix = trimmed(vals[0], strlen(vals[0]));
   out->imports = trim_code(vals[1], strlen(vals[1]));
   out->code = code;
   cJSON_Delete(j);
   return 0;
+}
+
+static bool is_requirements_tag(const char *tag) {
+  static const char *const tags[] = {"requirements", "requirements.txt", "pip", "dependencies"};
+  for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+    if (!strcasecmp(tag, tags[i])) return true;
+  return false;
+}
+
+/* A fenced requirements list (```requirements, ```requirements.txt,
+ * ```pip): one package a line; comments, blank lines and a leading
+ * "pip install" are dropped. */
+static void text_dependencies(const char *text, llm_solution *out) {
+  fence fs[16];
+  int n = find_fences(text, fs, 16);
+  for (int i = 0; i < n; i++) {
+    if (!is_requirements_tag(fs[i].tag)) continue;
+    const char *p = text + fs[i].body_start, *end = text + fs[i].body_end;
+    while (p < end) {
+      const char *eol = memchr(p, '\n', (size_t)(end - p));
+      if (!eol) eol = end;
+      const char *hash = memchr(p, '#', (size_t)(eol - p));
+      char *line = trimmed(p, (size_t)((hash ? hash : eol) - p));
+      const char *l = line;
+      if (!strncmp(l, "pip install ", 12)) l += 12;
+      /* "pip install a b": several names a line */
+      while (*l && out->n_dependencies < LLM_MAX_DEPENDENCIES) {
+        while (*l == ' ' || *l == '\t') l++;
+        size_t k = strcspn(l, " \t");
+        if (!k) break;
+        if (k <= LLM_MAX_DEPENDENCY_LEN && *l != '-') {
+          out->dependencies = xrealloc(out->dependencies, (out->n_dependencies + 1) * sizeof *out->dependencies);
+          out->dependencies[out->n_dependencies++] = xstrndup(l, k);
+        }
+        l += k;
+      }
+      free(line);
+      p = eol < end ? eol + 1 : end;
+    }
+    break;
+  }
 }
 
 static int parse_text(const char *text, llm_solution *out, char **err) {
@@ -241,6 +310,7 @@ static int parse_text(const char *text, llm_solution *out, char **err) {
   out->prefix = before;
   out->imports = imports;
   out->code = rest;
+  text_dependencies(text, out);
   return 0;
 }
 

@@ -8,6 +8,11 @@ typedef struct llm_solution {
   char *prefix;  /* a short description */
   char *imports; /* the import lines, "" when none */
   char *code;    /* the code without its imports */
+  /* Packages the answer declares (the JSON "dependencies" array, or in text
+   * a fenced requirements list), as written; NULL/0 when none. A PEP 723
+   * block in the code is not read here (env_pep723_dependencies). */
+  char **dependencies;
+  size_t n_dependencies;
 } llm_solution;
 
 /* Parses an answer produced in `mode` (AUTO tries JSON, then fenced code).
@@ -16,6 +21,10 @@ typedef struct llm_solution {
  * back to the model. */
 int llm_solution_parse(const char *text, llm_mode mode, llm_solution *out, char **err);
 void llm_solution_close(llm_solution *self);
+
+/* The most dependencies an answer may declare; one's longest length. */
+#define LLM_MAX_DEPENDENCIES 64
+#define LLM_MAX_DEPENDENCY_LEN 200
 
 /* Finds the fenced code block to use: the first one tagged python/py/python3
  * or untagged, else the first one; an unclosed fence runs to the end. Returns

@@ -123,7 +123,8 @@ static void on_done(void *ud, agent_result *result) {
     if (call->progress_token) rpc_progress_end(ses, call->progress_token, agent_outcome_name(result->outcome));
   }
   agent_result_free(result);
-  cJSON_AddItemToObject(reply, "environment", env_resolved_json(j->env));
+  if (!cJSON_HasObjectItem(reply, "environment"))
+    cJSON_AddItemToObject(reply, "environment", env_resolved_json(j->env));
   env_resolved_free(j->env);
   free(j->uri);
   free(j);
@@ -360,6 +361,9 @@ static void ask_start(rpc_call *call, const cJSON *params, env_resolved *env) {
   p.n_doc_sources = n_docs;
   p.doc_public_only = doc_public_only;
   p.env = env_resolved_sbx(env);
+  /* Declared dependencies join the system or a packages environment. */
+  p.extendable = env_resolved_kind(env) == ENV_SYSTEM || env_resolved_kind(env) == ENV_PACKAGES;
+  p.base_requirements = env_resolved_requirements(env, &p.n_base_requirements);
 
   ask_job *j = xcalloc(1, sizeof *j);
   j->call = call;

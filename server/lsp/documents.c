@@ -82,9 +82,13 @@ static void publish(lsp_doc *d) {
   lsp_server *srv = c->srv;
   chk_report rep;
   memset(&rep, 0, sizeof rep);
-  chk_options opts = {.modset = modset_for_client(c, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items};
   if (!d->doc) return;
+  /* a PEP 723 block's packages are installed before a run: not errors */
+  char **declared = d->lang == CHK_LANG_PYTHON ? lsp_declared_packages(chk_doc_text(d->doc, NULL)) : NULL;
+  chk_options opts = {.modset = modset_for_client(c, d->lang), .deny = (const char *const *)c->cfg.agent.deny_imports.items,
+                      .declared = (const char *const *)declared};
   chk_doc_check(srv->core.chk, d->doc, &opts, &rep);
+  lsp_declared_free(declared);
   cJSON *res = chk_report_json(&rep, d->doc, c->enc);
   chk_report_close(&rep);
   cJSON *p = cJSON_CreateObject();
@@ -266,9 +270,13 @@ static void check_job_free(check_job *j) {
 static void check_reply(check_job *j, const chk_modset *set) {
   rpc_call *call = j->call;
   lsp_client *c = lsp_client_of(call);
-  chk_options opts = {.modset = set, .deny = (const char *const *)c->cfg.agent.deny_imports.items};
-  cJSON *res = NULL;
   lsp_doc *d = j->code ? NULL : lsp_doc_find(c, j->uri);
+  /* a PEP 723 block's packages are installed before a run: not errors */
+  char **declared = j->lang != CHK_LANG_PYTHON ? NULL
+                    : lsp_declared_packages(j->code ? j->code : d ? chk_doc_text(d->doc, NULL) : NULL);
+  chk_options opts = {.modset = set, .deny = (const char *const *)c->cfg.agent.deny_imports.items,
+                      .declared = (const char *const *)declared};
+  cJSON *res = NULL;
   if (d) {
     chk_report rep;
     memset(&rep, 0, sizeof rep);
@@ -278,6 +286,7 @@ static void check_reply(check_job *j, const chk_modset *set) {
   } else if (j->code) {
     res = chk_check_json(c->srv->core.chk, j->lang, j->code, strlen(j->code), &opts, c->enc);
   }
+  lsp_declared_free(declared);
   call->data = NULL;
   cJSON *env = j->env ? env_resolved_json(j->env) : NULL;
   check_job_free(j);
@@ -384,7 +393,22 @@ void lsp_check(rpc_call *call, const cJSON *params) {
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
     if (cJSON_IsString(tok) || cJSON_IsNumber(tok)) call->progress_token = cJSON_Duplicate(tok, 1);
     char *err = NULL;
-    int e = lsp_env_acquire(c, call, env_v, sl, check_env_ready, j, &j->env, &j->env_job, &err);
+    /* A PEP 723 block: the environment with its packages when it is built
+     * already (a check installs nothing); else its modules are declared. */
+    lsp_doc *d = code ? NULL : lsp_doc_find(c, uri);
+    cJSON *with_deps = NULL;
+    env_spec sp;
+    if (c->srv->core.envs &&
+        lsp_env_spec_pep723(c, env_v, sl, code ? code : chk_doc_text(d->doc, NULL), &with_deps, &err) == 0 &&
+        with_deps) {
+      if (env_spec_parse(&sp, with_deps, &err) == 0)
+        j->env = env_cache_find(c->srv->core.envs, sl, (const char *const *)sp.requirements, sp.n);
+      env_spec_close(&sp);
+    }
+    cJSON_Delete(with_deps);
+    free(err);
+    err = NULL;
+    int e = j->env ? 1 : lsp_env_acquire(c, call, env_v, sl, check_env_ready, j, &j->env, &j->env_job, &err);
     if (e < 0) {
       call->data = NULL;
       check_job_free(j);

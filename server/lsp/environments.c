@@ -1,6 +1,7 @@
 /* The environment a request's program runs in, and crucible/environments. */
 #include "environments.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,56 @@ int lsp_env_acquire(lsp_client *c, rpc_call *call, const cJSON *spec_json, sbx_l
   }
   if (e == 1) *out = r;
   return e;
+}
+
+int lsp_env_spec_pep723(lsp_client *c, const cJSON *spec_json, sbx_lang lang, const char *code, cJSON **out,
+                        char **err) {
+  *out = NULL;
+  *err = NULL;
+  if (lang != SBX_LANG_PYTHON || !code || !strstr(code, "# /// script")) return 0;
+  char **deps = NULL;
+  int n = env_pep723_dependencies(code, &deps, err);
+  if (n <= 0) return n;
+  env_spec spec;
+  bool trusted;
+  int e = spec_of(c, spec_json, &spec, &trusted, err);
+  if (!e && (spec.kind == ENV_SYSTEM || (spec.kind == ENV_PACKAGES && (!spec.has_language || spec.language == lang)))) {
+    size_t total = spec.n + (size_t)n;
+    const char **reqs = xcalloc(total, sizeof *reqs);
+    for (size_t i = 0; i < spec.n; i++) reqs[i] = spec.requirements[i];
+    for (int i = 0; i < n; i++) reqs[spec.n + (size_t)i] = deps[i];
+    env_spec merged;
+    env_spec_packages(&merged, (int)lang, reqs, total);
+    *out = env_spec_to_json(&merged);
+    env_spec_close(&merged);
+    free(reqs);
+  }
+  env_spec_close(&spec);
+  env_strv_free(deps, (size_t)n);
+  return e;
+}
+
+char **lsp_declared_packages(const char *code) {
+  if (!code || !strstr(code, "# /// script")) return NULL;
+  char **deps = NULL, *err = NULL;
+  int n = env_pep723_dependencies(code, &deps, &err);
+  free(err);
+  if (n <= 0) return NULL;
+  char **names = xcalloc((size_t)n + 1, sizeof *names);
+  size_t k = 0;
+  for (int i = 0; i < n; i++) {
+    const char *d = deps[i];
+    size_t len = 0;
+    while (d[len] && (isalnum((unsigned char)d[len]) || d[len] == '-' || d[len] == '_' || d[len] == '.')) len++;
+    if (len) names[k++] = env_pep503_name(d, len);
+  }
+  env_strv_free(deps, (size_t)n);
+  return names;
+}
+
+void lsp_declared_free(char **names) {
+  for (char **p = names; p && *p; p++) free(*p);
+  free(names);
 }
 
 void lsp_env_job_cancel(lsp_env_job *job) {

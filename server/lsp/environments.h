@@ -22,6 +22,19 @@ typedef void (*lsp_env_fn)(void *ud, env_resolved *env, const char *error);
  * must change; another -errno with *err when it cannot be built. */
 int lsp_env_acquire(lsp_client *c, rpc_call *call, const cJSON *spec_json, sbx_lang lang, lsp_env_fn cb, void *ud,
                     env_resolved **out, lsp_env_job **job, char **err);
+/* PEP 723: a `# /// script` block in code (python) adds its dependencies
+ * to the environment: the request's spec_json, else the client's setting,
+ * when that is the system or a python packages environment. Sets *out to
+ * the new packages spec (caller deletes), or NULL when code declares
+ * nothing or the environment is another kind (a venv, the workspace). Returns 0, or
+ * -EINVAL with *err (caller frees) for a malformed block or spec. */
+int lsp_env_spec_pep723(lsp_client *c, const cJSON *spec_json, sbx_lang lang, const char *code, cJSON **out,
+                        char **err);
+/* The package names (no version or extras) a PEP 723 block in code
+ * declares, NULL-terminated (chk_options.declared); NULL when none. Free
+ * with lsp_declared_free. */
+char **lsp_declared_packages(const char *code);
+void lsp_declared_free(char **names);
 /* Drops a build wait: cb is not called. */
 void lsp_env_job_cancel(lsp_env_job *job);
 

@@ -179,8 +179,13 @@ void lsp_run(rpc_call *call, const cJSON *params) {
   rpc_call_set_cancel(call, job_cancel);
   /* The environment: ready at once, or built first ("installing"). */
   char *env_err = NULL;
-  int e = lsp_env_acquire(c, call, cJSON_GetObjectItemCaseSensitive(params, "environment"), sl, env_ready, j, &j->env,
-                          &j->env_job, &env_err);
+  const cJSON *env_v = cJSON_GetObjectItemCaseSensitive(params, "environment");
+  /* A PEP 723 block's dependencies join the system or packages environment. */
+  cJSON *with_deps = NULL;
+  int e = lsp_env_spec_pep723(c, env_v, sl, text, &with_deps, &env_err);
+  if (!e)
+    e = lsp_env_acquire(c, call, with_deps ? with_deps : env_v, sl, env_ready, j, &j->env, &j->env_job, &env_err);
+  cJSON_Delete(with_deps);
   if (e < 0) {
     call->data = NULL;
     job_free(j);

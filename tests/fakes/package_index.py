@@ -10,6 +10,7 @@ PEP 503 "simple" index (pip):
 
 npm registry:
     reg = NpmRegistry().start(); reg.add_tarball(path); reg.url  ->  "http://127.0.0.1:PORT/"
+    GET /-/v1/search?text=T lists the packages whose names share a letter with T;
     GET /<name> (or /@scope%2fname) answers the packument (every version added,
     dist.tarball, dist.integrity sha512, dist.shasum); GET /<name>/-/<file>.tgz
     serves a tarball. reg.downloads and reg.requests as above.
@@ -177,7 +178,14 @@ class NpmRegistry(_Server):
         return {"name": name, "dist-tags": {"latest": latest}, "versions": versions}
 
     def answer(self, path, headers):
-        path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+        parts = urllib.parse.urlsplit(path)
+        path = urllib.parse.unquote(parts.path)
+        if path == "/-/v1/search":
+            # the registry's search: every package whose name shares a
+            # character with the text (enough for a did-you-mean)
+            text = urllib.parse.parse_qs(parts.query).get("text", [""])[0]
+            objs = [{"package": {"name": n}} for n in sorted(self.packages) if set(n) & set(text)]
+            return 200, "application/json", json.dumps({"objects": objs, "total": len(objs)}).encode()
         m = re.fullmatch(r"/(.+)/-/([^/]+\.tgz)", path)
         if m and m.group(1) in self.packages:
             for fname, data, _ in self.packages[m.group(1)].values():

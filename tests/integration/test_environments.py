@@ -197,8 +197,10 @@ def test_installer_sees_no_secrets_and_writes_only_its_folder(base, wheels, inde
     c.initialize()
     r, _ = run(c, "import tinypkg\nprint(tinypkg.answer())", packages("tinypkg"))
     assert r["result"]["stdout"] == "42\n", r
+    # the installer's name lookup first (one request: the name is there), then pip
     agents = [q["headers"].get("User-Agent", "") for q in index.requests]
-    assert agents and all(a.startswith("pip/") and '"ci":null' in a for a in agents), agents
+    assert agents[0] == "crucible-env-precheck" and index.requests[0]["path"] == "/simple/tinypkg/", agents
+    assert agents[1:] and all(a.startswith("pip/") and '"ci":null' in a for a in agents[1:]), agents
 
     # A wheel that tries to write outside its folder: the build fails (pip
     # refuses, and the sandbox would not let it); nothing lands on the host.
@@ -228,7 +230,9 @@ def test_bad_requirements_refused_and_missing_package_reported(base, index):
     assert r["error"]["code"] == -32602 and "container engine" in r["error"]["message"]
     r, notes = run(c, "import zorblax", packages("zorblax"))
     assert r["error"]["code"] == -32803
-    assert "zorblax" in r["error"]["message"] and "No matching distribution" in r["error"]["message"], r
+    # named precisely, before pip runs (no name on the index is near it)
+    assert "no package 'zorblax' on the index" in r["error"]["message"], r
+    assert "did you mean" not in r["error"]["message"]
     assert installing(notes)
     finish(c)
     assert not envs_dir(base).exists() or list(envs_dir(base).iterdir()) == []
@@ -414,11 +418,20 @@ def test_cli_with_and_env_commands(base, wheels, index):
     rc, out, _ = crucible("env", "list", "--json")
     listed = json.loads(out)
     assert [x["id"] for x in listed] == [res["environment"]["id"]]
+    # check: imports resolved in the environment
+    rc, out, err = crucible("check", str(prog))
+    assert rc == 1 and "module 'tinypkg' is not installed" in out, (out, err)
+    rc, out, err = crucible("check", str(prog), "--with", "tinypkg")
+    assert rc == 0 and out == "", (out, err)
     # --env venv:PATH and the usage errors
     venv = base / "v"
     make_venv(venv, next(wheels.glob("tinypkg-*.whl")))
     rc, out, _ = crucible("run", str(prog), "--env", "venv:" + str(venv))
     assert rc == 0 and out == "42\n"
+    rc, out, err = crucible("check", str(prog), "--env", "venv:" + str(venv))
+    assert rc == 0 and out == "", (out, err)
+    rc, _, err = crucible("check", str(prog), "--env", "conda")
+    assert rc == 2 and "conda" in err, err
     rc, _, err = crucible("run", str(prog), "--with", "-e .")
     assert rc == 2 and "pip option" in err
     rc, _, err = crucible("run", str(prog), "--env", "conda")
@@ -472,3 +485,330 @@ def test_doctor_reports_environments(base, index):
     assert "s3cret" not in json.dumps(r)
     assert e["venv"] and e["pip"]
     finish(c)
+
+
+# ---- the model's declared dependencies (agent.installDependencies) ----
+
+FLUX = {"zorblax_flux/__init__.py": "def flux(a, b):\n    return a * 1000 + b * 7\n"}
+FLUX_DOC = ("<html><head><title>zorblax-flux manual</title></head><body><h1>zorblax-flux</h1>"
+            "<p>Install the package <code>zorblax-flux</code>. Import it as <code>zorblax_flux</code>.</p>"
+            "<h2>flux</h2><p><code>zorblax_flux.flux(a, b)</code> computes the flux of two integers.</p>"
+            "<pre>import zorblax_flux\nprint(zorblax_flux.flux(4, 2))</pre></body></html>")
+
+
+class _Docs:
+    """One documentation page on 127.0.0.1 (the library's manual)."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                body = FLUX_DOC.encode()
+                self.send_response(200 if self.path in ("/flux/", "/flux/index.html") else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/flux/" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def answer(imports, code, deps=None):
+    a = {"prefix": "uses zorblax-flux", "imports": imports, "code": code}
+    if deps is not None:
+        a["dependencies"] = deps
+    return {"content": json.dumps(a)}
+
+
+@pytest.fixture
+def flux_ask(base, wheels):
+    """A server whose index has zorblax-flux (only there), a fake LLM, and
+    the library's docs site; the user file allows the private docs address."""
+    idx = SimpleIndex().start()
+    idx.add_wheel(make_wheel(str(wheels), "zorblax-flux", "1.0", FLUX))
+    idx.add_wheel(make_wheel(str(wheels), "tinypkg", "1.0", TINY))
+    fake = FakeOpenAI().start()
+    docs = _Docs()
+    cfgdir = base / "config" / "crucible"
+    cfgdir.mkdir(parents=True, exist_ok=True)
+    (cfgdir / "config.json").write_text(json.dumps({"sandbox": {"packageIndex": idx.url},
+                                                    "docs": {"allowPrivateNetwork": True}}))
+    env = {"XDG_STATE_HOME": str(base / "state"), "XDG_CACHE_HOME": str(base / "cache"),
+           "XDG_CONFIG_HOME": str(base / "config"), "OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test",
+           "CRUCIBLE_MODEL": "fake-model"}
+    try:
+        yield idx, fake, docs, env
+    finally:
+        docs.stop()
+        fake.stop()
+        idx.stop()
+
+
+def timed_ask(c, params, timeout=240):
+    """crucible/ask with each notification's arrival time."""
+    rid = c.request("crucible/ask", params)
+    notes = []
+    deadline = time.time() + timeout
+    while True:
+        m = c.recv(deadline - time.time())
+        if m.get("id") == rid and "method" not in m:
+            return m, notes
+        m["t"] = time.monotonic()
+        notes.append(m)
+
+
+@needs_pip
+def test_ask_installs_the_library_its_answer_declares(flux_ask):
+    """The original agent's scenario: docs of a library that exists only on
+    the local index; the answer imports and declares it; the environment is
+    built (progress streamed) and the run prints what the library computes.
+    A second ask with the same dependency builds nothing."""
+    idx, fake, docs, env = flux_ask
+    c = Client(env=env)
+    c.initialize()
+    code = "print(zorblax_flux.flux(4, 2))"
+    fake.script([answer("import zorblax_flux", code, ["zorblax-flux"])])
+    r, notes = timed_ask(c, {"question": "compute the flux of 4 and 2 with zorblax-flux", "docs": [docs.url],
+                             "workDoneToken": "ask-1"})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["iterations"] == 1, res
+    assert res["run"]["stdout"] == "4014\n"  # 4 * 1000 + 2 * 7: computed by the library
+    assert any(s["url"].startswith(docs.url) for s in res["sources"]), res["sources"]
+    assert "zorblax_flux.flux(a, b)" in fake.chat_requests()[0]["body"]["messages"][0]["content"]
+    e = res["environment"]
+    assert e["kind"] == "packages" and e["requirements"] == ["zorblax-flux"] and e["language"] == "python"
+    assert res["run"]["environment"] == e and res["attempts"][0]["run"]["environment"] == e
+    assert res["solution"]["dependencies"] == ["zorblax-flux"]
+    assert [i["status"] for i in res["attempts"][0]["check"]["imports"]] == ["ok"]
+    # built before the check and the run, its progress streamed
+    phases = [(p["phase"], p["iteration"]) for p in of(notes, "crucible/phase")]
+    names = [ph for ph, _ in phases]
+    assert names.index("installing") > names.index("generating")
+    assert names.index("installing") < names.index("checking") < names.index("running")
+    details = [p.get("detail", "") for p in installing(notes)]
+    assert any("Collecting zorblax-flux" in d or "Collecting zorblax_flux" in d for d in details), details
+    assert all(p["iteration"] == 1 for p in installing(notes))
+    reports = [p["value"]["message"] for p in of(notes, "$/progress")
+               if p["token"] == "ask-1" and p["value"]["kind"] == "report"]
+    assert any(m.startswith("installing") for m in reports), reports
+    assert idx.downloads == {"zorblax_flux-1.0-py3-none-any.whl": 1}
+
+    # the same dependency again: nothing is built or downloaded, the check is quick
+    fake.script([answer("import zorblax_flux", "print(zorblax_flux.flux(1, 1))", ["zorblax_flux"])])
+    before = len(idx.requests)
+    r, notes = timed_ask(c, {"question": "the flux of 1 and 1", "docs": [docs.url]})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["run"]["stdout"] == "1007\n", res
+    assert res["environment"]["id"] == e["id"]
+    assert len(idx.requests) == before and idx.downloads == {"zorblax_flux-1.0-py3-none-any.whl": 1}
+    details = [p.get("detail", "") for p in installing(notes)]
+    assert "already built" in details and not any("Collecting" in d for d in details), details
+    assert [i["status"] for i in res["attempts"][0]["check"]["imports"]] == ["ok"]
+    ph = [n for n in notes if n.get("method") == "crucible/phase"]
+    t_check = next(n["t"] for n in ph if n["params"]["phase"] == "checking")
+    t_run = next(n["t"] for n in ph if n["params"]["phase"] == "running")
+    # the module index of the environment is known: checking is one parse, no probe
+    assert t_run - t_check < 0.25, t_run - t_check
+    finish(c)
+
+
+@needs_pip
+def test_hallucinated_package_named_before_any_run(flux_ask):
+    idx, fake, docs, env = flux_ask
+    c = Client(env=env)
+    c.initialize()
+    fake.script([answer("import zorblax_fluxx", "print(zorblax_fluxx.flux(4, 2))", ["zorblax-fluxx"]),
+                 {"content": "I misspelt the package name."},
+                 answer("import zorblax_flux, json", "print(json.dumps(zorblax_flux.flux(4, 2)))",
+                        ["zorblax-flux", "json"])])
+    r, notes = timed_ask(c, {"question": "flux of 4 and 2", "maxIterations": 3})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["iterations"] == 2, res
+    first = res["attempts"][0]
+    assert first["failedStage"] == "install" and first["run"] is None, first
+    assert "no package 'zorblax-fluxx' on the index; did you mean 'zorblax-flux'?" in first["error"], first["error"]
+    # nothing ran for the first answer, and nothing was downloaded for it
+    assert not [p for p in of(notes, "crucible/phase") if p["phase"] == "running" and p["iteration"] == 1]
+    assert not [o for o in of(notes, "crucible/output") if o["iteration"] == 1]
+    assert not any("fluxx" in f for f in idx.downloads)
+    # the model was told precisely
+    told = [m["content"] for m in fake.chat_requests()[1]["body"]["messages"] if m["role"] == "user"]
+    assert any("did you mean 'zorblax-flux'?" in m for m in told), told
+    assert res["run"]["stdout"] == "4014\n"
+    # "json" is the standard library's: not asked of the index
+    assert res["environment"]["requirements"] == ["zorblax-flux"], res["environment"]
+    assert not [q for q in idx.requests if "json" in q["path"]]
+    finish(c)
+
+
+@needs_pip
+def test_declared_dependencies_in_text_mode_and_pep723(flux_ask, base):
+    """A text-mode answer declares its dependencies in a PEP 723 block; with
+    agent.installDependencies off nothing is installed and the run fails."""
+    idx, fake, docs, env = flux_ask
+    cfg = base / "config" / "crucible" / "config.json"
+    user = json.loads(cfg.read_text())
+    user["llm"] = {"structuredOutput": "text"}
+    cfg.write_text(json.dumps(user))
+    c = Client(env=env)
+    c.initialize()
+    text = ("Uses the library.\n```python\n# /// script\n# dependencies = [\"zorblax-flux\"]\n# ///\n"
+            "import zorblax_flux\nprint(zorblax_flux.flux(0, 1))\n```\n")
+    fake.script([{"content": text}])
+    r, _ = timed_ask(c, {"question": "flux of 0 and 1"})
+    res = r["result"]
+    assert res["outcome"] == "passed" and res["run"]["stdout"] == "7\n", res
+    assert res["environment"]["requirements"] == ["zorblax-flux"]
+    finish(c)
+
+    c = Client(env=env)
+    c.initialize({"initializationOptions": {"agent": {"installDependencies": False}}})
+    fake.script([{"content": text}])
+    r, notes = timed_ask(c, {"question": "flux of 0 and 1", "maxIterations": 1})
+    res = r["result"]
+    assert res["outcome"] == "failed" and res["environment"]["kind"] == "system", res
+    assert any("installDependencies is off" in p.get("detail", "") for p in installing(notes))
+    finish(c)
+
+
+@needs_pip
+def test_pep723_block_in_run_check_and_live_diagnostics(flux_ask, base):
+    idx, fake, docs, env = flux_ask
+    c = Client(env=env)
+    c.initialize()
+    code = ("# /// script\n# requires-python = \">=3.8\"\n# dependencies = [\n#   \"Zorblax_Flux>=1.0\",\n# ]\n# ///\n"
+            "import zorblax_flux\nimport notdeclared_xyz\n")
+    # before the install: the declared module is information, the other an error
+    chk = c.call("crucible/check", {"code": code}, timeout=60)["result"]
+    by_code = {d["code"]: d for d in chk["diagnostics"]}
+    assert by_code["declared-module-missing"]["severity"] == 3, chk
+    assert by_code["declared-module-missing"]["range"]["start"]["line"] == 6
+    assert by_code["missing-module"]["range"]["start"]["line"] == 7
+    assert idx.requests == []  # a check installs nothing
+    # live diagnostics say the same
+    uri = (base / "flux.py").as_uri()
+    c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                       "text": code}})
+    deadline = time.time() + 60
+    diags = None
+    while time.time() < deadline and diags is None:
+        m = c.recv(deadline - time.time())
+        if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri:
+            if any(d.get("code") == "missing-module" for d in m["params"]["diagnostics"]):
+                diags = m["params"]["diagnostics"]
+    assert sorted((d["code"], d["severity"]) for d in diags if "module" in d.get("code", "")) == [
+        ("declared-module-missing", 3), ("missing-module", 1)], diags
+
+    # a run installs the block's packages (into the system's place: a packages environment)
+    run_code = code.replace("import notdeclared_xyz\n", "print(zorblax_flux.flux(2, 3))\n")
+    r, notes = run(c, run_code, None)
+    res = r["result"]
+    assert res["outcome"] == "ok" and res["stdout"] == "2021\n", res
+    assert res["environment"]["kind"] == "packages" and res["environment"]["requirements"] == ["zorblax-flux>=1.0"]
+    assert installing(notes)
+    # now a check resolves against that environment
+    chk = c.call("crucible/check", {"code": code}, timeout=60)["result"]
+    assert [(i["module"], i["status"]) for i in chk["imports"]] == [("zorblax_flux", "ok"), ("notdeclared_xyz", "missing")]
+    assert chk["environment"]["id"] == res["environment"]["id"]
+    # a malformed block is the request's fault
+    r = c.call("crucible/run", {"code": "# /// script\n# dependencies = [\"a\"\nprint(1)\n"}, timeout=60)
+    assert r["error"]["code"] == -32602 and "PEP 723" in r["error"]["message"], r
+    finish(c)
+
+
+
+@needs_pip
+def test_cli_ask_installs_declared_and_with_packages(flux_ask, base):
+    idx, fake, docs, env = flux_ask
+    e = dict(os.environ)
+    e.update(env)
+
+    def ask(*args):
+        p = subprocess.Popen([crucible_bin(), "ask", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                             cwd=str(base), start_new_session=True)
+        track(p.pid)
+        out, err = p.communicate(timeout=240)
+        return p.returncode, out.decode(), err.decode()
+
+    fake.script([answer("import zorblax_flux\nimport tinypkg", "print(zorblax_flux.flux(tinypkg.answer(), 0))",
+                        ["zorblax-flux"])])
+    rc, out, err = ask("flux of the answer", "--with", "tinypkg", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["outcome"] == "passed" and res["run"]["stdout"] == "42000\n", res
+    assert res["environment"]["requirements"] == ["tinypkg", "zorblax-flux"]
+    assert "--- installing" in err
+    fake.script([answer("import zorblax_fluxx", "print(1)", ["zorblax-fluxx"])])
+    rc, out, err = ask("flux", "--max-iterations", "1", "--no-reflect")
+    assert rc == 1 and "failed at install" in err and "did you mean 'zorblax-flux'?" in err, (out, err)
+    rc, _, err = ask("q", "--with", "a", "--env", "system")
+    assert rc == 2
+
+
+@needs_pip
+def test_cancel_ask_while_its_dependencies_install(flux_ask, base):
+    idx, fake, docs, env = flux_ask
+    idx.delay = 3
+    c = Client(env=env)
+    c.initialize()
+    fake.script([answer("import zorblax_flux", "print(zorblax_flux.flux(1, 2))", ["zorblax-flux"])])
+    rid = c.request("crucible/ask", {"question": "flux", "task": "cancel-install"})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        m = c.recv(deadline - time.time())
+        if m.get("method") == "crucible/phase" and m["params"]["phase"] == "installing" and \
+                m["params"]["iteration"] == 1:
+            break
+    c.notify("$/cancelRequest", {"id": rid})
+    r = c.wait_response(rid, timeout=60)
+    assert r["error"]["code"] == -32800, r
+    finish(c)
+    deadline = time.time() + 10
+    while list(envs_dir(base).iterdir()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert list(envs_dir(base).iterdir()) == []  # the build nobody waits for stopped and left nothing
+
+
+@needs_npm
+def test_ask_javascript_answer_declares_a_registry_package(base):
+    d = base / "pkgs" / "tinyjs"
+    d.mkdir(parents=True)
+    (d / "package.json").write_text(json.dumps({"name": "tinyjs", "version": "1.0.0", "main": "index.js"}))
+    (d / "index.js").write_text("module.exports = { answer: () => 6 * 7 };\n")
+    out = base / "tarballs"
+    out.mkdir()
+    reg = NpmRegistry().start()
+    fake = FakeOpenAI().start()
+    try:
+        reg.add_tarball(npm_pack(str(d), str(out)))
+        env = server_env(base, registry_url=reg.url, extra={"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test",
+                                                            "CRUCIBLE_MODEL": "fake-model"})
+        c = Client(env=env)
+        c.initialize()
+        js = lambda deps: {"content": json.dumps({  # noqa: E731
+            "prefix": "p", "imports": "const t = require('tinyjs');", "code": "console.log(t.answer() + 1);",
+            "dependencies": deps})}
+        fake.script([js(["tinyjz"]), {"content": "wrong name"}, js(["tinyjs"])])
+        r, notes = timed_ask(c, {"question": "answer plus one", "language": "javascript"})
+        res = r["result"]
+        assert res["outcome"] == "passed" and res["run"]["stdout"] == "43\n", res
+        assert res["attempts"][0]["failedStage"] == "install" and res["attempts"][0]["run"] is None
+        assert "no package 'tinyjz' on the registry; did you mean 'tinyjs'?" in res["attempts"][0]["error"], \
+            res["attempts"][0]["error"]
+        e = res["environment"]
+        assert e["language"] == "javascript" and e["requirements"] == ["tinyjs"]
+        assert reg.downloads == {"tinyjs-1.0.0.tgz": 1}
+        finish(c)
+    finally:
+        fake.stop()
+        reg.stop()

@@ -27,7 +27,7 @@ ALLOWED = {
     "server/docs": {"protocol", "server/util", "server/net"},
     "server/modindex": {"protocol", "server/util", "server/check", "server/sandbox"},
     "server/agent": {"protocol", "server/util", "server/check", "server/modindex", "server/sandbox",
-                     "server/llm", "server/docs", "server/store"},
+                     "server/llm", "server/docs", "server/store", "server/env"},
     "server/core": {"protocol", "server/util", "server/config", "server/env", "server/check", "server/modindex",
                     "server/sandbox", "server/llm", "server/net", "server/docs", "server/store",
                     "server/agent"},

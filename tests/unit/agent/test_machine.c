@@ -33,7 +33,8 @@ static void happy_path(void **state) {
   expect_go(AGENT_ST_START, AGENT_EV_OK, &f, AGENT_ST_RETRIEVE);
   expect_go(AGENT_ST_RETRIEVE, AGENT_EV_OK, &f, AGENT_ST_INDEX);
   expect_go(AGENT_ST_INDEX, AGENT_EV_OK, &f, AGENT_ST_GENERATE);
-  expect_go(AGENT_ST_GENERATE, AGENT_EV_OK, &f, AGENT_ST_CHECK);
+  expect_go(AGENT_ST_GENERATE, AGENT_EV_OK, &f, AGENT_ST_INSTALL);
+  expect_go(AGENT_ST_INSTALL, AGENT_EV_OK, &f, AGENT_ST_CHECK);
   expect_go(AGENT_ST_CHECK, AGENT_EV_OK, &f, AGENT_ST_RUN); /* static import check: no import test */
   expect_end(AGENT_ST_RUN, AGENT_EV_OK, &f, AGENT_PASSED);
 }
@@ -59,6 +60,7 @@ static void import_test_when_asked_for_and_possible(void **state) {
 static void failures_reflect_then_retry(void **state) {
   agent_facts f = facts();
   expect_go(AGENT_ST_GENERATE, AGENT_EV_FAILED, &f, AGENT_ST_FAILED); /* unusable answer */
+  expect_go(AGENT_ST_INSTALL, AGENT_EV_FAILED, &f, AGENT_ST_FAILED);  /* its dependencies failed to install */
   expect_go(AGENT_ST_CHECK, AGENT_EV_FAILED, &f, AGENT_ST_FAILED);    /* rejected by the checks */
   expect_go(AGENT_ST_RUN, AGENT_EV_FAILED, &f, AGENT_ST_FAILED);
   expect_go(AGENT_ST_FAILED, AGENT_EV_OK, &f, AGENT_ST_REFLECT);

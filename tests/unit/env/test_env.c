@@ -207,12 +207,55 @@ static void installer_script(void **state) {
   assert_non_null(strstr(s, "--disable-pip-version-check"));
   assert_non_null(strstr(s, "-- 'x; python_version >= '\\''3.8'\\''' 'tinypkg'\n"));
   assert_non_null(strstr(s, "d='/c/envs/k'"));
+  /* the names are looked up before pip runs */
+  char *pre = strstr(s, "'/usr/bin/python3' -I - python 'http://127.0.0.1:1/simple' 'x; python_version");
+  assert_non_null(pre);
+  assert_true(pre < strstr(s, "-m pip"));
+  assert_non_null(strstr(s, "\nCRUCIBLE_PRECHECK\nfi\n"));
+  assert_non_null(strstr(s, "if [ -x '/usr/bin/python3' ]; then\n"));
   free(s);
   const char *js[] = {"tinyjs"};
   s = env__installer_script(SBX_LANG_JAVASCRIPT, "/usr/bin/python3", "http://127.0.0.1:2/", "/c/envs/k", js, 1);
   assert_non_null(strstr(s, "npm install --ignore-scripts --registry 'http://127.0.0.1:2/' --no-audit --no-fund"));
   assert_non_null(strstr(s, "-- 'tinyjs'\n"));
   free(s);
+}
+
+static void pep723(void **state) {
+  (void)state;
+  char **v = NULL, *err = NULL;
+  const char *code = "#!/usr/bin/env python3\n"
+                     "# /// script\n"
+                     "# requires-python = \">=3.9\"\n"
+                     "# dependencies = [\n"
+                     "#   \"zorblax-flux>=1.0\",  # the library\n"
+                     "#   'rich',\n"
+                     "# ]\n"
+                     "# ///\n"
+                     "import zorblax_flux\n";
+  assert_int_equal(env_pep723_dependencies(code, &v, &err), 2);
+  assert_string_equal(v[0], "zorblax-flux>=1.0");
+  assert_string_equal(v[1], "rich");
+  env_strv_free(v, 2);
+  assert_int_equal(env_pep723_dependencies("# /// script\n# dependencies = [\"a\"]\n# ///", &v, &err), 1);
+  assert_string_equal(v[0], "a");
+  env_strv_free(v, 1);
+  /* none: no block, a block without dependencies, an empty list */
+  assert_int_equal(env_pep723_dependencies("import os\n# dependencies = [\"a\"]\n", &v, &err), 0);
+  assert_int_equal(env_pep723_dependencies("# /// script\n# requires-python = \">=3\"\n# ///\n", &v, &err), 0);
+  assert_int_equal(env_pep723_dependencies("# /// script\n# dependencies = []\n# ///\n", &v, &err), 0);
+  assert_null(v);
+  /* another block type is not read */
+  assert_int_equal(env_pep723_dependencies("# /// pyproject\n# dependencies = [\"a\"]\n# ///\n", &v, &err), 0);
+  /* malformed: not closed, not an array, an open string */
+  assert_int_equal(env_pep723_dependencies("# /// script\n# dependencies = [\"a\"]\nimport a\n", &v, &err), -EINVAL);
+  assert_non_null(strstr(err, "no closing"));
+  free(err);
+  assert_int_equal(env_pep723_dependencies("# /// script\n# dependencies = \"a\"\n# ///\n", &v, &err), -EINVAL);
+  assert_non_null(strstr(err, "array"));
+  free(err);
+  assert_int_equal(env_pep723_dependencies("# /// script\n# dependencies = [\"a\n# ///\n", &v, &err), -EINVAL);
+  free(err);
 }
 
 static void progress(void **state) {
@@ -530,7 +573,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sha256_vectors), cmocka_unit_test(spec_parse), cmocka_unit_test(requirements),
-      cmocka_unit_test(keys), cmocka_unit_test(installer_script), cmocka_unit_test(progress),
+      cmocka_unit_test(keys), cmocka_unit_test(installer_script), cmocka_unit_test(pep723), cmocka_unit_test(progress),
       cmocka_unit_test(resolve_venvs), cmocka_unit_test(cache_offline),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

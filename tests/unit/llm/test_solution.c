@@ -103,6 +103,51 @@ static void test_text_errors_and_fallback(void **state) {
   llm_solution_close(&s);
 }
 
+static void test_dependencies(void **state) {
+  (void)state;
+  llm_solution s;
+  char *err = NULL;
+  /* JSON: optional array; each kept as written (trimmed), empty ones dropped */
+  assert_int_equal(llm_solution_parse("{\"prefix\":\"p\",\"imports\":\"import zf\",\"code\":\"zf.go()\","
+                                      "\"dependencies\":[\" zorblax-flux>=1 \",\"\",\"rich\"]}",
+                                      LLM_MODE_JSON_SCHEMA, &s, &err), 0);
+  assert_int_equal(s.n_dependencies, 2);
+  assert_string_equal(s.dependencies[0], "zorblax-flux>=1");
+  assert_string_equal(s.dependencies[1], "rich");
+  llm_solution_close(&s);
+  assert_int_equal(llm_solution_parse("{\"prefix\":\"p\",\"imports\":\"\",\"code\":\"x\",\"dependencies\":null}",
+                                      LLM_MODE_JSON_OBJECT, &s, &err), 0);
+  assert_int_equal(s.n_dependencies, 0);
+  assert_null(s.dependencies);
+  llm_solution_close(&s);
+  assert_int_equal(llm_solution_parse("{\"prefix\":\"p\",\"imports\":\"\",\"code\":\"x\",\"dependencies\":\"rich\"}",
+                                      LLM_MODE_JSON_SCHEMA, &s, &err), -EINVAL);
+  assert_non_null(strstr(err, "\"dependencies\" must be an array"));
+  free(err);
+  assert_int_equal(llm_solution_parse("{\"prefix\":\"p\",\"imports\":\"\",\"code\":\"x\",\"dependencies\":[1]}",
+                                      LLM_MODE_JSON_SCHEMA, &s, &err), -EINVAL);
+  free(err);
+  /* text: a fenced requirements list next to the code */
+  const char *answer = "Uses the library.\n```requirements\n# needed\nzorblax-flux>=1\n\nrich  # pretty\n```\n"
+                       "```python\nimport zorblax_flux\nprint(zorblax_flux.go())\n```\n";
+  assert_int_equal(llm_solution_parse(answer, LLM_MODE_TEXT, &s, &err), 0);
+  assert_string_equal(s.code, "print(zorblax_flux.go())");
+  assert_int_equal(s.n_dependencies, 2);
+  assert_string_equal(s.dependencies[0], "zorblax-flux>=1");
+  assert_string_equal(s.dependencies[1], "rich");
+  llm_solution_close(&s);
+  assert_int_equal(llm_solution_parse("```python\nprint(1)\n```\n```pip\npip install a b\n```", LLM_MODE_TEXT, &s,
+                                      &err), 0);
+  assert_int_equal(s.n_dependencies, 2);
+  assert_string_equal(s.dependencies[1], "b");
+  llm_solution_close(&s);
+  /* a fenced text answer in a JSON mode (the fallback) keeps its list too */
+  assert_int_equal(llm_solution_parse("Hi\n```python\nprint(2)\n```\n```requirements.txt\nrich\n```",
+                                      LLM_MODE_JSON_OBJECT, &s, &err), 0);
+  assert_int_equal(s.n_dependencies, 1);
+  llm_solution_close(&s);
+}
+
 static void test_fence_choice(void **state) {
   (void)state;
   char *code = NULL, *before = NULL;
@@ -147,6 +192,7 @@ int main(void) {
       cmocka_unit_test(test_json_errors),
       cmocka_unit_test(test_text_mode),
       cmocka_unit_test(test_text_errors_and_fallback),
+      cmocka_unit_test(test_dependencies),
       cmocka_unit_test(test_fence_choice),
       cmocka_unit_test(test_imports_split_none),
   };
