@@ -79,6 +79,7 @@ int sbx__runner_init_with(sbx_runner *self, uv_loop_t *loop, const sbx_config *c
   /* The copy keeps no borrowed strings: the backend reads them from config. */
   self->cfg.bwrap = NULL;
   self->cfg.image = self->cfg.docker_host = NULL;
+  self->cfg.docker_hosts = NULL;
   memset(self->cfg.interpreters, 0, sizeof self->cfg.interpreters);
   /* Never host root: 0 (or unset) means the default id. */
   long want_uid = config && config->host_uid > 0 ? config->host_uid : SBX_HOST_ID_DEFAULT;
