@@ -278,3 +278,109 @@ def test_warm_containers_swept_after_a_crash(engine, tmp_path):
     finally:
         finish(c2)
     assert ours(pid) == []
+
+
+# ---- tcp:// with TLS client certificates ----
+
+def cli_run(tmp_path, code, hosts=None, env=None):
+    from sandbox_util import run_json
+    e = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    if hosts:
+        cfg = tmp_path / "config" / "crucible"
+        cfg.mkdir(parents=True, exist_ok=True)
+        (cfg / "config.json").write_text(json.dumps({"sandbox": {"docker": {"hosts": hosts}}}))
+    e.update(env or {})
+    return run_json(code, args=("--backend", "docker", "--image", IMAGE), env=e)
+
+
+def test_tls_engine_with_client_certificates(dk2, tmp_path):
+    tcp = "tcp://127.0.0.1:%d" % dk2.port
+    good = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": dk2.certs + "/client"}
+    # DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the docker CLI reads them.
+    r, _ = cli_run(tmp_path, WHICH, env=dict(good, DOCKER_HOST=tcp))
+    assert (r["outcome"], r["stdout"]) == ("ok", "two\n"), r
+    # The same engine from the user file's sandbox.docker.hosts.
+    r, _ = cli_run(tmp_path / "f", WHICH, hosts=[tcp], env=good)
+    assert (r["outcome"], r["stdout"]) == ("ok", "two\n"), r
+    # A client certificate of another CA: the engine refuses the handshake.
+    r, p = cli_run(tmp_path, WHICH, env={"DOCKER_HOST": tcp, "DOCKER_TLS_VERIFY": "1",
+                                         "DOCKER_CERT_PATH": dk2.certs + "/wrong"})
+    assert r["outcome"] == "error" and tcp in r["error"] and "does not answer" in r["error"], r
+    assert p.returncode == 125
+    # No certificates where DOCKER_CERT_PATH says.
+    r, _ = cli_run(tmp_path, WHICH, env={"DOCKER_HOST": tcp, "DOCKER_TLS_VERIFY": "1",
+                                         "DOCKER_CERT_PATH": str(tmp_path / "none")})
+    assert r["outcome"] == "error" and "cert" in r["error"] and "DOCKER_CERT_PATH" in r["error"], r
+    # Never without TLS.
+    r, _ = cli_run(tmp_path, WHICH, env={"DOCKER_HOST": tcp})
+    assert r["outcome"] == "error" and "DOCKER_TLS_VERIFY" in r["error"], r
+
+
+# ---- the doctor, per engine ----
+
+def test_doctor_reports_each_engine(dk2, tmp_path):
+    cfg = tmp_path / "config" / "crucible"
+    cfg.mkdir(parents=True)
+    dead = "unix://" + str(tmp_path / "none.sock")
+    (cfg / "config.json").write_text(json.dumps({"sandbox": {
+        "backend": "docker", "image": IMAGE,
+        "docker": {"hosts": ["unix://" + SOCK2, "unix://" + SOCK + "?max=2", dead]}}}))
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    p = subprocess.run([crucible_bin(), "doctor", "--json"], capture_output=True, env=env, timeout=180)
+    sb = json.loads(p.stdout)["sandbox"]
+    e2, e1, e0 = sb["engines"]
+    for e, sock in ((e2, SOCK2), (e1, SOCK)):
+        assert e["host"] == "unix://" + sock and e["reachable"] is True, e
+        assert e["version"] and e["apiVersion"] and e["runtime"] == "runc" and e["cgroupDriver"] == "cgroupfs", e
+        assert IMAGE in e["images"] and e["imagePresent"] is True, e
+    assert e1["capacity"] == 2
+    assert e0["reachable"] is False and "does not answer" in e0["error"], e0
+    assert any(dead in h for h in sb["hints"]), sb["hints"]
+    assert sb["ok"] is True  # two of three engines serve
+
+
+# ---- several engines ----
+
+def test_second_engine_takes_runs_and_its_death_fails_only_its_run(dk2, tmp_path):
+    c = server(tmp_path, hosts=["unix://" + SOCK2, "unix://" + SOCK])
+    try:
+        pid = c.proc.pid
+        # Both free: the first listed takes the run (and the warm container).
+        wait_warm(pid, SOCK2)
+        assert run(c, WHICH)["stdout"] == "two\n"
+        # A run on the second engine, which dies under it.
+        wait_warm(pid, SOCK2)
+        rid = c.request("crucible/run", {"code": "import time\nprint('up', flush=True)\ntime.sleep(60)\n",
+                                         "limits": {"timeoutMs": 60000}})
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            q = json.dumps({"label": ["crucible.owner=%d" % pid]})
+            st, lst = api2(SOCK2, "GET", "/containers/json?filters=" + __import__("urllib.parse").parse.quote(q))
+            if len(lst) >= 2:  # the bound one and the next warm one
+                break
+            time.sleep(0.1)
+        time.sleep(1.5)
+        t = time.time()
+        dk2.kill()
+        r = c.wait_response(rid, 30)["result"]
+        assert time.time() - t < 20, "the run hung on the dead engine"
+        assert r["outcome"] == "error" and SOCK2 in r["error"], r
+        # The next runs go to the engine that is left.
+        for i in range(3):
+            r = run(c, WHICH)
+            assert (r["outcome"], r["stdout"]) == ("ok", "one\n"), r
+        # Back: probed again a few seconds later, it takes runs again.
+        assert dk2.start()
+        deadline = time.time() + 30
+        got = None
+        while time.time() < deadline:
+            got = run(c, WHICH)
+            if got["stdout"] == "two\n":
+                break
+            time.sleep(1)
+        assert got["stdout"] == "two\n", got
+    finally:
+        finish(c)
+    assert ours(pid) == []
+    q = json.dumps({"label": ["crucible.owner=%d" % pid]})
+    assert api2(SOCK2, "GET", "/containers/json?all=1&filters=" + __import__("urllib.parse").parse.quote(q))[1] == []
