@@ -659,7 +659,7 @@ static cJSON *engine_facts(const dk_backend *be, const sbx_dk_slot *s, cJSON *hi
   return eng;
 }
 
-void sbx__dk_doctor_facts(const sbx_runner *self, cJSON *rep, cJSON *hints) {
+static void dk_doctor(const sbx_runner *self, cJSON *rep, cJSON *hints) {
   const dk_backend *be = dk_be(self);
   cJSON_AddStringToObject(rep, "backend", "docker");
   cJSON *engines = cJSON_AddArrayToObject(rep, "engines");
@@ -924,5 +924,5 @@ static void dk_close(sbx_runner *self) {
 const sbx__backend sbx__docker_backend = {
     .name = "docker", .init = dk_init, .has_lang = dk_has_lang, .fits = dk_fits, .run_new = dk_run_new,
     .prepare = dk_prepare, .start = dk_start, .term = dk_term, .kill = dk_kill, .observe = dk_observe,
-    .cleanup = dk_cleanup, .run_free = dk_run_free, .close = dk_close,
+    .cleanup = dk_cleanup, .run_free = dk_run_free, .close = dk_close, .doctor = dk_doctor,
 };
