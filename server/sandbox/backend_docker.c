@@ -40,6 +40,9 @@
 
 #define CREATE_TIMEOUT_MS 60000
 #define CALL_TIMEOUT_MS 15000
+/* An exec whose output ended before the engine recorded its exit. */
+#define INSPECT_RETRY_MS 20
+#define INSPECT_RETRIES 50
 
 typedef struct dk_backend {
   sbx_runner *runner;
@@ -63,7 +66,8 @@ typedef struct dk_run {
   bool want_start, want_kill, want_term, kill_sent;
   bool started, attach_ok, io_sent, exit_sent, cleaned, oom;
   /* A warm run: made ahead and running (ready), its program exec'd on bind. */
-  bool warm, ready, warm_dead, oom_probe;
+  bool warm, ready, warm_dead, want_inspect;
+  int inspects;         /* exec inspects that found the exit not recorded yet */
   http_request *wait;   /* warm: the container's wait, in flight until it ends */
   char *exec_body;      /* bound: the exec to create once ready */
   char *exec_id;
@@ -346,10 +350,19 @@ static void on_exec_inspected(dk_run *d, const http_result *res) {
   d->op = NULL;
   if (d->cleaned) return;
   long long code = -1;
+  bool pending = false;
   if (res->outcome == HTTP_DONE && res->status == 200) {
     cJSON *j = cJSON_Parse(res->body), *ec = cJSON_GetObjectItem(j, "ExitCode");
     if (cJSON_IsNumber(ec) && !cJSON_IsTrue(cJSON_GetObjectItem(j, "Running"))) code = (long long)ec->valuedouble;
+    else pending = true;
     cJSON_Delete(j);
+  }
+  /* The output ended a moment before the engine recorded the exit: ask
+   * again shortly (bounded; the wall time bounds it too). */
+  if (pending && !d->kill_sent && d->inspects++ < INSPECT_RETRIES) {
+    d->want_inspect = true;
+    if (d->kick_open) uv_timer_start(&d->kick, kick_cb, INSPECT_RETRY_MS, 0);
+    return;
   }
   if (code < 0 && d->kill_sent) code = 128 + SIGKILL; /* the container went with the kill */
   if (code < 0) {
@@ -361,7 +374,7 @@ static void on_exec_inspected(dk_run *d, const http_result *res) {
   if (code == 128 + SIGKILL && !d->kill_sent) {
     /* Killed, not by us: the memory limit's OOM killer, or the CPU limit. */
     char *path = xasprintf("/containers/%s/exec", d->id);
-    const char *probe = "{\"AttachStdout\":true,\"AttachStderr\":true,\"User\":\"0\",\"Cmd\":[\"/bin/sh\",\"-c\","
+    const char *probe = "{\"AttachStdout\":true,\"AttachStderr\":true,\"Cmd\":[\"/bin/sh\",\"-c\","
                         "\"cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null\"]}";
     if (call(d, "POST", path, probe, CALL_TIMEOUT_MS, on_oom_exec_created, NULL, NULL, &d->op))
       report_exit(d, code, 0);
@@ -394,10 +407,8 @@ static void on_exec_done(dk_run *d, const http_result *res) {
   }
   report_io_done(d);
   if (d->exit_sent) return;
-  char *path = xasprintf("/exec/%s/json", d->exec_id);
-  if (call(d, "GET", path, NULL, CALL_TIMEOUT_MS, on_exec_inspected, NULL, NULL, &d->op))
-    fail(d, xstrdup("cannot ask the container engine"));
-  free(path);
+  d->want_inspect = true;
+  kick(d);
 }
 
 static void on_exec_created(dk_run *d, const http_result *res) {
@@ -467,6 +478,13 @@ static void kick_cb(uv_timer_t *t) {
     send_kill(d, "TERM");
   }
   if (d->warm && d->ready && d->exec_body && !d->op && !d->want_kill) warm_exec(d);
+  if (d->want_inspect && !d->op) {
+    d->want_inspect = false;
+    char *path = xasprintf("/exec/%s/json", d->exec_id);
+    if (call(d, "GET", path, NULL, CALL_TIMEOUT_MS, on_exec_inspected, NULL, NULL, &d->op))
+      fail(d, xstrdup("cannot ask the container engine"));
+    free(path);
+  }
   if (d->want_start && !d->started && !d->op && !d->want_kill) {
     d->want_start = false;
     char *path = xasprintf("/containers/%s/start", d->id);
@@ -849,8 +867,7 @@ static void dk_start(sbx_run *run) {
   if (d->warm) {
     /* Exec'd as soon as the container is up (it may still be starting). */
     d->exec_body = text;
-    if (d->warm_dead) fail(d, xasprintf("the warm container on %s ended before its program ran", engine_of(d)->host));
-    else kick(d);
+    kick(d); /* from the loop, also when the container already ended */
     return;
   }
   char *path = xasprintf("/containers/create?name=%s", run->name);
