@@ -93,6 +93,8 @@ typedef struct cfg_sandbox {
   cfg_strlist docker_hosts;   /* docker: engines, "unix:///path" or "tcp://HOST:PORT" (TLS), each
                                  optionally "?max=N" (user file only; empty: DOCKER_HOST or the
                                  local socket) */
+  char docker_cert_path[CFG_STR]; /* docker: ca.pem, cert.pem, key.pem for tcp:// engines (user file
+                                 only; empty: DOCKER_CERT_PATH, then ~/.docker); TLS is verified */
   int timeout_ms;
   int memory_mb;
   int cpu_seconds;

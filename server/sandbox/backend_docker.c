@@ -742,7 +742,8 @@ static void dk_init(sbx_runner *self, const sbx_config *config) {
   const char *const *hosts = config && config->docker_hosts && config->docker_hosts[0] ? config->docker_hosts
                                                                                       : one[0] ? one : NULL;
   char *why = NULL;
-  int up = sbx_dk_engines_open(&be->engs, self->loop, hosts, self->cfg.max_concurrent, &why);
+  int up = sbx_dk_engines_open(&be->engs, self->loop, hosts, self->cfg.max_concurrent,
+                               config ? config->docker_cert_path : NULL, &why);
   be->engs.http = be->http;
   if (up) {
     self->setup_error = why;

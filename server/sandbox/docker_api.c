@@ -60,6 +60,10 @@ char *sbx_dk_locate(const char *host, char **why) {
 }
 
 int sbx_dk_engine_locate(sbx_dk_engine *self, const char *host, char **why) {
+  return sbx_dk_engine_locate_with(self, host, NULL, why);
+}
+
+int sbx_dk_engine_locate_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why) {
   memset(self, 0, sizeof *self);
   *why = NULL;
   if (!host || !*host) host = getenv("DOCKER_HOST");
@@ -71,14 +75,14 @@ int sbx_dk_engine_locate(sbx_dk_engine *self, const char *host, char **why) {
       return -EINVAL;
     }
     const char *verify = getenv("DOCKER_TLS_VERIFY");
-    if (!verify || !*verify || !strcmp(verify, "0")) {
+    if (!cert_path && (!verify || !*verify || !strcmp(verify, "0"))) {
       *why = xasprintf("the engine %s is on the network: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH "
                        "(ca.pem, cert.pem, key.pem; dockerd --tlsverify): an engine is never spoken to "
                        "without TLS and a client certificate",
                        host);
       return -EPERM;
     }
-    const char *dir = getenv("DOCKER_CERT_PATH");
+    const char *dir = cert_path ? cert_path : getenv("DOCKER_CERT_PATH");
     const char *home = getenv("HOME");
     char *certdir = dir && *dir ? xstrdup(dir) : xasprintf("%s/.docker", home ? home : "");
     self->ca = xasprintf("%s/ca.pem", certdir);
@@ -208,7 +212,11 @@ int sbx_dk_engine_parse_version(sbx_dk_engine *self, const char *body, char **wh
 }
 
 int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why) {
-  int rc = sbx_dk_engine_locate(self, host, why);
+  return sbx_dk_engine_open_with(self, host, NULL, why);
+}
+
+int sbx_dk_engine_open_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why) {
+  int rc = sbx_dk_engine_locate_with(self, host, cert_path, why);
   if (rc) {
     self->host = host && *host ? xstrdup(host) : getenv("DOCKER_HOST") ? xstrdup(getenv("DOCKER_HOST"))
                                                                      : xstrdup("(the local socket)");

@@ -45,6 +45,9 @@ char *sbx_dk_locate(const char *host, char **why);
  * network is never spoken to without TLS and a client certificate).
  * Returns 0, or -errno with *why (caller frees) and self zeroed. */
 int sbx_dk_engine_locate(sbx_dk_engine *self, const char *host, char **why);
+/* The same with the TLS folder given (sandbox.docker.certPath: TLS on and
+ * verified whatever DOCKER_TLS_VERIFY says); NULL: as above. */
+int sbx_dk_engine_locate_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why);
 
 /* A blocking request to the engine (setup, doctor and the sweep only), at
  * most timeout_ms. path starts with "/" and carries no version. Returns the
@@ -64,6 +67,8 @@ char *sbx_dk_url(const sbx_dk_engine *e, const char *path);
  * the lower of the engine's and ours). Returns 0, or -errno with *why;
  * self->host is kept either way (sbx_dk_engine_close frees it). */
 int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why);
+/* The same with a TLS folder (sbx_dk_engine_locate_with). */
+int sbx_dk_engine_open_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why);
 /* Reads a GET /version answer into self (version, name, API negotiated).
  * Returns 0, or -EPROTO with *why. */
 int sbx_dk_engine_parse_version(sbx_dk_engine *self, const char *body, char **why);

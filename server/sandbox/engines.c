@@ -23,7 +23,7 @@ static int split_cap(const char *h, char **host) {
 }
 
 int sbx_dk_engines_open(sbx_dk_engines *self, uv_loop_t *loop, const char *const *hosts, int default_cap,
-                        char **why) {
+                        const char *cert_path, char **why) {
   memset(self, 0, sizeof *self);
   self->loop = loop;
   *why = NULL;
@@ -40,7 +40,7 @@ int sbx_dk_engines_open(sbx_dk_engines *self, uv_loop_t *loop, const char *const
     char *host = NULL, *w = NULL;
     int cap = split_cap(hosts[i], &host);
     s->cap = cap > 0 ? cap : default_cap;
-    if (sbx_dk_engine_open(&s->eng, host, &w) == 0) {
+    if (sbx_dk_engine_open_with(&s->eng, host, cert_path, &w) == 0) {
       s->up = s->ever_up = true;
       nup++;
       int n = sbx_dk_sweep(&s->eng);

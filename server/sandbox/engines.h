@@ -34,11 +34,12 @@ typedef struct sbx_dk_engines {
 
 /* Opens every engine of hosts (NULL-terminated; NULL or empty: the one
  * sbx_dk_locate finds), blocking: probes each, sweeps the containers of
- * dead servers from those that answer. Returns 0 when at least one answers,
+ * dead servers from those that answer. cert_path: the TLS folder of tcp://
+ * engines (NULL: $DOCKER_CERT_PATH as the docker CLI reads it). Returns 0 when at least one answers,
  * else -ENOENT with *why (caller frees) naming each engine's problem. The
  * set is usable (and must be closed) either way. */
 int sbx_dk_engines_open(sbx_dk_engines *self, uv_loop_t *loop, const char *const *hosts, int default_cap,
-                        char **why);
+                        const char *cert_path, char **why);
 void sbx_dk_engines_close(sbx_dk_engines *self);
 
 /* The engine a new run goes to: the up one with the most free capacity

@@ -86,6 +86,7 @@ int sbx__runner_init_with(sbx_runner *self, uv_loop_t *loop, const sbx_config *c
   self->cfg.bwrap = NULL;
   self->cfg.image = self->cfg.docker_host = NULL;
   self->cfg.docker_hosts = NULL;
+  self->cfg.docker_cert_path = NULL;
   memset(self->cfg.interpreters, 0, sizeof self->cfg.interpreters);
   /* Never host root: 0 (or unset) means the default id. */
   long want_uid = config && config->host_uid > 0 ? config->host_uid : SBX_HOST_ID_DEFAULT;

@@ -162,6 +162,9 @@ typedef struct sbx_config {
   const char *const *docker_hosts; /* docker: several engines (NULL-terminated; each as docker_host, or
                               "tcp://HOST:PORT" with TLS, optionally "?max=N" runs at once); runs go
                               to the one with free capacity. NULL or empty: docker_host alone */
+  const char *docker_cert_path; /* docker: the folder of ca.pem, cert.pem, key.pem for tcp:// engines
+                              (TLS verified); NULL: $DOCKER_CERT_PATH (with DOCKER_TLS_VERIFY set),
+                              then ~/.docker */
   int max_concurrent;   /* runs at once; the rest queue (default 4) */
   int max_queued;       /* queued runs beyond which sbx_run_start returns -EAGAIN (default 1024) */
   int max_queued_per_owner; /* the same for one owner (sbx_request.owner; default 64) */

@@ -282,13 +282,16 @@ def test_warm_containers_swept_after_a_crash(engine, tmp_path):
 
 # ---- tcp:// with TLS client certificates ----
 
-def cli_run(tmp_path, code, hosts=None, env=None):
+def cli_run(tmp_path, code, hosts=None, env=None, cert_path=None):
     from sandbox_util import run_json
     e = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     if hosts:
         cfg = tmp_path / "config" / "crucible"
         cfg.mkdir(parents=True, exist_ok=True)
-        (cfg / "config.json").write_text(json.dumps({"sandbox": {"docker": {"hosts": hosts}}}))
+        dk = {"hosts": hosts}
+        if cert_path:
+            dk["certPath"] = cert_path
+        (cfg / "config.json").write_text(json.dumps({"sandbox": {"docker": dk}}))
     e.update(env or {})
     return run_json(code, args=("--backend", "docker", "--image", IMAGE), env=e)
 
@@ -301,6 +304,9 @@ def test_tls_engine_with_client_certificates(dk2, tmp_path):
     assert (r["outcome"], r["stdout"]) == ("ok", "two\n"), r
     # The same engine from the user file's sandbox.docker.hosts.
     r, _ = cli_run(tmp_path / "f", WHICH, hosts=[tcp], env=good)
+    assert (r["outcome"], r["stdout"]) == ("ok", "two\n"), r
+    # ... with its certificates from the user file's sandbox.docker.certPath alone.
+    r, _ = cli_run(tmp_path / "g", WHICH, hosts=[tcp], cert_path=dk2.certs + "/client")
     assert (r["outcome"], r["stdout"]) == ("ok", "two\n"), r
     # A client certificate of another CA: the engine refuses the handshake.
     r, p = cli_run(tmp_path, WHICH, env={"DOCKER_HOST": tcp, "DOCKER_TLS_VERIFY": "1",
