@@ -1,6 +1,7 @@
 /* The docker backend behind the runner: one container per run on a Docker
- * Engine API (Docker, or Podman's compatible service) over its unix
- * socket, driven asynchronously through net/http.c on the runner's loop.
+ * Engine API (Docker, or Podman's compatible service) over a unix socket
+ * or HTTPS with a client certificate, driven asynchronously through
+ * net/http.c on the runner's loop.
  *
  * A run: create (docker_api.c's body: no network, read-only root, no
  * capabilities, non-root, the limits) → attach (stdout, stderr; the
@@ -277,7 +278,6 @@ static void on_started(dk_run *d, const http_result *res) {
 
 /* ---- a warm run's steps ---- */
 
-static void warm_exec(dk_run *d);
 
 static void on_warm_waited(dk_run *d, const http_result *res) {
   d->wait = NULL;
