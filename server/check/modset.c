@@ -29,13 +29,14 @@ struct chk_modset {
 
 /* The probes print {"language", "version", "executable", "modules":[...]}.
  * They run inside the sandbox in production, so they must only read what the
- * sandbox exposes and must not need the network. */
+ * sandbox exposes and must not need the network. The Python one writes its
+ * JSON itself: a minimal image (Debian's python3-minimal) has no json. */
 /* Python: sys.stdlib_module_names lists every platform's modules (msvcrt,
  * winreg, _winapi, nt on Linux too): only the ones this interpreter finds
  * count, and tkinter (with idlelib and turtle, which import it) only when
  * its C part _tkinter is there; __main__ always is. */
 static const char python_probe[] =
-    "import sys, json, pkgutil, importlib.util\n"
+    "import sys, pkgutil, importlib.util\n"
     "def found(n):\n"
     "    try:\n"
     "        return importlib.util.find_spec(n) is not None\n"
@@ -47,8 +48,10 @@ static const char python_probe[] =
     "    names.add(m.name)\n"
     "if '_tkinter' not in names:\n"
     "    names -= {'tkinter', 'idlelib', 'turtle', 'turtledemo'}\n"
-    "print(json.dumps({'language': 'python', 'version': '%d.%d.%d' % sys.version_info[:3],\n"
-    "                  'executable': sys.executable, 'modules': sorted(names)}))\n";
+    "def q(s):\n"
+    "    return '\"' + ''.join(c if ' ' <= c and c not in '\"\\\\' else '\\\\u%04x' % ord(c) for c in s) + '\"'\n"
+    "print('{\"language\": \"python\", \"version\": %s, \"executable\": %s, \"modules\": [%s]}' % (\n"
+    "    q('%d.%d.%d' % sys.version_info[:3]), q(sys.executable), ', '.join(q(n) for n in sorted(names))))\n";
 
 static const char node_probe[] =
     "const m = require('module'), fs = require('fs'), path = require('path');\n"

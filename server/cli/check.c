@@ -16,6 +16,7 @@
 #include "common.h"
 #include "dbuf.h"
 #include "core.h"
+#include "env.h"
 #include "log.h"
 #include "term.h"
 
@@ -50,6 +51,9 @@ typedef struct probe_env {
   modindex idx;
   const cfg *settings;
   bool started;
+  char *image_id;     /* a container engine's image: its ID once known */
+  char *image_error;  /* ...or why it cannot be had */
+  bool image_tried;
 } probe_env;
 
 typedef struct probe_wait {
@@ -64,6 +68,41 @@ static void probe_ready(void *ud, const chk_modset *set, const char *error) {
   if (!set) log_warn("imports are not resolved: %s", error ? error : "no module index");
 }
 
+static void image_pulled(void *ud, const char *id, const char *error) {
+  probe_env *env = ud;
+  env->image_tried = true;
+  if (id) env->image_id = xstrdup(id);
+  else env->image_error = xstrdup(error ? error : "the image could not be pulled");
+}
+
+static void image_progress(void *ud, const char *line, int percent) {
+  (void)ud;
+  if (percent >= 0) log_info("%s (%d%%)", line, percent);
+  else log_info("%s", line);
+}
+
+/* On a container engine the programs run in an image: its ID (pulled when
+ * missing), or NULL (logged why). */
+static const char *image_id(probe_env *env) {
+  const char *image = sbx_runner_image(&env->runner);
+  if (!image) return NULL;
+  if (!env->image_tried) {
+    sbx_image_cbs cbs = {.progress = image_progress, .done = image_pulled};
+    char *err = NULL;
+    int e = sbx_image_ensure(&env->runner, image, &cbs, env, &env->image_id, NULL, &err);
+    if (e == 0) {
+      while (!env->image_tried && uv_run(&env->loop, UV_RUN_ONCE)) {
+      }
+    } else if (e < 0) {
+      env->image_error = err ? err : xstrdup(strerror(-e));
+      err = NULL;
+    }
+    free(err);
+    env->image_tried = true;
+  }
+  return env->image_id;
+}
+
 static const chk_modset *load_modset(probe_env *env, chk_language lang) {
   if (!env->started) {
     env->started = true;
@@ -74,6 +113,20 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
     modindex_init(&env->idx, &env->runner, sc.interpreters);
   }
   probe_wait w = {0};
+  if (sbx_runner_image(&env->runner)) {
+    /* The image's index, cached per image ID (never the host's). */
+    const char *id = image_id(env);
+    if (!id) {
+      log_warn("imports are not resolved: %s", env->image_error ? env->image_error : "no image");
+      return NULL;
+    }
+    env_resolved *r = env_resolved_image((sbx_lang)lang, sbx_runner_image(&env->runner), id);
+    modindex_get_env(&env->idx, lang, env_resolved_sbx(r), probe_ready, &w);
+    while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
+    }
+    env_resolved_free(r);
+    return w.set;
+  }
   modindex_get(&env->idx, lang, probe_ready, &w);
   while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
   }
@@ -81,6 +134,8 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
 }
 
 static void probe_env_close(probe_env *env) {
+  free(env->image_id);
+  free(env->image_error);
   if (!env->started) return;
   modindex_close(&env->idx);
   sbx_runner_close(&env->runner, NULL);

@@ -31,11 +31,17 @@ typedef struct cli_env_wait {
   char *error;
   env_cache *cache;      /* made for a packages environment */
   env_waiter *wait;      /* while building */
+  sbx_image_wait *image_wait; /* while pulling an image (a container engine) */
+  char *image;           /* the image being pulled */
 } cli_env_wait;
 
 /* Resolves (or builds, running loop meanwhile) the environment of a run in
  * lang: packages from with[] (--with), else env_arg (--env), else the
- * user's sandbox.environment. The current folder is the workspace. Returns
+ * user's sandbox.environment. The current folder is the workspace. On a
+ * container engine (sandbox.backend docker) it is an image: --env
+ * image:NAME, else sandbox.image, pulled when missing (progress on
+ * stderr); a default image that cannot be pulled leaves w->env NULL (the
+ * run's result then says the image is missing). Returns
  * 0 with w->env, or an exit status (2 bad spec, 125 cannot build, 130
  * cancelled) with w->error. Close w with cli_env_close either way. */
 int cli_env_acquire(uv_loop_t *loop, const cfg *settings, sbx_runner *runner, sbx_lang lang, const char *env_arg,

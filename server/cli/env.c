@@ -49,6 +49,61 @@ static void on_built(void *ud, env_resolved *env, const char *error) {
   if (error) w->error = xstrdup(error);
 }
 
+static void on_pull_progress(void *ud, const char *line, int percent) {
+  cli_env_wait *w = ud;
+  if (w->quiet) return;
+  if (percent >= 0) term_printf(stderr, "crucible: [%3d%%] %s\n", percent, line);
+  else term_printf(stderr, "crucible: %s\n", line);
+}
+
+static void on_pulled(void *ud, const char *id, const char *error) {
+  cli_env_wait *w = ud;
+  w->done = true;
+  w->image_wait = NULL;
+  if (id) w->env = env_resolved_image(SBX_LANG_PYTHON, w->image, id);
+  else w->error = xstrdup(error ? error : "the image could not be pulled");
+}
+
+/* A container engine's image: the spec's, else sandbox.image for the
+ * system; pulled when missing. Returns 0 or an exit status with w->error. */
+static int image_env(uv_loop_t *loop, sbx_runner *runner, const env_spec *spec, sbx_lang lang, cli_env_wait *w) {
+  if (spec->kind != ENV_IMAGE && spec->kind != ENV_SYSTEM) {
+    w->error = xasprintf("a %s environment is folders of this host, and the docker backend runs programs in an "
+                         "image: --env image:NAME (or sandbox.image) with the packages installed, or --backend bwrap",
+                         env_kind_name(spec->kind));
+    return 2;
+  }
+  bool named = spec->kind == ENV_IMAGE;
+  w->image = xstrdup(named ? spec->image : sbx_runner_image(runner));
+  char *id = NULL, *err = NULL;
+  sbx_image_cbs cbs = {.progress = on_pull_progress, .done = on_pulled};
+  int e = sbx_image_ensure(runner, w->image, &cbs, w, &id, &w->image_wait, &err);
+  if (e == 1) w->env = env_resolved_image(lang, w->image, id);
+  if (e == 0) {
+    while (!w->done && uv_run(loop, UV_RUN_ONCE)) {
+    }
+    if (w->cancelled) return 130;
+  } else if (e < 0) {
+    w->error = err;
+    err = NULL;
+  }
+  free(id);
+  free(err);
+  if (w->env) {
+    /* The language the run has (on_pulled could not know it). */
+    env_resolved *r = env_resolved_image(lang, w->image, env_resolved_id(w->env));
+    env_resolved_free(w->env);
+    w->env = r;
+    return 0;
+  }
+  if (named) return e == -EINVAL ? 2 : 125;
+  /* The default image: the run reports it missing (or the engine down). */
+  if (w->error && !w->quiet) term_printf(stderr, "crucible: %s\n", w->error);
+  free(w->error);
+  w->error = NULL;
+  return 0;
+}
+
 int cli_env_acquire(uv_loop_t *loop, const cfg *settings, sbx_runner *runner, sbx_lang lang, const char *env_arg,
                     const char *const *with, size_t n_with, cli_env_wait *w) {
   w->done = false;
@@ -56,6 +111,8 @@ int cli_env_acquire(uv_loop_t *loop, const cfg *settings, sbx_runner *runner, sb
   w->error = NULL;
   w->cache = NULL;
   w->wait = NULL;
+  w->image_wait = NULL;
+  w->image = NULL;
   env_spec spec;
   char *err = NULL;
   int e;
@@ -79,8 +136,10 @@ int cli_env_acquire(uv_loop_t *loop, const cfg *settings, sbx_runner *runner, sb
     }
   }
   int rc = 0;
-  if (spec.kind == ENV_IMAGE) {
-    w->error = xstrdup("an image runs only on a container engine; crucible run uses bwrap");
+  if (sbx_runner_image(runner) && !n_with) {
+    rc = image_env(loop, runner, &spec, lang, w);
+  } else if (spec.kind == ENV_IMAGE) {
+    w->error = xstrdup("an image runs only on a container engine (--backend docker); this run uses bwrap");
     rc = 2;
   } else if (spec.kind == ENV_PACKAGES && lang != SBX_LANG_BASH) {
     env_cache_config ec;
@@ -119,6 +178,13 @@ int cli_env_acquire(uv_loop_t *loop, const cfg *settings, sbx_runner *runner, sb
 }
 
 void cli_env_cancel(cli_env_wait *w) {
+  if (w->image_wait) {
+    sbx_image_wait_cancel(w->image_wait);
+    w->image_wait = NULL;
+    w->cancelled = true;
+    w->done = true;
+    return;
+  }
   if (!w->wait) return;
   env_waiter_cancel(w->wait);
   w->wait = NULL;
@@ -131,6 +197,8 @@ void cli_env_close(cli_env_wait *w) {
   w->env = NULL;
   free(w->error);
   w->error = NULL;
+  free(w->image);
+  w->image = NULL;
   if (w->cache) env_cache_close(w->cache, NULL, NULL);
   w->cache = NULL;
 }

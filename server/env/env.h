@@ -80,7 +80,7 @@ const char *env_resolved_id(const env_resolved *self);
 env_kind env_resolved_kind(const env_resolved *self);
 /* The folder bound into the sandbox (NULL: system). */
 const char *env_resolved_path(const env_resolved *self);
-/* {id, kind, language, path?, requirements?}: RunResult.environment. */
+/* {id, kind, language, path?, requirements?, image?, imageId?}: RunResult.environment. */
 cJSON *env_resolved_json(const env_resolved *self);
 /* Releases it (and its hold on a cached environment). NULL is a no-op. */
 void env_resolved_free(env_resolved *self);
@@ -106,6 +106,10 @@ typedef struct env_local_opts {
 int env_resolve_local(const env_spec *spec, const env_local_opts *o, env_resolved **out, char **err);
 /* The system environment for lang. */
 env_resolved *env_resolved_system(sbx_lang lang);
+/* The container image image (a name, as given) whose ID on the engine is
+ * image_id: its id and stamp are the ID, the sandbox runs that ID (a
+ * container-engine backend: sbx_image_ensure gives the ID). Pure. */
+env_resolved *env_resolved_image(sbx_lang lang, const char *image, const char *image_id);
 
 /* ---- the cache of built environments ---------------------------------- */
 

@@ -40,6 +40,7 @@ struct env_resolved {
   int nstrs;
   env_cache *cache;     /* holds a use of a cached environment; NULL otherwise */
   char *key;
+  char *image;          /* image: its name (the id is its ID) */
 };
 
 env_resolved *env__resolved_new(env_kind kind, sbx_lang lang);

@@ -79,6 +79,17 @@ env_resolved *env_resolved_system(sbx_lang lang) {
   return r;
 }
 
+env_resolved *env_resolved_image(sbx_lang lang, const char *image, const char *image_id) {
+  env_resolved *r = env__resolved_new(ENV_IMAGE, lang);
+  /* An image never changes under its ID: the ID is its stamp, and its
+   * module index is learned once per ID. */
+  env__set_id(r, image_id, image_id);
+  r->image = xstrdup(image);
+  r->sbx.image = r->id; /* the container runs exactly the image indexed */
+  r->has_sbx = true;
+  return r;
+}
+
 const sbx_env *env_resolved_sbx(const env_resolved *self) {
   return self && self->has_sbx ? &self->sbx : NULL;
 }
@@ -93,6 +104,10 @@ cJSON *env_resolved_json(const env_resolved *self) {
   cJSON_AddStringToObject(o, "kind", env_kind_name(self->kind));
   cJSON_AddStringToObject(o, "language", sbx_lang_name(self->lang));
   if (self->path) cJSON_AddStringToObject(o, "path", self->path);
+  if (self->image) {
+    cJSON_AddStringToObject(o, "image", self->image);
+    cJSON_AddStringToObject(o, "imageId", self->id);
+  }
   if (self->kind == ENV_PACKAGES) {
     cJSON *a = cJSON_AddArrayToObject(o, "requirements");
     for (size_t i = 0; i < self->n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(self->requirements[i]));
@@ -109,6 +124,7 @@ void env_resolved_free(env_resolved *self) {
   free(self->stamp);
   free(self->path);
   free(self->key);
+  free(self->image);
   free(self);
 }
 

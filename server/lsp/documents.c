@@ -57,6 +57,10 @@ static const chk_modset *modset_for_client(lsp_client *c, chk_language lang) {
   const sbx_env *se = env_resolved_sbx(env);
   if (!se) {
     env_resolved_free(env);
+    /* A container engine without its image: no index (the host's would
+     * judge imports the image may not have, and a probe run in the image
+     * would be stored as the host's). */
+    if (srv->core.runner_open && sbx_runner_image(&srv->core.runner)) return NULL;
     return modset_for(srv, lang);
   }
   const chk_modset *set = modindex_peek_env(&srv->core.modindex, lang, se);

@@ -17,6 +17,9 @@ struct lsp_env_job {
   lsp_env_fn cb;
   void *ud;
   env_waiter *wait;
+  sbx_image_wait *image_wait;
+  sbx_lang lang;
+  char *image;           /* the image being pulled */
   bool progress_begun;
 };
 
@@ -54,8 +57,12 @@ static void local_opts(lsp_client *c, sbx_lang lang, bool trusted, env_local_opt
 /* sandbox.workspaceAccess "read" (user file only). */
 static int add_workspace(lsp_client *c, env_resolved *r, char **err) {
   if (c->srv->base.sandbox.workspace_access != CFG_WORKSPACE_READ || !c->roots.n) return 0;
+  /* A container gets no folder of this host (docs/sandbox.md, "Images"). */
+  if (env_resolved_kind(r) == ENV_IMAGE) return 0;
   return env_resolved_add_workspace(r, (const char *const *)c->roots.items, err);
 }
+
+static void job_done(void *ud, env_resolved *env, const char *error);
 
 static void job_progress(void *ud, const char *line, int percent) {
   lsp_env_job *j = ud;
@@ -72,6 +79,53 @@ static void job_progress(void *ud, const char *line, int percent) {
     snprintf(msg, sizeof msg, "installing: %.180s", line);
     rpc_progress_report(ses, j->call->progress_token, msg, percent);
   }
+}
+
+/* The image the program runs in on a container-engine backend: the spec's,
+ * or the default (sandbox.image) for the system; NULL with *err for an
+ * environment of folders, which containers do not get. */
+static const char *image_of(const env_spec *spec, const char *def, char **err) {
+  if (spec->kind == ENV_IMAGE) return spec->image;
+  if (spec->kind == ENV_SYSTEM) return def;
+  *err = xasprintf("environment: a %s environment is folders of this host, and the docker backend runs programs "
+                   "in an image: name one ({\"kind\": \"image\", \"image\": ...}; sandbox.image is the default) "
+                   "with the packages installed, or set sandbox.backend bwrap",
+                   env_kind_name(spec->kind));
+  return NULL;
+}
+
+static void image_done(void *ud, const char *id, const char *error) {
+  lsp_env_job *j = ud;
+  env_resolved *env = id ? env_resolved_image(j->lang, j->image, id) : NULL;
+  free(j->image);
+  j->image = NULL;
+  job_done(j, env, error);
+}
+
+/* Resolves an image: 1 with *out when the engine has it, 0 while it is
+ * pulled (cb follows), -errno with *err. */
+static int acquire_image(lsp_client *c, rpc_call *call, const char *image, sbx_lang lang, lsp_env_fn cb, void *ud,
+                         env_resolved **out, lsp_env_job **job, char **err) {
+  lsp_env_job *j = xcalloc(1, sizeof *j);
+  j->call = call;
+  j->client = c;
+  j->cb = cb;
+  j->ud = ud;
+  j->lang = lang;
+  j->image = xstrdup(image);
+  char *id = NULL;
+  sbx_image_cbs cbs = {.progress = job_progress, .done = image_done};
+  int e = sbx_image_ensure(&c->srv->core.runner, image, &cbs, j, &id, &j->image_wait, err);
+  if (e == 1) *out = env_resolved_image(lang, image, id);
+  if (e == 0) {
+    *job = j;
+    if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", "pulling");
+  } else {
+    free(j->image);
+    free(j);
+  }
+  free(id);
+  return e;
 }
 
 static void job_done(void *ud, env_resolved *env, const char *error) {
@@ -99,8 +153,12 @@ int lsp_env_acquire(lsp_client *c, rpc_call *call, const cJSON *spec_json, sbx_l
   int e = spec_of(c, spec_json, &spec, &trusted, err);
   if (e) return e;
   env_resolved *r = NULL;
-  if (spec.kind == ENV_IMAGE) {
-    *err = xasprintf("environment: an image runs only on a container engine (sandbox.backend); this server "
+  const char *def_image = srv->core.runner_open ? sbx_runner_image(&srv->core.runner) : NULL;
+  if (def_image) {
+    const char *image = image_of(&spec, def_image, err);
+    e = image ? acquire_image(c, call, image, lang, cb, ud, &r, job, err) : -EINVAL;
+  } else if (spec.kind == ENV_IMAGE) {
+    *err = xasprintf("environment: an image runs only on a container engine (sandbox.backend docker); this server "
                      "runs programs with bwrap");
     e = -EINVAL;
   } else if (spec.kind == ENV_PACKAGES && lang != SBX_LANG_BASH) {
@@ -151,6 +209,8 @@ int lsp_env_acquire(lsp_client *c, rpc_call *call, const cJSON *spec_json, sbx_l
 void lsp_env_job_cancel(lsp_env_job *job) {
   if (!job) return;
   env_waiter_cancel(job->wait);
+  sbx_image_wait_cancel(job->image_wait);
+  free(job->image);
   free(job);
 }
 
@@ -164,6 +224,19 @@ env_resolved *lsp_env_for_diagnostics(lsp_client *c, chk_language lang) {
   if (spec_of(c, NULL, &spec, &trusted, &err)) {
     free(err);
     return NULL;
+  }
+  const char *def_image = c->srv->core.runner_open ? sbx_runner_image(&c->srv->core.runner) : NULL;
+  if (def_image) {
+    /* A container engine: the image's index when the engine has the image
+     * (diagnostics never pull). */
+    const char *image = image_of(&spec, def_image, &err);
+    char *id = NULL;
+    if (image && sbx_image_ensure(&c->srv->core.runner, image, NULL, NULL, &id, NULL, &err) == 1)
+      r = env_resolved_image(sl, image, id);
+    free(id);
+    free(err);
+    env_spec_close(&spec);
+    return r;
   }
   if (spec.kind == ENV_PACKAGES) {
     /* Only when it is built already: diagnostics never start an install. */

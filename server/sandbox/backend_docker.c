@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common.h"
 #include "docker_api.h"
@@ -72,6 +73,9 @@ typedef struct dk_run {
   http_request *wait;   /* warm: the container's wait, in flight until it ends */
   char *exec_body;      /* bound: the exec to create once ready */
   char *exec_id;
+  const char *image;   /* what it runs in: its environment's image, else the backend's (borrowed) */
+  time_t created_at;   /* when create was asked (seconds): where its memory events begin */
+  long long code;      /* the exit code, while its memory events are read */
   sbx_dk_demux demux;
 } dk_run;
 
@@ -146,9 +150,9 @@ static int call(dk_run *d, const char *method, const char *path, const char *bod
 /* The engine's own message in an error body ({"message": ...}), or the
  * transfer's failure (an engine that died mid-run named as such). Returns
  * a new string. */
-static char *engine_error(dk_run *d, const http_result *res) {
+static char *engine_error_on(const sbx_dk_engine *e, const http_result *res) {
   if (res->outcome != HTTP_DONE)
-    return xasprintf("the container engine %s did not answer%s: %s%s%s", engine_of(d)->host,
+    return xasprintf("the container engine %s did not answer%s: %s%s%s", e->host,
                      broken(res) ? " (it died, or its connection broke, during the run)" : "",
                      http_outcome_str(res->outcome), res->error && *res->error ? ": " : "",
                      res->error ? res->error : "");
@@ -157,6 +161,10 @@ static char *engine_error(dk_run *d, const http_result *res) {
   char *s = xasprintf("HTTP %ld: %s", res->status, m ? m : (res->body ? res->body : ""));
   cJSON_Delete(j);
   return s;
+}
+
+static char *engine_error(dk_run *d, const http_result *res) {
+  return engine_error_on(engine_of(d), res);
 }
 
 /* ---- reporting ---- */
@@ -208,13 +216,36 @@ static void fail(dk_run *d, char *error) {
 
 /* ---- a run's steps ---- */
 
+static void on_events(dk_run *d, const http_result *res) {
+  d->op = NULL;
+  if (d->cleaned) return;
+  int n = res->outcome == HTTP_DONE && res->status == 200 && res->body
+              ? sbx_dk_count_oom_events(res->body, res->body_len)
+              : 0;
+  d->oom = sbx_dk_oom_verdict(false, d->code, d->kill_sent, n);
+  report_exit(d, d->code, 0);
+}
+
+/* Podman reports OOMKilled false: a SIGKILL nobody of ours sent is looked
+ * up in the container's "oom" events (from its creation to now). */
+static int ask_oom_events(dk_run *d) {
+  /* filters={"container":[id],"event":["oom"]}, URL-encoded. */
+  char *path = xasprintf("/events?since=%lld&until=%lld&filters=%%7B%%22container%%22%%3A%%5B%%22%s%%22%%5D%%2C"
+                         "%%22event%%22%%3A%%5B%%22oom%%22%%5D%%7D",
+                         (long long)d->created_at - 1, (long long)time(NULL) + 1, d->id);
+  int rc = call(d, "GET", path, NULL, CALL_TIMEOUT_MS, on_events, NULL, NULL, &d->op);
+  free(path);
+  return rc;
+}
+
 static void on_inspected(dk_run *d, const http_result *res) {
   d->op = NULL;
   if (d->cleaned) return;
   long long code = -1;
+  bool oom_killed = false;
   if (res->outcome == HTTP_DONE && res->status == 200) {
     cJSON *j = cJSON_Parse(res->body), *st = cJSON_GetObjectItem(j, "State");
-    d->oom = cJSON_IsTrue(cJSON_GetObjectItem(st, "OOMKilled"));
+    oom_killed = cJSON_IsTrue(cJSON_GetObjectItem(st, "OOMKilled"));
     cJSON *ec = cJSON_GetObjectItem(st, "ExitCode");
     if (cJSON_IsNumber(ec)) code = (long long)ec->valuedouble;
     cJSON_Delete(j);
@@ -223,6 +254,9 @@ static void on_inspected(dk_run *d, const http_result *res) {
     fail(d, xstrdup("the container engine lost the container's exit status"));
     return;
   }
+  d->code = code;
+  if (sbx_dk_oom_needs_events(oom_killed, code, d->kill_sent) && ask_oom_events(d) == 0) return;
+  d->oom = sbx_dk_oom_verdict(oom_killed, code, d->kill_sent, 0);
   report_exit(d, code, 0);
 }
 
@@ -542,12 +576,11 @@ static void on_created(dk_run *d, const http_result *res) {
   cJSON_Delete(j);
   if (d->cleaned) return; /* cleanup already ran: release removes it */
   if (!d->id) {
-    dk_backend *be = dk_be(d->run.runner);
     char *e = engine_error(d, res);
     if (res->status == 404)
       fail(d, xasprintf("the image '%s' is not on the container engine %s (%s): pull or build it "
                         "(docker pull %s), or set sandbox.image",
-                        be->image, engine_of(d)->host, e, be->image));
+                        d->image, engine_of(d)->host, e, d->image));
     else fail(d, xasprintf("the container engine could not create the container: %s", e));
     free(e);
     return;
@@ -606,6 +639,159 @@ static void release(dk_run *d) {
     d->id = NULL;
   }
   sbx__close_handle(&d->run, (uv_handle_t *)&d->kick, &d->kick_open);
+}
+
+/* ---- images ---- */
+
+#define PULL_IDLE_MS 120000
+#define PULL_TOTAL_MS (30 * 60000)
+#define INSPECT_MS 5000
+
+/* A pull of one image for one waiter. */
+typedef struct dk_pull {
+  sbx_image_wait wait;
+  dk_backend *be;
+  const sbx_dk_engine *eng; /* where it pulls */
+  char *image;
+  sbx_image_cbs cbs;
+  void *ud;
+  http_request *req;
+  bool cancelled;
+  sbx_dk_pull_progress prog;
+  char line[8192];
+  size_t len;
+  bool overlong;        /* the line being read passed the buffer: skipped */
+} dk_pull;
+
+static void pull_free(dk_pull *p) {
+  sbx_dk_pull_progress_close(&p->prog);
+  free(p->image);
+  free(p);
+}
+
+static void pull_line(dk_pull *p) {
+  char text[300];
+  if (!sbx_dk_pull_progress_line(&p->prog, p->line, p->len, text, sizeof text) || p->cancelled) return;
+  if (p->cbs.progress) {
+    char *msg = xasprintf("pulling %s: %s", p->image, text);
+    p->cbs.progress(p->ud, msg, p->prog.percent);
+    free(msg);
+  }
+}
+
+static int pull_data(http_request *req, const char *b, size_t n, void *ud) {
+  dk_pull *p = ud;
+  (void)req;
+  for (size_t i = 0; i < n; i++) {
+    if (b[i] == '\n') {
+      if (!p->overlong && p->len) pull_line(p);
+      p->len = 0;
+      p->overlong = false;
+    } else if (p->len + 1 < sizeof p->line) {
+      p->line[p->len++] = b[i];
+    } else {
+      p->overlong = true;
+    }
+  }
+  return 0;
+}
+
+static void pull_done(http_request *req, const http_result *res, void *ud) {
+  dk_pull *p = ud;
+  (void)req;
+  if (!p->overlong && p->len) pull_line(p);
+  if (p->cancelled) {
+    pull_free(p);
+    return;
+  }
+  char *id = NULL, *why = NULL, *error = NULL;
+  if (res->outcome != HTTP_DONE || res->status != 200 || p->prog.error) {
+    char *e = p->prog.error ? xstrdup(p->prog.error) : engine_error_on(p->eng, res);
+    error = xasprintf("the image '%s' is not on the container engine and pulling it failed: %s; build or load it "
+                      "there (docker build / docker load / docker import), or name another image "
+                      "(sandbox.image, environment {kind: \"image\"})",
+                      p->image, e);
+    free(e);
+  } else if (sbx_dk_image_id(p->eng, p->image, INSPECT_MS, &id, &why) != 1) {
+    error = xasprintf("the image '%s' was pulled but the container engine does not show it%s%s", p->image,
+                      why ? ": " : "", why ? why : "");
+  }
+  p->cbs.done(p->ud, id, error);
+  free(id);
+  free(why);
+  free(error);
+  pull_free(p);
+}
+
+static void pull_cancel(sbx_image_wait *w) {
+  dk_pull *p = container_of(w, dk_pull, wait);
+  p->cancelled = true;
+  http_request_cancel(p->req);
+}
+
+/* The engine images are looked up and pulled on: the first that answers
+ * (the others must hold the image already). */
+static const sbx_dk_engine *image_engine(dk_backend *be) {
+  for (int i = 0; i < be->engs.n; i++)
+    if (be->engs.v[i].up) return &be->engs.v[i].eng;
+  return NULL;
+}
+
+/* Asks the engine to pull image; its JSON lines become progress. */
+static int pull_start(dk_backend *be, const char *image, const sbx_image_cbs *cbs, void *ud, sbx_image_wait **wait,
+                      char **err) {
+  char *q = sbx_dk_pull_query(image);
+  if (!q) {
+    *err = xasprintf("'%.80s' is not an image name", image);
+    return -EINVAL;
+  }
+  dk_pull *p = xcalloc(1, sizeof *p);
+  p->wait.cancel = pull_cancel;
+  p->be = be;
+  p->image = xstrdup(image);
+  p->cbs = *cbs;
+  p->ud = ud;
+  sbx_dk_pull_progress_init(&p->prog);
+  p->eng = image_engine(be);
+  char *path = xasprintf("/images/create?%s", q);
+  char *url = sbx_dk_url(p->eng, path);
+  free(path);
+  free(q);
+  http_request_opts o = {.method = "POST", .url = url, .body = "", .body_len = 0,
+                         .connect_timeout_ms = 5000, .idle_timeout_ms = PULL_IDLE_MS,
+                         .total_timeout_ms = PULL_TOTAL_MS, .on_data = pull_data, .on_done = pull_done, .ud = p};
+  sbx_dk_http_opts(p->eng, &o);
+  int rc = http_request_start(be->http, &o, &p->req);
+  free(url);
+  if (rc) {
+    *err = xasprintf("cannot ask the container engine to pull '%s': %s", image, strerror(-rc));
+    pull_free(p);
+    return rc;
+  }
+  if (wait) *wait = &p->wait;
+  return 0;
+}
+
+static int dk_image(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
+                    sbx_image_wait **wait, char **err) {
+  dk_backend *be = dk_be(self);
+  if (!image || !*image) image = be->image;
+  const sbx_dk_engine *e = be->http ? image_engine(be) : NULL;
+  if (!e) {
+    *err = xstrdup(self->setup_error ? self->setup_error : "no container engine is up");
+    return -ENOENT;
+  }
+  int rc = sbx_dk_image_id(e, image, INSPECT_MS, id, err);
+  if (rc != 0) return rc;
+  if (!cbs) {
+    *err = xasprintf("the image '%s' is not on the container engine", image);
+    return -ENOENT;
+  }
+  return pull_start(be, image, cbs, ud, wait, err);
+}
+
+static const char *dk_default_image(const sbx_runner *self) {
+  return dk_be(self)->image;
 }
 
 /* ---- the doctor ---- */
@@ -753,7 +939,7 @@ static void dk_init(sbx_runner *self, const sbx_config *config) {
     const sbx_dk_slot *s = &be->engs.v[i];
     if (s->up && !sbx_dk_image_present(&s->eng, be->image)) {
       self->note = xasprintf("the image '%s' is not on the container engine %s: runs there fail until it is "
-                             "pulled or built (pulling is not implemented yet)",
+                             "pulled (a request's environment pulls it) or built",
                              be->image, s->eng.host);
       break;
     }
@@ -843,16 +1029,21 @@ static void dk_start(sbx_run *run) {
   run->iso = SBX_ISO_CONTAINER;
   char *err = NULL;
   /* An environment's folders are host binds (sbx_env): not mounted into a
-   * container yet. Refused, never run without them. */
+   * container. Refused, never run without them; an image is taken. */
+  bool folders = run->env && (run->env->binds[0] || run->env->interp || run->env->vars[0] ||
+                              run->env->write_src || run->env->network);
+  d->image = run->env && run->env->image ? run->env->image : be->image;
+  d->created_at = time(NULL);
   cJSON *body = NULL;
-  if (run->env)
+  if (folders)
     err = xstrdup("environments (a venv, node_modules, packages) run on the bwrap backend only; the docker "
-                  "backend runs programs in sandbox.image: install the packages there, or set sandbox.backend bwrap");
+                  "backend runs programs in an image (sandbox.image, or an environment {kind: \"image\"}): "
+                  "install the packages there, or set sandbox.backend bwrap");
   else if (d->warm)
     body = sbx_dk_exec_body(run->lang, run->code, run->code_len, run->stdin_data, run->stdin_len,
                             (long)run->runner->host_uid, (long)run->runner->host_gid, &err);
   else if (d->eng >= 0 || place(d) == 0)
-    body = sbx_dk_create_body(run->lang, &run->limits, be->image, run->code, run->code_len, run->stdin_data,
+    body = sbx_dk_create_body(run->lang, &run->limits, d->image, run->code, run->code_len, run->stdin_data,
                               run->stdin_len, (long)run->runner->host_uid, (long)run->runner->host_gid, &err);
   else
     err = xstrdup(run->error);
@@ -942,5 +1133,6 @@ static void dk_close(sbx_runner *self) {
 const sbx__backend sbx__docker_backend = {
     .name = "docker", .init = dk_init, .has_lang = dk_has_lang, .fits = dk_fits, .run_new = dk_run_new,
     .prepare = dk_prepare, .start = dk_start, .term = dk_term, .kill = dk_kill, .observe = dk_observe,
-    .cleanup = dk_cleanup, .run_free = dk_run_free, .close = dk_close, .doctor = dk_doctor,
+    .cleanup = dk_cleanup, .run_free = dk_run_free, .close = dk_close, .doctor = dk_doctor, .image = dk_image,
+    .default_image = dk_default_image,
 };

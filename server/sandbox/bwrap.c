@@ -264,6 +264,7 @@ sbx_env *sbx_env_dup(const sbx_env *self) {
     c->vars[i] = xstrdup(self->vars[i]);
     c->vars[i + 1] = xstrdup(self->vars[i + 1]);
   }
+  c->image = dup_or_null(self->image);
   c->network = self->network;
   c->write_src = dup_or_null(self->write_src);
   c->write_dest = dup_or_null(self->write_dest);
@@ -280,5 +281,6 @@ void sbx_env_free(sbx_env *self) {
   for (int i = 0; i < 2 * SBX_ENV_MAX_VARS && self->vars[i]; i++) free((char *)self->vars[i]);
   free((char *)self->write_src);
   free((char *)self->write_dest);
+  free((char *)self->image);
   free(self);
 }

@@ -307,6 +307,174 @@ bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image) {
   return st == 200;
 }
 
+int sbx_dk_image_id(const sbx_dk_engine *e, const char *image, long timeout_ms, char **id, char **why) {
+  *id = NULL;
+  *why = NULL;
+  char *esc = curl_easy_escape(NULL, image, 0);
+  char *path = xasprintf("/images/%s/json", esc ? esc : image);
+  curl_free(esc);
+  char *body = NULL;
+  long st = sbx_dk_call_sync(e->socket, e->api, "GET", path, NULL, &body, timeout_ms);
+  free(path);
+  int rc;
+  if (st == 200) {
+    cJSON *j = cJSON_Parse(body);
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(j, "Id"));
+    if (s && *s) {
+      *id = xstrdup(s);
+      rc = 1;
+    } else {
+      *why = xasprintf("the container engine at %s described the image '%s' without its ID", e->socket, image);
+      rc = -EPROTO;
+    }
+    cJSON_Delete(j);
+  } else if (st == 404) {
+    rc = 0;
+  } else if (st < 0) {
+    *why = xasprintf("the container engine at %s does not answer (%s)", e->socket, strerror((int)-st));
+    rc = (int)st;
+  } else {
+    cJSON *j = body ? cJSON_Parse(body) : NULL;
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(j, "message"));
+    *why = xasprintf("the container engine refused to describe the image '%s' (HTTP %ld%s%s)", image, st,
+                     m ? ": " : "", m ? m : "");
+    cJSON_Delete(j);
+    rc = -EPROTO;
+  }
+  free(body);
+  return rc;
+}
+
+char *sbx_dk_pull_query(const char *image) {
+  if (!image || !*image || strlen(image) > 512) return NULL;
+  for (const char *p = image; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f) return NULL;
+  const char *at = strchr(image, '@');
+  const char *slash = strrchr(image, '/');
+  const char *colon = strrchr(image, ':');
+  char *name, *tag = NULL;
+  if (at) {
+    name = xstrdup(image); /* name@digest: fromImage takes it whole */
+  } else if (colon && (!slash || colon > slash)) {
+    name = xstrndup(image, (size_t)(colon - image));
+    tag = xstrdup(colon + 1);
+  } else {
+    name = xstrdup(image);
+    tag = xstrdup("latest");
+  }
+  if (!*name || (tag && !*tag)) {
+    free(name);
+    free(tag);
+    return NULL;
+  }
+  char *en = curl_easy_escape(NULL, name, 0), *et = tag ? curl_easy_escape(NULL, tag, 0) : NULL;
+  char *q = et ? xasprintf("fromImage=%s&tag=%s", en, et) : xasprintf("fromImage=%s", en);
+  curl_free(en);
+  curl_free(et);
+  free(name);
+  free(tag);
+  return q;
+}
+
+void sbx_dk_pull_progress_init(sbx_dk_pull_progress *self) {
+  memset(self, 0, sizeof *self);
+  self->percent = -1;
+}
+
+void sbx_dk_pull_progress_close(sbx_dk_pull_progress *self) {
+  free(self->error);
+  self->error = NULL;
+}
+
+static int layer_of(sbx_dk_pull_progress *self, const char *id) {
+  for (int i = 0; i < self->nlayers; i++)
+    if (!strcmp(self->ids[i], id)) return i;
+  if (self->nlayers == SBX_DK_PULL_LAYERS) return -1;
+  snprintf(self->ids[self->nlayers], sizeof self->ids[0], "%s", id);
+  return self->nlayers++;
+}
+
+bool sbx_dk_pull_progress_line(sbx_dk_pull_progress *self, const char *json, size_t len, char *line, size_t cap) {
+  cJSON *j = cJSON_ParseWithLength(json, len);
+  if (!j) return false;
+  bool show = false;
+  /* {error} in the stream; {message} when the engine refused the pull
+   * outright (an HTTP error, the body one object). */
+  const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
+  if (!err) err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "message"));
+  const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(j, "status"));
+  const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+  if (err) {
+    if (!self->error) self->error = xstrdup(err);
+    snprintf(line, cap, "%s", err);
+    cJSON_Delete(j);
+    return true;
+  }
+  if (!status) {
+    cJSON_Delete(j);
+    return false;
+  }
+  int k = id && *id ? layer_of(self, id) : -1;
+  cJSON *pd = cJSON_GetObjectItem(j, "progressDetail");
+  cJSON *cur = cJSON_GetObjectItem(pd, "current"), *tot = cJSON_GetObjectItem(pd, "total");
+  bool downloading = !strcmp(status, "Downloading");
+  if (k >= 0 && downloading && cJSON_IsNumber(tot) && tot->valuedouble > 0) {
+    self->total[k] = tot->valuedouble;
+    if (cJSON_IsNumber(cur)) self->current[k] = cur->valuedouble;
+  } else if (k >= 0 && (!strcmp(status, "Download complete") || !strcmp(status, "Pull complete") ||
+                        !strcmp(status, "Already exists"))) {
+    self->done[k] = true;
+    if (self->total[k] > 0) self->current[k] = self->total[k];
+  }
+  double c = 0, t = 0;
+  for (int i = 0; i < self->nlayers; i++)
+    if (self->total[i] > 0) {
+      t += self->total[i];
+      c += self->current[i] < self->total[i] ? self->current[i] : self->total[i];
+    }
+  int pct = t > 0 ? (int)(100.0 * c / t) : -1;
+  if (pct > self->percent) {
+    self->percent = pct;
+    show = true;
+  }
+  if (!downloading) show = true;
+  if (show) {
+    if (id && *id) snprintf(line, cap, "%s %s", status, id);
+    else snprintf(line, cap, "%s", status);
+  }
+  cJSON_Delete(j);
+  return show;
+}
+
+int sbx_dk_count_oom_events(const char *body, size_t len) {
+  int n = 0;
+  const char *p = body, *end = body + len;
+  while (p && p < end) {
+    const char *after = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &after, false);
+    if (!j) break;
+    const char *action = cJSON_GetStringValue(cJSON_GetObjectItem(j, "Action"));
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(j, "status"));
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(j, "Type"));
+    if ((!type || !strcmp(type, "container")) &&
+        ((action && !strcmp(action, "oom")) || (status && !strcmp(status, "oom"))))
+      n++;
+    cJSON_Delete(j);
+    p = after;
+    while (p && p < end && (*p == '\n' || *p == '\r' || *p == ' ')) p++;
+  }
+  return n;
+}
+
+bool sbx_dk_oom_needs_events(bool oom_killed, long long code, bool we_killed) {
+  return !oom_killed && code == 128 + SIGKILL && !we_killed;
+}
+
+bool sbx_dk_oom_verdict(bool oom_killed, long long code, bool we_killed, int oom_events) {
+  if (oom_killed) return true;
+  return sbx_dk_oom_needs_events(false, code, we_killed) && oom_events > 0;
+}
+
 /* ---- a run's container ---- */
 
 /* Adds NAME_0..NAME_k (k < return) holding data in pieces of at most
@@ -395,6 +563,12 @@ static cJSON *base_body(const sbx_limits *lim, const char *image, long uid, long
   cJSON *hc = cJSON_AddObjectToObject(o, "HostConfig");
   cJSON_AddStringToObject(hc, "NetworkMode", "none");
   cJSON_AddBoolToObject(hc, "ReadonlyRootfs", true);
+  /* The engine's init (docker-init, Podman's catatonit) is pid 1 and the
+   * program its child: as pid 1 the program would ignore every signal it
+   * has no handler for (the wall time's SIGTERM, RLIMIT_CPU's SIGXCPU);
+   * the init passes them on and exits as the program did (128+N for a
+   * signal), and its end ends every process left. */
+  cJSON_AddBoolToObject(hc, "Init", true);
   cJSON *caps = cJSON_AddArrayToObject(hc, "CapDrop");
   cJSON_AddItemToArray(caps, cJSON_CreateString("ALL"));
   cJSON *sec = cJSON_AddArrayToObject(hc, "SecurityOpt");

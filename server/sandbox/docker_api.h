@@ -89,7 +89,8 @@ bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image);
 /* The create body of one run: the image, /bin/sh writing the program and
  * its stdin from the environment into the scratch tmpfs and exec'ing the
  * interpreter (no bind mount, no copy into a read-only root), no network,
- * read-only root, every capability dropped, no-new-privileges, uid:gid,
+ * read-only root, the engine's init as pid 1, every capability dropped,
+ * no-new-privileges, uid:gid,
  * memory = memory+swap, pids, one CPU, size-capped tmpfs scratch and /tmp,
  * CPU/file-size/open-file ulimits, no logs, our labels. Returns the tree,
  * or NULL with *err (caller frees) when the program cannot be delivered
@@ -110,6 +111,53 @@ cJSON *sbx_dk_warm_body(const sbx_limits *lim, const char *image, long uid, long
  * create_body. */
 cJSON *sbx_dk_exec_body(sbx_lang lang, const char *code, size_t code_len, const char *stdin_data,
                         size_t stdin_len, long uid, long gid, char **err);
+/* ---- images ---- */
+
+/* The image's ID (GET /images/{name}/json, blocking, at most timeout_ms):
+ * 1 with *id (caller frees) when it is there, 0 when the engine has no such
+ * image, or -errno with *why (caller frees) when the engine failed us. */
+int sbx_dk_image_id(const sbx_dk_engine *e, const char *image, long timeout_ms, char **id, char **why);
+
+/* The query of the pull of image (POST /images/create?...): fromImage and
+ * tag, URL-encoded, the tag "latest" when image names none (an empty tag
+ * would pull every tag), none after a digest (@sha256:...). New string, or
+ * NULL for a name no engine takes (empty, blanks, control characters). */
+char *sbx_dk_pull_query(const char *image);
+
+/* Reading a pull's progress: one JSON object per line, {status, id,
+ * progressDetail: {current, total}} or {error} (or {message}: the engine
+ * refused the pull, the whole body). Layers are counted by id;
+ * percent is the bytes downloaded over the bytes announced, over every
+ * layer whose size is known, and never goes down. */
+#define SBX_DK_PULL_LAYERS 64
+typedef struct sbx_dk_pull_progress {
+  char ids[SBX_DK_PULL_LAYERS][16];
+  double current[SBX_DK_PULL_LAYERS], total[SBX_DK_PULL_LAYERS];
+  bool done[SBX_DK_PULL_LAYERS];
+  int nlayers;
+  int percent;   /* -1 until a size is known */
+  char *error;   /* the first {error} line (owned) */
+} sbx_dk_pull_progress;
+void sbx_dk_pull_progress_init(sbx_dk_pull_progress *self);
+void sbx_dk_pull_progress_close(sbx_dk_pull_progress *self);
+/* Reads one line. Returns true and a short text in line (cap bytes) worth
+ * showing (a new status, or a new percentage); false for a line that says
+ * nothing new (or is not JSON). An error line sets self->error. */
+bool sbx_dk_pull_progress_line(sbx_dk_pull_progress *self, const char *json, size_t len, char *line, size_t cap);
+
+/* ---- the verdict on memory ---- */
+
+/* How many "oom" events of a container a GET /events answer holds (JSON
+ * objects one after another, {Type: "container", Action|status: "oom"}). */
+int sbx_dk_count_oom_events(const char *body, size_t len);
+/* Whether a container that exited with code was killed for memory: the
+ * engine says so (OOMKilled, as Docker does), or, as Podman reports
+ * OOMKilled false, it died of SIGKILL (137) that nobody of ours sent and
+ * the kernel's OOM killer acted in it (oom_events from its memory events:
+ * the engine's "oom" events, or its cgroup's memory.events oom_kill). */
+bool sbx_dk_oom_verdict(bool oom_killed, long long code, bool we_killed, int oom_events);
+/* Whether the verdict needs the container's memory events to decide. */
+bool sbx_dk_oom_needs_events(bool oom_killed, long long code, bool we_killed);
 
 /* The attach stream's framing (no TTY): an 8-byte header {stream, 0, 0, 0,
  * size as big-endian u32}, then size bytes. Fed in pieces of any size;

@@ -212,11 +212,21 @@ typedef struct sbx__backend {
    * block briefly (the doctor is no run's path). NULL: the host's own
    * sandbox, which doctor.c describes itself (bwrap). */
   void (*doctor)(const sbx_runner *self, cJSON *rep, cJSON *hints);
+  /* Optional (NULL: the backend runs no images, and refuses a request's
+   * sbx_env.image): sbx_image_ensure and the default image. */
+  int (*image)(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
+               sbx_image_wait **wait, char **err);
+  const char *(*default_image)(const sbx_runner *self);
 } sbx__backend;
 
 /* The backend of each sbx_backend_kind: a new backend is one more entry
  * (and its file). */
 extern const sbx__backend *const sbx__backends[];
+
+/* The common part of a pull's wait; the backend's own wait holds it. */
+struct sbx_image_wait {
+  void (*cancel)(sbx_image_wait *self);
+};
 
 /* ---- the bwrap backend (backend_bwrap.c, spawn.c, cgpool.c) -------------- */
 

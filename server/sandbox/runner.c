@@ -197,6 +197,8 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   if (self->nqueued >= self->cfg.max_queued ||
       count_owner(self->queue_head, req->owner) >= self->cfg.max_queued_per_owner)
     return -EAGAIN;
+  /* Only a backend that runs images takes one. */
+  if (req->env && req->env->image && !self->backend->image) return -EINVAL;
   /* The warm sandbox was made for the system environment only. */
   sbx_run *warm = req->env ? NULL : sbx__warm_take(self, lang, &lim);
   sbx_run *run = warm ? warm : sbx__run_alloc(self, lang, &lim);
@@ -278,4 +280,27 @@ void sbx_runner_close(sbx_runner *self, void (*cb)(sbx_runner *)) {
   while (self->queue_head) sbx_run_cancel(self->queue_head);
   for (sbx_run *r = self->live; r; r = r->next) sbx_run_cancel(r);
   sbx__runner_maybe_closed(self);
+}
+
+/* ---- images ---- */
+
+const char *sbx_runner_image(const sbx_runner *self) {
+  return self->backend->default_image ? self->backend->default_image(self) : NULL;
+}
+
+int sbx_image_ensure(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
+                     sbx_image_wait **wait, char **err) {
+  *id = NULL;
+  *err = NULL;
+  if (wait) *wait = NULL;
+  if (!self->backend->image) return -ENOTSUP;
+  if (self->closing) {
+    *err = xstrdup("shutting down");
+    return -ESHUTDOWN;
+  }
+  return self->backend->image(self, image, cbs, ud, id, wait, err);
+}
+
+void sbx_image_wait_cancel(sbx_image_wait *wait) {
+  if (wait) wait->cancel(wait);
 }

@@ -216,6 +216,9 @@ typedef struct sbx_env {
   const char *binds[SBX_ENV_MAX_BINDS + 1];  /* host folders shown read-only at their own paths; NULL ends */
   const char *interp; /* run this interpreter (a venv's bin/python) instead of the runner's; NULL: the runner's */
   const char *vars[2 * SBX_ENV_MAX_VARS + 1]; /* NAME, VALUE pairs set after the defaults; NULL ends */
+  const char *image; /* a container image (name or ID) to run in instead of the runner's default
+                        (sandbox.image); only a backend that runs images takes it (sbx_image_ensure),
+                        and then with no binds, interp or vars; NULL: the default */
   /* For an environment's installer only, never for a program: */
   bool network;           /* keep the host's network namespace (to reach a package index) */
   const char *write_src;  /* a host folder bound writable ... */
@@ -298,6 +301,40 @@ int sbx_run_start(sbx_runner *runner, const sbx_request *req, const sbx_callback
  * outcome "cancelled". No-op once on_done has been called... which also
  * invalidates the handle, so callers drop it in on_done. */
 void sbx_run_cancel(sbx_run *run);
+
+/* ---- images (a container-engine backend) ------------------------------- */
+
+typedef struct sbx_image_wait sbx_image_wait;
+
+typedef struct sbx_image_cbs {
+  /* One line of the engine's pull progress ("python:3.12-slim: Downloading
+   * 3f1a…") and the share of bytes fetched so far (0-100, -1: not known).
+   * May be NULL. */
+  void (*progress)(void *ud, const char *line, int percent);
+  /* The pull ended: id (the image's ID, borrowed for the call) or NULL with
+   * error. Exactly once per wait unless cancelled; never from inside
+   * sbx_image_ensure. */
+  void (*done)(void *ud, const char *id, const char *error);
+} sbx_image_cbs;
+
+/* The image the runner's programs run in when a request names none
+ * (sandbox.image); NULL when its sandboxes are not containers (bwrap). */
+const char *sbx_runner_image(const sbx_runner *self);
+/* Makes sure image (NULL: the default) is on the engine. Returns 1 with
+ * *id (the image's ID; caller frees) when it is there; 0 when a pull
+ * started (cbs follow; *wait may cancel it; cbs NULL: no pull, -ENOENT
+ * with *err instead); -ENOTSUP when the backend
+ * runs no images; another -errno with *err (caller frees: the engine does
+ * not answer, the name is malformed). Asks the engine synchronously
+ * whether the image is there (an inspect: milliseconds on a live engine,
+ * at most a few seconds on a stuck one); the pull itself runs on the loop.
+ * A pull that cannot happen (no registry reachable, an unknown name) ends
+ * in done's error, which says how to get the image instead. */
+int sbx_image_ensure(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
+                     sbx_image_wait **wait, char **err);
+/* Drops a pull's wait: its cbs are not called any more, the pull stops.
+ * Only before done was called. */
+void sbx_image_wait_cancel(sbx_image_wait *wait);
 
 /* ---- doctor ------------------------------------------------------------ */
 

@@ -13,6 +13,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import attack_programs  # noqa: E402
 from sandbox_util import (cgroup_leftovers, describe, ensure_user, procs_matching, run_json,  # noqa: E402
                           sandbox_procs)
 
@@ -65,25 +66,7 @@ def test_no_network_tcp_udp(as_user):
     udp.bind(("127.0.0.1", 0))
     udp.settimeout(0.5)
     uport = udp.getsockname()[1]
-    code = f"""
-import socket
-try:
-    s = socket.create_connection(("127.0.0.1", {port}), timeout=2)
-    print("TCP-CONNECTED")
-except OSError as e:
-    print("tcp failed", e)
-try:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.sendto(b"UDP-LEAK", ("127.0.0.1", {uport}))
-    print("udp sent locally")
-except OSError as e:
-    print("udp failed", e)
-try:
-    socket.create_connection(("1.1.1.1", 53), timeout=2)
-    print("INTERNET")
-except OSError as e:
-    print("internet failed", e)
-"""
+    code = attack_programs.network(port, uport)
     r, _ = run_json(code, user=as_user)
     assert "TCP-CONNECTED" not in r["stdout"] and "INTERNET" not in r["stdout"], r
     assert "tcp failed" in r["stdout"]
@@ -135,19 +118,7 @@ def test_no_host_secrets(as_user):
     secret_file = os.path.join(home, "crucible-secret-%d.txt" % os.getpid())
     with open(secret_file, "w") as f:
         f.write(SECRET + "-file")
-    code = f"""
-import os
-for p in [{secret_file!r}, "/etc/shadow", "/root/.bash_history", "/home", "/root", "/etc/ssl/private"]:
-    try:
-        if os.path.isdir(p):
-            print(p, os.listdir(p))
-        else:
-            print(p, open(p).read())
-    except OSError as e:
-        print(p, "denied", type(e).__name__)
-print(sorted(os.listdir("/etc")))
-print(open("/etc/passwd").read())
-"""
+    code = attack_programs.secrets(secret_file)
     try:
         r, _ = run_json(code, user=as_user)
     finally:
@@ -155,22 +126,14 @@ print(open("/etc/passwd").read())
     out = all_output(r)
     assert SECRET not in out
     lines = r["stdout"].split("\n")
-    for p in [secret_file, "/etc/shadow", "/root/.bash_history", "/home", "/root", "/etc/ssl/private"]:
+    for p in [secret_file] + attack_programs.SECRET_PATHS:
         assert (p + " denied") in lines[[l.split(" ")[0] for l in lines].index(p)], (p, r["stdout"])
     assert "root:" not in r["stdout"]  # only the sandbox user exists
     assert "'shadow'" not in out and "'private'" not in out
 
 
 def test_no_server_environment(as_user):
-    code = """
-import os, glob
-print(dict(os.environ))
-for p in glob.glob('/proc/*/environ'):
-    try:
-        print(p, open(p, 'rb').read())
-    except OSError as e:
-        print(p, e)
-"""
+    code = attack_programs.ENVIRONMENT
     r, _ = run_json(code, user=as_user, env={"OPENAI_API_KEY": SECRET, "CRUCIBLE_TEST_VAR": "leak-me"})
     assert r["outcome"] == "ok", r
     out = all_output(r)
@@ -201,8 +164,7 @@ print("scratch ok", os.getcwd())
 def test_no_host_processes(as_user):
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        code = "import os\nprint(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
-        r, _ = run_json(code, user=as_user)
+        r, _ = run_json(attack_programs.HOST_PROCESSES, user=as_user)
         pids = eval(r["stdout"])
         assert len(pids) <= 3, pids  # init, the program, maybe nothing else
         assert pids[0] == 1  # the namespace's own init, not the host's
@@ -279,19 +241,7 @@ def test_kill_all_contained(as_user):
 
 
 def test_fork_bomb(as_user):
-    code = """
-import os, time
-n = 0
-while n < 100000:
-    try:
-        if os.fork() == 0:
-            time.sleep(30)
-            os._exit(0)
-        n += 1
-    except OSError:
-        print("fork failed after", n, flush=True)
-        break
-"""
+    code = attack_programs.FORK_BOMB
     t0 = time.time()
     r, _ = run_json(code, args=["--pids", "32", "--timeout", "5000"], user=as_user)
     assert time.time() - t0 < 30
@@ -304,7 +254,7 @@ while n < 100000:
 
 
 def test_memory_bomb(as_user):
-    code = "x = []\nwhile True:\n    x.append(bytearray(16 << 20))\n"
+    code = attack_programs.MEMORY_BOMB
     r, _ = run_json(code, args=["--memory", "128"], user=as_user)
     assert r["outcome"] == "oom", r
     assert r["limit"] == "memory"
@@ -313,13 +263,13 @@ def test_memory_bomb(as_user):
 
 
 def test_cpu_spin():
-    r, _ = run_json("while True:\n    pass\n", args=["--cpu", "1", "--timeout", "20000"])
+    r, _ = run_json(attack_programs.CPU_SPIN, args=["--cpu", "1", "--timeout", "20000"])
     assert r["outcome"] == "timeout" and r["limit"] == "cpu", r
     assert r["durationMs"] < 10000
 
 
 def test_wall_timeout_sigterm_ignored(as_user):
-    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    code = attack_programs.WALL_SIGTERM_IGNORED
     t0 = time.time()
     r, p = run_json(code, args=["--timeout", "1000"], user=as_user)
     assert r["outcome"] == "timeout" and r["limit"] == "wall", r
@@ -330,16 +280,7 @@ def test_wall_timeout_sigterm_ignored(as_user):
 
 def test_daemon_does_not_survive(as_user):
     marker = "crucible-daemon-marker-%d" % os.getpid()
-    code = f"""
-import os, time, subprocess
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.execv("/bin/sleep", [{marker!r}, "300"])
-    os._exit(0)
-print("started", flush=True)
-time.sleep(0.3)
-"""
+    code = attack_programs.daemon(marker)
     r, _ = run_json(code, args=["--timeout", "3000"], user=as_user)
     time.sleep(0.5)
     assert "started" in r["stdout"], r
@@ -347,7 +288,7 @@ time.sleep(0.3)
 
 
 def test_output_flood(as_user):
-    code = "import sys\nwhile True:\n    sys.stdout.write('y' * 65536)\n"
+    code = attack_programs.OUTPUT_FLOOD
     r, _ = run_json(code, args=["--output", "100000"], user=as_user)
     assert r["truncated"] is True
     assert len(r["stdout"]) == 100000
@@ -355,23 +296,7 @@ def test_output_flood(as_user):
 
 
 def test_disk_fill(as_user):
-    code = """
-import os
-n = 0
-try:
-    with open("big", "wb") as f:
-        while True:
-            f.write(b"z" * (1 << 20)); f.flush(); n += 1
-except OSError as e:
-    print("stopped", n, e)
-try:
-    with open("/tmp/big", "wb") as f:
-        while True:
-            f.write(b"z" * (1 << 20)); f.flush()
-except OSError as e:
-    print("tmp stopped", e)
-raise SystemExit(1)
-"""
+    code = attack_programs.DISK_FILL
     r, _ = run_json(code, args=["--disk", "8"], user=as_user)
     assert "stopped" in r["stdout"], r
     n = int(r["stdout"].split()[1])

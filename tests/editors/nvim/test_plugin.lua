@@ -86,7 +86,7 @@ local function main()
   end)
   log('ok fixed by an incremental change: ' .. vim.api.nvim_buf_get_lines(buf, 1, 2, false)[1])
 
-  -- 3. :CrucibleRun streams output into crucible://output, then the result;
+  -- 3. :CrucibleRun streams output into crucible://run, then the result;
   -- the runtime error becomes a diagnostic on the line that raised it
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, {
     'import sys',
@@ -106,7 +106,7 @@ local function main()
   if t.result.outcome ~= 'error' or t.result.exitCode ~= 1 then
     fail('unexpected run result: ' .. vim.inspect(t.result))
   end
-  local out = buf_lines(panel('crucible://output'))
+  local out = buf_lines(panel('crucible://run'))
   local at_out, at_err = find_line(out, 'out from nvim', true), find_line(out, 'to stderr', true)
   local at_end = find_line(out, '── error (exit 1)', true)
   if not (at_out and at_err and at_end and at_out < at_end and at_err < at_end) then
@@ -152,7 +152,8 @@ local function main()
   local at_gen = find_line(ask, '── generating', true)
   local at_run = find_line(ask, '── running', true)
   local at_code = find_line(ask, "print('the answer is', 6 * 7)", true)
-  local at_desc = find_line(ask, 'Description: Prints the answer.', true)
+  local at_desc = find_line(ask, '══ passed', true) -- the result, after the description streamed
+  at_desc = at_desc and ask[at_desc + 1] == 'Description: Prints the answer.' and at_desc
   local at_stdout = find_line(ask, 'the answer is 42', true)
   if not (at_gen and at_run and at_code and at_desc and at_stdout and at_gen < at_run and at_run < at_desc) then
     fail('ask pane:\n' .. table.concat(ask, '\n'))
@@ -175,7 +176,7 @@ local function main()
 
   -- the panes, for a reader of a failed run
   vim.fn.writefile(buf_lines(panel('crucible://ask')), dir .. '/ask-pane.txt')
-  vim.fn.writefile(buf_lines(panel('crucible://output')), dir .. '/output-pane.txt')
+  vim.fn.writefile(buf_lines(panel('crucible://run')), dir .. '/output-pane.txt')
 end
 
 local ok, err = xpcall(main, debug.traceback)

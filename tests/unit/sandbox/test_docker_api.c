@@ -265,6 +265,102 @@ static void warm_and_exec_bodies(void **state) {
   cJSON_Delete(x);
 }
 
+/* Docker reports OOMKilled; Podman says false: a SIGKILL nobody of ours
+ * sent counts as oom only when the container's memory events saw the OOM
+ * killer act. */
+static void oom_verdict(void **state) {
+  (void)state;
+  assert_true(sbx_dk_oom_verdict(true, 137, false, 0));  /* Docker */
+  assert_true(sbx_dk_oom_verdict(true, 1, false, 0));    /* Docker, the program caught MemoryError */
+  assert_true(sbx_dk_oom_verdict(false, 137, false, 1)); /* Podman: 137 + an oom event */
+  assert_false(sbx_dk_oom_verdict(false, 137, false, 0)); /* kill -9 from inside, no oom */
+  assert_false(sbx_dk_oom_verdict(false, 137, true, 1));  /* we killed it (wall time, output) */
+  assert_false(sbx_dk_oom_verdict(false, 1, false, 1));   /* not killed: its own exit */
+  assert_false(sbx_dk_oom_verdict(false, 0, false, 0));
+  assert_true(sbx_dk_oom_needs_events(false, 137, false));
+  assert_false(sbx_dk_oom_needs_events(true, 137, false));
+  assert_false(sbx_dk_oom_needs_events(false, 137, true));
+  assert_false(sbx_dk_oom_needs_events(false, 143, false));
+}
+
+static void oom_events(void **state) {
+  (void)state;
+  /* Docker's events (Action) and Podman's (status), one object after another. */
+  const char *docker = "{\"status\":\"oom\",\"id\":\"ab\",\"Type\":\"container\",\"Action\":\"oom\"}\n"
+                       "{\"Type\":\"container\",\"Action\":\"die\"}\n";
+  assert_int_equal(sbx_dk_count_oom_events(docker, strlen(docker)), 1);
+  const char *podman = "{\"status\":\"oom\",\"id\":\"ab\"}{\"status\":\"oom\",\"id\":\"ab\"}";
+  assert_int_equal(sbx_dk_count_oom_events(podman, strlen(podman)), 2);
+  const char *other = "{\"Type\":\"image\",\"Action\":\"oom\"}\n{\"Type\":\"container\",\"Action\":\"start\"}";
+  assert_int_equal(sbx_dk_count_oom_events(other, strlen(other)), 0);
+  assert_int_equal(sbx_dk_count_oom_events("", 0), 0);
+  assert_int_equal(sbx_dk_count_oom_events("not json", 8), 0);
+}
+
+static void pull_query(void **state) {
+  (void)state;
+  struct {
+    const char *image, *want;
+  } cases[] = {
+      {"python", "fromImage=python&tag=latest"},
+      {"python:3.12-slim", "fromImage=python&tag=3.12-slim"},
+      {"localhost:5000/team/img", "fromImage=localhost%3A5000%2Fteam%2Fimg&tag=latest"},
+      {"localhost:5000/img:v1", "fromImage=localhost%3A5000%2Fimg&tag=v1"},
+      {"img@sha256:0123", "fromImage=img%40sha256%3A0123"},
+  };
+  for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+    char *q = sbx_dk_pull_query(cases[i].image);
+    assert_non_null(q);
+    assert_string_equal(q, cases[i].want);
+    free(q);
+  }
+  assert_null(sbx_dk_pull_query(""));
+  assert_null(sbx_dk_pull_query("a b"));
+  assert_null(sbx_dk_pull_query("img:"));
+  assert_null(sbx_dk_pull_query("img\n"));
+}
+
+static bool feed(sbx_dk_pull_progress *p, const char *json, char *line) {
+  return sbx_dk_pull_progress_line(p, json, strlen(json), line, 200);
+}
+
+static void pull_progress(void **state) {
+  (void)state;
+  sbx_dk_pull_progress p;
+  sbx_dk_pull_progress_init(&p);
+  char line[200];
+  assert_true(feed(&p, "{\"status\":\"Pulling from library/python\",\"id\":\"3.12\"}", line));
+  assert_int_equal(p.percent, -1);
+  assert_true(feed(&p, "{\"status\":\"Pulling fs layer\",\"id\":\"aaa\"}", line));
+  assert_true(feed(&p, "{\"status\":\"Pulling fs layer\",\"id\":\"bbb\"}", line));
+  assert_true(feed(&p, "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":100,\"total\":1000},\"id\":\"aaa\"}",
+                   line));
+  assert_int_equal(p.percent, 10);
+  assert_string_equal(line, "Downloading aaa");
+  /* the same percentage again: nothing new to show */
+  assert_false(feed(&p, "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":100,\"total\":1000},\"id\":\"aaa\"}",
+                    line));
+  /* a second layer's size joins the total: the share never goes down */
+  assert_false(feed(&p, "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":0,\"total\":3000},\"id\":\"bbb\"}",
+                    line));
+  assert_int_equal(p.percent, 10);
+  assert_true(feed(&p, "{\"status\":\"Download complete\",\"id\":\"aaa\"}", line));
+  assert_int_equal(p.percent, 25);
+  assert_true(feed(&p, "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":3000,\"total\":3000},\"id\":\"bbb\"}",
+                   line));
+  assert_int_equal(p.percent, 100);
+  assert_false(feed(&p, "garbage", line));
+  assert_null(p.error);
+  assert_true(feed(&p, "{\"errorDetail\":{\"message\":\"no space\"},\"error\":\"no space\"}", line));
+  assert_string_equal(p.error, "no space");
+  sbx_dk_pull_progress_close(&p);
+  /* an engine refusing the pull answers one {message} */
+  sbx_dk_pull_progress_init(&p);
+  assert_true(feed(&p, "{\"message\":\"dial tcp: lookup registry: no such host\"}", line));
+  assert_string_equal(p.error, "dial tcp: lookup registry: no such host");
+  sbx_dk_pull_progress_close(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(demux_any_split),
@@ -274,6 +370,10 @@ int main(void) {
       cmocka_unit_test(tls_locate),
       cmocka_unit_test(pick),
       cmocka_unit_test(warm_and_exec_bodies),
+      cmocka_unit_test(oom_verdict),
+      cmocka_unit_test(oom_events),
+      cmocka_unit_test(pull_query),
+      cmocka_unit_test(pull_progress),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
