@@ -97,6 +97,7 @@ static const field fields[] = {
     {"sandbox", "backend", F_ENUM, OFF(sandbox, backend), 0, 0, be_choices, F_USER_ONLY, .def = CFG_BACKEND_BWRAP},
     {"sandbox", "image", F_STR, OFF(sandbox, image), 0, 0, NULL, F_USER_ONLY, .def_str = CFG_DEFAULT_SANDBOX_IMAGE},
     {"sandbox", "docker.hosts", F_STRLIST, OFF(sandbox, docker_hosts), 0, 0, NULL, F_USER_ONLY, .def = 0},
+    {"sandbox", "docker.certPath", F_STR, OFF(sandbox, docker_cert_path), 0, 0, NULL, F_USER_ONLY, .def_str = ""},
     {"sandbox", "timeoutMs", F_INT, OFF(sandbox, timeout_ms), 100, 3600000, NULL, F_TIGHTEN_ONLY,
      .def = CFG_DEFAULT_SANDBOX_TIMEOUT_MS},
     {"sandbox", "memoryMb", F_INT, OFF(sandbox, memory_mb), 16, 65536, NULL, F_TIGHTEN_ONLY,

@@ -91,8 +91,11 @@ typedef struct cfg_agent {
 typedef struct cfg_sandbox {
   cfg_backend backend;        /* user file only */
   char image[CFG_STR];        /* docker: the image programs run in (user file only) */
-  cfg_strlist docker_hosts;   /* docker: engines, "unix:///path" (user file only; empty: DOCKER_HOST
-                                 or the local socket) */
+  cfg_strlist docker_hosts;   /* docker: engines, "unix:///path" or "tcp://HOST:PORT" (TLS), each
+                                 optionally "?max=N" (user file only; empty: DOCKER_HOST or the
+                                 local socket) */
+  char docker_cert_path[CFG_STR]; /* docker: ca.pem, cert.pem, key.pem for tcp:// engines (user file
+                                 only; empty: DOCKER_CERT_PATH, then ~/.docker); TLS is verified */
   int timeout_ms;
   int memory_mb;
   int cpu_seconds;

@@ -20,8 +20,10 @@ void core_sandbox_config(const cfg_sandbox *sb, sbx_config *sc) {
   sc->host_gid = sb->gid;
   sc->backend = sb->backend == CFG_BACKEND_DOCKER ? SBX_BACKEND_DOCKER : SBX_BACKEND_BWRAP;
   sc->image = sb->image[0] ? sb->image : NULL;
-  /* Several engines are not shared out yet: the first one listed serves. */
+  /* Several engines share the runs (engines.c); the list is NULL-terminated. */
   sc->docker_host = sb->docker_hosts.n ? sb->docker_hosts.items[0] : NULL;
+  sc->docker_hosts = sb->docker_hosts.n ? (const char *const *)sb->docker_hosts.items : NULL;
+  sc->docker_cert_path = sb->docker_cert_path[0] ? sb->docker_cert_path : NULL;
   for (int l = 0; l < SBX_LANG_COUNT; l++) sc->interpreters[l] = sb->interpreters[l];
 }
 

@@ -565,6 +565,7 @@ int http_request_start(http_client *self, const http_request_opts *o, http_reque
   req->opts.body = NULL;
   req->opts.user_agent = NULL;
   req->opts.unix_socket = NULL;
+  req->opts.tls_ca = req->opts.tls_cert = req->opts.tls_key = NULL;
   if (!req->opts.max_body) req->opts.max_body = DEFAULT_MAX_BODY;
   if (!req->opts.max_header_bytes) req->opts.max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
   if (req->opts.connect_timeout_ms <= 0) req->opts.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
@@ -593,6 +594,10 @@ int http_request_start(http_client *self, const http_request_opts *o, http_reque
   if (o->accept_compressed) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   /* curl copies the path; connections are pooled per socket path. */
   if (o->unix_socket) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+  /* curl copies these too. */
+  if (o->tls_ca) curl_easy_setopt(e, CURLOPT_CAINFO, o->tls_ca);
+  if (o->tls_cert) curl_easy_setopt(e, CURLOPT_SSLCERT, o->tls_cert);
+  if (o->tls_key) curl_easy_setopt(e, CURLOPT_SSLKEY, o->tls_key);
   if (o->public_only) {
     /* The check is on the address connected to, not on the URL's text:
      * names that resolve (or rebind) to 127.0.0.1, redirects, and numeric

@@ -57,6 +57,9 @@ typedef struct http_request_opts {
   const char *url;             /* http:// or https:// only */
   const char *unix_socket;     /* connect to this unix socket path instead of the URL's host
                                   (a local engine's API); NULL: by the URL. Not with public_only */
+  const char *tls_ca;          /* https: verify the server against this CA file only (NULL: the system's) */
+  const char *tls_cert;        /* https: present this client certificate (PEM file) ... */
+  const char *tls_key;         /* ... with this private key (PEM file); both or neither */
   const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL */
   const char *body;            /* copied; may be NULL */
   size_t body_len;

@@ -38,9 +38,7 @@ char *sbx_dk_locate(const char *host, char **why) {
   if (host && *host) {
     if (!strncmp(host, "unix://", 7)) host += 7;
     if (host[0] == '/') return xstrdup(host);
-    *why = xasprintf("engine address '%s' is not supported (only unix sockets: unix:///path); "
-                     "tcp:// hosts with TLS are not implemented yet",
-                     host);
+    *why = xasprintf("engine address '%s' is not a unix socket (unix:///path)", host);
     return NULL;
   }
   const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -61,47 +59,120 @@ char *sbx_dk_locate(const char *host, char **why) {
   return NULL;
 }
 
+int sbx_dk_engine_locate(sbx_dk_engine *self, const char *host, char **why) {
+  return sbx_dk_engine_locate_with(self, host, NULL, why);
+}
+
+int sbx_dk_engine_locate_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why) {
+  memset(self, 0, sizeof *self);
+  *why = NULL;
+  if (!host || !*host) host = getenv("DOCKER_HOST");
+  if (host && !strncmp(host, "tcp://", 6)) {
+    const char *hp = host + 6;
+    size_t n = strcspn(hp, "/?#");
+    if (!n) {
+      *why = xasprintf("engine address '%s' names no host:port", host);
+      return -EINVAL;
+    }
+    const char *verify = getenv("DOCKER_TLS_VERIFY");
+    if (!cert_path && (!verify || !*verify || !strcmp(verify, "0"))) {
+      *why = xasprintf("the engine %s is on the network: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH "
+                       "(ca.pem, cert.pem, key.pem; dockerd --tlsverify): an engine is never spoken to "
+                       "without TLS and a client certificate",
+                       host);
+      return -EPERM;
+    }
+    const char *dir = cert_path ? cert_path : getenv("DOCKER_CERT_PATH");
+    const char *home = getenv("HOME");
+    char *certdir = dir && *dir ? xstrdup(dir) : xasprintf("%s/.docker", home ? home : "");
+    self->ca = xasprintf("%s/ca.pem", certdir);
+    self->cert = xasprintf("%s/cert.pem", certdir);
+    self->key = xasprintf("%s/key.pem", certdir);
+    const char *files[] = {self->ca, self->cert, self->key};
+    for (size_t i = 0; i < ARRAY_LEN(files); i++) {
+      if (access(files[i], R_OK)) {
+        *why = xasprintf("the TLS file %s for the engine %s cannot be read (%s): set DOCKER_CERT_PATH to "
+                         "the folder holding ca.pem, cert.pem and key.pem",
+                         files[i], host, strerror(errno));
+        free(certdir);
+        sbx_dk_engine_close(self);
+        return -ENOENT;
+      }
+    }
+    free(certdir);
+    self->host = xstrdup(host);
+    self->base = xasprintf("https://%.*s", (int)n, hp);
+    return 0;
+  }
+  self->socket = sbx_dk_locate(host, why);
+  if (!self->socket) return -ENOENT;
+  self->host = xasprintf("unix://%s", self->socket);
+  self->base = xstrdup("http://docker");
+  return 0;
+}
+
 /* ---- blocking calls ---- */
 
 static size_t sync_write(char *p, size_t size, size_t n, void *ud) {
   return dbuf_add(ud, p, size * n) ? 0 : size * n; /* past the cap: the transfer fails */
 }
 
-long sbx_dk_call_sync(const char *socket, const char *api, const char *method, const char *path,
-                      const char *body, char **out, long timeout_ms) {
+char *sbx_dk_url(const sbx_dk_engine *e, const char *path) {
+  return e->api[0] ? xasprintf("%s/v%s%s", e->base, e->api, path) : xasprintf("%s%s", e->base, path);
+}
+
+long sbx_dk_engine_call(const sbx_dk_engine *e, const char *method, const char *path, const char *body,
+                        char **out, long timeout_ms, char **err) {
   if (out) *out = NULL;
-  CURL *e = curl_easy_init();
-  if (!e) return -ENOMEM;
-  char *url = api && *api ? xasprintf("http://docker/v%s%s", api, path) : xasprintf("http://docker%s", path);
+  if (err) *err = NULL;
+  CURL *c = curl_easy_init();
+  if (!c) return -ENOMEM;
+  char *url = sbx_dk_url(e, path);
+  char ebuf[CURL_ERROR_SIZE] = "";
   dbuf b;
   dbuf_init(&b, 16u << 20);
   struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, socket);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sync_write);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  if (e->socket) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, e->socket);
+  if (e->ca) curl_easy_setopt(c, CURLOPT_CAINFO, e->ca);
+  if (e->cert) curl_easy_setopt(c, CURLOPT_SSLCERT, e->cert);
+  if (e->key) curl_easy_setopt(c, CURLOPT_SSLKEY, e->key);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sync_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   if (body) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
   } else if (!strcmp(method, "POST")) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
   }
   long status = 0;
-  CURLcode rc = curl_easy_perform(e);
-  if (rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  else status = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+  CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  else {
+    status = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+    if (err) *err = xstrdup(*ebuf ? ebuf : curl_easy_strerror(rc));
+  }
   curl_slist_free_all(hdrs);
-  curl_easy_cleanup(e);
+  curl_easy_cleanup(c);
   free(url);
   if (status > 0 && out) *out = b.data ? b.data : xstrdup(""), b.data = NULL;
   dbuf_close(&b);
   return status;
+}
+
+long sbx_dk_call_sync(const char *socket, const char *api, const char *method, const char *path,
+                      const char *body, char **out, long timeout_ms) {
+  sbx_dk_engine e = {.socket = (char *)socket, .base = (char *)"http://docker"};
+  if (api) snprintf(e.api, sizeof e.api, "%s", api);
+  return sbx_dk_engine_call(&e, method, path, body, out, timeout_ms, NULL);
 }
 
 /* ---- the engine ---- */
@@ -113,26 +184,12 @@ static int api_num(const char *v) {
   return maj * 1000 + min;
 }
 
-int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why) {
-  memset(self, 0, sizeof *self);
-  self->socket = sbx_dk_locate(host, why);
-  if (!self->socket) return -ENOENT;
-  char *body = NULL;
-  long st = sbx_dk_call_sync(self->socket, NULL, "GET", "/version", NULL, &body, 5000);
-  if (st != 200) {
-    *why = st < 0 ? xasprintf("the container engine at %s does not answer (%s): is dockerd (or "
-                              "podman system service) running, and may this user use its socket?",
-                              self->socket, strerror((int)-st))
-                  : xasprintf("the container engine at %s answered GET /version with HTTP %ld",
-                              self->socket, st);
-    free(body);
-    sbx_dk_engine_close(self);
-    return st < 0 ? (int)st : -EPROTO;
-  }
+int sbx_dk_engine_parse_version(sbx_dk_engine *self, const char *body, char **why) {
   cJSON *v = cJSON_Parse(body);
-  free(body);
   const char *ver = cJSON_GetStringValue(cJSON_GetObjectItem(v, "Version"));
   const char *api = cJSON_GetStringValue(cJSON_GetObjectItem(v, "ApiVersion"));
+  free(self->version);
+  free(self->name);
   self->version = xstrdup(ver ? ver : "?");
   const char *name = NULL;
   cJSON *comps = cJSON_GetObjectItem(v, "Components"), *c;
@@ -144,19 +201,51 @@ int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why) {
   int have = api_num(api);
   int rc = 0;
   if (have < api_num(SBX_DK_API_MIN)) {
-    *why = xasprintf("the container engine at %s speaks API %s; at least %s is needed", self->socket,
+    *why = xasprintf("the container engine at %s speaks API %s; at least %s is needed", self->host,
                      api ? api : "?", SBX_DK_API_MIN);
     rc = -EPROTO;
   } else {
     snprintf(self->api, sizeof self->api, "%s", have < api_num(SBX_DK_API_MAX) ? api : SBX_DK_API_MAX);
   }
   cJSON_Delete(v);
-  if (rc) sbx_dk_engine_close(self);
+  return rc;
+}
+
+int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why) {
+  return sbx_dk_engine_open_with(self, host, NULL, why);
+}
+
+int sbx_dk_engine_open_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why) {
+  int rc = sbx_dk_engine_locate_with(self, host, cert_path, why);
+  if (rc) {
+    self->host = host && *host ? xstrdup(host) : getenv("DOCKER_HOST") ? xstrdup(getenv("DOCKER_HOST"))
+                                                                     : xstrdup("(the local socket)");
+    return rc;
+  }
+  char *body = NULL, *err = NULL;
+  long st = sbx_dk_engine_call(self, "GET", "/version", NULL, &body, 5000, &err);
+  if (st != 200) {
+    *why = st < 0 ? xasprintf("the container engine at %s does not answer (%s): is dockerd (or "
+                              "podman system service) running, and may this user use it?",
+                              self->host, err ? err : strerror((int)-st))
+                  : xasprintf("the container engine at %s answered GET /version with HTTP %ld",
+                              self->host, st);
+    free(body);
+    free(err);
+    return st < 0 ? (int)st : -EPROTO;
+  }
+  rc = sbx_dk_engine_parse_version(self, body, why);
+  free(body);
   return rc;
 }
 
 void sbx_dk_engine_close(sbx_dk_engine *self) {
+  free(self->host);
   free(self->socket);
+  free(self->base);
+  free(self->ca);
+  free(self->cert);
+  free(self->key);
   free(self->version);
   free(self->name);
   memset(self, 0, sizeof *self);
@@ -166,13 +255,15 @@ static bool pid_alive(long pid) {
   return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-int sbx_dk_sweep(const sbx_dk_engine *e) {
+/* Removes our containers on e: those of dead servers of this host, or
+ * (own) this process's. */
+static int sweep(const sbx_dk_engine *e, bool own) {
   /* filters={"label":["crucible.owner"]}, URL-encoded. */
   char *body = NULL;
-  long st = sbx_dk_call_sync(e->socket, e->api, "GET",
-                             "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22" SBX_DK_LABEL_OWNER
-                             "%22%5D%7D",
-                             NULL, &body, 10000);
+  long st = sbx_dk_engine_call(e, "GET",
+                               "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22" SBX_DK_LABEL_OWNER
+                               "%22%5D%7D",
+                               NULL, &body, 10000, NULL);
   if (st != 200) {
     free(body);
     return 0;
@@ -187,9 +278,11 @@ int sbx_dk_sweep(const sbx_dk_engine *e) {
     const char *owner = cJSON_GetStringValue(cJSON_GetObjectItem(labels, SBX_DK_LABEL_OWNER));
     const char *on = cJSON_GetStringValue(cJSON_GetObjectItem(labels, SBX_DK_LABEL_HOST));
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(c, "Id"));
-    if (!owner || !id || !on || strcmp(on, host) || pid_alive(strtol(owner, NULL, 10))) continue;
+    if (!owner || !id || !on || strcmp(on, host)) continue;
+    long pid = strtol(owner, NULL, 10);
+    if (own ? pid != (long)getpid() : pid_alive(pid)) continue;
     char *path = xasprintf("/containers/%s?force=1&v=1", id);
-    long d = sbx_dk_call_sync(e->socket, e->api, "DELETE", path, NULL, NULL, 10000);
+    long d = sbx_dk_engine_call(e, "DELETE", path, NULL, NULL, 10000, NULL);
     free(path);
     if (d == 204 || d == 404) n++;
   }
@@ -197,11 +290,19 @@ int sbx_dk_sweep(const sbx_dk_engine *e) {
   return n;
 }
 
+int sbx_dk_sweep(const sbx_dk_engine *e) {
+  return sweep(e, false);
+}
+
+int sbx_dk_sweep_own(const sbx_dk_engine *e) {
+  return sweep(e, true);
+}
+
 bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image) {
   char *esc = curl_easy_escape(NULL, image, 0);
   char *path = xasprintf("/images/%s/json", esc ? esc : image);
   curl_free(esc);
-  long st = sbx_dk_call_sync(e->socket, e->api, "GET", path, NULL, NULL, 10000);
+  long st = sbx_dk_engine_call(e, "GET", path, NULL, NULL, 10000, NULL);
   free(path);
   return st == 200;
 }
@@ -397,20 +498,20 @@ static const char *interp_name(sbx_lang lang) {
   return slash ? slash + 1 : p;
 }
 
-cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *image, const char *code,
-                          size_t code_len, const char *stdin_data, size_t stdin_len, long uid, long gid,
-                          char **err) {
-  *err = NULL;
-  if (memchr(code, '\0', code_len) || (stdin_len && memchr(stdin_data, '\0', stdin_len))) {
-    *err = xstrdup("the docker backend cannot deliver a program or stdin holding NUL bytes");
-    return NULL;
-  }
-  if (code_len + stdin_len > MAX_DELIVERY) {
-    *err = xasprintf("the docker backend delivers at most %u bytes of program and stdin", MAX_DELIVERY);
-    return NULL;
-  }
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "Image", image);
+static char *check_delivery(const char *code, size_t code_len, const char *stdin_data, size_t stdin_len) {
+  if (memchr(code, '\0', code_len) || (stdin_len && memchr(stdin_data, '\0', stdin_len)))
+    return xstrdup("the docker backend cannot deliver a program or stdin holding NUL bytes");
+  if (code_len + stdin_len > MAX_DELIVERY)
+    return xasprintf("the docker backend delivers at most %u bytes of program and stdin", MAX_DELIVERY);
+  return NULL;
+}
+
+/* The environment (defaults, then the program and stdin in pieces) and the
+ * /bin/sh command line that delivers them. With reap, the interpreter runs
+ * as sh's child and, once it ended, sh kills whatever it left (an exec'd
+ * program is not its container's init, so nothing else would). */
+static void add_program(cJSON *o, sbx_lang lang, const char *code, size_t code_len, const char *stdin_data,
+                        size_t stdin_len, bool reap) {
   cJSON *env = cJSON_AddArrayToObject(o, "Env");
   for (const char *const *e = sbx_bwrap_env; *e; e += 2) {
     char *s = xasprintf("%s=%s", e[0], e[1]);
@@ -424,9 +525,10 @@ cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *imag
    * none of them. */
   char *boot = xasprintf("w() { i=0; while [ $i -lt $2 ]; do eval \"printf %%s \\\"\\${$1_$i}\\\"\"; "
                          "unset $1_$i; i=$((i+1)); done; }; "
-                         "w CRUCIBLE_CODE %d > \"$1\" && w CRUCIBLE_STDIN %d > .stdin && "
-                         "exec \"$0\" \"$1\" < .stdin",
-                         ncode, nin);
+                         "w CRUCIBLE_CODE %d > \"$1\" && w CRUCIBLE_STDIN %d > .stdin && %s",
+                         ncode, nin,
+                         reap ? "{ \"$0\" \"$1\" < .stdin; r=$?; kill -9 -1 2>/dev/null; exit $r; }"
+                              : "exec \"$0\" \"$1\" < .stdin");
   cJSON *cmd = cJSON_AddArrayToObject(o, "Cmd");
   cJSON_AddItemToArray(cmd, cJSON_CreateString("/bin/sh"));
   cJSON_AddItemToArray(cmd, cJSON_CreateString("-c"));
@@ -434,6 +536,12 @@ cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *imag
   cJSON_AddItemToArray(cmd, cJSON_CreateString(interp_name(lang)));
   cJSON_AddItemToArray(cmd, cJSON_CreateString(sbx_lang_script(lang)));
   free(boot);
+}
+
+/* Everything of a container but its command: the promises and the limits. */
+static cJSON *base_body(const sbx_limits *lim, const char *image, long uid, long gid) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "Image", image);
   cJSON_AddArrayToObject(o, "Entrypoint"); /* empty: the image's entrypoint never runs */
   cJSON_AddStringToObject(o, "WorkingDir", SBX_SCRATCH);
   char *user = xasprintf("%ld:%ld", uid, gid);
@@ -500,6 +608,54 @@ cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *imag
   cJSON *lc = cJSON_AddObjectToObject(hc, "LogConfig");
   cJSON_AddStringToObject(lc, "Type", "none");
   cJSON_AddObjectToObject(lc, "Config");
+  return o;
+}
+
+cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *image, const char *code,
+                          size_t code_len, const char *stdin_data, size_t stdin_len, long uid, long gid,
+                          char **err) {
+  *err = check_delivery(code, code_len, stdin_data, stdin_len);
+  if (*err) return NULL;
+  cJSON *o = base_body(lim, image, uid, gid);
+  add_program(o, lang, code, code_len, stdin_data, stdin_len, false);
+  return o;
+}
+
+cJSON *sbx_dk_warm_body(const sbx_limits *lim, const char *image, long uid, long gid) {
+  cJSON *o = base_body(lim, image, uid, gid);
+  cJSON *env = cJSON_AddArrayToObject(o, "Env");
+  for (const char *const *e = sbx_bwrap_env; *e; e += 2) {
+    char *s = xasprintf("%s=%s", e[0], e[1]);
+    cJSON_AddItemToArray(env, cJSON_CreateString(s));
+    free(s);
+  }
+  cJSON *cmd = cJSON_AddArrayToObject(o, "Cmd");
+  cJSON_AddItemToArray(cmd, cJSON_CreateString("/bin/sh"));
+  cJSON_AddItemToArray(cmd, cJSON_CreateString("-c"));
+  /* Bounded: a container of a server that died and never restarts ends by
+   * itself (the next start's sweep removes it). */
+  char *sleep = xasprintf("exec sleep %d", SBX_DK_WARM_LIFETIME_S);
+  cJSON_AddItemToArray(cmd, cJSON_CreateString(sleep));
+  free(sleep);
+  cJSON_AddBoolToObject(o, "AttachStdout", false);
+  cJSON_AddBoolToObject(o, "AttachStderr", false);
+  return o;
+}
+
+cJSON *sbx_dk_exec_body(sbx_lang lang, const char *code, size_t code_len, const char *stdin_data,
+                        size_t stdin_len, long uid, long gid, char **err) {
+  *err = check_delivery(code, code_len, stdin_data, stdin_len);
+  if (*err) return NULL;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "AttachStdin", false);
+  cJSON_AddBoolToObject(o, "AttachStdout", true);
+  cJSON_AddBoolToObject(o, "AttachStderr", true);
+  cJSON_AddBoolToObject(o, "Tty", false);
+  cJSON_AddBoolToObject(o, "Privileged", false);
+  char *user = xasprintf("%ld:%ld", uid, gid);
+  cJSON_AddStringToObject(o, "User", user);
+  free(user);
+  add_program(o, lang, code, code_len, stdin_data, stdin_len, true);
   return o;
 }
 

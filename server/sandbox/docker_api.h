@@ -23,7 +23,10 @@
 
 /* An engine, located and probed. */
 typedef struct sbx_dk_engine {
-  char *socket;        /* unix socket path */
+  char *host;          /* as named: "unix:///var/run/docker.sock", "tcp://10.0.0.2:2376" */
+  char *socket;        /* unix socket path; NULL for a tcp:// engine */
+  char *base;          /* "http://docker" (unix) or "https://HOST:PORT" (tcp, TLS) */
+  char *ca, *cert, *key; /* tcp: $DOCKER_CERT_PATH/{ca,cert,key}.pem (default ~/.docker) */
   char api[16];        /* negotiated, "1.41" */
   char *version;       /* the engine's own version */
   char *name;          /* "Docker Engine" / "Podman Engine" / ... */
@@ -32,9 +35,19 @@ typedef struct sbx_dk_engine {
 /* The unix socket of the engine named by host ("unix:///path" or "/path"),
  * or when host is NULL or empty: $DOCKER_HOST, then /var/run/docker.sock,
  * $XDG_RUNTIME_DIR/podman/podman.sock, /run/podman/podman.sock (the first
- * that exists). Returns a new string, or NULL with *why (caller frees):
- * tcp:// hosts are not supported yet. */
+ * that exists). Returns a new string, or NULL with *why (caller frees),
+ * also for a tcp:// host (sbx_dk_engine_locate handles those). */
 char *sbx_dk_locate(const char *host, char **why);
+
+/* Fills self's host, socket, base and TLS files from host (as
+ * sbx_dk_locate; "tcp://HOST:PORT" needs DOCKER_TLS_VERIFY set and the
+ * three PEM files in $DOCKER_CERT_PATH, default ~/.docker: an engine on the
+ * network is never spoken to without TLS and a client certificate).
+ * Returns 0, or -errno with *why (caller frees) and self zeroed. */
+int sbx_dk_engine_locate(sbx_dk_engine *self, const char *host, char **why);
+/* The same with the TLS folder given (sandbox.docker.certPath: TLS on and
+ * verified whatever DOCKER_TLS_VERIFY says); NULL: as above. */
+int sbx_dk_engine_locate_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why);
 
 /* A blocking request to the engine (setup, doctor and the sweep only), at
  * most timeout_ms. path starts with "/" and carries no version. Returns the
@@ -42,15 +55,33 @@ char *sbx_dk_locate(const char *host, char **why);
  * the response body (caller frees). */
 long sbx_dk_call_sync(const char *socket, const char *api, const char *method, const char *path,
                       const char *body, char **out, long timeout_ms);
+/* The same on a located engine (unix or tcp with TLS), with its API version
+ * (none before it is negotiated). *err (may be NULL) gets curl's words on a
+ * transport failure (caller frees). */
+long sbx_dk_engine_call(const sbx_dk_engine *e, const char *method, const char *path, const char *body,
+                        char **out, long timeout_ms, char **err);
+/* The URL of path on e, with its API version (caller frees). */
+char *sbx_dk_url(const sbx_dk_engine *e, const char *path);
 
 /* Locates and probes an engine (GET /version, the API version negotiated:
- * the lower of the engine's and ours). Returns 0, or -errno with *why. */
+ * the lower of the engine's and ours). Returns 0, or -errno with *why;
+ * self->host is kept either way (sbx_dk_engine_close frees it). */
 int sbx_dk_engine_open(sbx_dk_engine *self, const char *host, char **why);
+/* The same with a TLS folder (sbx_dk_engine_locate_with). */
+int sbx_dk_engine_open_with(sbx_dk_engine *self, const char *host, const char *cert_path, char **why);
+/* Reads a GET /version answer into self (version, name, API negotiated).
+ * Returns 0, or -EPROTO with *why. */
+int sbx_dk_engine_parse_version(sbx_dk_engine *self, const char *body, char **why);
 void sbx_dk_engine_close(sbx_dk_engine *self);
 
 /* Removes (force) every container labelled by a crucible server of this
  * host whose process is gone. Returns how many. */
 int sbx_dk_sweep(const sbx_dk_engine *e);
+
+/* Removes (force) every container labelled by this very process on this
+ * host: an engine that came back after it died holds the runs it lost.
+ * Returns how many. */
+int sbx_dk_sweep_own(const sbx_dk_engine *e);
 
 /* Whether image is present on the engine (GET /images/{name}/json). */
 bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image);
@@ -68,6 +99,18 @@ cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *imag
                           size_t code_len, const char *stdin_data, size_t stdin_len, long uid, long gid,
                           char **err);
 
+/* How long a warm container (made ahead, sleeping) lives at most. */
+#define SBX_DK_WARM_LIFETIME_S 86400
+
+/* A warm container: create_body's promises and limits, its command a
+ * bounded sleep, waiting for the program to be exec'd into it. */
+cJSON *sbx_dk_warm_body(const sbx_limits *lim, const char *image, long uid, long gid);
+/* The exec of one program into a warm container: the same delivery as
+ * create_body's, as uid:gid; once the interpreter ended, whatever it left
+ * running is killed (kill -1) before the exec ends. NULL with *err as
+ * create_body. */
+cJSON *sbx_dk_exec_body(sbx_lang lang, const char *code, size_t code_len, const char *stdin_data,
+                        size_t stdin_len, long uid, long gid, char **err);
 /* ---- images ---- */
 
 /* The image's ID (GET /images/{name}/json, blocking, at most timeout_ms):

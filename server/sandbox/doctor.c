@@ -91,7 +91,7 @@ static void doctor_freed(uv_handle_t *h) {
 /* What the probes showed, then the answer. */
 static void finish_cb(uv_timer_t *t) {
   doctor *d = container_of(t, doctor, finish);
-  if (d->runner->backend == &sbx__docker_backend) {
+  if (d->runner->backend->doctor) {
     /* Python is the language the image must have; the others are optional. */
     bool ok = cJSON_IsTrue(cJSON_GetObjectItem(d->probes[SBX_LANG_PYTHON].out, "ok")) && !d->runner->setup_error;
     cJSON_AddBoolToObject(d->rep, "ok", ok);
@@ -140,8 +140,8 @@ static void finish_cb(uv_timer_t *t) {
 static void facts(doctor *d) {
   sbx_runner *runner = d->runner;
   cJSON *rep = d->rep, *hints = d->hints;
-  if (runner->backend == &sbx__docker_backend) {
-    sbx__dk_doctor_facts(runner, rep, hints);
+  if (runner->backend->doctor) {
+    runner->backend->doctor(runner, rep, hints);
     return;
   }
   const sbx__bwrap *be = sbx__bw(runner);

@@ -207,12 +207,21 @@ typedef struct sbx__backend {
    * closes the backend's handles, frees self->be, then calls
    * sbx__runner_backend_closed(self) from a close callback. */
   void (*close)(sbx_runner *self);
+  /* The doctor's facts of a backend that runs programs elsewhere (its
+   * engines, image, ids, how limits hold), written into rep with hints; may
+   * block briefly (the doctor is no run's path). NULL: the host's own
+   * sandbox, which doctor.c describes itself (bwrap). */
+  void (*doctor)(const sbx_runner *self, cJSON *rep, cJSON *hints);
   /* Optional (NULL: the backend runs no images, and refuses a request's
    * sbx_env.image): sbx_image_ensure and the default image. */
   int (*image)(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
                sbx_image_wait **wait, char **err);
   const char *(*default_image)(const sbx_runner *self);
 } sbx__backend;
+
+/* The backend of each sbx_backend_kind: a new backend is one more entry
+ * (and its file). */
+extern const sbx__backend *const sbx__backends[];
 
 /* The common part of a pull's wait; the backend's own wait holds it. */
 struct sbx_image_wait {
@@ -224,9 +233,6 @@ struct sbx_image_wait {
 extern const sbx__backend sbx__bwrap_backend;
 /* The docker backend (backend_docker.c, docker_api.c). */
 extern const sbx__backend sbx__docker_backend;
-/* The doctor's facts of a docker runner: the engine (reachable, socket,
- * name, version, API version), the image, the ids, how limits hold. */
-void sbx__dk_doctor_facts(const sbx_runner *self, cJSON *rep, cJSON *hints);
 
 /* A cgroup made ahead (in the pool) or waiting for its last task to go (a
  * grave). */

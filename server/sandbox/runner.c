@@ -57,9 +57,15 @@ unsigned long long sbx__next_seq(void) {
   return atomic_fetch_add(&seq, 1) + 1;
 }
 
+const sbx__backend *const sbx__backends[] = {
+    [SBX_BACKEND_BWRAP] = &sbx__bwrap_backend,
+    [SBX_BACKEND_DOCKER] = &sbx__docker_backend,
+};
+
 int sbx_runner_init(sbx_runner *self, uv_loop_t *loop, const sbx_config *config) {
-  bool docker = config && config->backend == SBX_BACKEND_DOCKER;
-  return sbx__runner_init_with(self, loop, config, docker ? &sbx__docker_backend : &sbx__bwrap_backend);
+  sbx_backend_kind k = config ? config->backend : SBX_BACKEND_BWRAP;
+  if ((unsigned)k >= ARRAY_LEN(sbx__backends) || !sbx__backends[k]) k = SBX_BACKEND_BWRAP;
+  return sbx__runner_init_with(self, loop, config, sbx__backends[k]);
 }
 
 int sbx__runner_init_with(sbx_runner *self, uv_loop_t *loop, const sbx_config *config,
@@ -79,6 +85,8 @@ int sbx__runner_init_with(sbx_runner *self, uv_loop_t *loop, const sbx_config *c
   /* The copy keeps no borrowed strings: the backend reads them from config. */
   self->cfg.bwrap = NULL;
   self->cfg.image = self->cfg.docker_host = NULL;
+  self->cfg.docker_hosts = NULL;
+  self->cfg.docker_cert_path = NULL;
   memset(self->cfg.interpreters, 0, sizeof self->cfg.interpreters);
   /* Never host root: 0 (or unset) means the default id. */
   long want_uid = config && config->host_uid > 0 ? config->host_uid : SBX_HOST_ID_DEFAULT;

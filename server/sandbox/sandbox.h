@@ -159,6 +159,12 @@ typedef struct sbx_config {
   const char *docker_host; /* docker: "unix:///path" or a socket path; NULL: $DOCKER_HOST, then
                               /var/run/docker.sock, $XDG_RUNTIME_DIR/podman/podman.sock,
                               /run/podman/podman.sock */
+  const char *const *docker_hosts; /* docker: several engines (NULL-terminated; each as docker_host, or
+                              "tcp://HOST:PORT" with TLS, optionally "?max=N" runs at once); runs go
+                              to the one with free capacity. NULL or empty: docker_host alone */
+  const char *docker_cert_path; /* docker: the folder of ca.pem, cert.pem, key.pem for tcp:// engines
+                              (TLS verified); NULL: $DOCKER_CERT_PATH (with DOCKER_TLS_VERIFY set),
+                              then ~/.docker */
   int max_concurrent;   /* runs at once; the rest queue (default 4) */
   int max_queued;       /* queued runs beyond which sbx_run_start returns -EAGAIN (default 1024) */
   int max_queued_per_owner; /* the same for one owner (sbx_request.owner; default 64) */

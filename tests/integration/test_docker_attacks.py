@@ -159,11 +159,24 @@ def _wait_up(c, rid, timeout=60):
     raise AssertionError("the program never printed 'up'")
 
 
+def _running(pid):
+    """Containers of server pid with a program in them (the server also keeps
+    a warm container made ahead, sleeping, which runs none)."""
+    from test_docker import api
+    out = []
+    for ctr in ours(pid):
+        st, top = api("GET", "/containers/%s/top" % ctr["Id"])
+        if st == 200 and any("sleep" not in " ".join(p) for p in top.get("Processes") or []
+                             if "docker-init" not in " ".join(p)):
+            out.append(ctr)
+    return out
+
+
 def _wait_gone(pid, timeout=20):
     deadline = time.time() + timeout
-    while ours(pid) and time.time() < deadline:
+    while _running(pid) and time.time() < deadline:
         time.sleep(0.2)
-    return ours(pid)
+    return _running(pid)
 
 
 def test_cancel_kills_and_removes_the_container(engine, tmp_path):  # noqa: F811
@@ -171,7 +184,7 @@ def test_cancel_kills_and_removes_the_container(engine, tmp_path):  # noqa: F811
     try:
         rid = c.request("crucible/run", {"code": attack_programs.SLEEPER})
         _wait_up(c, rid)
-        assert len(ours(c.proc.pid)) == 1
+        assert len(_running(c.proc.pid)) == 1
         t0 = time.time()
         c.notify("$/cancelRequest", {"id": rid})
         r = c.wait_response(rid, timeout=20)
@@ -192,9 +205,9 @@ def test_client_vanishing_leaves_no_container(engine, tmp_path):  # noqa: F811
     rid = c.request("crucible/run", {"code": attack_programs.SLEEPER})
     _wait_up(c, rid)
     pid = c.proc.pid
-    assert len(ours(pid)) == 1
+    assert len(_running(pid)) == 1
     # The client goes away without a word: its end of the pipes closes.
     c.proc.stdin.close()
     c.proc.wait(timeout=30)
-    assert _wait_gone(pid) == []
+    assert _wait_gone(pid) == [] and ours(pid) == []
     assert procs_matching("time.sleep(120)") == []

@@ -11,6 +11,11 @@
 #include "common.h"
 #include "dbuf.h"
 #include "docker_api.h"
+#include "engines.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 
 typedef struct got {
   dbuf out, err;
@@ -151,6 +156,115 @@ static void chunks_keep_utf8(void **state) {
   free(code);
 }
 
+static void tls_locate(void **state) {
+  (void)state;
+  char dir[] = "/tmp/crucible-dk-test-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  sbx_dk_engine e;
+  char *why = NULL;
+  unsetenv("DOCKER_TLS_VERIFY");
+  /* Never spoken to without TLS. */
+  assert_int_equal(sbx_dk_engine_locate(&e, "tcp://10.0.0.1:2376", &why), -EPERM);
+  assert_non_null(strstr(why, "DOCKER_TLS_VERIFY"));
+  free(why);
+  setenv("DOCKER_TLS_VERIFY", "1", 1);
+  setenv("DOCKER_CERT_PATH", dir, 1);
+  assert_int_equal(sbx_dk_engine_locate(&e, "tcp://10.0.0.1:2376", &why), -ENOENT);
+  assert_non_null(strstr(why, "ca.pem"));
+  free(why);
+  const char *names[] = {"ca.pem", "cert.pem", "key.pem"};
+  for (int i = 0; i < 3; i++) {
+    char *p = xasprintf("%s/%s", dir, names[i]);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    free(p);
+  }
+  assert_int_equal(sbx_dk_engine_locate(&e, "tcp://10.0.0.1:2376/", &why), 0);
+  assert_string_equal(e.base, "https://10.0.0.1:2376");
+  assert_null(e.socket);
+  assert_non_null(strstr(e.cert, "/cert.pem"));
+  char *u = sbx_dk_url(&e, "/version");
+  assert_string_equal(u, "https://10.0.0.1:2376/version");
+  free(u);
+  snprintf(e.api, sizeof e.api, "1.41");
+  u = sbx_dk_url(&e, "/info");
+  assert_string_equal(u, "https://10.0.0.1:2376/v1.41/info");
+  free(u);
+  sbx_dk_engine_close(&e);
+  /* A unix socket needs none of it. */
+  assert_int_equal(sbx_dk_engine_locate(&e, "unix:///run/d.sock", &why), 0);
+  assert_string_equal(e.base, "http://docker");
+  assert_string_equal(e.socket, "/run/d.sock");
+  assert_null(e.cert);
+  sbx_dk_engine_close(&e);
+  for (int i = 0; i < 3; i++) {
+    char *p = xasprintf("%s/%s", dir, names[i]);
+    unlink(p);
+    free(p);
+  }
+  rmdir(dir);
+  unsetenv("DOCKER_TLS_VERIFY");
+  unsetenv("DOCKER_CERT_PATH");
+}
+
+/* Placement: the up engine with the most free slots, the first among
+ * equals; all full: the smallest share of its capacity; none up: -1. */
+static void pick(void **state) {
+  (void)state;
+  sbx_dk_slot v[3];
+  memset(v, 0, sizeof v);
+  sbx_dk_engines set = {.v = v, .n = 3};
+  for (int i = 0; i < 3; i++) v[i].up = true, v[i].cap = 2, v[i].set = &set, v[i].eng.host = (char *)"h";
+  char *why = NULL;
+  assert_int_equal(sbx_dk_engines_pick(&set, &why), 0);
+  v[0].nlive = 1;
+  assert_int_equal(sbx_dk_engines_pick(&set, &why), 1);
+  v[1].nlive = 2, v[2].nlive = 1;
+  assert_int_equal(sbx_dk_engines_pick(&set, &why), 0);
+  v[0].nlive = 2, v[2].nlive = 2, v[2].cap = 4;
+  assert_int_equal(sbx_dk_engines_pick(&set, &why), 2);
+  v[2].nlive = 5; /* all full: 2/2, 2/2, 5/4 */
+  assert_int_equal(sbx_dk_engines_pick(&set, &why), 0);
+  v[0].up = false, v[0].why = (char *)"zero died";
+  assert_int_equal(sbx_dk_engines_pick(&set, &why), 1);
+  v[1].up = v[2].up = false;
+  assert_int_equal(sbx_dk_engines_pick(&set, &why), -1);
+  assert_non_null(strstr(why, "zero died"));
+  free(why);
+}
+
+/* A warm container keeps the create body's promises; the exec carries the
+ * program and reaps what it leaves. */
+static void warm_and_exec_bodies(void **state) {
+  (void)state;
+  sbx_limits lim;
+  sbx_limits_default(&lim);
+  char *err = NULL;
+  cJSON *c = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "print(1)", 8, NULL, 0, 65534, 65534, &err);
+  cJSON *w = sbx_dk_warm_body(&lim, "img", 65534, 65534);
+  assert_true(cJSON_Compare(cJSON_GetObjectItem(c, "HostConfig"), cJSON_GetObjectItem(w, "HostConfig"), true));
+  assert_string_equal(str_at(w, "User", NULL), "65534:65534");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(w, "NetworkDisabled")));
+  assert_non_null(strstr(cJSON_GetArrayItem(cJSON_GetObjectItem(w, "Cmd"), 2)->valuestring, "exec sleep "));
+  cJSON *x = sbx_dk_exec_body(SBX_LANG_PYTHON, "print(1)", 8, "in", 2, 65534, 65534, &err);
+  assert_non_null(x);
+  assert_string_equal(str_at(x, "User", NULL), "65534:65534");
+  const char *boot = cJSON_GetArrayItem(cJSON_GetObjectItem(x, "Cmd"), 2)->valuestring;
+  assert_non_null(strstr(boot, "kill -9 -1"));
+  assert_null(strstr(boot, "exec \"$0\""));
+  int found = 0;
+  cJSON *it;
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(x, "Env")) found += !strcmp(it->valuestring, "CRUCIBLE_CODE_0=print(1)");
+  assert_int_equal(found, 1);
+  assert_null(sbx_dk_exec_body(SBX_LANG_PYTHON, "a\0b", 3, NULL, 0, 1, 1, &err));
+  assert_non_null(err);
+  free(err);
+  cJSON_Delete(c);
+  cJSON_Delete(w);
+  cJSON_Delete(x);
+}
+
 /* Docker reports OOMKilled; Podman says false: a SIGKILL nobody of ours
  * sent counts as oom only when the container's memory events saw the OOM
  * killer act. */
@@ -253,6 +367,9 @@ int main(void) {
       cmocka_unit_test(locate),
       cmocka_unit_test(create_body),
       cmocka_unit_test(chunks_keep_utf8),
+      cmocka_unit_test(tls_locate),
+      cmocka_unit_test(pick),
+      cmocka_unit_test(warm_and_exec_bodies),
       cmocka_unit_test(oom_verdict),
       cmocka_unit_test(oom_events),
       cmocka_unit_test(pull_query),
