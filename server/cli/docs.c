@@ -22,7 +22,7 @@
 #define MAX_CLI_SOURCES 64
 
 static const char usage[] =
-    "usage: crucible docs add URL|PATH... [--max-depth N] [--max-pages N] [--max-page-bytes N]\n"
+    "usage: crucible docs add [URL|PATH...] [--max-depth N] [--max-pages N] [--max-page-bytes N]\n"
     "                        [--max-total-bytes N] [--freshness SECONDS] [--concurrency N]\n"
     "                        [--timeout MS] [--json] [--db FILE]\n"
     "       crucible docs list [--json] [--db FILE]\n"
@@ -30,7 +30,7 @@ static const char usage[] =
     "                        [--json] [--db FILE]\n"
     "  (any of them: --raw-output writes control characters unescaped to a terminal)\n"
     "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
-    "add defaults to the settings' docs.maxPages.\n"
+    "add defaults to the settings' docs.maxDepth and docs.maxPages, and with no source to docs.sources.\n"
     "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens.\n";
 
 typedef struct add_cli {
@@ -79,11 +79,13 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   size_t n = 0;
   docs_sync_opts o = {.max_depth = DOCS_DEFAULT_MAX_DEPTH, .freshness_s = -1};
   add_cli c = {0};
-  /* the settings' page cap, as an ask uses it; --max-pages overrides it */
+  int status = 2;
+  /* the settings' depth and page caps, as an ask uses them (the options
+   * override them); with no source named, the settings' docs.sources */
   cfg settings;
   cfg_init_cli(&settings);
+  o.max_depth = settings.docs.max_depth;
   o.max_pages = settings.docs.max_pages;
-  cfg_close(&settings);
   for (int i = 1; i < argc; i++) {
     long v;
     const char *a = argv[i];
@@ -92,7 +94,7 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   if (!strcmp(a, name)) {                                                                               \
     if (!has_val || !parse_long(argv[++i], lo, hi, &v)) {                                               \
       fprintf(stderr, "crucible docs add: %s needs a number from %ld to %ld\n", name, (long)(lo), (long)(hi)); \
-      return 2;                                                                                         \
+      goto out;                                                                                         \
     }                                                                                                   \
     field = v;                                                                                          \
     continue;                                                                                           \
@@ -111,17 +113,20 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     }
     if (a[0] == '-' && a[1]) {
       fprintf(stderr, "crucible docs add: unknown option %s\n%s", a, usage);
-      return 2;
+      goto out;
     }
     if (n == MAX_CLI_SOURCES) {
       fprintf(stderr, "crucible docs add: at most %d sources at once\n", MAX_CLI_SOURCES);
-      return 2;
+      goto out;
     }
     sources[n++] = a;
   }
+  for (int i = 0; !n && i < settings.docs.sources.n && i < MAX_CLI_SOURCES; i++) sources[i] = settings.docs.sources.items[i];
+  if (!n) n = settings.docs.sources.n < MAX_CLI_SOURCES ? (size_t)settings.docs.sources.n : MAX_CLI_SOURCES;
   if (!n) {
     fputs(usage, stderr);
-    return 2;
+    fputs("crucible docs add: name a source, or set docs.sources in the settings\n", stderr);
+    goto out;
   }
   o.sources = sources;
   o.n_sources = n;
@@ -140,7 +145,8 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  if (r < 0) return 1;
+  status = 1;
+  if (r < 0) goto out;
   const docs_sync_stats *st = &c.st;
   if (c.json) {
     cJSON *j = cJSON_CreateObject();
@@ -162,8 +168,10 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     putchar('\n');
   }
   if (c.error) term_printf(stderr, "crucible docs add: %s\n", c.error);
-  int status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;
+  status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;
   free(c.error);
+out:
+  cfg_close(&settings);
   return status;
 }
 

@@ -355,3 +355,33 @@ def test_sphinx_sources_indexed_once(tmp_path):
     urls = [s["url"] for s in ctx["sources"]]
     assert urls == [str((folder / "library" / "zipfile.html").resolve())], urls
     assert ctx["context"].count("extractall") == 1
+
+
+def test_add_honours_user_max_depth(fresh):
+    site, cache = fresh
+    config = cache.parent / "config"
+    (config / "crucible").mkdir(parents=True)
+    (config / "crucible" / "config.json").write_text(json.dumps({"docs": {"maxDepth": 0}}))
+    summary = run_docs(cache, config, "add", site.url, "--json", *TIMEOUT_ARGS)
+    assert get_paths(site) == ["/docs/"] and summary["pages"] == 1, summary
+    # the option still overrides the setting
+    site.clear()
+    summary = run_docs(cache, config, "add", site.url, "--json", *TIMEOUT_ARGS, "--max-depth", "1")
+    assert summary["pages"] > 1, summary
+
+
+def test_add_without_source_syncs_user_sources(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "levers.md").write_text("# Levers\n\nA lever multiplies force around a fulcrum.\n")
+    config = tmp_path / "config"
+    (config / "crucible").mkdir(parents=True)
+    (config / "crucible" / "config.json").write_text(json.dumps({"docs": {"sources": [str(folder)]}}))
+    summary = run_docs(tmp_path / "cache", config, "add", "--json")
+    assert summary["pages"] == 1, summary
+    # with neither a source nor the setting: usage
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(empty))
+    p = subprocess.run([crucible_bin(), "docs", "add"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 2 and "docs.sources" in p.stderr
