@@ -132,11 +132,11 @@ static void handle_response(docs_sync *s, docs_xfer *x, http_request *req, const
                           NULL, 0);
       return;
     }
-    if (docs_index_page(s->store, sr, url, x->kind, x->body.data ? x->body.data : "", x->body.len, x->etag,
-                        x->last_modified, &links, &n) == 0)
-      s->st.fetched++;
-    else
-      s->st.errors++;
+    int r = docs_index_page(s->store, sr, url, x->kind, x->body.data ? x->body.data : "", x->body.len, x->etag,
+                            x->last_modified, &links, &n);
+    if (r == 0) s->st.fetched++;
+    else if (r > 0) s->st.skipped++;
+    else s->st.errors++;
     docs_sync_enqueue_links(s, links, n, depth + 1, si);
     docs_links_free(links, n);
     return;

@@ -385,3 +385,51 @@ def test_add_without_source_syncs_user_sources(tmp_path):
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(empty))
     p = subprocess.run([crucible_bin(), "docs", "add"], capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 2 and "docs.sources" in p.stderr
+
+
+def _serve(directory):
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: Quiet(*a, directory=directory, **k))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_variants_indexed_once(tmp_path):
+    """A print variant that names its canonical page, and a copy of a page's
+    text under another URL, are not indexed a second time (crawled and
+    walked)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    body = "<h1>Levers</h1><p>A lever multiplies force around a fulcrum; the longer arm wins.</p>"
+    (site / "index.html").write_text(
+        '<html><head><title>Home</title></head><body><a href="levers.html">l</a> <a href="print/levers.html">p</a>'
+        ' <a href="mirror.html">m</a><p>Start here.</p></body></html>')
+    (site / "levers.html").write_text("<html><head><title>Levers</title></head><body>%s</body></html>" % body)
+    (site / "print").mkdir()
+    (site / "print" / "levers.html").write_text(
+        '<html><head><title>Levers (print)</title><link rel="canonical" href="../levers.html"></head>'
+        '<body>%s<p>Printed copy.</p></body></html>' % body)
+    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body>%s</body></html>" % body)
+    config = tmp_path / "config"
+    config.mkdir()
+    srv = _serve(str(site))
+    try:
+        url = "http://127.0.0.1:%d/" % srv.server_address[1]
+        summary = run_docs(tmp_path / "cache", config, "add", url, "--json")
+        assert summary["pages"] == 2 and summary["skipped"] == 2, summary
+        ctx = run_docs(tmp_path / "cache", config, "search", "lever fulcrum force", "--json")
+        assert [s["url"] for s in ctx["sources"]] == [url + "levers.html"], ctx["sources"]
+        assert ctx["context"].count("multiplies force") == 1
+    finally:
+        srv.shutdown()
+    # the folder: the copy is dropped (file names hold no canonical links)
+    summary = run_docs(tmp_path / "cache2", config, "add", str(site), "--json")
+    ctx = run_docs(tmp_path / "cache2", config, "search", "lever fulcrum force", "--json")
+    assert ctx["context"].count("multiplies force") == 2, ctx["context"]  # levers.html and the print page
+    assert summary["skipped"] == 1, summary
