@@ -27,11 +27,12 @@ static const char usage[] =
     "                        [--timeout MS] [--json] [--db FILE]\n"
     "       crucible docs list [--json] [--db FILE]\n"
     "       crucible docs search \"QUERY\" [--budget TOKENS] [--mode search|all] [--source URL|PATH]...\n"
-    "                        [--json] [--db FILE]\n"
+    "                        [--explain] [--json] [--db FILE]\n"
     "  (any of them: --raw-output writes control characters unescaped to a terminal)\n"
     "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
     "add defaults to the settings' docs.maxDepth and docs.maxPages, and with no source to docs.sources.\n"
-    "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens.\n";
+    "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens; --explain shows why\n"
+    "each chunk ranked (the score's parts per query term), on stderr (in \"explain\" with --json).\n";
 
 typedef struct add_cli {
   docs_sync *sync;
@@ -209,6 +210,41 @@ static int cmd_list(docs_store *store, int argc, char **argv) {
   return 0;
 }
 
+static double num(const cJSON *o, const char *k) {
+  return cJSON_GetNumberValue(cJSON_GetObjectItem(o, k));
+}
+
+static const char *str(const cJSON *o, const char *k) {
+  const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, k));
+  return s ? s : "";
+}
+
+/* --explain on a terminal: the query, then each ranked chunk's score and
+ * its parts, on stderr (stdout holds the context). Titles and URLs are the
+ * pages' text: escaped by term_printf. */
+static void print_explain(const cJSON *why) {
+  const cJSON *it;
+  term_printf(stderr, "ranking: %s; FTS5 query: %s\n", str(why, "ranking"), str(why, "match"));
+  term_printf(stderr, "terms (rows that hold them, idf):");
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(why, "terms")) {
+    if (num(it, "idf") > 0) term_printf(stderr, " %s=%s (%.0f, %.2f)", str(it, "word"), str(it, "term"), num(it, "rows"), num(it, "idf"));
+  }
+  term_printf(stderr, "\nheadings weigh %.1f; score = bm25 x release-notes weight; rows scored: %.0f\n",
+              num(why, "titleWeight"), num(why, "rowsScored"));
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(why, "hits")) {
+    term_printf(stderr, "#%.0f %7.3f %s%s\n    %s\n", num(it, "rank"), num(it, "score"),
+                cJSON_IsTrue(cJSON_GetObjectItem(it, "inPrompt")) ? "[in prompt] " : "", str(it, "title"),
+                str(it, "url"));
+    term_printf(stderr, "    bm25 %.3f x %.1f; %.0f tokens (length norm %.2f):", num(it, "bm25"),
+                num(it, "changelogWeight"), num(it, "length"), num(it, "lengthNorm"));
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(it, "parts")) {
+      term_printf(stderr, " %s tf %.0f -> %.3f;", str(p, "term"), num(p, "tf"), num(p, "score"));
+    }
+    term_printf(stderr, "\n");
+  }
+}
+
 static int cmd_search(docs_store *store, int argc, char **argv) {
   /* Defaults come from the user's settings, so the search shows what an
    * ask would put in the prompt. */
@@ -219,7 +255,7 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
   const char *sources[MAX_CLI_SOURCES];
   size_t n = 0;
   long budget = settings.docs.budget_tokens;
-  bool json = false;
+  bool json = false, explain = false;
   int status = 2;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -234,6 +270,8 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
       if (n < MAX_CLI_SOURCES) sources[n++] = argv[++i];
     } else if (!strcmp(a, "--json")) {
       json = true;
+    } else if (!strcmp(a, "--explain")) {
+      explain = true;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "crucible docs search: unknown option %s\n%s", a, usage);
       goto out;
@@ -254,10 +292,15 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
   }
   if (!n)
     for (int i = 0; i < settings.docs.sources.n && n < MAX_CLI_SOURCES; i++) sources[n++] = settings.docs.sources.items[i];
-  cJSON *used = NULL;
+  if (explain && mode != CFG_DOCS_SEARCH) {
+    fputs("crucible docs search: --explain needs --mode search\n", stderr);
+    goto out;
+  }
+  cJSON *used = NULL, *why = NULL;
   char *warning = NULL;
-  char *ctx = docs_context_build(store, query ? query : "", n ? sources : NULL, n, cfg_docs_mode_name(mode), (int)budget, &used,
-                                 &warning);
+  char *ctx = explain ? docs_context_explain(store, query, n ? sources : NULL, n, (int)budget, &used, &warning, &why)
+                      : docs_context_build(store, query ? query : "", n ? sources : NULL, n, cfg_docs_mode_name(mode),
+                                           (int)budget, &used, &warning);
   if (json) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "context", ctx);
@@ -267,17 +310,21 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
     used = NULL;
     if (warning) cJSON_AddStringToObject(j, "warning", warning);
     else cJSON_AddNullToObject(j, "warning");
+    if (why) cJSON_AddItemToObject(j, "explain", why);
+    why = NULL;
     term_print_json(j, false);
     cJSON_Delete(j);
   } else {
     /* crawled pages are someone else's text: shown, not obeyed, on a terminal */
     term_puts(stdout, ctx);
     term_end(stdout);
+    if (why) print_explain(why);
   }
   if (warning) term_printf(stderr, "warning: %s\n", warning);
   status = *ctx ? 0 : 1;
   if (!*ctx && !json) fputs("no documentation matched the query\n", stderr);
   cJSON_Delete(used);
+  cJSON_Delete(why);
   free(warning);
   free(ctx);
 out:

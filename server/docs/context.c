@@ -114,6 +114,7 @@ typedef struct candidate {
   char *entry;  /* the formatted "### ...\nSource: ...\n<text>\n\n" */
   size_t len;
   char *title, *url;
+  size_t hit; /* its index in the ranking */
 } candidate;
 
 static char *chunk_title(const char *page_title, const char *chunk_title) {
@@ -186,7 +187,7 @@ static void filter_match(docs_store *self, const filter *f, dbuf *q) {
  * the budget still had room (more candidates might help); out is then left
  * as is. */
 static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const filter *f, size_t budget,
-                        bool last, dbuf *out, cJSON *used) {
+                        bool last, dbuf *out, cJSON *used, bool *in_prompt) {
   candidate *cand = xcalloc(nh + 1, sizeof *cand);
   size_t *costs = xcalloc(nh + 1, sizeof *costs);
   bool *chosen = xcalloc(nh + 1, sizeof *chosen);
@@ -219,6 +220,7 @@ static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const f
         cand[nc].len = strlen(cand[nc].entry);
         cand[nc].title = xstrdup(*pt ? pt : url);
         cand[nc].url = xstrdup(url);
+        cand[nc].hit = i;
         costs[nc] = cand[nc].len;
         nc++;
       }
@@ -234,6 +236,7 @@ static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const f
       if (!chosen[j]) continue;
       dbuf_add(out, cand[j].entry, cand[j].len);
       source_add(used, cand[j].title, cand[j].url);
+      if (in_prompt) in_prompt[cand[j].hit] = true;
     }
   }
   for (size_t j = 0; j < nc; j++) free(cand[j].entry), free(cand[j].title), free(cand[j].url);
@@ -323,12 +326,101 @@ static void demote_changelogs(docs_store *self, docs_rank *r, size_t nh) {
   }
 }
 
+/* The parts of one ranked row's score (see docs_rank_parts), by running
+ * the query again over that row alone. */
+static bool rank_parts(docs_store *self, const docs_rank *r, const char *match, long long id,
+                       docs_rank_parts *parts) {
+  sqlite3_stmt *st = NULL;
+  docs_rank one = *r;
+  one.heap = NULL;
+  one.k = 1;
+  one.prune = false;
+  one.lengths = NULL;
+  one.parts = parts;
+  memset(parts, 0, sizeof *parts);
+  parts->id = id;
+  docs_rank_reset(&one);
+  one.have_avg = r->have_avg;
+  one.avgdl = r->avgdl;
+  if (sqlite3_prepare_v2(self->db,
+                         "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1 AND rowid = ?3"
+                         " AND crucible_rank(chunks_fts, ?2)",
+                         -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
+    sqlite3_bind_pointer(st, 2, &one, "crucible_docs_rank", NULL);
+    sqlite3_bind_int64(st, 3, id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+    }
+  }
+  sqlite3_finalize(st);
+  docs_rank_close(&one);
+  return parts->found;
+}
+
+/* The explanation of a ranking (docs_context_explain). */
+static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t nh, const char *match,
+                         const qterm *const *terms, const bool *in_prompt) {
+  cJSON_AddStringToObject(ex, "match", match);
+  cJSON_AddNumberToObject(ex, "titleWeight", r->title_weight);
+  cJSON_AddNumberToObject(ex, "rowsScored", (double)r->scored);
+  cJSON *ta = cJSON_AddArrayToObject(ex, "terms");
+  for (int t = 0; t < r->n_terms; t++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "word", terms[t]->word);
+    cJSON_AddStringToObject(o, "term", terms[t]->term);
+    cJSON_AddNumberToObject(o, "rows", (double)terms[t]->df);
+    cJSON_AddNumberToObject(o, "idf", r->idf[t]);
+    cJSON_AddItemToArray(ta, o);
+  }
+  cJSON *ha = cJSON_AddArrayToObject(ex, "hits");
+  for (size_t i = 0; i < nh; i++) {
+    sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
+    if (!st) break;
+    sqlite3_bind_int64(st, 1, r->heap[i].id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+      sqlite3_reset(st);
+      continue;
+    }
+    cJSON *o = cJSON_CreateObject();
+    char *title = chunk_title(text_col(st, 3), text_col(st, 0));
+    const char *url = text_col(st, 2);
+    cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
+    cJSON_AddStringToObject(o, "title", title);
+    cJSON_AddStringToObject(o, "url", url);
+    cJSON_AddNumberToObject(o, "score", r->heap[i].score);
+    cJSON_AddNumberToObject(o, "relative", r->heap[0].score > 0 ? r->heap[i].score / r->heap[0].score : 0);
+    cJSON_AddNumberToObject(o, "changelogWeight", docs_url_is_changelog(url) ? CHANGELOG_WEIGHT : 1.0);
+    cJSON_AddBoolToObject(o, "inPrompt", in_prompt[i]);
+    free(title);
+    sqlite3_reset(st);
+    docs_rank_parts parts;
+    if (rank_parts(self, r, match, r->heap[i].id, &parts)) {
+      cJSON_AddNumberToObject(o, "bm25", parts.total);
+      cJSON_AddNumberToObject(o, "length", (double)parts.length);
+      cJSON_AddNumberToObject(o, "lengthNorm", parts.norm);
+      cJSON *pa = cJSON_AddArrayToObject(o, "parts");
+      for (int t = 0; t < r->n_terms; t++) {
+        if (parts.freq[t] <= 0 || r->idf[t] <= 0) continue; /* a rare term's repeat weighs 0 */
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "term", terms[t]->term);
+        cJSON_AddNumberToObject(p, "tf", parts.freq[t]);
+        cJSON_AddNumberToObject(p, "idf", r->idf[t]);
+        cJSON_AddNumberToObject(p, "score", parts.score[t]);
+        cJSON_AddItemToArray(pa, p);
+      }
+    }
+    cJSON_AddItemToArray(ha, o);
+  }
+}
+
 static void build_search(docs_store *self, const char *query, const filter *f, size_t budget, dbuf *out,
-                         cJSON *used) {
+                         cJSON *used, cJSON *explain) {
   size_t nw = 0, nc = 0;
   char **words = docs_query_words(query, DOCS_MAX_QUERY_TERMS, &nw);
   char **compounds = docs_query_compounds(query, DOCS_MAX_QUERY_TERMS, &nc);
   qterm *qt = xcalloc(nw + nc + 1, sizeof *qt);
+  const qterm *by_phrase[DOCS_MAX_QUERY_TERMS]; /* the term of each phrase of the query */
+  bool *in_prompt = NULL;
   size_t n = 0;
   dbuf q;
   dbuf_init(&q, 0);
@@ -368,6 +460,7 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
   dbuf_adds(&q, "(");
   for (size_t i = 0, k = 0; i < n && k < n_rare; i++) {
     if (split && qt[i].df > common) continue;
+    by_phrase[r.n_terms] = &qt[i];
     r.idf[r.n_terms++] = term_idf(rows, qt[i].df);
     dbuf_addf(&q, "%s\"%s\"", k++ ? " OR " : "", qt[i].word);
   }
@@ -376,11 +469,13 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     dbuf_adds(&q, " AND (");
     for (size_t i = 0, k = 0; i < n && k < n_common; i++) {
       if (qt[i].df <= common) continue;
+      by_phrase[r.n_terms] = &qt[i];
       r.idf[r.n_terms++] = term_idf(rows, qt[i].df);
       dbuf_addf(&q, "%s\"%s\"", k++ ? " OR " : "", qt[i].word);
     }
     for (size_t i = 0, k = 0; i < n && k < n_rare; i++) {
       if (qt[i].df > common) continue;
+      by_phrase[r.n_terms] = &qt[i];
       r.idf[r.n_terms++] = 0; /* counted once, above */
       dbuf_addf(&q, " OR \"%s\"", qt[i].word);
       k++;
@@ -409,10 +504,16 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     size_t nh = docs_rank_sort(&r);
     demote_changelogs(self, &r, nh);
     log_debug("docs search: %lld rows, %lld scored, top %zu kept: %s", r.rows, r.scored, nh, q.data);
-    if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used)) break;
+    free(in_prompt);
+    in_prompt = xcalloc(nh + 1, sizeof *in_prompt);
+    if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used, in_prompt)) {
+      if (explain) explain_fill(self, explain, &r, nh, q.data, by_phrase, in_prompt);
+      break;
+    }
     k = MAX_CANDIDATES;
   }
 out:
+  free(in_prompt);
   docs_rank_close(&r);
   for (size_t i = 0; i < n; i++) free(qt[i].word), free(qt[i].term);
   for (size_t i = 0; i < nw; i++) free(words[i]);
@@ -495,8 +596,9 @@ out:
   dbuf_close(&sql);
 }
 
-char *docs_context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
-                         const char *mode, int budget_tokens, cJSON **sources_used, char **warning) {
+static char *context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
+                           const char *mode, int budget_tokens, cJSON **sources_used, char **warning,
+                           cJSON *explain) {
   if (sources_used) *sources_used = NULL;
   if (warning) *warning = NULL;
   bool all = false;
@@ -515,7 +617,7 @@ char *docs_context_build(docs_store *self, const char *query, const char *const 
   } else if (all) {
     build_all(self, &f, budget, &out, used, &warn, budget_tokens);
   } else {
-    build_search(self, query ? query : "", &f, budget, &out, used);
+    build_search(self, query ? query : "", &f, budget, &out, used, explain);
   }
   filter_close(&f);
   if (sources_used) *sources_used = used;
@@ -523,4 +625,16 @@ char *docs_context_build(docs_store *self, const char *query, const char *const 
   if (warning) *warning = warn;
   else free(warn);
   return dbuf_take(&out);
+}
+
+char *docs_context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
+                         const char *mode, int budget_tokens, cJSON **sources_used, char **warning) {
+  return context_build(self, query, sources, n_sources, mode, budget_tokens, sources_used, warning, NULL);
+}
+
+char *docs_context_explain(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
+                           int budget_tokens, cJSON **sources_used, char **warning, cJSON **explain) {
+  *explain = cJSON_CreateObject();
+  cJSON_AddStringToObject(*explain, "ranking", "lexical");
+  return context_build(self, query, sources, n_sources, "search", budget_tokens, sources_used, warning, *explain);
 }

@@ -256,7 +256,19 @@ typedef struct docs_rank {
   bool have_avg;
   size_t pos; /* cursor in lengths (rows come in rowid order) */
   long long rows, scored;
+  struct docs_rank_parts *parts; /* non-NULL: only records the parts of row parts->id (--explain) */
 } docs_rank;
+
+/* Why a row scored what it did: per query term its weighted frequency
+ * (a heading's occurrence counts title_weight) and its share of the bm25
+ * score; the row's length in tokens and the length norm. */
+typedef struct docs_rank_parts {
+  long long id;
+  bool found;
+  double freq[DOCS_MAX_QUERY_TERMS], score[DOCS_MAX_QUERY_TERMS];
+  long long length;
+  double norm, total;
+} docs_rank_parts;
 
 /* Registers crucible_rank and looks up the tokenizer (once per store). */
 int docs_rank_register(docs_store *self);

@@ -433,3 +433,30 @@ def test_variants_indexed_once(tmp_path):
     ctx = run_docs(tmp_path / "cache2", config, "search", "lever fulcrum force", "--json")
     assert ctx["context"].count("multiplies force") == 2, ctx["context"]  # levers.html and the print page
     assert summary["skipped"] == 1, summary
+
+
+def test_search_explain(fresh):
+    site, cache = fresh
+    add(cache, site.url)
+    plain = search(cache, QUESTION)
+    j = search(cache, QUESTION, "--explain")
+    # the same prompt, plus why
+    assert j["context"] == plain["context"]
+    why = j["explain"]
+    assert why["ranking"] == "lexical"
+    words = {t["word"] for t in why["terms"]}
+    assert {"frobnicate", "widget"} <= words, why["terms"]
+    hits = why["hits"]
+    assert hits and hits[0]["url"].endswith("/widgets/frobnicate.html") and hits[0]["inPrompt"]
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    for h in hits:
+        # the parts add up to the score
+        assert abs(sum(p["score"] for p in h["parts"]) * h["changelogWeight"] - h["score"]) < 1e-6, h
+        assert h["length"] > 0
+    assert any(p["term"] == "frobnic" and p["tf"] >= 1 for p in hits[0]["parts"]), hits[0]["parts"]
+    assert any(h["inPrompt"] for h in hits) and j["context"].count("### ") == sum(h["inPrompt"] for h in hits)
+    # on a terminal: the context on stdout, the explanation on stderr
+    p = docs(cache, "search", QUESTION, "--explain")
+    assert p.stdout.startswith("### ") and "FTS5 query" in p.stderr and "[in prompt]" in p.stderr
+    assert docs(cache, "search", QUESTION, "--explain", "--mode", "all", check=False).returncode == 2
