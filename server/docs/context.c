@@ -16,8 +16,11 @@
 
 #define MIN_CANDIDATES 16
 #define MAX_CANDIDATES 200
-/* Headings weigh this many times body text. */
-#define TITLE_WEIGHT 4.0
+/* Headings weigh this many times body text. Chunk titles carry their page's
+ * title ("page › section"), so this also weighs the page's name; at 4 the
+ * headings of release notes and of pages that only mention a feature won
+ * too often (python3-doc questions: 2 and 1 do better than 4, alike). */
+#define TITLE_WEIGHT 2.0
 /* A term in more than this share of the chunks is left out of the query
  * while a rarer one is there (see build_search). */
 #define COMMON_FRACTION 0.2
@@ -28,6 +31,9 @@
 #define MIN_RELATIVE_SCORE 0.2
 /* The weight of a chunk of release notes (docs_url_is_changelog). */
 #define CHANGELOG_WEIGHT 0.5
+/* The share of the other kept chunks of its page a chunk's score gains
+ * (rerank). */
+#define PAGE_EVIDENCE 0.2
 
 size_t docs_pack(const size_t *costs, size_t n, size_t budget, size_t max_misses, bool *chosen) {
   size_t used = 0, misses = 0;
@@ -306,20 +312,40 @@ bool docs_url_is_changelog(const char *url) {
 /* Release notes name every feature in their headings, so they match
  * questions about features as well as the feature's reference page does,
  * while they describe a change, often of an older version: their chunks
- * weigh CHANGELOG_WEIGHT and the ranked rows are sorted again. (Only the
- * order of the kept rows changes: a demoted row never pushes out another.) */
-static void demote_changelogs(docs_store *self, docs_rank *r, size_t nh) {
+ * weigh CHANGELOG_WEIGHT; then each gains its page's evidence (below), and
+ * the ranked rows are sorted again. (Only the order of the kept rows
+ * changes: a demoted row never pushes out another.) */
+static void rerank(docs_store *self, docs_rank *r, size_t nh) {
   bool any = false;
+  char **urls = xcalloc(nh + 1, sizeof *urls);
   for (size_t i = 0; i < nh; i++) {
     sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
-    if (!st) return;
+    if (!st) break;
     sqlite3_bind_int64(st, 1, r->heap[i].id);
-    if (sqlite3_step(st) == SQLITE_ROW && docs_url_is_changelog(text_col(st, 2))) {
-      r->heap[i].score *= CHANGELOG_WEIGHT;
-      any = true;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      urls[i] = xstrdup(text_col(st, 2));
+      if (docs_url_is_changelog(urls[i])) {
+        r->heap[i].score *= CHANGELOG_WEIGHT;
+        any = true;
+      }
     }
     sqlite3_reset(st);
   }
+  /* Page evidence: a chunk gains PAGE_EVIDENCE of the scores of the other
+   * kept chunks of its page. The page that is about the question holds
+   * several matching sections; a page that mentions its words once, in
+   * passing, holds one. (Also only a reordering of the kept rows.) */
+  double *add = xcalloc(nh + 1, sizeof *add);
+  for (size_t i = 0; i < nh; i++)
+    for (size_t j = 0; j < nh; j++)
+      if (j != i && urls[i] && urls[j] && !strcmp(urls[i], urls[j])) add[i] += r->heap[j].score;
+  for (size_t i = 0; i < nh; i++) {
+    r->heap[i].score += PAGE_EVIDENCE * add[i];
+    if (add[i] > 0) any = true;
+  }
+  free(add);
+  for (size_t i = 0; i < nh; i++) free(urls[i]);
+  free(urls);
   if (any) {
     r->n_heap = nh;
     docs_rank_sort(r);
@@ -389,13 +415,15 @@ static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t
     cJSON_AddStringToObject(o, "url", url);
     cJSON_AddNumberToObject(o, "score", r->heap[i].score);
     cJSON_AddNumberToObject(o, "relative", r->heap[0].score > 0 ? r->heap[i].score / r->heap[0].score : 0);
-    cJSON_AddNumberToObject(o, "changelogWeight", docs_url_is_changelog(url) ? CHANGELOG_WEIGHT : 1.0);
+    double cw = docs_url_is_changelog(url) ? CHANGELOG_WEIGHT : 1.0;
+    cJSON_AddNumberToObject(o, "changelogWeight", cw);
     cJSON_AddBoolToObject(o, "inPrompt", in_prompt[i]);
     free(title);
     sqlite3_reset(st);
     docs_rank_parts parts;
     if (rank_parts(self, r, match, r->heap[i].id, &parts)) {
       cJSON_AddNumberToObject(o, "bm25", parts.total);
+      cJSON_AddNumberToObject(o, "pageEvidence", r->heap[i].score - parts.total * cw);
       cJSON_AddNumberToObject(o, "length", (double)parts.length);
       cJSON_AddNumberToObject(o, "lengthNorm", parts.norm);
       cJSON *pa = cJSON_AddArrayToObject(o, "parts");
@@ -502,7 +530,7 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     size_t nh = docs_rank_sort(&r);
-    demote_changelogs(self, &r, nh);
+    rerank(self, &r, nh);
     log_debug("docs search: %lld rows, %lld scored, top %zu kept: %s", r.rows, r.scored, nh, q.data);
     free(in_prompt);
     in_prompt = xcalloc(nh + 1, sizeof *in_prompt);
