@@ -229,14 +229,14 @@ static void print_explain(const cJSON *why) {
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(why, "terms")) {
     if (num(it, "idf") > 0) term_printf(stderr, " %s=%s (%.0f, %.2f)", str(it, "word"), str(it, "term"), num(it, "rows"), num(it, "idf"));
   }
-  term_printf(stderr, "\nheadings weigh %.1f; score = bm25 x release-notes weight; rows scored: %.0f\n",
+  term_printf(stderr, "\nheadings weigh %.1f; score = bm25 x URL weight + page evidence; rows scored: %.0f\n",
               num(why, "titleWeight"), num(why, "rowsScored"));
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(why, "hits")) {
     term_printf(stderr, "#%.0f %7.3f %s%s\n    %s\n", num(it, "rank"), num(it, "score"),
                 cJSON_IsTrue(cJSON_GetObjectItem(it, "inPrompt")) ? "[in prompt] " : "", str(it, "title"),
                 str(it, "url"));
-    term_printf(stderr, "    bm25 %.3f x %.1f; %.0f tokens (length norm %.2f):", num(it, "bm25"),
-                num(it, "changelogWeight"), num(it, "length"), num(it, "lengthNorm"));
+    term_printf(stderr, "    bm25 %.3f x %.2f + page evidence %.3f; %.0f tokens (length norm %.2f):", num(it, "bm25"),
+                num(it, "urlWeight"), num(it, "pageEvidence"), num(it, "length"), num(it, "lengthNorm"));
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItem(it, "parts")) {
       term_printf(stderr, " %s tf %.0f -> %.3f;", str(p, "term"), num(p, "tf"), num(p, "score"));

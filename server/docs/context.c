@@ -29,8 +29,10 @@
 /* A chunk whose bm25 score is under this fraction of the best one matched
  * only on common words: it would spend the budget on noise. */
 #define MIN_RELATIVE_SCORE 0.2
-/* The weight of a chunk of release notes (docs_url_is_changelog). */
+/* The weight of a chunk of release notes (docs_url_is_changelog), and of a
+ * generated index page (docs_url_is_generated_index). */
 #define CHANGELOG_WEIGHT 0.5
+#define GENERATED_INDEX_WEIGHT 0.25
 /* The share of the other kept chunks of its page a chunk's score gains
  * (rerank). */
 #define PAGE_EVIDENCE 0.2
@@ -309,10 +311,34 @@ bool docs_url_is_changelog(const char *url) {
   return false;
 }
 
+bool docs_url_is_generated_index(const char *url) {
+  size_t end = strcspn(url, "?#");
+  size_t a = end;
+  while (a > 0 && url[a - 1] != '/') a--;
+  const char *seg = url + a;
+  size_t n = end - a;
+  const char *dot = memchr(seg, '.', n);
+  if (dot) n = (size_t)(dot - seg);
+  if (n >= 8 && strncasecmp(seg, "genindex", 8) == 0) return true; /* genindex, genindex-all, genindex-A */
+  static const char *const names[] = {"py-modindex", "modindex", "search"};
+  for (size_t i = 0; i < ARRAY_LEN(names); i++)
+    if (n == strlen(names[i]) && strncasecmp(seg, names[i], n) == 0) return true;
+  return false;
+}
+
+/* The weight of a page's chunks by what its URL says it is. */
+static double url_weight(const char *url) {
+  if (docs_url_is_changelog(url)) return CHANGELOG_WEIGHT;
+  if (docs_url_is_generated_index(url)) return GENERATED_INDEX_WEIGHT;
+  return 1.0;
+}
+
 /* Release notes name every feature in their headings, so they match
  * questions about features as well as the feature's reference page does,
  * while they describe a change, often of an older version: their chunks
- * weigh CHANGELOG_WEIGHT; then each gains its page's evidence (below), and
+ * weigh CHANGELOG_WEIGHT. Generated index pages (Sphinx's genindex and module
+ * index) list every name with no text about it: GENERATED_INDEX_WEIGHT.
+ * Then each gains its page's evidence (below), and
  * the ranked rows are sorted again. (Only the order of the kept rows
  * changes: a demoted row never pushes out another.) */
 static void rerank(docs_store *self, docs_rank *r, size_t nh) {
@@ -324,8 +350,9 @@ static void rerank(docs_store *self, docs_rank *r, size_t nh) {
     sqlite3_bind_int64(st, 1, r->heap[i].id);
     if (sqlite3_step(st) == SQLITE_ROW) {
       urls[i] = xstrdup(text_col(st, 2));
-      if (docs_url_is_changelog(urls[i])) {
-        r->heap[i].score *= CHANGELOG_WEIGHT;
+      double w = url_weight(urls[i]);
+      if (w != 1.0) {
+        r->heap[i].score *= w;
         any = true;
       }
     }
@@ -415,8 +442,8 @@ static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t
     cJSON_AddStringToObject(o, "url", url);
     cJSON_AddNumberToObject(o, "score", r->heap[i].score);
     cJSON_AddNumberToObject(o, "relative", r->heap[0].score > 0 ? r->heap[i].score / r->heap[0].score : 0);
-    double cw = docs_url_is_changelog(url) ? CHANGELOG_WEIGHT : 1.0;
-    cJSON_AddNumberToObject(o, "changelogWeight", cw);
+    double cw = url_weight(url);
+    cJSON_AddNumberToObject(o, "urlWeight", cw);
     cJSON_AddBoolToObject(o, "inPrompt", in_prompt[i]);
     free(title);
     sqlite3_reset(st);

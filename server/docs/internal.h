@@ -114,6 +114,9 @@ char *docs_fts_query(const char *text, size_t max_terms);
  * without its extension) named whatsnew, changelog, changes, news, history or
  * release-notes. */
 bool docs_url_is_changelog(const char *url);
+/* Whether the URL's last segment names a generated index page: genindex
+ * (and genindex-all, genindex-A...), py-modindex, modindex, search. */
+bool docs_url_is_generated_index(const char *url);
 
 /* Greedy packing: walks costs in order, keeps each item that still fits in
  * budget, stops after `max_misses` consecutive items that did not fit.

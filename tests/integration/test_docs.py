@@ -455,7 +455,7 @@ def test_search_explain(fresh):
         # the parts add up to the score: bm25 x release-notes weight + the page's evidence
         bm25 = sum(p["score"] for p in h["parts"])
         assert abs(bm25 - h["bm25"]) < 1e-6 and h["pageEvidence"] >= 0, h
-        assert abs(bm25 * h["changelogWeight"] + h["pageEvidence"] - h["score"]) < 1e-6, h
+        assert abs(bm25 * h["urlWeight"] + h["pageEvidence"] - h["score"]) < 1e-6, h
         assert h["length"] > 0
     assert any(p["term"] == "frobnic" and p["tf"] >= 1 for p in hits[0]["parts"]), hits[0]["parts"]
     assert any(h["inPrompt"] for h in hits) and j["context"].count("### ") == sum(h["inPrompt"] for h in hits)
