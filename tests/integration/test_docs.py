@@ -416,14 +416,21 @@ def test_variants_indexed_once(tmp_path):
     (site / "print" / "levers.html").write_text(
         '<html><head><title>Levers (print)</title><link rel="canonical" href="../levers.html"></head>'
         '<body>%s<p>Printed copy.</p></body></html>' % body)
-    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body>%s</body></html>" % body)
+    # the copy is the only way to one page: its links are still followed, in later syncs too
+    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body><nav>"
+                                      '<a href="only.html">o</a></nav>%s</body></html>' % body)
+    (site / "only.html").write_text("<html><head><title>Only</title></head><body><p>Pulleys.</p></body></html>")
     config = tmp_path / "config"
     config.mkdir()
     srv = _serve(str(site))
     try:
         url = "http://127.0.0.1:%d/" % srv.server_address[1]
         summary = run_docs(tmp_path / "cache", config, "add", url, "--json")
-        assert summary["pages"] == 2 and summary["skipped"] == 2, summary
+        assert summary["pages"] == 3 and summary["skipped"] == 2, summary
+        # revalidated (304), then answered from the cache while fresh: the same pages
+        for again in ([], ["--freshness", "3600"]):
+            summary = run_docs(tmp_path / "cache", config, "add", url, "--json", *again)
+            assert summary["pages"] == 3 and summary["errors"] == 0, (again, summary)
         ctx = run_docs(tmp_path / "cache", config, "search", "lever fulcrum force", "--json")
         assert [s["url"] for s in ctx["sources"]] == [url + "levers.html"], ctx["sources"]
         assert ctx["context"].count("multiplies force") == 1
