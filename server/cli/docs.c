@@ -22,16 +22,17 @@
 #define MAX_CLI_SOURCES 64
 
 static const char usage[] =
-    "usage: crucible docs add URL|PATH... [--max-depth N] [--max-pages N] [--max-page-bytes N]\n"
+    "usage: crucible docs add [URL|PATH...] [--max-depth N] [--max-pages N] [--max-page-bytes N]\n"
     "                        [--max-total-bytes N] [--freshness SECONDS] [--concurrency N]\n"
     "                        [--timeout MS] [--json] [--db FILE]\n"
     "       crucible docs list [--json] [--db FILE]\n"
     "       crucible docs search \"QUERY\" [--budget TOKENS] [--mode search|all] [--source URL|PATH]...\n"
-    "                        [--json] [--db FILE]\n"
+    "                        [--explain] [--json] [--db FILE]\n"
     "  (any of them: --raw-output writes control characters unescaped to a terminal)\n"
     "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
-    "add defaults to the settings' docs.maxPages.\n"
-    "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens.\n";
+    "add defaults to the settings' docs.maxDepth and docs.maxPages, and with no source to docs.sources.\n"
+    "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens; --explain shows why\n"
+    "each chunk ranked (the score's parts per query term), on stderr (in \"explain\" with --json).\n";
 
 typedef struct add_cli {
   docs_sync *sync;
@@ -79,11 +80,13 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   size_t n = 0;
   docs_sync_opts o = {.max_depth = DOCS_DEFAULT_MAX_DEPTH, .freshness_s = -1};
   add_cli c = {0};
-  /* the settings' page cap, as an ask uses it; --max-pages overrides it */
+  int status = 2;
+  /* the settings' depth and page caps, as an ask uses them (the options
+   * override them); with no source named, the settings' docs.sources */
   cfg settings;
   cfg_init_cli(&settings);
+  o.max_depth = settings.docs.max_depth;
   o.max_pages = settings.docs.max_pages;
-  cfg_close(&settings);
   for (int i = 1; i < argc; i++) {
     long v;
     const char *a = argv[i];
@@ -92,7 +95,7 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   if (!strcmp(a, name)) {                                                                               \
     if (!has_val || !parse_long(argv[++i], lo, hi, &v)) {                                               \
       fprintf(stderr, "crucible docs add: %s needs a number from %ld to %ld\n", name, (long)(lo), (long)(hi)); \
-      return 2;                                                                                         \
+      goto out;                                                                                         \
     }                                                                                                   \
     field = v;                                                                                          \
     continue;                                                                                           \
@@ -111,17 +114,20 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     }
     if (a[0] == '-' && a[1]) {
       fprintf(stderr, "crucible docs add: unknown option %s\n%s", a, usage);
-      return 2;
+      goto out;
     }
     if (n == MAX_CLI_SOURCES) {
       fprintf(stderr, "crucible docs add: at most %d sources at once\n", MAX_CLI_SOURCES);
-      return 2;
+      goto out;
     }
     sources[n++] = a;
   }
+  for (int i = 0; !n && i < settings.docs.sources.n && i < MAX_CLI_SOURCES; i++) sources[i] = settings.docs.sources.items[i];
+  if (!n) n = settings.docs.sources.n < MAX_CLI_SOURCES ? (size_t)settings.docs.sources.n : MAX_CLI_SOURCES;
   if (!n) {
     fputs(usage, stderr);
-    return 2;
+    fputs("crucible docs add: name a source, or set docs.sources in the settings\n", stderr);
+    goto out;
   }
   o.sources = sources;
   o.n_sources = n;
@@ -140,7 +146,8 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  if (r < 0) return 1;
+  status = 1;
+  if (r < 0) goto out;
   const docs_sync_stats *st = &c.st;
   if (c.json) {
     cJSON *j = cJSON_CreateObject();
@@ -162,8 +169,10 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     putchar('\n');
   }
   if (c.error) term_printf(stderr, "crucible docs add: %s\n", c.error);
-  int status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;
+  status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;
   free(c.error);
+out:
+  cfg_close(&settings);
   return status;
 }
 
@@ -201,6 +210,41 @@ static int cmd_list(docs_store *store, int argc, char **argv) {
   return 0;
 }
 
+static double num(const cJSON *o, const char *k) {
+  return cJSON_GetNumberValue(cJSON_GetObjectItem(o, k));
+}
+
+static const char *str(const cJSON *o, const char *k) {
+  const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, k));
+  return s ? s : "";
+}
+
+/* --explain on a terminal: the query, then each ranked chunk's score and
+ * its parts, on stderr (stdout holds the context). Titles and URLs are the
+ * pages' text: escaped by term_printf. */
+static void print_explain(const cJSON *why) {
+  const cJSON *it;
+  term_printf(stderr, "ranking: %s; FTS5 query: %s\n", str(why, "ranking"), str(why, "match"));
+  term_printf(stderr, "terms (rows that hold them, idf):");
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(why, "terms")) {
+    if (num(it, "idf") > 0) term_printf(stderr, " %s=%s (%.0f, %.2f)", str(it, "word"), str(it, "term"), num(it, "rows"), num(it, "idf"));
+  }
+  term_printf(stderr, "\nheadings weigh %.1f; score = bm25 x URL weight + page evidence; rows scored: %.0f\n",
+              num(why, "titleWeight"), num(why, "rowsScored"));
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(why, "hits")) {
+    term_printf(stderr, "#%.0f %7.3f %s%s\n    %s\n", num(it, "rank"), num(it, "score"),
+                cJSON_IsTrue(cJSON_GetObjectItem(it, "inPrompt")) ? "[in prompt] " : "", str(it, "title"),
+                str(it, "url"));
+    term_printf(stderr, "    bm25 %.3f x %.2f + page evidence %.3f; %.0f tokens (length norm %.2f):", num(it, "bm25"),
+                num(it, "urlWeight"), num(it, "pageEvidence"), num(it, "length"), num(it, "lengthNorm"));
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(it, "parts")) {
+      term_printf(stderr, " %s tf %.0f -> %.3f;", str(p, "term"), num(p, "tf"), num(p, "score"));
+    }
+    term_printf(stderr, "\n");
+  }
+}
+
 static int cmd_search(docs_store *store, int argc, char **argv) {
   /* Defaults come from the user's settings, so the search shows what an
    * ask would put in the prompt. */
@@ -211,7 +255,7 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
   const char *sources[MAX_CLI_SOURCES];
   size_t n = 0;
   long budget = settings.docs.budget_tokens;
-  bool json = false;
+  bool json = false, explain = false;
   int status = 2;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -226,6 +270,8 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
       if (n < MAX_CLI_SOURCES) sources[n++] = argv[++i];
     } else if (!strcmp(a, "--json")) {
       json = true;
+    } else if (!strcmp(a, "--explain")) {
+      explain = true;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "crucible docs search: unknown option %s\n%s", a, usage);
       goto out;
@@ -246,10 +292,15 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
   }
   if (!n)
     for (int i = 0; i < settings.docs.sources.n && n < MAX_CLI_SOURCES; i++) sources[n++] = settings.docs.sources.items[i];
-  cJSON *used = NULL;
+  if (explain && mode != CFG_DOCS_SEARCH) {
+    fputs("crucible docs search: --explain needs --mode search\n", stderr);
+    goto out;
+  }
+  cJSON *used = NULL, *why = NULL;
   char *warning = NULL;
-  char *ctx = docs_context_build(store, query ? query : "", n ? sources : NULL, n, cfg_docs_mode_name(mode), (int)budget, &used,
-                                 &warning);
+  char *ctx = explain ? docs_context_explain(store, query, n ? sources : NULL, n, (int)budget, &used, &warning, &why)
+                      : docs_context_build(store, query ? query : "", n ? sources : NULL, n, cfg_docs_mode_name(mode),
+                                           (int)budget, &used, &warning);
   if (json) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "context", ctx);
@@ -259,17 +310,21 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
     used = NULL;
     if (warning) cJSON_AddStringToObject(j, "warning", warning);
     else cJSON_AddNullToObject(j, "warning");
+    if (why) cJSON_AddItemToObject(j, "explain", why);
+    why = NULL;
     term_print_json(j, false);
     cJSON_Delete(j);
   } else {
     /* crawled pages are someone else's text: shown, not obeyed, on a terminal */
     term_puts(stdout, ctx);
     term_end(stdout);
+    if (why) print_explain(why);
   }
   if (warning) term_printf(stderr, "warning: %s\n", warning);
   status = *ctx ? 0 : 1;
   if (!*ctx && !json) fputs("no documentation matched the query\n", stderr);
   cJSON_Delete(used);
+  cJSON_Delete(why);
   free(warning);
   free(ctx);
 out:

@@ -16,8 +16,11 @@
 
 #define MIN_CANDIDATES 16
 #define MAX_CANDIDATES 200
-/* Headings weigh this many times body text. */
-#define TITLE_WEIGHT 4.0
+/* Headings weigh this many times body text. Chunk titles carry their page's
+ * title ("page › section"), so this also weighs the page's name; at 4 the
+ * headings of release notes and of pages that only mention a feature won
+ * too often (python3-doc questions: 2 and 1 do better than 4, alike). */
+#define TITLE_WEIGHT 2.0
 /* A term in more than this share of the chunks is left out of the query
  * while a rarer one is there (see build_search). */
 #define COMMON_FRACTION 0.2
@@ -26,8 +29,13 @@
 /* A chunk whose bm25 score is under this fraction of the best one matched
  * only on common words: it would spend the budget on noise. */
 #define MIN_RELATIVE_SCORE 0.2
-/* The weight of a chunk of release notes (docs_url_is_changelog). */
+/* The weight of a chunk of release notes (docs_url_is_changelog), and of a
+ * generated index page (docs_url_is_generated_index). */
 #define CHANGELOG_WEIGHT 0.5
+#define GENERATED_INDEX_WEIGHT 0.25
+/* The share of the other kept chunks of its page a chunk's score gains
+ * (rerank). */
+#define PAGE_EVIDENCE 0.2
 
 size_t docs_pack(const size_t *costs, size_t n, size_t budget, size_t max_misses, bool *chosen) {
   size_t used = 0, misses = 0;
@@ -114,6 +122,7 @@ typedef struct candidate {
   char *entry;  /* the formatted "### ...\nSource: ...\n<text>\n\n" */
   size_t len;
   char *title, *url;
+  size_t hit; /* its index in the ranking */
 } candidate;
 
 static char *chunk_title(const char *page_title, const char *chunk_title) {
@@ -186,7 +195,7 @@ static void filter_match(docs_store *self, const filter *f, dbuf *q) {
  * the budget still had room (more candidates might help); out is then left
  * as is. */
 static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const filter *f, size_t budget,
-                        bool last, dbuf *out, cJSON *used) {
+                        bool last, dbuf *out, cJSON *used, bool *in_prompt) {
   candidate *cand = xcalloc(nh + 1, sizeof *cand);
   size_t *costs = xcalloc(nh + 1, sizeof *costs);
   bool *chosen = xcalloc(nh + 1, sizeof *chosen);
@@ -219,6 +228,7 @@ static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const f
         cand[nc].len = strlen(cand[nc].entry);
         cand[nc].title = xstrdup(*pt ? pt : url);
         cand[nc].url = xstrdup(url);
+        cand[nc].hit = i;
         costs[nc] = cand[nc].len;
         nc++;
       }
@@ -234,6 +244,7 @@ static bool format_hits(docs_store *self, const docs_rank *r, size_t nh, const f
       if (!chosen[j]) continue;
       dbuf_add(out, cand[j].entry, cand[j].len);
       source_add(used, cand[j].title, cand[j].url);
+      if (in_prompt) in_prompt[cand[j].hit] = true;
     }
   }
   for (size_t j = 0; j < nc; j++) free(cand[j].entry), free(cand[j].title), free(cand[j].url);
@@ -300,35 +311,171 @@ bool docs_url_is_changelog(const char *url) {
   return false;
 }
 
+bool docs_url_is_generated_index(const char *url) {
+  size_t end = strcspn(url, "?#");
+  size_t a = end;
+  while (a > 0 && url[a - 1] != '/') a--;
+  const char *seg = url + a;
+  size_t n = end - a;
+  const char *dot = memchr(seg, '.', n);
+  if (dot) n = (size_t)(dot - seg);
+  if (n >= 8 && strncasecmp(seg, "genindex", 8) == 0) return true; /* genindex, genindex-all, genindex-A */
+  static const char *const names[] = {"py-modindex", "modindex", "search"};
+  for (size_t i = 0; i < ARRAY_LEN(names); i++)
+    if (n == strlen(names[i]) && strncasecmp(seg, names[i], n) == 0) return true;
+  return false;
+}
+
+/* The weight of a page's chunks by what its URL says it is. */
+static double url_weight(const char *url) {
+  if (docs_url_is_changelog(url)) return CHANGELOG_WEIGHT;
+  if (docs_url_is_generated_index(url)) return GENERATED_INDEX_WEIGHT;
+  return 1.0;
+}
+
 /* Release notes name every feature in their headings, so they match
  * questions about features as well as the feature's reference page does,
  * while they describe a change, often of an older version: their chunks
- * weigh CHANGELOG_WEIGHT and the ranked rows are sorted again. (Only the
- * order of the kept rows changes: a demoted row never pushes out another.) */
-static void demote_changelogs(docs_store *self, docs_rank *r, size_t nh) {
+ * weigh CHANGELOG_WEIGHT. Generated index pages (Sphinx's genindex and module
+ * index) list every name with no text about it: GENERATED_INDEX_WEIGHT.
+ * Then each gains its page's evidence (below), and
+ * the ranked rows are sorted again. (Only the order of the kept rows
+ * changes: a demoted row never pushes out another.) */
+static void rerank(docs_store *self, docs_rank *r, size_t nh) {
   bool any = false;
+  char **urls = xcalloc(nh + 1, sizeof *urls);
   for (size_t i = 0; i < nh; i++) {
     sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
-    if (!st) return;
+    if (!st) break;
     sqlite3_bind_int64(st, 1, r->heap[i].id);
-    if (sqlite3_step(st) == SQLITE_ROW && docs_url_is_changelog(text_col(st, 2))) {
-      r->heap[i].score *= CHANGELOG_WEIGHT;
-      any = true;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      urls[i] = xstrdup(text_col(st, 2));
+      double w = url_weight(urls[i]);
+      if (w != 1.0) {
+        r->heap[i].score *= w;
+        any = true;
+      }
     }
     sqlite3_reset(st);
   }
+  /* Page evidence: a chunk gains PAGE_EVIDENCE of the scores of the other
+   * kept chunks of its page. The page that is about the question holds
+   * several matching sections; a page that mentions its words once, in
+   * passing, holds one. (Also only a reordering of the kept rows.) */
+  double *add = xcalloc(nh + 1, sizeof *add);
+  for (size_t i = 0; i < nh; i++)
+    for (size_t j = 0; j < nh; j++)
+      if (j != i && urls[i] && urls[j] && !strcmp(urls[i], urls[j])) add[i] += r->heap[j].score;
+  for (size_t i = 0; i < nh; i++) {
+    r->heap[i].score += PAGE_EVIDENCE * add[i];
+    if (add[i] > 0) any = true;
+  }
+  free(add);
+  for (size_t i = 0; i < nh; i++) free(urls[i]);
+  free(urls);
   if (any) {
     r->n_heap = nh;
     docs_rank_sort(r);
   }
 }
 
+/* The parts of one ranked row's score (see docs_rank_parts), by running
+ * the query again over that row alone. */
+static bool rank_parts(docs_store *self, const docs_rank *r, const char *match, long long id,
+                       docs_rank_parts *parts) {
+  sqlite3_stmt *st = NULL;
+  docs_rank one = *r;
+  one.heap = NULL;
+  one.k = 1;
+  one.prune = false;
+  one.lengths = NULL;
+  one.parts = parts;
+  memset(parts, 0, sizeof *parts);
+  parts->id = id;
+  docs_rank_reset(&one);
+  one.have_avg = r->have_avg;
+  one.avgdl = r->avgdl;
+  if (sqlite3_prepare_v2(self->db,
+                         "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1 AND rowid = ?3"
+                         " AND crucible_rank(chunks_fts, ?2)",
+                         -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
+    sqlite3_bind_pointer(st, 2, &one, "crucible_docs_rank", NULL);
+    sqlite3_bind_int64(st, 3, id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+    }
+  }
+  sqlite3_finalize(st);
+  docs_rank_close(&one);
+  return parts->found;
+}
+
+/* The explanation of a ranking (docs_context_explain). */
+static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t nh, const char *match,
+                         const qterm *const *terms, const bool *in_prompt) {
+  cJSON_AddStringToObject(ex, "match", match);
+  cJSON_AddNumberToObject(ex, "titleWeight", r->title_weight);
+  cJSON_AddNumberToObject(ex, "rowsScored", (double)r->scored);
+  cJSON *ta = cJSON_AddArrayToObject(ex, "terms");
+  for (int t = 0; t < r->n_terms; t++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "word", terms[t]->word);
+    cJSON_AddStringToObject(o, "term", terms[t]->term);
+    cJSON_AddNumberToObject(o, "rows", (double)terms[t]->df);
+    cJSON_AddNumberToObject(o, "idf", r->idf[t]);
+    cJSON_AddItemToArray(ta, o);
+  }
+  cJSON *ha = cJSON_AddArrayToObject(ex, "hits");
+  for (size_t i = 0; i < nh; i++) {
+    sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
+    if (!st) break;
+    sqlite3_bind_int64(st, 1, r->heap[i].id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+      sqlite3_reset(st);
+      continue;
+    }
+    cJSON *o = cJSON_CreateObject();
+    char *title = chunk_title(text_col(st, 3), text_col(st, 0));
+    const char *url = text_col(st, 2);
+    cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
+    cJSON_AddStringToObject(o, "title", title);
+    cJSON_AddStringToObject(o, "url", url);
+    cJSON_AddNumberToObject(o, "score", r->heap[i].score);
+    cJSON_AddNumberToObject(o, "relative", r->heap[0].score > 0 ? r->heap[i].score / r->heap[0].score : 0);
+    double cw = url_weight(url);
+    cJSON_AddNumberToObject(o, "urlWeight", cw);
+    cJSON_AddBoolToObject(o, "inPrompt", in_prompt[i]);
+    free(title);
+    sqlite3_reset(st);
+    docs_rank_parts parts;
+    if (rank_parts(self, r, match, r->heap[i].id, &parts)) {
+      cJSON_AddNumberToObject(o, "bm25", parts.total);
+      cJSON_AddNumberToObject(o, "pageEvidence", r->heap[i].score - parts.total * cw);
+      cJSON_AddNumberToObject(o, "length", (double)parts.length);
+      cJSON_AddNumberToObject(o, "lengthNorm", parts.norm);
+      cJSON *pa = cJSON_AddArrayToObject(o, "parts");
+      for (int t = 0; t < r->n_terms; t++) {
+        if (parts.freq[t] <= 0 || r->idf[t] <= 0) continue; /* a rare term's repeat weighs 0 */
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "term", terms[t]->term);
+        cJSON_AddNumberToObject(p, "tf", parts.freq[t]);
+        cJSON_AddNumberToObject(p, "idf", r->idf[t]);
+        cJSON_AddNumberToObject(p, "score", parts.score[t]);
+        cJSON_AddItemToArray(pa, p);
+      }
+    }
+    cJSON_AddItemToArray(ha, o);
+  }
+}
+
 static void build_search(docs_store *self, const char *query, const filter *f, size_t budget, dbuf *out,
-                         cJSON *used) {
+                         cJSON *used, cJSON *explain) {
   size_t nw = 0, nc = 0;
   char **words = docs_query_words(query, DOCS_MAX_QUERY_TERMS, &nw);
   char **compounds = docs_query_compounds(query, DOCS_MAX_QUERY_TERMS, &nc);
   qterm *qt = xcalloc(nw + nc + 1, sizeof *qt);
+  const qterm *by_phrase[DOCS_MAX_QUERY_TERMS]; /* the term of each phrase of the query */
+  bool *in_prompt = NULL;
   size_t n = 0;
   dbuf q;
   dbuf_init(&q, 0);
@@ -368,6 +515,7 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
   dbuf_adds(&q, "(");
   for (size_t i = 0, k = 0; i < n && k < n_rare; i++) {
     if (split && qt[i].df > common) continue;
+    by_phrase[r.n_terms] = &qt[i];
     r.idf[r.n_terms++] = term_idf(rows, qt[i].df);
     dbuf_addf(&q, "%s\"%s\"", k++ ? " OR " : "", qt[i].word);
   }
@@ -376,11 +524,13 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     dbuf_adds(&q, " AND (");
     for (size_t i = 0, k = 0; i < n && k < n_common; i++) {
       if (qt[i].df <= common) continue;
+      by_phrase[r.n_terms] = &qt[i];
       r.idf[r.n_terms++] = term_idf(rows, qt[i].df);
       dbuf_addf(&q, "%s\"%s\"", k++ ? " OR " : "", qt[i].word);
     }
     for (size_t i = 0, k = 0; i < n && k < n_rare; i++) {
       if (qt[i].df > common) continue;
+      by_phrase[r.n_terms] = &qt[i];
       r.idf[r.n_terms++] = 0; /* counted once, above */
       dbuf_addf(&q, " OR \"%s\"", qt[i].word);
       k++;
@@ -407,12 +557,18 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     size_t nh = docs_rank_sort(&r);
-    demote_changelogs(self, &r, nh);
+    rerank(self, &r, nh);
     log_debug("docs search: %lld rows, %lld scored, top %zu kept: %s", r.rows, r.scored, nh, q.data);
-    if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used)) break;
+    free(in_prompt);
+    in_prompt = xcalloc(nh + 1, sizeof *in_prompt);
+    if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used, in_prompt)) {
+      if (explain) explain_fill(self, explain, &r, nh, q.data, by_phrase, in_prompt);
+      break;
+    }
     k = MAX_CANDIDATES;
   }
 out:
+  free(in_prompt);
   docs_rank_close(&r);
   for (size_t i = 0; i < n; i++) free(qt[i].word), free(qt[i].term);
   for (size_t i = 0; i < nw; i++) free(words[i]);
@@ -495,8 +651,9 @@ out:
   dbuf_close(&sql);
 }
 
-char *docs_context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
-                         const char *mode, int budget_tokens, cJSON **sources_used, char **warning) {
+static char *context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
+                           const char *mode, int budget_tokens, cJSON **sources_used, char **warning,
+                           cJSON *explain) {
   if (sources_used) *sources_used = NULL;
   if (warning) *warning = NULL;
   bool all = false;
@@ -515,7 +672,7 @@ char *docs_context_build(docs_store *self, const char *query, const char *const 
   } else if (all) {
     build_all(self, &f, budget, &out, used, &warn, budget_tokens);
   } else {
-    build_search(self, query ? query : "", &f, budget, &out, used);
+    build_search(self, query ? query : "", &f, budget, &out, used, explain);
   }
   filter_close(&f);
   if (sources_used) *sources_used = used;
@@ -523,4 +680,16 @@ char *docs_context_build(docs_store *self, const char *query, const char *const 
   if (warning) *warning = warn;
   else free(warn);
   return dbuf_take(&out);
+}
+
+char *docs_context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
+                         const char *mode, int budget_tokens, cJSON **sources_used, char **warning) {
+  return context_build(self, query, sources, n_sources, mode, budget_tokens, sources_used, warning, NULL);
+}
+
+char *docs_context_explain(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
+                           int budget_tokens, cJSON **sources_used, char **warning, cJSON **explain) {
+  *explain = cJSON_CreateObject();
+  cJSON_AddStringToObject(*explain, "ranking", "lexical");
+  return context_build(self, query, sources, n_sources, "search", budget_tokens, sources_used, warning, *explain);
 }

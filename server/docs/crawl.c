@@ -103,6 +103,7 @@ static void handle_response(docs_sync *s, docs_xfer *x, http_request *req, const
     docs_store_page_touch(s->store, x->info.id);
     if (x->info.state == DOCS_PAGE_SKIPPED) {
       s->st.skipped++;
+      docs_sync_enqueue_links(s, x->info.links, x->info.n_links, depth + 1, si);
       return;
     }
     s->st.cached++;
@@ -132,11 +133,11 @@ static void handle_response(docs_sync *s, docs_xfer *x, http_request *req, const
                           NULL, 0);
       return;
     }
-    if (docs_index_page(s->store, sr, url, x->kind, x->body.data ? x->body.data : "", x->body.len, x->etag,
-                        x->last_modified, &links, &n) == 0)
-      s->st.fetched++;
-    else
-      s->st.errors++;
+    int r = docs_index_page(s->store, sr, url, x->kind, x->body.data ? x->body.data : "", x->body.len, x->etag,
+                            x->last_modified, &links, &n);
+    if (r == 0) s->st.fetched++;
+    else if (r > 0) s->st.skipped++;
+    else s->st.errors++;
     docs_sync_enqueue_links(s, links, n, depth + 1, si);
     docs_links_free(links, n);
     return;
@@ -181,7 +182,11 @@ void docs_crawl_visit(docs_sync *s, docs_item *it) {
       case DOCS_PAGE_REDIRECT:
         if (info.n_links) docs_sync_enqueue(s, info.links[0], it->depth, it->src);
         break;
-      case DOCS_PAGE_SKIPPED: s->st.skipped++; break;
+      case DOCS_PAGE_SKIPPED:
+        /* a copy of another page's text keeps its links (docs_index_page) */
+        s->st.skipped++;
+        docs_sync_enqueue_links(s, info.links, info.n_links, it->depth + 1, it->src);
+        break;
       case DOCS_PAGE_GONE: s->st.errors++; break;
     }
     docs_sync_report(s, it->url);

@@ -95,6 +95,16 @@ void docs_sync_cancel(docs_sync *self);
  * non-NULL) a new string or NULL. Returns NULL only for a bad mode. */
 char *docs_context_build(docs_store *store, const char *query, const char *const *sources, size_t n_sources,
                          const char *mode, int budget_tokens, cJSON **sources_used, char **warning);
+/* docs_context_build in mode "search", and in *explain (a new object) why
+ * each kept chunk ranked: {ranking:"lexical", match (the FTS5 query),
+ * titleWeight, rowsScored, terms:[{word, term, rows, idf}] (a rare term
+ * repeated in the common terms' group has idf 0 there), hits:[{rank, title,
+ * url, score, relative (to the first), urlWeight (release notes 0.5,
+ * generated index pages 0.25, else 1), inPrompt, bm25,
+ * pageEvidence, length, lengthNorm, parts:[{term, tf, idf, score}]}]} (score = bm25 x
+ * urlWeight + pageEvidence; tf counts a heading's occurrence titleWeight times). */
+char *docs_context_explain(docs_store *store, const char *query, const char *const *sources, size_t n_sources,
+                           int budget_tokens, cJSON **sources_used, char **warning, cJSON **explain);
 
 /* The sources the store knows: a new array of {source, kind:"url"|"path",
  * prefix, pages, chunks, syncedAt, oldestFetch, newestFetch} (times in Unix

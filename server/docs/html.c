@@ -290,6 +290,33 @@ static void collect_links(docs_html *out, xmlNode *root) {
   }
 }
 
+/* The href of the first <link rel="canonical">: the URL the page says is
+ * its own, which its index, print or mirror variants share. */
+static char *find_canonical(xmlNode *root) {
+  xmlNode *n = root;
+  char *out = NULL;
+  while (n && !out) {
+    if (name_is(n, "link")) {
+      xmlChar *rel = xmlGetProp(n, (const xmlChar *)"rel");
+      if (rel && !strcasecmp((const char *)rel, "canonical")) {
+        xmlChar *href = xmlGetProp(n, (const xmlChar *)"href");
+        if (href && *href) out = xstrdup((const char *)href);
+        xmlFree(href);
+      }
+      xmlFree(rel);
+    }
+    /* <link> belongs in the head */
+    if (n->children && n->type == XML_ELEMENT_NODE && !name_is(n, "body")) {
+      n = n->children;
+      continue;
+    }
+    while (n && n != root && !n->next) n = n->parent;
+    if (!n || n == root) break;
+    n = n->next;
+  }
+  return out;
+}
+
 static void utf8_fix(char *s, size_t len);
 
 int docs_html_extract(const char *html, size_t len, docs_html *out) {
@@ -315,6 +342,7 @@ int docs_html_extract(const char *html, size_t len, docs_html *out) {
         if (h1) out->title = collapsed_content(h1);
       }
       collect_links(out, root);
+      out->canonical = find_canonical(root);
       walk_text(&e, root);
     }
     xmlFreeDoc(doc);
@@ -332,6 +360,7 @@ void docs_html_close(docs_html *self) {
   if (!self) return;
   free(self->title);
   free(self->text);
+  free(self->canonical);
   for (size_t i = 0; i < self->n_links; i++) free(self->links[i]);
   free(self->links);
   memset(self, 0, sizeof *self);

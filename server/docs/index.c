@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "internal.h"
+#include "log.h"
 
 docs_kind docs_kind_from_name(const char *name) {
   const char *dot = strrchr(name, '.'), *slash = strrchr(name, '/');
@@ -39,6 +40,12 @@ static char *last_segment(const char *url) {
   return n > a ? xstrndup(url + a, n - a) : xstrdup(url);
 }
 
+static long long text_hash(const char *s, size_t n) {
+  unsigned long long h = 1469598103934665603ULL; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return (long long)(h >> 1);
+}
+
 int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs_kind kind, const char *body,
                     size_t len, const char *etag, const char *last_modified, char ***links_out,
                     size_t *n_links_out) {
@@ -46,9 +53,23 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
   size_t text_len = 0;
   char **links = NULL;
   size_t n_links = 0;
+  int err;
   if (kind == DOCS_KIND_HTML) {
     docs_html h;
     docs_html_extract(body, len, &h);
+    char *canon = sr->is_url && h.canonical ? docs_url_canon(url, h.canonical) : NULL;
+    if (canon && strcmp(canon, url) != 0 && docs_url_in_prefix(canon, sr->prefix)) {
+      /* a variant of another page (index, print, mirror): that page is
+       * indexed instead, as if this one redirected there */
+      docs_html_close(&h);
+      err = docs_store_page_put(store, url, sr->root, DOCS_PAGE_REDIRECT, NULL, etag, last_modified, &canon, 1,
+                                NULL, len);
+      *links_out = xcalloc(1, sizeof **links_out);
+      (*links_out)[0] = canon;
+      *n_links_out = 1;
+      return err < 0 ? err : 1;
+    }
+    free(canon);
     title = h.title, h.title = NULL;
     text = h.text, h.text = NULL;
     text_len = h.text_len;
@@ -75,6 +96,27 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
     title = docs_first_heading(text, text_len);
   }
   if (!title) title = last_segment(url);
+  long long hash = text_hash(text ? text : "", text_len);
+  char *same = docs_store_same_text(store, url, sr->root, hash);
+  /* which copy stays must not depend on the order pages come in: the
+   * shorter URL (then the first in byte order) */
+  if (same && (strlen(url) < strlen(same) || (strlen(url) == strlen(same) && strcmp(url, same) < 0))) {
+    log_info("docs: %s has the text of %s: indexed once, as %s", same, url, url);
+    docs_store_page_put(store, same, sr->root, DOCS_PAGE_SKIPPED, NULL, NULL, NULL, NULL, 0, NULL, 0);
+    free(same);
+    same = NULL;
+  }
+  if (same) {
+    log_info("docs: %s has the text of %s: indexed once, as %s", url, same, same);
+    free(same);
+    err = docs_store_page_put(store, url, sr->root, DOCS_PAGE_SKIPPED, title, etag, last_modified, links, n_links,
+                              NULL, len);
+    free(title);
+    free(text);
+    *links_out = links;
+    *n_links_out = n_links;
+    return err < 0 ? err : 1;
+  }
   docs_chunks chunks = {0};
   docs_chunk_split(text, text_len, title, DOCS_CHUNK_CHARS, &chunks);
   /* A bare heading ("ZipFile Objects", "Examples") does not say which page
@@ -87,8 +129,9 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
     free(c->title);
     c->title = t;
   }
-  int err = docs_store_page_put(store, url, sr->root, DOCS_PAGE_OK, title, etag, last_modified, links, n_links,
-                                &chunks, len);
+  err = docs_store_page_put(store, url, sr->root, DOCS_PAGE_OK, title, etag, last_modified, links, n_links,
+                            &chunks, len);
+  if (!err) err = docs_store_text_hash_set(store, url, hash);
   docs_chunks_close(&chunks);
   free(title);
   free(text);

@@ -44,6 +44,7 @@ typedef struct docs_html {
   char *text;    /* markdown-like: "#"-headings, ``` fenced code kept verbatim */
   size_t text_len;
   char **links;  /* raw href values, as written (resolve with docs_url_canon) */
+  char *canonical; /* <link rel="canonical" href>, as written, or NULL */
   size_t n_links;
 } docs_html;
 
@@ -113,6 +114,9 @@ char *docs_fts_query(const char *text, size_t max_terms);
  * without its extension) named whatsnew, changelog, changes, news, history or
  * release-notes. */
 bool docs_url_is_changelog(const char *url);
+/* Whether the URL's last segment names a generated index page: genindex
+ * (and genindex-all, genindex-A...), py-modindex, modindex, search. */
+bool docs_url_is_generated_index(const char *url);
 
 /* Greedy packing: walks costs in order, keeps each item that still fits in
  * budget, stops after `max_misses` consecutive items that did not fit.
@@ -154,6 +158,8 @@ typedef enum docs_stmt {
   DOCS_STMT_CHUNK_ADD,
   DOCS_STMT_PAGE_TOUCH,
   DOCS_STMT_PAGE_DEL,
+  DOCS_STMT_SAME_TEXT,
+  DOCS_STMT_HASH_SET,
   DOCS_STMT_VOCAB_DOC,
   DOCS_STMT_SEARCH,
   DOCS_STMT_COUNT,
@@ -253,7 +259,19 @@ typedef struct docs_rank {
   bool have_avg;
   size_t pos; /* cursor in lengths (rows come in rowid order) */
   long long rows, scored;
+  struct docs_rank_parts *parts; /* non-NULL: only records the parts of row parts->id (--explain) */
 } docs_rank;
+
+/* Why a row scored what it did: per query term its weighted frequency
+ * (a heading's occurrence counts title_weight) and its share of the bm25
+ * score; the row's length in tokens and the length norm. */
+typedef struct docs_rank_parts {
+  long long id;
+  bool found;
+  double freq[DOCS_MAX_QUERY_TERMS], score[DOCS_MAX_QUERY_TERMS];
+  long long length;
+  double norm, total;
+} docs_rank_parts;
 
 /* Registers crucible_rank and looks up the tokenizer (once per store). */
 int docs_rank_register(docs_store *self);
@@ -282,6 +300,12 @@ void docs_lengths_close(docs_lengths *self);
  * with docs_page_info_close), 0 if unknown, <0 on error. */
 int docs_store_page_get(docs_store *self, const char *url, docs_page_info *out);
 void docs_page_info_close(docs_page_info *self);
+/* The URL (new string) of another indexed page of `source` whose text hash
+ * is `hash`, or NULL. */
+char *docs_store_same_text(docs_store *self, const char *url, const char *source, long long hash);
+/* Records the text hash of the page at url (after docs_store_page_put). */
+int docs_store_text_hash_set(docs_store *self, const char *url, long long hash);
+
 /* Records a page visit. For DOCS_PAGE_OK, `chunks` replaces the page's chunks
  * (NULL keeps them: a revalidation). links are stored for later cache hits. */
 int docs_store_page_put(docs_store *self, const char *url, const char *source, docs_page_state state,
@@ -387,7 +411,12 @@ docs_kind docs_kind_from_type(const char *ctype, const char *url);
 /* Turns a page of source `sr` into text and chunks and stores it as
  * DOCS_PAGE_OK. For an HTML page of a URL source, *links_out gets its links
  * that are under the source's prefix (canonical, new strings; release with
- * docs_links_free), else NULL. Returns the store's result. */
+ * docs_links_free), else NULL. A page is indexed once: an HTML page of a URL
+ * source whose <link rel="canonical"> names another URL under the prefix is
+ * stored as a redirect there (*links_out is that URL), and a page with the
+ * text of another indexed page of the source is stored as skipped (of two
+ * copies the shorter URL stays, whichever came first). Returns
+ * 0 indexed, 1 not indexed for either reason, or the store's -errno. */
 int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs_kind kind, const char *body,
                     size_t len, const char *etag, const char *last_modified, char ***links_out,
                     size_t *n_links_out);

@@ -87,6 +87,10 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
     if (r->avgdl <= 0) r->avgdl = 1.0;
     r->have_avg = true;
   }
+  if (r->parts && api->xRowid(fts) != r->parts->id) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
   r->rows++;
   const double k1 = DOCS_BM25_K1, b = DOCS_BM25_B;
   double freq[DOCS_MAX_QUERY_TERMS], bound = 0;
@@ -102,7 +106,7 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
     if (f > 0) bound += r->idf[p] * f * (k1 + 1) / (f + k1 * (1 - b));
   }
   sqlite3_result_int(ctx, 0);
-  if (bound <= 0 || (r->prune && bound <= floor_score(r))) return;
+  if (bound <= 0 || (r->prune && !r->parts && bound <= floor_score(r))) return;
   long long id = api->xRowid(fts), dl = cached_length(r, id);
   if (dl < 0) {
     int n0 = 0, n1 = 0;
@@ -113,6 +117,18 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
   double norm = k1 * (1 - b + b * (double)dl / r->avgdl), score = 0;
   for (int p = 0; p < n; p++)
     if (freq[p] > 0) score += r->idf[p] * freq[p] * (k1 + 1) / (freq[p] + norm);
+  if (r->parts) {
+    docs_rank_parts *o = r->parts;
+    o->found = true;
+    o->length = dl;
+    o->norm = norm;
+    o->total = score;
+    for (int p = 0; p < n; p++) {
+      o->freq[p] = freq[p];
+      o->score[p] = freq[p] > 0 ? r->idf[p] * freq[p] * (k1 + 1) / (freq[p] + norm) : 0;
+    }
+    return;
+  }
   r->scored++;
   if (score > r->best) r->best = score;
   heap_push(r, score, id);

@@ -15,7 +15,7 @@
 
 /* Bump when the schema changes: an older cache is dropped and rebuilt by the
  * next sync (it is only a cache). */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 /* The index's file under the XDG cache directory. */
 #define DOCS_DB_NAME "docs.db"
 /* A batch commits after this many page writes or this age, whichever first:
@@ -40,7 +40,10 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS pages ("
     "  id INTEGER PRIMARY KEY, url TEXT UNIQUE NOT NULL, source TEXT, state INTEGER NOT NULL,"
     "  title TEXT, etag TEXT, last_modified TEXT, fetched_at REAL, checked_at REAL,"
-    "  bytes INTEGER, links TEXT);"
+    "  bytes INTEGER, links TEXT, text_hash INTEGER);"
+    /* the same text under two URLs of one source (index and print variants,
+     * copies) is indexed once: docs_store_same_text */
+    "CREATE INDEX IF NOT EXISTS pages_text_hash ON pages(text_hash);"
     /* loc: the page's location tokens (docs_loc_tokens), so a source filter
      * is part of the FTS5 query instead of a filter after ranking */
     "CREATE TABLE IF NOT EXISTS chunks ("
@@ -74,6 +77,9 @@ static const char *const stmt_sql[DOCS_STMT_N] = {
     [DOCS_STMT_CHUNK_ADD] = "INSERT INTO chunks (page_id, seq, title, body, loc) VALUES (?1, ?2, ?3, ?4, ?5)",
     [DOCS_STMT_PAGE_TOUCH] = "UPDATE pages SET checked_at = ?1 WHERE id = ?2",
     [DOCS_STMT_PAGE_DEL] = "DELETE FROM pages WHERE id = ?1",
+    [DOCS_STMT_SAME_TEXT] = "SELECT url FROM pages WHERE text_hash = ?1 AND source = ?2 AND url != ?3 AND state = 0"
+                            " LIMIT 1",
+    [DOCS_STMT_HASH_SET] = "UPDATE pages SET text_hash = ?2 WHERE url = ?1",
     [DOCS_STMT_VOCAB_DOC] = "SELECT doc FROM chunks_vocab WHERE term = ?1",
     [DOCS_STMT_COUNT] = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
     [DOCS_STMT_ROWS] = "SELECT count(*) FROM chunks",
@@ -335,6 +341,29 @@ static int write_end(docs_store *self, int err) {
   if (exec(self, "RELEASE page")) return -EIO;
   self->txn_pages++;
   return docs_store_flush_due(self);
+}
+
+static int step_done(sqlite3_stmt *st);
+
+char *docs_store_same_text(docs_store *self, const char *url, const char *source, long long hash) {
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_SAME_TEXT);
+  if (!st) return NULL;
+  sqlite3_bind_int64(st, 1, hash);
+  sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, url, -1, SQLITE_STATIC);
+  char *out = NULL;
+  if (sqlite3_step(st) == SQLITE_ROW) out = xstrdup((const char *)sqlite3_column_text(st, 0));
+  sqlite3_reset(st);
+  return out;
+}
+
+int docs_store_text_hash_set(docs_store *self, const char *url, long long hash) {
+  if (write_begin(self)) return -EIO;
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_HASH_SET);
+  if (!st) return -EIO;
+  sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, hash);
+  return step_done(st);
 }
 
 static int step_done(sqlite3_stmt *st) {

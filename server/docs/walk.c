@@ -127,10 +127,10 @@ void docs_walk_visit(docs_sync *s, docs_item *it) {
       char **links = NULL;
       size_t n = 0;
       s->st.bytes += len;
-      if (docs_index_page(s->store, &s->srcs[it->src], it->url, kind, body, len, etag, NULL, &links, &n) == 0)
-        s->st.fetched++;
-      else
-        s->st.errors++;
+      r = docs_index_page(s->store, &s->srcs[it->src], it->url, kind, body, len, etag, NULL, &links, &n);
+      if (r == 0) s->st.fetched++;
+      else if (r > 0) s->st.skipped++;
+      else s->st.errors++;
       docs_links_free(links, n);
     }
     free(body);

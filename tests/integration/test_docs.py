@@ -353,5 +353,120 @@ def test_sphinx_sources_indexed_once(tmp_path):
     assert summary["fetched"] == 2, summary
     ctx = run_docs(tmp_path / "cache", config, "search", "How do I extract all members of a zip file?", "--json")
     urls = [s["url"] for s in ctx["sources"]]
-    assert urls == [str((folder / "library" / "zipfile.html").resolve())], urls
+    assert urls[0] == str((folder / "library" / "zipfile.html").resolve()), urls
+    assert not any("zipfile.rst" in u for u in urls), urls
     assert ctx["context"].count("extractall") == 1
+
+
+def test_add_honours_user_max_depth(fresh):
+    site, cache = fresh
+    config = cache.parent / "config"
+    (config / "crucible").mkdir(parents=True)
+    (config / "crucible" / "config.json").write_text(json.dumps({"docs": {"maxDepth": 0}}))
+    summary = run_docs(cache, config, "add", site.url, "--json", *TIMEOUT_ARGS)
+    assert get_paths(site) == ["/docs/"] and summary["pages"] == 1, summary
+    # the option still overrides the setting
+    site.clear()
+    summary = run_docs(cache, config, "add", site.url, "--json", *TIMEOUT_ARGS, "--max-depth", "1")
+    assert summary["pages"] > 1, summary
+
+
+def test_add_without_source_syncs_user_sources(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "levers.md").write_text("# Levers\n\nA lever multiplies force around a fulcrum.\n")
+    config = tmp_path / "config"
+    (config / "crucible").mkdir(parents=True)
+    (config / "crucible" / "config.json").write_text(json.dumps({"docs": {"sources": [str(folder)]}}))
+    summary = run_docs(tmp_path / "cache", config, "add", "--json")
+    assert summary["pages"] == 1, summary
+    # with neither a source nor the setting: usage
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(empty))
+    p = subprocess.run([crucible_bin(), "docs", "add"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 2 and "docs.sources" in p.stderr
+
+
+def _serve(directory):
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: Quiet(*a, directory=directory, **k))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_variants_indexed_once(tmp_path):
+    """A print variant that names its canonical page, and a copy of a page's
+    text under another URL, are not indexed a second time (crawled and
+    walked)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    body = "<h1>Levers</h1><p>A lever multiplies force around a fulcrum; the longer arm wins.</p>"
+    (site / "index.html").write_text(
+        '<html><head><title>Home</title></head><body><a href="levers.html">l</a> <a href="print/levers.html">p</a>'
+        ' <a href="mirror.html">m</a><p>Start here.</p></body></html>')
+    (site / "levers.html").write_text("<html><head><title>Levers</title></head><body>%s</body></html>" % body)
+    (site / "print").mkdir()
+    (site / "print" / "levers.html").write_text(
+        '<html><head><title>Levers (print)</title><link rel="canonical" href="../levers.html"></head>'
+        '<body>%s<p>Printed copy.</p></body></html>' % body)
+    # the copy is the only way to one page: its links are still followed, in later syncs too
+    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body><nav>"
+                                      '<a href="only.html">o</a></nav>%s</body></html>' % body)
+    (site / "only.html").write_text("<html><head><title>Only</title></head><body><p>Pulleys.</p></body></html>")
+    config = tmp_path / "config"
+    config.mkdir()
+    srv = _serve(str(site))
+    try:
+        url = "http://127.0.0.1:%d/" % srv.server_address[1]
+        summary = run_docs(tmp_path / "cache", config, "add", url, "--json")
+        assert summary["pages"] == 3 and summary["skipped"] == 2, summary
+        # revalidated (304), then answered from the cache while fresh: the same pages
+        for again in ([], ["--freshness", "3600"]):
+            summary = run_docs(tmp_path / "cache", config, "add", url, "--json", *again)
+            assert summary["pages"] == 3 and summary["errors"] == 0, (again, summary)
+        ctx = run_docs(tmp_path / "cache", config, "search", "lever fulcrum force", "--json")
+        assert [s["url"] for s in ctx["sources"]] == [url + "levers.html"], ctx["sources"]
+        assert ctx["context"].count("multiplies force") == 1
+    finally:
+        srv.shutdown()
+    # the folder: the copy is dropped (file names hold no canonical links)
+    summary = run_docs(tmp_path / "cache2", config, "add", str(site), "--json")
+    ctx = run_docs(tmp_path / "cache2", config, "search", "lever fulcrum force", "--json")
+    assert ctx["context"].count("multiplies force") == 2, ctx["context"]  # levers.html and the print page
+    assert summary["skipped"] == 1, summary
+
+
+def test_search_explain(fresh):
+    site, cache = fresh
+    add(cache, site.url)
+    plain = search(cache, QUESTION)
+    j = search(cache, QUESTION, "--explain")
+    # the same prompt, plus why
+    assert j["context"] == plain["context"]
+    why = j["explain"]
+    assert why["ranking"] == "lexical"
+    words = {t["word"] for t in why["terms"]}
+    assert {"frobnicate", "widget"} <= words, why["terms"]
+    hits = why["hits"]
+    assert hits and hits[0]["url"].endswith("/widgets/frobnicate.html") and hits[0]["inPrompt"]
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    for h in hits:
+        # the parts add up to the score: bm25 x release-notes weight + the page's evidence
+        bm25 = sum(p["score"] for p in h["parts"])
+        assert abs(bm25 - h["bm25"]) < 1e-6 and h["pageEvidence"] >= 0, h
+        assert abs(bm25 * h["urlWeight"] + h["pageEvidence"] - h["score"]) < 1e-6, h
+        assert h["length"] > 0
+    assert any(p["term"] == "frobnic" and p["tf"] >= 1 for p in hits[0]["parts"]), hits[0]["parts"]
+    assert any(h["inPrompt"] for h in hits) and j["context"].count("### ") == sum(h["inPrompt"] for h in hits)
+    # on a terminal: the context on stdout, the explanation on stderr
+    p = docs(cache, "search", QUESTION, "--explain")
+    assert p.stdout.startswith("### ") and "FTS5 query" in p.stderr and "[in prompt]" in p.stderr
+    assert docs(cache, "search", QUESTION, "--explain", "--mode", "all", check=False).returncode == 2

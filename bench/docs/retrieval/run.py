@@ -18,6 +18,10 @@ reports:
                 (build/bench/docs/bench_docs --queries), median per question
   index         pages/s of `crucible docs add` (folder; crawl with --http)
 
+Two question sets: questions.jsonl (70, the set the ranking was tuned on)
+and heldout.jsonl (20, written before any ranking change was measured on
+them); both are reported, separately.
+
 Each question names the pages that answer it (paths under the html folder)
 and a phrase of the answering section. The harness checks first that every
 phrase occurs in one of its pages, so a question cannot silently be
@@ -193,11 +197,17 @@ def serve(directory):
     return srv
 
 
-def report(label, env, db, qs, st, dt, args):
+def report(label, env, db, sets, st, dt, args):
     pages, chunks, src = stored_pages(db)
     print("== %s" % label)
     print("index: %d pages in %.1f s = %.0f pages/s; %d pages stored, %d chunks (%d of them under _sources/)"
           % (st["pages"], dt, st["pages"] / dt if dt else 0, pages, chunks, src))
+    for name, qs in sets:
+        print("-- %s" % name)
+        report_set(env, db, qs, args)
+
+
+def report_set(env, db, qs, args):
     bad = check_questions(db, qs)
     for b in bad:
         print("  question problem: " + b)
@@ -220,26 +230,29 @@ def main():
     ap.add_argument("--crucible", default=str(ROOT / "build" / "server" / "crucible"))
     ap.add_argument("--bench-docs", default=str(ROOT / "build" / "bench" / "docs" / "bench_docs"))
     ap.add_argument("--docs", default=DEFAULT_DOCS)
-    ap.add_argument("--questions", default=str(HERE / "questions.jsonl"))
+    ap.add_argument("--questions", action="append",
+                    help="a question set (repeatable; default: questions.jsonl, the set the ranking was tuned on,"
+                         " and heldout.jsonl, written before any change was measured on it)")
     ap.add_argument("--budget", type=int, default=6000)
     ap.add_argument("--http", action="store_true", help="also crawl the folder over 127.0.0.1")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     ensure_docs(args.docs)
-    qs = load_questions(args.questions)
+    sets = [(os.path.basename(q), load_questions(q))
+            for q in (args.questions or [str(HERE / "questions.jsonl"), str(HERE / "heldout.jsonl")])]
     with tempfile.TemporaryDirectory(prefix="crucible-retrieval-") as d:
         tmp = pathlib.Path(d)
         env = Env(args.crucible, tmp)
         db = tmp / "folder.db"
         st, dt = index(env, db, args.docs)
-        report("folder %s" % args.docs, env, db, qs, st, dt, args)
+        report("folder %s" % args.docs, env, db, sets, st, dt, args)
         if args.http:
             srv = serve(os.path.realpath(args.docs))
             try:
                 url = "http://127.0.0.1:%d/" % srv.server_address[1]
                 db = tmp / "crawl.db"
                 st, dt = index(env, db, url)
-                report("crawl %s" % url, env, db, qs, st, dt, args)
+                report("crawl %s" % url, env, db, sets, st, dt, args)
             finally:
                 srv.shutdown()
 

@@ -353,6 +353,11 @@ static void test_changelog_url(void **state) {
   assert_false(docs_url_is_changelog("/usr/share/doc/python3/html/library/zipfile.html"));
   assert_false(docs_url_is_changelog("https://news.example.org/docs/api.html")); /* a host, not a path */
   assert_false(docs_url_is_changelog("/docs/newsletter.html"));
+  assert_true(docs_url_is_generated_index("/usr/share/doc/python3/html/genindex-all.html"));
+  assert_true(docs_url_is_generated_index("https://docs.python.org/3/py-modindex.html"));
+  assert_true(docs_url_is_generated_index("https://example.org/docs/genindex"));
+  assert_false(docs_url_is_generated_index("/usr/share/doc/python3/html/library/index.html"));
+  assert_false(docs_url_is_generated_index("/docs/searching.html"));
 }
 
 int main(void) {

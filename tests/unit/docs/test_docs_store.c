@@ -427,9 +427,11 @@ static void test_ranking_fixes(void **state) {
              i);
     write_file(dir, name, text);
   }
-  /* the same text twice: reference and release notes */
+  /* the same section twice: reference and release notes (not the same
+   * page's text: that would be indexed once) */
   write_file(dir, "library/archive.md", "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n");
-  write_file(dir, "whatsnew/3.2.md", "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n");
+  write_file(dir, "whatsnew/3.2.md",
+             "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n\nNew in 3.2.\n");
   /* a common word still scores: both match the rare word */
   write_file(dir, "gizmo_plain.md", "# Gizmo plain\n\nA gizmo turns.\n");
   write_file(dir, "gizmo_objects.md", "# Gizmo objs\n\nA gizmo turns objects.\n");
