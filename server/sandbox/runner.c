@@ -189,7 +189,8 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   if (self->nqueued >= self->cfg.max_queued ||
       count_owner(self->queue_head, req->owner) >= self->cfg.max_queued_per_owner)
     return -EAGAIN;
-  /* The warm sandbox was made for the system environment only. */
+  /* Warm sandboxes are made for the system environment only. */
+  if (!req->env) sbx__warm_note(self, lang, now_ms());
   sbx_run *warm = req->env ? NULL : sbx__warm_take(self, lang, &lim);
   sbx_run *run = warm ? warm : sbx__run_alloc(self, lang, &lim);
   run->cb = *cb;

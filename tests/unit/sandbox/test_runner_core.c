@@ -583,8 +583,10 @@ static void close_cancels_everything(void **state) {
   assert_ptr_equal(first, w);
   assert_int_equal(fx->runner.nlive, 2);
   assert_int_equal(fx->runner.nqueued, 2);
-  run_for(&fx->loop, 50); /* the taken warm sandbox is replaced */
-  assert_non_null(fx->runner.warm);
+  /* a burst: runs wait for a slot, so the taken warm sandbox is not
+   * replaced yet (the cores are the queued runs') */
+  run_for(&fx->loop, 50);
+  assert_null(fx->runner.warm);
   sbx_runner_close(&fx->runner, closed_cb);
   assert_null(fx->runner.warm);
   assert_int_equal(start(fx, "1 0", NULL, &r[0], NULL), -ESHUTDOWN);
@@ -596,8 +598,8 @@ static void close_cancels_everything(void **state) {
     assert_int_equal(r[i].r.outcome, SBX_CANCELLED);
   }
   assert_int_equal(fk.closes, 1);
-  assert_int_equal(fk.frees, 5); /* four runs and the warm sandbox */
-  assert_int_equal(fk.frees_at_close, 5);
+  assert_int_equal(fk.frees, 4); /* four runs, one of them the warm sandbox */
+  assert_int_equal(fk.frees_at_close, 4);
   assert_int_equal(uv_loop_close(&fx->loop), 0);
   free_dead();
 }
