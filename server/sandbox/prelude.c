@@ -75,11 +75,31 @@ static const char PY_LAUNCHER[] =
     "    del _crucible_e, _crucible_t\n"
     "    raise SystemExit(1)\n";
 
+/* Node. Started as `node main.js` like a cold run (process.argv,
+ * process.execArgv, /proc/self/cmdline are node's own). The loader reads
+ * the program from FD, writes it over main.js, drops itself from the
+ * module cache and lets node's own entry point load main.js as the main
+ * module on the next tick: require.main, module.id '.', process.mainModule,
+ * require.cache, __filename and the CommonJS/ES module decision are node's.
+ * Deferring to the tick keeps the loader's frames out of every stack; the
+ * one trace left is the outermost internal frame of an uncaught error's
+ * stack (process.processTicksAndRejections instead of
+ * node:internal/main/run_main_module). */
+static const char JS_LAUNCHER[] =
+    "const fs = require('fs');\n"
+    "const src = fs.readFileSync(%d);\n"
+    "fs.closeSync(%d);\n"
+    "fs.writeFileSync(__filename, src);\n"
+    "const Module = require('module');\n"
+    "delete Module._cache[__filename];\n"
+    "process.nextTick(Reflect.apply, Module.runMain, Module, []);\n";
+
 bool sbx__prelude_has(sbx_lang lang) {
-  return lang == SBX_LANG_PYTHON;
+  return lang == SBX_LANG_PYTHON || lang == SBX_LANG_JAVASCRIPT;
 }
 
 char *sbx__prelude_script(sbx_lang lang, int fd) {
   if (lang == SBX_LANG_PYTHON) return xasprintf(PY_LAUNCHER, fd, fd);
+  if (lang == SBX_LANG_JAVASCRIPT) return xasprintf(JS_LAUNCHER, fd, fd);
   return NULL;
 }

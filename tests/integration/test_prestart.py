@@ -219,3 +219,41 @@ def test_prestarted_sandbox_has_the_limits_of_the_request():
         assert int(out.split()[-1]) < 8, out
     finally:
         finish(c)
+
+
+JS_PROBE = r"""console.log('AGE ' + process.uptime().toFixed(3));
+console.log(JSON.stringify([process.argv, process.execArgv, require.main === module, module.id, __filename,
+  __dirname, Object.keys(require.cache), module.parent, process.mainModule === module, typeof exports,
+  this === module.exports, process.cwd(), require('fs').readdirSync('.'),
+  require('fs').readFileSync('/proc/self/cmdline', 'utf8'), Object.entries(process.env).sort()]));
+console.log(JSON.stringify(require('fs').readFileSync(0, 'utf8')));
+process.nextTick(() => console.log('tick'));
+Promise.resolve().then(() => console.log('micro'));
+setTimeout(() => { console.log('timer'); inner(); }, 0);
+function inner() { throw new TypeError('boom'); }
+"""
+
+
+def test_prestarted_node_cannot_be_told_from_cold():
+    c = Client()
+    try:
+        c.initialize()
+        run(c, "1", language="javascript")  # javascript was asked for: the pool keeps one
+        settle(2.0)
+        warm = run(c, JS_PROBE, language="javascript", stdin="from stdin\n")
+        cold = run(c, JS_PROBE, language="javascript", stdin="from stdin\n", lim={"diskMb": 63})
+        w_age, w_out = split_age(warm)
+        c_age, c_out = split_age(cold)
+        assert w_age > 0.3 and c_age < w_age, (w_age, c_age)
+        assert w_out == c_out
+        assert '"from stdin\\n"' in w_out and "tick\nmicro\ntimer\n" in w_out
+        for k in ("outcome", "exitCode", "signal", "diagnostics"):
+            assert warm[k] == cold[k], (k, warm[k], cold[k])
+        assert warm["exitCode"] == 1
+        # the same error, lines and frames; only node's outermost internal
+        # frame differs (docs/sandbox.md)
+        assert "/sandbox/main.js:9" in warm["stderr"] and "TypeError: boom" in warm["stderr"]
+        user = [ln for ln in warm["stderr"].splitlines() if "node:internal" not in ln]
+        assert user == [ln for ln in cold["stderr"].splitlines() if "node:internal" not in ln]
+    finally:
+        finish(c)
