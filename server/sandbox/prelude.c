@@ -94,12 +94,27 @@ static const char JS_LAUNCHER[] =
     "delete Module._cache[__filename];\n"
     "process.nextTick(Reflect.apply, Module.runMain, Module, []);\n";
 
+/* Bash. Started as `bash main.sh`; bash itself starts in a millisecond or
+ * two, so what is saved is the sandbox's setup. The loader reads the
+ * program (the read builtin: exact bytes up to the first NUL, which no
+ * shell script holds), writes it over main.sh, and execs the same bash
+ * with the same arguments: the program's shell is a fresh process image
+ * (no variable, function or option of the loader survives; SHLVL is unset
+ * so it counts 1 as in a cold run) with the same pid. */
+static const char SH_LAUNCHER[] =
+    "IFS= read -r -d '' -u %d _crucible_src\n"
+    "exec %d<&-\n"
+    "printf '%%s' \"$_crucible_src\" > \"$0\"\n"
+    "unset _crucible_src SHLVL\n"
+    "exec \"$BASH\" \"$0\"\n";
+
 bool sbx__prelude_has(sbx_lang lang) {
-  return lang == SBX_LANG_PYTHON || lang == SBX_LANG_JAVASCRIPT;
+  return lang == SBX_LANG_PYTHON || lang == SBX_LANG_JAVASCRIPT || lang == SBX_LANG_BASH;
 }
 
 char *sbx__prelude_script(sbx_lang lang, int fd) {
   if (lang == SBX_LANG_PYTHON) return xasprintf(PY_LAUNCHER, fd, fd);
   if (lang == SBX_LANG_JAVASCRIPT) return xasprintf(JS_LAUNCHER, fd, fd);
+  if (lang == SBX_LANG_BASH) return xasprintf(SH_LAUNCHER, fd, fd);
   return NULL;
 }

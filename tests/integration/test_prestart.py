@@ -257,3 +257,36 @@ def test_prestarted_node_cannot_be_told_from_cold():
         assert user == [ln for ln in cold["stderr"].splitlines() if "node:internal" not in ln]
     finally:
         finish(c)
+
+
+SH_PROBE = r"""read up _ < /proc/uptime; up=${up/./}; read -a st < /proc/$$/stat
+age=$(( up - st[21] )); printf 'AGE %d.%02d\n' $((age / 100)) $((age % 100)); unset up st age
+echo "$0 $# $BASH $SHLVL $$ $-"
+env | sort
+set | grep -v -e '^_=' -e '^BASHPID=' -e '^RANDOM=' -e '^SRANDOM=' -e '^EPOCH' -e '^SECONDS=' | md5sum
+shopt | md5sum
+ls -la /proc/self/fd | wc -l
+read x; echo "got $x"
+nosuch_command_xyz
+exit 3
+"""
+
+
+def test_prestarted_bash_cannot_be_told_from_cold():
+    c = Client()
+    try:
+        c.initialize()
+        run(c, "true", language="bash")  # bash was asked for: the pool keeps one
+        settle(2.0)
+        warm = run(c, SH_PROBE, language="bash", stdin="typed\n")
+        cold = run(c, SH_PROBE, language="bash", stdin="typed\n", lim={"diskMb": 63})
+        w_age, w_out = split_age(warm)
+        c_age, c_out = split_age(cold)
+        assert w_age > 0.3 and c_age < w_age, (w_age, c_age)
+        assert w_out == c_out
+        assert "got typed" in w_out and w_out.startswith("main.sh 0 /usr/bin/bash 1 2 hB\n"), w_out
+        for k in ("outcome", "exitCode", "signal", "stderr", "diagnostics"):
+            assert warm[k] == cold[k], (k, warm[k], cold[k])
+        assert warm["exitCode"] == 3 and "line 9: nosuch_command_xyz" in warm["stderr"]
+    finally:
+        finish(c)
