@@ -16,6 +16,9 @@
  *    namespace a fresh script gets;
  *  - reads the program from descriptor FD to end of file and closes it;
  *  - writes it over main.py, so tracebacks (linecache) show its lines;
+ *  - a program holding a NUL byte, which compile() refuses while the
+ *    interpreter's file reader copes in its own way, gets the interpreter
+ *    itself: exec of the same command line (a cold start, same pid);
  *  - puts a fresh __main__ module with that namespace into sys.modules and
  *    executes the program compiled under the script's file name;
  *  - reports an uncaught exception the way the interpreter does (through
@@ -41,6 +44,8 @@ static const char PY_LAUNCHER[] =
     "with open(_crucible_g['__file__'], 'wb') as _crucible_w:\n"
     "    _crucible_w.write(_crucible_b)\n"
     "del _crucible_w\n"
+    "if 0 in _crucible_b:\n"
+    "    _crucible_os.execv(_crucible_sys.executable, _crucible_sys.orig_argv)\n"
     "_crucible_m = type(_crucible_sys)('__main__')\n"
     "_crucible_m.__dict__.update(_crucible_g)\n"
     "_crucible_sys.modules['__main__'] = _crucible_m\n"
