@@ -241,10 +241,27 @@ def procs_matching(marker):
     return out
 
 
+# How the launchers of pre-started interpreters begin (server/sandbox/prelude.c):
+# a script that still begins so is a warm sandbox waiting for its program.
+LAUNCHER_HEADS = (b"_crucible_g = dict(globals())", b"const fs = require('fs');\nconst src = fs.readFileSync(",
+                  b"IFS= read -r -d '' -u ")
+
+
+def waiting_launcher(pid, script):
+    """Whether pid is a pre-started interpreter still waiting for its
+    program (its script is still the launcher)."""
+    try:
+        with open("/proc/%d/root/sandbox/%s" % (pid, script.decode()), "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head.startswith(LAUNCHER_HEADS)
+
+
 def sandboxed_programs():
     """pids of programs running inside a sandbox of a crucible this session
     started: the interpreter started on the run's script (a warm sandbox
-    still waiting has not started one)."""
+    still waiting has not started one, or runs a launcher, not a program)."""
     out = []
     for p in procs_matching("main."):
         if not ours(p):
@@ -254,7 +271,7 @@ def sandboxed_programs():
         except OSError:
             continue
         argv = [a for a in argv if a]
-        if len(argv) == 2 and argv[1] in (b"main.py", b"main.js", b"main.sh"):
+        if len(argv) == 2 and argv[1] in (b"main.py", b"main.js", b"main.sh") and not waiting_launcher(p, argv[1]):
             out.append(p)
     return out
 
