@@ -154,11 +154,6 @@ static void status_line(sbx__bwrap_run *b, const char *line) {
       if (b->prestart) sbx__bw_release_child(b);
       return;
     }
-    if (b->prestart && b->block_wfd < 0) {
-      /* Released while warm: killed or fed on start. */
-      if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
-      return;
-    }
     if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
     else sbx__bw_release_child(b);
   } else if (strstr(line, "\"exit-code\":")) {

@@ -130,8 +130,9 @@ int sbx__bw_prepare(sbx_run *run) {
     run->error = xasprintf("pipe2: %s", strerror(errno));
     goto out;
   }
-  /* A warm python sandbox goes further: its interpreter starts now and
-   * waits for the program on a pipe of its own (prelude.c). */
+  /* A warm sandbox of a language with a launcher goes further: its
+   * interpreter starts now and waits for the program on a pipe of its own
+   * (prelude.c). */
   b->prestart = run->state == SBX__WARM && !run->env && !self->cfg.no_prestart && sbx__prelude_has(run->lang);
   if (b->prestart && pipe2(pp, O_CLOEXEC) < 0) {
     err = -errno;
