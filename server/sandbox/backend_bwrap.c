@@ -72,7 +72,7 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     sbx_cgroups *cg = NULL;
     if (sbx_cgroups_probe(&cg, &why) == 0) {
       bw->cg = cg;
-      int n = self->cfg.one_shot ? 0 : sbx_cgroups_sweep(cg);
+      int n = sbx_cgroups_sweep(cg);
       if (n) log_info("sandbox: removed %d stale cgroup(s) of dead crucible processes", n);
     } else {
       self->note = xasprintf("no usable cgroup, limits enforced with rlimits only: %s", why);
@@ -82,9 +82,7 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     self->note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
   self->iso = !bw->cg ? SBX_ISO_RLIMIT : bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-  /* What dead crucible processes left is for long-lived runners to sweep:
-   * a one-shot run makes only what it needs (its own cgroup, inline). */
-  int n = self->cfg.one_shot ? 0 : sbx_procs_sweep();
+  int n = sbx_procs_sweep();
   if (n) log_info("sandbox: killed %d stranded sandbox(es) of dead crucible processes", n);
   bw->nroots = sbx_roots_probe(&bw->roots);
   bw->masks = sbx_proc_masks_probe();

@@ -170,8 +170,9 @@ typedef struct sbx_config {
   bool warm;            /* keep a pool of sandboxes made ahead (long-lived runners: the server) */
   bool no_prestart;     /* warm sandboxes without a started interpreter (benchmarks: the old way) */
   bool one_shot;        /* one run, then the process ends (`crucible run`): no cgroup pool made
-                           ahead, no sweep of what dead crucible processes left (long-lived
-                           runners, the server's, do that) */
+                           ahead (the run makes its own); the sweep of what dead crucible
+                           processes left still runs (a stranded sandbox is killed by the
+                           next crucible, whichever it is) */
   /* The host uid/gid programs run as when the server runs as root (never
    * 0: a sandboxed uid 0 is host root to every check made on kuids, such as
    * /proc/sys). 0: SBX_HOST_ID_DEFAULT. An unprivileged server's programs
