@@ -232,6 +232,7 @@ int cli_run(int argc, char **argv) {
   if (image) snprintf(settings.sandbox.image, sizeof settings.sandbox.image, "%s", image);
   core_sandbox_config(&settings.sandbox, &sc);
   sc.max_concurrent = 1;
+  sc.one_shot = true;
   core_sandbox_limits(&settings.sandbox, &sc.defaults);
   sbx_runner runner;
   sbx_runner_init(&runner, &loop, &sc);

@@ -492,25 +492,30 @@ static size_t on_curl_write(char *p, size_t size, size_t n, void *ud) {
 
 /* ---- public API ---- */
 
-int http_client_new(uv_loop_t *loop, http_client **out) {
+/* libcurl's global state and the client's multi handle, made on the first
+ * request: a client that never sends one never loads libcurl
+ * (curl_lazy.c). Returns 0, -EIO or -ENOMEM. */
+static int client_multi(http_client *c) {
   static bool global_done;
+  if (c->multi) return 0;
   if (!global_done) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -EIO;
     global_done = true;
   }
-  http_client *c = xcalloc(1, sizeof *c);
-  c->loop = loop;
   c->multi = curl_multi_init();
-  if (!c->multi) {
-    free(c);
-    return -ENOMEM;
-  }
-  uv_timer_init(loop, &c->timer);
-  uv_timer_init(loop, &c->kick);
+  if (!c->multi) return -ENOMEM;
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  return 0;
+}
+
+int http_client_new(uv_loop_t *loop, http_client **out) {
+  http_client *c = xcalloc(1, sizeof *c);
+  c->loop = loop;
+  uv_timer_init(loop, &c->timer);
+  uv_timer_init(loop, &c->kick);
   *out = c;
   return 0;
 }
@@ -531,7 +536,7 @@ static void client_destroy(http_client *c) {
     curl_multi_assign(c->multi, s->fd, NULL);
     sock_close(c, s);
   }
-  curl_multi_cleanup(c->multi);
+  if (c->multi) curl_multi_cleanup(c->multi);
   c->multi = NULL;
   c->closes_pending = 2;
   c->timer.data = c;
@@ -555,6 +560,8 @@ int http_request_start(http_client *self, const http_request_opts *o, http_reque
   if (!o || !o->url || !o->on_done) return -EINVAL;
   if (o->unix_socket && o->public_only) return -EINVAL;
   if (self->closing || self->free_pending) return -ECANCELED;
+  int merr = client_multi(self);
+  if (merr) return merr;
   http_request *req = xcalloc(1, sizeof *req);
   req->client = self;
   req->opts = *o;

@@ -145,7 +145,13 @@ static void status_line(sbx__bwrap_run *b, const char *line) {
   const char *p;
   if ((p = strstr(line, "\"child-pid\":")) && !b->child) {
     b->child = (pid_t)strtol(p + 12, NULL, 10);
-    if (b->child <= 0 || !run->bound) return; /* a warm sandbox waits for its request */
+    if (b->child <= 0) return;
+    /* A warm sandbox waits for its request, unless its interpreter starts
+     * ahead (then in its cgroup and rlimits from its first instruction). */
+    if (!run->bound) {
+      if (b->prestart) sbx__bw_release_child(b);
+      return;
+    }
     if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
     else sbx__bw_release_child(b);
   } else if (strstr(line, "\"exit-code\":")) {
@@ -203,10 +209,11 @@ static void sigchld_cb(uv_signal_t *h, int signum) {
   sbx__bwrap *bw = container_of(h, sbx__bwrap, sigchld);
   sbx_runner *self = bw->runner;
   (void)signum;
-  if (self->warm && sbx__bw_run(self->warm)->proc_alive) {
+  for (sbx_run *r = self->warm, *next; r; r = next) {
+    next = r->next;
     int st;
-    sbx__bwrap_run *w = sbx__bw_run(self->warm);
-    if (waitpid(w->pid, &st, WNOHANG) == w->pid) bw_exited(w, 0, 0);
+    sbx__bwrap_run *w = sbx__bw_run(r);
+    if (w->proc_alive && waitpid(w->pid, &st, WNOHANG) == w->pid) bw_exited(w, 0, 0);
   }
   for (sbx_run *r = self->live, *next; r; r = next) {
     next = r->next;

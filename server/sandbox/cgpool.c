@@ -65,7 +65,8 @@ int sbx__cgpool_take(sbx__bwrap *bw, const sbx_limits *lim, sbx_cg *out) {
 }
 
 void sbx__cgpool_fill(sbx__bwrap *bw) {
-  while (bw->cg && !bw->runner->closing && bw->npool < CG_POOL) {
+  /* A one-shot runner's single run makes its own cgroup. */
+  while (bw->cg && !bw->runner->closing && !bw->runner->cfg.one_shot && bw->npool < CG_POOL) {
     sbx__cg_entry *p = xcalloc(1, sizeof *p);
     char *name = sbx_cg_run_name(getpid(), sbx__next_seq());
     int err = sbx_cg_create(bw->cg, name, &bw->runner->cfg.defaults, &p->cg);

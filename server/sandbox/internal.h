@@ -19,8 +19,8 @@
 /* QUEUED: in runner->queue_head, or never started and finishing from the
  * loop (SBX__T_DEFER). RUNNING: in runner->live, its sandbox prepared.
  * FINISHED: on_done called, its handles closing. WARM: prepared ahead with
- * the default limits, waiting for a request; in no list, only in
- * runner->warm. */
+ * the default limits, waiting for a request; only in runner->warm (the
+ * pool, linked by next). */
 typedef enum sbx__run_state { SBX__QUEUED, SBX__RUNNING, SBX__FINISHED, SBX__WARM } sbx__run_state;
 
 /* What the run's timer does when it fires: finish a run that never started,
@@ -123,20 +123,37 @@ void sbx__run_defer_finish(sbx_run *run);
  * must be run. */
 void sbx__close_handle(sbx_run *run, uv_handle_t *h, bool *open);
 
-/* warm.c: one sandbox prepared ahead (sbx_config.warm). */
+/* warm.c: the warm pool, sandboxes prepared ahead (sbx_config.warm). */
 
-/* Makes a warm sandbox a moment later, from the loop (when configured). */
+/* Brings the pool to its wanted size a moment later, from the loop (when
+ * configured). */
 void sbx__warm_schedule(sbx_runner *self);
-/* The warm sandbox when it can serve a request for lang with limits lim
- * right now (nothing queued, a free slot), taken out of runner->warm (the
- * next one is scheduled); NULL otherwise. */
+/* A request for lang in the system environment arrived at now (ms). */
+void sbx__warm_note(sbx_runner *self, sbx_lang lang, unsigned long long now);
+/* How many warm sandboxes of lang the pool wants at now: one python
+ * sandbox always, one of another language asked for in the last minute,
+ * and up to WARM_POOL_MAX as many as were asked for in the busiest second
+ * of the last 30 s. Pure: reads runner->demand only. */
+int sbx__warm_want(const sbx_runner *self, sbx_lang lang, unsigned long long now);
+/* A warm sandbox that can serve a request for lang with limits lim right
+ * now (nothing queued, a free slot), taken out of the pool (a refill is
+ * scheduled); NULL otherwise: the request takes the cold path. */
 sbx_run *sbx__warm_take(sbx_runner *self, sbx_lang lang, const sbx_limits *lim);
 /* Closes a warm sandbox that was never used (its sandbox dead, or killed
- * and reaped by the backend's cleanup) and makes another a second later,
- * unless the runner is closing or too many died. */
+ * and reaped by the backend's cleanup), taking it out of the pool, and
+ * refills a second later, unless the runner is closing or too many died. */
 void sbx__warm_discard(sbx_run *run);
-/* Runner closing: stops making warm sandboxes and discards the one made. */
+/* Runner closing: stops making warm sandboxes and discards those made. */
 void sbx__warm_close(sbx_runner *self);
+
+/* prelude.c: launchers of pre-started interpreters. */
+
+/* Whether lang's interpreter can be started ahead of its program. */
+bool sbx__prelude_has(sbx_lang lang);
+/* The launcher that runs as lang's script (sbx_lang_script), reads the
+ * program from descriptor fd to end of file and then runs it exactly as
+ * the interpreter runs a script. Caller frees; NULL when !sbx__prelude_has. */
+char *sbx__prelude_script(sbx_lang lang, int fd);
 
 /* ---- the backend contract ----------------------------------------------- *
  *
@@ -266,7 +283,7 @@ typedef struct sbx__bwrap {
 typedef struct sbx__bwrap_run {
   sbx_run run;
   uv_pipe_t out, err, status;
-  uv_pipe_t code_pipe;   /* the program's text goes to bwrap's --file through this pipe */
+  uv_pipe_t code_pipe;   /* the program's text goes to bwrap's --file (or the launcher) through this pipe */
   uv_write_t code_req;
   bool out_open, err_open, status_open, code_open;
   int stdin_fd;          /* memfd behind the program's stdin, filled on start */
@@ -274,6 +291,9 @@ typedef struct sbx__bwrap_run {
   pid_t pid, child;      /* bwrap, and its child (the pid namespace's init) once reported */
   bool proc_alive;       /* bwrap not reaped yet */
   bool kill_pending;     /* killed before the child's pid was known */
+  bool prestart;         /* warm with its interpreter started: it runs the launcher (prelude.c)
+                            as its script, released at once into its cgroup and rlimits, and
+                            code_pipe carries the program to the launcher, not to --file */
   sbx_cg cg;
   bool in_cgroup;
   char status_buf[1024]; /* the --json-status-fd line being read */

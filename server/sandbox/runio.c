@@ -213,6 +213,8 @@ void sbx__run_finish(sbx_run *run) {
   bool t = true;
   sbx__close_handle(run, (uv_handle_t *)&run->timer, &t);
   sbx__pump(self);
+  /* A burst skips refills while runs queue: refill once it is over. */
+  if (!self->queue_head && self->cfg.warm) sbx__warm_schedule(self);
 }
 
 void sbx__run_defer_finish(sbx_run *run) {

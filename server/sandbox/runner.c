@@ -199,7 +199,8 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
     return -EAGAIN;
   /* Only a backend that runs images takes one. */
   if (req->env && req->env->image && !self->backend->image) return -EINVAL;
-  /* The warm sandbox was made for the system environment only. */
+  /* Warm sandboxes are made for the system environment only. */
+  if (!req->env) sbx__warm_note(self, lang, now_ms());
   sbx_run *warm = req->env ? NULL : sbx__warm_take(self, lang, &lim);
   sbx_run *run = warm ? warm : sbx__run_alloc(self, lang, &lim);
   run->cb = *cb;

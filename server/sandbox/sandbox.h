@@ -173,7 +173,12 @@ typedef struct sbx_config {
   const char *bwrap;    /* path of bwrap; NULL: searched in PATH */
   const char *interpreters[SBX_LANG_COUNT]; /* absolute paths under /usr; NULL: searched */
   bool no_cgroup;       /* force rlimit-only mode (tests, or a host whose cgroups misbehave) */
-  bool warm;            /* keep a python sandbox made ahead (long-lived runners: the server) */
+  bool warm;            /* keep a pool of sandboxes made ahead (long-lived runners: the server) */
+  bool no_prestart;     /* warm sandboxes without a started interpreter (benchmarks: the old way) */
+  bool one_shot;        /* one run, then the process ends (`crucible run`): no cgroup pool made
+                           ahead (the run makes its own); the sweep of what dead crucible
+                           processes left still runs (a stranded sandbox is killed by the
+                           next crucible, whichever it is) */
   /* The host uid/gid programs run as when the server runs as root (never
    * 0: a sandboxed uid 0 is host root to every check made on kuids, such as
    * /proc/sys). 0: SBX_HOST_ID_DEFAULT. An unprivileged server's programs
@@ -258,8 +263,14 @@ struct sbx_runner {
   const void *served[SBX_SERVED_RING]; /* owners of the last runs started from the queue */
   unsigned nserved;
   int nlive, nqueued;
-  sbx_run *warm;          /* a python sandbox prepared ahead, waiting for its program */
-  uv_timer_t warm_timer;  /* refills it, off the critical path */
+  sbx_run *warm;          /* the warm pool: sandboxes prepared ahead (python's and node's with
+                             their interpreter started), waiting for a program; linked by next */
+  int nwarm[SBX_LANG_COUNT];
+  struct sbx_warm_demand {
+    unsigned long long bucket_t, peak_t, last_t; /* ms: this second's start, the peak's, the last request's */
+    int bucket_n, peak;    /* requests in this second; the most in one second lately */
+  } demand[SBX_LANG_COUNT]; /* recent requests per language: sizes the pool (warm.c) */
+  uv_timer_t warm_timer;  /* refills and trims the pool, off the critical path */
   int warm_failures;
   int closing_parts;      /* the warm timer and the backend, while closing */
   int closing;

@@ -18,6 +18,7 @@
 #include "common.h"
 #include "internal.h"
 #include "launch.h"
+#include "log.h"
 #include "procs.h"
 #include "seccomp_filter.h"
 
@@ -94,6 +95,8 @@ int sbx__bw_prepare(sbx_run *run) {
   int err = 0;
   int fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1, fd_empty = -1;
   int st[2] = {-1, -1}, blk[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, cp[2] = {-1, -1};
+  int pp[2] = {-1, -1};
+  char *launcher = NULL;
   int hi[MAX_CHILD_FDS];
   for (size_t i = 0; i < ARRAY_LEN(hi); i++) hi[i] = -1;
   char **argv = NULL;
@@ -127,12 +130,46 @@ int sbx__bw_prepare(sbx_run *run) {
     run->error = xasprintf("pipe2: %s", strerror(errno));
     goto out;
   }
+  /* A warm sandbox of a language with a launcher goes further: its
+   * interpreter starts now and waits for the program on a pipe of its own
+   * (prelude.c). */
+  b->prestart = run->state == SBX__WARM && !run->env && !self->cfg.no_prestart && sbx__prelude_has(run->lang);
+  if (b->prestart && pipe2(pp, O_CLOEXEC) < 0) {
+    err = -errno;
+    run->error = xasprintf("pipe2: %s", strerror(errno));
+    goto out;
+  }
   /* Child fd numbers: 0-2 stdio, then the fds bwrap reads, then one empty
    * file per masked /proc file (bwrap closes each after reading it). */
   enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_EMPTY };
   int src[MAX_CHILD_FDS] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_pw, fd_gr, fd_hosts};
   int C_N = C_EMPTY + sbx_masks_empty(bw->masks);
   for (int i = C_EMPTY; i < C_N; i++) src[i] = fd_empty;
+  if (b->prestart) {
+    /* The launcher is the script bwrap's --file writes; it reads the
+     * program from its own descriptor, which bwrap passes on. */
+    int c_prog = C_N++;
+    src[c_prog] = pp[0];
+    launcher = sbx__prelude_script(run->lang, c_prog);
+    if ((err = write_all(cp[1], launcher, strlen(launcher)))) {
+      run->error = xasprintf("cannot write the launcher: %s", strerror(-err));
+      goto out;
+    }
+    close(cp[1]);
+    cp[1] = pp[1];
+    pp[1] = -1;
+    /* Its cgroup now: the interpreter starts inside it. */
+    if (bw->cg) {
+      int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
+      if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);
+      if (e) {
+        err = e;
+        run->error = xasprintf("cannot create the run's cgroup %s (%s)", run->name, strerror(-e));
+        goto out;
+      }
+      b->in_cgroup = true;
+    }
+  }
 
   sbx_bwrap_spec spec = {
       .bwrap = bw->bwrap, .interp = bw->interp[run->lang], .lang = run->lang, .env = run->env,
@@ -227,12 +264,13 @@ out:
     sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
   }
   int fds[] = {fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, fd_empty, st[0], st[1], blk[0], blk[1],
-               outp[0], outp[1], errp[0], errp[1], cp[0], cp[1]};
+               outp[0], outp[1], errp[0], errp[1], cp[0], cp[1], pp[0], pp[1]};
   for (size_t i = 0; i < ARRAY_LEN(fds); i++)
     if (fds[i] >= 0) close(fds[i]);
   for (size_t i = 0; i < ARRAY_LEN(hi); i++)
     if (hi[i] >= 0) close(hi[i]);
   sbx_argv_free(argv);
+  free(launcher);
   return err;
 }
 
@@ -243,6 +281,23 @@ static void code_written(uv_write_t *req, int status) {
   sbx__close_handle(&b->run, (uv_handle_t *)&b->code_pipe, &b->code_open);
 }
 
+/* Sends the program: to bwrap's --file, or to a pre-started interpreter's
+ * launcher. Closing the pipe ends it. */
+static void write_code(sbx__bwrap_run *b) {
+  sbx_run *run = &b->run;
+  uv_buf_t buf = uv_buf_init(run->code, (unsigned)run->code_len);
+  if (!run->code_len || uv_write(&b->code_req, (uv_stream_t *)&b->code_pipe, &buf, 1, code_written) != 0)
+    sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+}
+
+/* A warm sandbox could not be released: kill it; its exit discards it. */
+static void warm_fail(sbx__bwrap_run *b, char *why) {
+  log_debug("sandbox: warm sandbox %s: %s", b->run.name, why);
+  free(why);
+  if (b->child > 0) kill(b->child, SIGKILL);
+  if (b->proc_alive) kill(b->pid, SIGKILL);
+}
+
 /* Lets bwrap's child continue past --block-fd once it sits in its cgroup
  * with its rlimits: nothing it forks can escape them. */
 void sbx__bw_release_child(sbx__bwrap_run *b) {
@@ -250,7 +305,9 @@ void sbx__bw_release_child(sbx__bwrap_run *b) {
   pid_t c = b->child;
   int err = 0;
   if (b->in_cgroup && (err = sbx_cg_attach(&b->cg, c))) {
-    sbx__run_fail(run, xasprintf("could not move the sandbox into its cgroup (%s)", strerror(-err)));
+    char *why = xasprintf("could not move the sandbox into its cgroup (%s)", strerror(-err));
+    if (run->state == SBX__WARM) warm_fail(b, why);
+    else sbx__run_fail(run, why);
     return;
   }
   /* The other rlimits were set before bwrap's exec (see rlimits_of).
@@ -262,15 +319,17 @@ void sbx__bw_release_child(sbx__bwrap_run *b) {
     if (prlimit(c, RLIMIT_NPROC, &rl, NULL) < 0) err = -errno;
   }
   if (err) {
-    sbx__run_fail(run, xasprintf("could not apply rlimits to the sandbox (%s)", strerror(-err)));
+    char *why = xasprintf("could not apply rlimits to the sandbox (%s)", strerror(-err));
+    if (run->state == SBX__WARM) warm_fail(b, why);
+    else sbx__run_fail(run, why);
     return;
   }
   /* Only now, with the cgroup and rlimits in place, does the program's text
    * go to bwrap: if the server died before this point, bwrap would read
-   * end-of-file on both pipes and carry on with an empty program. */
-  uv_buf_t buf = uv_buf_init(run->code, (unsigned)run->code_len);
-  if (!run->code_len || uv_write(&b->code_req, (uv_stream_t *)&b->code_pipe, &buf, 1, code_written) != 0)
-    sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+   * end-of-file on both pipes and carry on with an empty program. A
+   * pre-started sandbox gets its program on start instead (it had its
+   * launcher from the start). */
+  if (!b->prestart) write_code(b);
   ssize_t w;
   do w = write(b->block_wfd, "x", 1);
   while (w < 0 && errno == EINTR);
@@ -296,8 +355,22 @@ void sbx__bw_start(sbx_run *run) {
     sbx__run_fail(run, xasprintf("cannot pass stdin to the sandbox: %s", strerror(errno)));
   close(b->stdin_fd);
   b->stdin_fd = -1;
-  /* The cgroup is taken now; the child joins it before it may fork. */
   run->iso = SBX_ISO_RLIMIT;
+  if (b->prestart) {
+    /* Already in its cgroup (made with the default limits), rlimits set:
+     * the request's own memory and pids limits replace the defaults before
+     * the program is sent. */
+    const sbx_limits *def = &self->cfg.defaults;
+    int e = 0;
+    if (b->in_cgroup && (run->limits.memory_mb != def->memory_mb || run->limits.pids != def->pids))
+      e = sbx_cg_set_limits(bw->cg, &b->cg, &run->limits);
+    if (e) sbx__run_fail(run, xasprintf("cannot set the limits of cgroup %s (%s)", run->name, strerror(-e)));
+    else if (b->in_cgroup) run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+    if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
+    else write_code(b);
+    return;
+  }
+  /* The cgroup is taken now; the child joins it before it may fork. */
   if (bw->cg) {
     int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
     if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);

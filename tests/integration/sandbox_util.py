@@ -6,6 +6,7 @@ import time
 import pathlib
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -14,9 +15,111 @@ from conftest import STARTED, crucible_bin, track
 TEST_USER = "crucible-sbx-test"
 
 
+# Where run_json runs programs: "cli", a one-shot `crucible run FILE --json`
+# (a cold sandbox), or "pool", a `crucible serve` whose `crucible/run` is
+# served by a pre-started sandbox of its warm pool (test_sandbox_attacks.py
+# runs every test both ways).
+MODE = "cli"
+# CLI limit options and their `crucible/run` names.
+LIMIT_ARGS = {"--pids": "pids", "--memory": "memoryMb", "--timeout": "timeoutMs", "--cpu": "cpuSeconds",
+              "--output": "outputBytes", "--disk": "diskMb"}
+
+
+def _rpc(proc, msg):
+    body = json.dumps(msg).encode()
+    proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    proc.stdin.flush()
+
+
+def _rpc_wait(proc, id, deadline):
+    f = proc.stdout
+    while time.time() < deadline:
+        n = None
+        while True:
+            line = f.readline()
+            assert line, "server closed its stdout"
+            if line == b"\r\n":
+                break
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+        m = json.loads(f.read(n))
+        if m.get("id") == id and "method" not in m:
+            return m
+    raise AssertionError("no response to %r" % id)
+
+
+def run_pool(code, language="python", args=(), env=None, timeout=60, user=None, pass_fds=(),
+             stdin_data=None):
+    """Runs code through a fresh `crucible serve` (as user, with env and
+    pass_fds like the CLI would get) once its warm pool holds a started
+    interpreter of language; returns (RunResult dict, a CompletedProcess
+    whose returncode is what `crucible run` would have exited with), or
+    None when the limits are above what a server accepts."""
+    params = {"code": code, "language": language}
+    lim = {}
+    for i in range(0, len(args), 2):
+        lim[LIMIT_ARGS[args[i]]] = int(args[i + 1])
+    if lim:
+        params["limits"] = lim
+    if stdin_data is not None:
+        params["stdin"] = stdin_data.decode()
+    cmd = [crucible_bin(), "serve"]
+    if user:
+        cmd = ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--"] + cmd
+    e = {"PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_CONFIG_HOME": "/nonexistent-crucible-test",
+         "XDG_STATE_HOME": tmpdir_for(user) + "/state", "XDG_CACHE_HOME": tmpdir_for(user) + "/cache"}
+    if env:
+        e.update(env)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=e, pass_fds=pass_fds, cwd="/", start_new_session=True)
+    track(proc.pid)
+    deadline = time.time() + timeout
+    try:
+        _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+        _rpc_wait(proc, 1, deadline)
+        _rpc(proc, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        if language != "python":
+            # the pool keeps a sandbox of a language once it was asked for
+            _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "crucible/run",
+                        "params": {"code": "", "language": language}})
+            _rpc_wait(proc, 2, deadline)
+        time.sleep(1.0)  # its interpreter starts in the background
+        _rpc(proc, {"jsonrpc": "2.0", "id": 3, "method": "crucible/run", "params": params})
+        m = _rpc_wait(proc, 3, deadline)
+        if "above the allowed maximum" in m.get("error", {}).get("message", ""):
+            # beyond what a server allows a request (its settings' ceilings):
+            # only a one-shot run can ask for that
+            proc.kill()
+            proc.wait()
+            return None
+        assert "result" in m, m
+        r = m["result"]
+        _rpc(proc, {"jsonrpc": "2.0", "id": 4, "method": "shutdown"})
+        _rpc_wait(proc, 4, deadline)
+        _rpc(proc, {"jsonrpc": "2.0", "method": "exit"})
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    status = {"ok": 0, "timeout": 124, "cancelled": 130, "rejected": 125}.get(r["outcome"])
+    if status is None:
+        sig = r.get("signal")
+        if isinstance(sig, str):
+            sig = signal.Signals[sig].value
+        status = 125 if r.get("error") else 128 + sig if sig else r["exitCode"] if r["exitCode"] >= 0 else 1
+    return r, subprocess.CompletedProcess(cmd, status, json.dumps(r).encode(), b"")
+
+
 def run_json(code, language="python", args=(), env=None, timeout=60, user=None, pass_fds=(),
              stdin_data=None, cwd=None):
-    """Runs code through `crucible run FILE --json`; returns (result dict, proc)."""
+    """Runs code through `crucible run FILE --json` (MODE "cli") or a warm
+    pool (MODE "pool", run_pool); returns (result dict, proc)."""
+    if MODE == "pool":
+        got = run_pool(code, language, args, env, timeout, user, pass_fds, stdin_data)
+        if got:
+            return got
     ext = {"python": ".py", "javascript": ".js", "bash": ".sh"}[language]
     d = pathlib.Path(tmpdir_for(user))
     fd, name = tempfile.mkstemp(prefix="prog-", suffix=ext, dir=d)
@@ -138,10 +241,27 @@ def procs_matching(marker):
     return out
 
 
+# How the launchers of pre-started interpreters begin (server/sandbox/prelude.c):
+# a script that still begins so is a warm sandbox waiting for its program.
+LAUNCHER_HEADS = (b"_crucible_g = dict(globals())", b"const fs = require('fs');\nconst src = fs.readFileSync(",
+                  b"IFS= read -r -d '' -u ")
+
+
+def waiting_launcher(pid, script):
+    """Whether pid is a pre-started interpreter still waiting for its
+    program (its script is still the launcher)."""
+    try:
+        with open("/proc/%d/root/sandbox/%s" % (pid, script.decode()), "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head.startswith(LAUNCHER_HEADS)
+
+
 def sandboxed_programs():
     """pids of programs running inside a sandbox of a crucible this session
     started: the interpreter started on the run's script (a warm sandbox
-    still waiting has not started one)."""
+    still waiting has not started one, or runs a launcher, not a program)."""
     out = []
     for p in procs_matching("main."):
         if not ours(p):
@@ -151,7 +271,7 @@ def sandboxed_programs():
         except OSError:
             continue
         argv = [a for a in argv if a]
-        if len(argv) == 2 and argv[1] in (b"main.py", b"main.js", b"main.sh"):
+        if len(argv) == 2 and argv[1] in (b"main.py", b"main.js", b"main.sh") and not waiting_launcher(p, argv[1]):
             out.append(p)
     return out
 

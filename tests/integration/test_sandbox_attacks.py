@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import attack_programs  # noqa: E402
+import sandbox_util  # noqa: E402
 from sandbox_util import (cgroup_leftovers, describe, ensure_user, procs_matching, run_json,  # noqa: E402
                           sandbox_procs)
 
@@ -29,6 +30,15 @@ def mode_id(m):
 @pytest.fixture(params=MODES, ids=mode_id)
 def as_user(request):
     return request.param
+
+
+@pytest.fixture(autouse=True, params=["cold", "pool"])
+def sandbox_path(request):
+    """Every attack runs twice: in a cold sandbox (a one-shot `crucible
+    run`) and in a pre-started one from a server's warm pool."""
+    sandbox_util.MODE = "pool" if request.param == "pool" else "cli"
+    yield request.param
+    sandbox_util.MODE = "cli"
 
 
 def all_output(res):

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Benchmark of the one-shot CLI: `crucible run FILE` of print(1) (process
+start to exit) against plain bwrap with the same namespaces running
+`python3 -c 'print(1)'`, and against bare python, interleaved in one run.
+With --before OLD_BIN, that binary's `crucible run` is measured in the same
+loop.
+
+usage: bench/sandbox/cli_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N]
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import statistics
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def timed(argv, env):
+    devnull = os.open("/dev/null", os.O_WRONLY)
+    fa = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=fa)
+    _, st = os.waitpid(pid, 0)
+    dt = (time.perf_counter() - t0) * 1000
+    os.close(devnull)
+    assert os.waitstatus_to_exitcode(st) == 0, argv
+    return dt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bin", nargs="?", default=str(ROOT / "build" / "server" / "crucible"))
+    ap.add_argument("--before")
+    ap.add_argument("-n", type=int, default=30)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp()
+    prog = os.path.join(tmp, "one.py")
+    with open(prog, "w") as f:
+        f.write("print(1)\n")
+    env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": tmp + "/cfg", "XDG_STATE_HOME": tmp + "/state",
+           "XDG_CACHE_HOME": tmp + "/cache", "HOME": tmp}
+    bwrap = shutil.which("bwrap")
+    # bwrap with the namespaces a crucible run unshares, the read-only
+    # system, /proc, /dev and a tmpfs: no seccomp, cgroup or rlimits
+    plain = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(d):
+            plain += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            plain += ["--ro-bind", d, d]
+    plain += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/usr/bin/python3", "-c", "print(1)"]
+    cases = {"bare": ["/usr/bin/python3", "-c", "print(1)"], "bwrap": plain,
+             "after": [a.bin, "run", prog]}
+    if a.before:
+        cases["before"] = [a.before, "run", prog]
+    t = {k: [] for k in cases}
+    for k, argv in cases.items():
+        timed(argv, env)  # warm the page cache
+    for _ in range(a.n):
+        for k, argv in cases.items():
+            t[k].append(timed(argv, env))
+    print("load average at the end: %.2f %.2f %.2f; %d cores" % (*os.getloadavg(), os.cpu_count()))
+    mb, mw = statistics.median(t["bare"]), statistics.median(t["bwrap"])
+    print("bare python3 -c 'print(1)' median %.1f ms; plain bwrap, same namespaces, median %.1f ms (%.2fx bare)"
+          % (mb, mw, mw / mb))
+    for k in ("after", "before"):
+        if k in t:
+            m = statistics.median(t[k])
+            print("crucible run FILE (%s) median %.1f ms = %.2fx plain bwrap, %.2fx bare" % (k, m, m / mw, m / mb))
+
+
+if __name__ == "__main__":
+    main()

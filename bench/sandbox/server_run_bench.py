@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Benchmark of a sandboxed run through the server: `crucible/run` of
+print(1) (request sent -> RunResult received, over the real binary's stdio)
+against the bare interpreter (`/usr/bin/python3 -c 'print(1)'`,
+`/usr/bin/node -e 'console.log(1)'`, `/bin/bash -c 'echo 1'`, posix_spawn
++ wait), interleaved in one run, for python, javascript and bash; then
+bursts of 16 concurrent python runs (total and p99 latency).
+
+With --before OLD_BIN, a second server (e.g. built from the previous
+commit) is measured in the same loop, interleaved, for before/after.
+
+Sequential requests are spaced by --gap seconds (default 0.15), the way an
+editor sends them: the warm pool refills in the background between them.
+
+usage: bench/sandbox/server_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N] [--gap S]
+"""
+import argparse
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+BARE = {
+    "python": ["/usr/bin/python3", "-c", "print(1)"],
+    "javascript": ["/usr/bin/node", "-e", "console.log(1)"],
+    "bash": ["/bin/bash", "-c", "echo 1"],
+}
+CODE = {"python": "print(1)", "javascript": "console.log(1)", "bash": "echo 1"}
+
+
+def bare(argv):
+    devnull = os.open("/dev/null", os.O_WRONLY)
+    fa = [(os.POSIX_SPAWN_DUP2, devnull, 1)]
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, {"PATH": "/usr/bin:/bin"}, file_actions=fa)
+    os.waitpid(pid, 0)
+    dt = (time.perf_counter() - t0) * 1000
+    os.close(devnull)
+    return dt
+
+
+def one(c, lang):
+    t0 = time.perf_counter()
+    r = c.call("crucible/run", {"code": CODE[lang], "language": lang}, timeout=60)
+    dt = (time.perf_counter() - t0) * 1000
+    assert r["result"]["outcome"] == "ok" and r["result"]["stdout"] == "1\n", r
+    return dt
+
+
+def burst(c, k=16):
+    ids = {}
+    t0 = time.perf_counter()
+    for _ in range(k):
+        ids[c.request("crucible/run", {"code": CODE["python"]})] = None
+    lat = []
+    while len(lat) < k:
+        m = c.recv(120)
+        if isinstance(m, dict) and "method" not in m and m.get("id") in ids:
+            assert m["result"]["outcome"] == "ok", m
+            lat.append((time.perf_counter() - t0) * 1000)
+    return (time.perf_counter() - t0) * 1000, lat
+
+
+def p99(v):
+    s = sorted(v)
+    return s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bin", nargs="?", default=str(ROOT / "build" / "server" / "crucible"))
+    ap.add_argument("--before")
+    ap.add_argument("-n", type=int, default=30)
+    ap.add_argument("--gap", type=float, default=0.15)
+    ap.add_argument("--bursts", type=int, default=5)
+    a = ap.parse_args()
+    from conftest import Client, finish  # noqa: E402
+    servers = {}
+    tmp = tempfile.mkdtemp()
+    for name, path in (("after", a.bin), ("before", a.before)):
+        if not path:
+            continue
+        os.environ["CRUCIBLE_BIN"] = str(pathlib.Path(path).resolve())
+        c = Client(env={"XDG_STATE_HOME": tmp + "/s-" + name, "XDG_CACHE_HOME": tmp + "/c-" + name})
+        c.initialize()
+        servers[name] = c
+    time.sleep(1.0)
+    for c in servers.values():
+        for lang in CODE:
+            one(c, lang)  # each language asked for once: the pool keeps one of each
+    time.sleep(1.5)
+    t = {(s, lang): [] for s in ["bare", *servers] for lang in CODE}
+    for _ in range(a.n):
+        for lang in CODE:
+            t[("bare", lang)].append(bare(BARE[lang]))
+            for s, c in servers.items():
+                t[(s, lang)].append(one(c, lang))
+        time.sleep(a.gap)
+    print("load average at the end: %.2f %.2f %.2f; %d cores" % (*os.getloadavg(), os.cpu_count()))
+    for lang in CODE:
+        mb = statistics.median(t[("bare", lang)])
+        line = "%-10s bare median %6.1f ms" % (lang, mb)
+        for s in servers:
+            ms = statistics.median(t[(s, lang)])
+            line += " | server %s median %6.1f ms = %.2fx bare" % (s, ms, ms / mb)
+        print(line)
+    for s, c in servers.items():
+        time.sleep(2.0)
+        tots, lats = [], []
+        for _ in range(a.bursts):
+            tot, lat = burst(c)
+            tots.append(tot)
+            lats += lat
+            time.sleep(1.0)
+        print("16 concurrent python print(1), server %s: total median %.0f ms (min %.0f, max %.0f), "
+              "p99 latency %.0f ms, median latency %.0f ms, over %d bursts" %
+              (s, statistics.median(tots), min(tots), max(tots), p99(lats), statistics.median(lats), a.bursts))
+    for c in servers.values():
+        finish(c)
+
+
+if __name__ == "__main__":
+    main()
