@@ -60,7 +60,8 @@ struct agent_task {
   int iteration;
   unsigned long long started_ms;
   dbuf reflection;            /* the reflection as it streams */
-  char *program;              /* the current attempt's imports and code, joined */
+  char *program;              /* the current attempt's imports, code and test, joined */
+  int test_line;              /* the program's first line of the answer's test (0-based); -1: none */
   agent_attempt *cur;         /* the attempt in progress; NULL between attempts */
   agent_result *result;       /* owned until handed to sink.done */
 };
@@ -138,6 +139,8 @@ static void end_attempt(agent_task *t, bool passed) {
   agent_attempt *a = t->cur;
   t->cur = NULL;
   a->passed = passed;
+  free(a->summary);
+  a->summary = agent_attempt_summarize(a);
   a->duration_ms = (long long)(now_ms() - a->started_ms);
   if (t->sink.attempt) t->sink.attempt(t->ud, a);
   if (t->eng->store) {
@@ -225,24 +228,40 @@ static void run_output(void *ud, int stream, const char *bytes, size_t len) {
   if (t->sink.output && !t->cancelled) t->sink.output(t->ud, t->iteration, stream, bytes, len);
 }
 
+/* What the run of stage (imports or run) came to. A program passes when it
+ * exits 0, its test (when the answer has one) passed with it, and it
+ * printed something when the question asks for output. */
 static void run_ended(agent_task *t, const sbx_result *res, agent_stage stage) {
   t->run = NULL;
   agent_attempt *a = t->cur;
   sbx_result_free(a->run);
   a->run = sbx_result_dup(res);
+  bool whole = stage == AGENT_STAGE_RUN;
   if (t->cancelled || res->outcome == SBX_CANCELLED) {
     report(t, AGENT_EV_CANCEL);
   } else if (res->outcome == SBX_OK && res->exit_code == 0) {
+    if (whole && res->out_len == 0 && agent_question_wants_output(t->question)) {
+      a->failed_stage = AGENT_STAGE_RUN;
+      a->error = xstrdup("The program ran and exited 0 but printed nothing, and the question asks for output. "
+                         "Print the result to stdout.\n");
+      report(t, AGENT_EV_FAILED);
+      return;
+    }
     report(t, AGENT_EV_OK);
   } else {
+    /* An error raised on a line of the test is the test failing. */
+    if (whole && t->test_line >= 0 && res->ndiags > 0 && res->diags[res->ndiags - 1].line >= t->test_line + t->ctx_line)
+      stage = AGENT_STAGE_TEST;
     a->failed_stage = stage;
-    a->error = agent_run_feedback(res, agent_stage_name(stage), FEEDBACK_BUDGET);
+    a->error = agent_run_feedback(res, stage == AGENT_STAGE_IMPORTS ? "import test"
+                                       : stage == AGENT_STAGE_TEST ? "test" : "program",
+                                  FEEDBACK_BUDGET);
     report(t, AGENT_EV_FAILED);
   }
 }
 
 static void import_run_done(void *ud, const sbx_result *res) {
-  run_ended(ud, res, AGENT_STAGE_IMPORT_TEST);
+  run_ended(ud, res, AGENT_STAGE_IMPORTS);
 }
 
 static void run_done(void *ud, const sbx_result *res) {
@@ -349,7 +368,7 @@ static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, ll
 }
 
 static void start_run(agent_task *t, const char *code, agent_stage stage, void (*done)(void *, const sbx_result *)) {
-  phase(t, AGENT_PHASE_RUNNING, agent_stage_name(stage));
+  phase(t, AGENT_PHASE_RUNNING, stage == AGENT_STAGE_IMPORTS ? "import test" : "code execution");
   sbx_request req = {0};
   req.language = t->language;
   req.code = code;
@@ -428,6 +447,31 @@ static void enter_check(agent_task *t) {
   chk_join_program(a->solution.imports ? a->solution.imports : "", a->solution.code ? a->solution.code : "", &split,
                    &t->program);
   chk_split_close(&split);
+  t->test_line = -1;
+  if (a->solution.test && *a->solution.test) {
+    /* The test runs after the code, in the same run: its lines follow. */
+    int lines = 0;
+    for (const char *p = t->program; *p; p++) lines += *p == '\n';
+    size_t n = strlen(t->program);
+    bool nl = n && t->program[n - 1] == '\n';
+    char *joined = xasprintf("%s%s%s\n", t->program, nl ? "" : "\n", a->solution.test);
+    free(t->program);
+    t->program = joined;
+    t->test_line = lines + (nl ? 0 : 1);
+  }
+  /* An answer identical to one that failed fails the same way: the model
+   * hears so at once, and nothing runs. */
+  a->key = agent_program_key(t->program);
+  for (size_t i = 0; i < t->result->n_attempts; i++) {
+    const agent_attempt *old = t->result->attempts[i];
+    if (old->passed || !old->key || strcmp(old->key, a->key)) continue;
+    a->failed_stage = AGENT_STAGE_ANSWER;
+    a->error = xasprintf("Your answer is the same program as attempt %d, which failed (%s); it was not run again. "
+                         "Change the code so that it fixes that error.\n",
+                         old->iteration, old->summary ? old->summary : "see above");
+    report(t, AGENT_EV_FAILED);
+    return;
+  }
   if (t->lang == CHK_LANG_NONE || !t->eng->chk) {
     report(t, AGENT_EV_OK); /* not checked: straight to the run */
     return;
@@ -441,7 +485,10 @@ static void enter_check(agent_task *t) {
   a->check = chk_report_json(&rep, doc, LSP_ENC_UTF16);
   agent_event ev = AGENT_EV_OK;
   if (chk_report_errors(&rep) > 0) {
-    a->failed_stage = AGENT_STAGE_CHECK;
+    a->failed_stage = AGENT_STAGE_IMPORTS;
+    for (size_t i = 0; i < rep.ndiags; i++)
+      if (rep.diags[i].severity == CHK_SEV_ERROR && rep.diags[i].code && !strcmp(rep.diags[i].code, "syntax"))
+        a->failed_stage = AGENT_STAGE_SYNTAX;
     a->error = agent_check_feedback(&rep, t->program, FEEDBACK_BUDGET);
     /* The program never ran: its RunResult says so, with the limits and
      * language it would have run with. */
@@ -534,7 +581,7 @@ static void on_step(uv_timer_t *timer) {
   case AGENT_ST_INDEX: enter_index(t); break;
   case AGENT_ST_GENERATE: enter_generate(t); break;
   case AGENT_ST_CHECK: enter_check(t); break;
-  case AGENT_ST_IMPORT_RUN: start_run(t, t->cur->solution.imports, AGENT_STAGE_IMPORT_TEST, import_run_done); break;
+  case AGENT_ST_IMPORT_RUN: start_run(t, t->cur->solution.imports, AGENT_STAGE_IMPORTS, import_run_done); break;
   case AGENT_ST_RUN: start_run(t, t->program, AGENT_STAGE_RUN, run_done); break;
   case AGENT_ST_FAILED: enter_failed(t); break;
   case AGENT_ST_REFLECT: enter_reflect(t); break;

@@ -19,7 +19,8 @@ void llm_solution_close(llm_solution *self) {
   free(self->prefix);
   free(self->imports);
   free(self->code);
-  self->prefix = self->imports = self->code = NULL;
+  free(self->test);
+  self->prefix = self->imports = self->code = self->test = NULL;
 }
 
 static char *trimmed(const char *p, size_t len) {
@@ -217,6 +218,8 @@ static int parse_json(const char *text, llm_solution *out, char **err) {
   out->prefix = trimmed(vals[0], strlen(vals[0]));
   out->imports = trim_code(vals[1], strlen(vals[1]));
   out->code = code;
+  const cJSON *test = cJSON_GetObjectItemCaseSensitive(j, "test");
+  if (cJSON_IsString(test) && test->valuestring[0]) out->test = trim_code(test->valuestring, strlen(test->valuestring));
   cJSON_Delete(j);
   return 0;
 }

@@ -8,6 +8,7 @@ typedef struct llm_solution {
   char *prefix;  /* a short description */
   char *imports; /* the import lines, "" when none */
   char *code;    /* the code without its imports */
+  char *test;    /* optional assertions run after the code, in the same run; NULL when none */
 } llm_solution;
 
 /* Parses an answer produced in `mode` (AUTO tries JSON, then fenced code).

@@ -33,7 +33,8 @@ static void test_body_json_schema(void **state) {
   cJSON *schema = cJSON_GetObjectItem(js, "schema");
   assert_true(cJSON_IsFalse(cJSON_GetObjectItem(schema, "additionalProperties")));
   cJSON *req = cJSON_GetObjectItem(schema, "required");
-  assert_int_equal(cJSON_GetArraySize(req), 3);
+  assert_int_equal(cJSON_GetArraySize(req), 4); /* strict mode: the optional test is required, "" when none */
+  assert_string_equal(cJSON_GetArrayItem(req, 3)->valuestring, "test");
   assert_string_equal(cJSON_GetArrayItem(req, 2)->valuestring, "code");
   assert_string_equal(
       cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(schema, "properties"), "prefix"), "type")->valuestring,
