@@ -50,7 +50,19 @@ typedef struct probe_env {
   modindex idx;
   const cfg *settings;
   bool started;
+  bool runner_started; /* only when a probe must run: a cached index needs no sandbox (nor cgroups) */
 } probe_env;
+
+/* The interpreter a run of lang would use, as the sandbox picks it (the
+ * configured one under /usr, else the registry's places), so the module
+ * index's disk cache is found without starting the sandbox. New string or
+ * NULL. */
+static char *interpreter_of(const char *configured, lang_id lang) {
+  if (configured && !strncmp(configured, "/usr/", 5) && access(configured, X_OK) == 0) return xstrdup(configured);
+  for (const char *const *c = lang_get(lang)->candidates; *c; c++)
+    if (access(*c, X_OK) == 0) return xstrdup(*c);
+  return NULL;
+}
 
 typedef struct probe_wait {
   bool done;
@@ -65,13 +77,21 @@ static void probe_ready(void *ud, const chk_modset *set, const char *error) {
 }
 
 static const chk_modset *load_modset(probe_env *env, chk_language lang) {
+  sbx_config sc;
+  core_sandbox_config(&env->settings->sandbox, &sc);
   if (!env->started) {
     env->started = true;
     uv_loop_init(&env->loop);
-    sbx_config sc;
-    core_sandbox_config(&env->settings->sandbox, &sc);
+    char *interps[SBX_LANG_COUNT];
+    for (int l = 0; l < SBX_LANG_COUNT; l++) interps[l] = interpreter_of(sc.interpreters[l], (lang_id)l);
+    modindex_init(&env->idx, &env->runner, (const char *const *)interps);
+    for (int l = 0; l < SBX_LANG_COUNT; l++) free(interps[l]);
+  }
+  const chk_modset *cached = modindex_peek(&env->idx, lang);
+  if (cached) return cached;
+  if (!env->runner_started) {
+    env->runner_started = true;
     sbx_runner_init(&env->runner, &env->loop, &sc);
-    modindex_init(&env->idx, &env->runner, sc.interpreters);
   }
   probe_wait w = {0};
   modindex_get(&env->idx, lang, probe_ready, &w);
@@ -83,7 +103,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
 static void probe_env_close(probe_env *env) {
   if (!env->started) return;
   modindex_close(&env->idx);
-  sbx_runner_close(&env->runner, NULL);
+  if (env->runner_started) sbx_runner_close(&env->runner, NULL);
   uv_run(&env->loop, UV_RUN_DEFAULT);
   uv_loop_close(&env->loop);
 }
