@@ -167,7 +167,9 @@ char *agent_run_feedback(const sbx_result *res, const char *stage, size_t budget
   const char *outcome = sbx_outcome_name(res->outcome);
   dbuf_addf(&b, "The %s failed: outcome %s", stage, outcome);
   limit_words(&b, res);
-  if (res->signal)
+  if (res->limit || res->outcome == SBX_OOM)
+    ; /* the limit says why it stopped: its signal (SIGABRT for Python's traceback) says nothing more */
+  else if (res->signal)
     dbuf_addf(&b, ", killed by signal %d", res->signal);
   else if (res->exit_code >= 0)
     dbuf_addf(&b, ", exit code %d", res->exit_code);

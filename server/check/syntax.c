@@ -342,6 +342,37 @@ static void rewritten_errors(const chk_doc *doc, chk_report *out) {
   free(text);
 }
 
+/* Bash: a reserved word that closes or continues a compound command (fi,
+ * done, esac, then, else, elif, do) where a command starts is bash's "syntax
+ * error near unexpected token" — the grammar takes it for a command's
+ * name. Only an unquoted word counts ("fi" in quotes is a command). One walk
+ * over the tree: linear. Reports the first. */
+static void bash_stray_words(const chk_doc *doc, TSNode root, chk_report *out) {
+  static const char *const words[] = {"fi", "done", "esac", "then", "else", "elif", "do"};
+  TSTreeCursor c = ts_tree_cursor_new(root);
+  for (;;) {
+    TSNode n = ts_tree_cursor_current_node(&c);
+    if (!strcmp(ts_node_type(n), "command_name") && ts_node_named_child_count(n) == 1 &&
+        !strcmp(ts_node_type(ts_node_named_child(n, 0)), "word")) {
+      uint32_t a = ts_node_start_byte(n), b = ts_node_end_byte(n);
+      for (size_t i = 0; i < ARRAY_LEN(words); i++) {
+        if (strlen(words[i]) != b - a || memcmp(doc->text + a, words[i], b - a)) continue;
+        chk_report_add_diag(out, ts_node_start_point(n), ts_node_end_point(n), CHK_SEV_ERROR, "syntax",
+                            xasprintf("syntax error near unexpected token `%s'", words[i]));
+        ts_tree_cursor_delete(&c);
+        return;
+      }
+    }
+    if (ts_tree_cursor_goto_first_child(&c)) continue;
+    while (!ts_tree_cursor_goto_next_sibling(&c)) {
+      if (!ts_tree_cursor_goto_parent(&c)) {
+        ts_tree_cursor_delete(&c);
+        return;
+      }
+    }
+  }
+}
+
 void chk_syntax(const chk_doc *doc, chk_report *out) {
   chk_limit pre;
   if (doc->limited && doc->lang == CHK_LANG_PYTHON &&
@@ -367,5 +398,6 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
   TSNode root = ts_tree_root_node(doc->tree);
   if (doc->lang == CHK_LANG_PYTHON) python_errors(doc, root, out);
   else if (doc->lang != CHK_LANG_PYTHON && ts_node_has_error(root)) rewritten_errors(doc, out);
+  else if (doc->lang == CHK_LANG_BASH) bash_stray_words(doc, root, out);
   else tree_errors(doc, root, out);
 }
