@@ -201,8 +201,9 @@ static bool node_prefix_only(const char *name) {
 /* `from X import Y, Z as W`: each name X's known names lack is an error at
  * the name, as CPython's ImportError ("cannot import name"), with the module
  * that has it when one known does. Names the probe did not learn
- * (chk_modset_attr -1) pass; so do a try/except ImportError's (a note) and
- * TYPE_CHECKING's. */
+ * (chk_modset_attr -1) pass; TYPE_CHECKING's too; an optional import's, or
+ * one inside an except handler, an if or a with block (which may never run:
+ * Python 2 fallbacks, version branches) is a note. */
 static void check_from_names(const chk_doc *doc, const chk_modset *ms, TSNode module_node, const char *module,
                              int why, chk_report *out) {
   TSNode parent = ts_node_parent(module_node);
@@ -210,6 +211,13 @@ static void check_from_names(const chk_doc *doc, const chk_modset *ms, TSNode mo
   TSNode mn = ts_node_child_by_field_name(parent, "module_name", 11);
   if (ts_node_is_null(mn) || !ts_node_eq(mn, module_node) || why == OPT_TYPING) return;
   if (chk_modset_attr(ms, module, "__name__") < 0) return; /* names not known */
+  /* A fallback (in an except handler), a branch (if/elif/else: version
+   * checks) or a with block (assertRaises) may never run: a note there. */
+  for (TSNode up = ts_node_parent(parent); !ts_node_is_null(up) && why == OPT_NONE; up = ts_node_parent(up)) {
+    const char *t = ts_node_type(up);
+    if (!strcmp(t, "except_clause") || !strcmp(t, "if_statement") || !strcmp(t, "with_statement"))
+      why = OPT_HANDLER;
+  }
   uint32_t nc = ts_node_child_count(parent);
   for (uint32_t i = 0; i < nc; i++) {
     const char *field = ts_node_field_name_for_child(parent, i);

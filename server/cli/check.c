@@ -53,17 +53,6 @@ typedef struct probe_env {
   bool runner_started; /* only when a probe must run: a cached index needs no sandbox (nor cgroups) */
 } probe_env;
 
-/* The interpreter a run of lang would use, as the sandbox picks it (the
- * configured one under /usr, else the registry's places), so the module
- * index's disk cache is found without starting the sandbox. New string or
- * NULL. */
-static char *interpreter_of(const char *configured, lang_id lang) {
-  if (configured && !strncmp(configured, "/usr/", 5) && access(configured, X_OK) == 0) return xstrdup(configured);
-  for (const char *const *c = lang_get(lang)->candidates; *c; c++)
-    if (access(*c, X_OK) == 0) return xstrdup(*c);
-  return NULL;
-}
-
 typedef struct probe_wait {
   bool done;
   const chk_modset *set;
@@ -82,10 +71,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang) {
   if (!env->started) {
     env->started = true;
     uv_loop_init(&env->loop);
-    char *interps[SBX_LANG_COUNT];
-    for (int l = 0; l < SBX_LANG_COUNT; l++) interps[l] = interpreter_of(sc.interpreters[l], (lang_id)l);
-    modindex_init(&env->idx, &env->runner, (const char *const *)interps);
-    for (int l = 0; l < SBX_LANG_COUNT; l++) free(interps[l]);
+    modindex_init(&env->idx, &env->runner, sc.interpreters);
   }
   const chk_modset *cached = modindex_peek(&env->idx, lang);
   if (cached) return cached;

@@ -170,6 +170,12 @@ def main():
         # short limits keep the replay quick; the feedback names them
         (tmp / "config" / "crucible" / "config.json").write_text(
             json.dumps({"sandbox": {"timeoutMs": 3000, "memoryMb": 64}}))
+        # The module indexes are learned first with the default limits (then
+        # cached): the replay's 3 s could cut the probe short on a loaded machine.
+        for ext, text in (("py", "import os\n"), ("js", "require('fs');\n"), ("sh", "ls\n")):
+            (tmp / ("warm." + ext)).write_text(text)
+            subprocess.run([args.crucible, "check", str(tmp / ("warm." + ext))], capture_output=True, timeout=120,
+                           env=dict(os.environ, **dict(env, XDG_CONFIG_HOME=str(tmp / "no-config"))))
         client = Client(env=env)
         client.initialize()
         try:
