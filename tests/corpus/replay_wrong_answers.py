@@ -102,8 +102,8 @@ def replay(client, fake, c):
     }
 
 
-def yes(v):
-    return "—" if v is None else ("yes" if v else "**no**")
+def yes(v, bad_no=True):
+    return "—" if v is None else ("yes" if v else "**no**" if bad_no else "no")
 
 
 def table(rows):
@@ -112,7 +112,7 @@ def table(rows):
     for i, r in enumerate(rows, 1):
         stage = r["stage"] + ("; resubmitted: " + r["repeat_note"] if r["repeat_note"] else "")
         out.append("| %d | `%s` | %s | %s | %s | %s | %d | %s | %s | %s |" % (
-            i, r["id"], r["lang"], r["cls"], yes(r["compiler"]), stage, r["runs"], yes(r["error"]), yes(r["line"]),
+            i, r["id"], r["lang"], r["cls"], yes(r["compiler"], False), stage, r["runs"], yes(r["error"]), yes(r["line"]),
             r["outcome"]))
     return "\n".join(out)
 

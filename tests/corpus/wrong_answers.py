@@ -15,7 +15,8 @@ Each case:
   error     text of the exact error that must reach the model (a substring of
             what the interpreter or the checks say)
   line      the line of the joined program (imports, then code, then test;
-            1-based) the feedback must name; None when there is none
+            1-based) the feedback must name (a tuple: any of them — a loop's
+            condition or body); None when there is none
   repeat    the model sends the wrong answer twice (identical-answer check)
 """
 
@@ -114,7 +115,7 @@ CASES = [
          False, "EOFError", 1),
     case("py-infinite-loop", P, "infinite loop", "print the first power of two above 1000",
          ("", "n = 1\nwhile n != 1000:\n    n *= 2\nprint(n)"),
-         ("", "n = 1\nwhile n <= 1000:\n    n *= 2\nprint(n)"), False, "wall-time limit of 3 s", 3),
+         ("", "n = 1\nwhile n <= 1000:\n    n *= 2\nprint(n)"), False, "wall-time limit of 3 s", (2, 3)),
     case("py-memory", P, "memory blow-up", "print the length of a big list",
          ("", "chunks = []\nwhile True:\n    chunks.append(b'x' * (50 << 20))\nprint(len(chunks))"),
          ("", "print(len([0] * 1000))"), False, "memory limit of", None),
@@ -128,7 +129,7 @@ CASES = [
          False, "AssertionError: 34", 7),
     case("py-repeat-loop", P, "identical resubmission", "print the first multiple of 7 above 50",
          ("", "n = 50\nwhile n % 7 != 0 or n == 50:\n    n += 0\nprint(n)"),
-         ("", "n = 51\nwhile n % 7:\n    n += 1\nprint(n)"), False, "wall-time limit of 3 s", 3, repeat=True),
+         ("", "n = 51\nwhile n % 7:\n    n += 1\nprint(n)"), False, "wall-time limit of 3 s", (2, 3), repeat=True),
     case("py-library-traceback", P, "library error", "parse the JSON text '{bad}' and print it",
          ("import json", "print(json.loads('{bad}'))"), ("import json", "print(json.loads('{\"bad\": 1}'))"),
          False, "json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes", 2),
