@@ -55,6 +55,7 @@ struct agent_task {
   sbx_run *run;
   bool waiting_index;
   const chk_modset *modset;
+  char *modules_note;         /* the system prompt's line on the environment's modules; NULL: not known */
 
   agent_conv conv;
   int iteration;
@@ -268,10 +269,27 @@ static void run_done(void *ud, const sbx_result *res) {
   run_ended(ud, res, AGENT_STAGE_RUN);
 }
 
+/* The system prompt: the language's, the documentation, and what the
+ * environment has. */
+static char *system_prompt(const agent_task *t) {
+  char *p = agent_system_prompt(t->language, t->docs && *t->docs ? t->docs : NULL);
+  if (!t->modules_note) return p;
+  char *q = xasprintf("%s%s", p, t->modules_note);
+  free(p);
+  return q;
+}
+
 static void index_ready(void *ud, const chk_modset *set, const char *error) {
   agent_task *t = ud;
   t->waiting_index = false;
   t->modset = set;
+  if (set && t->lang != CHK_LANG_BASH) {
+    size_t n;
+    const char *const *third = chk_modset_third_party(set, &n);
+    t->modules_note = agent_modules_note(third, n);
+    free((char *)t->conv.msgs[0].content);
+    t->conv.msgs[0].content = system_prompt(t);
+  }
   if (!set && error) log_warn("imports are not resolved for %s: %s", t->language, error);
   report(t, AGENT_EV_OK);
 }
@@ -299,7 +317,7 @@ static void attach_docs(agent_task *t, const char *query) {
   free(t->docs);
   t->docs = ctx;
   free((char *)t->conv.msgs[0].content);
-  t->conv.msgs[0].content = agent_system_prompt(t->language, *ctx ? ctx : NULL);
+  t->conv.msgs[0].content = system_prompt(t);
   const cJSON *u;
   cJSON_ArrayForEach(u, used) {
     agent_result_add_source(t->result, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "title")),
@@ -541,6 +559,7 @@ static void task_free(agent_task *t) {
   free(t->ctx_text);
   free(t->ctx_uri);
   free(t->docs);
+  free(t->modules_note);
   for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
   free(t->doc_sources);
   free(t->doc_public_only);

@@ -204,6 +204,18 @@ const char *agent_retry_prompt(void) {
   return "Now try again. Answer with the three parts: prefix, imports and code.";
 }
 
+char *agent_modules_note(const char *const *modules, size_t n) {
+  if (!n) return xstrdup("The environment has no third-party modules: use the standard library only.\n");
+  dbuf b;
+  dbuf_init(&b, 0);
+  dbuf_adds(&b, "Third-party modules the environment has (nothing else beyond the standard library): ");
+  size_t shown = 0;
+  for (; shown < n && b.len < 1500; shown++) dbuf_addf(&b, "%s%s", shown ? ", " : "", modules[shown]);
+  if (shown < n) dbuf_addf(&b, " and %zu more", n - shown);
+  dbuf_adds(&b, ".\n");
+  return dbuf_take(&b);
+}
+
 /* ---- judging answers ---- */
 
 /* True when [s, s+n) names the script: it is "script" or ends in "/script". */

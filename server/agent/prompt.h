@@ -27,6 +27,10 @@ void agent_conv_copy(agent_conv *dst, const agent_conv *src);
 
 /* The system prompt for a language, with documentation context (may be NULL). */
 char *agent_system_prompt(const char *language, const char *docs);
+/* The line of the system prompt naming the n third-party modules the
+ * program's environment has (a compact list, cut near 1,500 bytes with how
+ * many more), or saying there are none. New string. */
+char *agent_modules_note(const char *const *modules, size_t n);
 /* The user's question with an optional editor selection (text, uri, first line). */
 char *agent_question_prompt(const char *question, const char *context_text, const char *context_uri);
 

@@ -117,6 +117,10 @@ const char *chk_modset_suggest(const chk_modset *self, const char *name);
  * are known and name is not one), -1 unknown (the probe did not learn that
  * module's names). */
 int chk_modset_attr(const chk_modset *self, const char *module, const char *name);
+/* The modules beyond the standard library (python: not in
+ * sys.stdlib_module_names; javascript: not a node builtin), sorted; *n of
+ * them (0 for bash, and for an index cached by an older probe). Borrowed. */
+const char *const *chk_modset_third_party(const chk_modset *self, size_t *n);
 /* A module other than not_module whose known names hold name
  * ("collections.abc" for Mapping), or NULL. Borrowed. */
 const char *chk_modset_attr_home(const chk_modset *self, const char *name, const char *not_module);

@@ -27,6 +27,8 @@ struct chk_modset {
   char *probe;   /* the probe's JSON, kept for the cache */
   chk_modattrs *attrs; /* python: the names of some modules, sorted by module */
   size_t nattrs;
+  char **third;  /* the modules beyond the standard library (python, javascript), sorted */
+  size_t nthird;
 };
 
 /* The probes print {"language", "version", "executable", "modules":[...]}.
@@ -71,8 +73,11 @@ static const char python_probe[] =
     "    if hasattr(m, '__path__'):\n"
     "        a |= {s.name for s in pkgutil.iter_modules(m.__path__)}\n"
     "    attrs[n] = sorted(a)\n"
+    "std = set(getattr(sys, 'stdlib_module_names', ())) | set(sys.builtin_module_names)\n"
+    "third = sorted(n for n in names if n not in std and not n.startswith('_') and n != '__main__')\n"
     "print(json.dumps({'language': 'python', 'version': '%d.%d.%d' % sys.version_info[:3],\n"
-    "                  'executable': sys.executable, 'modules': sorted(names), 'attrs': attrs}))\n";
+    "                  'executable': sys.executable, 'modules': sorted(names), 'attrs': attrs,\n"
+    "                  'thirdParty': third}))\n";
 
 static const char node_probe[] =
     "const m = require('module'), fs = require('fs'), path = require('path');\n"
@@ -90,8 +95,9 @@ static const char node_probe[] =
     "    }\n"
     "  }\n"
     "}\n"
+    "const third = [...names].filter(n => !m.builtinModules.includes(n) && !n.startsWith('_')).sort();\n"
     "console.log(JSON.stringify({language: 'javascript', version: process.versions.node,\n"
-    "  executable: process.execPath, modules: [...names].sort()}));\n";
+    "  executable: process.execPath, modules: [...names].sort(), thirdParty: third}));\n";
 
 static const char bash_probe[] =
     "p=${PATH//\\\\/\\\\\\\\}; p=${p//\\\"/\\\\\\\"}\n"
@@ -163,6 +169,11 @@ chk_modset *chk_modset_from_probe(const char *language, const char *json, size_t
     else self->names[w++] = self->names[i];
   }
   self->n = w;
+  const cJSON *third = cJSON_GetObjectItemCaseSensitive(root, "thirdParty");
+  self->third = xcalloc((size_t)cJSON_GetArraySize(third) + 1, sizeof *self->third);
+  cJSON_ArrayForEach(it, third) {
+    if (cJSON_IsString(it) && it->valuestring[0]) self->third[self->nthird++] = xstrdup(it->valuestring);
+  }
   const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(root, "attrs");
   if (cJSON_IsObject(attrs)) {
     size_t na = (size_t)cJSON_GetArraySize(attrs);
@@ -201,12 +212,19 @@ void chk_modset_free(chk_modset *self) {
     free(self->attrs[i].module);
   }
   free(self->attrs);
+  for (size_t i = 0; i < self->nthird; i++) free(self->third[i]);
+  free(self->third);
   free(self);
 }
 
 static const chk_modattrs *attrs_of(const chk_modset *self, const char *module) {
   if (!self || !self->nattrs) return NULL;
   return bsearch(&module, self->attrs, self->nattrs, sizeof *self->attrs, cmp_str);
+}
+
+const char *const *chk_modset_third_party(const chk_modset *self, size_t *n) {
+  *n = self ? self->nthird : 0;
+  return self ? (const char *const *)self->third : NULL;
 }
 
 int chk_modset_attr(const chk_modset *self, const char *module, const char *name) {

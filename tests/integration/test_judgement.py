@@ -55,6 +55,11 @@ def test_failed_ask_says_why_in_one_line(srv, fake):
     assert res["failedStage"] == "run"
     assert res["error"] == "line 1: NameError: name 'b' is not defined"
     assert [a["failedStage"] for a in res["attempts"]] == ["run", "run"]
+    # the prompt says what the sandbox has and how lines are counted
+    system = fake.chat_requests()[0]["body"]["messages"][0]["content"]
+    assert "no network access" in system and "no standard input" in system
+    assert "line 1 is the first import line" in system
+    assert "Third-party modules the environment has" in system or "no third-party modules" in system
 
 
 def test_syntax_failure_is_a_syntax_stage_that_never_ran(srv, fake):

@@ -101,6 +101,23 @@ static void program_key_and_wanted_output(void **state) {
   assert_false(agent_question_wants_output("reprint nothing")); /* not the start of a word */
 }
 
+static void modules_note_is_compact(void **state) {
+  const char *mods[] = {"attr", "yaml", "requests"};
+  char *n = agent_modules_note(mods, 3);
+  assert_string_equal(n, "Third-party modules the environment has (nothing else beyond the standard library): "
+                         "attr, yaml, requests.\n");
+  free(n);
+  n = agent_modules_note(NULL, 0);
+  assert_non_null(strstr(n, "no third-party modules"));
+  free(n);
+  const char *many[400];
+  for (int i = 0; i < 400; i++) many[i] = "averyveryverylongmodulename";
+  n = agent_modules_note(many, 400);
+  assert_true(strlen(n) < 1700);
+  assert_non_null(strstr(n, " more."));
+  free(n);
+}
+
 static void check_feedback_shows_line_and_source(void **state) {
   char *msg = strdup("module 'numpyy' is not installed");
   chk_diag d = {.start = {.row = 1, .column = 7}, .end = {.row = 1, .column = 13}, .severity = CHK_SEV_ERROR,
@@ -132,6 +149,7 @@ int main(void) {
       cmocka_unit_test(memory_feedback_names_the_limit),
       cmocka_unit_test(tracebacks_are_condensed),
       cmocka_unit_test(program_key_and_wanted_output),
+      cmocka_unit_test(modules_note_is_compact),
       cmocka_unit_test(check_feedback_shows_line_and_source),
       cmocka_unit_test(question_with_context),
   };
