@@ -503,10 +503,15 @@ static void enter_check(agent_task *t) {
   a->check = chk_report_json(&rep, doc, LSP_ENC_UTF16);
   agent_event ev = AGENT_EV_OK;
   if (chk_report_errors(&rep) > 0) {
+    /* imports when every error is about a module or a name imported;
+     * syntax otherwise (a limit, such as nesting too deep, too) */
     a->failed_stage = AGENT_STAGE_IMPORTS;
-    for (size_t i = 0; i < rep.ndiags; i++)
-      if (rep.diags[i].severity == CHK_SEV_ERROR && rep.diags[i].code && !strcmp(rep.diags[i].code, "syntax"))
+    for (size_t i = 0; i < rep.ndiags; i++) {
+      const char *code = rep.diags[i].code ? rep.diags[i].code : "";
+      if (rep.diags[i].severity == CHK_SEV_ERROR && strcmp(code, "missing-module") && strcmp(code, "denied-module") &&
+          strcmp(code, "missing-name"))
         a->failed_stage = AGENT_STAGE_SYNTAX;
+    }
     a->error = agent_check_feedback(&rep, t->program, FEEDBACK_BUDGET);
     /* The program never ran: its RunResult says so, with the limits and
      * language it would have run with. */
