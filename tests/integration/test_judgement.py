@@ -30,6 +30,12 @@ def env(tmp_path, fake):
     cfg = tmp_path / "config" / "crucible"
     cfg.mkdir(parents=True)
     (cfg / "config.json").write_text(json.dumps({"sandbox": {"timeoutMs": 2000}}))
+    # the module index is learned once with the default limits (then cached):
+    # 2 s could cut the probe short on a loaded machine
+    warm = tmp_path / "warm.py"
+    warm.write_text("import os\n")
+    subprocess.run([crucible_bin(), "check", str(warm)], capture_output=True, timeout=120,
+                   env=dict(os.environ, **dict(e, XDG_CONFIG_HOME=str(tmp_path / "no-config"))))
     return e
 
 
