@@ -64,12 +64,14 @@ struct agent_task {
   sbx_run *run;
   bool waiting_index;
   const chk_modset *modset;
+  char *modules_note;         /* the system prompt's line on the environment's modules; NULL: not known */
 
   agent_conv conv;
   int iteration;
   unsigned long long started_ms;
   dbuf reflection;            /* the reflection as it streams */
-  char *program;              /* the current attempt's imports and code, joined */
+  char *program;              /* the current attempt's imports, code and test, joined */
+  int test_line;              /* the program's first line of the answer's test (0-based); -1: none */
   agent_attempt *cur;         /* the attempt in progress; NULL between attempts */
   agent_result *result;       /* owned until handed to sink.done */
 };
@@ -147,6 +149,8 @@ static void end_attempt(agent_task *t, bool passed) {
   agent_attempt *a = t->cur;
   t->cur = NULL;
   a->passed = passed;
+  free(a->summary);
+  a->summary = agent_attempt_summarize(a);
   a->duration_ms = (long long)(now_ms() - a->started_ms);
   if (t->sink.attempt) t->sink.attempt(t->ud, a);
   if (t->eng->store) {
@@ -234,28 +238,61 @@ static void run_output(void *ud, int stream, const char *bytes, size_t len) {
   if (t->sink.output && !t->cancelled) t->sink.output(t->ud, t->iteration, stream, bytes, len);
 }
 
+/* What the run of stage (imports or run) came to. A program passes when it
+ * exits 0, its test (when the answer has one) passed with it, and it
+ * printed something when the question asks for output. */
 static void run_ended(agent_task *t, const sbx_result *res, agent_stage stage) {
   t->run = NULL;
   agent_attempt *a = t->cur;
   sbx_result_free(a->run);
   a->run = sbx_result_dup(res);
+  bool whole = stage == AGENT_STAGE_RUN;
   if (t->cancelled || res->outcome == SBX_CANCELLED) {
     report(t, AGENT_EV_CANCEL);
   } else if (res->outcome == SBX_OK && res->exit_code == 0) {
+    if (whole && res->out_len == 0 && agent_question_wants_output(t->question)) {
+      a->failed_stage = AGENT_STAGE_RUN;
+      a->error = xstrdup("The program ran and exited 0 but printed nothing, and the question asks for output. "
+                         "Print the result to stdout.\n");
+      report(t, AGENT_EV_FAILED);
+      return;
+    }
     report(t, AGENT_EV_OK);
   } else {
+    /* An error raised on a line of the test is the test failing. */
+    if (whole && t->test_line >= 0 && res->ndiags > 0 && res->diags[res->ndiags - 1].line >= t->test_line + t->ctx_line)
+      stage = AGENT_STAGE_TEST;
     a->failed_stage = stage;
-    a->error = agent_run_feedback(res, agent_stage_name(stage), FEEDBACK_BUDGET);
+    a->error = agent_run_feedback(res, stage == AGENT_STAGE_IMPORTS ? "import test"
+                                       : stage == AGENT_STAGE_TEST ? "test" : "program",
+                                  FEEDBACK_BUDGET);
     report(t, AGENT_EV_FAILED);
   }
 }
 
 static void import_run_done(void *ud, const sbx_result *res) {
-  run_ended(ud, res, AGENT_STAGE_IMPORT_TEST);
+  run_ended(ud, res, AGENT_STAGE_IMPORTS);
 }
 
 static void run_done(void *ud, const sbx_result *res) {
   run_ended(ud, res, AGENT_STAGE_RUN);
+}
+
+/* The system prompt: the language's, the documentation, and what the
+ * environment has. */
+/* The system prompt: the language's, the documentation context, the
+ * third-party modules the environment has, and (when answers may declare
+ * packages) how to declare them. */
+static char *system_prompt(const agent_task *t) {
+  char *p = agent_system_prompt(t->language, t->docs && *t->docs ? t->docs : NULL);
+  bool deps = t->install_deps && t->extendable && t->eng->envs && t->lang != CHK_LANG_BASH;
+  if (!t->modules_note && !deps) return p;
+  char *q = xasprintf("%s%s%s", p, t->modules_note ? t->modules_note : "",
+                      deps ? "\nPackages beyond the standard library may be used: list them in `dependencies` "
+                             "(their names on the package index); they are installed before the program runs.\n"
+                           : "");
+  free(p);
+  return q;
 }
 
 static void index_ready(void *ud, const chk_modset *set, const char *error) {
@@ -263,19 +300,18 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   t->waiting_index = false;
   t->modset = set;
   if (t->state == AGENT_ST_INDEX) t->base_modset = set;
+  if (set && t->lang != CHK_LANG_BASH) {
+    size_t n;
+    const char *const *third = chk_modset_third_party(set, &n);
+    t->modules_note = agent_modules_note(third, n);
+    free((char *)t->conv.msgs[0].content);
+    t->conv.msgs[0].content = system_prompt(t);
+  }
   if (!set && error) log_warn("imports are not resolved for %s: %s", t->language, error);
   report(t, AGENT_EV_OK);
 }
 
 /* The system prompt; when declared dependencies are installed, it says so. */
-static char *system_prompt(const agent_task *t, const char *docs) {
-  char *p = agent_system_prompt(t->language, docs);
-  if (!t->install_deps || !t->extendable || !t->eng->envs || t->lang == CHK_LANG_BASH) return p;
-  char *q = xasprintf("%s\nPackages beyond the standard library may be used: list them in `dependencies` "
-                      "(their names on the package index); they are installed before the program runs.\n", p);
-  free(p);
-  return q;
-}
 
 /* ---- documentation ---- */
 
@@ -300,7 +336,7 @@ static void attach_docs(agent_task *t, const char *query) {
   free(t->docs);
   t->docs = ctx;
   free((char *)t->conv.msgs[0].content);
-  t->conv.msgs[0].content = system_prompt(t, *ctx ? ctx : NULL);
+  t->conv.msgs[0].content = system_prompt(t);
   const cJSON *u;
   cJSON_ArrayForEach(u, used) {
     agent_result_add_source(t->result, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "title")),
@@ -369,7 +405,7 @@ static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, ll
 }
 
 static void start_run(agent_task *t, const char *code, agent_stage stage, void (*done)(void *, const sbx_result *)) {
-  phase(t, AGENT_PHASE_RUNNING, agent_stage_name(stage));
+  phase(t, AGENT_PHASE_RUNNING, stage == AGENT_STAGE_IMPORTS ? "import test" : "code execution");
   sbx_request req = {0};
   req.language = t->language;
   req.code = code;
@@ -586,6 +622,31 @@ static void enter_check(agent_task *t) {
   chk_join_program(a->solution.imports ? a->solution.imports : "", a->solution.code ? a->solution.code : "", &split,
                    &t->program);
   chk_split_close(&split);
+  t->test_line = -1;
+  if (a->solution.test && *a->solution.test) {
+    /* The test runs after the code, in the same run: its lines follow. */
+    int lines = 0;
+    for (const char *p = t->program; *p; p++) lines += *p == '\n';
+    size_t n = strlen(t->program);
+    bool nl = n && t->program[n - 1] == '\n';
+    char *joined = xasprintf("%s%s%s\n", t->program, nl ? "" : "\n", a->solution.test);
+    free(t->program);
+    t->program = joined;
+    t->test_line = lines + (nl ? 0 : 1);
+  }
+  /* An answer identical to one that failed fails the same way: the model
+   * hears so at once, and nothing runs. */
+  a->key = agent_program_key(t->program);
+  for (size_t i = 0; i < t->result->n_attempts; i++) {
+    const agent_attempt *old = t->result->attempts[i];
+    if (old->passed || !old->key || strcmp(old->key, a->key)) continue;
+    a->failed_stage = AGENT_STAGE_ANSWER;
+    a->error = xasprintf("Your answer is the same program as attempt %d, which failed (%s); it was not run again. "
+                         "Change the code so that it fixes that error.\n",
+                         old->iteration, old->summary ? old->summary : "see above");
+    report(t, AGENT_EV_FAILED);
+    return;
+  }
   if (t->lang == CHK_LANG_NONE || !t->eng->chk) {
     report(t, AGENT_EV_OK); /* not checked: straight to the run */
     return;
@@ -599,7 +660,15 @@ static void enter_check(agent_task *t) {
   a->check = chk_report_json(&rep, doc, LSP_ENC_UTF16);
   agent_event ev = AGENT_EV_OK;
   if (chk_report_errors(&rep) > 0) {
-    a->failed_stage = AGENT_STAGE_CHECK;
+    /* imports when every error is about a module or a name imported;
+     * syntax otherwise (a limit, such as nesting too deep, too) */
+    a->failed_stage = AGENT_STAGE_IMPORTS;
+    for (size_t i = 0; i < rep.ndiags; i++) {
+      const char *code = rep.diags[i].code ? rep.diags[i].code : "";
+      if (rep.diags[i].severity == CHK_SEV_ERROR && strcmp(code, "missing-module") && strcmp(code, "denied-module") &&
+          strcmp(code, "missing-name"))
+        a->failed_stage = AGENT_STAGE_SYNTAX;
+    }
     a->error = agent_check_feedback(&rep, t->program, FEEDBACK_BUDGET);
     /* The program never ran: its RunResult says so, with the limits and
      * language it would have run with. */
@@ -652,6 +721,7 @@ static void task_free(agent_task *t) {
   free(t->ctx_text);
   free(t->ctx_uri);
   free(t->docs);
+  free(t->modules_note);
   for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
   free(t->doc_sources);
   free(t->doc_public_only);
@@ -696,7 +766,7 @@ static void on_step(uv_timer_t *timer) {
   case AGENT_ST_GENERATE: enter_generate(t); break;
   case AGENT_ST_INSTALL: enter_install(t); break;
   case AGENT_ST_CHECK: enter_check(t); break;
-  case AGENT_ST_IMPORT_RUN: start_run(t, t->cur->solution.imports, AGENT_STAGE_IMPORT_TEST, import_run_done); break;
+  case AGENT_ST_IMPORT_RUN: start_run(t, t->cur->solution.imports, AGENT_STAGE_IMPORTS, import_run_done); break;
   case AGENT_ST_RUN: start_run(t, t->program, AGENT_STAGE_RUN, run_done); break;
   case AGENT_ST_FAILED: enter_failed(t); break;
   case AGENT_ST_REFLECT: enter_reflect(t); break;
@@ -768,7 +838,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     for (size_t i = 0; i < p->n_base_requirements; i++) t->base_reqs[i] = xstrdup(p->base_requirements[i]);
     t->n_base_reqs = p->n_base_requirements;
   }
-  agent_conv_take(&t->conv, "system", system_prompt(t, t->docs));
+  agent_conv_take(&t->conv, "system", system_prompt(t));
   agent_conv_take(&t->conv, "user", agent_question_prompt(t->question, t->ctx_text, t->ctx_uri));
   if (eng->store) store_task_begin(eng->store, uid, t->result->task, "ask", t->question, t->language);
   report(t, AGENT_EV_OK);

@@ -1,6 +1,8 @@
 /* The words of an ask task: prompts and failure feedback. */
 #include "prompt.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,9 +51,14 @@ char *agent_system_prompt(const char *language, const char *docs) {
             "approach; `imports`, only the import statements (empty when there are none); and "
             "`code`, the rest of the program, without the imports. The imports followed by the code "
             "must run as one program.\n"
-            "The program runs non-interactively in a sandbox: no network access, no files except "
+            "The program runs non-interactively in a sandbox: no network access (a connection "
+            "fails), no standard input (input() and reads of stdin get end of file), no files except "
             "its own working directory, limited memory and time, only the modules installed on the "
-            "system. Print the results to stdout. Exit with a non-zero status only on failure.\n",
+            "system. Print the results to stdout. Exit with a non-zero status only on failure.\n"
+            "Error messages count lines in the program as it runs: the imports, then the code, then "
+            "the test, joined; line 1 is the first import line.\n"
+            "You may add `test`: assertions that check the result, run after the code in the same "
+            "program; the answer passes only when they pass.\n",
             language, language);
   if (docs && *docs) {
     dbuf_adds(&b, "\nHere is documentation that may help. Cite nothing; use it to write correct code.\n"
@@ -126,21 +133,56 @@ char *agent_tail(const char *text, size_t len, size_t budget) {
   return xasprintf("[... %zu bytes cut ...]\n%.*s", len - keep, (int)keep, start);
 }
 
+/* What the limit that ended a run was, in words: "the wall-time limit of
+ * 10 s (the program was still running: an endless loop, or a wait that
+ * never ends?)". Empty when no limit ended it. */
+static void limit_words(dbuf *b, const sbx_result *res) {
+  switch (res->limit) {
+  case SBX_LIMIT_WALL:
+    dbuf_addf(b, ": it was stopped at the wall-time limit of %.3g s (still running then: an endless loop, a "
+                 "wait that never ends, or too slow an algorithm?)", (double)res->limits.timeout_ms / 1000);
+    break;
+  case SBX_LIMIT_CPU:
+    dbuf_addf(b, ": it was stopped at the CPU-time limit of %ld s (an endless loop or too slow an algorithm?)",
+              res->limits.cpu_seconds);
+    break;
+  case SBX_LIMIT_MEMORY:
+    dbuf_addf(b, ": it was stopped at the memory limit of %ld MiB (data that keeps growing?)",
+              res->limits.memory_mb);
+    break;
+  case SBX_LIMIT_PIDS: dbuf_addf(b, ": it reached the limit of %ld processes", res->limits.pids); break;
+  case SBX_LIMIT_OUTPUT:
+    dbuf_addf(b, ": it printed more than the output limit of %ld bytes", res->limits.output_bytes);
+    break;
+  case SBX_LIMIT_DISK: dbuf_addf(b, ": it reached the disk limit of %ld MiB", res->limits.disk_mb); break;
+  default:
+    if (res->outcome == SBX_OOM) dbuf_addf(b, ": it ran out of memory (limit %ld MiB)", res->limits.memory_mb);
+    break;
+  }
+}
+
 char *agent_run_feedback(const sbx_result *res, const char *stage, size_t budget) {
   dbuf b;
   dbuf_init(&b, 0);
   const char *outcome = sbx_outcome_name(res->outcome);
   dbuf_addf(&b, "The %s failed: outcome %s", stage, outcome);
-  if (res->limit) dbuf_addf(&b, ", ended by the %s limit", sbx_limit_name(res->limit));
-  if (res->signal)
+  limit_words(&b, res);
+  if (res->limit || res->outcome == SBX_OOM)
+    ; /* the limit says why it stopped: its signal (SIGABRT for Python's traceback) says nothing more */
+  else if (res->signal)
     dbuf_addf(&b, ", killed by signal %d", res->signal);
   else if (res->exit_code >= 0)
     dbuf_addf(&b, ", exit code %d", res->exit_code);
   dbuf_adds(&b, ".\n");
+  if (res->ndiags > 0)
+    dbuf_addf(&b, "%s at line %d: %s\n", res->limit ? "It was" : "The error is", res->diags[res->ndiags - 1].line + 1,
+              res->diags[res->ndiags - 1].message);
   if (res->error) dbuf_addf(&b, "%s\n", res->error);
   size_t err_budget = budget * 3 / 4, out_budget = budget / 4;
   if (res->err_len) {
-    char *t = agent_tail(res->err, res->err_len, err_budget);
+    char *c = agent_condense_traceback(res->lang, res->err, res->err_len, sbx_lang_script(res->lang));
+    char *t = agent_tail(c, strlen(c), err_budget);
+    free(c);
     dbuf_addf(&b, "stderr:\n%s%s", t, t[strlen(t) - 1] == '\n' ? "" : "\n");
     free(t);
   }
@@ -160,4 +202,144 @@ const char *agent_reflect_prompt(void) {
 
 const char *agent_retry_prompt(void) {
   return "Now try again. Answer with the three parts: prefix, imports and code.";
+}
+
+char *agent_modules_note(const char *const *modules, size_t n) {
+  if (!n) return xstrdup("The environment has no third-party modules: use the standard library only.\n");
+  dbuf b;
+  dbuf_init(&b, 0);
+  dbuf_adds(&b, "Third-party modules the environment has (nothing else beyond the standard library): ");
+  size_t shown = 0;
+  for (; shown < n && b.len < 1500; shown++) dbuf_addf(&b, "%s%s", shown ? ", " : "", modules[shown]);
+  if (shown < n) dbuf_addf(&b, " and %zu more", n - shown);
+  dbuf_adds(&b, ".\n");
+  return dbuf_take(&b);
+}
+
+/* ---- judging answers ---- */
+
+/* True when [s, s+n) names the script: it is "script" or ends in "/script". */
+static bool names_script(const char *s, size_t n, const char *script) {
+  size_t k = strlen(script);
+  if (n == k) return !memcmp(s, script, k);
+  return n > k && s[n - k - 1] == '/' && !memcmp(s + n - k, script, k);
+}
+
+/* Python: a frame line `  File "PATH", line N, in F`; *path and *plen the
+ * path. */
+static bool py_frame(const char *l, size_t n, const char **path, size_t *plen) {
+  static const char pre[] = "  File \"";
+  if (n < sizeof pre || memcmp(l, pre, sizeof pre - 1)) return false;
+  const char *p = l + sizeof pre - 1;
+  const char *q = memchr(p, '"', n - (size_t)(p - l));
+  if (!q) return false;
+  *path = p;
+  *plen = (size_t)(q - p);
+  return true;
+}
+
+static void flush_omitted(dbuf *b, int *omitted, const char *last, size_t last_len, const char *indent) {
+  if (!*omitted) return;
+  dbuf_addf(b, "%s[%d frame%s in library code omitted, the last in %.*s]\n", indent, *omitted,
+            *omitted == 1 ? "" : "s", (int)last_len, last);
+  *omitted = 0;
+}
+
+char *agent_condense_traceback(sbx_lang lang, const char *text, size_t len, const char *script) {
+  dbuf b;
+  dbuf_init(&b, 0);
+  int omitted = 0;
+  const char *last = "";
+  size_t last_len = 0;
+  bool skipping = false; /* inside a library frame: its source lines go too */
+  for (size_t i = 0; i < len;) {
+    const char *l = text + i;
+    const char *nl = memchr(l, '\n', len - i);
+    size_t n = nl ? (size_t)(nl - l) : len - i;
+    i += n + 1;
+    if (lang == SBX_LANG_PYTHON) {
+      const char *path;
+      size_t plen;
+      /* faulthandler's dump when the wall time stopped it (bwrap.c): its
+       * "Fatal Python error: Aborted" is the stop, not the program's fault */
+      if ((n >= 27 && !memcmp(l, "Fatal Python error: Aborted", 27)) || (n >= 18 && !memcmp(l, "Extension modules:", 18)))
+        continue;
+      if ((n >= 15 && !memcmp(l, "Current thread ", 15)) || (n >= 9 && !memcmp(l, "Thread 0x", 9))) {
+        flush_omitted(&b, &omitted, last, last_len, "  ");
+        dbuf_adds(&b, "Where it was when it was stopped (most recent call first):\n");
+        skipping = false;
+        continue;
+      }
+      if (py_frame(l, n, &path, &plen)) {
+        skipping = !names_script(path, plen, script);
+        if (skipping) {
+          omitted++;
+          last = path;
+          last_len = plen;
+          continue;
+        }
+        flush_omitted(&b, &omitted, last, last_len, "  ");
+      } else if (skipping && n > 4 && !memcmp(l, "    ", 4)) {
+        continue; /* the library frame's source line and carets */
+      } else {
+        skipping = false;
+        flush_omitted(&b, &omitted, last, last_len, "  ");
+      }
+    } else if (lang == SBX_LANG_JAVASCRIPT) {
+      size_t k = 0;
+      while (k < n && l[k] == ' ') k++;
+      if (k >= 2 && n - k > 3 && !memcmp(l + k, "at ", 3)) {
+        size_t sl = strlen(script);
+        bool mine = false;
+        for (size_t j = k; j + sl <= n && !mine; j++) mine = !memcmp(l + j, script, sl);
+        if (!mine) {
+          omitted++;
+          last = l + k + 3;
+          last_len = n - k - 3;
+          continue;
+        }
+      }
+      flush_omitted(&b, &omitted, last, last_len, "    ");
+    }
+    dbuf_add(&b, l, n);
+    dbuf_adds(&b, "\n");
+  }
+  flush_omitted(&b, &omitted, last, last_len, lang == SBX_LANG_PYTHON ? "  " : "    ");
+  return dbuf_take(&b);
+}
+
+char *agent_program_key(const char *program) {
+  dbuf b;
+  dbuf_init(&b, 0);
+  for (const char *p = program; *p;) {
+    size_t n = strcspn(p, "\n");
+    size_t k = n;
+    while (k && (p[k - 1] == ' ' || p[k - 1] == '\t' || p[k - 1] == '\r')) k--;
+    if (k) {
+      dbuf_add(&b, p, k);
+      dbuf_adds(&b, "\n");
+    }
+    p += n;
+    if (*p) p++;
+  }
+  if (!b.len) dbuf_adds(&b, "");
+  return dbuf_take(&b);
+}
+
+bool agent_question_wants_output(const char *question) {
+  static const char *const words[] = {"print", "show", "display", "output", "list", "what", "how many",
+                                      "how much", "compute", "calculate", "count", "find", "sum", "total",
+                                      "report", "tell", "average", "mean", "top", "largest", "smallest",
+                                      "generate", "convert", "parse", "sort", "fibonacci", "prime", "echo",
+                                      "table", "summar"};
+  size_t n = strlen(question);
+  char *low = xmalloc(n + 1);
+  for (size_t i = 0; i <= n; i++) low[i] = (char)tolower((unsigned char)question[i]);
+  bool yes = false;
+  for (size_t w = 0; w < ARRAY_LEN(words) && !yes; w++) {
+    for (const char *p = strstr(low, words[w]); p && !yes; p = strstr(p + 1, words[w]))
+      yes = p == low || !isalnum((unsigned char)p[-1]); /* the start of a word */
+  }
+  free(low);
+  return yes;
 }

@@ -1,6 +1,7 @@
 /* Attempts and results of an ask: their lifetimes, and their one JSON form. */
 #include "result.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@ const char *agent_outcome_name(agent_outcome outcome) {
 }
 
 const char *agent_stage_name(agent_stage stage) {
-  static const char *const names[] = {NULL, "answer", "check", "import test", "code execution", "install"};
+  static const char *const names[] = {NULL, "answer", "syntax", "imports", "run", "test", "install"};
   return (unsigned)stage < ARRAY_LEN(names) ? names[stage] : NULL;
 }
 
@@ -23,6 +24,74 @@ const char *agent_phase_name(agent_phase phase) {
 }
 
 /* ---- attempts ---- */
+
+/* The first line of text, at most 300 bytes, new. */
+static char *first_line(const char *text) {
+  while (*text == '\n') text++;
+  size_t n = strcspn(text, "\n");
+  return xstrndup(text, n > 300 ? 300 : n);
+}
+
+/* The last non-blank line of n bytes of text, at most 300 bytes, new; NULL
+ * when there is none. */
+static char *last_line(const char *text, size_t n) {
+  while (n && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '\r')) n--;
+  if (!n) return NULL;
+  size_t b = n;
+  while (b && text[b - 1] != '\n') b--;
+  while (b < n && (text[b] == ' ' || text[b] == '\t')) b++;
+  return xstrndup(text + b, n - b > 300 ? 300 : n - b);
+}
+
+/* The first error diagnostic of a check report (chk_report_json). */
+static char *check_summary(const cJSON *check) {
+  const cJSON *d;
+  cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(check, "diagnostics")) {
+    const cJSON *sev = cJSON_GetObjectItemCaseSensitive(d, "severity");
+    if (cJSON_IsNumber(sev) && sev->valueint != 1) continue;
+    const cJSON *start = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "range"), "start");
+    const cJSON *line = cJSON_GetObjectItemCaseSensitive(start, "line");
+    const cJSON *col = cJSON_GetObjectItemCaseSensitive(start, "character");
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "message"));
+    if (cJSON_IsNumber(line) && cJSON_IsNumber(col))
+      return xasprintf("line %d, column %d: %s", line->valueint + 1, col->valueint + 1, msg ? msg : "error");
+    return xstrdup(msg ? msg : "error");
+  }
+  return NULL;
+}
+
+static char *run_summary(const sbx_result *r) {
+  char where[400] = "";
+  if (r->ndiags > 0)
+    snprintf(where, sizeof where, " at line %d (%s)", r->diags[r->ndiags - 1].line + 1,
+             r->diags[r->ndiags - 1].message);
+  if (r->outcome == SBX_TIMEOUT && r->limit == SBX_LIMIT_CPU)
+    return xasprintf("stopped at the CPU-time limit of %ld s%s", r->limits.cpu_seconds, where);
+  if (r->outcome == SBX_TIMEOUT)
+    return xasprintf("stopped at the wall-time limit of %.3g s%s", (double)r->limits.timeout_ms / 1000, where);
+  if (r->outcome == SBX_OOM) return xasprintf("stopped at the memory limit of %ld MiB%s", r->limits.memory_mb, where);
+  if (r->error) return first_line(r->error);
+  if (r->ndiags > 0)
+    return xasprintf("line %d: %s", r->diags[r->ndiags - 1].line + 1, r->diags[r->ndiags - 1].message);
+  char *last = last_line(r->err, r->err_len);
+  if (last) return last;
+  if (r->signal) return xasprintf("killed by signal %d", r->signal);
+  return xasprintf("exit code %d", r->exit_code);
+}
+
+char *agent_attempt_summarize(const agent_attempt *self) {
+  if (self->passed || self->failed_stage == AGENT_STAGE_NONE) return NULL;
+  if ((self->failed_stage == AGENT_STAGE_SYNTAX || self->failed_stage == AGENT_STAGE_IMPORTS) && self->check &&
+      self->run && self->run->outcome == SBX_REJECTED) {
+    char *s = check_summary(self->check);
+    if (s) return s;
+  }
+  /* A run that ended well failed a judgement of its own (no output): its
+   * error says which. */
+  if (self->run && self->run->outcome != SBX_REJECTED && !(self->run->outcome == SBX_OK && self->run->exit_code == 0))
+    return run_summary(self->run);
+  return first_line(self->error ? self->error : "failed");
+}
 
 agent_attempt *agent_attempt_new(int iteration, unsigned long long started_ms) {
   agent_attempt *a = xcalloc(1, sizeof *a);
@@ -39,6 +108,8 @@ void agent_attempt_free(agent_attempt *self) {
   sbx_result_free(self->run);
   free(self->error);
   cJSON_Delete(self->environment);
+  free(self->summary);
+  free(self->key);
   agent_conv_close(&self->prompt);
   free(self->answer);
   free(self->reflection);
@@ -54,6 +125,7 @@ static cJSON *solution_json(const llm_solution *s) {
     cJSON *d = cJSON_AddArrayToObject(o, "dependencies");
     for (size_t i = 0; i < s->n_dependencies; i++) cJSON_AddItemToArray(d, cJSON_CreateString(s->dependencies[i]));
   }
+  if (s->test) cJSON_AddStringToObject(o, "test", s->test);
   return o;
 }
 
@@ -187,9 +259,16 @@ cJSON *agent_result_json(const agent_result *self) {
   cJSON_AddNumberToObject(u, "promptTokens", (double)self->prompt_tokens);
   cJSON_AddNumberToObject(u, "completionTokens", (double)self->completion_tokens);
   cJSON_AddNumberToObject(r, "durationMs", (double)self->duration_ms);
-  if (self->error) cJSON_AddStringToObject(r, "error", self->error);
+  const agent_attempt *last = agent_result_last(self);
+  if (self->error) {
+    cJSON_AddStringToObject(r, "error", self->error);
+  } else if (self->outcome == AGENT_FAILED && last && last->summary) {
+    cJSON_AddStringToObject(r, "error", last->summary);
+  }
   const char *kind = llm_error_kind_name(self->error_kind);
   if (kind) cJSON_AddStringToObject(r, "errorKind", kind);
+  const char *stage = self->outcome == AGENT_FAILED && last ? agent_stage_name(last->failed_stage) : NULL;
+  if (stage) cJSON_AddStringToObject(r, "failedStage", stage);
   if (self->environment) cJSON_AddItemToObject(r, "environment", cJSON_Duplicate(self->environment, 1));
   return r;
 }

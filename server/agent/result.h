@@ -24,16 +24,17 @@ typedef enum agent_outcome {
 } agent_outcome;
 const char *agent_outcome_name(agent_outcome outcome);
 
-/* Where an attempt failed (Attempt.failedStage). */
+/* Where an attempt failed (Attempt.failedStage, AskResult.failedStage). */
 typedef enum agent_stage {
-  AGENT_STAGE_NONE = 0,    /* it did not fail (or it was cancelled) */
-  AGENT_STAGE_ANSWER,      /* "answer": the model's answer could not be used */
-  AGENT_STAGE_CHECK,       /* "check": syntax or imports rejected it; it never ran */
-  AGENT_STAGE_IMPORT_TEST, /* "import test": the imports alone failed in the sandbox */
-  AGENT_STAGE_RUN,         /* "code execution": the program failed in the sandbox */
-  AGENT_STAGE_INSTALL,     /* "install": its declared dependencies could not be installed; it never ran */
+  AGENT_STAGE_NONE = 0, /* it did not fail (or it was cancelled) */
+  AGENT_STAGE_ANSWER,   /* "answer": the model's answer could not be used (or repeated a failed one) */
+  AGENT_STAGE_SYNTAX,   /* "syntax": the checks found a syntax error; it never ran */
+  AGENT_STAGE_IMPORTS,  /* "imports": an import is missing (checks), or the imports alone failed (import test) */
+  AGENT_STAGE_RUN,      /* "run": the program failed in the sandbox, or printed nothing when asked for output */
+  AGENT_STAGE_TEST,     /* "test": the program ran, the answer's own test failed */
+  AGENT_STAGE_INSTALL,  /* "install": its declared dependencies could not be installed; it never ran */
 } agent_stage;
-/* The stage's name; NULL for AGENT_STAGE_NONE. */
+/* The stage's name (the one serialiser); NULL for AGENT_STAGE_NONE. */
 const char *agent_stage_name(agent_stage stage);
 
 /* What a task is doing (crucible/phase). */
@@ -67,6 +68,8 @@ typedef struct agent_attempt {
   /* The environment built for its declared dependencies ({id, kind,
    * requirements, ...}: RunResult.environment), or NULL: the task's. Owned. */
   cJSON *environment;
+  char *summary;              /* why it failed, one line: what, where, the error (agent_attempt_summarize); NULL */
+  char *key;                  /* the program, normalised (agent_program_key): an identical answer is not run again */
   unsigned long long started_ms;
   long long duration_ms;      /* set when the attempt ends */
   /* For the transcript only: */
@@ -74,6 +77,12 @@ typedef struct agent_attempt {
   char *answer;               /* the model's raw answer; NULL before it came */
   char *reflection;           /* the model's reflection on this failure; NULL */
 } agent_attempt;
+
+/* One line saying why a failed attempt failed — the exact error and its
+ * line where there is one (the first error diagnostic of the checks, the
+ * run's traceback, the limit that stopped it) — from its stage, check, run
+ * and error. New string; NULL when the attempt did not fail. Pure. */
+char *agent_attempt_summarize(const agent_attempt *self);
 
 /* A new, empty attempt started at started_ms. */
 agent_attempt *agent_attempt_new(int iteration, unsigned long long started_ms);
@@ -133,7 +142,9 @@ const agent_attempt *agent_result_run_attempt(const agent_result *self);
 
 /* The AskResult: {task, uid, outcome, iterations, solution|null, run|null,
  * attempts, sources, usage:{promptTokens, completionTokens}, durationMs,
- * error?, errorKind?, environment?}. Caller owns the tree. */
+ * error?, errorKind?, failedStage?, environment?}. A failed result's error
+ * and failedStage are its last attempt's summary and stage. Caller owns the
+ * tree. */
 cJSON *agent_result_json(const agent_result *self);
 
 #endif

@@ -84,6 +84,12 @@ int chk_prescan(chk_language lang, const char *text, size_t len, chk_limit *hit)
 /* The modules (python, javascript) or commands (bash) one interpreter in the
  * sandbox can load. Immutable once built; share it read-only. */
 typedef struct chk_modset chk_modset;
+/* The names one module defines (python: dir(), and a package's submodules). */
+typedef struct chk_modattrs {
+  char *module; /* first: the array is sorted by it */
+  char **names; /* sorted */
+  size_t n;
+} chk_modattrs;
 
 /* The probe program for a language (python, javascript, bash): run it with
  * the interpreter INSIDE THE SANDBOX (same PATH, same mounts as a real run); it
@@ -107,6 +113,19 @@ bool chk_modset_has(const chk_modset *self, const char *name);
 /* The closest known name to `name` (edit distance, at most about a third of
  * its length) or NULL. Borrowed from self. */
 const char *chk_modset_suggest(const chk_modset *self, const char *name);
+/* Whether module (python, "collections") has name: 1 yes, 0 no (its names
+ * are known and name is not one), -1 unknown (the probe did not learn that
+ * module's names). */
+int chk_modset_attr(const chk_modset *self, const char *module, const char *name);
+/* The modules beyond the standard library (python: not in
+ * sys.stdlib_module_names; javascript: not a node builtin), sorted; *n of
+ * them (0 for bash, and for an index cached by an older probe). Borrowed. */
+const char *const *chk_modset_third_party(const chk_modset *self, size_t *n);
+/* A module other than not_module whose known names hold name
+ * ("collections.abc" for Mapping), or NULL. Borrowed. */
+const char *chk_modset_attr_home(const chk_modset *self, const char *name, const char *not_module);
+/* The closest of module's known names to name (as chk_modset_suggest), or NULL. */
+const char *chk_modset_attr_suggest(const chk_modset *self, const char *module, const char *name);
 
 /* The module-index cache: $XDG_CACHE_HOME/crucible/modules/ (else
  * ~/.cache/crucible/modules/), one file per (language, interpreter path). An

@@ -215,6 +215,51 @@ static bool node_prefix_only(const char *name) {
   return false;
 }
 
+/* `from X import Y, Z as W`: each name X's known names lack is an error at
+ * the name, as CPython's ImportError ("cannot import name"), with the module
+ * that has it when one known does. Names the probe did not learn
+ * (chk_modset_attr -1) pass; TYPE_CHECKING's too; an optional import's, or
+ * one inside an except handler, an if or a with block (which may never run:
+ * Python 2 fallbacks, version branches) is a note. */
+static void check_from_names(const chk_doc *doc, const chk_modset *ms, TSNode module_node, const char *module,
+                             int why, chk_report *out) {
+  TSNode parent = ts_node_parent(module_node);
+  if (ts_node_is_null(parent) || strcmp(ts_node_type(parent), "import_from_statement")) return;
+  TSNode mn = ts_node_child_by_field_name(parent, "module_name", 11);
+  if (ts_node_is_null(mn) || !ts_node_eq(mn, module_node) || why == OPT_TYPING) return;
+  if (chk_modset_attr(ms, module, "__name__") < 0) return; /* names not known */
+  /* A fallback (in an except handler), a branch (if/elif/else: version
+   * checks) or a with block (assertRaises) may never run: a note there. */
+  for (TSNode up = ts_node_parent(parent); !ts_node_is_null(up) && why == OPT_NONE; up = ts_node_parent(up)) {
+    const char *t = ts_node_type(up);
+    if (!strcmp(t, "except_clause") || !strcmp(t, "if_statement") || !strcmp(t, "with_statement"))
+      why = OPT_HANDLER;
+  }
+  uint32_t nc = ts_node_child_count(parent);
+  for (uint32_t i = 0; i < nc; i++) {
+    const char *field = ts_node_field_name_for_child(parent, i);
+    if (!field || strcmp(field, "name")) continue;
+    TSNode n = ts_node_child(parent, i);
+    if (!strcmp(ts_node_type(n), "aliased_import")) n = ts_node_child_by_field_name(n, "name", 4);
+    if (ts_node_is_null(n) || ts_node_has_error(n)) continue;
+    char *name = chk_node_text(n, doc->text);
+    if (chk_modset_attr(ms, module, name) == 0) {
+      const char *home = chk_modset_attr_home(ms, name, module);
+      const char *near = home ? NULL : chk_modset_attr_suggest(ms, module, name);
+      char *hint = home   ? xasprintf("; it is in '%s': from %s import %s", home, home, name)
+                   : near ? xasprintf("; did you mean '%s'?", near)
+                          : xstrdup("");
+      char *msg = xasprintf("cannot import name '%s' from '%s': the module has no such name in the "
+                            "sandbox's Python%s", name, module, hint);
+      bool optional = why != OPT_NONE;
+      chk_report_add_diag(out, ts_node_start_point(n), ts_node_end_point(n), optional ? CHK_SEV_INFO : CHK_SEV_ERROR,
+                          optional ? "optional-name-missing" : "missing-name", msg);
+      free(hint);
+    }
+    free(name);
+  }
+}
+
 static void resolve(const chk_doc *doc, const chk_options *opts, raw_import *ri, chk_report *out) {
   chk_language lang = doc->lang;
   const chk_modset *ms = opts ? opts->modset : NULL;
@@ -290,6 +335,7 @@ static void resolve(const chk_doc *doc, const chk_options *opts, raw_import *ri,
     sev = optional ? CHK_SEV_WARNING : CHK_SEV_ERROR;
   }
   if (msg) chk_report_add_diag(out, a, b, sev, code, msg);
+  if (st == CHK_STATUS_OK && lang == CHK_LANG_PYTHON && ms) check_from_names(doc, ms, ri->node, m, why, out);
   free(name);
   add_import(out, ri->node, ri->module, st, optional);
   ri->module = NULL; /* taken over by the report */

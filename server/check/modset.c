@@ -25,6 +25,10 @@ struct chk_modset {
   char **names;  /* sorted, unique */
   size_t n;
   char *probe;   /* the probe's JSON, kept for the cache */
+  chk_modattrs *attrs; /* python: the names of some modules, sorted by module */
+  size_t nattrs;
+  char **third;  /* the modules beyond the standard library (python, javascript), sorted */
+  size_t nthird;
 };
 
 /* The probes print {"language", "version", "executable", "modules":[...]}.
@@ -35,8 +39,18 @@ struct chk_modset {
  * winreg, _winapi, nt on Linux too): only the ones this interpreter finds
  * count, and tkinter (with idlelib and turtle, which import it) only when
  * its C part _tkinter is there; __main__ always is. */
+/* The standard modules whose names the probe learns (dir(), and a
+ * package's submodules), so `from collections import Mapping` is caught
+ * before a run. Modules with a module-level __getattr__ (lazy names) are
+ * left unknown. Cheap ones only: the probe imports each. */
 static const char python_probe[] =
-    "import sys, pkgutil, importlib.util\n"
+    "ATTR_MODULES = 'abc argparse array base64 bisect calendar collections collections.abc contextlib copy "
+    "csv dataclasses datetime decimal difflib enum fractions functools glob gzip hashlib heapq html "
+    "inspect io itertools json logging math operator os os.path pathlib pickle platform pprint queue "
+    "random re secrets shutil signal socket statistics string struct subprocess sys tempfile textwrap "
+    "threading time timeit traceback types typing unittest urllib urllib.parse urllib.request uuid "
+    "warnings zlib'\n"
+    "import sys, pkgutil, importlib, importlib.util\n"
     "def found(n):\n"
     "    try:\n"
     "        return importlib.util.find_spec(n) is not None\n"
@@ -48,10 +62,27 @@ static const char python_probe[] =
     "    names.add(m.name)\n"
     "if '_tkinter' not in names:\n"
     "    names -= {'tkinter', 'idlelib', 'turtle', 'turtledemo'}\n"
+    "attrs = {}\n"
+    "for n in ATTR_MODULES.split():\n"
+    "    try:\n"
+    "        m = importlib.import_module(n)\n"
+    "    except Exception:\n"
+    "        continue\n"
+    "    if hasattr(m, '__getattr__'):\n"
+    "        continue\n"
+    "    a = set(dir(m))\n"
+    "    if hasattr(m, '__path__'):\n"
+    "        a |= {s.name for s in pkgutil.iter_modules(m.__path__)}\n"
+    "    attrs[n] = sorted(a)\n"
+    "std = set(getattr(sys, 'stdlib_module_names', ())) | set(sys.builtin_module_names)\n"
+    "third = sorted(n for n in names if n not in std and not n.startswith('_') and n != '__main__')\n"
     "def q(s):\n"
     "    return '\"' + ''.join(c if ' ' <= c and c not in '\"\\\\' else '\\\\u%04x' % ord(c) for c in s) + '\"'\n"
-    "print('{\"language\": \"python\", \"version\": %s, \"executable\": %s, \"modules\": [%s]}' % (\n"
-    "    q('%d.%d.%d' % sys.version_info[:3]), q(sys.executable), ', '.join(q(n) for n in sorted(names))))\n";
+    "def ql(xs):\n"
+    "    return '[' + ', '.join(q(x) for x in xs) + ']'\n"
+    "print('{\"language\": \"python\", \"version\": %s, \"executable\": %s, \"modules\": %s, \"attrs\": {%s}, '\n"
+    "      '\"thirdParty\": %s}' % (q('%d.%d.%d' % sys.version_info[:3]), q(sys.executable), ql(sorted(names)),\n"
+    "      ', '.join(q(k) + ': ' + ql(v) for k, v in sorted(attrs.items())), ql(third)))\n";
 
 static const char node_probe[] =
     "const m = require('module'), fs = require('fs'), path = require('path');\n"
@@ -69,8 +100,9 @@ static const char node_probe[] =
     "    }\n"
     "  }\n"
     "}\n"
+    "const third = [...names].filter(n => !m.builtinModules.includes(n) && !n.startsWith('_')).sort();\n"
     "console.log(JSON.stringify({language: 'javascript', version: process.versions.node,\n"
-    "  executable: process.execPath, modules: [...names].sort()}));\n";
+    "  executable: process.execPath, modules: [...names].sort(), thirdParty: third}));\n";
 
 static const char bash_probe[] =
     "p=${PATH//\\\\/\\\\\\\\}; p=${p//\\\"/\\\\\\\"}\n"
@@ -142,6 +174,29 @@ chk_modset *chk_modset_from_probe(const char *language, const char *json, size_t
     else self->names[w++] = self->names[i];
   }
   self->n = w;
+  const cJSON *third = cJSON_GetObjectItemCaseSensitive(root, "thirdParty");
+  self->third = xcalloc((size_t)cJSON_GetArraySize(third) + 1, sizeof *self->third);
+  cJSON_ArrayForEach(it, third) {
+    if (cJSON_IsString(it) && it->valuestring[0]) self->third[self->nthird++] = xstrdup(it->valuestring);
+  }
+  const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(root, "attrs");
+  if (cJSON_IsObject(attrs)) {
+    size_t na = (size_t)cJSON_GetArraySize(attrs);
+    self->attrs = xcalloc(na ? na : 1, sizeof *self->attrs);
+    const cJSON *mod;
+    cJSON_ArrayForEach(mod, attrs) {
+      if (!cJSON_IsArray(mod) || !mod->string) continue;
+      chk_modattrs *ma = &self->attrs[self->nattrs++];
+      ma->module = xstrdup(mod->string);
+      ma->names = xcalloc((size_t)cJSON_GetArraySize(mod) + 1, sizeof *ma->names);
+      const cJSON *nm;
+      cJSON_ArrayForEach(nm, mod) {
+        if (cJSON_IsString(nm)) ma->names[ma->n++] = xstrdup(nm->valuestring);
+      }
+      qsort(ma->names, ma->n, sizeof *ma->names, cmp_str);
+    }
+    qsort(self->attrs, self->nattrs, sizeof *self->attrs, cmp_str); /* module is the first field */
+  }
   self->probe = xstrndup(json, end && end > json ? (size_t)(end - json) : len);
 out:
   cJSON_Delete(root);
@@ -156,7 +211,40 @@ void chk_modset_free(chk_modset *self) {
   free(self->interpreter);
   free(self->path);
   free(self->probe);
+  for (size_t i = 0; i < self->nattrs; i++) {
+    for (size_t j = 0; j < self->attrs[i].n; j++) free(self->attrs[i].names[j]);
+    free(self->attrs[i].names);
+    free(self->attrs[i].module);
+  }
+  free(self->attrs);
+  for (size_t i = 0; i < self->nthird; i++) free(self->third[i]);
+  free(self->third);
   free(self);
+}
+
+static const chk_modattrs *attrs_of(const chk_modset *self, const char *module) {
+  if (!self || !self->nattrs) return NULL;
+  return bsearch(&module, self->attrs, self->nattrs, sizeof *self->attrs, cmp_str);
+}
+
+const char *const *chk_modset_third_party(const chk_modset *self, size_t *n) {
+  *n = self ? self->nthird : 0;
+  return self ? (const char *const *)self->third : NULL;
+}
+
+int chk_modset_attr(const chk_modset *self, const char *module, const char *name) {
+  const chk_modattrs *ma = attrs_of(self, module);
+  if (!ma) return -1;
+  return bsearch(&name, ma->names, ma->n, sizeof *ma->names, cmp_str) != NULL;
+}
+
+const char *chk_modset_attr_home(const chk_modset *self, const char *name, const char *not_module) {
+  for (size_t i = 0; self && i < self->nattrs; i++) {
+    const chk_modattrs *ma = &self->attrs[i];
+    if (!strcmp(ma->module, not_module)) continue;
+    if (bsearch(&name, ma->names, ma->n, sizeof *ma->names, cmp_str)) return ma->module;
+  }
+  return NULL;
 }
 
 chk_language chk_modset_language(const chk_modset *self) { return self->lang; }
@@ -197,8 +285,9 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb, 
   return prev[lb];
 }
 
-const char *chk_modset_suggest(const chk_modset *self, const char *name) {
-  if (!self || !name) return NULL;
+/* The closest of n sorted names to name (chk_modset_suggest's rule). */
+static const char *suggest_in(char *const *names, size_t n, const char *name) {
+  if (!name) return NULL;
   size_t ln = strlen(name);
   if (ln < 3 || ln > 64) return NULL;
   size_t max = ln / 3 > 0 ? ln / 3 : 1;
@@ -206,8 +295,8 @@ const char *chk_modset_suggest(const chk_modset *self, const char *name) {
   size_t rows[3 * 72];
   const char *best = NULL;
   size_t bestd = max + 1;
-  for (size_t i = 0; i < self->n; i++) {
-    const char *c = self->names[i];
+  for (size_t i = 0; i < n; i++) {
+    const char *c = names[i];
     size_t lc = strlen(c);
     if (lc > 64 || (lc > ln ? lc - ln : ln - lc) > max || c[0] == '_') continue;
     size_t d = edit_distance(name, ln, c, lc, bestd - 1 < max ? bestd - 1 : max, rows);
@@ -217,6 +306,15 @@ const char *chk_modset_suggest(const chk_modset *self, const char *name) {
     }
   }
   return best;
+}
+
+const char *chk_modset_suggest(const chk_modset *self, const char *name) {
+  return self ? suggest_in(self->names, self->n, name) : NULL;
+}
+
+const char *chk_modset_attr_suggest(const chk_modset *self, const char *module, const char *name) {
+  const chk_modattrs *ma = attrs_of(self, module);
+  return ma ? suggest_in(ma->names, ma->n, name) : NULL;
 }
 
 /* ---- cache ---- */

@@ -342,6 +342,75 @@ static void rewritten_errors(const chk_doc *doc, chk_report *out) {
   free(text);
 }
 
+/* Bash: a reserved word that closes or continues a compound command (fi,
+ * done, esac, then, else, elif, do) where a command starts is bash's "syntax
+ * error near unexpected token" — the grammar takes it for a command's
+ * name. Only an unquoted word counts ("fi" in quotes is a command). One walk
+ * over the tree: linear. Reports the first. */
+/* Whether a compound command of the family that `word` closes or continues
+ * is still open in text[0, end): openers (if; for, while, until, select;
+ * case) counted against closers (fi; done; esac), as words, comments
+ * skipped. The grammar misparses some valid scripts (`if cmd` with `then`
+ * on the next line after an assignment list) into a command named `then`:
+ * with its opener before it, it is no stray word. */
+static bool bash_family_open(const char *text, size_t end, const char *word) {
+  bool loop = !strcmp(word, "do") || !strcmp(word, "done"), cas = !strcmp(word, "esac");
+  long depth = 0;
+  for (size_t i = 0; i < end;) {
+    char ch = text[i];
+    if (ch == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) {
+      while (i < end && text[i] != '\n') i++;
+      continue;
+    }
+    if (!(ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))) {
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j < end && (text[j] == '_' || (text[j] >= 'a' && text[j] <= 'z') || (text[j] >= 'A' && text[j] <= 'Z') ||
+                       (text[j] >= '0' && text[j] <= '9')))
+      j++;
+    size_t n = j - i;
+    const char *w = text + i;
+#define IS(lit) (n == sizeof lit - 1 && !memcmp(w, lit, n))
+    if (loop) depth += (IS("for") || IS("while") || IS("until") || IS("select")) - IS("done");
+    else if (cas) depth += IS("case") - IS("esac");
+    else depth += IS("if") - IS("fi");
+#undef IS
+    i = j;
+  }
+  return depth > 0;
+}
+
+static void bash_stray_words(const chk_doc *doc, TSNode root, chk_report *out) {
+  static const char *const words[] = {"fi", "done", "esac", "then", "else", "elif", "do"};
+  TSTreeCursor c = ts_tree_cursor_new(root);
+  int looked = 0;
+  for (;;) {
+    TSNode n = ts_tree_cursor_current_node(&c);
+    if (!strcmp(ts_node_type(n), "command_name") && ts_node_named_child_count(n) == 1 &&
+        !strcmp(ts_node_type(ts_node_named_child(n, 0)), "word")) {
+      uint32_t a = ts_node_start_byte(n), b = ts_node_end_byte(n);
+      for (size_t i = 0; i < ARRAY_LEN(words); i++) {
+        if (strlen(words[i]) != b - a || memcmp(doc->text + a, words[i], b - a)) continue;
+        /* each look back is linear: a few at most keep the pass linear */
+        if (++looked > 8 || bash_family_open(doc->text, a, words[i])) break;
+        chk_report_add_diag(out, ts_node_start_point(n), ts_node_end_point(n), CHK_SEV_ERROR, "syntax",
+                            xasprintf("syntax error near unexpected token `%s'", words[i]));
+        ts_tree_cursor_delete(&c);
+        return;
+      }
+    }
+    if (ts_tree_cursor_goto_first_child(&c)) continue;
+    while (!ts_tree_cursor_goto_next_sibling(&c)) {
+      if (!ts_tree_cursor_goto_parent(&c)) {
+        ts_tree_cursor_delete(&c);
+        return;
+      }
+    }
+  }
+}
+
 void chk_syntax(const chk_doc *doc, chk_report *out) {
   chk_limit pre;
   if (doc->limited && doc->lang == CHK_LANG_PYTHON &&
@@ -367,5 +436,6 @@ void chk_syntax(const chk_doc *doc, chk_report *out) {
   TSNode root = ts_tree_root_node(doc->tree);
   if (doc->lang == CHK_LANG_PYTHON) python_errors(doc, root, out);
   else if (doc->lang != CHK_LANG_PYTHON && ts_node_has_error(root)) rewritten_errors(doc, out);
+  else if (doc->lang == CHK_LANG_BASH) bash_stray_words(doc, root, out);
   else tree_errors(doc, root, out);
 }

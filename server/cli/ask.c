@@ -98,7 +98,9 @@ static void print_answer(const agent_result *r) {
     print_line_end(sol->code ? sol->code : "");
     term_printf(stdout, "```\n");
   }
-  if (ra) {
+  if (ra && ra->run->outcome == SBX_REJECTED) {
+    term_printf(stdout, "\nNot run: the checks rejected it.\n");
+  } else if (ra) {
     const sbx_result *run = ra->run;
     term_printf(stdout, "\nRan in the sandbox: %s", sbx_outcome_name(run->outcome));
     if (run->exit_code >= 0) term_printf(stdout, ", exit %d", run->exit_code);
@@ -126,6 +128,11 @@ static void print_answer(const agent_result *r) {
     cJSON_ArrayForEach(q, reqs) if (cJSON_IsString(q)) term_printf(stdout, " %s", q->valuestring);
     term_printf(stdout, "\n");
   }
+  /* A failure ends with one line: what failed, where, the error. */
+  const agent_attempt *last = agent_result_last(r);
+  if (r->outcome == AGENT_FAILED && last && last->summary)
+    term_printf(stdout, "Failed at the %s stage of attempt %d: %s\n", agent_stage_name(last->failed_stage),
+                last->iteration, last->summary);
 }
 
 /* The loop runs dry after this. */

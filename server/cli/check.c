@@ -58,6 +58,7 @@ typedef struct probe_env {
   char *image_id;     /* a container engine's image: its ID once known */
   char *image_error;  /* ...or why it cannot be had */
   bool image_tried;
+  bool runner_started; /* only when a probe must run: a cached index needs no sandbox (nor cgroups) */
 } probe_env;
 
 typedef struct probe_wait {
@@ -107,20 +108,53 @@ static const char *image_id(probe_env *env) {
   return env->image_id;
 }
 
+/* The sandbox runner starts only when a probe must run (or an image must be
+ * looked up): a cached index needs no sandbox, nor cgroups. */
+static void runner_start(probe_env *env, const sbx_config *sc) {
+  if (env->runner_started) return;
+  env->runner_started = true;
+  sbx_runner_init(&env->runner, &env->loop, sc);
+}
+
+/* The loop, the module index and the runner (env_needs_runner). */
 static void probe_start(probe_env *env) {
+  sbx_config sc;
+  core_sandbox_config(&env->settings->sandbox, &sc);
   if (!env->started) {
     env->started = true;
     uv_loop_init(&env->loop);
-    sbx_config sc;
-    core_sandbox_config(&env->settings->sandbox, &sc);
-    sbx_runner_init(&env->runner, &env->loop, &sc);
     modindex_init(&env->idx, &env->runner, sc.interpreters);
   }
+  runner_start(env, &sc);
+}
+
+/* Whether the environment must be resolved with the sandbox runner: all but
+ * the system environment on bwrap, whose index needs no sandbox when it is
+ * cached (then the check makes no cgroup). */
+static bool env_needs_runner(const cfg *settings, const char *env_arg, size_t n_with) {
+  if (settings->sandbox.backend != CFG_BACKEND_BWRAP || n_with) return true;
+  if (env_arg) return strcmp(env_arg, "system") != 0;
+  cJSON *j = cJSON_Parse(settings->sandbox.environment);
+  const cJSON *kind = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "kind") : j;
+  bool system = cJSON_IsString(kind) && strcmp(kind->valuestring, "system") == 0;
+  cJSON_Delete(j);
+  return !system;
 }
 
 /* The module index of lang in the environment sbx (NULL: the system's). */
 static const chk_modset *load_modset(probe_env *env, chk_language lang, const sbx_env *sbx) {
-  probe_start(env);
+  sbx_config sc;
+  core_sandbox_config(&env->settings->sandbox, &sc);
+  if (!env->started) {
+    env->started = true;
+    uv_loop_init(&env->loop);
+    modindex_init(&env->idx, &env->runner, sc.interpreters);
+  }
+  if (sc.backend == SBX_BACKEND_BWRAP) {
+    const chk_modset *cached = modindex_peek_env(&env->idx, lang, sbx);
+    if (cached) return cached;
+  }
+  runner_start(env, &sc);
   probe_wait w = {0};
   if (sbx_runner_image(&env->runner)) {
     /* The image's index, cached per image ID (never the host's). */
@@ -147,7 +181,7 @@ static void probe_env_close(probe_env *env) {
   free(env->image_error);
   if (!env->started) return;
   modindex_close(&env->idx);
-  sbx_runner_close(&env->runner, NULL);
+  if (env->runner_started) sbx_runner_close(&env->runner, NULL);
   uv_run(&env->loop, UV_RUN_DEFAULT);
   uv_loop_close(&env->loop);
 }
@@ -248,7 +282,8 @@ int cli_check(int argc, char **argv) {
       /* the environment (bash: always the system) */
       sbx_lang sl;
       const sbx_env *sbx = NULL;
-      if (lang != CHK_LANG_BASH && sbx_lang_parse(chk_language_name(lang), &sl) == 0) {
+      if (lang != CHK_LANG_BASH && sbx_lang_parse(chk_language_name(lang), &sl) == 0 &&
+          env_needs_runner(&settings, env_arg, n_with)) {
         probe_start(&env);
         envs[lang].quiet = json;
         int st = cli_env_acquire(&env.loop, &settings, &env.runner, sl, env_arg, with, n_with, &envs[lang]);

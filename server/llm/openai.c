@@ -17,8 +17,9 @@
 static const char JSON_OBJECT_PROMPT[] =
     "Answer with one JSON object and nothing else, with exactly these string fields: "
     "\"prefix\" (a short description of the solution), \"imports\" (the import statements, one per line), "
-    "\"code\" (the code without its import statements), and \"dependencies\" (an array of the packages "
-    "to install, as in PEP 723; [] when the standard library suffices). "
+    "\"code\" (the code without its import statements), \"dependencies\" (an array of the packages "
+    "to install, as in PEP 723; [] when the standard library suffices), and optionally \"test\" "
+    "(assertions run after the code). "
     "Example: {\"prefix\": \"...\", \"imports\": \"import os\", \"code\": \"print(os.getcwd())\", "
     "\"dependencies\": []}";
 static const char TEXT_PROMPT[] =
@@ -55,13 +56,14 @@ static cJSON *solution_schema(void) {
       {"prefix", "A short description of the problem and the approach"},
       {"imports", "The import statements, one per line"},
       {"code", "The code, without its import statements"},
+      {"test", "Assertions that check the code's result, run after the code in the same program; empty when none"},
   };
   cJSON *req = cJSON_CreateArray();
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
     cJSON *p = cJSON_AddObjectToObject(props, fields[i][0]);
     cJSON_AddStringToObject(p, "type", "string");
     cJSON_AddStringToObject(p, "description", fields[i][1]);
-    cJSON_AddItemToArray(req, cJSON_CreateString(fields[i][0]));
+    cJSON_AddItemToArray(req, cJSON_CreateString(fields[i][0])); /* strict mode: every field required */
   }
   /* Required too: strict mode wants every property listed; [] means none. */
   cJSON *deps = cJSON_AddObjectToObject(props, "dependencies");

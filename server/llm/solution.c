@@ -20,9 +20,10 @@ void llm_solution_close(llm_solution *self) {
   free(self->prefix);
   free(self->imports);
   free(self->code);
+  free(self->test);
   for (size_t i = 0; i < self->n_dependencies; i++) free(self->dependencies[i]);
   free(self->dependencies);
-  self->prefix = self->imports = self->code = NULL;
+  self->prefix = self->imports = self->code = self->test = NULL;
   self->dependencies = NULL;
   self->n_dependencies = 0;
 }
@@ -245,6 +246,8 @@ static int parse_json(const char *text, llm_solution *out, char **err) {
   out->prefix = trimmed(vals[0], strlen(vals[0]));
   out->imports = trim_code(vals[1], strlen(vals[1]));
   out->code = code;
+  const cJSON *test = cJSON_GetObjectItemCaseSensitive(j, "test");
+  if (cJSON_IsString(test) && test->valuestring[0]) out->test = trim_code(test->valuestring, strlen(test->valuestring));
   cJSON_Delete(j);
   return 0;
 }

@@ -8,6 +8,7 @@ typedef struct llm_solution {
   char *prefix;  /* a short description */
   char *imports; /* the import lines, "" when none */
   char *code;    /* the code without its imports */
+  char *test;    /* optional assertions run after the code, in the same run; NULL when none */
   /* Packages the answer declares (the JSON "dependencies" array, or in text
    * a fenced requirements list), as written; NULL/0 when none. A PEP 723
    * block in the code is not read here (env_pep723_dependencies). */

@@ -227,9 +227,13 @@ static void sigchld_cb(uv_signal_t *h, int signum) {
 
 /* ---- stopping ---- */
 
+/* Python gets SIGABRT rather than SIGTERM: with PYTHONFAULTHANDLER set
+ * (bwrap.c) the interpreter prints the stack of every thread before it
+ * dies, so the feedback says where a program that ran out of time was.
+ * Python's default SIGTERM ends it as abruptly, so nothing is lost. */
 static void bw_term(sbx_run *run) {
   sbx__bwrap_run *b = sbx__bw_run(run);
-  if (b->child > 0) sbx_procs_signal_tree(b->child, SIGTERM);
+  if (b->child > 0) sbx_procs_signal_tree(b->child, run->lang == SBX_LANG_PYTHON ? SIGABRT : SIGTERM);
 }
 
 static void bw_kill(sbx_run *run) {

@@ -32,6 +32,9 @@ const char *const sbx_bwrap_env[] = {
     "PYTHONDONTWRITEBYTECODE", "1",
     "PYTHONUNBUFFERED", "1",
     "PYTHONNOUSERSITE", "1",
+    /* A Python program stopped at the wall time gets SIGABRT: faulthandler
+     * then prints where it was (backend_bwrap.c, bw_term). */
+    "PYTHONFAULTHANDLER", "1",
     "MPLBACKEND", "Agg",
     "NO_COLOR", "1",
     NULL,

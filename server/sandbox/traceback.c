@@ -88,6 +88,16 @@ static long python_frame(span l, const char *script) {
 static int parse_python(span *v, int nl, const char *script, int off, sbx_diag *out, int max) {
   int frame = -1;
   long line = -1;
+  /* A faulthandler dump (the wall time was up: the runner sends SIGABRT,
+   * PYTHONFAULTHANDLER is set) lists the most recent call first: the
+   * script's first frame there is where the program was. */
+  for (int i = 0; i < nl; i++) {
+    if (!(starts(v[i], "Current thread ") || starts(v[i], "Thread 0x"))) continue;
+    for (int j = i + 1; j < nl && v[j].n; j++) {
+      long n = python_frame(v[j], script);
+      if (n > 0) return add(out, max, 0, n, -1, xstrdup("the program was running this line when it was stopped"), off);
+    }
+  }
   for (int i = 0; i < nl; i++) {
     long n = python_frame(v[i], script);
     if (n > 0) frame = i, line = n;

@@ -83,7 +83,10 @@ MEMORY_BOMB = "x = []\nwhile True:\n    x.append(bytearray(16 << 20))\n"
 
 CPU_SPIN = "while True:\n    pass\n"
 
+# Python's stop signal under bwrap is SIGABRT (faulthandler says where it
+# was): the program ignores both.
 WALL_SIGTERM_IGNORED = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                        "signal.signal(signal.SIGABRT, signal.SIG_IGN)\n"
                         "print('ready', flush=True)\ntime.sleep(60)\n")
 
 

@@ -82,7 +82,7 @@ def test_missing_import_caught_statically_then_fixed(srv, fake):
     assert res["outcome"] == "passed" and res["iterations"] == 2
     first = res["attempts"][0]
     assert first["run"]["outcome"] == "rejected"          # never ran
-    assert first["failedStage"] == "check"
+    assert first["failedStage"] == "imports"
     assert "numpy_does_not_exist" in first["error"]
     outputs = "".join(o["text"] for o in of(notes, "crucible/output"))
     assert "ran anyway" not in outputs
@@ -136,7 +136,7 @@ def test_cancel_during_reflection_reports_the_attempt_once(srv, fake):
     assert [a["iteration"] for a in of(notes, "crucible/attempt")] == [1]
     t = srv.call("crucible/transcript", {"task": "cr"})["result"]
     assert t["outcome"] == "cancelled" and len(t["result"]["attempts"]) == 1
-    assert t["result"]["attempts"][0]["failedStage"] == "code execution"
+    assert t["result"]["attempts"][0]["failedStage"] == "run"
 
 
 def test_runtime_error_traceback_reaches_model(srv, fake):
@@ -533,7 +533,7 @@ def test_import_check_run_mode_runs_imports_alone_first(env, fake):
     res = r["result"]
     assert res["outcome"] == "passed" and res["iterations"] == 2
     first = res["attempts"][0]
-    assert first["failedStage"] == "import test"
+    assert first["failedStage"] == "imports"
     assert "ModuleNotFoundError" in first["error"]
     assert "body ran" not in "".join(o["text"] for o in of(notes, "crucible/output"))
     details = [p.get("detail") for p in of(notes, "crucible/phase") if p["phase"] == "running"]

@@ -124,7 +124,7 @@ def test_ask_answer_with_hostile_code_is_rejected(env):
         res = r["result"]
         assert res["outcome"] == "passed" and res["iterations"] == 2, res.get("error")
         first = res["attempts"][0]
-        assert first["run"]["outcome"] == "rejected" and first["failedStage"] == "check"
+        assert first["run"]["outcome"] == "rejected" and first["failedStage"] == "syntax"
         assert PY_MSG in first["error"]
         assert res["run"]["stdout"] == "[1]\n"
         # the server is alive and answers a following request

@@ -34,7 +34,7 @@ static agent_attempt *rejected_attempt(int iteration) {
                          "\"end\":{\"line\":0,\"character\":11}},\"severity\":1,\"source\":\"crucible\","
                          "\"code\":\"missing-module\",\"message\":\"module 'nope' is not installed\"}],"
                          "\"imports\":[]}");
-  a->failed_stage = AGENT_STAGE_CHECK;
+  a->failed_stage = AGENT_STAGE_IMPORTS;
   a->error = xstrdup("line 1: module 'nope' is not installed");
   sbx_limits lim;
   sbx_limits_default(&lim);
@@ -97,7 +97,7 @@ static void attempt_json_wire_and_transcript(void **state) {
   assert_null(it);
   assert_non_null(strstr(s, "\"task\":\"task-7\",\"iteration\":2,\"solution\":{\"prefix\":\"does it\","
                             "\"imports\":\"import nope\",\"code\":\"print(nope.x)\"}"));
-  assert_non_null(strstr(s, "\"passed\":false,\"failedStage\":\"check\",\"error\":\"line 1: module 'nope' is not "
+  assert_non_null(strstr(s, "\"passed\":false,\"failedStage\":\"imports\",\"error\":\"line 1: module 'nope' is not "
                             "installed\",\"durationMs\":42}"));
   free(s);
   cJSON_Delete(w);
@@ -141,6 +141,8 @@ static void result_json_shows_the_last_solution_and_run(void **state) {
   agent_result_add_attempt(r, a2);
   agent_attempt *a3 = agent_attempt_new(3, 0);
   a3->failed_stage = AGENT_STAGE_ANSWER;
+  a3->error = xstrdup("Your answer could not be used: it is not JSON.\nReply with one JSON object.");
+  a3->summary = agent_attempt_summarize(a3);
   agent_result_add_attempt(r, a3);
   assert_ptr_equal(agent_result_last(r), a3);
   assert_ptr_equal(agent_result_solution_attempt(r), a2);
@@ -153,10 +155,13 @@ static void result_json_shows_the_last_solution_and_run(void **state) {
   r->error_kind = LLM_ERR_NONE;
   cJSON *j = agent_result_json(r);
   const char *order[] = {"task", "uid", "outcome", "iterations", "solution", "run", "attempts", "sources", "usage",
-                         "durationMs"};
+                         "durationMs", "error", "failedStage"};
   const cJSON *it = j->child;
   for (size_t i = 0; i < ARRAY_LEN(order); i++, it = it->next) assert_string_equal(it->string, order[i]);
-  assert_null(it); /* no error, no errorKind */
+  assert_null(it); /* no errorKind */
+  /* a failed result says why: its last attempt, in one line */
+  assert_string_equal(cJSON_GetObjectItem(j, "error")->valuestring, "Your answer could not be used: it is not JSON.");
+  assert_string_equal(cJSON_GetObjectItem(j, "failedStage")->valuestring, "answer");
   assert_string_equal(cJSON_GetObjectItem(j, "outcome")->valuestring, "failed");
   assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "solution"), "code")->valuestring,
                       "raise SystemExit(3)");
@@ -218,12 +223,45 @@ static void dup_owns_everything(void **state) {
   assert_null(sbx_result_dup(NULL));
 }
 
+/* A failed attempt's one line: the check's first error with its place, the
+ * limit that stopped a run with where it was, the run's error line. */
+static void summaries(void **state) {
+  agent_attempt *a = rejected_attempt(1);
+  char *s = agent_attempt_summarize(a);
+  assert_string_equal(s, "line 1, column 8: module 'nope' is not installed");
+  free(s);
+  agent_attempt_free(a);
+  a = agent_attempt_new(2, 0);
+  a->failed_stage = AGENT_STAGE_RUN;
+  sbx_diag d = {.line = 3, .column = -1, .message = "KeyboardInterrupt"};
+  sbx_result r = {.outcome = SBX_TIMEOUT, .limit = SBX_LIMIT_WALL, .exit_code = -1, .signal = 6, .diags = &d,
+                  .ndiags = 1, .err = "", .out = ""};
+  r.limits.timeout_ms = 10000;
+  a->run = sbx_result_dup(&r);
+  s = agent_attempt_summarize(a);
+  assert_string_equal(s, "stopped at the wall-time limit of 10 s at line 4 (KeyboardInterrupt)");
+  free(s);
+  sbx_result_free(a->run);
+  d.message = "NameError: name 'x' is not defined";
+  r = (sbx_result){.outcome = SBX_ERROR, .exit_code = 1, .diags = &d, .ndiags = 1, .err = "", .out = ""};
+  a->run = sbx_result_dup(&r);
+  s = agent_attempt_summarize(a);
+  assert_string_equal(s, "line 4: NameError: name 'x' is not defined");
+  free(s);
+  a->passed = true;
+  assert_null(agent_attempt_summarize(a));
+  agent_attempt_free(a);
+}
+
 static void names(void **state) {
   assert_string_equal(agent_outcome_name(AGENT_PASSED), "passed");
   assert_string_equal(agent_outcome_name(AGENT_ERROR), "error");
   assert_null(agent_stage_name(AGENT_STAGE_NONE));
-  assert_string_equal(agent_stage_name(AGENT_STAGE_IMPORT_TEST), "import test");
-  assert_string_equal(agent_stage_name(AGENT_STAGE_RUN), "code execution");
+  assert_string_equal(agent_stage_name(AGENT_STAGE_ANSWER), "answer");
+  assert_string_equal(agent_stage_name(AGENT_STAGE_SYNTAX), "syntax");
+  assert_string_equal(agent_stage_name(AGENT_STAGE_IMPORTS), "imports");
+  assert_string_equal(agent_stage_name(AGENT_STAGE_RUN), "run");
+  assert_string_equal(agent_stage_name(AGENT_STAGE_TEST), "test");
   assert_string_equal(agent_phase_name(AGENT_PHASE_RETRIEVING), "retrieving");
   assert_string_equal(agent_phase_name(AGENT_PHASE_FINISHED), "finished");
 }
@@ -231,6 +269,7 @@ static void names(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(rejected_run_has_every_run_result_field),
+      cmocka_unit_test(summaries),
       cmocka_unit_test(attempt_json_wire_and_transcript),
       cmocka_unit_test(result_json_shows_the_last_solution_and_run),
       cmocka_unit_test(dup_owns_everything),

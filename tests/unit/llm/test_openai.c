@@ -33,9 +33,10 @@ static void test_body_json_schema(void **state) {
   cJSON *schema = cJSON_GetObjectItem(js, "schema");
   assert_true(cJSON_IsFalse(cJSON_GetObjectItem(schema, "additionalProperties")));
   cJSON *req = cJSON_GetObjectItem(schema, "required");
-  assert_int_equal(cJSON_GetArraySize(req), 4);
+  assert_int_equal(cJSON_GetArraySize(req), 5); /* strict mode: the optional test is required, "" when none */
+  assert_string_equal(cJSON_GetArrayItem(req, 3)->valuestring, "test");
   assert_string_equal(cJSON_GetArrayItem(req, 2)->valuestring, "code");
-  assert_string_equal(cJSON_GetArrayItem(req, 3)->valuestring, "dependencies");
+  assert_string_equal(cJSON_GetArrayItem(req, 4)->valuestring, "dependencies");
   assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(schema, "properties"),
                                                               "dependencies"), "type")->valuestring, "array");
   assert_string_equal(

@@ -20,6 +20,16 @@ static void test_json_ok(void **state) {
   assert_string_equal(s.prefix, "Says hi.");
   assert_string_equal(s.imports, "import os");
   assert_string_equal(s.code, "print(os.sep)");
+  assert_null(s.test); /* no test: none */
+  llm_solution_close(&s);
+  /* the optional test; "" is none */
+  assert_int_equal(llm_solution_parse("{\"prefix\":\"p\",\"imports\":\"\",\"code\":\"x = 2\",\"test\":\"assert x == 2\\n\"}",
+                                      LLM_MODE_JSON_OBJECT, &s, &err), 0);
+  assert_string_equal(s.test, "assert x == 2");
+  llm_solution_close(&s);
+  assert_int_equal(llm_solution_parse("{\"prefix\":\"p\",\"imports\":\"\",\"code\":\"x = 2\",\"test\":\"\"}",
+                                      LLM_MODE_JSON_SCHEMA, &s, &err), 0);
+  assert_null(s.test);
   llm_solution_close(&s);
 }
 
