@@ -16,7 +16,7 @@ const { chromium } = require('playwright-core');
 const URL = process.env.WORKBENCH_URL;
 const WS = process.env.WORKSPACE;
 const SHOTS = process.env.SHOTS;
-const WAIT = 30000;
+const WAIT = 60000; // generous: the machine running the tests may be busy
 
 let page;
 let browser;
@@ -92,14 +92,16 @@ async function toasts() {
 }
 
 /** Sets a setting through the Settings UI (the settings editor's search and its text box). */
-async function setSetting(id, value) {
+async function setSetting(id, value, tab = 'User') {
   await palette('Preferences: Open User Settings');
   const search = page.locator('.settings-editor .settings-header .suggest-input-container');
   await search.waitFor();
+  // machine-scoped settings (crucible.serverPath) are the server machine's: the Remote tab
+  await page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: tab }).first().click();
   await search.click();
   await page.keyboard.press('Control+A');
   await page.keyboard.type(id);
-  const box = page.locator('.settings-editor .setting-item-contents input.input').first();
+  const box = page.locator(`.settings-editor .setting-item-contents input[aria-label="${id}"]`).first();
   await until('the setting ' + id + ' in the Settings UI', () => box.isVisible());
   await box.click();
   await box.fill(String(value));
@@ -121,7 +123,7 @@ async function main() {
   await open('broken.py');
   await page.keyboard.press('Control+Shift+M');
   await until('the syntax error in the Problems panel', async () => {
-    const t = await page.locator('.markers-panel').innerText().catch(() => '');
+    const t = await panelText();
     return /crucible/i.test(t) && /broken\.py/.test(t) ? t : '';
   });
   ok('extension active; diagnostics in the Problems panel');
@@ -187,11 +189,11 @@ async function main() {
   await until('the run to stop at the new time limit', () => outputHas('limit hit'), 20000);
   ok('settings UI reconfigures the server');
   // ...and a new server path restarts it, with one "Crucible Server" channel still.
-  await setSetting('crucible.serverPath', process.env.CRUCIBLE_WRAPPER);
+  await setSetting('crucible.serverPath', process.env.CRUCIBLE_WRAPPER, 'Remote');
   await until('the server restarted through the new path', () => fs.existsSync(path.join(WS, 'restarted')));
   await open('broken.py');
   await page.keyboard.press('Control+Shift+M');
-  await until('diagnostics from the restarted server', async () => /crucible/i.test(await page.locator('.markers-panel').innerText().catch(() => '')));
+  await until('diagnostics from the restarted server', async () => /invalid syntax/.test(await panelText()));
   await palette('Output: Show Output Channels...');
   const pick = page.locator('.quick-input-widget');
   await pick.locator('input').fill('Crucible');
