@@ -148,6 +148,12 @@ def test_vscode_manifest_matches_the_server():
         assert "registerCommand('%s'" % c in source, c
     for lang in ("python", "javascript", "shellscript"):
         assert "onLanguage:" + lang in manifest["activationEvents"]
+    # Code Runner's habits: Ctrl+Alt+N runs, Ctrl+Alt+M stops
+    keys = {k["key"]: k["command"] for k in manifest["contributes"]["keybindings"]}
+    assert keys == {"ctrl+alt+n": "crucible.runSelection", "ctrl+alt+m": "crucible.cancel"}
+    # the package is the esbuild bundle
+    assert manifest["main"] == "./dist/extension.js"
+    assert "esbuild" in manifest["scripts"]["bundle"] and "--bundle" in manifest["scripts"]["bundle"]
 
     props = set(manifest["contributes"]["configuration"]["properties"])
     forwarded = set(re.findall(r"^\s*'([a-z]+\.[A-Za-z]+)',$", (VSCODE / "src" / "protocol.ts").read_text(), re.M))
