@@ -285,8 +285,16 @@ def test_vscode_workbench(tmp_path, client_env, fake):
         tenv = dict(env, WORKBENCH_URL="http://127.0.0.1:%d/?folder=%s" % (port, ws), WORKSPACE=str(ws),
                     SHOTS=str(shots), CRUCIBLE_WRAPPER=str(wrapper), CHROMIUM=chrome,
                     NODE_PATH=str(WORKBENCH))
-        t = subprocess.run(["node", str(NODE_TESTS / "vscode" / "workbench_test.js")], env=tenv,
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+        # its own session, so that a hung driver is killed with the browser it started
+        driver = subprocess.Popen(["node", str(NODE_TESTS / "vscode" / "workbench_test.js")], env=tenv,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        try:
+            stdout, stderr = driver.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            os.killpg(driver.pid, 9)
+            stdout, stderr = driver.communicate()
+        t = subprocess.CompletedProcess(driver.args, driver.returncode, stdout, stderr)
         out = t.stdout.decode(errors="replace")
         server_logs = list(data.rglob("*Crucible Server.log"))
         server_log = "".join(f.read_text(errors="replace") for f in server_logs)
