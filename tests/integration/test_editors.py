@@ -241,7 +241,7 @@ def test_vscode_workbench(tmp_path, client_env, fake):
     (ws / "slow.py").write_text("import time\nprint('slow program started', flush=True)\ntime.sleep(60)\n")
     (ws / "ask.py").write_text("# answers go below\n")
     wrapper = tmp_path / "crucible-wrapper"
-    wrapper.write_text("#!/bin/sh\ntouch '%s'\nexec '%s' \"$@\"\n" % (ws / "restarted", client_env["CRUCIBLE_BIN"]))
+    wrapper.write_text("#!/bin/sh\ntouch '%s'\nexec '%s' \"$@\"\n" % (tmp_path / "restarted", client_env["CRUCIBLE_BIN"]))
     wrapper.chmod(0o755)
 
     data, exts = tmp_path / "vscode-data", tmp_path / "vscode-extensions"
@@ -283,7 +283,7 @@ def test_vscode_workbench(tmp_path, client_env, fake):
                 assert server.poll() is None and time.time() < deadline, (tmp_path / "code-server.log").read_text()
                 time.sleep(0.3)
         tenv = dict(env, WORKBENCH_URL="http://127.0.0.1:%d/?folder=%s" % (port, ws), WORKSPACE=str(ws),
-                    SHOTS=str(shots), CRUCIBLE_WRAPPER=str(wrapper), CHROMIUM=chrome,
+                    SHOTS=str(shots), CRUCIBLE_WRAPPER=str(wrapper), RESTARTED=str(tmp_path / "restarted"), CHROMIUM=chrome,
                     NODE_PATH=str(WORKBENCH))
         # its own session, so that a hung driver is killed with the browser it started
         driver = subprocess.Popen(["node", str(NODE_TESTS / "vscode" / "workbench_test.js")], env=tenv,

@@ -4,7 +4,7 @@
 //
 // usage: node workbench_test.js
 // env:   WORKBENCH_URL (code-server's page, with ?folder=), WORKSPACE (that folder), SHOTS (screenshot
-//        folder), CRUCIBLE_WRAPPER (a server program that records its start in WORKSPACE/restarted),
+//        folder), CRUCIBLE_WRAPPER (a server program that creates the file RESTARTED when started),
 //        CHROMIUM (the browser).
 // Prints "ok <what>" lines; on failure prints "FAIL <what>", saves a screenshot and exits 1.
 'use strict';
@@ -67,8 +67,13 @@ async function open(name) {
   await page.keyboard.press('Control+Shift+E');
   const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first();
   await row.waitFor({ timeout: WAIT });
-  await row.dblclick();
-  await page.locator('.tab.active', { hasText: name }).waitFor();
+  // the tree may re-render under the pointer (a file appearing): try again until the tab is there
+  const tab = page.locator('.tab.active', { hasText: name });
+  for (let i = 0; i < 5 && !(await tab.isVisible()); i++) {
+    await row.dblclick();
+    await tab.waitFor({ timeout: 5000 }).catch(() => {});
+  }
+  await tab.waitFor();
   await page.locator('.editor-instance .monaco-editor').first().click({ position: { x: 200, y: 10 } });
 }
 
@@ -190,7 +195,7 @@ async function main() {
   ok('settings UI reconfigures the server');
   // ...and a new server path restarts it, with one "Crucible Server" channel still.
   await setSetting('crucible.serverPath', process.env.CRUCIBLE_WRAPPER, 'Remote');
-  await until('the server restarted through the new path', () => fs.existsSync(path.join(WS, 'restarted')));
+  await until('the server restarted through the new path', () => fs.existsSync(process.env.RESTARTED));
   await open('broken.py');
   await page.keyboard.press('Control+Shift+M');
   await until('diagnostics from the restarted server', async () => /invalid syntax/.test(await panelText()));
