@@ -433,8 +433,23 @@ static cJSON *code_action(const char *title, const char *kind, const char *comma
   return a;
 }
 
+/* Whether an action of `kind` is wanted by the request's context.only: any
+ * kind when only is absent, else when kind equals one of its entries or lies
+ * under one ("source" takes "source.fix"; the empty kind takes every kind). */
+static bool kind_wanted(const cJSON *only, const char *kind) {
+  if (!cJSON_IsArray(only)) return true;
+  const cJSON *k;
+  cJSON_ArrayForEach(k, only) {
+    if (!cJSON_IsString(k)) continue;
+    size_t n = strlen(k->valuestring);
+    if (!strncmp(kind, k->valuestring, n) && (kind[n] == '\0' || kind[n] == '.' || n == 0)) return true;
+  }
+  return false;
+}
+
 void lsp_code_action(rpc_call *call, const cJSON *params) {
   lsp_client *c = lsp_client_of(call);
+  const cJSON *only = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(params, "context"), "only");
   const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
   const char *uri = text_param(td, "uri");
   const cJSON *range = cJSON_GetObjectItemCaseSensitive(params, "range");
@@ -450,11 +465,14 @@ void lsp_code_action(rpc_call *call, const cJSON *params) {
     cJSON_AddStringToObject(arg, "uri", uri);
     if (!empty) cJSON_AddItemToObject(arg, "range", cJSON_Duplicate(range, 1));
     cJSON_AddStringToObject(arg, "language", d->language);
-    cJSON_AddItemToArray(actions, code_action(empty ? "Crucible: run this file in the sandbox"
-                                                    : "Crucible: run the selection in the sandbox",
-                                              "source", "crucible.run", arg));
+    if (kind_wanted(only, "source"))
+      cJSON_AddItemToArray(actions, code_action(empty ? "Crucible: run this file in the sandbox"
+                                                      : "Crucible: run the selection in the sandbox",
+                                                "source", "crucible.run", arg));
+    else
+      cJSON_Delete(arg);
     /* When the last run failed, offer to have Crucible fix it. */
-    if (cJSON_GetArraySize(d->run_diags) > 0) {
+    if (cJSON_GetArraySize(d->run_diags) > 0 && kind_wanted(only, "quickfix")) {
       const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(d->run_diags, 0), "message");
       cJSON *fa = cJSON_CreateObject();
       char *q = xasprintf("This code fails with: %s\nFix it so that it runs correctly.",

@@ -11,7 +11,8 @@ fi
 if [ ! -d "$root/tests/editors/node_modules" ]; then
   (cd "$root/tests/editors" && npm ci --ignore-scripts --no-audit --no-fund)
 fi
-if [ ! -d "$root/editors/vscode/node_modules" ]; then
+# (again when the lockfile gained packages: vsce and esbuild package the extension)
+if [ ! -d "$root/editors/vscode/node_modules/@vscode/vsce" ] || [ ! -d "$root/editors/vscode/node_modules/esbuild" ]; then
   (cd "$root/editors/vscode" && npm ci --ignore-scripts --no-audit --no-fund)
 fi
-(cd "$root/editors/vscode" && npx --no-install tsc -p .)
+(cd "$root/editors/vscode" && npx --no-install tsc -p . && npm run --silent bundle)

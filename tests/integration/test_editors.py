@@ -148,6 +148,12 @@ def test_vscode_manifest_matches_the_server():
         assert "registerCommand('%s'" % c in source, c
     for lang in ("python", "javascript", "shellscript"):
         assert "onLanguage:" + lang in manifest["activationEvents"]
+    # Code Runner's habits: Ctrl+Alt+N runs, Ctrl+Alt+M stops
+    keys = {k["key"]: k["command"] for k in manifest["contributes"]["keybindings"]}
+    assert keys == {"ctrl+alt+n": "crucible.runSelection", "ctrl+alt+m": "crucible.cancel"}
+    # the package is the esbuild bundle
+    assert manifest["main"] == "./dist/extension.js"
+    assert "esbuild" in manifest["scripts"]["bundle"] and "--bundle" in manifest["scripts"]["bundle"]
 
     props = set(manifest["contributes"]["configuration"]["properties"])
     forwarded = set(re.findall(r"^\s*'([a-z]+\.[A-Za-z]+)',$", (VSCODE / "src" / "protocol.ts").read_text(), re.M))
@@ -172,3 +178,139 @@ def test_vscode_manifest_matches_the_server():
     for key in forwarded:
         group, name = key.split(".")
         assert name in doctor.get(group, {}), "the server has no setting %s" % key
+
+
+# -- VS Code in its real workbench -------------------------------------------------------------------------
+
+WORKBENCH = NODE_TESTS / "workbench" / "node_modules"
+CODE_SERVER = WORKBENCH / "code-server" / "out" / "node" / "entry.js"
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def package_extension(out):
+    """Packages the extension with vsce (bundled by esbuild) into out; returns vsce's output."""
+    vsce = VSCODE / "node_modules" / "@vscode" / "vsce" / "vsce"
+    if not vsce.exists():
+        pytest.skip("@vscode/vsce not installed: " + SETUP_HINT)
+    p = subprocess.run(["node", str(vsce), "package", "--no-dependencies", "--allow-missing-repository",
+                        "--out", str(out)], cwd=str(VSCODE), stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=300)
+    text = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+    assert p.returncode == 0, text
+    return text
+
+
+def test_vscode_package_is_bundled_and_clean(tmp_path):
+    need_node()
+    text = package_extension(tmp_path / "crucible.vsix")
+    assert "WARNING" not in text, text
+    import zipfile
+    names = zipfile.ZipFile(tmp_path / "crucible.vsix").namelist()
+    shipped = [n for n in names if n.startswith("extension/")]
+    assert "extension/dist/extension.js" in shipped
+    assert not any(n.endswith(".gitignore") or "/node_modules/" in n or n.endswith(".ts") for n in shipped), shipped
+    assert len(shipped) <= 6, shipped
+    assert any(n.lower().startswith("extension/license") for n in shipped), shipped
+
+
+def test_vscode_workbench(tmp_path, client_env, fake):
+    """The packaged extension in code-server's VS Code, driven through chromium: activation, Problems
+    panel, Check, Run selection, Cancel, Ask + Insert, Settings UI changes; screenshots under
+    $CRUCIBLE_BUILD/test-artifacts/vscode; nothing left running."""
+    need_node()
+    chrome = shutil.which("chromium")
+    if not CODE_SERVER.exists() or chrome is None:
+        pytest.skip("code-server or chromium not installed: run tests/editors/workbench/install.sh")
+    build = pathlib.Path(os.environ.get("CRUCIBLE_BUILD", ROOT / "build"))
+    shots = build / "test-artifacts" / "vscode"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    vsix = tmp_path / "crucible.vsix"
+    package_extension(vsix)
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "broken.py").write_text("x = 1\ndef f(:\n    pass\n")
+    (ws / "prog.py").write_text("print('first line runs')\nprint('the selected line runs')\n")
+    (ws / "slow.py").write_text("import time\nprint('slow program started', flush=True)\ntime.sleep(60)\n")
+    (ws / "ask.py").write_text("# answers go below\n")
+    wrapper = tmp_path / "crucible-wrapper"
+    wrapper.write_text("#!/bin/sh\ntouch '%s'\nexec '%s' \"$@\"\n" % (tmp_path / "restarted", client_env["CRUCIBLE_BIN"]))
+    wrapper.chmod(0o755)
+
+    data, exts = tmp_path / "vscode-data", tmp_path / "vscode-extensions"
+    (data / "User").mkdir(parents=True)
+    (data / "User" / "settings.json").write_text(json.dumps({
+        "crucible.serverPath": client_env["CRUCIBLE_BIN"],
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": False,
+        "security.workspace.trust.enabled": False,
+        "extensions.autoCheckUpdates": False,
+        "extensions.autoUpdate": False,
+        "telemetry.telemetryLevel": "off",
+        "update.mode": "none",
+        "chat.disableAIFeatures": True,
+    }))
+    (tmp_path / "cs.yaml").write_text("auth: none\ncert: false\n")
+    env = dict(client_env, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    base = ["node", str(CODE_SERVER), "--config", str(tmp_path / "cs.yaml"), "--user-data-dir", str(data),
+            "--extensions-dir", str(exts), "--disable-telemetry", "--disable-update-check",
+            "--disable-workspace-trust", "--disable-getting-started-override"]
+    p = subprocess.run(base + ["--install-extension", str(vsix)], env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0 and any(d.name.startswith("crucible.crucible") for d in exts.iterdir()), \
+        p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+
+    port = free_port()
+    log = open(tmp_path / "code-server.log", "wb")
+    server = subprocess.Popen(base + ["--bind-addr", "127.0.0.1:%d" % port, str(ws)], env=env,
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        import urllib.request
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, (tmp_path / "code-server.log").read_text()
+                time.sleep(0.3)
+        tenv = dict(env, WORKBENCH_URL="http://127.0.0.1:%d/?folder=%s" % (port, ws), WORKSPACE=str(ws),
+                    SHOTS=str(shots), CRUCIBLE_WRAPPER=str(wrapper), RESTARTED=str(tmp_path / "restarted"), CHROMIUM=chrome,
+                    NODE_PATH=str(WORKBENCH))
+        # its own session, so that a hung driver is killed with the browser it started
+        driver = subprocess.Popen(["node", str(NODE_TESTS / "vscode" / "workbench_test.js")], env=tenv,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        try:
+            stdout, stderr = driver.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            os.killpg(driver.pid, 9)
+            stdout, stderr = driver.communicate()
+        t = subprocess.CompletedProcess(driver.args, driver.returncode, stdout, stderr)
+        out = t.stdout.decode(errors="replace")
+        server_logs = list(data.rglob("*Crucible Server.log"))
+        server_log = "".join(f.read_text(errors="replace") for f in server_logs)
+        assert t.returncode == 0 and "\ndone" in out, "workbench test failed (screenshots in %s):\n%s\n%s" % (
+            shots, out, t.stderr.decode(errors="replace")[-3000:])
+        assert any("print the answer" in json.dumps(r["body"]) for r in fake.chat_requests())
+        # the server's stderr, as the "Crucible Server" channel shows it after Doctor, runs and an ask
+        assert server_logs, "no Crucible Server channel log under %s" % data
+        assert not re.search(r"cannot create cgroup.*File exists", server_log), server_log
+    finally:
+        os.killpg(server.pid, 15)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+        log.close()
+    assert (shots / "workbench.png").stat().st_size > 10000
+    assert_no_strays(client_env["CRUCIBLE_TEST_MARKER"])

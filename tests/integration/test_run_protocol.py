@@ -97,6 +97,21 @@ def test_selection_run_maps_traceback_to_document_lines(srv):
                                                 "context": {"diagnostics": []}})["result"]
     cmds = [a["command"]["command"] for a in acts]
     assert "crucible.run" in cmds and "crucible.ask" in cmds
+    # context.only filters by kind, hierarchically (LSP 3.17 CodeActionContext.only)
+    def kinds(only):
+        ctx = {"diagnostics": []}
+        if only is not None:
+            ctx["only"] = only
+        return sorted(a["kind"] for a in srv.call("textDocument/codeAction", {
+            "textDocument": {"uri": uri}, "context": ctx,
+            "range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 5}}})["result"])
+    assert kinds(None) == ["quickfix", "source"]
+    assert kinds(["quickfix"]) == ["quickfix"]
+    assert kinds(["source"]) == ["source"]
+    assert kinds(["source.organizeImports"]) == []
+    assert kinds(["refactor"]) == []
+    assert kinds(["refactor", "quickfix"]) == ["quickfix"]
+    assert kinds([""]) == ["quickfix", "source"]
 
 
 def wait_diags(c, uri, pred, timeout=10):

@@ -48,6 +48,8 @@ class CrucibleClient extends LanguageClient {
 
 let client: CrucibleClient | undefined;
 let stream: vscode.OutputChannel;
+/** The "Crucible Server" channel: made once and handed to every client, so a restart adds no channel. */
+let serverChannel: vscode.OutputChannel;
 let atLineStart = true;
 let taskCounter = 0;
 const running = new Set<string>();
@@ -89,7 +91,7 @@ function createClient(context: vscode.ExtensionContext): CrucibleClient {
       { scheme: 'untitled', language },
     ]),
     initializationOptions: explicitSettings(),
-    outputChannel: vscode.window.createOutputChannel('Crucible Server'),
+    outputChannel: serverChannel,
   };
   const c = new CrucibleClient('crucible', 'Crucible', serverOptions, clientOptions);
 
@@ -290,8 +292,10 @@ async function doctor(): Promise<void> {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   stream = vscode.window.createOutputChannel('Crucible');
+  serverChannel = vscode.window.createOutputChannel('Crucible Server');
   context.subscriptions.push(
     stream,
+    serverChannel,
     vscode.commands.registerCommand('crucible.ask', ask),
     vscode.commands.registerCommand('crucible.run', run),
     vscode.commands.registerCommand('crucible.runSelection', () => run()),
