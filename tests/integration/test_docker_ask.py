@@ -41,7 +41,7 @@ def test_ask_loop_on_the_docker_backend(engine, fake, tmp_path):  # noqa: F811
         assert (res["outcome"], res["iterations"]) == ("passed", 3), res
         first, second, third = res["attempts"]
         # 1: judged by the image's index, never ran
-        assert first["run"]["outcome"] == "rejected" and first["failedStage"] == "check", first
+        assert first["run"]["outcome"] == "rejected" and first["failedStage"] == "imports", first
         assert "json" in first["error"]
         assert first["run"]["diagnostics"][0]["code"] == "missing-module"
         # 2: ran in a container, failed, and the model was told why

@@ -94,13 +94,17 @@ class Dockerd2:
         self.tmp = tmp
         self.port = free_port()
         self.proc = None
+        self.starts = 0
 
     def start(self):
         os.makedirs(DK2 + "/root", exist_ok=True)
+        # A fresh exec root each start: after a SIGKILL the old one holds a
+        # dead containerd's socket, which a restarted dockerd times out on.
+        self.starts += 1
         log = open(self.tmp + "/dockerd2.log", "ab")
         c = self.tmp + "/certs"
         self.proc = subprocess.Popen(
-            [DOCKERD, "--data-root", DK2 + "/root", "--exec-root", self.tmp + "/exec", "--pidfile",
+            [DOCKERD, "--data-root", DK2 + "/root", "--exec-root", self.tmp + "/exec%d" % self.starts, "--pidfile",
              self.tmp + "/dockerd.pid", "-H", "unix://" + SOCK2, "-H", "tcp://127.0.0.1:%d" % self.port,
              "--tlsverify", "--tlscacert", c + "/ca.pem", "--tlscert", c + "/server-cert.pem",
              "--tlskey", c + "/server-key.pem", "--iptables=false", "--bridge=none", "--ip-forward=false",
