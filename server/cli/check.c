@@ -156,6 +156,7 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang, const sb
   }
   runner_start(env, &sc);
   probe_wait w = {0};
+  env_resolved *image = NULL;
   if (sbx_runner_image(&env->runner)) {
     /* The image's index, cached per image ID (never the host's). */
     const char *id = image_id(env);
@@ -163,16 +164,13 @@ static const chk_modset *load_modset(probe_env *env, chk_language lang, const sb
       log_warn("imports are not resolved: %s", env->image_error ? env->image_error : "no image");
       return NULL;
     }
-    env_resolved *r = env_resolved_image((sbx_lang)lang, sbx_runner_image(&env->runner), id);
-    modindex_get_env(&env->idx, lang, env_resolved_sbx(r), probe_ready, &w);
-    while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
-    }
-    env_resolved_free(r);
-    return w.set;
+    image = env_resolved_image((sbx_lang)lang, sbx_runner_image(&env->runner), id);
+    sbx = env_resolved_sbx(image);
   }
   modindex_get_env(&env->idx, lang, sbx, probe_ready, &w);
   while (!w.done && uv_run(&env->loop, UV_RUN_ONCE)) {
   }
+  env_resolved_free(image);
   return w.set;
 }
 

@@ -291,15 +291,22 @@ static void send_kill(dk_run *d, const char *sig) {
   free(path);
 }
 
-static void on_started(dk_run *d, const http_result *res) {
+/* The answer to a start (cold or warm): true when the container runs; else
+ * the run has failed, saying why. */
+static bool started_ok(dk_run *d, const http_result *res) {
   d->op = NULL;
-  if (d->cleaned) return;
+  if (d->cleaned) return false;
   if (res->outcome != HTTP_DONE || (res->status != 204 && res->status != 304)) {
     char *e = engine_error(d, res);
     fail(d, xasprintf("the container engine could not start the container: %s", e));
     free(e);
-    return;
+    return false;
   }
+  return true;
+}
+
+static void on_started(dk_run *d, const http_result *res) {
+  if (!started_ok(d, res)) return;
   d->started = true;
   d->run.program_ran = true;
   sbx__run_program_started(&d->run);
@@ -329,14 +336,7 @@ static void on_warm_waited(dk_run *d, const http_result *res) {
 }
 
 static void on_warm_started(dk_run *d, const http_result *res) {
-  d->op = NULL;
-  if (d->cleaned) return;
-  if (res->outcome != HTTP_DONE || (res->status != 204 && res->status != 304)) {
-    char *e = engine_error(d, res);
-    fail(d, xasprintf("the container engine could not start the container: %s", e));
-    free(e);
-    return;
-  }
+  if (!started_ok(d, res)) return;
   d->ready = true;
   char *path = xasprintf("/containers/%s/wait", d->id);
   if (call(d, "POST", path, NULL, 0, on_warm_waited, NULL, NULL, &d->wait))

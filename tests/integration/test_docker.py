@@ -41,9 +41,9 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock = s
 
 
-def api(method, path, body=None, timeout=30):
-    """(status, parsed JSON or None) of one Engine API call."""
-    c = UnixHTTP(SOCK, timeout)
+def api(method, path, body=None, timeout=30, sock=SOCK):
+    """(status, parsed JSON or None) of one Engine API call (to the engine at sock)."""
+    c = UnixHTTP(sock, timeout)
     try:
         c.request(method, path, body=json.dumps(body) if body is not None else None,
                   headers={"Content-Type": "application/json"})

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from conftest import Client, crucible_bin, finish
-from test_docker import DOCKER, DOCKERD, IMAGE, SOCK, UnixHTTP, engine, ours  # noqa: F401
+from test_docker import DOCKER, DOCKERD, IMAGE, SOCK, api, engine, ours  # noqa: F401
 
 DK2 = "/var/tmp/crucible-test-dk2"
 SOCK2 = DK2 + "/docker.sock"
@@ -30,18 +30,7 @@ CGPARENT = "crucible-test-dk2"
 
 
 def api2(sock, method, path, body=None, timeout=30):
-    c = UnixHTTP(sock, timeout)
-    try:
-        c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        try:
-            return r.status, json.loads(data) if data else None
-        except ValueError:
-            return r.status, None
-    finally:
-        c.close()
+    return api(method, path, body, timeout, sock=sock)
 
 
 def up(sock):

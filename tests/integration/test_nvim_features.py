@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import crucible_bin
+from editor_util import assert_no_strays, editor_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "fakes"))
@@ -68,48 +68,6 @@ def fake():
     f.stop()
 
 
-def client_env(tmp_path, fake, marker):
-    env = dict(os.environ)
-    env.update({
-        "CRUCIBLE_BIN": os.path.abspath(crucible_bin()),
-        "CRUCIBLE_TEST_DIR": str(tmp_path),
-        "CRUCIBLE_TEST_MARKER": marker,
-        "OPENAI_BASE_URL": fake.url,
-        "OPENAI_API_KEY": "test-key",
-        "CRUCIBLE_MODEL": "fake-model",
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-    })
-    return env
-
-
-def processes_with(marker):
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                if marker.encode() not in f.read():
-                    continue
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                found.append("%s %s" % (pid, f.read().replace(b"\0", b" ").decode(errors="replace")))
-        except OSError:
-            continue
-    return found
-
-
-def assert_no_strays(marker):
-    deadline = time.time() + 5
-    left = processes_with(marker)
-    while left and time.time() < deadline:
-        time.sleep(0.05)
-        left = processes_with(marker)
-    assert not left, "processes left behind:\n" + "\n".join(left)
-
-
 def nvim_cmd(*extra):
     return ["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd", "set rtp^=" + str(PLUGIN), *extra]
 
@@ -132,7 +90,7 @@ def test_nvim_environment(tmp_path, fake):
         idx.add_wheel(make_wheel(str(base / "wheels"), "tinypkg", "1.0",
                                  {"tinypkg/__init__.py": "def answer():\n    return 6 * 7\n"}))
         marker = "crucible-nvim-test-" + uuid.uuid4().hex
-        env = client_env(tmp_path, fake, marker)
+        env = editor_env(tmp_path, fake, marker)
         cfg = tmp_path / "config" / "crucible"
         cfg.mkdir(parents=True)
         (cfg / "config.json").write_text(json.dumps({"sandbox": {"packageIndex": idx.url}}))
@@ -153,7 +111,7 @@ def test_nvim_environment(tmp_path, fake):
 def test_nvim_scenario(scenario, tmp_path, fake):
     fake.script(SCRIPTS[scenario])
     marker = "crucible-nvim-test-" + uuid.uuid4().hex
-    env = client_env(tmp_path, fake, marker)
+    env = editor_env(tmp_path, fake, marker)
     env["CRUCIBLE_NVIM_SCENARIO"] = scenario
     if scenario == "doctor":
         env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # nothing listens there
@@ -169,7 +127,7 @@ def test_nvim_scenario(scenario, tmp_path, fake):
 
 def test_nvim_checkhealth(tmp_path, fake):
     """:checkhealth crucible reports the server, the sandbox and the LLM."""
-    env = client_env(tmp_path, fake, "crucible-nvim-test-" + uuid.uuid4().hex)
+    env = editor_env(tmp_path, fake, "crucible-nvim-test-" + uuid.uuid4().hex)
     out = tmp_path / "health.txt"
     lua = ("require('crucible').setup({cmd = {os.getenv('CRUCIBLE_BIN'), 'serve'}}); vim.cmd('checkhealth crucible'); "
            "vim.fn.writefile(vim.api.nvim_buf_get_lines(0, 0, -1, false), %s)" % json.dumps(str(out)))
@@ -254,7 +212,7 @@ def test_nvim_screen_capture(tmp_path, fake):
     import select
     fake.script([sol("Prints the answer.", ANSWER["code"], delay=0.02)])
     marker = "crucible-nvim-test-" + uuid.uuid4().hex
-    env = client_env(tmp_path, fake, marker)
+    env = editor_env(tmp_path, fake, marker)
     env.update({"CRUCIBLE_NVIM_SCENARIO": "screen", "TERM": "xterm-256color", "COLORTERM": ""})
     cols, rows = 110, 34
     screen = pyte.Screen(cols, rows)
