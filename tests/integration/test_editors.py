@@ -74,7 +74,7 @@ def need_node():
 
 
 @pytest.mark.parametrize("scenario", [
-    "lifecycle", "diagnostics", "run", "ask", "cancel", "runtime-diagnostics",
+    "lifecycle", "diagnostics", "run", "ask", "cancel", "runtime-diagnostics", "environment",
 ])
 def test_vscode_protocol(scenario, client_env):
     need_node()
@@ -104,7 +104,7 @@ def test_vscode_manifest_matches_the_server():
     manifest = json.loads((VSCODE / "package.json").read_text())
     commands = {c["command"] for c in manifest["contributes"]["commands"]}
     assert commands == {"crucible.ask", "crucible.runSelection", "crucible.check", "crucible.cancel",
-                        "crucible.doctor"}
+                        "crucible.doctor", "crucible.pickEnvironment"}
     source = (VSCODE / "src" / "extension.ts").read_text()
     for c in commands:
         assert "registerCommand('%s'" % c in source, c
@@ -122,6 +122,10 @@ def test_vscode_manifest_matches_the_server():
     assert forwarded, "SETTING_KEYS not found in protocol.ts"
     assert props == {"crucible.serverPath", "crucible.serverArgs", "crucible.trace.server"} | \
         {"crucible." + k for k in forwarded}
+    # the environment can be picked per workspace (an EnvSpec: a name or an object)
+    env = manifest["contributes"]["configuration"]["properties"]["crucible.sandbox.environment"]
+    assert env.get("scope") != "machine" and set(env["type"]) == {"string", "object"}
+    assert "crucible.pickEnvironment" in source and "'sandbox.environment'" in source
     # which program the extension starts is the machine's choice, never a workspace's
     for key in ("crucible.serverPath", "crucible.serverArgs"):
         assert manifest["contributes"]["configuration"]["properties"][key].get("scope") == "machine", key
