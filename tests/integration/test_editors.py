@@ -267,6 +267,7 @@ def test_vscode_workbench(tmp_path, client_env, fake):
         assert t.returncode == 0 and "\ndone" in out, "workbench test failed (screenshots in %s):\n%s\n%s" % (
             shots, out, t.stderr.decode(errors="replace")[-3000:])
         assert any("print the answer" in json.dumps(r["body"]) for r in fake.chat_requests())
+        assert "ok environment in the status bar" in out, out
         # the server's stderr, as the "Crucible Server" channel shows it after Doctor, runs and an ask
         assert server_logs, "no Crucible Server channel log under %s" % data
         assert not re.search(r"cannot create cgroup.*File exists", server_log), server_log
