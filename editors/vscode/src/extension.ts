@@ -65,6 +65,8 @@ let lastEnvironment: string | undefined;
 const installing = new Set<string>();
 /** Per task, the progress notification of the command that started it (for the installer's lines). */
 const taskProgress = new Map<string, vscode.Progress<{ message?: string }>>();
+/** Per installing task, the last percentage $/progress reported. */
+const installPercent = new Map<string, number>();
 
 /** The environment the crucible.sandbox.environment setting names (the server's default: system). */
 function settingEnvironment(): string {
@@ -82,6 +84,9 @@ function showEnvironment(): void {
 /** Shows one line of an installer's progress. */
 function showInstalling(task: string, detail?: string, percent?: number): void {
   installing.add(task);
+  // the installer's lines come without a percentage, $/progress reports with one: keep the last
+  if (percent !== undefined) installPercent.set(task, percent);
+  else percent = installPercent.get(task);
   const pct = percent !== undefined ? ` ${percent}%` : '';
   const line = detail ? `: ${detail}` : '';
   statusItem.text = `Crucible: installing …${pct}${line.length > 60 ? line.slice(0, 59) + '…' : line}`;
@@ -91,6 +96,7 @@ function showInstalling(task: string, detail?: string, percent?: number): void {
 
 /** The end of a task's installing phase (any other phase, or the task's end). */
 function doneInstalling(task: string): void {
+  installPercent.delete(task);
   if (installing.delete(task)) showEnvironment();
 }
 
