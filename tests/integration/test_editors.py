@@ -97,6 +97,19 @@ def test_vscode_extension_compiles(tmp_path):
                        capture_output=True, timeout=300)
     assert p.returncode == 0, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
     assert (tmp_path / "out" / "extension.js").exists()
+    # the status bar's environment names and the Packages… box's parsing (protocol.ts, no VS Code API)
+    probe = (
+        "const p = require(%s);"
+        "console.log(JSON.stringify(["
+        "p.environmentLabel(undefined), p.environmentLabel('workspace'),"
+        "p.environmentLabel({kind: 'packages', requirements: ['requests', 'numpy>=1.26']}),"
+        "p.environmentLabel({kind: 'image', image: 'python:3.12'}),"
+        "p.environmentLabel({id: 'system', kind: 'system', language: 'python'}),"
+        "p.parseRequirements(' requests, numpy>=1.26  rich,,')]))" % json.dumps(str(tmp_path / "out" / "protocol.js")))
+    p = subprocess.run(["node", "-e", probe], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert json.loads(p.stdout) == ["system", "workspace", "packages: requests, numpy>=1.26", "image: python:3.12",
+                                    "system", ["requests", "numpy>=1.26", "rich"]]
 
 
 def test_vscode_manifest_matches_the_server():
