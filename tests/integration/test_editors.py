@@ -74,7 +74,7 @@ def need_node():
 
 
 @pytest.mark.parametrize("scenario", [
-    "lifecycle", "diagnostics", "run", "ask", "cancel", "runtime-diagnostics",
+    "lifecycle", "diagnostics", "run", "ask", "cancel", "runtime-diagnostics", "environment",
 ])
 def test_vscode_protocol(scenario, client_env):
     need_node()
@@ -97,6 +97,19 @@ def test_vscode_extension_compiles(tmp_path):
                        capture_output=True, timeout=300)
     assert p.returncode == 0, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
     assert (tmp_path / "out" / "extension.js").exists()
+    # the status bar's environment names and the Packages… box's parsing (protocol.ts, no VS Code API)
+    probe = (
+        "const p = require(%s);"
+        "console.log(JSON.stringify(["
+        "p.environmentLabel(undefined), p.environmentLabel('workspace'),"
+        "p.environmentLabel({kind: 'packages', requirements: ['requests', 'numpy>=1.26']}),"
+        "p.environmentLabel({kind: 'image', image: 'python:3.12'}),"
+        "p.environmentLabel({id: 'system', kind: 'system', language: 'python'}),"
+        "p.parseRequirements(' requests, numpy>=1.26  rich,,')]))" % json.dumps(str(tmp_path / "out" / "protocol.js")))
+    p = subprocess.run(["node", "-e", probe], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert json.loads(p.stdout) == ["system", "workspace", "packages: requests, numpy>=1.26", "image: python:3.12",
+                                    "system", ["requests", "numpy>=1.26", "rich"]]
 
 
 def test_vscode_manifest_matches_the_server():
@@ -104,7 +117,7 @@ def test_vscode_manifest_matches_the_server():
     manifest = json.loads((VSCODE / "package.json").read_text())
     commands = {c["command"] for c in manifest["contributes"]["commands"]}
     assert commands == {"crucible.ask", "crucible.runSelection", "crucible.check", "crucible.cancel",
-                        "crucible.doctor"}
+                        "crucible.doctor", "crucible.pickEnvironment"}
     source = (VSCODE / "src" / "extension.ts").read_text()
     for c in commands:
         assert "registerCommand('%s'" % c in source, c
@@ -122,6 +135,10 @@ def test_vscode_manifest_matches_the_server():
     assert forwarded, "SETTING_KEYS not found in protocol.ts"
     assert props == {"crucible.serverPath", "crucible.serverArgs", "crucible.trace.server"} | \
         {"crucible." + k for k in forwarded}
+    # the environment can be picked per workspace (an EnvSpec: a name or an object)
+    env = manifest["contributes"]["configuration"]["properties"]["crucible.sandbox.environment"]
+    assert env.get("scope") != "machine" and set(env["type"]) == {"string", "object"}
+    assert "crucible.pickEnvironment" in source and "'sandbox.environment'" in source
     # which program the extension starts is the machine's choice, never a workspace's
     for key in ("crucible.serverPath", "crucible.serverArgs"):
         assert manifest["contributes"]["configuration"]["properties"][key].get("scope") == "machine", key
@@ -263,6 +280,7 @@ def test_vscode_workbench(tmp_path, client_env, fake):
         assert t.returncode == 0 and "\ndone" in out, "workbench test failed (screenshots in %s):\n%s\n%s" % (
             shots, out, t.stderr.decode(errors="replace")[-3000:])
         assert any("print the answer" in json.dumps(r["body"]) for r in fake.chat_requests())
+        assert "ok environment in the status bar" in out, out
         # the server's stderr, as the "Crucible Server" channel shows it after Doctor, runs and an ask
         assert server_logs, "no Crucible Server channel log under %s" % data
         assert not re.search(r"cannot create cgroup.*File exists", server_log), server_log

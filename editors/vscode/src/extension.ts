@@ -20,13 +20,17 @@ import {
   AskParams,
   AskResult,
   AttemptParams,
+  CachedEnvironment,
   CheckResult,
+  EnvSpec,
   OutputParams,
   PhaseParams,
   RunParams,
   RunResult,
   TextParams,
   crucibleLanguage,
+  environmentLabel,
+  parseRequirements,
   runSummary,
   settingsFrom,
   solutionText,
@@ -53,6 +57,56 @@ let serverChannel: vscode.OutputChannel;
 let atLineStart = true;
 let taskCounter = 0;
 const running = new Set<string>();
+/** "Crucible: <environment>", or "Crucible: installing …" while a task's environment is being built. */
+let statusItem: vscode.StatusBarItem;
+/** The environment the last run or ask reported, shown until the setting changes. */
+let lastEnvironment: string | undefined;
+/** The tasks in phase installing; the status bar shows the last line of their installer. */
+const installing = new Set<string>();
+/** Per task, the progress notification of the command that started it (for the installer's lines). */
+const taskProgress = new Map<string, vscode.Progress<{ message?: string }>>();
+/** Per installing task, the last percentage $/progress reported. */
+const installPercent = new Map<string, number>();
+
+/** The environment the crucible.sandbox.environment setting names (the server's default: system). */
+function settingEnvironment(): string {
+  return environmentLabel(vscode.workspace.getConfiguration('crucible').get<EnvSpec>('sandbox.environment'));
+}
+
+/** Shows the environment in use: the last run's, else the setting's. */
+function showEnvironment(): void {
+  if (installing.size) return;
+  const env = lastEnvironment ?? settingEnvironment();
+  statusItem.text = `Crucible: ${env}`;
+  statusItem.tooltip = `Crucible runs programs in the ${env} environment. Click to pick another.`;
+}
+
+/** Shows one line of an installer's progress. */
+function showInstalling(task: string, detail?: string, percent?: number): void {
+  installing.add(task);
+  // the installer's lines come without a percentage, $/progress reports with one: keep the last
+  if (percent !== undefined) installPercent.set(task, percent);
+  else percent = installPercent.get(task);
+  const pct = percent !== undefined ? ` ${percent}%` : '';
+  const line = detail ? `: ${detail}` : '';
+  statusItem.text = `Crucible: installing …${pct}${line.length > 60 ? line.slice(0, 59) + '…' : line}`;
+  statusItem.tooltip = `Crucible is building the environment${detail ? ': ' + detail : ''}`;
+  if (detail) taskProgress.get(task)?.report({ message: `installing: ${detail}` });
+}
+
+/** The end of a task's installing phase (any other phase, or the task's end). */
+function doneInstalling(task: string): void {
+  installPercent.delete(task);
+  if (installing.delete(task)) showEnvironment();
+}
+
+/** Records the environment a result names and shows it. */
+function sawEnvironment(e: unknown): void {
+  if (e && typeof e === 'object') {
+    lastEnvironment = environmentLabel(e as EnvSpec);
+    showEnvironment();
+  }
+}
 
 function newTask(): string {
   taskCounter += 1;
@@ -95,9 +149,16 @@ function createClient(context: vscode.ExtensionContext): CrucibleClient {
   };
   const c = new CrucibleClient('crucible', 'Crucible', serverOptions, clientOptions);
 
-  c.onNotification('crucible/phase', (p: PhaseParams) =>
-    writeLine(`── ${p.phase}${p.detail ? ': ' + p.detail : ''} (attempt ${p.iteration})`),
-  );
+  c.onNotification('crucible/phase', (p: PhaseParams) => {
+    if (p.phase === 'installing') {
+      // one notification per installer line: to the channel without the attempt banner each time
+      writeLine(`── installing${p.detail ? ': ' + p.detail : ''}`);
+      showInstalling(p.task, p.detail);
+      return;
+    }
+    doneInstalling(p.task);
+    writeLine(`── ${p.phase}${p.detail ? ': ' + p.detail : ''} (attempt ${p.iteration})`);
+  });
   c.onNotification('crucible/token', (p: TextParams) => write(p.text));
   c.onNotification('crucible/output', (p: OutputParams) => write(p.text));
   c.onNotification('crucible/reflection', (p: TextParams) => {
@@ -158,16 +219,25 @@ async function run(params?: RunParams): Promise<RunResult | undefined> {
       : { code: editor.selection.isEmpty ? t.doc.getText() : t.doc.getText(editor.selection), language: t.language };
   }
   const task = newTask();
-  params = { ...params, task };
+  const token = `${task}/progress`;
+  params = { ...params, task, workDoneToken: token };
   stream.show(true);
   writeLine(`══ run ${params.uri ?? 'code'}${params.range ? ` lines ${params.range.start.line + 1}-${params.range.end.line + 1}` : ''}`);
   running.add(task);
   try {
     const r = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'Crucible: running', cancellable: true },
-      (_progress, token) =>
-        c.sendRequest(ExecuteCommandRequest.type, { command: 'crucible.run', arguments: [params] }, token) as Promise<RunResult>,
+      async (progress, cancel) => {
+        taskProgress.set(task, progress);
+        const sub = progressOf(c, task, token, progress);
+        try {
+          return (await c.sendRequest(ExecuteCommandRequest.type, { command: 'crucible.run', arguments: [params] }, cancel)) as RunResult;
+        } finally {
+          sub.dispose();
+        }
+      },
     );
+    sawEnvironment(r.environment);
     writeLine(`── ${runSummary(r)}`);
     if (r.outcome !== 'ok') void vscode.window.showWarningMessage(`Crucible: ${runSummary(r)}`);
     return r;
@@ -176,7 +246,19 @@ async function run(params?: RunParams): Promise<RunResult | undefined> {
     return undefined;
   } finally {
     running.delete(task);
+    taskProgress.delete(task);
+    doneInstalling(task);
   }
+}
+
+/** $/progress on a task's workDoneToken: the message into the notification, and while the task is
+ * installing, the percentage and message into the status bar. */
+function progressOf(c: CrucibleClient, task: string, token: string, progress: vscode.Progress<{ message?: string }>): vscode.Disposable {
+  return c.onProgress(WorkDoneProgress.type, token, (v: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd) => {
+    if (v.kind === 'end') return;
+    if (installing.has(task)) showInstalling(task, v.message, v.percentage);
+    else if (v.message) progress.report({ message: v.message });
+  });
 }
 
 /** crucible.ask: asks for code (a question typed in, or the params of the server's "fix this error" code
@@ -209,9 +291,8 @@ async function ask(params?: AskParams): Promise<AskResult | undefined> {
     r = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'Crucible', cancellable: true },
       async (progress, cancel) => {
-        const sub = c.onProgress(WorkDoneProgress.type, token, (v: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd) => {
-          if (v.kind !== 'end' && v.message) progress.report({ message: v.message });
-        });
+        taskProgress.set(task, progress);
+        const sub = progressOf(c, task, token, progress);
         try {
           return (await c.sendRequest('crucible/ask', params, cancel)) as AskResult;
         } finally {
@@ -224,7 +305,10 @@ async function ask(params?: AskParams): Promise<AskResult | undefined> {
     return undefined;
   } finally {
     running.delete(task);
+    taskProgress.delete(task);
+    doneInstalling(task);
   }
+  sawEnvironment(r.environment ?? r.run?.environment);
   const code = solutionText(r.solution);
   writeLine(`══ ${r.outcome} after ${r.iterations} attempt(s)${r.error ? ': ' + r.error : ''}`);
   writeLine(`Description: ${r.solution?.prefix ?? ''}`);
@@ -290,10 +374,63 @@ async function doctor(): Promise<void> {
   }
 }
 
+/** crucible.pickEnvironment: System, Workspace virtualenv, Packages… (requirements typed in) or one of the
+ * server's cached environments; written to crucible.sandbox.environment at workspace scope, which reaches
+ * the server as any settings change. */
+async function pickEnvironment(): Promise<EnvSpec | undefined> {
+  type Item = vscode.QuickPickItem & { spec?: EnvSpec; ask?: boolean };
+  const items: Item[] = [
+    { label: 'System', description: 'the interpreter and its standard library', spec: 'system' },
+    { label: 'Workspace virtualenv', description: ".venv or venv (node_modules) of the workspace", spec: 'workspace' },
+    { label: 'Packages…', description: 'type requirements; built once and cached', ask: true },
+  ];
+  if (client?.isRunning()) {
+    try {
+      const cached = (await client.sendRequest('crucible/environments', {})) as CachedEnvironment[];
+      if (Array.isArray(cached) && cached.length) {
+        items.push({ label: 'Cached', kind: vscode.QuickPickItemKind.Separator });
+        for (const e of cached) {
+          if (e.kind !== 'packages' || !Array.isArray(e.requirements)) continue;
+          items.push({
+            label: `packages: ${e.requirements.join(', ')}`,
+            description: e.language,
+            spec: { kind: 'packages', language: e.language, requirements: e.requirements },
+          });
+        }
+      }
+    } catch {
+      // an older server without crucible/environments: the three choices above
+    }
+  }
+  const pick = await vscode.window.showQuickPick(items, { title: 'Crucible: environment of sandboxed programs', placeHolder: `now: ${settingEnvironment()}` });
+  if (!pick) return undefined;
+  let spec = pick.spec;
+  if (pick.ask) {
+    const text = await vscode.window.showInputBox({
+      prompt: 'Requirements, separated by spaces or commas',
+      placeHolder: 'requests numpy>=1.26',
+    });
+    const requirements = text ? parseRequirements(text) : [];
+    if (!requirements.length) return undefined;
+    spec = { kind: 'packages', requirements };
+  }
+  if (spec === undefined) return undefined;
+  lastEnvironment = undefined;
+  await vscode.workspace.getConfiguration('crucible').update('sandbox.environment', spec, vscode.ConfigurationTarget.Workspace);
+  showEnvironment();
+  return spec;
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   stream = vscode.window.createOutputChannel('Crucible');
   serverChannel = vscode.window.createOutputChannel('Crucible Server');
+  statusItem = vscode.window.createStatusBarItem('crucible.environment', vscode.StatusBarAlignment.Left, 0);
+  statusItem.name = 'Crucible Environment';
+  statusItem.command = 'crucible.pickEnvironment';
+  showEnvironment();
+  statusItem.show();
   context.subscriptions.push(
+    statusItem,
     stream,
     serverChannel,
     vscode.commands.registerCommand('crucible.ask', ask),
@@ -302,7 +439,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('crucible.check', check),
     vscode.commands.registerCommand('crucible.cancel', cancel),
     vscode.commands.registerCommand('crucible.doctor', doctor),
+    vscode.commands.registerCommand('crucible.pickEnvironment', pickEnvironment),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (e.affectsConfiguration('crucible.sandbox.environment')) {
+        lastEnvironment = undefined;
+        showEnvironment();
+      }
       if (!e.affectsConfiguration('crucible') || !client) return;
       if (e.affectsConfiguration('crucible.serverPath') || e.affectsConfiguration('crucible.serverArgs')) {
         await client.stop();

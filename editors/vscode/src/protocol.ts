@@ -17,6 +17,7 @@ export interface RunParams {
   stdin?: string;
   limits?: Record<string, number>;
   task?: string;
+  workDoneToken?: string | number;
 }
 
 export interface RunResult {
@@ -32,6 +33,30 @@ export interface RunResult {
   maxRssKb: number;
   limit?: string | null;
   diagnostics: unknown[];
+  environment?: EnvironmentInfo;
+}
+
+/** What an EnvSpec resolved to, as results report it. */
+export interface EnvironmentInfo {
+  id: string;
+  kind: string;
+  language?: string;
+  path?: string;
+  requirements?: string[];
+  image?: string;
+}
+
+/** An EnvSpec: "system", "workspace" or an object ({kind: "venv"|"packages"|"image", ...}). */
+export type EnvSpec = string | { kind?: string; path?: string; requirements?: string[]; image?: string; language?: string };
+
+/** One entry of crucible/environments. */
+export interface CachedEnvironment {
+  id: string;
+  kind: string;
+  language: string;
+  requirements: string[];
+  sizeBytes?: number;
+  lastUsed?: number;
 }
 
 export interface AskParams {
@@ -60,6 +85,7 @@ export interface AskResult {
   sources: { title: string; url: string }[];
   usage: { promptTokens: number; completionTokens: number };
   error?: string;
+  environment?: EnvironmentInfo;
 }
 
 export interface CheckResult {
@@ -113,6 +139,7 @@ export const SETTING_KEYS = [
   'sandbox.pids',
   'sandbox.outputBytes',
   'sandbox.diskMb',
+  'sandbox.environment',
   'docs.sources',
   'docs.mode',
   'docs.maxDepth',
@@ -156,4 +183,24 @@ export function crucibleLanguage(languageId: string): string {
   if (languageId === 'shellscript') return 'bash';
   if (languageId === 'javascript' || languageId === 'python') return languageId;
   return 'python';
+}
+
+/** The status bar's name of an environment, from a setting's EnvSpec or a result's environment:
+ * "system", "workspace", "venv: /p/.venv", "packages: a, b", "image: X". */
+export function environmentLabel(e: EnvSpec | EnvironmentInfo | undefined | null): string {
+  if (e === undefined || e === null || e === '') return 'system';
+  if (typeof e === 'string') return e;
+  const kind = e.kind ?? 'system';
+  if (kind === 'packages') return `packages: ${(e.requirements ?? []).join(', ')}`;
+  if (kind === 'image') return `image: ${e.image ?? '?'}`;
+  if (kind === 'venv' && e.path) return `venv: ${e.path}`;
+  return kind;
+}
+
+/** The requirements typed into the Packages… box: separated by spaces or commas, empty ones dropped. */
+export function parseRequirements(text: string): string[] {
+  return text
+    .split(/[\s,]+/)
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
 }

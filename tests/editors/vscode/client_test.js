@@ -2,7 +2,8 @@
 // makes (initializationOptions, document sync, executeCommand crucible.run, crucible/ask with a
 // workDoneToken, cancellation, shutdown/exit), and checks what comes back.
 //
-// usage: node client_test.js SCENARIO    (lifecycle | diagnostics | run | runtime-diagnostics | ask | cancel)
+// usage: node client_test.js SCENARIO    (lifecycle | diagnostics | run | runtime-diagnostics | ask | cancel |
+//                                         environment)
 // env:   CRUCIBLE_BIN (the server), CRUCIBLE_TEST_DIR (scratch), OPENAI_BASE_URL etc. for the ask scenario.
 // Prints "ok <what>" lines; on failure prints "FAIL <what>" and exits 1.
 'use strict';
@@ -79,11 +80,12 @@ class Server {
     }
   }
 
-  async initialize(initializationOptions) {
+  async initialize(initializationOptions, folder) {
     const r = await this.request('initialize', {
       processId: process.pid,
       clientInfo: { name: 'crucible-headless-vscode-test' },
-      rootUri: null,
+      rootUri: folder ? 'file://' + folder : null,
+      ...(folder ? { workspaceFolders: [{ uri: 'file://' + folder, name: path.basename(folder) }] } : {}),
       capabilities: {
         general: { positionEncodings: ['utf-16'] },
         window: { workDoneProgress: true },
@@ -216,6 +218,44 @@ const scenarios = {
     check(runAction && runAction.command.arguments[0].uri === uri, 'a run code action', actions);
     check(fix && fix.command.command === 'crucible.ask' && /ZeroDivisionError/.test(fix.command.arguments[0].question), 'a fix quickfix', actions);
     ok('code actions: run, and fix after a failing run');
+    check((await s.stop()).code === 0, 'clean exit');
+  },
+
+  // The crucible.sandbox.environment setting as the extension sends it (initializationOptions, then
+  // workspace/didChangeConfiguration after "Crucible: Pick Environment" wrote it) decides where runs go,
+  // and each RunResult names that environment (the status bar shows it).
+  async environment() {
+    const fs = require('fs');
+    // the sandbox's user must reach the venv: a folder of its own under /tmp (the test's scratch may be 0700)
+    const ws = fs.mkdtempSync('/tmp/crucible-vscode-envws-');
+    fs.chmodSync(ws, 0o755);
+    process.on('exit', () => fs.rmSync(ws, { recursive: true, force: true }));
+    require('child_process').execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', path.join(ws, '.venv')]);
+    // a module only the workspace's venv has
+    const site = require('child_process')
+      .execFileSync(path.join(ws, '.venv', 'bin', 'python'), ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'])
+      .toString()
+      .trim();
+    fs.writeFileSync(path.join(site, 'crucible_ws_only.py'), "WHERE = 'venv'\n");
+    const code = "import sys\ntry:\n    import crucible_ws_only\n    print(crucible_ws_only.WHERE)\nexcept ImportError:\n    print('none')\n";
+
+    const s = new Server();
+    await s.initialize({ sandbox: { environment: 'workspace' } }, ws);
+    const r = await s.request('workspace/executeCommand', { command: 'crucible.run', arguments: [{ code, language: 'python', task: 'env-1', workDoneToken: 'env-1/progress' }] });
+    check(r.outcome === 'ok' && r.stdout === 'venv\n', 'the run used the workspace venv', r);
+    check(r.environment && r.environment.kind === 'workspace' && (r.environment.path || '') === path.join(ws, '.venv'), 'the result names the workspace venv', r.environment);
+    ok('sandbox.environment "workspace" from initializationOptions: ran in ' + r.environment.kind + ' ' + r.environment.path);
+
+    // what the extension sends after the setting changed (settings under `crucible`)
+    s.conn.sendNotification('workspace/didChangeConfiguration', { settings: { crucible: { sandbox: { environment: 'system' } } } });
+    const r2 = await s.request('workspace/executeCommand', { command: 'crucible.run', arguments: [{ code, language: 'python', task: 'env-2' }] });
+    check(r2.outcome === 'ok' && r2.stdout === 'none\n', 'the run used the system environment', r2);
+    check(r2.environment && r2.environment.kind === 'system', 'the result names the system environment', r2.environment);
+    ok('didChangeConfiguration sandbox.environment "system": ran in ' + r2.environment.kind);
+
+    const cached = await s.request('crucible/environments', {});
+    check(Array.isArray(cached), 'crucible/environments lists the cached environments', cached);
+    ok('crucible/environments answers a list (' + cached.length + ')');
     check((await s.stop()).code === 0, 'clean exit');
   },
 

@@ -154,6 +154,21 @@ async function main() {
   ok('run selection');
   await shot('run-selection');
 
+  // The status bar names the environment the run reported; Pick Environment writes the workspace setting.
+  const envItem = page.locator('.statusbar-item', { hasText: 'Crucible:' }).first();
+  await until('the environment in the status bar', async () => /Crucible: system/.test(await textOf(envItem)));
+  await palette('Crucible: Pick Environment');
+  const pickInput = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Workspace virtualenv' }).first().waitFor();
+  await pickInput.fill('System');
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Enter');
+  const settingsFile = path.join(WS, '.vscode', 'settings.json');
+  await until('the picked environment in the workspace settings', () =>
+    fs.existsSync(settingsFile) && /"crucible\.sandbox\.environment":\s*"system"/.test(fs.readFileSync(settingsFile, 'utf8')));
+  await until('the status bar after the pick', async () => /Crucible: system/.test(await textOf(envItem)));
+  ok('environment in the status bar; Pick Environment wrote crucible.sandbox.environment');
+
   // Cancel on the progress notification: a long run (started with the Ctrl+Alt+N keybinding) stops.
   await open('slow.py');
   await page.keyboard.press('Control+Alt+N');
