@@ -278,8 +278,6 @@ static void run_done(void *ud, const sbx_result *res) {
   run_ended(ud, res, AGENT_STAGE_RUN);
 }
 
-/* The system prompt: the language's, the documentation, and what the
- * environment has. */
 /* The system prompt: the language's, the documentation context, the
  * third-party modules the environment has, and (when answers may declare
  * packages) how to declare them. */
@@ -303,6 +301,7 @@ static void index_ready(void *ud, const chk_modset *set, const char *error) {
   if (set && t->lang != CHK_LANG_BASH) {
     size_t n;
     const char *const *third = chk_modset_third_party(set, &n);
+    free(t->modules_note); /* the index of the environment an answer's packages were installed into */
     t->modules_note = agent_modules_note(third, n);
     free((char *)t->conv.msgs[0].content);
     t->conv.msgs[0].content = system_prompt(t);
