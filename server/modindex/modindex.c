@@ -129,7 +129,7 @@ void modindex_get(modindex *self, chk_language lang, modindex_fn cb, void *ud) {
   probe_ctx *p = xcalloc(1, sizeof *p);
   p->idx = self;
   p->lang = lang;
-  sbx_request req = {0};
+  sbx_request req = {.own = true};
   req.language = chk_language_name(lang);
   req.code = script;
   req.code_len = strlen(script);
@@ -415,7 +415,7 @@ void modindex_get_env(modindex *self, chk_language lang, const sbx_env *env, mod
   free(e->probe_stamp);
   e->probe_stamp = xstrdup(e->stamp);
   const char *script = chk_probe_script(chk_language_name(lang));
-  sbx_request req = {0};
+  sbx_request req = {.own = true};
   req.language = chk_language_name(lang);
   req.code = script;
   req.code_len = strlen(script);

@@ -181,6 +181,18 @@ sbx_run *sbx__run_alloc(sbx_runner *self, sbx_lang lang, const sbx_limits *lim) 
   return run;
 }
 
+/* Crucible's own programs get at least the built-in limits. */
+static void own_limits(sbx_limits *lim) {
+  sbx_limits b;
+  sbx_limits_default(&b);
+  if (lim->timeout_ms < b.timeout_ms) lim->timeout_ms = b.timeout_ms;
+  if (lim->memory_mb < b.memory_mb) lim->memory_mb = b.memory_mb;
+  if (lim->cpu_seconds < b.cpu_seconds) lim->cpu_seconds = b.cpu_seconds;
+  if (lim->pids < b.pids) lim->pids = b.pids;
+  if (lim->output_bytes < b.output_bytes) lim->output_bytes = b.output_bytes;
+  if (lim->disk_mb < b.disk_mb) lim->disk_mb = b.disk_mb;
+}
+
 int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks *cb, void *ud,
                   sbx_run **out) {
   if (out) *out = NULL;
@@ -189,11 +201,12 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   if (sbx_lang_parse(req->language ? req->language : lang_name(LANG_DEFAULT), &lang)) return -EINVAL;
   sbx_limits lim = req->limits;
   const sbx_limits *mx = &self->cfg.max;
-  if (lim.timeout_ms > mx->timeout_ms || lim.memory_mb > mx->memory_mb ||
-      lim.cpu_seconds > mx->cpu_seconds || lim.pids > mx->pids ||
-      lim.output_bytes > mx->output_bytes || lim.disk_mb > mx->disk_mb)
+  if (!req->own && (lim.timeout_ms > mx->timeout_ms || lim.memory_mb > mx->memory_mb ||
+                    lim.cpu_seconds > mx->cpu_seconds || lim.pids > mx->pids ||
+                    lim.output_bytes > mx->output_bytes || lim.disk_mb > mx->disk_mb))
     return -EINVAL;
   sbx_limits_fill(&lim, &self->cfg.defaults);
+  if (req->own) own_limits(&lim);
   if (self->nqueued >= self->cfg.max_queued ||
       count_owner(self->queue_head, req->owner) >= self->cfg.max_queued_per_owner)
     return -EAGAIN;

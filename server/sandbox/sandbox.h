@@ -244,6 +244,10 @@ typedef struct sbx_request {
   int line_offset;        /* added to diagnostic lines (code was a selection starting there) */
   const void *owner;      /* who asked (a session): queued runs are shared fairly between owners */
   const sbx_env *env;     /* what the program can import beyond the system (NULL: the system only) */
+  /* Crucible's own program (the module probe), not a client's: the user's
+   * limits are not its ceiling, and its limits are at least the built-in
+   * defaults, so a short sandbox.timeoutMs cannot leave imports unchecked. */
+  bool own;
 } sbx_request;
 
 struct sbx_runner {

@@ -29,13 +29,8 @@ def env(tmp_path, fake):
     e = llm_env(tmp_path, fake.url)
     cfg = tmp_path / "config" / "crucible"
     cfg.mkdir(parents=True)
+    # 2 s is the programs' limit, not the module probe's (sbx_request.own)
     (cfg / "config.json").write_text(json.dumps({"sandbox": {"timeoutMs": 2000}}))
-    # the module index is learned once with the default limits (then cached):
-    # 2 s could cut the probe short on a loaded machine
-    warm = tmp_path / "warm.py"
-    warm.write_text("import os\n")
-    subprocess.run([crucible_bin(), "check", str(warm)], capture_output=True, timeout=120,
-                   env=dict(os.environ, **dict(e, XDG_CONFIG_HOME=str(tmp_path / "no-config"))))
     return e
 
 
@@ -156,6 +151,28 @@ def test_cli_ask_failure_ends_with_one_line_even_quiet(env, fake):
     last = p.stdout.strip().splitlines()[-1]
     assert last == "Failed at the syntax stage of attempt 1: line 2, column 1: expected an indented block " \
                    "after 'if' statement on line 1", last
+
+
+def test_a_short_user_timeout_still_checks_imports(tmp_path):
+    """The module probe is Crucible's own program: a user's 100 ms sandbox.timeoutMs is the limit of the
+    programs it runs, not of the probe, so imports are still checked (before, the probe was killed and
+    every import went unchecked)."""
+    cfg = tmp_path / "config" / "crucible"
+    cfg.mkdir(parents=True)
+    (cfg / "config.json").write_text(json.dumps({"sandbox": {"timeoutMs": 100}}))
+    c = Client(env={"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    try:
+        c.initialize()
+        r = c.call("crucible/check", {"language": "python", "code": "import os\nimport zorblax_nosuch\n"},
+                   timeout=120)["result"]
+        missing = [d for d in r["diagnostics"] if d.get("code") == "missing-module"]
+        assert len(missing) == 1 and "zorblax_nosuch" in missing[0]["message"], r
+        # a client's run still gets the user's limit
+        r = c.call("crucible/run", {"language": "python", "code": "import time\ntime.sleep(5)\n"},
+                   timeout=60)["result"]
+        assert r["outcome"] == "timeout" and r["limit"] == "wall", r
+    finally:
+        finish(c)
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
