@@ -4,6 +4,7 @@
  * spawn.c makes the sandboxes, cgpool.c their cgroups. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -279,10 +280,37 @@ static void bw_observe(sbx_run *run, sbx_facts *f) {
   }
 }
 
+/* Waits (at most ~100 ms) until pid is stopped or gone. */
+static void wait_stopped(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  for (int i = 0; i < 100; i++) {
+    char buf[512];
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *st = strrchr(buf, ')'); /* the state follows the command's closing parenthesis */
+    if (!st || st[1] != ' ' || strchr("tTZX", st[2])) return;
+    usleep(1000);
+  }
+}
+
 static void bw_cleanup(sbx_run *run) {
   sbx__bwrap_run *b = sbx__bw_run(run);
   if (b->proc_alive) {
-    /* An unused warm sandbox at close: kill and reap it now. */
+    /* An unused warm sandbox at close: kill and reap it now, its namespace
+     * init first. Killing bwrap alone before it reported that init would
+     * strand it, blocked on bwrap's eventfd for ever: bwrap is stopped (no
+     * more clones) and its descendants are killed by the process tree. */
+    if (b->child) {
+      kill(b->child, SIGKILL);
+    } else if (kill(b->pid, SIGSTOP) == 0) {
+      wait_stopped(b->pid);
+      sbx_procs_signal_tree(b->pid, SIGKILL);
+    }
+    if (b->in_cgroup) sbx_cg_kill(&b->cg, SIGKILL);
     kill(b->pid, SIGKILL);
     while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
     }
