@@ -98,6 +98,7 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
   if (!title) title = last_segment(url);
   long long hash = text_hash(text ? text : "", text_len);
   char *same = docs_store_same_text(store, url, sr->root, hash);
+  bool displaced = false; /* an indexed copy (counted then) is skipped now */
   /* which copy stays must not depend on the order pages come in: the
    * shorter URL (then the first in byte order) */
   if (same && (strlen(url) < strlen(same) || (strlen(url) == strlen(same) && strcmp(url, same) < 0))) {
@@ -105,6 +106,7 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
     docs_store_page_put(store, same, sr->root, DOCS_PAGE_SKIPPED, NULL, NULL, NULL, NULL, 0, NULL, 0);
     free(same);
     same = NULL;
+    displaced = true;
   }
   if (same) {
     log_info("docs: %s has the text of %s: indexed once, as %s", url, same, same);
@@ -137,7 +139,9 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
   free(text);
   *links_out = links;
   *n_links_out = n_links;
-  return err;
+  /* indexed in place of a copy counted as indexed before: the counts then
+   * move that copy to the skipped ones, whichever order the two came in */
+  return err ? err : displaced ? 1 : 0;
 }
 
 void docs_links_free(char **links, size_t n) {

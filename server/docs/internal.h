@@ -416,7 +416,9 @@ docs_kind docs_kind_from_type(const char *ctype, const char *url);
  * stored as a redirect there (*links_out is that URL), and a page with the
  * text of another indexed page of the source is stored as skipped (of two
  * copies the shorter URL stays, whichever came first). Returns
- * 0 indexed, 1 not indexed for either reason, or the store's -errno. */
+ * 0 indexed, 1 not indexed for either reason or indexed in place of a copy
+ * indexed before (either way one more page counts as skipped), or the
+ * store's -errno. */
 int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs_kind kind, const char *body,
                     size_t len, const char *etag, const char *last_modified, char ***links_out,
                     size_t *n_links_out);
