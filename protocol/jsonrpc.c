@@ -51,7 +51,8 @@ static long hex4(const char *s, size_t len, size_t i)
  * everywhere, string escapes, string sizes, nesting depth, and the element
  * count of a top-level array. It does not check the JSON grammar otherwise:
  * cJSON does that next. */
-static int prescan(rpc_batch *self, const char *s, size_t len, const rpc_limits *lim, size_t *elements)
+static int prescan(rpc_batch *self, const char *s, size_t len, const rpc_limits *lim, size_t *elements,
+                   size_t *nul_at)
 {
   size_t i = 0, commas = 0;
   int depth = 0;
@@ -88,9 +89,8 @@ static int prescan(rpc_batch *self, const char *s, size_t len, const rpc_limits 
           long u = hex4(s, len, i);
           if (u < 0)
             return reject(self, RPC_PARSE_ERROR, "Parse error: invalid \\u escape at byte %zu", i);
-          if (u == 0)
-            return reject(self, RPC_PARSE_ERROR,
-                          "Parse error: \\u0000 at byte %zu is not supported in strings", i);
+          if (u == 0 && *nul_at == SIZE_MAX)
+            *nul_at = i;
           if (u >= 0xDC00 && u <= 0xDFFF)
             return reject(self, RPC_PARSE_ERROR, "Parse error: unpaired low surrogate escape at byte %zu", i);
           if (u >= 0xD800 && u <= 0xDBFF) {
@@ -271,7 +271,7 @@ int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_lim
 {
   rpc_limits l = lim ? *lim : RPC_LIMITS_DEFAULT;
   const rpc_limits d = RPC_LIMITS_DEFAULT;
-  size_t elements = 0;
+  size_t elements = 0, nul_at = SIZE_MAX;
   const char *end = NULL;
   int err;
 
@@ -283,7 +283,7 @@ int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_lim
   if (l.max_batch == 0)
     l.max_batch = d.max_batch;
 
-  err = prescan(self, body, len, &l, &elements);
+  err = prescan(self, body, len, &l, &elements, &nul_at);
   if (err)
     return err;
   if (elements > l.max_batch)
@@ -292,6 +292,8 @@ int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_lim
 
   /* Not NUL-terminated: the trailing bytes are checked here instead, as
    * cJSON's require_null_terminated would want a NUL inside len. */
+  if (nul_at != SIZE_MAX && elements > 0)
+    return reject(self, RPC_PARSE_ERROR, "Parse error: \\u0000 at byte %zu is not supported in strings", nul_at);
   self->root = len ? cJSON_ParseWithLengthOpts(body, len, &end, 0) : NULL;
   if (self->root == NULL) {
     size_t off = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
@@ -331,8 +333,21 @@ int rpc_batch_parse(rpc_batch *self, const char *body, size_t len, const rpc_lim
     goto fail;
   }
   self->count = n;
-  if (!self->is_batch)
-    return msg_classify(self->root, &self->msgs[0]);
+  if (!self->is_batch) {
+    msg_classify(self->root, &self->msgs[0]);
+    /* cJSON ends a string at its first NUL, so the message was read cut
+     * short: it is answered, with its id, but never dispatched. */
+    if (nul_at != SIZE_MAX) {
+      const cJSON *id = self->msgs[0].id;
+      memset(&self->msgs[0], 0, sizeof(self->msgs[0]));
+      self->msgs[0].id = id;
+      self->msgs[0].kind = RPC_KIND_INVALID;
+      self->msgs[0].err_code = RPC_INVALID_REQUEST;
+      self->msgs[0].err_message = "Invalid Request: \\u0000 inside a string is not supported "
+                                  "(it would cut the string short)";
+    }
+    return 0;
+  }
   size_t k = 0;
   for (const cJSON *c = self->root->child; c != NULL; c = c->next)
     msg_classify(c, &self->msgs[k++]);

@@ -88,8 +88,11 @@ typedef struct rpc_batch {
  *   shutdown/exit); any other non-structured params is rejected.
  * - a member named twice among jsonrpc/id/method/params/result/error is
  *   rejected (parsers disagree on which copy wins).
- * - "\u0000" inside a string is a parse error: cJSON's C strings would
- *   silently cut the string there. Raw control characters in strings and
+ * - "\u0000" inside a string cannot be represented (cJSON's C strings would
+ *   silently cut the string there): a single message holding one is
+ *   RPC_KIND_INVALID with RPC_INVALID_REQUEST and its id, if it has a usable
+ *   one (the id is read from the cut tree, which is never dispatched); a batch
+ *   holding one is a parse error. Raw control characters in strings and
  *   unpaired surrogate escapes are parse errors too.
  * - a response (no method, has result or error) needs an id; a null id is
  *   allowed only with error. error must be an object with an integral number

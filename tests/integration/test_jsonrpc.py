@@ -151,6 +151,25 @@ def test_invalid_utf8_is_an_error_reply_and_server_survives(ready):
     assert "result" in ready.call("crucible/ping", {})
 
 
+def test_nul_escape_is_answered_with_its_id_and_never_run(ready):
+    # cJSON would read "shutdown\u0000x" as "shutdown": the request is refused
+    # under its own id, and the server is neither shut down nor confused
+    body = b'{"jsonrpc":"2.0","id":"n1","method":"shutdown\\u0000x"}'
+    ready.send_raw(frame(body))
+    r = ready.recv()
+    assert r["id"] == "n1" and r["error"]["code"] == -32600
+    assert "\\u0000" in r["error"]["message"]
+    body = b'{"jsonrpc":"2.0","id":9,"method":"crucible/check","params":{"code":"x\\u0000y"}}'
+    ready.send_raw(frame(body))
+    r = ready.recv()
+    assert r["id"] == 9 and r["error"]["code"] == -32600
+    # in a batch the element cannot be told: the whole body is a parse error
+    ready.send_raw(frame(b'[{"jsonrpc":"2.0","id":10,"method":"crucible/ping","params":{"x":"\\u0000"}}]'))
+    r = ready.recv()
+    assert r["id"] is None and r["error"]["code"] == -32700
+    assert "result" in ready.call("crucible/ping", {})
+
+
 def test_deep_nesting_rejected(ready):
     body = b'{"jsonrpc":"2.0","id":5,"method":"crucible/ping","params":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}"
     ready.send_raw(frame(body))

@@ -409,7 +409,23 @@ static void test_utf8_prescan(void **state)
 
 static void test_string_escapes(void **state)
 {
-  rejected("{\"a\":\"x\\u0000y\"}", 16, NULL, RPC_PARSE_ERROR, "\\u0000");
+  /* \u0000 cannot be held in a C string: a single message holding one is
+   * answered with its id and never dispatched (the method read is cut short);
+   * a batch holding one is a parse error. */
+  {
+    rpc_batch nb;
+    rpc_msg m = one(&nb, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"m\",\"params\":{\"a\":\"x\\u0000y\"}}",
+                    RPC_KIND_INVALID);
+    assert_int_equal(m.err_code, RPC_INVALID_REQUEST);
+    assert_non_null(strstr(m.err_message, "\\u0000"));
+    assert_true(cJSON_IsNumber(m.id) && m.id->valueint == 7);
+    assert_null(m.method);
+    rpc_batch_free(&nb);
+    m = one(&nb, "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"shutdown\\u0000x\"}", RPC_KIND_INVALID);
+    assert_string_equal(m.id->valuestring, "s");
+    rpc_batch_free(&nb);
+  }
+  rejected("[{\"a\":\"x\\u0000y\"}]", 18, NULL, RPC_PARSE_ERROR, "\\u0000 at byte 8");
   rejected("{\"a\":\"\\ud800\"}", 14, NULL, RPC_PARSE_ERROR, "unpaired high surrogate");
   rejected("{\"a\":\"\\ud800\\u0041\"}", 20, NULL, RPC_PARSE_ERROR, "unpaired high surrogate");
   rejected("{\"a\":\"\\udc00\"}", 14, NULL, RPC_PARSE_ERROR, "unpaired low surrogate");
