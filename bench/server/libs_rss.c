@@ -1,12 +1,11 @@
 /* Baseline for the idle-RSS figure: a program that does nothing but link the
- * same shared libraries as crucible (libxml2, SQLite, libuv, cJSON,
- * libseccomp, tree-sitter; libcurl is loaded only on first use:
- * server/net/curl_lazy.c) and print its RSS. */
+ * same shared libraries as crucible (SQLite, libuv, cJSON, libseccomp,
+ * tree-sitter; libcurl and libxml2 are loaded only on first use:
+ * server/net/curl_lazy.c, server/docs/xml_lazy.c) and print its RSS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include <libxml/parser.h>
 #include <seccomp.h>
 #include <sqlite3.h>
 #include <tree_sitter/api.h>
@@ -18,7 +17,6 @@ int main(void) {
   if (getenv("LIBS_RSS_PRINT_VERSIONS")) {
     printf("%s %s %s %u\n", cJSON_Version(), sqlite3_libversion(), uv_version_string(),
            seccomp_version()->major);
-    xmlCheckVersion(LIBXML_VERSION);
     ts_parser_delete(ts_parser_new());
   }
   char line[256];

@@ -57,12 +57,15 @@ static int deliver(void *ud, const char *body, size_t len) {
   return self->closing ? 1 : 0;
 }
 
+static void cork_flush(rpc_conn *self);
+
 static void feed(rpc_conn *self, const char *data, size_t len) {
   /* Handlers may close the connection while we deliver; the close finishes
    * after the feed returns, so the reader is never freed under itself. */
   self->dispatching++;
   int rc = rpc_reader_feed(&self->reader, data, len, deliver, self);
   self->dispatching--;
+  if (!self->dispatching) cork_flush(self);
   if (rc < 0) {
     log_error("closing connection: framing error: %s", rpc_reader_error(&self->reader));
     rpc_conn_stop(self);
@@ -268,6 +271,45 @@ static rpc_conn *group_over_cap(rpc_conn *self, size_t adding) {
   return worst;
 }
 
+/* The replies to one read's messages (a pipelining client sends many per
+ * read) are gathered while they are dispatched and go out in one write at
+ * the end of the read, instead of one write system call per reply; they are
+ * counted as queued (write_pending, the group's) from the moment they are
+ * sent, as single writes are. */
+static void cork_append(rpc_conn *self, const char *header, size_t hl, const char *body, size_t len) {
+  size_t need = self->cork_len + hl + len;
+  if (need > self->cork_cap) {
+    size_t cap = self->cork_cap ? self->cork_cap : 4096;
+    while (cap < need) cap *= 2;
+    self->cork = xrealloc(self->cork, cap);
+    self->cork_cap = cap;
+  }
+  memcpy(self->cork + self->cork_len, header, hl);
+  memcpy(self->cork + self->cork_len + hl, body, len);
+  self->cork_len = need;
+}
+
+static void cork_flush(rpc_conn *self) {
+  if (!self->cork) return;
+  write_req *w = xmalloc(sizeof *w);
+  w->conn = self;
+  w->body = self->cork;
+  w->len = self->cork_len;
+  self->cork = NULL;
+  self->cork_len = self->cork_cap = 0;
+  int err = UV_ECANCELED;
+  if (!self->discard_writes && w->len) {
+    uv_buf_t b = uv_buf_init(w->body, (unsigned)w->len);
+    err = uv_write(&w->req, out_stream(self), &b, 1, write_cb);
+  }
+  if (err) {
+    self->write_pending -= w->len;
+    if (self->group) self->group->queued -= w->len;
+    free(w->body);
+    free(w);
+  }
+}
+
 int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
   if (self->closing) {
     free(body);
@@ -292,6 +334,13 @@ int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
       group_over_cap(self, hl + len) == self) {
     free(body);
     return UV_ENOBUFS;
+  }
+  if (self->dispatching) {
+    cork_append(self, header, hl, body, len);
+    free(body);
+    self->write_pending += hl + len;
+    if (self->group) self->group->queued += hl + len;
+    return 0;
   }
   write_req *w = xmalloc(sizeof *w);
   w->conn = self;

@@ -61,6 +61,8 @@ struct rpc_conn {
   rpc_conn *group_prev, *group_next;
   int handles_open;
   int dispatching;
+  char *cork;                 /* frames sent while a read is dispatched, written at its end */
+  size_t cork_len, cork_cap;
 };
 
 /* Sets up a connection over two fds (stdin/stdout); each may be a pipe,

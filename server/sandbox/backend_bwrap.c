@@ -73,8 +73,6 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     sbx_cgroups *cg = NULL;
     if (sbx_cgroups_probe(&cg, &why) == 0) {
       bw->cg = cg;
-      int n = sbx_cgroups_sweep(cg);
-      if (n) log_info("sandbox: removed %d stale cgroup(s) of dead crucible processes", n);
     } else {
       self->note = xasprintf("no usable cgroup, limits enforced with rlimits only: %s", why);
       free(why);
@@ -83,8 +81,10 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     self->note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
   self->iso = !bw->cg ? SBX_ISO_RLIMIT : bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-  int n = sbx_procs_sweep();
-  if (n) log_info("sandbox: killed %d stranded sandbox(es) of dead crucible processes", n);
+  /* A one-shot runner sweeps once its sandbox is released (sbx__bw_sweep),
+   * while the program starts, instead of before the sandbox is made. */
+  bw->sweep_pending = true;
+  if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
   bw->masks = sbx_proc_masks_probe();
   uv_timer_init(self->loop, &bw->reaper);
@@ -92,6 +92,15 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
   uv_signal_start(&bw->sigchld, sigchld_cb, SIGCHLD);
   uv_unref((uv_handle_t *)&bw->sigchld);
   if (!self->setup_error) sbx__cgpool_fill(bw);
+}
+
+void sbx__bw_sweep(sbx__bwrap *bw) {
+  if (!bw->sweep_pending) return;
+  bw->sweep_pending = false;
+  int n = bw->cg ? sbx_cgroups_sweep(bw->cg) : 0;
+  if (n) log_info("sandbox: removed %d stale cgroup(s) of dead crucible processes", n);
+  n = sbx_procs_sweep();
+  if (n) log_info("sandbox: killed %d stranded sandbox(es) of dead crucible processes", n);
 }
 
 static bool bw_has_lang(const sbx_runner *self, sbx_lang lang) {
@@ -356,6 +365,7 @@ void sbx__bw_maybe_closed(sbx__bwrap *bw) {
 static void bw_close(sbx_runner *self) {
   sbx__bwrap *bw = sbx__bw(self);
   bw->closing = 1;
+  sbx__bw_sweep(bw); /* a one-shot runner whose run never started */
   sbx__cgpool_drain(bw);
   sbx__bw_maybe_closed(bw);
 }

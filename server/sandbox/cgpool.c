@@ -39,6 +39,10 @@ static void to_graves(sbx__bwrap *bw, sbx__cg_entry *g) {
 void sbx__cg_bury(sbx__bwrap *bw, sbx_cg *cg) {
   if (!cg->dir[0] && !cg->dir[1] && !cg->dir[2]) return;
   sbx_cg_kill(cg, SIGKILL);
+  /* A one-shot runner has no result left to send first: its cgroup goes
+   * now when it is empty, instead of after the reaper's delay, which its
+   * exit would wait for. */
+  if (bw->runner->cfg.one_shot && sbx_cg_remove(cg) == 0) return;
   sbx__cg_entry *g = xcalloc(1, sizeof *g);
   g->cg = *cg;
   memset(cg, 0, sizeof *cg);

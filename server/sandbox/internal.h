@@ -275,6 +275,7 @@ typedef struct sbx__bwrap {
   struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
   int nroots;
   struct sbx_mask *masks;       /* /proc entries covered in every sandbox, probed once */
+  bool sweep_pending;           /* the sweeps of dead crucibles' cgroups and sandboxes not run yet */
   int closing;                  /* 1: close asked, waiting for graves; 2: handles closing */
   int closing_handles;
 } sbx__bwrap;
@@ -322,6 +323,11 @@ void sbx__bw_release_child(sbx__bwrap_run *b);
 void sbx__bw_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void sbx__bw_status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+/* Removes the cgroups and kills the sandboxes that dead crucible processes
+ * left, once per runner (no-op after the first call): at setup, or for a
+ * one-shot runner once its sandbox was released (or at close), so that the
+ * sweep is not on the one run's path. */
+void sbx__bw_sweep(sbx__bwrap *bw);
 /* Continues a close waiting for graves (cgpool.c's reaper). */
 void sbx__bw_maybe_closed(sbx__bwrap *bw);
 

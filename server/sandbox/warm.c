@@ -10,6 +10,11 @@
 /* When a taken warm sandbox is replaced, and after how many warm sandboxes
  * that died unused the runner stops making them. */
 #define WARM_DELAY_MS 5
+/* A taken sandbox is replaced once its run finished (WARM_DELAY_MS after
+ * the result went out), or after this long if the run is still going: a
+ * replacement made while a short run runs would compete with it for the
+ * cores and hold the loop (bwrap's spawn) while its result waits. */
+#define WARM_BUSY_DELAY_MS 500
 #define WARM_RETRY_MS 1000
 #define WARM_MAX_FAILURES 3
 /* The most warm sandboxes of one language. Each holds a started
@@ -134,8 +139,9 @@ sbx_run *sbx__warm_take(sbx_runner *self, sbx_lang lang, const sbx_limits *lim) 
   while (w && (w->lang != lang || !self->backend->fits(self, &w->limits, lim))) w = w->next;
   if (!w) return NULL;
   warm_unlink(self, w);
-  /* Make the next one after this run has started. */
-  sbx__warm_schedule(self);
+  /* Make the next one once this run is over (sbx__run_finish schedules
+   * it), or during it if it runs long. */
+  if (self->cfg.warm && !self->closing) uv_timer_start(&self->warm_timer, warm_timer_cb, WARM_BUSY_DELAY_MS, 0);
   dbuf_close(&w->obuf);
   dbuf_close(&w->ebuf);
   dbuf_init(&w->obuf, (size_t)lim->output_bytes);

@@ -412,6 +412,39 @@ def test_stranded_sandbox_init_is_swept(as_user):
             pass
 
 
+def test_one_shot_run_that_never_makes_a_sandbox_still_sweeps(tmp_path):
+    """A one-shot `crucible run` sweeps once its own sandbox is on its way
+    (off the run's path); one that fails before making any (an environment
+    that does not exist) sweeps when it closes."""
+    shape = "exec -a /usr/bin/bwrap bash -c 'sleep 300; :' x --json-status-fd 5 --block-fd 6 --hostname sandbox"
+    out = subprocess.run(["setsid", "bash", "-c", shape + " </dev/null >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, timeout=10).stdout
+    pid = int(out.split()[0])
+    try:
+        from sandbox_util import stranded
+        deadline = time.time() + 5
+        while not stranded(pid) and time.time() < deadline:
+            time.sleep(0.02)
+        assert stranded(pid), "the look-alike should be stranded"
+        prog = tmp_path / "p.py"
+        prog.write_text("print(1)\n")
+        from conftest import crucible_bin
+        r = subprocess.run([crucible_bin(), "run", str(prog), "--env", "venv:" + str(tmp_path / "none")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "1\n" not in r.stdout, r
+        deadline = time.time() + 5
+        while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(") ")[1][0] != "Z" \
+                and time.time() < deadline:
+            time.sleep(0.02)
+        alive = os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(") ")[1][0] != "Z"
+        assert not alive, "the stranded init was not swept"
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def test_concurrent_runs_are_independent():
     results = [None] * 6
 

@@ -246,12 +246,58 @@ static void cancel_by_label_and_all_but_one(void **state) {
   assert_int_equal(seen, 4);
 }
 
+/* Writes n framed requests "hold" with ids 0..n-1 in one write, as a
+ * pipelining client does, and starts reading them. */
+static void pipeline(fixture *f, int n) {
+  size_t cap = (size_t)n * 96, len = 0;
+  char *buf = malloc(cap);
+  for (int i = 0; i < n; i++) {
+    char body[64];
+    int bl = snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"hold\"}", i);
+    len += (size_t)snprintf(buf + len, cap - len, "Content-Length: %d\r\n\r\n%s", bl, body);
+  }
+  assert_int_equal(write(f->in[1], buf, len), (ssize_t)len);
+  free(buf);
+  assert_int_equal(rpc_session_start(&f->ses), 0);
+}
+
+/* The replies to one read's requests go out together at the end of the read
+ * (one write): all of them, whole, in the order of the requests. */
+static void pipelined_replies_come_whole_and_in_order(void **state) {
+  fixture *f = *state;
+  pipeline(f, 300); /* before initialize: each gets an error reply */
+  for (int i = 0; i < 300; i++) {
+    cJSON *r = next_reply(f);
+    assert_non_null(r);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(r, "id")->valueint, i);
+    assert_int_equal(error_code(r), RPC_SERVER_NOT_INITIALIZED);
+    cJSON_Delete(r);
+  }
+  assert_null(next_reply(f));
+}
+
+/* Replies gathered during a read count against the connection's cap as soon
+ * as they are sent: a client that sends a burst and reads nothing is
+ * dropped, and its gathered replies are discarded, not written. */
+static void gathered_replies_count_against_the_cap(void **state) {
+  fixture *f = *state;
+  f->ses.conn.write_max_pending = 2000;
+  pipeline(f, 300);
+  for (int i = 0; i < 10 && !f->ended; i++) uv_run(&f->loop, UV_RUN_NOWAIT);
+  assert_int_equal(f->ended, 1 + 1); /* "client stopped reading" */
+  /* what was gathered before the drop never reached the pipe */
+  char buf[256];
+  assert_true(read(f->out[0], buf, sizeof buf) < 0 && errno == EAGAIN);
+}
+
 /* every case gets a fresh session over fresh pipes */
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {CASE(gate_follows_the_lifecycle), CASE(exit_without_shutdown_ends_with_1),
                                      CASE(cancel_request_reaches_the_handler_once),
-                                     CASE(cancel_by_label_and_all_but_one)};
+                                     CASE(cancel_by_label_and_all_but_one),
+                                     CASE(pipelined_replies_come_whole_and_in_order),
+                                     CASE(gathered_replies_count_against_the_cap)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
