@@ -321,6 +321,35 @@ int docs_store_source_put(docs_store *self, const char *source, const char *kind
 int docs_store_prune(docs_store *self, const char *prefix, bool (*gone)(void *ud, const char *url), void *ud);
 double docs_wall_now(void);
 
+/* ---- vector.c ---- */
+
+/* Reciprocal rank fusion's constant: a rank r weighs 1/(DOCS_RRF_K + r). */
+#define DOCS_RRF_K 60
+
+typedef struct docs_fused {
+  long long id;
+  double score;  /* sum of 1/(DOCS_RRF_K + rank) over the rankings holding it */
+  int lex_rank, vec_rank; /* 1-based; 0 = not in that ranking */
+  float cosine;  /* filled by the caller */
+} docs_fused;
+
+/* Fuses two rankings (ids best first; an id may be in one or both) into out
+ * (room for n_lex + n_vec), best first; ties keep the lexical order, then
+ * the vector order. Returns the count. */
+size_t docs_rrf(const long long *lex, size_t n_lex, const long long *vec, size_t n_vec, docs_fused *out);
+/* qsort order of docs_hit: best score first, then by id. */
+int docs_hit_cmp(const void *a, const void *b);
+/* Scales v to unit length (a zero vector stays). */
+void docs_vec_normalize(float *v, int dim);
+float docs_vec_dot(const float *a, const float *b, int dim);
+/* Steps `rows` (chunk id, vector blob of dim floats) to its end and keeps the
+ * best k by cosine with q in out (room for k), best first, *n_out of them.
+ * Rows whose blob is not dim floats are skipped. Returns the rows scored. */
+long long docs_vec_topk(sqlite3_stmt *rows, const float *q, int dim, size_t k, docs_hit *out, size_t *n_out);
+/* Stores vectors (n x dim, normalised here) of chunks ids[] for model,
+ * replacing older ones; a chunk gone meanwhile is skipped. 0 or -EIO. */
+int docs_vec_put(docs_store *self, const char *model, const long long *ids, size_t n, const float *vecs, int dim);
+
 /* ---- a sync: sync.c (queue, caps, lifecycle), crawl.c (URLs), walk.c
  * (local files), index.c (pages into chunks) ---- */
 
@@ -376,7 +405,25 @@ struct docs_sync {
   docs_done_fn done;
   void *ud;
   char *error;
+  /* the embedding phase (vector.c), after the crawl */
+  char *embed_model;     /* NULL: none */
+  bool embedding;
+  void *embed_req;
+  long long embed_cursor;  /* the last chunk id asked for */
+  long long embed_ids[DOCS_EMBED_BATCH];
+  char *embed_texts[DOCS_EMBED_BATCH];
+  size_t embed_n;
+  char embed_error[512];
 };
+
+/* vector.c: starts embedding the chunks without a vector of the sync's
+ * model; true when a request is under way (docs_sync_finish_done follows
+ * when the phase ends), false when there is nothing to do or it could not
+ * start (then the caller finishes). */
+bool docs_sync_embed_start(docs_sync *s);
+void docs_sync_embed_cancel(docs_sync *s);
+/* sync.c: reports the end of the sync and frees it. */
+void docs_sync_finish_done(docs_sync *s);
 
 /* sync.c: queues a canonical URL or real path found at `depth` under source
  * `si` if it is within the source's bounds and new. */

@@ -1,8 +1,8 @@
 /* Embeddings from an OpenAI-compatible endpoint: POST {base_url}/embeddings
  * ({"model", "input": [...]} -> data[i].embedding), as Ollama, llama.cpp's
  * llama-server and OpenAI serve it, over the LLM client's HTTP client. */
-#ifndef CRUCIBLE_LLM_EMBED_H
-#define CRUCIBLE_LLM_EMBED_H
+#ifndef CRUCIBLE_LLM_EMBEDDINGS_H
+#define CRUCIBLE_LLM_EMBEDDINGS_H
 
 #include <stdbool.h>
 #include <stddef.h>

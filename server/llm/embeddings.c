@@ -1,6 +1,6 @@
 /* POST {base_url}/embeddings: the request body, the answer's parsing, and
  * the request on the LLM client's loop. */
-#include "embed.h"
+#include "embeddings.h"
 
 #include <errno.h>
 #include <math.h>
