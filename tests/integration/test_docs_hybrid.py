@@ -198,3 +198,54 @@ def test_no_endpoint_falls_back(tmp_path):
     assert summary["embedded"] == 0 and "embeddingError" in summary and "stays lexical" in err
     j, _ = e.search("parse a JSON document")
     assert j["ranking"] == "lexical" and j["sources"][0]["url"].endswith("/json.md")
+
+
+def _ask_env(tmp_path, fake, model):
+    from conftest import llm_env
+    env = llm_env(tmp_path, fake.url, "sk-embed-test")
+    cfgdir = pathlib.Path(env["XDG_CONFIG_HOME"]) / "crucible"
+    cfgdir.mkdir(parents=True, exist_ok=True)
+    # the docs folder is outside any workspace: the user file allows it
+    (cfgdir / "config.json").write_text(json.dumps({"docs": {"embeddingModel": model, "allowLocal": True}}))
+    return env
+
+
+def _ask(c, fake, d):
+    answer = {"prefix": "p", "imports": "import time", "code": "time.sleep(0)\nprint('ok')"}
+    fake.script([{"content": json.dumps(answer)}])
+    r = c.call("crucible/ask", {"question": QUESTION, "docs": [str(d)]}, timeout=120)
+    return r["result"]
+
+
+def test_ask_result_says_which_ranking_ran(fake, tmp_path):
+    from conftest import Client, finish
+    d = folder(tmp_path, extra_pages=8)
+    c = Client(env=_ask_env(tmp_path, fake, MODEL))
+    c.initialize()
+    try:
+        res = _ask(c, fake, d)
+        assert res["outcome"] == "passed", res
+        assert res["ranking"] == "hybrid", res
+        assert res["sources"][0]["url"].endswith("/timing.md"), res["sources"]
+        system = fake.chat_requests()[-1]["body"]["messages"][0]["content"]
+        assert "time.sleep(seconds)" in system
+        # the sync embedded the chunks, and the question went alone
+        inputs = [r["body"]["input"] for r in fake.embedding_requests()]
+        assert [QUESTION] in inputs and any(len(i) > 1 for i in inputs), inputs
+        # the endpoint fails: the ask still answers, ranked lexically, and says so
+        fake.configure_embeddings(failure="500")
+        res = _ask(c, fake, d)
+        assert res["outcome"] == "passed" and res["ranking"] == "lexical", res
+        assert not any(s["url"].endswith("/timing.md") for s in res["sources"]), res["sources"]
+    finally:
+        finish(c)
+    # no model set: lexical
+    c = Client(env=_ask_env(tmp_path / "off", fake, ""))
+    c.initialize()
+    try:
+        fake.configure_embeddings()
+        n = len(fake.embedding_requests())
+        res = _ask(c, fake, d)
+        assert res["ranking"] == "lexical" and len(fake.embedding_requests()) == n, res
+    finally:
+        finish(c)
