@@ -249,3 +249,22 @@ def test_ask_result_says_which_ranking_ran(fake, tmp_path):
         assert res["ranking"] == "lexical" and len(fake.embedding_requests()) == n, res
     finally:
         finish(c)
+
+
+def test_doctor_says_which_ranking(fake, tmp_path):
+    e = Env(tmp_path, fake.url)
+
+    def doctor():
+        env = dict(os.environ, XDG_CACHE_HOME=str(e.cache), XDG_CONFIG_HOME=str(e.config),
+                   XDG_STATE_HOME=str(tmp_path / "state"), OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-embed-test")
+        p = subprocess.run([crucible_bin(), "doctor", "--json"], capture_output=True, text=True, env=env, timeout=120)
+        return json.loads(p.stdout)["docs"]
+
+    d = doctor()
+    assert d["ranking"] == "hybrid" and d["embeddingModel"] == MODEL and d["embeddings"]["dim"] == 64, d
+    fake.configure_embeddings(failure="404")
+    d = doctor()
+    assert d["ranking"] == "lexical" and "404" in d["embeddings"]["error"] and d["lexicalBecause"], d
+    e.settings(model="")
+    d = doctor()
+    assert d["ranking"] == "lexical" and "not set" in d["lexicalBecause"] and "embeddings" not in d, d
