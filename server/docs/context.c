@@ -391,27 +391,39 @@ static void rerank_evidence(docs_store *self, docs_rank *r, size_t nh, bool any)
  * (scores = the RRF scores, with the vector side's cosine weighted by URL
  * too). Returns the new count. */
 static size_t hybrid_fuse(docs_store *self, docs_rank *r, size_t nh, const filter *f, size_t k, hybrid *hy) {
-  dbuf sql;
-  dbuf_init(&sql, 0);
-  dbuf_adds(&sql, "SELECT v.chunk_id, v.vec FROM chunk_vectors v JOIN chunks c ON c.id = v.chunk_id"
-                  " JOIN pages p ON p.id = c.page_id WHERE v.model = ?1 AND v.dim = ?2 AND p.state = 0");
-  filter_sql(f, &sql, 3);
-  sqlite3_stmt *st = NULL;
   /* twice as many: the URL weights below may reorder them */
   size_t kv = 2 * k;
   docs_hit *vh = xcalloc(kv + 1, sizeof *vh);
   size_t nv = 0;
   unsigned long long t0 = now_ns();
-  if (sqlite3_prepare_v2(self->db, sql.data, -1, &st, NULL) == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, hy->qv->model, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, hy->qv->dim);
-    filter_bind(f, st, 3);
-    hy->scanned = docs_vec_topk(st, hy->qv->v, hy->qv->dim, kv, vh, &nv);
-  } else {
-    log_warn("docs vectors: %s", sqlite3_errmsg(self->db));
+  const docs_vec_cache *vc = docs_vec_cache_get(self, hy->qv->model, hy->qv->dim);
+  long long *allowed = NULL;
+  size_t n_allowed = 0, cap = 0;
+  /* the filtered sources' chunks (none to pick when every page is under
+   * the one source asked for) */
+  if (vc && f->n && !(f->n == 1 && !pages_outside(self, f))) {
+    dbuf sql;
+    dbuf_init(&sql, 0);
+    dbuf_adds(&sql, "SELECT c.id FROM chunks c JOIN pages p ON p.id = c.page_id WHERE p.state = 0");
+    filter_sql(f, &sql, 1);
+    dbuf_adds(&sql, " ORDER BY c.id");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(self->db, sql.data, -1, &st, NULL) == SQLITE_OK) {
+      filter_bind(f, st, 1);
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n_allowed == cap) {
+          cap = cap ? cap * 2 : 1024;
+          allowed = xrealloc(allowed, cap * sizeof *allowed);
+        }
+        allowed[n_allowed++] = sqlite3_column_int64(st, 0);
+      }
+    }
+    sqlite3_finalize(st);
+    dbuf_close(&sql);
+    if (!allowed) allowed = xcalloc(1, sizeof *allowed); /* nothing allowed, not everything */
   }
-  sqlite3_finalize(st);
-  dbuf_close(&sql);
+  if (vc) hy->scanned = docs_vec_topk_mem(vc, allowed, n_allowed, hy->qv->v, kv, vh, &nv);
+  free(allowed);
   hy->scan_ms = (double)(now_ns() - t0) / 1e6;
   if (hy->scanned <= 0) {
     free(vh);

@@ -173,6 +173,20 @@ typedef enum docs_stmt {
   DOCS_STMT_N
 } docs_stmt;
 
+/* The vectors of one model, in memory (vector.c): a query's flat scan reads
+ * them here instead of from SQLite, where each 3 KB vector is a B-tree
+ * lookup plus overflow pages. Reloaded when the store changed. */
+typedef struct docs_vec_cache {
+  char *model;
+  int dim;
+  long long *ids; /* ascending */
+  float *v;       /* n x dim, unit length */
+  size_t n;
+  unsigned long long gen;
+  long long data_version;
+  bool valid;
+} docs_vec_cache;
+
 struct docs_store {
   sqlite3 *db;
   sqlite3_stmt *stmts[DOCS_STMT_N]; /* prepared on first use, finalized by docs_store_free */
@@ -192,6 +206,7 @@ struct docs_store {
   char **df_terms; /* document frequencies of query terms looked up */
   long long *df;
   size_t n_df;
+  docs_vec_cache vecs;
   /* tests: score every matching row / ask FTS5 for lengths (the ranking must not change) */
   bool no_prune, no_length_cache;
 };
@@ -342,10 +357,16 @@ int docs_hit_cmp(const void *a, const void *b);
 /* Scales v to unit length (a zero vector stays). */
 void docs_vec_normalize(float *v, int dim);
 float docs_vec_dot(const float *a, const float *b, int dim);
-/* Steps `rows` (chunk id, vector blob of dim floats) to its end and keeps the
- * best k by cosine with q in out (room for k), best first, *n_out of them.
- * Rows whose blob is not dim floats are skipped. Returns the rows scored. */
-long long docs_vec_topk(sqlite3_stmt *rows, const float *q, int dim, size_t k, docs_hit *out, size_t *n_out);
+/* The vectors of model with dim floats, loaded if the store changed since
+ * (a write here, or another connection's commit); NULL when none or on an
+ * error. Owned by the store, valid until its next write or query. */
+const docs_vec_cache *docs_vec_cache_get(docs_store *self, const char *model, int dim);
+void docs_vec_cache_close(docs_vec_cache *self);
+/* The best k of the cache's rows by cosine with q into out (room for k),
+ * best first. allowed (ascending chunk ids, n_allowed of them) restricts the
+ * rows; NULL = every row. Returns the rows scored. */
+long long docs_vec_topk_mem(const docs_vec_cache *c, const long long *allowed, size_t n_allowed, const float *q,
+                            size_t k, docs_hit *out, size_t *n_out);
 /* Stores vectors (n x dim, normalised here) of chunks ids[] for model,
  * replacing older ones; a chunk gone meanwhile is skipped. 0 or -EIO. */
 int docs_vec_put(docs_store *self, const char *model, const long long *ids, size_t n, const float *vecs, int dim);

@@ -179,6 +179,7 @@ void docs_store_free(docs_store *self) {
   for (int i = 0; i < DOCS_STMT_N; i++) sqlite3_finalize(self->stmts[i]);
   docs_rank_unregister(self);
   docs_store_caches_free(self);
+  docs_vec_cache_close(&self->vecs);
   sqlite3_close(self->db);
   free(self);
 }

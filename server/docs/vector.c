@@ -98,35 +98,82 @@ int docs_hit_cmp(const void *a, const void *b) {
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
-long long docs_vec_topk(sqlite3_stmt *rows, const float *q, int dim, size_t k, docs_hit *out, size_t *n_out) {
+long long docs_vec_topk_mem(const docs_vec_cache *c, const long long *allowed, size_t n_allowed, const float *q,
+                            size_t k, docs_hit *out, size_t *n_out) {
+  int dim = c->dim;
   float *qn = xcalloc((size_t)dim, sizeof *qn);
   memcpy(qn, q, (size_t)dim * sizeof *qn);
   docs_vec_normalize(qn, dim);
-  size_t n = 0;
+  size_t n = 0, a = 0;
   long long scanned = 0;
-  int rc;
-  while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
-    const void *blob = sqlite3_column_blob(rows, 1);
-    int bytes = sqlite3_column_bytes(rows, 1);
-    if (!blob || bytes != dim * (int)sizeof(float)) continue;
-    scanned++;
-    float cos;
-    if (((uintptr_t)blob & (sizeof(float) - 1)) == 0) {
-      cos = docs_vec_dot(qn, blob, dim);
-    } else {
-      /* SQLite's buffers are not promised to be aligned */
-      float *tmp = xcalloc((size_t)dim, sizeof *tmp);
-      memcpy(tmp, blob, (size_t)bytes);
-      cos = docs_vec_dot(qn, tmp, dim);
-      free(tmp);
+  for (size_t i = 0; i < c->n; i++) {
+    if (allowed) {
+      /* both ascending: a merge */
+      while (a < n_allowed && allowed[a] < c->ids[i]) a++;
+      if (a == n_allowed) break;
+      if (allowed[a] != c->ids[i]) continue;
     }
-    top_push(out, &n, k, cos, sqlite3_column_int64(rows, 0));
+    scanned++;
+    top_push(out, &n, k, docs_vec_dot(qn, c->v + i * (size_t)dim, dim), c->ids[i]);
   }
   free(qn);
-  if (rc != SQLITE_DONE) log_warn("docs vectors: %s", sqlite3_errmsg(sqlite3_db_handle(rows)));
   qsort(out, n, sizeof *out, docs_hit_cmp);
   *n_out = n;
   return scanned;
+}
+
+void docs_vec_cache_close(docs_vec_cache *self) {
+  free(self->model);
+  free(self->ids);
+  free(self->v);
+  memset(self, 0, sizeof *self);
+}
+
+const docs_vec_cache *docs_vec_cache_get(docs_store *self, const char *model, int dim) {
+  docs_vec_cache *c = &self->vecs;
+  long long dv = -1;
+  sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_DATA_VERSION);
+  if (st && sqlite3_step(st) == SQLITE_ROW) dv = sqlite3_column_int64(st, 0);
+  if (st) sqlite3_reset(st);
+  if (c->valid && c->gen == self->gen && c->data_version == dv && dv >= 0 && c->dim == dim &&
+      !strcmp(c->model, model))
+    return c->n ? c : NULL;
+  docs_vec_cache_close(c);
+  c->model = xstrdup(model);
+  c->dim = dim;
+  c->gen = self->gen;
+  c->data_version = dv;
+  st = NULL;
+  if (sqlite3_prepare_v2(self->db, "SELECT chunk_id, vec FROM chunk_vectors WHERE model = ?1 AND dim = ?2"
+                                   " ORDER BY chunk_id",
+                         -1, &st, NULL) != SQLITE_OK) {
+    log_warn("docs vectors: %s", sqlite3_errmsg(self->db));
+    return NULL;
+  }
+  sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, dim);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *blob = sqlite3_column_blob(st, 1);
+    if (!blob || sqlite3_column_bytes(st, 1) != dim * (int)sizeof(float)) continue;
+    if (c->n == cap) {
+      cap = cap ? cap * 2 : 1024;
+      c->ids = xrealloc(c->ids, cap * sizeof *c->ids);
+      c->v = xrealloc(c->v, cap * (size_t)dim * sizeof *c->v);
+    }
+    c->ids[c->n] = sqlite3_column_int64(st, 0);
+    memcpy(c->v + c->n * (size_t)dim, blob, (size_t)dim * sizeof(float));
+    c->n++;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    log_warn("docs vectors: %s", sqlite3_errmsg(self->db));
+    docs_vec_cache_close(c);
+    return NULL;
+  }
+  c->valid = true;
+  return c->n ? c : NULL;
 }
 
 /* ---- storage ---- */
@@ -136,6 +183,7 @@ int docs_vec_put(docs_store *self, const char *model, const long long *ids, size
   int err = 0;
   /* a savepoint: a transaction of its own, or a part of a sync's batch
    * that another sync on this store holds open */
+  self->gen++; /* the vector cache reloads */
   if (sqlite3_exec(self->db, "SAVEPOINT vectors", NULL, NULL, NULL) != SQLITE_OK) return -EIO;
   if (sqlite3_prepare_v2(self->db, "INSERT OR REPLACE INTO chunk_vectors (chunk_id, model, dim, vec)"
                                    " SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)",
