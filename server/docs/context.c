@@ -692,7 +692,7 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     free(in_prompt);
     in_prompt = xcalloc(nh + 1, sizeof *in_prompt);
     if (format_hits(self, &r, nh, f, budget, n_lex < k || k >= MAX_CANDIDATES, out, used, in_prompt)) {
-      if (explain) explain_fill(self, explain, &r, nh, q.data, by_phrase, in_prompt, hy && hy->ran ? hy : NULL);
+      if (explain) explain_fill(self, explain, &r, nh, r.n_terms ? q.data : "", by_phrase, in_prompt, hy && hy->ran ? hy : NULL);
       break;
     }
     k = MAX_CANDIDATES;
