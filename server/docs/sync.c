@@ -237,6 +237,7 @@ int docs_sync_start(docs_store *store, uv_loop_t *loop, const docs_sync_opts *op
     if (r < 0) {
       for (size_t i = 0; i < s->n_srcs; i++) free(s->srcs[i].root), free(s->srcs[i].prefix);
       free(s->srcs);
+      free(s->embed_model);
       free(s);
       return r;
     }

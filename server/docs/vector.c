@@ -312,7 +312,10 @@ static int embed_batch(docs_sync *s) {
 bool docs_sync_embed_start(docs_sync *s) {
   if (!s->embed_model || s->cancelled || s->error) return false;
   s->embedding = true;
-  return embed_batch(s) == 0;
+  if (embed_batch(s) == 0) return true;
+  for (size_t i = 0; i < s->embed_n; i++) free(s->embed_texts[i]);
+  s->embed_n = 0;
+  return false;
 }
 
 void docs_sync_embed_cancel(docs_sync *s) {
