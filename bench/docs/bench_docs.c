@@ -313,9 +313,93 @@ static int time_queries(const char *db, const char *file, int budget) {
   return 0;
 }
 
+/* --hybrid [CHUNKS] [DIM]: the query time of hybrid ranking (the question's
+ * vector given, as after its embedding came back) against lexical ranking on
+ * the same index, every chunk with a random unit vector. */
+static int time_hybrid(int n_chunks, int dim) {
+  char tmpl[] = "/tmp/crucible-bench-hybrid-XXXXXX";
+  if (!mkdtemp(tmpl)) return 1;
+  char db[256], err[256];
+  snprintf(db, sizeof db, "%s/docs.db", tmpl);
+  make_vocab();
+  docs_store *store = docs_store_open(db, err, sizeof err);
+  if (!store) return 1;
+  unsigned s = 11;
+  fill(store, "http://bench/big/", n_chunks, &s);
+  /* random vectors for every chunk, stored as a sync stores them */
+  enum { BATCH = 256 };
+  long long ids[BATCH];
+  float *v = xcalloc((size_t)BATCH * (size_t)dim, sizeof *v);
+  sqlite3_stmt *st = NULL;
+  sqlite3_prepare_v2(store->db, "SELECT id FROM chunks ORDER BY id", -1, &st, NULL);
+  size_t n = 0;
+  long long total = 0;
+  unsigned long long t0 = now_ns();
+  for (;;) {
+    bool row = sqlite3_step(st) == SQLITE_ROW;
+    if (row) {
+      ids[n] = sqlite3_column_int64(st, 0);
+      for (int k = 0; k < dim; k++) v[n * (size_t)dim + (size_t)k] = (float)rnd(&s, 20001) / 10000.0f - 1.0f;
+      n++;
+    }
+    if (n == BATCH || (!row && n)) {
+      docs_vec_put(store, "bench", ids, n, v, dim);
+      total += (long long)n;
+      n = 0;
+    }
+    if (!row) break;
+  }
+  sqlite3_finalize(st);
+  double ms_store = ms_since(t0);
+  printf("hybrid ranking: %lld chunks x %d dims (%.1f MB of vectors) stored in %.0f ms\n", total, dim,
+         total * dim * 4.0 / 1e6, ms_store);
+  float *q = xcalloc((size_t)dim, sizeof *q);
+  double lex[NQ], hyb[NQ];
+  /* the first hybrid query after a change loads the vectors into memory */
+  {
+    for (int k = 0; k < dim; k++) q[k] = (float)rnd(&s, 20001) / 10000.0f - 1.0f;
+    docs_query_vec qv = {.model = "bench", .v = q, .dim = dim};
+    t0 = now_ns();
+    free(docs_context_build_hybrid(store, "how do I read a file", &qv, NULL, 0, "search", 6000, NULL, NULL, NULL,
+                                   NULL));
+    printf("first hybrid query (loads the vectors into memory): %.1f ms\n", ms_since(t0));
+  }
+  int hybrid_runs = 0;
+  const char *big[] = {"http://bench/big/"};
+  for (int i = 0; i < NQ; i++) {
+    char question[256];
+    make_question(1, &s, question, sizeof question);
+    for (int k = 0; k < dim; k++) q[k] = (float)rnd(&s, 20001) / 10000.0f - 1.0f;
+    docs_query_vec qv = {.model = "bench", .v = q, .dim = dim};
+    t0 = now_ns();
+    free(docs_context_build(store, question, big, 1, "search", 6000, NULL, NULL));
+    lex[i] = ms_since(t0);
+    bool hybrid = false;
+    t0 = now_ns();
+    free(docs_context_build_hybrid(store, question, &qv, big, 1, "search", 6000, NULL, NULL, NULL, &hybrid));
+    hyb[i] = ms_since(t0);
+    hybrid_runs += hybrid;
+  }
+  qsort(lex, NQ, sizeof lex[0], cmp_double);
+  qsort(hyb, NQ, sizeof hyb[0], cmp_double);
+  printf("query latency, budget 6000 tokens, %d questions (median / p95 ms; the question's embedding request\n"
+         "not included):\n", NQ);
+  printf("  lexical %6.2f / %6.2f\n  hybrid  %6.2f / %6.2f   (%d of %d ran hybrid; +%.2f ms median, %.2fx)\n",
+         lex[NQ / 2], lex[NQ * 95 / 100], hyb[NQ / 2], hyb[NQ * 95 / 100], hybrid_runs, NQ, hyb[NQ / 2] - lex[NQ / 2],
+         hyb[NQ / 2] / lex[NQ / 2]);
+  free(q);
+  free(v);
+  docs_store_free(store);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
+  return system(cmd) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "--queries") == 0)
     return time_queries(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 6000);
+  if (argc >= 2 && strcmp(argv[1], "--hybrid") == 0)
+    return time_hybrid(argc > 2 ? atoi(argv[2]) : 10000, argc > 3 ? atoi(argv[3]) : 768);
   int pages = argc > 1 ? atoi(argv[1]) : 1000;
   int n_chunks = argc > 2 ? atoi(argv[2]) : 50000;
   char tmpl[] = "/tmp/crucible-bench-docs-XXXXXX";

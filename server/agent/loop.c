@@ -8,6 +8,7 @@
  * and report it. Attempts and the result are typed (result.h) and owned by
  * the task until they are handed to the sink. */
 #include "loop.h"
+#include "embed.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -57,6 +58,14 @@ struct agent_task {
   bool *doc_public_only;      /* one per source, or NULL */
   agent_docs_mode docs_mode;
   int docs_budget, docs_depth, docs_pages;
+
+  /* hybrid ranking (docs.embeddingModel): the question's embedding */
+  char *embed_model;
+  agent_embedder embedder;
+  void *embed_req;            /* the question's embedding request in flight */
+  float *qvec;
+  int qdim;
+  char *lexical_why;          /* why ranking is lexical though a model is set; NULL */
 
   /* the work in flight: at most one of these at a time */
   docs_sync *sync;
@@ -320,9 +329,20 @@ static void attach_docs(agent_task *t, const char *query) {
   if (!t->n_doc_sources || !t->eng->docs) return;
   cJSON *used = NULL;
   char *warning = NULL;
-  char *ctx = docs_context_build(t->eng->docs, query, (const char *const *)t->doc_sources, t->n_doc_sources,
-                                 t->docs_mode == AGENT_DOCS_ALL ? "all" : "search", t->docs_budget, &used,
-                                 &warning);
+  bool search = t->docs_mode != AGENT_DOCS_ALL, hybrid = false;
+  /* a retry's query adds the error text to the question: the lexical side
+   * searches for it, the vector side keeps the question's embedding */
+  docs_query_vec qv = {.model = t->embed_model, .v = t->qvec, .dim = t->qdim};
+  char *ctx = docs_context_build_hybrid(t->eng->docs, query, t->qvec ? &qv : NULL,
+                                        (const char *const *)t->doc_sources, t->n_doc_sources,
+                                        search ? "search" : "all", t->docs_budget, &used, &warning, NULL, &hybrid);
+  if (search) {
+    t->result->ranking = hybrid ? "hybrid" : "lexical";
+    if (t->qvec && !hybrid && !t->lexical_why) {
+      t->lexical_why = xasprintf("no chunk of the sources has a vector of model '%s'", t->embed_model);
+      log_warn("documentation: ranking is lexical: %s", t->lexical_why);
+    }
+  }
   if (warning) {
     log_warn("documentation: %s", warning);
     phase(t, AGENT_PHASE_RETRIEVING, warning);
@@ -343,6 +363,8 @@ static void attach_docs(agent_task *t, const char *query) {
   }
   cJSON_Delete(used);
 }
+
+static void retrieve_rank(agent_task *t);
 
 static void sync_progress(void *ud, const docs_sync_stats *st, const char *url) {
   agent_task *t = ud;
@@ -367,6 +389,41 @@ static void sync_done(void *ud, const docs_sync_stats *st, const char *error) {
            st->cached, st->skipped, st->errors, refused, error ? ": " : "", error ? error : "");
   phase(t, AGENT_PHASE_RETRIEVING, detail);
   if (error) log_warn("documentation: %s", error);
+  retrieve_rank(t);
+}
+
+static void on_question_embedded(void *ud, const float *vecs, size_t n, int dim, const char *error) {
+  agent_task *t = ud;
+  t->embed_req = NULL;
+  if (t->cancelled) {
+    report(t, AGENT_EV_CANCEL);
+    return;
+  }
+  if (error || !vecs || n != 1 || dim <= 0) {
+    t->lexical_why = xasprintf("the question could not be embedded: %s", error ? error : "no vector");
+    log_warn("documentation: ranking is lexical: %s", t->lexical_why);
+  } else {
+    t->qvec = xcalloc((size_t)dim, sizeof *t->qvec);
+    memcpy(t->qvec, vecs, (size_t)dim * sizeof *t->qvec);
+    t->qdim = dim;
+  }
+  attach_docs(t, t->question);
+  report(t, AGENT_EV_OK);
+}
+
+/* The retrieval's last step: with docs.embeddingModel set, the question is
+ * embedded first (a request on the loop, bounded by
+ * AGENT_QUERY_EMBED_TIMEOUT_MS; the ask waits for it as it waits for the
+ * model), then the context is ranked. */
+static void retrieve_rank(agent_task *t) {
+  if (agent_embedder_on(&t->embedder) && t->docs_mode != AGENT_DOCS_ALL) {
+    const char *q = t->question;
+    int err = t->embedder.base.start(&t->embedder.base, &q, 1, AGENT_QUERY_EMBED_TIMEOUT_MS, on_question_embedded,
+                                     t, &t->embed_req);
+    if (!err) return;
+    t->lexical_why = xasprintf("the question could not be embedded: %s", strerror(-err));
+    log_warn("documentation: ranking is lexical: %s", t->lexical_why);
+  }
   attach_docs(t, t->question);
   report(t, AGENT_EV_OK);
 }
@@ -577,11 +634,11 @@ static void enter_retrieve(agent_task *t) {
   o.max_depth = t->docs_depth;
   o.max_pages = t->docs_pages;
   o.freshness_s = 3600;
+  if (agent_embedder_on(&t->embedder)) o.embedder = &t->embedder.base;
   int err = docs_sync_start(t->eng->docs, t->eng->loop, &o, sync_progress, sync_done, t, &t->sync);
   if (err) {
     log_warn("documentation: cannot start the crawl: %s", strerror(-err));
-    attach_docs(t, t->question);
-    report(t, AGENT_EV_OK);
+    retrieve_rank(t);
   }
 }
 
@@ -715,6 +772,9 @@ static void task_free(agent_task *t) {
   agent_conv_close(&t->conv);
   dbuf_close(&t->reflection);
   llm_config_close(&t->llm_cfg);
+  free(t->embed_model);
+  free(t->qvec);
+  free(t->lexical_why);
   free(t->question);
   free(t->language);
   free(t->ctx_text);
@@ -822,6 +882,8 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
     t->llm_cfg.api_key = p->llm->api_key ? xstrdup(p->llm->api_key) : NULL;
     t->llm_cfg.user_agent = p->llm->user_agent ? xstrdup(p->llm->user_agent) : NULL;
   }
+  t->embed_model = xstrdup(p->docs_embedding_model ? p->docs_embedding_model : "");
+  agent_embedder_init(&t->embedder, eng->llm, &t->llm_cfg, t->embed_model);
   dbuf_init(&t->reflection, 256 << 10);
   agent_conv_init(&t->conv);
   t->started_ms = now_ms();
@@ -850,6 +912,8 @@ void agent_task_cancel(agent_task *t) {
   t->cancelled = true;
   if (t->sync) {
     docs_sync_cancel(t->sync);
+  } else if (t->embed_req) {
+    t->embedder.base.cancel(t->embed_req); /* on_question_embedded reports the cancel */
   } else if (t->chat) {
     llm_chat_cancel(t->chat);
   } else if (t->run) {

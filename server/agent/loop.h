@@ -58,6 +58,7 @@ typedef struct agent_params {
   int docs_budget_tokens;
   int docs_max_depth;
   int docs_max_pages;
+  const char *docs_embedding_model; /* docs.embeddingModel: "" or NULL = lexical ranking; copied */
   int max_iterations;
   bool reflect;
   agent_import_check import_check;

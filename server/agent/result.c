@@ -255,6 +255,7 @@ cJSON *agent_result_json(const agent_result *self) {
     if (self->sources[i].url) cJSON_AddStringToObject(s, "url", self->sources[i].url);
     cJSON_AddItemToArray(srcs, s);
   }
+  if (self->ranking) cJSON_AddStringToObject(r, "ranking", self->ranking);
   cJSON *u = cJSON_AddObjectToObject(r, "usage");
   cJSON_AddNumberToObject(u, "promptTokens", (double)self->prompt_tokens);
   cJSON_AddNumberToObject(u, "completionTokens", (double)self->completion_tokens);

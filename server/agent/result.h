@@ -124,6 +124,8 @@ typedef struct agent_result {
    * (AskResult.environment), or NULL: the task's. Owned. */
   cJSON *environment;
   llm_error_kind error_kind;   /* LLM_ERR_NONE unless an LLM request ended the task */
+  const char *ranking;         /* AskResult.ranking: "hybrid" or "lexical" once documentation was searched
+                                  (the last search's), NULL when none was; a static string */
 } agent_result;
 
 /* A new result for a task (strings copied), outcome passed, nothing else. */

@@ -16,7 +16,10 @@
 #include "cli.h"
 #include "config.h"
 #include "common.h"
+#include "core.h"
 #include "docs.h"
+#include "embed.h"
+#include "embeddings.h"
 #include "term.h"
 
 #define MAX_CLI_SOURCES 64
@@ -32,12 +35,16 @@ static const char usage[] =
     "The cache lives in $XDG_CACHE_HOME/crucible/docs.db (default ~/.cache/crucible/docs.db).\n"
     "add defaults to the settings' docs.maxDepth and docs.maxPages, and with no source to docs.sources.\n"
     "search defaults to the settings' docs.sources, docs.mode and docs.budgetTokens; --explain shows why\n"
-    "each chunk ranked (the score's parts per query term), on stderr (in \"explain\" with --json).\n";
+    "each chunk ranked (the score's parts per query term), on stderr (in \"explain\" with --json).\n"
+    "With docs.embeddingModel set, add embeds the chunks and search ranks hybrid (bm25 fused with the\n"
+    "embeddings' cosine) through the settings' LLM endpoint (/embeddings); without it, or when the\n"
+    "endpoint fails, ranking is lexical and says so.\n";
 
 typedef struct add_cli {
   docs_sync *sync;
   docs_sync_stats st;
   char *error;
+  char *embed_error;
   bool done, json;
   uv_signal_t sigint, sigterm;
 } add_cli;
@@ -52,6 +59,10 @@ static bool parse_long(const char *s, long lo, long hi, long *out) {
 }
 
 static void on_progress(void *ud, const docs_sync_stats *st, const char *url) {
+  if (st->embedded && !strcmp(url, "embeddings")) {
+    term_printf(stderr, "docs: %d chunks embedded\n", st->embedded);
+    return;
+  }
   term_printf(stderr, "docs: %d fetched, %d cached, %d skipped, %d errors  %s\n", st->fetched, st->cached, st->skipped,
           st->errors, url);
 }
@@ -64,6 +75,7 @@ static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
   add_cli *c = ud;
   c->st = *st;
   c->error = error ? xstrdup(error) : NULL;
+  c->embed_error = st->embed_error ? xstrdup(st->embed_error) : NULL;
   c->done = true;
   c->sync = NULL;
   uv_close((uv_handle_t *)&c->sigint, on_sig_closed);
@@ -75,7 +87,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   if (c->sync) docs_sync_cancel(c->sync);
 }
 
-static int cmd_add(docs_store *store, int argc, char **argv) {
+static int cmd_add(docs_store *ds, int argc, char **argv) {
   const char *sources[MAX_CLI_SOURCES];
   size_t n = 0;
   docs_sync_opts o = {.max_depth = DOCS_DEFAULT_MAX_DEPTH, .freshness_s = -1};
@@ -138,14 +150,28 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
   c.sigint.data = c.sigterm.data = &c;
   uv_signal_start(&c.sigint, on_signal, SIGINT);
   uv_signal_start(&c.sigterm, on_signal, SIGTERM);
-  int r = docs_sync_start(store, &loop, &o, on_progress, on_done, &c, &c.sync);
+  /* embeddings through the settings' endpoint, when docs.embeddingModel is set */
+  llm_client *llm = NULL;
+  llm_config lc;
+  core_llm_config(&settings, &lc);
+  agent_embedder emb;
+  if (settings.docs.embedding_model[0] && llm_client_new(&loop, &llm) == 0)
+    agent_embedder_init(&emb, llm, &lc, settings.docs.embedding_model);
+  else
+    agent_embedder_init(&emb, NULL, NULL, NULL);
+  if (agent_embedder_on(&emb)) o.embedder = &emb.base;
+  int r = docs_sync_start(ds, &loop, &o, on_progress, on_done, &c, &c.sync);
   if (r < 0) {
     fprintf(stderr, "crucible docs add: cannot start: %s\n", strerror(-r));
     uv_close((uv_handle_t *)&c.sigint, on_sig_closed);
     uv_close((uv_handle_t *)&c.sigterm, on_sig_closed);
   }
+  while (r >= 0 && !c.done && uv_run(&loop, UV_RUN_ONCE)) {
+  }
+  llm_client_free(llm);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
+  llm_config_close(&lc);
   status = 1;
   if (r < 0) goto out;
   const docs_sync_stats *st = &c.st;
@@ -159,6 +185,8 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     cJSON_AddNumberToObject(j, "bytes", (double)st->bytes);
     cJSON_AddNumberToObject(j, "removed", st->removed);
     cJSON_AddBoolToObject(j, "cancelled", st->cancelled);
+    cJSON_AddNumberToObject(j, "embedded", st->embedded);
+    if (c.embed_error) cJSON_AddStringToObject(j, "embeddingError", c.embed_error);
     if (c.error) cJSON_AddStringToObject(j, "error", c.error);
     term_print_json(j, false);
     cJSON_Delete(j);
@@ -166,11 +194,16 @@ static int cmd_add(docs_store *store, int argc, char **argv) {
     printf("%d pages (%d fetched, %d from the cache), %d skipped, %d errors, %llu bytes downloaded", st->pages,
            st->fetched, st->cached, st->skipped, st->errors, st->bytes);
     if (st->removed) printf(", %d removed (files gone)", st->removed);
+    if (st->embedded) printf(", %d chunks embedded", st->embedded);
     putchar('\n');
   }
+  if (c.embed_error)
+    term_printf(stderr, "crucible docs add: embeddings failed, search stays lexical for the chunks without a vector: %s\n",
+                c.embed_error);
   if (c.error) term_printf(stderr, "crucible docs add: %s\n", c.error);
   status = st->cancelled ? 130 : (c.error || (st->pages == 0 && st->errors > 0)) ? 1 : 0;
   free(c.error);
+  free(c.embed_error);
 out:
   cfg_close(&settings);
   return status;
@@ -187,9 +220,9 @@ static void fmt_time(double t, char *buf, size_t cap) {
   strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-static int cmd_list(docs_store *store, int argc, char **argv) {
+static int cmd_list(docs_store *ds, int argc, char **argv) {
   bool json = argc > 1 && !strcmp(argv[1], "--json");
-  cJSON *list = docs_store_list(store);
+  cJSON *list = docs_store_list(ds);
   if (json) {
     term_print_json(list, false);
   } else if (cJSON_GetArraySize(list) == 0) {
@@ -225,6 +258,9 @@ static const char *str(const cJSON *o, const char *k) {
 static void print_explain(const cJSON *why) {
   const cJSON *it;
   term_printf(stderr, "ranking: %s; FTS5 query: %s\n", str(why, "ranking"), str(why, "match"));
+  if (!strcmp(str(why, "ranking"), "hybrid"))
+    term_printf(stderr, "hybrid: %s, %.0f vectors scanned in %.1f ms; score = sum of 1/(%.0f + rank) + page evidence\n",
+                str(why, "embeddingModel"), num(why, "vectorsScanned"), num(why, "vectorScanMs"), num(why, "rrfK"));
   term_printf(stderr, "terms (rows that hold them, idf):");
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(why, "terms")) {
     if (num(it, "idf") > 0) term_printf(stderr, " %s=%s (%.0f, %.2f)", str(it, "word"), str(it, "term"), num(it, "rows"), num(it, "idf"));
@@ -235,6 +271,9 @@ static void print_explain(const cJSON *why) {
     term_printf(stderr, "#%.0f %7.3f %s%s\n    %s\n", num(it, "rank"), num(it, "score"),
                 cJSON_IsTrue(cJSON_GetObjectItem(it, "inPrompt")) ? "[in prompt] " : "", str(it, "title"),
                 str(it, "url"));
+    if (cJSON_GetObjectItem(it, "rrf"))
+      term_printf(stderr, "    lexical rank %.0f, vector rank %.0f (cosine %.3f), rrf %.4f\n", num(it, "lexicalRank"),
+                  num(it, "vectorRank"), num(it, "cosine"), num(it, "rrf"));
     term_printf(stderr, "    bm25 %.3f x %.2f + page evidence %.3f; %.0f tokens (length norm %.2f):", num(it, "bm25"),
                 num(it, "urlWeight"), num(it, "pageEvidence"), num(it, "length"), num(it, "lengthNorm"));
     const cJSON *p;
@@ -245,7 +284,52 @@ static void print_explain(const cJSON *why) {
   }
 }
 
-static int cmd_search(docs_store *store, int argc, char **argv) {
+typedef struct query_embed {
+  float *v;
+  int dim;
+  char *error;
+  bool done;
+} query_embed;
+
+static void on_query_embedded(void *ud, const float *vecs, size_t n, int dim, const char *error) {
+  query_embed *q = ud;
+  q->done = true;
+  if (error || !vecs || n != 1 || dim <= 0) {
+    q->error = xstrdup(error ? error : "no vector in the answer");
+    return;
+  }
+  q->v = xcalloc((size_t)dim, sizeof *q->v);
+  memcpy(q->v, vecs, (size_t)dim * sizeof *q->v);
+  q->dim = dim;
+}
+
+/* The question's embedding through the settings' endpoint, on a loop of
+ * the command's own (the ask does the same on the server's loop). */
+static void embed_query(const cfg *settings, const char *query, query_embed *q) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  llm_client *llm = NULL;
+  llm_config lc;
+  core_llm_config(settings, &lc);
+  agent_embedder emb;
+  int err = llm_client_new(&loop, &llm);
+  if (!err) {
+    agent_embedder_init(&emb, llm, &lc, settings->docs.embedding_model);
+    err = emb.base.start(&emb.base, &query, 1, AGENT_QUERY_EMBED_TIMEOUT_MS, on_query_embedded, q, NULL);
+  }
+  if (err) {
+    q->done = true;
+    q->error = xasprintf("the request could not start: %s", strerror(-err));
+  }
+  while (!q->done && uv_run(&loop, UV_RUN_ONCE)) {
+  }
+  llm_client_free(llm);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  llm_config_close(&lc);
+}
+
+static int cmd_search(docs_store *ds, int argc, char **argv) {
   /* Defaults come from the user's settings, so the search shows what an
    * ask would put in the prompt. */
   cfg settings;
@@ -298,11 +382,26 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
   }
   cJSON *used = NULL, *why = NULL;
   char *warning = NULL;
-  char *ctx = explain ? docs_context_explain(store, query, n ? sources : NULL, n, (int)budget, &used, &warning, &why)
-                      : docs_context_build(store, query ? query : "", n ? sources : NULL, n, cfg_docs_mode_name(mode),
-                                           (int)budget, &used, &warning);
+  /* hybrid ranking when docs.embeddingModel is set and the question can be
+   * embedded; else lexical, and the reason is said */
+  query_embed qe = {0};
+  char *lexical_why = NULL;
+  const char *model = settings.docs.embedding_model;
+  if (*model && mode == CFG_DOCS_SEARCH && query && *query) embed_query(&settings, query, &qe);
+  docs_query_vec qv = {.model = model, .v = qe.v, .dim = qe.dim};
+  bool hybrid = false;
+  char *ctx = docs_context_build_hybrid(ds, query ? query : "", qe.v ? &qv : NULL, n ? sources : NULL, n,
+                                        cfg_docs_mode_name(mode), (int)budget, &used, &warning,
+                                        explain ? &why : NULL, &hybrid);
+  if (!*model) lexical_why = xstrdup("docs.embeddingModel is not set");
+  else if (qe.error) lexical_why = xasprintf("the question could not be embedded: %s", qe.error);
+  else if (qe.v && !hybrid)
+    lexical_why = xasprintf("no chunk of these sources has a vector of model '%s' (run crucible docs add)", model);
+  if (why && lexical_why) cJSON_AddStringToObject(why, "lexicalBecause", lexical_why);
+  if (lexical_why && *model && !json) term_printf(stderr, "ranking: lexical: %s\n", lexical_why);
   if (json) {
     cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "ranking", hybrid ? "hybrid" : "lexical");
     cJSON_AddStringToObject(j, "context", ctx);
     cJSON_AddNumberToObject(j, "chars", (double)strlen(ctx));
     cJSON_AddNumberToObject(j, "tokens", (double)((strlen(ctx) + 3) / 4));
@@ -327,6 +426,9 @@ static int cmd_search(docs_store *store, int argc, char **argv) {
   cJSON_Delete(why);
   free(warning);
   free(ctx);
+  free(qe.v);
+  free(qe.error);
+  free(lexical_why);
 out:
   cfg_close(&settings);
   return status;
@@ -346,21 +448,21 @@ int cli_docs(int argc, char **argv) {
     else args[na++] = argv[i];
   }
   char err[512];
-  docs_store *store = docs_store_open(db, err, sizeof err);
-  if (!store) {
+  docs_store *ds = docs_store_open(db, err, sizeof err);
+  if (!ds) {
     fprintf(stderr, "crucible docs: %s\n", err);
     free(args);
     return 1;
   }
   int status;
-  if (!strcmp(args[0], "add")) status = cmd_add(store, na, args);
-  else if (!strcmp(args[0], "list")) status = cmd_list(store, na, args);
-  else if (!strcmp(args[0], "search")) status = cmd_search(store, na, args);
+  if (!strcmp(args[0], "add")) status = cmd_add(ds, na, args);
+  else if (!strcmp(args[0], "list")) status = cmd_list(ds, na, args);
+  else if (!strcmp(args[0], "search")) status = cmd_search(ds, na, args);
   else {
     fprintf(stderr, "crucible docs: unknown command '%s'\n%s", args[0], usage);
     status = 2;
   }
-  docs_store_free(store);
+  docs_store_free(ds);
   free(args);
   return status;
 }

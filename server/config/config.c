@@ -145,6 +145,7 @@ static const field fields[] = {
      .def = CFG_DEFAULT_DOCS_MAX_PAGES},
     {"docs", "budgetTokens", F_INT, OFF(docs, budget_tokens), 0, 1000000, NULL, F_TIGHTEN_ONLY,
      .def = CFG_DEFAULT_DOCS_BUDGET_TOKENS},
+    {"docs", "embeddingModel", F_STR, OFF(docs, embedding_model), 0, 0, NULL, 0, .def_str = ""},
     {"docs", "allowLocal", F_BOOL, OFF(docs, allow_local), 0, 0, NULL, F_USER_ONLY, .def = 0},
     {"docs", "allowPrivateNetwork", F_BOOL, OFF(docs, allow_private_network), 0, 0, NULL, F_USER_ONLY,
      .def = 0},

@@ -119,6 +119,7 @@ typedef struct cfg_docs {
   int max_depth;
   int max_pages;
   int budget_tokens;
+  char embedding_model[CFG_STR]; /* "" = no embeddings: lexical ranking (docs/docs-context.md) */
   bool allow_local;           /* user file only: a client may name local paths outside its workspace */
   bool allow_private_network; /* user file only: a client may name URLs on loopback/private addresses */
 } cfg_docs;

@@ -8,12 +8,14 @@
 
 #include "common.h"
 #include "crucible_config.h"
+#include "embeddings.h"
 
 typedef struct doctor_job {
   core *core;
   cfg settings;       /* a snapshot: a client may change its settings meanwhile */
   cJSON *report;
   cJSON *llm;         /* the report's "llm" section */
+  cJSON *docs;        /* the report's "docs" section */
   int pending;        /* the sandbox's probes, the ping, and one for the start */
   uv_timer_t done;
   core_doctor_fn cb;
@@ -68,6 +70,46 @@ static int ping(doctor_job *j) {
   return err;
 }
 
+static void embedded(void *ud, const llm_embed_result *res) {
+  doctor_job *j = ud;
+  cJSON *e = cJSON_AddObjectToObject(j->docs, "embeddings");
+  cJSON_AddBoolToObject(e, "ok", res->ok);
+  if (res->ok) cJSON_AddNumberToObject(e, "dim", res->dim);
+  if (res->http_status) cJSON_AddNumberToObject(e, "httpStatus", (double)res->http_status);
+  if (res->error) cJSON_AddStringToObject(e, "error", res->error);
+  cJSON_AddNumberToObject(e, "ms", res->ms);
+  cJSON_ReplaceItemInObjectCaseSensitive(j->docs, "ranking", cJSON_CreateString(res->ok ? "hybrid" : "lexical"));
+  if (!res->ok)
+    cJSON_AddStringToObject(j->docs, "lexicalBecause",
+                            "the endpoint's /embeddings failed (see embeddings.error): asks rank lexically");
+  part_done(j);
+}
+
+/* The docs section: which ranking an ask gets. With docs.embeddingModel
+ * set, one text is embedded to see that the endpoint serves /embeddings. */
+static bool docs_check(doctor_job *j, bool offline) {
+  const char *model = j->settings.docs.embedding_model;
+  cJSON *d = j->docs;
+  cJSON_AddStringToObject(d, "ranking", "lexical");
+  cJSON_AddStringToObject(d, "embeddingModel", model);
+  if (j->core->docs) cJSON_AddNumberToObject(d, "vectors", (double)docs_vec_count(j->core->docs, *model ? model : NULL));
+  if (!*model) {
+    cJSON_AddStringToObject(d, "lexicalBecause", "docs.embeddingModel is not set");
+    return false;
+  }
+  if (offline) {
+    cJSON_AddStringToObject(d, "lexicalBecause", "not checked (--offline)");
+    return false;
+  }
+  llm_config lc;
+  core_llm_config(&j->settings, &lc);
+  const char *text = "crucible doctor";
+  int err = j->core->llm ? llm_embed_start(j->core->llm, &lc, model, &text, 1, 5000, embedded, j, NULL) : -ECANCELED;
+  llm_config_close(&lc);
+  if (err) cJSON_AddStringToObject(d, "lexicalBecause", "the embeddings check could not start");
+  return err == 0;
+}
+
 int core_doctor_start(core *self, const cfg *settings, bool offline, core_doctor_fn cb, void *ud) {
   doctor_job *j = xmalloc(sizeof *j);
   *j = (doctor_job){.core = self, .pending = 3, .cb = cb, .ud = ud};
@@ -114,6 +156,8 @@ int core_doctor_start(core *self, const cfg *settings, bool offline, core_doctor
     cJSON_AddStringToObject(j->llm, "error", "cannot start the check");
     j->pending--;
   }
+  j->docs = cJSON_AddObjectToObject(r, "docs");
+  if (docs_check(j, offline)) j->pending++;
   part_done(j);
   return 0;
 }

@@ -58,4 +58,5 @@ void core_agent_params(const cfg *settings, agent_params *p, llm_config *lc) {
   p->docs_budget_tokens = settings->docs.budget_tokens;
   p->docs_max_depth = settings->docs.max_depth;
   p->docs_max_pages = settings->docs.max_pages;
+  p->docs_embedding_model = settings->docs.embedding_model;
 }

@@ -341,23 +341,124 @@ static double url_weight(const char *url) {
  * Then each gains its page's evidence (below), and
  * the ranked rows are sorted again. (Only the order of the kept rows
  * changes: a demoted row never pushes out another.) */
-static void rerank(docs_store *self, docs_rank *r, size_t nh) {
-  bool any = false;
+/* The URLs of the chunks of a list of hits (new strings, NULL where gone). */
+static char **hit_urls(docs_store *self, const docs_hit *h, size_t nh) {
   char **urls = xcalloc(nh + 1, sizeof *urls);
   for (size_t i = 0; i < nh; i++) {
     sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
     if (!st) break;
-    sqlite3_bind_int64(st, 1, r->heap[i].id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      urls[i] = xstrdup(text_col(st, 2));
-      double w = url_weight(urls[i]);
-      if (w != 1.0) {
-        r->heap[i].score *= w;
-        any = true;
-      }
-    }
+    sqlite3_bind_int64(st, 1, h[i].id);
+    if (sqlite3_step(st) == SQLITE_ROW) urls[i] = xstrdup(text_col(st, 2));
     sqlite3_reset(st);
   }
+  return urls;
+}
+
+static void urls_free(char **urls, size_t n) {
+  for (size_t i = 0; i < n; i++) free(urls[i]);
+  free(urls);
+}
+
+/* Multiplies each hit's score by its URL's weight; true when one changed. */
+static bool weigh_urls(char **urls, docs_hit *h, size_t nh) {
+  bool any = false;
+  for (size_t i = 0; i < nh; i++) {
+    double w = urls[i] ? url_weight(urls[i]) : 1.0;
+    if (w != 1.0) {
+      h[i].score *= w;
+      any = true;
+    }
+  }
+  return any;
+}
+
+/* The vector side of a hybrid query, and its fusion with the lexical one
+ * (filled by hybrid_fuse, read by the explanation). */
+typedef struct hybrid {
+  const docs_query_vec *qv;
+  bool ran;            /* vectors of the model were found for the filtered sources */
+  docs_fused *fused;
+  size_t n_fused;
+  long long scanned;
+  double scan_ms;
+} hybrid;
+
+static void rerank_evidence(docs_store *self, docs_rank *r, size_t nh, bool any);
+
+/* Ranks the filtered sources' chunks by cosine with the question and fuses
+ * that ranking with the lexical one in r->heap (best first, URL weights
+ * applied) by reciprocal rank fusion; r->heap then holds the fused list
+ * (scores = the RRF scores, with the vector side's cosine weighted by URL
+ * too). Returns the new count. */
+static size_t hybrid_fuse(docs_store *self, docs_rank *r, size_t nh, const filter *f, size_t k, hybrid *hy) {
+  /* twice as many: the URL weights below may reorder them */
+  size_t kv = 2 * k;
+  docs_hit *vh = xcalloc(kv + 1, sizeof *vh);
+  size_t nv = 0;
+  unsigned long long t0 = now_ns();
+  const docs_vec_cache *vc = docs_vec_cache_get(self, hy->qv->model, hy->qv->dim);
+  long long *allowed = NULL;
+  size_t n_allowed = 0, cap = 0;
+  /* the filtered sources' chunks (none to pick when every page is under
+   * the one source asked for) */
+  if (vc && f->n && !(f->n == 1 && !pages_outside(self, f))) {
+    dbuf sql;
+    dbuf_init(&sql, 0);
+    dbuf_adds(&sql, "SELECT c.id FROM chunks c JOIN pages p ON p.id = c.page_id WHERE p.state = 0");
+    filter_sql(f, &sql, 1);
+    dbuf_adds(&sql, " ORDER BY c.id");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(self->db, sql.data, -1, &st, NULL) == SQLITE_OK) {
+      filter_bind(f, st, 1);
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n_allowed == cap) {
+          cap = cap ? cap * 2 : 1024;
+          allowed = xrealloc(allowed, cap * sizeof *allowed);
+        }
+        allowed[n_allowed++] = sqlite3_column_int64(st, 0);
+      }
+    }
+    sqlite3_finalize(st);
+    dbuf_close(&sql);
+    if (!allowed) allowed = xcalloc(1, sizeof *allowed); /* nothing allowed, not everything */
+  }
+  if (vc) hy->scanned = docs_vec_topk_mem(vc, allowed, n_allowed, hy->qv->v, kv, vh, &nv);
+  free(allowed);
+  hy->scan_ms = (double)(now_ns() - t0) / 1e6;
+  if (hy->scanned <= 0) {
+    free(vh);
+    return nh;
+  }
+  hy->ran = true;
+  char **vurls = hit_urls(self, vh, nv);
+  if (weigh_urls(vurls, vh, nv)) qsort(vh, nv, sizeof *vh, docs_hit_cmp);
+  urls_free(vurls, nv);
+  if (nv > k) nv = k;
+  long long *lex = xcalloc(nh + 1, sizeof *lex), *vec = xcalloc(nv + 1, sizeof *vec);
+  for (size_t i = 0; i < nh; i++) lex[i] = r->heap[i].id;
+  for (size_t i = 0; i < nv; i++) vec[i] = vh[i].id;
+  hy->fused = xcalloc(nh + nv + 1, sizeof *hy->fused);
+  hy->n_fused = docs_rrf(lex, nh, vec, nv, hy->fused);
+  for (size_t i = 0; i < hy->n_fused; i++)
+    if (hy->fused[i].vec_rank) hy->fused[i].cosine = (float)vh[hy->fused[i].vec_rank - 1].score;
+  free(r->heap);
+  r->heap = xcalloc(hy->n_fused + 1, sizeof *r->heap);
+  for (size_t i = 0; i < hy->n_fused; i++) r->heap[i] = (docs_hit){hy->fused[i].score, hy->fused[i].id};
+  r->n_heap = hy->n_fused;
+  free(lex), free(vec), free(vh);
+  return hy->n_fused;
+}
+
+static void rerank(docs_store *self, docs_rank *r, size_t nh) {
+  char **urls = hit_urls(self, r->heap, nh);
+  bool any = weigh_urls(urls, r->heap, nh);
+  urls_free(urls, nh);
+  rerank_evidence(self, r, nh, any);
+}
+
+/* Page evidence (below), then the rows sorted again when a score changed. */
+static void rerank_evidence(docs_store *self, docs_rank *r, size_t nh, bool any) {
+  char **urls = hit_urls(self, r->heap, nh);
   /* Page evidence: a chunk gains PAGE_EVIDENCE of the scores of the other
    * kept chunks of its page. The page that is about the question holds
    * several matching sections; a page that mentions its words once, in
@@ -371,8 +472,7 @@ static void rerank(docs_store *self, docs_rank *r, size_t nh) {
     if (add[i] > 0) any = true;
   }
   free(add);
-  for (size_t i = 0; i < nh; i++) free(urls[i]);
-  free(urls);
+  urls_free(urls, nh);
   if (any) {
     r->n_heap = nh;
     docs_rank_sort(r);
@@ -412,8 +512,14 @@ static bool rank_parts(docs_store *self, const docs_rank *r, const char *match, 
 
 /* The explanation of a ranking (docs_context_explain). */
 static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t nh, const char *match,
-                         const qterm *const *terms, const bool *in_prompt) {
+                         const qterm *const *terms, const bool *in_prompt, const hybrid *hy) {
   cJSON_AddStringToObject(ex, "match", match);
+  if (hy) {
+    cJSON_AddNumberToObject(ex, "rrfK", DOCS_RRF_K);
+    cJSON_AddStringToObject(ex, "embeddingModel", hy->qv->model);
+    cJSON_AddNumberToObject(ex, "vectorsScanned", (double)hy->scanned);
+    cJSON_AddNumberToObject(ex, "vectorScanMs", hy->scan_ms);
+  }
   cJSON_AddNumberToObject(ex, "titleWeight", r->title_weight);
   cJSON_AddNumberToObject(ex, "rowsScored", (double)r->scored);
   cJSON *ta = cJSON_AddArrayToObject(ex, "terms");
@@ -447,10 +553,20 @@ static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t
     cJSON_AddBoolToObject(o, "inPrompt", in_prompt[i]);
     free(title);
     sqlite3_reset(st);
+    const docs_fused *fu = NULL;
+    for (size_t j = 0; hy && j < hy->n_fused && !fu; j++)
+      if (hy->fused[j].id == r->heap[i].id) fu = &hy->fused[j];
+    if (fu) {
+      cJSON_AddNumberToObject(o, "lexicalRank", fu->lex_rank);
+      cJSON_AddNumberToObject(o, "vectorRank", fu->vec_rank);
+      if (fu->vec_rank) cJSON_AddNumberToObject(o, "cosine", fu->cosine);
+      cJSON_AddNumberToObject(o, "rrf", fu->score);
+      cJSON_AddNumberToObject(o, "pageEvidence", r->heap[i].score - fu->score);
+    }
     docs_rank_parts parts;
-    if (rank_parts(self, r, match, r->heap[i].id, &parts)) {
+    if (*match && rank_parts(self, r, match, r->heap[i].id, &parts)) {
       cJSON_AddNumberToObject(o, "bm25", parts.total);
-      cJSON_AddNumberToObject(o, "pageEvidence", r->heap[i].score - parts.total * cw);
+      if (!fu) cJSON_AddNumberToObject(o, "pageEvidence", r->heap[i].score - parts.total * cw);
       cJSON_AddNumberToObject(o, "length", (double)parts.length);
       cJSON_AddNumberToObject(o, "lengthNorm", parts.norm);
       cJSON *pa = cJSON_AddArrayToObject(o, "parts");
@@ -469,7 +585,7 @@ static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t
 }
 
 static void build_search(docs_store *self, const char *query, const filter *f, size_t budget, dbuf *out,
-                         cJSON *used, cJSON *explain) {
+                         cJSON *used, cJSON *explain, hybrid *hy) {
   size_t nw = 0, nc = 0;
   char **words = docs_query_words(query, DOCS_MAX_QUERY_TERMS, &nw);
   char **compounds = docs_query_compounds(query, DOCS_MAX_QUERY_TERMS, &nc);
@@ -537,8 +653,8 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     }
     dbuf_adds(&q, ")");
   }
-  if (!r.n_terms) goto out;
-  filter_match(self, f, &q);
+  if (!r.n_terms && !hy) goto out;
+  if (r.n_terms) filter_match(self, f, &q);
   /* Enough candidates to fill the budget with ~1,000-char chunks and skip a
    * few; fewer candidates rank faster (a higher bar to enter the top). When
    * they run out before the budget is full, the ranking runs again wider. */
@@ -549,20 +665,34 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
   for (;;) {
     r.k = k;
     docs_rank_reset(&r);
-    if (!(st = docs_store_stmt(self, DOCS_STMT_RANK))) goto out;
-    sqlite3_bind_text(st, 1, q.data, -1, SQLITE_STATIC);
-    sqlite3_bind_pointer(st, 2, &r, "crucible_docs_rank", NULL);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) log_warn("docs search: %s", sqlite3_errmsg(self->db));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    size_t nh = docs_rank_sort(&r);
-    rerank(self, &r, nh);
+    if (r.n_terms) {
+      if (!(st = docs_store_stmt(self, DOCS_STMT_RANK))) goto out;
+      sqlite3_bind_text(st, 1, q.data, -1, SQLITE_STATIC);
+      sqlite3_bind_pointer(st, 2, &r, "crucible_docs_rank", NULL);
+      int rc = sqlite3_step(st);
+      if (rc != SQLITE_DONE) log_warn("docs search: %s", sqlite3_errmsg(self->db));
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+    }
+    size_t n_lex = docs_rank_sort(&r), nh = n_lex;
+    if (hy) {
+      /* the URL weights, then the fusion, then the page evidence */
+      char **urls = hit_urls(self, r.heap, nh);
+      if (weigh_urls(urls, r.heap, nh)) docs_rank_sort(&r);
+      urls_free(urls, nh);
+      free(hy->fused);
+      hy->fused = NULL;
+      hy->n_fused = 0;
+      nh = hybrid_fuse(self, &r, nh, f, k, hy);
+      rerank_evidence(self, &r, nh, true);
+    } else {
+      rerank(self, &r, nh);
+    }
     log_debug("docs search: %lld rows, %lld scored, top %zu kept: %s", r.rows, r.scored, nh, q.data);
     free(in_prompt);
     in_prompt = xcalloc(nh + 1, sizeof *in_prompt);
-    if (format_hits(self, &r, nh, f, budget, nh < k || k >= MAX_CANDIDATES, out, used, in_prompt)) {
-      if (explain) explain_fill(self, explain, &r, nh, q.data, by_phrase, in_prompt);
+    if (format_hits(self, &r, nh, f, budget, n_lex < k || k >= MAX_CANDIDATES, out, used, in_prompt)) {
+      if (explain) explain_fill(self, explain, &r, nh, r.n_terms ? q.data : "", by_phrase, in_prompt, hy && hy->ran ? hy : NULL);
       break;
     }
     k = MAX_CANDIDATES;
@@ -653,7 +783,7 @@ out:
 
 static char *context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
                            const char *mode, int budget_tokens, cJSON **sources_used, char **warning,
-                           cJSON *explain) {
+                           cJSON *explain, hybrid *hy) {
   if (sources_used) *sources_used = NULL;
   if (warning) *warning = NULL;
   bool all = false;
@@ -672,7 +802,7 @@ static char *context_build(docs_store *self, const char *query, const char *cons
   } else if (all) {
     build_all(self, &f, budget, &out, used, &warn, budget_tokens);
   } else {
-    build_search(self, query ? query : "", &f, budget, &out, used, explain);
+    build_search(self, query ? query : "", &f, budget, &out, used, explain, hy);
   }
   filter_close(&f);
   if (sources_used) *sources_used = used;
@@ -684,12 +814,29 @@ static char *context_build(docs_store *self, const char *query, const char *cons
 
 char *docs_context_build(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
                          const char *mode, int budget_tokens, cJSON **sources_used, char **warning) {
-  return context_build(self, query, sources, n_sources, mode, budget_tokens, sources_used, warning, NULL);
+  return context_build(self, query, sources, n_sources, mode, budget_tokens, sources_used, warning, NULL, NULL);
 }
 
 char *docs_context_explain(docs_store *self, const char *query, const char *const *sources, size_t n_sources,
                            int budget_tokens, cJSON **sources_used, char **warning, cJSON **explain) {
-  *explain = cJSON_CreateObject();
-  cJSON_AddStringToObject(*explain, "ranking", "lexical");
-  return context_build(self, query, sources, n_sources, "search", budget_tokens, sources_used, warning, *explain);
+  return docs_context_build_hybrid(self, query, NULL, sources, n_sources, "search", budget_tokens, sources_used,
+                                   warning, explain, NULL);
+}
+
+char *docs_context_build_hybrid(docs_store *self, const char *query, const docs_query_vec *qv,
+                                const char *const *sources, size_t n_sources, const char *mode, int budget_tokens,
+                                cJSON **sources_used, char **warning, cJSON **explain, bool *hybrid_out) {
+  hybrid hy = {.qv = qv};
+  bool use = qv && qv->v && qv->dim > 0 && qv->model && *qv->model;
+  cJSON *ex = NULL;
+  if (explain) {
+    ex = *explain = cJSON_CreateObject();
+    cJSON_AddStringToObject(ex, "ranking", "lexical");
+  }
+  char *ctx = context_build(self, query, sources, n_sources, explain ? "search" : mode, budget_tokens, sources_used,
+                            warning, ex, use ? &hy : NULL);
+  if (ex && hy.ran) cJSON_ReplaceItemInObjectCaseSensitive(ex, "ranking", cJSON_CreateString("hybrid"));
+  free(hy.fused);
+  if (hybrid_out) *hybrid_out = hy.ran;
+  return ctx;
 }

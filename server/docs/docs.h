@@ -15,6 +15,21 @@
 typedef struct docs_store docs_store;
 typedef struct docs_sync docs_sync;
 
+/* A source of embeddings, wired by the caller (the agent's adapter of the
+ * LLM client's /embeddings): docs knows no endpoint. `done` gets n x dim
+ * floats (borrowed for the call) or an error (non-NULL; "cancelled" after
+ * cancel), exactly once, from the loop. */
+typedef void (*docs_embed_fn)(void *ud, const float *vecs, size_t n, int dim, const char *error);
+typedef struct docs_embedder {
+  const char *model; /* docs.embeddingModel: vectors are stored and matched under this name */
+  /* Starts embedding texts[0..n) within timeout_ms (<= 0: the endpoint's
+   * default). 0 and *req (for cancel), or a negative errno and no call. */
+  int (*start)(const struct docs_embedder *self, const char *const *texts, size_t n, long timeout_ms,
+               docs_embed_fn done, void *ud, void **req);
+  /* Aborts a request; done follows from the loop with an error. */
+  void (*cancel)(void *req);
+} docs_embedder;
+
 /* Defaults used when an option is 0. */
 #define DOCS_DEFAULT_MAX_DEPTH CFG_DEFAULT_DOCS_MAX_DEPTH /* the settings' (config/defaults.h) */
 #define DOCS_DEFAULT_MAX_PAGES CFG_DEFAULT_DOCS_MAX_PAGES
@@ -47,7 +62,15 @@ typedef struct docs_sync_opts {
                                   <0 = the default */
   int concurrency;             /* transfers at once */
   int timeout_ms;              /* per request, whole transfer */
+  /* Embeddings (hybrid ranking): when non-NULL, the chunks without a
+   * vector of embedder->model are embedded after the crawl, in batches of
+   * DOCS_EMBED_BATCH, one request at a time on the loop. It must outlive
+   * the sync. A failure stops the embedding, is logged once and reported
+   * in embed_error: the sync itself still succeeds. */
+  const docs_embedder *embedder;
 } docs_sync_opts;
+
+#define DOCS_EMBED_BATCH 64
 
 typedef struct docs_sync_stats {
   int fetched;      /* pages downloaded and indexed */
@@ -60,6 +83,8 @@ typedef struct docs_sync_stats {
   int removed;      /* pages of local files that no longer exist, dropped from the cache */
   int refused;      /* requests of public_only sources refused: the host is not a public address
                        (also counted in errors) */
+  int embedded;     /* chunks whose embedding was computed and stored */
+  const char *embed_error; /* NULL, or why embedding stopped (valid during the callback) */
 } docs_sync_stats;
 
 /* Progress, called from the loop after every page. `url` is the page just
@@ -105,6 +130,30 @@ char *docs_context_build(docs_store *store, const char *query, const char *const
  * urlWeight + pageEvidence; tf counts a heading's occurrence titleWeight times). */
 char *docs_context_explain(docs_store *store, const char *query, const char *const *sources, size_t n_sources,
                            int budget_tokens, cJSON **sources_used, char **warning, cJSON **explain);
+
+/* The question's embedding, for hybrid ranking (vector.c). */
+typedef struct docs_query_vec {
+  const char *model; /* the docs.embeddingModel the chunks were embedded with */
+  const float *v;
+  int dim;
+} docs_query_vec;
+
+/* docs_context_build (explain NULL) or docs_context_explain (explain
+ * non-NULL; in hybrid ranking each hit also has lexicalRank, vectorRank (0 =
+ * not in that ranking), cosine, and score is the fused one), with hybrid
+ * ranking in mode "search" when qv is non-NULL: the chunks of the filtered
+ * sources that have a vector of qv->model are scored by cosine (a flat
+ * scan), and the lexical and vector rankings are fused by reciprocal rank
+ * fusion (score = sum of 1/(DOCS_RRF_K + rank)) after the URL weight and
+ * before the page evidence. *hybrid (may be NULL) says whether the vector
+ * side ran: false when qv is NULL or no chunk there has a vector of the
+ * model. */
+char *docs_context_build_hybrid(docs_store *store, const char *query, const docs_query_vec *qv,
+                                const char *const *sources, size_t n_sources, const char *mode, int budget_tokens,
+                                cJSON **sources_used, char **warning, cJSON **explain, bool *hybrid);
+
+/* Vectors stored for `model` (NULL: any), or <0 on error. */
+long long docs_vec_count(docs_store *self, const char *model);
 
 /* The sources the store knows: a new array of {source, kind:"url"|"path",
  * prefix, pages, chunks, syncedAt, oldestFetch, newestFetch} (times in Unix

@@ -173,6 +173,20 @@ typedef enum docs_stmt {
   DOCS_STMT_N
 } docs_stmt;
 
+/* The vectors of one model, in memory (vector.c): a query's flat scan reads
+ * them here instead of from SQLite, where each 3 KB vector is a B-tree
+ * lookup plus overflow pages. Reloaded when the store changed. */
+typedef struct docs_vec_cache {
+  char *model;
+  int dim;
+  long long *ids; /* ascending */
+  float *v;       /* n x dim, unit length */
+  size_t n;
+  unsigned long long gen;
+  long long data_version;
+  bool valid;
+} docs_vec_cache;
+
 struct docs_store {
   sqlite3 *db;
   sqlite3_stmt *stmts[DOCS_STMT_N]; /* prepared on first use, finalized by docs_store_free */
@@ -192,6 +206,7 @@ struct docs_store {
   char **df_terms; /* document frequencies of query terms looked up */
   long long *df;
   size_t n_df;
+  docs_vec_cache vecs;
   /* tests: score every matching row / ask FTS5 for lengths (the ranking must not change) */
   bool no_prune, no_length_cache;
 };
@@ -321,6 +336,41 @@ int docs_store_source_put(docs_store *self, const char *source, const char *kind
 int docs_store_prune(docs_store *self, const char *prefix, bool (*gone)(void *ud, const char *url), void *ud);
 double docs_wall_now(void);
 
+/* ---- vector.c ---- */
+
+/* Reciprocal rank fusion's constant: a rank r weighs 1/(DOCS_RRF_K + r). */
+#define DOCS_RRF_K 60
+
+typedef struct docs_fused {
+  long long id;
+  double score;  /* sum of 1/(DOCS_RRF_K + rank) over the rankings holding it */
+  int lex_rank, vec_rank; /* 1-based; 0 = not in that ranking */
+  float cosine;  /* filled by the caller */
+} docs_fused;
+
+/* Fuses two rankings (ids best first; an id may be in one or both) into out
+ * (room for n_lex + n_vec), best first; ties keep the lexical order, then
+ * the vector order. Returns the count. */
+size_t docs_rrf(const long long *lex, size_t n_lex, const long long *vec, size_t n_vec, docs_fused *out);
+/* qsort order of docs_hit: best score first, then by id. */
+int docs_hit_cmp(const void *a, const void *b);
+/* Scales v to unit length (a zero vector stays). */
+void docs_vec_normalize(float *v, int dim);
+float docs_vec_dot(const float *a, const float *b, int dim);
+/* The vectors of model with dim floats, loaded if the store changed since
+ * (a write here, or another connection's commit); NULL when none or on an
+ * error. Owned by the store, valid until its next write or query. */
+const docs_vec_cache *docs_vec_cache_get(docs_store *self, const char *model, int dim);
+void docs_vec_cache_close(docs_vec_cache *self);
+/* The best k of the cache's rows by cosine with q into out (room for k),
+ * best first. allowed (ascending chunk ids, n_allowed of them) restricts the
+ * rows; NULL = every row. Returns the rows scored. */
+long long docs_vec_topk_mem(const docs_vec_cache *c, const long long *allowed, size_t n_allowed, const float *q,
+                            size_t k, docs_hit *out, size_t *n_out);
+/* Stores vectors (n x dim, normalised here) of chunks ids[] for model,
+ * replacing older ones; a chunk gone meanwhile is skipped. 0 or -EIO. */
+int docs_vec_put(docs_store *self, const char *model, const long long *ids, size_t n, const float *vecs, int dim);
+
 /* ---- a sync: sync.c (queue, caps, lifecycle), crawl.c (URLs), walk.c
  * (local files), index.c (pages into chunks) ---- */
 
@@ -376,7 +426,25 @@ struct docs_sync {
   docs_done_fn done;
   void *ud;
   char *error;
+  /* the embedding phase (vector.c), after the crawl */
+  char *embed_model;     /* NULL: none */
+  bool embedding;
+  void *embed_req;
+  long long embed_cursor;  /* the last chunk id asked for */
+  long long embed_ids[DOCS_EMBED_BATCH];
+  char *embed_texts[DOCS_EMBED_BATCH];
+  size_t embed_n;
+  char embed_error[512];
 };
+
+/* vector.c: starts embedding the chunks without a vector of the sync's
+ * model; true when a request is under way (docs_sync_finish_done follows
+ * when the phase ends), false when there is nothing to do or it could not
+ * start (then the caller finishes). */
+bool docs_sync_embed_start(docs_sync *s);
+void docs_sync_embed_cancel(docs_sync *s);
+/* sync.c: reports the end of the sync and frees it. */
+void docs_sync_finish_done(docs_sync *s);
 
 /* sync.c: queues a canonical URL or real path found at `depth` under source
  * `si` if it is within the source's bounds and new. */

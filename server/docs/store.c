@@ -15,7 +15,7 @@
 
 /* Bump when the schema changes: an older cache is dropped and rebuilt by the
  * next sync (it is only a cache). */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 /* The index's file under the XDG cache directory. */
 #define DOCS_DB_NAME "docs.db"
 /* A batch commits after this many page writes or this age, whichever first:
@@ -58,10 +58,18 @@ static const char schema[] =
     "  INSERT INTO chunks_fts(rowid, title, body, loc) VALUES (new.id, new.title, new.body, new.loc); END;"
     "CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN"
     "  INSERT INTO chunks_fts(chunks_fts, rowid, title, body, loc)"
-    "  VALUES ('delete', old.id, old.title, old.body, old.loc); END;";
+    "  VALUES ('delete', old.id, old.title, old.body, old.loc); END;"
+    /* embeddings of chunks (vector.c): one row per chunk and model, unit
+     * length float32 in host order; they go with their chunk */
+    "CREATE TABLE IF NOT EXISTS chunk_vectors ("
+    "  chunk_id INTEGER NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL,"
+    "  PRIMARY KEY (chunk_id, model)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS chunks_vd AFTER DELETE ON chunks BEGIN"
+    "  DELETE FROM chunk_vectors WHERE chunk_id = old.id; END;";
 
 static const char drop_old[] =
-    "DROP TRIGGER IF EXISTS chunks_ai; DROP TRIGGER IF EXISTS chunks_ad;"
+    "DROP TRIGGER IF EXISTS chunks_ai; DROP TRIGGER IF EXISTS chunks_ad; DROP TRIGGER IF EXISTS chunks_vd;"
+    "DROP TABLE IF EXISTS chunk_vectors;"
     "DROP TABLE IF EXISTS chunks_vocab; DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS chunks;"
     "DROP TABLE IF EXISTS pages; DROP TABLE IF EXISTS sources;";
 
@@ -171,6 +179,7 @@ void docs_store_free(docs_store *self) {
   for (int i = 0; i < DOCS_STMT_N; i++) sqlite3_finalize(self->stmts[i]);
   docs_rank_unregister(self);
   docs_store_caches_free(self);
+  docs_vec_cache_close(&self->vecs);
   sqlite3_close(self->db);
   free(self);
 }

@@ -146,6 +146,12 @@ static void finish(docs_sync *s) {
     }
   if (docs_store_batch_end(s->store))
     log_warn("docs: the last pages of this sync could not be saved; the next sync fetches them again");
+  if (docs_sync_embed_start(s)) return;
+  docs_sync_finish_done(s);
+}
+
+void docs_sync_finish_done(docs_sync *s) {
+  s->embedding = false;
   s->done(s->ud, &s->st, s->error);
   http_client_free(s->http);
   queue_clear(&s->urls);
@@ -154,6 +160,7 @@ static void finish(docs_sync *s) {
   for (size_t i = 0; i < s->n_srcs; i++) free(s->srcs[i].root), free(s->srcs[i].prefix);
   free(s->srcs);
   free(s->error);
+  free(s->embed_model);
   uv_close((uv_handle_t *)&s->tick, on_tick_closed);
   uv_close((uv_handle_t *)&s->flush, on_flush_closed);
 }
@@ -195,6 +202,8 @@ int docs_sync_start(docs_store *store, uv_loop_t *loop, const docs_sync_opts *op
   s->loop = loop;
   s->o = *opts;
   s->o.sources = NULL;
+  if (opts->embedder && opts->embedder->model && *opts->embedder->model && opts->embedder->start)
+    s->embed_model = xstrdup(opts->embedder->model);
   if (s->o.max_depth < 0) s->o.max_depth = 0;
   if (s->o.max_pages <= 0) s->o.max_pages = DOCS_DEFAULT_MAX_PAGES;
   if (!s->o.max_page_bytes) s->o.max_page_bytes = DOCS_DEFAULT_MAX_PAGE_BYTES;
@@ -228,6 +237,7 @@ int docs_sync_start(docs_store *store, uv_loop_t *loop, const docs_sync_opts *op
     if (r < 0) {
       for (size_t i = 0; i < s->n_srcs; i++) free(s->srcs[i].root), free(s->srcs[i].prefix);
       free(s->srcs);
+      free(s->embed_model);
       free(s);
       return r;
     }
@@ -248,6 +258,12 @@ int docs_sync_start(docs_store *store, uv_loop_t *loop, const docs_sync_opts *op
 }
 
 void docs_sync_cancel(docs_sync *self) {
+  if (self && self->embedding && !self->cancelled) {
+    /* the embedding request ends through its callback, from the loop */
+    self->cancelled = true;
+    docs_sync_embed_cancel(self);
+    return;
+  }
   if (!self || self->finished || self->cancelled) return;
   self->cancelled = true;
   docs_crawl_cancel(self);

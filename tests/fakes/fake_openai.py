@@ -1,6 +1,8 @@
 """A fake OpenAI-compatible chat-completions server for tests: real HTTP on
 127.0.0.1, SSE streaming, scripted replies and failures, and a record of every
-request it was sent.
+request it was sent. It also serves POST /v1/embeddings (a deterministic hashed
+bag of words with a small synonym table; fake.configure_embeddings(failure=
+"404"|"500"|"garbage"|"slow", delay=S) makes it misbehave).
 
 As a module:  fake = FakeOpenAI().start(); fake.script([...]); fake.url; fake.requests; fake.stop()
               fake.connections: TCP connections accepted so far; each request's record names the
@@ -62,6 +64,32 @@ def split_content(text, n=4):
         return []
     size = max(1, len(text) // n)
     return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+# The fake embedding model: a hashed bag of words, each word first mapped
+# through a small synonym table, so texts that share no word can still share
+# a meaning ("pause" and "sleep"). Deterministic; it shows that hybrid
+# ranking can find what lexical ranking misses, never how good a real model
+# is.
+EMBED_SYNONYMS = {
+    "pause": "sleep", "wait": "sleep", "delay": "sleep", "halt": "sleep", "suspend": "sleep",
+    "constants": "enumeration", "constant": "enumeration", "enum": "enumeration", "enumerations": "enumeration",
+    "slow": "profile", "slowly": "profile", "profiling": "profile", "profiler": "profile", "bottleneck": "profile",
+}
+EMBED_DIM = 64
+
+
+def embed_text(text, dim=EMBED_DIM):
+    import hashlib
+    import re
+    v = [0.0] * dim
+    for w in re.findall(r"[a-z0-9]+", text.lower()):
+        if len(w) < 3:
+            continue
+        w = EMBED_SYNONYMS.get(w, w)
+        h = hashlib.sha256(w.encode()).digest()
+        v[int.from_bytes(h[:4], "little") % dim] += 1.0 if h[4] & 1 else -1.0
+    return v
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -156,6 +184,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_control/config":
             self.fake.configure(**(body or {}))
             return self._send_json(200, {"ok": True})
+        if self.path == "/_control/embeddings":
+            self.fake.configure_embeddings(**(body or {}))
+            return self._send_json(200, {"ok": True})
+        if self.path.rstrip("/") == "/v1/embeddings":
+            return self._embeddings(raw, body)
         if self.path.rstrip("/") != "/v1/chat/completions":
             return self._send_json(404, {"error": {"message": "no route " + self.path}})
         rec = self._record(raw, body)
@@ -173,6 +206,40 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             rec["disconnected"] = True
         self.close_connection = True if rec["disconnected"] else self.close_connection
+
+    def _embeddings(self, raw, body):
+        """POST /v1/embeddings in OpenAI's wire format, or the failure set by
+        configure_embeddings (404, 500, garbage, slow)."""
+        rec = self._record(raw, body)
+        with self.fake.lock:
+            failure, delay, dim = self.fake.embed_failure, self.fake.embed_delay, self.fake.embed_dim
+        if failure == "404":
+            return self._send_json(404, {"error": {"message": "no route " + self.path,
+                                                   "type": "invalid_request_error"}})
+        if failure == "500":
+            return self._send_json(500, {"error": {"message": "the embedding model crashed", "type": "server_error"}})
+        if failure == "garbage":
+            data = b'{"object": "list", "data": [{"embedding": [0.1, "x"'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if failure == "slow" or delay:
+            if self._client_gone(delay or 30):
+                rec["disconnected"] = True
+                return
+        inp = (body or {}).get("input")
+        if isinstance(inp, str):
+            inp = [inp]
+        if not isinstance(inp, list) or not inp or not all(isinstance(t, str) for t in inp):
+            return self._send_json(400, {"error": {"message": "'input' must be a string or a list of strings",
+                                                   "type": "invalid_request_error"}})
+        data = [{"object": "embedding", "index": i, "embedding": embed_text(t, dim)} for i, t in enumerate(inp)]
+        self._send_json(200, {"object": "list", "data": data, "model": body.get("model", ""),
+                              "usage": {"prompt_tokens": sum(len(t.split()) for t in inp),
+                                        "total_tokens": sum(len(t.split()) for t in inp)}})
 
     def _reply(self, reply, body):
         rec = self.fake._requests[-1]
@@ -326,6 +393,7 @@ class FakeOpenAI:
         self.connections = 0
         self.reject_formats = set()
         self.models = list(models)
+        self.embed_failure, self.embed_delay, self.embed_dim = None, 0, EMBED_DIM
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.fake = self
@@ -358,6 +426,17 @@ class FakeOpenAI:
                 self.reject_formats = set(reject_formats)
             if models is not None:
                 self.models = list(models)
+
+    def configure_embeddings(self, failure=None, delay=0, dim=EMBED_DIM):
+        """/v1/embeddings: failure None (answer), "404", "500", "garbage" (a cut JSON body) or "slow"
+        (answer after `delay` seconds, default 30, unless the client leaves); dim: vector length."""
+        with self.lock:
+            self.embed_failure = failure
+            self.embed_delay = delay
+            self.embed_dim = dim
+
+    def embedding_requests(self):
+        return [r for r in self.requests if r["path"].rstrip("/") == "/v1/embeddings"]
 
     def _next_reply(self):
         with self.lock:

@@ -27,8 +27,18 @@ and a phrase of the answering section. The harness checks first that every
 phrase occurs in one of its pages, so a question cannot silently be
 unanswerable.
 
+With --embedding-model NAME the chunks are embedded at indexing through the
+endpoint's /embeddings (--base-url, default $OPENAI_BASE_URL) and every set is
+reported twice, ranked lexically and hybrid (bm25 fused with the embeddings'
+cosine). The gain of hybrid ranking can only be measured this way, with a real
+embedding model; the tests' fake model shows the mechanism, not the quality:
+  ollama pull nomic-embed-text
+  OPENAI_BASE_URL=http://127.0.0.1:11434/v1 /usr/bin/python3 bench/docs/retrieval/run.py \
+      --embedding-model nomic-embed-text
+
 Usage: /usr/bin/python3 bench/docs/retrieval/run.py [--crucible BIN]
          [--bench-docs BIN] [--docs DIR] [--http] [--budget N] [--verbose]
+         [--embedding-model NAME [--base-url URL]]
 Installs python3-doc with apt-get when the folder is missing (as root, or
 through sudo)."""
 import argparse
@@ -79,17 +89,28 @@ class Env:
     """A private config and cache: the defaults apply, whatever the user's
     settings are."""
 
-    def __init__(self, crucible, tmp):
+    def __init__(self, crucible, tmp, base_url=None):
         self.crucible = crucible
         self.env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"), XDG_CACHE_HOME=str(tmp / "cache"),
                         HOME=str(tmp))
-        (tmp / "config").mkdir()
+        if base_url:
+            self.env["OPENAI_BASE_URL"] = base_url
+        self.config = tmp / "config"
+        (self.config / "crucible").mkdir(parents=True)
+        self.rankings = {}
+
+    def set_embedding_model(self, model):
+        """docs.embeddingModel in the private settings ("" = lexical ranking)."""
+        (self.config / "crucible" / "config.json").write_text(json.dumps({"docs": {"embeddingModel": model}}))
 
     def docs(self, db, *args):
         p = subprocess.run([self.crucible, "docs", *args, "--db", str(db)], capture_output=True, text=True,
                            env=self.env, timeout=600)
         if p.returncode not in (0, 1):
             sys.exit("bench: crucible docs %s failed (%d): %s" % (args[0], p.returncode, p.stderr[-2000:]))
+        if args[0] == "search" and "--json" in args:
+            r = json.loads(p.stdout).get("ranking", "lexical")
+            self.rankings[r] = self.rankings.get(r, 0) + 1
         return p
 
 
@@ -202,9 +223,18 @@ def report(label, env, db, sets, st, dt, args):
     print("== %s" % label)
     print("index: %d pages in %.1f s = %.0f pages/s; %d pages stored, %d chunks (%d of them under _sources/)"
           % (st["pages"], dt, st["pages"] / dt if dt else 0, pages, chunks, src))
+    if args.embedding_model:
+        print("embeddings: %d chunks embedded with %s%s" % (st.get("embedded", 0), args.embedding_model,
+              "; FAILED: " + st["embeddingError"] if st.get("embeddingError") else ""))
     for name, qs in sets:
-        print("-- %s" % name)
-        report_set(env, db, qs, args)
+        for model in ([""] + [args.embedding_model] if args.embedding_model else [None]):
+            if model is not None:
+                env.set_embedding_model(model)
+            env.rankings = {}
+            print("-- %s%s" % (name, "" if model is None else " (ranking %s)" % ("hybrid" if model else "lexical")))
+            report_set(env, db, qs, args)
+            if model:
+                print("searches ranked: %s" % ", ".join("%s %d" % kv for kv in sorted(env.rankings.items())))
 
 
 def report_set(env, db, qs, args):
@@ -218,7 +248,7 @@ def report_set(env, db, qs, args):
     print("answering section in the prompt at %d tokens: %d of %d (%.0f %%)" % (args.budget, inp, n, 100.0 * inp / n))
     if args.bench_docs and os.path.exists(args.bench_docs):
         t = query_times(args.bench_docs, db, qs, args.budget)
-        print("query (in-process, %d tokens): median %.2f ms, p95 %.2f ms, max %.2f ms"
+        print("query (in-process, lexical, %d tokens): median %.2f ms, p95 %.2f ms, max %.2f ms"
               % (args.budget, statistics.median(t), sorted(t)[int(0.95 * (len(t) - 1))], max(t)))
     if misses:
         print("not first, or not in the prompt:")
@@ -236,13 +266,18 @@ def main():
     ap.add_argument("--budget", type=int, default=6000)
     ap.add_argument("--http", action="store_true", help="also crawl the folder over 127.0.0.1")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--embedding-model", default="",
+                    help="embed the chunks with this model and report lexical and hybrid ranking")
+    ap.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", ""),
+                    help="the OpenAI-compatible endpoint serving /embeddings (default $OPENAI_BASE_URL)")
     args = ap.parse_args()
     ensure_docs(args.docs)
     sets = [(os.path.basename(q), load_questions(q))
             for q in (args.questions or [str(HERE / "questions.jsonl"), str(HERE / "heldout.jsonl")])]
     with tempfile.TemporaryDirectory(prefix="crucible-retrieval-") as d:
         tmp = pathlib.Path(d)
-        env = Env(args.crucible, tmp)
+        env = Env(args.crucible, tmp, args.base_url)
+        env.set_embedding_model(args.embedding_model)
         db = tmp / "folder.db"
         st, dt = index(env, db, args.docs)
         report("folder %s" % args.docs, env, db, sets, st, dt, args)
@@ -251,6 +286,7 @@ def main():
             try:
                 url = "http://127.0.0.1:%d/" % srv.server_address[1]
                 db = tmp / "crawl.db"
+                env.set_embedding_model(args.embedding_model)
                 st, dt = index(env, db, url)
                 report("crawl %s" % url, env, db, sets, st, dt, args)
             finally:
