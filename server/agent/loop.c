@@ -678,7 +678,8 @@ static void enter_generate(agent_task *t) {
     return;
   }
   t->tool_bounds.calls = 0;
-  t->tools_closed = false;
+  /* the tokens bound is the ask's: once spent, later attempts are told so from their start */
+  t->tools_closed = t->tool_bounds.tokens >= t->tool_bounds.tokens_max;
   /* After a failure without reflection the model hears why here; after
    * either, it is asked to answer again. */
   if (t->prev == AGENT_ST_FAILED) tell_failure(t);
