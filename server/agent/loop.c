@@ -217,6 +217,12 @@ static void pending_clear(agent_task *t) {
   t->tool_calls_json = NULL;
 }
 
+/* The string member `key` of o, copied ("" when absent). */
+static char *json_str(const cJSON *o, const char *key) {
+  const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+  return xstrdup(v ? v : "");
+}
+
 /* Whether the answer calls a documentation tool: then its calls are kept
  * for the TOOLS state and true is returned. */
 static bool take_tool_calls(agent_task *t, const llm_result *res) {
@@ -232,9 +238,9 @@ static bool take_tool_calls(agent_task *t, const llm_result *res) {
     if (t->n_pending == res->n_tool_calls) break;
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
     struct agent_pending_call *p = &t->pending[t->n_pending++];
-    p->id = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "id")) ?: "");
-    p->name = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fn, "name")) ?: "");
-    p->args = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fn, "arguments")) ?: "");
+    p->id = json_str(c, "id");
+    p->name = json_str(fn, "name");
+    p->args = json_str(fn, "arguments");
   }
   cJSON_Delete(calls);
   t->tool_calls_json = xstrdup(res->tool_calls_json);
