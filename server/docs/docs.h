@@ -109,9 +109,9 @@ char *docs_context_explain(docs_store *store, const char *query, const char *con
 /* The documentation tools a model may call (tools.c). Both see only the
  * pages under `sources` (none = every page), as docs_context_build does.
  *
- * docs_tool_search: the best-ranked sections for `query`, at most max_hits,
- * one per entry: "N. <page — section>\n   <url>\n". A new string, "" when
- * nothing matched. */
+ * docs_tool_search: the best-ranked sections for `query` (the ranking of
+ * docs_context_build), at most max_hits, each title and URL once: "N. <page
+ * — section>\n   <url>\n". A new string, "" when nothing matched. */
 char *docs_tool_search(docs_store *store, const char *query, const char *const *sources, size_t n_sources,
                        int max_hits);
 /* docs_tool_read: the text of the page `url` (canonicalised as the crawler

@@ -11,30 +11,47 @@
 #include "dbuf.h"
 #include "internal.h"
 
-/* The search's own ranking budget: enough candidates for a short list. */
-#define SEARCH_BUDGET_TOKENS 2000
+/* The search's own budget: the context of this many tokens holds enough
+ * ranked sections for a short list (it is never sent as it is). */
+#define SEARCH_BUDGET_TOKENS 6000
 
 char *docs_tool_search(docs_store *store, const char *query, const char *const *sources, size_t n_sources,
                        int max_hits) {
-  cJSON *used = NULL, *explain = NULL;
-  char *warning = NULL;
-  char *ctx = docs_context_explain(store, query ? query : "", sources, n_sources, SEARCH_BUDGET_TOKENS, &used,
-                                   &warning, &explain);
-  free(ctx);
-  free(warning);
-  cJSON_Delete(used);
+  /* docs_context_build's entries, best first, each "### <title>\nSource:
+   * <url>\n<text>\n\n" (its contract): the titles and URLs are read back
+   * from their first two lines. One per distinct title and URL (a long
+   * section is several chunks). */
+  char *ctx = docs_context_build(store, query ? query : "", sources, n_sources, "search", SEARCH_BUDGET_TOKENS,
+                                 NULL, NULL);
   dbuf out;
   dbuf_init(&out, 0);
+  char **seen = NULL;
   int k = 0;
-  const cJSON *hit;
-  cJSON_ArrayForEach(hit, cJSON_GetObjectItemCaseSensitive(explain, "hits")) {
-    if (k >= max_hits) break;
-    const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(hit, "title"));
-    const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(hit, "url"));
-    if (!url) continue;
-    dbuf_addf(&out, "%d. %s\n   %s\n", ++k, title && *title ? title : url, url);
+  for (const char *p = ctx ? ctx : ""; *p && k < max_hits;) {
+    const char *eol = strchr(p, '\n');
+    if (!eol) break;
+    const char *src = eol + 1;
+    if (strncmp(p, "### ", 4) == 0 && strncmp(src, "Source: ", 8) == 0) {
+      const char *uend = strchr(src, '\n');
+      if (!uend) uend = src + strlen(src);
+      char *entry = xasprintf("%.*s\n   %.*s\n", (int)(eol - p - 4), p + 4, (int)(uend - src - 8), src + 8);
+      bool dup = false;
+      for (int i = 0; i < k && !dup; i++) dup = strcmp(seen[i], entry) == 0;
+      if (dup) {
+        free(entry);
+      } else {
+        seen = xrealloc(seen, (size_t)(k + 1) * sizeof *seen);
+        seen[k++] = entry;
+        dbuf_addf(&out, "%d. %s", k, entry);
+      }
+      p = *uend ? uend + 1 : uend;
+      continue;
+    }
+    p = eol + 1;
   }
-  cJSON_Delete(explain);
+  for (int i = 0; i < k; i++) free(seen[i]);
+  free(seen);
+  free(ctx);
   char *s = out.data ? out.data : xstrdup("");
   out.data = NULL;
   dbuf_close(&out);
