@@ -122,7 +122,8 @@ def test_model_searches_and_reads_docs(tmp_path, fake, docs):
         first, second = reqs[0]["body"], reqs[1]["body"]
         assert sorted(t["function"]["name"] for t in first["tools"]) == ["docs_read", "docs_search"]
         assert first["tool_choice"] == "auto" and second["tool_choice"] == "auto"
-        msgs = second["messages"]
+        msgs = fake.chat_messages()[n0 + 1]
+        assert msgs == second["messages"]
         # the assistant's calls go back as they came, each answered by a tool message
         calls = [m for m in msgs if m["role"] == "assistant" and m.get("tool_calls")]
         assert len(calls) == 1 and [t["id"] for t in calls[0]["tool_calls"]] == ["call_s", "call_r", "call_v"]
