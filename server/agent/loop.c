@@ -73,6 +73,7 @@ struct agent_task {
   bool tools_closed;          /* this attempt's tools are spent: the next ask says tool_choice "none" */
   agent_tool_bounds tool_bounds;
   char *tool_calls_json;      /* the calls of the round to run (the assistant message), or NULL */
+  char *tool_content;         /* what the model wrote beside those calls, or NULL */
   struct agent_pending_call {
     char *id, *name, *args;
   } *pending;                 /* the calls of that round */
@@ -215,6 +216,8 @@ static void pending_clear(agent_task *t) {
   t->n_pending = 0;
   free(t->tool_calls_json);
   t->tool_calls_json = NULL;
+  free(t->tool_content);
+  t->tool_content = NULL;
 }
 
 /* The string member `key` of o, copied ("" when absent). */
@@ -244,6 +247,7 @@ static bool take_tool_calls(agent_task *t, const llm_result *res) {
   }
   cJSON_Delete(calls);
   t->tool_calls_json = xstrdup(res->tool_calls_json);
+  t->tool_content = res->content && *res->content ? xstrdup(res->content) : NULL;
   return true;
 }
 
@@ -781,7 +785,7 @@ static void enter_check(agent_task *t) {
  * attempt and named in a `generating` phase. */
 static void enter_tools(agent_task *t) {
   agent_attempt *a = t->cur;
-  agent_conv_add_calls(&t->conv, NULL, t->tool_calls_json);
+  agent_conv_add_calls(&t->conv, t->tool_content, t->tool_calls_json);
   for (size_t i = 0; i < t->n_pending; i++) {
     const struct agent_pending_call *p = &t->pending[i];
     agent_tool_outcome o;

@@ -97,6 +97,7 @@ static void chat_finish(llm_chat *chat, llm_status status, const char *error) {
       .tool_calls = status == LLM_OK ? chat->ans.calls : NULL,
       .n_tool_calls = status == LLM_OK ? chat->ans.n_calls : 0,
       .tools_refused = chat->tools_refused,
+      .content = status == LLM_OK && chat->ans.content.data ? chat->ans.content.data : "",
   };
   char *calls_json = status == LLM_OK ? llm_answer_calls_json(&chat->ans) : NULL;
   res.tool_calls_json = calls_json;

@@ -82,6 +82,7 @@ typedef struct llm_result {
   /* The calls as an assistant message sends them back (llm_message.tool_calls);
    * NULL when none. Borrowed for the callback. */
   const char *tool_calls_json;
+  const char *content;    /* the answer's text content ("" when none), even when it also called tools */
   bool tools_refused;     /* the endpoint refused the tools: the answer was asked for without them */
 } llm_result;
 

@@ -15,7 +15,8 @@ A scripted reply is a dict; every key is optional:
   tool_calls     [{"name", "arguments" (json text or an object), "id"?}, ...]: answer with these calls
                  (e.g. docs_search, docs_read); streamed as OpenAI streams parallel calls: each call's
                  first delta carries its index, id and name, then the arguments follow in fragments,
-                 the calls' fragments interleaved, keyed by "index"; finish_reason "tool_calls"
+                 the calls' fragments interleaved, keyed by "index"; finish_reason "tool_calls";
+                 with `content`, that text comes first, beside the calls
   status         HTTP status (default 200); >= 400 sends `error` as {"error": {...}}
   error          {"message", "type", "code"} for an error status
   headers        extra response headers, e.g. {"retry-after": "1"}
@@ -308,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": body.get("model", "")}
         if not reply.get("stream", body.get("stream", False)):
-            msg = {"role": "assistant", "content": None,
+            msg = {"role": "assistant", "content": reply.get("content"),
                    "tool_calls": [{"id": c["id"], "type": "function",
                                    "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
             return self._send_json(200, dict(base, object="chat.completion", usage=usage, choices=[
@@ -325,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
         def delta(d):
             event(dict(base, choices=[{"index": 0, "delta": d, "finish_reason": None}]))
 
-        delta({"role": "assistant", "content": None})
+        delta({"role": "assistant", "content": reply.get("content")})
         for i, c in enumerate(calls):
             delta({"tool_calls": [{"index": i, "id": c["id"], "type": "function",
                                    "function": {"name": c["name"], "arguments": ""}}]})

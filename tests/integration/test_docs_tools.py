@@ -110,7 +110,8 @@ def test_model_searches_and_reads_docs(tmp_path, fake, docs):
         n0 = len(fake.chat_requests())
 
         fake.script([
-            {"tool_calls": [search("frobnicate widget", id="call_s"), read(widgets, "Frobnicate", id="call_r"),
+            {"content": "Let me look that up.",
+             "tool_calls": [search("frobnicate widget", id="call_s"), read(widgets, "Frobnicate", id="call_r"),
                             read(str(other / "vault.md"), id="call_v")]},
             sol("print('frobnicated')"),
         ])
@@ -127,6 +128,7 @@ def test_model_searches_and_reads_docs(tmp_path, fake, docs):
         # the assistant's calls go back as they came, each answered by a tool message
         calls = [m for m in msgs if m["role"] == "assistant" and m.get("tool_calls")]
         assert len(calls) == 1 and [t["id"] for t in calls[0]["tool_calls"]] == ["call_s", "call_r", "call_v"]
+        assert calls[0]["content"] == "Let me look that up."  # what it wrote beside them goes back too
         tools = tool_messages(msgs)
         assert [t["tool_call_id"] for t in tools] == ["call_s", "call_r", "call_v"]
         assert msgs.index(calls[0]) == len(msgs) - 4
