@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
   int n = argc > 2 ? atoi(argv[2]) : 200;
   if (n < 1) n = 1;
   double *base = xcalloc((size_t)n, sizeof *base), *cli = xcalloc((size_t)n, sizeof *cli);
-  llm_message msgs[] = {{"user", "print hello"}};
+  llm_message msgs[] = {{.role = "user", .content = "print hello"}};
   char *body = llm_body_build("fake-model", -1, msgs, 1, true, LLM_MODE_JSON_SCHEMA, true);
   char *url = xasprintf("%s/chat/completions", argv[1]);
 

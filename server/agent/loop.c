@@ -21,6 +21,7 @@
 #include "log.h"
 #include "machine.h"
 #include "prompt.h"
+#include "tools.h"
 
 #define FEEDBACK_BUDGET 6000
 
@@ -75,6 +76,18 @@ struct agent_task {
   const chk_modset *modset;
   char *modules_note;         /* the system prompt's line on the environment's modules; NULL: not known */
 
+  /* documentation tools (docs_search, docs_read): offered in search mode
+   * when the request has sources, until the endpoint refuses them */
+  bool tools_refused;
+  bool tools_closed;          /* this attempt's tools are spent: the next ask says tool_choice "none" */
+  agent_tool_bounds tool_bounds;
+  char *tool_calls_json;      /* the calls of the round to run (the assistant message), or NULL */
+  char *tool_content;         /* what the model wrote beside those calls, or NULL */
+  struct agent_pending_call {
+    char *id, *name, *args;
+  } *pending;                 /* the calls of that round */
+  size_t n_pending;
+
   agent_conv conv;
   int iteration;
   unsigned long long started_ms;
@@ -107,6 +120,7 @@ static agent_facts facts_of(const agent_task *t) {
       .import_check = t->import_check,
       .checked = t->lang != CHK_LANG_NONE && t->eng->chk,
       .has_imports = a && a->has_solution && a->solution.imports && *a->solution.imports,
+      .tools_closed = t->tools_closed,
   };
 }
 
@@ -195,10 +209,74 @@ static bool chat_ended(agent_task *t, const llm_result *res) {
   return true;
 }
 
+static bool tools_offered(const agent_task *t) {
+  return t->n_doc_sources && t->eng->docs && t->docs_mode == AGENT_DOCS_SEARCH && !t->tools_refused &&
+         t->tool_bounds.tokens_max > 0;
+}
+
+static void pending_clear(agent_task *t) {
+  for (size_t i = 0; i < t->n_pending; i++) {
+    free(t->pending[i].id);
+    free(t->pending[i].name);
+    free(t->pending[i].args);
+  }
+  free(t->pending);
+  t->pending = NULL;
+  t->n_pending = 0;
+  free(t->tool_calls_json);
+  t->tool_calls_json = NULL;
+  free(t->tool_content);
+  t->tool_content = NULL;
+}
+
+/* The string member `key` of o, copied ("" when absent). */
+static char *json_str(const cJSON *o, const char *key) {
+  const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+  return xstrdup(v ? v : "");
+}
+
+/* Whether the answer calls a documentation tool: then its calls are kept
+ * for the TOOLS state and true is returned. */
+static bool take_tool_calls(agent_task *t, const llm_result *res) {
+  if (res->tools_refused) t->tools_refused = true;
+  bool any = false;
+  for (size_t i = 0; i < res->n_tool_calls; i++) any = any || agent_tool_known(res->tool_calls[i].name);
+  if (!any || !res->tool_calls_json) return false;
+  pending_clear(t);
+  cJSON *calls = cJSON_Parse(res->tool_calls_json), *c;
+  t->pending = xcalloc(res->n_tool_calls, sizeof *t->pending);
+  /* the ids as sent back in the assistant message (a call without one got "call_<n>") */
+  cJSON_ArrayForEach(c, calls) {
+    if (t->n_pending == res->n_tool_calls) break;
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+    struct agent_pending_call *p = &t->pending[t->n_pending++];
+    p->id = json_str(c, "id");
+    p->name = json_str(fn, "name");
+    p->args = json_str(fn, "arguments");
+  }
+  cJSON_Delete(calls);
+  t->tool_calls_json = xstrdup(res->tool_calls_json);
+  t->tool_content = res->content && *res->content ? xstrdup(res->content) : NULL;
+  return true;
+}
+
 static void gen_done(void *ud, const llm_result *res) {
   agent_task *t = ud;
   if (!chat_ended(t, res)) return;
   agent_attempt *a = t->cur;
+  if (take_tool_calls(t, res)) {
+    if (t->tools_closed) {
+      /* told to answer now, it called them again: the attempt fails (the
+       * rule sends TOOLS to FAILED), so tool rounds always end */
+      pending_clear(t);
+      a->answer = xstrdup(res->text ? res->text : "");
+      a->failed_stage = AGENT_STAGE_ANSWER;
+      a->error = xstrdup("Your answer called the documentation tools again after their limit. Answer with the "
+                         "solution now, without calling docs_search or docs_read.");
+    }
+    report(t, AGENT_EV_TOOLS);
+    return;
+  }
   a->answer = xstrdup(res->text ? res->text : "");
   if (*a->answer) agent_conv_add(&t->conv, "assistant", a->answer);
   char *err = NULL;
@@ -452,6 +530,13 @@ static void start_chat(agent_task *t, bool structured, llm_token_fn on_token, ll
   o.messages = t->conv.msgs;
   o.n_messages = t->conv.n;
   o.structured = structured;
+  if (tools_offered(t)) {
+    /* a reflection is not asked to call them, but the conversation may
+     * hold tool calls already, which some endpoints accept only with the
+     * tools defined */
+    o.tools = agent_tools_json();
+    o.tool_choice = structured && !t->tools_closed ? "auto" : "none";
+  }
   o.on_token = on_token;
   o.on_done = on_done;
   o.ud = t;
@@ -654,6 +739,14 @@ static void enter_index(agent_task *t) {
 }
 
 static void enter_generate(agent_task *t) {
+  if (t->prev == AGENT_ST_TOOLS) {
+    /* the same attempt: the model asks again with the tools' results */
+    start_chat(t, true, gen_token, gen_done);
+    return;
+  }
+  t->tool_bounds.calls = 0;
+  /* the tokens bound is the ask's: once spent, later attempts are told so from their start */
+  t->tools_closed = t->tool_bounds.tokens >= t->tool_bounds.tokens_max;
   /* After a failure without reflection the model hears why here; after
    * either, it is asked to answer again. */
   if (t->prev == AGENT_ST_FAILED) tell_failure(t);
@@ -743,6 +836,39 @@ static void enter_check(agent_task *t) {
   report(t, ev);
 }
 
+/* Runs the documentation tools the model called (synchronous queries on the
+ * docs store: a few ms each), appends the calls and their results to the
+ * conversation, and leads back to GENERATE. Each call is recorded in the
+ * attempt and named in a `generating` phase. */
+static void enter_tools(agent_task *t) {
+  agent_attempt *a = t->cur;
+  agent_conv_add_calls(&t->conv, t->tool_content, t->tool_calls_json);
+  for (size_t i = 0; i < t->n_pending; i++) {
+    const struct agent_pending_call *p = &t->pending[i];
+    agent_tool_outcome o;
+    agent_tool_run(t->eng->docs, (const char *const *)t->doc_sources, t->n_doc_sources, p->name, p->args,
+                   &t->tool_bounds, &o);
+    char *detail = xasprintf("%s docs: %s%s%s", strcmp(p->name, "docs_search") == 0 ? "searching" : "reading",
+                             o.argument, o.error ? " (refused: " : "", o.error ? o.error : "");
+    if (o.error) {
+      char *d2 = xasprintf("%s)", detail);
+      free(detail);
+      detail = d2;
+    }
+    phase(t, AGENT_PHASE_GENERATING, detail);
+    free(detail);
+    agent_attempt_add_tool(a, p->name, o.argument, o.tokens, o.error);
+    if (o.page_url) agent_result_add_source(t->result, o.page_title, o.page_url);
+    if (o.bounded) t->tools_closed = true;
+    agent_conv_add_tool(&t->conv, p->id, o.content);
+    agent_tool_outcome_close(&o);
+  }
+  if (t->tool_bounds.calls >= AGENT_TOOL_CALLS_PER_ATTEMPT || t->tool_bounds.tokens >= t->tool_bounds.tokens_max)
+    t->tools_closed = true;
+  pending_clear(t);
+  report(t, AGENT_EV_OK);
+}
+
 static void enter_failed(agent_task *t) {
   end_attempt(t, false);
   report(t, AGENT_EV_OK);
@@ -781,6 +907,7 @@ static void task_free(agent_task *t) {
   free(t->ctx_uri);
   free(t->docs);
   free(t->modules_note);
+  pending_clear(t);
   for (size_t i = 0; i < t->n_doc_sources; i++) free(t->doc_sources[i]);
   free(t->doc_sources);
   free(t->doc_public_only);
@@ -829,6 +956,7 @@ static void on_step(uv_timer_t *timer) {
   case AGENT_ST_RUN: start_run(t, t->program, AGENT_STAGE_RUN, run_done); break;
   case AGENT_ST_FAILED: enter_failed(t); break;
   case AGENT_ST_REFLECT: enter_reflect(t); break;
+  case AGENT_ST_TOOLS: enter_tools(t); break;
   case AGENT_ST_DONE: enter_done(t); break;
   case AGENT_ST_START:
   case AGENT_ST_COUNT: break;
@@ -863,6 +991,7 @@ int agent_task_start(agent_engine *eng, const agent_params *p, const agent_sink 
   }
   t->docs_mode = p->docs_mode;
   t->docs_budget = p->docs_budget_tokens > 0 ? p->docs_budget_tokens : CFG_DEFAULT_DOCS_BUDGET_TOKENS;
+  t->tool_bounds.tokens_max = agent_tool_tokens_max(t->docs_budget);
   t->docs_depth = p->docs_max_depth > 0 ? p->docs_max_depth : CFG_DEFAULT_DOCS_MAX_DEPTH;
   t->docs_pages = p->docs_max_pages > 0 ? p->docs_max_pages : CFG_DEFAULT_DOCS_MAX_PAGES;
   t->max_iter = p->max_iterations > 0 ? p->max_iterations : CFG_DEFAULT_AGENT_MAX_ITERATIONS;

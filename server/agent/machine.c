@@ -35,8 +35,11 @@ agent_step agent_transition(agent_state state, agent_event ev, const agent_facts
     case AGENT_ST_RUN: return end(AGENT_PASSED);
     case AGENT_ST_FAILED: return after_failure(f);
     case AGENT_ST_REFLECT: return go(AGENT_ST_GENERATE);
+    case AGENT_ST_TOOLS: return go(AGENT_ST_GENERATE);
     default: break;
     }
+  } else if (ev == AGENT_EV_TOOLS) {
+    if (state == AGENT_ST_GENERATE) return go(f->tools_closed ? AGENT_ST_FAILED : AGENT_ST_TOOLS);
   } else if (ev == AGENT_EV_FAILED) {
     switch (state) {
     case AGENT_ST_GENERATE:
@@ -54,11 +57,11 @@ agent_step agent_transition(agent_state state, agent_event ev, const agent_facts
 
 const char *agent_state_name(agent_state state) {
   static const char *const names[] = {"start", "retrieve", "index",  "generate", "install", "check",
-                                      "import-run", "run", "failed", "reflect", "done"};
+                                      "import-run", "run", "failed", "reflect", "tools", "done"};
   return (unsigned)state < ARRAY_LEN(names) ? names[state] : "?";
 }
 
 const char *agent_event_name(agent_event event) {
-  static const char *const names[] = {"ok", "failed", "cancel", "error"};
+  static const char *const names[] = {"ok", "failed", "cancel", "error", "tools"};
   return (unsigned)event < ARRAY_LEN(names) ? names[event] : "?";
 }

@@ -20,6 +20,7 @@ typedef enum agent_state {
   AGENT_ST_RUN,        /* the program in the sandbox */
   AGENT_ST_FAILED,     /* the attempt failed: it is reported, then the task goes on or gives up */
   AGENT_ST_REFLECT,    /* the model is told why and reflects on it before the next attempt */
+  AGENT_ST_TOOLS,      /* the model called documentation tools: they run, and the same attempt asks again */
   AGENT_ST_DONE,       /* the outcome is known: the result is handed over; nothing follows */
   AGENT_ST_COUNT
 } agent_state;
@@ -30,6 +31,7 @@ typedef enum agent_event {
   AGENT_EV_FAILED, /* the attempt failed here: an unusable answer, rejected by the checks, a failing run */
   AGENT_EV_CANCEL, /* the task was cancelled */
   AGENT_EV_ERROR,  /* the task cannot go on: the LLM endpoint failed, the sandbox could not start */
+  AGENT_EV_TOOLS,  /* GENERATE: the answer is a call of documentation tools, not a solution */
   AGENT_EV_COUNT
 } agent_event;
 
@@ -42,6 +44,7 @@ typedef struct agent_facts {
   agent_import_check import_check;
   bool checked;                    /* the checks ran (the language has a grammar) */
   bool has_imports;                /* the answer has import lines */
+  bool tools_closed;               /* the attempt's tools are spent: the model was told to answer now */
 } agent_facts;
 
 typedef struct agent_step {
@@ -59,7 +62,10 @@ typedef struct agent_step {
  * GENERATE, INSTALL, CHECK, IMPORT_RUN or RUN leads to FAILED; from FAILED, OK ends
  * the task failed when iteration >= max_iterations, else leads to REFLECT
  * when reflect is on, else to GENERATE; from REFLECT, OK leads to
- * GENERATE. */
+ * GENERATE. TOOLS in GENERATE leads to TOOLS (whose OK leads back to
+ * GENERATE, the same attempt), or, when tools_closed (the model was told
+ * its tools are spent and called them again), to FAILED: an attempt's tool
+ * rounds end. */
 agent_step agent_transition(agent_state state, agent_event event, const agent_facts *facts);
 
 /* "retrieve", "generate", ...; "?" when out of range. */

@@ -16,7 +16,11 @@ void agent_conv_init(agent_conv *self) {
 }
 
 void agent_conv_close(agent_conv *self) {
-  for (size_t i = 0; i < self->n; i++) free((char *)self->msgs[i].content);
+  for (size_t i = 0; i < self->n; i++) {
+    free((char *)self->msgs[i].content);
+    free((char *)self->msgs[i].tool_calls);
+    free((char *)self->msgs[i].tool_call_id);
+  }
   free(self->msgs);
   agent_conv_init(self);
 }
@@ -27,9 +31,18 @@ void agent_conv_take(agent_conv *self, const char *role, char *content) {
     self->msgs = xrealloc(self->msgs, self->cap * sizeof *self->msgs);
   }
   /* roles are static strings */
-  self->msgs[self->n].role = role;
-  self->msgs[self->n].content = content;
+  self->msgs[self->n] = (llm_message){.role = role, .content = content};
   self->n++;
+}
+
+void agent_conv_add_calls(agent_conv *self, const char *content, const char *tool_calls) {
+  agent_conv_take(self, "assistant", content ? xstrdup(content) : NULL);
+  self->msgs[self->n - 1].tool_calls = tool_calls ? xstrdup(tool_calls) : NULL;
+}
+
+void agent_conv_add_tool(agent_conv *self, const char *id, const char *content) {
+  agent_conv_add(self, "tool", content ? content : "");
+  self->msgs[self->n - 1].tool_call_id = xstrdup(id ? id : "");
 }
 
 void agent_conv_add(agent_conv *self, const char *role, const char *content) {
@@ -38,7 +51,12 @@ void agent_conv_add(agent_conv *self, const char *role, const char *content) {
 
 void agent_conv_copy(agent_conv *dst, const agent_conv *src) {
   agent_conv_init(dst);
-  for (size_t i = 0; i < src->n; i++) agent_conv_add(dst, src->msgs[i].role, src->msgs[i].content);
+  for (size_t i = 0; i < src->n; i++) {
+    const llm_message *m = &src->msgs[i];
+    agent_conv_take(dst, m->role, m->content ? xstrdup(m->content) : NULL);
+    dst->msgs[dst->n - 1].tool_calls = m->tool_calls ? xstrdup(m->tool_calls) : NULL;
+    dst->msgs[dst->n - 1].tool_call_id = m->tool_call_id ? xstrdup(m->tool_call_id) : NULL;
+  }
 }
 
 char *agent_system_prompt(const char *language, const char *docs) {

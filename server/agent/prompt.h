@@ -22,6 +22,12 @@ void agent_conv_close(agent_conv *self);
 void agent_conv_add(agent_conv *self, const char *role, const char *content);
 /* Appends a message, taking ownership of content (malloc'd). */
 void agent_conv_take(agent_conv *self, const char *role, char *content);
+/* Appends an assistant message that called tools: content may be NULL,
+ * tool_calls is the calls' JSON array text (llm_message.tool_calls); both
+ * copied. */
+void agent_conv_add_calls(agent_conv *self, const char *content, const char *tool_calls);
+/* Appends the tool message answering call `id` (both copied). */
+void agent_conv_add_tool(agent_conv *self, const char *id, const char *content);
 /* Fills dst (not initialised, or closed) with a copy of src's messages. */
 void agent_conv_copy(agent_conv *dst, const agent_conv *src);
 

@@ -113,7 +113,23 @@ void agent_attempt_free(agent_attempt *self) {
   agent_conv_close(&self->prompt);
   free(self->answer);
   free(self->reflection);
+  for (size_t i = 0; i < self->n_tools; i++) {
+    free(self->tools[i].name);
+    free(self->tools[i].argument);
+    free(self->tools[i].error);
+  }
+  free(self->tools);
   free(self);
+}
+
+void agent_attempt_add_tool(agent_attempt *self, const char *name, const char *argument, long tokens,
+                            const char *error) {
+  self->tools = xrealloc(self->tools, (self->n_tools + 1) * sizeof *self->tools);
+  agent_tool_use *u = &self->tools[self->n_tools++];
+  u->name = xstrdup(name ? name : "");
+  u->argument = xstrdup(argument ? argument : "");
+  u->tokens = tokens;
+  u->error = error ? xstrdup(error) : NULL;
 }
 
 static cJSON *solution_json(const llm_solution *s) {
@@ -147,7 +163,11 @@ static cJSON *messages_json(const agent_conv *c) {
   for (size_t i = 0; i < c->n; i++) {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", c->msgs[i].role);
-    cJSON_AddStringToObject(m, "content", c->msgs[i].content);
+    if (c->msgs[i].content) cJSON_AddStringToObject(m, "content", c->msgs[i].content);
+    else cJSON_AddNullToObject(m, "content");
+    cJSON *calls = c->msgs[i].tool_calls ? cJSON_Parse(c->msgs[i].tool_calls) : NULL;
+    if (calls) cJSON_AddItemToObject(m, "tool_calls", calls);
+    if (c->msgs[i].tool_call_id) cJSON_AddStringToObject(m, "tool_call_id", c->msgs[i].tool_call_id);
     cJSON_AddItemToArray(arr, m);
   }
   return arr;
@@ -165,6 +185,17 @@ cJSON *agent_attempt_json(const agent_attempt *self, const char *task, agent_jso
   if (stage) cJSON_AddStringToObject(a, "failedStage", stage);
   if (self->error) cJSON_AddStringToObject(a, "error", self->error);
   cJSON_AddNumberToObject(a, "durationMs", (double)self->duration_ms);
+  if (self->n_tools) {
+    cJSON *tc = cJSON_AddArrayToObject(a, "toolCalls");
+    for (size_t i = 0; i < self->n_tools; i++) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", self->tools[i].name);
+      cJSON_AddStringToObject(o, "argument", self->tools[i].argument);
+      cJSON_AddNumberToObject(o, "tokens", (double)self->tools[i].tokens);
+      if (self->tools[i].error) cJSON_AddStringToObject(o, "error", self->tools[i].error);
+      cJSON_AddItemToArray(tc, o);
+    }
+  }
   if (form == AGENT_JSON_TRANSCRIPT) {
     if (self->reflection) cJSON_AddStringToObject(a, "reflection", self->reflection);
     if (self->prompt.n) cJSON_AddItemToObject(a, "prompt", messages_json(&self->prompt));

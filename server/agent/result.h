@@ -49,6 +49,16 @@ typedef enum agent_phase {
 } agent_phase;
 const char *agent_phase_name(agent_phase phase);
 
+/* A documentation tool the model called during an attempt (docs_search,
+ * docs_read): what it asked, how many tokens (chars/4) the result it got
+ * holds, and why it was refused (a bound, a page not found), if it was. */
+typedef struct agent_tool_use {
+  char *name;
+  char *argument;  /* the query, or the URL (with "#section" when one was named) */
+  long tokens;
+  char *error;     /* NULL when it was answered */
+} agent_tool_use;
+
 /* One attempt: an answer, what the checks said, what running it did. */
 typedef struct agent_attempt {
   int iteration;              /* 1-based */
@@ -76,7 +86,13 @@ typedef struct agent_attempt {
   agent_conv prompt;          /* the messages sent for this generation */
   char *answer;               /* the model's raw answer; NULL before it came */
   char *reflection;           /* the model's reflection on this failure; NULL */
+  agent_tool_use *tools;      /* documentation tool calls before its answer, in order; owned */
+  size_t n_tools;
 } agent_attempt;
+
+/* Records a tool call (strings copied; error may be NULL). */
+void agent_attempt_add_tool(agent_attempt *self, const char *name, const char *argument, long tokens,
+                            const char *error);
 
 /* One line saying why a failed attempt failed — the exact error and its
  * line where there is one (the first error diagnostic of the checks, the
@@ -94,7 +110,8 @@ typedef enum agent_json_form {
 } agent_json_form;
 
 /* The attempt as JSON: {task, iteration, solution|null, check|null,
- * run|null, passed, failedStage?, error?, durationMs} (solution.dependencies
+ * run|null, passed, failedStage?, error?, durationMs, toolCalls?:[{name,
+ * argument, tokens, error?}] (when the model called documentation tools)} (solution.dependencies
  * when it declared any; run.environment when it installed them) and, in the
  * transcript form, reflection?, prompt, answer. run is the RunResult
  * (sbx_result_to_json); a rejected run's diagnostics are the check's.

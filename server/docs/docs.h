@@ -155,6 +155,25 @@ char *docs_context_build_hybrid(docs_store *store, const char *query, const docs
 /* Vectors stored for `model` (NULL: any), or <0 on error. */
 long long docs_vec_count(docs_store *self, const char *model);
 
+/* The documentation tools a model may call (tools.c). Both see only the
+ * pages under `sources` (none = every page), as docs_context_build does.
+ *
+ * docs_tool_search: the best-ranked sections for `query` (the ranking of
+ * docs_context_build), at most max_hits, each title and URL once: "N. <page
+ * — section>\n   <url>\n". A new string, "" when nothing matched. */
+char *docs_tool_search(docs_store *store, const char *query, const char *const *sources, size_t n_sources,
+                       int max_hits);
+/* docs_tool_read: the text of the page `url` (canonicalised as the crawler
+ * does; a path as stored), its chunks in order from the first section whose
+ * title contains `section` (any case; NULL or "" = the start; not found =
+ * the start, said in the text), headed "# <title>\nSource: <url>", cut near
+ * max_bytes with a note naming how much is left and the sections from the
+ * cut. Returns 0 and *out (a new string), or -EACCES (not under the
+ * sources), -ENOENT (no such indexed page), -EINVAL (not a URL or path),
+ * -EIO; *out is then NULL. */
+int docs_tool_read(docs_store *store, const char *url, const char *section, const char *const *sources,
+                   size_t n_sources, size_t max_bytes, char **out);
+
 /* The sources the store knows: a new array of {source, kind:"url"|"path",
  * prefix, pages, chunks, syncedAt, oldestFetch, newestFetch} (times in Unix
  * seconds). */

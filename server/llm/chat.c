@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "common.h"
@@ -26,6 +27,10 @@ struct llm_chat {
   char *chat_url;
   llm_message *msgs;
   size_t n_msgs;
+  char *tools, *tool_choice; /* copies of the options' */
+  char **tool_names;      /* the offered tools' names: their calls' arguments are not streamed */
+  size_t n_tool_names;
+  bool tools_refused;     /* the endpoint refused them: asked again without */
   llm_mode mode;
   bool mode_fixed;
   uv_timer_t timer;       /* retry backoff, or a deferred finish */
@@ -89,17 +94,30 @@ static void chat_finish(llm_chat *chat, llm_status status, const char *error) {
       .prompt_tokens = chat->ans.prompt_tokens,
       .completion_tokens = chat->ans.completion_tokens,
       .attempts = chat->attempts,
+      .tool_calls = status == LLM_OK ? chat->ans.calls : NULL,
+      .n_tool_calls = status == LLM_OK ? chat->ans.n_calls : 0,
+      .tools_refused = chat->tools_refused,
+      .content = status == LLM_OK && chat->ans.content.data ? chat->ans.content.data : "",
   };
+  char *calls_json = status == LLM_OK ? llm_answer_calls_json(&chat->ans) : NULL;
+  res.tool_calls_json = calls_json;
   if (chat->prev) chat->prev->next = chat->next;
   else c->chats = chat->next;
   if (chat->next) chat->next->prev = chat->prev;
   chat->opts.on_done(chat->opts.ud, &res);
   free(err);
+  free(calls_json);
+  free(chat->tools);
+  free(chat->tool_choice);
+  for (size_t i = 0; i < chat->n_tool_names; i++) free(chat->tool_names[i]);
+  free(chat->tool_names);
   attempt_reset(chat);
   free(chat->error);
   for (size_t i = 0; i < chat->n_msgs; i++) {
     free((char *)chat->msgs[i].role);
     free((char *)chat->msgs[i].content);
+    free((char *)chat->msgs[i].tool_calls);
+    free((char *)chat->msgs[i].tool_call_id);
   }
   free(chat->msgs);
   llm__endpoint_close(&chat->ep);
@@ -111,6 +129,18 @@ static void chat_finish(llm_chat *chat, llm_status status, const char *error) {
 static void set_error(llm_chat *chat, char *msg) {
   if (!chat->error) chat->error = msg;
   else free(msg);
+}
+
+/* Whether name is one of the tools the chat offers. */
+static bool offered(const llm_chat *chat, const char *name) {
+  for (size_t i = 0; name && i < chat->n_tool_names; i++)
+    if (strcmp(chat->tool_names[i], name) == 0) return true;
+  return false;
+}
+
+static bool delta_is_tool_args(const llm_chat *chat, const char *delta) {
+  const dbuf *b = &chat->ans.tool_args;
+  return b->data && delta >= b->data && delta < b->data + b->len;
 }
 
 static int on_sse_event(void *ud, const sse_event *ev) {
@@ -128,7 +158,8 @@ static int on_sse_event(void *ud, const sse_event *ev) {
   }
   if (dlen > 0) {
     chat->tokens_emitted = true;
-    if (chat->opts.on_token) chat->opts.on_token(chat->opts.ud, delta, dlen);
+    if (chat->opts.on_token && !(delta_is_tool_args(chat, delta) && offered(chat, chat->ans.tool_name)))
+      chat->opts.on_token(chat->opts.ud, delta, dlen);
   }
   return 0;
 }
@@ -230,7 +261,12 @@ static void on_status_error(llm_chat *chat, long status) {
   llm_verdict v = llm_status_verdict(status, msg, type, code);
   char *full = xasprintf("LLM endpoint %s answered %ld: %s", chat->ep.cfg.base_url, status, msg);
   chat->error_kind = LLM_ERR_STATUS;
-  if (v == LLM_FORMAT_REJECTED && chat->opts.structured && !chat->mode_fixed && chat->mode != LLM_MODE_TEXT) {
+  if ((status == 400 || status == 422) && chat->tools && !chat->tools_refused && strcasestr(msg, "tool")) {
+    /* llama-server without --jinja, older servers: ask without the tools */
+    chat->tools_refused = true;
+    log_info("llm: %s refused tools (%s); asking without them", chat->ep.cfg.base_url, msg);
+    if (!chat->cancelled) attempt_later(chat, 0);
+  } else if (v == LLM_FORMAT_REJECTED && chat->opts.structured && !chat->mode_fixed && chat->mode != LLM_MODE_TEXT) {
     llm_mode from = chat->mode;
     chat->mode = next_mode(from);
     log_info("llm: %s refused response_format %s; trying %s", chat->ep.cfg.base_url, llm_mode_name(from),
@@ -358,8 +394,9 @@ static void attempt_start(llm_chat *chat) {
   sse_parser_init(&chat->sse, chat->ep.cfg.max_answer_bytes, on_sse_event, chat);
   llm_answer_init(&chat->ans, chat->ep.cfg.max_answer_bytes);
   dbuf_init(&chat->raw, ERROR_BODY_CAP);
-  char *body = llm_body_build(chat->ep.cfg.model, chat->ep.cfg.temperature, chat->msgs, chat->n_msgs,
-                              chat->opts.structured, chat->mode, true);
+  char *body = llm_body_build_tools(chat->ep.cfg.model, chat->ep.cfg.temperature, chat->msgs, chat->n_msgs,
+                                    chat->opts.structured, chat->mode, true,
+                                    chat->tools_refused ? NULL : chat->tools, chat->tool_choice);
   const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream", chat->ep.auth_header,
                            NULL};
   http_request_opts o = {
@@ -406,9 +443,26 @@ int llm_chat_start(llm_client *self, const llm_chat_opts *opts, llm_chat **out) 
   chat->msgs = xcalloc(chat->n_msgs ? chat->n_msgs : 1, sizeof *chat->msgs);
   for (size_t i = 0; i < chat->n_msgs; i++) {
     chat->msgs[i].role = xstrdup(opts->messages[i].role ? opts->messages[i].role : "user");
-    chat->msgs[i].content = xstrdup(opts->messages[i].content ? opts->messages[i].content : "");
+    const llm_message *m = &opts->messages[i];
+    chat->msgs[i].content = m->content || !m->tool_calls ? xstrdup(m->content ? m->content : "") : NULL;
+    chat->msgs[i].tool_calls = m->tool_calls ? xstrdup(m->tool_calls) : NULL;
+    chat->msgs[i].tool_call_id = m->tool_call_id ? xstrdup(m->tool_call_id) : NULL;
   }
   chat->opts.messages = NULL;
+  if (opts->tools) {
+    chat->tools = xstrdup(opts->tools);
+    chat->tool_choice = opts->tool_choice ? xstrdup(opts->tool_choice) : NULL;
+    cJSON *tl = cJSON_Parse(opts->tools), *it;
+    cJSON_ArrayForEach(it, tl) {
+      const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+          cJSON_GetObjectItemCaseSensitive(it, "function"), "name"));
+      if (!name) continue;
+      chat->tool_names = xrealloc(chat->tool_names, (chat->n_tool_names + 1) * sizeof *chat->tool_names);
+      chat->tool_names[chat->n_tool_names++] = xstrdup(name);
+    }
+    cJSON_Delete(tl);
+  }
+  chat->opts.tools = chat->opts.tool_choice = NULL;
   if (chat->ep.cfg.structured_output != LLM_MODE_AUTO) {
     chat->mode = chat->ep.cfg.structured_output;
     chat->mode_fixed = true;

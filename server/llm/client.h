@@ -74,6 +74,16 @@ typedef struct llm_result {
   long prompt_tokens;     /* -1 when the endpoint reported no usage */
   long completion_tokens;
   int attempts;           /* HTTP requests made, fallbacks and retries included */
+  /* The answer's tool calls (borrowed for the callback), in the order they
+   * came; 0 when it called none. When it called a tool it was offered
+   * (llm_chat_opts.tools), `text` is that call's arguments, not an answer. */
+  const llm_tool_call *tool_calls;
+  size_t n_tool_calls;
+  /* The calls as an assistant message sends them back (llm_message.tool_calls);
+   * NULL when none. Borrowed for the callback. */
+  const char *tool_calls_json;
+  const char *content;    /* the answer's text content ("" when none), even when it also called tools */
+  bool tools_refused;     /* the endpoint refused the tools: the answer was asked for without them */
 } llm_result;
 
 /* Text as it streams (content deltas, or tool-call argument fragments). */
@@ -91,6 +101,12 @@ typedef struct llm_chat_opts {
   const llm_message *messages; /* copied into the request body at start */
   size_t n_messages;
   bool structured;             /* ask for the code_solution answer; false = free text (reflections) */
+  /* Tools the model may call: OpenAI's "tools" array as JSON text (copied;
+   * NULL = none), and tool_choice ("auto", "none"; NULL = left out). The
+   * arguments of a call to one of them are not streamed to on_token. An
+   * endpoint that refuses tools (400 naming them) is asked again without. */
+  const char *tools;
+  const char *tool_choice;
   llm_token_fn on_token;
   llm_retry_fn on_retry;
   llm_fallback_fn on_fallback;

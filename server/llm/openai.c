@@ -80,6 +80,29 @@ static cJSON *solution_schema(void) {
 
 char *llm_body_build(const char *model, double temperature, const llm_message *msgs, size_t n,
                      bool structured, llm_mode mode, bool stream) {
+  return llm_body_build_tools(model, temperature, msgs, n, structured, mode, stream, NULL, NULL);
+}
+
+/* One message of the request: its content (null when an assistant message
+ * only called tools), the calls it made, the call a tool message answers. */
+static cJSON *message_json(const llm_message *msg, const char *content) {
+  cJSON *m = cJSON_CreateObject();
+  const char *role = msg->role ? msg->role : "user";
+  cJSON_AddStringToObject(m, "role", role);
+  cJSON *calls = msg->tool_calls ? cJSON_Parse(msg->tool_calls) : NULL;
+  if (!cJSON_IsArray(calls) || cJSON_GetArraySize(calls) == 0) {
+    cJSON_Delete(calls);
+    calls = NULL;
+  }
+  if (content || !calls) cJSON_AddStringToObject(m, "content", content ? content : "");
+  else cJSON_AddNullToObject(m, "content");
+  if (calls) cJSON_AddItemToObject(m, "tool_calls", calls);
+  if (msg->tool_call_id) cJSON_AddStringToObject(m, "tool_call_id", msg->tool_call_id);
+  return m;
+}
+
+char *llm_body_build_tools(const char *model, double temperature, const llm_message *msgs, size_t n,
+                           bool structured, llm_mode mode, bool stream, const char *tools, const char *tool_choice) {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "model", model ? model : "");
   const char *extra = NULL;
@@ -99,12 +122,7 @@ char *llm_body_build(const char *model, double temperature, const llm_message *m
     cJSON_AddItemToArray(arr, m);
     free(sys);
   }
-  for (; i < n; i++) {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", msgs[i].role ? msgs[i].role : "user");
-    cJSON_AddStringToObject(m, "content", msgs[i].content ? msgs[i].content : "");
-    cJSON_AddItemToArray(arr, m);
-  }
+  for (; i < n; i++) cJSON_AddItemToArray(arr, message_json(&msgs[i], msgs[i].content));
   if (stream) {
     cJSON_AddTrueToObject(root, "stream");
     cJSON *so = cJSON_AddObjectToObject(root, "stream_options");
@@ -124,6 +142,13 @@ char *llm_body_build(const char *model, double temperature, const llm_message *m
     cJSON *rf = cJSON_AddObjectToObject(root, "response_format");
     cJSON_AddStringToObject(rf, "type", "json_object");
   }
+  cJSON *tl = tools ? cJSON_Parse(tools) : NULL;
+  if (cJSON_IsArray(tl) && cJSON_GetArraySize(tl) > 0) {
+    cJSON_AddItemToObject(root, "tools", tl);
+    if (tool_choice) cJSON_AddStringToObject(root, "tool_choice", tool_choice);
+  } else {
+    cJSON_Delete(tl);
+  }
   char *out = cJSON_PrintUnformatted(root);
   cJSON_Delete(root);
   if (!out) abort(); /* cJSON fails only on out-of-memory here */
@@ -140,6 +165,12 @@ void llm_answer_init(llm_answer *self, size_t max) {
 void llm_answer_close(llm_answer *self) {
   dbuf_close(&self->content);
   dbuf_close(&self->tool_args);
+  for (size_t i = 0; i < self->n_calls; i++) {
+    free(self->calls[i].id);
+    free(self->calls[i].name);
+    dbuf_close(&self->calls[i].args);
+  }
+  self->n_calls = 0;
   free(self->tool_name);
   free(self->finish_reason);
   self->tool_name = self->finish_reason = NULL;
@@ -148,6 +179,27 @@ void llm_answer_close(llm_answer *self) {
 const char *llm_answer_text(const llm_answer *self) {
   const dbuf *b = self->tool_args.len > 0 ? &self->tool_args : &self->content;
   return b->data ? b->data : "";
+}
+
+char *llm_answer_calls_json(const llm_answer *self) {
+  if (!self->n_calls) return NULL;
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; i < self->n_calls; i++) {
+    const llm_tool_call *c = &self->calls[i];
+    cJSON *o = cJSON_CreateObject();
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "call_%zu", i + 1);
+    cJSON_AddStringToObject(o, "id", c->id && *c->id ? c->id : fallback);
+    cJSON_AddStringToObject(o, "type", "function");
+    cJSON *fn = cJSON_AddObjectToObject(o, "function");
+    cJSON_AddStringToObject(fn, "name", c->name ? c->name : "");
+    cJSON_AddStringToObject(fn, "arguments", c->args.data ? c->args.data : "");
+    cJSON_AddItemToArray(arr, o);
+  }
+  char *out = cJSON_PrintUnformatted(arr);
+  cJSON_Delete(arr);
+  if (!out) abort();
+  return out;
 }
 
 /* A printable excerpt of untrusted bytes: at most `max` bytes, controls as '?'. */
@@ -199,6 +251,18 @@ static void take_usage(llm_answer *self, const cJSON *root) {
   if (cJSON_IsNumber(c)) self->completion_tokens = (long)c->valuedouble;
 }
 
+/* The call with stream index `index`, added when new; NULL past the cap. */
+static llm_tool_call *answer_call(llm_answer *self, int index) {
+  for (size_t i = 0; i < self->n_calls; i++)
+    if (self->calls[i].index == index) return &self->calls[i];
+  if (self->n_calls == LLM_MAX_TOOL_CALLS) return NULL;
+  llm_tool_call *c = &self->calls[self->n_calls++];
+  memset(c, 0, sizeof *c);
+  c->index = index;
+  dbuf_init(&c->args, self->tool_args.max);
+  return c;
+}
+
 /* Applies one choice's `delta` (streaming) or `message` (whole body). */
 static int take_message(llm_answer *self, const cJSON *msg, char **err) {
   if (!cJSON_IsObject(msg)) return 0;
@@ -206,24 +270,36 @@ static int take_message(llm_answer *self, const cJSON *msg, char **err) {
   if (rc) return rc;
   const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
   const cJSON *call;
+  int pos = 0;
   cJSON_ArrayForEach(call, calls) {
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+    /* Streams key a call's fragments by "index"; a whole body lists the
+     * calls in order. */
+    const cJSON *ix = cJSON_GetObjectItemCaseSensitive(call, "index");
+    int index = cJSON_IsNumber(ix) ? (int)ix->valuedouble : pos;
+    pos++;
+    llm_tool_call *c = answer_call(self, index);
+    if (!c) continue;
+    set_str(&c->id, cJSON_GetObjectItemCaseSensitive(call, "id"));
     if (!cJSON_IsObject(fn)) continue;
-    set_str(&self->tool_name, cJSON_GetObjectItemCaseSensitive(fn, "name"));
+    set_str(&c->name, cJSON_GetObjectItemCaseSensitive(fn, "name"));
+    bool first = c == &self->calls[0];
+    if (first) set_str(&self->tool_name, cJSON_GetObjectItemCaseSensitive(fn, "name"));
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+    char *printed = NULL;
     if (cJSON_IsObject(args)) {
       /* some servers send the arguments as an object, not a string */
-      char *s = cJSON_PrintUnformatted(args);
-      if (s && dbuf_adds(&self->tool_args, s) < 0) rc = -E2BIG;
-      free(s);
-      if (rc) {
-        *err = xasprintf("the answer passed the %zu-byte cap", self->tool_args.max);
-        return rc;
-      }
-    } else if ((rc = add_text(&self->tool_args, args, err))) {
+      printed = cJSON_PrintUnformatted(args);
+    } else if (cJSON_IsString(args)) {
+      printed = xstrdup(args->valuestring);
+    }
+    if (printed && (dbuf_adds(&c->args, printed) < 0 || (first && dbuf_adds(&self->tool_args, printed) < 0)))
+      rc = -E2BIG;
+    free(printed);
+    if (rc) {
+      *err = xasprintf("the answer passed the %zu-byte cap", self->tool_args.max);
       return rc;
     }
-    break; /* one code_solution call is all we use */
   }
   return 0;
 }

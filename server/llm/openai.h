@@ -23,8 +23,13 @@ const char *llm_mode_name(llm_mode mode);
 int llm_mode_parse(const char *s, llm_mode *out);
 
 typedef struct llm_message {
-  const char *role;    /* "system", "user", "assistant" */
-  const char *content;
+  const char *role;    /* "system", "user", "assistant", "tool" */
+  const char *content; /* NULL: none (an assistant message that only called tools) */
+  /* An assistant message that called tools: the calls as OpenAI's wire has
+   * them, a JSON array text [{id, type:"function", function:{name,
+   * arguments}}] (llm_tool_calls_json); NULL when none. */
+  const char *tool_calls;
+  const char *tool_call_id; /* role "tool": the id of the call this message answers */
 } llm_message;
 
 /* Builds a chat-completions request body (a new string the caller frees).
@@ -33,12 +38,31 @@ typedef struct llm_message {
  * leaves it out. */
 char *llm_body_build(const char *model, double temperature, const llm_message *msgs, size_t n,
                      bool structured, llm_mode mode, bool stream);
+/* llm_body_build with tools the model may call: `tools` is OpenAI's "tools"
+ * array as JSON text (NULL or unparsable = none) and tool_choice "auto",
+ * "none" or "required" (NULL = left out). */
+char *llm_body_build_tools(const char *model, double temperature, const llm_message *msgs, size_t n,
+                           bool structured, llm_mode mode, bool stream, const char *tools, const char *tool_choice);
+
+/* The most tool calls one answer keeps; further ones are ignored. */
+#define LLM_MAX_TOOL_CALLS 8
+
+/* One tool call of an answer, as it accumulates (streams send the id and
+ * name first, then the arguments in fragments, keyed by "index"). */
+typedef struct llm_tool_call {
+  int index;   /* the stream's index of the call */
+  char *id;    /* NULL when the endpoint sent none */
+  char *name;
+  dbuf args;
+} llm_tool_call;
 
 /* The answer as it accumulates from stream chunks or from one JSON body. */
 typedef struct llm_answer {
   dbuf content;      /* assistant text */
-  dbuf tool_args;    /* arguments of a code_solution tool call */
-  char *tool_name;
+  dbuf tool_args;    /* arguments of the first tool call (the code_solution call when it answers) */
+  char *tool_name;   /* the first tool call's name */
+  llm_tool_call calls[LLM_MAX_TOOL_CALLS]; /* every tool call, in the order they came */
+  size_t n_calls;
   char *finish_reason;
   long prompt_tokens;     /* -1 until usage arrives */
   long completion_tokens;
@@ -60,6 +84,10 @@ int llm_answer_add_chunk(llm_answer *self, const char *data, size_t len, const c
 int llm_answer_set_body(llm_answer *self, const char *body, size_t len, char **err);
 /* The answer text: tool-call arguments when the model called code_solution, else the content. */
 const char *llm_answer_text(const llm_answer *self);
+/* The answer's tool calls as the "tool_calls" of an assistant message sent
+ * back (llm_message.tool_calls): a new JSON array text; a call without an id
+ * gets "call_<n>" (the same one every time). NULL when there is none. */
+char *llm_answer_calls_json(const llm_answer *self);
 
 /* From an error response body: the endpoint's message (new string, never
  * NULL: the start of the body when it is not the OpenAI error shape) and, when

@@ -14,6 +14,11 @@ A scripted reply is a dict; every key is optional:
   content        answer text (default: a valid solution in the format the request asked for)
   chunks         explicit list of content pieces to stream (overrides content splitting)
   tool_call      {"name": "code_solution", "arguments": "<json text>"}: answer as a tool call
+  tool_calls     [{"name", "arguments" (json text or an object), "id"?}, ...]: answer with these calls
+                 (e.g. docs_search, docs_read); streamed as OpenAI streams parallel calls: each call's
+                 first delta carries its index, id and name, then the arguments follow in fragments,
+                 the calls' fragments interleaved, keyed by "index"; finish_reason "tool_calls";
+                 with `content`, that text comes first, beside the calls
   status         HTTP status (default 200); >= 400 sends `error` as {"error": {...}}
   error          {"message", "type", "code"} for an error status
   headers        extra response headers, e.g. {"retry-after": "1"}
@@ -274,6 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
+        if reply.get("tool_calls"):
+            return self._reply_tool_calls(reply, body)
         content = reply.get("content")
         if content is None and not reply.get("tool_call"):
             content = default_content(body)
@@ -355,6 +362,50 @@ class _Handler(BaseHTTPRequestHandler):
             event(b"[DONE]")
         self._chunk(b"")
 
+
+    def _reply_tool_calls(self, reply, body):
+        """A scripted answer made of tool calls (reply["tool_calls"])."""
+        calls = []
+        for i, tc in enumerate(reply["tool_calls"]):
+            args = tc.get("arguments", "")
+            calls.append({"id": tc.get("id", "call_%d_%d" % (len(self.fake._requests), i + 1)),
+                          "name": tc.get("name", "docs_search"),
+                          "arguments": args if isinstance(args, str) else json.dumps(args)})
+        usage = reply.get("usage") or {"prompt_tokens": 10 + len(json.dumps(body.get("messages", []))) // 4,
+                                       "completion_tokens": 5}
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", "")}
+        if not reply.get("stream", body.get("stream", False)):
+            msg = {"role": "assistant", "content": reply.get("content"),
+                   "tool_calls": [{"id": c["id"], "type": "function",
+                                   "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
+            return self._send_json(200, dict(base, object="chat.completion", usage=usage, choices=[
+                {"index": 0, "message": msg, "finish_reason": "tool_calls"}]))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def event(obj):
+            data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+            self._chunk(b"data: " + data + b"\n\n")
+
+        def delta(d):
+            event(dict(base, choices=[{"index": 0, "delta": d, "finish_reason": None}]))
+
+        delta({"role": "assistant", "content": reply.get("content")})
+        for i, c in enumerate(calls):
+            delta({"tool_calls": [{"index": i, "id": c["id"], "type": "function",
+                                   "function": {"name": c["name"], "arguments": ""}}]})
+        pieces = [split_content(c["arguments"], 3) for c in calls]
+        for k in range(max((len(p) for p in pieces), default=0)):
+            for i, p in enumerate(pieces):
+                if k < len(p):
+                    delta({"tool_calls": [{"index": i, "function": {"arguments": p[k]}}]})
+        event(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+        event(dict(base, choices=[], usage=usage))
+        event(b"[DONE]")
+        self._chunk(b"")
 
     def _trickle(self, reply, base, content, usage, eol, rec):
         """The whole answer as one stream, sent one byte every reply["trickle"] seconds."""
@@ -449,6 +500,10 @@ class FakeOpenAI:
 
     def chat_requests(self):
         return [r for r in self.requests if r["path"].startswith("/v1/chat/completions")]
+
+    def chat_messages(self):
+        """The messages of each chat request, in order (what the client sent the model)."""
+        return [r["body"].get("messages", []) for r in self.chat_requests() if isinstance(r["body"], dict)]
 
 
 def main():

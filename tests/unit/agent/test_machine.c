@@ -161,6 +161,27 @@ static void every_path_ends(void **state) {
   }
 }
 
+/* A tool round comes back to the same attempt; once the model was told its
+ * tools are spent, calling them again fails the attempt, so a model that
+ * never stops calling tools still comes to an end. TOOLS elsewhere is a bug. */
+static void tool_rounds(void **state) {
+  agent_facts f = facts();
+  agent_step s = agent_transition(AGENT_ST_GENERATE, AGENT_EV_TOOLS, &f);
+  assert_true(s.valid);
+  assert_int_equal(s.next, AGENT_ST_TOOLS);
+  s = agent_transition(AGENT_ST_TOOLS, AGENT_EV_OK, &f);
+  assert_int_equal(s.next, AGENT_ST_GENERATE);
+  f.tools_closed = true;
+  s = agent_transition(AGENT_ST_GENERATE, AGENT_EV_TOOLS, &f);
+  assert_true(s.valid);
+  assert_int_equal(s.next, AGENT_ST_FAILED);
+  assert_int_equal(agent_transition(AGENT_ST_TOOLS, AGENT_EV_CANCEL, &f).outcome, AGENT_CANCELLED);
+  assert_false(agent_transition(AGENT_ST_RUN, AGENT_EV_TOOLS, &f).valid);
+  assert_false(agent_transition(AGENT_ST_TOOLS, AGENT_EV_FAILED, &f).valid);
+  assert_string_equal(agent_state_name(AGENT_ST_TOOLS), "tools");
+  assert_string_equal(agent_event_name(AGENT_EV_TOOLS), "tools");
+}
+
 static void names(void **state) {
   assert_string_equal(agent_state_name(AGENT_ST_IMPORT_RUN), "import-run");
   assert_string_equal(agent_state_name(AGENT_ST_DONE), "done");
@@ -181,6 +202,7 @@ int main(void) {
       cmocka_unit_test(done_is_final),
       cmocka_unit_test(impossible_events_are_flagged),
       cmocka_unit_test(every_path_ends),
+      cmocka_unit_test(tool_rounds),
       cmocka_unit_test(names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -182,8 +182,8 @@ int main(int argc, char **argv) {
     llm_ping(d.client, &cfg, on_ping, &d);
   } else {
     llm_message msgs[] = {
-        {"system", "You are a coding assistant."},
-        {"user", prompt},
+        {.role = "system", .content = "You are a coding assistant."},
+        {.role = "user", .content = prompt},
     };
     llm_chat_opts o = {
         .config = &cfg,

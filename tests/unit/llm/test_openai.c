@@ -11,7 +11,7 @@
 
 #include "openai.h"
 
-static const llm_message MSGS[] = {{"system", "Be brief."}, {"user", "hi \"there\""}};
+static const llm_message MSGS[] = {{.role = "system", .content = "Be brief."}, {.role = "user", .content = "hi \"there\""}};
 
 static void test_body_json_schema(void **state) {
   (void)state;
@@ -127,6 +127,62 @@ static void test_chunk_errors(void **state) {
   assert_int_equal(add(&a, "{\"choices\":[{\"delta\":{\"content\":\"0123456789\"}}]}", &err, &d, &n), -E2BIG);
   free(err);
   llm_answer_close(&a);
+}
+
+/* Two calls streamed in fragments, interleaved by "index" (OpenAI's
+ * parallel tool calls): each keeps its id, name and arguments; they go back
+ * as an assistant message's tool_calls, answered by tool messages. */
+static void test_parallel_tool_calls(void **state) {
+  (void)state;
+  llm_answer a;
+  llm_answer_init(&a, 1000);
+  const char *d;
+  size_t n;
+  char *err = NULL;
+  assert_int_equal(add(&a, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":"
+                           "{\"name\":\"docs_search\",\"arguments\":\"{\\\"query\\\":\"}}]}}]}", &err, &d, &n), 0);
+  assert_int_equal(add(&a, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"c2\",\"function\":"
+                           "{\"name\":\"docs_read\",\"arguments\":\"{\\\"url\\\":\"}}]}}]}", &err, &d, &n), 0);
+  assert_int_equal(add(&a, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                           "{\"arguments\":\"\\\"zip\\\"}\"}},{\"index\":1,\"function\":{\"arguments\":\"\\\"u\\\"}\"}}]}}]}",
+                       &err, &d, &n), 0);
+  assert_int_equal(a.n_calls, 2);
+  assert_string_equal(a.calls[0].id, "c1");
+  assert_string_equal(a.calls[0].name, "docs_search");
+  assert_string_equal(a.calls[0].args.data, "{\"query\":\"zip\"}");
+  assert_string_equal(a.calls[1].name, "docs_read");
+  assert_string_equal(a.calls[1].args.data, "{\"url\":\"u\"}");
+  assert_string_equal(llm_answer_text(&a), "{\"query\":\"zip\"}"); /* the first call's */
+  char *calls = llm_answer_calls_json(&a);
+  llm_answer_close(&a);
+  cJSON *cj = cJSON_Parse(calls);
+  assert_int_equal(cJSON_GetArraySize(cj), 2);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cj, 1), "id")->valuestring, "c2");
+  cJSON_Delete(cj);
+
+  llm_message msgs[] = {
+      {.role = "user", .content = "q"},
+      {.role = "assistant", .content = NULL, .tool_calls = calls},
+      {.role = "tool", .content = "result one", .tool_call_id = "c1"},
+  };
+  char *body = llm_body_build_tools("m", -1, msgs, 3, true, LLM_MODE_JSON_SCHEMA, true,
+                                    "[{\"type\":\"function\",\"function\":{\"name\":\"docs_search\"}}]", "none");
+  cJSON *b = cJSON_Parse(body);
+  cJSON *m = cJSON_GetObjectItem(b, "messages");
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "content")));
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "tool_calls")), 2);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "tool_call_id")->valuestring, "c1");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "role")->valuestring, "tool");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(b, "tools")), 1);
+  assert_string_equal(cJSON_GetObjectItem(b, "tool_choice")->valuestring, "none");
+  assert_non_null(cJSON_GetObjectItem(b, "response_format"));
+  cJSON_Delete(b);
+  free(body);
+  /* no tools: neither key */
+  body = llm_body_build_tools("m", -1, msgs, 1, true, LLM_MODE_JSON_SCHEMA, true, NULL, "auto");
+  assert_null(strstr(body, "tool"));
+  free(body);
+  free(calls);
 }
 
 static void test_tool_calls_and_body(void **state) {
@@ -255,6 +311,7 @@ int main(void) {
       cmocka_unit_test(test_tool_calls_and_body),
       cmocka_unit_test(test_error_parse),
       cmocka_unit_test(test_retry_after),
+      cmocka_unit_test(test_parallel_tool_calls),
       cmocka_unit_test(test_backoff),
       cmocka_unit_test(test_verdict),
       cmocka_unit_test(test_mode_names),
