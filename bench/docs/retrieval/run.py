@@ -118,7 +118,8 @@ def check_questions(db, qs):
     for q in qs:
         ok = False
         for page in q["pages"]:
-            rows = c.execute("SELECT c.body FROM chunks c JOIN pages p ON p.id = c.page_id WHERE p.url LIKE ?",
+            rows = c.execute("SELECT c.title || char(10) || c.body FROM chunks c JOIN pages p ON p.id = c.page_id"
+                             " WHERE p.url LIKE ?",
                              ("%/" + page,)).fetchall()
             if not rows:
                 bad.append("%s: page %s not indexed" % (q["q"], page))
@@ -139,7 +140,9 @@ def entries(context):
         for i, ln in enumerate(lines[:4]):
             if ln.startswith("Source: "):
                 url = ln[len("Source: "):]
-                out.append((url, "\n".join(lines[i + 1:])))
+                # the entry's heading is part of what the model reads (an
+                # API entry's heading is its signature)
+                out.append((url, "\n".join(lines[:i] + lines[i + 1:])))
                 break
     return out
 
