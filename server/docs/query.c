@@ -31,8 +31,9 @@ static bool is_stopword(const char *w) {
 
 /* Words that start a noun phrase: never the first part of an identifier a
  * question spells as separate words. Sorted for bsearch. */
-static const char *const determiners[] = {"a",     "an",    "any", "her",  "his",   "its",  "my",   "our",
-                                          "some",  "that",  "the", "their", "these", "this", "those", "your"};
+static const char *const determiners[] = {"a",     "an",   "any",   "he",    "her",  "his",   "i",    "it",   "its",
+                                          "me",    "my",   "our",   "she",   "some", "that",  "the",  "their",
+                                          "them",  "these", "they", "this",  "those", "us",   "we",    "you",  "your"};
 
 static bool is_determiner(const char *w) {
   return bsearch(&w, determiners, ARRAY_LEN(determiners), sizeof determiners[0], cmp_str) != NULL;

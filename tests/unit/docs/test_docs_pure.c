@@ -367,6 +367,9 @@ static void test_query_compounds(void **state) {
   assert_false(has(v, n, "itsbytes"));
   assert_true(has(v, n, "filewith")); /* a stopword may still be a part */
   free_words(v, n);
+  v = docs_query_compounds("how do I sort them", 48, &n); /* nor a pronoun */
+  assert_false(has(v, n, "isort"));
+  free_words(v, n);
   v = docs_query_compounds("single", 48, &n);
   assert_int_equal(n, 0);
   free_words(v, n);
