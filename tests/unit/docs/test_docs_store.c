@@ -502,6 +502,31 @@ static void test_page_evidence_capped(void **state) {
   free(top), free(ctx);
 }
 
+/* A chunk shorter than the average is scored as one of the average length:
+ * a one-line entry that names the word once does not outrank the section
+ * that is about it. */
+static void test_short_chunk_no_bonus(void **state) {
+  fixture *f = *state;
+  char dir[400], name[64], text[256];
+  snprintf(dir, sizeof dir, "%s/short", f->dir);
+  mkdir(dir, 0700);
+  for (int i = 0; i < 30; i++) {
+    snprintf(name, sizeof name, "filler%02d.md", i);
+    snprintf(text, sizeof text, "# Filler %d\n\nSome plain words about topic%d, and more of them here.\n", i, i);
+    write_file(dir, name, text);
+  }
+  write_file(dir, "entry.md", "# Entry\n\nGizmo.\n");
+  write_file(dir, "about.md", "# About\n\nThe gizmo turns, and a gizmo stops when it is told to.\n");
+  const char *src[] = {dir};
+  run_result r = sync_run(f, src, 1, 20, false);
+  free(r.error);
+  char *ctx = docs_context_build(f->store, "gizmo", src, 1, "search", 2000, NULL, NULL);
+  char *top = first_source(ctx);
+  assert_non_null(top);
+  assert_non_null(strstr(top, "about.md"));
+  free(top), free(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_local_folder, setup, teardown),
@@ -514,6 +539,7 @@ int main(void) {
       cmocka_unit_test(test_loc_tokens),
       cmocka_unit_test_setup_teardown(test_ranking_fixes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_page_evidence_capped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_short_chunk_no_bonus, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
