@@ -14,11 +14,19 @@
 #include "internal.h"
 
 #define MAX_LINKS 10000
+/* API entry lists nested deeper than this (a class's methods are one level)
+ * keep the heading of the entry that holds them. */
+#define MAX_ENTRY_DEPTH 8
 
 typedef struct emitter {
   dbuf out;
   bool pending_space;
   int in_heading;  /* inside h1..h6: line breaks become spaces */
+  size_t heading_at; /* where the heading being written starts in out */
+  char *section;     /* the last heading line written ("## Functions"), or NULL */
+  /* the heading line in effect where each open API entry list began */
+  char *saved[MAX_ENTRY_DEPTH];
+  int depth;
 } emitter;
 
 static bool name_is(const xmlNode *n, const char *name) {
@@ -155,16 +163,53 @@ static const char *const block1[] = {"div", "section", "article", "main", "table
                                      "address", "center", "caption", "tbody", "thead", "body", NULL};
 static const char *const block2[] = {"p", "blockquote", NULL};
 
+/* An API entry's signature, as Sphinx writes it (<dt class="sig ...">
+ * "time.sleep(secs)"): it is the heading of the entry's description, so an
+ * entry is a section of its own, named by its signature. */
+static bool is_signature(const xmlNode *n) {
+  return name_is(n, "dt") && attr_has_word(n, "class", "sig");
+}
+
+/* A list of API entries: a <dl> whose first item is a signature. */
+static bool is_entry_list(const xmlNode *n) {
+  if (!name_is(n, "dl")) return false;
+  for (const xmlNode *c = n->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE) return is_signature(c);
+  return false;
+}
+
+static void heading_begin(emitter *e, int level) {
+  line_break(e, 2);
+  e->heading_at = e->out.len;
+  static const char hashes[] = "######";
+  emit_raw(e, hashes, (size_t)level);
+  emit_raw(e, " ", 1);
+  e->in_heading++;
+}
+
+static void heading_end(emitter *e) {
+  if (e->in_heading > 0) e->in_heading--;
+  if (!e->in_heading && e->heading_at < e->out.len) {
+    free(e->section);
+    e->section = xstrndup(e->out.data + e->heading_at, e->out.len - e->heading_at);
+  }
+  line_break(e, 2);
+}
+
 /* Called when the walk enters an element; returns false to skip its subtree. */
 static bool enter(emitter *e, xmlNode *n) {
   int h = heading_level(n);
   if (h) {
-    line_break(e, 2);
-    static const char hashes[] = "######";
-    emit_raw(e, hashes, (size_t)h);
-    emit_raw(e, " ", 1);
-    e->in_heading++;
+    heading_begin(e, h);
     return true;
+  }
+  if (is_signature(n)) {
+    heading_begin(e, 6);
+    return true;
+  }
+  if (is_entry_list(n)) {
+    if (e->depth < MAX_ENTRY_DEPTH) e->saved[e->depth] = e->section ? xstrdup(e->section) : NULL;
+    e->depth++;
   }
   if (name_is(n, "pre")) {
     emit_pre(e, n);
@@ -197,9 +242,25 @@ static bool enter(emitter *e, xmlNode *n) {
 }
 
 static void leave(emitter *e, xmlNode *n) {
-  if (heading_level(n)) {
-    if (e->in_heading > 0) e->in_heading--;
-    line_break(e, 2);
+  if (heading_level(n) || is_signature(n)) {
+    heading_end(e);
+  } else if (is_entry_list(n) && e->depth > 0) {
+    /* the text after the entries belongs to the section that holds them:
+     * its heading again (an empty section is dropped when chunking) */
+    line_break(e, 1);
+    if (--e->depth < MAX_ENTRY_DEPTH) {
+      char *back = e->saved[e->depth];
+      e->saved[e->depth] = NULL;
+      if (back && !e->in_heading && (!e->section || strcmp(back, e->section) != 0)) {
+        line_break(e, 2);
+        emit_raw(e, back, strlen(back));
+        line_break(e, 2);
+        free(e->section);
+        e->section = back;
+      } else {
+        free(back);
+      }
+    }
   } else if (name_in(n, block2)) {
     line_break(e, 2);
   } else if (name_in(n, block1) || name_is(n, "li")) {
@@ -347,6 +408,8 @@ int docs_html_extract(const char *html, size_t len, docs_html *out) {
     }
     xmlFreeDoc(doc);
   }
+  free(e.section);
+  for (int i = 0; i < e.depth && i < MAX_ENTRY_DEPTH; i++) free(e.saved[i]);
   while (e.out.len && (e.out.data[e.out.len - 1] == '\n' || e.out.data[e.out.len - 1] == ' '))
     e.out.data[--e.out.len] = '\0';
   out->text_len = e.out.len;

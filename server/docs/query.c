@@ -29,6 +29,16 @@ static bool is_stopword(const char *w) {
   return bsearch(&w, stopwords, ARRAY_LEN(stopwords), sizeof stopwords[0], cmp_str) != NULL;
 }
 
+/* Words that start a noun phrase: never the first part of an identifier a
+ * question spells as separate words. Sorted for bsearch. */
+static const char *const determiners[] = {"a",     "an",   "any",   "he",    "her",  "his",   "i",    "it",   "its",
+                                          "me",    "my",   "our",   "she",   "some", "that",  "the",  "their",
+                                          "them",  "these", "they", "this",  "those", "us",   "we",    "you",  "your"};
+
+static bool is_determiner(const char *w) {
+  return bsearch(&w, determiners, ARRAY_LEN(determiners), sizeof determiners[0], cmp_str) != NULL;
+}
+
 /* Appends a copy of w to terms[0..*n) unless it is there already; returns
  * the (reallocated) array. */
 static char **add_term(char **terms, size_t *n, const char *w) {
@@ -93,6 +103,9 @@ char **docs_query_compounds(const char *text, size_t max_terms, size_t *n_out) {
       if (!prev[k][0] || (k == 0 && !prev[1][0])) continue;
       /* "how to" is not howto: a part must be a word of the question */
       if (is_stopword(prev[k]) && is_stopword(prev[2]) && (k == 1 || is_stopword(prev[1]))) continue;
+      /* "my program" is not myprogram: examples name their placeholders
+       * myfile, myprogram, thefile, which match no question */
+      if (is_determiner(prev[k])) continue;
       char w[3 * MAX_TERM_BYTES + 1];
       snprintf(w, sizeof w, "%s%s%s", prev[k], k == 0 ? prev[1] : "", prev[2]);
       if (strlen(w) <= MAX_TERM_BYTES && !is_stopword(w)) out = add_term(out, &n, w);

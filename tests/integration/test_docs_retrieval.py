@@ -1,7 +1,7 @@
 """Retrieval quality on real documentation nobody here wrote: Debian's
 python3-doc (the Python 3.11 HTML docs), indexed from its folder with the
 real binary and asked every question of bench/docs/retrieval (the tuning set
-and the held-out set written after tuning), through the bench's own
+and the two held-out sets, each written before a change was measured on it), through the bench's own
 evaluation (bench/docs/retrieval/run.py). The floors sit a margin under what
 the ranking reached when they were set; a ranking change that loses answers
 fails here. Skipped only when python3-doc is not installed (.ci/setup
@@ -18,11 +18,15 @@ import run  # noqa: E402
 
 DOCS = run.DEFAULT_DOCS
 # (recall@1, MRR, answering section in the prompt) floors per question set:
-# reached when set 0.59 / 0.72 / 62 of 70 (tuning set) and 0.45 / 0.58 /
-# 15 of 20 (held out); the margin is about 3 questions of 70 and 2 of 20
+# reached when set 0.60 / 0.71 / 63 of 70 (tuning set), 0.70 / 0.80 / 17 of
+# 20 and 0.65 / 0.69 / 17 of 20 (the two held-out sets); the margin is about
+# 3 questions of 70 and 2 of 20. (The tuning set's MRR was 0.72 before API
+# entries became sections and page evidence was capped: a trade for the
+# held-out sets' 0.58 and 0.47.)
 FLOORS = {
-    "questions.jsonl": (0.55, 0.68, 0.84),
-    "heldout.jsonl": (0.35, 0.48, 0.65),
+    "questions.jsonl": (0.55, 0.67, 0.85),
+    "heldout.jsonl": (0.60, 0.72, 0.75),
+    "heldout2.jsonl": (0.55, 0.60, 0.75),
 }
 
 

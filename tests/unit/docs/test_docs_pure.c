@@ -105,6 +105,28 @@ static void test_html_code_verbatim(void **state) {
   docs_html_close(&h);
 }
 
+static void test_html_api_entries(void **state) {
+  /* Sphinx API entries: each signature heads its entry's description; the
+   * text after the entries is the enclosing section's again */
+  docs_html h = extract("<body><h2>Functions</h2>"
+                        "<dl class='py function'><dt class='sig sig-object py' id='time.sleep'>"
+                        "<span>time.</span><span>sleep</span>(<em>secs</em>)</dt>"
+                        "<dd><p>Suspend execution.</p></dd></dl>"
+                        "<dl class='py class'><dt class='sig sig-object py'>class Timer</dt>"
+                        "<dd><p>A timer.</p><dl class='py method'><dt class='sig'>start()</dt>"
+                        "<dd><p>Starts it.</p></dd></dl><p>More about timers.</p></dd></dl>"
+                        "<p>After the entries.</p>"
+                        "<dl><dt>term</dt><dd>a plain definition list</dd></dl></body>");
+  assert_non_null(strstr(h.text, "## Functions\n\n###### time.sleep(secs)\n\nSuspend execution."));
+  assert_non_null(strstr(h.text, "###### class Timer\n\nA timer."));
+  assert_non_null(strstr(h.text, "###### start()\n\nStarts it."));
+  /* back in the class's entry, then in the section */
+  assert_non_null(strstr(h.text, "###### class Timer\n\nMore about timers."));
+  assert_non_null(strstr(h.text, "## Functions\n\nAfter the entries."));
+  assert_null(strstr(h.text, "# term")); /* a plain <dl> is no API entry */
+  docs_html_close(&h);
+}
+
 static void test_html_article_header_kept(void **state) {
   docs_html h = extract("<body><header>SITE</header><article><header><h1>Article title</h1></header>"
                         "<p>x</p></article><a href='#top'>top</a><a href=''>empty</a></body>");
@@ -336,6 +358,18 @@ static void test_query_compounds(void **state) {
   assert_false(has(v, n, "howto"));
   assert_true(has(v, n, "isfile"));
   free_words(v, n);
+  /* a determiner starts a phrase, not an identifier: examples' myprogram */
+  v = docs_query_compounds("pause my program", 48, &n);
+  assert_false(has(v, n, "myprogram"));
+  free_words(v, n);
+  v = docs_query_compounds("open the file with all its bytes", 48, &n);
+  assert_false(has(v, n, "thefile"));
+  assert_false(has(v, n, "itsbytes"));
+  assert_true(has(v, n, "filewith")); /* a stopword may still be a part */
+  free_words(v, n);
+  v = docs_query_compounds("how do I sort them", 48, &n); /* nor a pronoun */
+  assert_false(has(v, n, "isort"));
+  free_words(v, n);
   v = docs_query_compounds("single", 48, &n);
   assert_int_equal(n, 0);
   free_words(v, n);
@@ -364,6 +398,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_url_canon),          cmocka_unit_test(test_url_prefix),
       cmocka_unit_test(test_html_noise_dropped), cmocka_unit_test(test_html_code_verbatim),
+      cmocka_unit_test(test_html_api_entries),
       cmocka_unit_test(test_html_article_header_kept), cmocka_unit_test(test_html_garbage),
       cmocka_unit_test(test_chunk_split_headings), cmocka_unit_test(test_chunk_split_caps),
       cmocka_unit_test(test_rst_and_utf8),       cmocka_unit_test(test_fts_query),

@@ -465,6 +465,68 @@ static void test_ranking_fixes(void **state) {
   free(top), free(ctx);
 }
 
+/* A long page whose many sections each hold one common question word does
+ * not outrank the page that holds the rare word too: page evidence counts
+ * a page's best few other chunks, not all of them. */
+static void test_page_evidence_capped(void **state) {
+  fixture *f = *state;
+  char dir[400], name[64], text[256];
+  snprintf(dir, sizeof dir, "%s/evidence", f->dir);
+  mkdir(dir, 0700);
+  /* filler keeps "widget" under the share of chunks that makes a word common */
+  for (int i = 0; i < 60; i++) {
+    snprintf(name, sizeof name, "filler%02d.md", i);
+    snprintf(text, sizeof text, "# Filler %d\n\nPlain words about topic%d here.\n", i, i);
+    write_file(dir, name, text);
+  }
+  /* "frob" in a few pages, so it is rare but not unique */
+  for (int i = 0; i < 8; i++) {
+    snprintf(name, sizeof name, "frob%02d.md", i);
+    snprintf(text, sizeof text, "# Other %d\n\nA frob of kind%d here.\n", i, i);
+    write_file(dir, name, text);
+  }
+  char long_page[1024] = "# Handbook\n\n";
+  for (int i = 0; i < 12; i++) {
+    size_t at = strlen(long_page);
+    snprintf(long_page + at, sizeof long_page - at, "## Part %d\n\nThe widget of part%d here.\n\n", i, i);
+  }
+  write_file(dir, "handbook.md", long_page);
+  write_file(dir, "answer.md", "# Answer\n\nThe frob widget here.\n");
+  const char *src[] = {dir};
+  run_result r = sync_run(f, src, 1, 20, false);
+  free(r.error);
+  char *ctx = docs_context_build(f->store, "frob widget", src, 1, "search", 20000, NULL, NULL);
+  char *top = first_source(ctx);
+  assert_non_null(top);
+  assert_non_null(strstr(top, "answer.md"));
+  free(top), free(ctx);
+}
+
+/* A chunk shorter than the average is scored as one of the average length:
+ * a one-line entry that names the word once does not outrank the section
+ * that is about it. */
+static void test_short_chunk_no_bonus(void **state) {
+  fixture *f = *state;
+  char dir[400], name[64], text[256];
+  snprintf(dir, sizeof dir, "%s/short", f->dir);
+  mkdir(dir, 0700);
+  for (int i = 0; i < 30; i++) {
+    snprintf(name, sizeof name, "filler%02d.md", i);
+    snprintf(text, sizeof text, "# Filler %d\n\nSome plain words about topic%d, and more of them here.\n", i, i);
+    write_file(dir, name, text);
+  }
+  write_file(dir, "entry.md", "# Entry\n\nGizmo.\n");
+  write_file(dir, "about.md", "# About\n\nThe gizmo turns, and a gizmo stops when it is told to.\n");
+  const char *src[] = {dir};
+  run_result r = sync_run(f, src, 1, 20, false);
+  free(r.error);
+  char *ctx = docs_context_build(f->store, "gizmo", src, 1, "search", 2000, NULL, NULL);
+  char *top = first_source(ctx);
+  assert_non_null(top);
+  assert_non_null(strstr(top, "about.md"));
+  free(top), free(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_local_folder, setup, teardown),
@@ -476,6 +538,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_source_filter_inside_ranking, setup, teardown),
       cmocka_unit_test(test_loc_tokens),
       cmocka_unit_test_setup_teardown(test_ranking_fixes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_page_evidence_capped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_short_chunk_no_bonus, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
