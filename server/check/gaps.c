@@ -385,5 +385,27 @@ char *js_normalize(const char *text, size_t len) {
     while (j < len && is_blank(s[j])) j++;
     if (j < len && s[j] == '{') memcpy(s + i, "with  ", 6);
   }
+  /* "const f = () => {…}\n  [...a].forEach(…)": node ends the statement
+   * after an arrow function's body (automatic semicolon insertion: the body
+   * cannot be subscripted), the grammar reads a subscript. A '[' that
+   * starts its line after a blank, whose line follows one ending with the
+   * '}' of a body after "=>", gets a ';' on that blank. */
+  for (size_t i = 1; i < len; i++) {
+    if (s[i] != '[' || !is_blank(s[i - 1])) continue;
+    size_t k = i;
+    while (k > 0 && is_blank(s[k - 1])) k--;
+    if (k == 0 || s[k - 1] != '\n') continue;
+    while (k > 0 && (is_blank(s[k - 1]) || s[k - 1] == '\n' || s[k - 1] == '\r')) k--;
+    if (k == 0 || s[k - 1] != '}') continue;
+    long depth = 0;
+    size_t o = k - 1, floor = o > 100000 ? o - 100000 : 0;
+    for (;; o--) {
+      depth += (s[o] == '}') - (s[o] == '{');
+      if (depth == 0 || o == floor) break;
+    }
+    if (depth != 0) continue;
+    while (o > 0 && is_blank(s[o - 1])) o--;
+    if (o >= 2 && s[o - 1] == '>' && s[o - 2] == '=') s[i - 1] = ';';
+  }
   return s;
 }
