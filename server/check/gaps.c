@@ -301,6 +301,12 @@ char *bash_normalize(const char *text, size_t len) {
       continue;
     }
     if (dquote) continue;
+    /* "3<>/dev/tty": opened for reading and writing, which the grammar
+     * refuses; the '>' becomes a blank (a redirection from the file) */
+    if (c == '<' && i + 1 < n && s[i + 1] == '>' && (i == 0 || s[i - 1] != '<')) {
+      s[++i] = ' ';
+      continue;
+    }
     if (c == '<' && !backtick && heredoc_op(s, n, i)) {
       if (ndocs < HEREDOC_MAX && heredoc_read(s, n, i, &docs[ndocs])) {
         i = docs[ndocs++].end - 1;
