@@ -270,6 +270,10 @@ char *bash_normalize(const char *text, size_t len) {
     }
     if (c == '"') {
       dquote = !dquote;
+      /* "(( \$a > 0 ))": a string that starts with "((" and holds an escape,
+       * which the grammar refuses: the second '(' becomes a blank (text
+       * all the same) */
+      if (dquote && i + 2 < n && s[i + 1] == '(' && s[i + 2] == '(') s[i + 2] = ' ';
       continue;
     }
     if (c == '#' && !dquote && (i == 0 || is_blank(s[i - 1]) || s[i - 1] == '\n')) {
@@ -343,7 +347,7 @@ char *bash_normalize(const char *text, size_t len) {
       /* "((cmd) 3>&- | cat)": a subshell inside a subshell that starts
        * like arithmetic; bash reads it as subshells when it does not end
        * with "))": the outer parentheses become blanks */
-      if (c == '(' && i + 1 < n && s[i + 1] == '(') {
+      if (c == '(' && i + 1 < n && s[i + 1] == '(' && (i == 0 || s[i - 1] != '(')) {
         size_t m = match_close(s, n, i);
         if (m < n && m >= i + 3 && s[m - 2] != ')') {
           s[i] = ' ';
