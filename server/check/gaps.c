@@ -222,6 +222,13 @@ char *bash_normalize(const char *text, size_t len) {
           continue;
         }
       }
+      /* "$X\;*)": an escaped character, which the grammar refuses after an
+       * expansion; it becomes "xx" (a literal all the same) */
+      if (c == '\\' && i + 1 < n && s[i + 1] != '\n') {
+        s[i] = s[i + 1] = 'x';
+        i++;
+        continue;
+      }
       if (c == ')') {
         cs[ncase - 1] = C_BODY;
         continue;
