@@ -42,18 +42,21 @@ static bool command_start(const char *s, size_t i) {
 
 /* The end of the bracketed text that starts at s[i] ('(' or '{'): the
  * offset after its matching closer, quotes and escapes skipped; n when it
- * has none. */
+ * has none within MATCH_MAX bytes (each call is bounded, so the rewrites
+ * stay linear even when a quote is left open). */
+enum { MATCH_MAX = 1 << 16 };
 static size_t match_close(const char *s, size_t n, size_t i) {
   char open = s[i], close = open == '(' ? ')' : '}';
   long depth = 0;
-  for (size_t k = i; k < n; k++) {
+  size_t stop = n - i > MATCH_MAX ? i + MATCH_MAX : n;
+  for (size_t k = i; k < stop; k++) {
     char c = s[k];
     if (c == '\\') {
       k++;
     } else if (c == '\'' || c == '"') {
       size_t q = k + 1;
-      while (q < n && s[q] != c) q += (c == '"' && s[q] == '\\') ? 2 : 1;
-      if (q >= n) return n;
+      while (q < stop && s[q] != c) q += (c == '"' && s[q] == '\\') ? 2 : 1;
+      if (q >= stop) return n;
       k = q;
     } else if (c == open) {
       depth++;
