@@ -117,6 +117,8 @@ static void test_errors_near_rewrites(void **state) {
       {"((ls -l) | cat\n", 1},
       {"n=1 2>/dev/null &&\n", 1},
       {"x=${1:-`dirname $0`\n", 1},
+      /* a stray closing word in a script that parses only once rewritten */
+      {"x=${1:-`dirname $0`}\nif true; then\n  echo\nfi\nelse\n  echo\n", 5},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     unsigned line = 0;
