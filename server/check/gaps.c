@@ -101,11 +101,15 @@ static size_t assignment_end(const char *s, size_t n, size_t i) {
   return word_end(s, n, k);
 }
 
-/* Whether s[i] starts a redirection: [digits] followed by '<' or '>', or
- * "&>". */
+/* Whether s[i] starts a redirection with its target on the same line:
+ * [digits] followed by '<' or '>', or "&>", then a word. */
 static bool redirect_at(const char *s, size_t n, size_t i) {
   while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-  return i < n && (s[i] == '<' || s[i] == '>' || (s[i] == '&' && i + 1 < n && s[i + 1] == '>'));
+  if (!(i < n && (s[i] == '<' || s[i] == '>' || (s[i] == '&' && i + 1 < n && s[i + 1] == '>'))))
+    return false;
+  while (i < n && strchr("<>&|", s[i])) i++;
+  while (i < n && is_blank(s[i])) i++;
+  return i < n && !strchr("\n;|&()", s[i]);
 }
 
 /* Here-documents: bash -n reads their bodies as text (a `$(if)` or a lone

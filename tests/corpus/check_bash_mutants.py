@@ -69,13 +69,14 @@ def main():
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--mutants", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", action="store_true", help="keep the mutants (their folder is printed)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     files = [f for f in sh_files() if os.path.getsize(f) < 200000]
     rng.shuffle(files)
     tmp = tempfile.mkdtemp(prefix="crucible-bash-mutants-")
     try:
-        muts, n = [], 0
+        muts, n, why = [], 0, {}
         for f in files[:a.files]:
             try:
                 with open(f, errors="surrogateescape") as fh:
@@ -92,8 +93,10 @@ def main():
                 n += 1
                 with open(p, "w", errors="surrogateescape") as fh:
                     fh.write("\n".join(L))
-                if subprocess.run(["bash", "-n", p], capture_output=True).returncode:
+                r = subprocess.run(["bash", "-n", p], capture_output=True, text=True, errors="replace")
+                if r.returncode:
                     muts.append(p)
+                    why[p] = "%s (bash: %s)" % (f, (r.stderr.strip().splitlines() or [""])[0].split(": ", 1)[-1])
         caught = []
         for b in a.crucible:
             d = syntax_diagnostics(b, "bash", muts, 300)
@@ -101,13 +104,16 @@ def main():
             print("%s: %d of %d rejected mutants caught" % (b, len(caught[-1]), len(muts)))
         if len(caught) == 2:
             for p in sorted(caught[0] - caught[1]):
-                print("LOST", p)
+                print("LOST", p if a.keep else "", why[p])
             for p in sorted(caught[1] - caught[0]):
-                print("GAINED", p)
+                print("GAINED", why[p])
             return 1 if caught[0] - caught[1] else 0
         return 0
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if a.keep:
+            print("mutants kept in", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

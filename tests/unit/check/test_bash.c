@@ -129,6 +129,12 @@ static void test_errors_near_rewrites(void **state) {
     assert_int_equal(line, bad[i].line);
     free(msg);
   }
+  /* a redirection with no word before the newline (bash: "unexpected token
+   * `newline'" at line 2; the grammar's error lands on line 3) */
+  unsigned line = 0;
+  char *msg = NULL;
+  assert_true(syntax("case $a in\n  --x=*) p=$o<\n    q=1\n    ;;\nesac\n", &line, &msg) >= 1);
+  free(msg);
 }
 
 /* JavaScript: a '[' starting a line after an arrow function's body starts a
