@@ -40,6 +40,164 @@ static bool command_start(const char *s, size_t i) {
   return false;
 }
 
+/* The end of the bracketed text that starts at s[i] ('(' or '{'): the
+ * offset after its matching closer, quotes and escapes skipped; n when it
+ * has none within MATCH_MAX bytes (each call is bounded, so the rewrites
+ * stay linear even when a quote is left open). */
+enum { MATCH_MAX = 1 << 16 };
+static size_t match_close(const char *s, size_t n, size_t i) {
+  char open = s[i], close = open == '(' ? ')' : '}';
+  long depth = 0;
+  size_t stop = n - i > MATCH_MAX ? i + MATCH_MAX : n;
+  for (size_t k = i; k < stop; k++) {
+    char c = s[k];
+    if (c == '\\') {
+      k++;
+    } else if (c == '\'' || c == '"') {
+      size_t q = k + 1;
+      while (q < stop && s[q] != c) q += (c == '"' && s[q] == '\\') ? 2 : 1;
+      if (q >= stop) return n;
+      k = q;
+    } else if (c == open) {
+      depth++;
+    } else if (c == close && --depth == 0) {
+      return k + 1;
+    }
+  }
+  return n;
+}
+
+/* The end of the shell word that starts at s[i]: quotes, escapes, $(…),
+ * ${…} and backticks are part of it. */
+static size_t word_end(const char *s, size_t n, size_t i) {
+  size_t k = i;
+  while (k < n && !is_blank(s[k]) && !strchr("\n;|&<>()", s[k])) {
+    char c = s[k];
+    if (c == '\\') {
+      k += 2;
+    } else if (c == '\'' || c == '"' || c == '`') {
+      size_t q = k + 1;
+      while (q < n && s[q] != c) q += (c != '\'' && s[q] == '\\') ? 2 : 1;
+      k = q + 1;
+    } else if (c == '$' && k + 1 < n && (s[k + 1] == '(' || s[k + 1] == '{')) {
+      k = match_close(s, n, k + 1);
+    } else {
+      k++;
+    }
+  }
+  return k < n ? k : n;
+}
+
+/* The end of the assignment `name=value` at s[i] (a command's prefix), or i
+ * when s[i] starts none. An array value `name=(…)` counts. */
+static size_t assignment_end(const char *s, size_t n, size_t i) {
+  size_t k = i;
+  if (k >= n || !is_name_char(s[k]) || (s[k] >= '0' && s[k] <= '9')) return i;
+  while (k < n && is_name_char(s[k])) k++;
+  if (k + 1 < n && s[k] == '+') k++;
+  if (k >= n || s[k] != '=') return i;
+  k++;
+  if (k < n && s[k] == '(') return match_close(s, n, k);
+  return word_end(s, n, k);
+}
+
+/* Whether s[i] starts a redirection with its target on the same line:
+ * [digits] followed by '<' or '>', or "&>", then a word. */
+static bool redirect_at(const char *s, size_t n, size_t i) {
+  while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  if (!(i < n && (s[i] == '<' || s[i] == '>' || (s[i] == '&' && i + 1 < n && s[i + 1] == '>'))))
+    return false;
+  while (i < n && strchr("<>&|", s[i])) i++;
+  while (i < n && is_blank(s[i])) i++;
+  return i < n && !strchr("\n;|&()", s[i]);
+}
+
+/* Here-documents: bash -n reads their bodies as text (a `$(if)` or a lone
+ * quote in one is no error; the grammar misreads some, and a body after an
+ * operator that continues the command, `cat <<EOF ||`, is taken for code).
+ * A here-document whose closing line is found is removed from the copy: the
+ * operator and its word become blanks, each line of the body and the
+ * closing line start with '#' (comments). One without its closing line is
+ * left as it is. */
+enum { HEREDOC_MAX = 4, DELIM_MAX = 64 };
+typedef struct {
+  size_t op, end; /* the operator and its word: s[op, end) */
+  bool dash;      /* <<- : tabs before the closing word */
+  char delim[DELIM_MAX];
+  size_t dlen;
+} heredoc;
+
+/* Whether s[i] starts a here-document operator `<<` (not `<<<`) outside
+ * arithmetic: no `((` left open before it on its line. */
+static bool heredoc_op(const char *s, size_t n, size_t i) {
+  if (i + 2 >= n || s[i] != '<' || s[i + 1] != '<' || s[i + 2] == '<') return false;
+  if (i > 0 && s[i - 1] == '<') return false;
+  long open = 0;
+  for (size_t k = i; k > 0 && s[k - 1] != '\n'; k--) {
+    if (k >= 2 && s[k - 1] == '(' && s[k - 2] == '(') open++, k--;
+    else if (k >= 2 && s[k - 1] == ')' && s[k - 2] == ')') open--, k--;
+  }
+  return open <= 0;
+}
+
+/* Reads the operator at s[i] into *h; false when its word is not one. */
+static bool heredoc_read(const char *s, size_t n, size_t i, heredoc *h) {
+  size_t k = i + 2;
+  h->op = i;
+  h->dash = k < n && s[k] == '-';
+  if (h->dash) k++;
+  while (k < n && is_blank(s[k])) k++;
+  h->dlen = 0;
+  while (k < n && !is_blank(s[k]) && !strchr("\n;|&<>()", s[k])) {
+    if (s[k] == '\'' || s[k] == '"') {
+      char q = s[k++];
+      while (k < n && s[k] != q && s[k] != '\n') {
+        if (h->dlen + 1 >= DELIM_MAX) return false;
+        h->delim[h->dlen++] = s[k++];
+      }
+      if (k >= n || s[k] != q) return false;
+      k++;
+      continue;
+    }
+    if (s[k] == '\\') k++;
+    if (k >= n || s[k] == '\n' || h->dlen + 1 >= DELIM_MAX) return false;
+    if (s[k] == '$' || s[k] == '`') return false; /* an expansion: not a literal word */
+    h->delim[h->dlen++] = s[k++];
+  }
+  h->end = k;
+  return h->dlen > 0;
+}
+
+/* The bodies of the here-documents h[0..nh) start at s[i] (after the newline
+ * that ends their command's line). Rewrites them all when every closing line
+ * is found and returns the offset after the last one; returns i and changes
+ * nothing otherwise. */
+static size_t heredoc_bodies(char *s, size_t n, size_t i, const heredoc *h, size_t nh) {
+  size_t ends[HEREDOC_MAX], at = i;
+  for (size_t d = 0; d < nh; d++) {
+    for (;;) {
+      if (at >= n) return i;
+      size_t e = at;
+      while (e < n && s[e] != '\n') e++;
+      size_t b = at;
+      if (h[d].dash)
+        while (b < e && s[b] == '\t') b++;
+      bool last = e - b == h[d].dlen && !memcmp(s + b, h[d].delim, h[d].dlen);
+      at = e < n ? e + 1 : e;
+      if (last) break;
+    }
+    ends[d] = at;
+  }
+  for (size_t d = 0; d < nh; d++)
+    for (size_t k = h[d].op; k < h[d].end; k++) s[k] = ' ';
+  size_t end = ends[nh - 1];
+  for (size_t k = i; k < end; k++) {
+    if (s[k] != '\n') s[k] = '#';
+    while (k < end && s[k] != '\n') k++;
+  }
+  return end;
+}
+
 char *bash_normalize(const char *text, size_t len) {
   char *s = xmalloc(len + 2);
   memcpy(s, text, len);
@@ -49,6 +207,8 @@ char *bash_normalize(const char *text, size_t len) {
   s[n] = '\0';
 
   bool squote = false, dquote = false, backtick = false;
+  heredoc docs[HEREDOC_MAX];
+  size_t ndocs = 0;
   /* case statements: waiting for 'in', in a pattern, in a body */
   enum { C_IN, C_PATTERN, C_BODY };
   unsigned char cs[32];
@@ -68,6 +228,13 @@ char *bash_normalize(const char *text, size_t len) {
           i = j;
           continue;
         }
+      }
+      /* "$X\;*)": an escaped character, which the grammar refuses after an
+       * expansion; it becomes "xx" (a literal all the same) */
+      if (c == '\\' && i + 1 < n && s[i + 1] != '\n') {
+        s[i] = s[i + 1] = 'x';
+        i++;
+        continue;
       }
       if (c == ')') {
         cs[ncase - 1] = C_BODY;
@@ -117,6 +284,10 @@ char *bash_normalize(const char *text, size_t len) {
     }
     if (c == '"') {
       dquote = !dquote;
+      /* "(( \$a > 0 ))": a string that starts with "((" and holds an escape,
+       * which the grammar refuses: the second '(' becomes a blank (text
+       * all the same) */
+      if (dquote && i + 2 < n && s[i + 1] == '(' && s[i + 2] == '(') s[i + 2] = ' ';
       continue;
     }
     if (c == '#' && !dquote && (i == 0 || is_blank(s[i - 1]) || s[i - 1] == '\n')) {
@@ -135,10 +306,71 @@ char *bash_normalize(const char *text, size_t len) {
       /* a '$' that starts no expansion is a literal character ("s/x$//",
        * "\(e2scrub$\)") */
       char d = i + 1 < n ? s[i + 1] : '\n';
+      if (d == '{') {
+        /* "${1:-`dirname $0`}": a backtick substitution inside an expansion,
+         * which the grammar refuses; bash -n does not look inside backticks,
+         * so they become double quotes (a word all the same) */
+        size_t m = match_close(s, n, i + 1);
+        for (size_t k = i + 2; k < m; k++)
+          if (s[k] == '`') s[k] = '"';
+        continue;
+      }
       if (!is_name_char(d) && !strchr("{(@*#?!$-'\"", d)) s[i] = '_';
       continue;
     }
     if (dquote) continue;
+    /* "3<>/dev/tty": opened for reading and writing, which the grammar
+     * refuses; the '>' becomes a blank (a redirection from the file) */
+    if (c == '<' && i + 1 < n && s[i + 1] == '>' && (i == 0 || s[i - 1] != '<')) {
+      s[++i] = ' ';
+      continue;
+    }
+    if (c == '<' && !backtick && heredoc_op(s, n, i)) {
+      if (ndocs < HEREDOC_MAX && heredoc_read(s, n, i, &docs[ndocs])) {
+        i = docs[ndocs++].end - 1;
+        continue;
+      }
+      i++; /* both '<' */
+      continue;
+    }
+    if (c == '\n' && ndocs) {
+      i = heredoc_bodies(s, n, i + 1, docs, ndocs) - 1;
+      ndocs = 0;
+      continue;
+    }
+    if ((is_name_char(c) || c == '!' || c == '(') && command_start(s, i)) {
+      /* "! a=1 b=(…)": a negated list of assignments, which the grammar
+       * refuses; the negation changes no syntax, the '!' becomes a blank */
+      if (c == '!' && i + 1 < n && is_blank(s[i + 1])) {
+        size_t k = i + 1;
+        while (k < n && is_blank(s[k])) k++;
+        if (assignment_end(s, n, k) > k) s[i] = ' ';
+        continue;
+      }
+      /* "n=$((x)) 2>/dev/null": assignments with a redirection and no
+       * command, which the grammar refuses: the '=' of the first that is
+       * not an array becomes a blank (a command with arguments) */
+      size_t k = i, first = n;
+      for (size_t e; (e = assignment_end(s, n, k)) > k;) {
+        size_t eq = (size_t)((const char *)memchr(s + k, '=', e - k) - s);
+        if (first == n && !(eq + 1 < n && s[eq + 1] == '(')) first = eq;
+        k = e;
+        while (k < n && is_blank(s[k])) k++;
+      }
+      if (k > i && first < n && redirect_at(s, n, k)) s[first] = ' ';
+      /* "((cmd) 3>&- | cat)": a subshell inside a subshell that starts
+       * like arithmetic; bash reads it as subshells when it does not end
+       * with "))": the outer parentheses become blanks */
+      if (c == '(' && i + 1 < n && s[i + 1] == '(' && (i == 0 || s[i - 1] != '(')) {
+        size_t m = match_close(s, n, i);
+        if (m < n && m >= i + 3 && s[m - 2] != ')') {
+          s[i] = ' ';
+          s[m - 1] = ' ';
+        }
+        i++;
+        continue;
+      }
+    }
     /* "for f do …": a for without 'in' whose 'do' is on its line */
     if (c == 'f' && word_at(s, n, i, "for") && command_start(s, i)) {
       size_t k = i + 3;
@@ -176,6 +408,28 @@ char *js_normalize(const char *text, size_t len) {
     if (j < len && is_name_char(s[j])) continue;
     while (j < len && is_blank(s[j])) j++;
     if (j < len && s[j] == '{') memcpy(s + i, "with  ", 6);
+  }
+  /* "const f = () => {…}\n  [...a].forEach(…)": node ends the statement
+   * after an arrow function's body (automatic semicolon insertion: the body
+   * cannot be subscripted), the grammar reads a subscript. A '[' that
+   * starts its line after a blank, whose line follows one ending with the
+   * '}' of a body after "=>", gets a ';' on that blank. */
+  for (size_t i = 1; i < len; i++) {
+    if (s[i] != '[' || !is_blank(s[i - 1])) continue;
+    size_t k = i;
+    while (k > 0 && is_blank(s[k - 1])) k--;
+    if (k == 0 || s[k - 1] != '\n') continue;
+    while (k > 0 && (is_blank(s[k - 1]) || s[k - 1] == '\n' || s[k - 1] == '\r')) k--;
+    if (k == 0 || s[k - 1] != '}') continue;
+    long depth = 0;
+    size_t o = k - 1, floor = o > 100000 ? o - 100000 : 0;
+    for (;; o--) {
+      depth += (s[o] == '}') - (s[o] == '{');
+      if (depth == 0 || o == floor) break;
+    }
+    if (depth != 0) continue;
+    while (o > 0 && is_blank(s[o - 1])) o--;
+    if (o >= 2 && s[o - 1] == '>' && s[o - 2] == '=') s[i - 1] = ';';
   }
   return s;
 }

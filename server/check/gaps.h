@@ -13,8 +13,9 @@
 char *bash_normalize(const char *text, size_t len);
 
 /* The same for JavaScript: `import … assert {…}` (node 20's import
- * attributes, which tree-sitter-javascript 0.23 knows only as `with`).
- * Always len bytes. */
+ * attributes, which tree-sitter-javascript 0.23 knows only as `with`) and a
+ * '[' that starts a statement after an arrow function's body (semicolon
+ * insertion). Always len bytes. */
 char *js_normalize(const char *text, size_t len);
 
 #endif

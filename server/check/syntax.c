@@ -315,13 +315,17 @@ static void python_errors(const chk_doc *doc, TSNode root, chk_report *out) {
   chk_report_close(&ts);
 }
 
+static void bash_stray_words(const chk_doc *doc, TSNode root, chk_report *out);
+
 /* JavaScript: a program with errors is parsed again as js_normalize
  * rewrites it (import attributes written `assert`).
  * Bash: a script with errors is parsed again as bash_normalize rewrites it
  * (same bytes where they were): with the newline that ends its last command
  * (without it, "if x; then\n  echo" was "unexpected 'if'" at 1:1 rather than
  * "missing 'fi' to close 'if' at line 1"; LLM answers come without it) and
- * without the constructs bash accepts and the grammar does not. */
+ * without the constructs bash accepts and the grammar does not. When the
+ * copy parses without error, its stray closing words are reported
+ * (bash_stray_words). */
 static void rewritten_errors(const chk_doc *doc, chk_report *out) {
   bool bash = doc->lang == CHK_LANG_BASH;
   char *text = bash ? bash_normalize(doc->text, doc->len) : js_normalize(doc->text, doc->len);
@@ -336,7 +340,10 @@ static void rewritten_errors(const chk_doc *doc, chk_report *out) {
     tmp.text = text;
     tmp.len = len;
     tmp.tree = tree;
-    tree_errors(&tmp, ts_tree_root_node(tree), out);
+    TSNode root = ts_tree_root_node(tree);
+    /* the copy parses: a stray closing word is what is left to find in it */
+    if (bash && !ts_node_has_error(root)) bash_stray_words(&tmp, root, out);
+    else tree_errors(&tmp, root, out);
     ts_tree_delete(tree);
   }
   free(text);
