@@ -235,6 +235,47 @@ static void sigchld_cb(uv_signal_t *h, int signum) {
   }
 }
 
+/* ---- the memory watch ---- */
+
+/* A cgroup's OOM kill is a SIGKILL: the program dies without a word, and
+ * the feedback could say only that memory ran out. A Python program in a
+ * cgroup is therefore watched: every MEMWATCH_MS the memory its processes
+ * hold (sbx_cg_memory_held) is read, and at MEMWATCH_SHARE of its limit the
+ * runner stops it as at the wall time (sbx__run_stop_for: SIGABRT, so
+ * faulthandler prints where it was, then a kill). The result is the same
+ * "oom" with the memory limit named, now with the line. Growth faster than
+ * the margin per interval (one huge allocation) still meets the kernel's
+ * OOM kill first, as before. */
+#define MEMWATCH_MS 20
+#define MEMWATCH_SHARE 0.9
+
+static void memwatch_cb(uv_timer_t *t) {
+  sbx__bwrap_run *b = container_of(t, sbx__bwrap_run, memwatch);
+  sbx_run *run = &b->run;
+  if (run->exited || run->killed_for || run->cancelled || !b->in_cgroup) {
+    uv_timer_stop(t);
+    return;
+  }
+  long long held = sbx_cg_memory_held(sbx__bw(run->runner)->cg, &b->cg);
+  double limit = (double)((unsigned long long)run->limits.memory_mb << 20);
+  if (held >= 0 && (double)held >= limit * MEMWATCH_SHARE) {
+    uv_timer_stop(t);
+    sbx__run_stop_for(run, SBX_LIMIT_MEMORY);
+  }
+}
+
+void sbx__bw_memwatch_start(sbx__bwrap_run *b) {
+  sbx_run *run = &b->run;
+  if (run->lang != SBX_LANG_PYTHON || !b->in_cgroup || run->limits.memory_mb <= 0 || run->error) return;
+  if (!b->memwatch_open) {
+    uv_timer_init(run->runner->loop, &b->memwatch);
+    b->memwatch.data = run;
+    b->memwatch_open = true;
+    run->open_handles++;
+  }
+  uv_timer_start(&b->memwatch, memwatch_cb, MEMWATCH_MS, MEMWATCH_MS);
+}
+
 /* ---- stopping ---- */
 
 /* Python gets SIGABRT rather than SIGTERM: with PYTHONFAULTHANDLER set
@@ -333,6 +374,7 @@ static void bw_cleanup(sbx_run *run) {
   sbx__close_handle(run, (uv_handle_t *)&b->err, &b->err_open);
   sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);
   sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+  sbx__close_handle(run, (uv_handle_t *)&b->memwatch, &b->memwatch_open);
 }
 
 /* ---- closing ---- */

@@ -397,6 +397,20 @@ int sbx_cg_attach(const sbx_cg *cg, pid_t pid) {
   return 0;
 }
 
+long long sbx_cg_memory_held(const sbx_cgroups *self, const sbx_cg *cg) {
+  const char *d = self->version == SBX_CG_V2 ? cg->dir[0] : self->version == SBX_CG_V1 ? cg->dir[SBX_CG_MEM] : NULL;
+  if (!d) return -1;
+  char *path = xasprintf("%s/memory.stat", d);
+  char *t = read_text(path);
+  free(path);
+  if (!t) return -1;
+  bool v2 = self->version == SBX_CG_V2;
+  long long anon = sbx_cg_keyed(t, v2 ? "anon" : "total_rss"), shmem = sbx_cg_keyed(t, v2 ? "shmem" : "total_shmem");
+  free(t);
+  if (anon < 0) return -1;
+  return anon + (shmem > 0 ? shmem : 0);
+}
+
 void sbx_cg_read_stats(const sbx_cgroups *self, const sbx_cg *cg, sbx_cg_stats *st) {
   *st = (sbx_cg_stats){-1, -1, -1, -1};
   if (self->version == SBX_CG_V2) {

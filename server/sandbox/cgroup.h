@@ -73,6 +73,11 @@ int sbx_cg_set_limits(const sbx_cgroups *self, const sbx_cg *cg, const sbx_limit
 /* Moves pid into the run's cgroups. Returns 0 or a negative errno. */
 int sbx_cg_attach(const sbx_cg *cg, pid_t pid);
 void sbx_cg_read_stats(const sbx_cgroups *self, const sbx_cg *cg, sbx_cg_stats *st);
+/* The memory of cg's processes that cannot be reclaimed, in bytes:
+ * anonymous pages plus tmpfs/shared memory (memory.stat's anon + shmem on
+ * v2, total_rss + total_shmem on v1; the page cache is left out, the kernel
+ * reclaims it before an OOM kill). -1 when it cannot be read. */
+long long sbx_cg_memory_held(const sbx_cgroups *self, const sbx_cg *cg);
 /* Sends sig to every process in the run's cgroups; returns how many. Every
  * task sits in all of a run's hierarchies, so one cgroup.procs is read. */
 int sbx_cg_kill(const sbx_cg *cg, int sig);

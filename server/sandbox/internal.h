@@ -59,7 +59,7 @@ struct sbx_run {
   bool io_done;             /* its output streams have all ended (sbx__run_io_done) */
   long long exit_status;
   int term_signal;
-  unsigned killed_for;      /* SBX_LIMIT_WALL / SBX_LIMIT_OUTPUT when the runner killed it */
+  unsigned killed_for;      /* SBX_LIMIT_WALL / _OUTPUT / _MEMORY when the runner killed it */
   bool cancelled;
   unsigned long long t0, t1; /* bound, exited (ms) */
   char *error;              /* the sandbox itself failed: why, and what to do */
@@ -107,6 +107,12 @@ void sbx__run_io_done(sbx_run *run);
  * duration count from here. The wait before is bounded by the wall time
  * already running. No-op once the wall time is up or the run exited. */
 void sbx__run_program_started(sbx_run *run);
+/* The runner stops a running run at one of its limits (SBX_LIMIT_WALL, or
+ * SBX_LIMIT_MEMORY from the memory watch): killed_for is set, the backend's
+ * term asks the program to stop (Python: SIGABRT, so faulthandler says
+ * where it was), and GRACE_MS later it is killed. No-op once it exited, was
+ * cancelled or already stopped. */
+void sbx__run_stop_for(sbx_run *run, unsigned limit);
 /* Kills a running run (no-op otherwise, and once it exited). */
 void sbx__run_kill(sbx_run *run);
 /* Records why the sandbox failed (takes error, replacing any earlier one)
@@ -297,6 +303,8 @@ typedef struct sbx__bwrap_run {
                             code_pipe carries the program to the launcher, not to --file */
   sbx_cg cg;
   bool in_cgroup;
+  uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */
+  bool memwatch_open;
   char status_buf[1024]; /* the --json-status-fd line being read */
   size_t status_len;
 } sbx__bwrap_run;
@@ -320,6 +328,9 @@ bool sbx__bw_fits(const sbx_runner *self, const sbx_limits *made, const sbx_limi
 void sbx__bw_release_child(sbx__bwrap_run *b);
 
 /* backend_bwrap.c: the reading side of a live sandbox, used by spawn.c. */
+/* Starts watching a started Python run's memory (a no-op for other
+ * languages, without a cgroup or after an error). */
+void sbx__bw_memwatch_start(sbx__bwrap_run *b);
 void sbx__bw_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void sbx__bw_status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);

@@ -102,6 +102,14 @@ void sbx__run_fail(sbx_run *run, char *error) {
   sbx__run_kill(run);
 }
 
+void sbx__run_stop_for(sbx_run *run, unsigned limit) {
+  if (run->state != SBX__RUNNING || run->exited || run->killed_for || run->cancelled) return;
+  run->killed_for = limit;
+  run->runner->backend->term(run);
+  run->phase = SBX__T_GRACE;
+  uv_timer_start(&run->timer, timer_cb, GRACE_MS, 0);
+}
+
 static void timer_cb(uv_timer_t *t) {
   sbx_run *run = container_of(t, sbx_run, timer);
   switch (run->phase) {
@@ -110,11 +118,7 @@ static void timer_cb(uv_timer_t *t) {
     sbx__run_finish(run);
     break;
   case SBX__T_WALL:
-    if (run->exited || run->killed_for || run->cancelled) break;
-    run->killed_for = SBX_LIMIT_WALL;
-    run->runner->backend->term(run);
-    run->phase = SBX__T_GRACE;
-    uv_timer_start(&run->timer, timer_cb, GRACE_MS, 0);
+    sbx__run_stop_for(run, SBX_LIMIT_WALL);
     break;
   case SBX__T_GRACE:
     sbx__run_kill(run);

@@ -368,8 +368,12 @@ void sbx__bw_start(sbx_run *run) {
       e = sbx_cg_set_limits(bw->cg, &b->cg, &run->limits);
     if (e) sbx__run_fail(run, xasprintf("cannot set the limits of cgroup %s (%s)", run->name, strerror(-e)));
     else if (b->in_cgroup) run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-    if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
-    else write_code(b);
+    if (run->cancelled || b->kill_pending || run->error) {
+      sbx__run_kill(run);
+    } else {
+      write_code(b);
+      sbx__bw_memwatch_start(b);
+    }
     return;
   }
   /* The cgroup is taken now; the child joins it before it may fork. */
@@ -389,4 +393,5 @@ void sbx__bw_start(sbx_run *run) {
     if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
     else sbx__bw_release_child(b);
   }
+  sbx__bw_memwatch_start(b);
 }

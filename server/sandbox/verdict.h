@@ -11,7 +11,7 @@
 typedef struct sbx_facts {
   long long exit_status;  /* as reported (bwrap: 128+N for a program killed by signal N) */
   int term_signal;        /* the signal that ended the backend's process, 0 if none */
-  unsigned killed_for;    /* SBX_LIMIT_WALL / SBX_LIMIT_OUTPUT when the runner killed it */
+  unsigned killed_for;    /* SBX_LIMIT_WALL / _OUTPUT / _MEMORY when the runner killed it */
   bool cancelled;
   bool failed;            /* the sandbox itself failed (an error text was recorded) */
   bool in_cgroup;         /* the stats below come from the run's own cgroup */

@@ -96,6 +96,32 @@ def test_timeout_feedback_names_the_limit_and_the_line(srv, fake):
     assert "signal" not in err
 
 
+def test_memory_kill_feedback_names_the_limit_and_the_line(tmp_path, fake):
+    e = llm_env(tmp_path, fake.url)
+    cfg = tmp_path / "config" / "crucible"
+    cfg.mkdir(parents=True)
+    (cfg / "config.json").write_text(json.dumps({"sandbox": {"memoryMb": 96, "timeoutMs": 20000}}))
+    c = Client(env=e)
+    try:
+        c.initialize()
+        grow = "def grow():\n    a = []\n    while True:\n        a.append(' ' * 1000000)\n\ngrow()\n"
+        fake.script([sol("", grow), THINK, sol("", "print(1)")])
+        res, _ = ask(c, "print 1", max_iter=2)
+    finally:
+        finish(c)
+    first = res["attempts"][0]
+    run = first["run"]
+    if not run["isolation"].startswith("cgroup"):
+        pytest.skip("no cgroup here: memory shows only as a MemoryError")
+    assert (run["outcome"], run["limit"]) == ("oom", "memory"), run
+    # stopped before the kernel's kill, with faulthandler's dump: the line
+    # it was growing on
+    assert "memory limit of 96 MiB" in first["error"], first["error"]
+    assert "line 4" in first["error"], first["error"]
+    assert "line 4 in grow" in run["stderr"], run["stderr"]
+    assert res["outcome"] == "passed"
+
+
 def test_empty_output_fails_when_output_is_asked(srv, fake):
     fake.script([sol("", "total = sum(range(101))"), THINK, sol("", "print(sum(range(101)))")])
     res, _ = ask(srv, "print the sum of 1..100")
