@@ -8,42 +8,19 @@
  * usual; only the build links this file instead of libxml2. When libxml2
  * cannot be loaded, the calls fail the way libxml2 reports failures (NULL
  * documents and strings), which html.c already handles. */
-#include <dlfcn.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/globals.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-static void *g_lib;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+#include "lazylib.h"
 
-static void load(void) {
-  static const char *const names[] = {"libxml2.so.2", "libxml2.so", NULL};
-  for (const char *const *n = names; *n && !g_lib; n++) g_lib = dlopen(*n, RTLD_LAZY | RTLD_LOCAL);
-  if (!g_lib) fprintf(stderr, "crucible: cannot load libxml2 (%s): install libxml2\n", dlerror());
-}
+static const char *const g_sonames[] = {"libxml2.so.2", "libxml2.so", NULL};
+static util_lazylib g_lib = UTIL_LAZYLIB_INIT(g_sonames, "libxml2");
 
-/* The libxml2 function name, NULL when libxml2 is missing. */
-static void *sym(const char *name) {
-  pthread_once(&g_once, load);
-  return g_lib ? dlsym(g_lib, name) : NULL;
-}
-
-#define FWD(ret, name, params, args, fail)             \
-  ret name params {                                    \
-    static ret(*f) params;                             \
-    if (!f) *(void **)&f = sym(#name);                 \
-    return f ? f args : fail;                          \
-  }
-#define FWD_VOID(name, params, args)                   \
-  void name params {                                   \
-    static void(*f) params;                            \
-    if (!f) *(void **)&f = sym(#name);                 \
-    if (f) f args;                                     \
-  }
+#define FWD(ret, name, params, args, fail) UTIL_LAZY_FWD(g_lib, ret, name, params, args, fail)
+#define FWD_VOID(name, params, args) UTIL_LAZY_FWD_VOID(g_lib, name, params, args)
 
 FWD_VOID(xmlInitParser, (void), ())
 FWD(htmlDocPtr, htmlReadMemory, (const char *buf, int size, const char *url, const char *enc, int opts),
@@ -58,7 +35,7 @@ FWD(xmlChar *, xmlNodeGetContent, (const xmlNode *node), (node), NULL)
  * --export-dynamic, so libxml2's own uses of xmlFree keep libxml2's. */
 static void lazy_free(void *p) {
   static xmlFreeFunc *real;
-  if (!real) *(void **)&real = sym("xmlFree");
+  if (!real) *(void **)&real = util_lazylib_sym(&g_lib, "xmlFree");
   if (real && *real) (*real)(p);
   else free(p);
 }

@@ -9,39 +9,16 @@
  * reports failures (NULL handles, CURLE_FAILED_INIT). */
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-static void *g_lib;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+#include "lazylib.h"
 
-static void load(void) {
-  static const char *const names[] = {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so", NULL};
-  for (const char *const *n = names; *n && !g_lib; n++) g_lib = dlopen(*n, RTLD_LAZY | RTLD_LOCAL);
-  if (!g_lib) fprintf(stderr, "crucible: cannot load libcurl (%s): install libcurl4\n", dlerror());
-}
+static const char *const g_sonames[] = {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so", NULL};
+static util_lazylib g_lib = UTIL_LAZYLIB_INIT(g_sonames, "libcurl4");
 
-/* The libcurl function name, NULL when libcurl is missing. */
-static void *sym(const char *name) {
-  pthread_once(&g_once, load);
-  return g_lib ? dlsym(g_lib, name) : NULL;
-}
-
-#define FWD(ret, name, params, args, fail)             \
-  ret name params {                                    \
-    static ret(*f) params;                             \
-    if (!f) *(void **)&f = sym(#name);                 \
-    return f ? f args : fail;                          \
-  }
-#define FWD_VOID(name, params, args)                   \
-  void name params {                                   \
-    static void(*f) params;                            \
-    if (!f) *(void **)&f = sym(#name);                 \
-    if (f) f args;                                     \
-  }
+#define FWD(ret, name, params, args, fail) UTIL_LAZY_FWD(g_lib, ret, name, params, args, fail)
+#define FWD_VOID(name, params, args) UTIL_LAZY_FWD_VOID(g_lib, name, params, args)
 
 FWD(CURLcode, curl_global_init, (long flags), (flags), CURLE_FAILED_INIT)
 FWD(CURL *, curl_easy_init, (void), (), NULL)
@@ -72,7 +49,7 @@ FWD(CURLUcode, curl_url_get, (CURLU *u, CURLUPart w, char **p, unsigned int fl),
  * the option's number range tells (curl.h: CURLOPTTYPE_*). */
 CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...) {
   static CURLcode (*f)(CURL *, CURLoption, ...);
-  if (!f) *(void **)&f = sym("curl_easy_setopt");
+  if (!f) *(void **)&f = util_lazylib_sym(&g_lib, "curl_easy_setopt");
   if (!f) return CURLE_FAILED_INIT;
   va_list ap;
   va_start(ap, opt);
@@ -86,7 +63,7 @@ CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...) {
 
 CURLMcode curl_multi_setopt(CURLM *m, CURLMoption opt, ...) {
   static CURLMcode (*f)(CURLM *, CURLMoption, ...);
-  if (!f) *(void **)&f = sym("curl_multi_setopt");
+  if (!f) *(void **)&f = util_lazylib_sym(&g_lib, "curl_multi_setopt");
   if (!f) return CURLM_BAD_HANDLE;
   va_list ap;
   va_start(ap, opt);
@@ -100,7 +77,7 @@ CURLMcode curl_multi_setopt(CURLM *m, CURLMoption opt, ...) {
 
 CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...) {
   static CURLcode (*f)(CURL *, CURLINFO, ...);
-  if (!f) *(void **)&f = sym("curl_easy_getinfo");
+  if (!f) *(void **)&f = util_lazylib_sym(&g_lib, "curl_easy_getinfo");
   if (!f) return CURLE_FAILED_INIT;
   va_list ap;
   va_start(ap, info);
