@@ -120,8 +120,8 @@ static void on_done(void *ud, const sbx_result *r) {
     char mem[32] = "n/a";
     if (r->max_rss_kb >= 0) snprintf(mem, sizeof mem, "%.1f MiB", (double)r->max_rss_kb / 1024.0);
     const char *lim = sbx_limit_name(r->limit);
-    fprintf(stderr, "crucible: %s%s%s, exit %d%s%s, %lld ms, cpu %lld ms, memory %s, %s\n",
-            sbx_outcome_name(r->outcome), lim ? " (" : "", lim ? lim : "", r->exit_code,
+    fprintf(stderr, "crucible: %s%s%s%s, exit %d%s%s, %lld ms, cpu %lld ms, memory %s, %s\n",
+            sbx_outcome_name(r->outcome), lim ? " (" : "", lim ? lim : "", lim ? ")" : "", r->exit_code,
             r->signal ? ", signal " : "", r->signal ? sigabbrev_np(r->signal) : "",
             r->duration_ms, r->cpu_ms, mem, sbx_isolation_name(r->isolation));
   }

@@ -141,3 +141,12 @@ def test_docs_search_escapes_crawled_text(tmp_path):
     p = subprocess.run([crucible_bin(), "docs", "search", "frobnicate widget", "--source", str(folder)],
                        capture_output=True, env=env, timeout=60)
     assert b"\x1b]52;c;ZXZpbA==\x07 a widget" in p.stdout
+
+
+def test_summary_line_names_the_limit_in_parentheses(tmp_path):
+    prog = tmp_path / "loop.py"
+    prog.write_text("while True:\n    pass\n")
+    rc, data = run_in_pty([crucible_bin(), "run", "--timeout", "300", str(prog)])
+    text = data.decode("utf-8")
+    assert rc != 0
+    assert "\ncrucible: timeout (wall), exit -1, signal " in text, text
