@@ -467,6 +467,11 @@ void chk_imports_scan(chk_context *ctx, const chk_doc *doc, const chk_options *o
           ri.module = doc->lang == CHK_LANG_PYTHON ? python_string_literal(n, src)
                                                    : js_string_literal(n, src);
         } else if (!strcmp(cap, "import.command")) {
+          /* tree-sitter-bash reads `X=$a/$z.tab` as `X=$a/` and a command
+           * `z.tab`, dropping the `$`: a word right after a `$` is the rest
+           * of an expansion, never a command name */
+          uint32_t at = ts_node_start_byte(n);
+          if (at > 0 && src[at - 1] == '$') continue;
           ri.module = chk_node_text(n, src);
           ri.command = true;
         } else if (!strcmp(cap, "import.source")) {
