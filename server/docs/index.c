@@ -103,7 +103,14 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
    * shorter URL (then the first in byte order) */
   if (same && (strlen(url) < strlen(same) || (strlen(url) == strlen(same) && strcmp(url, same) < 0))) {
     log_info("docs: %s has the text of %s: indexed once, as %s", same, url, url);
-    docs_store_page_put(store, same, sr->root, DOCS_PAGE_SKIPPED, NULL, NULL, NULL, NULL, 0, NULL, 0);
+    /* skipped, its chunks gone; its validators and links are kept: a page
+     * reached only through the copy is still reached by later syncs that
+     * answer the copy from the cache */
+    docs_page_info was;
+    if (docs_store_page_get(store, same, &was) < 0) memset(&was, 0, sizeof was);
+    docs_store_page_put(store, same, sr->root, DOCS_PAGE_SKIPPED, NULL, was.etag, was.last_modified,
+                        was.links, was.n_links, NULL, 0);
+    docs_page_info_close(&was);
     free(same);
     same = NULL;
     displaced = true;

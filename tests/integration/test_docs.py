@@ -401,6 +401,39 @@ def _serve(directory):
     return srv
 
 
+def test_a_copy_indexed_first_and_then_displaced_keeps_its_links(tmp_path):
+    """mirror.html comes first (one transfer at a time, linked first) and is
+    indexed; levers.html, the same text under the URL that stays, displaces
+    it. The page only the mirror links to is still reached by the next syncs,
+    answered from the cache (the displaced copy once lost its links: seen as
+    a flaky test_variants_indexed_once under load)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    body = "<h1>Levers</h1><p>A lever multiplies force around a fulcrum; the longer arm wins.</p>"
+    (site / "index.html").write_text(
+        '<html><head><title>Home</title></head><body><a href="mirror.html">m</a> <a href="levers.html">l</a>'
+        '<p>Start here.</p></body></html>')
+    (site / "levers.html").write_text("<html><head><title>Levers</title></head><body>%s</body></html>" % body)
+    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body><nav>"
+                                      '<a href="only.html">o</a></nav>%s</body></html>' % body)
+    (site / "only.html").write_text("<html><head><title>Only</title></head><body><p>Pulleys.</p></body></html>")
+    config = tmp_path / "config"
+    config.mkdir()
+    srv = _serve(str(site))
+    try:
+        url = "http://127.0.0.1:%d/" % srv.server_address[1]
+        args = ("add", url, "--json", "--concurrency", "1")
+        summary = run_docs(tmp_path / "cache", config, *args)
+        assert summary["pages"] == 3 and summary["skipped"] == 1, summary
+        for again in (["--freshness", "3600"], ["--freshness", "0"]):
+            summary = run_docs(tmp_path / "cache", config, *args, *again)
+            assert summary["pages"] == 3 and summary["errors"] == 0, (again, summary)
+        ctx = run_docs(tmp_path / "cache", config, "search", "pulleys", "--json")
+        assert [s["url"] for s in ctx["sources"]] == [url + "only.html"], ctx["sources"]
+    finally:
+        srv.shutdown()
+
+
 def test_variants_indexed_once(tmp_path):
     """A print variant that names its canonical page, and a copy of a page's
     text under another URL, are not indexed a second time (crawled and
