@@ -237,6 +237,12 @@ char *bash_normalize(const char *text, size_t len) {
         continue;
       }
       if (c == ')') {
+        /* "*)echo": a pattern that is a lone '*' with the body right after
+         * its ')', which the grammar reads as one word; the '*' becomes an
+         * 'x' (a pattern all the same) */
+        if (i > 0 && s[i - 1] == '*' && (i == 1 || strchr(" \t\n(|;", s[i - 2])) && i + 1 < n &&
+            !is_blank(s[i + 1]) && s[i + 1] != '\n')
+          s[i - 1] = 'x';
         cs[ncase - 1] = C_BODY;
         continue;
       }

@@ -81,6 +81,10 @@ static void test_what_bash_accepts(void **state) {
       "eval \"(( \\${#a[@]} > 0 ))\"\n",
       "case \"$M\" in\n  $X\\;*|*\\;$X) echo;;\n  a\\)b) echo;;\nesac\n",
       "x=$((1 << 2)); ((y = 1 << 3)); z=$(((x + y) / 2))\n",
+      /* a lone '*' pattern with its body right after the ')' */
+      "case $a in\n  x) echo 1;;\n  *)echo other;;\nesac\n",
+      "case $a in (*)if true; then echo y; fi;; esac\n",
+      "case $a in x) :;;*)case $b in y) esac;; esac\n",
   };
   for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
     unsigned line = 0;
