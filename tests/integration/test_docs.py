@@ -401,22 +401,31 @@ def _serve(directory):
     return srv
 
 
+LEVERS = "<h1>Levers</h1><p>A lever multiplies force around a fulcrum; the longer arm wins.</p>"
+
+
+def _levers_site(tmp_path, index_links):
+    """A site whose mirror.html has the text of levers.html and is the only
+    page linking to only.html; index.html links to index_links in order."""
+    site = tmp_path / "site"
+    site.mkdir()
+    links = " ".join('<a href="%s">%s</a>' % (h, h[0]) for h in index_links)
+    (site / "index.html").write_text(
+        '<html><head><title>Home</title></head><body>%s<p>Start here.</p></body></html>' % links)
+    (site / "levers.html").write_text("<html><head><title>Levers</title></head><body>%s</body></html>" % LEVERS)
+    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body><nav>"
+                                      '<a href="only.html">o</a></nav>%s</body></html>' % LEVERS)
+    (site / "only.html").write_text("<html><head><title>Only</title></head><body><p>Pulleys.</p></body></html>")
+    return site
+
+
 def test_a_copy_indexed_first_and_then_displaced_keeps_its_links(tmp_path):
     """mirror.html comes first (one transfer at a time, linked first) and is
     indexed; levers.html, the same text under the URL that stays, displaces
     it. The page only the mirror links to is still reached by the next syncs,
     answered from the cache (the displaced copy once lost its links: seen as
     a flaky test_variants_indexed_once under load)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    body = "<h1>Levers</h1><p>A lever multiplies force around a fulcrum; the longer arm wins.</p>"
-    (site / "index.html").write_text(
-        '<html><head><title>Home</title></head><body><a href="mirror.html">m</a> <a href="levers.html">l</a>'
-        '<p>Start here.</p></body></html>')
-    (site / "levers.html").write_text("<html><head><title>Levers</title></head><body>%s</body></html>" % body)
-    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body><nav>"
-                                      '<a href="only.html">o</a></nav>%s</body></html>' % body)
-    (site / "only.html").write_text("<html><head><title>Only</title></head><body><p>Pulleys.</p></body></html>")
+    site = _levers_site(tmp_path, ["mirror.html", "levers.html"])
     config = tmp_path / "config"
     config.mkdir()
     srv = _serve(str(site))
@@ -438,21 +447,12 @@ def test_variants_indexed_once(tmp_path):
     """A print variant that names its canonical page, and a copy of a page's
     text under another URL, are not indexed a second time (crawled and
     walked)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    body = "<h1>Levers</h1><p>A lever multiplies force around a fulcrum; the longer arm wins.</p>"
-    (site / "index.html").write_text(
-        '<html><head><title>Home</title></head><body><a href="levers.html">l</a> <a href="print/levers.html">p</a>'
-        ' <a href="mirror.html">m</a><p>Start here.</p></body></html>')
-    (site / "levers.html").write_text("<html><head><title>Levers</title></head><body>%s</body></html>" % body)
+    # the copy is the only way to one page: its links are still followed, in later syncs too
+    site = _levers_site(tmp_path, ["levers.html", "print/levers.html", "mirror.html"])
     (site / "print").mkdir()
     (site / "print" / "levers.html").write_text(
         '<html><head><title>Levers (print)</title><link rel="canonical" href="../levers.html"></head>'
-        '<body>%s<p>Printed copy.</p></body></html>' % body)
-    # the copy is the only way to one page: its links are still followed, in later syncs too
-    (site / "mirror.html").write_text("<html><head><title>Levers mirror</title></head><body><nav>"
-                                      '<a href="only.html">o</a></nav>%s</body></html>' % body)
-    (site / "only.html").write_text("<html><head><title>Only</title></head><body><p>Pulleys.</p></body></html>")
+        '<body>%s<p>Printed copy.</p></body></html>' % LEVERS)
     config = tmp_path / "config"
     config.mkdir()
     srv = _serve(str(site))
