@@ -360,6 +360,17 @@ async function cancel(arg?: { task?: string }): Promise<void> {
   await Promise.all(tasks.map((task) => c.sendRequest('crucible/cancel', { task })));
 }
 
+/** The doctor report in one line, written last (the report is long: its end is what the panel shows). */
+function doctorSummary(r: unknown): string {
+  const o = (r ?? {}) as { ok?: boolean; llm?: { reachable?: boolean; error?: string }; docs?: { ranking?: string } };
+  const parts = [
+    o.ok === false ? 'the sandbox does NOT work here' : 'the sandbox works',
+    o.llm?.reachable ? 'the LLM endpoint is reachable' : `the LLM endpoint is NOT reachable${o.llm?.error ? ` (${o.llm.error})` : ''}`,
+  ];
+  if (o.docs?.ranking) parts.push(`documentation ranking: ${o.docs.ranking}`);
+  return '══ doctor: ' + parts.join('; ');
+}
+
 /** crucible.doctor: what works on this machine (sandbox, interpreters, LLM endpoint, settings). */
 async function doctor(): Promise<void> {
   const c = ready();
@@ -368,6 +379,7 @@ async function doctor(): Promise<void> {
     const r = await c.sendRequest('crucible/doctor', {});
     writeLine('══ doctor');
     writeLine(JSON.stringify(r, null, 2));
+    writeLine(doctorSummary(r));
     stream.show(true);
   } catch (err) {
     reportError('doctor', err);
