@@ -16,6 +16,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "fakes"))
+from conftest import crucible_bin  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
 MODEL = "fake-embed"
@@ -33,12 +34,6 @@ PAGES = {
 }
 
 
-def crucible_bin():
-    b = os.environ.get("CRUCIBLE_BIN")
-    p = pathlib.Path(b) if b else ROOT / "build" / "server" / "crucible"
-    if not p.exists():
-        pytest.skip("crucible not built (build first or set CRUCIBLE_BIN)")
-    return str(p)
 
 
 @pytest.fixture
