@@ -16,54 +16,23 @@
 
 #include "common.h"
 #include "dbuf.h"
+#include "docs_fixture.h"
+#include "tmpdir.h"
 #include "tools.h"
 
 typedef struct fixture {
-  char dir[256], docs[300], other[300], db[300];
-  docs_store *store;
+  tu_docs d;
+  char other[300];
 } fixture;
-
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-}
-
-static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
-  (void)st;
-  (void)error;
-  (*(int *)ud)++;
-}
-
-static void sync_folder(fixture *f, const char *folder) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int done = 0;
-  const char *src[] = {folder};
-  docs_sync_opts o = {.sources = src, .n_sources = 1, .max_depth = 5, .freshness_s = -1};
-  assert_int_equal(docs_sync_start(f->store, &loop, &o, NULL, on_done, &done, NULL), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  assert_int_equal(done, 1);
-}
 
 static int setup(void **state) {
   fixture *f = xcalloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/crucible-agent-tools-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  char *real = realpath(f->dir, NULL);
-  snprintf(f->dir, sizeof f->dir, "%s", real);
-  free(real);
-  snprintf(f->docs, sizeof f->docs, "%s/docs", f->dir);
-  snprintf(f->other, sizeof f->other, "%s/other", f->dir);
-  snprintf(f->db, sizeof f->db, "%s/docs.db", f->dir);
-  mkdir(f->docs, 0700);
-  mkdir(f->other, 0700);
-  char path[400];
-  snprintf(path, sizeof path, "%s/widgets.md", f->docs);
-  write_file(path, "# Widgets\n\nAbout widgets.\n\n## Frobnicate\n\nCall `frobnicate_widget(level=N)`.\n\n"
-                   "## Polish\n\nCall `polish_widget()`.\n");
+  tu_docs_init(&f->d, "agent-tools");
+  snprintf(f->other, sizeof f->other, "%s/other", f->d.dir);
+  assert_int_equal(mkdir(f->other, 0700), 0);
+  tu_write_file(f->d.docs, "widgets.md",
+                "# Widgets\n\nAbout widgets.\n\n## Frobnicate\n\nCall `frobnicate_widget(level=N)`.\n\n"
+                "## Polish\n\nCall `polish_widget()`.\n");
   dbuf d;
   dbuf_init(&d, 0);
   dbuf_adds(&d, "# Long\n\n");
@@ -72,33 +41,25 @@ static int setup(void **state) {
     for (int k = 0; k < 30; k++) dbuf_adds(&d, "lorem ipsum dolor sit amet ");
     dbuf_adds(&d, "\n\n");
   }
-  snprintf(path, sizeof path, "%s/long.md", f->docs);
-  write_file(path, d.data);
+  tu_write_file(f->d.docs, "long.md", d.data);
   dbuf_close(&d);
-  snprintf(path, sizeof path, "%s/vault.md", f->other);
-  write_file(path, "# Vault\n\n## Combination\n\nThe frobnicate combination is 4-8-15.\n");
-  char err[256];
-  f->store = docs_store_open(f->db, err, sizeof err);
-  if (!f->store) return -1;
-  sync_folder(f, f->docs);
-  sync_folder(f, f->other);
+  tu_write_file(f->other, "vault.md", "# Vault\n\n## Combination\n\nThe frobnicate combination is 4-8-15.\n");
+  tu_docs_sync_folder(f->d.store, f->d.docs);
+  tu_docs_sync_folder(f->d.store, f->other);
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture *f = *state;
-  docs_store_free(f->store);
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
+  tu_docs_close(&f->d);
   free(f);
   return 0;
 }
 
 static void run(fixture *f, const char *name, const char *args, agent_tool_bounds *b, agent_tool_outcome *o) {
-  const char *src[] = {f->docs};
-  agent_tool_run(f->store, src, 1, name, args, b, o);
+  const char *src[] = {f->d.docs};
+  agent_tool_run(f->d.store, src, 1, name, args, b, o);
   assert_non_null(o->content);
   assert_non_null(o->argument);
 }
@@ -126,7 +87,7 @@ static void read_page_and_refusals(void **state) {
   agent_tool_bounds b = {.tokens_max = 8000};
   agent_tool_outcome o;
   char args[600];
-  snprintf(args, sizeof args, "{\"url\":\"%s/widgets.md\",\"section\":\"polish\"}", f->docs);
+  snprintf(args, sizeof args, "{\"url\":\"%s/widgets.md\",\"section\":\"polish\"}", f->d.docs);
   run(f, "docs_read", args, &b, &o);
   assert_null(o.error);
   assert_non_null(strstr(o.content, "# Widgets\nSource: "));
@@ -144,7 +105,7 @@ static void read_page_and_refusals(void **state) {
   assert_false(o.bounded);
   agent_tool_outcome_close(&o);
 
-  snprintf(args, sizeof args, "{\"url\":\"%s/missing.md\"}", f->docs);
+  snprintf(args, sizeof args, "{\"url\":\"%s/missing.md\"}", f->d.docs);
   run(f, "docs_read", args, &b, &o);
   assert_non_null(strstr(o.error, "not an indexed page"));
   agent_tool_outcome_close(&o);
@@ -176,7 +137,7 @@ static void bounds(void **state) {
   agent_tool_outcome_close(&o);
 
   char args[600];
-  snprintf(args, sizeof args, "{\"url\":\"%s/long.md\"}", f->docs);
+  snprintf(args, sizeof args, "{\"url\":\"%s/long.md\"}", f->d.docs);
   agent_tool_bounds big = {.tokens_max = 8000};
   run(f, "docs_read", args, &big, &o);
   assert_true(o.tokens <= AGENT_TOOL_READ_TOKENS + 60 && o.tokens > AGENT_TOOL_READ_TOKENS / 2);

@@ -20,6 +20,7 @@
 #include "check.h"
 #include "common.h"
 #include "internal.h"
+#include "tmpdir.h"
 
 static chk_context *ctx;
 static chk_modset *modsets[CHK_LANG_COUNT];
@@ -651,8 +652,8 @@ static void test_probe_node_and_bash_host(void **state) {
 }
 
 static void test_cache_roundtrip(void **state) {
-  char dir[] = "/tmp/crucible-check-test-XXXXXX";
-  assert_non_null(mkdtemp(dir));
+  char dir[256];
+  tu_tmpdir_make(dir, sizeof dir, "check-test");
   char *old = getenv("XDG_CACHE_HOME") ? xstrdup(getenv("XDG_CACHE_HOME")) : NULL;
   setenv("XDG_CACHE_HOME", dir, 1);
   /* a stand-in interpreter file: the cache keys on its path and mtime */
@@ -691,9 +692,7 @@ static void test_cache_roundtrip(void **state) {
   assert_null(chk_modset_cache_load("python", interp, NULL));
   chk_modset_free(ms);
 
-  char *cmd = xasprintf("rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-  free(cmd);
+  tu_tmpdir_remove(dir);
   free(interp);
   if (old) setenv("XDG_CACHE_HOME", old, 1);
   else unsetenv("XDG_CACHE_HOME");

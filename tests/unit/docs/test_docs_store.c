@@ -18,101 +18,50 @@
 #include "common.h"
 #include "docs.h"
 #include "internal.h"
+#include "docs_fixture.h"
+#include "tmpdir.h"
 
-typedef struct fixture {
-  char dir[256];
-  char docs[300];
-  char db[300];
-  docs_store *store;
-} fixture;
-
-typedef struct run_result {
-  int done_calls, progress_calls;
-  docs_sync_stats st;
-  char *error;
-} run_result;
-
-static void write_file(const char *dir, const char *rel, const char *text) {
-  char path[600];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  /* mkdir -p of the parents */
-  for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')); p++) {
-    *p = '\0';
-    mkdir(path, 0700);
-    *p = '/';
-  }
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-}
+typedef tu_docs fixture;
 
 static int setup(void **state) {
   fixture *f = xcalloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/crucible-docs-test-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->docs, sizeof f->docs, "%s/docs", f->dir);
-  snprintf(f->db, sizeof f->db, "%s/cache/docs.db", f->dir);
-  mkdir(f->docs, 0700);
-  write_file(f->docs, "guide.md",
-             "# Guide\n\nGeneral words about the gizmo.\n\n## Frobnicating widgets\n"
-             "Call `frobnicate_widget(level=2)` to frobnicate a widget.\n");
-  write_file(f->docs, "sub/api.rst", "API\n===\n\nThe sprocket API turns sprockets.\n");
-  write_file(f->docs, "sub/notes.txt", "Notes about gardening and tomatoes.\n");
-  write_file(f->docs, "page.html",
-             "<html><head><title>Html page</title></head><body><nav>NAV</nav><h1>Html page</h1>"
-             "<p>Pulleys and levers.</p></body></html>");
-  write_file(f->docs, "image.png", "\x89PNG not documentation");
-  write_file(f->docs, ".hidden/secret.md", "# Hidden\nhidden words\n");
-  write_file(f->docs, "a/b/c/deep.md", "# Deep\ndeep words\n");
-  char err[256];
-  f->store = docs_store_open(f->db, err, sizeof err);
-  if (!f->store) return -1;
+  tu_docs_init(f, "docs-test");
+  tu_write_file(f->docs, "guide.md",
+                "# Guide\n\nGeneral words about the gizmo.\n\n## Frobnicating widgets\n"
+                "Call `frobnicate_widget(level=2)` to frobnicate a widget.\n");
+  tu_write_file(f->docs, "sub/api.rst", "API\n===\n\nThe sprocket API turns sprockets.\n");
+  tu_write_file(f->docs, "sub/notes.txt", "Notes about gardening and tomatoes.\n");
+  tu_write_file(f->docs, "page.html",
+                "<html><head><title>Html page</title></head><body><nav>NAV</nav><h1>Html page</h1>"
+                "<p>Pulleys and levers.</p></body></html>");
+  tu_write_file(f->docs, "image.png", "\x89PNG not documentation");
+  tu_write_file(f->docs, ".hidden/secret.md", "# Hidden\nhidden words\n");
+  tu_write_file(f->docs, "a/b/c/deep.md", "# Deep\ndeep words\n");
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture *f = *state;
-  docs_store_free(f->store);
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
+  tu_docs_close(f);
   free(f);
   return 0;
 }
 
-static void on_progress(void *ud, const docs_sync_stats *st, const char *url) {
-  ((run_result *)ud)->progress_calls++;
+static void never_done(void *ud, const docs_sync_stats *st, const char *error) {
+  (void)ud, (void)st, (void)error;
+  fail();
 }
 
-static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
-  run_result *r = ud;
-  r->done_calls++;
-  r->st = *st;
-  r->error = error ? xstrdup(error) : NULL;
-}
-
-static run_result sync_run(fixture *f, const char *const *sources, size_t n, int max_depth, bool cancel) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  run_result r = {0};
+static tu_sync_result sync_run(fixture *f, const char *const *sources, size_t n, int max_depth, bool cancel) {
   docs_sync_opts o = {.sources = sources, .n_sources = n, .max_depth = max_depth, .freshness_s = -1};
-  docs_sync *s = NULL;
-  assert_int_equal(docs_sync_start(f->store, &loop, &o, on_progress, on_done, &r, &s), 0);
-  assert_non_null(s);
-  assert_int_equal(r.done_calls, 0); /* never from inside start */
-  if (cancel) docs_sync_cancel(s);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  assert_int_equal(r.done_calls, 1);
-  return r;
+  return tu_docs_sync(f->store, NULL, &o, cancel);
 }
 
 static void test_sync_local_folder(void **state) {
   fixture *f = *state;
   const char *src[] = {f->docs};
-  run_result r = sync_run(f, src, 1, 2, false);
+  tu_sync_result r = sync_run(f, src, 1, 2, false);
   assert_null(r.error);
   /* guide.md, sub/api.rst, sub/notes.txt, page.html; not the image, the hidden
    * folder, or a/b/c/deep.md (depth 4 > 2) */
@@ -230,7 +179,7 @@ static void test_context_all(void **state) {
 static void test_sync_cancel_and_bad_sources(void **state) {
   fixture *f = *state;
   const char *src[] = {f->docs};
-  run_result r = sync_run(f, src, 1, 20, true);
+  tu_sync_result r = sync_run(f, src, 1, 20, true);
   assert_true(r.st.cancelled);
   free(r.error);
 
@@ -243,7 +192,7 @@ static void test_sync_cancel_and_bad_sources(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   docs_sync_opts o = {0};
-  assert_int_equal(docs_sync_start(f->store, &loop, NULL, NULL, on_done, NULL, NULL), -EINVAL);
+  assert_int_equal(docs_sync_start(f->store, &loop, NULL, NULL, never_done, NULL, NULL), -EINVAL);
   assert_int_equal(docs_sync_start(f->store, &loop, &o, NULL, NULL, NULL, NULL), -EINVAL);
   uv_loop_close(&loop);
 }
@@ -252,7 +201,7 @@ static void test_sync_cancel_and_bad_sources(void **state) {
 static void test_sync_removes_deleted_files(void **state) {
   fixture *f = *state;
   const char *src[] = {f->docs};
-  run_result r = sync_run(f, src, 1, 20, false);
+  tu_sync_result r = sync_run(f, src, 1, 20, false);
   assert_int_equal(r.st.fetched, 5);
   assert_int_equal(r.st.removed, 0);
   char *ctx = docs_context_build(f->store, "gardening tomatoes", src, 1, "search", 1000, NULL, NULL);
@@ -425,21 +374,21 @@ static void test_ranking_fixes(void **state) {
     snprintf(name, sizeof name, "filler%02d.md", i);
     snprintf(text, sizeof text, "# Filler %d\n\n%s about topic%d.\n", i, i < 4 ? "Objects and more objects" : "Words",
              i);
-    write_file(dir, name, text);
+    tu_write_file(dir, name, text);
   }
   /* the same section twice: reference and release notes (not the same
    * page's text: that would be indexed once) */
-  write_file(dir, "library/archive.md", "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n");
-  write_file(dir, "whatsnew/3.2.md",
+  tu_write_file(dir, "library/archive.md", "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n");
+  tu_write_file(dir, "whatsnew/3.2.md",
              "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n\nNew in 3.2.\n");
   /* a common word still scores: both match the rare word */
-  write_file(dir, "gizmo_plain.md", "# Gizmo plain\n\nA gizmo turns.\n");
-  write_file(dir, "gizmo_objects.md", "# Gizmo objs\n\nA gizmo turns objects.\n");
+  tu_write_file(dir, "gizmo_plain.md", "# Gizmo plain\n\nA gizmo turns.\n");
+  tu_write_file(dir, "gizmo_objects.md", "# Gizmo objs\n\nA gizmo turns objects.\n");
   /* bare section headings: the page's title tells them apart */
-  write_file(dir, "sprockets.md", "# Sprockets\n\n## Examples\n\nTurning it twice is fine.\n");
-  write_file(dir, "pulleys.md", "# Pulleys\n\n## Examples\n\nTurning it twice is fine.\n");
+  tu_write_file(dir, "sprockets.md", "# Sprockets\n\n## Examples\n\nTurning it twice is fine.\n");
+  tu_write_file(dir, "pulleys.md", "# Pulleys\n\n## Examples\n\nTurning it twice is fine.\n");
   const char *src[] = {dir};
-  run_result r = sync_run(f, src, 1, 20, false);
+  tu_sync_result r = sync_run(f, src, 1, 20, false);
   free(r.error);
 
   /* words spelling an identifier find it */
@@ -477,23 +426,23 @@ static void test_page_evidence_capped(void **state) {
   for (int i = 0; i < 60; i++) {
     snprintf(name, sizeof name, "filler%02d.md", i);
     snprintf(text, sizeof text, "# Filler %d\n\nPlain words about topic%d here.\n", i, i);
-    write_file(dir, name, text);
+    tu_write_file(dir, name, text);
   }
   /* "frob" in a few pages, so it is rare but not unique */
   for (int i = 0; i < 8; i++) {
     snprintf(name, sizeof name, "frob%02d.md", i);
     snprintf(text, sizeof text, "# Other %d\n\nA frob of kind%d here.\n", i, i);
-    write_file(dir, name, text);
+    tu_write_file(dir, name, text);
   }
   char long_page[1024] = "# Handbook\n\n";
   for (int i = 0; i < 12; i++) {
     size_t at = strlen(long_page);
     snprintf(long_page + at, sizeof long_page - at, "## Part %d\n\nThe widget of part%d here.\n\n", i, i);
   }
-  write_file(dir, "handbook.md", long_page);
-  write_file(dir, "answer.md", "# Answer\n\nThe frob widget here.\n");
+  tu_write_file(dir, "handbook.md", long_page);
+  tu_write_file(dir, "answer.md", "# Answer\n\nThe frob widget here.\n");
   const char *src[] = {dir};
-  run_result r = sync_run(f, src, 1, 20, false);
+  tu_sync_result r = sync_run(f, src, 1, 20, false);
   free(r.error);
   char *ctx = docs_context_build(f->store, "frob widget", src, 1, "search", 20000, NULL, NULL);
   char *top = first_source(ctx);
@@ -513,12 +462,12 @@ static void test_short_chunk_no_bonus(void **state) {
   for (int i = 0; i < 30; i++) {
     snprintf(name, sizeof name, "filler%02d.md", i);
     snprintf(text, sizeof text, "# Filler %d\n\nSome plain words about topic%d, and more of them here.\n", i, i);
-    write_file(dir, name, text);
+    tu_write_file(dir, name, text);
   }
-  write_file(dir, "entry.md", "# Entry\n\nGizmo.\n");
-  write_file(dir, "about.md", "# About\n\nThe gizmo turns, and a gizmo stops when it is told to.\n");
+  tu_write_file(dir, "entry.md", "# Entry\n\nGizmo.\n");
+  tu_write_file(dir, "about.md", "# About\n\nThe gizmo turns, and a gizmo stops when it is told to.\n");
   const char *src[] = {dir};
-  run_result r = sync_run(f, src, 1, 20, false);
+  tu_sync_result r = sync_run(f, src, 1, 20, false);
   free(r.error);
   char *ctx = docs_context_build(f->store, "gizmo", src, 1, "search", 2000, NULL, NULL);
   char *top = first_source(ctx);

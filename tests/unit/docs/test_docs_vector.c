@@ -20,6 +20,8 @@
 #include "common.h"
 #include "docs.h"
 #include "internal.h"
+#include "docs_fixture.h"
+#include "tmpdir.h"
 
 /* ---- pure ---- */
 
@@ -139,40 +141,23 @@ static int fake_start(const docs_embedder *base, const char *const *texts, size_
 }
 
 typedef struct fixture {
-  char dir[256], docs[300], db[300];
-  docs_store *store;
+  tu_docs d;
   uv_loop_t loop;
   fake_embedder emb;
 } fixture;
 
-static void write_file(const char *dir, const char *rel, const char *text) {
-  char path[600];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-}
-
 static int setup(void **state) {
   fixture *f = xcalloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/crucible-vec-test-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->docs, sizeof f->docs, "%s/docs", f->dir);
-  snprintf(f->db, sizeof f->db, "%s/docs.db", f->dir);
-  mkdir(f->docs, 0700);
-  write_file(f->docs, "timing.md", "# Sleeping\n\nCall time.sleep to sleep; the sleep blocks the thread.\n");
-  write_file(f->docs, "json.md", "# JSON\n\njson.loads parses a document; json.dumps writes one.\n");
+  tu_docs_init(&f->d, "vec-test");
+  tu_write_file(f->d.docs, "timing.md", "# Sleeping\n\nCall time.sleep to sleep; the sleep blocks the thread.\n");
+  tu_write_file(f->d.docs, "json.md", "# JSON\n\njson.loads parses a document; json.dumps writes one.\n");
   /* enough chunks for two batches */
   for (int i = 0; i < 70; i++) {
     char name[32], text[128];
     snprintf(name, sizeof name, "topic%02d.md", i);
     snprintf(text, sizeof text, "# Topic %d\n\nThe widget number %d is configured here.\n", i, i);
-    write_file(f->docs, name, text);
+    tu_write_file(f->d.docs, name, text);
   }
-  char err[256];
-  f->store = docs_store_open(f->db, err, sizeof err);
-  if (!f->store) return -1;
   uv_loop_init(&f->loop);
   f->emb.base.model = "bag";
   f->emb.base.start = fake_start;
@@ -183,36 +168,24 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  docs_store_free(f->store);
+  tu_docs_close(&f->d);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
   free(f);
   return 0;
 }
 
-static void on_done(void *ud, const docs_sync_stats *st, const char *error) {
-  docs_sync_stats *out = ud;
-  *out = *st;
-  out->embed_error = st->embed_error ? "set" : NULL;
-  assert_null(error);
-}
-
 static docs_sync_stats sync_now(fixture *f, bool embed) {
-  const char *src[] = {f->docs};
+  const char *src[] = {f->d.docs};
   docs_sync_opts o = {.sources = src, .n_sources = 1, .max_depth = 5, .freshness_s = 0, .embedder = embed ? &f->emb.base : NULL};
-  docs_sync_stats st;
-  memset(&st, 0, sizeof st);
-  assert_int_equal(docs_sync_start(f->store, &f->loop, &o, NULL, on_done, &st, NULL), 0);
-  uv_run(&f->loop, UV_RUN_DEFAULT);
-  return st;
+  tu_sync_result r = tu_docs_sync(f->d.store, &f->loop, &o, false);
+  assert_null(r.error);
+  return r.st;
 }
 
 static long long q1(fixture *f, const char *sql) {
   sqlite3_stmt *st = NULL;
-  assert_int_equal(sqlite3_prepare_v2(f->store->db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(f->d.store->db, sql, -1, &st, NULL), SQLITE_OK);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
   long long v = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
@@ -226,8 +199,8 @@ static void test_vectors_stored_and_deleted_with_chunks(void **state) {
   assert_true(chunks >= 72);
   assert_int_equal(st.embedded, chunks);
   assert_null(st.embed_error);
-  assert_int_equal(docs_vec_count(f->store, "bag"), chunks);
-  assert_int_equal(docs_vec_count(f->store, "other"), 0);
+  assert_int_equal(docs_vec_count(f->d.store, "bag"), chunks);
+  assert_int_equal(docs_vec_count(f->d.store, "other"), 0);
   assert_int_equal(f->emb.max_batch, DOCS_EMBED_BATCH);
   assert_int_equal(f->emb.requests, (chunks + DOCS_EMBED_BATCH - 1) / DOCS_EMBED_BATCH);
   /* stored unit length, dim as given */
@@ -238,14 +211,14 @@ static void test_vectors_stored_and_deleted_with_chunks(void **state) {
   assert_int_equal(st.embedded, 0);
   assert_int_equal(f->emb.requests, before);
   /* a changed page gets new vectors, a removed one takes its vectors along */
-  write_file(f->docs, "timing.md", "# Sleeping\n\nCall time.sleep to sleep.\n\n## More\n\nsleep(0) yields.\n");
+  tu_write_file(f->d.docs, "timing.md", "# Sleeping\n\nCall time.sleep to sleep.\n\n## More\n\nsleep(0) yields.\n");
   char path[400];
-  snprintf(path, sizeof path, "%s/json.md", f->docs);
+  snprintf(path, sizeof path, "%s/json.md", f->d.docs);
   unlink(path);
   st = sync_now(f, true);
   assert_true(st.embedded >= 1);
   assert_int_equal(q1(f, "SELECT count(*) FROM chunk_vectors WHERE chunk_id NOT IN (SELECT id FROM chunks)"), 0);
-  assert_int_equal(docs_vec_count(f->store, "bag"), q1(f, "SELECT count(*) FROM chunks"));
+  assert_int_equal(docs_vec_count(f->d.store, "bag"), q1(f, "SELECT count(*) FROM chunks"));
 }
 
 static void test_failing_embedder_keeps_the_sync(void **state) {
@@ -256,13 +229,13 @@ static void test_failing_embedder_keeps_the_sync(void **state) {
   assert_int_equal(st.embedded, 0);
   assert_non_null(st.embed_error);
   assert_int_equal(f->emb.requests, 1); /* stops at the first failure */
-  assert_int_equal(docs_vec_count(f->store, "bag"), 0);
+  assert_int_equal(docs_vec_count(f->d.store, "bag"), 0);
   /* hybrid asked, no vectors: lexical */
   float q[DIM];
   bag("parse a json document", q);
   docs_query_vec qv = {.model = "bag", .v = q, .dim = DIM};
   bool hybrid = true;
-  char *ctx = docs_context_build_hybrid(f->store, "parse a json document", &qv, NULL, 0, "search", 2000, NULL, NULL,
+  char *ctx = docs_context_build_hybrid(f->d.store, "parse a json document", &qv, NULL, 0, "search", 2000, NULL, NULL,
                                         NULL, &hybrid);
   assert_false(hybrid);
   assert_non_null(strstr(ctx, "json.loads"));
@@ -277,7 +250,7 @@ static void test_hybrid_finds_by_vector(void **state) {
   docs_query_vec qv = {.model = "bag", .v = q, .dim = DIM};
   bool hybrid = false;
   cJSON *used = NULL, *why = NULL;
-  char *ctx = docs_context_build_hybrid(f->store, "how to pause", &qv, NULL, 0, "search", 2000, &used, NULL, &why,
+  char *ctx = docs_context_build_hybrid(f->d.store, "how to pause", &qv, NULL, 0, "search", 2000, &used, NULL, &why,
                                         &hybrid);
   assert_true(hybrid);
   const char *first = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(used, 0), "url"));
@@ -291,15 +264,15 @@ static void test_hybrid_finds_by_vector(void **state) {
   cJSON_Delete(used);
   cJSON_Delete(why);
   /* the same without the vector: lexical finds nothing for "pause" */
-  ctx = docs_context_build_hybrid(f->store, "how to pause", NULL, NULL, 0, "search", 2000, NULL, NULL, NULL, &hybrid);
+  ctx = docs_context_build_hybrid(f->d.store, "how to pause", NULL, NULL, 0, "search", 2000, NULL, NULL, NULL, &hybrid);
   assert_false(hybrid);
   assert_null(strstr(ctx, "time.sleep"));
   free(ctx);
   /* a source filter applies to the vector side too */
   char other[400];
-  snprintf(other, sizeof other, "%s/json.md", f->docs);
+  snprintf(other, sizeof other, "%s/json.md", f->d.docs);
   const char *only[] = {other};
-  ctx = docs_context_build_hybrid(f->store, "how to pause", &qv, only, 1, "search", 2000, NULL, NULL, NULL, &hybrid);
+  ctx = docs_context_build_hybrid(f->d.store, "how to pause", &qv, only, 1, "search", 2000, NULL, NULL, NULL, &hybrid);
   assert_null(strstr(ctx, "time.sleep"));
   free(ctx);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
 #include "xdg.h"
 
 static const char *const vars[] = {"XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"};
@@ -112,8 +113,8 @@ static void too_long_is_an_error(void **state) {
 
 static void mkdir_p_makes_every_level_with_mode(void **state) {
   (void)state;
-  char root[] = "/tmp/crucible-xdg-test-XXXXXX";
-  assert_non_null(mkdtemp(root));
+  char root[128];
+  tu_tmpdir_make(root, sizeof root, "xdg-test");
   mode_t old = umask(0);
   char dir[256], file[256];
   snprintf(dir, sizeof dir, "%s/a/b/c", root);
@@ -147,15 +148,13 @@ static void mkdir_p_makes_every_level_with_mode(void **state) {
   assert_int_equal(xdg_mkdir_p(file, 0700), -ENOTDIR); /* the last level too */
   assert_int_equal(xdg_mkdir_p("", 0700), -ENOENT);
   umask(old);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  assert_int_equal(system(cmd), 0);
+  tu_tmpdir_remove(root);
 }
 
 static void file_prepare_makes_the_folders(void **state) {
   (void)state;
-  char root[] = "/tmp/crucible-xdg-test-XXXXXX";
-  assert_non_null(mkdtemp(root));
+  char root[128];
+  tu_tmpdir_make(root, sizeof root, "xdg-test");
   char buf[256], err[300] = "", want[256];
   struct stat st;
   /* the default place: <base>/crucible/<name>, its folders made 0700 */
@@ -186,9 +185,7 @@ static void file_prepare_makes_the_folders(void **state) {
   fclose(f);
   assert_int_equal(xdg_file_prepare(XDG_STATE, "t.db", given, buf, sizeof buf, err, sizeof err), -ENOTDIR);
   assert_non_null(strstr(err, "set XDG_STATE_HOME to a writable folder"));
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  assert_int_equal(system(cmd), 0);
+  tu_tmpdir_remove(root);
 }
 
 int main(void) {
