@@ -33,7 +33,9 @@ import random
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_server import LocalServer
 
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
 LAST_MODIFIED_TS = email.utils.parsedate_to_datetime(LAST_MODIFIED).timestamp()
@@ -142,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET(head=True)
 
     def do_GET(self, head=False):
-        site = self.server.site
+        site = self.server.fake
         path = self.path.split("?", 1)[0]
         page = site.pages.get(path)
         rec = {"method": self.command, "path": self.path,
@@ -188,25 +190,13 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        # A crawler that gives up on a slow or huge page drops the connection.
-        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            super().handle_error(request, client_address)
-
-
-class DocsSite:
-    def __init__(self, generate=0, slow_delay=3.0, with_other=True):
+class DocsSite(LocalServer):
+    def __init__(self, generate=0, slow_delay=3.0, with_other=True, port=0):
         self.lock = threading.Lock()
         self.requests = []
         self.slow_delay = slow_delay
         self.other = DocsSite(with_other=False) if with_other and not generate else None
-        self._srv = _Server(("127.0.0.1", 0), _Handler)
-        self._srv.site = self
-        self.port = self._srv.server_address[1]
+        super().__init__(_Handler, port)
         self.base = "http://127.0.0.1:%d" % self.port
         if generate:
             self.pages = build_generated(generate)
@@ -214,18 +204,14 @@ class DocsSite:
         else:
             self.pages = build_docs(self.other.base if self.other else self.base)
             self.url = self.base + "/docs/"
-        self._thread = None
 
     def start(self):
         if self.other:
             self.other.start()
-        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self):
-        self._srv.shutdown()
-        self._srv.server_close()
+        super().stop()
         if self.other:
             self.other.stop()
 
@@ -246,12 +232,7 @@ def main():
     ap.add_argument("--generate", type=int, default=0)
     ap.add_argument("--slow-delay", type=float, default=3.0)
     a = ap.parse_args()
-    site = DocsSite(generate=a.generate, slow_delay=a.slow_delay)
-    if a.port:
-        site._srv.server_close()
-        site._srv = _Server(("127.0.0.1", a.port), _Handler)
-        site._srv.site = site
-        site.url = site.url.replace(":%d/" % site.port, ":%d/" % a.port)
+    site = DocsSite(generate=a.generate, slow_delay=a.slow_delay, port=a.port)
     site.start()
     print("listening on " + site.url, flush=True)
     try:

@@ -44,10 +44,11 @@ import argparse
 import json
 import select
 import socket
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_server import LocalServer
 
 DEFAULT_SOLUTION = {
     "prefix": "Prints a greeting.",
@@ -433,7 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
         rec["completed"] = True
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """The fake server. Thread-safe; one scripted reply is used per chat request,
     in order; when the script runs out, replies are default answers."""
 
@@ -445,27 +446,8 @@ class FakeOpenAI:
         self.reject_formats = set()
         self.models = list(models)
         self.embed_failure, self.embed_delay, self.embed_dim = None, 0, EMBED_DIM
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.fake = self
-        self.port = self.httpd.server_address[1]
+        super().__init__(_Handler, port)
         self.url = "http://127.0.0.1:%d/v1" % self.port
-        self._thread = None
-
-    def start(self):
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def script(self, replies):
         with self.lock:
@@ -520,7 +502,7 @@ def main():
         fake.configure(reject_formats=[s for s in args.reject.split(",") if s])
     print("listening on %s" % fake.url, flush=True)
     try:
-        fake.httpd.serve_forever()
+        fake.serve_forever()
     except KeyboardInterrupt:
         pass
 

@@ -12,15 +12,16 @@ import io
 import json
 import os
 import tarfile
-import threading
 import time
+
+from local_server import LocalServer
 
 
 def _digest(b):
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
-class FakeRegistry:
+class FakeRegistry(LocalServer):
     def __init__(self, layer_bytes=4 << 20, chunk=256 << 10, delay=0.02):
         tar = io.BytesIO()
         with tarfile.open(fileobj=tar, mode="w") as t:
@@ -87,17 +88,7 @@ class FakeRegistry:
                 self._route(True)
 
         reg_manifest_type = "application/vnd.docker.distribution.manifest.v2+json"
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
     def image(self, name, tag):
         return "127.0.0.1:%d/%s:%s" % (self.port, name, tag)

@@ -30,7 +30,9 @@ import tarfile
 import threading
 import urllib.parse
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_server import LocalServer
 
 
 def pep503(name):
@@ -71,7 +73,7 @@ def npm_pack(src, outdir):
     return os.path.join(outdir, json.loads(out.stdout)[0]["filename"])
 
 
-class _Server:
+class _Server(LocalServer):
     def __init__(self):
         self.requests = []
         self.downloads = {}
@@ -98,18 +100,7 @@ class _Server:
                 except OSError:
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
     def count(self, name):
         with self.lock:

@@ -14,14 +14,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
 from conftest import Client, crucible_bin, finish, track  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
+from local_server import LocalServer  # noqa: E402
 from package_index import NpmRegistry, SimpleIndex, make_wheel, npm_pack  # noqa: E402
 
 PY = "/usr/bin/python3"
@@ -496,12 +497,10 @@ FLUX_DOC = ("<html><head><title>zorblax-flux manual</title></head><body><h1>zorb
             "<pre>import zorblax_flux\nprint(zorblax_flux.flux(4, 2))</pre></body></html>")
 
 
-class _Docs:
+class _Docs(LocalServer):
     """One documentation page on 127.0.0.1 (the library's manual)."""
 
     def __init__(self):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         class H(BaseHTTPRequestHandler):
             def log_message(self, *a):
                 pass
@@ -514,13 +513,9 @@ class _Docs:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d/flux/" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(H)
+        self.url = "http://127.0.0.1:%d/flux/" % self.port
+        self.start()
 
 
 def answer(imports, code, deps=None):
