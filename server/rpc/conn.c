@@ -311,7 +311,9 @@ static void cork_flush(rpc_conn *self) {
 }
 
 int rpc_conn_send(rpc_conn *self, char *body, size_t len) {
-  if (self->closing) {
+  /* closing, or dropped for not reading: nothing more goes out (and a
+   * dropped client is reported once, not once per reply) */
+  if (self->closing || self->discard_writes) {
     free(body);
     return UV_EPIPE;
   }

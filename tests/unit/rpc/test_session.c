@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "log.h"
 #include "session.h"
 
 /* A request handler that keeps its call open until cancelled. */
@@ -290,6 +291,33 @@ static void gathered_replies_count_against_the_cap(void **state) {
   assert_true(read(f->out[0], buf, sizeof buf) < 0 && errno == EAGAIN);
 }
 
+static void count_errors(void *ud, log_level level, const char *msg) {
+  (void)msg;
+  if (level == LOG_ERROR) (*(int *)ud)++;
+}
+
+/* A client dropped for not reading is reported once: replies that come
+ * later (calls finishing after the drop) are refused without a log line
+ * each, and nothing reaches the pipe. */
+static void replies_after_a_drop_are_refused_quietly(void **state) {
+  fixture *f = *state;
+  int errors = 0;
+  log_set_sink(count_errors, &errors);
+  f->ses.conn.write_max_pending = 2000;
+  pipeline(f, 300);
+  for (int i = 0; i < 10 && !f->ended; i++) uv_run(&f->loop, UV_RUN_NOWAIT);
+  assert_int_equal(f->ended, 1 + 1);
+  assert_int_equal(errors, 1);
+  for (int i = 0; i < 50; i++) {
+    char *late = strdup("{\"jsonrpc\":\"2.0\",\"method\":\"late\"}");
+    assert_int_not_equal(rpc_conn_send(&f->ses.conn, late, strlen(late)), 0);
+  }
+  assert_int_equal(errors, 1);
+  log_set_sink(NULL, NULL);
+  char buf[256];
+  assert_true(read(f->out[0], buf, sizeof buf) < 0 && errno == EAGAIN);
+}
+
 /* every case gets a fresh session over fresh pipes */
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
@@ -298,6 +326,7 @@ int main(void) {
                                      CASE(cancel_request_reaches_the_handler_once),
                                      CASE(cancel_by_label_and_all_but_one),
                                      CASE(pipelined_replies_come_whole_and_in_order),
-                                     CASE(gathered_replies_count_against_the_cap)};
+                                     CASE(gathered_replies_count_against_the_cap),
+                                     CASE(replies_after_a_drop_are_refused_quietly)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
