@@ -157,6 +157,10 @@ def test_vscode_manifest_matches_the_server():
     for key in forwarded:
         group, name = key.split(".")
         assert name in doctor.get(group, {}), "the server has no setting %s" % key
+    # every docs setting a workspace may set (the user-only ones are the
+    # user's config file's) can be set from the editor
+    user_only = {"allowLocal", "allowPrivateNetwork"}
+    assert {"docs." + k for k in doctor["docs"] if k not in user_only} <= forwarded, doctor["docs"]
 
 
 # -- VS Code in its real workbench -------------------------------------------------------------------------

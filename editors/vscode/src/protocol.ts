@@ -145,6 +145,7 @@ export const SETTING_KEYS = [
   'docs.maxDepth',
   'docs.maxPages',
   'docs.budgetTokens',
+  'docs.embeddingModel',
 ] as const;
 
 /** Builds the nested settings object ({llm:{...}, sandbox:{...}}) from the values the user set; `valueOf`
