@@ -740,7 +740,10 @@ static void enter_index(agent_task *t) {
 
 static void enter_generate(agent_task *t) {
   if (t->prev == AGENT_ST_TOOLS) {
-    /* the same attempt: the model asks again with the tools' results */
+    /* the same attempt: the model asks again with the tools' results,
+     * which the attempt's recorded prompt then holds too */
+    agent_conv_close(&t->cur->prompt);
+    agent_conv_copy(&t->cur->prompt, &t->conv);
     start_chat(t, true, gen_token, gen_done);
     return;
   }

@@ -157,6 +157,9 @@ def test_model_searches_and_reads_docs(tmp_path, fake, docs):
         assert not any("frobnicate widget" in p["text"] for p in of(notes, "crucible/token"))
         # the crucible/attempt notification carries them too
         assert of(notes, "crucible/attempt")[0]["toolCalls"] == tc
+        # the transcript's prompt is the last one the attempt sent, tool rounds included
+        t = c.call("crucible/transcript", {"task": "t1"})["result"]
+        assert t["attempts"][0]["prompt"] == msgs
     finally:
         finish(c)
 
