@@ -20,8 +20,7 @@ struct lsp_env_job {
   env_waiter *wait;
   sbx_image_wait *image_wait;
   sbx_lang lang;
-  char *image;           /* the image being pulled */
-  bool progress_begun;
+  char *image;           /* the image being looked up or pulled */
 };
 
 /* The request's spec, else the client's setting; *trusted when it is the
@@ -119,8 +118,9 @@ static int acquire_image(lsp_client *c, rpc_call *call, const char *image, sbx_l
   int e = sbx_image_ensure(&c->srv->core.runner, image, &cbs, j, &id, &j->image_wait, err);
   if (e == 1) *out = env_resolved_image(lang, image, id);
   if (e == 0) {
+    /* the engine is asked on the loop, and pulls the image if it has none */
     *job = j;
-    if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", "pulling");
+    if (call->progress_token) rpc_progress_begin(&c->ses, call->progress_token, "Crucible", "looking for the image");
   } else {
     free(j->image);
     free(j);

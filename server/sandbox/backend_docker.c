@@ -647,7 +647,11 @@ static void release(dk_run *d) {
 #define PULL_TOTAL_MS (30 * 60000)
 #define INSPECT_MS 5000
 
-/* A pull of one image for one waiter. */
+/* Making sure of one image for one waiter, on the loop: look it up (GET
+ * /images/{name}/json), pull it when the engine has none, look it up again
+ * for its ID. */
+typedef enum dk_pull_step { DK_PULL_LOOKUP, DK_PULL_FETCH, DK_PULL_CONFIRM } dk_pull_step;
+
 typedef struct dk_pull {
   sbx_image_wait wait;
   dk_backend *be;
@@ -655,7 +659,8 @@ typedef struct dk_pull {
   char *image;
   sbx_image_cbs cbs;
   void *ud;
-  http_request *req;
+  http_request *req;        /* the step in flight */
+  dk_pull_step step;
   bool cancelled;
   sbx_dk_pull_progress prog;
   char line[8192];
@@ -696,31 +701,89 @@ static int pull_data(http_request *req, const char *b, size_t n, void *ud) {
   return 0;
 }
 
-static void pull_done(http_request *req, const http_result *res, void *ud) {
+/* The waiter hears the end (id or error), and the pull is over. */
+static void pull_end(dk_pull *p, const char *id, const char *error) {
+  p->cbs.done(p->ud, id, error);
+  pull_free(p);
+}
+
+static void lookup_done(http_request *req, const http_result *res, void *ud);
+static int fetch_start(dk_pull *p, char **err);
+
+static int lookup_start(dk_pull *p) {
+  char *path = sbx_dk_image_path(p->image);
+  char *url = sbx_dk_url(p->eng, path);
+  free(path);
+  http_request_opts o = {.method = "GET", .url = url, .connect_timeout_ms = INSPECT_MS,
+                         .total_timeout_ms = INSPECT_MS, .max_body = 1 << 20, .on_done = lookup_done, .ud = p};
+  sbx_dk_http_opts(p->eng, &o);
+  int rc = http_request_start(p->be->http, &o, &p->req);
+  free(url);
+  return rc;
+}
+
+static void lookup_done(http_request *req, const http_result *res, void *ud) {
   dk_pull *p = ud;
   (void)req;
-  if (!p->overlong && p->len) pull_line(p);
+  p->req = NULL;
   if (p->cancelled) {
     pull_free(p);
     return;
   }
   char *id = NULL, *why = NULL, *error = NULL;
-  if (res->outcome != HTTP_DONE || res->status != 200 || p->prog.error) {
-    char *e = p->prog.error ? xstrdup(p->prog.error) : engine_error_on(p->eng, res);
-    error = xasprintf("the image '%s' is not on the container engine and pulling it failed: %s; build or load it "
-                      "there (docker build / docker load / docker import), or name another image "
-                      "(sandbox.image, environment {kind: \"image\"})",
-                      p->image, e);
+  int rc;
+  if (res->outcome != HTTP_DONE) {
+    char *e = engine_error_on(p->eng, res);
+    why = xasprintf("the container engine could not describe the image '%s': %s", p->image, e);
     free(e);
-  } else if (sbx_dk_image_id(p->eng, p->image, INSPECT_MS, &id, &why) != 1) {
+    rc = -EIO;
+  } else {
+    rc = sbx_dk_image_id_of(p->eng, p->image, res->status, res->body, &id, &why);
+  }
+  if (rc == 0 && p->step == DK_PULL_LOOKUP) {
+    p->step = DK_PULL_FETCH;
+    if (fetch_start(p, &error) == 0) return;
+  } else if (rc == 0 || (rc < 0 && p->step == DK_PULL_CONFIRM)) {
     error = xasprintf("the image '%s' was pulled but the container engine does not show it%s%s", p->image,
                       why ? ": " : "", why ? why : "");
+  } else if (rc < 0) {
+    error = why;
+    why = NULL;
   }
-  p->cbs.done(p->ud, id, error);
+  pull_end(p, id, error);
   free(id);
   free(why);
   free(error);
-  pull_free(p);
+}
+
+static void pull_done(http_request *req, const http_result *res, void *ud) {
+  dk_pull *p = ud;
+  (void)req;
+  p->req = NULL;
+  if (!p->overlong && p->len) pull_line(p);
+  if (p->cancelled) {
+    pull_free(p);
+    return;
+  }
+  if (res->outcome != HTTP_DONE || res->status != 200 || p->prog.error) {
+    char *e = p->prog.error ? xstrdup(p->prog.error) : engine_error_on(p->eng, res);
+    char *error = xasprintf("the image '%s' is not on the container engine and pulling it failed: %s; build or load "
+                            "it there (docker build / docker load / docker import), or name another image "
+                            "(sandbox.image, environment {kind: \"image\"})",
+                            p->image, e);
+    free(e);
+    pull_end(p, NULL, error);
+    free(error);
+    return;
+  }
+  p->step = DK_PULL_CONFIRM;
+  int rc = lookup_start(p);
+  if (rc) {
+    char *error = xasprintf("the image '%s' was pulled but the container engine could not be asked for it: %s",
+                            p->image, strerror(-rc));
+    pull_end(p, NULL, error);
+    free(error);
+  }
 }
 
 static void pull_cancel(sbx_image_wait *w) {
@@ -737,22 +800,13 @@ static const sbx_dk_engine *image_engine(dk_backend *be) {
   return NULL;
 }
 
-/* Asks the engine to pull image; its JSON lines become progress. */
-static int pull_start(dk_backend *be, const char *image, const sbx_image_cbs *cbs, void *ud, sbx_image_wait **wait,
-                      char **err) {
-  char *q = sbx_dk_pull_query(image);
+/* Asks the engine to pull p's image; its JSON lines become progress. */
+static int fetch_start(dk_pull *p, char **err) {
+  char *q = sbx_dk_pull_query(p->image);
   if (!q) {
-    *err = xasprintf("'%.80s' is not an image name", image);
+    *err = xasprintf("'%.80s' is not an image name", p->image);
     return -EINVAL;
   }
-  dk_pull *p = xcalloc(1, sizeof *p);
-  p->wait.cancel = pull_cancel;
-  p->be = be;
-  p->image = xstrdup(image);
-  p->cbs = *cbs;
-  p->ud = ud;
-  sbx_dk_pull_progress_init(&p->prog);
-  p->eng = image_engine(be);
   char *path = xasprintf("/images/create?%s", q);
   char *url = sbx_dk_url(p->eng, path);
   free(path);
@@ -761,15 +815,10 @@ static int pull_start(dk_backend *be, const char *image, const sbx_image_cbs *cb
                          .connect_timeout_ms = 5000, .idle_timeout_ms = PULL_IDLE_MS,
                          .total_timeout_ms = PULL_TOTAL_MS, .on_data = pull_data, .on_done = pull_done, .ud = p};
   sbx_dk_http_opts(p->eng, &o);
-  int rc = http_request_start(be->http, &o, &p->req);
+  int rc = http_request_start(p->be->http, &o, &p->req);
   free(url);
-  if (rc) {
-    *err = xasprintf("cannot ask the container engine to pull '%s': %s", image, strerror(-rc));
-    pull_free(p);
-    return rc;
-  }
-  if (wait) *wait = &p->wait;
-  return 0;
+  if (rc) *err = xasprintf("cannot ask the container engine to pull '%s': %s", p->image, strerror(-rc));
+  return rc;
 }
 
 static int dk_image(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
@@ -781,13 +830,29 @@ static int dk_image(sbx_runner *self, const char *image, const sbx_image_cbs *cb
     *err = xstrdup(self->setup_error ? self->setup_error : "no container engine is up");
     return -ENOENT;
   }
-  int rc = sbx_dk_image_id(e, image, INSPECT_MS, id, err);
-  if (rc != 0) return rc;
   if (!cbs) {
-    *err = xasprintf("the image '%s' is not on the container engine", image);
-    return -ENOENT;
+    /* only asking (live diagnostics): a blocking lookup, never a pull */
+    int rc = sbx_dk_image_id(e, image, INSPECT_MS, id, err);
+    if (rc == 0) *err = xasprintf("the image '%s' is not on the container engine", image);
+    return rc == 0 ? -ENOENT : rc;
   }
-  return pull_start(be, image, cbs, ud, wait, err);
+  dk_pull *p = xcalloc(1, sizeof *p);
+  p->wait.cancel = pull_cancel;
+  p->be = be;
+  p->eng = e;
+  p->image = xstrdup(image);
+  p->cbs = *cbs;
+  p->ud = ud;
+  p->step = DK_PULL_LOOKUP;
+  sbx_dk_pull_progress_init(&p->prog);
+  int rc = lookup_start(p);
+  if (rc) {
+    *err = xasprintf("cannot ask the container engine for the image '%s': %s", image, strerror(-rc));
+    pull_free(p);
+    return rc;
+  }
+  if (wait) *wait = &p->wait;
+  return 0;
 }
 
 static const char *dk_default_image(const sbx_runner *self) {

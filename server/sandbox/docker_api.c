@@ -299,26 +299,27 @@ int sbx_dk_sweep_own(const sbx_dk_engine *e) {
 }
 
 bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image) {
-  char *esc = curl_easy_escape(NULL, image, 0);
-  char *path = xasprintf("/images/%s/json", esc ? esc : image);
-  curl_free(esc);
+  char *path = sbx_dk_image_path(image);
   long st = sbx_dk_engine_call(e, "GET", path, NULL, NULL, 10000, NULL);
   free(path);
   return st == 200;
 }
 
-int sbx_dk_image_id(const sbx_dk_engine *e, const char *image, long timeout_ms, char **id, char **why) {
-  *id = NULL;
-  *why = NULL;
+char *sbx_dk_image_path(const char *image) {
   char *esc = curl_easy_escape(NULL, image, 0);
   char *path = xasprintf("/images/%s/json", esc ? esc : image);
   curl_free(esc);
-  char *body = NULL;
-  long st = sbx_dk_call_sync(e->socket, e->api, "GET", path, NULL, &body, timeout_ms);
-  free(path);
+  return path;
+}
+
+int sbx_dk_image_id_of(const sbx_dk_engine *e, const char *image, long status, const char *body, char **id,
+                       char **why) {
+  *id = NULL;
+  *why = NULL;
+  if (status == 404) return 0;
+  cJSON *j = body ? cJSON_Parse(body) : NULL;
   int rc;
-  if (st == 200) {
-    cJSON *j = cJSON_Parse(body);
+  if (status == 200) {
     const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(j, "Id"));
     if (s && *s) {
       *id = xstrdup(s);
@@ -327,19 +328,29 @@ int sbx_dk_image_id(const sbx_dk_engine *e, const char *image, long timeout_ms, 
       *why = xasprintf("the container engine at %s described the image '%s' without its ID", e->socket, image);
       rc = -EPROTO;
     }
-    cJSON_Delete(j);
-  } else if (st == 404) {
-    rc = 0;
-  } else if (st < 0) {
+  } else {
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(j, "message"));
+    *why = xasprintf("the container engine refused to describe the image '%s' (HTTP %ld%s%s)", image, status,
+                     m ? ": " : "", m ? m : "");
+    rc = -EPROTO;
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+int sbx_dk_image_id(const sbx_dk_engine *e, const char *image, long timeout_ms, char **id, char **why) {
+  *id = NULL;
+  *why = NULL;
+  char *path = sbx_dk_image_path(image);
+  char *body = NULL;
+  long st = sbx_dk_call_sync(e->socket, e->api, "GET", path, NULL, &body, timeout_ms);
+  free(path);
+  int rc;
+  if (st < 0) {
     *why = xasprintf("the container engine at %s does not answer (%s)", e->socket, strerror((int)-st));
     rc = (int)st;
   } else {
-    cJSON *j = body ? cJSON_Parse(body) : NULL;
-    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(j, "message"));
-    *why = xasprintf("the container engine refused to describe the image '%s' (HTTP %ld%s%s)", image, st,
-                     m ? ": " : "", m ? m : "");
-    cJSON_Delete(j);
-    rc = -EPROTO;
+    rc = sbx_dk_image_id_of(e, image, st, body, id, why);
   }
   free(body);
   return rc;

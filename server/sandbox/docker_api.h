@@ -117,6 +117,12 @@ cJSON *sbx_dk_exec_body(sbx_lang lang, const char *code, size_t code_len, const 
  * 1 with *id (caller frees) when it is there, 0 when the engine has no such
  * image, or -errno with *why (caller frees) when the engine failed us. */
 int sbx_dk_image_id(const sbx_dk_engine *e, const char *image, long timeout_ms, char **id, char **why);
+/* The API path that describes image (new string). */
+char *sbx_dk_image_path(const char *image);
+/* What an answer to that path says, as sbx_dk_image_id returns it: status
+ * and body (NULL: none) of a response that came. */
+int sbx_dk_image_id_of(const sbx_dk_engine *e, const char *image, long status, const char *body, char **id,
+                       char **why);
 
 /* The query of the pull of image (POST /images/create?...): fromImage and
  * tag, URL-encoded, the tag "latest" when image names none (an empty tag

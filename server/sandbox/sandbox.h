@@ -335,16 +335,17 @@ typedef struct sbx_image_cbs {
 /* The image the runner's programs run in when a request names none
  * (sandbox.image); NULL when its sandboxes are not containers (bwrap). */
 const char *sbx_runner_image(const sbx_runner *self);
-/* Makes sure image (NULL: the default) is on the engine. Returns 1 with
- * *id (the image's ID; caller frees) when it is there; 0 when a pull
- * started (cbs follow; *wait may cancel it; cbs NULL: no pull, -ENOENT
- * with *err instead); -ENOTSUP when the backend
- * runs no images; another -errno with *err (caller frees: the engine does
- * not answer, the name is malformed). Asks the engine synchronously
- * whether the image is there (an inspect: milliseconds on a live engine,
- * at most a few seconds on a stuck one); the pull itself runs on the loop.
- * A pull that cannot happen (no registry reachable, an unknown name) ends
- * in done's error, which says how to get the image instead. */
+/* Makes sure image (NULL: the default) is on the engine. With cbs: returns
+ * 0 and works on the loop (the engine is asked whether it has the image,
+ * which it pulls when it has none, with progress); done follows with the
+ * image's ID or the error; *wait may cancel it. Without cbs (only asking:
+ * live diagnostics): asks the engine at once, blocking (milliseconds on a
+ * live engine, at most a few seconds on a stuck one), and returns 1 with
+ * *id (caller frees) when it is there, -ENOENT with *err when not, never
+ * pulling. -ENOTSUP when the backend runs no images; another -errno with
+ * *err (caller frees) when the engine cannot be asked. A pull that cannot
+ * happen (no registry reachable, an unknown name) ends in done's error,
+ * which says how to get the image instead. */
 int sbx_image_ensure(sbx_runner *self, const char *image, const sbx_image_cbs *cbs, void *ud, char **id,
                      sbx_image_wait **wait, char **err);
 /* Drops a pull's wait: its cbs are not called any more, the pull stops.

@@ -212,3 +212,89 @@ def test_missing_image_is_pulled_with_progress(engine, tmp_path):  # noqa: F811
         finish(c)
         reg.stop()
         api("DELETE", "/images/%s?force=1" % image)
+
+
+class StallingEngine:
+    """A socket in front of the real engine that passes every byte through,
+    except a request that looks up `image`: that one is held until release()
+    (an engine that is stuck, or far away, on that call)."""
+
+    def __init__(self, path, image):
+        import socket
+        import threading
+        self.path, self.needle = str(path), ("/images/%s/json" % image.replace(":", "%3A")).encode()
+        self.held = threading.Event()
+        self.go = threading.Event()
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.path)
+        self.srv.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            e = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            e.connect(SOCK)
+            threading.Thread(target=self._pump, args=(c, e, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(e, c, False), daemon=True).start()
+
+    def _pump(self, src, dst, from_client):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                if from_client and self.needle in b:
+                    self.held.set()
+                    self.go.wait()
+                dst.sendall(b)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+
+    def release(self):
+        self.go.set()
+
+    def close(self):
+        self.go.set()
+        self.srv.close()
+
+
+def test_an_image_lookup_never_holds_the_server(engine, tmp_path):  # noqa: F811
+    """The engine is asked whether it has a request's image on the loop: while
+    that answer is slow to come, the server answers other requests, and the
+    request can be cancelled."""
+    stuck = "crucible-test:dkimg-stuck"
+    proxy = StallingEngine(tmp_path / "engine.sock", stuck)
+    c = server(tmp_path, extra_env={"DOCKER_HOST": "unix://" + proxy.path})
+    try:
+        run_id = c.request("crucible/run", {"code": "print(1)", "environment": {"kind": "image", "image": stuck},
+                                            "workDoneToken": "s1"})
+        assert proxy.held.wait(30), "the server never asked the engine for the image"
+        # the lookup is held by the engine: the server still answers
+        ping_id = c.request("crucible/ping")
+        first = c.recv(10)
+        while "method" in first:  # progress notifications may come first
+            first = c.recv(10)
+        assert first.get("id") == ping_id, first
+        # and the waiting request can be cancelled
+        c.notify("$/cancelRequest", {"id": run_id})
+        r = c.wait_response(run_id, timeout=30)
+        assert r["error"]["code"] == -32800, r
+        # a normal run still works afterwards, through the same engine
+        proxy.release()
+        r = c.call("crucible/run", {"code": "print(6 * 7)"}, timeout=90)
+        assert r["result"]["stdout"] == "42\n", r
+    finally:
+        finish(c)
+        proxy.close()
