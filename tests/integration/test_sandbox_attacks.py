@@ -654,7 +654,8 @@ def test_cpu_time_is_the_runs_own_when_runs_overlap(as_user):
     def go(name, code):
         results[name], _ = run_json(code, user=as_user)
 
-    spin = "import time\nt = time.time()\nwhile time.time() - t < 1.5:\n    pass\n"
+    # spins until it has used 1 s of CPU itself, however busy the machine
+    spin = "import time\nwhile time.process_time() < 1.0:\n    pass\n"
     sleep = "import time\ntime.sleep(1.5)\n"
     ts = [threading.Thread(target=go, args=("spin", spin)), threading.Thread(target=go, args=("sleep", sleep))]
     for t in ts:
