@@ -13,6 +13,7 @@ Sequential requests are spaced by --gap seconds (default 0.15), the way an
 editor sends them: the warm pool refills in the background between them.
 
 usage: bench/sandbox/server_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N] [--gap S]
+           [--langs python,javascript,bash] [--bursts N]
 """
 import argparse
 import os
@@ -78,7 +79,10 @@ def main():
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--gap", type=float, default=0.15)
     ap.add_argument("--bursts", type=int, default=5)
+    ap.add_argument("--langs", default=",".join(CODE), help="the languages measured, comma-separated")
     a = ap.parse_args()
+    langs = [lang for lang in a.langs.split(",") if lang]
+    assert langs and all(lang in CODE for lang in langs), a.langs
     from conftest import Client, finish  # noqa: E402
     servers = {}
     tmp = tempfile.mkdtemp()
@@ -91,18 +95,18 @@ def main():
         servers[name] = c
     time.sleep(1.0)
     for c in servers.values():
-        for lang in CODE:
+        for lang in langs:
             one(c, lang)  # each language asked for once: the pool keeps one of each
     time.sleep(1.5)
-    t = {(s, lang): [] for s in ["bare", *servers] for lang in CODE}
+    t = {(s, lang): [] for s in ["bare", *servers] for lang in langs}
     for _ in range(a.n):
-        for lang in CODE:
+        for lang in langs:
             t[("bare", lang)].append(bare(BARE[lang]))
             for s, c in servers.items():
                 t[(s, lang)].append(one(c, lang))
         time.sleep(a.gap)
     print("load average at the end: %.2f %.2f %.2f; %d cores" % (*os.getloadavg(), os.cpu_count()))
-    for lang in CODE:
+    for lang in langs:
         mb = statistics.median(t[("bare", lang)])
         line = "%-10s bare median %6.1f ms" % (lang, mb)
         for s in servers:
@@ -110,6 +114,8 @@ def main():
             line += " | server %s median %6.1f ms = %.2fx bare" % (s, ms, ms / mb)
         print(line)
     for s, c in servers.items():
+        if not a.bursts:
+            break
         time.sleep(2.0)
         tots, lats = [], []
         for _ in range(a.bursts):

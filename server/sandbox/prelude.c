@@ -120,8 +120,10 @@ static const char JS_LAUNCHER[] =
  * before the request. It runs no other command, defines no function,
  * sets no option or trap, and its variables are gone; what a program can
  * still tell (docs/sandbox.md): PIPESTATUS is (0) before its first command
- * where a cold run has none, and /proc/self/environ (the environment bash
- * was started with) still holds BASH_ENV. */
+ * where a cold run has none, BASH_ARGC was filled by the sourcing (a cold
+ * bash fills it when first named: `set` shows the difference before), and
+ * /proc/self/environ (the environment bash was started with) still holds
+ * BASH_ENV. */
 static const char SH_LAUNCHER[] =
     "_crucible_u=$_\n"
     "read -r -u %d _crucible_src\n"

@@ -5,9 +5,10 @@ variables (`declare -p`), functions, options, traps, `$_`, `$?`, PIPESTATUS
 after a command, the call stack variables, LINENO, SECONDS, SHLVL, the
 environment, its descriptors and command line, `$0`, stdin, exit status, a
 syntax error's message and line, `set -e`, a program larger than 64 KiB and
-one without a final newline all come out the same as in a cold run. The two
-differences left are asserted as documented (docs/sandbox.md): PIPESTATUS
-before the program's first command, and /proc/self/environ.
+one without a final newline all come out the same as in a cold run. The
+three differences left are asserted as documented (docs/sandbox.md):
+PIPESTATUS before the program's first command, BASH_ARGC as `set` lists it
+before the program names it, and /proc/self/environ.
 
 A cold run is forced by another disk size than the default (a warm
 sandbox's tmpfs sizes are fixed when it is made); that the warm run really
@@ -28,7 +29,8 @@ age=$(( up - st[21] )); printf 'AGE %d.%02d\n' $((age / 100)) $((age % 100)); un
 """
 
 PROBE = r"""echo "start [$_] [$?] [$LINENO] [$SECONDS] [$0] [$#] [$*] [$-] [$SHLVL] [$BASH] ps0 [${PIPESTATUS[*]}]"
-""" + AGE + r"""true | false
+""" + AGE + r"""set > /tmp/set_early  # before anything names BASH_ARGC or BASH_ARGV
+true | false
 echo "ps [${PIPESTATUS[*]}] [$?]"
 echo "stack [${BASH_ARGV[*]}] [${BASH_ARGC[*]}] [${BASH_SOURCE[*]}] [${BASH_LINENO[*]}] [${FUNCNAME[*]}] [$LINENO]"
 caller; echo "caller $?"
@@ -47,6 +49,7 @@ echo "shopt"; shopt
 echo "trap -p"; trap -p
 echo "times"; times | sed 's/[0-9]*m[0-9.]*s/T/g'
 echo "hash"; hash
+echo "set early"; grep -Ev '^(BASHPID|RANDOM|SRANDOM|EPOCHREALTIME|EPOCHSECONDS)=' /tmp/set_early
 echo "environ"; tr '\0' '\n' < /proc/$$/environ
 echo "end environ"
 return 7
@@ -117,14 +120,21 @@ def test_prestarted_bash_state_is_a_cold_shells():
         assert [v for v in w_env if v != "BASH_ENV=main.sh"] == c_env, (w_env, c_env)
         assert "BASH_ENV=main.sh" in w_env
         w_rest = w_rest.replace("\n".join(w_env), "\n".join(c_env))
+        # a cold bash fills BASH_ARGC when it is first named at the top
+        # level; the pre-started one filled it while sourcing its loader
+        w_set = section(w_rest, "set early", "environ").split("\n")
+        c_set = section(c_rest, "set early", "environ").split("\n")
+        assert 'BASH_ARGC=([0]="0")' in w_set and "BASH_ARGC=()" in c_set, (w_set, c_set)
+        assert [v for v in w_set if v != 'BASH_ARGC=([0]="0")'] == [v for v in c_set if v != "BASH_ARGC=()"]
+        w_rest = w_rest.replace('\nBASH_ARGC=([0]="0")\n', "\nBASH_ARGC=()\n", 1)
         # everything else, line for line
         assert w_rest == c_rest
         assert c_first == "start [/usr/bin/bash] [0] [1] [0] [main.sh] [0] [] [hB] [1] [/usr/bin/bash] ps0 []"
         out = "\n" + w_rest
         assert "\nps [0 1] [1]\n" in out
-        assert "\nstack [] [0] [main.sh] [0] [] [6]\n" in out
+        assert "\nstack [] [0] [main.sh] [0] [] [7]\n" in out
         assert "\n0 NULL\ncaller 0\n" in out
-        assert "\nin f [main.sh main.sh] [9 0] [f main] [8]\n9 main.sh\n" in out
+        assert "\nin f [main.sh main.sh] [10 0] [f main] [9]\n10 main.sh\n" in out
         env = section(out, "env", "fds")
         assert "BASH_ENV" not in env and "_crucible" not in out and "SHLVL=1" in env
         # only stdio and the script: the launcher's descriptors are closed
