@@ -305,7 +305,7 @@ typedef struct sbx__bwrap_run {
   uv_write_t code_req;
   bool out_open, err_open, status_open, code_open;
   int stdin_fd;          /* memfd behind the program's stdin, filled on start */
-  int text_fd;          /* prestart with sbx__prelude_text_fd: memfd the program's text goes
+  int text_fd;           /* prestart with sbx__prelude_text_fd: memfd the program's text goes
                             into on start, before code_pipe closes */
   int block_wfd;         /* bwrap's child waits on --block-fd until this is written */
   pid_t pid, child;      /* bwrap, and its child (the pid namespace's init) once reported */
@@ -313,7 +313,8 @@ typedef struct sbx__bwrap_run {
   bool kill_pending;     /* killed before the child's pid was known */
   bool prestart;         /* warm with its interpreter started: it runs the launcher (prelude.c)
                             as its script, released at once into its cgroup and rlimits, and
-                            code_pipe carries the program to the launcher, not to --file */
+                            code_pipe carries the program (or, with text_fd, its end) to
+                            the launcher, not to --file */
   sbx_cg cg;
   bool in_cgroup;
   uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */
