@@ -9,10 +9,14 @@ bursts of 16 concurrent python runs (total and p99 latency).
 With --before OLD_BIN, a second server (e.g. built from the previous
 commit) is measured in the same loop, interleaved, for before/after.
 
-Sequential requests are spaced by --gap seconds (default 0.15), the way an
-editor sends them: the warm pool refills in the background between them.
+Every measurement (bare or server) follows --gap seconds of quiet
+(default 0.15), the way an editor spaces its requests: the warm pool
+refills in the background between them, never during the next
+measurement; the order of bare, after and before rotates from one round to
+the next.
 
 usage: bench/sandbox/server_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N] [--gap S]
+           [--langs python,javascript,bash] [--bursts N]
 """
 import argparse
 import os
@@ -78,7 +82,10 @@ def main():
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--gap", type=float, default=0.15)
     ap.add_argument("--bursts", type=int, default=5)
+    ap.add_argument("--langs", default=",".join(CODE), help="the languages measured, comma-separated")
     a = ap.parse_args()
+    langs = [lang for lang in a.langs.split(",") if lang]
+    assert langs and all(lang in CODE for lang in langs), a.langs
     from conftest import Client, finish  # noqa: E402
     servers = {}
     tmp = tempfile.mkdtemp()
@@ -91,18 +98,23 @@ def main():
         servers[name] = c
     time.sleep(1.0)
     for c in servers.values():
-        for lang in CODE:
+        for lang in langs:
             one(c, lang)  # each language asked for once: the pool keeps one of each
     time.sleep(1.5)
-    t = {(s, lang): [] for s in ["bare", *servers] for lang in CODE}
-    for _ in range(a.n):
-        for lang in CODE:
-            t[("bare", lang)].append(bare(BARE[lang]))
-            for s, c in servers.items():
-                t[(s, lang)].append(one(c, lang))
-        time.sleep(a.gap)
+    t = {(s, lang): [] for s in ["bare", *servers] for lang in langs}
+    for i in range(a.n):
+        for lang in langs:
+            # Each measurement follows a quiet gap: the refill a server
+            # starts after a run (a new sandbox, for python and node a new
+            # interpreter) does not overlap the next measurement, bare or
+            # server. The order rotates, so no one always goes first.
+            order = ["bare", *servers]
+            order = order[i % len(order):] + order[:i % len(order)]
+            for s in order:
+                time.sleep(a.gap)
+                t[(s, lang)].append(bare(BARE[lang]) if s == "bare" else one(servers[s], lang))
     print("load average at the end: %.2f %.2f %.2f; %d cores" % (*os.getloadavg(), os.cpu_count()))
-    for lang in CODE:
+    for lang in langs:
         mb = statistics.median(t[("bare", lang)])
         line = "%-10s bare median %6.1f ms" % (lang, mb)
         for s in servers:
@@ -110,6 +122,8 @@ def main():
             line += " | server %s median %6.1f ms = %.2fx bare" % (s, ms, ms / mb)
         print(line)
     for s, c in servers.items():
+        if not a.bursts:
+            break
         time.sleep(2.0)
         tots, lats = [], []
         for _ in range(a.bursts):

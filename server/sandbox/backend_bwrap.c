@@ -112,6 +112,7 @@ static sbx_run *bw_run_new(sbx_runner *self) {
   sbx__bwrap_run *b = xcalloc(1, sizeof *b);
   b->block_wfd = -1;
   b->stdin_fd = -1;
+  b->text_fd = -1;
   return &b->run;
 }
 
@@ -370,6 +371,8 @@ static void bw_cleanup(sbx_run *run) {
   b->block_wfd = -1;
   if (b->stdin_fd >= 0) close(b->stdin_fd);
   b->stdin_fd = -1;
+  if (b->text_fd >= 0) close(b->text_fd);
+  b->text_fd = -1;
   sbx__close_handle(run, (uv_handle_t *)&b->out, &b->out_open);
   sbx__close_handle(run, (uv_handle_t *)&b->err, &b->err_open);
   sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);

@@ -152,6 +152,8 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
    * --setenv in order). */
   for (int i = 0; env && i < 2 * SBX_ENV_MAX_VARS && env->vars[i] && env->vars[i + 1]; i += 2)
     push3(&b, "--setenv", env->vars[i], env->vars[i + 1]);
+  for (int i = 0; s->setenv && s->setenv[i] && s->setenv[i + 1]; i += 2)
+    push3(&b, "--setenv", s->setenv[i], s->setenv[i + 1]);
   /* The read-only system. */
   push3(&b, "--ro-bind", "/usr", "/usr");
   for (int i = 0; i < s->nroots; i++) {

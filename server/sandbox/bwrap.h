@@ -41,6 +41,7 @@ typedef struct sbx_bwrap_spec {
   int nroots;
   const char *const *etc;       /* host /etc paths bound read-only if present (NULL-terminated) */
   const sbx_env *env;           /* NULL: the system only */
+  const char *const *setenv;    /* NULL, or more NAME, VALUE pairs set after all others (NULL ends) */
   int fd_code, fd_seccomp, fd_status, fd_block, fd_passwd, fd_group, fd_hosts;
   int fd_empty; /* the first of sbx_masks_empty(masks) consecutive fds that read as
                  * end-of-file at once: the content of SBX_MASK_EMPTY files */

@@ -156,10 +156,21 @@ void sbx__warm_close(sbx_runner *self);
 
 /* Whether lang's interpreter can be started ahead of its program. */
 bool sbx__prelude_has(sbx_lang lang);
+/* Whether lang's launcher takes the program's text from a memfd of its
+ * own (text_fd below), filled before fd is closed, rather than from fd. */
+bool sbx__prelude_text_fd(sbx_lang lang);
+/* NAME, VALUE pairs (NULL-terminated) the started interpreter's
+ * environment needs for its launcher to run, or NULL. */
+const char *const *sbx__prelude_env(sbx_lang lang);
+/* Whether a pre-started interpreter of lang runs code exactly as a cold
+ * one would (false: take the cold path). */
+bool sbx__prelude_accepts(sbx_lang lang, const char *code, size_t len);
 /* The launcher that runs as lang's script (sbx_lang_script), reads the
- * program from descriptor fd to end of file and then runs it exactly as
- * the interpreter runs a script. Caller frees; NULL when !sbx__prelude_has. */
-char *sbx__prelude_script(sbx_lang lang, int fd);
+ * program from descriptor fd to end of file (or, when
+ * sbx__prelude_text_fd, waits for fd's end of file and reads the program
+ * from text_fd) and then runs it exactly as the interpreter runs a script.
+ * Caller frees; NULL when !sbx__prelude_has. */
+char *sbx__prelude_script(sbx_lang lang, int fd, int text_fd);
 
 /* ---- the backend contract ----------------------------------------------- *
  *
@@ -294,13 +305,16 @@ typedef struct sbx__bwrap_run {
   uv_write_t code_req;
   bool out_open, err_open, status_open, code_open;
   int stdin_fd;          /* memfd behind the program's stdin, filled on start */
+  int text_fd;           /* prestart with sbx__prelude_text_fd: memfd the program's text goes
+                            into on start, before code_pipe closes */
   int block_wfd;         /* bwrap's child waits on --block-fd until this is written */
   pid_t pid, child;      /* bwrap, and its child (the pid namespace's init) once reported */
   bool proc_alive;       /* bwrap not reaped yet */
   bool kill_pending;     /* killed before the child's pid was known */
   bool prestart;         /* warm with its interpreter started: it runs the launcher (prelude.c)
                             as its script, released at once into its cgroup and rlimits, and
-                            code_pipe carries the program to the launcher, not to --file */
+                            code_pipe carries the program (or, with text_fd, its end) to
+                            the launcher, not to --file */
   sbx_cg cg;
   bool in_cgroup;
   uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */

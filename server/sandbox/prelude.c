@@ -4,6 +4,7 @@
  * where the script is, and runs it as the interpreter would have run the
  * script itself (docs/sandbox.md, "Pre-started interpreters"). */
 #include <stdio.h>
+#include <string.h>
 
 #include "common.h"
 #include "internal.h"
@@ -99,27 +100,61 @@ static const char JS_LAUNCHER[] =
     "delete Module._cache[__filename];\n"
     "process.nextTick(Reflect.apply, Module.runMain, Module, []);\n";
 
-/* Bash. Started as `bash main.sh`; bash itself starts in a millisecond or
- * two, so what is saved is the sandbox's setup. The loader reads the
- * program (the read builtin: exact bytes up to the first NUL, which no
- * shell script holds), writes it over main.sh, and execs the same bash
- * with the same arguments: the program's shell is a fresh process image
- * (no variable, function or option of the loader survives; SHLVL is unset
- * so it counts 1 as in a cold run) with the same pid. */
+/* Bash. Started as `bash main.sh` like a cold run, with BASH_ENV=main.sh
+ * in its environment: a non-interactive bash sources $BASH_ENV after its
+ * own start-up and before it opens its script, so main.sh holds this
+ * loader first, and by the time bash opens main.sh to run it, the
+ * program. The loader
+ *  - keeps `$_` as bash set it at start (the path it was started as);
+ *  - waits for end of file on descriptor FD (the server closes it once the
+ *    program's text is in the memfd TEXT_FD: a seekable file, which `read`
+ *    reads in blocks, where a pipe is read a byte per system call);
+ *  - reads the text (the read builtin: exact bytes up to the first NUL;
+ *    a program holding a NUL never comes here, sbx__prelude_accepts),
+ *    closes both descriptors and writes the text over main.sh;
+ *  - restarts SECONDS, so it counts from the program's start;
+ *  - unsets its variables and BASH_ENV, in one last command whose last
+ *    argument is the saved `$_` (eval's own argument, behind a comment).
+ * Then bash goes on as in a cold run: it opens main.sh and reads the
+ * program from its first byte. Nothing is exec'd: the start-up is paid
+ * before the request. It runs no other command, defines no function,
+ * sets no option or trap, and its variables are gone; what a program can
+ * still tell (docs/sandbox.md): PIPESTATUS is (0) before its first command
+ * where a cold run has none, BASH_ARGC was filled by the sourcing (a cold
+ * bash fills it when first named: `set` shows the difference before), and
+ * /proc/self/environ (the environment bash was started with) still holds
+ * BASH_ENV. */
 static const char SH_LAUNCHER[] =
+    "_crucible_u=$_\n"
+    "read -r -u %d _crucible_src\n"
     "IFS= read -r -d '' -u %d _crucible_src\n"
-    "exec %d<&-\n"
+    "exec %d<&- %d<&-\n"
     "printf '%%s' \"$_crucible_src\" > \"$0\"\n"
-    "unset _crucible_src SHLVL\n"
-    "exec \"$BASH\" \"$0\"\n";
+    "SECONDS=0\n"
+    "eval 'unset -v _crucible_src _crucible_u BASH_ENV #' \"$_crucible_u\"\n";
+
+/* Bash finds its launcher through BASH_ENV. */
+static const char *const SH_ENV[] = {"BASH_ENV", "main.sh", NULL, NULL};
 
 bool sbx__prelude_has(sbx_lang lang) {
   return lang == SBX_LANG_PYTHON || lang == SBX_LANG_JAVASCRIPT || lang == SBX_LANG_BASH;
 }
 
-char *sbx__prelude_script(sbx_lang lang, int fd) {
+bool sbx__prelude_text_fd(sbx_lang lang) {
+  return lang == SBX_LANG_BASH;
+}
+
+const char *const *sbx__prelude_env(sbx_lang lang) {
+  return lang == SBX_LANG_BASH ? SH_ENV : NULL;
+}
+
+bool sbx__prelude_accepts(sbx_lang lang, const char *code, size_t len) {
+  return lang != SBX_LANG_BASH || !memchr(code, '\0', len);
+}
+
+char *sbx__prelude_script(sbx_lang lang, int fd, int text_fd) {
   if (lang == SBX_LANG_PYTHON) return xasprintf(PY_LAUNCHER, fd, fd);
   if (lang == SBX_LANG_JAVASCRIPT) return xasprintf(JS_LAUNCHER, fd, fd);
-  if (lang == SBX_LANG_BASH) return xasprintf(SH_LAUNCHER, fd, fd);
+  if (lang == SBX_LANG_BASH) return xasprintf(SH_LAUNCHER, fd, text_fd, fd, text_fd);
   return NULL;
 }

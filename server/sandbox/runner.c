@@ -214,7 +214,9 @@ int sbx_run_start(sbx_runner *self, const sbx_request *req, const sbx_callbacks 
   if (req->env && req->env->image && !self->backend->image) return -EINVAL;
   /* Warm sandboxes are made for the system environment only. */
   if (!req->env) sbx__warm_note(self, lang, now_ms());
-  sbx_run *warm = req->env ? NULL : sbx__warm_take(self, lang, &lim);
+  /* ...and for a program a pre-started interpreter runs as a cold one. */
+  bool warm_ok = !req->env && (self->cfg.no_prestart || sbx__prelude_accepts(lang, req->code, req->code_len));
+  sbx_run *warm = warm_ok ? sbx__warm_take(self, lang, &lim) : NULL;
   sbx_run *run = warm ? warm : sbx__run_alloc(self, lang, &lim);
   run->cb = *cb;
   run->ud = ud;

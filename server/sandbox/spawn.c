@@ -96,6 +96,7 @@ int sbx__bw_prepare(sbx_run *run) {
   int fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1, fd_empty = -1;
   int st[2] = {-1, -1}, blk[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, cp[2] = {-1, -1};
   int pp[2] = {-1, -1};
+  int fd_text = -1;
   char *launcher = NULL;
   int hi[MAX_CHILD_FDS];
   for (size_t i = 0; i < ARRAY_LEN(hi); i++) hi[i] = -1;
@@ -139,6 +140,11 @@ int sbx__bw_prepare(sbx_run *run) {
     run->error = xasprintf("pipe2: %s", strerror(errno));
     goto out;
   }
+  if (b->prestart && sbx__prelude_text_fd(run->lang) && (fd_text = memfd_with("crucible-program", "", 0)) < 0) {
+    err = -ENOMEM;
+    run->error = xstrdup("cannot create the program's memfd (memfd_create failed)");
+    goto out;
+  }
   /* Child fd numbers: 0-2 stdio, then the fds bwrap reads, then one empty
    * file per masked /proc file (bwrap closes each after reading it). */
   enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_EMPTY };
@@ -148,9 +154,10 @@ int sbx__bw_prepare(sbx_run *run) {
   if (b->prestart) {
     /* The launcher is the script bwrap's --file writes; it reads the
      * program from its own descriptor, which bwrap passes on. */
-    int c_prog = C_N++;
+    int c_prog = C_N++, c_text = -1;
     src[c_prog] = pp[0];
-    launcher = sbx__prelude_script(run->lang, c_prog);
+    if (fd_text >= 0) src[c_text = C_N++] = fd_text;
+    launcher = sbx__prelude_script(run->lang, c_prog, c_text);
     if ((err = write_all(cp[1], launcher, strlen(launcher)))) {
       run->error = xasprintf("cannot write the launcher: %s", strerror(-err));
       goto out;
@@ -176,7 +183,7 @@ int sbx__bw_prepare(sbx_run *run) {
       .limits = &run->limits, .masks = bw->masks, .roots = bw->roots, .nroots = bw->nroots,
       .etc = NULL, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
       .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
-      .fd_empty = C_EMPTY,
+      .fd_empty = C_EMPTY, .setenv = b->prestart ? sbx__prelude_env(run->lang) : NULL,
   };
   argv = sbx_bwrap_argv(&spec);
   /* bwrap's own environment is cleared too (--clearenv covers the program). */
@@ -247,6 +254,8 @@ int sbx__bw_prepare(sbx_run *run) {
   uv_read_start((uv_stream_t *)&b->status, sbx__bw_alloc_cb, sbx__bw_status_cb);
   b->stdin_fd = fd_in;
   fd_in = -1;
+  b->text_fd = fd_text;
+  fd_text = -1;
   if (run->state == SBX__WARM) {
     /* A warm sandbox must not keep the loop alive: only runs do. */
     uv_unref((uv_handle_t *)&b->out);
@@ -264,7 +273,7 @@ out:
     sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
   }
   int fds[] = {fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, fd_empty, st[0], st[1], blk[0], blk[1],
-               outp[0], outp[1], errp[0], errp[1], cp[0], cp[1], pp[0], pp[1]};
+               outp[0], outp[1], errp[0], errp[1], cp[0], cp[1], pp[0], pp[1], fd_text};
   for (size_t i = 0; i < ARRAY_LEN(fds); i++)
     if (fds[i] >= 0) close(fds[i]);
   for (size_t i = 0; i < ARRAY_LEN(hi); i++)
@@ -285,6 +294,19 @@ static void code_written(uv_write_t *req, int status) {
  * launcher. Closing the pipe ends it. */
 static void write_code(sbx__bwrap_run *b) {
   sbx_run *run = &b->run;
+  if (b->text_fd >= 0) {
+    /* Into the launcher's memfd (pwrite: the offset the launcher reads
+     * from, shared with ours, stays at 0), then the end of file it waits
+     * for. A short write leaves a program the launcher cuts short: the
+     * run fails instead. */
+    ssize_t w = pwrite(b->text_fd, run->code, run->code_len, 0);
+    if (w != (ssize_t)run->code_len)
+      sbx__run_fail(run, xasprintf("cannot pass the program to the sandbox: %s", w < 0 ? strerror(errno) : "short write"));
+    close(b->text_fd);
+    b->text_fd = -1;
+    sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
+    return;
+  }
   uv_buf_t buf = uv_buf_init(run->code, (unsigned)run->code_len);
   if (!run->code_len || uv_write(&b->code_req, (uv_stream_t *)&b->code_pipe, &buf, 1, code_written) != 0)
     sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);

@@ -315,6 +315,18 @@ static void bwrap_argv_env(void **state) {
   assert_int_equal(argv_find(argv, "/etc/resolv.conf", 1), -1);
   sbx_argv_free(argv);
 
+  /* extra variables (a pre-started interpreter's) come after all others,
+   * still before the command */
+  static const char *const extra[] = {"BASH_ENV", "main.sh", NULL, NULL};
+  spec.setenv = extra;
+  argv = sbx_bwrap_argv(&spec);
+  int be = argv_find(argv, "BASH_ENV", 1), ve = argv_find(argv, "VIRTUAL_ENV", 1);
+  assert_true(be > 0 && ve > 0 && be > ve && be < argv_find(argv, "--", 1));
+  assert_string_equal(argv[be - 1], "--setenv");
+  assert_string_equal(argv[be + 1], "main.sh");
+  sbx_argv_free(argv);
+  spec.setenv = NULL;
+
   /* the installer */
   sbx_env inst = {.network = true, .write_src = "/c/envs/k.build-1-1", .write_dest = "/c/envs/k"};
   spec.env = &inst;
