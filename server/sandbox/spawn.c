@@ -4,6 +4,7 @@
  * cgroup, the program's text and the release past --block-fd. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,9 @@
 #include "launch.h"
 #include "log.h"
 #include "procs.h"
+#include "seccomp_cache.h"
 #include "seccomp_filter.h"
+#include "xdg.h"
 
 /* Descriptors a bwrap child gets: 10 fixed, one per masked /proc file. */
 #define MAX_CHILD_FDS 32
@@ -35,13 +38,23 @@ static char *g_bpf;
 static size_t g_bpf_len;
 static int g_bpf_err = 1; /* 1: not built yet */
 
-int sbx__bw_seccomp_init(void) {
+int sbx__bw_seccomp_init(bool use_cache) {
   if (g_bpf_err != 1) return g_bpf_err;
+  char key[512], path[PATH_MAX];
+  use_cache = use_cache && sbx_seccomp_cache_key(key, sizeof key) == 0 &&
+              xdg_app_path(XDG_CACHE, SBX_SECCOMP_CACHE_NAME, path, sizeof path) == 0;
+  /* Whatever is wrong with the file (missing, another build's, truncated,
+   * corrupted), the program is built afresh: never a weaker filter. */
+  if (use_cache && sbx_seccomp_cache_load(path, key, &g_bpf, &g_bpf_len) == 0) return g_bpf_err = 0;
   scmp_filter_ctx ctx;
   g_bpf_err = sbx_seccomp_build(&ctx);
   if (!g_bpf_err) {
     g_bpf_err = sbx_seccomp_export(ctx, &g_bpf, &g_bpf_len);
     seccomp_release(ctx);
+  }
+  if (!g_bpf_err && use_cache) {
+    int e = sbx_seccomp_cache_store(path, key, g_bpf, g_bpf_len);
+    if (e) log_debug("sandbox: cannot cache the seccomp program in %s: %s", path, strerror(-e));
   }
   return g_bpf_err;
 }
