@@ -226,7 +226,10 @@ int sbx_seccomp_cache_store(const char *path, const char *key, const void *prog,
     err = -ENAMETOOLONG;
     goto out;
   }
-  if ((err = xdg_mkdir_parents(path, 0700))) goto out;
+  /* 0755 like the environments' folders (env/cache.c): Crucible's cache
+   * folder is shared, and a root server's sandbox uid must reach the
+   * environments under it. The file itself is 0600. */
+  if ((err = xdg_mkdir_parents(path, 0755))) goto out;
   fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     err = -errno;

@@ -49,7 +49,8 @@ int sbx_seccomp_cache_key(char *buf, size_t cap);
 int sbx_seccomp_cache_load(const char *path, const char *key, char **prog, size_t *len);
 
 /* Writes the file atomically: a temporary file (mode 0600) in the same
- * folder, renamed over path; the folders above it are made (0700). Returns
+ * folder, renamed over path; missing folders above it are made (0755, as
+ * the environments' folders under the same cache folder). Returns
  * 0 or a negative errno (nothing left behind). */
 int sbx_seccomp_cache_store(const char *path, const char *key, const void *prog, size_t len);
 

@@ -139,6 +139,12 @@ static void key_names_what_the_program_depends_on(void **state) {
   assert_int_equal(sbx_seccomp_spec_hash(), sbx_seccomp_spec_hash());
 }
 
+static mode_t cur_umask(void) {
+  mode_t m = umask(022);
+  umask(m);
+  return m;
+}
+
 static void store_and_load(void **state) {
   (void)state;
   char dir[] = "/tmp/crucible-seccomp-cache-XXXXXX";
@@ -155,7 +161,7 @@ static void store_and_load(void **state) {
   char sub[256];
   snprintf(sub, sizeof sub, "%s/sub", dir);
   assert_int_equal(stat(sub, &st), 0);
-  assert_int_equal(st.st_mode & 0777, 0700);
+  assert_int_equal(st.st_mode & 0777, 0755 & ~cur_umask());
   assert_int_equal(sbx_seccomp_cache_load(path, KEY, &got, &len), 0);
   assert_int_equal(len, 48);
   assert_memory_equal(got, prog, 48);
