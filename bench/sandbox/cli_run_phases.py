@@ -1,38 +1,112 @@
 #!/usr/bin/env python3
-"""Where a one-shot `crucible run one.py` (print(1)) spends its time: phases
-between marker system calls (execve, vfork/clone, mkdir, exit_group) from a
-strace limited to those calls (--seccomp-bpf), median over N runs. strace
-still slows process creation, so the phases are for comparing two builds
-measured the same way, not absolute figures.
+"""Where a one-shot `crucible run one.py` (print(1)) spends its time, next to
+plain bwrap with the same namespaces (cli_run_bench.py's command): phases
+between marker system calls (execve, vfork/clone, seccomp, mkdir,
+exit_group) from a strace limited to those calls (--seccomp-bpf), median
+over N interleaved runs. strace still slows process creation, so the phases
+are for comparing builds measured the same way, not absolute figures.
 
-usage: bench/sandbox/cli_run_phases.py BIN [N]
+usage: bench/sandbox/cli_run_phases.py BIN [N] [--before OLD_BIN]
 """
-import os, re, statistics, subprocess, sys, tempfile
-B = sys.argv[1]; N = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-d = tempfile.mkdtemp(); prog = os.path.join(d, "one.py"); open(prog, "w").write("print(1)\n")
-env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": d+"/c", "XDG_STATE_HOME": d+"/s", "XDG_CACHE_HOME": d+"/k", "HOME": d}
-names = ["start→cgroup probe (libs, config, seccomp)", "probe→sandbox spawn (sweeps, env)", "spawn→bwrap clone", "clone→python exec (mounts)",
-         "python run", "python exit→crucible exit"]
-res = {n: [] for n in names}; tot = []
-for i in range(N):
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+B = args[0]
+N = int(args[1]) if len(args) > 1 else 10
+OLD = sys.argv[sys.argv.index("--before") + 1] if "--before" in sys.argv else None
+if OLD in args:
+    args.remove(OLD)
+    N = int(args[1]) if len(args) > 1 else 10
+d = tempfile.mkdtemp()
+prog = os.path.join(d, "one.py")
+open(prog, "w").write("print(1)\n")
+env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": d + "/c", "XDG_STATE_HOME": d + "/s", "XDG_CACHE_HOME": d + "/k",
+       "HOME": d}
+bwrap = shutil.which("bwrap")
+PLAIN = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+         "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+for r in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+    if os.path.islink(r):
+        PLAIN += ["--symlink", os.readlink(r), r]
+    elif os.path.isdir(r):
+        PLAIN += ["--ro-bind", r, r]
+PLAIN += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/usr/bin/python3", "-c", "print(1)"]
+
+CRU = ["start→seccomp (exec, libraries, config)", "seccomp→cgroup probe (filter built or loaded)",
+       "probe→sandbox spawn (cgroups, fds)", "spawn→bwrap clone (bwrap's exec and start)",
+       "clone→python exec (namespaces, mounts, release)", "python run", "python exit→crucible exit"]
+PLN = ["start→bwrap clone", "clone→python exec", "python run", "python exit→bwrap exit"]
+
+
+def trace(argv):
     out = d + "/st"
-    subprocess.run(["strace", "-f", "--seccomp-bpf", "-ttt", "-o", out, "-e", "trace=execve,vfork,clone,clone3,exit_group,mkdir,rmdir",
-                    B, "run", prog], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    L = open(out).read().splitlines()
-    t = lambda l: float(l.split()[1])
+    subprocess.run(["strace", "-f", "--seccomp-bpf", "-ttt", "-o", out, "-e",
+                    "trace=execve,vfork,clone,clone3,exit_group,mkdir,rmdir,seccomp", *argv],
+                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return open(out).read().splitlines()
+
+
+def t(line):
+    return float(line.split()[1])
+
+
+def python_span(L):
+    pyx = next(t(x) for x in L if 'execve("/usr/bin/python3"' in x)
+    pyend = min(t(x) for x in L if "exit_group" in x and t(x) > pyx)
+    return pyx, pyend
+
+
+def crucible_phases(binary):
+    L = trace([binary, "run", prog])
     main = L[0].split()[0]
     t0 = t(L[0])
-    cfg = next(t(l) for l in L if "mkdir(" in l)
-    spawn = next(t(l) for l in L if l.startswith(main) and ("vfork(" in l or "clone" in l))
-    clone = next(t(l) for l in L if "CLONE_NEWUSER" in l or "CLONE_NEWPID" in l)
-    pyx = next(t(l) for l in L if 'execve("/usr/bin/python3"' in l)
-    pye = [t(l) for l in L if "exit_group" in l]
+    sec = next((t(x) for x in L if x.startswith(main) and "seccomp(" in x), None)
+    probe = next(t(x) for x in L if "mkdir(" in x)
+    sec = probe if sec is None else sec
+    spawn = next(t(x) for x in L if x.startswith(main) and ("vfork(" in x or "clone" in x))
+    clone = next(t(x) for x in L if "CLONE_NEWUSER" in x or "CLONE_NEWPID" in x)
+    pyx, pyend = python_span(L)
     end = t(L[-1])
-    # python's exit: the first exit_group after python's exec
-    pyend = min(x for x in pye if x > pyx)
-    v = [cfg-t0, spawn-cfg, clone-spawn, pyx-clone, pyend-pyx, end-pyend]
-    for n, x in zip(names, v): res[n].append(x*1000)
-    tot.append((end-t0)*1000)
-for n in names: print("%-48s %6.1f ms" % (n, statistics.median(res[n])))
-print("%-48s %6.1f ms" % ("total (under strace)", statistics.median(tot)))
+    return [sec - t0, probe - sec, spawn - probe, clone - spawn, pyx - clone, pyend - pyx, end - pyend], end - t0
+
+
+def plain_phases():
+    L = trace(PLAIN)
+    t0 = t(L[0])
+    clone = next(t(x) for x in L if "CLONE_NEWUSER" in x or "CLONE_NEWPID" in x)
+    pyx, pyend = python_span(L)
+    main = L[0].split()[0]
+    end = max(t(x) for x in L if x.startswith(main))
+    return [clone - t0, pyx - clone, pyend - pyx, end - pyend], end - t0
+
+
+bins = {"after": B}
+if OLD:
+    bins["before"] = OLD
+res = {k: [[] for _ in CRU] for k in bins}
+tot = {k: [] for k in bins}
+pres, ptot = [[] for _ in PLN], []
+for i in range(N):
+    for k, b in bins.items():
+        v, total = crucible_phases(b)
+        for j, x in enumerate(v):
+            res[k][j].append(x * 1000)
+        tot[k].append(total * 1000)
+    v, total = plain_phases()
+    for j, x in enumerate(v):
+        pres[j].append(x * 1000)
+    ptot.append(total * 1000)
+print("crucible run one.py, median of %d (ms)%s" % (N, "".join("%10s" % k for k in bins)))
+for j, n in enumerate(CRU):
+    print("  %-50s%s" % (n, "".join("%10.1f" % statistics.median(res[k][j]) for k in bins)))
+print("  %-50s%s" % ("total (under strace)", "".join("%10.1f" % statistics.median(tot[k]) for k in bins)))
+print("plain bwrap python3 -c 'print(1)', median of %d (ms)" % N)
+for j, n in enumerate(PLN):
+    print("  %-50s%10.1f" % (n, statistics.median(pres[j])))
+print("  %-50s%10.1f" % ("total (under strace)", statistics.median(ptot)))
 print("load %.2f" % os.getloadavg()[0])

@@ -25,6 +25,7 @@ void core_sandbox_config(const cfg_sandbox *sb, sbx_config *sc) {
   sc->docker_hosts = sb->docker_hosts.n ? (const char *const *)sb->docker_hosts.items : NULL;
   sc->docker_cert_path = sb->docker_cert_path[0] ? sb->docker_cert_path : NULL;
   for (int l = 0; l < SBX_LANG_COUNT; l++) sc->interpreters[l] = sb->interpreters[l];
+  sc->seccomp_cache = true;
 }
 
 void core_llm_config(const cfg *settings, llm_config *lc) {

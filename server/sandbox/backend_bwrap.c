@@ -58,7 +58,7 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
       bw->interp[l] = find_exe(lang_get((lang_id)l)->candidates); /* the registry's places */
     }
   }
-  int bpf_err = sbx__bw_seccomp_init();
+  int bpf_err = sbx__bw_seccomp_init(self->cfg.seccomp_cache);
   bw->slab = xmalloc(SBX_SLAB_SIZE);
   if (!bw->bwrap)
     self->setup_error = xstrdup("bubblewrap (bwrap) is not installed or not executable: install "

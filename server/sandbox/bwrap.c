@@ -3,6 +3,7 @@
 #include "bwrap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -160,8 +161,22 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
     if (s->roots[i].target) push3(&b, "--symlink", s->roots[i].target, s->roots[i].path);
     else push3(&b, "--ro-bind", s->roots[i].path, s->roots[i].path);
   }
-  for (const char *const *e = s->etc ? s->etc : sbx_bwrap_etc_default; *e; e++)
-    push3(&b, "--ro-bind-try", *e, *e);
+  if (s->etc_entries) {
+    for (int i = 0; i < s->netc; i++) {
+      const sbx_etc_entry *e = &s->etc_entries[i];
+      if (e->kind == SBX_ETC_FILE) {
+        push2(&b, "--perms", "0444");
+        push_num(&b, "--file", e->fd, e->path);
+      } else if (e->kind == SBX_ETC_SYMLINK) {
+        push3(&b, "--symlink", e->target, e->path);
+      } else {
+        push3(&b, "--ro-bind-try", e->path, e->path);
+      }
+    }
+  } else {
+    for (const char *const *e = s->etc ? s->etc : sbx_bwrap_etc_default; *e; e++)
+      push3(&b, "--ro-bind-try", *e, *e);
+  }
   if (env && env->network) push3(&b, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
   /* Copies into the root tmpfs, read-only with it by the final
    * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. */
@@ -221,6 +236,37 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
 void sbx_argv_free(char **argv) {
   for (char **p = argv; p && *p; p++) free(*p);
   free(argv);
+}
+
+int sbx_etc_probe(sbx_etc_entry *out, int *fds, char (*targets)[SBX_ETC_TARGET_MAX]) {
+  int n = 0;
+  for (const char *const *p = sbx_bwrap_etc_default; *p; p++) {
+    struct stat st;
+    if (lstat(*p, &st) < 0) continue; /* absent: --ro-bind-try would skip it too */
+    sbx_etc_entry *e = &out[n];
+    *e = (sbx_etc_entry){.path = *p, .kind = SBX_ETC_BIND, .fd = -1};
+    fds[n] = -1;
+    if (S_ISLNK(st.st_mode)) {
+      /* /etc/localtime -> /usr/share/zoneinfo/...: the sandbox has /usr. */
+      char *real = realpath(*p, NULL);
+      struct stat rs;
+      if (real && !strncmp(real, "/usr/", 5) && strlen(real) < SBX_ETC_TARGET_MAX && stat(real, &rs) == 0 &&
+          (S_ISREG(rs.st_mode) || S_ISDIR(rs.st_mode))) {
+        memcpy(targets[n], real, strlen(real) + 1);
+        e->kind = SBX_ETC_SYMLINK;
+        e->target = targets[n];
+      }
+      free(real);
+    } else if (S_ISREG(st.st_mode)) {
+      int fd = open(*p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+      if (fd >= 0) {
+        fds[n] = fd;
+        e->kind = SBX_ETC_FILE;
+      }
+    }
+    n++;
+  }
+  return n;
 }
 
 int sbx_roots_probe(sbx_root_entry **out) {

@@ -332,8 +332,10 @@ static inline sbx__bwrap *sbx__bw(const sbx_runner *runner) {
 
 /* spawn.c */
 
-/* Builds the seccomp program once per process; returns 0 or a negative errno. */
-int sbx__bw_seccomp_init(void);
+/* Builds the seccomp program once per process, or with use_cache loads it
+ * from the cache file when that matches (seccomp_cache.h) and writes the
+ * file after a build; returns 0 or a negative errno. */
+int sbx__bw_seccomp_init(bool use_cache);
 int sbx__bw_prepare(sbx_run *run);
 void sbx__bw_start(sbx_run *run);
 bool sbx__bw_fits(const sbx_runner *self, const sbx_limits *made, const sbx_limits *want);

@@ -175,6 +175,9 @@ typedef struct sbx_config {
   bool no_cgroup;       /* force rlimit-only mode (tests, or a host whose cgroups misbehave) */
   bool warm;            /* keep a pool of sandboxes made ahead (long-lived runners: the server) */
   bool no_prestart;     /* warm sandboxes without a started interpreter (benchmarks: the old way) */
+  bool seccomp_cache;   /* keep the built seccomp program in $XDG_CACHE_HOME/crucible/seccomp.bpf
+                           and load it from there while its key matches (seccomp_cache.h);
+                           false: built on every start */
   bool one_shot;        /* one run, then the process ends (`crucible run`): no cgroup pool made
                            ahead (the run makes its own); the sweep of what dead crucible
                            processes left still runs (a stranded sandbox is killed by the

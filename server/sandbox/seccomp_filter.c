@@ -6,6 +6,7 @@
 #include <linux/sched.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
@@ -42,6 +43,20 @@ static const unsigned long ns_flags[] = {
     CLONE_NEWTIME,
 #endif
 };
+
+unsigned long long sbx_seccomp_spec_hash(void) {
+  unsigned long long h = 0xcbf29ce484222325ULL;
+#define MIX(p, n)                                                           \
+  for (size_t k_ = 0; k_ < (n); k_++) h = (h ^ ((const unsigned char *)(p))[k_]) * 0x100000001b3ULL
+  int v = SBX_SECCOMP_RULES_VERSION;
+  MIX(&v, sizeof v);
+  for (const char *const *s = sbx_seccomp_denied; *s; s++) MIX(*s, strlen(*s) + 1);
+  MIX(ns_flags, sizeof ns_flags);
+  int consts[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, PER_LINUX32, (int)TIOCSTI, (int)TIOCLINUX};
+  MIX(consts, sizeof consts);
+#undef MIX
+  return h;
+}
 
 /* Adds one rule; a syscall unknown to this libseccomp/arch is not an error. */
 static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,

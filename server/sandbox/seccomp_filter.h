@@ -19,5 +19,11 @@ int sbx_seccomp_build(scmp_filter_ctx *out);
 int sbx_seccomp_export(scmp_filter_ctx ctx, char **buf, size_t *len);
 /* The names of the syscalls answered with EPERM (NULL-terminated). */
 extern const char *const sbx_seccomp_denied[];
+/* A hash of the rules sbx_seccomp_build adds: the lists above and below
+ * and SBX_SECCOMP_RULES_VERSION (bump it with any change to the rules that
+ * the lists do not show). Part of the cache key (seccomp_cache.h), with
+ * the binary's build id. */
+#define SBX_SECCOMP_RULES_VERSION 1
+unsigned long long sbx_seccomp_spec_hash(void);
 
 #endif

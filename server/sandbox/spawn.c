@@ -4,6 +4,7 @@
  * cgroup, the program's text and the release past --block-fd. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +21,15 @@
 #include "launch.h"
 #include "log.h"
 #include "procs.h"
+#include "seccomp_cache.h"
 #include "seccomp_filter.h"
+#include "xdg.h"
 
-/* Descriptors a bwrap child gets: 10 fixed, one per masked /proc file. */
-#define MAX_CHILD_FDS 32
+/* Descriptors a bwrap child gets: 10 fixed, one per masked /proc file, one
+ * per /etc file copied in, the launcher's. */
+#define MAX_CHILD_FDS 48
+/* Entries of sbx_bwrap_etc_default. */
+#define SBX_ETC_MAX 32
 /* Runner-wide data fed to every sandbox. */
 #define SBX_PASSWD "sandbox:x:1000:1000:sandbox:" "/sandbox" ":/bin/sh\n" \
                    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
@@ -35,13 +41,23 @@ static char *g_bpf;
 static size_t g_bpf_len;
 static int g_bpf_err = 1; /* 1: not built yet */
 
-int sbx__bw_seccomp_init(void) {
+int sbx__bw_seccomp_init(bool use_cache) {
   if (g_bpf_err != 1) return g_bpf_err;
+  char key[512], path[PATH_MAX];
+  use_cache = use_cache && sbx_seccomp_cache_key(key, sizeof key) == 0 &&
+              xdg_app_path(XDG_CACHE, SBX_SECCOMP_CACHE_NAME, path, sizeof path) == 0;
+  /* Whatever is wrong with the file (missing, another build's, truncated,
+   * corrupted), the program is built afresh: never a weaker filter. */
+  if (use_cache && sbx_seccomp_cache_load(path, key, &g_bpf, &g_bpf_len) == 0) return g_bpf_err = 0;
   scmp_filter_ctx ctx;
   g_bpf_err = sbx_seccomp_build(&ctx);
   if (!g_bpf_err) {
     g_bpf_err = sbx_seccomp_export(ctx, &g_bpf, &g_bpf_len);
     seccomp_release(ctx);
+  }
+  if (!g_bpf_err && use_cache) {
+    int e = sbx_seccomp_cache_store(path, key, g_bpf, g_bpf_len);
+    if (e) log_debug("sandbox: cannot cache the seccomp program in %s: %s", path, strerror(-e));
   }
   return g_bpf_err;
 }
@@ -101,6 +117,9 @@ int sbx__bw_prepare(sbx_run *run) {
   int hi[MAX_CHILD_FDS];
   for (size_t i = 0; i < ARRAY_LEN(hi); i++) hi[i] = -1;
   char **argv = NULL;
+  sbx_etc_entry etc[SBX_ETC_MAX];
+  int etc_fds[SBX_ETC_MAX], netc = 0;
+  char etc_targets[SBX_ETC_MAX][SBX_ETC_TARGET_MAX];
   if (!bw->interp[run->lang] && !(run->env && run->env->interp)) {
     run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
                            sbx_lang_name(run->lang), lang_get(run->lang)->package);
@@ -151,6 +170,16 @@ int sbx__bw_prepare(sbx_run *run) {
   int src[MAX_CHILD_FDS] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_pw, fd_gr, fd_hosts};
   int C_N = C_EMPTY + sbx_masks_empty(bw->masks);
   for (int i = C_EMPTY; i < C_N; i++) src[i] = fd_empty;
+  /* The /etc files are copied in (--file), not bound: a bind mount and a
+   * read-only remount each (bwrap rereads the mount table for every
+   * remount) were most of what set this sandbox's start apart from a bare
+   * bwrap's. Probed at every spawn: a long-lived server sees /etc change. */
+  netc = sbx_etc_probe(etc, etc_fds, etc_targets);
+  for (int i = 0; i < netc; i++)
+    if (etc_fds[i] >= 0) {
+      etc[i].fd = C_N;
+      src[C_N++] = etc_fds[i];
+    }
   if (b->prestart) {
     /* The launcher is the script bwrap's --file writes; it reads the
      * program from its own descriptor, which bwrap passes on. */
@@ -181,7 +210,7 @@ int sbx__bw_prepare(sbx_run *run) {
   sbx_bwrap_spec spec = {
       .bwrap = bw->bwrap, .interp = bw->interp[run->lang], .lang = run->lang, .env = run->env,
       .limits = &run->limits, .masks = bw->masks, .roots = bw->roots, .nroots = bw->nroots,
-      .etc = NULL, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
+      .etc = NULL, .etc_entries = etc, .netc = netc, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
       .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
       .fd_empty = C_EMPTY, .setenv = b->prestart ? sbx__prelude_env(run->lang) : NULL,
   };
@@ -278,6 +307,8 @@ out:
     if (fds[i] >= 0) close(fds[i]);
   for (size_t i = 0; i < ARRAY_LEN(hi); i++)
     if (hi[i] >= 0) close(hi[i]);
+  for (int i = 0; i < netc; i++)
+    if (etc_fds[i] >= 0) close(etc_fds[i]);
   sbx_argv_free(argv);
   free(launcher);
   return err;

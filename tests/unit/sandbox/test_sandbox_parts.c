@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bwrap.h"
 #include "cgroup.h"
@@ -359,9 +360,59 @@ static void bwrap_argv_env(void **state) {
   sbx_env_free(NULL);
 }
 
+/* /etc entries as probed: files copied in read-only before the root is
+ * made read-only, symlinks into /usr re-created, folders bound read-only. */
+static void bwrap_argv_etc_entries(void **state) {
+  (void)state;
+  sbx_limits lim;
+  sbx_limits_default(&lim);
+  sbx_etc_entry etc[] = {{"/etc/ld.so.cache", SBX_ETC_FILE, NULL, 11},
+                         {"/etc/localtime", SBX_ETC_SYMLINK, "/usr/share/zoneinfo/Etc/UTC", -1},
+                         {"/etc/python3", SBX_ETC_BIND, NULL, -1}};
+  sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
+                         .limits = &lim, .etc_entries = etc, .netc = 3, .fd_code = 4, .fd_seccomp = 3,
+                         .fd_status = 5, .fd_block = 6, .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9,
+                         .fd_empty = 10};
+  char **argv = sbx_bwrap_argv(&spec);
+  int i = argv_find(argv, "/etc/ld.so.cache", 1);
+  assert_true(i > 3);
+  assert_string_equal(argv[i - 2], "--file");
+  assert_string_equal(argv[i - 1], "11");
+  assert_string_equal(argv[i - 4], "--perms");
+  assert_string_equal(argv[i - 3], "0444");
+  int root_ro = -1;
+  for (int k = 1; argv[k]; k++)
+    if (!strcmp(argv[k], "--remount-ro") && !strcmp(argv[k + 1], "/")) root_ro = k;
+  assert_true(root_ro > i);
+  i = argv_find(argv, "/etc/localtime", 1);
+  assert_string_equal(argv[i - 2], "--symlink");
+  assert_string_equal(argv[i - 1], "/usr/share/zoneinfo/Etc/UTC");
+  i = argv_find(argv, "/etc/python3", 1);
+  assert_string_equal(argv[i - 1], "--ro-bind-try");
+  assert_string_equal(argv[i + 1], "/etc/python3");
+  /* nothing of the default list is bound besides what the entries say */
+  assert_int_equal(argv_find(argv, "/etc/nsswitch.conf", 1), -1);
+  assert_int_equal(argv_find(argv, "--bind", 1), -1);
+  sbx_argv_free(argv);
+
+  /* the probe on this host: files opened, symlinks resolved under /usr */
+  sbx_etc_entry got[32];
+  int fds[32];
+  char targets[32][SBX_ETC_TARGET_MAX];
+  int n = sbx_etc_probe(got, fds, targets);
+  assert_true(n >= 0 && n < 32);
+  for (int k = 0; k < n; k++) {
+    assert_int_equal(strncmp(got[k].path, "/etc/", 5), 0);
+    if (got[k].kind == SBX_ETC_FILE) assert_true(fds[k] >= 0);
+    else assert_int_equal(fds[k], -1);
+    if (got[k].kind == SBX_ETC_SYMLINK) assert_int_equal(strncmp(got[k].target, "/usr/", 5), 0);
+    if (fds[k] >= 0) close(fds[k]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(bwrap_argv_shape), cmocka_unit_test(bwrap_argv_env), cmocka_unit_test(seccomp_builds_and_exports),
+      cmocka_unit_test(bwrap_argv_shape), cmocka_unit_test(bwrap_argv_env), cmocka_unit_test(bwrap_argv_etc_entries), cmocka_unit_test(seccomp_builds_and_exports),
       cmocka_unit_test(cgroup_self_path), cmocka_unit_test(cgroup_mounts),
       cmocka_unit_test(cgroup_names), cmocka_unit_test(limits_json), cmocka_unit_test(langs),
       cmocka_unit_test(result_json),

@@ -1,0 +1,69 @@
+"""What a program sees of the host's /etc through `crucible run` (real binary,
+real bwrap): the regular files the sandbox offers are copied in (not bound)
+with the host's bytes and cannot be written, changed or removed; a symlink
+into /usr is the same symlink; folders are bound read-only; nothing else of
+/etc shows."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import crucible_bin  # noqa: E402
+
+FILES = ["/etc/ld.so.cache", "/etc/nsswitch.conf", "/etc/mime.types"]
+PROG = r"""
+import errno, hashlib, json, os
+out = {}
+for p in %r:
+    if not os.path.exists(p):
+        continue
+    r = {"sha": hashlib.sha256(open(p, "rb").read()).hexdigest(), "link": os.path.islink(p)}
+    for name, f in [("append", lambda: open(p, "ab")), ("chmod", lambda: os.chmod(p, 0o666)),
+                    ("unlink", lambda: os.unlink(p)), ("rename", lambda: os.rename(p, p + ".x"))]:
+        try:
+            f()
+            r[name] = "ok"
+        except OSError as e:
+            r[name] = errno.errorcode[e.errno]
+    out[p] = r
+out["localtime"] = os.readlink("/etc/localtime") if os.path.islink("/etc/localtime") else None
+try:
+    open("/etc/newfile", "w")
+    out["create"] = "ok"
+except OSError as e:
+    out["create"] = errno.errorcode[e.errno]
+out["etc"] = sorted(os.listdir("/etc"))
+print(json.dumps(out))
+"""
+
+
+def test_etc_files_are_host_copies_and_read_only(tmp_path):
+    prog = tmp_path / "etc.py"
+    prog.write_text(PROG % FILES)
+    env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_STATE_HOME": str(tmp_path / "s"),
+           "XDG_CACHE_HOME": str(tmp_path / "k"), "HOME": str(tmp_path)}
+    p = subprocess.run([crucible_bin(), "run", str(prog), "--json"], env=env, capture_output=True, timeout=60)
+    r = json.loads(p.stdout)
+    assert r["outcome"] == "ok", r
+    got = json.loads(r["stdout"])
+    seen = 0
+    for f in FILES:
+        if not os.path.isfile(f):
+            continue
+        seen += 1
+        g = got[f]
+        assert g["sha"] == hashlib.sha256(open(f, "rb").read()).hexdigest(), f
+        assert not g["link"]
+        for op in ("append", "chmod", "unlink", "rename"):
+            assert g[op] in ("EROFS", "EACCES", "EPERM"), (f, op, g)
+    assert seen, "none of the /etc files exists on this host"
+    if os.path.islink("/etc/localtime") and os.path.realpath("/etc/localtime").startswith("/usr/"):
+        assert got["localtime"] == os.path.realpath("/etc/localtime")
+    assert got["create"] in ("EROFS", "EACCES")
+    # only what the sandbox offers: no shadow, no host identity files
+    for secret in ("shadow", "gshadow", "hostname", "machine-id", "ssh", "sudoers"):
+        assert secret not in got["etc"], got["etc"]
+    for own in ("passwd", "group", "hosts"):
+        assert own in got["etc"]
