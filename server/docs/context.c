@@ -33,6 +33,10 @@
  * generated index page (docs_url_is_generated_index). */
 #define CHANGELOG_WEIGHT 0.5
 #define GENERATED_INDEX_WEIGHT 0.25
+/* The weight of a page that opens by saying it is deprecated (a legacy
+ * module: docs_text_deprecated): that of release notes. Such pages describe
+ * what the reference pages now do another way, in the same words. */
+#define LEGACY_WEIGHT CHANGELOG_WEIGHT
 /* The share of the other kept chunks of its page a chunk's score gains
  * (rerank), counting the page's PAGE_EVIDENCE_CHUNKS best others only: a
  * long page (a HOWTO, a big module) holds many chunks that match a common
@@ -338,6 +342,24 @@ static double url_weight(const char *url) {
   return 1.0;
 }
 
+/* hit_urls' strings carry a page's legacy flag (pages.legacy) after the
+ * URL's terminating NUL, so the ranking's URL comparisons see the URL. */
+static char *legacy_mark(const char *url, bool legacy) {
+  size_t n = strlen(url);
+  char *s = xmalloc(n + 2);
+  memcpy(s, url, n + 1);
+  s[n + 1] = legacy ? 'L' : '\0';
+  return s;
+}
+
+/* The weight of a page: its URL's, times LEGACY_WEIGHT for a page that
+ * says it is deprecated (docs_text_deprecated). */
+static double page_weight(const char *marked_url) {
+  double w = url_weight(marked_url);
+  if (marked_url[strlen(marked_url) + 1] == 'L') w *= LEGACY_WEIGHT;
+  return w;
+}
+
 /* Release notes name every feature in their headings, so they match
  * questions about features as well as the feature's reference page does,
  * while they describe a change, often of an older version: their chunks
@@ -353,7 +375,7 @@ static char **hit_urls(docs_store *self, const docs_hit *h, size_t nh) {
     sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
     if (!st) break;
     sqlite3_bind_int64(st, 1, h[i].id);
-    if (sqlite3_step(st) == SQLITE_ROW) urls[i] = xstrdup(text_col(st, 2));
+    if (sqlite3_step(st) == SQLITE_ROW) urls[i] = legacy_mark(text_col(st, 2), sqlite3_column_int(st, 4) != 0);
     sqlite3_reset(st);
   }
   return urls;
@@ -368,7 +390,7 @@ static void urls_free(char **urls, size_t n) {
 static bool weigh_urls(char **urls, docs_hit *h, size_t nh) {
   bool any = false;
   for (size_t i = 0; i < nh; i++) {
-    double w = urls[i] ? url_weight(urls[i]) : 1.0;
+    double w = urls[i] ? page_weight(urls[i]) : 1.0;
     if (w != 1.0) {
       h[i].score *= w;
       any = true;
@@ -556,8 +578,10 @@ static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t
     cJSON_AddStringToObject(o, "url", url);
     cJSON_AddNumberToObject(o, "score", r->heap[i].score);
     cJSON_AddNumberToObject(o, "relative", r->heap[0].score > 0 ? r->heap[i].score / r->heap[0].score : 0);
-    double cw = url_weight(url);
+    bool legacy = sqlite3_column_int(st, 4) != 0;
+    double cw = url_weight(url) * (legacy ? LEGACY_WEIGHT : 1.0);
     cJSON_AddNumberToObject(o, "urlWeight", cw);
+    if (legacy) cJSON_AddBoolToObject(o, "legacy", true);
     cJSON_AddBoolToObject(o, "inPrompt", in_prompt[i]);
     free(title);
     sqlite3_reset(st);

@@ -128,6 +128,7 @@ int docs_index_page(docs_store *store, const docs_src *sr, const char *url, docs
   }
   docs_chunks chunks = {0};
   docs_chunk_split(text, text_len, title, DOCS_CHUNK_CHARS, &chunks);
+  chunks.legacy = text && docs_text_deprecated(text, text_len);
   /* A bare heading ("ZipFile Objects", "Examples") does not say which page
    * it is on: the title column gets "page › section", so the page's words
    * weigh as a heading in every chunk of it. */

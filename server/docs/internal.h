@@ -67,6 +67,7 @@ typedef struct docs_chunk {
 typedef struct docs_chunks {
   docs_chunk *v;
   size_t n, cap;
+  bool legacy; /* the page says it is deprecated (docs_text_deprecated) */
 } docs_chunks;
 
 /* Splits markdown-like text along its headings (# lines outside ``` fences)
@@ -75,6 +76,13 @@ typedef struct docs_chunks {
  * sections are dropped. Appends to *out; release with docs_chunks_close. */
 void docs_chunk_split(const char *text, size_t len, const char *page_title, size_t max_chars, docs_chunks *out);
 void docs_chunks_close(docs_chunks *self);
+/* Whether a page opens by saying it is deprecated: its first paragraph of
+ * prose (headings, "Source code:" lines and admonition labels such as
+ * "Note" skipped) starts with "Deprecated" or says "is deprecated"/"are
+ * deprecated" — the notice Sphinx, and most writers, put atop a legacy
+ * module's page. A deprecation further down (one function of a current
+ * module) does not count. */
+bool docs_text_deprecated(const char *text, size_t len);
 /* reStructuredText section titles (a line underlined with = - ~ ^ " ' ` # * +)
  * rewritten as "## title" lines. Returns a new string. */
 char *docs_rst_to_md(const char *text, size_t len, size_t *out_len);

@@ -15,7 +15,7 @@
 
 /* Bump when the schema changes: an older cache is dropped and rebuilt by the
  * next sync (it is only a cache). */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 /* The index's file under the XDG cache directory. */
 #define DOCS_DB_NAME "docs.db"
 /* A batch commits after this many page writes or this age, whichever first:
@@ -40,7 +40,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS pages ("
     "  id INTEGER PRIMARY KEY, url TEXT UNIQUE NOT NULL, source TEXT, state INTEGER NOT NULL,"
     "  title TEXT, etag TEXT, last_modified TEXT, fetched_at REAL, checked_at REAL,"
-    "  bytes INTEGER, links TEXT, text_hash INTEGER);"
+    "  bytes INTEGER, links TEXT, text_hash INTEGER, legacy INTEGER NOT NULL DEFAULT 0);"
     /* the same text under two URLs of one source (index and print variants,
      * copies) is indexed once: docs_store_same_text */
     "CREATE INDEX IF NOT EXISTS pages_text_hash ON pages(text_hash);"
@@ -77,9 +77,9 @@ static const char *const stmt_sql[DOCS_STMT_N] = {
     [DOCS_STMT_PAGE_GET] = "SELECT id, state, etag, last_modified, checked_at, links FROM pages WHERE url = ?1",
     [DOCS_STMT_PAGE_PUT] =
         "INSERT INTO pages (url, source, state, title, etag, last_modified, fetched_at, checked_at,"
-        " bytes, links) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
+        " bytes, links, legacy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)"
         " ON CONFLICT(url) DO UPDATE SET source = ?2, state = ?3, title = ?4, etag = ?5,"
-        " last_modified = ?6, fetched_at = ?7, checked_at = ?7, bytes = ?8, links = ?9"
+        " last_modified = ?6, fetched_at = ?7, checked_at = ?7, bytes = ?8, links = ?9, legacy = ?10"
         " RETURNING id",
     [DOCS_STMT_CHUNKS_DEL] = "DELETE FROM chunks WHERE page_id = ?1",
     [DOCS_STMT_CHUNK_ADD] = "INSERT INTO chunks (page_id, seq, title, body, loc) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -97,7 +97,7 @@ static const char *const stmt_sql[DOCS_STMT_N] = {
      * and is false for every row, so none is sorted or returned (an
      * aggregate around it is refused by FTS5) */
     [DOCS_STMT_RANK] = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1 AND crucible_rank(chunks_fts, ?2)",
-    [DOCS_STMT_CHUNK_GET] = "SELECT c.title, c.body, p.url, p.title FROM chunks c JOIN pages p ON p.id = c.page_id"
+    [DOCS_STMT_CHUNK_GET] = "SELECT c.title, c.body, p.url, p.title, p.legacy FROM chunks c JOIN pages p ON p.id = c.page_id"
                             " WHERE c.id = ?1 AND p.state = 0",
     [DOCS_STMT_DATA_VERSION] = "PRAGMA data_version",
     /* FTS5's docsize table: one blob of varints (tokens per column) per row */
@@ -411,6 +411,7 @@ int docs_store_page_put(docs_store *self, const char *url, const char *source, d
   sqlite3_bind_double(st, 7, now);
   sqlite3_bind_int64(st, 8, (sqlite3_int64)bytes);
   sqlite3_bind_text(st, 9, lk.data ? lk.data : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 10, chunks && chunks->legacy);
   if (sqlite3_step(st) != SQLITE_ROW) {
     sqlite3_reset(st);
     err = -EIO;

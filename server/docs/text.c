@@ -2,6 +2,7 @@
  * size-capped chunks, reStructuredText titles, UTF-8 repair. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "dbuf.h"
@@ -131,6 +132,43 @@ void docs_chunk_split(const char *s, size_t len, const char *page_title, size_t 
   }
   flush_section(out, title ? title : page_title, s, body, len, max);
   free(title);
+}
+
+/* Whether s[0..n) holds word (lowercase ASCII) case-insensitively. */
+static bool has_ci(const char *s, size_t n, const char *word) {
+  size_t w = strlen(word);
+  for (size_t i = 0; i + w <= n; i++)
+    if (!strncasecmp(s + i, word, w)) return true;
+  return false;
+}
+
+bool docs_text_deprecated(const char *text, size_t len) {
+  static const char *const labels[] = {"note", "warning", "important", "attention", "caution"};
+  const char *p = text, *end = text + len;
+  bool fence = false;
+  while (p < end) {
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    if (!e) e = end;
+    const char *line = p;
+    size_t n = (size_t)(e - p);
+    p = e < end ? e + 1 : end;
+    if (n >= 3 && !strncmp(line, "```", 3)) {
+      fence = !fence;
+      continue;
+    }
+    /* markdown emphasis and quoting around a notice */
+    while (n && (*line == '>' || *line == '*' || *line == '_' || *line == ' ' || *line == '!')) line++, n--;
+    while (n && (line[n - 1] == ' ' || line[n - 1] == '\r' || line[n - 1] == '*' || line[n - 1] == ':')) n--;
+    if (fence || !n || line[0] == '#' || (n >= 12 && !strncasecmp(line, "Source code:", 12))) continue;
+    bool label = false;
+    for (size_t i = 0; i < ARRAY_LEN(labels) && !label; i++)
+      label = n == strlen(labels[i]) && !strncasecmp(line, labels[i], n);
+    if (label) continue;
+    /* the first paragraph of prose */
+    if (n >= 10 && !strncasecmp(line, "deprecated", 10)) return true;
+    return has_ci(line, n > 400 ? 400 : n, "is deprecated") || has_ci(line, n > 400 ? 400 : n, "are deprecated");
+  }
+  return false;
 }
 
 void docs_chunks_close(docs_chunks *self) {

@@ -62,7 +62,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_DOCS = "/usr/share/doc/python3-doc/html"
 WIDE_BUDGET = 60000
-DEFAULT_SETS = ("questions.jsonl", "heldout.jsonl", "heldout2.jsonl")
+DEFAULT_SETS = ("questions.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl")
 
 
 def ensure_docs(path):

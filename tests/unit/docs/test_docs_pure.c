@@ -378,6 +378,24 @@ static void test_query_compounds(void **state) {
   free_words(v, n);
 }
 
+static void test_text_deprecated(void **state) {
+  (void)state;
+  const char *t = "# asyncore — Asynchronous socket handler\n\nSource code: Lib/asyncore.py\n\n"
+                  "Deprecated since version 3.6, will be removed in version 3.12: The asyncore module is deprecated.\n";
+  assert_true(docs_text_deprecated(t, strlen(t)));
+  t = "# Old API\n\nNote\n\nThis whole package is deprecated; use newpkg.\n";
+  assert_true(docs_text_deprecated(t, strlen(t))); /* after an admonition label */
+  t = "# Old\n\n> **Deprecated:** use the new client.\n";
+  assert_true(docs_text_deprecated(t, strlen(t))); /* markdown emphasis and quoting */
+  /* a deprecation further down is one function's, not the page's */
+  t = "# xml.etree.ElementTree\n\nThe module implements an API for XML.\n\n"
+      "Deprecated since version 3.3: The cElementTree module is deprecated.\n";
+  assert_false(docs_text_deprecated(t, strlen(t)));
+  t = "# json\n\n```\nDeprecated = 1\n```\n\nEncode and decode JSON.\n";
+  assert_false(docs_text_deprecated(t, strlen(t)));
+  assert_false(docs_text_deprecated("", 0));
+}
+
 static void test_changelog_url(void **state) {
   (void)state;
   assert_true(docs_url_is_changelog("/usr/share/doc/python3/html/whatsnew/3.2.html"));
@@ -405,6 +423,7 @@ int main(void) {
       cmocka_unit_test(test_pack),              cmocka_unit_test(test_source_vet),
       cmocka_unit_test(test_page_kind),         cmocka_unit_test(test_sphinx_rendered),
       cmocka_unit_test(test_query_compounds),   cmocka_unit_test(test_changelog_url),
+      cmocka_unit_test(test_text_deprecated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

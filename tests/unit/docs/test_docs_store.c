@@ -476,6 +476,48 @@ static void test_short_chunk_no_bonus(void **state) {
   free(top), free(ctx);
 }
 
+/* A page that opens by saying it is deprecated (a legacy module) ranks
+ * below the current page about the same thing, though it matches the
+ * question's words more often. */
+static void test_legacy_page_weighs_less(void **state) {
+  fixture *f = *state;
+  char dir[400], name[64], text[256];
+  snprintf(dir, sizeof dir, "%s/legacy", f->dir);
+  mkdir(dir, 0700);
+  for (int i = 0; i < 20; i++) {
+    snprintf(name, sizeof name, "filler%02d.md", i);
+    snprintf(text, sizeof text, "# Filler %d\n\nSome plain words about topic%d.\n", i, i);
+    write_file(dir, name, text);
+  }
+  write_file(dir, "oldmail.md",
+             "# oldmail\n\nDeprecated since version 3.6: use newmail.\n\n## Sending\n\n"
+             "Send a mail message through a mail relay; the relay sends the message on.\n");
+  write_file(dir, "newmail.md", "# newmail\n\nMail for everyone.\n\n## Sending\n\nSend a mail message through a relay.\n");
+  const char *src[] = {dir};
+  run_result r = sync_run(f, src, 1, 20, false);
+  free(r.error);
+  char *ctx = docs_context_build(f->store, "send a mail message through a relay", src, 1, "search", 2000, NULL, NULL);
+  char *top = first_source(ctx);
+  assert_non_null(top);
+  assert_non_null(strstr(top, "newmail.md"));
+  free(top), free(ctx);
+  /* --explain says why */
+  cJSON *ex = NULL;
+  ctx = docs_context_explain(f->store, "send a mail message through a relay", src, 1, 2000, NULL, NULL, &ex);
+  bool seen = false;
+  cJSON *h;
+  cJSON_ArrayForEach(h, cJSON_GetObjectItem(ex, "hits")) {
+    const char *u = cJSON_GetStringValue(cJSON_GetObjectItem(h, "url"));
+    if (!u || !strstr(u, "oldmail.md")) continue;
+    seen = true;
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(h, "legacy")));
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(h, "urlWeight")) < 1.0);
+  }
+  assert_true(seen);
+  cJSON_Delete(ex);
+  free(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_local_folder, setup, teardown),
@@ -489,6 +531,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ranking_fixes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_page_evidence_capped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_short_chunk_no_bonus, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_legacy_page_weighs_less, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
