@@ -342,22 +342,18 @@ static double url_weight(const char *url) {
   return 1.0;
 }
 
-/* hit_urls' strings carry a page's legacy flag (pages.legacy) after the
- * URL's terminating NUL, so the ranking's URL comparisons see the URL. */
-static char *legacy_mark(const char *url, bool legacy) {
-  size_t n = strlen(url);
-  char *s = xmalloc(n + 2);
-  memcpy(s, url, n + 1);
-  s[n + 1] = legacy ? 'L' : '\0';
-  return s;
-}
+/* The page a hit is on: its URL, and whether it says it is deprecated
+ * (pages.legacy). */
+typedef struct hit_page {
+  char *url; /* NULL when the chunk is gone */
+  bool legacy;
+} hit_page;
 
-/* The weight of a page: its URL's, times LEGACY_WEIGHT for a page that
- * says it is deprecated (docs_text_deprecated). */
-static double page_weight(const char *marked_url) {
-  double w = url_weight(marked_url);
-  if (marked_url[strlen(marked_url) + 1] == 'L') w *= LEGACY_WEIGHT;
-  return w;
+/* The weight of a hit's page: its URL's, times LEGACY_WEIGHT for a page
+ * that says it is deprecated (docs_text_deprecated). */
+static double page_weight(const hit_page *p) {
+  if (!p->url) return 1.0;
+  return url_weight(p->url) * (p->legacy ? LEGACY_WEIGHT : 1.0);
 }
 
 /* Release notes name every feature in their headings, so they match
@@ -368,29 +364,33 @@ static double page_weight(const char *marked_url) {
  * Then each gains its page's evidence (below), and
  * the ranked rows are sorted again. (Only the order of the kept rows
  * changes: a demoted row never pushes out another.) */
-/* The URLs of the chunks of a list of hits (new strings, NULL where gone). */
-static char **hit_urls(docs_store *self, const docs_hit *h, size_t nh) {
-  char **urls = xcalloc(nh + 1, sizeof *urls);
+/* The pages of the chunks of a list of hits (URLs new strings, NULL where
+ * the chunk is gone). */
+static hit_page *hit_pages(docs_store *self, const docs_hit *h, size_t nh) {
+  hit_page *pages = xcalloc(nh + 1, sizeof *pages);
   for (size_t i = 0; i < nh; i++) {
     sqlite3_stmt *st = docs_store_stmt(self, DOCS_STMT_CHUNK_GET);
     if (!st) break;
     sqlite3_bind_int64(st, 1, h[i].id);
-    if (sqlite3_step(st) == SQLITE_ROW) urls[i] = legacy_mark(text_col(st, 2), sqlite3_column_int(st, 4) != 0);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      pages[i].url = xstrdup(text_col(st, 2));
+      pages[i].legacy = sqlite3_column_int(st, 4) != 0;
+    }
     sqlite3_reset(st);
   }
-  return urls;
+  return pages;
 }
 
-static void urls_free(char **urls, size_t n) {
-  for (size_t i = 0; i < n; i++) free(urls[i]);
-  free(urls);
+static void pages_free(hit_page *pages, size_t n) {
+  for (size_t i = 0; i < n; i++) free(pages[i].url);
+  free(pages);
 }
 
-/* Multiplies each hit's score by its URL's weight; true when one changed. */
-static bool weigh_urls(char **urls, docs_hit *h, size_t nh) {
+/* Multiplies each hit's score by its page's weight; true when one changed. */
+static bool weigh_pages(const hit_page *pages, docs_hit *h, size_t nh) {
   bool any = false;
   for (size_t i = 0; i < nh; i++) {
-    double w = urls[i] ? page_weight(urls[i]) : 1.0;
+    double w = page_weight(&pages[i]);
     if (w != 1.0) {
       h[i].score *= w;
       any = true;
@@ -457,9 +457,9 @@ static size_t hybrid_fuse(docs_store *self, docs_rank *r, size_t nh, const filte
     return nh;
   }
   hy->ran = true;
-  char **vurls = hit_urls(self, vh, nv);
-  if (weigh_urls(vurls, vh, nv)) qsort(vh, nv, sizeof *vh, docs_hit_cmp);
-  urls_free(vurls, nv);
+  hit_page *vpages = hit_pages(self, vh, nv);
+  if (weigh_pages(vpages, vh, nv)) qsort(vh, nv, sizeof *vh, docs_hit_cmp);
+  pages_free(vpages, nv);
   if (nv > k) nv = k;
   long long *lex = xcalloc(nh + 1, sizeof *lex), *vec = xcalloc(nv + 1, sizeof *vec);
   for (size_t i = 0; i < nh; i++) lex[i] = r->heap[i].id;
@@ -477,15 +477,15 @@ static size_t hybrid_fuse(docs_store *self, docs_rank *r, size_t nh, const filte
 }
 
 static void rerank(docs_store *self, docs_rank *r, size_t nh) {
-  char **urls = hit_urls(self, r->heap, nh);
-  bool any = weigh_urls(urls, r->heap, nh);
-  urls_free(urls, nh);
+  hit_page *pages = hit_pages(self, r->heap, nh);
+  bool any = weigh_pages(pages, r->heap, nh);
+  pages_free(pages, nh);
   rerank_evidence(self, r, nh, any);
 }
 
 /* Page evidence (below), then the rows sorted again when a score changed. */
 static void rerank_evidence(docs_store *self, docs_rank *r, size_t nh, bool any) {
-  char **urls = hit_urls(self, r->heap, nh);
+  hit_page *pages = hit_pages(self, r->heap, nh);
   /* Page evidence: a chunk gains PAGE_EVIDENCE of the scores of the best
    * other kept chunks of its page. The page that is about the question holds
    * several matching sections; a page that mentions its words once, in
@@ -495,14 +495,15 @@ static void rerank_evidence(docs_store *self, docs_rank *r, size_t nh, bool any)
     /* the rows come best first (a page's rows share one URL weight) */
     int counted = 0;
     for (size_t j = 0; j < nh && counted < PAGE_EVIDENCE_CHUNKS; j++)
-      if (j != i && urls[i] && urls[j] && !strcmp(urls[i], urls[j])) add[i] += r->heap[j].score, counted++;
+      if (j != i && pages[i].url && pages[j].url && !strcmp(pages[i].url, pages[j].url))
+        add[i] += r->heap[j].score, counted++;
   }
   for (size_t i = 0; i < nh; i++) {
     r->heap[i].score += PAGE_EVIDENCE * add[i];
     if (add[i] > 0) any = true;
   }
   free(add);
-  urls_free(urls, nh);
+  pages_free(pages, nh);
   if (any) {
     r->n_heap = nh;
     docs_rank_sort(r);
@@ -579,7 +580,7 @@ static void explain_fill(docs_store *self, cJSON *ex, const docs_rank *r, size_t
     cJSON_AddNumberToObject(o, "score", r->heap[i].score);
     cJSON_AddNumberToObject(o, "relative", r->heap[0].score > 0 ? r->heap[i].score / r->heap[0].score : 0);
     bool legacy = sqlite3_column_int(st, 4) != 0;
-    double cw = url_weight(url) * (legacy ? LEGACY_WEIGHT : 1.0);
+    double cw = page_weight(&(hit_page){.url = (char *)url, .legacy = legacy});
     cJSON_AddNumberToObject(o, "urlWeight", cw);
     if (legacy) cJSON_AddBoolToObject(o, "legacy", true);
     cJSON_AddBoolToObject(o, "inPrompt", in_prompt[i]);
@@ -709,9 +710,9 @@ static void build_search(docs_store *self, const char *query, const filter *f, s
     size_t n_lex = docs_rank_sort(&r), nh = n_lex;
     if (hy) {
       /* the URL weights, then the fusion, then the page evidence */
-      char **urls = hit_urls(self, r.heap, nh);
-      if (weigh_urls(urls, r.heap, nh)) docs_rank_sort(&r);
-      urls_free(urls, nh);
+      hit_page *pages = hit_pages(self, r.heap, nh);
+      if (weigh_pages(pages, r.heap, nh)) docs_rank_sort(&r);
+      pages_free(pages, nh);
       free(hy->fused);
       hy->fused = NULL;
       hy->n_fused = 0;

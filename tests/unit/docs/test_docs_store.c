@@ -487,14 +487,14 @@ static void test_legacy_page_weighs_less(void **state) {
   for (int i = 0; i < 20; i++) {
     snprintf(name, sizeof name, "filler%02d.md", i);
     snprintf(text, sizeof text, "# Filler %d\n\nSome plain words about topic%d.\n", i, i);
-    write_file(dir, name, text);
+    tu_write_file(dir, name, text);
   }
-  write_file(dir, "oldmail.md",
+  tu_write_file(dir, "oldmail.md",
              "# oldmail\n\nDeprecated since version 3.6: use newmail.\n\n## Sending\n\n"
              "Send a mail message through a mail relay; the relay sends the message on.\n");
-  write_file(dir, "newmail.md", "# newmail\n\nMail for everyone.\n\n## Sending\n\nSend a mail message through a relay.\n");
+  tu_write_file(dir, "newmail.md", "# newmail\n\nMail for everyone.\n\n## Sending\n\nSend a mail message through a relay.\n");
   const char *src[] = {dir};
-  run_result r = sync_run(f, src, 1, 20, false);
+  tu_sync_result r = sync_run(f, src, 1, 20, false);
   free(r.error);
   char *ctx = docs_context_build(f->store, "send a mail message through a relay", src, 1, "search", 2000, NULL, NULL);
   char *top = first_source(ctx);
