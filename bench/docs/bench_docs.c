@@ -6,10 +6,14 @@
  * previous bm25() query on the same index.
  *
  * Usage: bench_docs [PAGES (1000; 0 = no crawl)] [CHUNKS (50000)]
- *        bench_docs --queries DB FILE [BUDGET_TOKENS (6000)]
+ *        bench_docs --queries DB FILE [BUDGET_TOKENS (6000) [MODEL]]
  *   (the second form times docs_context_build in-process on an existing
  *   cache, once per line of FILE, and prints "<median ms>\t<line>" per
- *   line; bench/docs/retrieval/run.py uses it) */
+ *   line; bench/docs/retrieval/run.py uses it. With MODEL each line is
+ *   "question<TAB>v1 v2 ...", the question's embedding, and the query is
+ *   docs_context_build_hybrid with it (the embedding request itself not
+ *   timed); the output then has "hybrid" or "lexical" (how it ranked)
+ *   after the time.) */
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
@@ -281,7 +285,30 @@ static double old_query(docs_store *store, const char *question, const char *pre
 
 /* --queries: the in-process latency of each question of a file on a real
  * index (median of 7 runs after a warm-up run). */
-static int time_queries(const char *db, const char *file, int budget) {
+/* A line of a --queries FILE with a model: "question<TAB>v1 v2 ...", the
+ * question's vector as its embedding request returned it. Splits the line
+ * at the tab and parses the floats into *v (grown as needed); returns the
+ * vector's length, 0 when the line holds none. */
+static int parse_vec_line(char *line, float **v, int *cap) {
+  char *tab = strchr(line, '\t');
+  if (!tab) return 0;
+  *tab = '\0';
+  int n = 0;
+  char *p = tab + 1, *end;
+  for (;;) {
+    float x = strtof(p, &end);
+    if (end == p) break;
+    if (n == *cap) {
+      *cap = *cap ? *cap * 2 : 512;
+      *v = xrealloc(*v, (size_t)*cap * sizeof **v);
+    }
+    (*v)[n++] = x;
+    p = end;
+  }
+  return n;
+}
+
+static int time_queries(const char *db, const char *file, int budget, const char *model) {
   char err[256];
   docs_store *store = docs_store_open(db, err, sizeof err);
   if (!store) {
@@ -294,20 +321,28 @@ static int time_queries(const char *db, const char *file, int budget) {
     docs_store_free(store);
     return 1;
   }
-  char line[4096];
+  static char line[1 << 16];
+  float *v = NULL;
+  int cap = 0;
   while (fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = '\0';
+    int dim = model ? parse_vec_line(line, &v, &cap) : 0;
     if (!*line) continue;
+    docs_query_vec qv = {.model = model, .v = v, .dim = dim};
     double t[7];
-    free(docs_context_build(store, line, NULL, 0, "search", budget, NULL, NULL));
-    for (int i = 0; i < 7; i++) {
+    bool hybrid = false;
+    for (int i = -1; i < 7; i++) { /* a warm-up run, then 7 */
       unsigned long long t0 = now_ns();
-      free(docs_context_build(store, line, NULL, 0, "search", budget, NULL, NULL));
-      t[i] = ms_since(t0);
+      if (dim)
+        free(docs_context_build_hybrid(store, line, &qv, NULL, 0, "search", budget, NULL, NULL, NULL, &hybrid));
+      else
+        free(docs_context_build(store, line, NULL, 0, "search", budget, NULL, NULL));
+      if (i >= 0) t[i] = ms_since(t0);
     }
     qsort(t, 7, sizeof t[0], cmp_double);
-    printf("%.3f\t%s\n", t[3], line);
+    printf("%.3f\t%s%s\n", t[3], dim ? (hybrid ? "hybrid\t" : "lexical\t") : "", line);
   }
+  free(v);
   fclose(f);
   docs_store_free(store);
   return 0;
@@ -397,7 +432,7 @@ static int time_hybrid(int n_chunks, int dim) {
 
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "--queries") == 0)
-    return time_queries(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 6000);
+    return time_queries(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 6000, argc > 5 ? argv[5] : NULL);
   if (argc >= 2 && strcmp(argv[1], "--hybrid") == 0)
     return time_hybrid(argc > 2 ? atoi(argv[2]) : 10000, argc > 3 ? atoi(argv[3]) : 768);
   int pages = argc > 1 ? atoi(argv[1]) : 1000;

