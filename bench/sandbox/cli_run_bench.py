@@ -30,6 +30,20 @@ def timed(argv, env):
     return dt
 
 
+def plain_bwrap():
+    """bwrap with the namespaces a crucible run unshares, the read-only
+    system, /proc, /dev and a tmpfs, running python3 -c 'print(1)': no
+    seccomp, cgroup or rlimits (the baseline of the one-shot benches)."""
+    argv = [shutil.which("bwrap"), "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(d):
+            argv += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            argv += ["--ro-bind", d, d]
+    return argv + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/usr/bin/python3", "-c", "print(1)"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin", nargs="?", default=str(ROOT / "build" / "server" / "crucible"))
@@ -42,17 +56,7 @@ def main():
         f.write("print(1)\n")
     env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": tmp + "/cfg", "XDG_STATE_HOME": tmp + "/state",
            "XDG_CACHE_HOME": tmp + "/cache", "HOME": tmp}
-    bwrap = shutil.which("bwrap")
-    # bwrap with the namespaces a crucible run unshares, the read-only
-    # system, /proc, /dev and a tmpfs: no seccomp, cgroup or rlimits
-    plain = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
-    for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(d):
-            plain += ["--symlink", os.readlink(d), d]
-        elif os.path.isdir(d):
-            plain += ["--ro-bind", d, d]
-    plain += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/usr/bin/python3", "-c", "print(1)"]
+    plain = plain_bwrap()
     cases = {"bare": ["/usr/bin/python3", "-c", "print(1)"], "bwrap": plain,
              "after": [a.bin, "run", prog]}
     if a.before:

@@ -9,11 +9,13 @@ are for comparing builds measured the same way, not absolute figures.
 usage: bench/sandbox/cli_run_phases.py BIN [N] [--before OLD_BIN]
 """
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_run_bench import plain_bwrap  # noqa: E402
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 B = args[0]
@@ -27,15 +29,7 @@ prog = os.path.join(d, "one.py")
 open(prog, "w").write("print(1)\n")
 env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": d + "/c", "XDG_STATE_HOME": d + "/s", "XDG_CACHE_HOME": d + "/k",
        "HOME": d}
-bwrap = shutil.which("bwrap")
-PLAIN = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-         "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
-for r in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-    if os.path.islink(r):
-        PLAIN += ["--symlink", os.readlink(r), r]
-    elif os.path.isdir(r):
-        PLAIN += ["--ro-bind", r, r]
-PLAIN += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/usr/bin/python3", "-c", "print(1)"]
+PLAIN = plain_bwrap()
 
 CRU = ["start→seccomp (exec, libraries, config)", "seccomp→cgroup probe (filter built or loaded)",
        "probe→sandbox spawn (cgroups, fds)", "spawn→bwrap clone (bwrap's exec and start)",

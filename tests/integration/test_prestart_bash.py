@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import Client, finish  # noqa: E402
+import test_prestart as prestart  # noqa: E402
 
 # The age of the shell's process when the line runs, in seconds (builtins
 # only: `$_`, the hash table and PIPESTATUS are the same in both runs).
@@ -61,14 +62,7 @@ exit 3
 
 
 def run(c, code, lim=None, stdin=None):
-    p = {"code": code, "language": "bash"}
-    if lim:
-        p["limits"] = lim
-    if stdin is not None:
-        p["stdin"] = stdin
-    r = c.call("crucible/run", p, timeout=60)
-    assert "result" in r, r
-    return r["result"]
+    return prestart.run(c, code, lim, stdin, language="bash")
 
 
 def split_age(res):
