@@ -22,18 +22,12 @@
 
 #define MAGIC "crucible-seccomp 1\n"
 
-/* FNV-1a, 64 bits: a checksum against corruption, not a signature (whoever
- * can write the user's cache can write the user's other files too). */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-  return h;
-}
-
+/* A checksum against corruption, not a signature (whoever can write the
+ * user's cache can write the user's other files too). */
 static uint64_t checksum(const char *key, const void *prog, size_t len) {
-  uint64_t h = fnv(0xcbf29ce484222325ULL, key, strlen(key));
-  h = fnv(h, "\n", 1);
-  return fnv(h, prog, len);
+  uint64_t h = sbx_fnv1a(SBX_FNV1A_INIT, key, strlen(key));
+  h = sbx_fnv1a(h, "\n", 1);
+  return sbx_fnv1a(h, prog, len);
 }
 
 static int key_ok(const char *key) {

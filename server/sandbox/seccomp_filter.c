@@ -44,18 +44,19 @@ static const unsigned long ns_flags[] = {
 #endif
 };
 
-unsigned long long sbx_seccomp_spec_hash(void) {
-  unsigned long long h = 0xcbf29ce484222325ULL;
-#define MIX(p, n)                                                           \
-  for (size_t k_ = 0; k_ < (n); k_++) h = (h ^ ((const unsigned char *)(p))[k_]) * 0x100000001b3ULL
-  int v = SBX_SECCOMP_RULES_VERSION;
-  MIX(&v, sizeof v);
-  for (const char *const *s = sbx_seccomp_denied; *s; s++) MIX(*s, strlen(*s) + 1);
-  MIX(ns_flags, sizeof ns_flags);
-  int consts[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, PER_LINUX32, (int)TIOCSTI, (int)TIOCLINUX};
-  MIX(consts, sizeof consts);
-#undef MIX
+uint64_t sbx_fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
   return h;
+}
+
+unsigned long long sbx_seccomp_spec_hash(void) {
+  int v = SBX_SECCOMP_RULES_VERSION;
+  uint64_t h = sbx_fnv1a(SBX_FNV1A_INIT, &v, sizeof v);
+  for (const char *const *s = sbx_seccomp_denied; *s; s++) h = sbx_fnv1a(h, *s, strlen(*s) + 1);
+  h = sbx_fnv1a(h, ns_flags, sizeof ns_flags);
+  int consts[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, PER_LINUX32, (int)TIOCSTI, (int)TIOCLINUX};
+  return sbx_fnv1a(h, consts, sizeof consts);
 }
 
 /* Adds one rule; a syscall unknown to this libseccomp/arch is not an error. */

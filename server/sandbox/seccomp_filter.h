@@ -3,8 +3,10 @@
 #ifndef CRUCIBLE_SANDBOX_SECCOMP_H
 #define CRUCIBLE_SANDBOX_SECCOMP_H
 
-#include <seccomp.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <seccomp.h>
 
 /* Builds the filter: default allow; EPERM for the denylisted syscalls (see
  * seccomp.c), clone with any namespace flag, personality other than
@@ -25,5 +27,10 @@ extern const char *const sbx_seccomp_denied[];
  * the binary's build id. */
 #define SBX_SECCOMP_RULES_VERSION 1
 unsigned long long sbx_seccomp_spec_hash(void);
+/* FNV-1a over n bytes at p, continuing from h (SBX_FNV1A_INIT to start):
+ * the rule list's hash and the cache file's checksum, against change and
+ * corruption, never as a signature. */
+#define SBX_FNV1A_INIT 0xcbf29ce484222325ULL
+uint64_t sbx_fnv1a(uint64_t h, const void *p, size_t n);
 
 #endif
