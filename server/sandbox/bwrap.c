@@ -161,21 +161,16 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
     if (s->roots[i].target) push3(&b, "--symlink", s->roots[i].target, s->roots[i].path);
     else push3(&b, "--ro-bind", s->roots[i].path, s->roots[i].path);
   }
-  if (s->etc_entries) {
-    for (int i = 0; i < s->netc; i++) {
-      const sbx_etc_entry *e = &s->etc_entries[i];
-      if (e->kind == SBX_ETC_FILE) {
-        push2(&b, "--perms", "0444");
-        push_num(&b, "--file", e->fd, e->path);
-      } else if (e->kind == SBX_ETC_SYMLINK) {
-        push3(&b, "--symlink", e->target, e->path);
-      } else {
-        push3(&b, "--ro-bind-try", e->path, e->path);
-      }
+  for (int i = 0; i < s->netc; i++) {
+    const sbx_etc_entry *e = &s->etc_entries[i];
+    if (e->kind == SBX_ETC_FILE) {
+      push2(&b, "--perms", "0444");
+      push_num(&b, "--file", e->fd, e->path);
+    } else if (e->kind == SBX_ETC_SYMLINK) {
+      push3(&b, "--symlink", e->target, e->path);
+    } else {
+      push3(&b, "--ro-bind-try", e->path, e->path);
     }
-  } else {
-    for (const char *const *e = s->etc ? s->etc : sbx_bwrap_etc_default; *e; e++)
-      push3(&b, "--ro-bind-try", *e, *e);
   }
   if (env && env->network) push3(&b, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
   /* Copies into the root tmpfs, read-only with it by the final

@@ -56,8 +56,6 @@ typedef struct sbx_bwrap_spec {
   const sbx_mask *masks;        /* SBX_PROC_MASKS entries present on this kernel, path NULL at the end */
   const sbx_root_entry *roots;  /* extra top-level entries (besides /usr) */
   int nroots;
-  const char *const *etc;       /* host /etc paths bound read-only if present (NULL-terminated);
-                                 * used when etc_entries is NULL */
   const sbx_etc_entry *etc_entries; /* the /etc entries as probed (sbx_etc_probe), netc of them */
   int netc;
   const sbx_env *env;           /* NULL: the system only */

@@ -210,7 +210,7 @@ int sbx__bw_prepare(sbx_run *run) {
   sbx_bwrap_spec spec = {
       .bwrap = bw->bwrap, .interp = bw->interp[run->lang], .lang = run->lang, .env = run->env,
       .limits = &run->limits, .masks = bw->masks, .roots = bw->roots, .nroots = bw->nroots,
-      .etc = NULL, .etc_entries = etc, .netc = netc, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
+      .etc_entries = etc, .netc = netc, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
       .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
       .fd_empty = C_EMPTY, .setenv = b->prestart ? sbx__prelude_env(run->lang) : NULL,
   };

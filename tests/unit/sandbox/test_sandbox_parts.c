@@ -26,12 +26,12 @@ static void bwrap_argv_shape(void **state) {
   sbx_limits_default(&lim);
   lim.disk_mb = 8;
   sbx_root_entry roots[] = {{"/bin", "usr/bin"}, {"/lib64", NULL}};
-  const char *etc[] = {"/etc/ld.so.cache", NULL};
+  sbx_etc_entry etc[] = {{"/etc/ld.so.cache", SBX_ETC_BIND, NULL, -1}};
   sbx_mask masks[] = {{"/proc/sys", SBX_MASK_RO}, {"/proc/keys", SBX_MASK_EMPTY}, {"/proc/acpi", SBX_MASK_DIR},
                       {NULL, 0}};
   sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
                          .limits = &lim, .masks = masks, .roots = roots, .nroots = 2,
-                         .etc = etc, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5, .fd_block = 6,
+                         .etc_entries = etc, .netc = 1, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5, .fd_block = 6,
                          .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9, .fd_empty = 10};
   char **argv = sbx_bwrap_argv(&spec);
   assert_string_equal(argv[0], "/usr/bin/bwrap");
