@@ -362,6 +362,18 @@ static char *first_source(const char *ctx) {
   return xstrndup(p, strcspn(p, "\n"));
 }
 
+/* Writes filler pages from..to-1 into dir: "# Filler i" over the line
+ * "<words> topic<i><tail>", words no question of these tests asks for,
+ * which keep the words under test rare or common as each test needs. */
+static void write_fillers(const char *dir, int from, int to, const char *words, const char *tail) {
+  for (int i = from; i < to; i++) {
+    char name[32], text[256];
+    snprintf(name, sizeof name, "filler%02d.md", i);
+    snprintf(text, sizeof text, "# Filler %d\n\n%s topic%d%s\n", i, words, i, tail);
+    tu_write_file(dir, name, text);
+  }
+}
+
 static void test_ranking_fixes(void **state) {
   fixture *f = *state;
   char dir[400], path[500];
@@ -369,13 +381,8 @@ static void test_ranking_fixes(void **state) {
   mkdir(dir, 0700);
   /* filler: "objects" in over 20 % of the chunks (and under half), so it
    * is a common word that still has weight */
-  for (int i = 0; i < 12; i++) {
-    char name[32], text[200];
-    snprintf(name, sizeof name, "filler%02d.md", i);
-    snprintf(text, sizeof text, "# Filler %d\n\n%s about topic%d.\n", i, i < 4 ? "Objects and more objects" : "Words",
-             i);
-    tu_write_file(dir, name, text);
-  }
+  write_fillers(dir, 0, 4, "Objects and more objects about", ".");
+  write_fillers(dir, 4, 12, "Words about", ".");
   /* the same section twice: reference and release notes (not the same
    * page's text: that would be indexed once) */
   tu_write_file(dir, "library/archive.md", "# archive\n\n## Archive members\n\nArchive.unpackall(path) unpacks members.\n");
@@ -423,11 +430,7 @@ static void test_page_evidence_capped(void **state) {
   snprintf(dir, sizeof dir, "%s/evidence", f->dir);
   mkdir(dir, 0700);
   /* filler keeps "widget" under the share of chunks that makes a word common */
-  for (int i = 0; i < 60; i++) {
-    snprintf(name, sizeof name, "filler%02d.md", i);
-    snprintf(text, sizeof text, "# Filler %d\n\nPlain words about topic%d here.\n", i, i);
-    tu_write_file(dir, name, text);
-  }
+  write_fillers(dir, 0, 60, "Plain words about", " here.");
   /* "frob" in a few pages, so it is rare but not unique */
   for (int i = 0; i < 8; i++) {
     snprintf(name, sizeof name, "frob%02d.md", i);
@@ -456,14 +459,10 @@ static void test_page_evidence_capped(void **state) {
  * that is about it. */
 static void test_short_chunk_no_bonus(void **state) {
   fixture *f = *state;
-  char dir[400], name[64], text[256];
+  char dir[400];
   snprintf(dir, sizeof dir, "%s/short", f->dir);
   mkdir(dir, 0700);
-  for (int i = 0; i < 30; i++) {
-    snprintf(name, sizeof name, "filler%02d.md", i);
-    snprintf(text, sizeof text, "# Filler %d\n\nSome plain words about topic%d, and more of them here.\n", i, i);
-    tu_write_file(dir, name, text);
-  }
+  write_fillers(dir, 0, 30, "Some plain words about", ", and more of them here.");
   tu_write_file(dir, "entry.md", "# Entry\n\nGizmo.\n");
   tu_write_file(dir, "about.md", "# About\n\nThe gizmo turns, and a gizmo stops when it is told to.\n");
   const char *src[] = {dir};
@@ -481,14 +480,10 @@ static void test_short_chunk_no_bonus(void **state) {
  * question's words more often. */
 static void test_legacy_page_weighs_less(void **state) {
   fixture *f = *state;
-  char dir[400], name[64], text[256];
+  char dir[400];
   snprintf(dir, sizeof dir, "%s/legacy", f->dir);
   mkdir(dir, 0700);
-  for (int i = 0; i < 20; i++) {
-    snprintf(name, sizeof name, "filler%02d.md", i);
-    snprintf(text, sizeof text, "# Filler %d\n\nSome plain words about topic%d.\n", i, i);
-    tu_write_file(dir, name, text);
-  }
+  write_fillers(dir, 0, 20, "Some plain words about", ".");
   tu_write_file(dir, "oldmail.md",
              "# oldmail\n\nDeprecated since version 3.6: use newmail.\n\n## Sending\n\n"
              "Send a mail message through a mail relay; the relay sends the message on.\n");
