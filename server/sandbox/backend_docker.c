@@ -650,7 +650,6 @@ static void release(dk_run *d) {
 /* Making sure of one image for one waiter, on the loop: look it up (GET
  * /images/{name}/json), pull it when the engine has none, look it up again
  * for its ID. */
-typedef enum dk_pull_step { DK_PULL_LOOKUP, DK_PULL_FETCH, DK_PULL_CONFIRM } dk_pull_step;
 
 typedef struct dk_pull {
   sbx_image_wait wait;
@@ -660,7 +659,7 @@ typedef struct dk_pull {
   sbx_image_cbs cbs;
   void *ud;
   http_request *req;        /* the step in flight */
-  dk_pull_step step;
+  bool pulled;              /* the lookup in flight is the one after the pull */
   bool cancelled;
   sbx_dk_pull_progress prog;
   char line[8192];
@@ -740,10 +739,9 @@ static void lookup_done(http_request *req, const http_result *res, void *ud) {
   } else {
     rc = sbx_dk_image_id_of(p->eng, p->image, res->status, res->body, &id, &why);
   }
-  if (rc == 0 && p->step == DK_PULL_LOOKUP) {
-    p->step = DK_PULL_FETCH;
+  if (rc == 0 && !p->pulled) {
     if (fetch_start(p, &error) == 0) return;
-  } else if (rc == 0 || (rc < 0 && p->step == DK_PULL_CONFIRM)) {
+  } else if (rc <= 0 && p->pulled) {
     error = xasprintf("the image '%s' was pulled but the container engine does not show it%s%s", p->image,
                       why ? ": " : "", why ? why : "");
   } else if (rc < 0) {
@@ -776,7 +774,7 @@ static void pull_done(http_request *req, const http_result *res, void *ud) {
     free(error);
     return;
   }
-  p->step = DK_PULL_CONFIRM;
+  p->pulled = true;
   int rc = lookup_start(p);
   if (rc) {
     char *error = xasprintf("the image '%s' was pulled but the container engine could not be asked for it: %s",
@@ -843,7 +841,6 @@ static int dk_image(sbx_runner *self, const char *image, const sbx_image_cbs *cb
   p->image = xstrdup(image);
   p->cbs = *cbs;
   p->ud = ud;
-  p->step = DK_PULL_LOOKUP;
   sbx_dk_pull_progress_init(&p->prog);
   int rc = lookup_start(p);
   if (rc) {
