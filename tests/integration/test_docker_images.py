@@ -6,7 +6,9 @@ test_docker's fixture; the image with an extra module is made here (a
 commit of the shared one) and removed at the end."""
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -220,8 +222,6 @@ class StallingEngine:
     (an engine that is stuck, or far away, on that call)."""
 
     def __init__(self, path, image):
-        import socket
-        import threading
         self.path, self.needle = str(path), ("/images/%s/json" % image.replace(":", "%3A")).encode()
         self.held = threading.Event()
         self.go = threading.Event()
@@ -231,8 +231,6 @@ class StallingEngine:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
-        import socket
-        import threading
         while True:
             try:
                 c, _ = self.srv.accept()
