@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +114,7 @@ static sbx_run *bw_run_new(sbx_runner *self) {
   b->block_wfd = -1;
   b->stdin_fd = -1;
   b->text_fd = -1;
+  b->init_pidfd = -1;
   return &b->run;
 }
 
@@ -151,12 +153,155 @@ void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   stream_closed(b);
 }
 
+/* ---- the early end ----
+ *
+ * bwrap learns that the program exited from its namespace init, writes the
+ * exit-code line, and exits; the init exits too, and the pid namespace
+ * goes with it. Waiting for bwrap's own exit and for the end of file on
+ * pipes that bwrap also holds costs the tail of every run. The run is
+ * over, once the pipes are read empty, as soon as the exit-code line is in
+ * and nobody who could still write is left: either the run's cgroup holds
+ * nothing but the init (read when the line arrives), or the init's pidfd
+ * turned readable (the kernel lets a pid namespace's init exit only after
+ * every other process in it is gone; this covers a program that left
+ * processes behind, and a run without a cgroup). bwrap
+ * is reaped afterwards, through its own pidfd, before the run is freed
+ * (and so before its cgroup is removed). Without pidfds (Linux < 5.3) the
+ * run ends when bwrap is reaped, as before. */
+
+static int pidfd_of(pid_t pid) {
+#ifdef SYS_pidfd_open
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by definition */
+  return fd < 0 ? -1 : fd;
+#else
+  (void)pid;
+  return -1;
+#endif
+}
+
+/* Signals the namespace init: through its pidfd when there is one, so that
+ * a pid reused after the init was reaped by bwrap is never hit. */
+static void init_signal(sbx__bwrap_run *b, int sig) {
+  if (b->child <= 0 || b->init_gone) return;
+#ifdef SYS_pidfd_send_signal
+  if (b->init_pidfd >= 0) {
+    syscall(SYS_pidfd_send_signal, b->init_pidfd, sig, NULL, 0);
+    return;
+  }
+#endif
+  kill(b->child, sig);
+}
+
+/* Closes a poll handle and then its pidfd (a stopped poll no longer
+ * watches the descriptor, so it may be closed before the handle's close
+ * callback). */
+static void close_pidfd_poll(sbx_run *run, uv_poll_t *h, bool *open) {
+  if (!*open) return;
+  uv_os_fd_t fd = -1;
+  uv_fileno((uv_handle_t *)h, &fd);
+  sbx__close_handle(run, (uv_handle_t *)h, open);
+  if (fd >= 0) close(fd);
+}
+
+static void bw_reaped(sbx__bwrap_run *b) {
+  sbx__bwrap *bw = sbx__bw(b->run.runner);
+  if (b->run.bound && --bw->nprocs == 0) uv_unref((uv_handle_t *)&bw->sigchld);
+  b->proc_alive = false;
+}
+
+static void bwrap_exited_cb(uv_poll_t *h, int status, int events) {
+  sbx__bwrap_run *b = sbx__bw_run(h->data);
+  (void)events;
+  int st;
+  pid_t got = waitpid(b->pid, &st, WNOHANG);
+  if (got == 0 && status == 0) return; /* not yet */
+  if (got == 0) {
+    /* The poll failed: bwrap, its init gone, is on its way out. */
+    while (waitpid(b->pid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+  bw_reaped(b);
+  close_pidfd_poll(&b->run, h, &b->reap_open);
+}
+
+/* Reads what is left in a pipe whose writers are all gone but bwrap,
+ * which never writes the program's streams, then closes it. */
+static void drain(sbx__bwrap_run *b, uv_pipe_t *p, bool *open, int stream) {
+  if (!*open) return;
+  uv_os_fd_t fd;
+  char *slab = sbx__bw(b->run.runner)->slab;
+  if (uv_fileno((uv_handle_t *)p, &fd) == 0) {
+    for (;;) {
+      ssize_t n = read(fd, slab, SBX_SLAB_SIZE);
+      if (n > 0) sbx__run_output(&b->run, stream, slab, (size_t)n);
+      else if (n < 0 && errno == EINTR) continue;
+      else break; /* EAGAIN: all of it */
+    }
+  }
+  sbx__close_handle(&b->run, (uv_handle_t *)p, open);
+}
+
+static void maybe_end_early(sbx__bwrap_run *b) {
+  sbx_run *run = &b->run;
+  if (run->state != SBX__RUNNING || run->exited || !b->code_known || !b->proc_alive || b->block_wfd >= 0)
+    return;
+  /* The init itself never writes the program's streams: once it is the
+   * only process left in the cgroup (every process of the sandbox is in
+   * it from the start), its exit, which tears the namespaces down, need
+   * not be waited for. */
+  if (!b->init_gone && !(b->in_cgroup && sbx_cg_holds_only(&b->cg, b->child))) return;
+  int fd = pidfd_of(b->pid); /* bwrap is not reaped: its pid is still ours */
+  if (fd < 0) return;
+  if (uv_poll_init(run->runner->loop, &b->reap_poll, fd) != 0) {
+    close(fd);
+    return;
+  }
+  b->reap_poll.data = run;
+  b->reap_open = true;
+  run->open_handles++;
+  uv_poll_start(&b->reap_poll, UV_READABLE, bwrap_exited_cb);
+  drain(b, &b->out, &b->out_open, 1);
+  drain(b, &b->err, &b->err_open, 2);
+  sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);
+  sbx__run_io_done(run);
+  sbx__run_exited(run, b->code, 0);
+}
+
+static void init_exited_cb(uv_poll_t *h, int status, int events) {
+  sbx__bwrap_run *b = sbx__bw_run(h->data);
+  (void)events;
+  uv_poll_stop(h);
+  if (status < 0) return; /* the run ends when bwrap is reaped */
+  b->init_gone = true;
+  maybe_end_early(b);
+}
+
+/* On the child-pid line, while the init cannot have exited yet (it waits
+ * for its release or, pre-started, for its program). The poll never keeps
+ * the loop alive by itself: a running sandbox's pipes do. */
+static void init_watch(sbx__bwrap_run *b) {
+  sbx_run *run = &b->run;
+  int fd = pidfd_of(b->child);
+  if (fd < 0) return;
+  if (uv_poll_init(run->runner->loop, &b->init_poll, fd) != 0) {
+    close(fd);
+    return;
+  }
+  b->init_pidfd = fd;
+  b->init_poll.data = run;
+  b->init_poll_open = true;
+  run->open_handles++;
+  uv_poll_start(&b->init_poll, UV_READABLE, init_exited_cb);
+  uv_unref((uv_handle_t *)&b->init_poll);
+}
+
 static void status_line(sbx__bwrap_run *b, const char *line) {
   sbx_run *run = &b->run;
   const char *p;
   if ((p = strstr(line, "\"child-pid\":")) && !b->child) {
     b->child = (pid_t)strtol(p + 12, NULL, 10);
     if (b->child <= 0) return;
+    init_watch(b);
     /* A warm sandbox waits for its request, unless its interpreter starts
      * ahead (then in its cgroup and rlimits from its first instruction). */
     if (!run->bound) {
@@ -165,9 +310,13 @@ static void status_line(sbx__bwrap_run *b, const char *line) {
     }
     if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
     else sbx__bw_release_child(b);
-  } else if (strstr(line, "\"exit-code\":")) {
-    /* bwrap reports the exit code only of a program it exec'd. */
+  } else if ((p = strstr(line, "\"exit-code\":"))) {
+    /* bwrap reports the exit code only of a program it exec'd; it exits
+     * with the same code. */
     run->program_ran = true;
+    b->code = (int)strtol(p + 12, NULL, 10);
+    b->code_known = true;
+    maybe_end_early(b);
   }
 }
 
@@ -198,15 +347,13 @@ void sbx__bw_status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 /* bwrap exited (reaped by sigchld_cb). */
 static void bw_exited(sbx__bwrap_run *b, int64_t status, int sig) {
-  sbx__bwrap *bw = sbx__bw(b->run.runner);
-  if (b->run.bound && --bw->nprocs == 0) uv_unref((uv_handle_t *)&bw->sigchld);
-  b->proc_alive = false;
+  bw_reaped(b);
   /* The sandbox's init gets SIGKILL from --die-with-parent when bwrap
    * exits. A child still blocked on --block-fd would run on once the
    * block pipe closes: kill it first (blocked, it cannot have exited). */
   if (b->in_cgroup) sbx_cg_kill(&b->cg, SIGKILL);
   if (b->block_wfd >= 0) {
-    if (b->child > 0) kill(b->child, SIGKILL);
+    init_signal(b, SIGKILL);
     close(b->block_wfd);
     b->block_wfd = -1;
   }
@@ -285,7 +432,7 @@ void sbx__bw_memwatch_start(sbx__bwrap_run *b) {
  * Python's default SIGTERM ends it as abruptly, so nothing is lost. */
 static void bw_term(sbx_run *run) {
   sbx__bwrap_run *b = sbx__bw_run(run);
-  if (b->child > 0) sbx_procs_signal_tree(b->child, run->lang == SBX_LANG_PYTHON ? SIGABRT : SIGTERM);
+  if (b->child > 0 && !b->init_gone) sbx_procs_signal_tree(b->child, run->lang == SBX_LANG_PYTHON ? SIGABRT : SIGTERM);
 }
 
 static void bw_kill(sbx_run *run) {
@@ -296,7 +443,7 @@ static void bw_kill(sbx_run *run) {
     b->kill_pending = true;
     return;
   }
-  kill(b->child, SIGKILL); /* pid namespace init: takes every process with it */
+  init_signal(b, SIGKILL); /* pid namespace init: takes every process with it */
   if (b->in_cgroup) sbx_cg_kill(&b->cg, SIGKILL);
   if (b->proc_alive) kill(b->pid, SIGKILL);
 }
@@ -350,13 +497,13 @@ static void wait_stopped(pid_t pid) {
 
 static void bw_cleanup(sbx_run *run) {
   sbx__bwrap_run *b = sbx__bw_run(run);
-  if (b->proc_alive) {
+  if (b->proc_alive && !b->reap_open) {
     /* An unused warm sandbox at close: kill and reap it now, its namespace
      * init first. Killing bwrap alone before it reported that init would
      * strand it, blocked on bwrap's eventfd for ever: bwrap is stopped (no
      * more clones) and its descendants are killed by the process tree. */
     if (b->child) {
-      kill(b->child, SIGKILL);
+      init_signal(b, SIGKILL);
     } else if (kill(b->pid, SIGSTOP) == 0) {
       wait_stopped(b->pid);
       sbx_procs_signal_tree(b->pid, SIGKILL);
@@ -367,6 +514,8 @@ static void bw_cleanup(sbx_run *run) {
     }
     b->proc_alive = false;
   }
+  close_pidfd_poll(run, &b->init_poll, &b->init_poll_open);
+  b->init_pidfd = -1;
   if (b->block_wfd >= 0) close(b->block_wfd);
   b->block_wfd = -1;
   if (b->stdin_fd >= 0) close(b->stdin_fd);

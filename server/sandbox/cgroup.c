@@ -454,6 +454,26 @@ int sbx_cg_kill(const sbx_cg *cg, int sig) {
   return 0;
 }
 
+bool sbx_cg_holds_only(const sbx_cg *cg, pid_t pid) {
+  const char *dir = NULL;
+  for (int i = 0; i < SBX_CG_N && !dir; i++) dir = cg->dir[i];
+  if (!dir) return false;
+  char *path = xasprintf("%s/cgroup.procs", dir);
+  char *t = read_text(path);
+  free(path);
+  bool only = t != NULL;
+  for (char *p = t; only && *p;) {
+    char *end;
+    long got = strtol(p, &end, 10);
+    if (end == p) break;
+    if (got != pid) only = false;
+    p = end;
+    while (*p == '\n') p++;
+  }
+  free(t);
+  return only;
+}
+
 int sbx_cg_remove(sbx_cg *cg) {
   int busy = 0;
   for (int i = 0; i < SBX_CG_N; i++) {

@@ -319,6 +319,19 @@ typedef struct sbx__bwrap_run {
   bool in_cgroup;
   uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */
   bool memwatch_open;
+  /* The end of a run without waiting for bwrap (backend_bwrap.c, "the
+   * early end"): the init's pidfd turns readable once the init and, with
+   * it, every process of the pid namespace has exited; bwrap's exit-code
+   * line carries the code bwrap will exit with. Once both are in, what is
+   * left in the pipes is all the output there will be, and the run
+   * finishes; bwrap is reaped afterwards through its own pidfd. */
+  int init_pidfd;        /* -1 without one (no pidfd_open: the run ends when bwrap is reaped) */
+  uv_poll_t init_poll;
+  bool init_poll_open, init_gone;
+  bool code_known;       /* bwrap's exit-code line was read: code is set */
+  int code;
+  uv_poll_t reap_poll;   /* bwrap's pidfd after an early end, until bwrap is reaped */
+  bool reap_open;
   char status_buf[1024]; /* the --json-status-fd line being read */
   size_t status_len;
 } sbx__bwrap_run;

@@ -244,7 +244,7 @@ def procs_matching(marker):
 # How the launchers of pre-started interpreters begin (server/sandbox/prelude.c):
 # a script that still begins so is a warm sandbox waiting for its program.
 LAUNCHER_HEADS = (b"_crucible_g = dict(globals())", b"const fs = require('fs');\nconst src = fs.readFileSync(",
-                  b"IFS= read -r -d '' -u ")
+                  b"_crucible_u=$_\nread -r -u ")
 
 
 def waiting_launcher(pid, script):

@@ -61,6 +61,33 @@ def test_run_javascript_and_bash_with_stdin(srv):
     assert r["result"]["stdout"] == "got 42\n"
 
 
+def test_what_a_program_writes_as_it_exits_is_all_there(srv):
+    """A run ends as soon as nothing in its sandbox can write any more, before
+    bwrap exits: what the program wrote just before it exited, still unread
+    in the pipes then, must all be in the result, exit code included."""
+    progs = {"python": "import os\nos.write(1, b'a' * 60000)\nos.write(2, b'b' * 60000)\nos._exit(3)",
+             "bash": "head -c 60000 /dev/zero | tr '\\0' a\nhead -c 60000 /dev/zero | tr '\\0' b >&2\nexit 3"}
+    for lang, code in progs.items():
+        for _ in range(5):
+            r = srv.call("crucible/run", {"code": code, "language": lang}, timeout=30)["result"]
+            assert (r["exitCode"], len(r["stdout"]), len(r["stderr"])) == (3, 60000, 60000), (lang, r)
+            assert set(r["stdout"]) == {"a"} and set(r["stderr"]) == {"b"}
+
+
+def test_a_run_ends_after_the_processes_its_program_left(srv):
+    """A program that exits while a process it started still runs and writes:
+    the run ends only once that process is gone too (the pid namespace takes
+    it), with what it wrote until then, and nothing of it is left running
+    when the result arrives."""
+    code = "(while :; do echo bg; sleep 0.005; done) &\nsleep 0.3\necho main >&2"
+    for _ in range(3):
+        r = srv.call("crucible/run", {"code": code, "language": "bash"}, timeout=30)["result"]
+        assert not sandboxed_programs()
+        assert (r["outcome"], r["exitCode"], r["stderr"]) == ("ok", 0, "main\n"), r
+        lines = r["stdout"].splitlines()
+        assert len(lines) >= 5 and set(lines) == {"bg"}, r["stdout"][-200:]
+
+
 def test_invalid_utf8_output_is_repaired(srv):
     notes = []
     r = srv.call("crucible/run", {"code": "import sys\nsys.stdout.buffer.write(b'a\\xffb\\xe2\\x82\\xacc\\x00d\\n')"},
