@@ -1067,7 +1067,8 @@ static int dk_prepare(sbx_run *run) {
     return rc;
   }
   d->warm = true;
-  cJSON *body = sbx_dk_warm_body(&run->limits, be->image, (long)run->runner->host_uid, (long)run->runner->host_gid);
+  cJSON *body = sbx_dk_warm_body(&run->limits, be->image, (long)run->runner->host_uid, (long)run->runner->host_gid,
+                                 engine_of(d)->podman);
   char *text = cJSON_PrintUnformatted(body);
   cJSON_Delete(body);
   char *path = xasprintf("/containers/create?name=%s", run->name);
@@ -1106,7 +1107,8 @@ static void dk_start(sbx_run *run) {
                             (long)run->runner->host_uid, (long)run->runner->host_gid, &err);
   else if (d->eng >= 0 || place(d) == 0)
     body = sbx_dk_create_body(run->lang, &run->limits, d->image, run->code, run->code_len, run->stdin_data,
-                              run->stdin_len, (long)run->runner->host_uid, (long)run->runner->host_gid, &err);
+                              run->stdin_len, (long)run->runner->host_uid, (long)run->runner->host_gid,
+                              engine_of(d)->podman, &err);
   else
     err = xstrdup(run->error);
   if (!body) {

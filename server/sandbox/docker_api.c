@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,6 +199,7 @@ int sbx_dk_engine_parse_version(sbx_dk_engine *self, const char *body, char **wh
     if (name) break;
   }
   self->name = xstrdup(name ? name : "Docker Engine API");
+  self->podman = strstr(self->name, "Podman") != NULL;
   int have = api_num(api);
   int rc = 0;
   if (have < api_num(SBX_DK_API_MIN)) {
@@ -549,8 +551,23 @@ static void add_program(cJSON *o, sbx_lang lang, const char *code, size_t code_l
   free(boot);
 }
 
+/* Given any ulimit but RLIMIT_NPROC, rootful Podman sets that one to
+ * 1048576 on its own, and a host that withholds CAP_SYS_RESOURCE from root
+ * (a machine that is itself a container) refuses it: no container starts.
+ * So a Podman container gets one named: the server's own hard limit, at
+ * most PODMAN_NPROC_MAX. It bounds the processes of the container's uid,
+ * not the run's (PidsLimit does that). */
+#define PODMAN_NPROC_MAX 32768
+
+static double podman_nproc(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NPROC, &rl) != 0 || rl.rlim_max == RLIM_INFINITY || rl.rlim_max > PODMAN_NPROC_MAX)
+    return PODMAN_NPROC_MAX;
+  return (double)rl.rlim_max;
+}
+
 /* Everything of a container but its command: the promises and the limits. */
-static cJSON *base_body(const sbx_limits *lim, const char *image, long uid, long gid) {
+static cJSON *base_body(const sbx_limits *lim, const char *image, long uid, long gid, bool podman) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "Image", image);
   cJSON_AddArrayToObject(o, "Entrypoint"); /* empty: the image's entrypoint never runs */
@@ -592,8 +609,10 @@ static cJSON *base_body(const sbx_limits *lim, const char *image, long uid, long
   cJSON_AddNumberToObject(hc, "ShmSize", (double)lim->disk_mb * 1048576.0);
   cJSON *tmpfs = cJSON_AddObjectToObject(hc, "Tmpfs");
   /* The engine makes the working dir root's 0755 whatever mode= says: the
-   * scratch tmpfs is owned by the program's uid instead. */
-  char *scratch = xasprintf("rw,nosuid,nodev,size=%ldm,uid=%ld,gid=%ld,mode=0700", lim->disk_mb, uid, gid);
+   * scratch tmpfs is owned by the program's uid instead (Podman: "U", the
+   * container's user). */
+  char *scratch = podman ? xasprintf("rw,nosuid,nodev,size=%ldm,U,mode=0700", lim->disk_mb)
+                         : xasprintf("rw,nosuid,nodev,size=%ldm,uid=%ld,gid=%ld,mode=0700", lim->disk_mb, uid, gid);
   char *tmp = xasprintf("rw,nosuid,nodev,size=%ldm,mode=1777", lim->disk_mb);
   cJSON_AddStringToObject(tmpfs, SBX_SCRATCH, scratch);
   cJSON_AddStringToObject(tmpfs, "/tmp", tmp);
@@ -608,8 +627,11 @@ static cJSON *base_body(const sbx_limits *lim, const char *image, long uid, long
       {"fsize", (double)lim->disk_mb * 1048576.0, (double)lim->disk_mb * 1048576.0},
       {"nofile", 1024, 1024},
       {"core", 0, 0},
+      {NULL, 0, 0}, /* Podman: nproc */
   };
-  for (size_t i = 0; i < ARRAY_LEN(lims); i++) {
+  size_t n = ARRAY_LEN(lims) - 1;
+  if (podman) lims[n++] = (typeof(lims[0])){"nproc", podman_nproc(), podman_nproc()};
+  for (size_t i = 0; i < n; i++) {
     cJSON *u = cJSON_CreateObject();
     cJSON_AddStringToObject(u, "Name", lims[i].name);
     cJSON_AddNumberToObject(u, "Soft", lims[i].soft);
@@ -624,16 +646,16 @@ static cJSON *base_body(const sbx_limits *lim, const char *image, long uid, long
 
 cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *image, const char *code,
                           size_t code_len, const char *stdin_data, size_t stdin_len, long uid, long gid,
-                          char **err) {
+                          bool podman, char **err) {
   *err = check_delivery(code, code_len, stdin_data, stdin_len);
   if (*err) return NULL;
-  cJSON *o = base_body(lim, image, uid, gid);
+  cJSON *o = base_body(lim, image, uid, gid, podman);
   add_program(o, lang, code, code_len, stdin_data, stdin_len, false);
   return o;
 }
 
-cJSON *sbx_dk_warm_body(const sbx_limits *lim, const char *image, long uid, long gid) {
-  cJSON *o = base_body(lim, image, uid, gid);
+cJSON *sbx_dk_warm_body(const sbx_limits *lim, const char *image, long uid, long gid, bool podman) {
+  cJSON *o = base_body(lim, image, uid, gid, podman);
   cJSON *env = cJSON_AddArrayToObject(o, "Env");
   for (const char *const *e = sbx_bwrap_env; *e; e += 2) {
     char *s = xasprintf("%s=%s", e[0], e[1]);

@@ -30,6 +30,7 @@ typedef struct sbx_dk_engine {
   char api[16];        /* negotiated, "1.41" */
   char *version;       /* the engine's own version */
   char *name;          /* "Docker Engine" / "Podman Engine" / ... */
+  bool podman;         /* Podman's service: its dialect of a container's body (create_body) */
 } sbx_dk_engine;
 
 /* The unix socket of the engine named by host ("unix:///path" or "/path"),
@@ -94,17 +95,24 @@ bool sbx_dk_image_present(const sbx_dk_engine *e, const char *image);
  * memory = memory+swap, pids, one CPU, size-capped tmpfs scratch and /tmp,
  * CPU/file-size/open-file ulimits, no logs, our labels. Returns the tree,
  * or NULL with *err (caller frees) when the program cannot be delivered
- * (a NUL byte, or larger than one environment string). */
+ * (a NUL byte, or larger than one environment string).
+ *
+ * For Podman (podman true) the same promises in its dialect: the scratch
+ * tmpfs is given to the program's uid with Podman's "U" option (Podman
+ * refuses the uid=/gid= mount options dockerd passes to the kernel), and
+ * an RLIMIT_NPROC of its own (the server's hard limit, at most 32768):
+ * rootful Podman otherwise raises it to a value a host that withholds
+ * CAP_SYS_RESOURCE refuses, and no container starts. */
 cJSON *sbx_dk_create_body(sbx_lang lang, const sbx_limits *lim, const char *image, const char *code,
                           size_t code_len, const char *stdin_data, size_t stdin_len, long uid, long gid,
-                          char **err);
+                          bool podman, char **err);
 
 /* How long a warm container (made ahead, sleeping) lives at most. */
 #define SBX_DK_WARM_LIFETIME_S 86400
 
 /* A warm container: create_body's promises and limits, its command a
  * bounded sleep, waiting for the program to be exec'd into it. */
-cJSON *sbx_dk_warm_body(const sbx_limits *lim, const char *image, long uid, long gid);
+cJSON *sbx_dk_warm_body(const sbx_limits *lim, const char *image, long uid, long gid, bool podman);
 /* The exec of one program into a warm container: the same delivery as
  * create_body's, as uid:gid; once the interpreter ended, whatever it left
  * running is killed (kill -1) before the exec ends. NULL with *err as

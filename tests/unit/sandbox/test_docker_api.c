@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common.h"
 #include "dbuf.h"
@@ -90,7 +91,7 @@ static void create_body(void **state) {
   sbx_limits_default(&lim);
   lim.memory_mb = 128, lim.pids = 32, lim.disk_mb = 8, lim.cpu_seconds = 5;
   char *err = NULL;
-  cJSON *b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img:1", "print(1)", 8, NULL, 0, 65534, 65534, &err);
+  cJSON *b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img:1", "print(1)", 8, NULL, 0, 65534, 65534, false, &err);
   assert_non_null(b);
   assert_string_equal(str_at(b, "Image", NULL), "img:1");
   assert_string_equal(str_at(b, "User", NULL), "65534:65534");
@@ -117,7 +118,7 @@ static void create_body(void **state) {
   cJSON_Delete(b);
 
   /* NUL bytes cannot be delivered: a clear error, no body */
-  b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "a\0b", 3, NULL, 0, 1, 1, &err);
+  b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "a\0b", 3, NULL, 0, 1, 1, false, &err);
   assert_null(b);
   assert_non_null(strstr(err, "NUL"));
   free(err);
@@ -134,7 +135,7 @@ static void chunks_keep_utf8(void **state) {
   sbx_limits lim;
   sbx_limits_default(&lim);
   char *err = NULL;
-  cJSON *b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", code, n, NULL, 0, 1, 1, &err);
+  cJSON *b = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", code, n, NULL, 0, 1, 1, false, &err);
   assert_non_null(b);
   dbuf all;
   dbuf_init(&all, 0);
@@ -234,6 +235,70 @@ static void pick(void **state) {
   free(why);
 }
 
+/* The dialect follows what GET /version names. */
+static void engine_dialect_from_version(void **state) {
+  (void)state;
+  sbx_dk_engine e = {.host = "unix:///x"};
+  char *why = NULL;
+  assert_int_equal(sbx_dk_engine_parse_version(&e,
+                                               "{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"Components\":"
+                                               "[{\"Name\":\"Podman Engine\",\"Version\":\"4.3.1\"}]}",
+                                               &why),
+                   0);
+  assert_true(e.podman);
+  assert_int_equal(sbx_dk_engine_parse_version(&e,
+                                               "{\"Version\":\"28.2.2\",\"ApiVersion\":\"1.50\",\"Components\":"
+                                               "[{\"Name\":\"Engine\",\"Version\":\"28.2.2\"}]}",
+                                               &why),
+                   0);
+  assert_false(e.podman);
+  free(e.version);
+  free(e.name);
+}
+
+/* Podman's dialect: the same settings but for the scratch tmpfs's owner
+ * ("U", not the uid=/gid= options Podman refuses) and an RLIMIT_NPROC of
+ * its own (the server's hard limit, at most 32768), in the create and warm
+ * bodies. */
+static void podman_bodies(void **state) {
+  (void)state;
+  sbx_limits lim;
+  sbx_limits_default(&lim);
+  char *err = NULL;
+  cJSON *d = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "print(1)", 8, NULL, 0, 65534, 65534, false, &err);
+  cJSON *p = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "print(1)", 8, NULL, 0, 65534, 65534, true, &err);
+  cJSON *w = sbx_dk_warm_body(&lim, "img", 65534, 65534, true);
+  const cJSON *dhc = cJSON_GetObjectItem(d, "HostConfig"), *phc = cJSON_GetObjectItem(p, "HostConfig");
+  assert_non_null(strstr(str_at(dhc, "Tmpfs", "/sandbox"), ",uid=65534,gid=65534,"));
+  const char *scratch = str_at(phc, "Tmpfs", "/sandbox");
+  assert_non_null(strstr(scratch, ",U,"));
+  assert_null(strstr(scratch, "uid="));
+  assert_null(strstr(scratch, "gid="));
+  assert_string_equal(str_at(phc, "Tmpfs", "/tmp"), str_at(dhc, "Tmpfs", "/tmp"));
+  struct rlimit nproc;
+  assert_int_equal(getrlimit(RLIMIT_NPROC, &nproc), 0);
+  double want = nproc.rlim_max == RLIM_INFINITY || nproc.rlim_max > 32768 ? 32768 : (double)nproc.rlim_max;
+  const cJSON *u, *found = NULL;
+  cJSON_ArrayForEach(u, cJSON_GetObjectItem(phc, "Ulimits")) if (!strcmp(str_at(u, "Name", NULL), "nproc")) found = u;
+  assert_non_null(found);
+  assert_true(cJSON_GetObjectItem(found, "Soft")->valuedouble == want);
+  assert_true(cJSON_GetObjectItem(found, "Hard")->valuedouble == want);
+  cJSON_ArrayForEach(u, cJSON_GetObjectItem(dhc, "Ulimits")) assert_string_not_equal(str_at(u, "Name", NULL), "nproc");
+  /* everything else is the same promise */
+  cJSON *pc = cJSON_Duplicate(phc, true), *dc = cJSON_Duplicate(dhc, true);
+  cJSON_DeleteItemFromObject(pc, "Tmpfs");
+  cJSON_DeleteItemFromObject(dc, "Tmpfs");
+  cJSON_DeleteItemFromObject(pc, "Ulimits");
+  cJSON_DeleteItemFromObject(dc, "Ulimits");
+  assert_true(cJSON_Compare(pc, dc, true));
+  assert_true(cJSON_Compare(phc, cJSON_GetObjectItem(w, "HostConfig"), true));
+  cJSON_Delete(pc);
+  cJSON_Delete(dc);
+  cJSON_Delete(d);
+  cJSON_Delete(p);
+  cJSON_Delete(w);
+}
+
 /* A warm container keeps the create body's promises; the exec carries the
  * program and reaps what it leaves. */
 static void warm_and_exec_bodies(void **state) {
@@ -241,8 +306,8 @@ static void warm_and_exec_bodies(void **state) {
   sbx_limits lim;
   sbx_limits_default(&lim);
   char *err = NULL;
-  cJSON *c = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "print(1)", 8, NULL, 0, 65534, 65534, &err);
-  cJSON *w = sbx_dk_warm_body(&lim, "img", 65534, 65534);
+  cJSON *c = sbx_dk_create_body(SBX_LANG_PYTHON, &lim, "img", "print(1)", 8, NULL, 0, 65534, 65534, false, &err);
+  cJSON *w = sbx_dk_warm_body(&lim, "img", 65534, 65534, false);
   assert_true(cJSON_Compare(cJSON_GetObjectItem(c, "HostConfig"), cJSON_GetObjectItem(w, "HostConfig"), true));
   assert_string_equal(str_at(w, "User", NULL), "65534:65534");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(w, "NetworkDisabled")));
@@ -370,6 +435,8 @@ int main(void) {
       cmocka_unit_test(tls_locate),
       cmocka_unit_test(pick),
       cmocka_unit_test(warm_and_exec_bodies),
+      cmocka_unit_test(podman_bodies),
+      cmocka_unit_test(engine_dialect_from_version),
       cmocka_unit_test(oom_verdict),
       cmocka_unit_test(oom_events),
       cmocka_unit_test(pull_query),
