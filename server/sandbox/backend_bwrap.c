@@ -68,10 +68,15 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
                                   "with CONFIG_SECCOMP_FILTER are required",
                                   strerror(-bpf_err));
 
+  sbx_cg made = {{0}};
   if (!self->cfg.no_cgroup) {
     char *why = NULL;
     sbx_cgroups *cg = NULL;
-    if (sbx_cgroups_probe(&cg, &why) == 0) {
+    /* A one-shot runner's probe makes its run's cgroup (pooled below). */
+    char *name = self->cfg.one_shot ? sbx_cg_run_name(getpid(), sbx__next_seq()) : NULL;
+    int perr = sbx_cgroups_probe_as(&cg, &why, name, &made);
+    free(name);
+    if (perr == 0) {
       bw->cg = cg;
     } else {
       self->note = xasprintf("no usable cgroup, limits enforced with rlimits only: %s", why);
@@ -91,6 +96,7 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
   uv_signal_init(self->loop, &bw->sigchld);
   uv_signal_start(&bw->sigchld, sigchld_cb, SIGCHLD);
   uv_unref((uv_handle_t *)&bw->sigchld);
+  if (bw->cg) sbx__cgpool_adopt(bw, &made);
   if (!self->setup_error) sbx__cgpool_fill(bw);
 }
 

@@ -77,6 +77,21 @@ int sbx__cgpool_take(sbx__bwrap *bw, const sbx_limits *lim, sbx_cg *out) {
   return -ENOENT;
 }
 
+void sbx__cgpool_adopt(sbx__bwrap *bw, sbx_cg *cg) {
+  if (!cg->dir[0] && !cg->dir[1] && !cg->dir[2]) return;
+  sbx__cg_entry *p = xcalloc(1, sizeof *p);
+  p->cg = *cg;
+  memset(cg, 0, sizeof *cg);
+  if (sbx_cg_set_limits(bw->cg, &p->cg, &bw->runner->cfg.defaults)) {
+    /* The run creates its own instead, and says why it cannot. */
+    to_graves(bw, p);
+    return;
+  }
+  p->next = bw->pool;
+  bw->pool = p;
+  bw->npool++;
+}
+
 void sbx__cgpool_fill(sbx__bwrap *bw) {
   /* A one-shot runner's single run makes its own cgroup. */
   while (bw->cg && !bw->runner->closing && !bw->runner->cfg.one_shot && bw->npool < CG_POOL) {

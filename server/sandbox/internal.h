@@ -362,6 +362,9 @@ void sbx__bw_maybe_closed(sbx__bwrap *bw);
 
 /* Makes cgroups ahead until the pool is full (not while closing). */
 void sbx__cgpool_fill(sbx__bwrap *bw);
+/* Pools cg, made without limits (the probe's, sbx_cgroups_probe_as), with
+ * the default limits; buries it when they cannot be set. cg is emptied. */
+void sbx__cgpool_adopt(sbx__bwrap *bw, sbx_cg *cg);
 /* Takes a pooled cgroup for a run with limits lim. Returns 0, or -ENOENT
  * when the pool is empty or the limits could not be set (the caller then
  * creates one). */
