@@ -86,8 +86,8 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     self->note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
   self->iso = !bw->cg ? SBX_ISO_RLIMIT : bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-  /* A one-shot runner sweeps once its sandbox is released (sbx__bw_sweep),
-   * while the program starts, instead of before the sandbox is made. */
+  /* A one-shot runner sweeps when it closes, after its result went out
+   * (bw_close), instead of before its sandbox is made or while it starts. */
   bw->sweep_pending = true;
   if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
@@ -416,7 +416,7 @@ void sbx__bw_maybe_closed(sbx__bwrap *bw) {
 static void bw_close(sbx_runner *self) {
   sbx__bwrap *bw = sbx__bw(self);
   bw->closing = 1;
-  sbx__bw_sweep(bw); /* a one-shot runner whose run never started */
+  sbx__bw_sweep(bw); /* a one-shot runner's */
   sbx__cgpool_drain(bw);
   sbx__bw_maybe_closed(bw);
 }

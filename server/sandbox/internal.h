@@ -352,8 +352,9 @@ void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void sbx__bw_status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 /* Removes the cgroups and kills the sandboxes that dead crucible processes
  * left, once per runner (no-op after the first call): at setup, or for a
- * one-shot runner once its sandbox was released (or at close), so that the
- * sweep is not on the one run's path. */
+ * one-shot runner at its close, after its result went out, so that the
+ * sweep is not on the one run's path (run while the sandbox started, it
+ * competed with it for the CPU). */
 void sbx__bw_sweep(sbx__bwrap *bw);
 /* Continues a close waiting for graves (cgpool.c's reaper). */
 void sbx__bw_maybe_closed(sbx__bwrap *bw);
