@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -231,8 +232,41 @@ static void probe_makes_the_run_cgroup(void **state) {
   sbx_cgroups_free(cg);
 }
 
+/* A one-shot runner's busy cgroup (here: a killed child not yet reaped,
+ * as the sandbox's init is while it finishes its exit) is retried after
+ * 1 ms, not the server's 10, and removed once it empties. */
+static void one_shot_retries_a_busy_cgroup_soon(void **state) {
+  fixture *fx = *state;
+  if (!fx) skip();
+  sbx__bwrap *bw = &fx->bw;
+  fx->runner.cfg.one_shot = true;
+  sbx_cg cg;
+  char name[64];
+  snprintf(name, sizeof name, "crucible-%ld-%d", (long)getpid(), 900002);
+  assert_int_equal(sbx_cg_create(bw->cg, name, &fx->runner.cfg.defaults, &cg), 0);
+  char *dir = strdup(cg.dir[0]);
+  pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  assert_true(child > 0);
+  assert_int_equal(sbx_cg_attach(&cg, child), 0);
+  sbx__cg_bury(bw, &cg); /* SIGKILLs it; unreaped, it keeps the cgroup busy */
+  assert_int_equal(count(bw->graves), 1);
+  assert_true(uv_is_active((uv_handle_t *)&bw->reaper));
+  assert_true(uv_timer_get_due_in(&bw->reaper) <= 1);
+  assert_int_equal(uv_timer_get_repeat(&bw->reaper), 1);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  assert_null(bw->graves);
+  assert_int_equal(access(dir, F_OK), -1);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(one_shot_retries_a_busy_cgroup_soon, setup, teardown),
       cmocka_unit_test_setup_teardown(probe_makes_the_run_cgroup, setup, teardown),
       cmocka_unit_test_setup_teardown(pool_takes_buries_and_refills, setup, teardown),
       cmocka_unit_test_setup_teardown(pool_drains_when_closing, setup, teardown),
