@@ -61,12 +61,15 @@ def main():
              "after": [a.bin, "run", prog]}
     if a.before:
         cases["before"] = [a.before, "run", prog]
+    # Each binary its own cache folder: the seccomp cache's key holds the
+    # build id, so two builds sharing one file would rebuild it every run.
+    envs = {k: dict(env, XDG_CACHE_HOME="%s/cache-%s" % (tmp, k)) for k in cases}
     t = {k: [] for k in cases}
     for k, argv in cases.items():
-        timed(argv, env)  # warm the page cache
+        timed(argv, envs[k])  # warm the page cache (and fill the seccomp cache)
     for _ in range(a.n):
         for k, argv in cases.items():
-            t[k].append(timed(argv, env))
+            t[k].append(timed(argv, envs[k]))
     print("load average at the end: %.2f %.2f %.2f; %d cores" % (*os.getloadavg(), os.cpu_count()))
     mb, mw = statistics.median(t["bare"]), statistics.median(t["bwrap"])
     print("bare python3 -c 'print(1)' median %.1f ms; plain bwrap, same namespaces, median %.1f ms (%.2fx bare)"
@@ -75,6 +78,11 @@ def main():
         if k in t:
             m = statistics.median(t[k])
             print("crucible run FILE (%s) median %.1f ms = %.2fx plain bwrap, %.2fx bare" % (k, m, m / mw, m / mb))
+    # The quartiles and the mean show what a median hides: a wait that only
+    # some runs meet (e.g. a cgroup still busy when the run ends).
+    for k in t:
+        q = statistics.quantiles(t[k], n=4)
+        print("  %-7s p25 %.1f  median %.1f  p75 %.1f  mean %.1f ms" % (k, q[0], q[1], q[2], statistics.mean(t[k])))
 
 
 if __name__ == "__main__":

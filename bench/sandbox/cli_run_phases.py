@@ -37,11 +37,14 @@ CRU = ["start→seccomp (exec, libraries, config)", "seccomp→cgroup probe (fil
 PLN = ["start→bwrap clone", "clone→python exec", "python run", "python exit→bwrap exit"]
 
 
-def trace(argv):
+def trace(argv, cache="plain"):
     out = d + "/st"
+    # Each binary its own cache folder: the seccomp cache's key holds the
+    # build id, so two builds sharing one file would rebuild it every run.
     subprocess.run(["strace", "-f", "--seccomp-bpf", "-ttt", "-o", out, "-e",
                     "trace=execve,vfork,clone,clone3,exit_group,mkdir,rmdir,seccomp", *argv],
-                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   env=dict(env, XDG_CACHE_HOME="%s/k-%s" % (d, cache)), stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return open(out).read().splitlines()
 
 
@@ -55,8 +58,8 @@ def python_span(L):
     return pyx, pyend
 
 
-def crucible_phases(binary):
-    L = trace([binary, "run", prog])
+def crucible_phases(binary, name):
+    L = trace([binary, "run", prog], name)
     main = L[0].split()[0]
     t0 = t(L[0])
     sec = next((t(x) for x in L if x.startswith(main) and "seccomp(" in x), None)
@@ -87,7 +90,7 @@ tot = {k: [] for k in bins}
 pres, ptot = [[] for _ in PLN], []
 for i in range(N):
     for k, b in bins.items():
-        v, total = crucible_phases(b)
+        v, total = crucible_phases(b, k)
         for j, x in enumerate(v):
             res[k][j].append(x * 1000)
         tot[k].append(total * 1000)

@@ -1,7 +1,8 @@
 /* Baseline for the idle-RSS figure: a program that does nothing but link the
- * same shared libraries as crucible (SQLite, libuv, cJSON, libseccomp,
- * tree-sitter; libcurl and libxml2 are loaded only on first use:
- * server/net/curl_lazy.c, server/docs/xml_lazy.c) and print its RSS. */
+ * same shared libraries as crucible (libuv, cJSON, libseccomp, tree-sitter;
+ * libcurl, libxml2 and SQLite are loaded only on first use:
+ * server/net/curl_lazy.c, server/docs/xml_lazy.c, server/util/sqlite_lazy.c,
+ * whose forwarders sqlite_dep links here too) and print its RSS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -69,10 +69,15 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
                                   "with CONFIG_SECCOMP_FILTER are required",
                                   strerror(-bpf_err));
 
+  sbx_cg made = {{0}};
   if (!self->cfg.no_cgroup) {
     char *why = NULL;
     sbx_cgroups *cg = NULL;
-    if (sbx_cgroups_probe(&cg, &why) == 0) {
+    /* A one-shot runner's probe makes its run's cgroup (pooled below). */
+    char *name = self->cfg.one_shot ? sbx_cg_run_name(getpid(), sbx__next_seq()) : NULL;
+    int perr = sbx_cgroups_probe_as(&cg, &why, name, &made);
+    free(name);
+    if (perr == 0) {
       bw->cg = cg;
     } else {
       self->note = xasprintf("no usable cgroup, limits enforced with rlimits only: %s", why);
@@ -82,8 +87,8 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     self->note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
   self->iso = !bw->cg ? SBX_ISO_RLIMIT : bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-  /* A one-shot runner sweeps once its sandbox is released (sbx__bw_sweep),
-   * while the program starts, instead of before the sandbox is made. */
+  /* A one-shot runner sweeps when it closes, after its result went out
+   * (bw_close), instead of before its sandbox is made or while it starts. */
   bw->sweep_pending = true;
   if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
@@ -92,6 +97,7 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
   uv_signal_init(self->loop, &bw->sigchld);
   uv_signal_start(&bw->sigchld, sigchld_cb, SIGCHLD);
   uv_unref((uv_handle_t *)&bw->sigchld);
+  if (bw->cg) sbx__cgpool_adopt(bw, &made);
   if (!self->setup_error) sbx__cgpool_fill(bw);
 }
 
@@ -559,7 +565,7 @@ void sbx__bw_maybe_closed(sbx__bwrap *bw) {
 static void bw_close(sbx_runner *self) {
   sbx__bwrap *bw = sbx__bw(self);
   bw->closing = 1;
-  sbx__bw_sweep(bw); /* a one-shot runner whose run never started */
+  sbx__bw_sweep(bw); /* a one-shot runner's */
   sbx__cgpool_drain(bw);
   sbx__bw_maybe_closed(bw);
 }

@@ -16,17 +16,26 @@
  * then happen between runs instead of while a run waits. A few cover the
  * usual one-run-at-a-time use; a burst beyond them creates inline. */
 #define CG_POOL 4
-/* When cgroup removal and pool refills run after a run finished. */
+/* When cgroup removal and pool refills run after a run finished, and how
+ * often a busy cgroup is retried. */
 #define REAPER_DELAY_MS 10
+#define REAPER_REPEAT_MS 50
 
 static void reaper_cb(uv_timer_t *t);
 
 /* Starts the reaper unless it runs already. The delay lets the loop first
  * send what the finished run produced (UV_RUN_ONCE runs timers that are
- * due at its end, so 0 would still hold up the caller). */
+ * due at its end, so 0 would still hold up the caller). A one-shot runner
+ * has sent its result already and its process exits once the cgroup is
+ * gone, so it retries after 1 ms, then 2, 4, ... up to the usual interval:
+ * the cgroup is usually busy only while the sandbox's namespace init
+ * finishes its exit (it tears down its mount namespace after closing the
+ * output pipes whose end finished the run), which takes a few ms, and a
+ * 10 ms first wait was a quarter of the one-shot runs' exits. */
 static void reaper_start(sbx__bwrap *bw) {
-  if (!uv_is_active((uv_handle_t *)&bw->reaper))
-    uv_timer_start(&bw->reaper, reaper_cb, REAPER_DELAY_MS, 50);
+  if (uv_is_active((uv_handle_t *)&bw->reaper)) return;
+  if (bw->runner->cfg.one_shot) uv_timer_start(&bw->reaper, reaper_cb, 1, 1);
+  else uv_timer_start(&bw->reaper, reaper_cb, REAPER_DELAY_MS, REAPER_REPEAT_MS);
 }
 
 static void to_graves(sbx__bwrap *bw, sbx__cg_entry *g) {
@@ -66,6 +75,21 @@ int sbx__cgpool_take(sbx__bwrap *bw, const sbx_limits *lim, sbx_cg *out) {
     to_graves(bw, p);
   }
   return -ENOENT;
+}
+
+void sbx__cgpool_adopt(sbx__bwrap *bw, sbx_cg *cg) {
+  if (!cg->dir[0] && !cg->dir[1] && !cg->dir[2]) return;
+  sbx__cg_entry *p = xcalloc(1, sizeof *p);
+  p->cg = *cg;
+  memset(cg, 0, sizeof *cg);
+  if (sbx_cg_set_limits(bw->cg, &p->cg, &bw->runner->cfg.defaults)) {
+    /* The run creates its own instead, and says why it cannot. */
+    to_graves(bw, p);
+    return;
+  }
+  p->next = bw->pool;
+  bw->pool = p;
+  bw->npool++;
 }
 
 void sbx__cgpool_fill(sbx__bwrap *bw) {
@@ -118,5 +142,8 @@ static void reaper_cb(uv_timer_t *t) {
   if (!bw->graves) {
     uv_timer_stop(&bw->reaper);
     sbx__bw_maybe_closed(bw);
+    return;
   }
+  uint64_t every = uv_timer_get_repeat(t);
+  if (every < REAPER_REPEAT_MS) uv_timer_set_repeat(t, every * 2 < REAPER_REPEAT_MS ? every * 2 : REAPER_REPEAT_MS);
 }

@@ -191,8 +191,25 @@ static long long read_keyed(const char *dir, const char *file, const char *key) 
   return v;
 }
 
-/* True when a child cgroup can be made (and removed) under dir. */
-static bool can_create(const char *dir) {
+/* True when a child cgroup can be made under dir. Without keep_name the
+ * test cgroup is removed again; with it, the test is the cgroup keep_name
+ * itself, which stays and is returned in *kept (NULL when it existed
+ * already: not ours to hand out). */
+static bool can_create(const char *dir, const char *keep_name, char **kept) {
+  if (keep_name) {
+    char *path = xasprintf("%s/%s", dir, keep_name);
+    if (mkdir(path, 0755) == 0) {
+      *kept = path;
+      return true;
+    }
+    int e = errno;
+    free(path);
+    *kept = NULL;
+    if (e != EEXIST) {
+      errno = e;
+      return false;
+    }
+  }
   char *probe = xasprintf("%s/crucible-%ld-probe", dir, (long)getpid());
   bool ok = mkdir(probe, 0755) == 0 || errno == EEXIST;
   if (ok) rmdir(probe);
@@ -202,7 +219,8 @@ static bool can_create(const char *dir) {
 
 /* ---- probing ---- */
 
-static int probe_v2(const char *self_cg, const char *mountinfo, sbx_cgroups *cg, char **why) {
+static int probe_v2(const char *self_cg, const char *mountinfo, sbx_cgroups *cg, char **why,
+                    const char *keep_name, sbx_cg *made) {
   char *path = sbx_cg_self_path(self_cg, NULL), *mnt = NULL, *root = NULL, *base = NULL;
   char *ctrls = NULL, *subtree = NULL, *tmp = NULL;
   int err = -ENOENT;
@@ -260,7 +278,7 @@ static int probe_v2(const char *self_cg, const char *mountinfo, sbx_cgroups *cg,
     write_text(base, "cgroup.subtree_control", "+cpu");
     cg->server_leaf = leaf;
   }
-  if (!can_create(base)) {
+  if (!can_create(base, keep_name, &made->dir[0])) {
     err = -EACCES;
     *why = xasprintf("cgroup v2: cannot create child cgroups in %s", base);
     goto out;
@@ -280,7 +298,8 @@ static char *v1_base(const char *self_cg, const char *mountinfo, const char *ctl
   return base;
 }
 
-static int probe_v1(const char *self_cg, const char *mountinfo, sbx_cgroups *cg, char **why) {
+static int probe_v1(const char *self_cg, const char *mountinfo, sbx_cgroups *cg, char **why,
+                    const char *keep_name, sbx_cg *made) {
   static const char *const ctl[SBX_CG_N] = {"memory", "pids", "cpuacct"};
   for (int i = 0; i < SBX_CG_N; i++) {
     char *base = v1_base(self_cg, mountinfo, ctl[i]);
@@ -289,7 +308,7 @@ static int probe_v1(const char *self_cg, const char *mountinfo, sbx_cgroups *cg,
       *why = xasprintf("cgroup v1: the %s hierarchy is not mounted", ctl[i]);
       return -ENOENT;
     }
-    if (!can_create(base)) {
+    if (!can_create(base, keep_name, &made->dir[i])) {
       if (i == SBX_CG_CPU) {
         free(base);
         continue;
@@ -307,7 +326,14 @@ static int probe_v1(const char *self_cg, const char *mountinfo, sbx_cgroups *cg,
 }
 
 int sbx_cgroups_probe(sbx_cgroups **out, char **why) {
+  return sbx_cgroups_probe_as(out, why, NULL, NULL);
+}
+
+int sbx_cgroups_probe_as(sbx_cgroups **out, char **why, const char *name, sbx_cg *made) {
   *why = NULL;
+  sbx_cg scratch = {{0}};
+  if (!made) made = &scratch;
+  memset(made, 0, sizeof *made);
   char *self = read_text("/proc/self/cgroup"), *mi = read_text("/proc/self/mountinfo");
   sbx_cgroups *cg = xcalloc(1, sizeof *cg);
   char *why2 = NULL, *why1 = NULL;
@@ -316,16 +342,34 @@ int sbx_cgroups_probe(sbx_cgroups **out, char **why) {
     *why = xstrdup("cannot read /proc/self/cgroup or /proc/self/mountinfo");
     goto fail;
   }
-  if (!probe_v2(self, mi, cg, &why2) || !probe_v1(self, mi, cg, &why1)) {
+  if (!probe_v2(self, mi, cg, &why2, name, made)) {
     err = 0;
     goto done;
   }
+  /* A v2 attempt that failed after making its cgroup leaves none. */
+  sbx_cg_remove(made);
+  sbx_cg_free(made);
+  if (!probe_v1(self, mi, cg, &why1, name, made)) {
+    err = 0;
+    goto done;
+  }
+  sbx_cg_remove(made);
+  sbx_cg_free(made);
   for (int i = 0; i < SBX_CG_N; i++) free(cg->base[i]), cg->base[i] = NULL;
   *why = xasprintf("%s; %s", why2 ? why2 : "cgroup v2 unusable", why1 ? why1 : "cgroup v1 unusable");
 fail:
   sbx_cgroups_free(cg);
   cg = NULL;
 done:
+  /* Only a cgroup in every hierarchy is a run's cgroup: one whose name
+   * existed somewhere is given back (never a run joined to part of its
+   * limits). */
+  for (int i = 0; cg && i < SBX_CG_N; i++)
+    if (cg->base[i] && (cg->version == SBX_CG_V1 || i == 0) && !made->dir[i] && name) {
+      sbx_cg_remove(made);
+      sbx_cg_free(made);
+      break;
+    }
   free(why1), free(why2), free(self), free(mi);
   *out = cg;
   return err;

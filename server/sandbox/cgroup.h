@@ -62,6 +62,15 @@ long long sbx_cg_keyed(const char *text, const char *key);
  * -ENOENT/-EACCES with *why (caller frees) saying what is missing and how
  * to get it. */
 int sbx_cgroups_probe(sbx_cgroups **out, char **why);
+/* The same, where the cgroup each hierarchy is tested with is the run
+ * cgroup name (a sbx_cg_run_name), made and kept: on success *made holds
+ * it, without limits (sbx_cg_set_limits), owned by the caller; a hierarchy
+ * where name existed already contributes no directory (the caller then
+ * uses sbx_cg_create, which says why it cannot). On failure *made is
+ * empty. A one-shot runner's single run gets its cgroup this way: the
+ * probe's test cgroups are not made and removed only for the run's to be
+ * made next. */
+int sbx_cgroups_probe_as(sbx_cgroups **out, char **why, const char *name, sbx_cg *made);
 void sbx_cgroups_free(sbx_cgroups *self);
 /* Creates name in every hierarchy and writes the memory and pids limits.
  * Returns 0 or a negative errno (nothing left behind). */

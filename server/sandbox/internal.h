@@ -365,8 +365,9 @@ void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void sbx__bw_status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 /* Removes the cgroups and kills the sandboxes that dead crucible processes
  * left, once per runner (no-op after the first call): at setup, or for a
- * one-shot runner once its sandbox was released (or at close), so that the
- * sweep is not on the one run's path. */
+ * one-shot runner at its close, after its result went out, so that the
+ * sweep is not on the one run's path (run while the sandbox started, it
+ * competed with it for the CPU). */
 void sbx__bw_sweep(sbx__bwrap *bw);
 /* Continues a close waiting for graves (cgpool.c's reaper). */
 void sbx__bw_maybe_closed(sbx__bwrap *bw);
@@ -375,6 +376,9 @@ void sbx__bw_maybe_closed(sbx__bwrap *bw);
 
 /* Makes cgroups ahead until the pool is full (not while closing). */
 void sbx__cgpool_fill(sbx__bwrap *bw);
+/* Pools cg, made without limits (the probe's, sbx_cgroups_probe_as), with
+ * the default limits; buries it when they cannot be set. cg is emptied. */
+void sbx__cgpool_adopt(sbx__bwrap *bw, sbx_cg *cg);
 /* Takes a pooled cgroup for a run with limits lim. Returns 0, or -ENOENT
  * when the pool is empty or the limits could not be set (the caller then
  * creates one). */

@@ -388,8 +388,6 @@ void sbx__bw_release_child(sbx__bwrap_run *b) {
   while (w < 0 && errno == EINTR);
   close(b->block_wfd);
   b->block_wfd = -1;
-  /* A one-shot runner's sweep, now that its program is on its way. */
-  sbx__bw_sweep(sbx__bw(run->runner));
 }
 
 /* Gives the request to the spawned sandbox: its stdin, its cgroup and

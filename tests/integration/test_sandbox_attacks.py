@@ -413,9 +413,9 @@ def test_stranded_sandbox_init_is_swept(as_user):
 
 
 def test_one_shot_run_that_never_makes_a_sandbox_still_sweeps(tmp_path):
-    """A one-shot `crucible run` sweeps once its own sandbox is on its way
-    (off the run's path); one that fails before making any (an environment
-    that does not exist) sweeps when it closes."""
+    """A one-shot `crucible run` sweeps when it closes, after its result
+    (off the run's path), also one that fails before making any sandbox
+    (an environment that does not exist)."""
     shape = "exec -a /usr/bin/bwrap bash -c 'sleep 300; :' x --json-status-fd 5 --block-fd 6 --hostname sandbox"
     out = subprocess.run(["setsid", "bash", "-c", shape + " </dev/null >/dev/null 2>&1 & echo $!"],
                          capture_output=True, text=True, timeout=10).stdout

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -161,8 +162,109 @@ static void pool_drains_when_closing(void **state) {
   assert_null(bw->graves);
 }
 
+static long long pids_limit(const sbx__bwrap *bw, const sbx_cg *cg) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/pids.max", bw->cg->version == SBX_CG_V2 ? cg->dir[0] : cg->dir[SBX_CG_PIDS]);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  long long v = -1;
+  if (fscanf(f, "%lld", &v) != 1) v = -1;
+  fclose(f);
+  return v;
+}
+
+/* A one-shot runner's probe makes its run's cgroup instead of a test
+ * cgroup it removes: named as asked, in every hierarchy the probe found;
+ * adopted into the pool with the default limits, it is what the run takes,
+ * and it goes like any other. A name that exists already in a hierarchy
+ * (another's) yields no cgroup at all, never one missing a controller, and
+ * the other's directory is left alone. */
+static void probe_makes_the_run_cgroup(void **state) {
+  fixture *fx = *state;
+  if (!fx) skip();
+  sbx__bwrap *bw = &fx->bw;
+  char name[64];
+  snprintf(name, sizeof name, "crucible-%ld-%d", (long)getpid(), 900001);
+  sbx_cgroups *cg = NULL;
+  char *why = NULL;
+  sbx_cg made;
+  assert_int_equal(sbx_cgroups_probe_as(&cg, &why, name, &made), 0);
+  assert_int_equal(cg->version, bw->cg->version);
+  for (int i = 0; i < SBX_CG_N; i++) {
+    bool want = cg->base[i] && (cg->version == SBX_CG_V1 || i == 0);
+    assert_int_equal(made.dir[i] != NULL, want);
+    if (!made.dir[i]) continue;
+    assert_int_equal(access(made.dir[i], F_OK), 0);
+    assert_string_equal(strrchr(made.dir[i], '/') + 1, name);
+  }
+  char *mem = strdup(made.dir[0]);
+  sbx__cgpool_adopt(bw, &made);
+  assert_null(made.dir[0]);
+  assert_int_equal(bw->npool, 1);
+  sbx_limits lim = fx->runner.cfg.defaults;
+  sbx_cg taken;
+  assert_int_equal(sbx__cgpool_take(bw, &lim, &taken), 0);
+  assert_string_equal(taken.dir[0], mem);
+  assert_int_equal(memory_limit(bw, &taken), (long long)lim.memory_mb << 20);
+  assert_int_equal(pids_limit(bw, &taken), lim.pids);
+  sbx__cg_bury(bw, &taken);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  assert_int_equal(access(mem, F_OK), -1);
+  free(mem);
+  sbx_cgroups_free(cg);
+
+  /* The name taken in the last hierarchy the probe makes it in. */
+  int last = bw->cg->version == SBX_CG_V2 ? 0 : bw->cg->base[SBX_CG_CPU] ? SBX_CG_CPU : SBX_CG_PIDS;
+  char other[4096];
+  snprintf(other, sizeof other, "%s/%s", bw->cg->base[last], name);
+  assert_int_equal(mkdir(other, 0755), 0);
+  assert_int_equal(sbx_cgroups_probe_as(&cg, &why, name, &made), 0);
+  for (int i = 0; i < SBX_CG_N; i++) assert_null(made.dir[i]);
+  for (int i = 0; i < SBX_CG_N; i++) {
+    if (i == last || !bw->cg->base[i] || (bw->cg->version == SBX_CG_V2 && i > 0)) continue;
+    char mine[4096];
+    snprintf(mine, sizeof mine, "%s/%s", bw->cg->base[i], name);
+    assert_int_equal(access(mine, F_OK), -1); /* the ones it made are gone */
+  }
+  assert_int_equal(access(other, F_OK), 0);
+  assert_int_equal(rmdir(other), 0);
+  sbx_cgroups_free(cg);
+}
+
+/* A one-shot runner's busy cgroup is retried after 1 ms, not the server's
+ * 10, and removed once it empties. Busy here through a child cgroup (an
+ * rmdir fails with EBUSY as it does while the sandbox's namespace init
+ * finishes its exit, which is too short to test on). */
+static void one_shot_retries_a_busy_cgroup_soon(void **state) {
+  fixture *fx = *state;
+  if (!fx) skip();
+  sbx__bwrap *bw = &fx->bw;
+  fx->runner.cfg.one_shot = true;
+  char name[64];
+  snprintf(name, sizeof name, "crucible-%ld-%d", (long)getpid(), 900002);
+  sbx_cg cg;
+  assert_int_equal(sbx_cg_create(bw->cg, name, &fx->runner.cfg.defaults, &cg), 0);
+  char *dir = strdup(cg.dir[0]);
+  char sub[4096];
+  snprintf(sub, sizeof sub, "%s/sub", dir);
+  assert_int_equal(mkdir(sub, 0755), 0);
+  sbx__cg_bury(bw, &cg);
+  assert_int_equal(count(bw->graves), 1);
+  assert_true(uv_is_active((uv_handle_t *)&bw->reaper));
+  assert_true(uv_timer_get_due_in(&bw->reaper) <= 1);
+  assert_int_equal(uv_timer_get_repeat(&bw->reaper), 1);
+  uv_run(&fx->loop, UV_RUN_NOWAIT);
+  assert_int_equal(rmdir(sub), 0);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  assert_null(bw->graves);
+  assert_int_equal(access(dir, F_OK), -1);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(one_shot_retries_a_busy_cgroup_soon, setup, teardown),
+      cmocka_unit_test_setup_teardown(probe_makes_the_run_cgroup, setup, teardown),
       cmocka_unit_test_setup_teardown(pool_takes_buries_and_refills, setup, teardown),
       cmocka_unit_test_setup_teardown(pool_drains_when_closing, setup, teardown),
   };
