@@ -170,10 +170,10 @@ void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
  * nothing but the init (read when the line arrives), or the init's pidfd
  * turned readable (the kernel lets a pid namespace's init exit only after
  * every other process in it is gone; this covers a program that left
- * processes behind, and a run without a cgroup). bwrap
- * is reaped afterwards, through its own pidfd, before the run is freed
- * (and so before its cgroup is removed). Without pidfds (Linux < 5.3) the
- * run ends when bwrap is reaped, as before. */
+ * processes behind, and a run without a cgroup). bwrap is reaped
+ * afterwards, through its own pidfd, before the run is freed (and so
+ * before its cgroup is removed). Without pidfds (Linux < 5.3) the run ends
+ * when bwrap is reaped, as before. */
 
 static int pidfd_of(pid_t pid) {
 #ifdef SYS_pidfd_open
