@@ -80,16 +80,20 @@ static int fill(sbx__bwrap *bw) {
   return bw->npool;
 }
 
-static long long memory_limit(const sbx__bwrap *bw, const sbx_cg *cg) {
+/* The number a cgroup file of dir starts with, or -1. */
+static long long read_num_at(const char *dir, const char *file) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s", cg->dir[SBX_CG_MEM],
-           bw->cg->version == SBX_CG_V2 ? "memory.max" : "memory.limit_in_bytes");
+  snprintf(path, sizeof path, "%s/%s", dir, file);
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   long long v = -1;
   if (fscanf(f, "%lld", &v) != 1) v = -1;
   fclose(f);
   return v;
+}
+
+static long long memory_limit(const sbx__bwrap *bw, const sbx_cg *cg) {
+  return read_num_at(cg->dir[SBX_CG_MEM], bw->cg->version == SBX_CG_V2 ? "memory.max" : "memory.limit_in_bytes");
 }
 
 /* Fill makes the pool's cgroups; take hands them out (the run's limits
@@ -163,14 +167,7 @@ static void pool_drains_when_closing(void **state) {
 }
 
 static long long pids_limit(const sbx__bwrap *bw, const sbx_cg *cg) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/pids.max", bw->cg->version == SBX_CG_V2 ? cg->dir[0] : cg->dir[SBX_CG_PIDS]);
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  long long v = -1;
-  if (fscanf(f, "%lld", &v) != 1) v = -1;
-  fclose(f);
-  return v;
+  return read_num_at(bw->cg->version == SBX_CG_V2 ? cg->dir[0] : cg->dir[SBX_CG_PIDS], "pids.max");
 }
 
 /* A one-shot runner's probe makes its run's cgroup instead of a test
