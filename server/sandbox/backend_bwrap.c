@@ -255,7 +255,7 @@ static void maybe_end_early(sbx__bwrap_run *b) {
    * only process left in the cgroup (every process of the sandbox is in
    * it from the start), its exit, which tears the namespaces down, need
    * not be waited for. */
-  if (!b->init_gone && !(b->in_cgroup && sbx_cg_holds_only(&b->cg, b->child))) return;
+  if (!b->init_gone && !(b->in_cgroup && sbx_cg_others(&b->cg, b->child) == 0)) return;
   int fd = pidfd_of(b->pid); /* bwrap is not reaped: its pid is still ours */
   if (fd < 0) return;
   if (uv_poll_init(run->runner->loop, &b->reap_poll, fd) != 0) {
@@ -430,6 +430,50 @@ void sbx__bw_memwatch_start(sbx__bwrap_run *b) {
   uv_timer_start(&b->memwatch, memwatch_cb, MEMWATCH_MS, MEMWATCH_MS);
 }
 
+/* ---- the init leaves the cgroup ---- */
+
+/* The namespace init (bwrap's pid 1) only waits and reaps: it never runs
+ * the program's code. Once the program's first process, which the init
+ * forks after its release, is in the run's cgroup, the init moves back to
+ * the server's own cgroup. The run's cgroup then empties when the
+ * program's last process exits and can be removed at once, instead of
+ * after the init's own exit, which tears the namespaces down (for the
+ * mount namespace an expedited RCU grace period: milliseconds on a virtual
+ * machine), with every one-shot `crucible run` waiting for it. Tried
+ * LEAVE_FIRST_MS after the release, then at doubling delays up to
+ * LEAVE_MAX_MS, until done or the run ended. A program over before its
+ * init left takes the old way: the cgroup goes when the init has exited.
+ * The init stays the run's: its pidfd kills the whole pid namespace. */
+#define LEAVE_FIRST_MS 1
+#define LEAVE_MAX_MS 16
+
+static void leave_cb(uv_timer_t *t) {
+  sbx__bwrap_run *b = container_of(t, sbx__bwrap_run, leave);
+  sbx_run *run = &b->run;
+  if (run->exited || b->init_gone || !b->in_cgroup || b->child <= 0) return;
+  int others = sbx_cg_others(&b->cg, b->child);
+  if (others < 0) return;
+  if (others > 0) {
+    int err = sbx_cg_detach(sbx__bw(run->runner)->cg, &b->cg, b->child);
+    if (err) log_debug("sandbox: the init of %s stays in its cgroup (%s)", run->name, strerror(-err));
+    return;
+  }
+  b->leave_ms = b->leave_ms * 2 < LEAVE_MAX_MS ? b->leave_ms * 2 : LEAVE_MAX_MS;
+  uv_timer_start(t, leave_cb, b->leave_ms, 0);
+}
+
+void sbx__bw_leave_start(sbx__bwrap_run *b) {
+  sbx_run *run = &b->run;
+  if (!b->in_cgroup || b->child <= 0 || b->leave_open) return;
+  uv_timer_init(run->runner->loop, &b->leave);
+  b->leave.data = run;
+  b->leave_open = true;
+  run->open_handles++;
+  uv_unref((uv_handle_t *)&b->leave); /* a running sandbox's pipes keep the loop alive */
+  b->leave_ms = LEAVE_FIRST_MS;
+  uv_timer_start(&b->leave, leave_cb, b->leave_ms, 0);
+}
+
 /* ---- stopping ---- */
 
 /* Python gets SIGABRT rather than SIGTERM: with PYTHONFAULTHANDLER set
@@ -533,6 +577,7 @@ static void bw_cleanup(sbx_run *run) {
   sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);
   sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
   sbx__close_handle(run, (uv_handle_t *)&b->memwatch, &b->memwatch_open);
+  sbx__close_handle(run, (uv_handle_t *)&b->leave, &b->leave_open);
 }
 
 /* ---- closing ---- */

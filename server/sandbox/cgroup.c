@@ -475,47 +475,73 @@ void sbx_cg_read_stats(const sbx_cgroups *self, const sbx_cg *cg, sbx_cg_stats *
   }
 }
 
-static int kill_dir(const char *dir, int sig) {
+/* The first directory a run has: every task sits in all of a run's
+ * hierarchies, so one cgroup.procs lists them all. NULL without any. */
+static const char *any_dir(const sbx_cg *cg) {
+  for (int i = 0; i < SBX_CG_N; i++)
+    if (cg->dir[i]) return cg->dir[i];
+  return NULL;
+}
+
+/* The pids in a cgroup directory: a new array (*n entries, possibly none),
+ * or NULL when its cgroup.procs cannot be read. */
+static pid_t *list_pids(const char *dir, size_t *n) {
+  *n = 0;
+  if (!dir) return NULL;
   char *path = xasprintf("%s/cgroup.procs", dir);
   char *t = read_text(path);
   free(path);
-  int n = 0;
-  for (char *p = t; p && *p;) {
+  if (!t) return NULL;
+  size_t cap = 8;
+  pid_t *pids = xmalloc(cap * sizeof *pids);
+  for (char *p = t; *p;) {
     char *end;
     long pid = strtol(p, &end, 10);
     if (end == p) break;
-    if (pid > 1 && kill((pid_t)pid, sig) == 0) n++;
+    if (*n == cap) pids = xrealloc(pids, (cap *= 2) * sizeof *pids);
+    pids[(*n)++] = (pid_t)pid;
     p = end;
     while (*p == '\n') p++;
   }
   free(t);
-  return n;
+  return pids;
+}
+
+static int kill_dir(const char *dir, int sig) {
+  size_t n;
+  pid_t *pids = list_pids(dir, &n);
+  int killed = 0;
+  for (size_t i = 0; i < n; i++)
+    if (pids[i] > 1 && kill(pids[i], sig) == 0) killed++;
+  free(pids);
+  return killed;
 }
 
 int sbx_cg_kill(const sbx_cg *cg, int sig) {
-  for (int i = 0; i < SBX_CG_N; i++)
-    if (cg->dir[i]) return kill_dir(cg->dir[i], sig);
-  return 0;
+  const char *dir = any_dir(cg);
+  return dir ? kill_dir(dir, sig) : 0;
 }
 
-bool sbx_cg_holds_only(const sbx_cg *cg, pid_t pid) {
-  const char *dir = NULL;
-  for (int i = 0; i < SBX_CG_N && !dir; i++) dir = cg->dir[i];
-  if (!dir) return false;
-  char *path = xasprintf("%s/cgroup.procs", dir);
-  char *t = read_text(path);
-  free(path);
-  bool only = t != NULL;
-  for (char *p = t; only && *p;) {
-    char *end;
-    long got = strtol(p, &end, 10);
-    if (end == p) break;
-    if (got != pid) only = false;
-    p = end;
-    while (*p == '\n') p++;
+int sbx_cg_others(const sbx_cg *cg, pid_t pid) {
+  size_t n;
+  pid_t *pids = list_pids(any_dir(cg), &n);
+  if (!pids) return -1;
+  int others = 0;
+  for (size_t i = 0; i < n; i++) others += pids[i] != pid;
+  free(pids);
+  return others;
+}
+
+int sbx_cg_detach(const sbx_cgroups *self, const sbx_cg *cg, pid_t pid) {
+  char num[32];
+  snprintf(num, sizeof num, "%ld", (long)pid);
+  for (int i = 0; i < SBX_CG_N; i++) {
+    if (!cg->dir[i]) continue;
+    const char *home = self->version == SBX_CG_V2 && self->server_leaf ? self->server_leaf : self->base[i];
+    int err = home ? write_text(home, "cgroup.procs", num) : -ENOENT;
+    if (err) return err;
   }
-  free(t);
-  return only;
+  return 0;
 }
 
 int sbx_cg_remove(sbx_cg *cg) {

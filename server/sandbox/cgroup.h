@@ -90,11 +90,16 @@ long long sbx_cg_memory_held(const sbx_cgroups *self, const sbx_cg *cg);
 /* Sends sig to every process in the run's cgroups; returns how many. Every
  * task sits in all of a run's hierarchies, so one cgroup.procs is read. */
 int sbx_cg_kill(const sbx_cg *cg, int sig);
-/* Whether no process but pid is in the run's cgroups (a process on its
- * way out counts as gone: the kernel leaves it out of cgroup.procs once
- * its last thread began to exit, when it can no longer write anything).
- * False when it cannot be read. */
-bool sbx_cg_holds_only(const sbx_cg *cg, pid_t pid);
+/* How many processes other than pid are in the run's cgroups (a process
+ * on its way out counts as gone: the kernel leaves it out of cgroup.procs
+ * once its last thread began to exit, when it can no longer write
+ * anything); -1 when that cannot be read. */
+int sbx_cg_others(const sbx_cg *cg, pid_t pid);
+/* Moves pid out of the run's cgroups into the server's own (v1: the
+ * hierarchy's base; v2: the server's leaf, or the base). Returns 0 or a
+ * negative errno; a process already exiting stays where it is (the kernel
+ * skips it without an error). */
+int sbx_cg_detach(const sbx_cgroups *self, const sbx_cg *cg, pid_t pid);
 /* Removes the directories; those still busy stay in cg. Returns 0 when all
  * are gone, else -EBUSY (retry later). */
 int sbx_cg_remove(sbx_cg *cg);

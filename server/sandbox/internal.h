@@ -319,12 +319,17 @@ typedef struct sbx__bwrap_run {
   bool in_cgroup;
   uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */
   bool memwatch_open;
+  uv_timer_t leave;      /* the init leaves the run's cgroup once the program is in it
+                            (backend_bwrap.c, "the init leaves the cgroup") */
+  bool leave_open;
+  unsigned leave_ms;     /* the next try's delay */
   /* The end of a run without waiting for bwrap (backend_bwrap.c, "the
-   * early end"): the init's pidfd turns readable once the init and, with
-   * it, every process of the pid namespace has exited; bwrap's exit-code
-   * line carries the code bwrap will exit with. Once both are in, what is
-   * left in the pipes is all the output there will be, and the run
-   * finishes; bwrap is reaped afterwards through its own pidfd. */
+   * early end"): bwrap's exit-code line carries the code bwrap will exit
+   * with; once it is in and no process but the init is left in the run's
+   * cgroup, or the init's pidfd turned readable (the init and, with it,
+   * every process of the pid namespace has exited), what is left in the
+   * pipes is all the output there will be, and the run finishes; bwrap is
+   * reaped afterwards through its own pidfd. */
   int init_pidfd;        /* -1 without one (no pidfd_open: the run ends when bwrap is reaped) */
   uv_poll_t init_poll;
   bool init_poll_open, init_gone;
@@ -360,6 +365,9 @@ void sbx__bw_release_child(sbx__bwrap_run *b);
 /* Starts watching a started Python run's memory (a no-op for other
  * languages, without a cgroup or after an error). */
 void sbx__bw_memwatch_start(sbx__bwrap_run *b);
+/* After the child's release: the init leaves the run's cgroup as soon as
+ * the program's first process is in it (backend_bwrap.c). */
+void sbx__bw_leave_start(sbx__bwrap_run *b);
 void sbx__bw_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void sbx__bw_status_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);

@@ -388,6 +388,7 @@ void sbx__bw_release_child(sbx__bwrap_run *b) {
   while (w < 0 && errno == EINTR);
   close(b->block_wfd);
   b->block_wfd = -1;
+  sbx__bw_leave_start(b);
 }
 
 /* Gives the request to the spawned sandbox: its stdin, its cgroup and

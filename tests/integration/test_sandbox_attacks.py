@@ -333,6 +333,67 @@ os.waitpid(pid, 0)
     assert lines and all("crucible-" in l for l in lines), r["stdout"]
 
 
+def _ppid(pid):
+    try:
+        return int(open("/proc/%d/stat" % pid).read().rsplit(") ", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _run_cgroup_dirs(owner):
+    """The directories of the run cgroups crucible process owner made."""
+    found = []
+    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
+        found += [os.path.join(dirpath, d) for d in dirnames if d.startswith("crucible-%d-" % owner)]
+        if dirpath.count("/") > 8:
+            dirnames[:] = []
+    return found
+
+
+def test_the_sandbox_init_leaves_the_run_cgroup_once_the_program_runs(sandbox_path, tmp_path):
+    """bwrap's namespace init only waits and reaps. Once the program runs,
+    the init moves back to crucible's own cgroup, so the run's cgroup empties
+    with the program's last process and goes at once. The program and what
+    it forks stay in the run's cgroup, in every hierarchy; the init stays
+    alive until the run ends, and nothing is left after it."""
+    if sandbox_path == "pool":
+        pytest.skip("one-shot: the run's cgroup is found by crucible's pid")
+    prog = tmp_path / "p.py"
+    prog.write_text("import os, time\nif os.fork() == 0:\n    time.sleep(60)\n    os._exit(0)\n"
+                    "print('ready', flush=True)\ntime.sleep(60)\n")
+    from conftest import crucible_bin, track
+    p = subprocess.Popen([crucible_bin(), "run", str(prog)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    track(p.pid)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        dirs = _run_cgroup_dirs(p.pid)
+        if not dirs:
+            pytest.skip("no cgroup on this machine")
+        outer = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == p.pid]
+        inits = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) in outer]
+        assert len(outer) == 1 and len(inits) == 1, (outer, inits)
+        init = inits[0]
+        program = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == init]
+        assert len(program) == 1, program
+        child = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == program[0]]
+        assert len(child) == 1, child
+        deadline = time.time() + 5
+        while True:
+            held = [sorted(int(x) for x in open(d + "/cgroup.procs").read().split()) for d in dirs]
+            if all(h == sorted(program + child) for h in held) or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        assert all(h == sorted(program + child) for h in held), (held, program, child, init)
+        assert _ppid(init) == outer[0], "the init must still be alive and bwrap's"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+    assert p.returncode == 130, p.returncode
+    assert _run_cgroup_dirs(p.pid) == []
+    assert not [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == p.pid]
+
+
 def test_unprivileged_mode_reported_honestly():
     if not USER:
         pytest.skip(WHY_NO_USER)
