@@ -77,6 +77,13 @@ int sbx_seccomp_build(scmp_filter_ctx *out) {
    * must not slip past the rules: i386 and x32 get the same rules, any
    * other architecture is killed. */
   if ((err = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS))) goto fail;
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 5)
+  /* A binary tree of syscall numbers instead of one long chain: fewer BPF
+   * steps for every syscall checked by arguments, and for the kernel's
+   * walk of the whole filter, syscall by syscall, when bwrap installs it
+   * (Linux 5.11+ caches which syscalls it always allows). */
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+#endif
   if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
     if ((err = seccomp_arch_add(ctx, SCMP_ARCH_X86)) && err != -EEXIST) goto fail;
     if ((err = seccomp_arch_add(ctx, SCMP_ARCH_X32)) && err != -EEXIST) goto fail;
