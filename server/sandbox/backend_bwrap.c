@@ -87,8 +87,10 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     self->note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
   self->iso = !bw->cg ? SBX_ISO_RLIMIT : bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-  /* A one-shot runner sweeps when it closes, after its result went out
-   * (bw_close), instead of before its sandbox is made or while it starts. */
+  /* A one-shot runner sweeps once its run's sandbox is released, while the
+   * program runs (sbx__bw_release_child), or when it closes if its run
+   * never got that far (bw_close): never before its sandbox is made or
+   * while it starts, nor between its program's end and its exit. */
   bw->sweep_pending = true;
   if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
@@ -120,7 +122,6 @@ static sbx_run *bw_run_new(sbx_runner *self) {
   b->block_wfd = -1;
   b->stdin_fd = -1;
   b->text_fd = -1;
-  b->init_pidfd = -1;
   return &b->run;
 }
 
@@ -190,8 +191,9 @@ static int pidfd_of(pid_t pid) {
 static void init_signal(sbx__bwrap_run *b, int sig) {
   if (b->child <= 0 || b->init_gone) return;
 #ifdef SYS_pidfd_send_signal
-  if (b->init_pidfd >= 0) {
-    syscall(SYS_pidfd_send_signal, b->init_pidfd, sig, NULL, 0);
+  uv_os_fd_t fd = -1;
+  if (b->init_poll_open && uv_fileno((uv_handle_t *)&b->init_poll, &fd) == 0 && fd >= 0) {
+    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
     return;
   }
 #endif
@@ -207,6 +209,24 @@ static void close_pidfd_poll(sbx_run *run, uv_poll_t *h, bool *open) {
   uv_fileno((uv_handle_t *)h, &fd);
   sbx__close_handle(run, (uv_handle_t *)h, open);
   if (fd >= 0) close(fd);
+}
+
+/* Watches pid through a pidfd polled for readability (the process
+ * exited): *open is set and the run counts the handle. Returns 0, or -1
+ * when there is no pidfd (Linux < 5.3) or the poll cannot be made. */
+static int watch_pidfd(sbx__bwrap_run *b, pid_t pid, uv_poll_t *h, bool *open, uv_poll_cb cb) {
+  sbx_run *run = &b->run;
+  int fd = pidfd_of(pid);
+  if (fd < 0) return -1;
+  if (uv_poll_init(run->runner->loop, h, fd) != 0) {
+    close(fd);
+    return -1;
+  }
+  h->data = run;
+  *open = true;
+  run->open_handles++;
+  uv_poll_start(h, UV_READABLE, cb);
+  return 0;
 }
 
 static void bw_reaped(sbx__bwrap_run *b) {
@@ -256,21 +276,16 @@ static void maybe_end_early(sbx__bwrap_run *b) {
    * it from the start), its exit, which tears the namespaces down, need
    * not be waited for. */
   if (!b->init_gone && !(b->in_cgroup && sbx_cg_others(&b->cg, b->child) == 0)) return;
-  int fd = pidfd_of(b->pid); /* bwrap is not reaped: its pid is still ours */
-  if (fd < 0) return;
-  if (uv_poll_init(run->runner->loop, &b->reap_poll, fd) != 0) {
-    close(fd);
-    return;
-  }
-  b->reap_poll.data = run;
-  b->reap_open = true;
-  run->open_handles++;
-  uv_poll_start(&b->reap_poll, UV_READABLE, bwrap_exited_cb);
+  /* bwrap is not reaped: its pid is still ours */
+  if (watch_pidfd(b, b->pid, &b->reap_poll, &b->reap_open, bwrap_exited_cb)) return;
   drain(b, &b->out, &b->out_open, 1);
   drain(b, &b->err, &b->err_open, 2);
   sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);
   sbx__run_io_done(run);
   sbx__run_exited(run, b->code, 0);
+  /* Its figures are read and its processes gone: the run's cgroup goes now,
+   * while bwrap exits, not once bwrap is reaped. */
+  sbx__cg_bury(sbx__bw(run->runner), &b->cg);
 }
 
 static void init_exited_cb(uv_poll_t *h, int status, int events) {
@@ -286,19 +301,8 @@ static void init_exited_cb(uv_poll_t *h, int status, int events) {
  * for its release or, pre-started, for its program). The poll never keeps
  * the loop alive by itself: a running sandbox's pipes do. */
 static void init_watch(sbx__bwrap_run *b) {
-  sbx_run *run = &b->run;
-  int fd = pidfd_of(b->child);
-  if (fd < 0) return;
-  if (uv_poll_init(run->runner->loop, &b->init_poll, fd) != 0) {
-    close(fd);
-    return;
-  }
-  b->init_pidfd = fd;
-  b->init_poll.data = run;
-  b->init_poll_open = true;
-  run->open_handles++;
-  uv_poll_start(&b->init_poll, UV_READABLE, init_exited_cb);
-  uv_unref((uv_handle_t *)&b->init_poll);
+  if (watch_pidfd(b, b->child, &b->init_poll, &b->init_poll_open, init_exited_cb) == 0)
+    uv_unref((uv_handle_t *)&b->init_poll);
 }
 
 static void status_line(sbx__bwrap_run *b, const char *line) {
@@ -565,7 +569,6 @@ static void bw_cleanup(sbx_run *run) {
     b->proc_alive = false;
   }
   close_pidfd_poll(run, &b->init_poll, &b->init_poll_open);
-  b->init_pidfd = -1;
   if (b->block_wfd >= 0) close(b->block_wfd);
   b->block_wfd = -1;
   if (b->stdin_fd >= 0) close(b->stdin_fd);

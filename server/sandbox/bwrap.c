@@ -42,11 +42,6 @@ const char *const sbx_bwrap_env[] = {
 };
 
 const sbx_mask sbx_proc_masks[] = {
-    {"/proc/sys", SBX_MASK_RO},
-    {"/proc/sysrq-trigger", SBX_MASK_RO},
-    {"/proc/irq", SBX_MASK_RO},
-    {"/proc/bus", SBX_MASK_RO},
-    {"/proc/fs", SBX_MASK_RO},
     {"/proc/kcore", SBX_MASK_EMPTY},
     {"/proc/keys", SBX_MASK_EMPTY},
     {"/proc/key-users", SBX_MASK_EMPTY},
@@ -182,13 +177,9 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
    * but for a size-capped /dev/shm. Every writable mount is a size-capped
    * tmpfs: nothing of the host is writable. */
   push2(&b, "--proc", "/proc");
-  /* Sources are host paths: the host's /proc is the same kernel's, and its
-   * /proc/sys shows the opener's namespaces (net, uts, ipc). */
   int empty_fd = s->fd_empty;
   for (const sbx_mask *m = s->masks; m && m->path; m++) {
-    if (m->kind == SBX_MASK_RO) {
-      push3(&b, "--ro-bind", m->path, m->path);
-    } else if (m->kind == SBX_MASK_EMPTY) {
+    if (m->kind == SBX_MASK_EMPTY) {
       /* Not /dev/null: mounts made in a user namespace are nodev. bwrap
        * closes each data fd it read: one fd per file. */
       push_num(&b, "--ro-bind-data", empty_fd++, m->path);
@@ -198,6 +189,14 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
       push2(&b, "--remount-ro", m->path);
     }
   }
+  /* All of /proc read-only (a remount reaches no mount below it: the tmpfs
+   * masks above have their own): /proc/sys, /proc/sysrq-trigger, /proc/irq,
+   * /proc/bus, /proc/fs and every other kernel knob, and the program's own
+   * /proc/self files too. One remount instead of a read-only bind of each
+   * (bwrap rereads the mount table for every one). When crucible runs as
+   * root, the sandbox's uid is the host's root to the kernel's sysctl
+   * checks: a writable /proc/sys would be the host's. */
+  push2(&b, "--remount-ro", "/proc");
   push2(&b, "--dev", "/dev");
   push_num(&b, "--size", tmpfs_bytes, NULL);
   push2(&b, "--perms", "1777");

@@ -18,9 +18,10 @@ typedef struct sbx_root_entry {
   char *target; /* symlink target, or NULL for a read-only bind of path */
 } sbx_root_entry;
 
-/* How a path under the sandbox's /proc is covered. */
+/* How a path under the sandbox's /proc is covered. The whole of /proc is
+ * remounted read-only after them (sbx_bwrap_argv), which covers /proc/sys,
+ * /proc/sysrq-trigger and the other kernel knobs. */
 typedef enum sbx_mask_kind {
-  SBX_MASK_RO,    /* bound read-only over itself: /proc/sys, /proc/irq, ... */
   SBX_MASK_EMPTY, /* a file replaced by an empty read-only one: /proc/keys, ... */
   SBX_MASK_DIR,   /* a directory replaced by an empty read-only tmpfs: /proc/acpi, ... */
 } sbx_mask_kind;

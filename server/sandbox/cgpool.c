@@ -46,7 +46,7 @@ static void to_graves(sbx__bwrap *bw, sbx__cg_entry *g) {
 }
 
 void sbx__cg_bury(sbx__bwrap *bw, sbx_cg *cg) {
-  if (!cg->dir[0] && !cg->dir[1] && !cg->dir[2]) return;
+  if (!sbx_cg_path(cg)) return;
   sbx_cg_kill(cg, SIGKILL);
   /* A one-shot runner has no result left to send first: its cgroup goes
    * now when it is empty, instead of after the reaper's delay, which its
@@ -78,7 +78,7 @@ int sbx__cgpool_take(sbx__bwrap *bw, const sbx_limits *lim, sbx_cg *out) {
 }
 
 void sbx__cgpool_adopt(sbx__bwrap *bw, sbx_cg *cg) {
-  if (!cg->dir[0] && !cg->dir[1] && !cg->dir[2]) return;
+  if (!sbx_cg_path(cg)) return;
   sbx__cg_entry *p = xcalloc(1, sizeof *p);
   p->cg = *cg;
   memset(cg, 0, sizeof *cg);
@@ -128,9 +128,8 @@ static void reaper_cb(uv_timer_t *t) {
     /* Give up after a minute: a task stuck in the kernel; the next
      * startup sweep removes it (its name holds our pid). */
     if (sbx_cg_remove(&g->cg) == 0 || now - g->since > 60000) {
-      if (g->cg.dir[0] || g->cg.dir[1] || g->cg.dir[2])
-        log_warn("sandbox: cgroup %s still busy, left for the next sweep",
-                 g->cg.dir[0] ? g->cg.dir[0] : g->cg.dir[1] ? g->cg.dir[1] : g->cg.dir[2]);
+      if (sbx_cg_path(&g->cg))
+        log_warn("sandbox: cgroup %s still busy, left for the next sweep", sbx_cg_path(&g->cg));
       *pg = g->next;
       sbx_cg_free(&g->cg);
       free(g);

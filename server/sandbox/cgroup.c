@@ -475,9 +475,7 @@ void sbx_cg_read_stats(const sbx_cgroups *self, const sbx_cg *cg, sbx_cg_stats *
   }
 }
 
-/* The first directory a run has: every task sits in all of a run's
- * hierarchies, so one cgroup.procs lists them all. NULL without any. */
-static const char *any_dir(const sbx_cg *cg) {
+const char *sbx_cg_path(const sbx_cg *cg) {
   for (int i = 0; i < SBX_CG_N; i++)
     if (cg->dir[i]) return cg->dir[i];
   return NULL;
@@ -518,13 +516,13 @@ static int kill_dir(const char *dir, int sig) {
 }
 
 int sbx_cg_kill(const sbx_cg *cg, int sig) {
-  const char *dir = any_dir(cg);
+  const char *dir = sbx_cg_path(cg);
   return dir ? kill_dir(dir, sig) : 0;
 }
 
 int sbx_cg_others(const sbx_cg *cg, pid_t pid) {
   size_t n;
-  pid_t *pids = list_pids(any_dir(cg), &n);
+  pid_t *pids = list_pids(sbx_cg_path(cg), &n);
   if (!pids) return -1;
   int others = 0;
   for (size_t i = 0; i < n; i++) others += pids[i] != pid;

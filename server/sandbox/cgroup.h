@@ -87,8 +87,10 @@ void sbx_cg_read_stats(const sbx_cgroups *self, const sbx_cg *cg, sbx_cg_stats *
  * v2, total_rss + total_shmem on v1; the page cache is left out, the kernel
  * reclaims it before an OOM kill). -1 when it cannot be read. */
 long long sbx_cg_memory_held(const sbx_cgroups *self, const sbx_cg *cg);
-/* Sends sig to every process in the run's cgroups; returns how many. Every
- * task sits in all of a run's hierarchies, so one cgroup.procs is read. */
+/* The first directory a run's cgroup has (every task sits in all of a
+ * run's hierarchies, so one cgroup.procs lists them all); NULL without any. */
+const char *sbx_cg_path(const sbx_cg *cg);
+/* Sends sig to every process in the run's cgroups; returns how many. */
 int sbx_cg_kill(const sbx_cg *cg, int sig);
 /* How many processes other than pid are in the run's cgroups (a process
  * on its way out counts as gone: the kernel leaves it out of cgroup.procs

@@ -330,8 +330,8 @@ typedef struct sbx__bwrap_run {
    * every process of the pid namespace has exited), what is left in the
    * pipes is all the output there will be, and the run finishes; bwrap is
    * reaped afterwards through its own pidfd. */
-  int init_pidfd;        /* -1 without one (no pidfd_open: the run ends when bwrap is reaped) */
-  uv_poll_t init_poll;
+  uv_poll_t init_poll;   /* the init's pidfd; not open without one (no pidfd_open: the run
+                            ends when bwrap is reaped) */
   bool init_poll_open, init_gone;
   bool code_known;       /* bwrap's exit-code line was read: code is set */
   int code;

@@ -389,6 +389,7 @@ void sbx__bw_release_child(sbx__bwrap_run *b) {
   close(b->block_wfd);
   b->block_wfd = -1;
   sbx__bw_leave_start(b);
+  if (run->runner->cfg.one_shot) sbx__bw_sweep(sbx__bw(run->runner));
 }
 
 /* Gives the request to the spawned sandbox: its stdin, its cgroup and
