@@ -437,9 +437,9 @@ void sbx__bw_memwatch_start(sbx__bwrap_run *b) {
 /* ---- the init leaves the cgroup ---- */
 
 /* The namespace init (bwrap's pid 1) only waits and reaps: it never runs
- * the program's code. Once the program's first process, which the init
- * forks after its release, is in the run's cgroup, the init moves back to
- * the server's own cgroup. The run's cgroup then empties when the
+ * the program's code. In a one-shot run, once the program's first process,
+ * which the init forks after its release, is in the run's cgroup, the init
+ * moves back to crucible's own cgroup. The run's cgroup then empties when the
  * program's last process exits and can be removed at once, instead of
  * after the init's own exit, which tears the namespaces down (for the
  * mount namespace an expedited RCU grace period: milliseconds on a virtual
@@ -447,7 +447,8 @@ void sbx__bw_memwatch_start(sbx__bwrap_run *b) {
  * LEAVE_FIRST_MS after the release, then at doubling delays up to
  * LEAVE_MAX_MS, until done or the run ended. A program over before its
  * init left takes the old way: the cgroup goes when the init has exited.
- * The init stays the run's: its pidfd kills the whole pid namespace. */
+ * The init stays the run's: its pidfd kills the whole pid namespace. A
+ * server's cgroups go after the result, off the run's path: its inits stay. */
 #define LEAVE_FIRST_MS 1
 #define LEAVE_MAX_MS 16
 
@@ -468,7 +469,7 @@ static void leave_cb(uv_timer_t *t) {
 
 void sbx__bw_leave_start(sbx__bwrap_run *b) {
   sbx_run *run = &b->run;
-  if (!b->in_cgroup || b->child <= 0 || b->leave_open) return;
+  if (!b->in_cgroup || b->child <= 0 || b->leave_open || !run->runner->cfg.one_shot) return;
   uv_timer_init(run->runner->loop, &b->leave);
   b->leave.data = run;
   b->leave_open = true;

@@ -319,8 +319,8 @@ typedef struct sbx__bwrap_run {
   bool in_cgroup;
   uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */
   bool memwatch_open;
-  uv_timer_t leave;      /* the init leaves the run's cgroup once the program is in it
-                            (backend_bwrap.c, "the init leaves the cgroup") */
+  uv_timer_t leave;      /* one-shot: the init leaves the run's cgroup once the program is
+                            in it (backend_bwrap.c, "the init leaves the cgroup") */
   bool leave_open;
   unsigned leave_ms;     /* the next try's delay */
   /* The end of a run without waiting for bwrap (backend_bwrap.c, "the
@@ -365,8 +365,8 @@ void sbx__bw_release_child(sbx__bwrap_run *b);
 /* Starts watching a started Python run's memory (a no-op for other
  * languages, without a cgroup or after an error). */
 void sbx__bw_memwatch_start(sbx__bwrap_run *b);
-/* After the child's release: the init leaves the run's cgroup as soon as
- * the program's first process is in it (backend_bwrap.c). */
+/* After the child's release, in a one-shot run: the init leaves the run's
+ * cgroup as soon as the program's first process is in it (backend_bwrap.c). */
 void sbx__bw_leave_start(sbx__bwrap_run *b);
 void sbx__bw_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
