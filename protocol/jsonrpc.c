@@ -169,11 +169,12 @@ static bool is_ws(char c)
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Integral and exactly representable, so it prints back as the same digits. */
+/* Integral and exactly representable, so it prints back as the same digits
+ * (checked without libm's floor: within 2^53 the conversion is exact). */
 static bool number_is_id(const cJSON *n)
 {
   double d = n->valuedouble;
-  return isfinite(d) && floor(d) == d && fabs(d) <= 9007199254740992.0;
+  return fabs(d) <= 9007199254740992.0 && (double)(long long)d == d;
 }
 
 static int invalid(rpc_msg *m, const char *text)

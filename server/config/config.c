@@ -283,7 +283,7 @@ static int apply_field(cfg *self, const field *f, const cJSON *v, cfg_source src
   case F_NUM: {
     if (!cJSON_IsNumber(v)) goto wrong_type;
     double d = v->valuedouble;
-    if (f->type == F_INT && (d != floor(d))) {
+    if (f->type == F_INT && !is_integral(d)) {
       dbuf_addf(msgs, "error: %s.%s: expected an integer, got %g\n", g, k, d);
       return 1;
     }

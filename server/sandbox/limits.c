@@ -54,7 +54,7 @@ int sbx_limits_from_json(sbx_limits *self, const cJSON *obj, const sbx_limits *m
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, limit_keys[i].key);
     if (!v || cJSON_IsNull(v)) continue;
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    if (!(d >= 1) || d != floor(d) || d > 1e15) {
+    if (!(d >= 1) || !is_integral(d) || d > 1e15) {
       *err = xasprintf("limits.%s must be a positive integer", limit_keys[i].key);
       return -EINVAL;
     }

@@ -75,3 +75,10 @@ int write_all(int fd, const void *p, size_t n) {
   }
   return 0;
 }
+
+int is_integral(double d) {
+  /* From 2^52 up every double is an integer; below, the conversion to long
+   * long is exact for the integral part. NaN and infinities fail both. */
+  if (!(d > -4503599627370496.0 && d < 4503599627370496.0)) return d - d == 0.0;
+  return d == (double)(long long)d;
+}

@@ -23,6 +23,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * progress). */
 int write_all(int fd, const void *p, size_t n);
 
+/* Whether d is a finite number with no fractional part. Without libm
+ * (floor), which a one-shot run never loads (math_lazy.c). */
+int is_integral(double d);
+
 /* Monotonic clock in milliseconds / nanoseconds. */
 unsigned long long now_ms(void);
 unsigned long long now_ns(void);
