@@ -139,8 +139,11 @@ def _podman(folder):
         pytest.skip("catatonit, Podman's init for a container's pid 1, is not installed (apt install catatonit)")
     sock = str(folder / "podman.sock")
     log = open("/tmp/crucible-test-podman.log", "ab")
+    # In the test's own folder: conmon writes an empty file named "oom" into
+    # its working directory when a container is OOM-killed (cgroup v1), and
+    # the service's would otherwise be the checkout's root.
     proc = subprocess.Popen([PODMAN, "system", "service", "--time=0", "unix://" + sock],
-                            stdout=log, stderr=log, start_new_session=True)
+                            stdout=log, stderr=log, start_new_session=True, cwd=str(folder))
     track(proc.pid)
     deadline = time.time() + 60
     while not engine_up(sock):
