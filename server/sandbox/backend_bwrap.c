@@ -271,10 +271,10 @@ static void maybe_end_early(sbx__bwrap_run *b) {
   sbx_run *run = &b->run;
   if (run->state != SBX__RUNNING || run->exited || !b->code_known || !b->proc_alive || b->block_wfd >= 0)
     return;
-  /* The init itself never writes the program's streams: once it is the
-   * only process left in the cgroup (every process of the sandbox is in
-   * it from the start), its exit, which tears the namespaces down, need
-   * not be waited for. */
+  /* The init itself never writes the program's streams: once no process
+   * but the init is left in the cgroup (every process of the sandbox is in
+   * it from the start; a one-shot run's init may have left it already),
+   * its exit, which tears the namespaces down, need not be waited for. */
   if (!b->init_gone && !(b->in_cgroup && sbx_cg_others(&b->cg, b->child) == 0)) return;
   /* bwrap is not reaped: its pid is still ours */
   if (watch_pidfd(b, b->pid, &b->reap_poll, &b->reap_open, bwrap_exited_cb)) return;
