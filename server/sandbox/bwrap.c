@@ -169,9 +169,13 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   }
   if (env && env->network) push3(&b, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
   /* Copies into the root tmpfs, read-only with it by the final
-   * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. */
+   * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. Mode
+   * 0444 like the host's copies above (bwrap's default is 0666). */
+  push2(&b, "--perms", "0444");
   push_num(&b, "--file", s->fd_passwd, "/etc/passwd");
+  push2(&b, "--perms", "0444");
   push_num(&b, "--file", s->fd_group, "/etc/group");
+  push2(&b, "--perms", "0444");
   push_num(&b, "--file", s->fd_hosts, "/etc/hosts");
   /* Private /proc (this pid namespace only) and a minimal /dev, read-only
    * but for a size-capped /dev/shm. Every writable mount is a size-capped

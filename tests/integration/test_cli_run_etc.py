@@ -1,6 +1,7 @@
 """What a program sees of the host's /etc through `crucible run` (real binary,
 real bwrap): the regular files the sandbox offers are copied in (not bound)
-with the host's bytes and cannot be written, changed or removed; a symlink
+with the host's bytes, mode 0444, and cannot be written, changed or removed
+(the generated passwd, group and hosts likewise); a symlink
 into /usr is the same symlink; folders are bound read-only; nothing else of
 /etc shows."""
 import hashlib
@@ -35,13 +36,15 @@ try:
 except OSError as e:
     out["create"] = errno.errorcode[e.errno]
 out["etc"] = sorted(os.listdir("/etc"))
+out["modes"] = {p: oct(os.stat(p).st_mode & 0o777) for p in %r + ["/etc/passwd", "/etc/group", "/etc/hosts"]
+                if os.path.exists(p) and not os.path.islink(p)}
 print(json.dumps(out))
 """
 
 
 def test_etc_files_are_host_copies_and_read_only(tmp_path):
     prog = tmp_path / "etc.py"
-    prog.write_text(PROG % FILES)
+    prog.write_text(PROG % (FILES, FILES))
     env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_STATE_HOME": str(tmp_path / "s"),
            "XDG_CACHE_HOME": str(tmp_path / "k"), "HOME": str(tmp_path)}
     p = subprocess.run([crucible_bin(), "run", str(prog), "--json"], env=env, capture_output=True, timeout=60)
@@ -67,3 +70,6 @@ def test_etc_files_are_host_copies_and_read_only(tmp_path):
         assert secret not in got["etc"], got["etc"]
     for own in ("passwd", "group", "hosts"):
         assert own in got["etc"]
+    # every file offered is read-only by its mode too, not only by the mount
+    assert {"/etc/passwd", "/etc/group", "/etc/hosts"} <= set(got["modes"]), got["modes"]
+    assert all(m == "0o444" for m in got["modes"].values()), got["modes"]
