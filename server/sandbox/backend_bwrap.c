@@ -168,13 +168,14 @@ void sbx__bw_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
  * pipes that bwrap also holds costs the tail of every run. The run is
  * over, once the pipes are read empty, as soon as the exit-code line is in
  * and nobody who could still write is left: either the run's cgroup holds
- * nothing but the init (read when the line arrives), or the init's pidfd
- * turned readable (the kernel lets a pid namespace's init exit only after
- * every other process in it is gone; this covers a program that left
- * processes behind, and a run without a cgroup). bwrap is reaped
- * afterwards, through its own pidfd, before the run is freed (and so
- * before its cgroup is removed). Without pidfds (Linux < 5.3) the run ends
- * when bwrap is reaped, as before. */
+ * no process but the init (read when the line arrives; a one-shot run's
+ * init may have left it already, "the init leaves the cgroup"), or the
+ * init's pidfd turned readable (the kernel lets a pid namespace's init exit
+ * only after every other process in it is gone; this covers a program that
+ * left processes behind, and a run without a cgroup). The run's cgroup is
+ * buried then; bwrap is reaped afterwards, through its own pidfd, before
+ * the run is freed. Without pidfds (Linux < 5.3) the run ends when bwrap
+ * is reaped, as before. */
 
 static int pidfd_of(pid_t pid) {
 #ifdef SYS_pidfd_open

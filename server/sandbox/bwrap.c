@@ -104,6 +104,13 @@ static void push3(argv_b *b, const char *a, const char *c, const char *d) {
   push(b, d);
 }
 
+/* A copy of descriptor fd's content at dest, mode 0444 (bwrap's --file
+ * makes 0666 by default). */
+static void push_ro_file(argv_b *b, int fd, const char *dest) {
+  push2(b, "--perms", "0444");
+  push_num(b, "--file", fd, dest);
+}
+
 static void push_env_binds(argv_b *b, const sbx_env *env) {
   if (!env) return;
   int n = 0;
@@ -159,8 +166,7 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   for (int i = 0; i < s->netc; i++) {
     const sbx_etc_entry *e = &s->etc_entries[i];
     if (e->kind == SBX_ETC_FILE) {
-      push2(&b, "--perms", "0444");
-      push_num(&b, "--file", e->fd, e->path);
+      push_ro_file(&b, e->fd, e->path);
     } else if (e->kind == SBX_ETC_SYMLINK) {
       push3(&b, "--symlink", e->target, e->path);
     } else {
@@ -169,14 +175,10 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
   }
   if (env && env->network) push3(&b, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
   /* Copies into the root tmpfs, read-only with it by the final
-   * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. Mode
-   * 0444 like the host's copies above (bwrap's default is 0666). */
-  push2(&b, "--perms", "0444");
-  push_num(&b, "--file", s->fd_passwd, "/etc/passwd");
-  push2(&b, "--perms", "0444");
-  push_num(&b, "--file", s->fd_group, "/etc/group");
-  push2(&b, "--perms", "0444");
-  push_num(&b, "--file", s->fd_hosts, "/etc/hosts");
+   * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. */
+  push_ro_file(&b, s->fd_passwd, "/etc/passwd");
+  push_ro_file(&b, s->fd_group, "/etc/group");
+  push_ro_file(&b, s->fd_hosts, "/etc/hosts");
   /* Private /proc (this pid namespace only) and a minimal /dev, read-only
    * but for a size-capped /dev/shm. Every writable mount is a size-capped
    * tmpfs: nothing of the host is writable. */

@@ -430,15 +430,21 @@ int sbx_cg_set_limits(const sbx_cgroups *self, const sbx_cg *cg, const sbx_limit
   return write_text(self->version == SBX_CG_V2 ? cg->dir[0] : cg->dir[SBX_CG_PIDS], "pids.max", num);
 }
 
-int sbx_cg_attach(const sbx_cg *cg, pid_t pid) {
+/* Moves pid into dirs[i] for every hierarchy the run has (cg->dir[i] set);
+ * a missing dirs[i] there is -ENOENT. Returns 0 or the first error. */
+static int move_pid(const sbx_cg *cg, const char *const dirs[SBX_CG_N], pid_t pid) {
   char num[32];
   snprintf(num, sizeof num, "%ld", (long)pid);
   for (int i = 0; i < SBX_CG_N; i++) {
     if (!cg->dir[i]) continue;
-    int err = write_text(cg->dir[i], "cgroup.procs", num);
+    int err = dirs[i] ? write_text(dirs[i], "cgroup.procs", num) : -ENOENT;
     if (err) return err;
   }
   return 0;
+}
+
+int sbx_cg_attach(const sbx_cg *cg, pid_t pid) {
+  return move_pid(cg, (const char *const *)cg->dir, pid);
 }
 
 long long sbx_cg_memory_held(const sbx_cgroups *self, const sbx_cg *cg) {
@@ -531,15 +537,10 @@ int sbx_cg_others(const sbx_cg *cg, pid_t pid) {
 }
 
 int sbx_cg_detach(const sbx_cgroups *self, const sbx_cg *cg, pid_t pid) {
-  char num[32];
-  snprintf(num, sizeof num, "%ld", (long)pid);
-  for (int i = 0; i < SBX_CG_N; i++) {
-    if (!cg->dir[i]) continue;
-    const char *home = self->version == SBX_CG_V2 && self->server_leaf ? self->server_leaf : self->base[i];
-    int err = home ? write_text(home, "cgroup.procs", num) : -ENOENT;
-    if (err) return err;
-  }
-  return 0;
+  const char *home[SBX_CG_N];
+  for (int i = 0; i < SBX_CG_N; i++)
+    home[i] = self->version == SBX_CG_V2 && self->server_leaf ? self->server_leaf : self->base[i];
+  return move_pid(cg, home, pid);
 }
 
 int sbx_cg_remove(sbx_cg *cg) {

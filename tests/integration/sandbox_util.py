@@ -210,16 +210,18 @@ def ours(pid):
     return False
 
 
-def cgroup_leftovers():
+def cgroup_leftovers(owners=None):
     """crucible-<pid>-* cgroup directories, of crucible processes this
-    session started, anywhere in the mounted hierarchies."""
+    session started (or of those in owners), anywhere in the mounted
+    hierarchies."""
+    owners = STARTED if owners is None else owners
     found = []
     for root in ("/sys/fs/cgroup",):
         for dirpath, dirnames, _ in os.walk(root):
             for d in dirnames:
                 parts = d.split("-")
                 if (d.startswith("crucible-") and not d.endswith("-srv") and len(parts) == 3
-                        and parts[1].isdigit() and int(parts[1]) in STARTED):
+                        and parts[1].isdigit() and int(parts[1]) in owners):
                     found.append(os.path.join(dirpath, d))
             if dirpath.count("/") > 8:
                 dirnames[:] = []

@@ -333,21 +333,14 @@ os.waitpid(pid, 0)
     assert lines and all("crucible-" in l for l in lines), r["stdout"]
 
 
-def _ppid(pid):
-    try:
-        return int(open("/proc/%d/stat" % pid).read().rsplit(") ", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _run_cgroup_dirs(owner):
-    """The directories of the run cgroups crucible process owner made."""
-    found = []
-    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
-        found += [os.path.join(dirpath, d) for d in dirnames if d.startswith("crucible-%d-" % owner)]
-        if dirpath.count("/") > 8:
-            dirnames[:] = []
-    return found
+def _children(pid):
+    """The pids whose parent is pid."""
+    got = []
+    for q in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        st = sandbox_util._stat(q)
+        if st and st[0] == pid:
+            got.append(q)
+    return got
 
 
 def test_the_sandbox_init_leaves_the_run_cgroup_once_the_program_runs(sandbox_path, tmp_path):
@@ -367,16 +360,17 @@ def test_the_sandbox_init_leaves_the_run_cgroup_once_the_program_runs(sandbox_pa
     track(p.pid)
     try:
         assert p.stdout.readline() == "ready\n"
-        dirs = _run_cgroup_dirs(p.pid)
+        dirs = cgroup_leftovers({p.pid})
         if not dirs:
             pytest.skip("no cgroup on this machine")
-        outer = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == p.pid]
-        inits = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) in outer]
-        assert len(outer) == 1 and len(inits) == 1, (outer, inits)
+        outer = _children(p.pid)
+        assert len(outer) == 1, outer
+        inits = _children(outer[0])
+        assert len(inits) == 1, inits
         init = inits[0]
-        program = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == init]
+        program = _children(init)
         assert len(program) == 1, program
-        child = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == program[0]]
+        child = _children(program[0])
         assert len(child) == 1, child
         deadline = time.time() + 5
         while True:
@@ -385,13 +379,13 @@ def test_the_sandbox_init_leaves_the_run_cgroup_once_the_program_runs(sandbox_pa
                 break
             time.sleep(0.05)
         assert all(h == sorted(program + child) for h in held), (held, program, child, init)
-        assert _ppid(init) == outer[0], "the init must still be alive and bwrap's"
+        assert (sandbox_util._stat(init) or (None,))[0] == outer[0], "the init must still be alive and bwrap's"
     finally:
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
     assert p.returncode == 130, p.returncode
-    assert _run_cgroup_dirs(p.pid) == []
-    assert not [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ppid(q) == p.pid]
+    assert cgroup_leftovers({p.pid}) == []
+    assert _children(p.pid) == []
 
 
 def test_unprivileged_mode_reported_honestly():
