@@ -3,13 +3,25 @@
 start to exit) against plain bwrap with the same namespaces running
 `python3 -c 'print(1)'`, and against bare python, interleaved in one run.
 With --before OLD_BIN, that binary's `crucible run` is measured in the same
-loop.
+loop. With --user NAME (as root), every case runs as that ordinary user, as
+most users meet it: bwrap is then unprivileged for both (as root, crucible
+runs bwrap as its unprivileged host uid, plain bwrap keeps root), and
+crucible has a cgroup only where that user has a delegated one.
 
-usage: bench/sandbox/cli_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N]
+Each round runs every case once, in an order that rotates from round to
+round (a case's position in the round alone moved it by up to 10 % here).
+Besides the medians, the ratio to plain bwrap and the difference to
+--before are taken within each round, where a drift of the machine cancels
+out, and reported as a median with a bootstrap 95 % interval: a change
+whose interval holds 0 was not measured to do anything.
+
+usage: bench/sandbox/cli_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N] [--user NAME]
 """
 import argparse
 import os
 import pathlib
+import pwd
+import random
 import shutil
 import statistics
 import tempfile
@@ -28,6 +40,13 @@ def timed(argv, env):
     os.close(devnull)
     assert os.waitstatus_to_exitcode(st) == 0, argv
     return dt
+
+
+def interval(values, n_boot=2000):
+    """The median of values with a bootstrap 95 % interval for it."""
+    rng = random.Random(15)
+    boots = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(n_boot))
+    return statistics.median(values), boots[n_boot // 40], boots[n_boot - 1 - n_boot // 40]
 
 
 def plain_bwrap():
@@ -49,7 +68,16 @@ def main():
     ap.add_argument("bin", nargs="?", default=str(ROOT / "build" / "server" / "crucible"))
     ap.add_argument("--before")
     ap.add_argument("-n", type=int, default=30)
+    ap.add_argument("--user", help="run every case as this user (the bench must start as root)")
     a = ap.parse_args()
+    if a.user:
+        u = pwd.getpwnam(a.user)
+        os.setgroups([])
+        os.setgid(u.pw_gid)
+        os.setuid(u.pw_uid)
+        for b in (a.bin, a.before):
+            if b and not os.access(b, os.X_OK):
+                raise SystemExit("%s cannot run %s: copy it where that user can" % (a.user, b))
     tmp = tempfile.mkdtemp()
     prog = os.path.join(tmp, "one.py")
     with open(prog, "w") as f:
@@ -67,10 +95,11 @@ def main():
     t = {k: [] for k in cases}
     for k, argv in cases.items():
         timed(argv, envs[k])  # warm the page cache (and fill the seccomp cache)
-    for _ in range(a.n):
-        for k, argv in cases.items():
-            t[k].append(timed(argv, envs[k]))
-    print("load average at the end: %.2f %.2f %.2f; %d cores" % (*os.getloadavg(), os.cpu_count()))
+    names = list(cases)
+    for r in range(a.n):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            t[k].append(timed(cases[k], envs[k]))
+    print("load average at the end: %.2f %.2f %.2f; %d cores; as uid %d" % (*os.getloadavg(), os.cpu_count(), os.getuid()))
     mb, mw = statistics.median(t["bare"]), statistics.median(t["bwrap"])
     print("bare python3 -c 'print(1)' median %.1f ms; plain bwrap, same namespaces, median %.1f ms (%.2fx bare)"
           % (mb, mw, mw / mb))
@@ -78,6 +107,11 @@ def main():
         if k in t:
             m = statistics.median(t[k])
             print("crucible run FILE (%s) median %.1f ms = %.2fx plain bwrap, %.2fx bare" % (k, m, m / mw, m / mb))
+            print("  ratio to plain bwrap within each round: %.3fx (95 %% %.3f .. %.3f)"
+                  % interval([x / y for x, y in zip(t[k], t["bwrap"])]))
+    if "before" in t:
+        print("after - before within each round: %+.2f ms (95 %% %+.2f .. %+.2f)"
+              % interval([x - y for x, y in zip(t["after"], t["before"])]))
     # The quartiles and the mean show what a median hides: a wait that only
     # some runs meet (e.g. a cgroup still busy when the run ends).
     for k in t:
