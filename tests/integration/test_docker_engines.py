@@ -128,6 +128,7 @@ class Dockerd2:
                 pass
 
     def stop(self):
+        """Stops dockerd; returns the cgroups that could not be removed."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -135,6 +136,30 @@ class Dockerd2:
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+        return remove_cgroups()
+
+
+def remove_cgroups(timeout=10):
+    """Removes CGPARENT and the containers' cgroups below it in every
+    hierarchy (under dockerd's own cgroup where that is not the root): a
+    killed dockerd leaves them, and they piled up on a machine that ran the
+    suite again and again. Their processes were killed: each folder goes
+    once its last one is released. Returns what could not be removed."""
+    tops = [d for depth in range(1, 4)
+            for d in glob.glob("/sys/fs/cgroup" + "/*" * depth + "/" + CGPARENT) if os.path.isdir(d)]
+    deadline = time.time() + timeout
+    while True:
+        left = []
+        for top in tops:
+            for root, dirs, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+                try:
+                    os.rmdir(root)
+                except OSError:
+                    if os.path.isdir(root):
+                        left.append(root)
+        if not left or time.time() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +188,8 @@ def dk2(engine, tmp_path_factory):
         d.certs = tmp + "/certs"
         yield d
     finally:
-        d.stop()
+        left = d.stop()
+        assert not left, "the second engine's containers left cgroups: %s" % left[:5]
 
 
 WHICH = "import os\nprint(open('/engine').read().strip() if os.path.exists('/engine') else 'one')\n"
