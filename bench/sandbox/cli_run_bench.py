@@ -9,7 +9,8 @@ runs bwrap as its unprivileged host uid, plain bwrap keeps root), and
 crucible has a cgroup only where that user has a delegated one.
 
 Each round runs every case once, in an order that rotates from round to
-round (a case's position in the round alone moved it by up to 10 % here).
+round (in the server bench, the case measured first in each round lost
+about 10 % to its position alone).
 Besides the medians, the ratio to plain bwrap and the difference to
 --before are taken within each round, where a drift of the machine cancels
 out, and reported as a median with a bootstrap 95 % interval: a change

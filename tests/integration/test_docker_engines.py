@@ -145,13 +145,13 @@ def remove_cgroups(timeout=10):
     killed dockerd leaves them, and they piled up on a machine that ran the
     suite again and again. Their processes were killed: each folder goes
     once its last one is released. Returns what could not be removed."""
-    tops = [d for depth in range(1, 4)
+    tops = [d for depth in range(4)
             for d in glob.glob("/sys/fs/cgroup" + "/*" * depth + "/" + CGPARENT) if os.path.isdir(d)]
     deadline = time.time() + timeout
     while True:
         left = []
         for top in tops:
-            for root, dirs, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            for root, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
                 try:
                     os.rmdir(root)
                 except OSError:
