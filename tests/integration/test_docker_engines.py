@@ -113,8 +113,7 @@ class Dockerd2:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-        for procs in glob.glob("/sys/fs/cgroup/*/%s/*/cgroup.procs" % CGPARENT) + \
-                glob.glob("/sys/fs/cgroup/%s/*/cgroup.procs" % CGPARENT):
+        for procs in [f for top in cgparent_dirs() for f in glob.glob(top + "/*/cgroup.procs")]:
             try:
                 for pid in open(procs).read().split():
                     os.kill(int(pid), signal.SIGKILL)
@@ -139,14 +138,21 @@ class Dockerd2:
         return remove_cgroups()
 
 
+def cgparent_dirs():
+    """CGPARENT's folder in every cgroup hierarchy: at a hierarchy's root,
+    or below dockerd's own cgroup where that is not the root (v1's memory
+    hierarchy here)."""
+    return [d for depth in range(4)
+            for d in glob.glob("/sys/fs/cgroup" + "/*" * depth + "/" + CGPARENT) if os.path.isdir(d)]
+
+
 def remove_cgroups(timeout=10):
     """Removes CGPARENT and the containers' cgroups below it in every
     hierarchy (under dockerd's own cgroup where that is not the root): a
     killed dockerd leaves them, and they piled up on a machine that ran the
     suite again and again. Their processes were killed: each folder goes
     once its last one is released. Returns what could not be removed."""
-    tops = [d for depth in range(4)
-            for d in glob.glob("/sys/fs/cgroup" + "/*" * depth + "/" + CGPARENT) if os.path.isdir(d)]
+    tops = cgparent_dirs()
     deadline = time.time() + timeout
     while True:
         left = []
