@@ -87,10 +87,11 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
     self->note = xstrdup("cgroups disabled by configuration, limits enforced with rlimits only");
   }
   self->iso = !bw->cg ? SBX_ISO_RLIMIT : bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-  /* A one-shot runner sweeps once its run's sandbox is released, while the
-   * program runs (sbx__bw_release_child), or when it closes if its run
-   * never got that far (bw_close): never before its sandbox is made or
-   * while it starts, nor between its program's end and its exit. */
+  /* A one-shot runner sweeps once bwrap reported its sandbox's init and
+   * the init is released, while the sandbox is set up and the program runs
+   * (status_line), or when it closes if its run never got that far
+   * (bw_close): never before its sandbox is made or while bwrap starts,
+   * nor between its program's end and its exit. */
   bw->sweep_pending = true;
   if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
@@ -201,10 +202,10 @@ static void init_signal(sbx__bwrap_run *b, int sig) {
   kill(b->child, sig);
 }
 
-/* Closes a poll handle and then its pidfd (a stopped poll no longer
- * watches the descriptor, so it may be closed before the handle's close
- * callback). */
-static void close_pidfd_poll(sbx_run *run, uv_poll_t *h, bool *open) {
+/* Closes a poll handle and then its descriptor, a pidfd or an eventfd (a
+ * stopped poll no longer watches the descriptor, so it may be closed
+ * before the handle's close callback). */
+static void close_fd_poll(sbx_run *run, uv_poll_t *h, bool *open) {
   if (!*open) return;
   uv_os_fd_t fd = -1;
   uv_fileno((uv_handle_t *)h, &fd);
@@ -248,7 +249,7 @@ static void bwrap_exited_cb(uv_poll_t *h, int status, int events) {
     }
   }
   bw_reaped(b);
-  close_pidfd_poll(&b->run, h, &b->reap_open);
+  close_fd_poll(&b->run, h, &b->reap_open);
 }
 
 /* Reads what is left in a pipe whose writers are all gone but bwrap,
@@ -272,11 +273,13 @@ static void maybe_end_early(sbx__bwrap_run *b) {
   sbx_run *run = &b->run;
   if (run->state != SBX__RUNNING || run->exited || !b->code_known || !b->proc_alive || b->block_wfd >= 0)
     return;
-  /* The init itself never writes the program's streams: once no process
-   * but the init is left in the cgroup (every process of the sandbox is in
-   * it from the start; a one-shot run's init may have left it already),
-   * its exit, which tears the namespaces down, need not be waited for. */
-  if (!b->init_gone && !(b->in_cgroup && sbx_cg_others(&b->cg, b->child) == 0)) return;
+  /* bwrap's monitor and init never write the program's streams: once no
+   * process but those two is left in the cgroup (every process of the
+   * sandbox is in it from the start; the monitor too on v1, where bwrap
+   * joined it before its exec; on v2 a one-shot run's init may have left it
+   * already), the init's exit, which tears the namespaces down, need not
+   * be waited for to report the result. */
+  if (!b->init_gone && !(b->in_cgroup && sbx_cg_others(&b->cg, b->child, b->pid) == 0)) return;
   /* bwrap is not reaped: its pid is still ours */
   if (watch_pidfd(b, b->pid, &b->reap_poll, &b->reap_open, bwrap_exited_cb)) return;
   drain(b, &b->out, &b->out_open, 1);
@@ -320,7 +323,10 @@ static void status_line(sbx__bwrap_run *b, const char *line) {
       return;
     }
     if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
-    else sbx__bw_release_child(b);
+    else if (b->block_wfd >= 0) sbx__bw_release_child(b);
+    /* A one-shot runner sweeps now, while its sandbox is set up and its
+     * program runs (see bw_init). */
+    if (run->runner->cfg.one_shot && b->block_wfd < 0) sbx__bw_sweep(sbx__bw(run->runner));
   } else if ((p = strstr(line, "\"exit-code\":"))) {
     /* bwrap reports the exit code only of a program it exec'd; it exits
      * with the same code. */
@@ -398,29 +404,51 @@ static void sigchld_cb(uv_signal_t *h, int signum) {
 
 /* A cgroup's OOM kill is a SIGKILL: the program dies without a word, and
  * the feedback could say only that memory ran out. A Python program in a
- * cgroup is therefore watched: every MEMWATCH_MS the memory its processes
- * hold (sbx_cg_memory_held) is read, and at MEMWATCH_SHARE of its limit the
+ * cgroup is therefore watched: the memory its processes hold
+ * (sbx_cg_memory_held) is read, and at MEMWATCH_SHARE of its limit the
  * runner stops it as at the wall time (sbx__run_stop_for: SIGABRT, so
  * faulthandler prints where it was, then a kill). The result is the same
- * "oom" with the memory limit named, now with the line. Growth faster than
- * the margin per interval (one huge allocation) still meets the kernel's
- * OOM kill first, as before. */
+ * "oom" with the memory limit named, now with the line. A fixed interval
+ * missed fast growth: on a machine with cheap page faults a list of 1 MB
+ * strings grew by ~2 MB per ms, past the last 10 % of 96 MiB in 5 ms,
+ * between two reads 20 ms apart. So the next read comes as soon as the
+ * program could reach the share: at the rate it grew since the last read,
+ * or at MEMWATCH_FAST (4 MB per ms, twice what was seen), whichever is
+ * sooner, with half the time to spare; between MEMWATCH_MIN_MS and
+ * MEMWATCH_MS. The reads close in as the program nears its limit, and
+ * the first comes MEMWATCH_FIRST_MS after the start. (The v1 memory
+ * threshold, an eventfd, was tried: registering it waited for an RCU grace
+ * period, 8.5 ms with the loop blocked, on every run.) One huge allocation
+ * still meets the kernel's OOM kill first. */
 #define MEMWATCH_MS 20
+#define MEMWATCH_MIN_MS 1
+#define MEMWATCH_FIRST_MS 5
+#define MEMWATCH_FAST (4.0 * (1 << 20))
 #define MEMWATCH_SHARE 0.9
 
 static void memwatch_cb(uv_timer_t *t) {
   sbx__bwrap_run *b = container_of(t, sbx__bwrap_run, memwatch);
   sbx_run *run = &b->run;
-  if (run->exited || run->killed_for || run->cancelled || !b->in_cgroup) {
-    uv_timer_stop(t);
+  if (run->exited || run->killed_for || run->cancelled || !b->in_cgroup) return;
+  long long held = sbx_cg_memory_held(sbx__bw(run->runner)->cg, &b->cg);
+  unsigned long long now = now_ms();
+  double share = (double)((unsigned long long)run->limits.memory_mb << 20) * MEMWATCH_SHARE;
+  if (held >= 0 && (double)held >= share) {
+    sbx__run_stop_for(run, SBX_LIMIT_MEMORY);
     return;
   }
-  long long held = sbx_cg_memory_held(sbx__bw(run->runner)->cg, &b->cg);
-  double limit = (double)((unsigned long long)run->limits.memory_mb << 20);
-  if (held >= 0 && (double)held >= limit * MEMWATCH_SHARE) {
-    uv_timer_stop(t);
-    sbx__run_stop_for(run, SBX_LIMIT_MEMORY);
+  double per_ms = MEMWATCH_FAST;
+  if (held > b->mem_held && now > b->mem_at) {
+    double seen = (double)(held - b->mem_held) / (double)(now - b->mem_at);
+    if (seen > per_ms) per_ms = seen;
   }
+  double half_eta = (share - (double)(held > 0 ? held : 0)) / per_ms / 2;
+  uint64_t next = half_eta < MEMWATCH_MIN_MS ? MEMWATCH_MIN_MS : half_eta < MEMWATCH_MS ? (uint64_t)half_eta : MEMWATCH_MS;
+  if (held >= 0) {
+    b->mem_held = held;
+    b->mem_at = now;
+  }
+  uv_timer_start(t, memwatch_cb, next, 0);
 }
 
 void sbx__bw_memwatch_start(sbx__bwrap_run *b) {
@@ -432,7 +460,9 @@ void sbx__bw_memwatch_start(sbx__bwrap_run *b) {
     b->memwatch_open = true;
     run->open_handles++;
   }
-  uv_timer_start(&b->memwatch, memwatch_cb, MEMWATCH_MS, MEMWATCH_MS);
+  b->mem_held = 0;
+  b->mem_at = now_ms();
+  uv_timer_start(&b->memwatch, memwatch_cb, MEMWATCH_FIRST_MS, 0);
 }
 
 /* ---- the init leaves the cgroup ---- */
@@ -457,7 +487,7 @@ static void leave_cb(uv_timer_t *t) {
   sbx__bwrap_run *b = container_of(t, sbx__bwrap_run, leave);
   sbx_run *run = &b->run;
   if (run->exited || b->init_gone || !b->in_cgroup || b->child <= 0) return;
-  int others = sbx_cg_others(&b->cg, b->child);
+  int others = sbx_cg_others(&b->cg, b->child, b->pid);
   if (others < 0) return;
   if (others > 0) {
     int err = sbx_cg_detach(sbx__bw(run->runner)->cg, &b->cg, b->child);
@@ -470,7 +500,7 @@ static void leave_cb(uv_timer_t *t) {
 
 void sbx__bw_leave_start(sbx__bwrap_run *b) {
   sbx_run *run = &b->run;
-  if (!b->in_cgroup || b->child <= 0 || b->leave_open || !run->runner->cfg.one_shot) return;
+  if (!b->in_cgroup || b->joined || b->child <= 0 || b->leave_open || !run->runner->cfg.one_shot) return;
   uv_timer_init(run->runner->loop, &b->leave);
   b->leave.data = run;
   b->leave_open = true;
@@ -570,7 +600,7 @@ static void bw_cleanup(sbx_run *run) {
     }
     b->proc_alive = false;
   }
-  close_pidfd_poll(run, &b->init_poll, &b->init_poll_open);
+  close_fd_poll(run, &b->init_poll, &b->init_poll_open);
   if (b->block_wfd >= 0) close(b->block_wfd);
   b->block_wfd = -1;
   if (b->stdin_fd >= 0) close(b->stdin_fd);

@@ -447,6 +447,14 @@ int sbx_cg_attach(const sbx_cg *cg, pid_t pid) {
   return move_pid(cg, (const char *const *)cg->dir, pid);
 }
 
+int sbx_cg_join_files(const sbx_cgroups *self, const sbx_cg *cg, char *out[SBX_CG_N]) {
+  int n = 0;
+  if (self->version != SBX_CG_V1) return 0;
+  for (int i = 0; i < SBX_CG_N; i++)
+    if (cg->dir[i]) out[n++] = xasprintf("%s/tasks", cg->dir[i]);
+  return n;
+}
+
 long long sbx_cg_memory_held(const sbx_cgroups *self, const sbx_cg *cg) {
   const char *d = self->version == SBX_CG_V2 ? cg->dir[0] : self->version == SBX_CG_V1 ? cg->dir[SBX_CG_MEM] : NULL;
   if (!d) return -1;
@@ -526,12 +534,12 @@ int sbx_cg_kill(const sbx_cg *cg, int sig) {
   return dir ? kill_dir(dir, sig) : 0;
 }
 
-int sbx_cg_others(const sbx_cg *cg, pid_t pid) {
+int sbx_cg_others(const sbx_cg *cg, pid_t a, pid_t b) {
   size_t n;
   pid_t *pids = list_pids(sbx_cg_path(cg), &n);
   if (!pids) return -1;
   int others = 0;
-  for (size_t i = 0; i < n; i++) others += pids[i] != pid;
+  for (size_t i = 0; i < n; i++) others += pids[i] != a && pids[i] != b;
   free(pids);
   return others;
 }

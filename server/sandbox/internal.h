@@ -317,8 +317,11 @@ typedef struct sbx__bwrap_run {
                             the launcher, not to --file */
   sbx_cg cg;
   bool in_cgroup;
+  bool joined;           /* bwrap moved itself into cg before its exec (v1; spawn.c) */
   uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */
   bool memwatch_open;
+  long long mem_held;    /* the watch's last reading, in bytes, and when (ms) */
+  unsigned long long mem_at;
   uv_timer_t leave;      /* one-shot: the init leaves the run's cgroup once the program is
                             in it (backend_bwrap.c, "the init leaves the cgroup") */
   bool leave_open;

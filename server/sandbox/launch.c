@@ -1,8 +1,10 @@
 /* Starting bwrap: vfork + exec with a fixed fd layout, default signal
- * dispositions, and an optional switch to an unprivileged host uid/gid. */
+ * dispositions, its cgroup joined by itself, and an optional switch to an
+ * unprivileged host uid/gid. */
 #include "launch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -30,6 +32,16 @@ static int child_exec(const sbx_launch_spec *s) {
   for (int sig = 1; sig < 65; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
   if (s->new_session && syscall(SYS_setsid) < 0) return errno;
+  /* The cgroup first, while the ids still own its files: written by the
+   * process itself, "0" moves it without the lock a move by pid takes. */
+  for (int i = 0; i < s->njoin; i++) {
+    long fd = syscall(SYS_openat, AT_FDCWD, s->join[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    long w = syscall(SYS_write, fd, "0", 1);
+    int e = errno;
+    syscall(SYS_close, fd);
+    if (w != 1) return w < 0 ? e : EIO;
+  }
   /* Lowering one's own limits needs no privilege (prlimit on a process of
    * another uid needs CAP_SYS_RESOURCE, which a container's root may lack). */
   for (int i = 0; i < s->nrlimits; i++)

@@ -120,6 +120,8 @@ int sbx__bw_prepare(sbx_run *run) {
   sbx_etc_entry etc[SBX_ETC_MAX];
   int etc_fds[SBX_ETC_MAX], netc = 0;
   char etc_targets[SBX_ETC_MAX][SBX_ETC_TARGET_MAX];
+  char *join[SBX_CG_N] = {0}; /* the cgroup files bwrap joins by (sbx_cg_join_files) */
+  int njoin = 0;
   if (!bw->interp[run->lang] && !(run->env && run->env->interp)) {
     run->error = xasprintf("no %s interpreter under /usr: install it (e.g. apt install %s)",
                            sbx_lang_name(run->lang), lang_get(run->lang)->package);
@@ -194,17 +196,23 @@ int sbx__bw_prepare(sbx_run *run) {
     close(cp[1]);
     cp[1] = pp[1];
     pp[1] = -1;
-    /* Its cgroup now: the interpreter starts inside it. */
-    if (bw->cg) {
-      int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
-      if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);
-      if (e) {
-        err = e;
-        run->error = xasprintf("cannot create the run's cgroup %s (%s)", run->name, strerror(-e));
-        goto out;
-      }
-      b->in_cgroup = true;
+  }
+  /* The cgroup now, unless this is a warm sandbox that waits for its
+   * request (which brings the limits): bwrap joins it itself before its
+   * exec (v1), so the namespace init and the program are born inside it,
+   * and no move by pid waits for an RCU grace period while the sandbox is
+   * blocked on its release (sbx_cg_join_files). A pre-started interpreter
+   * starts inside it too. */
+  if (bw->cg && (b->prestart || run->state != SBX__WARM)) {
+    int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
+    if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);
+    if (e) {
+      err = e;
+      run->error = xasprintf("cannot create the run's cgroup %s (%s)", run->name, strerror(-e));
+      goto out;
     }
+    b->in_cgroup = true;
+    njoin = sbx_cg_join_files(bw->cg, &b->cg, join);
   }
 
   sbx_bwrap_spec spec = {
@@ -245,9 +253,11 @@ int sbx__bw_prepare(sbx_run *run) {
   int nrls = rlimits_of(self, &run->limits, rls);
   sbx_launch_spec sp = {
       .path = argv[0], .argv = argv, .envp = env, .fds = hi, .nfds = C_N, .rlimits = rls, .nrlimits = nrls,
-      .new_session = true, .set_ids = self->set_ids, .uid = self->host_uid, .gid = self->host_gid,
+      .join = join, .njoin = njoin, .new_session = true, .set_ids = self->set_ids, .uid = self->host_uid,
+      .gid = self->host_gid,
   };
   int serr = -sbx_launch(&sp, &pid);
+  b->joined = njoin > 0 && !serr;
   uv_pipe_init(self->loop, &b->out, 0);
   uv_pipe_init(self->loop, &b->err, 0);
   uv_pipe_init(self->loop, &b->status, 0);
@@ -309,6 +319,7 @@ out:
     if (hi[i] >= 0) close(hi[i]);
   for (int i = 0; i < netc; i++)
     if (etc_fds[i] >= 0) close(etc_fds[i]);
+  for (int i = 0; i < njoin; i++) free(join[i]);
   sbx_argv_free(argv);
   free(launcher);
   return err;
@@ -352,12 +363,13 @@ static void warm_fail(sbx__bwrap_run *b, char *why) {
 }
 
 /* Lets bwrap's child continue past --block-fd once it sits in its cgroup
- * with its rlimits: nothing it forks can escape them. */
+ * with its rlimits: nothing it forks can escape them. A sandbox that
+ * joined its cgroup itself is released without its child's pid. */
 void sbx__bw_release_child(sbx__bwrap_run *b) {
   sbx_run *run = &b->run;
   pid_t c = b->child;
   int err = 0;
-  if (b->in_cgroup && (err = sbx_cg_attach(&b->cg, c))) {
+  if (b->in_cgroup && !b->joined && (err = sbx_cg_attach(&b->cg, c))) {
     char *why = xasprintf("could not move the sandbox into its cgroup (%s)", strerror(-err));
     if (run->state == SBX__WARM) warm_fail(b, why);
     else sbx__run_fail(run, why);
@@ -389,7 +401,6 @@ void sbx__bw_release_child(sbx__bwrap_run *b) {
   close(b->block_wfd);
   b->block_wfd = -1;
   sbx__bw_leave_start(b);
-  if (run->runner->cfg.one_shot) sbx__bw_sweep(sbx__bw(run->runner));
 }
 
 /* Gives the request to the spawned sandbox: its stdin, its cgroup and
@@ -429,8 +440,12 @@ void sbx__bw_start(sbx_run *run) {
     }
     return;
   }
-  /* The cgroup is taken now; the child joins it before it may fork. */
-  if (bw->cg) {
+  /* A cold run has its cgroup since its spawn, with its own limits; a
+   * warm sandbox takes it now, and the child joins it (by pid) before it
+   * may fork. */
+  if (b->in_cgroup) {
+    run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+  } else if (bw->cg) {
     int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
     if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);
     if (!e) {
@@ -442,7 +457,11 @@ void sbx__bw_start(sbx_run *run) {
       sbx__run_fail(run, xasprintf("cannot create the run's cgroup %s (%s)", run->name, strerror(-e)));
     }
   }
-  if (b->child > 0 && b->block_wfd >= 0) {
+  /* A sandbox that joined its cgroup itself has its cgroup and rlimits
+   * since bwrap's exec: it is released now, and its program's text is in
+   * the pipe before bwrap's --file reads it; bwrap no longer waits for its
+   * pid's round trip through this loop. */
+  if (b->block_wfd >= 0 && (b->child > 0 || b->joined)) {
     if (run->cancelled || b->kill_pending || run->error) sbx__run_kill(run);
     else sbx__bw_release_child(b);
   }

@@ -333,7 +333,10 @@ def test_doctor_beside_runs_does_not_cost_them_their_cgroup(srv):
             assert res["outcome"] == "ok", res
             assert res["isolation"] == iso, (res, iso)
             if iso.startswith("cgroup"):
-                assert "crucible-" in res["stdout"], res["stdout"]
+                # its figures come from its own cgroup (a run whose cgroup
+                # cannot be made fails; from inside, on v1, the run's cgroup is
+                # the root of the program's cgroup namespace: "/")
+                assert res["maxRssKb"] and res["maxRssKb"] > 0 and res["cpuMs"] is not None, res
     assert doc["sandbox"]["runsAs"]["hostUid"] != 0
 
 

@@ -327,10 +327,18 @@ os.waitpid(pid, 0)
     r, _ = run_json(code)
     if not r["isolation"].startswith("cgroup"):
         pytest.skip("no cgroup on this machine: " + r["isolation"])
-    want = ("0::",) if r["isolation"] == "cgroup-v2" else (":pids:", ":memory:")
+    v2 = r["isolation"] == "cgroup-v2"
+    want = ("0::",) if v2 else (":pids:", ":memory:")
     lines = [l for l in r["stdout"].split("\n") if any(w in l for w in want)]
     assert len(lines) == 2 * len(want)
-    assert lines and all("crucible-" in l for l in lines), r["stdout"]
+    if v2:
+        # moved in by pid after bwrap made the cgroup namespace: a path below its root
+        assert all("crucible-" in l for l in lines), r["stdout"]
+    else:
+        # joined before bwrap made the cgroup namespace: the run's cgroup is
+        # that namespace's root, and the program sees nothing of the host's
+        # hierarchy (that it is the run's: test_every_sandbox_process_is_born_in_the_run_cgroup)
+        assert all(l.endswith(":/") for l in lines), r["stdout"]
 
 
 def _children(pid):
@@ -343,12 +351,15 @@ def _children(pid):
     return got
 
 
-def test_the_sandbox_init_leaves_the_run_cgroup_once_the_program_runs(sandbox_path, tmp_path):
-    """bwrap's namespace init only waits and reaps. Once the program runs,
-    the init moves back to crucible's own cgroup, so the run's cgroup empties
-    with the program's last process and goes at once. The program and what
-    it forks stay in the run's cgroup, in every hierarchy; the init stays
-    alive until the run ends, and nothing is left after it."""
+def test_every_sandbox_process_is_born_in_the_run_cgroup(sandbox_path, tmp_path):
+    """On cgroup v1, bwrap joins the run's cgroup itself before its exec
+    (writing 0 to each hierarchy's tasks file): its monitor, the namespace
+    init, the program and what it forks are all in the run's cgroup, in
+    every hierarchy, from their first instruction, and none was moved there
+    by pid. On v2, where a process cannot join that way, the init is moved
+    in by pid and, in a one-shot run, back out once the program runs, so
+    the cgroup holds the program and its children. Nothing is left after
+    the run."""
     if sandbox_path == "pool":
         pytest.skip("one-shot: the run's cgroup is found by crucible's pid")
     prog = tmp_path / "p.py"
@@ -372,13 +383,15 @@ def test_the_sandbox_init_leaves_the_run_cgroup_once_the_program_runs(sandbox_pa
         assert len(program) == 1, program
         child = _children(program[0])
         assert len(child) == 1, child
+        v1 = not any(os.path.exists(d + "/cgroup.events") for d in dirs)
+        want = sorted(outer + [init] + program + child) if v1 else sorted(program + child)
         deadline = time.time() + 5
         while True:
             held = [sorted(int(x) for x in open(d + "/cgroup.procs").read().split()) for d in dirs]
-            if all(h == sorted(program + child) for h in held) or time.time() > deadline:
+            if all(h == want for h in held) or time.time() > deadline:
                 break
             time.sleep(0.05)
-        assert all(h == sorted(program + child) for h in held), (held, program, child, init)
+        assert all(h == want for h in held), (held, outer, init, program, child)
         assert (sandbox_util._stat(init) or (None,))[0] == outer[0], "the init must still be alive and bwrap's"
     finally:
         p.send_signal(signal.SIGTERM)
