@@ -16,7 +16,13 @@ Besides the medians, the ratio to plain bwrap and the difference to
 out, and reported as a median with a bootstrap 95 % interval: a change
 whose interval holds 0 was not measured to do anything.
 
-usage: bench/sandbox/cli_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N] [--user NAME]
+With --gap S, every run follows S seconds of quiet, as a user's runs do
+(server_run_bench.py's --gap): the kernel's cgroup lock and RCU state are
+then as a lone run finds them (back to back, one run's cgroup move left
+the next one's cheap; a first move after a quiet spell waited 13-25 ms
+here).
+
+usage: bench/sandbox/cli_run_bench.py [build/server/crucible] [--before OLD_BIN] [-n N] [--user NAME] [--gap S]
 """
 import argparse
 import os
@@ -70,6 +76,7 @@ def main():
     ap.add_argument("--before")
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--user", help="run every case as this user (the bench must start as root)")
+    ap.add_argument("--gap", type=float, default=0, help="seconds of quiet before every run")
     a = ap.parse_args()
     if a.user:
         u = pwd.getpwnam(a.user)
@@ -99,8 +106,11 @@ def main():
     names = list(cases)
     for r in range(a.n):
         for k in names[r % len(names):] + names[:r % len(names)]:
+            if a.gap:
+                time.sleep(a.gap)
             t[k].append(timed(cases[k], envs[k]))
-    print("load average at the end: %.2f %.2f %.2f; %d cores; as uid %d" % (*os.getloadavg(), os.cpu_count(), os.getuid()))
+    print("load average at the end: %.2f %.2f %.2f; %d cores; as uid %d; %g s of quiet before every run"
+          % (*os.getloadavg(), os.cpu_count(), os.getuid(), a.gap))
     mb, mw = statistics.median(t["bare"]), statistics.median(t["bwrap"])
     print("bare python3 -c 'print(1)' median %.1f ms; plain bwrap, same namespaces, median %.1f ms (%.2fx bare)"
           % (mb, mw, mw / mb))
