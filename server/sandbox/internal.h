@@ -318,6 +318,7 @@ typedef struct sbx__bwrap_run {
   sbx_cg cg;
   bool in_cgroup;
   bool joined;           /* bwrap moved itself into cg before its exec (v1; spawn.c) */
+  sbx_limits cg_limits;  /* the limits cg was given at the spawn */
   uv_timer_t memwatch;   /* Python in a cgroup: polls the memory it holds (backend_bwrap.c) */
   bool memwatch_open;
   long long mem_held;    /* the watch's last reading, in bytes, and when (ms) */

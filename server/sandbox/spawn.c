@@ -197,13 +197,14 @@ int sbx__bw_prepare(sbx_run *run) {
     cp[1] = pp[1];
     pp[1] = -1;
   }
-  /* The cgroup now, unless this is a warm sandbox that waits for its
-   * request (which brings the limits): bwrap joins it itself before its
-   * exec (v1), so the namespace init and the program are born inside it,
-   * and no move by pid waits for an RCU grace period while the sandbox is
-   * blocked on its release (sbx_cg_join_files). A pre-started interpreter
-   * starts inside it too. */
-  if (bw->cg && (b->prestart || run->state != SBX__WARM)) {
+  /* The cgroup now, with the limits of this moment (a warm sandbox's: the
+   * defaults; the request's own replace them on start): bwrap joins it
+   * itself before its exec (v1), so the namespace init and the program are
+   * born inside it, and no move by pid waits for an RCU grace period while
+   * the sandbox is blocked on its release (sbx_cg_join_files). A
+   * pre-started interpreter starts inside it too. */
+  if (bw->cg) {
+    b->cg_limits = run->limits;
     int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
     if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);
     if (e) {
@@ -403,9 +404,10 @@ void sbx__bw_release_child(sbx__bwrap_run *b) {
   sbx__bw_leave_start(b);
 }
 
-/* Gives the request to the spawned sandbox: its stdin, its cgroup and
- * limits. bwrap's child is released (sbx__bw_release_child) as soon as
- * both this and its pid are known. */
+/* Gives the request to the spawned sandbox: its stdin and its cgroup's
+ * limits. bwrap's child is released (sbx__bw_release_child) now if it
+ * joined its cgroup itself, else as soon as both this and its pid are
+ * known. */
 void sbx__bw_start(sbx_run *run) {
   sbx_runner *self = run->runner;
   sbx__bwrap *bw = sbx__bw(self);
@@ -422,16 +424,18 @@ void sbx__bw_start(sbx_run *run) {
   close(b->stdin_fd);
   b->stdin_fd = -1;
   run->iso = SBX_ISO_RLIMIT;
-  if (b->prestart) {
-    /* Already in its cgroup (made with the default limits), rlimits set:
-     * the request's own memory and pids limits replace the defaults before
-     * the program is sent. */
-    const sbx_limits *def = &self->cfg.defaults;
+  /* The cgroup was taken at the spawn: the request's own memory and pids
+   * limits replace those it was made with before the program may run. */
+  if (b->in_cgroup) {
     int e = 0;
-    if (b->in_cgroup && (run->limits.memory_mb != def->memory_mb || run->limits.pids != def->pids))
+    if (run->limits.memory_mb != b->cg_limits.memory_mb || run->limits.pids != b->cg_limits.pids)
       e = sbx_cg_set_limits(bw->cg, &b->cg, &run->limits);
     if (e) sbx__run_fail(run, xasprintf("cannot set the limits of cgroup %s (%s)", run->name, strerror(-e)));
-    else if (b->in_cgroup) run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+    else run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
+  }
+  if (b->prestart) {
+    /* In its cgroup with its rlimits since its release: the program goes
+     * to its interpreter now. */
     if (run->cancelled || b->kill_pending || run->error) {
       sbx__run_kill(run);
     } else {
@@ -439,23 +443,6 @@ void sbx__bw_start(sbx_run *run) {
       sbx__bw_memwatch_start(b);
     }
     return;
-  }
-  /* A cold run has its cgroup since its spawn, with its own limits; a
-   * warm sandbox takes it now, and the child joins it (by pid) before it
-   * may fork. */
-  if (b->in_cgroup) {
-    run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-  } else if (bw->cg) {
-    int e = sbx__cgpool_take(bw, &run->limits, &b->cg);
-    if (e) e = sbx_cg_create(bw->cg, run->name, &run->limits, &b->cg);
-    if (!e) {
-      b->in_cgroup = true;
-      run->iso = bw->cg->version == SBX_CG_V2 ? SBX_ISO_CGROUP_V2 : SBX_ISO_CGROUP_V1;
-    } else {
-      /* Never less isolation than reported: without its cgroup the run
-       * would have no memory limit at all (its rlimits assumed one). */
-      sbx__run_fail(run, xasprintf("cannot create the run's cgroup %s (%s)", run->name, strerror(-e)));
-    }
   }
   /* A sandbox that joined its cgroup itself has its cgroup and rlimits
    * since bwrap's exec: it is released now, and its program's text is in
