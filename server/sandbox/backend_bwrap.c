@@ -202,10 +202,10 @@ static void init_signal(sbx__bwrap_run *b, int sig) {
   kill(b->child, sig);
 }
 
-/* Closes a poll handle and then its descriptor, a pidfd or an eventfd (a
- * stopped poll no longer watches the descriptor, so it may be closed
- * before the handle's close callback). */
-static void close_fd_poll(sbx_run *run, uv_poll_t *h, bool *open) {
+/* Closes a poll handle and then its pidfd (a stopped poll no longer
+ * watches the descriptor, so it may be closed before the handle's close
+ * callback). */
+static void close_pidfd_poll(sbx_run *run, uv_poll_t *h, bool *open) {
   if (!*open) return;
   uv_os_fd_t fd = -1;
   uv_fileno((uv_handle_t *)h, &fd);
@@ -249,7 +249,7 @@ static void bwrap_exited_cb(uv_poll_t *h, int status, int events) {
     }
   }
   bw_reaped(b);
-  close_fd_poll(&b->run, h, &b->reap_open);
+  close_pidfd_poll(&b->run, h, &b->reap_open);
 }
 
 /* Reads what is left in a pipe whose writers are all gone but bwrap,
@@ -600,7 +600,7 @@ static void bw_cleanup(sbx_run *run) {
     }
     b->proc_alive = false;
   }
-  close_fd_poll(run, &b->init_poll, &b->init_poll_open);
+  close_pidfd_poll(run, &b->init_poll, &b->init_poll_open);
   if (b->block_wfd >= 0) close(b->block_wfd);
   b->block_wfd = -1;
   if (b->stdin_fd >= 0) close(b->stdin_fd);
