@@ -401,6 +401,74 @@ def test_every_sandbox_process_is_born_in_the_run_cgroup(sandbox_path, tmp_path)
     assert _children(p.pid) == []
 
 
+def _cgroup_of(pid, controller):
+    """pid's cgroup path in the v1 hierarchy of controller, or None."""
+    try:
+        for line in open("/proc/%d/cgroup" % pid):
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                return path
+    except OSError:
+        pass
+    return None
+
+
+def _tree(pid):
+    """pid and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += _children(p)
+    return out
+
+
+def test_every_pool_sandbox_process_is_born_in_its_cgroup(sandbox_path):
+    """The server's sandboxes, warm ones with their pre-started interpreter
+    and the one running a program that forked, each sit whole in a run
+    cgroup of their own on v1: bwrap's monitor, the namespace init, the
+    interpreter and its child, in the memory and pids hierarchies alike,
+    each a crucible-<server pid>-<seq>. Nothing is left after the server
+    stops."""
+    if sandbox_path != "pool":
+        pytest.skip("the one-shot's: test_every_sandbox_process_is_born_in_the_run_cgroup")
+    from conftest import crucible_bin, track
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_CONFIG_HOME": "/nonexistent-crucible-test",
+           "XDG_STATE_HOME": tempfile.mkdtemp(), "XDG_CACHE_HOME": tempfile.mkdtemp()}
+    proc = subprocess.Popen([crucible_bin(), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, cwd="/", start_new_session=True)
+    track(proc.pid)
+    try:
+        deadline = time.time() + 30
+        sandbox_util._rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                 "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+        sandbox_util._rpc_wait(proc, 1, deadline)
+        sandbox_util._rpc(proc, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        time.sleep(1.0)  # the warm pool fills
+        code = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\n    os._exit(0)\ntime.sleep(60)\n"
+        sandbox_util._rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "crucible/run", "params": {"code": code}})
+        trees = []
+        while time.time() < deadline:
+            trees = [_tree(m) for m in _children(proc.pid)]
+            if any(len(t) >= 4 for t in trees):  # monitor, init, program, its child
+                break
+            time.sleep(0.05)
+        assert any(len(t) >= 4 for t in trees), trees
+        if _cgroup_of(proc.pid, "memory") is None or not cgroup_leftovers({proc.pid}):
+            pytest.skip("no cgroup v1 memory hierarchy here")
+        for t in trees:
+            for ctrl in ("memory", "pids"):
+                paths = {_cgroup_of(p, ctrl) for p in t} - {None}
+                assert len(paths) == 1, (ctrl, t, paths)
+                name = paths.pop().rsplit("/", 1)[-1]
+                assert name.startswith("crucible-%d-" % proc.pid), (ctrl, name)
+        assert len({_cgroup_of(t[0], "memory") for t in trees}) == len(trees), "one cgroup per sandbox"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert cgroup_leftovers({proc.pid}) == []
+
+
 def test_unprivileged_mode_reported_honestly():
     if not USER:
         pytest.skip(WHY_NO_USER)
