@@ -3,10 +3,13 @@
  * --json-status-fd, SIGCHLD), stopping it, what it observed, and its close;
  * spawn.c makes the sandboxes, cgpool.c their cgroups. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +99,10 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
   if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
   bw->masks = sbx_proc_masks_probe();
+  /* A one-shot runner reaps its sandbox's init itself (reap_bwrap_now):
+   * orphans of its descendants come to it, and each runner reaps its own
+   * inits through their pidfds. */
+  if (self->cfg.one_shot) prctl(PR_SET_CHILD_SUBREAPER, 1);
   uv_timer_init(self->loop, &bw->reaper);
   uv_signal_init(self->loop, &bw->sigchld);
   uv_signal_start(&bw->sigchld, sigchld_cb, SIGCHLD);
@@ -123,11 +130,13 @@ static sbx_run *bw_run_new(sbx_runner *self) {
   b->block_wfd = -1;
   b->stdin_fd = -1;
   b->text_fd = -1;
+  b->init_fd = -1;
   return &b->run;
 }
 
 static void bw_run_free(sbx_run *run) {
   sbx__bwrap_run *b = sbx__bw_run(run);
+  if (b->init_fd >= 0) close(b->init_fd);
   sbx__cg_bury(sbx__bw(run->runner), &b->cg);
   sbx_cg_free(&b->cg);
   free(b);
@@ -231,10 +240,40 @@ static int watch_pidfd(sbx__bwrap_run *b, pid_t pid, uv_poll_t *h, bool *open, u
   return 0;
 }
 
+/* ---- orphaned inits ---- */
+
+/* bwrap exits as soon as it knows its program's exit code, and its
+ * namespace init, killed by that exit, is re-parented to the nearest
+ * reaper: the host's init, or crucible itself when crucible is pid 1 (a
+ * container's `crucible serve`), which then never reaped it: a zombie per
+ * run (a one-shot runner is a subreaper on purpose: reap_bwrap_now). So
+ * once bwrap is reaped, its
+ * init's pidfd is kept and the init reaped through it whenever it is ours
+ * (waitid P_PIDFD: that very process, never another that took its pid);
+ * one that is not ours (ECHILD) is someone else's to reap. */
+void sbx__bw_reap_orphans(sbx__bwrap *bw) {
+  for (int i = 0; i < bw->norphans;) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PIDFD, (id_t)bw->orphans[i], &si, WEXITED | WNOHANG) == 0 && si.si_pid == 0) {
+      i++; /* ours, still on its way out */
+      continue;
+    }
+    close(bw->orphans[i]);
+    bw->orphans[i] = bw->orphans[--bw->norphans];
+  }
+}
+
 static void bw_reaped(sbx__bwrap_run *b) {
   sbx__bwrap *bw = sbx__bw(b->run.runner);
   if (b->run.bound && --bw->nprocs == 0) uv_unref((uv_handle_t *)&bw->sigchld);
   b->proc_alive = false;
+  if (b->init_fd >= 0) {
+    bw->orphans = xrealloc(bw->orphans, sizeof *bw->orphans * (size_t)(bw->norphans + 1));
+    bw->orphans[bw->norphans++] = b->init_fd;
+    b->init_fd = -1;
+    sbx__bw_reap_orphans(bw);
+  }
 }
 
 static void bwrap_exited_cb(uv_poll_t *h, int status, int events) {
@@ -269,6 +308,46 @@ static void drain(sbx__bwrap_run *b, uv_pipe_t *p, bool *open, int stream) {
   sbx__close_handle(&b->run, (uv_handle_t *)p, open);
 }
 
+/* A one-shot run's cgroup can go only once bwrap's two processes have left
+ * it, and on v1 both were born in it; a process leaves its cgroup when it is
+ * reaped. The monitor is crucible's child; the init, re-parented when the
+ * monitor exits, was reaped by the host's init 1-1.5 ms after bwrap's exit,
+ * which crucible's exit waited for. A one-shot runner is therefore a child
+ * subreaper (bw_init): the init becomes its orphan to reap ("orphaned
+ * inits"). Both are on their way out once the exit code is in and no
+ * process of the sandbox is left but them: their exits are waited for on
+ * their pidfds, up to BWRAP_EXIT_WAIT_MS in all, and both reaped here; the
+ * one-shot's loop has nothing else left to do. */
+#define BWRAP_EXIT_WAIT_MS 50
+
+static bool exited_by(int fd, unsigned long long until) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  for (;;) {
+    unsigned long long now = now_ms();
+    if (now >= until) return false;
+    int r = poll(&p, 1, (int)(until - now));
+    if (r > 0) return true;
+    if (r == 0 || errno != EINTR) return false;
+  }
+}
+
+static void reap_bwrap_now(sbx__bwrap_run *b) {
+  sbx__bwrap *bw = sbx__bw(b->run.runner);
+  unsigned long long until = now_ms() + BWRAP_EXIT_WAIT_MS;
+  uv_os_fd_t fd;
+  init_signal(b, SIGKILL);
+  if (!b->reap_open || uv_fileno((uv_handle_t *)&b->reap_poll, &fd) || fd < 0 || !exited_by(fd, until)) return;
+  if (waitpid(b->pid, NULL, WNOHANG) != b->pid) return;
+  int init_fd = b->init_fd;
+  bw_reaped(b); /* the init's pidfd goes to the orphans, reaped there if it is over */
+  close_pidfd_poll(&b->run, &b->reap_poll, &b->reap_open);
+  for (int i = 0; i < bw->norphans; i++)
+    if (bw->orphans[i] == init_fd) {
+      if (exited_by(init_fd, until)) sbx__bw_reap_orphans(bw);
+      break;
+    }
+}
+
 static void maybe_end_early(sbx__bwrap_run *b) {
   sbx_run *run = &b->run;
   if (run->state != SBX__RUNNING || run->exited || !b->code_known || !b->proc_alive || b->block_wfd >= 0)
@@ -289,6 +368,7 @@ static void maybe_end_early(sbx__bwrap_run *b) {
   sbx__run_exited(run, b->code, 0);
   /* Its figures are read and its processes gone: the run's cgroup goes now,
    * while bwrap exits, not once bwrap is reaped. */
+  if (run->runner->cfg.one_shot && b->joined) reap_bwrap_now(b);
   sbx__cg_bury(sbx__bw(run->runner), &b->cg);
 }
 
@@ -305,8 +385,11 @@ static void init_exited_cb(uv_poll_t *h, int status, int events) {
  * for its release or, pre-started, for its program). The poll never keeps
  * the loop alive by itself: a running sandbox's pipes do. */
 static void init_watch(sbx__bwrap_run *b) {
-  if (watch_pidfd(b, b->child, &b->init_poll, &b->init_poll_open, init_exited_cb) == 0)
+  if (watch_pidfd(b, b->child, &b->init_poll, &b->init_poll_open, init_exited_cb) == 0) {
     uv_unref((uv_handle_t *)&b->init_poll);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&b->init_poll, &fd) == 0) b->init_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  }
 }
 
 static void status_line(sbx__bwrap_run *b, const char *line) {
@@ -398,6 +481,7 @@ static void sigchld_cb(uv_signal_t *h, int signum) {
     pid_t got = waitpid(b->pid, &st, WNOHANG);
     if (got == b->pid) bw_exited(b, WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   }
+  sbx__bw_reap_orphans(bw);
 }
 
 /* ---- the memory watch ---- */
@@ -598,7 +682,7 @@ static void bw_cleanup(sbx_run *run) {
     kill(b->pid, SIGKILL);
     while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
     }
-    b->proc_alive = false;
+    bw_reaped(b);
   }
   close_pidfd_poll(run, &b->init_poll, &b->init_poll_open);
   if (b->block_wfd >= 0) close(b->block_wfd);
@@ -621,6 +705,9 @@ static void bw_handle_closed(uv_handle_t *h) {
   sbx__bwrap *bw = h->data;
   if (--bw->closing_handles > 0) return;
   sbx_runner *self = bw->runner;
+  sbx__bw_reap_orphans(bw);
+  for (int i = 0; i < bw->norphans; i++) close(bw->orphans[i]);
+  free(bw->orphans);
   sbx_cgroups_free(bw->cg);
   sbx_roots_free(bw->roots, bw->nroots);
   free(bw->masks);

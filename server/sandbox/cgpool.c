@@ -121,6 +121,7 @@ void sbx__cgpool_drain(sbx__bwrap *bw) {
 
 static void reaper_cb(uv_timer_t *t) {
   sbx__bwrap *bw = container_of(t, sbx__bwrap, reaper);
+  sbx__bw_reap_orphans(bw); /* a zombie init holds its cgroup */
   unsigned long long now = now_ms();
   for (sbx__cg_entry **pg = &bw->graves; *pg;) {
     sbx__cg_entry *g = *pg;

@@ -295,6 +295,10 @@ typedef struct sbx__bwrap {
   bool sweep_pending;           /* the sweeps of dead crucibles' cgroups and sandboxes not run yet */
   int closing;                  /* 1: close asked, waiting for graves; 2: handles closing */
   int closing_handles;
+  int *orphans;                 /* pidfds of namespace inits whose bwrap was reaped: ours to reap
+                                   when we are their reaper (pid 1 of a container, a one-shot's
+                                   subreaper), else zombies for good (backend_bwrap.c) */
+  int norphans;
 } sbx__bwrap;
 
 /* A run of the bwrap backend. */
@@ -309,6 +313,7 @@ typedef struct sbx__bwrap_run {
                             into on start, before code_pipe closes */
   int block_wfd;         /* bwrap's child waits on --block-fd until this is written */
   pid_t pid, child;      /* bwrap, and its child (the pid namespace's init) once reported */
+  int init_fd;           /* a pidfd of the init, kept until bwrap is reaped (then an orphan) */
   bool proc_alive;       /* bwrap not reaped yet */
   bool kill_pending;     /* killed before the child's pid was known */
   bool prestart;         /* warm with its interpreter started: it runs the launcher (prelude.c)
@@ -369,6 +374,9 @@ void sbx__bw_release_child(sbx__bwrap_run *b);
 /* Starts watching a started Python run's memory (a no-op for other
  * languages, without a cgroup or after an error). */
 void sbx__bw_memwatch_start(sbx__bwrap_run *b);
+/* Reaps the namespace inits of reaped bwraps that are this process's
+ * children (backend_bwrap.c, "orphaned inits"). */
+void sbx__bw_reap_orphans(sbx__bwrap *bw);
 /* After the child's release, in a one-shot run: the init leaves the run's
  * cgroup as soon as the program's first process is in it (backend_bwrap.c). */
 void sbx__bw_leave_start(sbx__bwrap_run *b);

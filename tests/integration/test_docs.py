@@ -29,10 +29,12 @@ def crucible_bin():
 
 
 def docs(cache, *args, check=True, timeout=60):
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    # the user's own settings file must not change what is measured here
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), XDG_CONFIG_HOME=str(cache) + "-config")
     p = subprocess.run([crucible_bin(), "docs", *args], capture_output=True, text=True, env=env, timeout=timeout)
     if check:
-        assert p.returncode == 0, "crucible docs %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr)
+        assert p.returncode == 0, "crucible docs %s failed (%d): %s%s" % (" ".join(args), p.returncode, p.stderr,
+                                                                        p.stdout)
     return p
 
 

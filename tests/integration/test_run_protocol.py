@@ -262,6 +262,65 @@ def test_client_vanishes_mid_run_leaves_nothing(tmp_path):
     assert not [g for g in our_cgroups() if mine in g]
 
 
+def test_a_server_that_is_pid_1_reaps_its_sandboxes_inits(tmp_path):
+    """In a container `crucible serve` is often pid 1: every orphan of the
+    namespace is re-parented to it, bwrap's namespace init among them (bwrap
+    exits as soon as its program's exit code is known, and the init dies
+    with it). The server reaps those inits itself: no zombie is left behind
+    by runs, and its cgroups all go at shutdown."""
+    import shutil
+    import sandbox_util
+    from conftest import crucible_bin, track
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a pid namespace")
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", crucible_bin(), "serve"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                         start_new_session=True)
+    track(p.pid)
+    try:
+        deadline = time.time() + 60
+        sandbox_util._rpc(p, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                              "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+        sandbox_util._rpc_wait(p, 1, deadline)
+        sandbox_util._rpc(p, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        server = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if sandbox_util._stat(q)
+                  and sandbox_util._stat(q)[0] == p.pid]
+        assert len(server) == 1, server  # crucible, pid 1 of its namespace
+        for i in range(6):
+            sandbox_util._rpc(p, {"jsonrpc": "2.0", "id": 10 + i, "method": "crucible/run",
+                                  "params": {"code": "print(%d)" % i}})
+            r = sandbox_util._rpc_wait(p, 10 + i, deadline)["result"]
+            assert (r["outcome"], r["stdout"]) == ("ok", "%d\n" % i), r
+
+        def zombies():
+            out = []
+            for q in map(int, filter(str.isdigit, os.listdir("/proc"))):
+                try:
+                    st = open("/proc/%d/stat" % q, "rb").read()
+                except OSError:
+                    continue
+                f = st[st.rindex(b")") + 2:].split()
+                if f[0] == b"Z" and int(f[1]) == server[0]:
+                    out.append(q)
+            return out
+        settle = time.time() + 5
+        while zombies() and time.time() < settle:
+            time.sleep(0.05)
+        assert zombies() == []
+        mine = [g for g in our_cgroups() if "/crucible-1-" in g]
+        sandbox_util._rpc(p, {"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+        sandbox_util._rpc_wait(p, 2, deadline)
+        sandbox_util._rpc(p, {"jsonrpc": "2.0", "method": "exit"})
+        assert p.wait(timeout=20) == 0
+        assert not [g for g in mine if os.path.exists(g)]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def unix_server(tmp_path, **env):
     """Starts `crucible serve --listen unix:` with its state in tmp_path and
     waits for its socket; returns (process, socket path)."""
