@@ -48,6 +48,25 @@ def _rpc_wait(proc, id, deadline):
     raise AssertionError("no response to %r" % id)
 
 
+def start_server(cmd, env, deadline, pass_fds=()):
+    """Starts a server (cmd, on pipes, in a session of its own, cwd /) and
+    gets it past initialize and initialized; returns its process, to talk
+    to with _rpc and _rpc_wait."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=env, pass_fds=pass_fds, cwd="/", start_new_session=True)
+    track(proc.pid)
+    try:
+        _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+        _rpc_wait(proc, 1, deadline)
+        _rpc(proc, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def run_pool(code, language="python", args=(), env=None, timeout=60, user=None, pass_fds=(),
              stdin_data=None):
     """Runs code through a fresh `crucible serve` (as user, with env and
@@ -70,15 +89,9 @@ def run_pool(code, language="python", args=(), env=None, timeout=60, user=None, 
          "XDG_STATE_HOME": tmpdir_for(user) + "/state", "XDG_CACHE_HOME": tmpdir_for(user) + "/cache"}
     if env:
         e.update(env)
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env=e, pass_fds=pass_fds, cwd="/", start_new_session=True)
-    track(proc.pid)
     deadline = time.time() + timeout
+    proc = start_server(cmd, e, deadline, pass_fds=pass_fds)
     try:
-        _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                    "params": {"processId": None, "rootUri": None, "capabilities": {}}})
-        _rpc_wait(proc, 1, deadline)
-        _rpc(proc, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
         if language != "python":
             # the pool keeps a sandbox of a language once it was asked for
             _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "crucible/run",

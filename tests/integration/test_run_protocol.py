@@ -270,21 +270,15 @@ def test_a_server_that_is_pid_1_reaps_its_sandboxes_inits(tmp_path):
     by runs, and its cgroups all go at shutdown."""
     import shutil
     import sandbox_util
-    from conftest import crucible_bin, track
+    from conftest import crucible_bin
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare(1) for a pid namespace")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
            "XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")}
-    p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", crucible_bin(), "serve"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                         start_new_session=True)
-    track(p.pid)
+    deadline = time.time() + 60
+    p = sandbox_util.start_server(["unshare", "--pid", "--fork", "--mount-proc", crucible_bin(), "serve"], env,
+                                  deadline)
     try:
-        deadline = time.time() + 60
-        sandbox_util._rpc(p, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                              "params": {"processId": None, "rootUri": None, "capabilities": {}}})
-        sandbox_util._rpc_wait(p, 1, deadline)
-        sandbox_util._rpc(p, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
         server = [q for q in map(int, filter(str.isdigit, os.listdir("/proc"))) if sandbox_util._stat(q)
                   and sandbox_util._stat(q)[0] == p.pid]
         assert len(server) == 1, server  # crucible, pid 1 of its namespace

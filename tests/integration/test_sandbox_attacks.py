@@ -432,18 +432,12 @@ def test_every_pool_sandbox_process_is_born_in_its_cgroup(sandbox_path):
     stops."""
     if sandbox_path != "pool":
         pytest.skip("the one-shot's: test_every_sandbox_process_is_born_in_the_run_cgroup")
-    from conftest import crucible_bin, track
+    from conftest import crucible_bin
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_CONFIG_HOME": "/nonexistent-crucible-test",
            "XDG_STATE_HOME": tempfile.mkdtemp(), "XDG_CACHE_HOME": tempfile.mkdtemp()}
-    proc = subprocess.Popen([crucible_bin(), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, cwd="/", start_new_session=True)
-    track(proc.pid)
+    deadline = time.time() + 30
+    proc = sandbox_util.start_server([crucible_bin(), "serve"], env, deadline)
     try:
-        deadline = time.time() + 30
-        sandbox_util._rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                                 "params": {"processId": None, "rootUri": None, "capabilities": {}}})
-        sandbox_util._rpc_wait(proc, 1, deadline)
-        sandbox_util._rpc(proc, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
         time.sleep(1.0)  # the warm pool fills
         code = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\n    os._exit(0)\ntime.sleep(60)\n"
         sandbox_util._rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "crucible/run", "params": {"code": code}})
