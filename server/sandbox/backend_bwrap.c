@@ -247,10 +247,10 @@ static int watch_pidfd(sbx__bwrap_run *b, pid_t pid, uv_poll_t *h, bool *open, u
  * reaper: the host's init, or crucible itself when crucible is pid 1 (a
  * container's `crucible serve`), which then never reaped it: a zombie per
  * run (a one-shot runner is a subreaper on purpose: reap_bwrap_now). So
- * once bwrap is reaped, its
- * init's pidfd is kept and the init reaped through it whenever it is ours
- * (waitid P_PIDFD: that very process, never another that took its pid);
- * one that is not ours (ECHILD) is someone else's to reap. */
+ * once bwrap is reaped (its children are re-parented by then), its init's
+ * pidfd is kept and the init reaped through it whenever it is ours (waitid
+ * P_PIDFD: that very process, never another that took its pid); one that
+ * is not ours (ECHILD) is someone else's to reap. */
 void sbx__bw_reap_orphans(sbx__bwrap *bw) {
   for (int i = 0; i < bw->norphans;) {
     siginfo_t si;
