@@ -228,7 +228,8 @@ class StallingEngine:
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(self.path)
         self.srv.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self):
         while True:
@@ -264,7 +265,15 @@ class StallingEngine:
         self.go.set()
 
     def close(self):
+        # shutdown() wakes the thread blocked in accept(): closing alone left
+        # it blocked in the kernel, and a later test's connection once
+        # reached it (a docs crawl's first fetch, in a full suite run)
         self.go.set()
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.acceptor.join(timeout=10)
         self.srv.close()
 
 

@@ -53,7 +53,8 @@ def test_python_javascript_bash_run_with_stdin(as_user):
     assert r["outcome"] == "ok" and r["stdout"] == "js there\n", r
     r, _ = run_json("read x\necho \"sh $x\"\n", language="bash", stdin_data=b"world\n", user=as_user)
     assert r["outcome"] == "ok" and r["stdout"] == "sh world\n", r
-    assert r["exitCode"] == 0 and r["durationMs"] > 0
+    # a pre-started bash's `read; echo` can be over within the millisecond
+    assert r["exitCode"] == 0 and isinstance(r["durationMs"], int) and r["durationMs"] >= 0
 
 
 def test_runtime_error_diagnostics(as_user):
