@@ -566,7 +566,7 @@ int env_cache_acquire(env_cache *self, sbx_lang lang, const char *const *reqs, s
     if (chown(b->tmp_dir, (uid_t)uid, (gid_t)gid) != 0) {
       e = -errno;
       *err = xasprintf("cannot hand %s to the sandbox's uid %ld: %s", b->tmp_dir, uid, strerror(errno));
-    } else if (!env__reachable(self->dir, uid, gid, &why)) {
+    } else if (!xdg_reachable(self->dir, uid, gid, &why)) {
       e = -EACCES;
       *err = xasprintf("the sandbox's uid %ld cannot reach the environments folder %s: %s is closed to it; set "
                        "XDG_CACHE_HOME to a folder it can reach (or chmod o+x that folder)", uid, self->dir, why);

@@ -55,9 +55,6 @@ void env__set_id(env_resolved *self, const char *id, const char *stamp);
 env_resolved *env__resolved_packages(sbx_lang lang, const char *key, const char *dir, char **reqs, size_t n);
 /* mtime of path in nanoseconds, 0 when it cannot be read. */
 long long env__mtime_ns(const char *path);
-/* Whether uid/gid can reach path (search permission on every folder above
- * and on it); -1 ids: always. On false, *why names the folder. */
-bool env__reachable(const char *path, long uid, long gid, char **why);
 
 /* ---- build.c ---- */
 

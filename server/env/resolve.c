@@ -12,6 +12,7 @@
 
 #include "bwrap.h" /* SBX_SCRATCH */
 #include "common.h"
+#include "xdg.h"
 #include "internal.h"
 
 #define BASE_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -193,31 +194,6 @@ long long env__mtime_ns(const char *path) {
   struct stat st;
   if (stat(path, &st) != 0) return 0;
   return (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-}
-
-bool env__reachable(const char *path, long uid, long gid, char **why) {
-  *why = NULL;
-  if (uid < 0) return true;
-  char *p = xstrdup(path);
-  bool ok = true;
-  for (char *s = p;; s++) {
-    if (*s != '/' && *s) continue;
-    char c = *s;
-    *s = '\0';
-    struct stat st;
-    const char *dir = p[0] ? p : "/";
-    if (stat(dir, &st) == 0) {
-      mode_t bit = (long)st.st_uid == uid ? S_IXUSR : (long)st.st_gid == gid ? S_IXGRP : S_IXOTH;
-      if (!(st.st_mode & bit)) {
-        *why = xasprintf("%s (mode %03o, owner %ld)", dir, (unsigned)(st.st_mode & 0777), (long)st.st_uid);
-        ok = false;
-      }
-    }
-    *s = c;
-    if (!ok || !c) break;
-  }
-  free(p);
-  return ok;
 }
 
 void env_interp_version(const char *interp, char *buf, size_t cap) {
@@ -499,7 +475,7 @@ int env_resolve_local(const env_spec *spec, const env_local_opts *o, env_resolve
   if (reserved(real)) {
     *err = xasprintf("environment: %s is a folder the sandbox provides itself; move the environment", real);
     e = -EINVAL;
-  } else if (!env__reachable(real, o->reach_uid, o->reach_gid, &why)) {
+  } else if (!xdg_reachable(real, o->reach_uid, o->reach_gid, &why)) {
     *err = xasprintf("environment: the sandbox's uid %ld cannot reach %s: %s is closed to it; move the "
                      "environment or open that folder (chmod o+x)", o->reach_uid, real, why);
     free(why);

@@ -16,6 +16,7 @@
 
 #include "bwrap.h"
 #include "cgroup.h"
+#include "etcview.h"
 #include "common.h"
 #include "internal.h"
 #include "log.h"
@@ -98,7 +99,9 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
   bw->sweep_pending = true;
   if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
-  bw->masks = sbx_proc_masks_probe();
+  /* bwrap's uid: the unprivileged host uid for a root server, else ours. */
+  long uid = self->set_ids ? (long)self->host_uid : -1;
+  bw->masks = sbx_proc_masks_probe(uid >= 0 ? (uid_t)uid : geteuid());
   /* A one-shot runner reaps its sandbox's init itself (reap_bwrap_now):
    * orphans of its descendants come to it, and each runner reaps its own
    * inits through their pidfds. */
@@ -711,6 +714,7 @@ static void bw_handle_closed(uv_handle_t *h) {
   sbx_cgroups_free(bw->cg);
   sbx_roots_free(bw->roots, bw->nroots);
   free(bw->masks);
+  free(bw->etc_base);
   free(bw->bwrap);
   free(bw->slab);
   for (int l = 0; l < SBX_LANG_COUNT; l++) free(bw->interp[l]);

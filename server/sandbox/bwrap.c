@@ -56,11 +56,18 @@ const sbx_mask sbx_proc_masks[] = {
     {NULL, 0},
 };
 
-sbx_mask *sbx_proc_masks_probe(void) {
+sbx_mask *sbx_proc_masks_probe(uid_t bwrap_uid) {
   sbx_mask *v = xcalloc(ARRAY_LEN(sbx_proc_masks), sizeof *v);
   int n = 0;
-  for (const sbx_mask *m = sbx_proc_masks; m->path; m++)
-    if (access(m->path, F_OK) == 0) v[n++] = *m;
+  for (const sbx_mask *m = sbx_proc_masks; m->path; m++) {
+    struct stat st;
+    if (stat(m->path, &st) != 0) continue;
+    /* A root-only file (/proc/timer_list: 0400) the sandbox cannot read
+     * anyway: its uid is bwrap's, not root, and it has no capabilities. */
+    if (m->kind == SBX_MASK_EMPTY && bwrap_uid != 0 && st.st_uid == 0 && !(st.st_mode & (S_IRGRP | S_IROTH)))
+      continue;
+    v[n++] = *m;
+  }
   return v;
 }
 
@@ -102,13 +109,6 @@ static void push3(argv_b *b, const char *a, const char *c, const char *d) {
   push(b, a);
   push(b, c);
   push(b, d);
-}
-
-/* A copy of descriptor fd's content at dest, mode 0444 (bwrap's --file
- * makes 0666 by default). */
-static void push_ro_file(argv_b *b, int fd, const char *dest) {
-  push2(b, "--perms", "0444");
-  push_num(b, "--file", fd, dest);
 }
 
 static void push_env_binds(argv_b *b, const sbx_env *env) {
@@ -163,22 +163,10 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
     if (s->roots[i].target) push3(&b, "--symlink", s->roots[i].target, s->roots[i].path);
     else push3(&b, "--ro-bind", s->roots[i].path, s->roots[i].path);
   }
-  for (int i = 0; i < s->netc; i++) {
-    const sbx_etc_entry *e = &s->etc_entries[i];
-    if (e->kind == SBX_ETC_FILE) {
-      push_ro_file(&b, e->fd, e->path);
-    } else if (e->kind == SBX_ETC_SYMLINK) {
-      push3(&b, "--symlink", e->target, e->path);
-    } else {
-      push3(&b, "--ro-bind-try", e->path, e->path);
-    }
-  }
-  if (env && env->network) push3(&b, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
-  /* Copies into the root tmpfs, read-only with it by the final
-   * --remount-ro /: cheaper than --ro-bind-data, a bind mount each. */
-  push_ro_file(&b, s->fd_passwd, "/etc/passwd");
-  push_ro_file(&b, s->fd_group, "/etc/group");
-  push_ro_file(&b, s->fd_hosts, "/etc/hosts");
+  /* The sandbox's /etc: one read-only bind of a view made from the host's
+   * (etcview.h), where a bind per folder and a copy per file cost bwrap a
+   * reread of the mount table each. By descriptor: no host path shows. */
+  if (s->fd_etc > 0) push_num(&b, "--ro-bind-fd", s->fd_etc, "/etc");
   /* Private /proc (this pid namespace only) and a minimal /dev, read-only
    * but for a size-capped /dev/shm. Every writable mount is a size-capped
    * tmpfs: nothing of the host is writable. */
@@ -236,37 +224,6 @@ char **sbx_bwrap_argv(const sbx_bwrap_spec *s) {
 void sbx_argv_free(char **argv) {
   for (char **p = argv; p && *p; p++) free(*p);
   free(argv);
-}
-
-int sbx_etc_probe(sbx_etc_entry *out, int *fds, char (*targets)[SBX_ETC_TARGET_MAX]) {
-  int n = 0;
-  for (const char *const *p = sbx_bwrap_etc_default; *p; p++) {
-    struct stat st;
-    if (lstat(*p, &st) < 0) continue; /* absent: --ro-bind-try would skip it too */
-    sbx_etc_entry *e = &out[n];
-    *e = (sbx_etc_entry){.path = *p, .kind = SBX_ETC_BIND, .fd = -1};
-    fds[n] = -1;
-    if (S_ISLNK(st.st_mode)) {
-      /* /etc/localtime -> /usr/share/zoneinfo/...: the sandbox has /usr. */
-      char *real = realpath(*p, NULL);
-      struct stat rs;
-      if (real && !strncmp(real, "/usr/", 5) && strlen(real) < SBX_ETC_TARGET_MAX && stat(real, &rs) == 0 &&
-          (S_ISREG(rs.st_mode) || S_ISDIR(rs.st_mode))) {
-        memcpy(targets[n], real, strlen(real) + 1);
-        e->kind = SBX_ETC_SYMLINK;
-        e->target = targets[n];
-      }
-      free(real);
-    } else if (S_ISREG(st.st_mode)) {
-      int fd = open(*p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-      if (fd >= 0) {
-        fds[n] = fd;
-        e->kind = SBX_ETC_FILE;
-      }
-    }
-    n++;
-  }
-  return n;
 }
 
 int sbx_roots_probe(sbx_root_entry **out) {

@@ -3,6 +3,8 @@
 #ifndef CRUCIBLE_SANDBOX_BWRAP_H
 #define CRUCIBLE_SANDBOX_BWRAP_H
 
+#include <sys/types.h>
+
 #include "sandbox.h"
 
 /* Where the run's scratch tmpfs (cwd, HOME, the script) is mounted. */
@@ -31,23 +33,6 @@ typedef struct sbx_mask {
   sbx_mask_kind kind;
 } sbx_mask;
 
-/* How one host /etc entry reaches the sandbox (sbx_etc_probe): each kind
- * read-only, none writable. */
-typedef enum sbx_etc_kind {
-  SBX_ETC_BIND,    /* --ro-bind-try: a folder (or anything not below) */
-  SBX_ETC_FILE,    /* a regular file copied into the root tmpfs with --file fd (read-only
-                    * with it by the final --remount-ro /): no bind mount, no remount */
-  SBX_ETC_SYMLINK, /* a symlink into /usr (bound read-only anyway): re-created as the
-                    * same symlink, to its resolved target */
-} sbx_etc_kind;
-
-typedef struct sbx_etc_entry {
-  const char *path;   /* "/etc/ld.so.cache" */
-  sbx_etc_kind kind;
-  const char *target; /* SBX_ETC_SYMLINK: the absolute target under /usr */
-  int fd;             /* SBX_ETC_FILE: the descriptor number bwrap reads (and closes) */
-} sbx_etc_entry;
-
 /* What the command line is built from. Paths are borrowed. */
 typedef struct sbx_bwrap_spec {
   const char *bwrap;
@@ -57,11 +42,10 @@ typedef struct sbx_bwrap_spec {
   const sbx_mask *masks;        /* SBX_PROC_MASKS entries present on this kernel, path NULL at the end */
   const sbx_root_entry *roots;  /* extra top-level entries (besides /usr) */
   int nroots;
-  const sbx_etc_entry *etc_entries; /* the /etc entries as probed (sbx_etc_probe), netc of them */
-  int netc;
   const sbx_env *env;           /* NULL: the system only */
   const char *const *setenv;    /* NULL, or more NAME, VALUE pairs set after all others (NULL ends) */
-  int fd_code, fd_seccomp, fd_status, fd_block, fd_passwd, fd_group, fd_hosts;
+  int fd_etc; /* the folder bound read-only at /etc (etcview.h), opened O_PATH; 0: none */
+  int fd_code, fd_seccomp, fd_status, fd_block;
   int fd_empty; /* the first of sbx_masks_empty(masks) consecutive fds that read as
                  * end-of-file at once: the content of SBX_MASK_EMPTY files */
 } sbx_bwrap_spec;
@@ -77,26 +61,19 @@ typedef struct sbx_bwrap_spec {
 extern const sbx_mask sbx_proc_masks[];
 
 /* The entries of sbx_proc_masks present in this kernel's /proc (bwrap
- * fails on a mount point that does not exist). A new array ending with a
- * NULL path; free with free(). */
-sbx_mask *sbx_proc_masks_probe(void);
+ * fails on a mount point that does not exist), but for files only root may
+ * read when bwrap runs as bwrap_uid, not root: a bind each (bwrap rereads
+ * the mount table for every one) to hide what the sandbox cannot open. A
+ * new array ending with a NULL path; free with free(). */
+sbx_mask *sbx_proc_masks_probe(uid_t bwrap_uid);
 
 /* How many SBX_MASK_EMPTY entries masks holds. */
 int sbx_masks_empty(const sbx_mask *masks);
 
-/* The /etc entries interpreters need; nothing with secrets (no shadow,
- * ssl/private, no user data). */
+/* The /etc entries interpreters need, copied into the sandbox's /etc
+ * (etcview.h); nothing with secrets (no shadow, ssl/private, no user
+ * data). */
 extern const char *const sbx_bwrap_etc_default[];
-
-/* Sorts the entries of sbx_bwrap_etc_default present on this host into
- * out (room for all of them): regular files are opened (O_RDONLY,
- * close-on-exec) into fds[k] for the caller to place at descriptor
- * numbers it then writes into out[k].fd; symlinks that resolve under /usr/
- * get their target in targets[k] (one shorter than SBX_ETC_TARGET_MAX);
- * the rest are binds. Returns how many
- * entries were written. The caller closes every fds[k] >= 0. */
-#define SBX_ETC_TARGET_MAX 256
-int sbx_etc_probe(sbx_etc_entry *out, int *fds, char (*targets)[SBX_ETC_TARGET_MAX]);
 
 /* Returns a new NULL-terminated argv (free with sbx_argv_free). Pure. */
 char **sbx_bwrap_argv(const sbx_bwrap_spec *spec);

@@ -292,6 +292,7 @@ typedef struct sbx__bwrap {
   struct sbx_root_entry *roots; /* /bin, /lib, ... of the host, probed once */
   int nroots;
   struct sbx_mask *masks;       /* /proc entries covered in every sandbox, probed once */
+  char *etc_base;               /* where the views of /etc are kept (etcview.h); NULL: not chosen yet */
   bool sweep_pending;           /* the sweeps of dead crucibles' cgroups and sandboxes not run yet */
   int closing;                  /* 1: close asked, waiting for graves; 2: handles closing */
   int closing_handles;

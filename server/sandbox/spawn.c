@@ -17,6 +17,7 @@
 #include "bwrap.h"
 #include "cgroup.h"
 #include "common.h"
+#include "etcview.h"
 #include "internal.h"
 #include "launch.h"
 #include "log.h"
@@ -25,16 +26,9 @@
 #include "seccomp_filter.h"
 #include "xdg.h"
 
-/* Descriptors a bwrap child gets: 10 fixed, one per masked /proc file, one
- * per /etc file copied in, the launcher's. */
-#define MAX_CHILD_FDS 48
-/* Entries of sbx_bwrap_etc_default. */
-#define SBX_ETC_MAX 32
-/* Runner-wide data fed to every sandbox. */
-#define SBX_PASSWD "sandbox:x:1000:1000:sandbox:" "/sandbox" ":/bin/sh\n" \
-                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-#define SBX_GROUP "sandbox:x:1000:\nnogroup:x:65534:\n"
-#define SBX_HOSTS "127.0.0.1 localhost\n::1 localhost\n"
+/* Descriptors a bwrap child gets: 8 fixed, one per masked /proc file, the
+ * launcher's. */
+#define MAX_CHILD_FDS 32
 
 /* Shared by every run: the seccomp program, built once. */
 static char *g_bpf;
@@ -109,7 +103,7 @@ int sbx__bw_prepare(sbx_run *run) {
   sbx__bwrap *bw = sbx__bw(self);
   sbx__bwrap_run *b = sbx__bw_run(run);
   int err = 0;
-  int fd_bpf = -1, fd_in = -1, fd_pw = -1, fd_gr = -1, fd_hosts = -1, fd_empty = -1;
+  int fd_bpf = -1, fd_in = -1, fd_empty = -1, fd_etc = -1;
   int st[2] = {-1, -1}, blk[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, cp[2] = {-1, -1};
   int pp[2] = {-1, -1};
   int fd_text = -1;
@@ -117,9 +111,7 @@ int sbx__bw_prepare(sbx_run *run) {
   int hi[MAX_CHILD_FDS];
   for (size_t i = 0; i < ARRAY_LEN(hi); i++) hi[i] = -1;
   char **argv = NULL;
-  sbx_etc_entry etc[SBX_ETC_MAX];
-  int etc_fds[SBX_ETC_MAX], netc = 0;
-  char etc_targets[SBX_ETC_MAX][SBX_ETC_TARGET_MAX];
+  char *etc_view = NULL;
   char *join[SBX_CG_N] = {0}; /* the cgroup files bwrap joins by (sbx_cg_join_files) */
   int njoin = 0;
   if (!bw->interp[run->lang] && !(run->env && run->env->interp)) {
@@ -131,9 +123,6 @@ int sbx__bw_prepare(sbx_run *run) {
    * offset, shared with ours, stays at 0). */
   if ((fd_bpf = memfd_with("crucible-seccomp", g_bpf, g_bpf_len)) < 0 ||
       (fd_in = memfd_with("crucible-stdin", "", 0)) < 0 ||
-      (fd_pw = memfd_with("crucible-passwd", SBX_PASSWD, strlen(SBX_PASSWD))) < 0 ||
-      (fd_gr = memfd_with("crucible-group", SBX_GROUP, strlen(SBX_GROUP))) < 0 ||
-      (fd_hosts = memfd_with("crucible-hosts", SBX_HOSTS, strlen(SBX_HOSTS))) < 0 ||
       (fd_empty = memfd_with("crucible-empty", "", 0)) < 0) {
     err = -ENOMEM;
     run->error = xstrdup("cannot create the sandbox's input files (memfd_create failed)");
@@ -168,20 +157,31 @@ int sbx__bw_prepare(sbx_run *run) {
   }
   /* Child fd numbers: 0-2 stdio, then the fds bwrap reads, then one empty
    * file per masked /proc file (bwrap closes each after reading it). */
-  enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_PW, C_GR, C_HOSTS, C_EMPTY };
-  int src[MAX_CHILD_FDS] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_pw, fd_gr, fd_hosts};
+  /* The sandbox's /etc: the view of the host's as it is now, looked up at
+   * every spawn (a long-lived server sees /etc change), made when the host
+   * changed (etcview.h). bwrap gets it as a descriptor (and closes it):
+   * its path, on bwrap's command line, would show in the sandbox's
+   * /proc/1/cmdline, and with it the host's user name or cache folder. */
+  char *verr = NULL;
+  if (!bw->etc_base) {
+    long uid = self->set_ids ? (long)self->host_uid : -1, gid = self->set_ids ? (long)self->host_gid : -1;
+    bw->etc_base = sbx_etc_view_base(uid, gid, &verr);
+  }
+  etc_view = bw->etc_base ? sbx_etc_view(bw->etc_base, "", run->env && run->env->network, &verr) : NULL;
+  if (!etc_view) {
+    err = -EIO;
+    run->error = verr;
+    goto out;
+  }
+  if ((fd_etc = open(etc_view, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    err = -errno;
+    run->error = xasprintf("cannot open the sandbox's /etc at %s: %s", etc_view, strerror(errno));
+    goto out;
+  }
+  enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_ETC, C_EMPTY };
+  int src[MAX_CHILD_FDS] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_etc};
   int C_N = C_EMPTY + sbx_masks_empty(bw->masks);
   for (int i = C_EMPTY; i < C_N; i++) src[i] = fd_empty;
-  /* The /etc files are copied in (--file), not bound: a bind mount and a
-   * read-only remount each (bwrap rereads the mount table for every
-   * remount) were most of what set this sandbox's start apart from a bare
-   * bwrap's. Probed at every spawn: a long-lived server sees /etc change. */
-  netc = sbx_etc_probe(etc, etc_fds, etc_targets);
-  for (int i = 0; i < netc; i++)
-    if (etc_fds[i] >= 0) {
-      etc[i].fd = C_N;
-      src[C_N++] = etc_fds[i];
-    }
   if (b->prestart) {
     /* The launcher is the script bwrap's --file writes; it reads the
      * program from its own descriptor, which bwrap passes on. */
@@ -219,8 +219,7 @@ int sbx__bw_prepare(sbx_run *run) {
   sbx_bwrap_spec spec = {
       .bwrap = bw->bwrap, .interp = bw->interp[run->lang], .lang = run->lang, .env = run->env,
       .limits = &run->limits, .masks = bw->masks, .roots = bw->roots, .nroots = bw->nroots,
-      .etc_entries = etc, .netc = netc, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS,
-      .fd_block = C_BLOCK, .fd_passwd = C_PW, .fd_group = C_GR, .fd_hosts = C_HOSTS,
+      .fd_etc = C_ETC, .fd_code = C_CODE, .fd_seccomp = C_BPF, .fd_status = C_STATUS, .fd_block = C_BLOCK,
       .fd_empty = C_EMPTY, .setenv = b->prestart ? sbx__prelude_env(run->lang) : NULL,
   };
   argv = sbx_bwrap_argv(&spec);
@@ -312,14 +311,13 @@ out:
     sbx__close_handle(run, (uv_handle_t *)&b->status, &b->status_open);
     sbx__close_handle(run, (uv_handle_t *)&b->code_pipe, &b->code_open);
   }
-  int fds[] = {fd_bpf, fd_in, fd_pw, fd_gr, fd_hosts, fd_empty, st[0], st[1], blk[0], blk[1],
+  int fds[] = {fd_bpf, fd_in, fd_empty, fd_etc, st[0], st[1], blk[0], blk[1],
                outp[0], outp[1], errp[0], errp[1], cp[0], cp[1], pp[0], pp[1], fd_text};
   for (size_t i = 0; i < ARRAY_LEN(fds); i++)
     if (fds[i] >= 0) close(fds[i]);
   for (size_t i = 0; i < ARRAY_LEN(hi); i++)
     if (hi[i] >= 0) close(hi[i]);
-  for (int i = 0; i < netc; i++)
-    if (etc_fds[i] >= 0) close(etc_fds[i]);
+  free(etc_view);
   for (int i = 0; i < njoin; i++) free(join[i]);
   sbx_argv_free(argv);
   free(launcher);

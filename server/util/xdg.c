@@ -1,4 +1,4 @@
-/* XDG base directories (config, cache, state, runtime) and mkdir -p. */
+/* XDG base directories (config, cache, state, runtime), mkdir -p, and whether another uid can reach a folder. */
 #include "xdg.h"
 
 #include <errno.h>
@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common.h"
 
 static const struct {
   const char *var;     /* the environment variable */
@@ -121,4 +123,29 @@ int xdg_mkdir_parents(const char *path, mode_t mode) {
   if (!slash || slash == dir) return 0;
   *slash = '\0';
   return xdg_mkdir_p(dir, mode);
+}
+
+bool xdg_reachable(const char *path, long uid, long gid, char **why) {
+  *why = NULL;
+  if (uid < 0) return true;
+  char p[PATH_MAX];
+  if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) return false;
+  bool ok = true;
+  for (char *s = p;; s++) {
+    if (*s != '/' && *s) continue;
+    char c = *s;
+    *s = '\0';
+    struct stat st;
+    const char *dir = p[0] ? p : "/";
+    if (stat(dir, &st) == 0) {
+      mode_t bit = (long)st.st_uid == uid ? S_IXUSR : (long)st.st_gid == gid ? S_IXGRP : S_IXOTH;
+      if (!(st.st_mode & bit)) {
+        *why = xasprintf("%s (mode %03o, owner %ld)", dir, (unsigned)(st.st_mode & 0777), (long)st.st_uid);
+        ok = false;
+      }
+    }
+    *s = c;
+    if (!ok || !c) break;
+  }
+  return ok;
 }

@@ -3,6 +3,7 @@
 #ifndef CRUCIBLE_XDG_H
 #define CRUCIBLE_XDG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -52,5 +53,10 @@ int xdg_mkdir_p(const char *dir, mode_t mode);
 /* xdg_mkdir_p for the directory that holds the file `path` (nothing to do
  * when path has no '/' past its first byte). */
 int xdg_mkdir_parents(const char *path, mode_t mode);
+
+/* Whether uid/gid can reach path: search permission on every existing
+ * folder from / down to it (a missing tail is left to whoever makes it);
+ * a negative uid: always. On false, *why (a new string) names the folder. */
+bool xdg_reachable(const char *path, long uid, long gid, char **why);
 
 #endif

@@ -5,14 +5,21 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bwrap.h"
 #include "cgroup.h"
+#include "etcview.h"
 #include "sandbox.h"
 #include "seccomp_filter.h"
+#include "xdg.h"
 
 static int argv_find(char **argv, const char *a, int from) {
   for (int i = from; argv[i]; i++)
@@ -26,12 +33,11 @@ static void bwrap_argv_shape(void **state) {
   sbx_limits_default(&lim);
   lim.disk_mb = 8;
   sbx_root_entry roots[] = {{"/bin", "usr/bin"}, {"/lib64", NULL}};
-  sbx_etc_entry etc[] = {{"/etc/ld.so.cache", SBX_ETC_BIND, NULL, -1}};
   sbx_mask masks[] = {{"/proc/keys", SBX_MASK_EMPTY}, {"/proc/acpi", SBX_MASK_DIR}, {NULL, 0}};
   sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
                          .limits = &lim, .masks = masks, .roots = roots, .nroots = 2,
-                         .etc_entries = etc, .netc = 1, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5, .fd_block = 6,
-                         .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9, .fd_empty = 10};
+                         .fd_etc = 7, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5, .fd_block = 6,
+                         .fd_empty = 10};
   char **argv = sbx_bwrap_argv(&spec);
   assert_string_equal(argv[0], "/usr/bin/bwrap");
   static const char *const must[] = {"--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
@@ -63,28 +69,24 @@ static void bwrap_argv_shape(void **state) {
   assert_string_equal(argv[i + 1], "/proc/acpi");
   assert_string_equal(argv[i + 2], "--remount-ro");
   assert_string_equal(argv[i + 3], "/proc/acpi");
-  /* the program and the /etc data files are copied in with --file ... */
-  int code_at = -1, last_file = -1;
-  for (i = argv_find(argv, "--file", 1); i > 0; i = argv_find(argv, "--file", i + 1)) {
-    last_file = i;
-    if (!strcmp(argv[i + 2], SBX_SCRATCH "/main.py")) {
-      assert_string_equal(argv[i + 1], "4");
-      code_at = i;
-    } else if (!strcmp(argv[i + 2], "/etc/passwd")) {
-      assert_string_equal(argv[i + 1], "7");
-    } else if (!strcmp(argv[i + 2], "/etc/group")) {
-      assert_string_equal(argv[i + 1], "8");
-    } else {
-      assert_string_equal(argv[i + 2], "/etc/hosts");
-      assert_string_equal(argv[i + 1], "9");
-    }
-  }
+  /* /etc: the view, one read-only bind by descriptor; nothing else of /etc */
+  i = argv_find(argv, "--ro-bind-fd", 1);
+  assert_string_equal(argv[i + 1], "7");
+  i++;
+  assert_string_equal(argv[i + 1], "/etc");
+  for (int k = 1; argv[k]; k++)
+    if (k != i + 1) assert_int_not_equal(strncmp(argv[k], "/etc", 4), 0);
+  /* the program is copied in with --file, the only one ... */
+  int code_at = argv_find(argv, "--file", 1);
   assert_true(code_at > 0);
-  /* ... into the root tmpfs, which is made read-only after the last of them */
+  assert_string_equal(argv[code_at + 1], "4");
+  assert_string_equal(argv[code_at + 2], SBX_SCRATCH "/main.py");
+  assert_int_equal(argv_find(argv, "--file", code_at + 1), -1);
+  /* ... into the root tmpfs, which is made read-only after it */
   int root_ro = -1;
   for (int k = 1; argv[k]; k++)
     if (!strcmp(argv[k], "--remount-ro") && !strcmp(argv[k + 1], "/")) root_ro = k;
-  assert_true(root_ro > last_file);
+  assert_true(root_ro > code_at);
   i = argv_find(argv, "--symlink", 1);
   assert_string_equal(argv[i + 1], "usr/bin");
   assert_string_equal(argv[i + 2], "/bin");
@@ -294,7 +296,7 @@ static void bwrap_argv_env(void **state) {
                  .vars = {"PATH", "/tmp/ws/.venv/bin:/usr/bin", "VIRTUAL_ENV", "/tmp/ws/.venv"}};
   sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
                          .limits = &lim, .env = &env, .fd_code = 4, .fd_seccomp = 3, .fd_status = 5,
-                         .fd_block = 6, .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9, .fd_empty = 10};
+                         .fd_block = 6, .fd_empty = 10};
   char **argv = sbx_bwrap_argv(&spec);
   assert_true(argv_find(argv, "--unshare-net", 1) > 0);
   assert_int_equal(argv_find(argv, "--bind", 1), -1);
@@ -344,7 +346,8 @@ static void bwrap_argv_env(void **state) {
   assert_string_equal(argv[i + 1], "/c/envs/k.build-1-1");
   assert_string_equal(argv[i + 2], "/c/envs/k");
   assert_int_equal(argv_find(argv, "--bind", i + 1), -1);
-  assert_true(argv_find(argv, "/etc/resolv.conf", 1) > 0);
+  /* its resolv.conf is in its view of /etc (sbx_etc_view with network) */
+  assert_int_equal(argv_find(argv, "/etc/resolv.conf", 1), -1);
   i = argv_find(argv, "--", 1);
   assert_string_equal(argv[i + 1], "/usr/bin/bash");
   sbx_argv_free(argv);
@@ -362,59 +365,186 @@ static void bwrap_argv_env(void **state) {
   sbx_env_free(NULL);
 }
 
-/* /etc entries as probed: files copied in read-only before the root is
- * made read-only, symlinks into /usr re-created, folders bound read-only. */
-static void bwrap_argv_etc_entries(void **state) {
-  (void)state;
-  sbx_limits lim;
-  sbx_limits_default(&lim);
-  sbx_etc_entry etc[] = {{"/etc/ld.so.cache", SBX_ETC_FILE, NULL, 11},
-                         {"/etc/localtime", SBX_ETC_SYMLINK, "/usr/share/zoneinfo/Etc/UTC", -1},
-                         {"/etc/python3", SBX_ETC_BIND, NULL, -1}};
-  sbx_bwrap_spec spec = {.bwrap = "/usr/bin/bwrap", .interp = "/usr/bin/python3", .lang = SBX_LANG_PYTHON,
-                         .limits = &lim, .etc_entries = etc, .netc = 3, .fd_code = 4, .fd_seccomp = 3,
-                         .fd_status = 5, .fd_block = 6, .fd_passwd = 7, .fd_group = 8, .fd_hosts = 9,
-                         .fd_empty = 10};
-  char **argv = sbx_bwrap_argv(&spec);
-  int i = argv_find(argv, "/etc/ld.so.cache", 1);
-  assert_true(i > 3);
-  assert_string_equal(argv[i - 2], "--file");
-  assert_string_equal(argv[i - 1], "11");
-  assert_string_equal(argv[i - 4], "--perms");
-  assert_string_equal(argv[i - 3], "0444");
-  int root_ro = -1;
-  for (int k = 1; argv[k]; k++)
-    if (!strcmp(argv[k], "--remount-ro") && !strcmp(argv[k + 1], "/")) root_ro = k;
-  assert_true(root_ro > i);
-  i = argv_find(argv, "/etc/localtime", 1);
-  assert_string_equal(argv[i - 2], "--symlink");
-  assert_string_equal(argv[i - 1], "/usr/share/zoneinfo/Etc/UTC");
-  i = argv_find(argv, "/etc/python3", 1);
-  assert_string_equal(argv[i - 1], "--ro-bind-try");
-  assert_string_equal(argv[i + 1], "/etc/python3");
-  /* nothing of the default list is bound besides what the entries say */
-  assert_int_equal(argv_find(argv, "/etc/nsswitch.conf", 1), -1);
-  assert_int_equal(argv_find(argv, "--bind", 1), -1);
-  sbx_argv_free(argv);
+/* The sandbox's /etc, made from a folder standing in for the host's root:
+ * files copied (mode 0444, same bytes), folders copied, symlinks kept, a
+ * top-level symlink into /usr kept as its resolved target, passwd, group and
+ * hosts written; found again by name while nothing changes; a new view as
+ * soon as a file, a folder or a symlink in it changes; resolv.conf only with
+ * the network. */
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  static char buf[4096];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
 
-  /* the probe on this host: files opened, symlinks resolved under /usr */
-  sbx_etc_entry got[32];
-  int fds[32];
-  char targets[32][SBX_ETC_TARGET_MAX];
-  int n = sbx_etc_probe(got, fds, targets);
-  assert_true(n >= 0 && n < 32);
-  for (int k = 0; k < n; k++) {
-    assert_int_equal(strncmp(got[k].path, "/etc/", 5), 0);
-    if (got[k].kind == SBX_ETC_FILE) assert_true(fds[k] >= 0);
-    else assert_int_equal(fds[k], -1);
-    if (got[k].kind == SBX_ETC_SYMLINK) assert_int_equal(strncmp(got[k].target, "/usr/", 5), 0);
-    if (fds[k] >= 0) close(fds[k]);
+static void put(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void etc_view_copies_and_names(void **state) {
+  (void)state;
+  char dir[] = "/tmp/crucible-etcview-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char root[128], base[128], p[PATH_MAX], q[PATH_MAX];
+  snprintf(root, sizeof root, "%s/root", dir);
+  snprintf(base, sizeof base, "%s/views", dir);
+  snprintf(p, sizeof p, "%s/etc/python3", root);
+  assert_int_equal(xdg_mkdir_p(p, 0755), 0);
+  snprintf(p, sizeof p, "%s/etc/ssl/certs", root);
+  assert_int_equal(xdg_mkdir_p(p, 0755), 0);
+  snprintf(p, sizeof p, "%s/usr/share/zoneinfo/Etc", root);
+  assert_int_equal(xdg_mkdir_p(p, 0755), 0);
+  snprintf(p, sizeof p, "%s/usr/share/zoneinfo/Etc/UTC", root);
+  put(p, "TZif");
+  snprintf(q, sizeof q, "%s/etc/localtime", root);
+  assert_int_equal(symlink(p, q), 0);
+  snprintf(p, sizeof p, "%s/etc/python3/debian_config", root);
+  put(p, "[DEFAULT]\n");
+  snprintf(p, sizeof p, "%s/etc/ssl/certs/bundle.crt", root);
+  put(p, "CERTS\n");
+  snprintf(p, sizeof p, "%s/etc/ssl/certs/abcd.0", root);
+  assert_int_equal(symlink("bundle.crt", p), 0);
+  snprintf(p, sizeof p, "%s/etc/nsswitch.conf", root);
+  put(p, "hosts: files\n");
+  snprintf(p, sizeof p, "%s/etc/resolv.conf", root);
+  put(p, "nameserver 10.0.0.1\n");
+  snprintf(p, sizeof p, "%s/etc/shadow", root);
+  put(p, "root:secret\n");
+
+  char *err = NULL;
+  char *v1 = sbx_etc_view(base, root, false, &err);
+  assert_non_null(v1);
+  assert_null(err);
+  snprintf(p, sizeof p, "%s/python3/debian_config", v1);
+  assert_string_equal(slurp(p), "[DEFAULT]\n");
+  struct stat st;
+  assert_int_equal(stat(p, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0444);
+  snprintf(p, sizeof p, "%s/ssl/certs/bundle.crt", v1);
+  assert_string_equal(slurp(p), "CERTS\n");
+  snprintf(p, sizeof p, "%s/ssl/certs/abcd.0", v1);
+  char target[PATH_MAX];
+  ssize_t k = readlink(p, target, sizeof target - 1);
+  assert_true(k > 0);
+  target[k] = '\0';
+  assert_string_equal(target, "bundle.crt");
+  snprintf(p, sizeof p, "%s/localtime", v1);
+  k = readlink(p, target, sizeof target - 1);
+  assert_true(k > 0);
+  target[k] = '\0';
+  assert_string_equal(target, "/usr/share/zoneinfo/Etc/UTC");
+  snprintf(p, sizeof p, "%s/passwd", v1);
+  assert_string_equal(slurp(p), SBX_PASSWD);
+  snprintf(p, sizeof p, "%s/hosts", v1);
+  assert_string_equal(slurp(p), SBX_HOSTS);
+  snprintf(p, sizeof p, "%s/group", v1);
+  assert_string_equal(slurp(p), SBX_GROUP);
+  /* nothing that is not on the list */
+  snprintf(p, sizeof p, "%s/shadow", v1);
+  assert_int_equal(access(p, F_OK), -1);
+  snprintf(p, sizeof p, "%s/resolv.conf", v1);
+  assert_int_equal(access(p, F_OK), -1);
+
+  /* nothing changed: the same view */
+  char *v2 = sbx_etc_view(base, root, false, &err);
+  assert_non_null(v2);
+  assert_string_equal(v1, v2);
+  free(v2);
+
+  /* a file rewritten in place (its folder's times unchanged by that) */
+  snprintf(p, sizeof p, "%s/etc/ssl/certs/bundle.crt", root);
+  struct timespec pause = {0, 20 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  put(p, "MORE CERTS\n");
+  char *v3 = sbx_etc_view(base, root, false, &err);
+  assert_non_null(v3);
+  assert_string_not_equal(v3, v1);
+  snprintf(p, sizeof p, "%s/ssl/certs/bundle.crt", v3);
+  assert_string_equal(slurp(p), "MORE CERTS\n");
+  /* the old view stays (a sandbox may still have it bound) */
+  assert_int_equal(access(v1, F_OK), 0);
+
+  /* a symlink replaced by another with a new target */
+  nanosleep(&pause, NULL);
+  snprintf(p, sizeof p, "%s/etc/ssl/certs/abcd.0", root);
+  snprintf(q, sizeof q, "%s/etc/ssl/certs/abcd.0.new", root);
+  assert_int_equal(symlink("other.crt", q), 0);
+  assert_int_equal(rename(q, p), 0);
+  char *v4 = sbx_etc_view(base, root, false, &err);
+  assert_non_null(v4);
+  assert_string_not_equal(v4, v3);
+  snprintf(p, sizeof p, "%s/ssl/certs/abcd.0", v4);
+  k = readlink(p, target, sizeof target - 1);
+  assert_true(k > 0);
+  target[k] = '\0';
+  assert_string_equal(target, "other.crt");
+
+  /* an entry of the list that appears (it was absent) */
+  snprintf(p, sizeof p, "%s/etc/mime.types", root);
+  put(p, "text/plain txt\n");
+  char *v5 = sbx_etc_view(base, root, false, &err);
+  assert_non_null(v5);
+  assert_string_not_equal(v5, v4);
+  snprintf(p, sizeof p, "%s/mime.types", v5);
+  assert_string_equal(slurp(p), "text/plain txt\n");
+  free(v5);
+
+  /* with the network: the host's resolv.conf too, in a view of its own */
+  char *vn = sbx_etc_view(base, root, true, &err);
+  assert_non_null(vn);
+  assert_string_not_equal(vn, v4);
+  snprintf(p, sizeof p, "%s/resolv.conf", vn);
+  assert_string_equal(slurp(p), "nameserver 10.0.0.1\n");
+
+  /* a base that cannot be made: an error naming it, no view */
+  snprintf(p, sizeof p, "%s/etc/nsswitch.conf/views", root);
+  char *bad = sbx_etc_view(p, root, false, &err);
+  assert_null(bad);
+  assert_non_null(err);
+  assert_non_null(strstr(err, p));
+  free(err);
+
+  free(v1);
+  free(v3);
+  free(v4);
+  free(vn);
+  char cmd[PATH_MAX + 16];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* /proc files only root may read are left unmasked when bwrap is not root
+ * (the sandbox cannot open them), masked when it is. */
+static void proc_masks_by_uid(void **state) {
+  (void)state;
+  struct stat st;
+  sbx_mask *as_user = sbx_proc_masks_probe(65534), *as_root = sbx_proc_masks_probe(0);
+  bool root_only_seen = false;
+  for (const sbx_mask *m = sbx_proc_masks; m->path; m++) {
+    if (stat(m->path, &st) != 0) continue;
+    bool in_user = false, in_root = false;
+    for (const sbx_mask *u = as_user; u->path; u++) in_user |= !strcmp(u->path, m->path);
+    for (const sbx_mask *r = as_root; r->path; r++) in_root |= !strcmp(r->path, m->path);
+    assert_true(in_root);
+    bool root_only = m->kind == SBX_MASK_EMPTY && st.st_uid == 0 && !(st.st_mode & 044);
+    root_only_seen |= root_only;
+    assert_true(in_user == !root_only);
   }
+  (void)root_only_seen; /* /proc/timer_list is 0400 on most kernels, not on all */
+  free(as_user);
+  free(as_root);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(bwrap_argv_shape), cmocka_unit_test(bwrap_argv_env), cmocka_unit_test(bwrap_argv_etc_entries), cmocka_unit_test(seccomp_builds_and_exports),
+      cmocka_unit_test(bwrap_argv_shape), cmocka_unit_test(bwrap_argv_env), cmocka_unit_test(etc_view_copies_and_names), cmocka_unit_test(proc_masks_by_uid), cmocka_unit_test(seccomp_builds_and_exports),
       cmocka_unit_test(cgroup_self_path), cmocka_unit_test(cgroup_mounts),
       cmocka_unit_test(cgroup_names), cmocka_unit_test(limits_json), cmocka_unit_test(langs),
       cmocka_unit_test(result_json),
