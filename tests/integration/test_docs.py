@@ -15,9 +15,8 @@ sys.path.insert(0, str(ROOT / "tests" / "fakes"))
 from docs_site import DocsSite, NOISE_CODE, IRRELEVANT  # noqa: E402
 
 QUESTION = "How do I frobnicate a widget at a given level?"
-# The slow page answers after 3 s; requests time out after 2 s (1 s once
-# failed a fast page of the fake site in a full suite run on a busy machine).
-TIMEOUT_ARGS = ["--timeout", "2000", "--max-page-bytes", "1000000"]
+# The slow page answers after 3 s; requests time out after 1 s.
+TIMEOUT_ARGS = ["--timeout", "1000", "--max-page-bytes", "1000000"]
 
 
 def crucible_bin():
