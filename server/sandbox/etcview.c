@@ -62,8 +62,11 @@ char *sbx_etc_view_base(long uid, long gid, char **err) {
   if (b) return b;
   bool cache = xdg_app_path(XDG_CACHE, "etc", buf, sizeof buf) == 0;
   if (cache && base_usable(buf, uid, gid)) return xstrdup(buf);
-  if (uid >= 0 && geteuid() == 0 && base_usable("/var/cache/crucible/etc", uid, gid))
-    return xstrdup("/var/cache/crucible/etc");
+  /* A root server's own folders (a container's /var may be read-only,
+   * its /run is a tmpfs). */
+  static const char *const roots[] = {"/var/cache/crucible/etc", "/run/crucible/etc"};
+  for (size_t i = 0; uid >= 0 && geteuid() == 0 && i < ARRAY_LEN(roots); i++)
+    if (base_usable(roots[i], uid, gid)) return xstrdup(roots[i]);
   if ((b = runtime_base(true, uid, gid))) return b;
   *err = xasprintf("no folder for the sandbox's /etc%s%s%s that its uid can reach and this process can write: set "
                    "XDG_RUNTIME_DIR or XDG_CACHE_HOME to one", cache ? " (tried " : "", cache ? buf : "",

@@ -19,14 +19,16 @@
 #define SBX_ETC_VIEW_KEEP_S (30 * 24 * 3600)
 
 /* Where views are kept when bwrap runs as uid/gid (negative: as this
- * process), made if missing; the first that uid can reach (bwrap opens the
- * view as that uid) and this process can write of: $XDG_RUNTIME_DIR/crucible/etc
- * (a bind's source path shows in the sandbox's mount table: this one names
- * the uid alone, which the sandbox's uid_map shows anyway), Crucible's
- * cache folder ($XDG_CACHE_HOME/crucible/etc, whose path may name the
- * user), for a root server /var/cache/crucible/etc, and last a folder of
- * this uid's own in /tmp (xdg_app_dir), where an age-based /tmp cleaner
- * may remove files of a view in use. A new string; NULL with *err (a new
+ * process), made if missing: the first folder that uid can reach (bwrap
+ * opens the view as that uid) and this process can write of
+ * $XDG_RUNTIME_DIR/crucible/etc (a bind's source path shows in the
+ * sandbox's mount table: this one names the uid alone, which the sandbox's
+ * uid_map shows anyway); Crucible's cache folder,
+ * $XDG_CACHE_HOME/crucible/etc (its path may name the user); for a root
+ * server, whose bwrap runs as an unprivileged uid that cannot enter /root,
+ * /var/cache/crucible/etc or /run/crucible/etc; last a folder of this
+ * uid's own in /tmp (xdg_app_dir), where an age-based /tmp cleaner may
+ * remove files of a view in use. A new string; NULL with *err (a new
  * string) when none can be made. */
 char *sbx_etc_view_base(long uid, long gid, char **err);
 

@@ -381,6 +381,14 @@ static char *slurp(const char *path) {
   return buf;
 }
 
+/* The target of the symlink path, or "" when it is not one. */
+static const char *link_of(const char *path) {
+  static char target[PATH_MAX];
+  ssize_t k = readlink(path, target, sizeof target - 1);
+  target[k > 0 ? k : 0] = '\0';
+  return target;
+}
+
 static void put(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
   assert_non_null(f);
@@ -430,16 +438,9 @@ static void etc_view_copies_and_names(void **state) {
   snprintf(p, sizeof p, "%s/ssl/certs/bundle.crt", v1);
   assert_string_equal(slurp(p), "CERTS\n");
   snprintf(p, sizeof p, "%s/ssl/certs/abcd.0", v1);
-  char target[PATH_MAX];
-  ssize_t k = readlink(p, target, sizeof target - 1);
-  assert_true(k > 0);
-  target[k] = '\0';
-  assert_string_equal(target, "bundle.crt");
+  assert_string_equal(link_of(p), "bundle.crt");
   snprintf(p, sizeof p, "%s/localtime", v1);
-  k = readlink(p, target, sizeof target - 1);
-  assert_true(k > 0);
-  target[k] = '\0';
-  assert_string_equal(target, "/usr/share/zoneinfo/Etc/UTC");
+  assert_string_equal(link_of(p), "/usr/share/zoneinfo/Etc/UTC");
   snprintf(p, sizeof p, "%s/passwd", v1);
   assert_string_equal(slurp(p), SBX_PASSWD);
   snprintf(p, sizeof p, "%s/hosts", v1);
@@ -481,10 +482,7 @@ static void etc_view_copies_and_names(void **state) {
   assert_non_null(v4);
   assert_string_not_equal(v4, v3);
   snprintf(p, sizeof p, "%s/ssl/certs/abcd.0", v4);
-  k = readlink(p, target, sizeof target - 1);
-  assert_true(k > 0);
-  target[k] = '\0';
-  assert_string_equal(target, "other.crt");
+  assert_string_equal(link_of(p), "other.crt");
 
   /* an entry of the list that appears (it was absent) */
   snprintf(p, sizeof p, "%s/etc/mime.types", root);
