@@ -16,8 +16,8 @@
 
 #include "bwrap.h"
 #include "cgroup.h"
-#include "etcview.h"
 #include "common.h"
+#include "etcview.h"
 #include "internal.h"
 #include "log.h"
 #include "procs.h"

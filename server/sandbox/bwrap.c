@@ -2,8 +2,6 @@
  * the scratch tmpfs, the cleared environment, and the fds bwrap reads. */
 #include "bwrap.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -321,19 +321,22 @@ static void rm_tree(const char *path) {
 }
 
 /* Removes the views under base other than keep not looked up for
- * SBX_ETC_VIEW_KEEP_S, and unfinished ones (a crucible killed while making
- * one) older than an hour. */
+ * SBX_ETC_VIEW_KEEP_S, and what a crucible killed while making a view or
+ * its manifest left (tmp-*, manifest*.<pid>) older than an hour. */
 static void prune(const char *base, const char *keep) {
   DIR *d = opendir(base);
   if (!d) return;
   time_t now = time(NULL);
   for (struct dirent *e; (e = readdir(d));) {
     bool view = !strncmp(e->d_name, "etc-", 4), tmp = !strncmp(e->d_name, "tmp-", 4);
-    if ((!view && !tmp) || !strcmp(e->d_name, keep)) continue;
+    bool partial = !strncmp(e->d_name, "manifest", 8) && strchr(e->d_name, '.');
+    if ((!view && !tmp && !partial) || !strcmp(e->d_name, keep)) continue;
     char *p = xasprintf("%s/%s", base, e->d_name);
     struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && now - st.st_mtime > (view ? SBX_ETC_VIEW_KEEP_S : 3600))
-      rm_tree(p);
+    if (lstat(p, &st) == 0 && now - st.st_mtime > (view ? SBX_ETC_VIEW_KEEP_S : 3600)) {
+      if (S_ISDIR(st.st_mode)) rm_tree(p);
+      else if (partial) unlink(p);
+    }
     free(p);
   }
   closedir(d);

@@ -155,8 +155,6 @@ int sbx__bw_prepare(sbx_run *run) {
     run->error = xstrdup("cannot create the program's memfd (memfd_create failed)");
     goto out;
   }
-  /* Child fd numbers: 0-2 stdio, then the fds bwrap reads, then one empty
-   * file per masked /proc file (bwrap closes each after reading it). */
   /* The sandbox's /etc: the view of the host's as it is now, looked up at
    * every spawn (a long-lived server sees /etc change), made when the host
    * changed (etcview.h). bwrap gets it as a descriptor (and closes it):
@@ -178,6 +176,8 @@ int sbx__bw_prepare(sbx_run *run) {
     run->error = xasprintf("cannot open the sandbox's /etc at %s: %s", etc_view, strerror(errno));
     goto out;
   }
+  /* Child fd numbers: 0-2 stdio, then the fds bwrap reads, then one empty
+   * file per masked /proc file (bwrap closes each after reading it). */
   enum { C_BPF = 3, C_CODE, C_STATUS, C_BLOCK, C_ETC, C_EMPTY };
   int src[MAX_CHILD_FDS] = {fd_in, outp[1], errp[1], fd_bpf, cp[0], st[1], blk[0], fd_etc};
   int C_N = C_EMPTY + sbx_masks_empty(bw->masks);
