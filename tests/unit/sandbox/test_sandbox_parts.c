@@ -397,6 +397,16 @@ static void put(const char *path, const char *text) {
   fclose(f);
 }
 
+/* The view of root now, which must be a new one (not prev's). */
+static char *next_view(const char *base, const char *root, bool network, const char *prev) {
+  char *err = NULL;
+  char *v = sbx_etc_view(base, root, network, &err);
+  assert_non_null(v);
+  assert_null(err);
+  assert_string_not_equal(v, prev);
+  return v;
+}
+
 static void etc_view_copies_and_names(void **state) {
   (void)state;
   char dir[] = "/tmp/crucible-etcview-XXXXXX";
@@ -465,9 +475,7 @@ static void etc_view_copies_and_names(void **state) {
   struct timespec pause = {0, 20 * 1000 * 1000};
   nanosleep(&pause, NULL);
   put(p, "MORE CERTS\n");
-  char *v3 = sbx_etc_view(base, root, false, &err);
-  assert_non_null(v3);
-  assert_string_not_equal(v3, v1);
+  char *v3 = next_view(base, root, false, v1);
   snprintf(p, sizeof p, "%s/ssl/certs/bundle.crt", v3);
   assert_string_equal(slurp(p), "MORE CERTS\n");
   /* the old view stays (a sandbox may still have it bound) */
@@ -479,9 +487,7 @@ static void etc_view_copies_and_names(void **state) {
   snprintf(q, sizeof q, "%s/etc/ssl/certs/abcd.0.new", root);
   assert_int_equal(symlink("other.crt", q), 0);
   assert_int_equal(rename(q, p), 0);
-  char *v4 = sbx_etc_view(base, root, false, &err);
-  assert_non_null(v4);
-  assert_string_not_equal(v4, v3);
+  char *v4 = next_view(base, root, false, v3);
   snprintf(p, sizeof p, "%s/ssl/certs/abcd.0", v4);
   assert_string_equal(link_of(p), "other.crt");
 
@@ -502,9 +508,7 @@ static void etc_view_copies_and_names(void **state) {
   /* an entry of the list that appears (it was absent) */
   snprintf(p, sizeof p, "%s/etc/mime.types", root);
   put(p, "text/plain txt\n");
-  char *v5 = sbx_etc_view(base, root, false, &err);
-  assert_non_null(v5);
-  assert_string_not_equal(v5, v4);
+  char *v5 = next_view(base, root, false, v4);
   snprintf(p, sizeof p, "%s/mime.types", v5);
   assert_string_equal(slurp(p), "text/plain txt\n");
   free(v5);
@@ -517,9 +521,7 @@ static void etc_view_copies_and_names(void **state) {
   assert_int_equal(access(v1, F_OK), 0);
 
   /* with the network: the host's resolv.conf too, in a view of its own */
-  char *vn = sbx_etc_view(base, root, true, &err);
-  assert_non_null(vn);
-  assert_string_not_equal(vn, v4);
+  char *vn = next_view(base, root, true, v4);
   snprintf(p, sizeof p, "%s/resolv.conf", vn);
   assert_string_equal(slurp(p), "nameserver 10.0.0.1\n");
 
