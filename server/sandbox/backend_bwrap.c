@@ -99,9 +99,7 @@ static void bw_init(sbx_runner *self, const sbx_config *config) {
   bw->sweep_pending = true;
   if (!self->cfg.one_shot) sbx__bw_sweep(bw);
   bw->nroots = sbx_roots_probe(&bw->roots);
-  /* bwrap's uid: the unprivileged host uid for a root server, else ours. */
-  long uid = self->set_ids ? (long)self->host_uid : -1;
-  bw->masks = sbx_proc_masks_probe(uid >= 0 ? (uid_t)uid : geteuid());
+  bw->masks = sbx_proc_masks_probe(self->host_uid); /* bwrap's uid */
   /* A one-shot runner reaps its sandbox's init itself (reap_bwrap_now):
    * orphans of its descendants come to it, and each runner reaps its own
    * inits through their pidfds. */

@@ -128,8 +128,7 @@ int xdg_mkdir_parents(const char *path, mode_t mode) {
 bool xdg_reachable(const char *path, long uid, long gid, char **why) {
   *why = NULL;
   if (uid < 0) return true;
-  char p[PATH_MAX];
-  if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) return false;
+  char *p = xstrdup(path);
   bool ok = true;
   for (char *s = p;; s++) {
     if (*s != '/' && *s) continue;
@@ -147,5 +146,6 @@ bool xdg_reachable(const char *path, long uid, long gid, char **why) {
     *s = c;
     if (!ok || !c) break;
   }
+  free(p);
   return ok;
 }
