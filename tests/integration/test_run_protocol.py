@@ -297,12 +297,12 @@ def test_a_server_that_is_pid_1_reaps_its_sandboxes_inits(tmp_path):
                     continue
                 f = st[st.rindex(b")") + 2:].split()
                 if f[0] == b"Z" and int(f[1]) == server[0]:
-                    out.append(q)
+                    out.append((q, st[st.index(b"(") + 1:st.rindex(b")")].decode(errors="replace")))
             return out
         settle = time.time() + 5
         while zombies() and time.time() < settle:
             time.sleep(0.05)
-        assert zombies() == []
+        assert zombies() == []  # (pid, comm) of each left
         mine = [g for g in our_cgroups() if "/crucible-1-" in g]
         sandbox_util._rpc(p, {"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
         sandbox_util._rpc_wait(p, 2, deadline)
@@ -311,7 +311,9 @@ def test_a_server_that_is_pid_1_reaps_its_sandboxes_inits(tmp_path):
         assert not [g for g in mine if os.path.exists(g)]
     finally:
         if p.poll() is None:
-            p.kill()
+            # unshare and the server, pid 1 of its namespace: the session
+            # start_server gave them (unshare's death alone leaves the server)
+            os.killpg(p.pid, signal.SIGKILL)
             p.wait()
 
 
